@@ -1,0 +1,34 @@
+import { destroyCluster } from '../../cluster/destroy-cluster.js';
+import { stopCluster } from '../../cluster/stop-cluster.js';
+import { PgreplError } from '../../errors.js';
+import { commandContext } from '../command-context.js';
+import type { GlobalOptions } from '../command-context.js';
+
+/** `down`: stops every node, keeping all data. */
+export async function runDown(g: GlobalOptions): Promise<number> {
+  const ctx = await commandContext(g, false);
+  const stopped = await stopCluster(ctx, 'fast');
+  process.stdout.write(
+    stopped.length === 0
+      ? `cluster ${ctx.spec.cluster}: nothing was running\n`
+      : `stopped ${stopped.join(', ')}; data kept, \`pgrepl start\` resumes\n`,
+  );
+  return 0;
+}
+
+/** `destroy --yes`: stops the nodes and deletes only what pgrepl created. */
+export async function runDestroy(g: GlobalOptions, o: { yes?: boolean }): Promise<number> {
+  const ctx = await commandContext(g, false);
+  if (!o.yes) {
+    throw new PgreplError(
+      'E_CONFIRMATION_REQUIRED',
+      `destroy deletes the data of cluster ${ctx.spec.cluster} (${ctx.spec.nodes.map((n) => n.dataDir).join(', ')}); ` +
+        'run `pgrepl destroy --yes` if that is what you want',
+    );
+  }
+  const r = await destroyCluster(ctx);
+  if (r.stopped.length > 0) process.stdout.write(`stopped ${r.stopped.join(', ')}\n`);
+  for (const path of r.removed) process.stdout.write(`removed ${path}\n`);
+  for (const path of r.kept) process.stdout.write(`kept ${path}: pgrepl did not create it\n`);
+  return 0;
+}

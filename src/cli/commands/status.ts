@@ -1,0 +1,41 @@
+import { observeCluster } from '../../cluster/observe-cluster.js';
+import { buildStatus } from '../../cluster/status-report.js';
+import { commandContext } from '../command-context.js';
+import type { GlobalOptions } from '../command-context.js';
+import { formatStatus } from '../format-status.js';
+
+export interface StatusOptions {
+  json?: boolean;
+  watch?: boolean;
+  interval?: string;
+}
+
+/** Exit code of `status` when the cluster is not healthy (1 is reserved for errors). */
+export const EXIT_UNHEALTHY = 3;
+
+export async function runStatus(g: GlobalOptions, o: StatusOptions): Promise<number> {
+  const ctx = await commandContext(g, false);
+  const once = async () => {
+    const status = buildStatus(ctx.spec, await observeCluster(ctx));
+    const text = o.json
+      ? JSON.stringify(
+          { ...status, postgres: { version: ctx.env.bins.version, binDir: ctx.env.bins.binDir } },
+          null,
+          2,
+        )
+      : formatStatus(status, ctx.env.bins);
+    return { status, text };
+  };
+  if (!o.watch) {
+    const { status, text } = await once();
+    process.stdout.write(`${text}\n`);
+    return status.healthy ? 0 : EXIT_UNHEALTHY;
+  }
+  const intervalMs = Math.max(200, Number(o.interval ?? '2') * 1000);
+  for (;;) {
+    const { text } = await once();
+    const clear = process.stdout.isTTY && !o.json ? '\x1b[2J\x1b[H' : '';
+    process.stdout.write(`${clear}${new Date().toISOString()}\n${text}\n`);
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}

@@ -1,0 +1,94 @@
+import { applyPlan } from '../../cluster/apply-plan.js';
+import { observeCluster } from '../../cluster/observe-cluster.js';
+import { planUp } from '../../cluster/plan-up.js';
+import type { PlanOptions } from '../../cluster/plan-up.js';
+import { describeStep } from '../../cluster/plan-step.js';
+import type { Step } from '../../cluster/plan-step.js';
+import type { Reporter } from '../../cluster/reporter.js';
+import { PgreplError } from '../../errors.js';
+import { EMBEDDED_SOURCE } from '../../spec/load-spec.js';
+import { commandContext } from '../command-context.js';
+import type { GlobalOptions } from '../command-context.js';
+import { consoleReporter } from '../console-reporter.js';
+
+export interface UpOptions {
+  dryRun?: boolean;
+  json?: boolean;
+}
+
+/**
+ * `up` (create: true) and `start` (create: false): observe, plan, print or apply, then verify that
+ * every setting pgrepl wrote is in effect.
+ */
+export async function runUp(g: GlobalOptions, o: UpOptions, plan: PlanOptions): Promise<number> {
+  const began = Date.now();
+  const ctx = await commandContext(g, plan.create && !o.dryRun);
+  const { spec } = ctx;
+  const say = (text: string) => process.stderr.write(`${text}\n`);
+  if (spec.source === EMBEDDED_SOURCE) {
+    say(
+      `no pgrepl.yaml here: using the embedded default (${spec.nodes.length} nodes on ${spec.nodes[0]?.host} from port ${spec.nodes[0]?.port}, ` +
+        `state under ${spec.stateDir}); \`pgrepl init\` writes it to a file you can edit`,
+    );
+  }
+  const facts = { sourceAddresses: ctx.sourceAddresses, replicationPassfile: ctx.paths.replicationPassfile };
+  const decided = planUp(spec, await observeCluster(ctx), facts, plan);
+  if (decided.refusal)
+    throw new PgreplError(decided.refusal.code, `${decided.refusal.reason}; nothing was changed`);
+  for (const note of decided.notes) say(`note: ${note}`);
+
+  if (o.dryRun) {
+    if (o.json)
+      process.stdout.write(
+        `${JSON.stringify({ cluster: spec.cluster, dryRun: true, steps: decided.steps }, null, 2)}\n`,
+      );
+    else if (decided.steps.length === 0)
+      process.stdout.write(`cluster ${spec.cluster} is up to date; nothing to do\n`);
+    else
+      process.stdout.write(
+        decided.steps.map((s, i) => `${i + 1}. ${describeStep(s)}\n     because ${s.reason}`).join('\n') +
+          '\n',
+      );
+    return 0;
+  }
+
+  const done: (Step & { ms: number })[] = [];
+  const reporter = consoleReporter();
+  const recording: Reporter = {
+    ...reporter,
+    stepFinished: (s, ms) => (done.push({ ...s, ms }), reporter.stepFinished(s, ms)),
+  };
+  try {
+    await applyPlan(ctx, decided, { reporter: recording });
+  } finally {
+    reporter.close();
+  }
+  const after = await observeCluster(ctx);
+  const unapplied = after.nodes.flatMap((n) =>
+    n.server?.ok ? n.server.unappliedSettings.map((u) => `${n.node.name}: ${u.name} (${u.why})`) : [],
+  );
+  if (unapplied.length > 0) {
+    throw new PgreplError(
+      'E_CONFIG_NOT_APPLIED',
+      `these settings from pgrepl's postgresql.conf are not in effect:\n  ${unapplied.join('\n  ')}\n` +
+        'remove the overriding lines (ALTER SYSTEM RESET <name>) and run `pgrepl up` again',
+    );
+  }
+  const ms = Date.now() - began;
+  const replicas = spec.nodes.filter((n) => n.name !== decided.primary).map((n) => n.name);
+  if (o.json) {
+    process.stdout.write(
+      `${JSON.stringify({ cluster: spec.cluster, changed: done.length > 0, primary: decided.primary, replicas, steps: done, durationMs: ms }, null, 2)}\n`,
+    );
+  } else if (done.length === 0 && decided.notes.length === 0) {
+    process.stdout.write(
+      `cluster ${spec.cluster} is up to date: ${decided.primary} primary, ${replicas.length} replica(s); nothing changed\n`,
+    );
+  } else {
+    process.stdout.write(
+      `cluster ${spec.cluster} is up in ${(ms / 1000).toFixed(1)} s: ${decided.primary} primary` +
+        `${replicas.length > 0 ? `, ${replicas.join(', ')} streaming` : ''}. See \`pgrepl status\`.\n`,
+    );
+  }
+  return 0;
+}

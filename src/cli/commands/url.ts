@@ -1,0 +1,41 @@
+import { PgreplError } from '../../errors.js';
+import type { NodeSpec } from '../../spec/cluster-spec.js';
+import { requireSuperuserPassword } from '../../cluster/cluster-context.js';
+import { commandContext } from '../command-context.js';
+import type { GlobalOptions } from '../command-context.js';
+
+export interface UrlOptions {
+  node?: string;
+  withPassword?: boolean;
+  user?: string;
+  database?: string;
+}
+
+/**
+ * Prints a libpq URI: one node, or all nodes with target_session_attrs=read-write so that any
+ * libpq client finds the primary. The password appears only when asked for.
+ */
+export async function runUrl(g: GlobalOptions, o: UrlOptions): Promise<number> {
+  const ctx = await commandContext(g, false);
+  const nodes =
+    o.node === undefined ? ctx.spec.nodes : [requireNode(ctx.spec.nodes, o.node, ctx.spec.source)];
+  const user = encodeURIComponent(o.user ?? ctx.spec.superuser.name);
+  const password = o.withPassword ? `:${encodeURIComponent(requireSuperuserPassword(ctx))}` : '';
+  const hosts = nodes.map((n) => `${n.host.includes(':') ? `[${n.host}]` : n.host}:${n.port}`).join(',');
+  const query = o.node === undefined && nodes.length > 1 ? '?target_session_attrs=read-write' : '';
+  process.stdout.write(
+    `postgresql://${user}${password}@${hosts}/${encodeURIComponent(o.database ?? 'postgres')}${query}\n`,
+  );
+  return 0;
+}
+
+export function requireNode(nodes: readonly NodeSpec[], name: string, source: string): NodeSpec {
+  const node = nodes.find((n) => n.name === name);
+  if (!node) {
+    throw new PgreplError(
+      'E_UNKNOWN_NODE',
+      `no node named "${name}" in ${source}; nodes are: ${nodes.map((n) => n.name).join(', ')}`,
+    );
+  }
+  return node;
+}

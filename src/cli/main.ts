@@ -1,0 +1,125 @@
+import { Command, CommanderError } from 'commander';
+import { toPgreplError } from '../errors.js';
+import type { GlobalOptions } from './command-context.js';
+import { runInit } from './commands/init.js';
+import { runDestroy, runDown } from './commands/lifecycle.js';
+import { runPsql } from './commands/psql.js';
+import { runStatus } from './commands/status.js';
+import { runUp } from './commands/up.js';
+import { runUrl } from './commands/url.js';
+
+const EXAMPLES = `
+Examples:
+  pgrepl up                      # 1 primary + 2 replicas on 127.0.0.1:54321-54323 (no pgrepl.yaml needed)
+  pgrepl status                  # who is primary, who streams, lag, slots; exit 3 when unhealthy
+  pgrepl psql -- -c 'select 1'   # psql on the primary as the superuser
+  pgrepl init --nodes 4 --base-port 6000 && pgrepl up --dry-run
+  pgrepl destroy --yes
+
+Exit codes: 0 ok · 1 error (message says what to do) · 2 bad usage · 3 status: cluster not healthy`;
+
+/** Builds the CLI; each action returns its exit code. */
+export function buildProgram(setExit: (code: number) => void): Command {
+  const program = new Command('pgrepl')
+    .description(
+      'Build and run PostgreSQL streaming-replication clusters: one primary, N replicas, from one spec.',
+    )
+    .version('0.1.0')
+    .option('-c, --config <file>', 'spec file (default: ./pgrepl.yaml, else the embedded 3-node default)')
+    .addHelpText('after', EXAMPLES)
+    .showHelpAfterError('(run `pgrepl --help` for usage)')
+    .exitOverride();
+  const g = (): GlobalOptions => program.opts<GlobalOptions>();
+  const act =
+    <A extends unknown[]>(fn: (...a: A) => Promise<number> | number) =>
+    async (...a: A) =>
+      setExit(await fn(...a));
+
+  program
+    .command('init')
+    .description('write a commented pgrepl.yaml to edit')
+    .option('--name <name>', 'cluster name', 'demo')
+    .option('--nodes <n>', 'number of nodes; the first is the primary', '3')
+    .option('--host <address>', 'address every node listens on', '127.0.0.1')
+    .option('--base-port <port>', 'port of the first node; the others count up', '54321')
+    .option('--dir <dir>', 'state and data directory, relative to the spec', '.pgrepl')
+    .option('-o, --output <file>', 'where to write the spec', 'pgrepl.yaml')
+    .option('--force', 'overwrite an existing file')
+    .action(act((o) => runInit(o)));
+
+  program
+    .command('up')
+    .description('create or repair the cluster so that it matches the spec (idempotent)')
+    .option('--dry-run', 'print the plan with the reason for each step, change nothing')
+    .option('--json', 'print the steps taken as JSON on stdout (progress stays on stderr)')
+    .action(act((o) => runUp(g(), o, { create: true })));
+
+  program
+    .command('start')
+    .description(
+      'start the stopped nodes (primary first) and wait until the replicas stream; creates nothing',
+    )
+    .option('--json', 'print the steps taken as JSON')
+    .action(act((o) => runUp(g(), o, { create: false })));
+
+  program
+    .command('status')
+    .description(
+      'one row per node: role, timeline, LSNs, upstream, state, lag, sync state, slot; then warnings',
+    )
+    .option('--json', 'print the documented JSON object instead of the table')
+    .option('--watch', 'refresh until interrupted')
+    .option('--interval <seconds>', 'refresh interval for --watch', '2')
+    .action(act((o) => runStatus(g(), o)));
+
+  program
+    .command('url')
+    .description('print a libpq connection URI (all nodes with target_session_attrs=read-write, or one node)')
+    .option('--node <name>', 'only this node')
+    .option('--with-password', 'include the superuser password (keep it out of shell history)')
+    .option('--user <name>', 'role in the URI (default: the cluster superuser)')
+    .option('--database <name>', 'database in the URI', 'postgres')
+    .action(act((o) => runUrl(g(), o)));
+
+  program
+    .command('psql')
+    .description('open psql as the superuser on the primary, or on NODE; pass psql arguments after --')
+    .argument('[node]', 'node name (default: the current primary)')
+    .argument('[psqlArgs...]', 'arguments for psql, after --')
+    // `pgrepl psql -- -c '…'` gives commander "-c" as the node: an option is never a node name.
+    .action(
+      act((node: string | undefined, args: string[]) =>
+        node?.startsWith('-') ? runPsql(g(), undefined, [node, ...args]) : runPsql(g(), node, args),
+      ),
+    );
+
+  program
+    .command('down')
+    .description('stop every node (primary first, fast shutdown); data is kept')
+    .action(act(() => runDown(g())));
+
+  program
+    .command('destroy')
+    .description('stop every node and delete the data and state pgrepl created (nothing else)')
+    .option('--yes', 'confirm: delete the data')
+    .action(act((o) => runDestroy(g(), o)));
+
+  return program;
+}
+
+/** Runs the CLI and returns the process exit code; errors print their code and what to do. */
+export async function main(argv: string[]): Promise<number> {
+  let code = 0;
+  const program = buildProgram((c) => (code = c));
+  try {
+    await program.parseAsync(argv);
+    return code;
+  } catch (thrown) {
+    if (thrown instanceof CommanderError) return thrown.exitCode === 0 ? 0 : 2;
+    const err = toPgreplError(thrown);
+    process.stderr.write(`pgrepl: error ${err.code}: ${err.message}\n`);
+    if (err.code === 'E_INTERNAL' && err.cause instanceof Error && err.cause.stack)
+      process.stderr.write(`${err.cause.stack}\n`);
+    return 1;
+  }
+}

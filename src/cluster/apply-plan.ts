@@ -1,0 +1,219 @@
+import { existsSync, mkdirSync, renameSync, rmSync, chownSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { PgreplError } from '../errors.js';
+import {
+  assertPortFree,
+  initdb,
+  logTail,
+  readDataDir,
+  reloadInstance,
+  startInstance,
+  stopInstance,
+} from '../postgres/instance-control.js';
+import { readPendingRestart, readSenders } from '../postgres/instance-queries.js';
+import { ensureOwnedDir } from '../postgres/owned-paths.js';
+import { upstreamConninfo } from '../postgres/render-postgresql-conf.js';
+import { ensurePhysicalSlot, ensureReplicationRole } from '../postgres/replication-admin.js';
+import { runBasebackup } from '../postgres/run-basebackup.js';
+import { withSql } from '../postgres/sql-client.js';
+import { findNode } from '../spec/cluster-spec.js';
+import type { NodeSpec } from '../spec/cluster-spec.js';
+import { requireSuperuserPassword } from './cluster-context.js';
+import type { ClusterContext } from './cluster-context.js';
+import { readState, recordCreatedDir } from './cluster-state.js';
+import { writeNodeFiles } from './node-files.js';
+import { cloneTempDir } from './observation.js';
+import { PARALLEL_KINDS } from './plan-step.js';
+import type { Plan, Step, StepKind } from './plan-step.js';
+import { renderNodeConfig } from './render-node-config.js';
+import type { Reporter } from './reporter.js';
+
+export interface ApplyOptions {
+  readonly reporter: Reporter;
+  /** How long a replica may take to reach `streaming`. */
+  readonly streamingTimeoutMs?: number;
+}
+
+type Handler<K extends StepKind> = (
+  ctx: ClusterContext,
+  step: Extract<Step, { kind: K }>,
+  o: ApplyOptions,
+) => Promise<void>;
+
+/**
+ * How each step is performed. Every kind the planner can emit has exactly one handler (a test
+ * checks the table against the Step union), and each handler is idempotent, so re-running a plan
+ * after a crash is safe.
+ */
+export const STEP_HANDLERS: { readonly [K in StepKind]: Handler<K> } = {
+  // initdb into a directory pgrepl records as its own before creating it, then configure and start.
+  'init-primary': async (ctx, step) => {
+    const node = nodeOf(ctx, step.node);
+    prepareDataDirParent(ctx, node);
+    recordCreatedDir(ctx.spec.stateDir, ctx.spec.cluster, node.dataDir, ctx.env.runAs);
+    ensureOwnedDir(node.dataDir, 0o700, ctx.env.runAs);
+    await initdb(ctx.env, {
+      dataDir: node.dataDir,
+      superuser: ctx.spec.superuser.name,
+      password: requireSuperuserPassword(ctx),
+      secretsDir: ctx.paths.secretsDir,
+    });
+    writeNodeFiles(node.dataDir, config(ctx, node, undefined), ctx.env.runAs);
+    await start(ctx, node);
+  },
+  // Rewrite the files; a running server reloads, and restarts only if a changed setting requires it.
+  'write-config': async (ctx, step) => {
+    const node = nodeOf(ctx, step.node);
+    const upstream = step.upstream === null ? undefined : nodeOf(ctx, step.upstream);
+    writeNodeFiles(node.dataDir, config(ctx, node, upstream), ctx.env.runAs);
+    if (readDataDir(node.dataDir).pid === null) return;
+    await reloadInstance(ctx.env, node.dataDir);
+    const pending = await sql(ctx, node, (s) => readPendingRestart(s));
+    if (pending.length > 0) await restart(ctx, node);
+  },
+  start: async (ctx, step) => start(ctx, nodeOf(ctx, step.node)),
+  restart: async (ctx, step) => restart(ctx, nodeOf(ctx, step.node)),
+  'ensure-replication-role': async (ctx, step) => {
+    const password = ctx.replicationPassword;
+    if (password === undefined)
+      throw new PgreplError('E_SECRET', 'no replication password; run `pgrepl up` to generate one');
+    await sql(ctx, nodeOf(ctx, step.node), (s) =>
+      ensureReplicationRole(s, ctx.spec.replication.user, password),
+    );
+  },
+  'create-slot': async (ctx, step) => {
+    await sql(ctx, nodeOf(ctx, step.node), (s) => ensurePhysicalSlot(s, step.slot));
+  },
+  // Clone into a sibling temp dir and rename it into place only when complete, so an interrupted
+  // clone never leaves a data directory that looks valid.
+  clone: async (ctx, step, o) => {
+    const node = nodeOf(ctx, step.node);
+    const upstream = nodeOf(ctx, step.upstream);
+    const tmp = cloneTempDir(node.dataDir);
+    const created = new Set(readState(ctx.spec.stateDir, ctx.spec.cluster).createdDirs);
+    if (existsSync(tmp)) {
+      if (!created.has(tmp)) {
+        throw new PgreplError(
+          'E_DATA_DIR_FOREIGN',
+          `${tmp} exists but pgrepl did not create it; remove it yourself if it is not needed`,
+        );
+      }
+      rmSync(tmp, { recursive: true, force: true });
+    }
+    prepareDataDirParent(ctx, node);
+    recordCreatedDir(ctx.spec.stateDir, ctx.spec.cluster, tmp, ctx.env.runAs);
+    ensureOwnedDir(tmp, 0o700, ctx.env.runAs);
+    try {
+      await runBasebackup(ctx.env, {
+        targetDir: tmp,
+        slot: node.name,
+        conninfo: upstreamConninfo(
+          {
+            host: upstream.host,
+            port: upstream.port,
+            user: ctx.spec.replication.user,
+            passfile: ctx.paths.replicationPassfile,
+            slot: node.name,
+          },
+          node.name,
+        ),
+        onProgress: (p) => o.reporter.cloneProgress(node.name, p),
+      });
+    } catch (err) {
+      rmSync(tmp, { recursive: true, force: true });
+      throw err;
+    }
+    writeNodeFiles(tmp, config(ctx, node, upstream), ctx.env.runAs);
+    recordCreatedDir(ctx.spec.stateDir, ctx.spec.cluster, node.dataDir, ctx.env.runAs);
+    renameSync(tmp, node.dataDir);
+    await start(ctx, node);
+  },
+  'wait-streaming': async (ctx, step, o) => {
+    const node = nodeOf(ctx, step.node);
+    const upstream = nodeOf(ctx, step.upstream);
+    const timeoutMs = o.streamingTimeoutMs ?? 60_000;
+    const deadline = Date.now() + timeoutMs;
+    let last = 'not connected';
+    while (Date.now() < deadline) {
+      const senders = await sql(ctx, upstream, (s) => readSenders(s)).catch(() => []);
+      const mine = senders.find((s) => s.applicationName === node.name);
+      if (mine?.state === 'streaming') return;
+      last = mine ? mine.state : 'not connected';
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    throw new PgreplError(
+      'E_TIMEOUT',
+      `${node.name} did not start streaming from ${upstream.name} within ${timeoutMs / 1000} s (last state: ${last}); ` +
+        `its log says:\n${logTail(logFile(ctx, node))}`,
+    );
+  },
+};
+
+/** Runs the plan's steps in order; consecutive clone or wait steps run in parallel. */
+export async function applyPlan(ctx: ClusterContext, plan: Plan, o: ApplyOptions): Promise<void> {
+  const steps = [...plan.steps];
+  while (steps.length > 0) {
+    const first = steps[0] as Step;
+    let n = 1;
+    if (PARALLEL_KINDS.has(first.kind)) while (n < steps.length && steps[n]?.kind === first.kind) n++;
+    await Promise.all(steps.splice(0, n).map((s) => runStep(ctx, s, o)));
+  }
+}
+
+async function runStep(ctx: ClusterContext, step: Step, o: ApplyOptions): Promise<void> {
+  const began = Date.now();
+  o.reporter.stepStarted(step);
+  const handler = STEP_HANDLERS[step.kind] as Handler<StepKind>;
+  await handler(ctx, step as never, o);
+  o.reporter.stepFinished(step, Date.now() - began);
+}
+
+function nodeOf(ctx: ClusterContext, name: string): NodeSpec {
+  const node = findNode(ctx.spec, name);
+  if (!node) throw new PgreplError('E_UNKNOWN_NODE', `node ${name} is not in ${ctx.spec.source}`);
+  return node;
+}
+
+function config(ctx: ClusterContext, node: NodeSpec, upstream: NodeSpec | undefined) {
+  return renderNodeConfig(
+    ctx.spec,
+    { sourceAddresses: ctx.sourceAddresses, replicationPassfile: ctx.paths.replicationPassfile },
+    node,
+    upstream,
+  );
+}
+
+export const logFile = (ctx: ClusterContext, node: NodeSpec) => join(ctx.paths.logsDir, `${node.name}.log`);
+
+async function start(ctx: ClusterContext, node: NodeSpec): Promise<void> {
+  if (readDataDir(node.dataDir).pid !== null) return;
+  await assertPortFree(node.host, node.port, node.name);
+  await startInstance(ctx.env, { dataDir: node.dataDir, logFile: logFile(ctx, node) });
+}
+
+async function restart(ctx: ClusterContext, node: NodeSpec): Promise<void> {
+  await stopInstance(ctx.env, { dataDir: node.dataDir, mode: 'fast' });
+  await start(ctx, node);
+}
+
+function sql<T>(ctx: ClusterContext, node: NodeSpec, fn: Parameters<typeof withSql<T>>[1]): Promise<T> {
+  return withSql(
+    {
+      host: node.host,
+      port: node.port,
+      user: ctx.spec.superuser.name,
+      password: requireSuperuserPassword(ctx),
+    },
+    fn,
+  );
+}
+
+/** Creates the data directory's parent when missing (owned by the run-as user); never changes an existing one. */
+function prepareDataDirParent(ctx: ClusterContext, node: NodeSpec): void {
+  const parent = dirname(node.dataDir);
+  if (existsSync(parent)) return;
+  const firstCreated = mkdirSync(parent, { recursive: true, mode: 0o755 });
+  if (!ctx.env.runAs || firstCreated === undefined) return;
+  for (let dir = parent; dir.length >= firstCreated.length; dir = dirname(dir))
+    chownSync(dir, ctx.env.runAs.uid, ctx.env.runAs.gid);
+}

@@ -1,0 +1,121 @@
+import { join } from 'node:path';
+import { PgreplError } from '../errors.js';
+import type { CommandRunner } from '../postgres/command-runner.js';
+import { findBinaries } from '../postgres/find-binaries.js';
+import type { InstanceEnv } from '../postgres/instance-control.js';
+import { assertReachable, ensureOwnedDir, writeOwnedFile } from '../postgres/owned-paths.js';
+import { renderPassfile } from '../postgres/render-passfile.js';
+import { resolveRunAs } from '../postgres/resolve-os-user.js';
+import { sourceAddressFor } from '../postgres/source-address.js';
+import type { SqlTarget } from '../postgres/sql-client.js';
+import type { ClusterSpec, NodeSpec } from '../spec/cluster-spec.js';
+import { resolveSecret } from './resolve-secret.js';
+
+/** Paths under the state dir. */
+export interface StatePaths {
+  readonly secretsDir: string;
+  readonly logsDir: string;
+  /** libpq passfile the replicas (walreceiver, pg_basebackup) read the replication password from. */
+  readonly replicationPassfile: string;
+  /** libpq passfile for `pgrepl psql`. */
+  readonly superuserPassfile: string;
+}
+
+/** Everything a command needs besides the spec, resolved once at the edge. */
+export interface ClusterContext {
+  readonly spec: ClusterSpec;
+  readonly env: InstanceEnv;
+  readonly paths: StatePaths;
+  /** Undefined until `up` generates it (a generated secret is created on first `up`). */
+  readonly superuserPassword: string | undefined;
+  readonly replicationPassword: string | undefined;
+  /** Addresses connections between the nodes (and from pgrepl) leave from, as pg_hba sees them. */
+  readonly sourceAddresses: readonly string[];
+}
+
+export interface ContextOptions {
+  runner: CommandRunner;
+  env: Readonly<Record<string, string | undefined>>;
+  /** `up` creates the state dir and generated secrets; read-only commands never do. */
+  create: boolean;
+}
+
+export function statePaths(spec: ClusterSpec): StatePaths {
+  const secretsDir = join(spec.stateDir, 'secrets');
+  return {
+    secretsDir,
+    logsDir: join(spec.stateDir, 'logs'),
+    replicationPassfile: join(secretsDir, 'replication.pgpass'),
+    superuserPassfile: join(secretsDir, 'superuser.pgpass'),
+  };
+}
+
+export async function buildContext(spec: ClusterSpec, o: ContextOptions): Promise<ClusterContext> {
+  const runAs = resolveRunAs(spec.postgres.osUser);
+  const bins = await findBinaries(
+    { specBinDir: spec.postgres.binDir, envBinDir: o.env['PGREPL_PG_BIN'], path: o.env['PATH'] },
+    o.runner,
+  );
+  const paths = statePaths(spec);
+  if (o.create) {
+    for (const p of [spec.stateDir, ...spec.nodes.map((n) => n.dataDir)]) assertReachable(p, runAs);
+    ensureOwnedDir(spec.stateDir, 0o700, runAs);
+    ensureOwnedDir(paths.secretsDir, 0o700, runAs);
+    ensureOwnedDir(paths.logsDir, 0o700, runAs);
+  }
+  const secretOpts = { env: o.env, create: o.create, runAs };
+  const superuserPassword = resolveSecret(spec.superuser.password, 'superuser', secretOpts);
+  const replicationPassword = resolveSecret(spec.replication.password, 'replication', secretOpts);
+  if (o.create && superuserPassword !== undefined && replicationPassword !== undefined) {
+    writeOwnedFile(
+      paths.replicationPassfile,
+      renderPassfile([
+        {
+          host: '*',
+          port: '*',
+          database: 'replication',
+          user: spec.replication.user,
+          password: replicationPassword,
+        },
+      ]),
+      0o600,
+      runAs,
+    );
+    writeOwnedFile(
+      paths.superuserPassfile,
+      renderPassfile([
+        { host: '*', port: '*', database: '*', user: spec.superuser.name, password: superuserPassword },
+      ]),
+      0o600,
+      undefined,
+    );
+  }
+  const sourceAddresses = await Promise.all(
+    [...new Set(spec.nodes.map((n) => n.host))].map((h) => sourceAddressFor(h, o.runner)),
+  );
+  return {
+    spec,
+    env: { bins, runAs, runner: o.runner },
+    paths,
+    superuserPassword,
+    replicationPassword,
+    sourceAddresses,
+  };
+}
+
+/** How pgrepl connects to a node as the superuser. */
+export function adminTarget(ctx: ClusterContext, node: NodeSpec): SqlTarget | undefined {
+  if (ctx.superuserPassword === undefined) return undefined;
+  return { host: node.host, port: node.port, user: ctx.spec.superuser.name, password: ctx.superuserPassword };
+}
+
+/** The superuser password, or a clear error when the cluster was never brought up. */
+export function requireSuperuserPassword(ctx: ClusterContext): string {
+  if (ctx.superuserPassword === undefined) {
+    throw new PgreplError(
+      'E_SECRET',
+      `cluster ${ctx.spec.cluster} has no superuser password yet; run \`pgrepl up\` first`,
+    );
+  }
+  return ctx.superuserPassword;
+}

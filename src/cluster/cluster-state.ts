@@ -1,0 +1,39 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { RunAs } from '../postgres/command-runner.js';
+import { writeOwnedFile } from '../postgres/owned-paths.js';
+
+/** What pgrepl remembers between commands, in <stateDir>/state.json. */
+export interface ClusterState {
+  readonly version: 1;
+  readonly cluster: string;
+  /** Directories pgrepl created; the only ones it will ever delete. */
+  readonly createdDirs: readonly string[];
+}
+
+export const statePath = (stateDir: string) => join(stateDir, 'state.json');
+
+export function readState(stateDir: string, cluster: string): ClusterState {
+  try {
+    const parsed = JSON.parse(readFileSync(statePath(stateDir), 'utf8')) as Partial<ClusterState>;
+    return { version: 1, cluster: parsed.cluster ?? cluster, createdDirs: parsed.createdDirs ?? [] };
+  } catch {
+    return { version: 1, cluster, createdDirs: [] };
+  }
+}
+
+/** Records that pgrepl created `dir`; written before the directory is, so a crash cannot orphan it. */
+export function recordCreatedDir(
+  stateDir: string,
+  cluster: string,
+  dir: string,
+  runAs: RunAs | undefined,
+): void {
+  const state = readState(stateDir, cluster);
+  if (state.createdDirs.includes(dir)) return;
+  writeState(stateDir, { ...state, createdDirs: [...state.createdDirs, dir] }, runAs);
+}
+
+function writeState(stateDir: string, state: ClusterState, runAs: RunAs | undefined): void {
+  writeOwnedFile(statePath(stateDir), `${JSON.stringify(state, null, 2)}\n`, 0o600, runAs);
+}

@@ -1,0 +1,81 @@
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { readDataDir } from '../postgres/instance-control.js';
+import {
+  hasReplicationRole,
+  readInstanceState,
+  readPendingRestart,
+  readSenders,
+  readSlots,
+  readUnappliedSettings,
+  readWalReceiver,
+} from '../postgres/instance-queries.js';
+import { withSql } from '../postgres/sql-client.js';
+import type { NodeSpec } from '../spec/cluster-spec.js';
+import { adminTarget } from './cluster-context.js';
+import type { ClusterContext } from './cluster-context.js';
+import { readState } from './cluster-state.js';
+import { cloneTempDir } from './observation.js';
+import type { ClusterObservation, NodeObservation, ServerAnswer, ServerUnreachable } from './observation.js';
+
+/** Observes every node in parallel: the data directory on disk, then the server over SQL. */
+export async function observeCluster(ctx: ClusterContext): Promise<ClusterObservation> {
+  const created = new Set(readState(ctx.spec.stateDir, ctx.spec.cluster).createdDirs);
+  const nodes = await Promise.all(ctx.spec.nodes.map((n) => observeNode(ctx, n, created)));
+  return { at: Date.now(), nodes };
+}
+
+async function observeNode(
+  ctx: ClusterContext,
+  node: NodeSpec,
+  created: Set<string>,
+): Promise<NodeObservation> {
+  const disk = readDataDir(node.dataDir);
+  const foreignContent = disk.exists && !disk.initialized && readdirSync(node.dataDir).length > 0;
+  return {
+    node,
+    dataDir: {
+      ...disk,
+      createdByPgrepl: created.has(node.dataDir),
+      cloneLeftover: existsSync(cloneTempDir(node.dataDir)),
+      foreignContent,
+    },
+    files: {
+      postgresqlConf: readOrNull(join(node.dataDir, 'postgresql.conf')),
+      pgHba: readOrNull(join(node.dataDir, 'pg_hba.conf')),
+    },
+    server: disk.pid === null ? null : await askServer(ctx, node),
+  };
+}
+
+async function askServer(ctx: ClusterContext, node: NodeSpec): Promise<ServerAnswer | ServerUnreachable> {
+  const target = adminTarget(ctx, node);
+  if (!target)
+    return { ok: false, error: 'no superuser password in the state dir (was this cluster made by pgrepl?)' };
+  try {
+    return await withSql(target, async (s) => {
+      const instance = await readInstanceState(s);
+      const primary = !instance.inRecovery;
+      return {
+        ok: true as const,
+        instance,
+        walReceiver: primary ? null : await readWalReceiver(s),
+        senders: primary ? await readSenders(s) : [],
+        slots: await readSlots(s),
+        replicationRoleExists: primary ? await hasReplicationRole(s, ctx.spec.replication.user) : null,
+        unappliedSettings: await readUnappliedSettings(s, join(node.dataDir, 'postgresql.conf')),
+        pendingRestart: await readPendingRestart(s),
+      };
+    });
+  } catch (err) {
+    return { ok: false, error: err instanceof Error ? err.message : String(err) };
+  }
+}
+
+function readOrNull(path: string): string | null {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return null;
+  }
+}

@@ -1,0 +1,49 @@
+/** One step of a plan; every step says why it is needed, and that reason is printed and logged. */
+export type Step =
+  | { kind: 'init-primary'; node: string; reason: string }
+  | { kind: 'write-config'; node: string; upstream: string | null; reason: string }
+  | { kind: 'start'; node: string; reason: string }
+  | { kind: 'restart'; node: string; reason: string }
+  | { kind: 'ensure-replication-role'; node: string; reason: string }
+  | { kind: 'create-slot'; node: string; slot: string; reason: string }
+  | { kind: 'clone'; node: string; upstream: string; reason: string }
+  | { kind: 'wait-streaming'; node: string; upstream: string; reason: string };
+
+export type StepKind = Step['kind'];
+
+/** A plan: the steps in order, or a refusal that says why nothing may be done. */
+export interface Plan {
+  readonly primary: string | null;
+  readonly steps: readonly Step[];
+  /** Things the plan deliberately leaves alone, with why. */
+  readonly notes: readonly string[];
+  readonly refusal: {
+    code: 'E_TWO_PRIMARIES' | 'E_NO_PRIMARY' | 'E_PRIMARY_UNREACHABLE' | 'E_DATA_DIR_FOREIGN';
+    reason: string;
+  } | null;
+}
+
+/** Steps of these kinds that follow each other run in parallel (they touch different nodes). */
+export const PARALLEL_KINDS: ReadonlySet<StepKind> = new Set(['clone', 'wait-streaming']);
+
+/** A one-line description of a step for `--dry-run` and progress output. */
+export function describeStep(s: Step): string {
+  switch (s.kind) {
+    case 'init-primary':
+      return `initialise ${s.node} as the primary (initdb with checksums, SCRAM)`;
+    case 'write-config':
+      return `write postgresql.conf and pg_hba.conf of ${s.node}`;
+    case 'start':
+      return `start ${s.node}`;
+    case 'restart':
+      return `restart ${s.node}`;
+    case 'ensure-replication-role':
+      return `create the replication role on ${s.node}`;
+    case 'create-slot':
+      return `create physical slot ${s.slot} on ${s.node}`;
+    case 'clone':
+      return `clone ${s.node} from ${s.upstream} (pg_basebackup -X stream -R -S ${s.node})`;
+    case 'wait-streaming':
+      return `wait until ${s.node} streams from ${s.upstream}`;
+  }
+}

@@ -1,0 +1,40 @@
+/** Stable error codes; scripts and tests match on these, never on message text. */
+export type ErrorCode =
+  | 'E_SPEC_NOT_FOUND'
+  | 'E_SPEC_SYNTAX'
+  | 'E_SPEC_INVALID'
+  | 'E_SPEC_EXISTS'
+  | 'E_NO_PG_BINARIES'
+  | 'E_PORT_IN_USE'
+  | 'E_DIR_NOT_REACHABLE'
+  | 'E_DATA_DIR_FOREIGN'
+  | 'E_DATA_DIR_IN_USE'
+  | 'E_OS_USER'
+  | 'E_SECRET'
+  | 'E_COMMAND_FAILED'
+  | 'E_PRIMARY_UNREACHABLE'
+  | 'E_NO_PRIMARY'
+  | 'E_TWO_PRIMARIES'
+  | 'E_UNKNOWN_NODE'
+  | 'E_TIMEOUT'
+  | 'E_CONFIG_NOT_APPLIED'
+  | 'E_CONFIRMATION_REQUIRED'
+  | 'E_INTERNAL';
+
+/** An error a user can act on: a stable code, a message that says what to do, and the cause kept. */
+export class PgreplError extends Error {
+  readonly code: ErrorCode;
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'PgreplError';
+    this.code = code;
+  }
+}
+
+/** Normalises anything thrown into a PgreplError at the CLI boundary, keeping the original as cause. */
+export function toPgreplError(thrown: unknown): PgreplError {
+  if (thrown instanceof PgreplError) return thrown;
+  const message = thrown instanceof Error ? thrown.message : String(thrown);
+  return new PgreplError('E_INTERNAL', `unexpected error: ${message}`, { cause: thrown });
+}

@@ -1,0 +1,126 @@
+import { spawn } from 'node:child_process';
+import { PgreplError } from '../errors.js';
+
+/** Who a child runs as; undefined means the current user. */
+export interface RunAs {
+  readonly name: string;
+  readonly uid: number;
+  readonly gid: number;
+  readonly home: string;
+}
+
+export interface RunOptions {
+  env?: Record<string, string>;
+  runAs?: RunAs | undefined;
+  cwd?: string;
+  timeoutMs?: number;
+  signal?: AbortSignal;
+  /** Called with each line (split on \n or \r) of stderr as it arrives, for progress. */
+  onStderrLine?: (line: string) => void;
+  /** Called with the child's PID once it runs, so a caller can stop it by PID. */
+  onSpawn?: (pid: number) => void;
+}
+
+export interface CommandResult {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Runs a program with an argument array (never a shell). The one way pgrepl starts processes. */
+export interface CommandRunner {
+  run(command: string, args: readonly string[], options?: RunOptions): Promise<CommandResult>;
+}
+
+/** The real runner: spawn without a shell, stream stderr lines, enforce timeouts, kill on abort. */
+export const processRunner: CommandRunner = {
+  run(command, args, options = {}) {
+    return new Promise((resolvePromise, reject) => {
+      const { runAs } = options;
+      const child = spawn(command, args, {
+        // A run-as user may not be able to enter our cwd (e.g. /root), so its programs start in /.
+        cwd: options.cwd ?? (runAs ? '/' : process.cwd()),
+        env: baseEnv(options.env, runAs),
+        stdio: ['ignore', 'pipe', 'pipe'],
+        ...(runAs ? { uid: runAs.uid, gid: runAs.gid } : {}),
+      });
+      let stdout = '';
+      let stderr = '';
+      let partial = '';
+      let settled = false;
+      const finish = (fn: () => void) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        options.signal?.removeEventListener('abort', onAbort);
+        fn();
+      };
+      const onAbort = () => child.kill('SIGTERM');
+      options.signal?.addEventListener('abort', onAbort, { once: true });
+      const timer =
+        options.timeoutMs === undefined
+          ? undefined
+          : setTimeout(() => {
+              child.kill('SIGKILL');
+              finish(() =>
+                reject(
+                  new PgreplError(
+                    'E_TIMEOUT',
+                    `${command} did not finish within ${options.timeoutMs} ms and was killed`,
+                  ),
+                ),
+              );
+            }, options.timeoutMs);
+      if (child.pid !== undefined) options.onSpawn?.(child.pid);
+      child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+      child.stderr.setEncoding('utf8').on('data', (d: string) => {
+        stderr += d;
+        if (!options.onStderrLine) return;
+        const parts = (partial + d).split(/[\r\n]/);
+        partial = parts.pop() ?? '';
+        for (const line of parts) if (line.trim() !== '') options.onStderrLine(line);
+      });
+      child.on('error', (err) =>
+        finish(() =>
+          reject(
+            new PgreplError('E_COMMAND_FAILED', `could not run ${command}: ${err.message}`, { cause: err }),
+          ),
+        ),
+      );
+      child.on('close', (code, signal) => {
+        if (partial.trim() !== '') options.onStderrLine?.(partial);
+        finish(() => resolvePromise({ code: code ?? (signal ? 128 : 1), stdout, stderr }));
+      });
+    });
+  },
+};
+
+/**
+ * A small, predictable environment: no PG* variables leak in from the caller's shell (they would
+ * redirect pg_basebackup or psql to another server), and HOME/USER match the run-as user.
+ */
+function baseEnv(
+  extra: Record<string, string> | undefined,
+  runAs: RunAs | undefined,
+): Record<string, string> {
+  const env: Record<string, string> = {
+    PATH: process.env['PATH'] ?? '/usr/bin:/bin',
+    LANG: 'C.UTF-8',
+    LC_ALL: 'C.UTF-8',
+  };
+  if (runAs) {
+    env['HOME'] = runAs.home;
+    env['USER'] = runAs.name;
+  } else if (process.env['HOME'] !== undefined) env['HOME'] = process.env['HOME'];
+  return { ...env, ...extra };
+}
+
+/** Throws E_COMMAND_FAILED with the program's own last words when it exited non-zero. */
+export function checkResult(what: string, result: CommandResult, hint = ''): CommandResult {
+  if (result.code === 0) return result;
+  const tail = result.stderr.trim().split('\n').slice(-5).join('\n  ');
+  throw new PgreplError(
+    'E_COMMAND_FAILED',
+    `${what} failed (exit ${result.code}):\n  ${tail}${hint ? `\n${hint}` : ''}`,
+  );
+}

@@ -1,0 +1,96 @@
+import { accessSync, constants, readdirSync } from 'node:fs';
+import { delimiter, join } from 'node:path';
+import { PgreplError } from '../errors.js';
+import type { CommandRunner } from './command-runner.js';
+
+/** The server programs pgrepl runs, all from one installation. */
+export const REQUIRED_PROGRAMS = ['initdb', 'pg_ctl', 'postgres', 'pg_basebackup', 'pg_controldata'] as const;
+
+export interface PgBinaries {
+  readonly binDir: string;
+  /** e.g. "15.18" */
+  readonly version: string;
+  readonly major: number;
+  /** How binDir was found, for `status`. */
+  readonly foundBy: string;
+}
+
+export interface FindBinariesInput {
+  specBinDir: string | undefined;
+  envBinDir: string | undefined;
+  path: string | undefined;
+}
+
+/**
+ * Finds a PostgreSQL installation: spec postgres.binDir, PGREPL_PG_BIN, `pg_config --bindir`,
+ * PATH, then /usr/lib/postgresql/<newest>/bin. The first complete one wins.
+ */
+export async function findBinaries(input: FindBinariesInput, runner: CommandRunner): Promise<PgBinaries> {
+  const tried: string[] = [];
+  const candidates: [string, string | undefined][] = [
+    ['postgres.binDir in the spec', input.specBinDir],
+    ['PGREPL_PG_BIN', input.envBinDir],
+    ['pg_config --bindir', await pgConfigBinDir(runner)],
+    ...(input.path ?? '').split(delimiter).map((d): [string, string] => ['PATH', d]),
+    ...debianBinDirs().map((d): [string, string] => ['/usr/lib/postgresql', d]),
+  ];
+  for (const [foundBy, dir] of candidates) {
+    if (!dir) continue;
+    const explicit =
+      foundBy !== 'PATH' && foundBy !== '/usr/lib/postgresql' && foundBy !== 'pg_config --bindir';
+    if (!hasAll(dir)) {
+      if (explicit) {
+        throw new PgreplError(
+          'E_NO_PG_BINARIES',
+          `${foundBy} is ${dir}, which lacks ${missing(dir).join(', ')}; point it at a PostgreSQL bin directory`,
+        );
+      }
+      tried.push(dir);
+      continue;
+    }
+    const { stdout } = await runner.run(join(dir, 'postgres'), ['--version']);
+    const version = /(\d+(?:\.\d+)?)/.exec(stdout)?.[1] ?? 'unknown';
+    return { binDir: dir, version, major: Number.parseInt(version, 10), foundBy };
+  }
+  throw new PgreplError(
+    'E_NO_PG_BINARIES',
+    'no PostgreSQL server binaries found (looked for initdb, pg_ctl, postgres, pg_basebackup). ' +
+      'Install them (Debian/Ubuntu: `apt-get install postgresql`), or set PGREPL_PG_BIN or postgres.binDir in the spec.',
+  );
+}
+
+function hasAll(dir: string): boolean {
+  return missing(dir).length === 0;
+}
+
+function missing(dir: string): string[] {
+  return REQUIRED_PROGRAMS.filter((p) => {
+    try {
+      accessSync(join(dir, p), constants.X_OK);
+      return false;
+    } catch {
+      return true;
+    }
+  });
+}
+
+async function pgConfigBinDir(runner: CommandRunner): Promise<string | undefined> {
+  try {
+    const r = await runner.run('pg_config', ['--bindir'], { timeoutMs: 5000 });
+    return r.code === 0 ? r.stdout.trim() : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Debian/Ubuntu install each major version side by side; newest first. */
+function debianBinDirs(): string[] {
+  try {
+    return readdirSync('/usr/lib/postgresql')
+      .filter((v) => /^\d+$/.test(v))
+      .sort((a, b) => Number(b) - Number(a))
+      .map((v) => join('/usr/lib/postgresql', v, 'bin'));
+  } catch {
+    return [];
+  }
+}

@@ -1,0 +1,166 @@
+import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { PgreplError } from '../errors.js';
+import { checkResult } from './command-runner.js';
+import type { CommandRunner, RunAs } from './command-runner.js';
+import type { PgBinaries } from './find-binaries.js';
+import { writeOwnedFile } from './owned-paths.js';
+
+/** What one instance's control needs: its programs, the user they run as, and the runner. */
+export interface InstanceEnv {
+  readonly bins: PgBinaries;
+  readonly runAs: RunAs | undefined;
+  readonly runner: CommandRunner;
+}
+
+/** What the data directory on disk says, read without starting anything. */
+export interface DataDirState {
+  readonly exists: boolean;
+  /** PG_VERSION present: initdb or a clone completed. */
+  readonly initialized: boolean;
+  readonly standbySignal: boolean;
+  /** The postmaster PID when one is alive for this directory. */
+  readonly pid: number | null;
+}
+
+/** Reads PG_VERSION, standby.signal and postmaster.pid; a PID counts only if that process is alive. */
+export function readDataDir(dataDir: string): DataDirState {
+  const exists = existsSync(dataDir);
+  return {
+    exists,
+    initialized: exists && existsSync(join(dataDir, 'PG_VERSION')),
+    standbySignal: exists && existsSync(join(dataDir, 'standby.signal')),
+    pid: exists ? livePostmasterPid(dataDir) : null,
+  };
+}
+
+function livePostmasterPid(dataDir: string): number | null {
+  let text: string;
+  try {
+    text = readFileSync(join(dataDir, 'postmaster.pid'), 'utf8');
+  } catch {
+    return null;
+  }
+  const pid = Number.parseInt(text.split('\n')[0] ?? '', 10);
+  if (!Number.isInteger(pid) || pid <= 0) return null;
+  try {
+    process.kill(pid, 0);
+  } catch (err) {
+    // EPERM means it exists but belongs to someone else: still alive.
+    if ((err as NodeJS.ErrnoException).code !== 'EPERM') return null;
+  }
+  return pid;
+}
+
+const bin = (env: InstanceEnv, program: string) => join(env.bins.binDir, program);
+
+/**
+ * initdb with data checksums (so pg_rewind works later) and SCRAM; the superuser password goes
+ * through a 0600 file that is removed afterwards, never through argv.
+ */
+export async function initdb(
+  env: InstanceEnv,
+  opts: { dataDir: string; superuser: string; password: string; secretsDir: string },
+): Promise<void> {
+  const pwfile = join(opts.secretsDir, `.initdb-${randomBytes(6).toString('hex')}`);
+  writeOwnedFile(pwfile, `${opts.password}\n`, 0o600, env.runAs);
+  try {
+    const r = await env.runner.run(
+      bin(env, 'initdb'),
+      [
+        '-D',
+        opts.dataDir,
+        '-U',
+        opts.superuser,
+        `--pwfile=${pwfile}`,
+        '--auth=scram-sha-256',
+        '--data-checksums',
+        '--encoding=UTF8',
+        '--locale=C.UTF-8',
+      ],
+      { runAs: env.runAs, timeoutMs: 120_000 },
+    );
+    checkResult(`initdb of ${opts.dataDir}`, r);
+  } finally {
+    rmSync(pwfile, { force: true });
+  }
+}
+
+/** Starts the server and waits until it accepts connections (or, for a standby, reaches consistency). */
+export async function startInstance(
+  env: InstanceEnv,
+  opts: { dataDir: string; logFile: string },
+): Promise<void> {
+  const r = await env.runner.run(
+    bin(env, 'pg_ctl'),
+    ['start', '-D', opts.dataDir, '-l', opts.logFile, '-w', '-t', '120', '-s'],
+    { runAs: env.runAs, timeoutMs: 130_000 },
+  );
+  checkResult(
+    `starting the server in ${opts.dataDir}`,
+    r,
+    `see the server log: ${opts.logFile}\n${logTail(opts.logFile)}`,
+  );
+}
+
+/** Stops the server: `fast` rolls back sessions and writes a shutdown checkpoint; `immediate` does not. */
+export async function stopInstance(
+  env: InstanceEnv,
+  opts: { dataDir: string; mode: 'fast' | 'immediate' },
+): Promise<void> {
+  const r = await env.runner.run(
+    bin(env, 'pg_ctl'),
+    ['stop', '-D', opts.dataDir, '-m', opts.mode, '-w', '-t', '120', '-s'],
+    {
+      runAs: env.runAs,
+      timeoutMs: 130_000,
+    },
+  );
+  if (r.code !== 0 && readDataDir(opts.dataDir).pid !== null)
+    checkResult(`stopping the server in ${opts.dataDir}`, r);
+}
+
+/** Makes a running server re-read postgresql.conf and pg_hba.conf. */
+export async function reloadInstance(env: InstanceEnv, dataDir: string): Promise<void> {
+  const r = await env.runner.run(bin(env, 'pg_ctl'), ['reload', '-D', dataDir, '-s'], {
+    runAs: env.runAs,
+    timeoutMs: 30_000,
+  });
+  checkResult(`reloading the configuration of ${dataDir}`, r);
+}
+
+/** Fails with E_PORT_IN_USE when something else listens on host:port. */
+export async function assertPortFree(host: string, port: number, node: string): Promise<void> {
+  await new Promise<void>((resolvePromise, reject) => {
+    const server = createServer();
+    server.once('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'EADDRINUSE') {
+        reject(
+          new PgreplError(
+            'E_PORT_IN_USE',
+            `port ${port} on ${host} (node ${node}) is taken by another process; stop it or give ${node} another port in the spec`,
+            { cause: err },
+          ),
+        );
+      } else if (err.code === 'EADDRNOTAVAIL') {
+        reject(
+          new PgreplError('E_PORT_IN_USE', `address ${host} of node ${node} is not on this machine`, {
+            cause: err,
+          }),
+        );
+      } else reject(err);
+    });
+    server.listen({ host, port, exclusive: true }, () => server.close(() => resolvePromise()));
+  });
+}
+
+/** The last lines of a server log, for error messages. */
+export function logTail(logFile: string, lines = 8): string {
+  try {
+    return readFileSync(logFile, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
+  } catch {
+    return '';
+  }
+}

@@ -1,0 +1,169 @@
+import type { SqlSession } from './sql-client.js';
+
+/** What one running server says about itself. LSNs are PostgreSQL's text form (e.g. 0/3000148). */
+export interface InstanceState {
+  readonly inRecovery: boolean;
+  readonly serverVersionNum: number;
+  readonly timeline: number | null;
+  readonly currentLsn: string | null;
+  readonly receiveLsn: string | null;
+  readonly replayLsn: string | null;
+}
+
+/** A replica's WAL receiver, from pg_stat_wal_receiver. */
+export interface WalReceiverState {
+  readonly status: string;
+  readonly senderHost: string | null;
+  readonly senderPort: number | null;
+  readonly slotName: string | null;
+  readonly receivedTimeline: number | null;
+}
+
+/** One row of a primary's pg_stat_replication. */
+export interface SenderState {
+  readonly applicationName: string;
+  readonly clientAddr: string | null;
+  readonly state: string;
+  readonly replayLsn: string | null;
+  readonly lagBytes: number | null;
+  readonly writeLagMs: number | null;
+  readonly flushLagMs: number | null;
+  readonly replayLagMs: number | null;
+  readonly syncState: string;
+}
+
+/** One row of pg_replication_slots. */
+export interface SlotState {
+  readonly name: string;
+  readonly type: string;
+  readonly active: boolean;
+  readonly restartLsn: string | null;
+  readonly walStatus: string | null;
+  readonly retainedBytes: number | null;
+}
+
+/** A setting from pg_file_settings that pgrepl's file sets but that is not in effect. */
+export interface UnappliedSetting {
+  readonly name: string;
+  readonly why: string;
+}
+
+const num = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
+
+export async function readInstanceState(s: SqlSession): Promise<InstanceState> {
+  const [row] = await s.query<Record<string, unknown>>(`
+    SELECT pg_is_in_recovery() AS in_recovery,
+           current_setting('server_version_num')::int AS version_num,
+           CASE WHEN pg_is_in_recovery() THEN NULL ELSE pg_current_wal_lsn()::text END AS current_lsn,
+           pg_last_wal_receive_lsn()::text AS receive_lsn,
+           pg_last_wal_replay_lsn()::text AS replay_lsn,
+           CASE WHEN pg_is_in_recovery()
+                THEN COALESCE((SELECT received_tli FROM pg_stat_wal_receiver),
+                              (SELECT timeline_id FROM pg_control_checkpoint()))
+                ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int
+           END AS timeline`);
+  if (!row) throw new Error('empty answer to the instance state query');
+  return {
+    inRecovery: row['in_recovery'] === true,
+    serverVersionNum: Number(row['version_num']),
+    timeline: num(row['timeline']),
+    currentLsn: (row['current_lsn'] as string | null) ?? null,
+    receiveLsn: (row['receive_lsn'] as string | null) ?? null,
+    replayLsn: (row['replay_lsn'] as string | null) ?? null,
+  };
+}
+
+export async function readWalReceiver(s: SqlSession): Promise<WalReceiverState | null> {
+  const [row] = await s.query<Record<string, unknown>>(
+    'SELECT status, sender_host, sender_port, slot_name, received_tli FROM pg_stat_wal_receiver',
+  );
+  if (!row) return null;
+  return {
+    status: String(row['status']),
+    senderHost: (row['sender_host'] as string | null) ?? null,
+    senderPort: num(row['sender_port']),
+    slotName: (row['slot_name'] as string | null) ?? null,
+    receivedTimeline: num(row['received_tli']),
+  };
+}
+
+export async function readSenders(s: SqlSession): Promise<SenderState[]> {
+  const rows = await s.query<Record<string, unknown>>(`
+    SELECT application_name, host(client_addr) AS client_addr, state, replay_lsn::text AS replay_lsn,
+           pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn)::float8 AS lag_bytes,
+           (extract(epoch FROM write_lag) * 1000)::float8 AS write_lag_ms,
+           (extract(epoch FROM flush_lag) * 1000)::float8 AS flush_lag_ms,
+           (extract(epoch FROM replay_lag) * 1000)::float8 AS replay_lag_ms,
+           sync_state
+      FROM pg_stat_replication
+     ORDER BY application_name`);
+  return rows.map((r) => ({
+    applicationName: String(r['application_name']),
+    clientAddr: (r['client_addr'] as string | null) ?? null,
+    state: String(r['state']),
+    replayLsn: (r['replay_lsn'] as string | null) ?? null,
+    lagBytes: num(r['lag_bytes']),
+    writeLagMs: num(r['write_lag_ms']),
+    flushLagMs: num(r['flush_lag_ms']),
+    replayLagMs: num(r['replay_lag_ms']),
+    syncState: String(r['sync_state']),
+  }));
+}
+
+export async function readSlots(s: SqlSession): Promise<SlotState[]> {
+  const rows = await s.query<Record<string, unknown>>(`
+    SELECT slot_name, slot_type, active, restart_lsn::text AS restart_lsn, wal_status,
+           CASE WHEN pg_is_in_recovery() OR restart_lsn IS NULL THEN NULL
+                ELSE pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::float8 END AS retained
+      FROM pg_replication_slots
+     ORDER BY slot_name`);
+  return rows.map((r) => ({
+    name: String(r['slot_name']),
+    type: String(r['slot_type']),
+    active: r['active'] === true,
+    restartLsn: (r['restart_lsn'] as string | null) ?? null,
+    walStatus: (r['wal_status'] as string | null) ?? null,
+    retainedBytes: num(r['retained']),
+  }));
+}
+
+/** Whether `user` exists as a LOGIN REPLICATION role. */
+export async function hasReplicationRole(s: SqlSession, user: string): Promise<boolean> {
+  const rows = await s.query<{ ok: boolean }>(
+    'SELECT rolcanlogin AND rolreplication AS ok FROM pg_roles WHERE rolname = $1',
+    [user],
+  );
+  return rows[0]?.ok === true;
+}
+
+/**
+ * Settings from `configFile` that are not in effect: overridden later (postgresql.auto.conf), waiting
+ * for a restart, or rejected. pg_file_settings reads the files as they are now, so call after reload.
+ */
+export async function readUnappliedSettings(s: SqlSession, configFile: string): Promise<UnappliedSetting[]> {
+  const rows = await s.query<{
+    name: string;
+    applied: boolean;
+    error: string | null;
+    overridden_by: string | null;
+  }>(
+    `SELECT f.name, f.applied, f.error,
+            (SELECT o.sourcefile || ':' || o.sourceline FROM pg_file_settings o
+              WHERE o.name = f.name AND o.applied AND o.seqno > f.seqno LIMIT 1) AS overridden_by
+       FROM pg_file_settings f
+      WHERE f.sourcefile = $1 AND NOT f.applied`,
+    [configFile],
+  );
+  return rows.map((r) => ({
+    name: r.name,
+    why: r.overridden_by ? `overridden by ${r.overridden_by}` : (r.error ?? 'not applied'),
+  }));
+}
+
+/** Whether a restart is needed for settings already read from the files. */
+export async function readPendingRestart(s: SqlSession): Promise<string[]> {
+  const rows = await s.query<{ name: string }>(
+    'SELECT name FROM pg_settings WHERE pending_restart ORDER BY name',
+  );
+  return rows.map((r) => r.name);
+}

@@ -1,0 +1,41 @@
+export interface HbaInput {
+  node: string;
+  superuser: string;
+  replicationUser: string;
+  /** Addresses the other nodes' replication connections come from (as the server sees them). */
+  replicationSources: readonly string[];
+  /** Addresses pgrepl's own admin connections come from. */
+  adminSources: readonly string[];
+  access: readonly { cidr: string; database: string; user: string }[];
+}
+
+/**
+ * Renders pg_hba.conf: SCRAM everywhere, no `trust`, no unix socket lines (sockets are off), and
+ * replication admitted only through the `replication` pseudo-database from the nodes' own addresses
+ * (a `host all ...` line would not admit a replication connection at all).
+ */
+export function renderPgHba(i: HbaInput): string {
+  const row = (db: string, user: string, addr: string) =>
+    `host    ${db.padEnd(12)} ${user.padEnd(16)} ${cidrOf(addr).padEnd(24)} scram-sha-256`;
+  return [
+    `# Managed by pgrepl for node ${i.node}; changes here are overwritten.`,
+    '# Add application rules in pgrepl.yaml (access:) and run `pgrepl up`.',
+    '# TYPE  DATABASE     USER             ADDRESS                  METHOD',
+    '# pgrepl administration',
+    ...unique(i.adminSources).map((a) => row('all', i.superuser, a)),
+    '# streaming replication and base backups between the nodes',
+    ...unique(i.replicationSources).map((a) => row('replication', i.replicationUser, a)),
+    '# applications (pgrepl.yaml access:)',
+    ...i.access.map((r) => row(r.database, r.user, r.cidr)),
+    '',
+  ].join('\n');
+}
+
+function cidrOf(addr: string): string {
+  if (addr.includes('/')) return addr;
+  return addr.includes(':') ? `${addr}/128` : `${addr}/32`;
+}
+
+function unique(xs: readonly string[]): string[] {
+  return [...new Set(xs)];
+}

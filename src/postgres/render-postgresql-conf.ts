@@ -1,0 +1,89 @@
+/** Where a replica streams from; absent for a primary. */
+export interface UpstreamConf {
+  host: string;
+  port: number;
+  user: string;
+  passfile: string;
+  slot: string;
+}
+
+export interface PostgresqlConfInput {
+  cluster: string;
+  node: string;
+  host: string;
+  port: number;
+  /** Enough WAL senders and slots for every other node plus a base backup. */
+  nodeCount: number;
+  settings: Readonly<Record<string, string>>;
+  upstream: UpstreamConf | undefined;
+}
+
+/** pgrepl's defaults; the spec's `settings:` override them (except the reserved ones). */
+export function defaultSettings(nodeCount: number): Record<string, string> {
+  const senders = String(Math.max(10, nodeCount * 2 + 2));
+  return {
+    wal_level: 'replica',
+    max_wal_senders: senders,
+    max_replication_slots: senders,
+    wal_keep_size: '256MB',
+    max_slot_wal_keep_size: '2GB',
+    hot_standby_feedback: 'on',
+    shared_buffers: '128MB',
+    max_connections: '100',
+    log_line_prefix: '%m [%p] %q%u@%d ',
+    log_connections: 'off',
+  };
+}
+
+/** Settings pgrepl sets from the spec itself, so every node gets its own values. */
+export function identitySettings(i: PostgresqlConfInput): Record<string, string> {
+  const own: Record<string, string> = {
+    listen_addresses: i.host,
+    port: String(i.port),
+    unix_socket_directories: '',
+    cluster_name: i.node,
+    password_encryption: 'scram-sha-256',
+    hot_standby: 'on',
+  };
+  if (i.upstream) {
+    own['primary_conninfo'] = upstreamConninfo(i.upstream, i.node);
+    own['primary_slot_name'] = i.upstream.slot;
+  }
+  return own;
+}
+
+/** The libpq conninfo a replica streams with: its node name as application_name, password from the passfile. */
+export function upstreamConninfo(u: UpstreamConf, applicationName: string): string {
+  return [
+    `host=${u.host}`,
+    `port=${u.port}`,
+    `user=${u.user}`,
+    `passfile=${quoteConninfo(u.passfile)}`,
+    `application_name=${applicationName}`,
+    'connect_timeout=5',
+  ].join(' ');
+}
+
+/** Every setting this node's postgresql.conf sets, as PostgreSQL will read them. */
+export function effectiveSettings(i: PostgresqlConfInput): Record<string, string> {
+  return { ...defaultSettings(i.nodeCount), ...i.settings, ...identitySettings(i) };
+}
+
+/** Renders the whole postgresql.conf of one node. */
+export function renderPostgresqlConf(i: PostgresqlConfInput): string {
+  const lines = Object.entries(effectiveSettings(i)).map(([k, v]) => `${k} = ${quoteSetting(v)}`);
+  return [
+    `# Managed by pgrepl for node ${i.node} of cluster ${i.cluster}; changes here are overwritten.`,
+    '# Change settings in pgrepl.yaml (settings:) and run `pgrepl up`.',
+    ...lines,
+    '',
+  ].join('\n');
+}
+
+function quoteSetting(v: string): string {
+  return `'${v.replace(/\\/g, '\\\\').replace(/'/g, "''")}'`;
+}
+
+function quoteConninfo(v: string): string {
+  return /[\s'\\]/.test(v) ? `'${v.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'` : v;
+}

@@ -1,0 +1,45 @@
+import pg from 'pg';
+
+/** How pgrepl reaches one instance over TCP; the password never leaves this process. */
+export interface SqlTarget {
+  readonly host: string;
+  readonly port: number;
+  readonly user: string;
+  readonly password: string;
+  readonly database?: string;
+}
+
+/** The slice of a SQL connection that pgrepl's queries need. */
+export interface SqlSession {
+  query<R extends object>(text: string, values?: readonly unknown[]): Promise<R[]>;
+}
+
+/** Opens one connection, runs `fn`, and always closes it. */
+export async function withSql<T>(
+  target: SqlTarget,
+  fn: (s: SqlSession) => Promise<T>,
+  timeoutMs = 3000,
+): Promise<T> {
+  const client = new pg.Client({
+    host: target.host,
+    port: target.port,
+    user: target.user,
+    password: target.password,
+    database: target.database ?? 'postgres',
+    connectionTimeoutMillis: timeoutMs,
+    application_name: 'pgrepl',
+  });
+  // A server that dies mid-session emits 'error' on the client; without a listener that crashes the process.
+  client.on('error', () => undefined);
+  await client.connect();
+  try {
+    return await fn({
+      async query<R extends object>(text: string, values?: readonly unknown[]) {
+        const r = await client.query(text, values as unknown[] | undefined);
+        return r.rows as R[];
+      },
+    });
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}

@@ -1,0 +1,39 @@
+/** Where a secret comes from, resolved: an env var, a user file, or a file pgrepl generates once (0600). */
+export type SecretRef =
+  { kind: 'env'; name: string } | { kind: 'file'; path: string } | { kind: 'generated'; path: string };
+
+/** One PostgreSQL instance pgrepl manages. Paths are absolute. */
+export interface NodeSpec {
+  readonly name: string;
+  readonly host: string;
+  readonly port: number;
+  readonly dataDir: string;
+}
+
+/** One pg_hba rule for applications; the method is always scram-sha-256. */
+export interface AccessRule {
+  readonly cidr: string;
+  readonly database: string;
+  readonly user: string;
+}
+
+/** The validated, defaulted, frozen spec handed down to every layer. */
+export interface ClusterSpec {
+  readonly cluster: string;
+  /** The spec file, or `(embedded default)`. */
+  readonly source: string;
+  readonly stateDir: string;
+  readonly postgres: { readonly binDir: string | undefined; readonly osUser: string };
+  readonly superuser: { readonly name: string; readonly password: SecretRef };
+  readonly replication: { readonly user: string; readonly password: SecretRef };
+  /** postgresql.conf overrides, values as PostgreSQL reads them. */
+  readonly settings: Readonly<Record<string, string>>;
+  readonly access: readonly AccessRule[];
+  /** The first node is the initial primary. */
+  readonly nodes: readonly NodeSpec[];
+}
+
+/** Looks a node up by name; undefined when the spec has no such node. */
+export function findNode(spec: ClusterSpec, name: string): NodeSpec | undefined {
+  return spec.nodes.find((n) => n.name === name);
+}

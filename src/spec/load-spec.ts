@@ -1,0 +1,170 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { LineCounter, parseDocument, isNode } from 'yaml';
+import type { Document } from 'yaml';
+import { PgreplError } from '../errors.js';
+import type { ClusterSpec, NodeSpec, SecretRef } from './cluster-spec.js';
+import { RESERVED_SETTINGS } from './reserved-settings.js';
+import { renderSpecTemplate, TEMPLATE_DEFAULTS } from './render-spec-template.js';
+import { specSchema } from './schema.js';
+import type { ParsedSpec, PasswordSource } from './schema.js';
+
+export const DEFAULT_SPEC_FILE = 'pgrepl.yaml';
+export const EMBEDDED_SOURCE = '(embedded default)';
+
+type Path = readonly (string | number)[];
+
+/** A problem found in the spec, placed at the key it concerns. */
+interface Problem {
+  path: Path;
+  message: string;
+}
+
+/**
+ * Finds and loads the spec: `-c FILE` if given, else ./pgrepl.yaml, else the embedded default.
+ * Throws E_SPEC_* with file:line:col; reads nothing else and changes nothing.
+ */
+export function loadSpec(opts: { file?: string; cwd: string }): ClusterSpec {
+  if (opts.file !== undefined) {
+    const file = resolve(opts.cwd, opts.file);
+    if (!existsSync(file)) {
+      throw new PgreplError(
+        'E_SPEC_NOT_FOUND',
+        `spec file ${file} does not exist; write one with \`pgrepl init -o ${opts.file}\``,
+      );
+    }
+    return parseSpec(readFileSync(file, 'utf8'), file, dirname(file));
+  }
+  const found = join(opts.cwd, DEFAULT_SPEC_FILE);
+  if (existsSync(found)) return parseSpec(readFileSync(found, 'utf8'), found, opts.cwd);
+  return parseSpec(renderSpecTemplate(TEMPLATE_DEFAULTS), EMBEDDED_SOURCE, opts.cwd);
+}
+
+/** Parses spec text; `source` names it in errors and `baseDir` anchors relative paths. */
+export function parseSpec(text: string, source: string, baseDir: string): ClusterSpec {
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false });
+  const syntax = doc.errors[0];
+  if (syntax) {
+    const pos = lines.linePos(syntax.pos[0]);
+    throw new PgreplError(
+      'E_SPEC_SYNTAX',
+      `${source}:${pos.line}:${pos.col}: not valid YAML: ${syntax.message.split('\n')[0]}`,
+    );
+  }
+  const parsed = specSchema.safeParse(doc.toJS() ?? {});
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => ({ path: i.path as Path, message: describeIssue(i) }));
+    throw invalid(source, doc, lines, problems);
+  }
+  const problems = checkConsistency(parsed.data);
+  if (problems.length > 0) throw invalid(source, doc, lines, problems);
+  return resolveSpec(parsed.data, source, baseDir);
+}
+
+function describeIssue(issue: { code: string; message: string; path: PropertyKey[] }): string {
+  if (issue.code === 'unrecognized_keys')
+    return `${issue.message}; see \`pgrepl init\` for the keys a spec takes`;
+  return issue.message;
+}
+
+/** Rules a schema cannot express: uniqueness, reserved settings. */
+function checkConsistency(spec: ParsedSpec): Problem[] {
+  const problems: Problem[] = [];
+  const seen = new Map<string, number>();
+  spec.nodes.forEach((n, i) => {
+    for (const [key, value] of [
+      ['name', n.name],
+      ['port', `${n.host}:${n.port}`],
+      ['dataDir', n.dataDir ?? `(default) ${n.name}`],
+    ] as const) {
+      const id = `${key}=${value}`;
+      const first = seen.get(id);
+      if (first !== undefined) {
+        problems.push({
+          path: ['nodes', i, key],
+          message: `${key} ${value} is already used by nodes[${first}]; each node needs its own`,
+        });
+      } else seen.set(id, i);
+    }
+  });
+  for (const name of Object.keys(spec.settings)) {
+    const why = RESERVED_SETTINGS[name];
+    if (why !== undefined)
+      problems.push({ path: ['settings', name], message: `${name} cannot be set here: ${why}` });
+  }
+  if (String(spec.settings['wal_level'] ?? 'replica') === 'minimal') {
+    problems.push({
+      path: ['settings', 'wal_level'],
+      message: 'wal_level minimal cannot stream to replicas; use replica or logical',
+    });
+  }
+  return problems;
+}
+
+function invalid(source: string, doc: Document, lines: LineCounter, problems: Problem[]): PgreplError {
+  const text = problems
+    .map((p) => {
+      const where = locate(doc, lines, p.path);
+      const key = p.path.length > 0 ? p.path.join('.') : '(top level)';
+      return `${source}:${where}: ${key}: ${p.message}`;
+    })
+    .join('\n');
+  return new PgreplError('E_SPEC_INVALID', `invalid spec, nothing was changed:\n${text}`);
+}
+
+/** The line:col of the deepest part of `path` that exists in the document. */
+function locate(doc: Document, lines: LineCounter, path: Path): string {
+  for (let depth = path.length; depth >= 0; depth--) {
+    const prefix = path.slice(0, depth);
+    const node = prefix.length === 0 ? doc.contents : doc.getIn(prefix, true);
+    if (isNode(node) && node.range) {
+      const pos = lines.linePos(node.range[0]);
+      return `${pos.line}:${pos.col}`;
+    }
+  }
+  return '1:1';
+}
+
+function resolveSpec(p: ParsedSpec, source: string, baseDir: string): ClusterSpec {
+  const abs = (path: string) => (isAbsolute(path) ? path : resolve(baseDir, path));
+  const stateDir = abs(p.stateDir);
+  const secret = (src: PasswordSource | undefined, generatedName: string): SecretRef => {
+    if (src === undefined) return { kind: 'generated', path: join(stateDir, 'secrets', generatedName) };
+    return 'env' in src ? { kind: 'env', name: src.env } : { kind: 'file', path: abs(src.file) };
+  };
+  const nodes: NodeSpec[] = p.nodes.map((n) =>
+    Object.freeze({
+      name: n.name,
+      host: n.host,
+      port: n.port,
+      dataDir: abs(n.dataDir ?? join(p.stateDir, 'data', n.name)),
+    }),
+  );
+  const settings = Object.fromEntries(Object.entries(p.settings).map(([k, v]) => [k, formatSetting(v)]));
+  return Object.freeze({
+    cluster: p.cluster,
+    source,
+    stateDir,
+    postgres: Object.freeze({
+      binDir: p.postgres.binDir === undefined ? undefined : abs(p.postgres.binDir),
+      osUser: p.postgres.osUser,
+    }),
+    superuser: Object.freeze({
+      name: p.superuser.name,
+      password: secret(p.superuser.password, 'superuser.password'),
+    }),
+    replication: Object.freeze({
+      user: p.replication.user,
+      password: secret(p.replication.password, 'replication.password'),
+    }),
+    settings: Object.freeze(settings),
+    access: Object.freeze(p.access.map((a) => Object.freeze({ ...a }))),
+    nodes: Object.freeze(nodes),
+  });
+}
+
+function formatSetting(v: string | number | boolean): string {
+  if (typeof v === 'boolean') return v ? 'on' : 'off';
+  return String(v);
+}

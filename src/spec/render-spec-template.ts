@@ -1,0 +1,64 @@
+/** What `pgrepl init` asks for; the embedded default is this with its defaults. */
+export interface TemplateOptions {
+  name: string;
+  nodes: number;
+  host: string;
+  basePort: number;
+  dir: string;
+}
+
+export const TEMPLATE_DEFAULTS: TemplateOptions = {
+  name: 'demo',
+  nodes: 3,
+  host: '127.0.0.1',
+  basePort: 54321,
+  dir: '.pgrepl',
+};
+
+/** Renders a commented pgrepl.yaml, so a user learns the spec from the file it writes. */
+export function renderSpecTemplate(o: TemplateOptions): string {
+  const nodes = Array.from({ length: o.nodes }, (_, i) => {
+    const name = `pg${i + 1}`;
+    const role = i === 0 ? '  # the first node is the initial primary' : '';
+    return [
+      `  - name: ${name}${role}`,
+      `    host: ${o.host}`,
+      `    port: ${o.basePort + i}`,
+      `    dataDir: ${o.dir}/data/${name}`,
+    ].join('\n');
+  });
+  return `# pgrepl.yaml: the cluster as you want it. \`pgrepl up\` makes the machine match it.
+# Relative paths are relative to this file.
+cluster: ${o.name}
+
+# Secrets (generated passwords, 0600), server logs and pgrepl's own state.
+stateDir: ${o.dir}
+
+postgres:
+  # binDir: /usr/lib/postgresql/15/bin   # default: PGREPL_PG_BIN, pg_config --bindir, PATH, newest /usr/lib/postgresql/*/bin
+  osUser: postgres                        # the OS user that runs PostgreSQL when pgrepl runs as root
+
+superuser:
+  name: postgres
+  # password: { env: PGREPL_SUPERUSER_PASSWORD }   # or { file: /path/0600 }; omitted: generated once in stateDir
+
+replication:
+  user: replicator                        # LOGIN REPLICATION role the replicas stream as
+  # password: { env: PGREPL_REPLICATION_PASSWORD }
+
+# postgresql.conf overrides, applied to every node (pgrepl owns listen_addresses, port, primary_conninfo, ...).
+settings:
+  shared_buffers: 128MB
+  wal_keep_size: 256MB
+  max_slot_wal_keep_size: 2GB             # a dead replica's slot cannot fill the disk
+
+# Who else may connect (scram-sha-256 only). Replication rules for the nodes are added by pgrepl.
+access:
+  - cidr: ${o.host}/32
+    database: all
+    user: all
+
+nodes:
+${nodes.join('\n')}
+`;
+}

@@ -1,0 +1,60 @@
+import { z } from 'zod';
+
+/** Node names double as slot names and application_name, so they follow the slot-name rules. */
+const nodeName = z
+  .string()
+  .regex(
+    /^[a-z][a-z0-9_]{0,62}$/,
+    'lower-case letters, digits and _, starting with a letter (it names a slot)',
+  );
+
+const password = z
+  .union([
+    z.strictObject({ env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name') }),
+    z.strictObject({ file: z.string().min(1) }),
+  ])
+  .describe('where the password comes from: { env: NAME } or { file: PATH }; omitted: generated once');
+
+const roleName = z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, 'a plain lower-case role name');
+
+const settingValue = z.union([z.string(), z.number(), z.boolean()]);
+
+export const nodeSchema = z.strictObject({
+  name: nodeName,
+  host: z.string().min(1).default('127.0.0.1'),
+  port: z.number().int().min(1024).max(65535),
+  dataDir: z.string().min(1).optional(),
+});
+
+export const accessRuleSchema = z.strictObject({
+  cidr: z
+    .string()
+    .regex(/^[0-9a-fA-F:.]+\/\d{1,3}$/, 'an address with a prefix length, e.g. 10.0.0.0/24 or 127.0.0.1/32'),
+  database: z.string().min(1).default('all'),
+  user: z.string().min(1).default('all'),
+});
+
+/** The cluster as the user wants it: the shape of pgrepl.yaml. */
+export const specSchema = z.strictObject({
+  cluster: z.string().regex(/^[a-z][a-z0-9_-]{0,62}$/, 'lower-case letters, digits, - and _'),
+  stateDir: z.string().min(1).default('.pgrepl'),
+  postgres: z
+    .strictObject({
+      binDir: z.string().min(1).optional(),
+      osUser: z.string().min(1).default('postgres'),
+    })
+    .default({ osUser: 'postgres' }),
+  superuser: z
+    .strictObject({ name: roleName.default('postgres'), password: password.optional() })
+    .default({ name: 'postgres' }),
+  replication: z
+    .strictObject({ user: roleName.default('replicator'), password: password.optional() })
+    .default({ user: 'replicator' }),
+  settings: z.record(z.string().regex(/^[a-z_.]+$/, 'a PostgreSQL setting name'), settingValue).default({}),
+  access: z.array(accessRuleSchema).default([]),
+  nodes: z.array(nodeSchema).min(1, 'at least one node (the first one is the initial primary)'),
+});
+
+export type SpecInput = z.input<typeof specSchema>;
+export type ParsedSpec = z.output<typeof specSchema>;
+export type PasswordSource = z.output<typeof password>;
