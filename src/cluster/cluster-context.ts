@@ -31,13 +31,13 @@ export interface ClusterContext {
   readonly replicationPassword: string | undefined;
   /** Addresses connections between the nodes (and from pgrepl) leave from, as pg_hba sees them. */
   readonly sourceAddresses: readonly string[];
+  /** The environment secrets are read from (passed in, never read from globals). */
+  readonly processEnv: Readonly<Record<string, string | undefined>>;
 }
 
 export interface ContextOptions {
   runner: CommandRunner;
   env: Readonly<Record<string, string | undefined>>;
-  /** `up` creates the state dir and generated secrets; read-only commands never do. */
-  create: boolean;
 }
 
 export function statePaths(spec: ClusterSpec): StatePaths {
@@ -50,57 +50,65 @@ export function statePaths(spec: ClusterSpec): StatePaths {
   };
 }
 
+/** Resolves binaries, run-as user, secrets and addresses. Reads only: creates nothing. */
 export async function buildContext(spec: ClusterSpec, o: ContextOptions): Promise<ClusterContext> {
   const runAs = resolveRunAs(spec.postgres.osUser);
   const bins = await findBinaries(
     { specBinDir: spec.postgres.binDir, envBinDir: o.env['PGREPL_PG_BIN'], path: o.env['PATH'] },
     o.runner,
   );
-  const paths = statePaths(spec);
-  if (o.create) {
-    for (const p of [spec.stateDir, ...spec.nodes.map((n) => n.dataDir)]) assertReachable(p, runAs);
-    ensureOwnedDir(spec.stateDir, 0o700, runAs);
-    ensureOwnedDir(paths.secretsDir, 0o700, runAs);
-    ensureOwnedDir(paths.logsDir, 0o700, runAs);
-  }
-  const secretOpts = { env: o.env, create: o.create, runAs };
-  const superuserPassword = resolveSecret(spec.superuser.password, 'superuser', secretOpts);
-  const replicationPassword = resolveSecret(spec.replication.password, 'replication', secretOpts);
-  if (o.create && superuserPassword !== undefined && replicationPassword !== undefined) {
-    writeOwnedFile(
-      paths.replicationPassfile,
-      renderPassfile([
-        {
-          host: '*',
-          port: '*',
-          database: 'replication',
-          user: spec.replication.user,
-          password: replicationPassword,
-        },
-      ]),
-      0o600,
-      runAs,
-    );
-    writeOwnedFile(
-      paths.superuserPassfile,
-      renderPassfile([
-        { host: '*', port: '*', database: '*', user: spec.superuser.name, password: superuserPassword },
-      ]),
-      0o600,
-      undefined,
-    );
-  }
+  const secretOpts = { env: o.env, create: false, runAs };
   const sourceAddresses = await Promise.all(
     [...new Set(spec.nodes.map((n) => n.host))].map((h) => sourceAddressFor(h, o.runner)),
   );
   return {
     spec,
     env: { bins, runAs, runner: o.runner },
-    paths,
-    superuserPassword,
-    replicationPassword,
+    paths: statePaths(spec),
+    superuserPassword: resolveSecret(spec.superuser.password, 'superuser', secretOpts),
+    replicationPassword: resolveSecret(spec.replication.password, 'replication', secretOpts),
     sourceAddresses,
+    processEnv: o.env,
   };
+}
+
+/**
+ * Makes the state dir, generated secrets and passfiles exist (0700/0600, owned by the run-as user).
+ * Called by `up` only after the plan passed its checks, so a refused `up` leaves nothing behind.
+ */
+export function prepareStateDir(ctx: ClusterContext): ClusterContext {
+  const { spec, paths } = ctx;
+  const runAs = ctx.env.runAs;
+  for (const p of [spec.stateDir, ...spec.nodes.map((n) => n.dataDir)]) assertReachable(p, runAs);
+  ensureOwnedDir(spec.stateDir, 0o700, runAs);
+  ensureOwnedDir(paths.secretsDir, 0o700, runAs);
+  ensureOwnedDir(paths.logsDir, 0o700, runAs);
+  const secretOpts = { env: ctx.processEnv, create: true, runAs };
+  const superuserPassword = resolveSecret(spec.superuser.password, 'superuser', secretOpts) as string;
+  const replicationPassword = resolveSecret(spec.replication.password, 'replication', secretOpts) as string;
+  writeOwnedFile(
+    paths.replicationPassfile,
+    renderPassfile([
+      {
+        host: '*',
+        port: '*',
+        database: 'replication',
+        user: spec.replication.user,
+        password: replicationPassword,
+      },
+    ]),
+    0o600,
+    runAs,
+  );
+  writeOwnedFile(
+    paths.superuserPassfile,
+    renderPassfile([
+      { host: '*', port: '*', database: '*', user: spec.superuser.name, password: superuserPassword },
+    ]),
+    0o600,
+    undefined,
+  );
+  return { ...ctx, superuserPassword, replicationPassword };
 }
 
 /** How pgrepl connects to a node as the superuser. */

@@ -42,7 +42,8 @@ export async function findBinaries(input: FindBinariesInput, runner: CommandRunn
       if (explicit) {
         throw new PgreplError(
           'E_NO_PG_BINARIES',
-          `${foundBy} is ${dir}, which lacks ${missing(dir).join(', ')}; point it at a PostgreSQL bin directory`,
+          `${foundBy} is ${dir}, which lacks ${missing(dir).join(', ')}; point it at a PostgreSQL bin directory ` +
+            `(Debian/Ubuntu: \`apt-get install postgresql\` puts one in /usr/lib/postgresql/<version>/bin)`,
         );
       }
       tried.push(dir);

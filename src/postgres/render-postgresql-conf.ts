@@ -20,7 +20,8 @@ export interface PostgresqlConfInput {
 
 /** pgrepl's defaults; the spec's `settings:` override them (except the reserved ones). */
 export function defaultSettings(nodeCount: number): Record<string, string> {
-  const senders = String(Math.max(10, nodeCount * 2 + 2));
+  // Generous and stable: max_wal_senders needs a restart to change, so adding a node must not move it.
+  const senders = String(Math.max(20, nodeCount * 2 + 2));
   return {
     wal_level: 'replica',
     max_wal_senders: senders,

@@ -6,7 +6,7 @@ import type { GlobalOptions } from '../command-context.js';
 
 /** `down`: stops every node, keeping all data. */
 export async function runDown(g: GlobalOptions): Promise<number> {
-  const ctx = await commandContext(g, false);
+  const ctx = await commandContext(g);
   const stopped = await stopCluster(ctx, 'fast');
   process.stdout.write(
     stopped.length === 0
@@ -18,7 +18,7 @@ export async function runDown(g: GlobalOptions): Promise<number> {
 
 /** `destroy --yes`: stops the nodes and deletes only what pgrepl created. */
 export async function runDestroy(g: GlobalOptions, o: { yes?: boolean }): Promise<number> {
-  const ctx = await commandContext(g, false);
+  const ctx = await commandContext(g);
   if (!o.yes) {
     throw new PgreplError(
       'E_CONFIRMATION_REQUIRED',

@@ -15,7 +15,7 @@ export async function runPsql(
   nodeName: string | undefined,
   args: string[],
 ): Promise<number> {
-  const ctx = await commandContext(g, false);
+  const ctx = await commandContext(g);
   requireSuperuserPassword(ctx);
   let node;
   if (nodeName !== undefined) node = requireNode(ctx.spec.nodes, nodeName, ctx.spec.source);

@@ -14,7 +14,7 @@ export interface StatusOptions {
 export const EXIT_UNHEALTHY = 3;
 
 export async function runStatus(g: GlobalOptions, o: StatusOptions): Promise<number> {
-  const ctx = await commandContext(g, false);
+  const ctx = await commandContext(g);
   const once = async () => {
     const status = buildStatus(ctx.spec, await observeCluster(ctx));
     const text = o.json

@@ -1,15 +1,19 @@
 import { applyPlan } from '../../cluster/apply-plan.js';
+import { prepareStateDir } from '../../cluster/cluster-context.js';
 import { observeCluster } from '../../cluster/observe-cluster.js';
 import { planUp } from '../../cluster/plan-up.js';
 import type { PlanOptions } from '../../cluster/plan-up.js';
 import { describeStep } from '../../cluster/plan-step.js';
-import type { Step } from '../../cluster/plan-step.js';
+import type { Step, StepKind } from '../../cluster/plan-step.js';
 import type { Reporter } from '../../cluster/reporter.js';
 import { PgreplError } from '../../errors.js';
+import { assertPortFree } from '../../postgres/instance-control.js';
 import { EMBEDDED_SOURCE } from '../../spec/load-spec.js';
 import { commandContext } from '../command-context.js';
 import type { GlobalOptions } from '../command-context.js';
 import { consoleReporter } from '../console-reporter.js';
+
+const STARTS_SERVER: ReadonlySet<StepKind> = new Set(['init-primary', 'start', 'clone']);
 
 export interface UpOptions {
   dryRun?: boolean;
@@ -22,8 +26,8 @@ export interface UpOptions {
  */
 export async function runUp(g: GlobalOptions, o: UpOptions, plan: PlanOptions): Promise<number> {
   const began = Date.now();
-  const ctx = await commandContext(g, plan.create && !o.dryRun);
-  const { spec } = ctx;
+  const observedCtx = await commandContext(g);
+  const { spec } = observedCtx;
   const say = (text: string) => process.stderr.write(`${text}\n`);
   if (spec.source === EMBEDDED_SOURCE) {
     say(
@@ -31,10 +35,21 @@ export async function runUp(g: GlobalOptions, o: UpOptions, plan: PlanOptions): 
         `state under ${spec.stateDir}); \`pgrepl init\` writes it to a file you can edit`,
     );
   }
-  const facts = { sourceAddresses: ctx.sourceAddresses, replicationPassfile: ctx.paths.replicationPassfile };
-  const decided = planUp(spec, await observeCluster(ctx), facts, plan);
-  if (decided.refusal)
+  const facts = {
+    sourceAddresses: observedCtx.sourceAddresses,
+    replicationPassfile: observedCtx.paths.replicationPassfile,
+  };
+  const observed = await observeCluster(observedCtx);
+  const decided = planUp(spec, observed, facts, plan);
+  if (decided.refusal) {
     throw new PgreplError(decided.refusal.code, `${decided.refusal.reason}; nothing was changed`);
+  }
+  // Every port the plan will start a server on must be free before the first change is made.
+  const toStart = new Set(decided.steps.filter((s) => STARTS_SERVER.has(s.kind)).map((s) => s.node));
+  for (const n of observed.nodes) {
+    if (toStart.has(n.node.name) && n.server === null)
+      await assertPortFree(n.node.host, n.node.port, n.node.name);
+  }
   for (const note of decided.notes) say(`note: ${note}`);
 
   if (o.dryRun) {
@@ -52,6 +67,7 @@ export async function runUp(g: GlobalOptions, o: UpOptions, plan: PlanOptions): 
     return 0;
   }
 
+  const ctx = decided.steps.length > 0 ? prepareStateDir(observedCtx) : observedCtx;
   const done: (Step & { ms: number })[] = [];
   const reporter = consoleReporter();
   const recording: Reporter = {

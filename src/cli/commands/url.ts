@@ -16,7 +16,7 @@ export interface UrlOptions {
  * libpq client finds the primary. The password appears only when asked for.
  */
 export async function runUrl(g: GlobalOptions, o: UrlOptions): Promise<number> {
-  const ctx = await commandContext(g, false);
+  const ctx = await commandContext(g);
   const nodes =
     o.node === undefined ? ctx.spec.nodes : [requireNode(ctx.spec.nodes, o.node, ctx.spec.source)];
   const user = encodeURIComponent(o.user ?? ctx.spec.superuser.name);

@@ -1,0 +1,251 @@
+import { spawn } from 'node:child_process';
+import {
+  chmodSync,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+
+/** Base dirs of the clusters this test file created, for the leak check. */
+const created: string[] = [];
+
+/** The repository root, from dist/test/helpers. */
+export const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
+export const CLI = join(REPO, 'bin', 'pgrepl.js');
+
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** A free TCP port on 127.0.0.1, as the kernel hands it out. */
+export async function freePort(): Promise<number> {
+  return new Promise((resolvePromise, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const addr = s.address();
+      const port = typeof addr === 'object' && addr ? addr.port : 0;
+      s.close(() => resolvePromise(port));
+    });
+  });
+}
+
+export interface NodeDef {
+  name: string;
+  port: number;
+  host?: string;
+}
+
+/**
+ * A cluster under a temp dir of its own. The dir is made world-traversable because, as root,
+ * pgrepl runs PostgreSQL as `postgres`, which must be able to enter it (as a user's project dir is).
+ */
+export class TestCluster {
+  readonly base: string;
+  readonly specFile: string;
+  nodes: NodeDef[];
+  extraSpec = '';
+
+  private constructor(base: string, nodes: NodeDef[]) {
+    this.base = base;
+    this.specFile = join(base, 'pgrepl.yaml');
+    this.nodes = nodes;
+  }
+
+  static async create(names: string[], extraSpec = ''): Promise<TestCluster> {
+    const base = mkdtempSync(join(tmpdir(), 'pgrepl-test-'));
+    chmodSync(base, 0o755);
+    const nodes: NodeDef[] = [];
+    for (const name of names) nodes.push({ name, port: await freePort() });
+    const c = new TestCluster(base, nodes);
+    created.push(base);
+    c.extraSpec = extraSpec;
+    c.writeSpec();
+    return c;
+  }
+
+  /** Rewrites pgrepl.yaml from `nodes` (call after changing them). */
+  writeSpec(): void {
+    const nodes = this.nodes
+      .map((n) => `  - name: ${n.name}\n    host: ${n.host ?? '127.0.0.1'}\n    port: ${n.port}`)
+      .join('\n');
+    writeFileSync(this.specFile, `cluster: test\nstateDir: state\n${this.extraSpec}nodes:\n${nodes}\n`);
+  }
+
+  dataDir(name: string): string {
+    return join(this.base, 'state', 'data', name);
+  }
+
+  superuserPassword(): string {
+    return readFileSync(join(this.base, 'state', 'secrets', 'superuser.password'), 'utf8').trim();
+  }
+
+  replicationPassword(): string {
+    return readFileSync(join(this.base, 'state', 'secrets', 'replication.password'), 'utf8').trim();
+  }
+
+  port(name: string): number {
+    const n = this.nodes.find((x) => x.name === name);
+    if (!n) throw new Error(`no node ${name}`);
+    return n.port;
+  }
+
+  /** Runs the CLI with this cluster's spec, as a user would. */
+  cli(
+    args: string[],
+    opts: { env?: Record<string, string>; onSpawn?: (pid: number) => void } = {},
+  ): Promise<CliResult> {
+    return runCli(['-c', this.specFile, ...args], { cwd: this.base, ...opts });
+  }
+
+  /** Runs SQL on a node as the superuser. */
+  async sql<R extends object = Record<string, unknown>>(
+    name: string,
+    text: string,
+    values: unknown[] = [],
+  ): Promise<R[]> {
+    const client = new pg.Client({
+      host: '127.0.0.1',
+      port: this.port(name),
+      user: 'postgres',
+      password: this.superuserPassword(),
+      database: 'postgres',
+    });
+    client.on('error', () => undefined);
+    await client.connect();
+    try {
+      return (await client.query(text, values)).rows as R[];
+    } finally {
+      await client.end();
+    }
+  }
+
+  /** The postmaster PID of a node, from its postmaster.pid, or null. */
+  postmasterPid(name: string): number | null {
+    return postmasterPid(this.dataDir(name));
+  }
+
+  /** Stops every server under this cluster's dir by PID (immediate shutdown) and deletes the dir. */
+  async cleanup(): Promise<void> {
+    for (const pid of serverPidsUnder(this.base)) await stopByPid(pid);
+    rmSync(this.base, { recursive: true, force: true });
+  }
+}
+
+export function runCli(
+  args: string[],
+  opts: { cwd?: string; env?: Record<string, string>; onSpawn?: (pid: number) => void } = {},
+): Promise<CliResult> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(process.execPath, [CLI, ...args], {
+      cwd: opts.cwd ?? REPO,
+      env: { ...process.env, ...opts.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    if (child.pid !== undefined) opts.onSpawn?.(child.pid);
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code) => resolvePromise({ code: code ?? 1, stdout, stderr }));
+  });
+}
+
+function postmasterPid(dataDir: string): number | null {
+  try {
+    const pid = Number.parseInt(
+      readFileSync(join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0] ?? '',
+      10,
+    );
+    process.kill(pid, 0);
+    return pid;
+  } catch {
+    return null;
+  }
+}
+
+/** PIDs of postmasters whose data directory lies under `base` (read from /proc, never by name). */
+export function serverPidsUnder(base: string): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    let cmdline: string[];
+    try {
+      cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
+    } catch {
+      continue;
+    }
+    const d = cmdline.indexOf('-D');
+    const dataDir = d >= 0 ? cmdline[d + 1] : undefined;
+    if (dataDir?.startsWith(`${base}/`) && /postgres$/.test(cmdline[0] ?? '')) pids.push(Number(entry));
+  }
+  return pids;
+}
+
+/** Children of `parent` running `program`, from /proc (for killing a pg_basebackup by PID). */
+export function childPids(parent: number, program: string): number[] {
+  const out: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const comm = /\(([^)]*)\)/.exec(stat)?.[1];
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid === parent && comm === program) out.push(Number(entry));
+    } catch {
+      continue;
+    }
+  }
+  return out;
+}
+
+async function stopByPid(pid: number): Promise<void> {
+  try {
+    process.kill(pid, 'SIGQUIT'); // PostgreSQL's immediate shutdown
+  } catch {
+    return;
+  }
+  await waitUntil(() => !alive(pid), 10_000, `postmaster ${pid} to exit`).catch(() =>
+    process.kill(pid, 'SIGKILL'),
+  );
+}
+
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return existsSync(`/proc/${pid}`) && !readFileSync(`/proc/${pid}/stat`, 'utf8').includes(') Z ');
+  } catch {
+    return false;
+  }
+}
+
+/** Polls `condition` until it holds; fails with what it waited for. */
+export async function waitUntil(
+  condition: () => boolean | Promise<boolean>,
+  timeoutMs: number,
+  what: string,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await condition()) return;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+/** Fails the suite if a test of this file left a server running. */
+export function assertNoLeakedServers(): void {
+  const leaked = created.flatMap((base) => serverPidsUnder(base));
+  if (leaked.length > 0) throw new Error(`servers leaked by the tests: PIDs ${leaked.join(', ')}`);
+}

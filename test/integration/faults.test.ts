@@ -1,0 +1,141 @@
+import assert from 'node:assert/strict';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import type { Server } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { assertNoLeakedServers, runCli, TestCluster } from '../helpers/test-cluster.js';
+
+const isRoot = process.getuid?.() === 0;
+
+describe('bad input and faults: a clear error, a non-zero exit, nothing changed', () => {
+  const clusters: TestCluster[] = [];
+  const fresh = async (names: string[]) => {
+    const c = await TestCluster.create(names);
+    clusters.push(c);
+    return c;
+  };
+  after(async () => {
+    for (const c of clusters) await c.cleanup();
+    assertNoLeakedServers();
+  });
+
+  it('points at file:line:col of a bad spec and creates nothing', async () => {
+    const c = await fresh(['pg1']);
+    writeFileSync(
+      c.specFile,
+      'cluster: test\nstateDir: state\nnodes:\n  - name: pg1\n    port: fifty\n    colour: blue\n',
+    );
+    const r = await c.cli(['up']);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /E_SPEC_INVALID/);
+    assert.match(r.stderr, /pgrepl\.yaml:5:11: nodes\.0\.port: .*number/);
+    assert.match(r.stderr, /pgrepl\.yaml:4:5: nodes\.0: .*colour/);
+    assert.ok(!existsSync(join(c.base, 'state')));
+  });
+
+  it('names the missing spec file', async () => {
+    const r = await runCli(['-c', '/nonexistent/pgrepl.yaml', 'status']);
+    assert.equal(r.code, 1);
+    assert.match(
+      r.stderr,
+      /E_SPEC_NOT_FOUND: spec file \/nonexistent\/pgrepl\.yaml does not exist; write one with `pgrepl init/,
+    );
+  });
+
+  it('says how to install the server binaries when they are missing', async () => {
+    const c = await fresh(['pg1']);
+    const empty = join(c.base, 'no-bin');
+    mkdirSync(empty);
+    const r = await c.cli(['up'], { env: { PGREPL_PG_BIN: empty } });
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /E_NO_PG_BINARIES: .*lacks initdb.*apt-get install postgresql/s);
+    assert.ok(!existsSync(join(c.base, 'state')));
+  });
+
+  describe('a port taken by another process', () => {
+    let blocker: Server;
+    let c: TestCluster;
+    before(async () => {
+      c = await fresh(['pg1', 'pg2']);
+      blocker = createServer();
+      await new Promise<void>((r) => blocker.listen(c.port('pg2'), '127.0.0.1', () => r()));
+    });
+    after(() => new Promise<void>((r) => blocker.close(() => r())));
+
+    it('is refused before anything is created', async () => {
+      const r = await c.cli(['up']);
+      assert.equal(r.code, 1);
+      assert.match(
+        r.stderr,
+        new RegExp(`E_PORT_IN_USE: port ${c.port('pg2')} on 127.0.0.1 \\(node pg2\\) is taken`),
+      );
+      assert.ok(!existsSync(join(c.base, 'state')), 'no state dir, no data dir');
+    });
+  });
+
+  it('rejects a node name that does not exist', async () => {
+    const c = await fresh(['pg1']);
+    const r = await c.cli(['url', '--node', 'nope']);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /E_UNKNOWN_NODE: no node named "nope" .*nodes are: pg1/);
+  });
+
+  it('prints URIs without the password unless asked', async () => {
+    const c = await fresh(['pg1', 'pg2']);
+    const r = await c.cli(['url']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(
+      r.stdout.trim(),
+      `postgresql://postgres@127.0.0.1:${c.port('pg1')},127.0.0.1:${c.port('pg2')}/postgres?target_session_attrs=read-write`,
+    );
+  });
+
+  it(
+    'refuses, as root, a data dir the postgres user cannot reach, and creates nothing',
+    { skip: !isRoot && 'needs root' },
+    async () => {
+      const hidden = mkdtempSync(join(tmpdir(), 'pgrepl-test-'));
+      chmodSync(hidden, 0o700);
+      try {
+        writeFileSync(join(hidden, 'pgrepl.yaml'), 'cluster: t\nnodes:\n  - name: pg1\n    port: 54999\n');
+        const r = await runCli(['up'], { cwd: hidden });
+        assert.equal(r.code, 1);
+        assert.match(
+          r.stderr,
+          new RegExp(`E_DIR_NOT_REACHABLE: .*"postgres" cannot enter ${hidden} \\(mode 700\\).*chmod o\\+x`),
+        );
+        assert.deepEqual(readdirSync(hidden), ['pgrepl.yaml']);
+      } finally {
+        rmSync(hidden, { recursive: true, force: true });
+      }
+    },
+  );
+
+  describe('a primary that runs but does not answer', () => {
+    let c: TestCluster;
+    let pid: number;
+    before(async () => {
+      c = await fresh(['pg1', 'pg2']);
+      const up = await c.cli(['up']);
+      assert.equal(up.code, 0, up.stderr);
+      pid = c.postmasterPid('pg1') as number;
+      process.kill(pid, 'SIGSTOP'); // hung, not dead: connections time out
+    });
+    after(() => {
+      process.kill(pid, 'SIGCONT');
+    });
+
+    it('is reported unreachable by status (exit 3) and refused by up', async () => {
+      const st = await c.cli(['status', '--json']);
+      assert.equal(st.code, 3);
+      const status = JSON.parse(st.stdout) as { nodes: { name: string; role: string }[]; warnings: string[] };
+      assert.equal(status.nodes.find((n) => n.name === 'pg1')?.role, 'unreachable');
+      assert.ok(status.warnings.some((w) => w.startsWith('pg1 runs but does not answer')));
+      const up = await c.cli(['up']);
+      assert.equal(up.code, 1);
+      assert.match(up.stderr, /E_PRIMARY_UNREACHABLE: pg1 runs but does not answer .*; nothing was changed/);
+    });
+  });
+});

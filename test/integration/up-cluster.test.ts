@@ -1,0 +1,207 @@
+import assert from 'node:assert/strict';
+import { existsSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { assertNoLeakedServers, freePort, TestCluster, waitUntil } from '../helpers/test-cluster.js';
+
+interface StatusJson {
+  healthy: boolean;
+  primary: string | null;
+  warnings: string[];
+  nodes: {
+    name: string;
+    role: string;
+    state: string;
+    upstream: string | null;
+    timeline: number | null;
+    slot: { name: string; active: boolean } | null;
+  }[];
+}
+
+describe('pgrepl up: 1 primary + 2 replicas from nothing', () => {
+  let c: TestCluster;
+
+  before(async () => {
+    c = await TestCluster.create(['pg1', 'pg2', 'pg3']);
+  });
+  after(async () => {
+    await c.cleanup();
+    assertNoLeakedServers();
+  });
+
+  it('brings the cluster up and reports it healthy', async () => {
+    const up = await c.cli(['up']);
+    assert.equal(up.code, 0, up.stderr);
+    assert.match(up.stdout, /pg1 primary, pg2, pg3 streaming/);
+    const st = await c.cli(['status', '--json']);
+    assert.equal(st.code, 0, st.stdout + st.stderr);
+    const status = JSON.parse(st.stdout) as StatusJson;
+    assert.equal(status.healthy, true, status.warnings.join('\n'));
+    assert.equal(status.primary, 'pg1');
+    const byName = Object.fromEntries(status.nodes.map((n) => [n.name, n]));
+    assert.equal(byName['pg1']?.role, 'primary');
+    for (const r of ['pg2', 'pg3']) {
+      assert.equal(byName[r]?.role, 'replica');
+      assert.equal(byName[r]?.state, 'streaming');
+      assert.equal(byName[r]?.upstream, `127.0.0.1:${c.port('pg1')}`);
+      assert.deepEqual(byName[r]?.slot, {
+        name: r,
+        active: true,
+        retainedBytes: byName[r]?.slot?.['retainedBytes' as never],
+      });
+    }
+  });
+
+  it('streams rows written on the primary to both replicas', async () => {
+    await c.sql('pg1', 'CREATE TABLE orders (id int PRIMARY KEY, note text)');
+    await c.sql('pg1', "INSERT INTO orders SELECT g, 'n' || g FROM generate_series(1, 500) g");
+    for (const r of ['pg2', 'pg3']) {
+      await waitUntil(
+        async () =>
+          (await c.sql<{ n: string }>(r, 'SELECT count(*) AS n FROM orders').catch(() => [{ n: '0' }]))[0]
+            ?.n === '500',
+        10_000,
+        `500 rows on ${r}`,
+      );
+      const [ro] = await c.sql<{ ro: boolean }>(r, 'SELECT pg_is_in_recovery() AS ro');
+      assert.equal(ro?.ro, true, `${r} must be a read-only standby`);
+    }
+  });
+
+  it('has each replica stream through its own active slot under its own application_name', async () => {
+    const senders = await c.sql<{ application_name: string; state: string }>(
+      'pg1',
+      'SELECT application_name, state FROM pg_stat_replication ORDER BY 1',
+    );
+    assert.deepEqual(
+      senders.map((s) => [s.application_name, s.state]),
+      [
+        ['pg2', 'streaming'],
+        ['pg3', 'streaming'],
+      ],
+    );
+    const slots = await c.sql<{ slot_name: string; active: boolean }>(
+      'pg1',
+      'SELECT slot_name, active FROM pg_replication_slots ORDER BY 1',
+    );
+    assert.deepEqual(
+      slots.map((s) => [s.slot_name, s.active]),
+      [
+        ['pg2', true],
+        ['pg3', true],
+      ],
+    );
+    const [rx] = await c.sql<{ slot_name: string }>('pg2', 'SELECT slot_name FROM pg_stat_wal_receiver');
+    assert.equal(rx?.slot_name, 'pg2');
+  });
+
+  it('puts in effect the settings it renders, from its own postgresql.conf on every node', async () => {
+    for (const n of ['pg1', 'pg2', 'pg3']) {
+      const rows = await c.sql<{ name: string; setting: string; sourcefile: string }>(
+        n,
+        `SELECT name, setting, sourcefile FROM pg_settings
+          WHERE name IN ('wal_level', 'max_slot_wal_keep_size', 'password_encryption', 'cluster_name', 'port', 'data_checksums')`,
+      );
+      const s = Object.fromEntries(rows.map((r) => [r.name, r]));
+      assert.equal(s['wal_level']?.setting, 'replica');
+      assert.equal(s['password_encryption']?.setting, 'scram-sha-256');
+      assert.equal(s['cluster_name']?.setting, n);
+      assert.equal(s['port']?.setting, String(c.port(n)));
+      assert.equal(
+        s['data_checksums']?.setting,
+        'on',
+        'initdb must enable checksums so pg_rewind works later',
+      );
+      assert.notEqual(s['max_slot_wal_keep_size']?.setting, '-1', 'slots must not be able to fill the disk');
+      assert.equal(s['wal_level']?.sourcefile, join(c.dataDir(n), 'postgresql.conf'));
+    }
+    const [conninfo] = await c.sql<{ v: string }>('pg3', "SELECT current_setting('primary_conninfo') AS v");
+    assert.match(conninfo?.v ?? '', /application_name=pg3/);
+    assert.match(conninfo?.v ?? '', /passfile=/);
+    assert.doesNotMatch(conninfo?.v ?? '', /password=/, 'the password must come from the passfile');
+  });
+
+  it('keeps secrets in 0600 files and out of argv', async () => {
+    for (const f of ['superuser.password', 'replication.password', 'replication.pgpass']) {
+      assert.equal(statSync(join(c.base, 'state', 'secrets', f)).mode & 0o777, 0o600, f);
+    }
+    const running = await c.sql<{ query: string }>('pg1', 'SELECT query FROM pg_stat_activity');
+    assert.ok(!running.some((r) => r.query.includes(c.replicationPassword())));
+  });
+
+  it('changes nothing on a second up', async () => {
+    const pids = ['pg1', 'pg2', 'pg3'].map((n) => c.postmasterPid(n));
+    const mtime = statSync(join(c.dataDir('pg2'), 'postgresql.conf')).mtimeMs;
+    const dry = await c.cli(['up', '--dry-run']);
+    assert.equal(dry.code, 0, dry.stderr);
+    assert.match(dry.stdout, /up to date; nothing to do/);
+    const again = await c.cli(['up', '--json']);
+    assert.equal(again.code, 0, again.stderr);
+    const result = JSON.parse(again.stdout) as { changed: boolean; steps: unknown[] };
+    assert.equal(result.changed, false);
+    assert.deepEqual(result.steps, []);
+    assert.deepEqual(
+      ['pg1', 'pg2', 'pg3'].map((n) => c.postmasterPid(n)),
+      pids,
+    );
+    assert.equal(statSync(join(c.dataDir('pg2'), 'postgresql.conf')).mtimeMs, mtime);
+  });
+
+  it('adds a node from the spec without touching the others', async () => {
+    const pids = ['pg1', 'pg2', 'pg3'].map((n) => c.postmasterPid(n));
+    c.nodes.push({ name: 'pg4', port: await freePort() });
+    c.writeSpec();
+    const dry = await c.cli(['up', '--dry-run', '--json']);
+    assert.equal(dry.code, 0, dry.stderr);
+    const planned = (JSON.parse(dry.stdout) as { steps: { kind: string; node: string; slot?: string }[] })
+      .steps;
+    assert.deepEqual(
+      planned.map((s) => `${s.kind}:${s.slot ?? s.node}`),
+      ['create-slot:pg4', 'clone:pg4', 'wait-streaming:pg4'],
+      'a new node needs its slot on the primary and its clone, nothing else',
+    );
+    assert.ok(!existsSync(c.dataDir('pg4')), '--dry-run changes nothing');
+    const up = await c.cli(['up']);
+    assert.equal(up.code, 0, up.stderr);
+    assert.deepEqual(
+      ['pg1', 'pg2', 'pg3'].map((n) => c.postmasterPid(n)),
+      pids,
+      'the existing servers were not restarted',
+    );
+    const [n] = await c.sql<{ n: string }>('pg4', 'SELECT count(*) AS n FROM orders');
+    assert.equal(n?.n, '500');
+    const st = JSON.parse((await c.cli(['status', '--json'])).stdout) as StatusJson;
+    assert.equal(st.healthy, true, st.warnings.join('\n'));
+  });
+
+  it('stops with down, reports the nodes down, and resumes with start', async () => {
+    const down = await c.cli(['down']);
+    assert.equal(down.code, 0, down.stderr);
+    const st = await c.cli(['status', '--json']);
+    assert.equal(st.code, 3, 'status exits 3 when the cluster is not healthy');
+    const status = JSON.parse(st.stdout) as StatusJson;
+    assert.deepEqual(
+      status.nodes.map((n) => n.role),
+      ['down', 'down', 'down', 'down'],
+    );
+    const start = await c.cli(['start']);
+    assert.equal(start.code, 0, start.stderr);
+    const again = JSON.parse((await c.cli(['status', '--json'])).stdout) as StatusJson;
+    assert.equal(again.healthy, true, again.warnings.join('\n'));
+  });
+
+  it('destroys only with --yes, and then removes what it created', async () => {
+    const refused = await c.cli(['destroy']);
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /E_CONFIRMATION_REQUIRED/);
+    assert.ok(existsSync(c.dataDir('pg1')));
+    const done = await c.cli(['destroy', '--yes']);
+    assert.equal(done.code, 0, done.stderr);
+    for (const n of ['pg1', 'pg2', 'pg3', 'pg4']) {
+      assert.equal(c.postmasterPid(n), null);
+      assert.ok(!existsSync(c.dataDir(n)));
+    }
+    assert.ok(!existsSync(join(c.base, 'state')));
+    assert.ok(existsSync(c.specFile), 'the spec is the user’s, not pgrepl’s');
+  });
+});
