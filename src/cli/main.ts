@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { toPgreplError } from '../errors.js';
+import { killLiveChildren } from '../postgres/command-runner.js';
 import type { GlobalOptions } from './command-context.js';
 import { runInit } from './commands/init.js';
 import { runDestroy, runDown } from './commands/lifecycle.js';
@@ -109,6 +110,17 @@ export function buildProgram(setExit: (code: number) => void): Command {
 
 /** Runs the CLI and returns the process exit code; errors print their code and what to do. */
 export async function main(argv: string[]): Promise<number> {
+  // Interrupted: take down the programs we started (a clone in progress), then leave as a shell expects.
+  for (const [signal, exit] of [
+    ['SIGINT', 130],
+    ['SIGTERM', 143],
+  ] as const) {
+    process.once(signal, () => {
+      killLiveChildren();
+      process.stderr.write(`pgrepl: interrupted by ${signal}; started programs were stopped\n`);
+      process.exit(exit);
+    });
+  }
   let code = 0;
   const program = buildProgram((c) => (code = c));
   try {

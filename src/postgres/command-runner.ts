@@ -32,7 +32,28 @@ export interface CommandRunner {
   run(command: string, args: readonly string[], options?: RunOptions): Promise<CommandResult>;
 }
 
-/** The real runner: spawn without a shell, stream stderr lines, enforce timeouts, kill on abort. */
+/** Process groups of the children running now, so an interrupted pgrepl can stop them. */
+const liveGroups = new Set<number>();
+
+/** Kills every child process group pgrepl started and that still runs (on SIGINT/SIGTERM). */
+export function killLiveChildren(): void {
+  for (const pgid of liveGroups) killGroup(pgid);
+}
+
+function killGroup(pgid: number): void {
+  try {
+    process.kill(-pgid, 'SIGKILL');
+  } catch {
+    // ESRCH: the group is already gone
+  }
+}
+
+/**
+ * The real runner: spawn without a shell, stream stderr lines, enforce timeouts, kill on abort.
+ * Each child gets its own process group, because some programs fork helpers that outlive them
+ * (pg_basebackup's WAL streamer keeps streaming, and holds our pipes, when its parent is killed);
+ * when a child fails, times out or is aborted, its whole group is killed, by PGID.
+ */
 export const processRunner: CommandRunner = {
   run(command, args, options = {}) {
     return new Promise((resolvePromise, reject) => {
@@ -42,26 +63,32 @@ export const processRunner: CommandRunner = {
         cwd: options.cwd ?? (runAs ? '/' : process.cwd()),
         env: baseEnv(options.env, runAs),
         stdio: ['ignore', 'pipe', 'pipe'],
+        detached: true,
         ...(runAs ? { uid: runAs.uid, gid: runAs.gid } : {}),
       });
+      const pgid = child.pid;
+      if (pgid !== undefined) liveGroups.add(pgid);
       let stdout = '';
       let stderr = '';
       let partial = '';
       let settled = false;
+      let exitCode: number | undefined;
       const finish = (fn: () => void) => {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
+        clearTimeout(grace);
+        if (pgid !== undefined) liveGroups.delete(pgid);
         options.signal?.removeEventListener('abort', onAbort);
         fn();
       };
-      const onAbort = () => child.kill('SIGTERM');
+      const onAbort = () => pgid !== undefined && killGroup(pgid);
       options.signal?.addEventListener('abort', onAbort, { once: true });
       const timer =
         options.timeoutMs === undefined
           ? undefined
           : setTimeout(() => {
-              child.kill('SIGKILL');
+              if (pgid !== undefined) killGroup(pgid);
               finish(() =>
                 reject(
                   new PgreplError(
@@ -71,7 +98,8 @@ export const processRunner: CommandRunner = {
                 ),
               );
             }, options.timeoutMs);
-      if (child.pid !== undefined) options.onSpawn?.(child.pid);
+      let grace: NodeJS.Timeout | undefined;
+      if (pgid !== undefined) options.onSpawn?.(pgid);
       child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
       child.stderr.setEncoding('utf8').on('data', (d: string) => {
         stderr += d;
@@ -80,6 +108,10 @@ export const processRunner: CommandRunner = {
         partial = parts.pop() ?? '';
         for (const line of parts) if (line.trim() !== '') options.onStderrLine(line);
       });
+      const done = () => {
+        if (partial.trim() !== '') options.onStderrLine?.(partial);
+        finish(() => resolvePromise({ code: exitCode ?? 1, stdout, stderr }));
+      };
       child.on('error', (err) =>
         finish(() =>
           reject(
@@ -87,10 +119,14 @@ export const processRunner: CommandRunner = {
           ),
         ),
       );
-      child.on('close', (code, signal) => {
-        if (partial.trim() !== '') options.onStderrLine?.(partial);
-        finish(() => resolvePromise({ code: code ?? (signal ? 128 : 1), stdout, stderr }));
+      child.on('exit', (code, signal) => {
+        exitCode = code ?? (signal ? 128 : 1);
+        // A failed program's helpers must not outlive it (and keep our pipes open).
+        if (exitCode !== 0 && pgid !== undefined) killGroup(pgid);
+        // Output normally ends with the exit; a helper that still holds the pipes must not hang us.
+        grace = setTimeout(done, 500);
       });
+      child.on('close', done);
     });
   },
 };

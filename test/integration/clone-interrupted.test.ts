@@ -1,0 +1,67 @@
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import {
+  assertNoLeakedServers,
+  childPids,
+  freePort,
+  TestCluster,
+  waitUntil,
+} from '../helpers/test-cluster.js';
+
+describe('a clone killed half-way', () => {
+  let c: TestCluster;
+
+  before(async () => {
+    c = await TestCluster.create(['pg1']);
+    const up = await c.cli(['up']);
+    assert.equal(up.code, 0, up.stderr);
+    // ~200 MB, so that the copy takes long enough to be caught in the middle.
+    await c.sql(
+      'pg1',
+      'CREATE TABLE big AS SELECT g AS id, repeat(md5(g::text), 12) AS pad FROM generate_series(1, 400000) g',
+    );
+  });
+  after(async () => {
+    await c.cleanup();
+    assertNoLeakedServers();
+  });
+
+  it('fails clearly, leaves no data directory that looks valid, and the next up retries cleanly', async () => {
+    c.nodes.push({ name: 'pg2', port: await freePort() });
+    c.writeSpec();
+    const tmp = `${c.dataDir('pg2')}.pgrepl-clone`;
+    let cli = 0;
+    let killed = 0;
+    const run = c.cli(['up'], { onSpawn: (pid) => (cli = pid) });
+    await waitUntil(
+      () => {
+        const [bb] = cli ? childPids(cli, 'pg_basebackup') : [];
+        if (bb === undefined || !existsSync(join(tmp, 'base'))) return false;
+        process.kill(bb, 'SIGKILL');
+        killed = bb;
+        return true;
+      },
+      30_000,
+      'pg_basebackup to be copying',
+    );
+    const r = await run;
+    assert.ok(killed > 0);
+    assert.equal(r.code, 1, r.stdout);
+    assert.match(r.stderr, /E_COMMAND_FAILED: pg_basebackup into .*pg2\.pgrepl-clone failed/);
+    assert.ok(!existsSync(c.dataDir('pg2')), 'no half-cloned data directory');
+    assert.ok(!existsSync(tmp), 'the partial copy was removed');
+    assert.equal(c.postmasterPid('pg2'), null);
+
+    const again = await c.cli(['up']);
+    assert.equal(again.code, 0, again.stderr);
+    const [n] = await c.sql<{ n: string }>('pg2', 'SELECT count(*) AS n FROM big');
+    assert.equal(n?.n, '400000');
+    const [slot] = await c.sql<{ active: boolean }>(
+      'pg1',
+      "SELECT active FROM pg_replication_slots WHERE slot_name = 'pg2'",
+    );
+    assert.equal(slot?.active, true);
+  });
+});
