@@ -1,0 +1,130 @@
+import type { ClusterObservation, NodeObservation, ServerAnswer } from '../../src/cluster/observation.js';
+import { renderNodeConfig } from '../../src/cluster/render-node-config.js';
+import type { RenderFacts } from '../../src/cluster/render-node-config.js';
+import type { ClusterSpec, NodeSpec } from '../../src/spec/cluster-spec.js';
+import { parseSpec } from '../../src/spec/load-spec.js';
+
+export const FACTS: RenderFacts = {
+  sourceAddresses: ['127.0.0.1'],
+  replicationPassfile: '/s/replication.pgpass',
+};
+
+/** A spec of `n` nodes pg1..pgN on 127.0.0.1:5001.. with data under /d. */
+export function specOf(n: number): ClusterSpec {
+  const nodes = Array.from(
+    { length: n },
+    (_, i) => `  - { name: pg${i + 1}, port: ${5001 + i}, dataDir: /d/pg${i + 1} }`,
+  );
+  return parseSpec(`cluster: t\nstateDir: /s\nnodes:\n${nodes.join('\n')}\n`, 'test.yaml', '/');
+}
+
+export type NodeShape =
+  | 'absent'
+  | 'primary-up'
+  | 'primary-down'
+  | 'replica-streaming'
+  | 'replica-not-streaming'
+  | 'replica-down'
+  | 'unreachable'
+  | 'primary-pending-restart'
+  | 'replica-stale-config';
+
+const answer = (inRecovery: boolean, patch: Partial<ServerAnswer> = {}): ServerAnswer => ({
+  ok: true,
+  instance: {
+    inRecovery,
+    serverVersionNum: 150000,
+    timeline: 1,
+    currentLsn: inRecovery ? null : '0/3000000',
+    receiveLsn: inRecovery ? '0/3000000' : null,
+    replayLsn: inRecovery ? '0/3000000' : null,
+  },
+  walReceiver: inRecovery
+    ? { status: 'streaming', senderHost: '127.0.0.1', senderPort: 5001, slotName: null, receivedTimeline: 1 }
+    : null,
+  senders: [],
+  slots: [],
+  replicationRoleExists: inRecovery ? null : true,
+  unappliedSettings: [],
+  pendingRestart: [],
+  ...patch,
+});
+
+/**
+ * An observation where each node has the given shape. Configs are what pgrepl renders (so nothing
+ * is stale) with `primary` as upstream; a running primary lists slots and senders for the replicas
+ * that are streaming.
+ */
+export function observe(
+  spec: ClusterSpec,
+  shapes: Record<string, NodeShape>,
+  primary = 'pg1',
+): ClusterObservation {
+  const up = spec.nodes.find((n) => n.name === primary);
+  const streaming = Object.entries(shapes)
+    .filter(([, s]) => s === 'replica-streaming' || s === 'replica-stale-config')
+    .map(([n]) => n);
+  const nodes = spec.nodes.map((node): NodeObservation => {
+    const given = shapes[node.name] ?? 'absent';
+    const shape =
+      given === 'primary-pending-restart'
+        ? 'primary-up'
+        : given === 'replica-stale-config'
+          ? 'replica-streaming'
+          : given;
+    const isPrimaryShape = shape === 'primary-up' || shape === 'primary-down';
+    const cfg = renderNodeConfig(spec, FACTS, node, isPrimaryShape ? undefined : (up as NodeSpec));
+    const initialized = shape !== 'absent';
+    const running =
+      shape === 'primary-up' ||
+      shape === 'replica-streaming' ||
+      shape === 'replica-not-streaming' ||
+      shape === 'unreachable';
+    return {
+      node,
+      dataDir: {
+        exists: initialized,
+        initialized,
+        standbySignal: initialized && !isPrimaryShape && shape !== 'unreachable',
+        pid: running ? 100 : null,
+        createdByPgrepl: initialized,
+        cloneLeftover: false,
+        foreignContent: false,
+      },
+      files: initialized
+        ? { postgresqlConf: cfg.postgresqlConf, pgHba: cfg.pgHba }
+        : { postgresqlConf: null, pgHba: null },
+      server: !running
+        ? null
+        : shape === 'unreachable'
+          ? { ok: false, error: 'timeout expired' }
+          : shape === 'primary-up'
+            ? answer(false, {
+                pendingRestart: given === 'primary-pending-restart' ? ['shared_buffers'] : [],
+                slots: spec.nodes
+                  .filter((n) => n.name !== node.name)
+                  .map((n) => ({
+                    name: n.name,
+                    type: 'physical',
+                    active: streaming.includes(n.name),
+                    restartLsn: '0/3000000',
+                    walStatus: 'reserved',
+                    retainedBytes: streaming.includes(n.name) ? 0 : 16 * 1024 * 1024,
+                  })),
+                senders: streaming.map((n) => ({
+                  applicationName: n,
+                  clientAddr: '127.0.0.1',
+                  state: 'streaming',
+                  replayLsn: '0/3000000',
+                  lagBytes: 0,
+                  writeLagMs: 1,
+                  flushLagMs: 1,
+                  replayLagMs: 1,
+                  syncState: 'async',
+                })),
+              })
+            : answer(true),
+    };
+  });
+  return { at: 0, nodes };
+}

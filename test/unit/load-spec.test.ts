@@ -1,0 +1,116 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { PgreplError } from '../../src/errors.js';
+import { EMBEDDED_SOURCE, loadSpec, parseSpec } from '../../src/spec/load-spec.js';
+import { renderSpecTemplate, TEMPLATE_DEFAULTS } from '../../src/spec/render-spec-template.js';
+
+const fails = (text: string, code: string, message: RegExp) =>
+  assert.throws(
+    () => parseSpec(text, 'pgrepl.yaml', '/work'),
+    (e: unknown) => e instanceof PgreplError && e.code === code && message.test(e.message),
+  );
+
+describe('spec', () => {
+  it('fills defaults and resolves paths against the spec directory', () => {
+    const spec = parseSpec(
+      'cluster: demo\nnodes:\n  - { name: pg1, port: 5432 }\n  - { name: pg2, port: 5433, dataDir: /srv/pg2 }\n',
+      'x',
+      '/work',
+    );
+    assert.equal(spec.stateDir, '/work/.pgrepl');
+    assert.equal(spec.nodes[0]?.host, '127.0.0.1');
+    assert.equal(spec.nodes[0]?.dataDir, '/work/.pgrepl/data/pg1');
+    assert.equal(spec.nodes[1]?.dataDir, '/srv/pg2');
+    assert.equal(spec.replication.user, 'replicator');
+    assert.deepEqual(spec.replication.password, {
+      kind: 'generated',
+      path: '/work/.pgrepl/secrets/replication.password',
+    });
+    assert.equal(spec.postgres.osUser, 'postgres');
+    assert.ok(Object.isFrozen(spec) && Object.isFrozen(spec.nodes));
+  });
+
+  it('takes passwords from env or a file', () => {
+    const spec = parseSpec(
+      'cluster: d\nsuperuser: { password: { env: PGPW } }\nreplication: { password: { file: secret/repl } }\nnodes: [{ name: a, port: 5000 }]\n',
+      'x',
+      '/w',
+    );
+    assert.deepEqual(spec.superuser.password, { kind: 'env', name: 'PGPW' });
+    assert.deepEqual(spec.replication.password, { kind: 'file', path: '/w/secret/repl' });
+  });
+
+  it('renders settings as PostgreSQL reads them', () => {
+    const spec = parseSpec(
+      'cluster: d\nsettings: { hot_standby_feedback: false, work_mem: 64MB, max_connections: 50 }\nnodes: [{ name: a, port: 5000 }]\n',
+      'x',
+      '/',
+    );
+    assert.deepEqual(spec.settings, { hot_standby_feedback: 'off', work_mem: '64MB', max_connections: '50' });
+  });
+
+  it('places a type error at its line and column', () => {
+    fails(
+      'cluster: d\nnodes:\n  - name: pg1\n    port: "x"\n',
+      'E_SPEC_INVALID',
+      /^invalid spec, nothing was changed:\npgrepl\.yaml:4:11: nodes\.0\.port: .*number/,
+    );
+  });
+
+  it('names an unknown key', () => {
+    fails(
+      'cluster: d\nreplicas: 2\nnodes: [{ name: a, port: 5000 }]\n',
+      'E_SPEC_INVALID',
+      /pgrepl\.yaml:1:1: \(top level\): .*"replicas"/,
+    );
+  });
+
+  it('rejects duplicate names, ports and data dirs', () => {
+    fails(
+      'cluster: d\nnodes:\n  - { name: a, port: 5000 }\n  - { name: a, port: 5000 }\n',
+      'E_SPEC_INVALID',
+      /pgrepl\.yaml:4:13: nodes\.1\.name: name a is already used by nodes\[0\][\s\S]*nodes\.1\.port: port 127\.0\.0\.1:5000 is already used/,
+    );
+  });
+
+  it('rejects node names that cannot be slot names', () => {
+    fails(
+      'cluster: d\nnodes: [{ name: Pg-1, port: 5000 }]\n',
+      'E_SPEC_INVALID',
+      /nodes\.0\.name: lower-case letters/,
+    );
+  });
+
+  it('rejects settings pgrepl owns, and wal_level minimal', () => {
+    fails(
+      'cluster: d\nsettings: { primary_conninfo: x }\nnodes: [{ name: a, port: 5000 }]\n',
+      'E_SPEC_INVALID',
+      /settings\.primary_conninfo: primary_conninfo cannot be set here: pgrepl points each replica/,
+    );
+    fails(
+      'cluster: d\nsettings: { wal_level: minimal }\nnodes: [{ name: a, port: 5000 }]\n',
+      'E_SPEC_INVALID',
+      /wal_level minimal cannot stream/,
+    );
+  });
+
+  it('requires at least one node', () => {
+    fails('cluster: d\nnodes: []\n', 'E_SPEC_INVALID', /nodes: at least one node/);
+  });
+
+  it('reports YAML syntax errors with their position', () => {
+    fails('cluster: d\nnodes: [\n', 'E_SPEC_SYNTAX', /^pgrepl\.yaml:\d+:\d+: not valid YAML/);
+  });
+
+  it('uses the embedded default when there is no pgrepl.yaml, and it equals what init writes', () => {
+    const spec = loadSpec({ cwd: '/nonexistent-dir' });
+    assert.equal(spec.source, EMBEDDED_SOURCE);
+    assert.deepEqual(
+      spec.nodes.map((n) => `${n.name}@${n.host}:${n.port}`),
+      ['pg1@127.0.0.1:54321', 'pg2@127.0.0.1:54322', 'pg3@127.0.0.1:54323'],
+    );
+    assert.equal(spec.stateDir, '/nonexistent-dir/.pgrepl');
+    const written = parseSpec(renderSpecTemplate(TEMPLATE_DEFAULTS), 'x', '/nonexistent-dir');
+    assert.deepEqual({ ...written, source: EMBEDDED_SOURCE }, spec);
+  });
+});

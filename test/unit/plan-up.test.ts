@@ -1,0 +1,170 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import fc from 'fast-check';
+import { planUp } from '../../src/cluster/plan-up.js';
+import type { Step } from '../../src/cluster/plan-step.js';
+import { FACTS, observe, specOf } from '../helpers/observation-fixtures.js';
+import type { NodeShape } from '../helpers/observation-fixtures.js';
+
+const kinds = (steps: readonly Step[]) => steps.map((s) => `${s.kind}:${'slot' in s ? s.slot : s.node}`);
+
+describe('planUp', () => {
+  const spec = specOf(3);
+
+  it('creates a cluster from nothing: primary, role, slots before clones, then waits', () => {
+    const plan = planUp(spec, observe(spec, {}), FACTS, { create: true });
+    assert.equal(plan.refusal, null);
+    assert.equal(plan.primary, 'pg1');
+    assert.deepEqual(kinds(plan.steps), [
+      'init-primary:pg1',
+      'ensure-replication-role:pg1',
+      'create-slot:pg2',
+      'create-slot:pg3',
+      'clone:pg2',
+      'clone:pg3',
+      'wait-streaming:pg2',
+      'wait-streaming:pg3',
+    ]);
+  });
+
+  it('plans nothing for a cluster that matches the spec', () => {
+    const obs = observe(spec, { pg1: 'primary-up', pg2: 'replica-streaming', pg3: 'replica-streaming' });
+    const plan = planUp(spec, obs, FACTS, { create: true });
+    assert.deepEqual(plan.steps, []);
+    assert.deepEqual(plan.notes, []);
+  });
+
+  it('starts a stopped primary first, then a stopped replica, and waits for it', () => {
+    const obs = observe(spec, { pg1: 'primary-down', pg2: 'replica-down', pg3: 'replica-streaming' });
+    const plan = planUp(spec, obs, FACTS, { create: true });
+    assert.deepEqual(kinds(plan.steps), [
+      'start:pg1',
+      'ensure-replication-role:pg1',
+      'create-slot:pg2',
+      'start:pg2',
+      'create-slot:pg3',
+      'wait-streaming:pg2',
+      'wait-streaming:pg3',
+    ]);
+  });
+
+  it('follows the observed primary, not the spec order', () => {
+    const obs = observe(
+      spec,
+      { pg1: 'replica-streaming', pg2: 'primary-up', pg3: 'replica-streaming' },
+      'pg2',
+    );
+    const plan = planUp(spec, obs, FACTS, { create: true });
+    assert.equal(plan.primary, 'pg2');
+    assert.deepEqual(plan.steps, []);
+  });
+
+  it('refuses two writable primaries', () => {
+    const obs = observe(spec, { pg1: 'primary-up', pg2: 'primary-up', pg3: 'replica-streaming' });
+    const plan = planUp(spec, obs, FACTS, { create: true });
+    assert.equal(plan.refusal?.code, 'E_TWO_PRIMARIES');
+    assert.match(plan.refusal?.reason ?? '', /pg1 and pg2 both accept writes/);
+    assert.deepEqual(plan.steps, []);
+  });
+
+  it('refuses to start either of two stopped primaries', () => {
+    const obs = observe(spec, { pg1: 'primary-down', pg2: 'primary-down' });
+    assert.equal(planUp(spec, obs, FACTS, { create: true }).refusal?.code, 'E_TWO_PRIMARIES');
+  });
+
+  it('leaves a stopped former primary alone while another primary runs', () => {
+    const obs = observe(spec, { pg1: 'primary-down', pg2: 'primary-up', pg3: 'replica-streaming' }, 'pg2');
+    const plan = planUp(spec, obs, FACTS, { create: true });
+    assert.equal(plan.refusal, null);
+    assert.ok(!plan.steps.some((s) => s.node === 'pg1'), kinds(plan.steps).join());
+    assert.match(plan.notes.join('\n'), /pg1 holds a primary's data but pg2 is the primary/);
+  });
+
+  it('refuses when the only possible primary runs but does not answer', () => {
+    const obs = observe(spec, { pg1: 'unreachable', pg2: 'replica-streaming' });
+    assert.equal(planUp(spec, obs, FACTS, { create: true }).refusal?.code, 'E_PRIMARY_UNREACHABLE');
+  });
+
+  it('refuses when only replicas have data', () => {
+    const obs = observe(spec, { pg2: 'replica-down', pg3: 'replica-down' });
+    assert.equal(planUp(spec, obs, FACTS, { create: true }).refusal?.code, 'E_NO_PRIMARY');
+  });
+
+  it('refuses a data directory with foreign files', () => {
+    const obs = observe(spec, { pg1: 'primary-up', pg2: 'replica-streaming' });
+    const pg3 = obs.nodes[2];
+    assert.ok(pg3);
+    const foreign = {
+      ...obs,
+      nodes: [
+        obs.nodes[0],
+        obs.nodes[1],
+        { ...pg3, dataDir: { ...pg3.dataDir, exists: true, foreignContent: true, createdByPgrepl: false } },
+      ],
+    };
+    const plan = planUp(spec, foreign as typeof obs, FACTS, { create: true });
+    assert.equal(plan.refusal?.code, 'E_DATA_DIR_FOREIGN');
+  });
+
+  it('rewrites a stale config and lets the handler reload', () => {
+    const obs = observe(spec, { pg1: 'primary-up', pg2: 'replica-streaming', pg3: 'replica-streaming' });
+    const pg2 = obs.nodes[1];
+    assert.ok(pg2);
+    const stale = {
+      ...obs,
+      nodes: [
+        obs.nodes[0],
+        { ...pg2, files: { ...pg2.files, pgHba: 'host all all 0.0.0.0/0 trust\n' } },
+        obs.nodes[2],
+      ],
+    };
+    const plan = planUp(spec, stale as typeof obs, FACTS, { create: true });
+    assert.deepEqual(kinds(plan.steps), ['write-config:pg2']);
+  });
+
+  it('start (create: false) never initialises or clones', () => {
+    const plan = planUp(spec, observe(spec, { pg1: 'primary-down' }), FACTS, { create: false });
+    assert.deepEqual(kinds(plan.steps), ['start:pg1', 'ensure-replication-role:pg1']);
+    assert.equal(plan.notes.length, 2);
+  });
+
+  it('never plans to start or create a second primary (property)', () => {
+    const shapes: NodeShape[] = [
+      'absent',
+      'primary-up',
+      'primary-down',
+      'replica-streaming',
+      'replica-not-streaming',
+      'replica-down',
+      'unreachable',
+    ];
+    fc.assert(
+      fc.property(
+        fc.array(fc.constantFrom(...shapes), { minLength: 3, maxLength: 3 }),
+        fc.boolean(),
+        (s, create) => {
+          const obs = observe(spec, {
+            pg1: s[0] as NodeShape,
+            pg2: s[1] as NodeShape,
+            pg3: s[2] as NodeShape,
+          });
+          const plan = planUp(spec, obs, FACTS, { create });
+          if (plan.refusal) return plan.steps.length === 0;
+          const primaryLike = obs.nodes
+            .filter((o) => o.dataDir.initialized && !o.dataDir.standbySignal)
+            .map((o) => o.node.name);
+          const writableAfter = new Set(
+            obs.nodes.filter((o) => o.server?.ok && !o.server.instance.inRecovery).map((o) => o.node.name),
+          );
+          for (const st of plan.steps) {
+            if (st.kind === 'init-primary' && primaryLike.length > 0) return false;
+            if ((st.kind === 'start' || st.kind === 'init-primary') && primaryLike.includes(st.node))
+              writableAfter.add(st.node);
+            if (st.kind === 'init-primary') writableAfter.add(st.node);
+          }
+          return writableAfter.size <= 1;
+        },
+      ),
+    );
+  });
+});

@@ -1,0 +1,33 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { STEP_HANDLERS } from '../../src/cluster/apply-plan.js';
+import { planUp } from '../../src/cluster/plan-up.js';
+import { FACTS, observe, specOf } from '../helpers/observation-fixtures.js';
+import type { NodeShape } from '../helpers/observation-fixtures.js';
+
+describe('transitions', () => {
+  it('has exactly one handler per step kind the planner emits, over every combination of node states', () => {
+    const spec = specOf(3);
+    const shapes: NodeShape[] = [
+      'absent',
+      'primary-up',
+      'primary-down',
+      'primary-pending-restart',
+      'replica-streaming',
+      'replica-stale-config',
+      'replica-not-streaming',
+      'replica-down',
+      'unreachable',
+    ];
+    const emitted = new Set<string>();
+    for (const a of shapes)
+      for (const b of shapes)
+        for (const c of shapes)
+          for (const create of [true, false]) {
+            const plan = planUp(spec, observe(spec, { pg1: a, pg2: b, pg3: c }), FACTS, { create });
+            for (const s of plan.steps) emitted.add(s.kind);
+          }
+    // Every emitted kind has a handler, and every handler is reachable from some observation.
+    assert.deepEqual([...emitted].sort(), Object.keys(STEP_HANDLERS).sort());
+  });
+});
