@@ -13,16 +13,16 @@ export function formatStatus(s: ClusterStatus, pg: { version: string; binDir: st
       'address',
       'role',
       'tl',
-      'lsn (replay)',
-      'receive lsn',
+      'lsn',
+      'received',
       'upstream',
       'state',
       'lag',
-      'write/flush/replay',
+      'replay lag',
       'sync',
       'slot',
     ],
-    style: { head: [], border: [] },
+    style: { head: [], border: [], compact: true },
   });
   for (const n of s.nodes) {
     const slot = n.slot
@@ -38,7 +38,7 @@ export function formatStatus(s: ClusterStatus, pg: { version: string; binDir: st
       dash(n.upstream),
       n.state,
       n.lagBytes === null ? '-' : formatBytes(n.lagBytes),
-      n.role === 'replica' ? `${ms(n.writeLagMs)}/${ms(n.flushLagMs)}/${ms(n.replayLagMs)}` : '-',
+      n.role === 'replica' ? ms(n.replayLagMs) : '-',
       dash(n.syncState),
       slot,
     ]);

@@ -1,0 +1,173 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, release, totalmem, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { freePort, REPO, TestCluster } from '../test/helpers/test-cluster.js';
+
+/**
+ * `npm run bench`: measures what issue #2 promises and writes BENCHMARKS.md.
+ *  1. wall time of `pgrepl up` for 1 primary + 2 replicas from nothing (median of 5);
+ *  2. cloning a replica of a `pgbench -i -s 50` database through pgrepl vs bare pg_basebackup
+ *     with the same flags, alternated, as a ratio of medians in one run.
+ */
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
+};
+const secs = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
+const log = (m: string) => process.stderr.write(`bench: ${m}\n`);
+
+async function timeUp(rounds: number): Promise<number[]> {
+  const times: number[] = [];
+  for (let i = 0; i < rounds; i++) {
+    const c = await TestCluster.create(['pg1', 'pg2', 'pg3']);
+    try {
+      const began = performance.now();
+      const r = await c.cli(['up']);
+      const ms = performance.now() - began;
+      if (r.code !== 0) throw new Error(`up failed: ${r.stderr}`);
+      times.push(ms);
+      log(`up 1+2 round ${i + 1}: ${secs(ms)}`);
+    } finally {
+      await c.cleanup();
+    }
+  }
+  return times;
+}
+
+interface CloneResult {
+  pgrepl: number[];
+  bare: number[];
+  upWall: number[];
+  sizeMb: number;
+}
+
+async function timeClones(scale: number, rounds: number): Promise<CloneResult> {
+  const c = await TestCluster.create(['pg1']);
+  try {
+    const up = await c.cli(['up']);
+    if (up.code !== 0) throw new Error(`up failed: ${up.stderr}`);
+    const bin = (JSON.parse((await c.cli(['status', '--json'])).stdout) as { postgres: { binDir: string } })
+      .postgres.binDir;
+    const passfile = join(c.base, 'state', 'secrets', 'superuser.pgpass');
+    const env = { ...process.env, PGPASSFILE: passfile };
+    log(`pgbench -i -s ${scale} ...`);
+    const init = spawnSync(
+      join(bin, 'pgbench'),
+      [
+        '-i',
+        '-q',
+        '-s',
+        String(scale),
+        '-h',
+        '127.0.0.1',
+        '-p',
+        String(c.port('pg1')),
+        '-U',
+        'postgres',
+        'postgres',
+      ],
+      { env, encoding: 'utf8' },
+    );
+    if (init.status !== 0) throw new Error(`pgbench -i failed: ${init.stderr}`);
+    const [size] = await c.sql<{ mb: string }>(
+      'pg1',
+      'SELECT (pg_database_size(current_database()) / 1048576)::int AS mb',
+    );
+    const result: CloneResult = { pgrepl: [], bare: [], upWall: [], sizeMb: Number(size?.mb) };
+    const replPass = join(c.base, 'state', 'secrets', 'replication.pgpass');
+    // pgrepl: add a node and let `up` clone it; the clone step's own time comes from --json.
+    const viaPgrepl = async (i: number) => {
+      c.nodes.push({ name: `r${i}`, port: await freePort() });
+      c.writeSpec();
+      const began = performance.now();
+      const r = await c.cli(['up', '--json']);
+      result.upWall.push(performance.now() - began);
+      if (r.code !== 0) throw new Error(`up failed: ${r.stderr}`);
+      const steps = (JSON.parse(r.stdout) as { steps: { kind: string; ms: number }[] }).steps;
+      result.pgrepl.push(steps.find((s) => s.kind === 'clone')?.ms ?? NaN);
+    };
+    // bare: the same pg_basebackup flags into a fresh directory, as the postgres user when root.
+    const bareBasebackup = async (i: number) => {
+      const target = mkdtempSync(join(c.base, 'bare-'));
+      const root = process.getuid?.() === 0;
+      if (root) spawnSync('chown', ['postgres', target]);
+      await c.sql('pg1', `SELECT pg_create_physical_replication_slot('bare${i}', true)`);
+      const args = [
+        '-D',
+        target,
+        '-d',
+        `host=127.0.0.1 port=${c.port('pg1')} user=replicator passfile=${replPass}`,
+      ];
+      args.push('-X', 'stream', '-R', '-S', `bare${i}`, '--checkpoint=fast');
+      const t0 = performance.now();
+      const bare = root
+        ? spawnSync('runuser', ['-u', 'postgres', '--', join(bin, 'pg_basebackup'), ...args], {
+            encoding: 'utf8',
+          })
+        : spawnSync(join(bin, 'pg_basebackup'), args, { encoding: 'utf8' });
+      result.bare.push(performance.now() - t0);
+      if (bare.status !== 0) throw new Error(`bare pg_basebackup failed: ${bare.stderr}`);
+      rmSync(target, { recursive: true, force: true });
+      await c.sql('pg1', `SELECT pg_drop_replication_slot('bare${i}')`);
+    };
+    for (let i = 0; i < rounds; i++) {
+      // Alternate which goes first, so neither always gets the warmer cache.
+      const order = i % 2 === 0 ? [viaPgrepl, bareBasebackup] : [bareBasebackup, viaPgrepl];
+      for (const run of order) await run(i);
+      log(
+        `clone round ${i + 1}: pgrepl ${secs(result.pgrepl[i] as number)} (up ${secs(result.upWall[i] as number)}), bare ${secs(result.bare[i] as number)}`,
+      );
+    }
+    return result;
+  } finally {
+    await c.cleanup();
+  }
+}
+
+async function main(): Promise<void> {
+  const scale = Number(process.env['PGREPL_BENCH_SCALE'] ?? '50');
+  const rounds = Number(process.env['PGREPL_BENCH_ROUNDS'] ?? '5');
+  const up = await timeUp(rounds);
+  const clones = await timeClones(scale, Math.max(3, Math.min(rounds, 5)));
+  const ratio = median(clones.pgrepl) / median(clones.bare);
+  const pg = spawnSync('sh', ['-c', 'ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1'], {
+    encoding: 'utf8',
+  }).stdout.trim();
+  const pgVersion = spawnSync(join(pg, 'postgres'), ['--version'], { encoding: 'utf8' }).stdout.trim();
+  const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM, Linux ${release()}, Node ${process.version}, ${pgVersion}`;
+  const lines = [
+    '# Benchmarks',
+    '',
+    'Produced by `npm run bench` (bench/run-benchmarks.ts); re-run it after touching anything on these paths.',
+    '',
+    `- date: ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC`,
+    `- machine: ${machine}`,
+    `- servers on loopback, data under ${tmpdir()}, pgrepl run as a child process exactly as a user runs it`,
+    '',
+    '## `pgrepl up`, 1 primary + 2 replicas from nothing',
+    '',
+    '| rounds | median | min | max | target | ANCHORS (Patroni / pg_auto_failover / repmgr) |',
+    '|---|---|---|---|---|---|',
+    `| ${up.length} | ${secs(median(up))} | ${secs(Math.min(...up))} | ${secs(Math.max(...up))} | < 6 s (aim ≤ 3 s) | 16.0 s / 13.0 s / 5.5 s |`,
+    '',
+    'Includes initdb (with checksums), start, role and slots, two parallel `pg_basebackup --checkpoint=fast` clones, two starts, and waiting until both replicas stream.',
+    '',
+    `## Clone of a \`pgbench -i -s ${scale}\` database (${clones.sizeMb} MB)`,
+    '',
+    '| | median | rounds |',
+    '|---|---|---|',
+    `| bare \`pg_basebackup -X stream -R -S slot --checkpoint=fast\` | ${secs(median(clones.bare))} | ${clones.bare.map(secs).join(', ')} |`,
+    `| pgrepl clone step (pg_basebackup + config + start) | ${secs(median(clones.pgrepl))} | ${clones.pgrepl.map(secs).join(', ')} |`,
+    `| whole \`pgrepl up\` that adds the replica (process start to streaming) | ${secs(median(clones.upWall))} | ${clones.upWall.map(secs).join(', ')} |`,
+    '',
+    `Ratio pgrepl clone / bare pg_basebackup: **${ratio.toFixed(3)}** (target ≤ 1.05).`,
+    '',
+  ];
+  writeFileSync(join(REPO, 'BENCHMARKS.md'), lines.join('\n'));
+  process.stdout.write(lines.join('\n'));
+}
+
+await main();
