@@ -70,6 +70,13 @@ export function consoleReporter(out: NodeJS.WriteStream = process.stderr): Repor
           const state = c;
           // Ticks every second even while pg_basebackup is silent (waiting for a checkpoint).
           state.timer = setInterval(() => state.bar?.update(payload(node, state.latest, state.began)), 1000);
+        } else {
+          // Without a TTY, a line every 5 s shows a silent phase (a slow checkpoint) is still alive.
+          const state = c;
+          state.timer = setInterval(() => {
+            const now = payload(node, state.latest, state.began);
+            line(`  clone ${node}: ${now.phase} ${now.size} (${now.elapsed} s)`.replace(/\s+\(/, ' ('));
+          }, 5000);
         }
       }
       c.latest = p;

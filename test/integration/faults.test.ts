@@ -75,6 +75,35 @@ describe('bad input and faults: a clear error, a non-zero exit, nothing changed'
     });
   });
 
+  it('refuses a data directory that holds files pgrepl did not create, and leaves them', async () => {
+    const c = await fresh(['pg1']);
+    mkdirSync(c.dataDir('pg1'), { recursive: true });
+    writeFileSync(join(c.dataDir('pg1'), 'notes.txt'), 'mine');
+    const r = await c.cli(['up']);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /E_DATA_DIR_FOREIGN: .*pg1.* holds files that are not PostgreSQL data/);
+    assert.deepEqual(readdirSync(c.dataDir('pg1')), ['notes.txt']);
+  });
+
+  it('writes a spec with init that up accepts, and does not overwrite it without --force', async () => {
+    const c = await fresh(['pg1']);
+    const file = join(c.base, 'new.yaml');
+    const first = await runCli(['init', '--nodes', '2', '--base-port', '6100', '-o', file], { cwd: c.base });
+    assert.equal(first.code, 0, first.stderr);
+    const plan = await runCli(['-c', file, 'up', '--dry-run', '--json'], { cwd: c.base });
+    assert.equal(plan.code, 0, plan.stderr);
+    assert.deepEqual(
+      (JSON.parse(plan.stdout) as { steps: { kind: string }[] }).steps.map((s) => s.kind),
+      ['init-primary', 'ensure-replication-role', 'create-slot', 'clone', 'wait-streaming'],
+    );
+    const again = await runCli(['init', '-o', file], { cwd: c.base });
+    assert.equal(again.code, 1);
+    assert.match(again.stderr, /E_SPEC_EXISTS: .*--force/);
+    const bad = await runCli(['init', '--nodes', 'many', '-o', join(c.base, 'x.yaml')], { cwd: c.base });
+    assert.equal(bad.code, 1);
+    assert.ok(!existsSync(join(c.base, 'x.yaml')));
+  });
+
   it('rejects a node name that does not exist', async () => {
     const c = await fresh(['pg1']);
     const r = await c.cli(['url', '--node', 'nope']);

@@ -174,6 +174,36 @@ describe('pgrepl up: 1 primary + 2 replicas from nothing', () => {
     assert.equal(st.healthy, true, st.warnings.join('\n'));
   });
 
+  it('opens psql on the current primary as the superuser, password from the passfile', async () => {
+    const r = await c.cli(['psql', '--', '-Atc', 'SELECT current_user, pg_is_in_recovery()']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout.trim(), 'postgres|f');
+    const onReplica = await c.cli(['psql', 'pg2', '--', '-Atc', 'SELECT pg_is_in_recovery()']);
+    assert.equal(onReplica.stdout.trim(), 't');
+  });
+
+  it('reports a setting it wrote that ALTER SYSTEM overrides, and refuses to call the cluster up', async () => {
+    await c.sql('pg1', "ALTER SYSTEM SET wal_keep_size = '1GB'");
+    await c.sql('pg1', 'SELECT pg_reload_conf()');
+    const st = await c.cli(['status', '--json']);
+    assert.equal(st.code, 3);
+    const warnings = (JSON.parse(st.stdout) as StatusJson).warnings;
+    assert.ok(
+      warnings.some((w) =>
+        /^pg1: setting wal_keep_size .* not in effect \(overridden by .*postgresql\.auto\.conf:\d+\)$/.test(
+          w,
+        ),
+      ),
+      warnings.join('\n'),
+    );
+    const up = await c.cli(['up']);
+    assert.equal(up.code, 1);
+    assert.match(up.stderr, /E_CONFIG_NOT_APPLIED: .*pg1: wal_keep_size .*ALTER SYSTEM RESET/s);
+    await c.sql('pg1', 'ALTER SYSTEM RESET wal_keep_size');
+    await c.sql('pg1', 'SELECT pg_reload_conf()');
+    assert.equal((await c.cli(['status'])).code, 0);
+  });
+
   it('stops with down, reports the nodes down, and resumes with start', async () => {
     const down = await c.cli(['down']);
     assert.equal(down.code, 0, down.stderr);
