@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { chownSync, readdirSync, statSync } from 'node:fs';
+import { chownSync, cpSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { assertNoLeakedServers, CLI, TestCluster } from '../helpers/test-cluster.js';
+import { assertNoLeakedServers, REPO, TestCluster } from '../helpers/test-cluster.js';
 
 const isRoot = process.getuid?.() === 0;
 const postgresUid = (() => {
@@ -43,10 +43,17 @@ describe(
     it('as an ordinary user: the servers run as that user', async () => {
       const c = await TestCluster.create(['pg1', 'pg2']);
       clusters.push(c);
+      // The checkout may sit where postgres cannot read it (CI clones into a 0700 temp dir), so the
+      // user runs an installed copy of pgrepl from a directory it can read, as a real user would.
+      const app = join(c.base, 'app');
+      for (const part of ['package.json', 'bin', 'dist/src', 'node_modules']) {
+        cpSync(join(REPO, part), join(app, part), { recursive: true });
+      }
+      const cli = join(app, 'bin', 'pgrepl.js');
       chownSync(c.base, postgresUid as number, -1);
       chownSync(c.specFile, postgresUid as number, -1);
       const run = (args: string[]) =>
-        execFileSync('runuser', ['-u', 'postgres', '--', process.execPath, CLI, '-c', c.specFile, ...args], {
+        execFileSync('runuser', ['-u', 'postgres', '--', process.execPath, cli, '-c', c.specFile, ...args], {
           encoding: 'utf8',
           cwd: c.base,
           stdio: ['ignore', 'pipe', 'pipe'],
@@ -56,7 +63,7 @@ describe(
       assert.equal(status.healthy, true);
       assert.equal(statSync(join(c.base, 'state', 'secrets', 'superuser.pgpass')).uid, postgresUid);
       run(['destroy', '--yes']);
-      assert.deepEqual(readdirSync(c.base), ['pgrepl.yaml']);
+      assert.deepEqual(readdirSync(c.base).sort(), ['app', 'pgrepl.yaml']);
     });
   },
 );
