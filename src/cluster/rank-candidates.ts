@@ -1,0 +1,34 @@
+import { parseLsn } from '../postgres/lsn.js';
+
+/** What ranking needs to know about one replica that could be promoted. */
+export interface Candidate {
+  readonly name: string;
+  /** Answers SQL, is in recovery, and its WAL receiver was streaming or it replayed what it got. */
+  readonly healthy: boolean;
+  readonly receiveLsn: string | null;
+  readonly replayLsn: string | null;
+  /** Position in the spec: earlier nodes win ties. */
+  readonly priority: number;
+}
+
+const lsnOrZero = (l: string | null) => (l === null ? -1n : parseLsn(l));
+
+/**
+ * The one comparator that orders failover candidates, best first: healthy before unhealthy, then
+ * the most WAL received (least lost), then the most replayed (fastest to promote), then the
+ * spec's order, then the name, so the order is total and every caller agrees on it.
+ */
+export function compareCandidates(a: Candidate, b: Candidate): number {
+  if (a.healthy !== b.healthy) return a.healthy ? -1 : 1;
+  const received = lsnOrZero(b.receiveLsn) - lsnOrZero(a.receiveLsn);
+  if (received !== 0n) return received > 0n ? 1 : -1;
+  const replayed = lsnOrZero(b.replayLsn) - lsnOrZero(a.replayLsn);
+  if (replayed !== 0n) return replayed > 0n ? 1 : -1;
+  if (a.priority !== b.priority) return a.priority - b.priority;
+  return a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
+}
+
+/** Candidates best first. */
+export function rankCandidates(candidates: readonly Candidate[]): Candidate[] {
+  return [...candidates].sort(compareCandidates);
+}
