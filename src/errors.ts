@@ -19,6 +19,10 @@ export type ErrorCode =
   | 'E_TIMEOUT'
   | 'E_CONFIG_NOT_APPLIED'
   | 'E_CONFIRMATION_REQUIRED'
+  | 'E_LOCKED'
+  | 'E_INTERRUPTED_OPERATION'
+  | 'E_REFUSED'
+  | 'E_NOT_RESUMABLE'
   | 'E_INTERNAL';
 
 /** An error a user can act on: a stable code, a message that says what to do, and the cause kept. */

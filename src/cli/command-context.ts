@@ -1,5 +1,7 @@
 import { buildContext } from '../cluster/cluster-context.js';
 import type { ClusterContext } from '../cluster/cluster-context.js';
+import { withClusterLock } from '../cluster/cluster-lock.js';
+import { assertNoInterruptedOperation } from '../cluster/journal.js';
 import { processRunner } from '../postgres/command-runner.js';
 import { loadSpec } from '../spec/load-spec.js';
 
@@ -12,4 +14,20 @@ export interface GlobalOptions {
 export async function commandContext(g: GlobalOptions): Promise<ClusterContext> {
   const spec = loadSpec({ cwd: process.cwd(), ...(g.config === undefined ? {} : { file: g.config }) });
   return buildContext(spec, { runner: processRunner, env: process.env });
+}
+
+/**
+ * Runs a command that changes the cluster: under the cluster lock, and (unless `allowInterrupted`)
+ * only when no earlier operation was left half-done.
+ */
+export async function changing<T>(
+  ctx: ClusterContext,
+  command: string,
+  fn: () => Promise<T>,
+  opts: { allowInterrupted?: boolean } = {},
+): Promise<T> {
+  return withClusterLock(ctx.spec.stateDir, command, async () => {
+    if (!opts.allowInterrupted) assertNoInterruptedOperation(ctx.spec.stateDir);
+    return fn();
+  });
 }

@@ -8,6 +8,7 @@ import { runPsql } from './commands/psql.js';
 import { runStatus } from './commands/status.js';
 import { runUp } from './commands/up.js';
 import { runUrl } from './commands/url.js';
+import { runAbandon, runPromoteCommand, runResume, runSwitchoverCommand } from './commands/topology.js';
 
 const EXAMPLES = `
 Examples:
@@ -93,6 +94,41 @@ export function buildProgram(setExit: (code: number) => void): Command {
         node?.startsWith('-') ? runPsql(g(), undefined, [node, ...args]) : runPsql(g(), node, args),
       ),
     );
+
+  program
+    .command('promote')
+    .description(
+      'unplanned failover: promote NODE (or the best replica with --auto) when the primary is gone',
+    )
+    .argument('[node]', 'the replica to promote')
+    .option('--auto', 'pick the replica that received the most WAL')
+    .option('--force', 'the primary still answers: stop (fence) it first, then promote')
+    .option(
+      '--i-know-the-old-primary-is-down',
+      'with --force: promote even if the old primary could not be stopped',
+    )
+    .option('--json', 'print the result as JSON')
+    .action(act((node: string | undefined, o) => runPromoteCommand(g(), node, o)));
+
+  program
+    .command('switchover')
+    .description(
+      'planned change of primary, no commit lost: the old primary becomes a replica of the new one',
+    )
+    .option('--to <node>', 'the replica that takes over (default: the most advanced streaming one)')
+    .option('--json', 'print the result as JSON')
+    .action(act((o) => runSwitchoverCommand(g(), o)));
+
+  program
+    .command('resume')
+    .description('finish an operation that was interrupted (pgrepl was killed half-way)')
+    .option('--json', 'print the result as JSON')
+    .action(act((o) => runResume(g(), o)));
+
+  program
+    .command('abandon')
+    .description('undo an interrupted switchover, while its target is not yet promoted')
+    .action(act(() => runAbandon(g())));
 
   program
     .command('down')

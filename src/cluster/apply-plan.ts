@@ -1,22 +1,12 @@
 import { existsSync, mkdirSync, renameSync, rmSync, chownSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname } from 'node:path';
 import { PgreplError } from '../errors.js';
-import {
-  assertPortFree,
-  initdb,
-  logTail,
-  readDataDir,
-  reloadInstance,
-  startInstance,
-  stopInstance,
-} from '../postgres/instance-control.js';
-import { readPendingRestart, readSenders } from '../postgres/instance-queries.js';
+import { initdb, readDataDir, reloadInstance } from '../postgres/instance-control.js';
+import { readPendingRestart } from '../postgres/instance-queries.js';
 import { ensureOwnedDir } from '../postgres/owned-paths.js';
 import { upstreamConninfo } from '../postgres/render-postgresql-conf.js';
 import { ensurePhysicalSlot, ensureReplicationRole } from '../postgres/replication-admin.js';
 import { runBasebackup } from '../postgres/run-basebackup.js';
-import { withSql } from '../postgres/sql-client.js';
-import { findNode } from '../spec/cluster-spec.js';
 import type { NodeSpec } from '../spec/cluster-spec.js';
 import { requireSuperuserPassword } from './cluster-context.js';
 import type { ClusterContext } from './cluster-context.js';
@@ -25,7 +15,7 @@ import { writeNodeFiles } from './node-files.js';
 import { cloneTempDir } from './observation.js';
 import { PARALLEL_KINDS } from './plan-step.js';
 import type { Plan, Step, StepKind } from './plan-step.js';
-import { renderNodeConfig } from './render-node-config.js';
+import { configFor, nodeOf, restartNode, sqlOn, startNode, waitStreaming } from './node-actions.js';
 import type { Reporter } from './reporter.js';
 
 export interface ApplyOptions {
@@ -58,31 +48,31 @@ export const STEP_HANDLERS: { readonly [K in StepKind]: Handler<K> } = {
       password: requireSuperuserPassword(ctx),
       secretsDir: ctx.paths.secretsDir,
     });
-    writeNodeFiles(node.dataDir, config(ctx, node, undefined), ctx.env.runAs);
-    await start(ctx, node);
+    writeNodeFiles(node.dataDir, configFor(ctx, node, undefined), ctx.env.runAs);
+    await startNode(ctx, node);
   },
   // Rewrite the files; a running server reloads, and restarts only if a changed setting requires it.
   'write-config': async (ctx, step) => {
     const node = nodeOf(ctx, step.node);
     const upstream = step.upstream === null ? undefined : nodeOf(ctx, step.upstream);
-    writeNodeFiles(node.dataDir, config(ctx, node, upstream), ctx.env.runAs);
+    writeNodeFiles(node.dataDir, configFor(ctx, node, upstream), ctx.env.runAs);
     if (readDataDir(node.dataDir).pid === null) return;
     await reloadInstance(ctx.env, node.dataDir);
-    const pending = await sql(ctx, node, (s) => readPendingRestart(s));
-    if (pending.length > 0) await restart(ctx, node);
+    const pending = await sqlOn(ctx, node, (s) => readPendingRestart(s));
+    if (pending.length > 0) await restartNode(ctx, node);
   },
-  start: async (ctx, step) => start(ctx, nodeOf(ctx, step.node)),
-  restart: async (ctx, step) => restart(ctx, nodeOf(ctx, step.node)),
+  start: async (ctx, step) => startNode(ctx, nodeOf(ctx, step.node)),
+  restart: async (ctx, step) => restartNode(ctx, nodeOf(ctx, step.node)),
   'ensure-replication-role': async (ctx, step) => {
     const password = ctx.replicationPassword;
     if (password === undefined)
       throw new PgreplError('E_SECRET', 'no replication password; run `pgrepl up` to generate one');
-    await sql(ctx, nodeOf(ctx, step.node), (s) =>
+    await sqlOn(ctx, nodeOf(ctx, step.node), (s) =>
       ensureReplicationRole(s, ctx.spec.replication.user, password),
     );
   },
   'create-slot': async (ctx, step) => {
-    await sql(ctx, nodeOf(ctx, step.node), (s) => ensurePhysicalSlot(s, step.slot));
+    await sqlOn(ctx, nodeOf(ctx, step.node), (s) => ensurePhysicalSlot(s, step.slot));
   },
   // Clone into a sibling temp dir and rename it into place only when complete, so an interrupted
   // clone never leaves a data directory that looks valid.
@@ -123,30 +113,13 @@ export const STEP_HANDLERS: { readonly [K in StepKind]: Handler<K> } = {
       rmSync(tmp, { recursive: true, force: true });
       throw err;
     }
-    writeNodeFiles(tmp, config(ctx, node, upstream), ctx.env.runAs);
+    writeNodeFiles(tmp, configFor(ctx, node, upstream), ctx.env.runAs);
     recordCreatedDir(ctx.spec.stateDir, ctx.spec.cluster, node.dataDir, ctx.env.runAs);
     renameSync(tmp, node.dataDir);
-    await start(ctx, node);
+    await startNode(ctx, node);
   },
-  'wait-streaming': async (ctx, step, o) => {
-    const node = nodeOf(ctx, step.node);
-    const upstream = nodeOf(ctx, step.upstream);
-    const timeoutMs = o.streamingTimeoutMs ?? 60_000;
-    const deadline = Date.now() + timeoutMs;
-    let last = 'not connected';
-    while (Date.now() < deadline) {
-      const senders = await sql(ctx, upstream, (s) => readSenders(s)).catch(() => []);
-      const mine = senders.find((s) => s.applicationName === node.name);
-      if (mine?.state === 'streaming') return;
-      last = mine ? mine.state : 'not connected';
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    throw new PgreplError(
-      'E_TIMEOUT',
-      `${node.name} did not start streaming from ${upstream.name} within ${timeoutMs / 1000} s (last state: ${last}); ` +
-        `its log says:\n${logTail(logFile(ctx, node))}`,
-    );
-  },
+  'wait-streaming': async (ctx, step, o) =>
+    waitStreaming(ctx, nodeOf(ctx, step.node), nodeOf(ctx, step.upstream), o.streamingTimeoutMs),
 };
 
 /** Runs the plan's steps in order; consecutive clone or wait steps run in parallel. */
@@ -166,46 +139,6 @@ async function runStep(ctx: ClusterContext, step: Step, o: ApplyOptions): Promis
   const handler = STEP_HANDLERS[step.kind] as Handler<StepKind>;
   await handler(ctx, step as never, o);
   o.reporter.stepFinished(step, Date.now() - began);
-}
-
-function nodeOf(ctx: ClusterContext, name: string): NodeSpec {
-  const node = findNode(ctx.spec, name);
-  if (!node) throw new PgreplError('E_UNKNOWN_NODE', `node ${name} is not in ${ctx.spec.source}`);
-  return node;
-}
-
-function config(ctx: ClusterContext, node: NodeSpec, upstream: NodeSpec | undefined) {
-  return renderNodeConfig(
-    ctx.spec,
-    { sourceAddresses: ctx.sourceAddresses, replicationPassfile: ctx.paths.replicationPassfile },
-    node,
-    upstream,
-  );
-}
-
-export const logFile = (ctx: ClusterContext, node: NodeSpec) => join(ctx.paths.logsDir, `${node.name}.log`);
-
-async function start(ctx: ClusterContext, node: NodeSpec): Promise<void> {
-  if (readDataDir(node.dataDir).pid !== null) return;
-  await assertPortFree(node.host, node.port, node.name);
-  await startInstance(ctx.env, { dataDir: node.dataDir, logFile: logFile(ctx, node) });
-}
-
-async function restart(ctx: ClusterContext, node: NodeSpec): Promise<void> {
-  await stopInstance(ctx.env, { dataDir: node.dataDir, mode: 'fast' });
-  await start(ctx, node);
-}
-
-function sql<T>(ctx: ClusterContext, node: NodeSpec, fn: Parameters<typeof withSql<T>>[1]): Promise<T> {
-  return withSql(
-    {
-      host: node.host,
-      port: node.port,
-      user: ctx.spec.superuser.name,
-      password: requireSuperuserPassword(ctx),
-    },
-    fn,
-  );
 }
 
 /** Creates the data directory's parent when missing (owned by the run-as user); never changes an existing one. */

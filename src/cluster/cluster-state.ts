@@ -9,6 +9,8 @@ export interface ClusterState {
   readonly cluster: string;
   /** Directories pgrepl created; the only ones it will ever delete. */
   readonly createdDirs: readonly string[];
+  /** Former primaries that were fenced by a failover: never started as a primary again, only rejoined. */
+  readonly fenced: readonly string[];
 }
 
 export const statePath = (stateDir: string) => join(stateDir, 'state.json');
@@ -16,9 +18,14 @@ export const statePath = (stateDir: string) => join(stateDir, 'state.json');
 export function readState(stateDir: string, cluster: string): ClusterState {
   try {
     const parsed = JSON.parse(readFileSync(statePath(stateDir), 'utf8')) as Partial<ClusterState>;
-    return { version: 1, cluster: parsed.cluster ?? cluster, createdDirs: parsed.createdDirs ?? [] };
+    return {
+      version: 1,
+      cluster: parsed.cluster ?? cluster,
+      createdDirs: parsed.createdDirs ?? [],
+      fenced: parsed.fenced ?? [],
+    };
   } catch {
-    return { version: 1, cluster, createdDirs: [] };
+    return { version: 1, cluster, createdDirs: [], fenced: [] };
   }
 }
 
@@ -36,4 +43,17 @@ export function recordCreatedDir(
 
 function writeState(stateDir: string, state: ClusterState, runAs: RunAs | undefined): void {
   writeOwnedFile(statePath(stateDir), `${JSON.stringify(state, null, 2)}\n`, 0o600, runAs);
+}
+
+/** Marks a node fenced (a failover left it behind) or clears the mark (a rejoin brought it back). */
+export function setFenced(
+  stateDir: string,
+  cluster: string,
+  node: string,
+  fenced: boolean,
+  runAs: RunAs | undefined,
+): void {
+  const state = readState(stateDir, cluster);
+  const others = state.fenced.filter((n) => n !== node);
+  writeState(stateDir, { ...state, fenced: fenced ? [...others, node] : others }, runAs);
 }

@@ -40,6 +40,8 @@ export interface NodeObservation {
   };
   /** Current postgresql.conf and pg_hba.conf, null when absent. */
   readonly files: { readonly postgresqlConf: string | null; readonly pgHba: string | null };
+  /** A failover fenced this former primary: it may only come back through `rejoin`. */
+  readonly fenced: boolean;
   /** null: no server process runs for this data directory. */
   readonly server: ServerAnswer | ServerUnreachable | null;
 }

@@ -20,8 +20,11 @@ import type { ClusterObservation, NodeObservation, ServerAnswer, ServerUnreachab
 
 /** Observes every node in parallel: the data directory on disk, then the server over SQL. */
 export async function observeCluster(ctx: ClusterContext): Promise<ClusterObservation> {
-  const created = new Set(readState(ctx.spec.stateDir, ctx.spec.cluster).createdDirs);
-  const nodes = await Promise.all(ctx.spec.nodes.map((n) => observeNode(ctx, n, created)));
+  const state = readState(ctx.spec.stateDir, ctx.spec.cluster);
+  const created = new Set(state.createdDirs);
+  const nodes = await Promise.all(
+    ctx.spec.nodes.map((n) => observeNode(ctx, n, created, state.fenced.includes(n.name))),
+  );
   return { at: Date.now(), nodes };
 }
 
@@ -29,11 +32,13 @@ async function observeNode(
   ctx: ClusterContext,
   node: NodeSpec,
   created: Set<string>,
+  fenced: boolean,
 ): Promise<NodeObservation> {
   const disk = readDataDir(node.dataDir);
   const foreignContent = disk.exists && !disk.initialized && readdirSync(node.dataDir).length > 0;
   return {
     node,
+    fenced,
     dataDir: {
       ...disk,
       createdByPgrepl: created.has(node.dataDir),

@@ -66,10 +66,16 @@ export function planUp(
   for (const replica of spec.nodes.filter((n) => n.name !== primary.name)) {
     const r = byName.get(replica.name);
     if (!r) continue;
+    if (r.fenced && r.server === null) {
+      notes.push(
+        `${replica.name} was fenced by a failover and stays stopped; \`pgrepl rejoin ${replica.name}\` brings it back as a replica`,
+      );
+      continue;
+    }
     if (r.dataDir.initialized && !r.dataDir.standbySignal) {
       notes.push(
         `${replica.name} holds a primary's data but ${primary.name} is the primary; it was left stopped ` +
-          'and must be rejoined before it can stream (never two primaries)',
+          `and must be rejoined (\`pgrepl rejoin ${replica.name}\`) before it can stream (never two primaries)`,
       );
       continue;
     }
@@ -162,7 +168,10 @@ export function choosePrimary(spec: ClusterSpec, obs: ClusterObservation): Prima
       },
     };
   }
-  const stoppedPrimaries = obs.nodes.filter((o) => o.dataDir.initialized && !o.dataDir.standbySignal);
+  // A fenced former primary never counts: it comes back only through rejoin.
+  const stoppedPrimaries = obs.nodes.filter(
+    (o) => o.dataDir.initialized && !o.dataDir.standbySignal && !o.fenced,
+  );
   if (stoppedPrimaries.length > 1) {
     return {
       refusal: {

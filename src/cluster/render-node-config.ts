@@ -1,5 +1,9 @@
 import { renderPgHba } from '../postgres/render-pg-hba.js';
-import { effectiveSettings, renderPostgresqlConf } from '../postgres/render-postgresql-conf.js';
+import {
+  effectiveSettings,
+  renderPostgresqlConf,
+  synchronousStandbyNames,
+} from '../postgres/render-postgresql-conf.js';
 import type { PostgresqlConfInput } from '../postgres/render-postgresql-conf.js';
 import type { ClusterSpec, NodeSpec } from '../spec/cluster-spec.js';
 
@@ -30,6 +34,11 @@ export function renderNodeConfig(
     port: node.port,
     nodeCount: spec.nodes.length,
     settings: spec.settings,
+    synchronousStandbyNames: synchronousStandbyNames(
+      spec.replication.mode,
+      spec.replication.syncCount,
+      spec.nodes.filter((n) => n.name !== node.name).map((n) => n.name),
+    ),
     upstream: upstream && {
       host: upstream.host,
       port: upstream.port,

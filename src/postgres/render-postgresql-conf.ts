@@ -16,6 +16,8 @@ export interface PostgresqlConfInput {
   nodeCount: number;
   settings: Readonly<Record<string, string>>;
   upstream: UpstreamConf | undefined;
+  /** Value of synchronous_standby_names; '' for asynchronous replication. */
+  synchronousStandbyNames: string;
 }
 
 /** pgrepl's defaults; the spec's `settings:` override them (except the reserved ones). */
@@ -45,12 +47,28 @@ export function identitySettings(i: PostgresqlConfInput): Record<string, string>
     cluster_name: i.node,
     password_encryption: 'scram-sha-256',
     hot_standby: 'on',
+    // Rendered on replicas too: it only matters on a primary, and any node may become one.
+    synchronous_standby_names: i.synchronousStandbyNames,
   };
   if (i.upstream) {
     own['primary_conninfo'] = upstreamConninfo(i.upstream, i.node);
     own['primary_slot_name'] = i.upstream.slot;
   }
   return own;
+}
+
+/**
+ * synchronous_standby_names for a primary whose possible standbys are `standbys` (application
+ * names): `FIRST n (...)` waits for the first n in list order that are connected, `ANY n (...)` for any n.
+ */
+export function synchronousStandbyNames(
+  mode: 'async' | 'sync' | 'quorum',
+  count: number,
+  standbys: readonly string[],
+): string {
+  if (mode === 'async' || standbys.length === 0) return '';
+  const list = standbys.map((n) => `"${n}"`).join(', ');
+  return `${mode === 'sync' ? 'FIRST' : 'ANY'} ${count} (${list})`;
 }
 
 /** The libpq conninfo a replica streams with: its node name as application_name, password from the passfile. */

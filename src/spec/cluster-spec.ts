@@ -2,6 +2,8 @@
 export type SecretRef =
   { kind: 'env'; name: string } | { kind: 'file'; path: string } | { kind: 'generated'; path: string };
 
+export type ReplicationMode = 'async' | 'sync' | 'quorum';
+
 /** One PostgreSQL instance pgrepl manages. Paths are absolute. */
 export interface NodeSpec {
   readonly name: string;
@@ -25,7 +27,13 @@ export interface ClusterSpec {
   readonly stateDir: string;
   readonly postgres: { readonly binDir: string | undefined; readonly osUser: string };
   readonly superuser: { readonly name: string; readonly password: SecretRef };
-  readonly replication: { readonly user: string; readonly password: SecretRef };
+  readonly replication: {
+    readonly user: string;
+    readonly password: SecretRef;
+    /** async: no waiting; sync: FIRST syncCount of the replicas; quorum: ANY syncCount of them. */
+    readonly mode: ReplicationMode;
+    readonly syncCount: number;
+  };
   /** postgresql.conf overrides, values as PostgreSQL reads them. */
   readonly settings: Readonly<Record<string, string>>;
   readonly access: readonly AccessRule[];

@@ -93,6 +93,12 @@ function checkConsistency(spec: ParsedSpec): Problem[] {
     if (why !== undefined)
       problems.push({ path: ['settings', name], message: `${name} cannot be set here: ${why}` });
   }
+  if (spec.replication.mode !== 'async' && spec.replication.syncCount > spec.nodes.length - 1) {
+    problems.push({
+      path: ['replication', 'syncCount'],
+      message: `${spec.replication.mode} mode with syncCount ${spec.replication.syncCount} needs that many replicas, and the spec has ${spec.nodes.length - 1}; writes would wait forever`,
+    });
+  }
   if (String(spec.settings['wal_level'] ?? 'replica') === 'minimal') {
     problems.push({
       path: ['settings', 'wal_level'],
@@ -157,6 +163,8 @@ function resolveSpec(p: ParsedSpec, source: string, baseDir: string): ClusterSpe
     replication: Object.freeze({
       user: p.replication.user,
       password: secret(p.replication.password, 'replication.password'),
+      mode: p.replication.mode,
+      syncCount: p.replication.syncCount,
     }),
     settings: Object.freeze(settings),
     access: Object.freeze(p.access.map((a) => Object.freeze({ ...a }))),

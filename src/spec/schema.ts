@@ -48,8 +48,13 @@ export const specSchema = z.strictObject({
     .strictObject({ name: roleName.default('postgres'), password: password.optional() })
     .default({ name: 'postgres' }),
   replication: z
-    .strictObject({ user: roleName.default('replicator'), password: password.optional() })
-    .default({ user: 'replicator' }),
+    .strictObject({
+      user: roleName.default('replicator'),
+      password: password.optional(),
+      mode: z.enum(['async', 'sync', 'quorum']).default('async'),
+      syncCount: z.number().int().min(1).default(1),
+    })
+    .default({ user: 'replicator', mode: 'async', syncCount: 1 }),
   settings: z.record(z.string().regex(/^[a-z_.]+$/, 'a PostgreSQL setting name'), settingValue).default({}),
   access: z.array(accessRuleSchema).default([]),
   nodes: z.array(nodeSchema).min(1, 'at least one node (the first one is the initial primary)'),

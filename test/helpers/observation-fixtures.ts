@@ -91,6 +91,7 @@ export function observe(
         cloneLeftover: false,
         foreignContent: false,
       },
+      fenced: false,
       files: initialized
         ? { postgresqlConf: cfg.postgresqlConf, pgHba: cfg.pgHba }
         : { postgresqlConf: null, pgHba: null },

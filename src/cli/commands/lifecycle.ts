@@ -1,13 +1,13 @@
 import { destroyCluster } from '../../cluster/destroy-cluster.js';
 import { stopCluster } from '../../cluster/stop-cluster.js';
 import { PgreplError } from '../../errors.js';
-import { commandContext } from '../command-context.js';
+import { changing, commandContext } from '../command-context.js';
 import type { GlobalOptions } from '../command-context.js';
 
 /** `down`: stops every node, keeping all data. */
 export async function runDown(g: GlobalOptions): Promise<number> {
   const ctx = await commandContext(g);
-  const stopped = await stopCluster(ctx, 'fast');
+  const stopped = await changing(ctx, 'down', () => stopCluster(ctx, 'fast'), { allowInterrupted: true });
   process.stdout.write(
     stopped.length === 0
       ? `cluster ${ctx.spec.cluster}: nothing was running\n`
@@ -26,7 +26,7 @@ export async function runDestroy(g: GlobalOptions, o: { yes?: boolean }): Promis
         'run `pgrepl destroy --yes` if that is what you want',
     );
   }
-  const r = await destroyCluster(ctx);
+  const r = await changing(ctx, 'destroy', () => destroyCluster(ctx), { allowInterrupted: true });
   if (r.stopped.length > 0) process.stdout.write(`stopped ${r.stopped.join(', ')}\n`);
   for (const path of r.removed) process.stdout.write(`removed ${path}\n`);
   for (const path of r.kept) process.stdout.write(`kept ${path}: pgrepl did not create it\n`);

@@ -1,5 +1,6 @@
 import { applyPlan } from '../../cluster/apply-plan.js';
 import { prepareStateDir } from '../../cluster/cluster-context.js';
+import type { ClusterContext } from '../../cluster/cluster-context.js';
 import { observeCluster } from '../../cluster/observe-cluster.js';
 import { planUp } from '../../cluster/plan-up.js';
 import type { PlanOptions } from '../../cluster/plan-up.js';
@@ -9,7 +10,7 @@ import type { Reporter } from '../../cluster/reporter.js';
 import { PgreplError } from '../../errors.js';
 import { assertPortFree } from '../../postgres/instance-control.js';
 import { EMBEDDED_SOURCE } from '../../spec/load-spec.js';
-import { commandContext } from '../command-context.js';
+import { changing, commandContext } from '../command-context.js';
 import type { GlobalOptions } from '../command-context.js';
 import { consoleReporter } from '../console-reporter.js';
 
@@ -25,8 +26,13 @@ export interface UpOptions {
  * every setting pgrepl wrote is in effect.
  */
 export async function runUp(g: GlobalOptions, o: UpOptions, plan: PlanOptions): Promise<number> {
+  const ctx = await commandContext(g);
+  if (o.dryRun) return up(ctx, o, plan);
+  return changing(ctx, plan.create ? 'up' : 'start', () => up(ctx, o, plan));
+}
+
+async function up(observedCtx: ClusterContext, o: UpOptions, plan: PlanOptions): Promise<number> {
   const began = Date.now();
-  const observedCtx = await commandContext(g);
   const { spec } = observedCtx;
   const say = (text: string) => process.stderr.write(`${text}\n`);
   if (spec.source === EMBEDDED_SOURCE) {

@@ -1,0 +1,133 @@
+import { parseLsn } from '../postgres/lsn.js';
+import type { ClusterSpec } from '../spec/cluster-spec.js';
+import { roleOf } from './observation.js';
+import type { ClusterObservation, NodeObservation } from './observation.js';
+import { rankCandidates } from './rank-candidates.js';
+import type { Candidate } from './rank-candidates.js';
+
+export interface PromoteRequest {
+  /** The node to promote; undefined with `auto`. */
+  readonly target: string | undefined;
+  readonly auto: boolean;
+  /** Fence (stop) a primary that still answers, then promote. */
+  readonly force: boolean;
+}
+
+export type PromoteDecision =
+  | { kind: 'refuse'; code: 'E_REFUSED' | 'E_TWO_PRIMARIES' | 'E_UNKNOWN_NODE'; reason: string }
+  | {
+      kind: 'promote';
+      target: string;
+      /** The primary being replaced, if any node is one. */
+      oldPrimary: string | null;
+      /** The old primary still runs and must be stopped before the promotion. */
+      fence: boolean;
+      /** Running replicas to re-point at the new primary. */
+      followers: string[];
+      reason: string;
+    };
+
+/** Replicas that answer, as failover candidates (healthy = its receiver streamed or it replayed everything it received). */
+export function candidatesOf(spec: ClusterSpec, obs: ClusterObservation): Candidate[] {
+  return obs.nodes
+    .filter((o) => roleOf(o) === 'replica')
+    .map((o) => {
+      const server = o.server?.ok ? o.server : undefined;
+      return {
+        name: o.node.name,
+        healthy: server !== undefined,
+        receiveLsn: server?.instance.receiveLsn ?? null,
+        replayLsn: server?.instance.replayLsn ?? null,
+        priority: spec.nodes.findIndex((n) => n.name === o.node.name),
+      };
+    });
+}
+
+/**
+ * Decides an unplanned failover. Pure: refuses with a reason rather than risk two primaries (a
+ * primary that answers is fenced only with --force) or lost commits (a named replica that received
+ * less than another is refused without --force).
+ */
+export function decidePromote(
+  spec: ClusterSpec,
+  obs: ClusterObservation,
+  req: PromoteRequest,
+): PromoteDecision {
+  const writable = obs.nodes.filter((o) => roleOf(o) === 'primary');
+  if (writable.length > 1) {
+    return {
+      kind: 'refuse',
+      code: 'E_TWO_PRIMARIES',
+      reason: `${names(writable)} both accept writes; stop all but one first`,
+    };
+  }
+  const old =
+    writable[0] ?? obs.nodes.find((o) => !o.dataDir.standbySignal && o.dataDir.initialized && !o.fenced);
+  const oldRunning = old !== undefined && old.server !== null;
+  if (old && roleOf(old) === 'primary' && !req.force) {
+    return {
+      kind: 'refuse',
+      code: 'E_REFUSED',
+      reason:
+        `${old.node.name} is the primary and accepts writes. For a planned change use ` +
+        `\`pgrepl switchover${req.target ? ` --to ${req.target}` : ''}\` (no commit lost); to stop ${old.node.name} and promote anyway, add --force`,
+    };
+  }
+  if (old && roleOf(old) === 'unreachable' && !req.force) {
+    return {
+      kind: 'refuse',
+      code: 'E_REFUSED',
+      reason: `${old.node.name} still runs but does not answer; it must be stopped first: add --force to stop it`,
+    };
+  }
+  const ranked = rankCandidates(candidatesOf(spec, obs));
+  const best = ranked[0];
+  let target: Candidate | undefined;
+  if (req.target !== undefined) {
+    if (!spec.nodes.some((n) => n.name === req.target)) {
+      return {
+        kind: 'refuse',
+        code: 'E_UNKNOWN_NODE',
+        reason: `no node named "${req.target}" in ${spec.source}`,
+      };
+    }
+    target = ranked.find((c) => c.name === req.target);
+    if (!target) {
+      const o = obs.nodes.find((n) => n.node.name === req.target);
+      return {
+        kind: 'refuse',
+        code: 'E_REFUSED',
+        reason: `${req.target} is not a running replica (it is ${o ? roleOf(o) : 'unknown'}); only a replica can be promoted`,
+      };
+    }
+    const ahead = ranked.find((c) => c.healthy && received(c) > received(target as Candidate));
+    if (ahead && !req.force) {
+      return {
+        kind: 'refuse',
+        code: 'E_REFUSED',
+        reason:
+          `${target.name} received less WAL (${target.receiveLsn}) than ${ahead.name} (${ahead.receiveLsn}): promoting it ` +
+          `would lose those commits and ${ahead.name} could not follow it. Promote ${ahead.name}, use --auto, or add --force`,
+      };
+    }
+  } else if (req.auto) {
+    target = best;
+  }
+  if (!target) return { kind: 'refuse', code: 'E_REFUSED', reason: 'no running replica to promote' };
+  const followers = ranked.filter((c) => c.name !== target.name).map((c) => c.name);
+  const why = req.auto
+    ? `it received the most WAL (${target.receiveLsn ?? 'none'}) of ${ranked.length} replica(s)`
+    : 'as asked';
+  return {
+    kind: 'promote',
+    target: target.name,
+    oldPrimary: old?.node.name ?? null,
+    fence: oldRunning,
+    followers,
+    reason: `promoting ${target.name}: ${why}${old ? `; ${old.node.name} is ${roleOf(old)}` : ''}`,
+  };
+}
+
+const received = (c: Candidate): bigint => (c.receiveLsn === null ? -1n : parseLsn(c.receiveLsn));
+
+const names = (os: NodeObservation[]) => os.map((o) => o.node.name).join(' and ');

@@ -1,0 +1,94 @@
+import { readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { PgreplError } from '../errors.js';
+import type { RunAs } from '../postgres/command-runner.js';
+import { writeOwnedFile } from '../postgres/owned-paths.js';
+
+/** What a topology operation is doing, written before each step so a crash leaves a trace. */
+export interface JournalEntry {
+  readonly op: 'promote' | 'switchover' | 'rejoin';
+  /** The command line that resumes it. */
+  readonly resume: string[];
+  /** Facts later steps and an undo need (e.g. the old primary's name). */
+  readonly facts: Readonly<Record<string, string>>;
+  readonly pid: number;
+  readonly startedAt: string;
+  /** The step being performed (not yet known to be complete). */
+  readonly step: string;
+  readonly done: readonly string[];
+}
+
+export const journalPath = (stateDir: string) => join(stateDir, 'journal.json');
+
+export function readJournal(stateDir: string): JournalEntry | null {
+  try {
+    return JSON.parse(readFileSync(journalPath(stateDir), 'utf8')) as JournalEntry;
+  } catch {
+    return null;
+  }
+}
+
+/** A running operation's journal: `step()` before each step, `finish()` at the end. */
+export class Journal {
+  private entry: JournalEntry;
+
+  constructor(
+    private readonly stateDir: string,
+    private readonly runAs: RunAs | undefined,
+    init: Pick<JournalEntry, 'op' | 'resume' | 'facts'>,
+    resumed?: JournalEntry,
+  ) {
+    this.entry = resumed ?? {
+      ...init,
+      pid: process.pid,
+      startedAt: new Date().toISOString(),
+      step: 'begin',
+      done: [],
+    };
+    this.write();
+  }
+
+  get facts(): Readonly<Record<string, string>> {
+    return this.entry.facts;
+  }
+
+  get op(): JournalEntry['op'] {
+    return this.entry.op;
+  }
+
+  /** Whether a step finished in an earlier, interrupted run of the same operation. */
+  hasDone(step: string): boolean {
+    return this.entry.done.includes(step);
+  }
+
+  /** Records that `step` is about to run; marks the previous one done. */
+  async step<T>(step: string, fn: () => Promise<T>): Promise<T | undefined> {
+    if (this.hasDone(step)) return undefined;
+    this.entry = { ...this.entry, step };
+    this.write();
+    const result = await fn();
+    this.entry = { ...this.entry, done: [...this.entry.done, step] };
+    this.write();
+    return result;
+  }
+
+  finish(): void {
+    rmSync(journalPath(this.stateDir), { force: true });
+  }
+
+  private write(): void {
+    writeOwnedFile(journalPath(this.stateDir), `${JSON.stringify(this.entry, null, 2)}\n`, 0o600, this.runAs);
+  }
+}
+
+/** Refuses any change while an interrupted operation's journal is there, and says what to do. */
+export function assertNoInterruptedOperation(stateDir: string): void {
+  const j = readJournal(stateDir);
+  if (!j) return;
+  throw new PgreplError(
+    'E_INTERRUPTED_OPERATION',
+    `\`pgrepl ${j.resume.join(' ')}\` (started ${j.startedAt}, pid ${j.pid}) was interrupted during step "${j.step}"` +
+      `${j.done.length > 0 ? ` after ${j.done.join(', ')}` : ''}. ` +
+      'Run `pgrepl resume` to finish it, or `pgrepl abandon` to undo what can still be undone.',
+  );
+}

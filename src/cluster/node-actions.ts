@@ -1,0 +1,106 @@
+import { join } from 'node:path';
+import { PgreplError } from '../errors.js';
+import {
+  assertPortFree,
+  logTail,
+  readDataDir,
+  startInstance,
+  stopInstance,
+} from '../postgres/instance-control.js';
+import { readSenders } from '../postgres/instance-queries.js';
+import { withSql } from '../postgres/sql-client.js';
+import type { SqlSession } from '../postgres/sql-client.js';
+import { findNode } from '../spec/cluster-spec.js';
+import type { NodeSpec } from '../spec/cluster-spec.js';
+import { requireSuperuserPassword } from './cluster-context.js';
+import type { ClusterContext } from './cluster-context.js';
+import { renderNodeConfig } from './render-node-config.js';
+import type { NodeConfig } from './render-node-config.js';
+
+/** The spec's node called `name`, or E_UNKNOWN_NODE naming the spec file and the nodes it has. */
+export function nodeOf(ctx: ClusterContext, name: string): NodeSpec {
+  const node = findNode(ctx.spec, name);
+  if (!node) {
+    throw new PgreplError(
+      'E_UNKNOWN_NODE',
+      `no node named "${name}" in ${ctx.spec.source}; nodes are: ${ctx.spec.nodes.map((n) => n.name).join(', ')}`,
+    );
+  }
+  return node;
+}
+
+/** The files `node` should have when it streams from `upstream` (none: it is the primary). */
+export function configFor(ctx: ClusterContext, node: NodeSpec, upstream: NodeSpec | undefined): NodeConfig {
+  return renderNodeConfig(
+    ctx.spec,
+    { sourceAddresses: ctx.sourceAddresses, replicationPassfile: ctx.paths.replicationPassfile },
+    node,
+    upstream,
+  );
+}
+
+export const logFile = (ctx: ClusterContext, node: NodeSpec) => join(ctx.paths.logsDir, `${node.name}.log`);
+
+/** Starts a stopped node (a no-op if it runs), after checking that its port is free. */
+export async function startNode(ctx: ClusterContext, node: NodeSpec): Promise<void> {
+  if (readDataDir(node.dataDir).pid !== null) return;
+  await assertPortFree(node.host, node.port, node.name);
+  await startInstance(ctx.env, { dataDir: node.dataDir, logFile: logFile(ctx, node) });
+}
+
+/** Stops a node if it runs. */
+export async function stopNode(
+  ctx: ClusterContext,
+  node: NodeSpec,
+  mode: 'fast' | 'immediate' = 'fast',
+): Promise<void> {
+  if (readDataDir(node.dataDir).pid === null) return;
+  await stopInstance(ctx.env, { dataDir: node.dataDir, mode });
+}
+
+export async function restartNode(ctx: ClusterContext, node: NodeSpec): Promise<void> {
+  await stopNode(ctx, node, 'fast');
+  await startNode(ctx, node);
+}
+
+/** Runs `fn` on a connection to `node` as the superuser. */
+export function sqlOn<T>(
+  ctx: ClusterContext,
+  node: NodeSpec,
+  fn: (s: SqlSession) => Promise<T>,
+  timeoutMs?: number,
+): Promise<T> {
+  return withSql(
+    {
+      host: node.host,
+      port: node.port,
+      user: ctx.spec.superuser.name,
+      password: requireSuperuserPassword(ctx),
+    },
+    fn,
+    timeoutMs,
+  );
+}
+
+/** Waits until `upstream`'s pg_stat_replication shows `node` streaming; on timeout, says why with its log. */
+export async function waitStreaming(
+  ctx: ClusterContext,
+  node: NodeSpec,
+  upstream: NodeSpec,
+  timeoutMs = 60_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last = 'not connected';
+  while (Date.now() < deadline) {
+    const senders = await sqlOn(ctx, upstream, (s) => readSenders(s)).catch(() => []);
+    const mine = senders.find((s) => s.applicationName === node.name);
+    if (mine?.state === 'streaming') return;
+    last = mine ? mine.state : 'not connected';
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  throw new PgreplError(
+    'E_TIMEOUT',
+    `${node.name} did not start streaming from ${upstream.name} within ${timeoutMs / 1000} s (last state: ${last}); ` +
+      `its log says:\n${logTail(logFile(ctx, node))}`,
+  );
+}

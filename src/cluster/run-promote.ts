@@ -1,0 +1,132 @@
+import { PgreplError } from '../errors.js';
+import { lsnDiff } from '../postgres/lsn.js';
+import { readControlData } from '../postgres/read-controldata.js';
+import type { ClusterContext } from './cluster-context.js';
+import { setFenced } from './cluster-state.js';
+import { decidePromote } from './decide-promote.js';
+import type { PromoteDecision, PromoteRequest } from './decide-promote.js';
+import { Journal } from './journal.js';
+import { nodeOf, stopNode, waitStreaming } from './node-actions.js';
+import { observeCluster } from './observe-cluster.js';
+import { roleOf } from './observation.js';
+import type { ClusterObservation } from './observation.js';
+import { createSlotsFor, promote, repoint, waitReplayed } from './topology-actions.js';
+
+export interface PromoteResult {
+  newPrimary: string;
+  oldPrimary: string | null;
+  reason: string;
+  /** The new primary's replayed position when it was promoted. */
+  promotedAt: string;
+  /** In async mode, bytes the old primary had written that the new one never received (when known). */
+  behindBytes: number | null;
+  followers: string[];
+  /** Replicas that could not follow the new primary and need `pgrepl rejoin`. */
+  needRejoin: string[];
+  ms: number;
+}
+
+/**
+ * Unplanned failover: fence the old primary if it still runs (only with --force), mark it fenced,
+ * let the candidate replay all it received, promote it, create every slot on it, re-point the others.
+ * Each step is journaled; a crash between steps is resumed by running the same command again.
+ */
+export async function runPromote(
+  ctx: ClusterContext,
+  req: PromoteRequest & { oldPrimaryIsDown: boolean },
+  say: (m: string) => void,
+  resumed?: Journal,
+): Promise<PromoteResult> {
+  const began = Date.now();
+  const obs = await observeCluster(ctx);
+  const decision = resumed ? fromJournal(resumed, obs) : decidePromote(ctx.spec, obs, req);
+  if (decision.kind === 'refuse') {
+    throw new PgreplError(decision.code, `${decision.reason}; nothing was changed`);
+  }
+  say(decision.reason);
+  const target = nodeOf(ctx, decision.target);
+  const old = decision.oldPrimary === null ? undefined : nodeOf(ctx, decision.oldPrimary);
+  const journal =
+    resumed ??
+    new Journal(ctx.spec.stateDir, ctx.env.runAs, {
+      op: 'promote',
+      resume: ['promote', target.name, ...(req.force ? ['--force'] : [])],
+      facts: { target: target.name, oldPrimary: old?.name ?? '' },
+    });
+
+  let oldFinal: string | null = null;
+  if (old) {
+    await journal.step(`fence ${old.name}`, async () => {
+      if (decision.fence) {
+        say(`stopping ${old.name} so that it cannot accept writes`);
+        try {
+          await stopNode(ctx, old, 'fast');
+        } catch (err) {
+          if (!req.oldPrimaryIsDown) {
+            throw new PgreplError(
+              'E_REFUSED',
+              `could not stop ${old.name} (${(err as Error).message}); if you are sure it is down for good, ` +
+                'add --i-know-the-old-primary-is-down',
+              { cause: err },
+            );
+          }
+        }
+      }
+      // Fenced before the promotion: from here on, start/up never run it as a primary again.
+      setFenced(ctx.spec.stateDir, ctx.spec.cluster, old.name, true, ctx.env.runAs);
+    });
+    const control = await readControlData(ctx.env, old.dataDir).catch(() => undefined);
+    if (control?.state === 'shut down') oldFinal = control.checkpointLsn;
+  }
+
+  const promotedAt =
+    (await journal.step(`catch up ${target.name}`, () => waitReplayed(ctx, target, { timeoutMs: 60_000 }))) ??
+    '';
+  await journal.step(`promote ${target.name}`, async () => {
+    say(`promoting ${target.name}`);
+    await promote(ctx, target);
+  });
+  await journal.step(`slots on ${target.name}`, () => createSlotsFor(ctx, target));
+  const needRejoin: string[] = [];
+  const followers = decision.followers.map((n) => nodeOf(ctx, n));
+  await journal.step('re-point replicas', async () => {
+    for (const f of followers) await repoint(ctx, f, target);
+    await Promise.all(
+      followers.map((f) =>
+        waitStreaming(ctx, f, target, 30_000).catch(() => {
+          needRejoin.push(f.name);
+        }),
+      ),
+    );
+  });
+  journal.finish();
+  const behind =
+    oldFinal === null || promotedAt === '' ? null : Math.max(0, lsnDiff(oldFinal, promotedAt) ?? 0);
+  return {
+    newPrimary: target.name,
+    oldPrimary: old?.name ?? null,
+    reason: decision.reason,
+    promotedAt,
+    behindBytes: behind,
+    followers: followers.map((f) => f.name).filter((n) => !needRejoin.includes(n)),
+    needRejoin,
+    ms: Date.now() - began,
+  };
+}
+
+/** A resumed promote keeps its target and old primary; what still runs is observed afresh. */
+function fromJournal(j: Journal, obs: ClusterObservation): PromoteDecision {
+  const target = j.facts['target'] ?? '';
+  const oldPrimary = j.facts['oldPrimary'] || null;
+  const old = obs.nodes.find((o) => o.node.name === oldPrimary);
+  return {
+    kind: 'promote',
+    target,
+    oldPrimary,
+    fence: old !== undefined && old.server !== null,
+    followers: obs.nodes
+      .filter((o) => o.node.name !== target && o.node.name !== oldPrimary && roleOf(o) === 'replica')
+      .map((o) => o.node.name),
+    reason: `resuming the promotion of ${target}`,
+  };
+}

@@ -1,0 +1,61 @@
+import { join } from 'node:path';
+import { PgreplError } from '../errors.js';
+import { readDataDir, reloadInstance } from '../postgres/instance-control.js';
+import { parseLsn } from '../postgres/lsn.js';
+import { writeOwnedFile } from '../postgres/owned-paths.js';
+import { promoteStandby, readReplayProgress } from '../postgres/promotion.js';
+import { ensurePhysicalSlot } from '../postgres/replication-admin.js';
+import type { NodeSpec } from '../spec/cluster-spec.js';
+import type { ClusterContext } from './cluster-context.js';
+import { configFor, sqlOn } from './node-actions.js';
+import { writeNodeFiles } from './node-files.js';
+
+/** Waits until a standby has replayed what it received (and, if given, at least past `beyond`). */
+export async function waitReplayed(
+  ctx: ClusterContext,
+  node: NodeSpec,
+  opts: { beyond?: string; timeoutMs?: number } = {},
+): Promise<string> {
+  const deadline = Date.now() + (opts.timeoutMs ?? 30_000);
+  let last = { receive: null as string | null, replay: null as string | null };
+  while (Date.now() < deadline) {
+    last = await sqlOn(ctx, node, (s) => readReplayProgress(s)).catch(() => last);
+    const replay = last.replay === null ? -1n : parseLsn(last.replay);
+    const receive = last.receive === null ? -1n : parseLsn(last.receive);
+    const past = opts.beyond === undefined || replay > parseLsn(opts.beyond);
+    if (last.replay !== null && replay >= receive && past) return last.replay;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  throw new PgreplError(
+    'E_TIMEOUT',
+    `${node.name} did not replay ${opts.beyond ? `past ${opts.beyond}` : 'all it received'} in time (received ${last.receive}, replayed ${last.replay})`,
+  );
+}
+
+/** Promotes a standby, then gives it a primary's configuration (no upstream). */
+export async function promote(ctx: ClusterContext, node: NodeSpec): Promise<void> {
+  const ok = await sqlOn(ctx, node, (s) => promoteStandby(s, 60), 70_000);
+  if (!ok)
+    throw new PgreplError('E_TIMEOUT', `${node.name} did not finish promotion within 60 s; see its log`);
+  writeNodeFiles(node.dataDir, configFor(ctx, node, undefined), ctx.env.runAs);
+  await reloadInstance(ctx.env, node.dataDir);
+}
+
+/** Creates on `primary` the slot of every other node, so any of them can stream from it at once. */
+export async function createSlotsFor(ctx: ClusterContext, primary: NodeSpec): Promise<void> {
+  await sqlOn(ctx, primary, async (s) => {
+    for (const n of ctx.spec.nodes) if (n.name !== primary.name) await ensurePhysicalSlot(s, n.name);
+  });
+}
+
+/** Points a running or stopped replica at a new upstream; a running one reloads (no restart in PG 13+). */
+export async function repoint(ctx: ClusterContext, node: NodeSpec, upstream: NodeSpec): Promise<void> {
+  writeNodeFiles(node.dataDir, configFor(ctx, node, upstream), ctx.env.runAs);
+  if (readDataDir(node.dataDir).pid !== null) await reloadInstance(ctx.env, node.dataDir);
+}
+
+/** Turns a stopped data directory into a standby of `upstream`: its config plus standby.signal. */
+export function makeStandby(ctx: ClusterContext, node: NodeSpec, upstream: NodeSpec): void {
+  writeNodeFiles(node.dataDir, configFor(ctx, node, upstream), ctx.env.runAs);
+  writeOwnedFile(join(node.dataDir, 'standby.signal'), '', 0o600, ctx.env.runAs);
+}
