@@ -8,6 +8,7 @@ import { runPsql } from './commands/psql.js';
 import { runStatus } from './commands/status.js';
 import { runUp } from './commands/up.js';
 import { runUrl } from './commands/url.js';
+import { runRejoinCommand, runSetMode } from './commands/rejoin-and-mode.js';
 import { runAbandon, runPromoteCommand, runResume, runSwitchoverCommand } from './commands/topology.js';
 
 const EXAMPLES = `
@@ -118,6 +119,26 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .option('--to <node>', 'the replica that takes over (default: the most advanced streaming one)')
     .option('--json', 'print the result as JSON')
     .action(act((o) => runSwitchoverCommand(g(), o)));
+
+  program
+    .command('rejoin')
+    .description('bring a former primary or a diverged replica back as a replica (pg_rewind, or --reclone)')
+    .argument('<node>', 'the node to rejoin')
+    .option(
+      '--reclone',
+      'copy it afresh with pg_basebackup instead of rewinding (the old data dir is moved aside)',
+    )
+    .option('--json', 'print the result as JSON')
+    .action(act((node: string, o) => runRejoinCommand(g(), node, o)));
+
+  program
+    .command('set-mode')
+    .description('async | sync [--count N] | quorum --count N: how many replicas confirm each commit')
+    .argument('<mode>', 'async, sync (FIRST N) or quorum (ANY N)')
+    .option('--count <n>', 'replicas that must confirm a commit', undefined)
+    .option('--force', 'require more confirming replicas than stream now (commits wait until they do)')
+    .option('--json', 'print the steps taken as JSON')
+    .action(act((mode: string, o) => runSetMode(g(), mode, o)));
 
   program
     .command('resume')

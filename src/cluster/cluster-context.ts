@@ -106,7 +106,8 @@ export function prepareStateDir(ctx: ClusterContext): ClusterContext {
       { host: '*', port: '*', database: '*', user: spec.superuser.name, password: superuserPassword },
     ]),
     0o600,
-    undefined,
+    // Owned by the run-as user too: pg_rewind, run as that user, reads it to reach its source.
+    runAs,
   );
   return { ...ctx, superuserPassword, replicationPassword };
 }

@@ -37,6 +37,8 @@ export class Journal {
     private readonly runAs: RunAs | undefined,
     init: Pick<JournalEntry, 'op' | 'resume' | 'facts'>,
     resumed?: JournalEntry,
+    /** Failpoint for crash tests (PGREPL_CRASH_AFTER_STEP): die by SIGKILL right after this step. */
+    private readonly crashAfter?: string,
   ) {
     this.entry = resumed ?? {
       ...init,
@@ -69,6 +71,7 @@ export class Journal {
     const result = await fn();
     this.entry = { ...this.entry, done: [...this.entry.done, step] };
     this.write();
+    if (this.crashAfter === step) process.kill(process.pid, 'SIGKILL');
     return result;
   }
 

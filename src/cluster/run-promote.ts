@@ -48,11 +48,17 @@ export async function runPromote(
   const old = decision.oldPrimary === null ? undefined : nodeOf(ctx, decision.oldPrimary);
   const journal =
     resumed ??
-    new Journal(ctx.spec.stateDir, ctx.env.runAs, {
-      op: 'promote',
-      resume: ['promote', target.name, ...(req.force ? ['--force'] : [])],
-      facts: { target: target.name, oldPrimary: old?.name ?? '' },
-    });
+    new Journal(
+      ctx.spec.stateDir,
+      ctx.env.runAs,
+      {
+        op: 'promote',
+        resume: ['promote', target.name, ...(req.force ? ['--force'] : [])],
+        facts: { target: target.name, oldPrimary: old?.name ?? '' },
+      },
+      undefined,
+      ctx.processEnv['PGREPL_CRASH_AFTER_STEP'],
+    );
 
   let oldFinal: string | null = null;
   if (old) {

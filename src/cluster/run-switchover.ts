@@ -13,7 +13,14 @@ import { nodeOf, sqlOn, startNode, stopNode, waitStreaming } from './node-action
 import { observeCluster } from './observe-cluster.js';
 import { roleOf } from './observation.js';
 import type { ClusterObservation } from './observation.js';
-import { createSlotsFor, makeStandby, promote, repoint, waitReplayed } from './topology-actions.js';
+import {
+  createSlotsFor,
+  dropSlotsOnStandby,
+  makeStandby,
+  promote,
+  repoint,
+  waitReplayed,
+} from './topology-actions.js';
 
 export interface SwitchoverResult {
   oldPrimary: string;
@@ -50,11 +57,17 @@ export async function runSwitchover(
   const followers = decision.followers.map((n) => nodeOf(ctx, n));
   const journal =
     resumed ??
-    new Journal(ctx.spec.stateDir, ctx.env.runAs, {
-      op: 'switchover',
-      resume: ['switchover', '--to', target.name],
-      facts: { oldPrimary: old.name, target: target.name },
-    });
+    new Journal(
+      ctx.spec.stateDir,
+      ctx.env.runAs,
+      {
+        op: 'switchover',
+        resume: ['switchover', '--to', target.name],
+        facts: { oldPrimary: old.name, target: target.name },
+      },
+      undefined,
+      ctx.processEnv['PGREPL_CRASH_AFTER_STEP'],
+    );
 
   // A checkpoint now makes the shutdown checkpoint, and so the write gap, short.
   await journal.step(`checkpoint ${old.name}`, () =>
@@ -103,6 +116,7 @@ export async function runSwitchover(
     say(`restarting ${old.name} as a replica of ${target.name}`);
     makeStandby(ctx, old, target);
     await startNode(ctx, old);
+    await dropSlotsOnStandby(ctx, old);
     oldPrimaryRejoined = true;
   });
   const needRejoin: string[] = oldPrimaryRejoined ? [] : [old.name];
@@ -163,5 +177,7 @@ export async function abandonSwitchover(
   say(`starting ${old.name} again as the primary`);
   rmSync(join(old.dataDir, 'standby.signal'), { force: true });
   await startNode(ctx, old);
+  const followers = obs.nodes.filter((o) => o.node.name !== old.name && roleOf(o) === 'replica');
+  await Promise.all(followers.map((f) => waitStreaming(ctx, f.node, old, 30_000)));
   j.finish();
 }

@@ -59,3 +59,16 @@ export function makeStandby(ctx: ClusterContext, node: NodeSpec, upstream: NodeS
   writeNodeFiles(node.dataDir, configFor(ctx, node, upstream), ctx.env.runAs);
   writeOwnedFile(join(node.dataDir, 'standby.signal'), '', 0o600, ctx.env.runAs);
 }
+
+/**
+ * Drops the slots a standby carries from its time as a primary: a standby never advances them,
+ * so they would only hold its WAL. Promotion creates fresh ones (createSlotsFor).
+ */
+export async function dropSlotsOnStandby(ctx: ClusterContext, node: NodeSpec): Promise<void> {
+  await sqlOn(ctx, node, async (s) => {
+    const slots = await s.query<{ slot_name: string }>(
+      'SELECT slot_name FROM pg_replication_slots WHERE NOT active',
+    );
+    for (const slot of slots) await s.query('SELECT pg_drop_replication_slot($1)', [slot.slot_name]);
+  });
+}

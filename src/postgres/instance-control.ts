@@ -51,6 +51,13 @@ function livePostmasterPid(dataDir: string): number | null {
     // EPERM means it exists but belongs to someone else: still alive.
     if ((err as NodeJS.ErrnoException).code !== 'EPERM') return null;
   }
+  // A killed postmaster whose parent has not reaped it yet is a zombie: dead for our purposes.
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    if (stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z')) return null;
+  } catch {
+    // no /proc (not Linux): trust kill(0)
+  }
   return pid;
 }
 
@@ -163,4 +170,18 @@ export function logTail(logFile: string, lines = 8): string {
   } catch {
     return '';
   }
+}
+
+/**
+ * Finishes crash recovery of a data directory whose server died (state "in production"), the way
+ * pg_rewind itself does: a single-user postgres, which listens on no address, so the node can
+ * never take a write from anyone while it recovers.
+ */
+export async function completeCrashRecovery(env: InstanceEnv, dataDir: string): Promise<void> {
+  const r = await env.runner.run(
+    join(env.bins.binDir, 'postgres'),
+    ['--single', '-F', '-D', dataDir, '-c', 'listen_addresses=', '-c', 'archive_mode=off', 'template1'],
+    { runAs: env.runAs, timeoutMs: 10 * 60_000 },
+  );
+  checkResult(`crash recovery of ${dataDir} in single-user mode`, r);
 }

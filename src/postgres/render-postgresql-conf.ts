@@ -31,6 +31,8 @@ export function defaultSettings(nodeCount: number): Record<string, string> {
     wal_keep_size: '256MB',
     max_slot_wal_keep_size: '2GB',
     hot_standby_feedback: 'on',
+    // A replica whose upstream went away retries every second, not every 5 s (PostgreSQL's default).
+    wal_retrieve_retry_interval: '1s',
     shared_buffers: '128MB',
     max_connections: '100',
     log_line_prefix: '%m [%p] %q%u@%d ',

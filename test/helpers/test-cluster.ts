@@ -135,6 +135,21 @@ export class TestCluster {
     return postmasterPid(this.dataDir(name));
   }
 
+  /** Kills a node like a power cut: SIGKILL to its postmaster and to every process it forked, by PID. */
+  async crash(name: string): Promise<void> {
+    const pid = this.postmasterPid(name);
+    if (pid === null) throw new Error(`${name} is not running`);
+    const family = [pid, ...allChildren(pid)];
+    for (const p of family) {
+      try {
+        process.kill(p, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+    await waitUntil(() => family.every((p) => !alive(p)), 10_000, `${name}'s processes to die`);
+  }
+
   /** Stops every server under this cluster's dir by PID (immediate shutdown) and deletes the dir. */
   async cleanup(): Promise<void> {
     for (const pid of serverPidsUnder(this.base)) await stopByPid(pid);
@@ -191,6 +206,21 @@ export function serverPidsUnder(base: string): number[] {
     if (dataDir?.startsWith(`${base}/`) && /postgres$/.test(cmdline[0] ?? '')) pids.push(Number(entry));
   }
   return pids;
+}
+
+/** Every process whose parent is `parent` (from /proc). */
+export function allChildren(parent: number): number[] {
+  const out: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === parent) out.push(Number(entry));
+    } catch {
+      continue;
+    }
+  }
+  return out;
 }
 
 /** Children of `parent` running `program`, from /proc (for killing a pg_basebackup by PID). */

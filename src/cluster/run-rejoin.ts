@@ -1,0 +1,150 @@
+import { renameSync } from 'node:fs';
+import { PgreplError } from '../errors.js';
+import { lsnDiff } from '../postgres/lsn.js';
+import { completeCrashRecovery } from '../postgres/instance-control.js';
+import { readControlData } from '../postgres/read-controldata.js';
+import { runRewind, listCommitsAfter } from '../postgres/run-rewind.js';
+import type { LostWal } from '../postgres/run-rewind.js';
+import { ensurePhysicalSlot } from '../postgres/replication-admin.js';
+import { STEP_HANDLERS } from './apply-plan.js';
+import type { ClusterContext } from './cluster-context.js';
+import { setFenced } from './cluster-state.js';
+import { Journal } from './journal.js';
+import { nodeOf, sqlOn, startNode, stopNode, waitStreaming } from './node-actions.js';
+import { observeCluster } from './observe-cluster.js';
+import { roleOf } from './observation.js';
+import type { Reporter } from './reporter.js';
+import { dropSlotsOnStandby, makeStandby } from './topology-actions.js';
+
+export interface RejoinResult {
+  node: string;
+  primary: string;
+  method: 'rewind' | 'reclone' | 'none needed';
+  /** Why a re-clone was done instead of a rewind. */
+  recloneReason: string | null;
+  /** WAL that existed only on this node and was thrown away, with its commits. */
+  discarded: LostWal | null;
+  /** Where the old data directory was moved (re-clone only); the user removes it. */
+  movedAside: string | null;
+  ms: number;
+}
+
+/**
+ * Brings a former primary or a diverged replica back as a replica of the current primary:
+ * pg_rewind first (after a CHECKPOINT on the primary, or pg_rewind may wrongly find nothing to do),
+ * a full re-clone when asked or when rewinding is impossible. A diverged node is never started as
+ * a replica without being rewound, and what it alone had is listed, not silently dropped.
+ */
+export async function runRejoin(
+  ctx: ClusterContext,
+  name: string,
+  o: { reclone: boolean; reporter: Reporter },
+  say: (m: string) => void,
+): Promise<RejoinResult> {
+  const began = Date.now();
+  const node = nodeOf(ctx, name);
+  const obs = await observeCluster(ctx);
+  const primaryObs = obs.nodes.find((n) => roleOf(n) === 'primary');
+  if (!primaryObs)
+    throw new PgreplError('E_NO_PRIMARY', 'no primary answers; start or promote one before rejoining a node');
+  if (primaryObs.node.name === name)
+    throw new PgreplError('E_REFUSED', `${name} is the primary; rejoin takes a node that is not`);
+  const primary = primaryObs.node;
+  const journal = new Journal(
+    ctx.spec.stateDir,
+    ctx.env.runAs,
+    {
+      op: 'rejoin',
+      resume: ['rejoin', name, ...(o.reclone ? ['--reclone'] : [])],
+      facts: { node: name, primary: primary.name },
+    },
+    undefined,
+    ctx.processEnv['PGREPL_CRASH_AFTER_STEP'],
+  );
+  let method: RejoinResult['method'] = 'reclone';
+  let recloneReason: string | null = o.reclone ? 'asked for with --reclone' : null;
+  let discarded: LostWal | null = null;
+  let movedAside: string | null = null;
+  // Every step is safe to repeat, and the node stays stopped and fenced until the end: a failed
+  // rejoin leaves nothing half-done, so it clears its journal and can simply be run again.
+  try {
+    await journal.step(`stop ${name}`, () =>
+      stopNode(ctx, node, 'fast').catch(() => stopNode(ctx, node, 'immediate')),
+    );
+    await journal.step(`slot ${name} on ${primary.name}`, () =>
+      sqlOn(ctx, primary, (s) => ensurePhysicalSlot(s, name)).then(() => undefined),
+    );
+
+    if (!o.reclone) {
+      // pg_rewind needs a cleanly shut down target (its dry run will not recover one itself).
+      const control = await readControlData(ctx.env, node.dataDir);
+      if (!control.state.startsWith('shut down')) {
+        say(
+          `${name} was not shut down cleanly (${control.state}); finishing its crash recovery in single-user mode`,
+        );
+        await journal.step(`recover ${name}`, () => completeCrashRecovery(ctx.env, node.dataDir));
+      }
+      // pg_rewind compares timelines from the control files; the promoted primary's must show its new one.
+      await sqlOn(ctx, primary, (s) => s.query('CHECKPOINT'));
+      const conninfo = `host=${primary.host} port=${primary.port} user=${ctx.spec.superuser.name} dbname=postgres passfile=${ctx.paths.superuserPassfile}`;
+      const dry = await runRewind(ctx.env, { dataDir: node.dataDir, sourceConninfo: conninfo, dryRun: true });
+      if (!dry.ok) {
+        recloneReason = `pg_rewind cannot rewind it: ${dry.output.split('\n').pop() ?? 'unknown error'}`;
+      } else if (dry.noRewindRequired) {
+        method = 'none needed';
+      } else {
+        method = 'rewind';
+        if (dry.divergedAt && dry.divergedTimeline !== null) {
+          discarded = await listCommitsAfter(
+            ctx.env,
+            node.dataDir,
+            dry.divergedAt,
+            dry.divergedTimeline,
+          ).catch(() => null);
+        }
+        const real = await journal.step(`rewind ${name}`, () =>
+          runRewind(ctx.env, { dataDir: node.dataDir, sourceConninfo: conninfo, dryRun: false }),
+        );
+        if (real && !real.ok) recloneReason = `pg_rewind failed: ${real.output.split('\n').pop() ?? ''}`;
+      }
+    }
+
+    if (recloneReason !== null) {
+      method = 'reclone';
+      say(`re-cloning ${name}: ${recloneReason}`);
+      movedAside = `${node.dataDir}.pgrepl-old-${new Date().toISOString().replace(/[:.]/g, '-')}`;
+      renameSync(node.dataDir, movedAside);
+      await STEP_HANDLERS.clone(
+        ctx,
+        { kind: 'clone', node: name, upstream: primary.name, reason: recloneReason },
+        { reporter: o.reporter },
+      );
+    } else {
+      makeStandby(ctx, node, primary);
+      await startNode(ctx, node);
+    }
+    await dropSlotsOnStandby(ctx, node);
+    await waitStreaming(ctx, node, primary, 60_000);
+    setFenced(ctx.spec.stateDir, ctx.spec.cluster, name, false, ctx.env.runAs);
+  } finally {
+    journal.finish();
+  }
+  return {
+    node: name,
+    primary: primary.name,
+    method,
+    recloneReason,
+    discarded,
+    movedAside,
+    ms: Date.now() - began,
+  };
+}
+
+/** "0/5000028–0/5012345 (73 kB) with 12 commits (xids 750–761)" */
+export function describeDiscarded(d: LostWal): string {
+  const bytes = d.to === null ? null : lsnDiff(d.to, d.from);
+  const xids = d.commits.map((c) => c.xid);
+  const range = `${d.from}–${d.to ?? 'end'}${bytes === null ? '' : ` (${bytes} bytes)`}`;
+  if (xids.length === 0) return `WAL ${range} with no commits`;
+  return `WAL ${range} with ${xids.length} commit(s) (xids ${Math.min(...xids)}–${Math.max(...xids)}), first at ${d.commits[0]?.lsn}`;
+}

@@ -1,0 +1,79 @@
+import pg from 'pg';
+
+/**
+ * A client that inserts numbered rows every `intervalMs` into whichever node accepts writes,
+ * like a libpq client with target_session_attrs=read-write: it remembers every id whose COMMIT
+ * was acknowledged, and the longest time it could not write.
+ */
+export class Writer {
+  readonly acked: number[] = [];
+  longestGapMs = 0;
+  private client: pg.Client | undefined;
+  private running = false;
+  private loop: Promise<void> | undefined;
+  private next = 1;
+
+  constructor(
+    private readonly nodes: { host: string; port: number }[],
+    private readonly password: string,
+    private readonly intervalMs = 5,
+  ) {}
+
+  start(): void {
+    this.running = true;
+    this.loop = this.run();
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    await this.loop;
+    await this.client?.end().catch(() => undefined);
+  }
+
+  private async run(): Promise<void> {
+    let lastOk = Date.now();
+    while (this.running) {
+      const id = this.next;
+      try {
+        const c = await this.connect();
+        await c.query('INSERT INTO writes (id) VALUES ($1)', [id]);
+        this.acked.push(id);
+        this.next++;
+        this.longestGapMs = Math.max(this.longestGapMs, Date.now() - lastOk);
+        lastOk = Date.now();
+      } catch {
+        await this.client?.end().catch(() => undefined);
+        this.client = undefined;
+        // An unacknowledged id is never reused: it may or may not have committed.
+        this.next++;
+      }
+      await new Promise((r) => setTimeout(r, this.intervalMs));
+    }
+  }
+
+  private async connect(): Promise<pg.Client> {
+    if (this.client) return this.client;
+    for (const n of this.nodes) {
+      const c = new pg.Client({
+        ...n,
+        user: 'postgres',
+        password: this.password,
+        database: 'postgres',
+        connectionTimeoutMillis: 500,
+      });
+      c.on('error', () => undefined);
+      try {
+        await c.connect();
+        const [row] = (await c.query('SELECT pg_is_in_recovery() AS ro')).rows as { ro: boolean }[];
+        if (row && !row.ro) {
+          this.client = c;
+          return c;
+        }
+      } catch {
+        // try the next node
+      }
+      await c.end().catch(() => undefined);
+    }
+    throw new Error('no node accepts writes');
+  }
+}

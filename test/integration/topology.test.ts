@@ -1,0 +1,269 @@
+import assert from 'node:assert/strict';
+import { existsSync, readdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { assertNoLeakedServers, TestCluster, waitUntil } from '../helpers/test-cluster.js';
+import { Writer } from '../helpers/writer.js';
+
+interface StatusJson {
+  healthy: boolean;
+  primary: string | null;
+  warnings: string[];
+  nodes: {
+    name: string;
+    role: string;
+    state: string;
+    upstream: string | null;
+    syncState: string | null;
+    timeline: number | null;
+  }[];
+}
+
+async function status(c: TestCluster): Promise<StatusJson> {
+  return JSON.parse((await c.cli(['status', '--json'])).stdout) as StatusJson;
+}
+
+async function ids(c: TestCluster, node: string): Promise<Set<number>> {
+  const rows = await c.sql<{ id: number }>(node, 'SELECT id FROM writes');
+  return new Set(rows.map((r) => r.id));
+}
+
+function writerFor(c: TestCluster): Writer {
+  return new Writer(
+    c.nodes.map((n) => ({ host: '127.0.0.1', port: n.port })),
+    c.superuserPassword(),
+    5,
+  );
+}
+
+async function upWithTable(c: TestCluster): Promise<void> {
+  const up = await c.cli(['up']);
+  assert.equal(up.code, 0, up.stderr);
+  await c.sql('pg1', 'CREATE TABLE writes (id int PRIMARY KEY, at timestamptz DEFAULT now())');
+}
+
+describe('switchover', () => {
+  let c: TestCluster;
+  before(async () => {
+    c = await TestCluster.create(['pg1', 'pg2', 'pg3']);
+    await upWithTable(c);
+  });
+  after(async () => {
+    await c.cleanup();
+    assertNoLeakedServers();
+  });
+
+  it('loses no acknowledged commit of a writer running through it, and the old primary follows the new one', async () => {
+    const w = writerFor(c);
+    w.start();
+    await waitUntil(() => w.acked.length >= 20, 10_000, 'the writer to get going');
+    const r = await c.cli(['switchover', '--to', 'pg2', '--json']);
+    await waitUntil(
+      () => w.acked.length >= 40 && w.acked.at(-1) !== undefined,
+      10_000,
+      'writes on the new primary',
+    );
+    await w.stop();
+    assert.equal(r.code, 0, r.stderr);
+    const result = JSON.parse(r.stdout) as {
+      newPrimary: string;
+      oldPrimaryRejoined: boolean;
+      writeGapMs: number;
+    };
+    assert.equal(result.newPrimary, 'pg2');
+    assert.equal(result.oldPrimaryRejoined, true);
+    const onNew = await ids(c, 'pg2');
+    const missing = w.acked.filter((id) => !onNew.has(id));
+    assert.deepEqual(missing, [], 'every acknowledged row is on the new primary');
+    const s = await status(c);
+    assert.equal(s.primary, 'pg2');
+    assert.equal(s.healthy, true, s.warnings.join('\n'));
+    const pg1 = s.nodes.find((n) => n.name === 'pg1');
+    assert.equal(pg1?.role, 'replica');
+    assert.equal(pg1?.upstream, `127.0.0.1:${c.port('pg2')}`);
+    assert.equal(s.nodes.find((n) => n.name === 'pg3')?.upstream, `127.0.0.1:${c.port('pg2')}`);
+  });
+
+  it('switches back', async () => {
+    const r = await c.cli(['switchover', '--to', 'pg1']);
+    assert.equal(r.code, 0, r.stderr);
+    const s = await status(c);
+    assert.equal(s.primary, 'pg1');
+    assert.equal(s.healthy, true, s.warnings.join('\n'));
+  });
+
+  it('refuses a target that is not a streaming replica, and changes nothing', async () => {
+    const r = await c.cli(['switchover', '--to', 'pg1']);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /E_REFUSED: pg1 is already the primary; nothing was changed/);
+    assert.equal((await status(c)).primary, 'pg1');
+  });
+
+  it('recovers from pgrepl being killed between two steps: resume finishes it', async () => {
+    const r = await c.cli(['switchover', '--to', 'pg3'], { env: { PGREPL_CRASH_AFTER_STEP: 'stop pg1' } });
+    assert.notEqual(r.code, 0, 'pgrepl died half-way');
+    const mid = await status(c);
+    assert.ok(mid.nodes.filter((n) => n.role === 'primary').length <= 1, 'never two primaries');
+    const blocked = await c.cli(['up']);
+    assert.equal(blocked.code, 1);
+    assert.match(
+      blocked.stderr,
+      /E_INTERRUPTED_OPERATION: `pgrepl switchover --to pg3` .* after checkpoint pg1, stop pg1.*pgrepl resume/s,
+    );
+    const resumed = await c.cli(['resume']);
+    assert.equal(resumed.code, 0, resumed.stderr);
+    const s = await status(c);
+    assert.equal(s.primary, 'pg3');
+    assert.equal(s.healthy, true, s.warnings.join('\n'));
+  });
+
+  it('or abandon undoes it while the target is not promoted yet', async () => {
+    const r = await c.cli(['switchover', '--to', 'pg2'], { env: { PGREPL_CRASH_AFTER_STEP: 'stop pg3' } });
+    assert.notEqual(r.code, 0);
+    const undo = await c.cli(['abandon']);
+    assert.equal(undo.code, 0, undo.stderr);
+    const s = await status(c);
+    assert.equal(s.primary, 'pg3');
+    assert.equal(s.healthy, true, s.warnings.join('\n'));
+  });
+});
+
+describe('sync mode: failover after the primary is killed', () => {
+  let c: TestCluster;
+  before(async () => {
+    c = await TestCluster.create(['pg1', 'pg2', 'pg3']);
+    await upWithTable(c);
+  });
+  after(async () => {
+    await c.cleanup();
+    assertNoLeakedServers();
+  });
+
+  it('refuses to require more synchronous replicas than stream', async () => {
+    const r = await c.cli(['set-mode', 'sync', '--count', '3']);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /E_REFUSED: sync --count 3 needs 3 streaming replica\(s\) and 2 stream now/);
+  });
+
+  it('sets FIRST 1 and shows each replica’s sync state', async () => {
+    const r = await c.cli(['set-mode', 'sync']);
+    assert.equal(r.code, 0, r.stderr);
+    const [setting] = await c.sql<{ v: string }>(
+      'pg1',
+      "SELECT current_setting('synchronous_standby_names') AS v",
+    );
+    assert.equal(setting?.v, 'FIRST 1 ("pg2", "pg3")');
+    await waitUntil(
+      async () => (await status(c)).nodes.find((n) => n.name === 'pg2')?.syncState === 'sync',
+      10_000,
+      'pg2 to be sync',
+    );
+    assert.equal((await status(c)).nodes.find((n) => n.name === 'pg3')?.syncState, 'potential');
+  });
+
+  it('loses no acknowledged commit when the primary dies under writes and promote --auto takes over', async () => {
+    const w = writerFor(c);
+    w.start();
+    await waitUntil(() => w.acked.length >= 50, 15_000, 'acknowledged writes');
+    await c.crash('pg1');
+    const ackedBefore = [...w.acked];
+    const r = await c.cli(['promote', '--auto', '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const result = JSON.parse(r.stdout) as { newPrimary: string; followers: string[] };
+    await waitUntil(() => w.acked.length > ackedBefore.length + 10, 15_000, 'writes on the new primary');
+    await w.stop();
+    const onNew = await ids(c, result.newPrimary);
+    assert.deepEqual(
+      w.acked.filter((id) => !onNew.has(id)),
+      [],
+      'zero acknowledged commits lost',
+    );
+    const s = await status(c);
+    const other = result.newPrimary === 'pg2' ? 'pg3' : 'pg2';
+    assert.deepEqual(result.followers, [other]);
+    assert.equal(s.nodes.find((n) => n.name === other)?.state, 'streaming');
+    assert.equal(s.nodes.find((n) => n.name === 'pg1')?.role, 'down');
+  });
+
+  it('never starts the fenced old primary again with start or up', async () => {
+    const r = await c.cli(['start']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /pg1 was fenced by a failover and stays stopped; `pgrepl rejoin pg1`/);
+    assert.equal(c.postmasterPid('pg1'), null);
+  });
+
+  it('rejoins it as a replica of the new primary', async () => {
+    const r = await c.cli(['rejoin', 'pg1', '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const s = await status(c);
+    assert.equal(s.nodes.find((n) => n.name === 'pg1')?.state, 'streaming');
+    assert.equal(s.healthy, true, s.warnings.join('\n'));
+  });
+});
+
+describe('async mode: failover with commits the replicas never got', () => {
+  let c: TestCluster;
+  before(async () => {
+    c = await TestCluster.create(['pg1', 'pg2', 'pg3']);
+    await upWithTable(c);
+    await c.sql('pg1', 'INSERT INTO writes (id) SELECT generate_series(1, 100)');
+  });
+  after(async () => {
+    await c.cleanup();
+    assertNoLeakedServers();
+  });
+
+  it('refuses to promote while the primary answers', async () => {
+    const r = await c.cli(['promote', 'pg2']);
+    assert.equal(r.code, 1);
+    assert.match(
+      r.stderr,
+      /E_REFUSED: pg1 is the primary and accepts writes\. For a planned change use `pgrepl switchover --to pg2`/,
+    );
+    assert.equal((await status(c)).primary, 'pg1');
+  });
+
+  it('promotes only one of two concurrent promotes', async () => {
+    await waitUntil(
+      async () => (await ids(c, 'pg2')).size === 100 && (await ids(c, 'pg3')).size === 100,
+      10_000,
+      'replicas to catch up',
+    );
+    // Freeze the WAL senders (by PID), then commit: these rows exist only on pg1.
+    const senders = await c.sql<{ pid: number }>('pg1', 'SELECT pid FROM pg_stat_replication');
+    for (const s of senders) process.kill(s.pid, 'SIGSTOP');
+    await c.sql('pg1', 'INSERT INTO writes (id) SELECT generate_series(101, 150)');
+    await c.crash('pg1');
+    const [a, b] = await Promise.all([c.cli(['promote', '--auto']), c.cli(['promote', '--auto'])]);
+    assert.equal([a, b].filter((r) => r.code === 0).length, 1, `${a.stderr}\n${b.stderr}`);
+    assert.match([a, b].find((r) => r.code !== 0)?.stderr ?? '', /E_LOCKED|E_REFUSED/);
+    const s = await status(c);
+    assert.equal(s.nodes.filter((n) => n.role === 'primary').length, 1);
+  });
+
+  it('rejoins the old primary with pg_rewind and lists the commits only it had', async () => {
+    const primary = (await status(c)).primary as string;
+    const r = await c.cli(['rejoin', 'pg1']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /pg1 streams from pg\d again \(rewind/);
+    assert.match(
+      r.stdout,
+      /thrown away, it existed only on pg1: WAL [0-9A-F]+\/[0-9A-F]+–[0-9A-F]+\/[0-9A-F]+ \(\d+ bytes\) with 1 commit\(s\)/,
+    );
+    const onPg1 = await ids(c, 'pg1');
+    assert.equal(onPg1.size, 100, 'the rows only pg1 had are gone from it: it matches its new primary');
+    assert.equal((await ids(c, primary)).size, 100);
+    const s = await status(c);
+    assert.equal(s.healthy, true, s.warnings.join('\n'));
+  });
+
+  it('re-clones on request, moving the old data directory aside', async () => {
+    const r = await c.cli(['rejoin', 'pg1', '--reclone']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /\(reclone/);
+    const aside = readdirSync(dirname(c.dataDir('pg1'))).filter((d) => d.startsWith('pg1.pgrepl-old-'));
+    assert.equal(aside.length, 1);
+    assert.ok(existsSync(join(dirname(c.dataDir('pg1')), aside[0] as string, 'PG_VERSION')));
+    assert.equal((await status(c)).healthy, true);
+  });
+});
