@@ -1,0 +1,161 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { decidePromote } from '../../src/cluster/decide-promote.js';
+import { decideSwitchover } from '../../src/cluster/decide-switchover.js';
+import type { ClusterObservation, NodeObservation, ServerAnswer } from '../../src/cluster/observation.js';
+import { observe, specOf } from '../helpers/observation-fixtures.js';
+
+const spec = specOf(3);
+
+/** Changes one node's server answer in an observation. */
+function patch(
+  obs: ClusterObservation,
+  name: string,
+  change: (s: ServerAnswer) => ServerAnswer,
+): ClusterObservation {
+  return {
+    ...obs,
+    nodes: obs.nodes.map((o): NodeObservation =>
+      o.node.name === name && o.server?.ok ? { ...o, server: change(o.server) } : o,
+    ),
+  };
+}
+
+const received =
+  (lsn: string) =>
+  (s: ServerAnswer): ServerAnswer => ({ ...s, instance: { ...s.instance, receiveLsn: lsn, replayLsn: lsn } });
+
+describe('decidePromote', () => {
+  const primaryGone = observe(spec, {
+    pg1: 'primary-down',
+    pg2: 'replica-streaming',
+    pg3: 'replica-streaming',
+  });
+
+  it('refuses while the primary answers, pointing at switchover', () => {
+    const d = decidePromote(
+      spec,
+      observe(spec, { pg1: 'primary-up', pg2: 'replica-streaming', pg3: 'replica-streaming' }),
+      {
+        target: 'pg2',
+        auto: false,
+        force: false,
+      },
+    );
+    assert.equal(d.kind, 'refuse');
+    assert.match(
+      d.kind === 'refuse' ? d.reason : '',
+      /pg1 is the primary and accepts writes.*pgrepl switchover --to pg2/,
+    );
+  });
+
+  it('with --force fences the answering primary first', () => {
+    const d = decidePromote(
+      spec,
+      observe(spec, { pg1: 'primary-up', pg2: 'replica-streaming', pg3: 'replica-streaming' }),
+      {
+        target: 'pg2',
+        auto: false,
+        force: true,
+      },
+    );
+    assert.equal(d.kind, 'promote');
+    assert.ok(d.kind === 'promote' && d.fence && d.oldPrimary === 'pg1');
+  });
+
+  it('needs no fence for a primary that is down, and re-points the other replica', () => {
+    const d = decidePromote(spec, primaryGone, { target: undefined, auto: true, force: false });
+    assert.deepEqual(d.kind === 'promote' && { target: d.target, fence: d.fence, followers: d.followers }, {
+      target: 'pg2',
+      fence: false,
+      followers: ['pg3'],
+    });
+  });
+
+  it('--auto picks the replica that received the most WAL', () => {
+    const d = decidePromote(spec, patch(primaryGone, 'pg3', received('0/3000100')), {
+      target: undefined,
+      auto: true,
+      force: false,
+    });
+    assert.equal(d.kind === 'promote' && d.target, 'pg3');
+    assert.match(d.kind === 'promote' ? d.reason : '', /received the most WAL \(0\/3000100\)/);
+  });
+
+  it('refuses a named replica that received less than another, unless forced', () => {
+    const obs = patch(primaryGone, 'pg3', received('0/3000100'));
+    const d = decidePromote(spec, obs, { target: 'pg2', auto: false, force: false });
+    assert.match(
+      d.kind === 'refuse' ? d.reason : '',
+      /pg2 received less WAL \(0\/3000000\) than pg3 \(0\/3000100\)/,
+    );
+    assert.equal(decidePromote(spec, obs, { target: 'pg2', auto: false, force: true }).kind, 'promote');
+  });
+
+  it('refuses a primary that runs without answering unless forced', () => {
+    const d = decidePromote(spec, observe(spec, { pg1: 'unreachable', pg2: 'replica-streaming' }), {
+      target: 'pg2',
+      auto: false,
+      force: false,
+    });
+    assert.match(d.kind === 'refuse' ? d.reason : '', /pg1 still runs but does not answer/);
+  });
+
+  it('refuses a target that is not a running replica, an unknown node, and two primaries', () => {
+    const down = decidePromote(
+      spec,
+      observe(spec, { pg1: 'primary-down', pg2: 'replica-down', pg3: 'replica-streaming' }),
+      {
+        target: 'pg2',
+        auto: false,
+        force: false,
+      },
+    );
+    assert.match(down.kind === 'refuse' ? down.reason : '', /pg2 is not a running replica \(it is down\)/);
+    assert.equal(
+      decidePromote(spec, primaryGone, { target: 'pg9', auto: false, force: false }).kind,
+      'refuse',
+    );
+    const split = decidePromote(spec, observe(spec, { pg1: 'primary-up', pg2: 'primary-up' }), {
+      target: 'pg3',
+      auto: false,
+      force: true,
+    });
+    assert.equal(split.kind === 'refuse' && split.code, 'E_TWO_PRIMARIES');
+  });
+});
+
+describe('decideSwitchover', () => {
+  const healthy = observe(spec, { pg1: 'primary-up', pg2: 'replica-streaming', pg3: 'replica-streaming' });
+
+  it('picks the best streaming replica and re-points the rest', () => {
+    const d = decideSwitchover(spec, healthy, undefined);
+    assert.deepEqual(
+      d.kind === 'switchover' && { old: d.oldPrimary, target: d.target, followers: d.followers },
+      {
+        old: 'pg1',
+        target: 'pg2',
+        followers: ['pg3'],
+      },
+    );
+  });
+
+  it('refuses without a primary, to the primary itself, to a replica that does not stream, or one far behind', () => {
+    assert.equal(
+      decideSwitchover(spec, observe(spec, { pg1: 'primary-down', pg2: 'replica-streaming' }), 'pg2').kind,
+      'refuse',
+    );
+    assert.match(JSON.stringify(decideSwitchover(spec, healthy, 'pg1')), /already the primary/);
+    const notStreaming = observe(spec, {
+      pg1: 'primary-up',
+      pg2: 'replica-streaming',
+      pg3: 'replica-not-streaming',
+    });
+    assert.match(JSON.stringify(decideSwitchover(spec, notStreaming, 'pg3')), /pg3 does not stream from pg1/);
+    const lagging = patch(healthy, 'pg1', (s) => ({
+      ...s,
+      senders: s.senders.map((x) => (x.applicationName === 'pg2' ? { ...x, lagBytes: 64 * 1024 * 1024 } : x)),
+    }));
+    assert.match(JSON.stringify(decideSwitchover(spec, lagging, 'pg2')), /pg2 is 64 MB behind pg1/);
+  });
+});
