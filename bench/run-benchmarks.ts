@@ -3,12 +3,16 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, release, totalmem, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort, REPO, TestCluster } from '../test/helpers/test-cluster.js';
+import { timePromotes, timeRewindVsReclone, timeSwitchovers } from './topology-benchmarks.js';
 
 /**
- * `npm run bench`: measures what issue #2 promises and writes BENCHMARKS.md.
+ * `npm run bench`: measures what issues #2 and #3 promise and writes BENCHMARKS.md.
  *  1. wall time of `pgrepl up` for 1 primary + 2 replicas from nothing (median of 5);
  *  2. cloning a replica of a `pgbench -i -s 50` database through pgrepl vs bare pg_basebackup
- *     with the same flags, alternated, as a ratio of medians in one run.
+ *     with the same flags, alternated, as a ratio of medians in one run; then, on that database,
+ *     rejoining a failed primary by pg_rewind vs by re-clone;
+ *  3. switchover write gap seen by a client writing every 10 ms; unplanned promote from command
+ *     to the first accepted write; rejoin of the old primary until it streams.
  */
 
 const median = (xs: number[]) => {
@@ -17,6 +21,7 @@ const median = (xs: number[]) => {
   return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
 };
 const secs = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
+const ms = (v: number) => `${Math.round(v)} ms`;
 const log = (m: string) => process.stderr.write(`bench: ${m}\n`);
 
 async function timeUp(rounds: number): Promise<number[]> {
@@ -42,6 +47,7 @@ interface CloneResult {
   bare: number[];
   upWall: number[];
   sizeMb: number;
+  rejoin: { rewindMs: number; recloneMs: number; divergedMb: number };
 }
 
 async function timeClones(scale: number, rounds: number): Promise<CloneResult> {
@@ -76,7 +82,13 @@ async function timeClones(scale: number, rounds: number): Promise<CloneResult> {
       'pg1',
       'SELECT (pg_database_size(current_database()) / 1048576)::int AS mb',
     );
-    const result: CloneResult = { pgrepl: [], bare: [], upWall: [], sizeMb: Number(size?.mb) };
+    const result: CloneResult = {
+      pgrepl: [],
+      bare: [],
+      upWall: [],
+      sizeMb: Number(size?.mb),
+      rejoin: { rewindMs: NaN, recloneMs: NaN, divergedMb: NaN },
+    };
     const replPass = join(c.base, 'state', 'secrets', 'replication.pgpass');
     // pgrepl: add a node and let `up` clone it; the clone step's own time comes from --json.
     const viaPgrepl = async (i: number) => {
@@ -121,6 +133,8 @@ async function timeClones(scale: number, rounds: number): Promise<CloneResult> {
         `clone round ${i + 1}: pgrepl ${secs(result.pgrepl[i] as number)} (up ${secs(result.upWall[i] as number)}), bare ${secs(result.bare[i] as number)}`,
       );
     }
+    // The same database, now with replicas: how much faster pg_rewind brings back a failed primary.
+    result.rejoin = await timeRewindVsReclone(c, 'pg1');
     return result;
   } finally {
     await c.cleanup();
@@ -133,6 +147,8 @@ async function main(): Promise<void> {
   const up = await timeUp(rounds);
   const clones = await timeClones(scale, Math.max(3, Math.min(rounds, 5)));
   const ratio = median(clones.pgrepl) / median(clones.bare);
+  const switchovers = await timeSwitchovers(rounds);
+  const failovers = await timePromotes(rounds);
   const pg = spawnSync('sh', ['-c', 'ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1'], {
     encoding: 'utf8',
   }).stdout.trim();
@@ -164,6 +180,21 @@ async function main(): Promise<void> {
     `| whole \`pgrepl up\` that adds the replica (process start to streaming) | ${secs(median(clones.upWall))} | ${clones.upWall.map(secs).join(', ')} |`,
     '',
     `Ratio pgrepl clone / bare pg_basebackup: **${ratio.toFixed(3)}** (target ≤ 1.05).`,
+    '',
+    `## Rejoin of the failed primary of that database (${clones.rejoin.divergedMb.toFixed(1)} MB of WAL only it had)`,
+    '',
+    '| `pgrepl rejoin` (pg_rewind) | `pgrepl rejoin --reclone` | ratio | target |',
+    '|---|---|---|---|',
+    `| ${secs(clones.rejoin.rewindMs)} | ${secs(clones.rejoin.recloneMs)} | **${(clones.rejoin.recloneMs / clones.rejoin.rewindMs).toFixed(1)}×** | ≥ 10× |`,
+    '',
+    '## Topology changes, 1 primary + 2 replicas, a client writing every 10 ms',
+    '',
+    '| | median | rounds | target | ANCHORS (Patroni / pg_auto_failover / repmgr) |',
+    '|---|---|---|---|---|',
+    `| switchover: longest time the client could not write | ${ms(median(switchovers.gapMs))} | ${switchovers.gapMs.map(ms).join(', ')} | ≤ 1 s (aim ≤ 0.5 s) | 1.5 s / 2.7 s / 1.5 s |`,
+    `| switchover: old primary stopped → new one promoted (pgrepl's own count) | ${ms(median(switchovers.internalGapMs))} | ${switchovers.internalGapMs.map(ms).join(', ')} | | |`,
+    `| unplanned: \`promote --auto\` started → first accepted write | ${ms(median(failovers.promoteMs))} | ${failovers.promoteMs.map(ms).join(', ')} | ≤ 1 s | (detection not included: no agent yet) |`,
+    `| rejoin of the killed old primary (crash recovery + pg_rewind) → streaming | ${ms(median(failovers.rejoinMs))} | ${failovers.rejoinMs.map(ms).join(', ')} | ≤ 1 s | 13.5 s (4.0 s tuned) / 1.05 s / 1.6 s |`,
     '',
   ];
   writeFileSync(join(REPO, 'BENCHMARKS.md'), lines.join('\n'));
