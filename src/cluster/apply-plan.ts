@@ -75,7 +75,7 @@ export const STEP_HANDLERS: { readonly [K in StepKind]: Handler<K> } = {
     await sqlOn(ctx, nodeOf(ctx, step.node), (s) => ensurePhysicalSlot(s, step.slot));
   },
   // Clone into a sibling temp dir and rename it into place only when complete, so an interrupted
-  // clone never leaves a data directory that looks valid.
+  // clone never leaves a data directory that looks valid. Starting it is the plan's next step.
   clone: async (ctx, step, o) => {
     const node = nodeOf(ctx, step.node);
     const upstream = nodeOf(ctx, step.upstream);
@@ -116,7 +116,6 @@ export const STEP_HANDLERS: { readonly [K in StepKind]: Handler<K> } = {
     writeNodeFiles(tmp, configFor(ctx, node, upstream), ctx.env.runAs);
     recordCreatedDir(ctx.spec.stateDir, ctx.spec.cluster, node.dataDir, ctx.env.runAs);
     renameSync(tmp, node.dataDir);
-    await startNode(ctx, node);
   },
   'wait-streaming': async (ctx, step, o) =>
     waitStreaming(ctx, nodeOf(ctx, step.node), nodeOf(ctx, step.upstream), o.streamingTimeoutMs),

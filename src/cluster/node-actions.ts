@@ -15,7 +15,7 @@ import type { NodeSpec } from '../spec/cluster-spec.js';
 import { requireSuperuserPassword } from './cluster-context.js';
 import type { ClusterContext } from './cluster-context.js';
 import { renderNodeConfig } from './render-node-config.js';
-import type { NodeConfig } from './render-node-config.js';
+import type { NodeConfig, RenderFacts } from './render-node-config.js';
 
 /** The spec's node called `name`, or E_UNKNOWN_NODE naming the spec file and the nodes it has. */
 export function nodeOf(ctx: ClusterContext, name: string): NodeSpec {
@@ -29,14 +29,18 @@ export function nodeOf(ctx: ClusterContext, name: string): NodeSpec {
   return node;
 }
 
+/** What rendering needs from the context, besides the spec. */
+export function renderFacts(ctx: ClusterContext): RenderFacts {
+  return {
+    sourceAddresses: ctx.sourceAddresses,
+    replicationPassfile: ctx.paths.replicationPassfile,
+    pgMajor: ctx.env.bins.major,
+  };
+}
+
 /** The files `node` should have when it streams from `upstream` (none: it is the primary). */
 export function configFor(ctx: ClusterContext, node: NodeSpec, upstream: NodeSpec | undefined): NodeConfig {
-  return renderNodeConfig(
-    ctx.spec,
-    { sourceAddresses: ctx.sourceAddresses, replicationPassfile: ctx.paths.replicationPassfile },
-    node,
-    upstream,
-  );
+  return renderNodeConfig(ctx.spec, renderFacts(ctx), node, upstream);
 }
 
 export const logFile = (ctx: ClusterContext, node: NodeSpec) => join(ctx.paths.logsDir, `${node.name}.log`);

@@ -24,7 +24,7 @@ export interface Plan {
 }
 
 /** Steps of these kinds that follow each other run in parallel (they touch different nodes). */
-export const PARALLEL_KINDS: ReadonlySet<StepKind> = new Set(['clone', 'wait-streaming']);
+export const PARALLEL_KINDS: ReadonlySet<StepKind> = new Set(['clone', 'start', 'wait-streaming']);
 
 /** A one-line description of a step for `--dry-run` and progress output. */
 export function describeStep(s: Step): string {

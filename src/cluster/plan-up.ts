@@ -62,6 +62,7 @@ export function planUp(
   );
 
   const clones: Step[] = [];
+  const starts: Step[] = [];
   const waits: Step[] = [];
   for (const replica of spec.nodes.filter((n) => n.name !== primary.name)) {
     const r = byName.get(replica.name);
@@ -98,6 +99,7 @@ export function planUp(
         ? 'an earlier clone was interrupted; its leftovers are removed first'
         : 'it has no data yet';
       clones.push({ kind: 'clone', node: replica.name, upstream: primary.name, reason: why });
+      starts.push({ kind: 'start', node: replica.name, reason: `${replica.name} was just cloned` });
     } else {
       steps.push(...configAndRun(spec, facts, r, primary));
     }
@@ -110,7 +112,7 @@ export function planUp(
       });
     }
   }
-  return { primary: primary.name, steps: [...steps, ...clones, ...waits], notes, refusal: null };
+  return { primary: primary.name, steps: [...steps, ...clones, ...starts, ...waits], notes, refusal: null };
 }
 
 /** Steps that bring an existing node's files and process in line: rewrite, then reload/restart or start. */

@@ -11,6 +11,7 @@ import type { ClusterSpec, NodeSpec } from '../spec/cluster-spec.js';
 export interface RenderFacts {
   readonly sourceAddresses: readonly string[];
   readonly replicationPassfile: string;
+  readonly pgMajor: number;
 }
 
 export interface NodeConfig {
@@ -33,6 +34,7 @@ export function renderNodeConfig(
     host: node.host,
     port: node.port,
     nodeCount: spec.nodes.length,
+    pgMajor: facts.pgMajor,
     settings: spec.settings,
     synchronousStandbyNames: synchronousStandbyNames(
       spec.replication.mode,

@@ -1,10 +1,10 @@
 import { renameSync } from 'node:fs';
 import { PgreplError } from '../errors.js';
 import { lsnDiff } from '../postgres/lsn.js';
-import { completeCrashRecovery } from '../postgres/instance-control.js';
 import { readControlData } from '../postgres/read-controldata.js';
 import { runRewind, listCommitsAfter } from '../postgres/run-rewind.js';
 import type { LostWal } from '../postgres/run-rewind.js';
+import { readTimelineHistory } from '../postgres/promotion.js';
 import { ensurePhysicalSlot } from '../postgres/replication-admin.js';
 import { STEP_HANDLERS } from './apply-plan.js';
 import type { ClusterContext } from './cluster-context.js';
@@ -76,36 +76,31 @@ export async function runRejoin(
     );
 
     if (!o.reclone) {
-      // pg_rewind needs a cleanly shut down target (its dry run will not recover one itself).
       const control = await readControlData(ctx.env, node.dataDir);
-      if (!control.state.startsWith('shut down')) {
-        say(
-          `${name} was not shut down cleanly (${control.state}); finishing its crash recovery in single-user mode`,
-        );
-        await journal.step(`recover ${name}`, () => completeCrashRecovery(ctx.env, node.dataDir));
-      }
-      // pg_rewind compares timelines from the control files; the promoted primary's must show its new one.
+      // pg_rewind compares timelines from the control files; the promoted primary's must show its
+      // new one, or pg_rewind finds "no rewind required" and leaves a diverged node (the trap).
       await sqlOn(ctx, primary, (s) => s.query('CHECKPOINT'));
+      // What only this node has: its WAL past the point where its timeline ended in the primary's
+      // history. Listed before pg_rewind overwrites it.
+      const history = await sqlOn(ctx, primary, (s) => readTimelineHistory(s));
+      const branch = history.history.find((h) => h.timeline === control.timeline);
+      if (branch) {
+        discarded = await listCommitsAfter(ctx.env, node.dataDir, branch.endedAt, control.timeline).catch(
+          () => null,
+        );
+      }
       const conninfo = `host=${primary.host} port=${primary.port} user=${ctx.spec.superuser.name} dbname=postgres passfile=${ctx.paths.superuserPassfile}`;
-      const dry = await runRewind(ctx.env, { dataDir: node.dataDir, sourceConninfo: conninfo, dryRun: true });
-      if (!dry.ok) {
-        recloneReason = `pg_rewind cannot rewind it: ${dry.output.split('\n').pop() ?? 'unknown error'}`;
-      } else if (dry.noRewindRequired) {
+      // pg_rewind finishes the crash recovery of a node that died by itself (single-user mode, no listener).
+      const rewound = await journal.step(`rewind ${name}`, () =>
+        runRewind(ctx.env, { dataDir: node.dataDir, sourceConninfo: conninfo }),
+      );
+      if (rewound && !rewound.ok) {
+        recloneReason = `pg_rewind could not rewind it: ${rewound.output.split('\n').pop() ?? 'unknown error'}`;
+      } else if (rewound?.noRewindRequired) {
         method = 'none needed';
+        if (discarded && discarded.commits.length === 0) discarded = null;
       } else {
         method = 'rewind';
-        if (dry.divergedAt && dry.divergedTimeline !== null) {
-          discarded = await listCommitsAfter(
-            ctx.env,
-            node.dataDir,
-            dry.divergedAt,
-            dry.divergedTimeline,
-          ).catch(() => null);
-        }
-        const real = await journal.step(`rewind ${name}`, () =>
-          runRewind(ctx.env, { dataDir: node.dataDir, sourceConninfo: conninfo, dryRun: false }),
-        );
-        if (real && !real.ok) recloneReason = `pg_rewind failed: ${real.output.split('\n').pop() ?? ''}`;
       }
     }
 
@@ -119,6 +114,7 @@ export async function runRejoin(
         { kind: 'clone', node: name, upstream: primary.name, reason: recloneReason },
         { reporter: o.reporter },
       );
+      await startNode(ctx, node);
     } else {
       makeStandby(ctx, node, primary);
       await startNode(ctx, node);

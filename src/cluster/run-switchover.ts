@@ -2,7 +2,7 @@ import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { PgreplError } from '../errors.js';
 import { parseLsn } from '../postgres/lsn.js';
-import { readTimelineSwitch } from '../postgres/promotion.js';
+import { readTimelineHistory } from '../postgres/promotion.js';
 import { readControlData } from '../postgres/read-controldata.js';
 import type { ClusterContext } from './cluster-context.js';
 import { setFenced } from './cluster-state.js';
@@ -105,8 +105,8 @@ export async function runSwitchover(
   await journal.step(`slots on ${target.name}`, () => createSlotsFor(ctx, target));
 
   // Verify, not assume, that the old primary ends where the new timeline begins.
-  const branch = await sqlOn(ctx, target, (s) => readTimelineSwitch(s));
-  const diverged = branch !== null && parseLsn(control.checkpointLsn) >= parseLsn(branch.at);
+  const branch = (await sqlOn(ctx, target, (s) => readTimelineHistory(s))).history.at(-1);
+  const diverged = branch !== undefined && parseLsn(control.checkpointLsn) >= parseLsn(branch.endedAt);
   let oldPrimaryRejoined = false;
   await journal.step(`demote ${old.name}`, async () => {
     if (diverged || control.state !== 'shut down') {

@@ -34,7 +34,7 @@ export async function waitReplayed(
 
 /** Promotes a standby, then gives it a primary's configuration (no upstream). */
 export async function promote(ctx: ClusterContext, node: NodeSpec): Promise<void> {
-  const ok = await sqlOn(ctx, node, (s) => promoteStandby(s, 60), 70_000);
+  const ok = await sqlOn(ctx, node, (s) => promoteStandby(s, 60_000));
   if (!ok)
     throw new PgreplError('E_TIMEOUT', `${node.name} did not finish promotion within 60 s; see its log`);
   writeNodeFiles(node.dataDir, configFor(ctx, node, undefined), ctx.env.runAs);

@@ -171,17 +171,3 @@ export function logTail(logFile: string, lines = 8): string {
     return '';
   }
 }
-
-/**
- * Finishes crash recovery of a data directory whose server died (state "in production"), the way
- * pg_rewind itself does: a single-user postgres, which listens on no address, so the node can
- * never take a write from anyone while it recovers.
- */
-export async function completeCrashRecovery(env: InstanceEnv, dataDir: string): Promise<void> {
-  const r = await env.runner.run(
-    join(env.bins.binDir, 'postgres'),
-    ['--single', '-F', '-D', dataDir, '-c', 'listen_addresses=', '-c', 'archive_mode=off', 'template1'],
-    { runAs: env.runAs, timeoutMs: 10 * 60_000 },
-  );
-  checkResult(`crash recovery of ${dataDir} in single-user mode`, r);
-}

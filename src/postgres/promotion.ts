@@ -1,10 +1,19 @@
-import { parseLsn } from './lsn.js';
+import { formatLsn, parseLsn } from './lsn.js';
 import type { SqlSession } from './sql-client.js';
 
-/** Promotes a standby and waits until it accepts writes (PostgreSQL's own wait, up to `seconds`). */
-export async function promoteStandby(s: SqlSession, seconds = 60): Promise<boolean> {
-  const [row] = await s.query<{ ok: boolean }>('SELECT pg_promote(true, $1) AS ok', [seconds]);
-  return row?.ok === true;
+/**
+ * Promotes a standby and waits until it accepts writes. pg_promote's own wait polls every 100 ms;
+ * polling pg_is_in_recovery() every 5 ms here takes up to ~95 ms off every failover.
+ */
+export async function promoteStandby(s: SqlSession, timeoutMs = 60_000): Promise<boolean> {
+  await s.query('SELECT pg_promote(false)');
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const [row] = await s.query<{ ro: boolean }>('SELECT pg_is_in_recovery() AS ro');
+    if (row?.ro === false) return true;
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  return false;
 }
 
 /** A standby's received and replayed positions. */
@@ -17,27 +26,27 @@ export async function readReplayProgress(
   return { receive: row?.receive ?? null, replay: row?.replay ?? null };
 }
 
-/**
- * Where the current timeline of a primary branched off its parent: the last line of its
- * timeline history file. Null on timeline 1 (no history).
- */
-export async function readTimelineSwitch(
+/** One line of a timeline history file: `timeline` ended at `endedAt`, where its child began. */
+export interface TimelineSwitch {
+  readonly timeline: number;
+  readonly endedAt: string;
+}
+
+/** A primary's current timeline and the history that led to it (empty on timeline 1). */
+export async function readTimelineHistory(
   s: SqlSession,
-): Promise<{ timeline: number; parent: number; at: string } | null> {
+): Promise<{ current: number; history: TimelineSwitch[] }> {
   const [row] = await s.query<{ tli: number }>(
     "SELECT ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int AS tli",
   );
-  const tli = Number(row?.tli);
-  if (!(tli > 1)) return null;
-  const name = `pg_wal/${tli.toString(16).toUpperCase().padStart(8, '0')}.history`;
+  const current = Number(row?.tli);
+  if (!(current > 1)) return { current, history: [] };
+  const name = `pg_wal/${current.toString(16).toUpperCase().padStart(8, '0')}.history`;
   const [file] = await s.query<{ text: string }>('SELECT pg_read_file($1) AS text', [name]);
-  const last = (file?.text ?? '')
+  const history = (file?.text ?? '')
     .split('\n')
-    .map((l) => l.trim())
-    .filter((l) => l !== '' && !l.startsWith('#'))
-    .pop();
-  const [parent, at] = (last ?? '').split(/\s+/);
-  if (!parent || !at) return null;
-  parseLsn(at);
-  return { timeline: tli, parent: Number(parent), at };
+    .map((l) => l.trim().split(/\s+/))
+    .filter(([tli, at]) => tli !== undefined && /^\d+$/.test(tli) && at !== undefined && at.includes('/'))
+    .map(([tli, at]) => ({ timeline: Number(tli), endedAt: formatLsn(parseLsn(at as string)) }));
+  return { current, history };
 }

@@ -16,12 +16,14 @@ export interface PostgresqlConfInput {
   nodeCount: number;
   settings: Readonly<Record<string, string>>;
   upstream: UpstreamConf | undefined;
+  /** Major version of the server binaries, for settings older servers do not know. */
+  pgMajor: number;
   /** Value of synchronous_standby_names; '' for asynchronous replication. */
   synchronousStandbyNames: string;
 }
 
 /** pgrepl's defaults; the spec's `settings:` override them (except the reserved ones). */
-export function defaultSettings(nodeCount: number): Record<string, string> {
+export function defaultSettings(nodeCount: number, pgMajor: number): Record<string, string> {
   // Generous and stable: max_wal_senders needs a restart to change, so adding a node must not move it.
   const senders = String(Math.max(20, nodeCount * 2 + 2));
   return {
@@ -37,6 +39,9 @@ export function defaultSettings(nodeCount: number): Record<string, string> {
     max_connections: '100',
     log_line_prefix: '%m [%p] %q%u@%d ',
     log_connections: 'off',
+    // Starting after a clone or rewind syncs the whole data dir first; one syncfs() per file system
+    // instead of an fsync() per file makes that seconds faster on a large database (PostgreSQL 14+).
+    ...(pgMajor >= 14 ? { recovery_init_sync_method: 'syncfs' } : {}),
   };
 }
 
@@ -87,7 +92,7 @@ export function upstreamConninfo(u: UpstreamConf, applicationName: string): stri
 
 /** Every setting this node's postgresql.conf sets, as PostgreSQL will read them. */
 export function effectiveSettings(i: PostgresqlConfInput): Record<string, string> {
-  return { ...defaultSettings(i.nodeCount), ...i.settings, ...identitySettings(i) };
+  return { ...defaultSettings(i.nodeCount, i.pgMajor), ...i.settings, ...identitySettings(i) };
 }
 
 /** Renders the whole postgresql.conf of one node. */

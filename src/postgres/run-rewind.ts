@@ -5,9 +5,6 @@ import { formatLsn, parseLsn } from './lsn.js';
 /** What pg_rewind said about a target it compared with its source. */
 export interface RewindOutcome {
   readonly ok: boolean;
-  /** The WAL position where the two servers' histories split; null when they did not. */
-  readonly divergedAt: string | null;
-  readonly divergedTimeline: number | null;
   readonly noRewindRequired: boolean;
   /** pg_rewind's own last words, for errors. */
   readonly output: string;
@@ -20,20 +17,16 @@ export interface RewindOutcome {
  */
 export async function runRewind(
   env: InstanceEnv,
-  o: { dataDir: string; sourceConninfo: string; dryRun: boolean },
+  o: { dataDir: string; sourceConninfo: string },
 ): Promise<RewindOutcome> {
   const args = ['-D', o.dataDir, `--source-server=${o.sourceConninfo}`, '--progress'];
-  if (o.dryRun) args.push('--dry-run');
   const r = await env.runner.run(join(env.bins.binDir, 'pg_rewind'), args, {
     runAs: env.runAs,
     timeoutMs: 30 * 60_000,
   });
   const output = `${r.stdout}\n${r.stderr}`;
-  const diverged = /servers diverged at WAL location ([0-9A-F]+\/[0-9A-F]+) on timeline (\d+)/i.exec(output);
   return {
     ok: r.code === 0,
-    divergedAt: diverged?.[1] ?? null,
-    divergedTimeline: diverged ? Number(diverged[2]) : null,
     noRewindRequired: /no rewind required/.test(output),
     output: output.trim().split('\n').slice(-6).join('\n'),
   };

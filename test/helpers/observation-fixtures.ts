@@ -7,6 +7,7 @@ import { parseSpec } from '../../src/spec/load-spec.js';
 export const FACTS: RenderFacts = {
   sourceAddresses: ['127.0.0.1'],
   replicationPassfile: '/s/replication.pgpass',
+  pgMajor: 15,
 };
 
 /** A spec of `n` nodes pg1..pgN on 127.0.0.1:5001.. with data under /d. */

@@ -94,7 +94,7 @@ describe('bad input and faults: a clear error, a non-zero exit, nothing changed'
     assert.equal(plan.code, 0, plan.stderr);
     assert.deepEqual(
       (JSON.parse(plan.stdout) as { steps: { kind: string }[] }).steps.map((s) => s.kind),
-      ['init-primary', 'ensure-replication-role', 'create-slot', 'clone', 'wait-streaming'],
+      ['init-primary', 'ensure-replication-role', 'create-slot', 'clone', 'start', 'wait-streaming'],
     );
     const again = await runCli(['init', '-o', file], { cwd: c.base });
     assert.equal(again.code, 1);

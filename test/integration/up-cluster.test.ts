@@ -157,7 +157,7 @@ describe('pgrepl up: 1 primary + 2 replicas from nothing', () => {
       .steps;
     assert.deepEqual(
       planned.map((s) => `${s.kind}:${s.slot ?? s.node}`),
-      ['create-slot:pg4', 'clone:pg4', 'wait-streaming:pg4'],
+      ['create-slot:pg4', 'clone:pg4', 'start:pg4', 'wait-streaming:pg4'],
       'a new node needs its slot on the primary and its clone, nothing else',
     );
     assert.ok(!existsSync(c.dataDir('pg4')), '--dry-run changes nothing');

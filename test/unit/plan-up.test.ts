@@ -22,6 +22,8 @@ describe('planUp', () => {
       'create-slot:pg3',
       'clone:pg2',
       'clone:pg3',
+      'start:pg2',
+      'start:pg3',
       'wait-streaming:pg2',
       'wait-streaming:pg3',
     ]);

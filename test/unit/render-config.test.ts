@@ -18,7 +18,11 @@ nodes:
   '/',
 );
 const [pg1, pg2] = spec.nodes as [(typeof spec.nodes)[0], (typeof spec.nodes)[0]];
-const facts = { sourceAddresses: ['127.0.0.1', '10.0.0.9'], replicationPassfile: '/s/repl.pgpass' };
+const facts = {
+  sourceAddresses: ['127.0.0.1', '10.0.0.9'],
+  replicationPassfile: '/s/repl.pgpass',
+  pgMajor: 15,
+};
 
 describe('rendered configuration', () => {
   it("gives a replica its own identity, upstream and slot, and the spec's overrides", () => {

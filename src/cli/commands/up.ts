@@ -1,4 +1,5 @@
 import { applyPlan } from '../../cluster/apply-plan.js';
+import { renderFacts } from '../../cluster/node-actions.js';
 import { prepareStateDir } from '../../cluster/cluster-context.js';
 import type { ClusterContext } from '../../cluster/cluster-context.js';
 import { observeCluster } from '../../cluster/observe-cluster.js';
@@ -41,10 +42,7 @@ async function up(observedCtx: ClusterContext, o: UpOptions, plan: PlanOptions):
         `state under ${spec.stateDir}); \`pgrepl init\` writes it to a file you can edit`,
     );
   }
-  const facts = {
-    sourceAddresses: observedCtx.sourceAddresses,
-    replicationPassfile: observedCtx.paths.replicationPassfile,
-  };
+  const facts = renderFacts(observedCtx);
   const observed = await observeCluster(observedCtx);
   const decided = planUp(spec, observed, facts, plan);
   if (decided.refusal) {
