@@ -85,9 +85,10 @@ export async function runRejoin(
       const history = await sqlOn(ctx, primary, (s) => readTimelineHistory(s));
       const branch = history.history.find((h) => h.timeline === control.timeline);
       if (branch) {
-        discarded = await listCommitsAfter(ctx.env, node.dataDir, branch.endedAt, control.timeline).catch(
+        const own = await listCommitsAfter(ctx.env, node.dataDir, branch.endedAt, control.timeline).catch(
           () => null,
         );
+        if (own && own.to !== own.from) discarded = own;
       }
       const conninfo = `host=${primary.host} port=${primary.port} user=${ctx.spec.superuser.name} dbname=postgres passfile=${ctx.paths.superuserPassfile}`;
       // pg_rewind finishes the crash recovery of a node that died by itself (single-user mode, no listener).
@@ -98,7 +99,6 @@ export async function runRejoin(
         recloneReason = `pg_rewind could not rewind it: ${rewound.output.split('\n').pop() ?? 'unknown error'}`;
       } else if (rewound?.noRewindRequired) {
         method = 'none needed';
-        if (discarded && discarded.commits.length === 0) discarded = null;
       } else {
         method = 'rewind';
       }

@@ -58,10 +58,9 @@ export async function listCommitsAfter(
       lsn: formatLsn(parseLsn(m[2] as string)),
     }),
   );
-  // pg_waldump stops at the first invalid record, which is where this node's WAL ends.
-  const end =
-    /invalid record length at ([0-9A-F]+\/[0-9A-F]+)|record with incorrect prev-link [0-9A-F/]+ at ([0-9A-F]+\/[0-9A-F]+)/.exec(
-      r.stderr,
-    );
-  return { from, to: end?.[1] ?? end?.[2] ?? null, commits };
+  // pg_waldump stops at the first invalid record, which is where this node's WAL ends; when
+  // there is no record at all past `from`, the node has nothing of its own.
+  if (/could not find a valid record after/.test(r.stderr)) return { from, to: from, commits };
+  const end = /invalid record length at ([0-9A-F]+\/[0-9A-F]+)/.exec(r.stderr)?.[1];
+  return { from, to: end ?? null, commits };
 }

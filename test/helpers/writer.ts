@@ -8,6 +8,8 @@ import pg from 'pg';
 export class Writer {
   readonly acked: number[] = [];
   longestGapMs = 0;
+  /** Date.now() of the first acknowledged write. */
+  firstAckAt: number | undefined;
   private client: pg.Client | undefined;
   private running = false;
   private loop: Promise<void> | undefined;
@@ -38,6 +40,7 @@ export class Writer {
         const c = await this.connect();
         await c.query('INSERT INTO writes (id) VALUES ($1)', [id]);
         this.acked.push(id);
+        this.firstAckAt ??= Date.now();
         this.next++;
         this.longestGapMs = Math.max(this.longestGapMs, Date.now() - lastOk);
         lastOk = Date.now();
