@@ -2,14 +2,23 @@ import { Command, CommanderError } from 'commander';
 import { toPgreplError } from '../errors.js';
 import { killLiveChildren } from '../postgres/command-runner.js';
 import type { GlobalOptions } from './command-context.js';
-import { runInit } from './commands/init.js';
-import { runDestroy, runDown } from './commands/lifecycle.js';
-import { runPsql } from './commands/psql.js';
-import { runStatus } from './commands/status.js';
-import { runUp } from './commands/up.js';
-import { runUrl } from './commands/url.js';
-import { runRejoinCommand, runSetMode } from './commands/rejoin-and-mode.js';
-import { runAbandon, runPromoteCommand, runResume, runSwitchoverCommand } from './commands/topology.js';
+
+/**
+ * Command modules are loaded when their command runs: `--help` and `--version` then start without
+ * pg, zod or yaml, and every command without the others' dependencies (~0.1 s less per run).
+ */
+const COMMANDS = {
+  init: () => import('./commands/init.js'),
+  lifecycle: () => import('./commands/lifecycle.js'),
+  psql: () => import('./commands/psql.js'),
+  status: () => import('./commands/status.js'),
+  up: () => import('./commands/up.js'),
+  url: () => import('./commands/url.js'),
+  'rejoin-and-mode': () => import('./commands/rejoin-and-mode.js'),
+  topology: () => import('./commands/topology.js'),
+};
+const load = <K extends keyof typeof COMMANDS>(name: K): ReturnType<(typeof COMMANDS)[K]> =>
+  COMMANDS[name]() as ReturnType<(typeof COMMANDS)[K]>;
 
 const EXAMPLES = `
 Examples:
@@ -48,14 +57,14 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .option('--dir <dir>', 'state and data directory, relative to the spec', '.pgrepl')
     .option('-o, --output <file>', 'where to write the spec', 'pgrepl.yaml')
     .option('--force', 'overwrite an existing file')
-    .action(act((o) => runInit(o)));
+    .action(act(async (o) => (await load('init')).runInit(o)));
 
   program
     .command('up')
     .description('create or repair the cluster so that it matches the spec (idempotent)')
     .option('--dry-run', 'print the plan with the reason for each step, change nothing')
     .option('--json', 'print the steps taken as JSON on stdout (progress stays on stderr)')
-    .action(act((o) => runUp(g(), o, { create: true })));
+    .action(act(async (o) => (await load('up')).runUp(g(), o, { create: true })));
 
   program
     .command('start')
@@ -63,7 +72,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
       'start the stopped nodes (primary first) and wait until the replicas stream; creates nothing',
     )
     .option('--json', 'print the steps taken as JSON')
-    .action(act((o) => runUp(g(), o, { create: false })));
+    .action(act(async (o) => (await load('up')).runUp(g(), o, { create: false })));
 
   program
     .command('status')
@@ -73,7 +82,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .option('--json', 'print the documented JSON object instead of the table')
     .option('--watch', 'refresh until interrupted')
     .option('--interval <seconds>', 'refresh interval for --watch', '2')
-    .action(act((o) => runStatus(g(), o)));
+    .action(act(async (o) => (await load('status')).runStatus(g(), o)));
 
   program
     .command('url')
@@ -82,7 +91,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .option('--with-password', 'include the superuser password (keep it out of shell history)')
     .option('--user <name>', 'role in the URI (default: the cluster superuser)')
     .option('--database <name>', 'database in the URI', 'postgres')
-    .action(act((o) => runUrl(g(), o)));
+    .action(act(async (o) => (await load('url')).runUrl(g(), o)));
 
   program
     .command('psql')
@@ -91,8 +100,10 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .argument('[psqlArgs...]', 'arguments for psql, after --')
     // `pgrepl psql -- -c '…'` gives commander "-c" as the node: an option is never a node name.
     .action(
-      act((node: string | undefined, args: string[]) =>
-        node?.startsWith('-') ? runPsql(g(), undefined, [node, ...args]) : runPsql(g(), node, args),
+      act(async (node: string | undefined, args: string[]) =>
+        node?.startsWith('-')
+          ? (await load('psql')).runPsql(g(), undefined, [node, ...args])
+          : (await load('psql')).runPsql(g(), node, args),
       ),
     );
 
@@ -109,7 +120,9 @@ export function buildProgram(setExit: (code: number) => void): Command {
       'with --force: promote even if the old primary could not be stopped',
     )
     .option('--json', 'print the result as JSON')
-    .action(act((node: string | undefined, o) => runPromoteCommand(g(), node, o)));
+    .action(
+      act(async (node: string | undefined, o) => (await load('topology')).runPromoteCommand(g(), node, o)),
+    );
 
   program
     .command('switchover')
@@ -118,7 +131,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
     )
     .option('--to <node>', 'the replica that takes over (default: the most advanced streaming one)')
     .option('--json', 'print the result as JSON')
-    .action(act((o) => runSwitchoverCommand(g(), o)));
+    .action(act(async (o) => (await load('topology')).runSwitchoverCommand(g(), o)));
 
   program
     .command('rejoin')
@@ -129,7 +142,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
       'copy it afresh with pg_basebackup instead of rewinding (the old data dir is moved aside)',
     )
     .option('--json', 'print the result as JSON')
-    .action(act((node: string, o) => runRejoinCommand(g(), node, o)));
+    .action(act(async (node: string, o) => (await load('rejoin-and-mode')).runRejoinCommand(g(), node, o)));
 
   program
     .command('set-mode')
@@ -138,29 +151,29 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .option('--count <n>', 'replicas that must confirm a commit', undefined)
     .option('--force', 'require more confirming replicas than stream now (commits wait until they do)')
     .option('--json', 'print the steps taken as JSON')
-    .action(act((mode: string, o) => runSetMode(g(), mode, o)));
+    .action(act(async (mode: string, o) => (await load('rejoin-and-mode')).runSetMode(g(), mode, o)));
 
   program
     .command('resume')
     .description('finish an operation that was interrupted (pgrepl was killed half-way)')
     .option('--json', 'print the result as JSON')
-    .action(act((o) => runResume(g(), o)));
+    .action(act(async (o) => (await load('topology')).runResume(g(), o)));
 
   program
     .command('abandon')
     .description('undo an interrupted switchover, while its target is not yet promoted')
-    .action(act(() => runAbandon(g())));
+    .action(act(async () => (await load('topology')).runAbandon(g())));
 
   program
     .command('down')
     .description('stop every node (primary first, fast shutdown); data is kept')
-    .action(act(() => runDown(g())));
+    .action(act(async () => (await load('lifecycle')).runDown(g())));
 
   program
     .command('destroy')
     .description('stop every node and delete the data and state pgrepl created (nothing else)')
     .option('--yes', 'confirm: delete the data')
-    .action(act((o) => runDestroy(g(), o)));
+    .action(act(async (o) => (await load('lifecycle')).runDestroy(g(), o)));
 
   return program;
 }

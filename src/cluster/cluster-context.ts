@@ -53,14 +53,14 @@ export function statePaths(spec: ClusterSpec): StatePaths {
 /** Resolves binaries, run-as user, secrets and addresses. Reads only: creates nothing. */
 export async function buildContext(spec: ClusterSpec, o: ContextOptions): Promise<ClusterContext> {
   const runAs = resolveRunAs(spec.postgres.osUser);
-  const bins = await findBinaries(
-    { specBinDir: spec.postgres.binDir, envBinDir: o.env['PGREPL_PG_BIN'], path: o.env['PATH'] },
-    o.runner,
-  );
+  const [bins, sourceAddresses] = await Promise.all([
+    findBinaries(
+      { specBinDir: spec.postgres.binDir, envBinDir: o.env['PGREPL_PG_BIN'], path: o.env['PATH'] },
+      o.runner,
+    ),
+    Promise.all([...new Set(spec.nodes.map((n) => n.host))].map((h) => sourceAddressFor(h, o.runner))),
+  ]);
   const secretOpts = { env: o.env, create: false, runAs };
-  const sourceAddresses = await Promise.all(
-    [...new Set(spec.nodes.map((n) => n.host))].map((h) => sourceAddressFor(h, o.runner)),
-  );
   return {
     spec,
     env: { bins, runAs, runner: o.runner },

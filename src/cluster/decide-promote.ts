@@ -82,6 +82,23 @@ export function decidePromote(
   }
   const ranked = rankCandidates(candidatesOf(spec, obs));
   const best = ranked[0];
+  // In sync/quorum mode each acknowledged commit is on at least syncCount replicas. While fewer
+  // than that are out of reach, one reachable replica has them all, and the most advanced one does.
+  if (spec.replication.mode !== 'async' && !req.force) {
+    const unreachable = obs.nodes.filter(
+      (o) => o !== old && roleOf(o) !== 'replica' && roleOf(o) !== 'primary' && o.dataDir.initialized,
+    );
+    if (unreachable.length >= spec.replication.syncCount) {
+      return {
+        kind: 'refuse',
+        code: 'E_REFUSED',
+        reason:
+          `in ${spec.replication.mode} mode each acknowledged commit is on ${spec.replication.syncCount} replica(s), and ` +
+          `${unreachable.map((o) => o.node.name).join(', ')} cannot be asked: the reachable ones may lack acknowledged commits. ` +
+          'Bring one back, or add --force to accept that loss',
+      };
+    }
+  }
   let target: Candidate | undefined;
   if (req.target !== undefined) {
     if (!spec.nodes.some((n) => n.name === req.target)) {

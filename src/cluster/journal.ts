@@ -64,11 +64,16 @@ export class Journal {
   }
 
   /** Records that `step` is about to run; marks the previous one done. */
+  /** Told when each step is done, with how long it took (the CLI prints it). */
+  onStepDone: (step: string, ms: number) => void = () => undefined;
+
   async step<T>(step: string, fn: () => Promise<T>): Promise<T | undefined> {
     if (this.hasDone(step)) return undefined;
     this.entry = { ...this.entry, step };
     this.write();
+    const began = Date.now();
     const result = await fn();
+    this.onStepDone(step, Date.now() - began);
     this.entry = { ...this.entry, done: [...this.entry.done, step] };
     this.write();
     if (this.crashAfter === step) process.kill(process.pid, 'SIGKILL');

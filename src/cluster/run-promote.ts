@@ -59,6 +59,7 @@ export async function runPromote(
       undefined,
       ctx.processEnv['PGREPL_CRASH_AFTER_STEP'],
     );
+  journal.onStepDone = (step, ms) => say(`done: ${step} (${ms} ms)`);
 
   let oldFinal: string | null = null;
   if (old) {

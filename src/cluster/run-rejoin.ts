@@ -61,6 +61,7 @@ export async function runRejoin(
     undefined,
     ctx.processEnv['PGREPL_CRASH_AFTER_STEP'],
   );
+  journal.onStepDone = (step, ms) => say(`done: ${step} (${ms} ms)`);
   let method: RejoinResult['method'] = 'reclone';
   let recloneReason: string | null = o.reclone ? 'asked for with --reclone' : null;
   let discarded: LostWal | null = null;

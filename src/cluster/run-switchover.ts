@@ -68,6 +68,7 @@ export async function runSwitchover(
       undefined,
       ctx.processEnv['PGREPL_CRASH_AFTER_STEP'],
     );
+  journal.onStepDone = (step, ms) => say(`done: ${step} (${ms} ms)`);
 
   // A checkpoint now makes the shutdown checkpoint, and so the write gap, short.
   await journal.step(`checkpoint ${old.name}`, () =>

@@ -93,6 +93,17 @@ export function buildStatus(spec: ClusterSpec, obs: ClusterObservation): Cluster
         obs.nodes.find((o) => o.node.name === n.name),
       ),
     );
+  // A replica on another timeline that does not stream may hold WAL the primary never had.
+  const primaryTimeline = answer?.instance.timeline ?? null;
+  for (const n of nodes) {
+    const otherTimeline = n.timeline !== null && primaryTimeline !== null && n.timeline !== primaryTimeline;
+    if (n.role === 'replica' && otherTimeline && n.state !== 'streaming') {
+      warnings.push(
+        `DIVERGED? ${n.name} is on timeline ${n.timeline} and the primary on ${primaryTimeline}, and it does not ` +
+          `stream: \`pgrepl rejoin ${n.name}\``,
+      );
+    }
+  }
   if (answer && primary) {
     for (const s of answer.slots) {
       if (!s.active && (s.retainedBytes ?? 0) > 0) {

@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import { decidePromote } from '../../src/cluster/decide-promote.js';
 import { decideSwitchover } from '../../src/cluster/decide-switchover.js';
 import type { ClusterObservation, NodeObservation, ServerAnswer } from '../../src/cluster/observation.js';
+import { parseSpec } from '../../src/spec/load-spec.js';
 import { observe, specOf } from '../helpers/observation-fixtures.js';
 
 const spec = specOf(3);
@@ -122,6 +123,33 @@ describe('decidePromote', () => {
       force: true,
     });
     assert.equal(split.kind === 'refuse' && split.code, 'E_TWO_PRIMARIES');
+  });
+});
+
+describe('decidePromote in sync mode', () => {
+  it('refuses when as many replicas as must confirm a commit are out of reach, since the rest may lack acknowledged commits', () => {
+    const sync = parseSpec(
+      'cluster: t\nreplication: { mode: sync, syncCount: 1 }\nnodes:\n' +
+        '  - { name: pg1, port: 5001, dataDir: /d/pg1 }\n  - { name: pg2, port: 5002, dataDir: /d/pg2 }\n  - { name: pg3, port: 5003, dataDir: /d/pg3 }\n',
+      'x',
+      '/',
+    );
+    const obs = observe(sync, { pg1: 'primary-down', pg2: 'replica-down', pg3: 'replica-streaming' });
+    const d = decidePromote(sync, obs, { target: undefined, auto: true, force: false });
+    assert.match(
+      d.kind === 'refuse' ? d.reason : '',
+      /in sync mode each acknowledged commit is on 1 replica\(s\), and pg2 cannot be asked/,
+    );
+    assert.equal(decidePromote(sync, obs, { target: undefined, auto: true, force: true }).kind, 'promote');
+    const allThere = observe(sync, {
+      pg1: 'primary-down',
+      pg2: 'replica-streaming',
+      pg3: 'replica-streaming',
+    });
+    assert.equal(
+      decidePromote(sync, allThere, { target: undefined, auto: true, force: false }).kind,
+      'promote',
+    );
   });
 });
 

@@ -75,6 +75,19 @@ describe('status', () => {
     );
   });
 
+  it('flags a replica on another timeline than the primary that does not stream as possibly diverged', () => {
+    const obs = observe(spec, { pg1: 'primary-up', pg2: 'replica-streaming', pg3: 'replica-not-streaming' });
+    const pg3 = obs.nodes[2];
+    assert.ok(pg3?.server?.ok);
+    const server = { ...pg3.server, instance: { ...pg3.server.instance, timeline: 2 } };
+    const s = buildStatus(spec, { ...obs, nodes: [...obs.nodes.slice(0, 2), { ...pg3, server }] });
+    assert.equal(s.healthy, false);
+    assert.ok(
+      s.warnings.some((w) => /^DIVERGED\? pg3 is on timeline 2 and the primary on 1/.test(w)),
+      s.warnings.join('\n'),
+    );
+  });
+
   it('formats bytes briefly', () => {
     assert.equal(formatBytes(0), '0 B');
     assert.equal(formatBytes(1536), '1.5 kB');
