@@ -40,6 +40,22 @@ export async function freePort(): Promise<number> {
   });
 }
 
+/** The parts of `status --json` the tests read. */
+export interface StatusJson {
+  healthy: boolean;
+  primary: string | null;
+  warnings: string[];
+  nodes: {
+    name: string;
+    role: string;
+    state: string;
+    upstream: string | null;
+    timeline: number | null;
+    syncState: string | null;
+    slot: { name: string; active: boolean; retainedBytes: number | null } | null;
+  }[];
+}
+
 export interface NodeDef {
   name: string;
   port: number;
@@ -135,6 +151,11 @@ export class TestCluster {
     return postmasterPid(this.dataDir(name));
   }
 
+  /** `pgrepl status --json`, parsed. */
+  async status(): Promise<StatusJson> {
+    return JSON.parse((await this.cli(['status', '--json'])).stdout) as StatusJson;
+  }
+
   /** Kills a node like a power cut: SIGKILL to its postmaster and to every process it forked, by PID. */
   async crash(name: string): Promise<void> {
     const pid = this.postmasterPid(name);
@@ -223,21 +244,15 @@ export function allChildren(parent: number): number[] {
   return out;
 }
 
-/** Children of `parent` running `program`, from /proc (for killing a pg_basebackup by PID). */
+/** Children of `parent` running `program` (for killing a pg_basebackup by PID). */
 export function childPids(parent: number, program: string): number[] {
-  const out: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
+  return allChildren(parent).filter((pid) => {
     try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const comm = /\(([^)]*)\)/.exec(stat)?.[1];
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      if (ppid === parent && comm === program) out.push(Number(entry));
+      return /\(([^)]*)\)/.exec(readFileSync(`/proc/${pid}/stat`, 'utf8'))?.[1] === program;
     } catch {
-      continue;
+      return false;
     }
-  }
-  return out;
+  });
 }
 
 async function stopByPid(pid: number): Promise<void> {

@@ -5,24 +5,6 @@ import { after, before, describe, it } from 'node:test';
 import { assertNoLeakedServers, TestCluster, waitUntil } from '../helpers/test-cluster.js';
 import { Writer } from '../helpers/writer.js';
 
-interface StatusJson {
-  healthy: boolean;
-  primary: string | null;
-  warnings: string[];
-  nodes: {
-    name: string;
-    role: string;
-    state: string;
-    upstream: string | null;
-    syncState: string | null;
-    timeline: number | null;
-  }[];
-}
-
-async function status(c: TestCluster): Promise<StatusJson> {
-  return JSON.parse((await c.cli(['status', '--json'])).stdout) as StatusJson;
-}
-
 async function ids(c: TestCluster, node: string): Promise<Set<number>> {
   const rows = await c.sql<{ id: number }>(node, 'SELECT id FROM writes');
   return new Set(rows.map((r) => r.id));
@@ -75,7 +57,7 @@ describe('switchover', () => {
     const onNew = await ids(c, 'pg2');
     const missing = w.acked.filter((id) => !onNew.has(id));
     assert.deepEqual(missing, [], 'every acknowledged row is on the new primary');
-    const s = await status(c);
+    const s = await c.status();
     assert.equal(s.primary, 'pg2');
     assert.equal(s.healthy, true, s.warnings.join('\n'));
     const pg1 = s.nodes.find((n) => n.name === 'pg1');
@@ -87,7 +69,7 @@ describe('switchover', () => {
   it('switches back', async () => {
     const r = await c.cli(['switchover', '--to', 'pg1']);
     assert.equal(r.code, 0, r.stderr);
-    const s = await status(c);
+    const s = await c.status();
     assert.equal(s.primary, 'pg1');
     assert.equal(s.healthy, true, s.warnings.join('\n'));
   });
@@ -96,13 +78,13 @@ describe('switchover', () => {
     const r = await c.cli(['switchover', '--to', 'pg1']);
     assert.equal(r.code, 1);
     assert.match(r.stderr, /E_REFUSED: pg1 is already the primary; nothing was changed/);
-    assert.equal((await status(c)).primary, 'pg1');
+    assert.equal((await c.status()).primary, 'pg1');
   });
 
   it('recovers from pgrepl being killed between two steps: resume finishes it', async () => {
     const r = await c.cli(['switchover', '--to', 'pg3'], { env: { PGREPL_CRASH_AFTER_STEP: 'stop pg1' } });
     assert.notEqual(r.code, 0, 'pgrepl died half-way');
-    const mid = await status(c);
+    const mid = await c.status();
     assert.ok(mid.nodes.filter((n) => n.role === 'primary').length <= 1, 'never two primaries');
     const blocked = await c.cli(['up']);
     assert.equal(blocked.code, 1);
@@ -112,7 +94,7 @@ describe('switchover', () => {
     );
     const resumed = await c.cli(['resume']);
     assert.equal(resumed.code, 0, resumed.stderr);
-    const s = await status(c);
+    const s = await c.status();
     assert.equal(s.primary, 'pg3');
     assert.equal(s.healthy, true, s.warnings.join('\n'));
   });
@@ -122,7 +104,7 @@ describe('switchover', () => {
     assert.notEqual(r.code, 0);
     const undo = await c.cli(['abandon']);
     assert.equal(undo.code, 0, undo.stderr);
-    const s = await status(c);
+    const s = await c.status();
     assert.equal(s.primary, 'pg3');
     assert.equal(s.healthy, true, s.warnings.join('\n'));
   });
@@ -154,11 +136,11 @@ describe('sync mode: failover after the primary is killed', () => {
     );
     assert.equal(setting?.v, 'FIRST 1 ("pg2", "pg3")');
     await waitUntil(
-      async () => (await status(c)).nodes.find((n) => n.name === 'pg2')?.syncState === 'sync',
+      async () => (await c.status()).nodes.find((n) => n.name === 'pg2')?.syncState === 'sync',
       10_000,
       'pg2 to be sync',
     );
-    assert.equal((await status(c)).nodes.find((n) => n.name === 'pg3')?.syncState, 'potential');
+    assert.equal((await c.status()).nodes.find((n) => n.name === 'pg3')?.syncState, 'potential');
   });
 
   it('loses no acknowledged commit when the primary dies under writes and promote --auto takes over', async () => {
@@ -178,7 +160,7 @@ describe('sync mode: failover after the primary is killed', () => {
       [],
       'zero acknowledged commits lost',
     );
-    const s = await status(c);
+    const s = await c.status();
     const other = result.newPrimary === 'pg2' ? 'pg3' : 'pg2';
     assert.deepEqual(result.followers, [other]);
     assert.equal(s.nodes.find((n) => n.name === other)?.state, 'streaming');
@@ -195,7 +177,7 @@ describe('sync mode: failover after the primary is killed', () => {
   it('rejoins it as a replica of the new primary', async () => {
     const r = await c.cli(['rejoin', 'pg1', '--json']);
     assert.equal(r.code, 0, r.stderr);
-    const s = await status(c);
+    const s = await c.status();
     assert.equal(s.nodes.find((n) => n.name === 'pg1')?.state, 'streaming');
     assert.equal(s.healthy, true, s.warnings.join('\n'));
   });
@@ -220,7 +202,7 @@ describe('async mode: failover with commits the replicas never got', () => {
       r.stderr,
       /E_REFUSED: pg1 is the primary and accepts writes\. For a planned change use `pgrepl switchover --to pg2`/,
     );
-    assert.equal((await status(c)).primary, 'pg1');
+    assert.equal((await c.status()).primary, 'pg1');
   });
 
   it('promotes only one of two concurrent promotes', async () => {
@@ -237,12 +219,12 @@ describe('async mode: failover with commits the replicas never got', () => {
     const [a, b] = await Promise.all([c.cli(['promote', '--auto']), c.cli(['promote', '--auto'])]);
     assert.equal([a, b].filter((r) => r.code === 0).length, 1, `${a.stderr}\n${b.stderr}`);
     assert.match([a, b].find((r) => r.code !== 0)?.stderr ?? '', /E_LOCKED|E_REFUSED/);
-    const s = await status(c);
+    const s = await c.status();
     assert.equal(s.nodes.filter((n) => n.role === 'primary').length, 1);
   });
 
   it('rejoins the old primary with pg_rewind and lists the commits only it had', async () => {
-    const primary = (await status(c)).primary as string;
+    const primary = (await c.status()).primary as string;
     const r = await c.cli(['rejoin', 'pg1']);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /pg1 streams from pg\d again \(rewind/);
@@ -253,8 +235,19 @@ describe('async mode: failover with commits the replicas never got', () => {
     const onPg1 = await ids(c, 'pg1');
     assert.equal(onPg1.size, 100, 'the rows only pg1 had are gone from it: it matches its new primary');
     assert.equal((await ids(c, primary)).size, 100);
-    const s = await status(c);
+    const s = await c.status();
     assert.equal(s.healthy, true, s.warnings.join('\n'));
+  });
+
+  it('finishes a rejoin that pgrepl was killed in, through resume', async () => {
+    const r = await c.cli(['rejoin', 'pg1'], { env: { PGREPL_CRASH_AFTER_STEP: 'stop pg1' } });
+    assert.notEqual(r.code, 0);
+    assert.equal(c.postmasterPid('pg1'), null);
+    const blocked = await c.cli(['rejoin', 'pg1']);
+    assert.match(blocked.stderr, /E_INTERRUPTED_OPERATION: `pgrepl rejoin pg1`/);
+    const resumed = await c.cli(['resume']);
+    assert.equal(resumed.code, 0, resumed.stderr);
+    assert.equal((await c.status()).healthy, true);
   });
 
   it('re-clones on request, moving the old data directory aside', async () => {
@@ -264,6 +257,6 @@ describe('async mode: failover with commits the replicas never got', () => {
     const aside = readdirSync(dirname(c.dataDir('pg1'))).filter((d) => d.startsWith('pg1.pgrepl-old-'));
     assert.equal(aside.length, 1);
     assert.ok(existsSync(join(dirname(c.dataDir('pg1')), aside[0] as string, 'PG_VERSION')));
-    assert.equal((await status(c)).healthy, true);
+    assert.equal((await c.status()).healthy, true);
   });
 });

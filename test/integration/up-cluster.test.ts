@@ -3,20 +3,7 @@ import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { assertNoLeakedServers, freePort, TestCluster, waitUntil } from '../helpers/test-cluster.js';
-
-interface StatusJson {
-  healthy: boolean;
-  primary: string | null;
-  warnings: string[];
-  nodes: {
-    name: string;
-    role: string;
-    state: string;
-    upstream: string | null;
-    timeline: number | null;
-    slot: { name: string; active: boolean } | null;
-  }[];
-}
+import type { StatusJson } from '../helpers/test-cluster.js';
 
 describe('pgrepl up: 1 primary + 2 replicas from nothing', () => {
   let c: TestCluster;

@@ -4,10 +4,10 @@ import { join } from 'node:path';
 import { observeCluster } from '../../cluster/observe-cluster.js';
 import { roleOf } from '../../cluster/observation.js';
 import { requireSuperuserPassword } from '../../cluster/cluster-context.js';
+import { nodeOf } from '../../cluster/node-actions.js';
 import { PgreplError } from '../../errors.js';
 import { commandContext } from '../command-context.js';
 import type { GlobalOptions } from '../command-context.js';
-import { requireNode } from './url.js';
 
 /** Opens psql as the cluster superuser on NODE, or on whichever node is the primary now. */
 export async function runPsql(
@@ -18,7 +18,7 @@ export async function runPsql(
   const ctx = await commandContext(g);
   requireSuperuserPassword(ctx);
   let node;
-  if (nodeName !== undefined) node = requireNode(ctx.spec.nodes, nodeName, ctx.spec.source);
+  if (nodeName !== undefined) node = nodeOf(ctx, nodeName);
   else {
     const primary = (await observeCluster(ctx)).nodes.find((o) => roleOf(o) === 'primary');
     if (!primary)

@@ -1,5 +1,8 @@
-import { readJournal } from '../../cluster/journal.js';
-import { Journal } from '../../cluster/journal.js';
+import { Journal, readJournal } from '../../cluster/journal.js';
+import type { JournalEntry } from '../../cluster/journal.js';
+import type { ClusterContext } from '../../cluster/cluster-context.js';
+import { runRejoin } from '../../cluster/run-rejoin.js';
+import { consoleReporter } from '../console-reporter.js';
 import { runPromote } from '../../cluster/run-promote.js';
 import { abandonSwitchover, runSwitchover } from '../../cluster/run-switchover.js';
 import { PgreplError } from '../../errors.js';
@@ -80,66 +83,75 @@ export async function runSwitchoverCommand(
   return 0;
 }
 
-/** `resume`: finishes an operation that was interrupted, from its journal. */
-export async function runResume(g: GlobalOptions, o: { json?: boolean }): Promise<number> {
+/**
+ * Runs `fn` on the journal of the interrupted operation, under the lock; says so and exits 0 when
+ * nothing was interrupted.
+ */
+async function onInterrupted(
+  g: GlobalOptions,
+  verb: 'resume' | 'abandon',
+  fn: (ctx: ClusterContext, journal: Journal, entry: JournalEntry) => Promise<void>,
+): Promise<number> {
   const ctx = await commandContext(g);
   return changing(
     ctx,
-    'resume',
+    verb,
     async () => {
       const entry = readJournal(ctx.spec.stateDir);
       if (!entry) {
-        process.stdout.write('no interrupted operation; nothing to resume\n');
+        process.stdout.write(`no interrupted operation; nothing to ${verb}\n`);
         return 0;
       }
-      const journal = new Journal(ctx.spec.stateDir, ctx.env.runAs, entry, entry);
-      say(`resuming \`pgrepl ${entry.resume.join(' ')}\` from step "${entry.step}"`);
-      if (entry.op === 'switchover') {
-        const r = await runSwitchover(ctx, undefined, say, journal);
-        print(o.json, r, `switchover finished: ${r.newPrimary} is the primary`);
-      } else if (entry.op === 'promote') {
-        const r = await runPromote(
-          ctx,
-          { target: undefined, auto: false, force: true, oldPrimaryIsDown: false },
-          say,
-          journal,
-        );
-        print(o.json, r, `promotion finished: ${r.newPrimary} is the primary`);
-      } else {
-        throw new PgreplError(
-          'E_NOT_RESUMABLE',
-          `an interrupted ${entry.op} is finished by running \`pgrepl ${entry.resume.join(' ')}\` again`,
-        );
-      }
+      await fn(ctx, new Journal(ctx.spec.stateDir, ctx.env.runAs, entry, entry), entry);
       return 0;
     },
     { allowInterrupted: true },
   );
 }
 
-/** `abandon`: undoes an interrupted operation where that is still safe. */
-export async function runAbandon(g: GlobalOptions): Promise<number> {
-  const ctx = await commandContext(g);
-  return changing(
-    ctx,
-    'abandon',
-    async () => {
-      const entry = readJournal(ctx.spec.stateDir);
-      if (!entry) {
-        process.stdout.write('no interrupted operation; nothing to abandon\n');
-        return 0;
-      }
-      const journal = new Journal(ctx.spec.stateDir, ctx.env.runAs, entry, entry);
-      if (entry.op !== 'switchover') {
-        throw new PgreplError(
-          'E_NOT_RESUMABLE',
-          `an interrupted ${entry.op} cannot be undone once started; run \`pgrepl resume\``,
+/** `resume`: finishes an operation that was interrupted, from its journal. */
+export function runResume(g: GlobalOptions, o: { json?: boolean }): Promise<number> {
+  return onInterrupted(g, 'resume', async (ctx, journal, entry) => {
+    say(`resuming \`pgrepl ${entry.resume.join(' ')}\` from step "${entry.step}"`);
+    if (entry.op === 'switchover') {
+      const r = await runSwitchover(ctx, undefined, say, journal);
+      print(o.json, r, `switchover finished: ${r.newPrimary} is the primary`);
+    } else if (entry.op === 'promote') {
+      const r = await runPromote(
+        ctx,
+        { target: undefined, auto: false, force: true, oldPrimaryIsDown: false },
+        say,
+        journal,
+      );
+      print(o.json, r, `promotion finished: ${r.newPrimary} is the primary`);
+    } else {
+      // Every rejoin step is safe to repeat: running it again from the start finishes it.
+      const reporter = consoleReporter();
+      try {
+        const r = await runRejoin(
+          ctx,
+          entry.facts['node'] ?? '',
+          { reclone: entry.resume.includes('--reclone'), reporter },
+          say,
         );
+        print(o.json, r, `rejoin finished: ${r.node} streams from ${r.primary}`);
+      } finally {
+        reporter.close();
       }
-      await abandonSwitchover(ctx, journal, say);
-      process.stdout.write(`switchover abandoned; ${entry.facts['oldPrimary']} is the primary again\n`);
-      return 0;
-    },
-    { allowInterrupted: true },
-  );
+    }
+  });
+}
+
+/** `abandon`: undoes an interrupted switchover while its target is not promoted yet. */
+export function runAbandon(g: GlobalOptions): Promise<number> {
+  return onInterrupted(g, 'abandon', async (ctx, journal, entry) => {
+    if (entry.op !== 'switchover') {
+      throw new PgreplError(
+        'E_NOT_RESUMABLE',
+        `an interrupted ${entry.op} cannot be undone once started; run \`pgrepl resume\``,
+      );
+    }
+    await abandonSwitchover(ctx, journal, say);
+    process.stdout.write(`switchover abandoned; ${entry.facts['oldPrimary']} is the primary again\n`);
+  });
 }

@@ -1,6 +1,5 @@
-import { PgreplError } from '../../errors.js';
-import type { NodeSpec } from '../../spec/cluster-spec.js';
 import { requireSuperuserPassword } from '../../cluster/cluster-context.js';
+import { nodeOf } from '../../cluster/node-actions.js';
 import { commandContext } from '../command-context.js';
 import type { GlobalOptions } from '../command-context.js';
 
@@ -17,8 +16,7 @@ export interface UrlOptions {
  */
 export async function runUrl(g: GlobalOptions, o: UrlOptions): Promise<number> {
   const ctx = await commandContext(g);
-  const nodes =
-    o.node === undefined ? ctx.spec.nodes : [requireNode(ctx.spec.nodes, o.node, ctx.spec.source)];
+  const nodes = o.node === undefined ? ctx.spec.nodes : [nodeOf(ctx, o.node)];
   const user = encodeURIComponent(o.user ?? ctx.spec.superuser.name);
   const password = o.withPassword ? `:${encodeURIComponent(requireSuperuserPassword(ctx))}` : '';
   const hosts = nodes.map((n) => `${n.host.includes(':') ? `[${n.host}]` : n.host}:${n.port}`).join(',');
@@ -27,15 +25,4 @@ export async function runUrl(g: GlobalOptions, o: UrlOptions): Promise<number> {
     `postgresql://${user}${password}@${hosts}/${encodeURIComponent(o.database ?? 'postgres')}${query}\n`,
   );
   return 0;
-}
-
-export function requireNode(nodes: readonly NodeSpec[], name: string, source: string): NodeSpec {
-  const node = nodes.find((n) => n.name === name);
-  if (!node) {
-    throw new PgreplError(
-      'E_UNKNOWN_NODE',
-      `no node named "${name}" in ${source}; nodes are: ${nodes.map((n) => n.name).join(', ')}`,
-    );
-  }
-  return node;
 }
