@@ -2,6 +2,7 @@ import { existsSync, readdirSync, rmdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { readState, statePath } from './cluster-state.js';
 import { statePaths } from './cluster-context.js';
+import { journalPath } from './journal.js';
 import type { ClusterContext } from './cluster-context.js';
 import { stopCluster } from './stop-cluster.js';
 
@@ -29,7 +30,12 @@ export async function destroyCluster(ctx: ClusterContext): Promise<DestroyResult
   // Only pgrepl's own entries of the state dir go; the dir itself only once it is empty, since a
   // user may have pointed stateDir at a directory that holds other things too.
   const paths = statePaths(ctx.spec);
-  for (const path of [paths.secretsDir, paths.logsDir, statePath(ctx.spec.stateDir)]) {
+  for (const path of [
+    paths.secretsDir,
+    paths.logsDir,
+    statePath(ctx.spec.stateDir),
+    journalPath(ctx.spec.stateDir),
+  ]) {
     if (!existsSync(path)) continue;
     rmSync(path, { recursive: true, force: true });
     removed.push(path);

@@ -86,6 +86,11 @@ describe('switchover', () => {
     assert.notEqual(r.code, 0, 'pgrepl died half-way');
     const mid = await c.status();
     assert.ok(mid.nodes.filter((n) => n.role === 'primary').length <= 1, 'never two primaries');
+    assert.equal(mid.healthy, false);
+    assert.match(
+      mid.warnings[0] ?? '',
+      /^`pgrepl switchover --to pg3` was interrupted during step .*pgrepl resume/,
+    );
     const blocked = await c.cli(['up']);
     assert.equal(blocked.code, 1);
     assert.match(

@@ -1,5 +1,8 @@
 import { observeCluster } from '../../cluster/observe-cluster.js';
+import { readJournal } from '../../cluster/journal.js';
+import type { JournalEntry } from '../../cluster/journal.js';
 import { buildStatus } from '../../cluster/status-report.js';
+import type { ClusterStatus } from '../../cluster/status-report.js';
 import { commandContext } from '../command-context.js';
 import type { GlobalOptions } from '../command-context.js';
 import { formatStatus } from '../format-status.js';
@@ -16,7 +19,10 @@ export const EXIT_UNHEALTHY = 3;
 export async function runStatus(g: GlobalOptions, o: StatusOptions): Promise<number> {
   const ctx = await commandContext(g);
   const once = async () => {
-    const status = buildStatus(ctx.spec, await observeCluster(ctx));
+    const status = withInterruption(
+      buildStatus(ctx.spec, await observeCluster(ctx)),
+      readJournal(ctx.spec.stateDir),
+    );
     const text = o.json
       ? JSON.stringify(
           { ...status, postgres: { version: ctx.env.bins.version, binDir: ctx.env.bins.binDir } },
@@ -38,4 +44,13 @@ export async function runStatus(g: GlobalOptions, o: StatusOptions): Promise<num
     process.stdout.write(`${clear}${new Date().toISOString()}\n${text}\n`);
     await new Promise((r) => setTimeout(r, intervalMs));
   }
+}
+
+/** An operation left half-done makes the cluster unhealthy whatever the servers say. */
+function withInterruption(status: ClusterStatus, journal: JournalEntry | null): ClusterStatus {
+  if (!journal) return status;
+  const warning =
+    `\`pgrepl ${journal.resume.join(' ')}\` was interrupted during step "${journal.step}"; ` +
+    'run `pgrepl resume` to finish it or `pgrepl abandon` to undo it';
+  return { ...status, healthy: false, warnings: [warning, ...status.warnings] };
 }
