@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import { PgreplError } from '../errors.js';
 import {
   assertPortFree,
+  killInstance,
   logTail,
   readDataDir,
   startInstance,
@@ -60,6 +61,21 @@ export async function stopNode(
 ): Promise<void> {
   if (readDataDir(node.dataDir).pid === null) return;
   await stopInstance(ctx.env, { dataDir: node.dataDir, mode });
+}
+
+/**
+ * Makes sure a node cannot take writes: a fast stop if it answers within 10 s, otherwise its
+ * whole process group is killed. Returns how, or throws when even that failed.
+ */
+export async function fenceNode(ctx: ClusterContext, node: NodeSpec): Promise<'stopped' | 'killed'> {
+  try {
+    await stopInstance(ctx.env, { dataDir: node.dataDir, mode: 'fast', timeoutSec: 10 });
+    if (readDataDir(node.dataDir).pid === null) return 'stopped';
+  } catch {
+    // a hung server does not stop: kill it below
+  }
+  if (await killInstance(node.dataDir)) return 'killed';
+  throw new PgreplError('E_REFUSED', `${node.name} (PID ${readDataDir(node.dataDir).pid}) survived SIGKILL`);
 }
 
 export async function restartNode(ctx: ClusterContext, node: NodeSpec): Promise<void> {

@@ -6,7 +6,7 @@ import { setFenced } from './cluster-state.js';
 import { decidePromote } from './decide-promote.js';
 import type { PromoteDecision, PromoteRequest } from './decide-promote.js';
 import { Journal } from './journal.js';
-import { nodeOf, stopNode, waitStreaming } from './node-actions.js';
+import { fenceNode, nodeOf, waitStreaming } from './node-actions.js';
 import { observeCluster } from './observe-cluster.js';
 import { roleOf } from './observation.js';
 import type { ClusterObservation } from './observation.js';
@@ -67,7 +67,8 @@ export async function runPromote(
       if (decision.fence) {
         say(`stopping ${old.name} so that it cannot accept writes`);
         try {
-          await stopNode(ctx, old, 'fast');
+          const how = await fenceNode(ctx, old);
+          if (how === 'killed') say(`${old.name} did not stop in 10 s; killed it (its whole process group)`);
         } catch (err) {
           if (!req.oldPrimaryIsDown) {
             throw new PgreplError(

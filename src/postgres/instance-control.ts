@@ -115,18 +115,41 @@ export async function startInstance(
 /** Stops the server: `fast` rolls back sessions and writes a shutdown checkpoint; `immediate` does not. */
 export async function stopInstance(
   env: InstanceEnv,
-  opts: { dataDir: string; mode: 'fast' | 'immediate' },
+  opts: { dataDir: string; mode: 'fast' | 'immediate'; timeoutSec?: number },
 ): Promise<void> {
+  const seconds = opts.timeoutSec ?? 120;
   const r = await env.runner.run(
     bin(env, 'pg_ctl'),
-    ['stop', '-D', opts.dataDir, '-m', opts.mode, '-w', '-t', '120', '-s'],
+    ['stop', '-D', opts.dataDir, '-m', opts.mode, '-w', '-t', String(seconds), '-s'],
     {
       runAs: env.runAs,
-      timeoutMs: 130_000,
+      timeoutMs: (seconds + 10) * 1000,
     },
   );
   if (r.code !== 0 && readDataDir(opts.dataDir).pid !== null)
     checkResult(`stopping the server in ${opts.dataDir}`, r);
+}
+
+/**
+ * Kills a server and every process it forked, by the process group of the PID in postmaster.pid
+ * (pg_ctl starts the postmaster as a session leader, so its backends share that group). Used to
+ * fence a primary that does not stop: none of its backends may acknowledge one more commit.
+ */
+export async function killInstance(dataDir: string): Promise<boolean> {
+  const pid = readDataDir(dataDir).pid;
+  if (pid === null) return true;
+  try {
+    process.kill(-pid, 'SIGKILL');
+  } catch {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // gone already, or not ours to kill: the check below tells
+    }
+  }
+  for (let i = 0; i < 100 && readDataDir(dataDir).pid !== null; i++)
+    await new Promise((r) => setTimeout(r, 50));
+  return readDataDir(dataDir).pid === null;
 }
 
 /** Makes a running server re-read postgresql.conf and pg_hba.conf. */

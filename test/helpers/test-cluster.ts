@@ -204,8 +204,7 @@ function postmasterPid(dataDir: string): number | null {
       readFileSync(join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0] ?? '',
       10,
     );
-    process.kill(pid, 0);
-    return pid;
+    return alive(pid) ? pid : null;
   } catch {
     return null;
   }

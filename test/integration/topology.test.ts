@@ -265,3 +265,42 @@ describe('async mode: failover with commits the replicas never got', () => {
     assert.equal((await c.status()).healthy, true);
   });
 });
+
+describe('promote --force with a primary that hangs', () => {
+  let c: TestCluster;
+  let hung: number;
+  before(async () => {
+    c = await TestCluster.create(['pg1', 'pg2']);
+    await upWithTable(c);
+    hung = c.postmasterPid('pg1') as number;
+    process.kill(hung, 'SIGSTOP'); // it runs, holds its port, and answers nothing
+  });
+  after(async () => {
+    try {
+      process.kill(hung, 'SIGCONT');
+    } catch {
+      // fenced: already gone
+    }
+    await c.cleanup();
+    assertNoLeakedServers();
+  });
+
+  it('is refused without --force', async () => {
+    const r = await c.cli(['promote', 'pg2']);
+    assert.equal(r.code, 1);
+    assert.match(
+      r.stderr,
+      /E_REFUSED: pg1 still runs but does not answer; it must be stopped first: add --force/,
+    );
+  });
+
+  it('fences it by killing its process group, then promotes', async () => {
+    const r = await c.cli(['promote', 'pg2', '--force']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /pg1 did not stop in 10 s; killed it/);
+    assert.equal(c.postmasterPid('pg1'), null);
+    const s = await c.status();
+    assert.equal(s.primary, 'pg2');
+    await c.sql('pg2', 'INSERT INTO writes (id) VALUES (1)');
+  });
+});
