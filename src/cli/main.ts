@@ -16,6 +16,7 @@ const COMMANDS = {
   url: () => import('./commands/url.js'),
   'rejoin-and-mode': () => import('./commands/rejoin-and-mode.js'),
   topology: () => import('./commands/topology.js'),
+  render: () => import('./commands/render.js'),
 };
 const load = <K extends keyof typeof COMMANDS>(name: K): ReturnType<(typeof COMMANDS)[K]> =>
   COMMANDS[name]() as ReturnType<(typeof COMMANDS)[K]>;
@@ -163,6 +164,17 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .command('abandon')
     .description('undo an interrupted switchover, while its target is not yet promoted')
     .action(act(async () => (await load('topology')).runAbandon(g())));
+
+  const render = program.command('render').description('write deployment files for real hosts from the spec');
+  render
+    .command('conf')
+    .description(
+      'one folder per node for hosts without Docker: postgresql.conf, pg_hba.conf, .env, setup.sh, README',
+    )
+    .requiredOption('--out <dir>', 'where to write the folders')
+    .option('--with-secrets', 'put the real passwords in .env (mode 0600) instead of placeholders')
+    .option('--force', 'overwrite files in a non-empty --out')
+    .action(act(async (o) => (await load('render')).runRenderConf(g(), o)));
 
   program
     .command('down')

@@ -76,7 +76,8 @@ function checkConsistency(spec: ParsedSpec): Problem[] {
     for (const [key, value] of [
       ['name', n.name],
       ['port', `${n.host}:${n.port}`],
-      ['dataDir', n.dataDir ?? `(default) ${n.name}`],
+      // Nodes on different hosts may well use the same path.
+      ['dataDir', `${n.host}:${n.dataDir ?? `(default) ${n.name}`}`],
     ] as const) {
       const id = `${key}=${value}`;
       const first = seen.get(id);

@@ -1,0 +1,79 @@
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
+import { describe, it } from 'node:test';
+import { renderHostBundle } from '../../src/deploy/render-host-bundle.js';
+import { parseSpec } from '../../src/spec/load-spec.js';
+import { REPO } from '../helpers/test-cluster.js';
+
+const GOLDEN = join(REPO, 'test', 'golden', 'host-bundle');
+
+const spec = parseSpec(
+  `cluster: shop
+replication: { mode: sync, syncCount: 1 }
+access: [{ cidr: 10.0.0.0/24, database: shop, user: app }]
+nodes:
+  - { name: db1, host: 10.0.0.11, port: 5432, dataDir: /var/lib/postgresql/15/shop }
+  - { name: db2, host: 10.0.0.12, port: 5432, dataDir: /var/lib/postgresql/15/shop }
+  - { name: db3, host: 10.0.0.13, port: 5432, dataDir: /var/lib/postgresql/15/shop }
+`,
+  'golden.yaml',
+  '/',
+);
+
+function listFiles(dir: string): string[] {
+  return readdirSync(dir).flatMap((e) => {
+    const p = join(dir, e);
+    return statSync(p).isDirectory() ? listFiles(p) : [relative(GOLDEN, p)];
+  });
+}
+
+describe('render conf golden files (UPDATE_GOLDEN=1 npm test rewrites them; review the diff)', () => {
+  const files = renderHostBundle({
+    spec,
+    binDir: '/usr/lib/postgresql/15/bin',
+    pgMajor: 15,
+    secrets: undefined,
+  });
+
+  if (process.env['UPDATE_GOLDEN'] === '1') {
+    for (const f of files) {
+      mkdirSync(dirname(join(GOLDEN, f.path)), { recursive: true });
+      writeFileSync(join(GOLDEN, f.path), f.content);
+    }
+  }
+
+  it('renders exactly the reviewed files', () => {
+    assert.ok(existsSync(GOLDEN), 'golden files missing: run UPDATE_GOLDEN=1 npm test once and review them');
+    assert.deepEqual(files.map((f) => f.path).sort(), listFiles(GOLDEN).sort());
+    for (const f of files) assert.equal(f.content, readFileSync(join(GOLDEN, f.path), 'utf8'), f.path);
+  });
+
+  it('gives each replica its own slot and upstream, and every node replication rules for the other hosts', () => {
+    const db2 = files.find((f) => f.path === 'db2/postgresql.conf')?.content ?? '';
+    assert.match(db2, /^primary_slot_name = 'db2'$/m);
+    assert.match(
+      db2,
+      /^primary_conninfo = 'host=10\.0\.0\.11 port=5432 user=replicator passfile=\/var\/lib\/postgresql\/15\/db2-replication\.pgpass application_name=db2/m,
+    );
+    assert.match(
+      files.find((f) => f.path === 'db1/postgresql.conf')?.content ?? '',
+      /^synchronous_standby_names = 'FIRST 1 \("db2", "db3"\)'$/m,
+    );
+    const hba = files.find((f) => f.path === 'db1/pg_hba.conf')?.content ?? '';
+    for (const h of ['10.0.0.11', '10.0.0.12', '10.0.0.13'])
+      assert.match(
+        hba,
+        new RegExp(
+          `^host\\s+replication\\s+replicator\\s+${h.replace(/\./g, '\\.')}/32\\s+scram-sha-256$`,
+          'm',
+        ),
+      );
+    assert.doesNotMatch(hba, /trust/);
+    assert.ok(
+      files
+        .filter((f) => f.path.endsWith('.env'))
+        .every((f) => f.mode === 0o644 && f.content.includes("'change-me'")),
+    );
+  });
+});
