@@ -167,6 +167,16 @@ export function buildProgram(setExit: (code: number) => void): Command {
 
   const render = program.command('render').description('write deployment files for real hosts from the spec');
   render
+    .command('compose')
+    .description(
+      'one folder per node for Docker Compose hosts: compose.yaml, .env, configs, init/clone scripts, README',
+    )
+    .requiredOption('--out <dir>', 'where to write the folders')
+    .option('--image <image>', 'PostgreSQL image with its tag', 'postgres:16-alpine')
+    .option('--with-secrets', 'put the real passwords in .env (mode 0600) instead of placeholders')
+    .option('--force', 'overwrite files in a non-empty --out')
+    .action(act(async (o) => (await load('render')).runRenderCompose(g(), o)));
+  render
     .command('conf')
     .description(
       'one folder per node for hosts without Docker: postgresql.conf, pg_hba.conf, .env, setup.sh, README',

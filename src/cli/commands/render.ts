@@ -1,17 +1,43 @@
 import { resolve } from 'node:path';
+import type { ClusterContext } from '../../cluster/cluster-context.js';
+import { DEFAULT_IMAGE, renderComposeBundle } from '../../deploy/render-compose-bundle.js';
 import { renderHostBundle } from '../../deploy/render-host-bundle.js';
+import type { BundleFile } from '../../deploy/render-host-bundle.js';
 import { writeBundle } from '../../deploy/write-bundle.js';
 import { PgreplError } from '../../errors.js';
 import { commandContext } from '../command-context.js';
 import type { GlobalOptions } from '../command-context.js';
 
+export interface RenderOptions {
+  out: string;
+  withSecrets?: boolean;
+  force?: boolean;
+  image?: string;
+}
+
+type Secrets = { superuser: string; replication: string } | undefined;
+
+/** `render compose --out DIR [--image IMAGE] [--with-secrets] [--force]` */
+export function runRenderCompose(g: GlobalOptions, o: RenderOptions): Promise<number> {
+  return render(g, o, (ctx, secrets) =>
+    renderComposeBundle({ spec: ctx.spec, image: o.image ?? DEFAULT_IMAGE, secrets }),
+  );
+}
+
 /** `render conf --out DIR [--with-secrets] [--force]` */
-export async function runRenderConf(
+export function runRenderConf(g: GlobalOptions, o: RenderOptions): Promise<number> {
+  return render(g, o, (ctx, secrets) =>
+    renderHostBundle({ spec: ctx.spec, binDir: ctx.env.bins.binDir, pgMajor: ctx.env.bins.major, secrets }),
+  );
+}
+
+async function render(
   g: GlobalOptions,
-  o: { out: string; withSecrets?: boolean; force?: boolean },
+  o: RenderOptions,
+  files: (ctx: ClusterContext, s: Secrets) => BundleFile[],
 ): Promise<number> {
   const ctx = await commandContext(g);
-  let secrets: { superuser: string; replication: string } | undefined;
+  let secrets: Secrets;
   if (o.withSecrets) {
     if (ctx.superuserPassword === undefined || ctx.replicationPassword === undefined) {
       throw new PgreplError(
@@ -22,15 +48,10 @@ export async function runRenderConf(
     secrets = { superuser: ctx.superuserPassword, replication: ctx.replicationPassword };
   }
   const out = resolve(o.out);
-  const files = renderHostBundle({
-    spec: ctx.spec,
-    binDir: ctx.env.bins.binDir,
-    pgMajor: ctx.env.bins.major,
-    secrets,
-  });
-  writeBundle(out, files, o.force === true);
+  const rendered = files(ctx, secrets);
+  writeBundle(out, rendered, o.force === true);
   process.stdout.write(
-    `wrote ${files.length} files under ${out}: one folder per node; start with ${out}/README.md` +
+    `wrote ${rendered.length} files under ${out}: one folder per node, copy each to its host and follow its README.md` +
       `${secrets ? ' (the .env files hold real passwords, mode 0600)' : ' (.env files hold placeholders)'}\n`,
   );
   return 0;
