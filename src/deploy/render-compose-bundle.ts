@@ -2,6 +2,7 @@ import { stringify } from 'yaml';
 import { renderPgHba } from '../postgres/render-pg-hba.js';
 import { renderPostgresqlConf, synchronousStandbyNames } from '../postgres/render-postgresql-conf.js';
 import type { ClusterSpec, NodeSpec } from '../spec/cluster-spec.js';
+import { shellQuote } from './render-host-bundle.js';
 import type { BundleFile } from './render-host-bundle.js';
 
 export interface ComposeBundleInput {
@@ -115,10 +116,10 @@ function envFile(spec: ClusterSpec, node: NodeSpec, secrets: ComposeBundleInput[
   return [
     `# Settings and passwords for node ${node.name}. ${secrets ? 'Real secrets: keep this file 0600.' : 'Replace change-me before the first start.'}`,
     `POSTGRES_USER=${spec.superuser.name}`,
-    `POSTGRES_PASSWORD=${quote(secrets?.superuser ?? 'change-me')}`,
+    `POSTGRES_PASSWORD=${shellQuote(secrets?.superuser ?? 'change-me')}`,
     'POSTGRES_DB=postgres',
     `PGREPL_REPLICATION_USER=${spec.replication.user}`,
-    `PGREPL_REPLICATION_PASSWORD=${quote(secrets?.replication ?? 'change-me')}`,
+    `PGREPL_REPLICATION_PASSWORD=${shellQuote(secrets?.replication ?? 'change-me')}`,
     '# The other nodes, asked before this one starts as a primary (never two primaries).',
     `PGREPL_PEERS=${peers}`,
     'TZ=UTC',
@@ -311,8 +312,4 @@ function readme(spec: ClusterSpec, node: NodeSpec, upstream: NodeSpec | undefine
     '',
   ];
   return lines.join('\n');
-}
-
-function quote(v: string): string {
-  return `'${v.replace(/'/g, `'\\''`)}'`;
 }

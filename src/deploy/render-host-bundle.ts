@@ -210,6 +210,7 @@ function indexReadme(spec: ClusterSpec, primary: NodeSpec, replicas: NodeSpec[])
   ].join('\n');
 }
 
-function shellQuote(s: string): string {
+/** Quotes a value for POSIX sh (and for Compose .env files, which read single quotes literally). */
+export function shellQuote(s: string): string {
   return `'${s.replace(/'/g, `'\\''`)}'`;
 }

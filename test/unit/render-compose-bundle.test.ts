@@ -1,14 +1,10 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
-import { dirname, join, relative } from 'node:path';
 import { describe, it } from 'node:test';
 import { parse } from 'yaml';
 import { renderComposeBundle } from '../../src/deploy/render-compose-bundle.js';
 import { parseSpec } from '../../src/spec/load-spec.js';
 import { composeValidator } from '../helpers/compose-schema.js';
-import { REPO } from '../helpers/test-cluster.js';
-
-const GOLDEN = join(REPO, 'test', 'golden', 'compose-bundle');
+import { assertGolden } from '../helpers/golden.js';
 
 const spec = parseSpec(
   `cluster: shop
@@ -37,25 +33,9 @@ interface Service {
 const service = (node: string) =>
   (parse(file(`${node}/compose.yaml`)) as { services: { postgres: Service } }).services.postgres;
 
-function listFiles(dir: string): string[] {
-  return readdirSync(dir).flatMap((e) => {
-    const p = join(dir, e);
-    return statSync(p).isDirectory() ? listFiles(p) : [relative(GOLDEN, p)];
-  });
-}
-
 describe('render compose', () => {
-  if (process.env['UPDATE_GOLDEN'] === '1') {
-    for (const f of files) {
-      mkdirSync(dirname(join(GOLDEN, f.path)), { recursive: true });
-      writeFileSync(join(GOLDEN, f.path), f.content);
-    }
-  }
-
   it('renders exactly the reviewed files (UPDATE_GOLDEN=1 npm test rewrites them)', () => {
-    assert.ok(existsSync(GOLDEN), 'golden files missing');
-    assert.deepEqual(files.map((f) => f.path).sort(), listFiles(GOLDEN).sort());
-    for (const f of files) assert.equal(f.content, readFileSync(join(GOLDEN, f.path), 'utf8'), f.path);
+    assertGolden('compose-bundle', files);
   });
 
   it('writes compose files that the Compose Specification schema accepts', () => {

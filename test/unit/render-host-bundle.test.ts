@@ -1,12 +1,8 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
-import { dirname, join, relative } from 'node:path';
 import { describe, it } from 'node:test';
 import { renderHostBundle } from '../../src/deploy/render-host-bundle.js';
 import { parseSpec } from '../../src/spec/load-spec.js';
-import { REPO } from '../helpers/test-cluster.js';
-
-const GOLDEN = join(REPO, 'test', 'golden', 'host-bundle');
+import { assertGolden } from '../helpers/golden.js';
 
 const spec = parseSpec(
   `cluster: shop
@@ -21,13 +17,6 @@ nodes:
   '/',
 );
 
-function listFiles(dir: string): string[] {
-  return readdirSync(dir).flatMap((e) => {
-    const p = join(dir, e);
-    return statSync(p).isDirectory() ? listFiles(p) : [relative(GOLDEN, p)];
-  });
-}
-
 describe('render conf golden files (UPDATE_GOLDEN=1 npm test rewrites them; review the diff)', () => {
   const files = renderHostBundle({
     spec,
@@ -36,17 +25,8 @@ describe('render conf golden files (UPDATE_GOLDEN=1 npm test rewrites them; revi
     secrets: undefined,
   });
 
-  if (process.env['UPDATE_GOLDEN'] === '1') {
-    for (const f of files) {
-      mkdirSync(dirname(join(GOLDEN, f.path)), { recursive: true });
-      writeFileSync(join(GOLDEN, f.path), f.content);
-    }
-  }
-
   it('renders exactly the reviewed files', () => {
-    assert.ok(existsSync(GOLDEN), 'golden files missing: run UPDATE_GOLDEN=1 npm test once and review them');
-    assert.deepEqual(files.map((f) => f.path).sort(), listFiles(GOLDEN).sort());
-    for (const f of files) assert.equal(f.content, readFileSync(join(GOLDEN, f.path), 'utf8'), f.path);
+    assertGolden('host-bundle', files);
   });
 
   it('gives each replica its own slot and upstream, and every node replication rules for the other hosts', () => {
