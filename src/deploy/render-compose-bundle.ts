@@ -57,7 +57,10 @@ export function renderComposeBundle(i: ComposeBundleInput): BundleFile[] {
       );
     } else
       files.push({ path: `${dir}/initdb.d/${INIT_SCRIPT}`, content: initScript(spec, node), mode: 0o755 });
-    files.push({ path: `${dir}/README.md`, content: readme(spec, node, upstream), mode: 0o644 });
+    files.push(
+      { path: `${dir}/README.md`, content: readme(spec, node, upstream, 'en'), mode: 0o644 },
+      { path: `${dir}/README.pt-BR.md`, content: readme(spec, node, upstream, 'pt-BR'), mode: 0o644 },
+    );
   }
   return files;
 }
@@ -267,46 +270,86 @@ exec "\${PGREPL_NEXT_ENTRYPOINT:-docker-entrypoint.sh}" "$@"
 `;
 }
 
-function readme(spec: ClusterSpec, node: NodeSpec, upstream: NodeSpec | undefined): string {
+/** The README's sentences; the commands are the same in both languages. */
+const README_TEXT = {
+  en: {
+    replicaOf: (u: string) => `replica of ${u}`,
+    primary: 'primary',
+    of: 'of cluster',
+    copy: (host: string, port: number) =>
+      `Copy this folder to the host ${host}; the node listens there on port ${port}.`,
+    env: 'passwords (the same on every node)',
+    clone: (slot: string) => `copies the primary into ./data through slot ${slot}`,
+    healthy: 'healthy',
+    on: 'on',
+    promote: '## Promote (only once the primary is gone for good)',
+    rejoin: '## Rejoin after another node was promoted',
+    rejoinWhy: (other: string) =>
+      `This container will not start as a second primary (pgrepl-entrypoint.sh asks its peers). Rewind it and\nmake it a replica of the new primary (here ${other}):`,
+    conninfo: 'in postgresql.conf, point primary_conninfo at the new primary',
+  },
+  'pt-BR': {
+    replicaOf: (u: string) => `réplica de ${u}`,
+    primary: 'primário',
+    of: 'do cluster',
+    copy: (host: string, port: number) =>
+      `Copie esta pasta para o servidor ${host}; o nó escuta lá na porta ${port}.`,
+    env: 'senhas (as mesmas em todos os nós)',
+    clone: (slot: string) => `copia o primário para ./data pelo slot ${slot}`,
+    healthy: 'healthy',
+    on: 'em',
+    promote: '## Promover (só quando o primário se foi de vez)',
+    rejoin: '## Trazer de volta depois que outro nó foi promovido',
+    rejoinWhy: (other: string) =>
+      `Este contêiner não inicia como um segundo primário (o pgrepl-entrypoint.sh consulta os outros nós). Rebobine-o\ne torne-o réplica do novo primário (aqui ${other}):`,
+    conninfo: 'no postgresql.conf, aponte o primary_conninfo para o novo primário',
+  },
+};
+
+function readme(
+  spec: ClusterSpec,
+  node: NodeSpec,
+  upstream: NodeSpec | undefined,
+  lang: keyof typeof README_TEXT,
+): string {
+  const t = README_TEXT[lang];
   const c = `${spec.cluster}-${node.name}`;
   const psql = (n: NodeSpec, sql: string) =>
     `docker exec -it ${spec.cluster}-${n.name} psql -U ${spec.superuser.name} -c "${sql}"`;
+  const other = spec.nodes.find((n) => n !== node) ?? node;
   const lines = [
-    `# ${node.name}: ${upstream ? `replica of ${upstream.name}` : 'primary'} of cluster ${spec.cluster}`,
+    `# ${node.name}: ${upstream ? t.replicaOf(upstream.name) : t.primary} ${t.of} ${spec.cluster}`,
     '',
-    `Copy this folder to the host ${node.host}; the node listens there on port ${node.port}.`,
+    t.copy(node.host, node.port),
     '',
     '```sh',
-    'vi .env                    # passwords (the same on every node)',
-    ...(upstream
-      ? ['./clone.sh                 # copies the primary into ./data through slot ' + node.name]
-      : []),
+    `vi .env                    # ${t.env}`,
+    ...(upstream ? [`./clone.sh                 # ${t.clone(node.name)}`] : []),
     'docker compose up -d',
-    `docker compose ps          # ${c} healthy`,
+    `docker compose ps          # ${c} ${t.healthy}`,
     ...(upstream
       ? [
-          psql(upstream, 'SELECT application_name, state, sync_state FROM pg_stat_replication') +
-            `   # on ${upstream.host}`,
+          `${psql(upstream, 'SELECT application_name, state, sync_state FROM pg_stat_replication')}   # ${t.on} ${upstream.host}`,
           psql(node, 'SELECT pg_is_in_recovery(), pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn()'),
         ]
       : [psql(node, 'SELECT slot_name, active FROM pg_replication_slots')]),
     '```',
     '',
-    '## Promote (the primary is gone for good)',
+    t.promote,
     '',
     '```sh',
     psql(node, 'SELECT pg_promote()'),
     '```',
     '',
-    '## Rejoin after another node was promoted',
+    t.rejoin,
     '',
-    'This container will not start as a second primary (pgrepl-entrypoint.sh checks its peers).',
-    'Rewind it and make it a replica of the new primary (here NEW=host:port of the new primary):',
+    t.rejoinWhy(`${other.name}, ${other.host}:${other.port}`),
     '',
     '```sh',
     'docker compose stop',
-    `docker compose run --rm --no-deps --entrypoint sh postgres -c 'su-exec postgres pg_rewind -D /var/lib/postgresql/data --source-server="host=NEWHOST port=NEWPORT user=${spec.superuser.name} password=... dbname=postgres" --progress'`,
-    'touch data/standby.signal   # and point primary_conninfo in postgresql.conf at the new primary',
+    `${psql(other, 'CHECKPOINT')}   # ${t.on} ${other.host}`,
+    `docker compose run --rm --no-deps --entrypoint sh postgres -c 'PGPASSWORD="$POSTGRES_PASSWORD" su-exec postgres pg_rewind -D ${PGDATA} --source-server="host=${other.host} port=${other.port} user=${spec.superuser.name} dbname=postgres" --progress'`,
+    `touch data/standby.signal   # ${t.conninfo}`,
     'docker compose up -d',
     '```',
     '',

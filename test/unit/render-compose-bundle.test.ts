@@ -104,6 +104,7 @@ describe('render compose', () => {
       assert.equal(s.restart, 'unless-stopped');
       assert.equal(s.container_name, `shop-${node}`);
       assert.match(file(`${node}/README.md`), new RegExp(`docker exec -it shop-${node} psql`));
+      assert.match(file(`${node}/README.pt-BR.md`), /## Promover \(só quando o primário se foi de vez\)/);
     }
     assert.match(file('db2/.env'), /^PGREPL_PEERS=10\.0\.0\.11:5432,10\.0\.0\.13:5433$/m);
   });
