@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
@@ -143,6 +143,24 @@ describe('render compose: the generated files make a primary and a streaming rep
       "SELECT count(*) AS n FROM pg_file_settings WHERE name IN ('primary_conninfo', 'primary_slot_name') AND sourcefile LIKE '%auto.conf'",
     );
     assert.equal(auto?.n, '0', 'no stale primary_conninfo in postgresql.auto.conf');
+  });
+
+  it("runs the verification queries each node's README shows, on the containers they name", async () => {
+    for (const n of ['pg1', 'pg2']) {
+      const readme = readFileSync(b(n, 'README.md'), 'utf8');
+      const firstBlock = readme.split('```sh')[1]?.split('```')[0] ?? '';
+      const queries = [...firstBlock.matchAll(/docker exec -it (\S+) psql -U postgres -c "([^"]+)"/g)];
+      assert.ok(queries.length > 0, `${n}: README shows no query`);
+      for (const [, container, sql] of queries) {
+        const target = container?.replace(/^test-/, '') as string;
+        assert.ok(
+          ['pg1', 'pg2'].includes(target),
+          `${n}: README names container ${container}, which is no node`,
+        );
+        const rows = await query<Record<string, unknown>>(target, sql as string);
+        assert.ok(rows.length > 0, `${n}: ${sql} returned nothing on ${target}`);
+      }
+    }
   });
 
   it('the entrypoint guard refuses to start a node as a primary when a peer already is one', () => {
