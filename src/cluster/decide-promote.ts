@@ -1,8 +1,7 @@
-import { parseLsn } from '../postgres/lsn.js';
 import type { ClusterSpec } from '../spec/cluster-spec.js';
 import { roleOf } from './observation.js';
 import type { ClusterObservation, NodeObservation } from './observation.js';
-import { rankCandidates } from './rank-candidates.js';
+import { comparableLsn, rankCandidates } from './rank-candidates.js';
 import type { Candidate } from './rank-candidates.js';
 
 export interface PromoteRequest {
@@ -145,6 +144,6 @@ export function decidePromote(
   };
 }
 
-const received = (c: Candidate): bigint => (c.receiveLsn === null ? -1n : parseLsn(c.receiveLsn));
+const received = (c: Candidate): bigint => comparableLsn(c.receiveLsn);
 
 const names = (os: NodeObservation[]) => os.map((o) => o.node.name).join(' and ');

@@ -1,6 +1,6 @@
 import type { ClusterSpec } from '../spec/cluster-spec.js';
 import { candidatesOf } from './decide-promote.js';
-import { roleOf } from './observation.js';
+import { roleOf, runningReplicas } from './observation.js';
 import type { ClusterObservation } from './observation.js';
 import { rankCandidates } from './rank-candidates.js';
 
@@ -71,9 +71,7 @@ export function decideSwitchover(
     kind: 'switchover',
     oldPrimary: primary.node.name,
     target: target.name,
-    followers: obs.nodes
-      .filter((o) => roleOf(o) === 'replica' && o.node.name !== target.name)
-      .map((o) => o.node.name),
+    followers: runningReplicas(obs, target.name),
     reason: `switching ${primary.node.name} -> ${target.name}${to === undefined ? ' (the most advanced streaming replica)' : ''}`,
   };
 }

@@ -89,6 +89,30 @@ export class Journal {
   }
 }
 
+/**
+ * Begins a journaled operation: its steps are printed with their durations, and the crash
+ * failpoint (PGREPL_CRASH_AFTER_STEP) comes from the command's environment.
+ */
+export function beginJournal(
+  ctx: {
+    spec: { stateDir: string };
+    env: { runAs: RunAs | undefined };
+    processEnv: Readonly<Record<string, string | undefined>>;
+  },
+  init: Pick<JournalEntry, 'op' | 'resume' | 'facts'>,
+  say: (m: string) => void,
+): Journal {
+  const journal = new Journal(
+    ctx.spec.stateDir,
+    ctx.env.runAs,
+    init,
+    undefined,
+    ctx.processEnv['PGREPL_CRASH_AFTER_STEP'],
+  );
+  journal.onStepDone = (step, ms) => say(`done: ${step} (${ms} ms)`);
+  return journal;
+}
+
 /** Refuses any change while an interrupted operation's journal is there, and says what to do. */
 export function assertNoInterruptedOperation(stateDir: string): void {
   const j = readJournal(stateDir);

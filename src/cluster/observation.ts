@@ -61,4 +61,11 @@ export function roleOf(o: NodeObservation): ObservedRole {
   return o.server.instance.inRecovery ? 'replica' : 'primary';
 }
 
+/** Names of the nodes that answer as replicas, except `excluded`. */
+export function runningReplicas(obs: ClusterObservation, ...excluded: (string | null)[]): string[] {
+  return obs.nodes
+    .filter((o) => roleOf(o) === 'replica' && !excluded.includes(o.node.name))
+    .map((o) => o.node.name);
+}
+
 export const cloneTempDir = (dataDir: string) => `${dataDir}.pgrepl-clone`;

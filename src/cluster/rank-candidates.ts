@@ -11,7 +11,8 @@ export interface Candidate {
   readonly priority: number;
 }
 
-const lsnOrZero = (l: string | null) => (l === null ? -1n : parseLsn(l));
+/** A WAL position for comparing; an unknown one ranks below every known one. */
+export const comparableLsn = (l: string | null): bigint => (l === null ? -1n : parseLsn(l));
 
 /**
  * The one comparator that orders failover candidates, best first: healthy before unhealthy, then
@@ -20,9 +21,9 @@ const lsnOrZero = (l: string | null) => (l === null ? -1n : parseLsn(l));
  */
 export function compareCandidates(a: Candidate, b: Candidate): number {
   if (a.healthy !== b.healthy) return a.healthy ? -1 : 1;
-  const received = lsnOrZero(b.receiveLsn) - lsnOrZero(a.receiveLsn);
+  const received = comparableLsn(b.receiveLsn) - comparableLsn(a.receiveLsn);
   if (received !== 0n) return received > 0n ? 1 : -1;
-  const replayed = lsnOrZero(b.replayLsn) - lsnOrZero(a.replayLsn);
+  const replayed = comparableLsn(b.replayLsn) - comparableLsn(a.replayLsn);
   if (replayed !== 0n) return replayed > 0n ? 1 : -1;
   if (a.priority !== b.priority) return a.priority - b.priority;
   return a.name < b.name ? -1 : a.name > b.name ? 1 : 0;

@@ -8,11 +8,3 @@ export interface Reporter {
   cloneProgress(node: string, progress: CloneProgress): void;
   note(message: string): void;
 }
-
-/** A reporter that says nothing, for library callers and tests. */
-export const silentReporter: Reporter = {
-  stepStarted: () => undefined,
-  stepFinished: () => undefined,
-  cloneProgress: () => undefined,
-  note: () => undefined,
-};

@@ -5,10 +5,11 @@ import type { ClusterContext } from './cluster-context.js';
 import { setFenced } from './cluster-state.js';
 import { decidePromote } from './decide-promote.js';
 import type { PromoteDecision, PromoteRequest } from './decide-promote.js';
-import { Journal } from './journal.js';
+import { beginJournal } from './journal.js';
+import type { Journal } from './journal.js';
 import { fenceNode, nodeOf, waitStreaming } from './node-actions.js';
 import { observeCluster } from './observe-cluster.js';
-import { roleOf } from './observation.js';
+import { runningReplicas } from './observation.js';
 import type { ClusterObservation } from './observation.js';
 import { createSlotsFor, promote, repoint, waitReplayed } from './topology-actions.js';
 
@@ -48,18 +49,15 @@ export async function runPromote(
   const old = decision.oldPrimary === null ? undefined : nodeOf(ctx, decision.oldPrimary);
   const journal =
     resumed ??
-    new Journal(
-      ctx.spec.stateDir,
-      ctx.env.runAs,
+    beginJournal(
+      ctx,
       {
         op: 'promote',
         resume: ['promote', target.name, ...(req.force ? ['--force'] : [])],
         facts: { target: target.name, oldPrimary: old?.name ?? '' },
       },
-      undefined,
-      ctx.processEnv['PGREPL_CRASH_AFTER_STEP'],
+      say,
     );
-  journal.onStepDone = (step, ms) => say(`done: ${step} (${ms} ms)`);
 
   let oldFinal: string | null = null;
   if (old) {
@@ -132,9 +130,7 @@ function fromJournal(j: Journal, obs: ClusterObservation): PromoteDecision {
     target,
     oldPrimary,
     fence: old !== undefined && old.server !== null,
-    followers: obs.nodes
-      .filter((o) => o.node.name !== target && o.node.name !== oldPrimary && roleOf(o) === 'replica')
-      .map((o) => o.node.name),
+    followers: runningReplicas(obs, target, oldPrimary),
     reason: `resuming the promotion of ${target}`,
   };
 }

@@ -9,7 +9,7 @@ import { ensurePhysicalSlot } from '../postgres/replication-admin.js';
 import { STEP_HANDLERS } from './apply-plan.js';
 import type { ClusterContext } from './cluster-context.js';
 import { setFenced } from './cluster-state.js';
-import { Journal } from './journal.js';
+import { beginJournal } from './journal.js';
 import { nodeOf, sqlOn, startNode, stopNode, waitStreaming } from './node-actions.js';
 import { observeCluster } from './observe-cluster.js';
 import { roleOf } from './observation.js';
@@ -50,18 +50,15 @@ export async function runRejoin(
   if (primaryObs.node.name === name)
     throw new PgreplError('E_REFUSED', `${name} is the primary; rejoin takes a node that is not`);
   const primary = primaryObs.node;
-  const journal = new Journal(
-    ctx.spec.stateDir,
-    ctx.env.runAs,
+  const journal = beginJournal(
+    ctx,
     {
       op: 'rejoin',
       resume: ['rejoin', name, ...(o.reclone ? ['--reclone'] : [])],
       facts: { node: name, primary: primary.name },
     },
-    undefined,
-    ctx.processEnv['PGREPL_CRASH_AFTER_STEP'],
+    say,
   );
-  journal.onStepDone = (step, ms) => say(`done: ${step} (${ms} ms)`);
   let method: RejoinResult['method'] = 'reclone';
   let recloneReason: string | null = o.reclone ? 'asked for with --reclone' : null;
   let discarded: LostWal | null = null;

@@ -8,10 +8,11 @@ import type { ClusterContext } from './cluster-context.js';
 import { setFenced } from './cluster-state.js';
 import { decideSwitchover } from './decide-switchover.js';
 import type { SwitchoverDecision } from './decide-switchover.js';
-import { Journal } from './journal.js';
+import { beginJournal } from './journal.js';
+import type { Journal } from './journal.js';
 import { nodeOf, sqlOn, startNode, stopNode, waitStreaming } from './node-actions.js';
 import { observeCluster } from './observe-cluster.js';
-import { roleOf } from './observation.js';
+import { roleOf, runningReplicas } from './observation.js';
 import type { ClusterObservation } from './observation.js';
 import {
   createSlotsFor,
@@ -57,18 +58,15 @@ export async function runSwitchover(
   const followers = decision.followers.map((n) => nodeOf(ctx, n));
   const journal =
     resumed ??
-    new Journal(
-      ctx.spec.stateDir,
-      ctx.env.runAs,
+    beginJournal(
+      ctx,
       {
         op: 'switchover',
         resume: ['switchover', '--to', target.name],
         facts: { oldPrimary: old.name, target: target.name },
       },
-      undefined,
-      ctx.processEnv['PGREPL_CRASH_AFTER_STEP'],
+      say,
     );
-  journal.onStepDone = (step, ms) => say(`done: ${step} (${ms} ms)`);
 
   // A checkpoint now makes the shutdown checkpoint, and so the write gap, short.
   await journal.step(`checkpoint ${old.name}`, () =>
@@ -148,9 +146,7 @@ function fromJournal(j: Journal, obs: ClusterObservation): SwitchoverDecision {
     kind: 'switchover',
     oldPrimary,
     target,
-    followers: obs.nodes
-      .filter((o) => o.node.name !== target && o.node.name !== oldPrimary && roleOf(o) === 'replica')
-      .map((o) => o.node.name),
+    followers: runningReplicas(obs, target, oldPrimary),
     reason: `resuming the switchover ${oldPrimary} -> ${target}`,
   };
 }
@@ -178,7 +174,7 @@ export async function abandonSwitchover(
   say(`starting ${old.name} again as the primary`);
   rmSync(join(old.dataDir, 'standby.signal'), { force: true });
   await startNode(ctx, old);
-  const followers = obs.nodes.filter((o) => o.node.name !== old.name && roleOf(o) === 'replica');
-  await Promise.all(followers.map((f) => waitStreaming(ctx, f.node, old, 30_000)));
+  const followers = runningReplicas(obs, old.name).map((n) => nodeOf(ctx, n));
+  await Promise.all(followers.map((f) => waitStreaming(ctx, f, old, 30_000)));
   j.finish();
 }
