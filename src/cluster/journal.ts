@@ -58,15 +58,20 @@ export class Journal {
     return this.entry.op;
   }
 
+  /** The step that was running last (an interrupted run's: the one it was killed in, unless done). */
+  get current(): string {
+    return this.entry.step;
+  }
+
   /** Whether a step finished in an earlier, interrupted run of the same operation. */
   hasDone(step: string): boolean {
     return this.entry.done.includes(step);
   }
 
-  /** Records that `step` is about to run; marks the previous one done. */
   /** Told when each step is done, with how long it took (the CLI prints it). */
   onStepDone: (step: string, ms: number) => void = () => undefined;
 
+  /** Records that `step` is about to run, runs it, then records it done (skipped if done before). */
   async step<T>(step: string, fn: () => Promise<T>): Promise<T | undefined> {
     if (this.hasDone(step)) return undefined;
     this.entry = { ...this.entry, step };

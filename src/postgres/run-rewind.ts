@@ -8,18 +8,23 @@ export interface RewindOutcome {
   readonly noRewindRequired: boolean;
   /** pg_rewind's own last words, for errors. */
   readonly output: string;
+  /** pg_rewind's error line when it failed ("postgres single-user mode in target cluster failed"). */
+  readonly error: string | null;
 }
 
 /**
  * Runs pg_rewind (as the run-as user) against a running source. The password comes from the
  * passfile named in the conninfo. pg_rewind is not given -R: pgrepl writes the standby's
  * configuration itself (-R would name the source's superuser in primary_conninfo).
+ * pg_rewind is not left to fsync the target either (--no-sync): pgrepl starts the node right after,
+ * and a server starting from a rewound directory (its control file says "in archive recovery")
+ * syncs the whole data directory before replaying anything, so a second sync here only costs time.
  */
 export async function runRewind(
   env: InstanceEnv,
   o: { dataDir: string; sourceConninfo: string },
 ): Promise<RewindOutcome> {
-  const args = ['-D', o.dataDir, `--source-server=${o.sourceConninfo}`, '--progress'];
+  const args = ['-D', o.dataDir, `--source-server=${o.sourceConninfo}`, '--progress', '--no-sync'];
   const r = await env.runner.run(join(env.bins.binDir, 'pg_rewind'), args, {
     runAs: env.runAs,
     timeoutMs: 30 * 60_000,
@@ -29,7 +34,19 @@ export async function runRewind(
     ok: r.code === 0,
     noRewindRequired: /no rewind required/.test(output),
     output: output.trim().split('\n').slice(-6).join('\n'),
+    error: r.code === 0 ? null : rewindError(output),
   };
+}
+
+/**
+ * What went wrong: pg_rewind's "error:"/"fatal:" line (else its last line), plus the FATAL of the
+ * single-user server it runs for crash recovery, which says why that failed.
+ */
+export function rewindError(output: string): string {
+  const lines = output.trim().split('\n');
+  const line = lines.find((l) => /^pg_rewind: (error|fatal): /.test(l)) ?? lines.at(-1) ?? 'unknown error';
+  const server = lines.find((l) => /\bFATAL: /.test(l))?.replace(/^.*\bFATAL:\s+/, '');
+  return `${line.replace(/^pg_rewind: (error|fatal): /, '')}${server ? ` (postgres: ${server})` : ''}`;
 }
 
 /** Commits found in a stopped data directory's WAL from `from` on: what only this node had. */

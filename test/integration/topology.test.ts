@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { assertNoLeakedServers, TestCluster, waitUntil } from '../helpers/test-cluster.js';
@@ -252,6 +252,39 @@ describe('async mode: failover with commits the replicas never got', () => {
     assert.match(blocked.stderr, /E_INTERRUPTED_OPERATION: `pgrepl rejoin pg1`/);
     const resumed = await c.cli(['resume']);
     assert.equal(resumed.code, 0, resumed.stderr);
+    assert.equal((await c.status()).healthy, true);
+  });
+
+  it('after a kill that followed pg_rewind, resume starts the node without rewinding it again', async () => {
+    const r = await c.cli(['rejoin', 'pg1'], { env: { PGREPL_CRASH_AFTER_STEP: 'rewind pg1' } });
+    assert.notEqual(r.code, 0);
+    assert.equal(c.postmasterPid('pg1'), null);
+    const resumed = await c.cli(['resume', '--json']);
+    assert.equal(resumed.code, 0, resumed.stderr);
+    assert.doesNotMatch(resumed.stderr, /done: rewind pg1/, 'pg_rewind ran a second time');
+    assert.equal((JSON.parse(resumed.stdout) as { method: string }).method, 'rewind');
+    assert.equal((await c.status()).healthy, true);
+  });
+
+  it('after a kill during pg_rewind, resume re-clones the node instead of trusting its directory', async () => {
+    const primary = (await c.status()).primary as string;
+    const r = await c.cli(['rejoin', 'pg1'], { env: { PGREPL_CRASH_AFTER_STEP: `slot pg1 on ${primary}` } });
+    assert.notEqual(r.code, 0);
+    // What a kill while pg_rewind runs leaves behind: the journal's current step is the rewind, not done.
+    const journalFile = join(c.base, 'state', 'journal.json');
+    const journal = JSON.parse(readFileSync(journalFile, 'utf8')) as { step: string; done: string[] };
+    writeFileSync(journalFile, JSON.stringify({ ...journal, step: 'rewind pg1' }));
+    const resumed = await c.cli(['resume', '--json']);
+    assert.equal(resumed.code, 0, resumed.stderr);
+    const result = JSON.parse(resumed.stdout) as {
+      method: string;
+      recloneReason: string;
+      movedAside: string;
+    };
+    assert.equal(result.method, 'reclone');
+    assert.match(result.recloneReason, /killed while pg_rewind ran/);
+    assert.ok(existsSync(join(result.movedAside, 'PG_VERSION')), 'the old directory is kept aside');
+    rmSync(result.movedAside, { recursive: true, force: true });
     assert.equal((await c.status()).healthy, true);
   });
 

@@ -54,7 +54,9 @@ export async function runPromoteCommand(
     r,
     [
       `${r.newPrimary} is the primary (promoted at ${r.promotedAt} in ${(r.ms / 1000).toFixed(1)} s); ${lost}.`,
-      r.followers.length > 0 ? `${r.followers.join(', ')} now stream from ${r.newPrimary}.` : '',
+      r.followers.length > 0
+        ? `${r.followers.join(', ')} now ${r.followers.length === 1 ? 'streams' : 'stream'} from ${r.newPrimary}.`
+        : '',
       r.oldPrimary
         ? `${r.oldPrimary} is fenced: \`pgrepl rejoin ${r.oldPrimary}\` brings it back as a replica.`
         : '',
@@ -125,7 +127,7 @@ export function runResume(g: GlobalOptions, o: { json?: boolean }): Promise<numb
       );
       print(o.json, r, `promotion finished: ${r.newPrimary} is the primary`);
     } else {
-      // Every rejoin step is safe to repeat: running it again from the start finishes it.
+      // The journal says whether pg_rewind finished (start the node) or was cut off (re-clone it).
       const reporter = consoleReporter();
       try {
         const r = await runRejoin(
@@ -133,6 +135,7 @@ export function runResume(g: GlobalOptions, o: { json?: boolean }): Promise<numb
           entry.facts['node'] ?? '',
           { reclone: entry.resume.includes('--reclone'), reporter },
           say,
+          journal,
         );
         print(o.json, r, `rejoin finished: ${r.node} streams from ${r.primary}`);
       } finally {
