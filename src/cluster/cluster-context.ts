@@ -1,7 +1,8 @@
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { PgreplError } from '../errors.js';
 import type { CommandRunner } from '../postgres/command-runner.js';
-import { findBinaries } from '../postgres/find-binaries.js';
+import { findBinaries, installationStamp } from '../postgres/find-binaries.js';
 import type { InstanceEnv } from '../postgres/instance-control.js';
 import { assertReachable, ensureOwnedDir, writeOwnedFile } from '../postgres/owned-paths.js';
 import { renderPassfile } from '../postgres/render-passfile.js';
@@ -9,6 +10,7 @@ import { resolveRunAs } from '../postgres/resolve-os-user.js';
 import { sourceAddressFor } from '../postgres/source-address.js';
 import type { SqlTarget } from '../postgres/sql-client.js';
 import type { ClusterSpec, NodeSpec } from '../spec/cluster-spec.js';
+import { readState, recordInstallation } from './cluster-state.js';
 import { resolveSecret } from './resolve-secret.js';
 
 /** Paths under the state dir. */
@@ -55,7 +57,12 @@ export async function buildContext(spec: ClusterSpec, o: ContextOptions): Promis
   const runAs = resolveRunAs(spec.postgres.osUser);
   const [bins, sourceAddresses] = await Promise.all([
     findBinaries(
-      { specBinDir: spec.postgres.binDir, envBinDir: o.env['PGREPL_PG_BIN'], path: o.env['PATH'] },
+      {
+        specBinDir: spec.postgres.binDir,
+        envBinDir: o.env['PGREPL_PG_BIN'],
+        path: o.env['PATH'],
+        recorded: readState(spec.stateDir, spec.cluster).installation,
+      },
       o.runner,
     ),
     Promise.all([...new Set(spec.nodes.map((n) => n.host))].map((h) => sourceAddressFor(h, o.runner))),
@@ -110,6 +117,17 @@ export function prepareStateDir(ctx: ClusterContext): ClusterContext {
     runAs,
   );
   return { ...ctx, superuserPassword, replicationPassword };
+}
+
+/**
+ * Records in state.json the installation this cluster runs on (by `up`/`start`, once the state dir
+ * exists), so that later commands find it without spawning pg_config and postgres --version.
+ */
+export function rememberInstallation(ctx: ClusterContext): void {
+  const { binDir, version } = ctx.env.bins;
+  const stamp = installationStamp(binDir);
+  if (stamp === null || !existsSync(ctx.spec.stateDir)) return;
+  recordInstallation(ctx.spec.stateDir, ctx.spec.cluster, { binDir, version, stamp }, ctx.env.runAs);
 }
 
 /** How pgrepl connects to a node as the superuser. */

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { RunAs } from '../postgres/command-runner.js';
+import type { RecordedInstallation } from '../postgres/find-binaries.js';
 import { writeOwnedFile } from '../postgres/owned-paths.js';
 
 /** What pgrepl remembers between commands, in <stateDir>/state.json. */
@@ -11,6 +12,8 @@ export interface ClusterState {
   readonly createdDirs: readonly string[];
   /** Former primaries that were fenced by a failover: never started as a primary again, only rejoined. */
   readonly fenced: readonly string[];
+  /** The PostgreSQL installation `up` made the cluster with; later commands keep using it. */
+  readonly installation?: RecordedInstallation;
 }
 
 export const statePath = (stateDir: string) => join(stateDir, 'state.json');
@@ -23,6 +26,7 @@ export function readState(stateDir: string, cluster: string): ClusterState {
       cluster: parsed.cluster ?? cluster,
       createdDirs: parsed.createdDirs ?? [],
       fenced: parsed.fenced ?? [],
+      ...(parsed.installation ? { installation: parsed.installation } : {}),
     };
   } catch {
     return { version: 1, cluster, createdDirs: [], fenced: [] };
@@ -56,4 +60,22 @@ export function setFenced(
   const state = readState(stateDir, cluster);
   const others = state.fenced.filter((n) => n !== node);
   writeState(stateDir, { ...state, fenced: fenced ? [...others, node] : others }, runAs);
+}
+
+/** Records the installation the cluster runs on (by `up`), unless state.json already says so. */
+export function recordInstallation(
+  stateDir: string,
+  cluster: string,
+  installation: RecordedInstallation,
+  runAs: RunAs | undefined,
+): void {
+  const state = readState(stateDir, cluster);
+  const had = state.installation;
+  if (
+    had?.binDir === installation.binDir &&
+    had.stamp === installation.stamp &&
+    had.version === installation.version
+  )
+    return;
+  writeState(stateDir, { ...state, installation }, runAs);
 }

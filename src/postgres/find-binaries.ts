@@ -1,4 +1,4 @@
-import { accessSync, constants, readdirSync } from 'node:fs';
+import { accessSync, constants, readdirSync, statSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { PgreplError } from '../errors.js';
 import type { CommandRunner } from './command-runner.js';
@@ -15,29 +15,67 @@ export interface PgBinaries {
   readonly foundBy: string;
 }
 
+/** The installation a cluster was made with, as `up` recorded it in state.json. */
+export interface RecordedInstallation {
+  readonly binDir: string;
+  readonly version: string;
+  /** installationStamp() of its postgres binary then: a package upgrade changes it. */
+  readonly stamp: string;
+}
+
 export interface FindBinariesInput {
   specBinDir: string | undefined;
   envBinDir: string | undefined;
   path: string | undefined;
+  recorded?: RecordedInstallation | undefined;
+}
+
+export const RECORDED_BY = 'the installation `up` used (state.json)';
+
+/** Identifies one build of the postgres binary in `binDir` without running it. */
+export function installationStamp(binDir: string): string | null {
+  try {
+    const st = statSync(join(binDir, 'postgres'));
+    return `${st.ino}:${st.size}:${st.mtimeMs}`;
+  } catch {
+    return null;
+  }
 }
 
 /**
- * Finds a PostgreSQL installation: spec postgres.binDir, PGREPL_PG_BIN, `pg_config --bindir`,
- * PATH, then /usr/lib/postgresql/<newest>/bin. The first complete one wins.
+ * Finds a PostgreSQL installation: spec postgres.binDir, PGREPL_PG_BIN, the installation the cluster
+ * was made with, `pg_config --bindir`, PATH, then /usr/lib/postgresql/<newest>/bin. The first
+ * complete one wins. A cluster keeps the installation it was made with (a data directory belongs
+ * to one major version), and finding it that way spawns nothing: every command starts faster.
  */
 export async function findBinaries(input: FindBinariesInput, runner: CommandRunner): Promise<PgBinaries> {
+  const recorded = input.recorded;
+  if (
+    input.specBinDir === undefined &&
+    input.envBinDir === undefined &&
+    recorded !== undefined &&
+    hasAll(recorded.binDir) &&
+    installationStamp(recorded.binDir) === recorded.stamp
+  ) {
+    return {
+      binDir: recorded.binDir,
+      version: recorded.version,
+      major: Number.parseInt(recorded.version, 10),
+      foundBy: RECORDED_BY,
+    };
+  }
   const tried: string[] = [];
   const candidates: [string, string | undefined][] = [
     ['postgres.binDir in the spec', input.specBinDir],
     ['PGREPL_PG_BIN', input.envBinDir],
+    [RECORDED_BY, recorded?.binDir],
     ['pg_config --bindir', await pgConfigBinDir(runner)],
     ...(input.path ?? '').split(delimiter).map((d): [string, string] => ['PATH', d]),
     ...debianBinDirs().map((d): [string, string] => ['/usr/lib/postgresql', d]),
   ];
   for (const [foundBy, dir] of candidates) {
     if (!dir) continue;
-    const explicit =
-      foundBy !== 'PATH' && foundBy !== '/usr/lib/postgresql' && foundBy !== 'pg_config --bindir';
+    const explicit = foundBy === 'postgres.binDir in the spec' || foundBy === 'PGREPL_PG_BIN';
     if (!hasAll(dir)) {
       if (explicit) {
         throw new PgreplError(

@@ -1,6 +1,6 @@
 import { applyPlan } from '../../cluster/apply-plan.js';
 import { renderFacts } from '../../cluster/node-actions.js';
-import { prepareStateDir } from '../../cluster/cluster-context.js';
+import { prepareStateDir, rememberInstallation } from '../../cluster/cluster-context.js';
 import type { ClusterContext } from '../../cluster/cluster-context.js';
 import { observeCluster } from '../../cluster/observe-cluster.js';
 import { planUp } from '../../cluster/plan-up.js';
@@ -72,6 +72,7 @@ async function up(observedCtx: ClusterContext, o: UpOptions, plan: PlanOptions):
   }
 
   const ctx = decided.steps.length > 0 ? prepareStateDir(observedCtx) : observedCtx;
+  rememberInstallation(ctx);
   const done: (Step & { ms: number })[] = [];
   const reporter = consoleReporter();
   const recording: Reporter = {
