@@ -102,6 +102,36 @@ export function sqlOn<T>(
   );
 }
 
+/**
+ * Runs `check` on one connection to `node` every `intervalMs` until it returns a value, and returns
+ * that value; undefined when `timeoutMs` passes first. A broken connection is opened again: polls
+ * that connect each time would pay a SCRAM handshake (~20 ms) per look.
+ */
+export async function pollOn<T>(
+  ctx: ClusterContext,
+  node: NodeSpec,
+  check: (s: SqlSession) => Promise<T | undefined>,
+  o: { timeoutMs: number; intervalMs: number },
+): Promise<T | undefined> {
+  const deadline = Date.now() + o.timeoutMs;
+  const pause = () => new Promise((r) => setTimeout(r, o.intervalMs));
+  while (Date.now() < deadline) {
+    try {
+      return await sqlOn(ctx, node, async (s) => {
+        while (Date.now() < deadline) {
+          const v = await check(s);
+          if (v !== undefined) return v;
+          await pause();
+        }
+        return undefined;
+      });
+    } catch {
+      await pause();
+    }
+  }
+  return undefined;
+}
+
 /** Waits until `upstream`'s pg_stat_replication shows `node` streaming; on timeout, says why with its log. */
 export async function waitStreaming(
   ctx: ClusterContext,
@@ -109,15 +139,18 @@ export async function waitStreaming(
   upstream: NodeSpec,
   timeoutMs = 60_000,
 ): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
   let last = 'not connected';
-  while (Date.now() < deadline) {
-    const senders = await sqlOn(ctx, upstream, (s) => readSenders(s)).catch(() => []);
-    const mine = senders.find((s) => s.applicationName === node.name);
-    if (mine?.state === 'streaming') return;
-    last = mine ? mine.state : 'not connected';
-    await new Promise((r) => setTimeout(r, 20));
-  }
+  const streaming = await pollOn(
+    ctx,
+    upstream,
+    async (s) => {
+      const mine = (await readSenders(s)).find((r) => r.applicationName === node.name);
+      last = mine ? mine.state : 'not connected';
+      return mine?.state === 'streaming' ? true : undefined;
+    },
+    { timeoutMs, intervalMs: 10 },
+  );
+  if (streaming) return;
   throw new PgreplError(
     'E_TIMEOUT',
     `${node.name} did not start streaming from ${upstream.name} within ${timeoutMs / 1000} s (last state: ${last}); ` +

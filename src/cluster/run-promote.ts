@@ -1,5 +1,6 @@
 import { PgreplError } from '../errors.js';
 import { lsnDiff } from '../postgres/lsn.js';
+import { readTimelineHistory } from '../postgres/promotion.js';
 import { readControlData } from '../postgres/read-controldata.js';
 import type { ClusterContext } from './cluster-context.js';
 import { setFenced } from './cluster-state.js';
@@ -7,7 +8,7 @@ import { decidePromote } from './decide-promote.js';
 import type { PromoteDecision, PromoteRequest } from './decide-promote.js';
 import { beginJournal } from './journal.js';
 import type { Journal } from './journal.js';
-import { fenceNode, nodeOf, waitStreaming } from './node-actions.js';
+import { fenceNode, nodeOf, sqlOn, waitStreaming } from './node-actions.js';
 import { observeCluster } from './observe-cluster.js';
 import { runningReplicas } from './observation.js';
 import type { ClusterObservation } from './observation.js';
@@ -85,13 +86,17 @@ export async function runPromote(
     if (control?.state === 'shut down') oldFinal = control.checkpointLsn;
   }
 
-  const promotedAt =
-    (await journal.step(`catch up ${target.name}`, () => waitReplayed(ctx, target, { timeoutMs: 60_000 }))) ??
-    '';
+  await journal.step(`catch up ${target.name}`, () =>
+    waitReplayed(ctx, target, { settleMs: 200, timeoutMs: 60_000 }),
+  );
   await journal.step(`promote ${target.name}`, async () => {
     say(`promoting ${target.name}`);
     await promote(ctx, target);
   });
+  // Where the new timeline begins is exactly where the new primary's replay ended.
+  const promotedAt =
+    (await sqlOn(ctx, target, (s) => readTimelineHistory(s)).catch(() => undefined))?.history.at(-1)
+      ?.endedAt ?? '';
   await journal.step(`slots on ${target.name}`, () => createSlotsFor(ctx, target));
   const needRejoin: string[] = [];
   const followers = decision.followers.map((n) => nodeOf(ctx, n));

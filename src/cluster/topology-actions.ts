@@ -7,25 +7,50 @@ import { promoteStandby, readReplayProgress } from '../postgres/promotion.js';
 import { ensurePhysicalSlot } from '../postgres/replication-admin.js';
 import type { NodeSpec } from '../spec/cluster-spec.js';
 import type { ClusterContext } from './cluster-context.js';
-import { configFor, sqlOn } from './node-actions.js';
+import { configFor, pollOn, sqlOn } from './node-actions.js';
 import { writeNodeFiles } from './node-files.js';
 
-/** Waits until a standby has replayed what it received (and, if given, at least past `beyond`). */
+/** What a standby reports of its progress, and since when its replay position has not moved. */
+export interface ReplayProgress {
+  readonly receive: string | null;
+  readonly replay: string | null;
+  readonly replayStillForMs: number;
+}
+
+/**
+ * Whether a standby has replayed all it can: everything it received (and past `beyond`, if given).
+ * With `settleMs`, also when replay has stood still that long short of what was received: a primary
+ * that died while a record was half sent leaves an incomplete record that no one can ever complete
+ * (PostgreSQL's promotion replays every complete record anyway).
+ */
+export function replayCaughtUp(p: ReplayProgress, o: { beyond?: string; settleMs?: number }): boolean {
+  if (p.replay === null) return false;
+  const replay = parseLsn(p.replay);
+  if (o.beyond !== undefined && replay <= parseLsn(o.beyond)) return false;
+  if (p.receive === null || replay >= parseLsn(p.receive)) return true;
+  return o.settleMs !== undefined && p.replayStillForMs >= o.settleMs;
+}
+
+/** Waits until replayCaughtUp() says so; returns the replayed position. */
 export async function waitReplayed(
   ctx: ClusterContext,
   node: NodeSpec,
-  opts: { beyond?: string; timeoutMs?: number } = {},
+  opts: { beyond?: string; settleMs?: number; timeoutMs?: number } = {},
 ): Promise<string> {
-  const deadline = Date.now() + (opts.timeoutMs ?? 30_000);
-  let last = { receive: null as string | null, replay: null as string | null };
-  while (Date.now() < deadline) {
-    last = await sqlOn(ctx, node, (s) => readReplayProgress(s)).catch(() => last);
-    const replay = last.replay === null ? -1n : parseLsn(last.replay);
-    const receive = last.receive === null ? -1n : parseLsn(last.receive);
-    const past = opts.beyond === undefined || replay > parseLsn(opts.beyond);
-    if (last.replay !== null && replay >= receive && past) return last.replay;
-    await new Promise((r) => setTimeout(r, 10));
-  }
+  let last: ReplayProgress = { receive: null, replay: null, replayStillForMs: 0 };
+  let movedAt = Date.now();
+  const replayed = await pollOn(
+    ctx,
+    node,
+    async (s) => {
+      const now = await readReplayProgress(s);
+      if (now.replay !== last.replay) movedAt = Date.now();
+      last = { ...now, replayStillForMs: Date.now() - movedAt };
+      return replayCaughtUp(last, opts) ? (last.replay as string) : undefined;
+    },
+    { timeoutMs: opts.timeoutMs ?? 30_000, intervalMs: 10 },
+  );
+  if (replayed !== undefined) return replayed;
   throw new PgreplError(
     'E_TIMEOUT',
     `${node.name} did not replay ${opts.beyond ? `past ${opts.beyond}` : 'all it received'} in time (received ${last.receive}, replayed ${last.replay})`,

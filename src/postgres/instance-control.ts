@@ -95,21 +95,54 @@ export async function initdb(
   }
 }
 
-/** Starts the server and waits until it accepts connections (or, for a standby, reaches consistency). */
+/**
+ * Starts the server and waits until it accepts connections (or, for a standby, reaches consistency).
+ * pg_ctl -w checks only every 100 ms; postmaster.pid is polled every 10 ms alongside it, and the
+ * first of the two to see the server ready wins. pg_ctl still reports a server that fails to start.
+ */
 export async function startInstance(
   env: InstanceEnv,
   opts: { dataDir: string; logFile: string },
 ): Promise<void> {
-  const r = await env.runner.run(
+  // A postmaster already running would make the poll below see its old "ready": leave it to pg_ctl.
+  const pollable = livePostmasterPid(opts.dataDir) === null;
+  const ctl = env.runner.run(
     bin(env, 'pg_ctl'),
     ['start', '-D', opts.dataDir, '-l', opts.logFile, '-w', '-t', '120', '-s'],
     { runAs: env.runAs, timeoutMs: 130_000 },
   );
+  let ctlDone = false;
+  const ctlResult = ctl.finally(() => {
+    ctlDone = true;
+  });
+  if (pollable) {
+    while (!ctlDone) {
+      if (postmasterStatus(opts.dataDir) !== null) {
+        // pg_ctl exits by itself at its next check; its outcome no longer matters.
+        ctlResult.catch(() => undefined);
+        return;
+      }
+      await Promise.race([ctlResult.catch(() => undefined), new Promise((r) => setTimeout(r, 10))]);
+    }
+  }
   checkResult(
     `starting the server in ${opts.dataDir}`,
-    r,
+    await ctlResult,
     `see the server log: ${opts.logFile}\n${logTail(opts.logFile)}`,
   );
+}
+
+/** "ready" or "standby" once a live postmaster says so in postmaster.pid (line 8); else null. */
+function postmasterStatus(dataDir: string): 'ready' | 'standby' | null {
+  let text: string;
+  try {
+    text = readFileSync(join(dataDir, 'postmaster.pid'), 'utf8');
+  } catch {
+    return null;
+  }
+  const status = text.split('\n')[7]?.trim();
+  if (status !== 'ready' && status !== 'standby') return null;
+  return livePostmasterPid(dataDir) === null ? null : status;
 }
 
 /** Stops the server: `fast` rolls back sessions and writes a shutdown checkpoint; `immediate` does not. */

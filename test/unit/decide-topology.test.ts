@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { decidePromote } from '../../src/cluster/decide-promote.js';
 import { decideSwitchover } from '../../src/cluster/decide-switchover.js';
+import { replayCaughtUp } from '../../src/cluster/topology-actions.js';
 import type { ClusterObservation, NodeObservation, ServerAnswer } from '../../src/cluster/observation.js';
 import { parseSpec } from '../../src/spec/load-spec.js';
 import { observe, specOf } from '../helpers/observation-fixtures.js';
@@ -185,5 +186,36 @@ describe('decideSwitchover', () => {
       senders: s.senders.map((x) => (x.applicationName === 'pg2' ? { ...x, lagBytes: 64 * 1024 * 1024 } : x)),
     }));
     assert.match(JSON.stringify(decideSwitchover(spec, lagging, 'pg2')), /pg2 is 64 MB behind pg1/);
+  });
+});
+
+describe('replayCaughtUp', () => {
+  const at = (receive: string | null, replay: string | null, replayStillForMs = 0) => ({
+    receive,
+    replay,
+    replayStillForMs,
+  });
+
+  it('is true once everything received is replayed', () => {
+    assert.equal(replayCaughtUp(at('0/4000260', '0/4000260'), {}), true);
+    assert.equal(replayCaughtUp(at('0/4000260', '0/4000228'), {}), false);
+    assert.equal(replayCaughtUp(at(null, null), {}), false);
+  });
+
+  it('with settleMs, accepts an incomplete last record that replay has stood before that long', () => {
+    const halfSent = at('0/4000710', '0/40006E0', 250);
+    assert.equal(replayCaughtUp(halfSent, {}), false, 'without settleMs it waits for every received byte');
+    assert.equal(replayCaughtUp(halfSent, { settleMs: 200 }), true);
+    assert.equal(replayCaughtUp(at('0/4000710', '0/40006E0', 50), { settleMs: 200 }), false);
+  });
+
+  it('with beyond, waits until replay has passed that position', () => {
+    assert.equal(replayCaughtUp(at('0/5000028', '0/5000028'), { beyond: '0/5000028' }), false);
+    assert.equal(replayCaughtUp(at('0/50000A0', '0/50000A0'), { beyond: '0/5000028' }), true);
+    assert.equal(
+      replayCaughtUp(at('0/50000A0', '0/5000010', 5000), { beyond: '0/5000028', settleMs: 200 }),
+      false,
+      'settling never stands in for a position that must be reached',
+    );
   });
 });
