@@ -128,7 +128,11 @@ export function buildStatus(spec: ClusterSpec, obs: ClusterObservation): Cluster
 
 function nodeWarnings(n: NodeStatus, o: NodeObservation | undefined): string[] {
   const w: string[] = [];
-  if (n.role === 'down') w.push(`${n.name} is down (data in ${n.dataDir}); \`pgrepl start\` starts it`);
+  if (n.role === 'down' && o?.fenced)
+    w.push(
+      `${n.name} is down and fenced (a failover left it behind); \`pgrepl rejoin ${n.name}\` brings it back`,
+    );
+  else if (n.role === 'down') w.push(`${n.name} is down (data in ${n.dataDir}); \`pgrepl start\` starts it`);
   if (n.role === 'absent') w.push(`${n.name} has no data yet; \`pgrepl up\` creates it`);
   if (n.role === 'unreachable') w.push(`${n.name} runs but does not answer: ${n.error ?? 'unknown error'}`);
   if (n.role === 'replica' && n.state !== 'streaming')

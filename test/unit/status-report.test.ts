@@ -59,6 +59,22 @@ describe('status', () => {
     assert.ok(s.warnings.includes('pg1 runs but does not answer: timeout expired'));
   });
 
+  it('points a fenced node that is down at rejoin, never at start', () => {
+    const obs = observe(spec, { pg1: 'primary-down', pg2: 'primary-up', pg3: 'replica-streaming' }, 'pg2');
+    const fenced = {
+      ...obs,
+      nodes: obs.nodes.map((n) => (n.node.name === 'pg1' ? { ...n, fenced: true } : n)),
+    };
+    const warnings = buildStatus(spec, fenced).warnings;
+    assert.ok(
+      warnings.includes(
+        'pg1 is down and fenced (a failover left it behind); `pgrepl rejoin pg1` brings it back',
+      ),
+      warnings.join('\n'),
+    );
+    assert.ok(!warnings.some((w) => w.includes('pgrepl start')), warnings.join('\n'));
+  });
+
   it('warns when a setting pgrepl wrote is overridden', () => {
     const obs = observe(spec, { pg1: 'primary-up', pg2: 'replica-streaming', pg3: 'replica-streaming' });
     const pg1 = obs.nodes[0];
