@@ -13,6 +13,7 @@ export type ErrorCode =
   | 'E_SECRET'
   | 'E_COMMAND_FAILED'
   | 'E_PRIMARY_UNREACHABLE'
+  | 'E_UNREACHABLE'
   | 'E_NO_PRIMARY'
   | 'E_TWO_PRIMARIES'
   | 'E_UNKNOWN_NODE'

@@ -1,5 +1,6 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { PgreplError } from '../errors.js';
 import { readDataDir } from '../postgres/instance-control.js';
 import {
   hasReplicationRole,
@@ -72,7 +73,9 @@ async function askServer(ctx: ClusterContext, node: NodeSpec): Promise<ServerAns
         pendingRestart: await readPendingRestart(s),
       };
     });
-  } catch (err) {
+  } catch (thrown) {
+    // The driver's own words ("connect ECONNREFUSED …"): status adds what to do itself.
+    const err = thrown instanceof PgreplError && thrown.cause instanceof Error ? thrown.cause : thrown;
     return { ok: false, error: err instanceof Error ? err.message : String(err) };
   }
 }
