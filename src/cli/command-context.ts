@@ -12,7 +12,11 @@ export interface GlobalOptions {
 
 /** Loads the spec and resolves the context at the edge, from this process's cwd and env. */
 export async function commandContext(g: GlobalOptions): Promise<ClusterContext> {
-  const spec = loadSpec({ cwd: process.cwd(), ...(g.config === undefined ? {} : { file: g.config }) });
+  const spec = await loadSpec({
+    cwd: process.cwd(),
+    env: process.env,
+    ...(g.config === undefined ? {} : { file: g.config }),
+  });
   return buildContext(spec, { runner: processRunner, env: process.env });
 }
 

@@ -1,7 +1,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { parseDocument } from 'yaml';
 import type { ReplicationMode } from './cluster-spec.js';
-import { parseSpec } from './load-spec.js';
+import { parseSpec } from './parse-spec.js';
 import { dirname } from 'node:path';
 
 /**

@@ -1,16 +1,11 @@
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { isAbsolute, join, resolve } from 'node:path';
 import { LineCounter, parseDocument, isNode } from 'yaml';
 import type { Document } from 'yaml';
 import { PgreplError } from '../errors.js';
 import type { ClusterSpec, NodeSpec, SecretRef } from './cluster-spec.js';
 import { RESERVED_SETTINGS } from './reserved-settings.js';
-import { renderSpecTemplate, TEMPLATE_DEFAULTS } from './render-spec-template.js';
 import { specSchema } from './schema.js';
 import type { ParsedSpec, PasswordSource } from './schema.js';
-
-export const DEFAULT_SPEC_FILE = 'pgrepl.yaml';
-export const EMBEDDED_SOURCE = '(embedded default)';
 
 type Path = readonly (string | number)[];
 
@@ -18,26 +13,6 @@ type Path = readonly (string | number)[];
 interface Problem {
   path: Path;
   message: string;
-}
-
-/**
- * Finds and loads the spec: `-c FILE` if given, else ./pgrepl.yaml, else the embedded default.
- * Throws E_SPEC_* with file:line:col; reads nothing else and changes nothing.
- */
-export function loadSpec(opts: { file?: string; cwd: string }): ClusterSpec {
-  if (opts.file !== undefined) {
-    const file = resolve(opts.cwd, opts.file);
-    if (!existsSync(file)) {
-      throw new PgreplError(
-        'E_SPEC_NOT_FOUND',
-        `spec file ${file} does not exist; write one with \`pgrepl init -o ${opts.file}\``,
-      );
-    }
-    return parseSpec(readFileSync(file, 'utf8'), file, dirname(file));
-  }
-  const found = join(opts.cwd, DEFAULT_SPEC_FILE);
-  if (existsSync(found)) return parseSpec(readFileSync(found, 'utf8'), found, opts.cwd);
-  return parseSpec(renderSpecTemplate(TEMPLATE_DEFAULTS), EMBEDDED_SOURCE, opts.cwd);
 }
 
 /** Parses spec text; `source` names it in errors and `baseDir` anchors relative paths. */

@@ -2,7 +2,7 @@ import type { ClusterObservation, NodeObservation, ServerAnswer } from '../../sr
 import { renderNodeConfig } from '../../src/cluster/render-node-config.js';
 import type { RenderFacts } from '../../src/cluster/render-node-config.js';
 import type { ClusterSpec, NodeSpec } from '../../src/spec/cluster-spec.js';
-import { parseSpec } from '../../src/spec/load-spec.js';
+import { parseSpec } from '../../src/spec/parse-spec.js';
 
 export const FACTS: RenderFacts = {
   sourceAddresses: ['127.0.0.1'],

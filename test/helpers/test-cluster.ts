@@ -121,7 +121,9 @@ export class TestCluster {
     args: string[],
     opts: { env?: Record<string, string>; onSpawn?: (pid: number) => void } = {},
   ): Promise<CliResult> {
-    return runCli(['-c', this.specFile, ...args], { cwd: this.base, ...opts });
+    // The spec parse cache lives in the cluster's dir, so tests leave nothing in the home dir.
+    const env = { XDG_CACHE_HOME: join(this.base, 'cache'), ...opts.env };
+    return runCli(['-c', this.specFile, ...args], { cwd: this.base, ...opts, env });
   }
 
   /** Runs SQL on a node as the superuser. */

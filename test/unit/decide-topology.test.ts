@@ -4,7 +4,7 @@ import { decidePromote } from '../../src/cluster/decide-promote.js';
 import { decideSwitchover } from '../../src/cluster/decide-switchover.js';
 import { replayCaughtUp } from '../../src/cluster/topology-actions.js';
 import type { ClusterObservation, NodeObservation, ServerAnswer } from '../../src/cluster/observation.js';
-import { parseSpec } from '../../src/spec/load-spec.js';
+import { parseSpec } from '../../src/spec/parse-spec.js';
 import { observe, specOf } from '../helpers/observation-fixtures.js';
 
 const spec = specOf(3);

@@ -1,7 +1,11 @@
 import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { PgreplError } from '../../src/errors.js';
-import { EMBEDDED_SOURCE, loadSpec, parseSpec } from '../../src/spec/load-spec.js';
+import { EMBEDDED_SOURCE, loadSpec } from '../../src/spec/load-spec.js';
+import { parseSpec } from '../../src/spec/parse-spec.js';
 import { renderSpecTemplate, TEMPLATE_DEFAULTS } from '../../src/spec/render-spec-template.js';
 
 const fails = (text: string, code: string, message: RegExp) =>
@@ -102,8 +106,10 @@ describe('spec', () => {
     fails('cluster: d\nnodes: [\n', 'E_SPEC_SYNTAX', /^pgrepl\.yaml:\d+:\d+: not valid YAML/);
   });
 
-  it('uses the embedded default when there is no pgrepl.yaml, and it equals what init writes', () => {
-    const spec = loadSpec({ cwd: '/nonexistent-dir' });
+  it('uses the embedded default when there is no pgrepl.yaml, and it equals what init writes', async () => {
+    const cache = mkdtempSync(join(tmpdir(), 'pgrepl-cache-'));
+    const spec = await loadSpec({ cwd: '/nonexistent-dir', env: { XDG_CACHE_HOME: cache } });
+    rmSync(cache, { recursive: true, force: true });
     assert.equal(spec.source, EMBEDDED_SOURCE);
     assert.deepEqual(
       spec.nodes.map((n) => `${n.name}@${n.host}:${n.port}`),
@@ -112,5 +118,50 @@ describe('spec', () => {
     assert.equal(spec.stateDir, '/nonexistent-dir/.pgrepl');
     const written = parseSpec(renderSpecTemplate(TEMPLATE_DEFAULTS), 'x', '/nonexistent-dir');
     assert.deepEqual({ ...written, source: EMBEDDED_SOURCE }, spec);
+  });
+});
+
+describe('the parse cache', () => {
+  const setup = () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pgrepl-spec-'));
+    const env = { XDG_CACHE_HOME: join(dir, 'cache') };
+    const spec = (name: string) =>
+      writeFileSync(join(dir, 'pgrepl.yaml'), `cluster: ${name}\nnodes:\n  - name: a\n    port: 6001\n`);
+    return { dir, env, spec, entries: () => readdirSync(join(dir, 'cache', 'pgrepl')) };
+  };
+
+  it('serves an unchanged spec from the cache and parses a changed one again', async () => {
+    const { dir, env, spec, entries } = setup();
+    try {
+      spec('one');
+      assert.equal((await loadSpec({ cwd: dir, env })).cluster, 'one');
+      const [entry] = entries();
+      assert.ok(entry, 'a cache entry was written');
+      const file = join(dir, 'cache', 'pgrepl', entry);
+      // Served from the cache: what the entry says is what comes back.
+      const cached = JSON.parse(readFileSync(file, 'utf8')) as { spec: { cluster: string } };
+      writeFileSync(file, JSON.stringify({ ...cached, spec: { ...cached.spec, cluster: 'from-cache' } }));
+      assert.equal((await loadSpec({ cwd: dir, env })).cluster, 'from-cache');
+      // A changed text is parsed again, and replaces the entry.
+      spec('two');
+      assert.equal((await loadSpec({ cwd: dir, env })).cluster, 'two');
+      assert.equal(entries().length, 1);
+      writeFileSync(file, 'not json');
+      assert.equal((await loadSpec({ cwd: dir, env })).cluster, 'two');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('never caches an invalid spec', async () => {
+    const { dir, env } = setup();
+    try {
+      writeFileSync(join(dir, 'pgrepl.yaml'), 'cluster: x\nnodes: []\n');
+      for (let i = 0; i < 2; i++)
+        await assert.rejects(loadSpec({ cwd: dir, env }), (e: Error) => /at least one node/.test(e.message));
+      assert.equal(existsSync(join(dir, 'cache', 'pgrepl')), false);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

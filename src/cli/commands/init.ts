@@ -1,7 +1,8 @@
 import { existsSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { PgreplError } from '../../errors.js';
-import { DEFAULT_SPEC_FILE, parseSpec } from '../../spec/load-spec.js';
+import { DEFAULT_SPEC_FILE } from '../../spec/load-spec.js';
+import { parseSpec } from '../../spec/parse-spec.js';
 import { renderSpecTemplate, TEMPLATE_DEFAULTS } from '../../spec/render-spec-template.js';
 
 export interface InitOptions {
