@@ -30,7 +30,8 @@ export interface PromoteResult {
 
 /**
  * Unplanned failover: fence the old primary if it still runs (only with --force), mark it fenced,
- * let the candidate replay all it received, promote it, create every slot on it, re-point the others.
+ * let the candidate replay all it received while every slot is created on it, promote it, re-point
+ * the others.
  * Each step is journaled; a crash between steps is resumed by running the same command again.
  */
 export async function runPromote(
@@ -86,8 +87,15 @@ export async function runPromote(
     if (control?.state === 'shut down') oldFinal = control.checkpointLsn;
   }
 
-  await journal.step(`catch up ${target.name}`, () =>
-    waitReplayed(ctx, target, { settleMs: 200, timeoutMs: 60_000 }),
+  // The slots are made on the candidate while it still replays: a physical slot made on a standby
+  // reserves WAL from its last restartpoint, which is before the old primary's last checkpoint
+  // preceding the divergence. So the new primary keeps every WAL file a later `rejoin` of the old
+  // one replays from (made after promotion, they would reserve only from the promotion on).
+  await journal.step(`catch up ${target.name}, slots on it`, () =>
+    Promise.all([
+      waitReplayed(ctx, target, { settleMs: 200, timeoutMs: 60_000 }),
+      createSlotsFor(ctx, target),
+    ]),
   );
   await journal.step(`promote ${target.name}`, async () => {
     say(`promoting ${target.name}`);
@@ -97,7 +105,6 @@ export async function runPromote(
   const promotedAt =
     (await sqlOn(ctx, target, (s) => readTimelineHistory(s)).catch(() => undefined))?.history.at(-1)
       ?.endedAt ?? '';
-  await journal.step(`slots on ${target.name}`, () => createSlotsFor(ctx, target));
   const needRejoin: string[] = [];
   const followers = decision.followers.map((n) => nodeOf(ctx, n));
   await journal.step('re-point replicas', async () => {
