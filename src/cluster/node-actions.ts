@@ -102,6 +102,20 @@ export function sqlOn<T>(
   );
 }
 
+/** Runs `check` on session `s` every `intervalMs` until it returns a value or `deadline` passes. */
+export async function pollSession<T>(
+  s: SqlSession,
+  check: (s: SqlSession) => Promise<T | undefined>,
+  o: { deadline: number; intervalMs: number },
+): Promise<T | undefined> {
+  while (Date.now() < o.deadline) {
+    const v = await check(s);
+    if (v !== undefined) return v;
+    await new Promise((r) => setTimeout(r, o.intervalMs));
+  }
+  return undefined;
+}
+
 /**
  * Runs `check` on one connection to `node` every `intervalMs` until it returns a value, and returns
  * that value; undefined when `timeoutMs` passes first. A broken connection is opened again: polls
@@ -114,19 +128,11 @@ export async function pollOn<T>(
   o: { timeoutMs: number; intervalMs: number },
 ): Promise<T | undefined> {
   const deadline = Date.now() + o.timeoutMs;
-  const pause = () => new Promise((r) => setTimeout(r, o.intervalMs));
   while (Date.now() < deadline) {
     try {
-      return await sqlOn(ctx, node, async (s) => {
-        while (Date.now() < deadline) {
-          const v = await check(s);
-          if (v !== undefined) return v;
-          await pause();
-        }
-        return undefined;
-      });
+      return await sqlOn(ctx, node, (s) => pollSession(s, check, { deadline, intervalMs: o.intervalMs }));
     } catch {
-      await pause();
+      await new Promise((r) => setTimeout(r, o.intervalMs));
     }
   }
   return undefined;

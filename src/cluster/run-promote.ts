@@ -83,24 +83,28 @@ export async function runPromote(
       // Fenced before the promotion: from here on, start/up never run it as a primary again.
       setFenced(ctx.spec.stateDir, ctx.spec.cluster, old.name, true, ctx.env.runAs);
     });
+  }
+
+  // One connection to the candidate for all that comes before its first write.
+  await sqlOn(ctx, target, async (s) => {
+    // The slots are made on the candidate while it still replays: a physical slot made on a standby
+    // reserves WAL from its last restartpoint, which is before the old primary's last checkpoint
+    // preceding the divergence. So the new primary keeps every WAL file a later `rejoin` of the old
+    // one replays from (made after promotion, they would reserve only from the promotion on).
+    await journal.step(`catch up ${target.name}, slots on it`, async () => {
+      await createSlotsFor(ctx, target, s);
+      await waitReplayed(ctx, target, { settleMs: 200, timeoutMs: 60_000 }, s);
+    });
+    await journal.step(`promote ${target.name}`, async () => {
+      say(`promoting ${target.name}`);
+      await promote(ctx, target, s);
+    });
+  });
+  if (old) {
+    // A fenced primary's control file no longer changes: read after the promotion, off its path.
     const control = await readControlData(ctx.env, old.dataDir).catch(() => undefined);
     if (control?.state === 'shut down') oldFinal = control.checkpointLsn;
   }
-
-  // The slots are made on the candidate while it still replays: a physical slot made on a standby
-  // reserves WAL from its last restartpoint, which is before the old primary's last checkpoint
-  // preceding the divergence. So the new primary keeps every WAL file a later `rejoin` of the old
-  // one replays from (made after promotion, they would reserve only from the promotion on).
-  await journal.step(`catch up ${target.name}, slots on it`, () =>
-    Promise.all([
-      waitReplayed(ctx, target, { settleMs: 200, timeoutMs: 60_000 }),
-      createSlotsFor(ctx, target),
-    ]),
-  );
-  await journal.step(`promote ${target.name}`, async () => {
-    say(`promoting ${target.name}`);
-    await promote(ctx, target);
-  });
   // Where the new timeline begins is exactly where the new primary's replay ended.
   const promotedAt =
     (await sqlOn(ctx, target, (s) => readTimelineHistory(s)).catch(() => undefined))?.history.at(-1)
