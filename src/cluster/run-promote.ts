@@ -1,7 +1,11 @@
 import { PgreplError } from '../errors.js';
 import { lsnDiff } from '../postgres/lsn.js';
+import { readDataDir } from '../postgres/instance-control.js';
 import { readTimelineHistory } from '../postgres/promotion.js';
 import { readControlData } from '../postgres/read-controldata.js';
+import { listCommitsAfter } from '../postgres/run-rewind.js';
+import type { LostWal } from '../postgres/run-rewind.js';
+import type { NodeSpec } from '../spec/cluster-spec.js';
 import type { ClusterContext } from './cluster-context.js';
 import { setFenced } from './cluster-state.js';
 import { decidePromote } from './decide-promote.js';
@@ -20,8 +24,10 @@ export interface PromoteResult {
   reason: string;
   /** The new primary's replayed position when it was promoted. */
   promotedAt: string;
-  /** In async mode, bytes the old primary had written that the new one never received (when known). */
+  /** Bytes the old primary had written that the new one never received (when its WAL was readable). */
   behindBytes: number | null;
+  /** That WAL, with its commits: what the promotion left behind on the old primary. */
+  lostOnOldPrimary: LostWal | null;
   followers: string[];
   /** Replicas that could not follow the new primary and need `pgrepl rejoin`. */
   needRejoin: string[];
@@ -61,7 +67,6 @@ export async function runPromote(
       say,
     );
 
-  let oldFinal: string | null = null;
   if (old) {
     await journal.step(`fence ${old.name}`, async () => {
       if (decision.fence) {
@@ -100,11 +105,6 @@ export async function runPromote(
       await promote(ctx, target, s);
     });
   });
-  if (old) {
-    // A fenced primary's control file no longer changes: read after the promotion, off its path.
-    const control = await readControlData(ctx.env, old.dataDir).catch(() => undefined);
-    if (control?.state === 'shut down') oldFinal = control.checkpointLsn;
-  }
   // Where the new timeline begins is exactly where the new primary's replay ended.
   const promotedAt =
     (await sqlOn(ctx, target, (s) => readTimelineHistory(s)).catch(() => undefined))?.history.at(-1)
@@ -122,18 +122,34 @@ export async function runPromote(
     );
   });
   journal.finish();
-  const behind =
-    oldFinal === null || promotedAt === '' ? null : Math.max(0, lsnDiff(oldFinal, promotedAt) ?? 0);
+  // Off the promotion's path: the old primary's own WAL says exactly what it had beyond that point.
+  const lost = old && promotedAt !== '' ? await lostOn(ctx, old, promotedAt) : null;
+  const behind = lost?.to ? Math.max(0, lsnDiff(lost.to, promotedAt) ?? 0) : null;
   return {
     newPrimary: target.name,
     oldPrimary: old?.name ?? null,
     reason: decision.reason,
     promotedAt,
     behindBytes: behind,
+    lostOnOldPrimary: lost,
     followers: followers.map((f) => f.name).filter((n) => !needRejoin.includes(n)),
     needRejoin,
     ms: Date.now() - began,
   };
+}
+
+/**
+ * The WAL the stopped old primary has past `from`, with its commits (pg_waldump on its pg_wal, on
+ * the timeline its control file names); null while it still runs or when its WAL cannot be read.
+ */
+async function lostOn(ctx: ClusterContext, old: NodeSpec, from: string): Promise<LostWal | null> {
+  if (readDataDir(old.dataDir).pid !== null) return null;
+  try {
+    const control = await readControlData(ctx.env, old.dataDir);
+    return await listCommitsAfter(ctx.env, old.dataDir, from, control.timeline);
+  } catch {
+    return null;
+  }
 }
 
 /** A resumed promote keeps its target and old primary; what still runs is observed afresh. */

@@ -223,6 +223,11 @@ describe('async mode: failover with commits the replicas never got', () => {
     await c.crash('pg1');
     const [a, b] = await Promise.all([c.cli(['promote', '--auto']), c.cli(['promote', '--auto'])]);
     assert.equal([a, b].filter((r) => r.code === 0).length, 1, `${a.stderr}\n${b.stderr}`);
+    // The winner read pg1's WAL and says what only pg1 has: the one commit of the 50 rows.
+    assert.match(
+      [a, b].find((r) => r.code === 0)?.stdout ?? '',
+      /was behind pg1, which alone has WAL [0-9A-F]+\/[0-9A-F]+–[0-9A-F]+\/[0-9A-F]+ \(\d+ bytes\) with 1 commit\(s\)/,
+    );
     assert.match([a, b].find((r) => r.code !== 0)?.stderr ?? '', /E_LOCKED|E_REFUSED/);
     const s = await c.status();
     assert.equal(s.nodes.filter((n) => n.role === 'primary').length, 1);

@@ -1,7 +1,7 @@
 import { Journal, readJournal } from '../../cluster/journal.js';
 import type { JournalEntry } from '../../cluster/journal.js';
 import type { ClusterContext } from '../../cluster/cluster-context.js';
-import { runRejoin } from '../../cluster/run-rejoin.js';
+import { describeDiscarded, runRejoin } from '../../cluster/run-rejoin.js';
 import { consoleReporter } from '../console-reporter.js';
 import { runPromote } from '../../cluster/run-promote.js';
 import { abandonSwitchover, runSwitchover } from '../../cluster/run-switchover.js';
@@ -46,9 +46,13 @@ export async function runPromoteCommand(
     ),
   );
   const lost =
-    r.behindBytes === null
-      ? `what ${r.oldPrimary ?? 'the old primary'} wrote after ${r.promotedAt} is not on ${r.newPrimary}; \`pgrepl rejoin ${r.oldPrimary ?? '<node>'}\` lists it`
-      : `${r.newPrimary} was ${r.behindBytes} bytes behind ${r.oldPrimary}`;
+    r.oldPrimary === null
+      ? 'no old primary to compare with'
+      : r.lostOnOldPrimary === null
+        ? `what ${r.oldPrimary} wrote after ${r.promotedAt} is not on ${r.newPrimary}; \`pgrepl rejoin ${r.oldPrimary}\` lists it`
+        : r.behindBytes === 0
+          ? `${r.newPrimary} had everything ${r.oldPrimary} wrote`
+          : `${r.newPrimary} was behind ${r.oldPrimary}, which alone has ${describeDiscarded(r.lostOnOldPrimary)}`;
   print(
     o.json,
     r,
