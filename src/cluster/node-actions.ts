@@ -7,6 +7,7 @@ import {
   readDataDir,
   startInstance,
   stopInstance,
+  waitPostmasterGone,
 } from '../postgres/instance-control.js';
 import { readSenders } from '../postgres/instance-queries.js';
 import { withSql } from '../postgres/sql-client.js';
@@ -49,6 +50,7 @@ export const logFile = (ctx: ClusterContext, node: NodeSpec) => join(ctx.paths.l
 /** Starts a stopped node (a no-op if it runs), after checking that its port is free. */
 export async function startNode(ctx: ClusterContext, node: NodeSpec): Promise<void> {
   if (readDataDir(node.dataDir).pid !== null) return;
+  await waitPostmasterGone(node.dataDir);
   await assertPortFree(node.host, node.port, node.name);
   await startInstance(ctx.env, { dataDir: node.dataDir, logFile: logFile(ctx, node) });
 }

@@ -1,6 +1,6 @@
 import { renameSync } from 'node:fs';
 import { PgreplError } from '../errors.js';
-import { readDataDir } from '../postgres/instance-control.js';
+import { readDataDir, waitPostmasterGone } from '../postgres/instance-control.js';
 import { lsnDiff } from '../postgres/lsn.js';
 import { readControlData } from '../postgres/read-controldata.js';
 import { runRewind, listCommitsAfter } from '../postgres/run-rewind.js';
@@ -81,9 +81,11 @@ export async function runRejoin(
   // Every step is safe to repeat, and the node stays stopped and fenced until the end: a failed
   // rejoin leaves nothing half-done, so it clears its journal and can simply be run again.
   try {
-    await journal.step(`stop ${name}`, () =>
-      stopNode(ctx, node, 'fast').catch(() => stopNode(ctx, node, 'immediate')),
-    );
+    await journal.step(`stop ${name}`, async () => {
+      await stopNode(ctx, node, 'fast').catch(() => stopNode(ctx, node, 'immediate'));
+      // A crashed node's postmaster may still be an unreaped zombie; pg_rewind would find its lock.
+      await waitPostmasterGone(node.dataDir);
+    });
     await journal.step(`slot ${name} on ${primary.name}`, () =>
       sqlOn(ctx, primary, (s) => ensurePhysicalSlot(s, name)).then(() => undefined),
     );

@@ -61,6 +61,54 @@ function livePostmasterPid(dataDir: string): number | null {
   return pid;
 }
 
+/**
+ * Waits until the postmaster named in a dead server's postmaster.pid is gone from the process
+ * table. A killed postmaster stays a zombie until its parent reaps it (PID 1 of a container may take
+ * seconds), and while it does, PostgreSQL takes its lock file as held: `postgres --single` (run by
+ * pg_rewind) and a restart both refuse with "lock file postmaster.pid already exists".
+ */
+export async function waitPostmasterGone(dataDir: string, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const pid = lockFilePid(dataDir);
+    if (pid === null || !processExists(pid)) return;
+    if (livePostmasterPid(dataDir) !== null) {
+      throw new PgreplError('E_DATA_DIR_IN_USE', `a server (PID ${pid}) still runs in ${dataDir}`);
+    }
+    if (Date.now() > deadline) {
+      throw new PgreplError(
+        'E_DATA_DIR_IN_USE',
+        `the killed postmaster of ${dataDir} (PID ${pid}) is a zombie its parent has not reaped in ` +
+          `${timeoutMs / 1000} s, and PostgreSQL takes its lock file as held until it is; ` +
+          'is PID 1 of this container an init that reaps its children (e.g. `docker run --init`)?',
+      );
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+function lockFilePid(dataDir: string): number | null {
+  try {
+    const pid = Number.parseInt(
+      readFileSync(join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0] ?? '',
+      10,
+    );
+    return Number.isInteger(pid) && pid > 0 ? pid : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Whether `pid` is in the process table at all, a zombie included. */
+function processExists(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 const bin = (env: InstanceEnv, program: string) => join(env.bins.binDir, program);
 
 /**

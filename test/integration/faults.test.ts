@@ -1,11 +1,21 @@
 import assert from 'node:assert/strict';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { createServer } from 'node:net';
 import type { Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { assertNoLeakedServers, runCli, TestCluster } from '../helpers/test-cluster.js';
+import { assertNoLeakedServers, runCli, TestCluster, waitUntil } from '../helpers/test-cluster.js';
 
 const isRoot = process.getuid?.() === 0;
 
@@ -141,6 +151,48 @@ describe('bad input and faults: a clear error, a non-zero exit, nothing changed'
       }
     },
   );
+
+  it('starts a node whose killed postmaster is an unreaped zombie, as soon as it is reaped', async () => {
+    const c = await fresh(['pg1']);
+    assert.equal((await c.cli(['up'])).code, 0);
+    const bin = (JSON.parse((await c.cli(['status', '--json'])).stdout) as { postgres: { binDir: string } })
+      .postgres.binDir;
+    assert.equal((await c.cli(['down'])).code, 0);
+    // A parent that never reaps: sh starts the postmaster in the background, then becomes `sleep`.
+    const script = `"${bin}/postgres" -D "$1" >/dev/null 2>&1 & exec sleep 120`;
+    const args = ['-c', script, 'sh', c.dataDir('pg1')];
+    const holder = spawn(isRoot ? 'runuser' : 'sh', isRoot ? ['-u', 'postgres', '--', 'sh', ...args] : args, {
+      detached: true,
+      stdio: 'ignore',
+    });
+    const zombie = (pid: number) => {
+      try {
+        const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+        return stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
+      } catch {
+        return false;
+      }
+    };
+    try {
+      await waitUntil(() => c.postmasterPid('pg1') !== null, 10_000, 'the postmaster');
+      const pid = c.postmasterPid('pg1') as number;
+      await c.crash('pg1');
+      assert.ok(zombie(pid), 'the killed postmaster stays a zombie: its parent never waits for it');
+      const start = c.cli(['start']);
+      await new Promise((r) => setTimeout(r, 500));
+      // The parent goes; PID 1 inherits the zombie and reaps it, and only then can PostgreSQL start.
+      process.kill(-(holder.pid as number), 'SIGKILL');
+      const r = await start;
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal((await c.status()).healthy, true);
+    } finally {
+      try {
+        process.kill(-(holder.pid as number), 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+  });
 
   describe('a primary that runs but does not answer', () => {
     let c: TestCluster;
