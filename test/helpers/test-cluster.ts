@@ -170,7 +170,13 @@ export class TestCluster {
         // already gone
       }
     }
-    await waitUntil(() => family.every((p) => !alive(p)), 10_000, `${name}'s processes to die`);
+    // Until reaped, not only dead: this machine's PID 1 reaps orphans only every ~2 s, where an init
+    // like systemd does at once. (pgrepl copes with an unreaped postmaster; the faults test shows it.)
+    await waitUntil(
+      () => family.every((p) => !existsSync(`/proc/${p}`)),
+      10_000,
+      `${name}'s processes to go`,
+    );
   }
 
   /** Stops every server under this cluster's dir by PID (immediate shutdown) and deletes the dir. */
