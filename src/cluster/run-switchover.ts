@@ -73,32 +73,37 @@ export async function runSwitchover(
     sqlOn(ctx, old, (s) => s.query('CHECKPOINT')).then(() => undefined),
   );
   let stoppedAt = Date.now();
-  await journal.step(`stop ${old.name}`, async () => {
-    say(`stopping ${old.name} (fast shutdown: its last WAL streams to the replicas)`);
-    stoppedAt = Date.now();
-    await stopNode(ctx, old, 'fast');
-  });
-  const control = await readControlData(ctx.env, old.dataDir);
-  await journal.step(`catch up ${target.name}`, async () => {
-    try {
-      await waitReplayed(ctx, target, { beyond: control.checkpointLsn, timeoutMs: 30_000 });
-    } catch (err) {
-      // Undo: nothing was promoted yet, so the old primary may simply come back.
-      say(
-        `${target.name} did not receive ${old.name}'s shutdown checkpoint; restarting ${old.name} as the primary`,
-      );
-      await startNode(ctx, old);
-      journal.finish();
-      throw new PgreplError(
-        'E_REFUSED',
-        `switchover abandoned, ${old.name} is the primary again: ${(err as Error).message}`,
-        { cause: err },
-      );
-    }
-  });
-  await journal.step(`promote ${target.name}`, async () => {
-    say(`promoting ${target.name}`);
-    await promote(ctx, target);
+  // One connection to the target, opened before the old primary stops: no handshake in the write gap.
+  const control = await sqlOn(ctx, target, async (s) => {
+    await journal.step(`stop ${old.name}`, async () => {
+      say(`stopping ${old.name} (fast shutdown: its last WAL streams to the replicas)`);
+      stoppedAt = Date.now();
+      await stopNode(ctx, old, 'fast');
+    });
+    const stopped = await readControlData(ctx.env, old.dataDir);
+    const shutdownCheckpoint = stopped.checkpointLsn;
+    await journal.step(`catch up ${target.name}`, async () => {
+      try {
+        await waitReplayed(ctx, target, { beyond: shutdownCheckpoint, timeoutMs: 30_000 }, s);
+      } catch (err) {
+        // Undo: nothing was promoted yet, so the old primary may simply come back.
+        say(
+          `${target.name} did not receive ${old.name}'s shutdown checkpoint; restarting ${old.name} as the primary`,
+        );
+        await startNode(ctx, old);
+        journal.finish();
+        throw new PgreplError(
+          'E_REFUSED',
+          `switchover abandoned, ${old.name} is the primary again: ${(err as Error).message}`,
+          { cause: err },
+        );
+      }
+    });
+    await journal.step(`promote ${target.name}`, async () => {
+      say(`promoting ${target.name}`);
+      await promote(ctx, target, s);
+    });
+    return stopped;
   });
   const writeGapMs = Date.now() - stoppedAt;
   await journal.step(`slots on ${target.name}`, () => createSlotsFor(ctx, target));
