@@ -146,7 +146,7 @@ async function lostOn(ctx: ClusterContext, old: NodeSpec, from: string): Promise
   if (readDataDir(old.dataDir).pid !== null) return null;
   try {
     const control = await readControlData(ctx.env, old.dataDir);
-    return await listCommitsAfter(ctx.env, old.dataDir, from, control.timeline);
+    return await listCommitsAfter(ctx.env, old.dataDir, from, control);
   } catch {
     return null;
   }

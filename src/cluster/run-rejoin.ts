@@ -104,9 +104,7 @@ export async function runRejoin(
       // history. Listed before pg_rewind overwrites it.
       const branch = history.history.find((h) => h.timeline === control.timeline);
       if (branch) {
-        const own = await listCommitsAfter(ctx.env, node.dataDir, branch.endedAt, control.timeline).catch(
-          () => null,
-        );
+        const own = await listCommitsAfter(ctx.env, node.dataDir, branch.endedAt, control).catch(() => null);
         if (own && own.to !== own.from) discarded = own;
       }
       // jit=off: pg_rewind lists the source's files with one recursive query whose estimated cost
@@ -143,7 +141,9 @@ export async function runRejoin(
       makeStandby(ctx, node, primary);
       await startNode(ctx, node);
     }
-    await dropSlotsOnStandby(ctx, node);
+    // pg_rewind and pg_basebackup leave pg_replslot empty; only a node left as it was still carries
+    // the slots of its time as a primary.
+    if (method === 'none needed') await dropSlotsOnStandby(ctx, node);
     await waitStreaming(ctx, node, primary, 60_000);
     setFenced(ctx.spec.stateDir, ctx.spec.cluster, name, false, ctx.env.runAs);
   } finally {
@@ -164,7 +164,10 @@ export async function runRejoin(
 export function describeDiscarded(d: LostWal): string {
   const bytes = d.to === null ? null : lsnDiff(d.to, d.from);
   const xids = d.commits.map((c) => c.xid);
-  const range = `${d.from}–${d.to ?? 'end'}${bytes === null ? '' : ` (${bytes} bytes)`}`;
+  const range =
+    d.to === null
+      ? `from ${d.from} on (where it ends could not be read)`
+      : `${d.from}–${d.to} (${bytes} bytes)`;
   if (xids.length === 0) return `WAL ${range} with no commits`;
   return `WAL ${range} with ${xids.length} commit(s) (xids ${Math.min(...xids)}–${Math.max(...xids)}), first at ${d.commits[0]?.lsn}`;
 }

@@ -15,3 +15,11 @@ export function lsnDiff(a: string | null, b: string | null): number | null {
   if (a === null || b === null) return null;
   return Number(parseLsn(a) - parseLsn(b));
 }
+
+/** The name of the WAL segment file holding `lsn` on `timeline`, as pg_walfile_name() gives it. */
+export function walFileName(timeline: number, lsn: string, segmentBytes: number): string {
+  const segno = parseLsn(lsn) / BigInt(segmentBytes);
+  const perLogId = 0x100000000n / BigInt(segmentBytes);
+  const hex8 = (n: bigint) => n.toString(16).toUpperCase().padStart(8, '0');
+  return `${hex8(BigInt(timeline))}${hex8(segno / perLogId)}${hex8(segno % perLogId)}`;
+}

@@ -9,6 +9,8 @@ export interface ControlData {
   /** Where the last checkpoint record starts; after a clean shutdown, the end of the WAL is just past it. */
   readonly checkpointLsn: string;
   readonly timeline: number;
+  /** Size of one WAL segment file (16 MB unless initdb was told otherwise). */
+  readonly walSegmentBytes: number;
 }
 
 /** Reads a stopped (or running) data directory's control file. */
@@ -29,5 +31,6 @@ export function parseControlData(text: string): ControlData {
     state: field('Database cluster state'),
     checkpointLsn: field('Latest checkpoint location'),
     timeline: Number(field("Latest checkpoint's TimeLineID")),
+    walSegmentBytes: Number(field('Bytes per WAL segment')) || 16 * 1024 * 1024,
   };
 }

@@ -1,6 +1,7 @@
+import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { InstanceEnv } from './instance-control.js';
-import { formatLsn, parseLsn } from './lsn.js';
+import { formatLsn, parseLsn, walFileName } from './lsn.js';
 
 /** What pg_rewind said about a target it compared with its source. */
 export interface RewindOutcome {
@@ -62,8 +63,19 @@ export async function listCommitsAfter(
   env: InstanceEnv,
   dataDir: string,
   from: string,
-  timeline: number,
+  control: { timeline: number; walSegmentBytes: number },
 ): Promise<LostWal> {
+  const { timeline } = control;
+  const wal = join(dataDir, 'pg_wal');
+  const first = walFileName(timeline, from, control.walSegmentBytes);
+  if (!existsSync(join(wal, first))) {
+    // pg_waldump would wait 5 s for a missing file, then fail. No later segment of that timeline
+    // either: the node never wrote past `from`. Later ones only: `from` was recycled, end unknown.
+    const later = readdirSync(wal).some(
+      (f) => /^[0-9A-F]{24}$/.test(f) && f.startsWith(first.slice(0, 8)) && f > first,
+    );
+    return { from, to: later ? null : from, commits: [] };
+  }
   const r = await env.runner.run(
     join(env.bins.binDir, 'pg_waldump'),
     ['-p', join(dataDir, 'pg_wal'), '-t', String(timeline), '-s', from, '-r', 'Transaction'],
@@ -78,6 +90,9 @@ export async function listCommitsAfter(
   // pg_waldump stops at the first invalid record, which is where this node's WAL ends; when
   // there is no record at all past `from`, the node has nothing of its own.
   if (/could not find a valid record after/.test(r.stderr)) return { from, to: from, commits };
-  const end = /invalid record length at ([0-9A-F]+\/[0-9A-F]+)/.exec(r.stderr)?.[1];
+  const end =
+    /(?:invalid record length|invalid resource manager ID \d+|incorrect prev-link \S+|record length \d+) at ([0-9A-F]+\/[0-9A-F]+)/.exec(
+      r.stderr,
+    )?.[1];
   return { from, to: end ?? null, commits };
 }

@@ -304,6 +304,30 @@ describe('async mode: failover with commits the replicas never got', () => {
   });
 });
 
+describe('failover of a primary that wrote nothing its replicas lack', () => {
+  let c: TestCluster;
+  before(async () => {
+    c = await TestCluster.create(['pg1', 'pg2']);
+    const up = await c.cli(['up']);
+    assert.equal(up.code, 0, up.stderr);
+  });
+  after(async () => {
+    await c.cleanup();
+    assertNoLeakedServers();
+  });
+
+  it('says the new primary has everything, and rejoins the old one', async () => {
+    await c.crash('pg1');
+    const p = await c.cli(['promote', '--auto']);
+    assert.equal(p.code, 0, p.stderr);
+    // The old primary's WAL may end where the next segment would begin: that file does not exist.
+    assert.match(p.stdout, /pg2 had everything pg1 wrote/);
+    const r = await c.cli(['rejoin', 'pg1']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal((await c.status()).healthy, true);
+  });
+});
+
 describe('promote --force with a primary that hangs', () => {
   let c: TestCluster;
   let hung: number;

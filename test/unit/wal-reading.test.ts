@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { walFileName } from '../../src/postgres/lsn.js';
+import { parseControlData } from '../../src/postgres/read-controldata.js';
 import { rewindError } from '../../src/postgres/run-rewind.js';
 
 describe('rewindError', () => {
@@ -20,5 +22,32 @@ describe('rewindError', () => {
 
   it('falls back to the last line when pg_rewind printed no error line', () => {
     assert.equal(rewindError('pg_rewind: connected to server\nsomething odd'), 'something odd');
+  });
+});
+
+describe('walFileName', () => {
+  it('names the segment file as pg_walfile_name() does', () => {
+    const mb16 = 16 * 1024 * 1024;
+    assert.equal(walFileName(1, '0/4000000', mb16), '000000010000000000000004');
+    assert.equal(walFileName(1, '0/4FFFFFF', mb16), '000000010000000000000004');
+    assert.equal(walFileName(10, '1/A3000028', mb16), '0000000A00000001000000A3');
+    assert.equal(walFileName(2, '0/4000000', 64 * 1024 * 1024), '000000020000000000000001');
+  });
+});
+
+describe('parseControlData', () => {
+  it('reads the state, the last checkpoint, its timeline and the segment size', () => {
+    const text = [
+      'Database cluster state:               shut down',
+      'Latest checkpoint location:           0/5000028',
+      "Latest checkpoint's TimeLineID:       3",
+      'Bytes per WAL segment:                16777216',
+    ].join('\n');
+    assert.deepEqual(parseControlData(text), {
+      state: 'shut down',
+      checkpointLsn: '0/5000028',
+      timeline: 3,
+      walSegmentBytes: 16777216,
+    });
   });
 });
