@@ -1,5 +1,6 @@
 import { linkSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { PgreplError } from '../errors.js';
+import { processExists } from '../postgres/instance-control.js';
 
 interface LockOwner {
   pid: number;
@@ -39,7 +40,7 @@ function acquire(lock: string, command: string): void {
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       }
       const owner = readOwner(lock);
-      if (owner && alive(owner.pid)) {
+      if (owner && processExists(owner.pid)) {
         throw new PgreplError(
           'E_LOCKED',
           `another pgrepl (pid ${owner.pid}, \`${owner.command}\`, since ${owner.since}) is changing this cluster; ` +
@@ -68,14 +69,5 @@ function readOwner(lock: string): LockOwner | undefined {
     return JSON.parse(readFileSync(lock, 'utf8')) as LockOwner;
   } catch {
     return undefined;
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
