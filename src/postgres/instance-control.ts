@@ -44,13 +44,7 @@ function livePostmasterPid(dataDir: string): number | null {
     return null;
   }
   const pid = Number.parseInt(text.split('\n')[0] ?? '', 10);
-  if (!Number.isInteger(pid) || pid <= 0) return null;
-  try {
-    process.kill(pid, 0);
-  } catch (err) {
-    // EPERM means it exists but belongs to someone else: still alive.
-    if ((err as NodeJS.ErrnoException).code !== 'EPERM') return null;
-  }
+  if (!Number.isInteger(pid) || pid <= 0 || !processExists(pid)) return null;
   // A killed postmaster whose parent has not reaped it yet is a zombie: dead for our purposes.
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
@@ -62,28 +56,54 @@ function livePostmasterPid(dataDir: string): number | null {
 }
 
 /**
- * Waits until the postmaster named in a dead server's postmaster.pid is gone from the process
- * table. A killed postmaster stays a zombie until its parent reaps it (PID 1 of a container may take
- * seconds), and while it does, PostgreSQL takes its lock file as held: `postgres --single` (run by
- * pg_rewind) and a restart both refuse with "lock file postmaster.pid already exists".
+ * Waits until a dead server is wholly gone: its postmaster out of the process table, and no process
+ * attached to its shared memory. A killed postmaster stays a zombie until its parent reaps it (PID 1
+ * of a container may take seconds), and its backends live on until they notice it died. Until then
+ * PostgreSQL refuses the directory ("lock file postmaster.pid already exists", "pre-existing shared
+ * memory block is still in use"): `postgres --single` (run by pg_rewind) and a restart both fail.
  */
 export async function waitPostmasterGone(dataDir: string, timeoutMs = 15_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const pid = lockFilePid(dataDir);
-    if (pid === null || !processExists(pid)) return;
+    if (pid === null) return;
+    // Still in the process table while it is not alive can only mean an unreaped zombie.
+    const zombie = processExists(pid);
+    const attached = shmAttached(dataDir);
+    if (!zombie && attached === 0) return;
     if (livePostmasterPid(dataDir) !== null) {
       throw new PgreplError('E_DATA_DIR_IN_USE', `a server (PID ${pid}) still runs in ${dataDir}`);
     }
     if (Date.now() > deadline) {
       throw new PgreplError(
         'E_DATA_DIR_IN_USE',
-        `the killed postmaster of ${dataDir} (PID ${pid}) is a zombie its parent has not reaped in ` +
-          `${timeoutMs / 1000} s, and PostgreSQL takes its lock file as held until it is; ` +
-          'is PID 1 of this container an init that reaps its children (e.g. `docker run --init`)?',
+        zombie
+          ? `the killed postmaster of ${dataDir} (PID ${pid}) is a zombie its parent has not reaped in ` +
+              `${timeoutMs / 1000} s, and PostgreSQL takes its lock file as held until it is; ` +
+              'is PID 1 of this container an init that reaps its children (e.g. `docker run --init`)?'
+          : `${attached} process(es) of the killed server of ${dataDir} still use its shared memory after ` +
+              `${timeoutMs / 1000} s; find them with \`ps -u postgres\` and stop them`,
       );
     }
     await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/**
+ * How many processes are attached to the shared memory segment postmaster.pid names (line 7: key
+ * and id), from /proc/sysvipc/shm; 0 when it is gone, or where that cannot be read (not Linux).
+ */
+function shmAttached(dataDir: string): number {
+  try {
+    const id = readFileSync(join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[6]?.trim().split(/\s+/)[1];
+    if (id === undefined) return 0;
+    const row = readFileSync('/proc/sysvipc/shm', 'utf8')
+      .split('\n')
+      .map((l) => l.trim().split(/\s+/))
+      .find((cols) => cols[1] === id);
+    return Number(row?.[6] ?? 0);
+  } catch {
+    return 0;
   }
 }
 
@@ -99,8 +119,8 @@ function lockFilePid(dataDir: string): number | null {
   }
 }
 
-/** Whether `pid` is in the process table at all, a zombie included. */
-function processExists(pid: number): boolean {
+/** Whether `pid` is in the process table at all, a zombie included (EPERM: someone else's). */
+export function processExists(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

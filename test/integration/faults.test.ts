@@ -201,6 +201,33 @@ describe('bad input and faults: a clear error, a non-zero exit, nothing changed'
     }
   });
 
+  it('starts a node only once no process of its killed server holds its shared memory', async () => {
+    const c = await fresh(['pg1']);
+    assert.equal((await c.cli(['up'])).code, 0);
+    const pid = c.postmasterPid('pg1') as number;
+    // One backend process that cannot notice its postmaster died keeps the shared memory attached.
+    const [stuck] = allChildren(pid);
+    assert.ok(stuck, 'the postmaster has children');
+    process.kill(stuck, 'SIGSTOP');
+    try {
+      process.kill(pid, 'SIGKILL');
+      await waitUntil(() => !existsSync(`/proc/${pid}`), 10_000, 'the postmaster to be reaped');
+      const start = c.cli(['start']);
+      await new Promise((r) => setTimeout(r, 1500));
+      assert.equal(c.postmasterPid('pg1'), null, 'pgrepl waits while the old memory is in use');
+      process.kill(stuck, 'SIGKILL');
+      const r = await start;
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal((await c.status()).healthy, true);
+    } finally {
+      try {
+        process.kill(stuck, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+  });
+
   describe('a primary that runs but does not answer', () => {
     let c: TestCluster;
     let pid: number;
