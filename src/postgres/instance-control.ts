@@ -36,23 +36,37 @@ export function readDataDir(dataDir: string): DataDirState {
   };
 }
 
-function livePostmasterPid(dataDir: string): number | null {
-  let text: string;
+/**
+ * postmaster.pid's lines (1: PID, 7: shared memory key and id, 8: status such as "ready"), or null
+ * when the directory has none.
+ */
+function readLockFile(dataDir: string): string[] | null {
   try {
-    text = readFileSync(join(dataDir, 'postmaster.pid'), 'utf8');
+    return readFileSync(join(dataDir, 'postmaster.pid'), 'utf8').split('\n');
   } catch {
     return null;
   }
-  const pid = Number.parseInt(text.split('\n')[0] ?? '', 10);
-  if (!Number.isInteger(pid) || pid <= 0 || !processExists(pid)) return null;
-  // A killed postmaster whose parent has not reaped it yet is a zombie: dead for our purposes.
+}
+
+function lockFilePid(lines: readonly string[] | null): number | null {
+  const pid = Number.parseInt(lines?.[0] ?? '', 10);
+  return Number.isInteger(pid) && pid > 0 ? pid : null;
+}
+
+function livePostmasterPid(dataDir: string): number | null {
+  const pid = lockFilePid(readLockFile(dataDir));
+  return pid !== null && isAlive(pid) ? pid : null;
+}
+
+/** In the process table and not a zombie: a killed postmaster not yet reaped is dead for our purposes. */
+function isAlive(pid: number): boolean {
+  if (!processExists(pid)) return false;
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    if (stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z')) return null;
+    return !stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
   } catch {
-    // no /proc (not Linux): trust kill(0)
+    return true; // no /proc (not Linux): trust kill(0)
   }
-  return pid;
 }
 
 /**
@@ -65,15 +79,16 @@ function livePostmasterPid(dataDir: string): number | null {
 export async function waitPostmasterGone(dataDir: string, timeoutMs = 15_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const pid = lockFilePid(dataDir);
+    const lines = readLockFile(dataDir);
+    const pid = lockFilePid(lines);
     if (pid === null) return;
-    // Still in the process table while it is not alive can only mean an unreaped zombie.
-    const zombie = processExists(pid);
-    const attached = shmAttached(dataDir);
-    if (!zombie && attached === 0) return;
-    if (livePostmasterPid(dataDir) !== null) {
+    if (isAlive(pid)) {
       throw new PgreplError('E_DATA_DIR_IN_USE', `a server (PID ${pid}) still runs in ${dataDir}`);
     }
+    // Not alive but still in the process table: an unreaped zombie.
+    const zombie = processExists(pid);
+    const attached = shmAttached(lines);
+    if (!zombie && attached === 0) return;
     if (Date.now() > deadline) {
       throw new PgreplError(
         'E_DATA_DIR_IN_USE',
@@ -93,10 +108,10 @@ export async function waitPostmasterGone(dataDir: string, timeoutMs = 15_000): P
  * How many processes are attached to the shared memory segment postmaster.pid names (line 7: key
  * and id), from /proc/sysvipc/shm; 0 when it is gone, or where that cannot be read (not Linux).
  */
-function shmAttached(dataDir: string): number {
+function shmAttached(lines: readonly string[] | null): number {
+  const id = lines?.[6]?.trim().split(/\s+/)[1];
+  if (id === undefined) return 0;
   try {
-    const id = readFileSync(join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[6]?.trim().split(/\s+/)[1];
-    if (id === undefined) return 0;
     const row = readFileSync('/proc/sysvipc/shm', 'utf8')
       .split('\n')
       .map((l) => l.trim().split(/\s+/))
@@ -104,18 +119,6 @@ function shmAttached(dataDir: string): number {
     return Number(row?.[6] ?? 0);
   } catch {
     return 0;
-  }
-}
-
-function lockFilePid(dataDir: string): number | null {
-  try {
-    const pid = Number.parseInt(
-      readFileSync(join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0] ?? '',
-      10,
-    );
-    return Number.isInteger(pid) && pid > 0 ? pid : null;
-  } catch {
-    return null;
   }
 }
 
@@ -202,15 +205,11 @@ export async function startInstance(
 
 /** "ready" or "standby" once a live postmaster says so in postmaster.pid (line 8); else null. */
 function postmasterStatus(dataDir: string): 'ready' | 'standby' | null {
-  let text: string;
-  try {
-    text = readFileSync(join(dataDir, 'postmaster.pid'), 'utf8');
-  } catch {
-    return null;
-  }
-  const status = text.split('\n')[7]?.trim();
+  const lines = readLockFile(dataDir);
+  const status = lines?.[7]?.trim();
   if (status !== 'ready' && status !== 'standby') return null;
-  return livePostmasterPid(dataDir) === null ? null : status;
+  const pid = lockFilePid(lines);
+  return pid !== null && isAlive(pid) ? status : null;
 }
 
 /** Stops the server: `fast` rolls back sessions and writes a shutdown checkpoint; `immediate` does not. */
