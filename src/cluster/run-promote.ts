@@ -90,25 +90,23 @@ export async function runPromote(
     });
   }
 
-  // One connection to the candidate for all that comes before its first write.
-  await sqlOn(ctx, target, async (s) => {
+  // One connection to the candidate for all that comes before its first write, and for reading
+  // where its new timeline begins: exactly where its replay ended.
+  const promotedAt = await sqlOn(ctx, target, async (s) => {
     // The slots are made on the candidate while it still replays: a physical slot made on a standby
     // reserves WAL from its last restartpoint, which is before the old primary's last checkpoint
     // preceding the divergence. So the new primary keeps every WAL file a later `rejoin` of the old
     // one replays from (made after promotion, they would reserve only from the promotion on).
     await journal.step(`catch up ${target.name}, slots on it`, async () => {
       await createSlotsFor(ctx, target, s);
-      await waitReplayed(ctx, target, { settleMs: 200, timeoutMs: 60_000 }, s);
+      await waitReplayed(s, target, { settleMs: 200, timeoutMs: 60_000 });
     });
     await journal.step(`promote ${target.name}`, async () => {
       say(`promoting ${target.name}`);
       await promote(ctx, target, s);
     });
+    return (await readTimelineHistory(s).catch(() => undefined))?.history.at(-1)?.endedAt ?? '';
   });
-  // Where the new timeline begins is exactly where the new primary's replay ended.
-  const promotedAt =
-    (await sqlOn(ctx, target, (s) => readTimelineHistory(s)).catch(() => undefined))?.history.at(-1)
-      ?.endedAt ?? '';
   const needRejoin: string[] = [];
   const followers = decision.followers.map((n) => nodeOf(ctx, n));
   await journal.step('re-point replicas', async () => {

@@ -73,8 +73,9 @@ export async function runSwitchover(
     sqlOn(ctx, old, (s) => s.query('CHECKPOINT')).then(() => undefined),
   );
   let stoppedAt = Date.now();
+  let writeGapMs = 0;
   // One connection to the target, opened before the old primary stops: no handshake in the write gap.
-  const control = await sqlOn(ctx, target, async (s) => {
+  const { control, branch } = await sqlOn(ctx, target, async (s) => {
     await journal.step(`stop ${old.name}`, async () => {
       say(`stopping ${old.name} (fast shutdown: its last WAL streams to the replicas)`);
       stoppedAt = Date.now();
@@ -84,7 +85,7 @@ export async function runSwitchover(
     const shutdownCheckpoint = stopped.checkpointLsn;
     await journal.step(`catch up ${target.name}`, async () => {
       try {
-        await waitReplayed(ctx, target, { beyond: shutdownCheckpoint, timeoutMs: 30_000 }, s);
+        await waitReplayed(s, target, { beyond: shutdownCheckpoint, timeoutMs: 30_000 });
       } catch (err) {
         // Undo: nothing was promoted yet, so the old primary may simply come back.
         say(
@@ -103,13 +104,11 @@ export async function runSwitchover(
       say(`promoting ${target.name}`);
       await promote(ctx, target, s);
     });
-    return stopped;
+    writeGapMs = Date.now() - stoppedAt;
+    await journal.step(`slots on ${target.name}`, () => createSlotsFor(ctx, target, s));
+    // Verify, not assume, that the old primary ends where the new timeline begins.
+    return { control: stopped, branch: (await readTimelineHistory(s)).history.at(-1) };
   });
-  const writeGapMs = Date.now() - stoppedAt;
-  await journal.step(`slots on ${target.name}`, () => createSlotsFor(ctx, target));
-
-  // Verify, not assume, that the old primary ends where the new timeline begins.
-  const branch = (await sqlOn(ctx, target, (s) => readTimelineHistory(s))).history.at(-1);
   const diverged = branch !== undefined && parseLsn(control.checkpointLsn) >= parseLsn(branch.endedAt);
   let oldPrimaryRejoined = false;
   await journal.step(`demote ${old.name}`, async () => {

@@ -8,7 +8,7 @@ import { ensurePhysicalSlot } from '../postgres/replication-admin.js';
 import type { SqlSession } from '../postgres/sql-client.js';
 import type { NodeSpec } from '../spec/cluster-spec.js';
 import type { ClusterContext } from './cluster-context.js';
-import { configFor, pollOn, pollSession, sqlOn } from './node-actions.js';
+import { configFor, pollSession, sqlOn } from './node-actions.js';
 import { writeNodeFiles } from './node-files.js';
 
 /** What a standby reports of its progress, and since when its replay position has not moved. */
@@ -32,28 +32,22 @@ export function replayCaughtUp(p: ReplayProgress, o: { beyond?: string; settleMs
   return o.settleMs !== undefined && p.replayStillForMs >= o.settleMs;
 }
 
-/**
- * Waits until replayCaughtUp() says so; returns the replayed position. On `session` when given (the
- * caller goes on using that connection), else on a connection of its own.
- */
+/** Waits on `s`, a connection to `node`, until replayCaughtUp() says so; returns the replayed position. */
 export async function waitReplayed(
-  ctx: ClusterContext,
+  s: SqlSession,
   node: NodeSpec,
   opts: { beyond?: string; settleMs?: number; timeoutMs?: number } = {},
-  session?: SqlSession,
 ): Promise<string> {
   let last: ReplayProgress = { receive: null, replay: null, replayStillForMs: 0 };
   let movedAt = Date.now();
-  const check = async (s: SqlSession) => {
-    const now = await readReplayProgress(s);
+  const check = async (session: SqlSession) => {
+    const now = await readReplayProgress(session);
     if (now.replay !== last.replay) movedAt = Date.now();
     last = { ...now, replayStillForMs: Date.now() - movedAt };
     return replayCaughtUp(last, opts) ? (last.replay as string) : undefined;
   };
-  const timeoutMs = opts.timeoutMs ?? 30_000;
-  const replayed = session
-    ? await pollSession(session, check, { deadline: Date.now() + timeoutMs, intervalMs: 10 })
-    : await pollOn(ctx, node, check, { timeoutMs, intervalMs: 10 });
+  const deadline = Date.now() + (opts.timeoutMs ?? 30_000);
+  const replayed = await pollSession(s, check, { deadline, intervalMs: 10 });
   if (replayed !== undefined) return replayed;
   throw new PgreplError(
     'E_TIMEOUT',
@@ -61,27 +55,17 @@ export async function waitReplayed(
   );
 }
 
-/** Promotes a standby, then gives it a primary's configuration (no upstream). */
-export async function promote(ctx: ClusterContext, node: NodeSpec, session?: SqlSession): Promise<void> {
-  const ok = session
-    ? await promoteStandby(session, 60_000)
-    : await sqlOn(ctx, node, (s) => promoteStandby(s, 60_000));
-  if (!ok)
+/** Promotes a standby over `s`, then gives it a primary's configuration (no upstream). */
+export async function promote(ctx: ClusterContext, node: NodeSpec, s: SqlSession): Promise<void> {
+  if (!(await promoteStandby(s, 60_000)))
     throw new PgreplError('E_TIMEOUT', `${node.name} did not finish promotion within 60 s; see its log`);
   writeNodeFiles(node.dataDir, configFor(ctx, node, undefined), ctx.env.runAs);
   await reloadInstance(ctx.env, node.dataDir);
 }
 
-/** Creates on `primary` the slot of every other node, so any of them can stream from it at once. */
-export async function createSlotsFor(
-  ctx: ClusterContext,
-  primary: NodeSpec,
-  session?: SqlSession,
-): Promise<void> {
-  const create = async (s: SqlSession) => {
-    for (const n of ctx.spec.nodes) if (n.name !== primary.name) await ensurePhysicalSlot(s, n.name);
-  };
-  await (session ? create(session) : sqlOn(ctx, primary, create));
+/** Creates over `s` on `primary` the slot of every other node, so any of them can stream from it at once. */
+export async function createSlotsFor(ctx: ClusterContext, primary: NodeSpec, s: SqlSession): Promise<void> {
+  for (const n of ctx.spec.nodes) if (n.name !== primary.name) await ensurePhysicalSlot(s, n.name);
 }
 
 /** Points a running or stopped replica at a new upstream; a running one reloads (no restart in PG 13+). */
