@@ -276,7 +276,17 @@ async function stopByPid(pid: number): Promise<void> {
 export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return existsSync(`/proc/${pid}`) && !readFileSync(`/proc/${pid}/stat`, 'utf8').includes(') Z ');
+    return existsSync(`/proc/${pid}`) && !zombie(pid);
+  } catch {
+    return false;
+  }
+}
+
+/** Dead but not yet reaped by its parent. */
+export function zombie(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
   } catch {
     return false;
   }

@@ -1,15 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import {
-  chmodSync,
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import type { Server } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -21,6 +12,7 @@ import {
   runCli,
   TestCluster,
   waitUntil,
+  zombie,
 } from '../helpers/test-cluster.js';
 
 const isRoot = process.getuid?.() === 0;
@@ -171,14 +163,6 @@ describe('bad input and faults: a clear error, a non-zero exit, nothing changed'
       detached: true,
       stdio: 'ignore',
     });
-    const zombie = (pid: number) => {
-      try {
-        const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-        return stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
-      } catch {
-        return false;
-      }
-    };
     try {
       await waitUntil(() => c.postmasterPid('pg1') !== null, 10_000, 'the postmaster');
       const pid = c.postmasterPid('pg1') as number;
