@@ -14,7 +14,8 @@ const COMMANDS = {
   status: () => import('./commands/status.js'),
   up: () => import('./commands/up.js'),
   url: () => import('./commands/url.js'),
-  'rejoin-and-mode': () => import('./commands/rejoin-and-mode.js'),
+  rejoin: () => import('./commands/rejoin.js'),
+  'set-mode': () => import('./commands/set-mode.js'),
   topology: () => import('./commands/topology.js'),
   render: () => import('./commands/render.js'),
 };
@@ -143,7 +144,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
       'copy it afresh with pg_basebackup instead of rewinding (the old data dir is moved aside)',
     )
     .option('--json', 'print the result as JSON')
-    .action(act(async (node: string, o) => (await load('rejoin-and-mode')).runRejoinCommand(g(), node, o)));
+    .action(act(async (node: string, o) => (await load('rejoin')).runRejoinCommand(g(), node, o)));
 
   program
     .command('set-mode')
@@ -152,7 +153,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .option('--count <n>', 'replicas that must confirm a commit', undefined)
     .option('--force', 'require more confirming replicas than stream now (commits wait until they do)')
     .option('--json', 'print the steps taken as JSON')
-    .action(act(async (mode: string, o) => (await load('rejoin-and-mode')).runSetMode(g(), mode, o)));
+    .action(act(async (mode: string, o) => (await load('set-mode')).runSetMode(g(), mode, o)));
 
   program
     .command('resume')
