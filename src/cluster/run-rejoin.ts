@@ -26,6 +26,8 @@ export interface RejoinResult {
   recloneReason: string | null;
   /** WAL that existed only on this node and was thrown away, with its commits. */
   discarded: LostWal | null;
+  /** What pg_rewind copied from the primary (rewind only), mostly the WAL files the primary holds. */
+  rewindCopiedMb: number | null;
   /** Where the old data directory was moved (re-clone only); the user removes it. */
   movedAside: string | null;
   ms: number;
@@ -77,6 +79,7 @@ export async function runRejoin(
       ? 'pgrepl was killed while pg_rewind ran, so the directory cannot be trusted'
       : null;
   let discarded: LostWal | null = null;
+  let rewindCopiedMb: number | null = null;
   let movedAside: string | null = null;
   // Every step is safe to repeat, and the node stays stopped and fenced until the end: a failed
   // rejoin leaves nothing half-done, so it clears its journal and can simply be run again.
@@ -120,6 +123,7 @@ export async function runRejoin(
         method = 'none needed';
       } else {
         method = 'rewind';
+        rewindCopiedMb = rewound?.copiedMb ?? null;
       }
     }
 
@@ -155,6 +159,7 @@ export async function runRejoin(
     method,
     recloneReason,
     discarded,
+    rewindCopiedMb,
     movedAside,
     ms: Date.now() - began,
   };

@@ -7,6 +7,8 @@ import { formatLsn, parseLsn, walFileName } from './lsn.js';
 export interface RewindOutcome {
   readonly ok: boolean;
   readonly noRewindRequired: boolean;
+  /** What pg_rewind said it had to copy, in MB: changed blocks plus every non-relation file in full. */
+  readonly copiedMb: number | null;
   /** pg_rewind's own last words, for errors. */
   readonly output: string;
   /** pg_rewind's error line when it failed ("postgres single-user mode in target cluster failed"). */
@@ -34,9 +36,16 @@ export async function runRewind(
   return {
     ok: r.code === 0,
     noRewindRequired: /no rewind required/.test(output),
+    copiedMb: copiedMb(output),
     output: output.trim().split('\n').slice(-6).join('\n'),
     error: r.code === 0 ? null : rewindError(output),
   };
+}
+
+/** "need to copy 67 MB (total source directory size is 86 MB)" → 67 */
+export function copiedMb(output: string): number | null {
+  const mb = /need to copy (\d+) MB/.exec(output)?.[1];
+  return mb === undefined ? null : Number(mb);
 }
 
 /**

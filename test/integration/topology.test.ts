@@ -237,7 +237,7 @@ describe('async mode: failover with commits the replicas never got', () => {
     const primary = (await c.status()).primary as string;
     const r = await c.cli(['rejoin', 'pg1']);
     assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stdout, /pg1 streams from pg\d again \(rewind/);
+    assert.match(r.stdout, /pg1 streams from pg\d again \(rewind, [\d.]+ s, \d+ MB copied\)/);
     assert.match(
       r.stdout,
       /thrown away, it existed only on pg1: WAL [0-9A-F]+\/[0-9A-F]+–[0-9A-F]+\/[0-9A-F]+ \(\d+ bytes\) with 1 commit\(s\)/,

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { walFileName } from '../../src/postgres/lsn.js';
 import { parseControlData } from '../../src/postgres/read-controldata.js';
-import { rewindError } from '../../src/postgres/run-rewind.js';
+import { copiedMb, rewindError } from '../../src/postgres/run-rewind.js';
 
 describe('rewindError', () => {
   it("names pg_rewind's error and the FATAL of its single-user crash recovery", () => {
@@ -49,5 +49,19 @@ describe('parseControlData', () => {
       timeline: 3,
       walSegmentBytes: 16777216,
     });
+  });
+});
+
+describe('copiedMb', () => {
+  it('reads what pg_rewind says it must copy', () => {
+    const output =
+      'pg_rewind: servers diverged at WAL location 0/29000000 on timeline 1\n' +
+      'pg_rewind: need to copy 67 MB (total source directory size is 86 MB)\n' +
+      '69461/69461 kB (100%) copied\npg_rewind: Done!';
+    assert.equal(copiedMb(output), 67);
+  });
+
+  it('is null when pg_rewind copied nothing', () => {
+    assert.equal(copiedMb('pg_rewind: no rewind required'), null);
   });
 });

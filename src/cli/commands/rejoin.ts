@@ -20,7 +20,7 @@ export async function runRejoinCommand(
     if (o.json) process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
     else {
       const lines = [
-        `${r.node} streams from ${r.primary} again (${r.method}, ${(r.ms / 1000).toFixed(1)} s).`,
+        `${r.node} streams from ${r.primary} again (${r.method}, ${(r.ms / 1000).toFixed(1)} s${r.rewindCopiedMb === null ? '' : `, ${r.rewindCopiedMb} MB copied`}).`,
       ];
       if (r.recloneReason) lines.push(`re-cloned because ${r.recloneReason}`);
       if (r.discarded)
