@@ -30,7 +30,10 @@ export function defaultSettings(nodeCount: number, pgMajor: number): Record<stri
     wal_level: 'replica',
     max_wal_senders: senders,
     max_replication_slots: senders,
-    wal_keep_size: '256MB',
+    // Every node streams through its own slot, made before it needs one (on a candidate, before its
+    // promotion), so extra kept WAL protects nothing, and it slows every rejoin: pg_rewind
+    // (PostgreSQL 15) copies each WAL file the new primary holds, 256 MB of them took ~2.6 s here.
+    wal_keep_size: '0',
     max_slot_wal_keep_size: '2GB',
     hot_standby_feedback: 'on',
     // A replica whose upstream went away retries every second, not every 5 s (PostgreSQL's default).

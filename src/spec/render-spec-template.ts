@@ -49,7 +49,7 @@ replication:
 # postgresql.conf overrides, applied to every node (pgrepl owns listen_addresses, port, primary_conninfo, ...).
 settings:
   shared_buffers: 128MB
-  wal_keep_size: 256MB
+  wal_keep_size: 0                        # slots keep what each node needs; pg_rewind copies all kept WAL
   max_slot_wal_keep_size: 2GB             # a dead replica's slot cannot fill the disk
 
 # Who else may connect (scram-sha-256 only). Replication rules for the nodes are added by pgrepl.

@@ -39,6 +39,8 @@ describe('rendered configuration', () => {
     assert.match(conf, /^application_name = 'it''s'$/m, 'quotes are doubled');
     assert.match(conf, /^wal_level = 'replica'$/m);
     assert.match(conf, /^max_slot_wal_keep_size = '2GB'$/m);
+    // Slots keep what each node needs; WAL kept beyond that is copied by every pg_rewind.
+    assert.match(conf, /^wal_keep_size = '0'$/m);
     assert.doesNotMatch(conf, /password=/);
   });
 
