@@ -1,6 +1,12 @@
 import { TestCluster, waitUntil } from '../test/helpers/test-cluster.js';
 import { Writer } from '../test/helpers/writer.js';
 
+/** The parts of `rejoin --json` the benchmarks read. */
+interface RejoinJson {
+  method: string;
+  rewindCopiedMb: number | null;
+}
+
 const log = (m: string) => process.stderr.write(`bench: ${m}\n`);
 
 async function clusterWithTable(): Promise<TestCluster> {
@@ -50,10 +56,13 @@ export async function timeSwitchovers(rounds: number): Promise<{ gapMs: number[]
  * starting `pgrepl promote --auto` to the first write a client gets accepted; then the old primary
  * is rejoined (pg_rewind) and the clock runs until it streams again.
  */
-export async function timePromotes(rounds: number): Promise<{ promoteMs: number[]; rejoinMs: number[] }> {
+export async function timePromotes(
+  rounds: number,
+): Promise<{ promoteMs: number[]; rejoinMs: number[]; copiedMb: (number | null)[] }> {
   const c = await clusterWithTable();
   const promoteMs: number[] = [];
   const rejoinMs: number[] = [];
+  const copiedMb: (number | null)[] = [];
   try {
     for (let i = 0; i < rounds; i++) {
       const primary = (JSON.parse((await c.cli(['status', '--json'])).stdout) as { primary: string }).primary;
@@ -69,14 +78,51 @@ export async function timePromotes(rounds: number): Promise<{ promoteMs: number[
       promoteMs.push((w.firstAckAt as number) - t0);
       await w.stop();
       const t1 = performance.now();
-      const j = await c.cli(['rejoin', primary]);
+      const j = await c.cli(['rejoin', primary, '--json']);
       if (j.code !== 0) throw new Error(`rejoin failed: ${j.stderr}`);
       rejoinMs.push(performance.now() - t1);
+      copiedMb.push((JSON.parse(j.stdout) as RejoinJson).rewindCopiedMb);
       log(
-        `failover round ${i + 1}: promote to first write ${promoteMs.at(-1)?.toFixed(0)} ms, rejoin ${rejoinMs.at(-1)?.toFixed(0)} ms`,
+        `failover round ${i + 1}: promote to first write ${promoteMs.at(-1)?.toFixed(0)} ms, rejoin ${rejoinMs.at(-1)?.toFixed(0)} ms (${copiedMb.at(-1)} MB copied)`,
       );
     }
-    return { promoteMs, rejoinMs };
+    return { promoteMs, rejoinMs, copiedMb };
+  } finally {
+    await c.cleanup();
+  }
+}
+
+/**
+ * Failover and rejoin rounds on a cluster whose primary first wrote ~400 MB of WAL, with the given
+ * `settings:` lines: what keeping WAL (wal_keep_size) costs each pg_rewind afterwards.
+ */
+export async function timeRejoinsAfterLoad(
+  settings: string,
+  rounds: number,
+): Promise<{ rejoinMs: number[]; copiedMb: (number | null)[] }> {
+  const c = await TestCluster.create(['pg1', 'pg2', 'pg3'], `settings:\n${settings}`);
+  const rejoinMs: number[] = [];
+  const copiedMb: (number | null)[] = [];
+  try {
+    const up = await c.cli(['up']);
+    if (up.code !== 0) throw new Error(`up failed: ${up.stderr}`);
+    await c.sql('pg1', 'CREATE TABLE fill AS SELECT g, md5(g::text) AS m FROM generate_series(1, 3000000) g');
+    await c.sql('pg1', 'CHECKPOINT');
+    for (let i = 0; i < rounds; i++) {
+      const primary = (await c.status()).primary as string;
+      await c.crash(primary);
+      const p = await c.cli(['promote', '--auto']);
+      if (p.code !== 0) throw new Error(`promote failed: ${p.stderr}`);
+      const t0 = performance.now();
+      const j = await c.cli(['rejoin', primary, '--json']);
+      if (j.code !== 0) throw new Error(`rejoin failed: ${j.stderr}`);
+      rejoinMs.push(performance.now() - t0);
+      copiedMb.push((JSON.parse(j.stdout) as RejoinJson).rewindCopiedMb);
+      log(
+        `rejoin after load (${settings.trim()}) round ${i + 1}: ${rejoinMs.at(-1)?.toFixed(0)} ms, ${copiedMb.at(-1)} MB copied`,
+      );
+    }
+    return { rejoinMs, copiedMb };
   } finally {
     await c.cleanup();
   }
@@ -90,7 +136,7 @@ export async function timePromotes(rounds: number): Promise<{ promoteMs: number[
 export async function timeRewindVsReclone(
   c: TestCluster,
   primary: string,
-): Promise<{ rewindMs: number; recloneMs: number; divergedMb: number }> {
+): Promise<{ rewindMs: number; recloneMs: number; divergedMb: number; copiedMb: number | null }> {
   const senders = await c.sql<{ pid: number }>(primary, 'SELECT pid FROM pg_stat_replication');
   const [before] = await c.sql<{ lsn: string }>(primary, 'SELECT pg_current_wal_lsn()::text AS lsn');
   for (const s of senders) process.kill(s.pid, 'SIGSTOP');
@@ -104,10 +150,10 @@ export async function timeRewindVsReclone(
   const p = await c.cli(['promote', '--auto']);
   if (p.code !== 0) throw new Error(`promote failed: ${p.stderr}`);
   const t0 = performance.now();
-  const rewind = await c.cli(['rejoin', primary]);
+  const rewind = await c.cli(['rejoin', primary, '--json']);
   const rewindMs = performance.now() - t0;
-  if (rewind.code !== 0 || !/\(rewind/.test(rewind.stdout))
-    throw new Error(`rewind failed: ${rewind.stdout}${rewind.stderr}`);
+  const rewound = rewind.code === 0 ? (JSON.parse(rewind.stdout) as RejoinJson) : null;
+  if (rewound?.method !== 'rewind') throw new Error(`rewind failed: ${rewind.stdout}${rewind.stderr}`);
   const t1 = performance.now();
   const reclone = await c.cli(['rejoin', primary, '--reclone']);
   const recloneMs = performance.now() - t1;
@@ -115,5 +161,5 @@ export async function timeRewindVsReclone(
   log(
     `rejoin after ${Number(diff?.mb).toFixed(1)} MB of divergence: rewind ${rewindMs.toFixed(0)} ms, reclone ${recloneMs.toFixed(0)} ms`,
   );
-  return { rewindMs, recloneMs, divergedMb: Number(diff?.mb) };
+  return { rewindMs, recloneMs, divergedMb: Number(diff?.mb), copiedMb: rewound.rewindCopiedMb };
 }
