@@ -7,6 +7,7 @@ import { checkResult } from './command-runner.js';
 import type { CommandRunner, RunAs } from './command-runner.js';
 import type { PgBinaries } from './find-binaries.js';
 import { writeOwnedFile } from './owned-paths.js';
+import { syncFileSystem } from './sync-file-system.js';
 
 /** What one instance's control needs: its programs, the user they run as, and the runner. */
 export interface InstanceEnv {
@@ -136,7 +137,8 @@ const bin = (env: InstanceEnv, program: string) => join(env.bins.binDir, program
 
 /**
  * initdb with data checksums (so pg_rewind works later) and SCRAM; the superuser password goes
- * through a 0600 file that is removed afterwards, never through argv.
+ * through a 0600 file that is removed afterwards, never through argv. One syncfs instead of
+ * initdb's fsync of each file (see syncFileSystem).
  */
 export async function initdb(
   env: InstanceEnv,
@@ -157,10 +159,12 @@ export async function initdb(
         '--data-checksums',
         '--encoding=UTF8',
         '--locale=C.UTF-8',
+        '--no-sync',
       ],
       { runAs: env.runAs, timeoutMs: 120_000 },
     );
     checkResult(`initdb of ${opts.dataDir}`, r);
+    await syncFileSystem(env.runner, opts.dataDir);
   } finally {
     rmSync(pwfile, { force: true });
   }

@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { checkResult } from './command-runner.js';
 import type { InstanceEnv } from './instance-control.js';
+import { syncFileSystem } from './sync-file-system.js';
 
 /** Where a clone is: what pg_basebackup is waiting on, and how much it copied. */
 export type ClonePhase = 'connecting' | 'checkpoint' | 'copying' | 'finishing' | 'done';
@@ -26,6 +27,7 @@ export interface BasebackupOptions {
  * Clones a primary with `pg_basebackup -X stream -R -S <slot> --checkpoint=fast`: streaming WAL
  * keeps the copy consistent, -R writes standby.signal, -S uses the replica's own slot, and a fast
  * checkpoint saves the wait for the primary's next scheduled one (minutes on a default primary).
+ * The copy is flushed with one syncfs rather than pg_basebackup's fsync of each file (syncFileSystem).
  */
 export async function runBasebackup(env: InstanceEnv, o: BasebackupOptions): Promise<void> {
   const progress: CloneProgress = { phase: 'connecting', doneKb: 0, totalKb: 0 };
@@ -50,6 +52,7 @@ export async function runBasebackup(env: InstanceEnv, o: BasebackupOptions): Pro
       '--progress',
       '--verbose',
       '--no-password',
+      '--no-sync',
     ],
     {
       runAs: env.runAs,
@@ -64,6 +67,7 @@ export async function runBasebackup(env: InstanceEnv, o: BasebackupOptions): Pro
     },
   );
   checkResult(`pg_basebackup into ${o.targetDir}`, r);
+  await syncFileSystem(env.runner, o.targetDir);
   emit({ phase: 'done', doneKb: progress.totalKb });
 }
 

@@ -1,6 +1,7 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { InstanceEnv } from './instance-control.js';
+import { syncFileSystem } from './sync-file-system.js';
 import { formatLsn, parseLsn, walFileName } from './lsn.js';
 
 /** What pg_rewind said about a target it compared with its source. */
@@ -19,9 +20,8 @@ export interface RewindOutcome {
  * Runs pg_rewind (as the run-as user) against a running source. The password comes from the
  * passfile named in the conninfo. pg_rewind is not given -R: pgrepl writes the standby's
  * configuration itself (-R would name the source's superuser in primary_conninfo).
- * pg_rewind is not left to fsync the target either (--no-sync): pgrepl starts the node right after,
- * and a server starting from a rewound directory (its control file says "in archive recovery")
- * syncs the whole data directory before replaying anything, so a second sync here only costs time.
+ * pg_rewind is not left to fsync the target file by file either (--no-sync), which it does for every
+ * file however few it changed: one syncfs afterwards flushes what it wrote (syncFileSystem).
  */
 export async function runRewind(
   env: InstanceEnv,
@@ -32,6 +32,7 @@ export async function runRewind(
     runAs: env.runAs,
     timeoutMs: 30 * 60_000,
   });
+  if (r.code === 0) await syncFileSystem(env.runner, o.dataDir);
   const output = `${r.stdout}\n${r.stderr}`;
   return {
     ok: r.code === 0,
