@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { closeSync, fchownSync, openSync } from 'node:fs';
 import { PgreplError } from '../errors.js';
 
 /** Who a child runs as; undefined means the current user. */
@@ -27,9 +28,24 @@ export interface CommandResult {
   readonly stderr: string;
 }
 
+/** A server started by `daemon`: its PID, and its exit code once it exits while pgrepl still runs. */
+export interface Daemon {
+  readonly pid: number;
+  readonly exited: Promise<number>;
+}
+
 /** Runs a program with an argument array (never a shell). The one way pgrepl starts processes. */
 export interface CommandRunner {
   run(command: string, args: readonly string[], options?: RunOptions): Promise<CommandResult>;
+  /**
+   * Starts a long-running program in a session (and process group) of its own, stdin from /dev/null,
+   * stdout and stderr appended to `logFile`; it outlives pgrepl. Resolves once it runs.
+   */
+  daemon(
+    command: string,
+    args: readonly string[],
+    options: { runAs?: RunAs | undefined; logFile: string },
+  ): Promise<Daemon>;
 }
 
 /** Process groups of the children running now, so an interrupted pgrepl can stop them. */
@@ -128,6 +144,35 @@ export const processRunner: CommandRunner = {
       });
       child.on('close', done);
     });
+  },
+
+  daemon(command, args, { runAs, logFile }) {
+    // The log belongs to the server's user, as when pg_ctl (run as that user) creates it.
+    const log = openSync(logFile, 'a', 0o600);
+    try {
+      if (runAs) fchownSync(log, runAs.uid, runAs.gid);
+      const child = spawn(command, args, {
+        cwd: '/',
+        env: baseEnv(undefined, runAs),
+        stdio: ['ignore', log, log],
+        detached: true,
+        ...(runAs ? { uid: runAs.uid, gid: runAs.gid } : {}),
+      });
+      child.unref();
+      const exited = new Promise<number>((resolveExit) =>
+        child.on('exit', (code, signal) => resolveExit(code ?? (signal ? 128 : 1))),
+      );
+      return new Promise((resolvePromise, reject) => {
+        child.once('spawn', () => resolvePromise({ pid: child.pid as number, exited }));
+        child.once('error', (err) =>
+          reject(
+            new PgreplError('E_COMMAND_FAILED', `could not run ${command}: ${err.message}`, { cause: err }),
+          ),
+        );
+      });
+    } finally {
+      closeSync(log);
+    }
   },
 };
 

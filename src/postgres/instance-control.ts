@@ -172,48 +172,43 @@ export async function initdb(
 
 /**
  * Starts the server and waits until it accepts connections (or, for a standby, reaches consistency).
- * pg_ctl -w checks only every 100 ms; postmaster.pid is polled every 10 ms alongside it, and the
- * first of the two to see the server ready wins. pg_ctl still reports a server that fails to start.
+ * The postmaster is started directly, as pg_ctl would start it (own session, stdin from /dev/null,
+ * output appended to the log): pg_ctl first runs `postgres -V` and a shell (~0.1 s per start here)
+ * and then looks only every 100 ms. postmaster.pid is polled every 10 ms instead; a postmaster that
+ * exits before it is ready fails the start with the end of its log.
  */
 export async function startInstance(
   env: InstanceEnv,
   opts: { dataDir: string; logFile: string },
 ): Promise<void> {
-  // A postmaster already running would make the poll below see its old "ready": leave it to pg_ctl.
-  const pollable = livePostmasterPid(opts.dataDir) === null;
-  const ctl = env.runner.run(
-    bin(env, 'pg_ctl'),
-    ['start', '-D', opts.dataDir, '-l', opts.logFile, '-w', '-t', '120', '-s'],
-    { runAs: env.runAs, timeoutMs: 130_000 },
-  );
-  let ctlDone = false;
-  const ctlResult = ctl.finally(() => {
-    ctlDone = true;
+  const running = livePostmasterPid(opts.dataDir);
+  if (running !== null)
+    throw new PgreplError('E_DATA_DIR_IN_USE', `a server already runs in ${opts.dataDir} (PID ${running})`);
+  const server = await env.runner.daemon(bin(env, 'postgres'), ['-D', opts.dataDir], {
+    runAs: env.runAs,
+    logFile: opts.logFile,
   });
-  if (pollable) {
-    while (!ctlDone) {
-      if (postmasterStatus(opts.dataDir) !== null) {
-        // pg_ctl exits by itself at its next check; its outcome no longer matters.
-        ctlResult.catch(() => undefined);
-        return;
-      }
-      await Promise.race([ctlResult.catch(() => undefined), new Promise((r) => setTimeout(r, 10))]);
-    }
+  let exitCode: number | null = null;
+  void server.exited.then((code) => (exitCode = code));
+  // A standby that must replay a long backlog before it is consistent can take minutes.
+  const deadline = Date.now() + 120_000;
+  for (;;) {
+    const lines = readLockFile(opts.dataDir);
+    const status = lines?.[7]?.trim();
+    if ((status === 'ready' || status === 'standby') && lockFilePid(lines) === server.pid) return;
+    const seeLog = `see the server log: ${opts.logFile}\n${logTail(opts.logFile)}`;
+    if (exitCode !== null)
+      throw new PgreplError(
+        'E_COMMAND_FAILED',
+        `the server in ${opts.dataDir} exited (code ${exitCode}) before it was ready; ${seeLog}`,
+      );
+    if (Date.now() > deadline)
+      throw new PgreplError(
+        'E_TIMEOUT',
+        `the server in ${opts.dataDir} (PID ${server.pid}) is not ready after 2 minutes and still starting; ${seeLog}`,
+      );
+    await new Promise((r) => setTimeout(r, 10));
   }
-  checkResult(
-    `starting the server in ${opts.dataDir}`,
-    await ctlResult,
-    `see the server log: ${opts.logFile}\n${logTail(opts.logFile)}`,
-  );
-}
-
-/** "ready" or "standby" once a live postmaster says so in postmaster.pid (line 8); else null. */
-function postmasterStatus(dataDir: string): 'ready' | 'standby' | null {
-  const lines = readLockFile(dataDir);
-  const status = lines?.[7]?.trim();
-  if (status !== 'ready' && status !== 'standby') return null;
-  const pid = lockFilePid(lines);
-  return pid !== null && isAlive(pid) ? status : null;
 }
 
 /** Stops the server: `fast` rolls back sessions and writes a shutdown checkpoint; `immediate` does not. */

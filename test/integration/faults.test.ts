@@ -43,6 +43,18 @@ describe('bad input and faults: a clear error, a non-zero exit, nothing changed'
     assert.ok(!existsSync(join(c.base, 'state')));
   });
 
+  it('reports a server that exits while starting, with the end of its log', async () => {
+    const c = await TestCluster.create(['pg1'], 'settings:\n  shared_buffers: lots\n');
+    clusters.push(c);
+    const r = await c.cli(['up']);
+    assert.equal(r.code, 1);
+    assert.match(
+      r.stderr,
+      /E_COMMAND_FAILED: the server in .*pg1 exited \(code 1\) before it was ready; see the server log: .*pg1\.log\n.*invalid value for parameter "shared_buffers": "lots"/s,
+    );
+    assert.equal(c.postmasterPid('pg1'), null);
+  });
+
   it('names the missing spec file', async () => {
     const r = await runCli(['-c', '/nonexistent/pgrepl.yaml', 'status']);
     assert.equal(r.code, 1);
