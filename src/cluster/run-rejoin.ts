@@ -96,13 +96,15 @@ export async function runRejoin(
     if (rewindDone) {
       method = 'rewind';
     } else if (recloneReason === null) {
-      const control = await readControlData(ctx.env, node.dataDir);
-      const history = await sqlOn(ctx, primary, async (s) => {
-        // pg_rewind compares timelines from the control files; the promoted primary's must show its
-        // new one, or pg_rewind finds "no rewind required" and leaves a diverged node (the trap).
-        await s.query('CHECKPOINT');
-        return readTimelineHistory(s);
-      });
+      const [control, history] = await Promise.all([
+        readControlData(ctx.env, node.dataDir),
+        sqlOn(ctx, primary, async (s) => {
+          // pg_rewind compares timelines from the control files; the promoted primary's must show its
+          // new one, or pg_rewind finds "no rewind required" and leaves a diverged node (the trap).
+          await s.query('CHECKPOINT');
+          return readTimelineHistory(s);
+        }),
+      ]);
       // What only this node has: its WAL past the point where its timeline ended in the primary's
       // history. Listed before pg_rewind overwrites it.
       const branch = history.history.find((h) => h.timeline === control.timeline);
