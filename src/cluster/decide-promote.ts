@@ -1,5 +1,5 @@
 import type { ClusterSpec } from '../spec/cluster-spec.js';
-import { roleOf } from './observation.js';
+import { roleOf, serverOutsideDataDirReason } from './observation.js';
 import type { ClusterObservation, NodeObservation } from './observation.js';
 import { comparableLsn, rankCandidates } from './rank-candidates.js';
 import type { Candidate } from './rank-candidates.js';
@@ -60,6 +60,9 @@ export function decidePromote(
       reason: `${names(writable)} both accept writes; stop all but one first`,
     };
   }
+  // Not even --force: fencing stops the server of a data directory, and this one is elsewhere.
+  const outside = serverOutsideDataDirReason(obs);
+  if (outside !== null) return { kind: 'refuse', code: 'E_REFUSED', reason: outside };
   const old =
     writable[0] ?? obs.nodes.find((o) => !o.dataDir.standbySignal && o.dataDir.initialized && !o.fenced);
   const oldRunning = old !== undefined && old.server !== null;

@@ -1,6 +1,6 @@
 import type { ClusterSpec } from '../spec/cluster-spec.js';
 import { candidatesOf } from './decide-promote.js';
-import { roleOf, runningReplicas } from './observation.js';
+import { roleOf, runningReplicas, serverOutsideDataDirReason } from './observation.js';
 import type { ClusterObservation } from './observation.js';
 import { rankCandidates } from './rank-candidates.js';
 
@@ -32,6 +32,8 @@ export function decideSwitchover(
       reason: `${primaries.map((p) => p.node.name).join(' and ')} both accept writes`,
     };
   }
+  const outside = serverOutsideDataDirReason(obs);
+  if (outside !== null) return { kind: 'refuse', code: 'E_REFUSED', reason: outside };
   const primary = primaries[0];
   if (!primary?.server?.ok) {
     return {

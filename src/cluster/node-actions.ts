@@ -69,7 +69,11 @@ export async function stopNode(
  * Makes sure a node cannot take writes: a fast stop if it answers within 10 s, otherwise its
  * whole process group is killed. Returns how, or throws when even that failed.
  */
-export async function fenceNode(ctx: ClusterContext, node: NodeSpec): Promise<'stopped' | 'killed'> {
+export async function fenceNode(
+  ctx: ClusterContext,
+  node: NodeSpec,
+): Promise<'stopped' | 'killed' | 'not running'> {
+  if (readDataDir(node.dataDir).pid === null) return 'not running';
   try {
     await stopInstance(ctx.env, { dataDir: node.dataDir, mode: 'fast', timeoutSec: 10 });
     if (readDataDir(node.dataDir).pid === null) return 'stopped';

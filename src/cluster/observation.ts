@@ -42,8 +42,17 @@ export interface NodeObservation {
   readonly files: { readonly postgresqlConf: string | null; readonly pgHba: string | null };
   /** A failover fenced this former primary: it may only come back through `rejoin`. */
   readonly fenced: boolean;
-  /** null: no server process runs for this data directory. */
+  /**
+   * What answers on the node's address: the server of its data directory, or, when none runs there
+   * but the address still accepts connections, whatever server that is (see serverOutsideDataDir).
+   * null: nothing runs for this node.
+   */
   readonly server: ServerAnswer | ServerUnreachable | null;
+  /**
+   * The node's address accepts connections though no server runs in its data directory (the
+   * directory was moved, or another server took the port): pgrepl can neither stop nor start it.
+   */
+  readonly serverOutsideDataDir: boolean;
 }
 
 /** One snapshot of the whole cluster: the input of every decision and of `status`. */
@@ -69,3 +78,21 @@ export function runningReplicas(obs: ClusterObservation, ...excluded: (string | 
 }
 
 export const cloneTempDir = (dataDir: string) => `${dataDir}.pgrepl-clone`;
+
+/**
+ * Why nothing may change while some node's address is served from outside its data directory: a
+ * stop would stop nothing there and a start would find the port taken, so fencing, promoting or
+ * starting could leave two primaries. null when there is no such node.
+ */
+export function serverOutsideDataDirReason(obs: ClusterObservation): string | null {
+  const o = obs.nodes.find((n) => n.serverOutsideDataDir);
+  if (!o) return null;
+  const { name, host, port, dataDir } = o.node;
+  if (!o.server?.ok)
+    return `port ${port} on ${host} (node ${name}) is taken by another process; stop it or give ${name} another port in the spec`;
+  return (
+    `${name}'s address ${host}:${port} is served by a PostgreSQL server that does not run from ${name}'s data directory ` +
+    `${dataDir}: pgrepl can neither stop nor start it. If it is ${name}, set ${name}'s dataDir to the directory it ` +
+    `runs from; otherwise stop that server or give ${name} another port`
+  );
+}

@@ -1,7 +1,7 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PgreplError } from '../errors.js';
-import { readDataDir } from '../postgres/instance-control.js';
+import { acceptsConnections, readDataDir } from '../postgres/instance-control.js';
 import {
   hasReplicationRole,
   readInstanceState,
@@ -36,6 +36,9 @@ async function observeNode(
   fenced: boolean,
 ): Promise<NodeObservation> {
   const disk = readDataDir(node.dataDir);
+  // A server that answers on the address but is not this directory's (moved, or another one on the
+  // port) must still be seen: ignoring it is how a failover would make a second primary.
+  const serverOutsideDataDir = disk.pid === null && (await acceptsConnections(node.host, node.port, 500));
   const foreignContent = disk.exists && !disk.initialized && readdirSync(node.dataDir).length > 0;
   return {
     node,
@@ -50,7 +53,8 @@ async function observeNode(
       postgresqlConf: readOrNull(join(node.dataDir, 'postgresql.conf')),
       pgHba: readOrNull(join(node.dataDir, 'pg_hba.conf')),
     },
-    server: disk.pid === null ? null : await askServer(ctx, node),
+    server: disk.pid === null && !serverOutsideDataDir ? null : await askServer(ctx, node),
+    serverOutsideDataDir,
   };
 }
 

@@ -18,7 +18,8 @@ export interface Plan {
   /** Things the plan deliberately leaves alone, with why. */
   readonly notes: readonly string[];
   readonly refusal: {
-    code: 'E_TWO_PRIMARIES' | 'E_NO_PRIMARY' | 'E_PRIMARY_UNREACHABLE' | 'E_DATA_DIR_FOREIGN';
+    code:
+      'E_TWO_PRIMARIES' | 'E_NO_PRIMARY' | 'E_PRIMARY_UNREACHABLE' | 'E_DATA_DIR_FOREIGN' | 'E_PORT_IN_USE';
     reason: string;
   } | null;
 }

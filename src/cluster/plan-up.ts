@@ -1,5 +1,5 @@
 import type { ClusterSpec, NodeSpec } from '../spec/cluster-spec.js';
-import { roleOf } from './observation.js';
+import { roleOf, serverOutsideDataDirReason } from './observation.js';
 import type { ClusterObservation, NodeObservation } from './observation.js';
 import type { Plan, Step } from './plan-step.js';
 import { renderNodeConfig } from './render-node-config.js';
@@ -149,6 +149,8 @@ type PrimaryChoice = { primary: NodeSpec } | { refusal: NonNullable<Plan['refusa
 
 /** The primary is what the servers say, then what the data directories say, then the spec's first node. */
 export function choosePrimary(spec: ClusterSpec, obs: ClusterObservation): PrimaryChoice {
+  const outside = serverOutsideDataDirReason(obs);
+  if (outside !== null) return { refusal: { code: 'E_PORT_IN_USE', reason: outside } };
   const writable = obs.nodes.filter((o) => roleOf(o) === 'primary');
   if (writable.length > 1) {
     return {

@@ -1,6 +1,6 @@
 import { PgreplError } from '../errors.js';
 import { lsnDiff } from '../postgres/lsn.js';
-import { readDataDir } from '../postgres/instance-control.js';
+import { acceptsConnections, readDataDir } from '../postgres/instance-control.js';
 import { readTimelineHistory } from '../postgres/promotion.js';
 import { readControlData } from '../postgres/read-controldata.js';
 import { listCommitsAfter } from '../postgres/run-rewind.js';
@@ -74,6 +74,7 @@ export async function runPromote(
         try {
           const how = await fenceNode(ctx, old);
           if (how === 'killed') say(`${old.name} did not stop in 10 s; killed it (its whole process group)`);
+          if (how === 'not running') say(`no server runs in ${old.dataDir}`);
         } catch (err) {
           if (!req.oldPrimaryIsDown) {
             throw new PgreplError(
@@ -83,6 +84,16 @@ export async function runPromote(
               { cause: err },
             );
           }
+        }
+        // It answered a moment ago. If its address still does (a stop that failed and was waved
+        // through with --i-know-the-old-primary-is-down, or a server started since), promoting
+        // would make two primaries, whatever the user believes.
+        if (await acceptsConnections(old.host, old.port)) {
+          throw new PgreplError(
+            'E_REFUSED',
+            `${old.name}'s address ${old.host}:${old.port} still accepts connections after pgrepl tried to stop the server in ${old.dataDir}; ` +
+              'stop it yourself, then promote again. Nothing was promoted',
+          );
         }
       }
       // Fenced before the promotion: from here on, start/up never run it as a primary again.

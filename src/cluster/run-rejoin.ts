@@ -14,7 +14,7 @@ import { beginJournal } from './journal.js';
 import type { Journal } from './journal.js';
 import { nodeOf, sqlOn, startNode, stopNode, waitStreaming } from './node-actions.js';
 import { observeCluster } from './observe-cluster.js';
-import { roleOf } from './observation.js';
+import { roleOf, serverOutsideDataDirReason } from './observation.js';
 import type { Reporter } from './reporter.js';
 import { dropSlotsOnStandby, makeStandby } from './topology-actions.js';
 
@@ -49,6 +49,8 @@ export async function runRejoin(
   const began = Date.now();
   const node = nodeOf(ctx, name);
   const obs = await observeCluster(ctx);
+  const outside = serverOutsideDataDirReason(obs);
+  if (outside !== null) throw new PgreplError('E_REFUSED', `${outside}; nothing was changed`);
   const primaryObs = obs.nodes.find((n) => roleOf(n) === 'primary');
   if (!primaryObs)
     throw new PgreplError('E_NO_PRIMARY', 'no primary answers; start or promote one before rejoining a node');

@@ -1,5 +1,5 @@
 import type { ClusterSpec } from '../spec/cluster-spec.js';
-import { roleOf } from './observation.js';
+import { roleOf, serverOutsideDataDirReason } from './observation.js';
 import type { ClusterObservation, NodeObservation, ObservedRole } from './observation.js';
 
 /** One node in `status --json`; documented in README.md, keep in step with it. */
@@ -93,6 +93,8 @@ export function buildStatus(spec: ClusterSpec, obs: ClusterObservation): Cluster
         obs.nodes.find((o) => o.node.name === n.name),
       ),
     );
+  const outside = serverOutsideDataDirReason(obs);
+  if (outside !== null) warnings.push(outside);
   // A replica on another timeline that does not stream may hold WAL the primary never had.
   const primaryTimeline = answer?.instance.timeline ?? null;
   for (const n of nodes) {

@@ -1,6 +1,6 @@
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { join } from 'node:path';
 import { PgreplError } from '../errors.js';
 import { checkResult } from './command-runner.js';
@@ -282,6 +282,24 @@ export async function assertPortFree(host: string, port: number, node: string): 
       } else reject(err);
     });
     server.listen({ host, port, exclusive: true }, () => server.close(() => resolvePromise()));
+  });
+}
+
+/**
+ * Whether something accepts TCP connections on host:port. A stopped (SIGSTOP) server still does: the
+ * kernel completes the handshake. No answer within the timeout counts as yes, to stay on the safe side.
+ */
+export function acceptsConnections(host: string, port: number, timeoutMs = 1000): Promise<boolean> {
+  return new Promise((resolvePromise) => {
+    const socket = connect({ host, port });
+    const done = (answer: boolean) => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolvePromise(answer);
+    };
+    const timer = setTimeout(() => done(true), timeoutMs);
+    socket.once('connect', () => done(true));
+    socket.once('error', () => done(false));
   });
 }
 

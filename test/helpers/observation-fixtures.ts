@@ -93,6 +93,7 @@ export function observe(
         foreignContent: false,
       },
       fenced: false,
+      serverOutsideDataDir: false,
       files: initialized
         ? { postgresqlConf: cfg.postgresqlConf, pgHba: cfg.pgHba }
         : { postgresqlConf: null, pgHba: null },

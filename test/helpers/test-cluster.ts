@@ -60,6 +60,8 @@ export interface NodeDef {
   name: string;
   port: number;
   host?: string;
+  /** Relative to the spec; default: the spec's stateDir/data/<name>. */
+  dataDir?: string;
 }
 
 /**
@@ -93,7 +95,11 @@ export class TestCluster {
   /** Rewrites pgrepl.yaml from `nodes` (call after changing them). */
   writeSpec(): void {
     const nodes = this.nodes
-      .map((n) => `  - name: ${n.name}\n    host: ${n.host ?? '127.0.0.1'}\n    port: ${n.port}`)
+      .map(
+        (n) =>
+          `  - name: ${n.name}\n    host: ${n.host ?? '127.0.0.1'}\n    port: ${n.port}` +
+          (n.dataDir === undefined ? '' : `\n    dataDir: ${n.dataDir}`),
+      )
       .join('\n');
     writeFileSync(this.specFile, `cluster: test\nstateDir: state\n${this.extraSpec}nodes:\n${nodes}\n`);
   }

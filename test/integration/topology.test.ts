@@ -3,6 +3,7 @@ import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'no
 import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { assertNoLeakedServers, TestCluster, waitUntil } from '../helpers/test-cluster.js';
+import type { NodeDef } from '../helpers/test-cluster.js';
 import { Writer } from '../helpers/writer.js';
 
 async function ids(c: TestCluster, node: string): Promise<Set<number>> {
@@ -364,5 +365,55 @@ describe('promote --force with a primary that hangs', () => {
     const s = await c.status();
     assert.equal(s.primary, 'pg2');
     await c.sql('pg2', 'INSERT INTO writes (id) VALUES (1)');
+  });
+});
+
+describe('a primary whose data directory was moved while it runs', () => {
+  let c: TestCluster;
+  before(async () => {
+    c = await TestCluster.create(['pg1', 'pg2']);
+    await upWithTable(c);
+    // pg1's server keeps running from its directory while the spec now names another one: stopping
+    // "pg1" would stop nothing, and its address still answers as the primary.
+    (c.nodes[0] as NodeDef).dataDir = 'moved/pg1';
+    c.writeSpec();
+  });
+  after(async () => {
+    await c.cleanup();
+    assertNoLeakedServers();
+  });
+
+  it('is flagged by status', async () => {
+    const r = await c.cli(['status', '--json']);
+    assert.equal(r.code, 3);
+    const s = JSON.parse(r.stdout) as { healthy: boolean; warnings: string[] };
+    assert.equal(s.healthy, false);
+    assert.ok(
+      s.warnings.some((w) =>
+        /^pg1's address 127\.0\.0\.1:\d+ is served by a PostgreSQL server that does not run from pg1's data directory \S+moved\/pg1/.test(
+          w,
+        ),
+      ),
+      s.warnings.join('\n'),
+    );
+  });
+
+  it('makes promote refuse, even with --force and the old primary declared down, and promote nothing', async () => {
+    const r = await c.cli(['promote', 'pg2', '--force', '--i-know-the-old-primary-is-down']);
+    assert.equal(r.code, 1);
+    assert.match(
+      r.stderr,
+      /E_REFUSED: pg1's address .* is served by a PostgreSQL server that does not run from pg1's data directory/,
+    );
+    const [pg2] = await c.sql<{ standby: boolean }>('pg2', 'SELECT pg_is_in_recovery() AS standby');
+    assert.equal(pg2?.standby, true, 'pg2 must not have been promoted');
+    await c.sql('pg1', 'INSERT INTO writes (id) VALUES (1)');
+  });
+
+  it('makes up refuse and create nothing', async () => {
+    const r = await c.cli(['up']);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /E_PORT_IN_USE: pg1's address/);
+    assert.ok(!existsSync(join(c.base, 'moved')));
   });
 });

@@ -2,10 +2,11 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { decidePromote } from '../../src/cluster/decide-promote.js';
 import { decideSwitchover } from '../../src/cluster/decide-switchover.js';
+import { planUp } from '../../src/cluster/plan-up.js';
 import { replayCaughtUp } from '../../src/cluster/topology-actions.js';
 import type { ClusterObservation, NodeObservation, ServerAnswer } from '../../src/cluster/observation.js';
 import { parseSpec } from '../../src/spec/parse-spec.js';
-import { observe, specOf } from '../helpers/observation-fixtures.js';
+import { FACTS, observe, specOf } from '../helpers/observation-fixtures.js';
 
 const spec = specOf(3);
 
@@ -124,6 +125,33 @@ describe('decidePromote', () => {
       force: true,
     });
     assert.equal(split.kind === 'refuse' && split.code, 'E_TWO_PRIMARIES');
+  });
+});
+
+describe('a server answering on a node’s address from outside its data directory', () => {
+  // pg1 still answers as the primary, but its spec'd data directory runs nothing (moved by hand).
+  const healthy = observe(spec, { pg1: 'primary-up', pg2: 'replica-streaming', pg3: 'replica-streaming' });
+  const moved: ClusterObservation = {
+    ...healthy,
+    nodes: healthy.nodes.map((o) =>
+      o.node.name === 'pg1' ? { ...o, dataDir: { ...o.dataDir, pid: null }, serverOutsideDataDir: true } : o,
+    ),
+  };
+
+  it('makes promote refuse even with --force and the old primary declared down: fencing could not stop it', () => {
+    const d = decidePromote(spec, moved, { target: 'pg2', auto: false, force: true });
+    assert.equal(d.kind, 'refuse');
+    assert.match(
+      d.reason,
+      /^pg1's address 127\.0\.0\.1:\d+ is served by a PostgreSQL server that does not run from pg1's data directory \S+: pgrepl can neither stop nor start/,
+    );
+  });
+
+  it('makes switchover and up refuse too', () => {
+    assert.equal(decideSwitchover(spec, moved, 'pg2').kind, 'refuse');
+    const plan = planUp(spec, moved, FACTS, { create: true });
+    assert.equal(plan.refusal?.code, 'E_PORT_IN_USE');
+    assert.deepEqual(plan.steps, []);
   });
 });
 
