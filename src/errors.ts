@@ -18,6 +18,7 @@ export type ErrorCode =
   | 'E_TWO_PRIMARIES'
   | 'E_UNKNOWN_NODE'
   | 'E_TIMEOUT'
+  | 'E_WAL_REMOVED'
   | 'E_CONFIG_NOT_APPLIED'
   | 'E_CONFIRMATION_REQUIRED'
   | 'E_LOCKED'

@@ -3,11 +3,13 @@ import { PgreplError } from '../errors.js';
 import {
   assertPortFree,
   killInstance,
+  logSince,
   logTail,
   readDataDir,
   startInstance,
   stopInstance,
   waitPostmasterGone,
+  walRemovedLine,
 } from '../postgres/instance-control.js';
 import { readSenders } from '../postgres/instance-queries.js';
 import { withSql } from '../postgres/sql-client.js';
@@ -144,25 +146,43 @@ export async function pollOn<T>(
   return undefined;
 }
 
-/** Waits until `upstream`'s pg_stat_replication shows `node` streaming; on timeout, says why with its log. */
+/**
+ * Waits until `upstream`'s pg_stat_replication shows `node` streaming; on timeout, says why with its
+ * log. Given `logFrom` (the node's log length before it was started), fails at once with
+ * E_WAL_REMOVED when the node's log says the upstream no longer has the WAL it needs.
+ */
 export async function waitStreaming(
   ctx: ClusterContext,
   node: NodeSpec,
   upstream: NodeSpec,
   timeoutMs = 60_000,
+  logFrom?: number,
 ): Promise<void> {
   let last = 'not connected';
+  let removed: string | null = null;
+  let nextLogLook = 0;
   const streaming = await pollOn(
     ctx,
     upstream,
     async (s) => {
       const mine = (await readSenders(s)).find((r) => r.applicationName === node.name);
       last = mine ? mine.state : 'not connected';
-      return mine?.state === 'streaming' ? true : undefined;
+      if (mine?.state === 'streaming') return true;
+      if (logFrom !== undefined && Date.now() >= nextLogLook) {
+        nextLogLook = Date.now() + 200;
+        removed = walRemovedLine(logSince(logFile(ctx, node), logFrom));
+        if (removed !== null) return false;
+      }
+      return undefined;
     },
     { timeoutMs, intervalMs: 10 },
   );
-  if (streaming) return;
+  if (streaming === true) return;
+  if (removed !== null)
+    throw new PgreplError(
+      'E_WAL_REMOVED',
+      `${node.name} cannot stream from ${upstream.name}, which no longer holds the WAL it needs ("${removed}")`,
+    );
   throw new PgreplError(
     'E_TIMEOUT',
     `${node.name} did not start streaming from ${upstream.name} within ${timeoutMs / 1000} s (last state: ${last}); ` +

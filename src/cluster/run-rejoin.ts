@@ -1,6 +1,6 @@
 import { renameSync } from 'node:fs';
 import { PgreplError } from '../errors.js';
-import { readDataDir, waitPostmasterGone } from '../postgres/instance-control.js';
+import { logLength, readDataDir, waitPostmasterGone } from '../postgres/instance-control.js';
 import { lsnDiff } from '../postgres/lsn.js';
 import { readControlData } from '../postgres/read-controldata.js';
 import { runRewind, listCommitsAfter } from '../postgres/run-rewind.js';
@@ -12,7 +12,7 @@ import type { ClusterContext } from './cluster-context.js';
 import { setFenced } from './cluster-state.js';
 import { beginJournal } from './journal.js';
 import type { Journal } from './journal.js';
-import { nodeOf, sqlOn, startNode, stopNode, waitStreaming } from './node-actions.js';
+import { logFile, nodeOf, sqlOn, startNode, stopNode, waitStreaming } from './node-actions.js';
 import { observeCluster } from './observe-cluster.js';
 import { roleOf, serverOutsideDataDirReason } from './observation.js';
 import type { Reporter } from './reporter.js';
@@ -74,12 +74,18 @@ export async function runRejoin(
   const rewindInterrupted =
     resumed !== undefined && resumed.current === rewindStep && !resumed.hasDone(rewindStep);
   const rewindDone = resumed?.hasDone(rewindStep) ?? false;
+  // A re-clone after a rewound node could not stream: its directory is already moved aside.
+  const recloneStep = `re-clone ${name}`;
+  const recloneBegun =
+    resumed !== undefined && (resumed.current === recloneStep || resumed.hasDone(recloneStep));
   let method: RejoinResult['method'] = 'reclone';
   let recloneReason: string | null = o.reclone
     ? 'asked for with --reclone'
     : rewindInterrupted
       ? 'pgrepl was killed while pg_rewind ran, so the directory cannot be trusted'
-      : null;
+      : recloneBegun
+        ? `pgrepl was killed while it re-cloned ${name}`
+        : null;
   let discarded: LostWal | null = null;
   let rewindCopiedMb: number | null = null;
   let movedAside: string | null = null;
@@ -95,7 +101,7 @@ export async function runRejoin(
       sqlOn(ctx, primary, (s) => ensurePhysicalSlot(s, name)).then(() => undefined),
     );
 
-    if (rewindDone) {
+    if (rewindDone && !recloneBegun) {
       method = 'rewind';
     } else if (recloneReason === null) {
       const [control, history] = await Promise.all([
@@ -131,9 +137,10 @@ export async function runRejoin(
       }
     }
 
-    if (recloneReason !== null) {
+    const reclone = async (reason: string) => {
       method = 'reclone';
-      say(`re-cloning ${name}: ${recloneReason}`);
+      recloneReason = reason;
+      say(`re-cloning ${name}: ${reason}`);
       // A resumed re-clone may find the directory already moved aside (and a clone under way).
       if (readDataDir(node.dataDir).initialized) {
         movedAside = `${node.dataDir}.pgrepl-old-${new Date().toISOString().replace(/[:.]/g, '-')}`;
@@ -141,18 +148,33 @@ export async function runRejoin(
       }
       await STEP_HANDLERS.clone(
         ctx,
-        { kind: 'clone', node: name, upstream: primary.name, reason: recloneReason },
+        { kind: 'clone', node: name, upstream: primary.name, reason },
         { reporter: o.reporter },
       );
       await startNode(ctx, node);
+      await waitStreaming(ctx, node, primary, 60_000);
+    };
+    if (recloneReason !== null) {
+      await reclone(recloneReason);
     } else {
       makeStandby(ctx, node, primary);
+      const logFrom = logLength(logFile(ctx, node));
       await startNode(ctx, node);
+      // pg_rewind and pg_basebackup leave pg_replslot empty; only a node left as it was still carries
+      // the slots of its time as a primary.
+      if (method === 'none needed') await dropSlotsOnStandby(ctx, node);
+      try {
+        await waitStreaming(ctx, node, primary, 60_000, logFrom);
+      } catch (err) {
+        // Behind the oldest WAL the primary keeps, the node can never catch up by streaming (after a
+        // failover, or a slot lost to max_slot_wal_keep_size): only a fresh copy brings it back.
+        if (!(err instanceof PgreplError && err.code === 'E_WAL_REMOVED')) throw err;
+        await journal.step(recloneStep, async () => {
+          await stopNode(ctx, node, 'fast');
+          await reclone(err.message);
+        });
+      }
     }
-    // pg_rewind and pg_basebackup leave pg_replslot empty; only a node left as it was still carries
-    // the slots of its time as a primary.
-    if (method === 'none needed') await dropSlotsOnStandby(ctx, node);
-    await waitStreaming(ctx, node, primary, 60_000);
     setFenced(ctx.spec.stateDir, ctx.spec.cluster, name, false, ctx.env.runAs);
   } finally {
     journal.finish();

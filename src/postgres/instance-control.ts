@@ -1,4 +1,4 @@
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { connect, createServer } from 'node:net';
 import { join } from 'node:path';
@@ -301,6 +301,32 @@ export function acceptsConnections(host: string, port: number, timeoutMs = 1000)
     socket.once('connect', () => done(true));
     socket.once('error', () => done(false));
   });
+}
+
+/** How long a server log is now, so that a later look reads only what came after. */
+export function logLength(logFile: string): number {
+  try {
+    return statSync(logFile).size;
+  } catch {
+    return 0;
+  }
+}
+
+/** What a server log says from byte `from` on. */
+export function logSince(logFile: string, from: number): string {
+  try {
+    return readFileSync(logFile).subarray(from).toString('utf8');
+  } catch {
+    return '';
+  }
+}
+
+/**
+ * A standby's walreceiver line saying its upstream no longer has the WAL it asks for, or null. It
+ * will never stream from there, however long it retries.
+ */
+export function walRemovedLine(log: string): string | null {
+  return /requested WAL segment \S+ has already been removed/.exec(log)?.[0] ?? null;
 }
 
 /** The last lines of a server log, for error messages. */

@@ -368,6 +368,48 @@ describe('promote --force with a primary that hangs', () => {
   });
 });
 
+describe('rejoin of a replica the primary no longer holds WAL for', () => {
+  let c: TestCluster;
+  before(async () => {
+    c = await TestCluster.create(['pg1', 'pg2', 'pg3']);
+    await upWithTable(c);
+  });
+  after(async () => {
+    await c.cleanup();
+    assertNoLeakedServers();
+  });
+
+  it('re-clones it, saying why, instead of waiting for WAL that is gone', async () => {
+    // pg3 stops cleanly and loses its slot; the primary then moves on by several WAL segments.
+    const pid = c.postmasterPid('pg3') as number;
+    process.kill(pid, 'SIGINT');
+    await waitUntil(() => c.postmasterPid('pg3') === null, 10_000, 'pg3 to stop');
+    await c.sql('pg1', "SELECT pg_drop_replication_slot('pg3')");
+    for (let i = 0; i < 4; i++) {
+      await c.sql('pg1', 'INSERT INTO writes (id) VALUES ($1)', [i]);
+      await c.sql('pg1', 'SELECT pg_switch_wal()');
+    }
+    await c.sql('pg1', 'CHECKPOINT');
+    await c.sql('pg1', 'CHECKPOINT');
+    const r = await c.cli(['rejoin', 'pg3', '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const result = JSON.parse(r.stdout) as {
+      method: string;
+      recloneReason: string;
+      movedAside: string | null;
+    };
+    assert.equal(result.method, 'reclone');
+    assert.match(
+      result.recloneReason,
+      /pg1, which no longer holds the WAL it needs \("requested WAL segment \S+ has already been removed"\)/,
+    );
+    assert.ok(result.movedAside !== null && existsSync(result.movedAside), 'the old directory is kept');
+    const s = await c.status();
+    assert.equal(s.nodes.find((n) => n.name === 'pg3')?.state, 'streaming');
+    assert.equal(s.healthy, true, s.warnings.join('\n'));
+  });
+});
+
 describe('a primary whose data directory was moved while it runs', () => {
   let c: TestCluster;
   before(async () => {
