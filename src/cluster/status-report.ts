@@ -115,7 +115,7 @@ export function buildStatus(spec: ClusterSpec, obs: ClusterObservation): Cluster
       }
       if (s.walStatus === 'lost')
         warnings.push(
-          `slot ${s.name} on ${primary.node.name} lost WAL its replica needs: re-clone that replica`,
+          `slot ${s.name} on ${primary.node.name} lost WAL its replica needs: \`pgrepl rejoin ${s.name}\` re-clones it`,
         );
       if (!spec.nodes.some((n) => n.name === s.name))
         warnings.push(`slot ${s.name} on ${primary.node.name} belongs to no node of the spec`);
