@@ -11,6 +11,7 @@ import {
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
+import { after, before } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 
@@ -310,6 +311,28 @@ export async function waitUntil(
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 25));
   }
+}
+
+/**
+ * Hooks for the describe block it is called in: a cluster of `names` is made (and prepared by
+ * `setUp`) before the block's tests, and removed after them even when they fail, with a check that
+ * none of its servers outlived it. `use` receives the cluster as soon as it exists.
+ */
+export function clusterForSuite(
+  names: string[],
+  use: (c: TestCluster) => void,
+  o: { setUp?: (c: TestCluster) => Promise<void>; extraSpec?: string } = {},
+): void {
+  let made: TestCluster | undefined;
+  before(async () => {
+    made = await TestCluster.create(names, o.extraSpec);
+    use(made);
+    await o.setUp?.(made);
+  });
+  after(async () => {
+    await made?.cleanup();
+    assertNoLeakedServers();
+  });
 }
 
 /** Fails the suite if a test of this file left a server running. */

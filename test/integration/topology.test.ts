@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { assertNoLeakedServers, TestCluster, waitUntil } from '../helpers/test-cluster.js';
+import { assertNoLeakedServers, clusterForSuite, TestCluster, waitUntil } from '../helpers/test-cluster.js';
 import type { NodeDef } from '../helpers/test-cluster.js';
 import { Writer } from '../helpers/writer.js';
 
@@ -27,14 +27,7 @@ async function upWithTable(c: TestCluster): Promise<void> {
 
 describe('switchover', () => {
   let c: TestCluster;
-  before(async () => {
-    c = await TestCluster.create(['pg1', 'pg2', 'pg3']);
-    await upWithTable(c);
-  });
-  after(async () => {
-    await c.cleanup();
-    assertNoLeakedServers();
-  });
+  clusterForSuite(['pg1', 'pg2', 'pg3'], (made) => (c = made), { setUp: upWithTable });
 
   it('loses no acknowledged commit of a writer running through it, and the old primary follows the new one', async () => {
     const w = writerFor(c);
@@ -118,14 +111,7 @@ describe('switchover', () => {
 
 describe('sync mode: failover after the primary is killed', () => {
   let c: TestCluster;
-  before(async () => {
-    c = await TestCluster.create(['pg1', 'pg2', 'pg3']);
-    await upWithTable(c);
-  });
-  after(async () => {
-    await c.cleanup();
-    assertNoLeakedServers();
-  });
+  clusterForSuite(['pg1', 'pg2', 'pg3'], (made) => (c = made), { setUp: upWithTable });
 
   it('refuses to require more synchronous replicas than stream', async () => {
     const r = await c.cli(['set-mode', 'sync', '--count', '3']);
@@ -370,14 +356,7 @@ describe('promote --force with a primary that hangs', () => {
 
 describe('rejoin of a replica the primary no longer holds WAL for', () => {
   let c: TestCluster;
-  before(async () => {
-    c = await TestCluster.create(['pg1', 'pg2', 'pg3']);
-    await upWithTable(c);
-  });
-  after(async () => {
-    await c.cleanup();
-    assertNoLeakedServers();
-  });
+  clusterForSuite(['pg1', 'pg2', 'pg3'], (made) => (c = made), { setUp: upWithTable });
 
   it('re-clones it, saying why, instead of waiting for WAL that is gone', async () => {
     // pg3 stops cleanly and loses its slot; the primary then moves on by several WAL segments.
@@ -406,6 +385,40 @@ describe('rejoin of a replica the primary no longer holds WAL for', () => {
     assert.ok(result.movedAside !== null && existsSync(result.movedAside), 'the old directory is kept');
     const s = await c.status();
     assert.equal(s.nodes.find((n) => n.name === 'pg3')?.state, 'streaming');
+    assert.equal(s.healthy, true, s.warnings.join('\n'));
+  });
+});
+
+describe('rejoin of a replica whose slot max_slot_wal_keep_size invalidated', () => {
+  let c: TestCluster;
+  clusterForSuite(['pg1', 'pg2'], (made) => (c = made), {
+    setUp: upWithTable,
+    extraSpec: 'settings:\n  max_slot_wal_keep_size: 32MB\n',
+  });
+
+  it('re-clones it and leaves it streaming through a working slot', async () => {
+    process.kill(c.postmasterPid('pg2') as number, 'SIGINT');
+    await waitUntil(() => c.postmasterPid('pg2') === null, 10_000, 'pg2 to stop');
+    for (let i = 0; i < 4; i++) {
+      await c.sql('pg1', 'INSERT INTO writes (id) VALUES ($1)', [i]);
+      await c.sql('pg1', 'SELECT pg_switch_wal()');
+    }
+    await c.sql('pg1', 'CHECKPOINT');
+    const [slot] = await c.sql<{ wal_status: string }>(
+      'pg1',
+      "SELECT wal_status FROM pg_replication_slots WHERE slot_name = 'pg2'",
+    );
+    assert.equal(slot?.wal_status, 'lost', 'the test needs the slot invalidated');
+    assert.ok(
+      (await c.status()).warnings.includes(
+        'slot pg2 on pg1 lost WAL its replica needs: `pgrepl rejoin pg2` re-clones it',
+      ),
+    );
+    const r = await c.cli(['rejoin', 'pg2', '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal((JSON.parse(r.stdout) as { method: string }).method, 'reclone');
+    const s = await c.status();
+    assert.equal(s.nodes.find((n) => n.name === 'pg2')?.state, 'streaming');
     assert.equal(s.healthy, true, s.warnings.join('\n'));
   });
 });
