@@ -1,4 +1,13 @@
-import { existsSync, readFileSync, rmSync, statSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  fstatSync,
+  openSync,
+  readFileSync,
+  readSync,
+  rmSync,
+  statSync,
+} from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { connect, createServer } from 'node:net';
 import { join } from 'node:path';
@@ -192,20 +201,20 @@ export async function startInstance(
   void server.exited.then((code) => (exitCode = code));
   // A standby that must replay a long backlog before it is consistent can take minutes.
   const deadline = Date.now() + 120_000;
+  const seeLog = () => `see the server log: ${opts.logFile}\n${logTail(opts.logFile)}`;
   for (;;) {
     const lines = readLockFile(opts.dataDir);
     const status = lines?.[7]?.trim();
     if ((status === 'ready' || status === 'standby') && lockFilePid(lines) === server.pid) return;
-    const seeLog = `see the server log: ${opts.logFile}\n${logTail(opts.logFile)}`;
     if (exitCode !== null)
       throw new PgreplError(
         'E_COMMAND_FAILED',
-        `the server in ${opts.dataDir} exited (code ${exitCode}) before it was ready; ${seeLog}`,
+        `the server in ${opts.dataDir} exited (code ${exitCode}) before it was ready; ${seeLog()}`,
       );
     if (Date.now() > deadline)
       throw new PgreplError(
         'E_TIMEOUT',
-        `the server in ${opts.dataDir} (PID ${server.pid}) is not ready after 2 minutes and still starting; ${seeLog}`,
+        `the server in ${opts.dataDir} (PID ${server.pid}) is not ready after 2 minutes and still starting; ${seeLog()}`,
       );
     await new Promise((r) => setTimeout(r, 10));
   }
@@ -312,12 +321,18 @@ export function logLength(logFile: string): number {
   }
 }
 
-/** What a server log says from byte `from` on. */
+/** What a server log says from byte `from` on (only that part is read). */
 export function logSince(logFile: string, from: number): string {
+  let fd: number | undefined;
   try {
-    return readFileSync(logFile).subarray(from).toString('utf8');
+    fd = openSync(logFile, 'r');
+    const buf = Buffer.alloc(Math.max(0, fstatSync(fd).size - from));
+    const n = readSync(fd, buf, 0, buf.length, from);
+    return buf.subarray(0, n).toString('utf8');
   } catch {
     return '';
+  } finally {
+    if (fd !== undefined) closeSync(fd);
   }
 }
 
