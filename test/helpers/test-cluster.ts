@@ -1,3 +1,4 @@
+import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import {
   chmodSync,
@@ -311,6 +312,12 @@ export async function waitUntil(
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 25));
   }
+}
+
+/** `pgrepl up` on the cluster, failing the caller (a test or a suite's setup) when it fails. */
+export async function upCluster(c: TestCluster): Promise<void> {
+  const up = await c.cli(['up']);
+  assert.equal(up.code, 0, up.stderr);
 }
 
 /**

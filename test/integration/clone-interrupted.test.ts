@@ -1,31 +1,21 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
-import {
-  assertNoLeakedServers,
-  childPids,
-  freePort,
-  TestCluster,
-  waitUntil,
-} from '../helpers/test-cluster.js';
+import { describe, it } from 'node:test';
+import type { TestCluster } from '../helpers/test-cluster.js';
+import { childPids, clusterForSuite, freePort, upCluster, waitUntil } from '../helpers/test-cluster.js';
 
 describe('a clone killed half-way', () => {
   let c: TestCluster;
-
-  before(async () => {
-    c = await TestCluster.create(['pg1']);
-    const up = await c.cli(['up']);
-    assert.equal(up.code, 0, up.stderr);
-    // ~200 MB, so that the copy takes long enough to be caught in the middle.
-    await c.sql(
-      'pg1',
-      'CREATE TABLE big AS SELECT g AS id, repeat(md5(g::text), 12) AS pad FROM generate_series(1, 400000) g',
-    );
-  });
-  after(async () => {
-    await c.cleanup();
-    assertNoLeakedServers();
+  clusterForSuite(['pg1'], (made) => (c = made), {
+    setUp: async (made) => {
+      await upCluster(made);
+      // ~200 MB, so that the copy takes long enough to be caught in the middle.
+      await made.sql(
+        'pg1',
+        'CREATE TABLE big AS SELECT g AS id, repeat(md5(g::text), 12) AS pad FROM generate_series(1, 400000) g',
+      );
+    },
   });
 
   it('fails clearly, leaves no data directory that looks valid, and the next up retries cleanly', async () => {

@@ -2,9 +2,10 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import pg from 'pg';
-import { assertNoLeakedServers, TestCluster } from '../helpers/test-cluster.js';
+import type { TestCluster } from '../helpers/test-cluster.js';
+import { clusterForSuite, upCluster } from '../helpers/test-cluster.js';
 
 /** A socket that leaves from `localAddress`, so the server sees a client from another address. */
 function socketFrom(localAddress: string): () => Socket {
@@ -44,16 +45,7 @@ async function replicationConnect(port: number, password: string, from?: string)
 
 describe('pg_hba: replication only from the nodes, SCRAM only', () => {
   let c: TestCluster;
-
-  before(async () => {
-    c = await TestCluster.create(['pg1', 'pg2']);
-    const up = await c.cli(['up']);
-    assert.equal(up.code, 0, up.stderr);
-  });
-  after(async () => {
-    await c.cleanup();
-    assertNoLeakedServers();
-  });
+  clusterForSuite(['pg1', 'pg2'], (made) => (c = made), { setUp: upCluster });
 
   it('admits a replication connection from the address the replicas really connect from', async () => {
     assert.match(await replicationConnect(c.port('pg1'), c.replicationPassword()), /^ok timeline 1$/);

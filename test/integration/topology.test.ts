@@ -2,7 +2,13 @@ import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { assertNoLeakedServers, clusterForSuite, TestCluster, waitUntil } from '../helpers/test-cluster.js';
+import {
+  assertNoLeakedServers,
+  clusterForSuite,
+  TestCluster,
+  upCluster,
+  waitUntil,
+} from '../helpers/test-cluster.js';
 import type { NodeDef } from '../helpers/test-cluster.js';
 import { Writer } from '../helpers/writer.js';
 
@@ -20,9 +26,22 @@ function writerFor(c: TestCluster): Writer {
 }
 
 async function upWithTable(c: TestCluster): Promise<void> {
-  const up = await c.cli(['up']);
-  assert.equal(up.code, 0, up.stderr);
+  await upCluster(c);
   await c.sql('pg1', 'CREATE TABLE writes (id int PRIMARY KEY, at timestamptz DEFAULT now())');
+}
+
+/** Stops a node's server cleanly (SIGINT to its postmaster: a fast shutdown) and waits until it is gone. */
+async function stopCleanly(c: TestCluster, name: string): Promise<void> {
+  process.kill(c.postmasterPid(name) as number, 'SIGINT');
+  await waitUntil(() => c.postmasterPid(name) === null, 10_000, `${name} to stop`);
+}
+
+/** Moves the primary pg1 on by `n` WAL segments, a row written in each. */
+async function switchSegments(c: TestCluster, n: number): Promise<void> {
+  for (let i = 0; i < n; i++) {
+    await c.sql('pg1', 'INSERT INTO writes (id) VALUES ($1)', [i]);
+    await c.sql('pg1', 'SELECT pg_switch_wal()');
+  }
 }
 
 describe('switchover', () => {
@@ -177,14 +196,11 @@ describe('sync mode: failover after the primary is killed', () => {
 
 describe('async mode: failover with commits the replicas never got', () => {
   let c: TestCluster;
-  before(async () => {
-    c = await TestCluster.create(['pg1', 'pg2', 'pg3']);
-    await upWithTable(c);
-    await c.sql('pg1', 'INSERT INTO writes (id) SELECT generate_series(1, 100)');
-  });
-  after(async () => {
-    await c.cleanup();
-    assertNoLeakedServers();
+  clusterForSuite(['pg1', 'pg2', 'pg3'], (made) => (c = made), {
+    setUp: async (made) => {
+      await upWithTable(made);
+      await made.sql('pg1', 'INSERT INTO writes (id) SELECT generate_series(1, 100)');
+    },
   });
 
   it('refuses to promote while the primary answers', async () => {
@@ -293,15 +309,7 @@ describe('async mode: failover with commits the replicas never got', () => {
 
 describe('failover of a primary that wrote nothing its replicas lack', () => {
   let c: TestCluster;
-  before(async () => {
-    c = await TestCluster.create(['pg1', 'pg2']);
-    const up = await c.cli(['up']);
-    assert.equal(up.code, 0, up.stderr);
-  });
-  after(async () => {
-    await c.cleanup();
-    assertNoLeakedServers();
-  });
+  clusterForSuite(['pg1', 'pg2'], (made) => (c = made), { setUp: upCluster });
 
   it('says the new primary has everything, and rejoins the old one', async () => {
     await c.crash('pg1');
@@ -360,14 +368,9 @@ describe('rejoin of a replica the primary no longer holds WAL for', () => {
 
   it('re-clones it, saying why, instead of waiting for WAL that is gone', async () => {
     // pg3 stops cleanly and loses its slot; the primary then moves on by several WAL segments.
-    const pid = c.postmasterPid('pg3') as number;
-    process.kill(pid, 'SIGINT');
-    await waitUntil(() => c.postmasterPid('pg3') === null, 10_000, 'pg3 to stop');
+    await stopCleanly(c, 'pg3');
     await c.sql('pg1', "SELECT pg_drop_replication_slot('pg3')");
-    for (let i = 0; i < 4; i++) {
-      await c.sql('pg1', 'INSERT INTO writes (id) VALUES ($1)', [i]);
-      await c.sql('pg1', 'SELECT pg_switch_wal()');
-    }
+    await switchSegments(c, 4);
     await c.sql('pg1', 'CHECKPOINT');
     await c.sql('pg1', 'CHECKPOINT');
     const r = await c.cli(['rejoin', 'pg3', '--json']);
@@ -397,12 +400,8 @@ describe('rejoin of a replica whose slot max_slot_wal_keep_size invalidated', ()
   });
 
   it('re-clones it and leaves it streaming through a working slot', async () => {
-    process.kill(c.postmasterPid('pg2') as number, 'SIGINT');
-    await waitUntil(() => c.postmasterPid('pg2') === null, 10_000, 'pg2 to stop');
-    for (let i = 0; i < 4; i++) {
-      await c.sql('pg1', 'INSERT INTO writes (id) VALUES ($1)', [i]);
-      await c.sql('pg1', 'SELECT pg_switch_wal()');
-    }
+    await stopCleanly(c, 'pg2');
+    await switchSegments(c, 4);
     await c.sql('pg1', 'CHECKPOINT');
     const [slot] = await c.sql<{ wal_status: string }>(
       'pg1',
@@ -425,17 +424,14 @@ describe('rejoin of a replica whose slot max_slot_wal_keep_size invalidated', ()
 
 describe('a primary whose data directory was moved while it runs', () => {
   let c: TestCluster;
-  before(async () => {
-    c = await TestCluster.create(['pg1', 'pg2']);
-    await upWithTable(c);
-    // pg1's server keeps running from its directory while the spec now names another one: stopping
-    // "pg1" would stop nothing, and its address still answers as the primary.
-    (c.nodes[0] as NodeDef).dataDir = 'moved/pg1';
-    c.writeSpec();
-  });
-  after(async () => {
-    await c.cleanup();
-    assertNoLeakedServers();
+  clusterForSuite(['pg1', 'pg2'], (made) => (c = made), {
+    setUp: async (made) => {
+      await upWithTable(made);
+      // pg1's server keeps running from its directory while the spec now names another one: stopping
+      // "pg1" would stop nothing, and its address still answers as the primary.
+      (made.nodes[0] as NodeDef).dataDir = 'moved/pg1';
+      made.writeSpec();
+    },
   });
 
   it('is flagged by status', async () => {

@@ -1,20 +1,13 @@
 import assert from 'node:assert/strict';
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
-import { assertNoLeakedServers, freePort, TestCluster, waitUntil } from '../helpers/test-cluster.js';
-import type { StatusJson } from '../helpers/test-cluster.js';
+import { describe, it } from 'node:test';
+import { clusterForSuite, freePort, waitUntil } from '../helpers/test-cluster.js';
+import type { StatusJson, TestCluster } from '../helpers/test-cluster.js';
 
 describe('pgrepl up: 1 primary + 2 replicas from nothing', () => {
   let c: TestCluster;
-
-  before(async () => {
-    c = await TestCluster.create(['pg1', 'pg2', 'pg3']);
-  });
-  after(async () => {
-    await c.cleanup();
-    assertNoLeakedServers();
-  });
+  clusterForSuite(['pg1', 'pg2', 'pg3'], (made) => (c = made));
 
   it('brings the cluster up and reports it healthy', async () => {
     const up = await c.cli(['up']);
