@@ -3,6 +3,7 @@ import { LineCounter, parseDocument, isNode } from 'yaml';
 import type { Document } from 'yaml';
 import { PgreplError } from '../errors.js';
 import type { ClusterSpec, NodeSpec, SecretRef } from './cluster-spec.js';
+import { dataDirOverlaps } from './data-dir-overlaps.js';
 import { RESERVED_SETTINGS } from './reserved-settings.js';
 import { specSchema } from './schema.js';
 import type { ParsedSpec, PasswordSource } from './schema.js';
@@ -32,7 +33,7 @@ export function parseSpec(text: string, source: string, baseDir: string): Cluste
     const problems = parsed.error.issues.map((i) => ({ path: i.path as Path, message: describeIssue(i) }));
     throw invalid(source, doc, lines, problems);
   }
-  const problems = checkConsistency(parsed.data);
+  const problems = checkConsistency(parsed.data, baseDir);
   if (problems.length > 0) throw invalid(source, doc, lines, problems);
   return resolveSpec(parsed.data, source, baseDir);
 }
@@ -43,16 +44,14 @@ function describeIssue(issue: { code: string; message: string; path: PropertyKey
   return issue.message;
 }
 
-/** Rules a schema cannot express: uniqueness, reserved settings. */
-function checkConsistency(spec: ParsedSpec): Problem[] {
+/** Rules a schema cannot express: uniqueness, directories that overlap, reserved settings. */
+function checkConsistency(spec: ParsedSpec, baseDir: string): Problem[] {
   const problems: Problem[] = [];
   const seen = new Map<string, number>();
   spec.nodes.forEach((n, i) => {
     for (const [key, value] of [
       ['name', n.name],
       ['port', `${n.host}:${n.port}`],
-      // Nodes on different hosts may well use the same path.
-      ['dataDir', `${n.host}:${n.dataDir ?? `(default) ${n.name}`}`],
     ] as const) {
       const id = `${key}=${value}`;
       const first = seen.get(id);
@@ -64,6 +63,13 @@ function checkConsistency(spec: ParsedSpec): Problem[] {
       } else seen.set(id, i);
     }
   });
+  const dirs = spec.nodes.map((n, index) => ({
+    index,
+    host: n.host,
+    dir: resolve(baseDir, n.dataDir ?? join(spec.stateDir, 'data', n.name)),
+  }));
+  for (const d of dataDirOverlaps(dirs, resolve(baseDir, spec.stateDir)))
+    problems.push({ path: ['nodes', d.index, 'dataDir'], message: d.message });
   for (const name of Object.keys(spec.settings)) {
     const why = RESERVED_SETTINGS[name];
     if (why !== undefined)

@@ -106,6 +106,53 @@ describe('spec', () => {
     fails('cluster: d\nnodes: [\n', 'E_SPEC_SYNTAX', /^pgrepl\.yaml:\d+:\d+: not valid YAML/);
   });
 
+  it('rejects data directories that are equal, nested, or in the state dir, on one machine (issue 9.5)', () => {
+    const spec = (nodes: string) => `cluster: d\nnodes:\n${nodes}`;
+    fails(
+      spec('  - { name: a, port: 5000, dataDir: d/x }\n  - { name: b, port: 5001, dataDir: d/x/y }\n'),
+      'E_SPEC_INVALID',
+      /pgrepl\.yaml:4:37: nodes\.1\.dataDir: dataDir \/work\/d\/x\/y lies inside the dataDir of nodes\[0\]/,
+    );
+    fails(
+      spec('  - { name: a, port: 5000, dataDir: d/x/y }\n  - { name: b, port: 5001, dataDir: d/x }\n'),
+      'E_SPEC_INVALID',
+      /nodes\.1\.dataDir: dataDir \/work\/d\/x holds the dataDir of nodes\[0\]/,
+    );
+    // 127.0.0.1 and 127.0.0.2 are one machine, one disk.
+    fails(
+      spec(
+        '  - { name: a, port: 5000, dataDir: /srv/a }\n  - { name: b, host: 127.0.0.2, port: 5000, dataDir: /srv/a }\n',
+      ),
+      'E_SPEC_INVALID',
+      /nodes\.1\.dataDir: dataDir \/srv\/a is also the dataDir of nodes\[0\]/,
+    );
+    fails(
+      spec('  - { name: a, port: 5000, dataDir: .pgrepl }\n'),
+      'E_SPEC_INVALID',
+      /nodes\.0\.dataDir: dataDir \/work\/\.pgrepl holds the state dir/,
+    );
+    fails(
+      spec('  - { name: a, port: 5000, dataDir: .pgrepl/secrets }\n'),
+      'E_SPEC_INVALID',
+      /nodes\.0\.dataDir: dataDir \/work\/\.pgrepl\/secrets lies in the state dir/,
+    );
+    fails(
+      spec('  - { name: a, port: 5000, dataDir: /srv/a.pgrepl-clone }\n'),
+      'E_SPEC_INVALID',
+      /a name pgrepl uses for its own copies/,
+    );
+  });
+
+  it('accepts the same path on different machines, siblings, and the default layout', () => {
+    const ok = [
+      '  - { name: a, host: db1, port: 5000, dataDir: /srv/pg }\n  - { name: b, host: db2, port: 5000, dataDir: /srv/pg }\n',
+      '  - { name: a, port: 5000, dataDir: /srv/pg }\n  - { name: b, port: 5001, dataDir: /srv/pg2 }\n',
+      '  - { name: a, port: 5000 }\n  - { name: b, port: 5001 }\n',
+    ];
+    for (const nodes of ok)
+      assert.doesNotThrow(() => parseSpec(`cluster: d\nnodes:\n${nodes}`, 'x', '/work'));
+  });
+
   it('uses the embedded default when there is no pgrepl.yaml, and it equals what init writes', async () => {
     const cache = mkdtempSync(join(tmpdir(), 'pgrepl-cache-'));
     const spec = await loadSpec({ cwd: '/nonexistent-dir', env: { XDG_CACHE_HOME: cache } });
