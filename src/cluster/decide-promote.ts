@@ -1,8 +1,10 @@
 import type { ClusterSpec } from '../spec/cluster-spec.js';
+import { candidateProblem } from './candidate-health.js';
 import { roleOf, serverOutsideDataDirReason } from './observation.js';
 import type { ClusterObservation, NodeObservation } from './observation.js';
 import { comparableLsn, rankCandidates } from './rank-candidates.js';
 import type { Candidate } from './rank-candidates.js';
+import { replicaPosition } from './replica-position.js';
 
 export interface PromoteRequest {
   /** The node to promote; undefined with `auto`. */
@@ -23,20 +25,22 @@ export type PromoteDecision =
       fence: boolean;
       /** Running replicas to re-point at the new primary. */
       followers: string[];
+      /** Every candidate, best first, with why it is not healthy: the table `promote` prints. */
+      candidates: Candidate[];
       reason: string;
     };
 
-/** Replicas that answer, as failover candidates (healthy = its receiver streamed or it replayed everything it received). */
+/** Replicas that answer, as failover candidates: how far their WAL goes, and whether they are healthy. */
 export function candidatesOf(spec: ClusterSpec, obs: ClusterObservation): Candidate[] {
   return obs.nodes
     .filter((o) => roleOf(o) === 'replica')
     .map((o) => {
-      const server = o.server?.ok ? o.server : undefined;
+      const instance = o.server?.ok ? o.server.instance : undefined;
       return {
         name: o.node.name,
-        healthy: server !== undefined,
-        receiveLsn: server?.instance.receiveLsn ?? null,
-        replayLsn: server?.instance.replayLsn ?? null,
+        problem: candidateProblem(o, obs),
+        positionLsn: instance ? replicaPosition(instance) : null,
+        replayLsn: instance?.replayLsn ?? null,
         priority: spec.nodes.findIndex((n) => n.name === o.node.name),
       };
     });
@@ -119,23 +123,42 @@ export function decidePromote(
         reason: `${req.target} is not a running replica (it is ${o ? roleOf(o) : 'unknown'}); only a replica can be promoted`,
       };
     }
-    const ahead = ranked.find((c) => c.healthy && received(c) > received(target as Candidate));
+    const ahead = ranked.find((c) => c.problem === null && held(c) > held(target as Candidate));
     if (ahead && !req.force) {
       return {
         kind: 'refuse',
         code: 'E_REFUSED',
         reason:
-          `${target.name} received less WAL (${target.receiveLsn}) than ${ahead.name} (${ahead.receiveLsn}): promoting it ` +
+          `${target.name} has less WAL (${target.positionLsn}) than ${ahead.name} (${ahead.positionLsn}): promoting it ` +
           `would lose those commits and ${ahead.name} could not follow it. Promote ${ahead.name}, use --auto, or add --force`,
+      };
+    }
+    if (target.problem !== null && !req.force) {
+      const healthy = ranked.find((c) => c.problem === null);
+      return {
+        kind: 'refuse',
+        code: 'E_REFUSED',
+        reason:
+          `${target.name} is not a healthy candidate: ${target.problem}. ` +
+          `${healthy ? `Promote ${healthy.name} or use --auto` : 'Fix that'}, or add --force to promote it anyway`,
       };
     }
   } else if (req.auto) {
     target = best;
+    if (best && best.problem !== null && !req.force) {
+      return {
+        kind: 'refuse',
+        code: 'E_REFUSED',
+        reason:
+          `no healthy replica to promote: ${ranked.map((c) => `${c.name}: ${c.problem}`).join('; ')}. ` +
+          'Fix one, or add --force to promote the most advanced anyway',
+      };
+    }
   }
   if (!target) return { kind: 'refuse', code: 'E_REFUSED', reason: 'no running replica to promote' };
   const followers = ranked.filter((c) => c.name !== target.name).map((c) => c.name);
   const why = req.auto
-    ? `it received the most WAL (${target.receiveLsn ?? 'none'}) of ${ranked.length} replica(s)`
+    ? `it is the healthy replica with the most WAL (${target.positionLsn ?? 'none'}) of ${ranked.length}`
     : 'as asked';
   return {
     kind: 'promote',
@@ -143,10 +166,11 @@ export function decidePromote(
     oldPrimary: old?.node.name ?? null,
     fence: oldRunning,
     followers,
+    candidates: ranked,
     reason: `promoting ${target.name}: ${why}${old ? `; ${old.node.name} is ${roleOf(old)}` : ''}`,
   };
 }
 
-const received = (c: Candidate): bigint => comparableLsn(c.receiveLsn);
+const held = (c: Candidate): bigint => comparableLsn(c.positionLsn);
 
 const names = (os: NodeObservation[]) => os.map((o) => o.node.name).join(' and ');

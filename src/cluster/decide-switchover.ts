@@ -61,6 +61,13 @@ export function decideSwitchover(
           : `${to} does not stream from ${primary.node.name}; only a streaming replica can take over`,
     };
   }
+  if (target.problem !== null) {
+    return {
+      kind: 'refuse',
+      code: 'E_REFUSED',
+      reason: `${target.name} cannot take over: ${target.problem}`,
+    };
+  }
   const lag = senders.find((s) => s.applicationName === target.name)?.lagBytes ?? 0;
   if (lag > MAX_SWITCHOVER_LAG_BYTES) {
     return {

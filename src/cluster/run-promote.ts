@@ -31,6 +31,13 @@ export interface PromoteResult {
   followers: string[];
   /** Replicas that could not follow the new primary and need `pgrepl rejoin`. */
   needRejoin: string[];
+  /** The replicas that were considered, best first, each with why it is not healthy (null: healthy). */
+  candidates: {
+    name: string;
+    positionLsn: string | null;
+    replayLsn: string | null;
+    problem: string | null;
+  }[];
   ms: number;
 }
 
@@ -143,6 +150,12 @@ export async function runPromote(
     lostOnOldPrimary: lost,
     followers: followers.map((f) => f.name).filter((n) => !needRejoin.includes(n)),
     needRejoin,
+    candidates: decision.candidates.map(({ name, positionLsn, replayLsn, problem }) => ({
+      name,
+      positionLsn,
+      replayLsn,
+      problem,
+    })),
     ms: Date.now() - began,
   };
 }
@@ -172,6 +185,7 @@ function fromJournal(j: Journal, obs: ClusterObservation): PromoteDecision {
     oldPrimary,
     fence: old !== undefined && old.server !== null,
     followers: runningReplicas(obs, target, oldPrimary),
+    candidates: [],
     reason: `resuming the promotion of ${target}`,
   };
 }

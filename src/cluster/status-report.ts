@@ -1,5 +1,6 @@
 import type { ClusterSpec } from '../spec/cluster-spec.js';
 import { roleOf, serverOutsideDataDirReason } from './observation.js';
+import { replicaPosition } from './replica-position.js';
 import type { ClusterObservation, NodeObservation, ObservedRole } from './observation.js';
 
 /** One node in `status --json`; documented in README.md, keep in step with it. */
@@ -12,6 +13,7 @@ export interface NodeStatus {
   timeline: number | null;
   /** Current write LSN on a primary; last replayed LSN on a replica. */
   lsn: string | null;
+  /** How far a replica's WAL goes: the furthest of what it received and what it replayed (replicaPosition). */
   receiveLsn: string | null;
   replayLsn: string | null;
   /** host:port this node streams from. */
@@ -62,7 +64,7 @@ export function buildStatus(spec: ClusterSpec, obs: ClusterObservation): Cluster
       role,
       timeline: server?.instance.timeline ?? null,
       lsn: server ? (server.instance.currentLsn ?? server.instance.replayLsn) : null,
-      receiveLsn: server?.instance.receiveLsn ?? null,
+      receiveLsn: server?.instance.inRecovery ? replicaPosition(server.instance) : null,
       replayLsn: server?.instance.replayLsn ?? null,
       upstream: wr?.senderHost ? `${wr.senderHost}:${wr.senderPort}` : null,
       lagBytes: null,

@@ -8,6 +8,8 @@ export interface InstanceState {
   readonly currentLsn: string | null;
   readonly receiveLsn: string | null;
   readonly replayLsn: string | null;
+  /** pg_is_wal_replay_paused() on a replica (a pause requested counts); null on a primary. */
+  readonly replayPaused: boolean | null;
 }
 
 /** A replica's WAL receiver, from pg_stat_wal_receiver. */
@@ -57,6 +59,7 @@ export async function readInstanceState(s: SqlSession): Promise<InstanceState> {
            CASE WHEN pg_is_in_recovery() THEN NULL ELSE pg_current_wal_lsn()::text END AS current_lsn,
            pg_last_wal_receive_lsn()::text AS receive_lsn,
            pg_last_wal_replay_lsn()::text AS replay_lsn,
+           CASE WHEN pg_is_in_recovery() THEN pg_is_wal_replay_paused() END AS replay_paused,
            CASE WHEN pg_is_in_recovery()
                 THEN COALESCE((SELECT received_tli FROM pg_stat_wal_receiver),
                               (SELECT timeline_id FROM pg_control_checkpoint()))
@@ -70,6 +73,7 @@ export async function readInstanceState(s: SqlSession): Promise<InstanceState> {
     currentLsn: (row['current_lsn'] as string | null) ?? null,
     receiveLsn: (row['receive_lsn'] as string | null) ?? null,
     replayLsn: (row['replay_lsn'] as string | null) ?? null,
+    replayPaused: (row['replay_paused'] as boolean | null) ?? null,
   };
 }
 

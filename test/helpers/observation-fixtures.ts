@@ -39,6 +39,7 @@ const answer = (inRecovery: boolean, patch: Partial<ServerAnswer> = {}): ServerA
     currentLsn: inRecovery ? null : '0/3000000',
     receiveLsn: inRecovery ? '0/3000000' : null,
     replayLsn: inRecovery ? '0/3000000' : null,
+    replayPaused: inRecovery ? false : null,
   },
   walReceiver: inRecovery
     ? { status: 'streaming', senderHost: '127.0.0.1', senderPort: 5001, slotName: null, receivedTimeline: 1 }

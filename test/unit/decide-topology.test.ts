@@ -75,24 +75,102 @@ describe('decidePromote', () => {
     });
   });
 
-  it('--auto picks the replica that received the most WAL', () => {
+  it('--auto picks the replica that holds the most WAL', () => {
     const d = decidePromote(spec, patch(primaryGone, 'pg3', received('0/3000100')), {
       target: undefined,
       auto: true,
       force: false,
     });
     assert.equal(d.kind === 'promote' && d.target, 'pg3');
-    assert.match(d.kind === 'promote' ? d.reason : '', /received the most WAL \(0\/3000100\)/);
+    assert.match(d.kind === 'promote' ? d.reason : '', /healthy replica with the most WAL \(0\/3000100\)/);
   });
 
-  it('refuses a named replica that received less than another, unless forced', () => {
+  it('refuses a named replica that holds less WAL than another, unless forced', () => {
     const obs = patch(primaryGone, 'pg3', received('0/3000100'));
     const d = decidePromote(spec, obs, { target: 'pg2', auto: false, force: false });
     assert.match(
       d.kind === 'refuse' ? d.reason : '',
-      /pg2 received less WAL \(0\/3000000\) than pg3 \(0\/3000100\)/,
+      /pg2 has less WAL \(0\/3000000\) than pg3 \(0\/3000100\)/,
     );
     assert.equal(decidePromote(spec, obs, { target: 'pg2', auto: false, force: true }).kind, 'promote');
+  });
+
+  // Issue 9.12: right after its receiver starts, a replica reports the segment boundary it streams
+  // from as received, behind what it replayed from its own pg_wal.
+  it('takes a replica that replayed past what it reports received as holding what it replayed (issue 9.12)', () => {
+    const restarted = (s: ServerAnswer): ServerAnswer => ({
+      ...s,
+      instance: { ...s.instance, receiveLsn: '0/3000000', replayLsn: '0/3000190' },
+    });
+    const obs = patch(patch(primaryGone, 'pg2', restarted), 'pg3', received('0/3000190'));
+    const named = decidePromote(spec, obs, { target: 'pg2', auto: false, force: false });
+    assert.equal(named.kind, 'promote', named.kind === 'refuse' ? named.reason : '');
+    const auto = decidePromote(spec, obs, { target: undefined, auto: true, force: false });
+    assert.equal(auto.kind === 'promote' && auto.candidates[0]?.positionLsn, '0/3000190');
+  });
+
+  // Issue 9.2: health comes from what the replicas report.
+  it('ranks a replica whose replay is paused last, and refuses it by name unless forced (issue 9.2)', () => {
+    const paused = (s: ServerAnswer): ServerAnswer => ({
+      ...s,
+      instance: { ...s.instance, replayPaused: true },
+    });
+    const obs = patch(primaryGone, 'pg2', paused);
+    const auto = decidePromote(spec, obs, { target: undefined, auto: true, force: false });
+    assert.equal(auto.kind === 'promote' && auto.target, 'pg3');
+    assert.match(auto.kind === 'promote' ? (auto.candidates[1]?.problem ?? '') : '', /replay is paused/);
+    const named = decidePromote(spec, obs, { target: 'pg2', auto: false, force: false });
+    assert.match(
+      named.kind === 'refuse' ? named.reason : '',
+      /pg2 is not a healthy candidate: its replay is paused.*Promote pg3/,
+    );
+    assert.equal(decidePromote(spec, obs, { target: 'pg2', auto: false, force: true }).kind, 'promote');
+  });
+
+  it('does not pick a replica that does not stream while another does, nor one on an older timeline (issue 9.2)', () => {
+    const cutOff = (s: ServerAnswer): ServerAnswer => ({ ...s, walReceiver: null });
+    const primaryUp = observe(spec, {
+      pg1: 'primary-up',
+      pg2: 'replica-streaming',
+      pg3: 'replica-streaming',
+    });
+    const d = decidePromote(spec, patch(primaryUp, 'pg2', cutOff), {
+      target: undefined,
+      auto: true,
+      force: true,
+    });
+    assert.equal(d.kind === 'promote' && d.target, 'pg3');
+    assert.match(
+      d.kind === 'promote' ? (d.candidates[1]?.problem ?? '') : '',
+      /WAL receiver is not running while pg3 streams/,
+    );
+    const oldTimeline = (s: ServerAnswer): ServerAnswer => ({
+      ...s,
+      instance: { ...s.instance, timeline: 2 },
+    });
+    const t = decidePromote(spec, patch(primaryGone, 'pg3', oldTimeline), {
+      target: 'pg2',
+      auto: false,
+      force: false,
+    });
+    assert.match(
+      t.kind === 'refuse' ? t.reason : '',
+      /pg2 is not a healthy candidate: it is on timeline 1, behind timeline 2 of pg3/,
+    );
+  });
+
+  it('with --auto refuses when no replica is healthy, unless forced', () => {
+    const paused = (s: ServerAnswer): ServerAnswer => ({
+      ...s,
+      instance: { ...s.instance, replayPaused: true },
+    });
+    const obs = patch(patch(primaryGone, 'pg2', paused), 'pg3', paused);
+    const d = decidePromote(spec, obs, { target: undefined, auto: true, force: false });
+    assert.match(
+      d.kind === 'refuse' ? d.reason : '',
+      /no healthy replica to promote: pg2: its replay is paused/,
+    );
+    assert.equal(decidePromote(spec, obs, { target: undefined, auto: true, force: true }).kind, 'promote');
   });
 
   it('refuses a primary that runs without answering unless forced', () => {

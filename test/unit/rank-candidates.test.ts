@@ -8,27 +8,27 @@ import { formatLsn, lsnDiff, parseLsn } from '../../src/postgres/lsn.js';
 const c = (
   name: string,
   healthy: boolean,
-  receive: string | null,
+  position: string | null,
   replay: string | null,
   priority = 0,
 ): Candidate => ({
   name,
-  healthy,
-  receiveLsn: receive,
+  problem: healthy ? null : 'its replay is paused',
+  positionLsn: position,
   replayLsn: replay,
   priority,
 });
 
 const arbCandidate = fc.record({
   name: fc.constantFrom('pg1', 'pg2', 'pg3', 'pg4'),
-  healthy: fc.boolean(),
-  receiveLsn: fc.option(fc.bigInt({ min: 0n, max: 2n ** 40n }).map(formatLsn), { nil: null }),
+  problem: fc.option(fc.constant('its replay is paused'), { nil: null }),
+  positionLsn: fc.option(fc.bigInt({ min: 0n, max: 2n ** 40n }).map(formatLsn), { nil: null }),
   replayLsn: fc.option(fc.bigInt({ min: 0n, max: 2n ** 40n }).map(formatLsn), { nil: null }),
   priority: fc.integer({ min: 0, max: 3 }),
 });
 
 describe('ranking failover candidates', () => {
-  it('puts unhealthy last, then prefers more WAL received, then replayed, then spec order, then name', () => {
+  it('puts unhealthy last, then prefers more WAL held, then replayed, then spec order, then name', () => {
     const ranked = rankCandidates([
       c('sick', false, '9/0', '9/0'),
       c('behind', true, '1/0', '1/0'),
@@ -52,15 +52,15 @@ describe('ranking failover candidates', () => {
     );
   });
 
-  it('never ranks a healthy candidate below an unhealthy one, nor one that received less above one that received more (property)', () => {
+  it('never ranks a healthy candidate below an unhealthy one, nor one that holds less WAL above one that holds more (property)', () => {
     fc.assert(
       fc.property(fc.array(arbCandidate, { minLength: 1, maxLength: 6 }), (cs) => {
         const ranked = rankCandidates(cs);
         for (let i = 1; i < ranked.length; i++) {
           const [prev, cur] = [ranked[i - 1] as Candidate, ranked[i] as Candidate];
-          if (!prev.healthy) assert.equal(cur.healthy, false);
-          if (prev.healthy === cur.healthy && prev.receiveLsn && cur.receiveLsn) {
-            assert.ok(parseLsn(prev.receiveLsn) >= parseLsn(cur.receiveLsn));
+          if (prev.problem !== null) assert.notEqual(cur.problem, null);
+          if ((prev.problem === null) === (cur.problem === null) && prev.positionLsn && cur.positionLsn) {
+            assert.ok(parseLsn(prev.positionLsn) >= parseLsn(cur.positionLsn));
           }
         }
       }),

@@ -53,10 +53,15 @@ export async function runPromoteCommand(
         : r.behindBytes === 0
           ? `${r.newPrimary} had everything ${r.oldPrimary} wrote`
           : `${r.newPrimary} was behind ${r.oldPrimary}, which alone has ${describeDiscarded(r.lostOnOldPrimary)}`;
+  const table = r.candidates.map(
+    (c) =>
+      `  ${c.name === r.newPrimary ? '→' : ' '} ${c.name}  wal ${c.positionLsn ?? '-'}  replayed ${c.replayLsn ?? '-'}  ${c.problem === null ? 'healthy' : `not healthy: ${c.problem}`}`,
+  );
   print(
     o.json,
     r,
     [
+      ...(table.length > 0 ? ['candidates, best first:', ...table] : []),
       `${r.newPrimary} is the primary (promoted at ${r.promotedAt} in ${(r.ms / 1000).toFixed(1)} s); ${lost}.`,
       r.followers.length > 0
         ? `${r.followers.join(', ')} now ${r.followers.length === 1 ? 'streams' : 'stream'} from ${r.newPrimary}.`
