@@ -19,6 +19,7 @@ export type ErrorCode =
   | 'E_UNKNOWN_NODE'
   | 'E_TIMEOUT'
   | 'E_WAL_REMOVED'
+  | 'E_DIVERGED'
   | 'E_CONFIG_NOT_APPLIED'
   | 'E_CONFIRMATION_REQUIRED'
   | 'E_LOCKED'

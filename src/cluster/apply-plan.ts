@@ -1,5 +1,5 @@
 import { existsSync, mkdirSync, renameSync, rmSync, chownSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 import { PgreplError } from '../errors.js';
 import { initdb, readDataDir, reloadInstance } from '../postgres/instance-control.js';
 import { readPendingRestart } from '../postgres/instance-queries.js';
@@ -10,6 +10,7 @@ import { runBasebackup } from '../postgres/run-basebackup.js';
 import type { NodeSpec } from '../spec/cluster-spec.js';
 import { requireSuperuserPassword } from './cluster-context.js';
 import type { ClusterContext } from './cluster-context.js';
+import { checkDivergence } from './check-divergence.js';
 import { readState, recordCreatedDir } from './cluster-state.js';
 import { writeNodeFiles } from './node-files.js';
 import { cloneTempDir } from './observation.js';
@@ -61,7 +62,28 @@ export const STEP_HANDLERS: { readonly [K in StepKind]: Handler<K> } = {
     const pending = await sqlOn(ctx, node, (s) => readPendingRestart(s));
     if (pending.length > 0) await restartNode(ctx, node);
   },
-  start: async (ctx, step) => startNode(ctx, nodeOf(ctx, step.node)),
+  // A replica starts only if its history is a prefix of its upstream's: the observation checks
+  // that while a primary runs, and this covers a primary that was itself started by this plan.
+  start: async (ctx, step) => {
+    const node = nodeOf(ctx, step.node);
+    const dir = readDataDir(node.dataDir);
+    if (
+      step.upstream !== null &&
+      dir.pid === null &&
+      dir.standbySignal &&
+      !existsSync(join(node.dataDir, 'backup_label'))
+    ) {
+      const upstream = nodeOf(ctx, step.upstream);
+      const { divergence } = await sqlOn(ctx, upstream, (s) => checkDivergence(ctx, node, s));
+      if (divergence.kind === 'diverged')
+        throw new PgreplError(
+          'E_DIVERGED',
+          `${node.name} diverged from ${upstream.name}: ${divergence.reason}. It was not started (streaming would replay ` +
+            `${upstream.name}'s WAL over its own writes); \`pgrepl rejoin ${node.name}\` re-clones it and lists what only it had`,
+        );
+    }
+    await startNode(ctx, node);
+  },
   restart: async (ctx, step) => restartNode(ctx, nodeOf(ctx, step.node)),
   'ensure-replication-role': async (ctx, step) => {
     const password = ctx.replicationPassword;

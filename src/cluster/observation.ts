@@ -7,6 +7,7 @@ import type {
   WalReceiverState,
 } from '../postgres/instance-queries.js';
 import type { NodeSpec } from '../spec/cluster-spec.js';
+import type { Divergence } from './decide-divergence.js';
 
 /** What a running server answered over SQL. */
 export interface ServerAnswer {
@@ -53,6 +54,11 @@ export interface NodeObservation {
    * directory was moved, or another server took the port): pgrepl can neither stop nor start it.
    */
   readonly serverOutsideDataDir: boolean;
+  /**
+   * For a stopped node while one primary runs: whether its history is a prefix of the primary's
+   * (checkDivergence). null when not checked (it runs, or no single primary answers).
+   */
+  readonly divergence: Divergence | null;
 }
 
 /** One snapshot of the whole cluster: the input of every decision and of `status`. */

@@ -16,7 +16,10 @@ import type { NodeSpec } from '../spec/cluster-spec.js';
 import { adminTarget } from './cluster-context.js';
 import type { ClusterContext } from './cluster-context.js';
 import { readState } from './cluster-state.js';
-import { cloneTempDir } from './observation.js';
+import { checkDivergence } from './check-divergence.js';
+import type { Divergence } from './decide-divergence.js';
+import { sqlOn } from './node-actions.js';
+import { cloneTempDir, roleOf } from './observation.js';
 import type { ClusterObservation, NodeObservation, ServerAnswer, ServerUnreachable } from './observation.js';
 
 /** Observes every node in parallel: the data directory on disk, then the server over SQL. */
@@ -26,7 +29,32 @@ export async function observeCluster(ctx: ClusterContext): Promise<ClusterObserv
   const nodes = await Promise.all(
     ctx.spec.nodes.map((n) => observeNode(ctx, n, created, state.fenced.includes(n.name))),
   );
-  return { at: Date.now(), nodes };
+  return { at: Date.now(), nodes: await withDivergence(ctx, nodes) };
+}
+
+/**
+ * Checks every stopped node against the one primary that answers, so that `status` can flag and
+ * `up`/`start` can leave stopped a node that wrote WAL of its own (checkDivergence).
+ */
+async function withDivergence(ctx: ClusterContext, nodes: NodeObservation[]): Promise<NodeObservation[]> {
+  const primaries = nodes.filter((o) => roleOf(o) === 'primary');
+  const [primary] = primaries;
+  // Stopped with or without standby.signal: a node started by hand without it and stopped again
+  // is the case that timelines alone miss.
+  const stopped = nodes.filter((o) => o.server === null && o.dataDir.initialized);
+  if (primaries.length !== 1 || !primary || stopped.length === 0) return nodes;
+  const checked = new Map<string, Divergence>();
+  try {
+    await sqlOn(ctx, primary.node, async (s) => {
+      for (const o of stopped) {
+        const c = await checkDivergence(ctx, o.node, s).catch(() => null);
+        if (c) checked.set(o.node.name, c.divergence);
+      }
+    });
+  } catch {
+    // the primary stopped answering meanwhile: nothing checked
+  }
+  return nodes.map((o) => ({ ...o, divergence: checked.get(o.node.name) ?? null }));
 }
 
 async function observeNode(
@@ -55,6 +83,7 @@ async function observeNode(
     },
     server: disk.pid === null && !serverOutsideDataDir ? null : await askServer(ctx, node),
     serverOutsideDataDir,
+    divergence: null,
   };
 }
 

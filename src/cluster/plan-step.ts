@@ -2,7 +2,8 @@
 export type Step =
   | { kind: 'init-primary'; node: string; reason: string }
   | { kind: 'write-config'; node: string; upstream: string | null; reason: string }
-  | { kind: 'start'; node: string; reason: string }
+  /** upstream: the primary a replica will stream from (its history is checked against it first); null for a primary. */
+  | { kind: 'start'; node: string; upstream: string | null; reason: string }
   | { kind: 'restart'; node: string; reason: string }
   | { kind: 'ensure-replication-role'; node: string; reason: string }
   | { kind: 'create-slot'; node: string; slot: string; reason: string }

@@ -73,6 +73,13 @@ export function planUp(
       );
       continue;
     }
+    if (r.divergence?.kind === 'diverged') {
+      notes.push(
+        `${replica.name} diverged from ${primary.name}: ${r.divergence.reason}. It was left stopped (streaming would ` +
+          `replay ${primary.name}'s WAL over its own writes); \`pgrepl rejoin ${replica.name}\` re-clones it and lists what only it had`,
+      );
+      continue;
+    }
     if (r.dataDir.initialized && !r.dataDir.standbySignal) {
       notes.push(
         `${replica.name} holds a primary's data but ${primary.name} is the primary; it was left stopped ` +
@@ -99,7 +106,12 @@ export function planUp(
         ? 'an earlier clone was interrupted; its leftovers are removed first'
         : 'it has no data yet';
       clones.push({ kind: 'clone', node: replica.name, upstream: primary.name, reason: why });
-      starts.push({ kind: 'start', node: replica.name, reason: `${replica.name} was just cloned` });
+      starts.push({
+        kind: 'start',
+        node: replica.name,
+        upstream: primary.name,
+        reason: `${replica.name} was just cloned`,
+      });
     } else {
       steps.push(...configAndRun(spec, facts, r, primary));
     }
@@ -134,7 +146,12 @@ function configAndRun(
     });
   }
   if (o.server === null) {
-    steps.push({ kind: 'start', node: o.node.name, reason: `${o.node.name} is stopped` });
+    steps.push({
+      kind: 'start',
+      node: o.node.name,
+      upstream: upstream?.name ?? null,
+      reason: `${o.node.name} is stopped`,
+    });
   } else if (o.server.ok && o.server.pendingRestart.length > 0) {
     steps.push({
       kind: 'restart',

@@ -2,16 +2,15 @@ import { renameSync } from 'node:fs';
 import { PgreplError } from '../errors.js';
 import { logLength, readDataDir, waitPostmasterGone } from '../postgres/instance-control.js';
 import { lsnDiff } from '../postgres/lsn.js';
-import { readControlData } from '../postgres/read-controldata.js';
 import { runRewind, listCommitsAfter } from '../postgres/run-rewind.js';
 import type { LostWal } from '../postgres/run-rewind.js';
-import { readTimelineHistory } from '../postgres/promotion.js';
 import { ensurePhysicalSlot } from '../postgres/replication-admin.js';
 import { STEP_HANDLERS } from './apply-plan.js';
 import type { ClusterContext } from './cluster-context.js';
 import { setFenced } from './cluster-state.js';
 import { beginJournal } from './journal.js';
 import type { Journal } from './journal.js';
+import { checkDivergence } from './check-divergence.js';
 import { logFile, nodeOf, sqlOn, startNode, stopNode, waitStreaming } from './node-actions.js';
 import { observeCluster } from './observe-cluster.js';
 import { roleOf, serverOutsideDataDirReason } from './observation.js';
@@ -104,22 +103,26 @@ export async function runRejoin(
     if (rewindDone && !recloneBegun) {
       method = 'rewind';
     } else if (recloneReason === null) {
-      const [control, history] = await Promise.all([
-        readControlData(ctx.env, node.dataDir),
-        sqlOn(ctx, primary, async (s) => {
-          // pg_rewind compares timelines from the control files; the promoted primary's must show its
-          // new one, or pg_rewind finds "no rewind required" and leaves a diverged node (the trap).
-          await s.query('CHECKPOINT');
-          return readTimelineHistory(s);
-        }),
-      ]);
-      // What only this node has: its WAL past the point where its timeline ended in the primary's
-      // history. Listed before pg_rewind overwrites it.
+      const check = await sqlOn(ctx, primary, async (s) => {
+        // pg_rewind compares timelines from the control files; the promoted primary's must show its
+        // new one, or pg_rewind finds "no rewind required" and leaves a diverged node (the trap).
+        await s.query('CHECKPOINT');
+        return checkDivergence(ctx, node, s);
+      });
+      const { control, history, divergence } = check;
+      // What only this node has: on the primary's own timeline, its WAL from where it forked; on an
+      // older one, its WAL past the point where that timeline ended in the primary's history.
+      // Listed before pg_rewind or a re-clone throws it away.
       const branch = history.history.find((h) => h.timeline === control.timeline);
-      if (branch) {
+      if (divergence.kind === 'diverged') {
+        discarded = check.ownWal;
+        recloneReason = `${name} diverged from ${primary.name} without a timeline change (pg_rewind cannot see that): ${divergence.reason}`;
+      } else if (branch) {
         const own = await listCommitsAfter(ctx.env, node.dataDir, branch.endedAt, control).catch(() => null);
         if (own && own.to !== own.from) discarded = own;
       }
+    }
+    if (recloneReason === null && !(rewindDone && !recloneBegun)) {
       // jit=off: pg_rewind lists the source's files with one recursive query whose estimated cost
       // is in the millions, so PostgreSQL JIT-compiles it: ~0.3 s of compiling for 13 ms of work.
       const conninfo = `host=${primary.host} port=${primary.port} user=${ctx.spec.superuser.name} dbname=postgres passfile=${ctx.paths.superuserPassfile} options='-c jit=off'`;
@@ -155,7 +158,9 @@ export async function runRejoin(
       await waitStreaming(ctx, node, primary, 60_000);
     };
     if (recloneReason !== null) {
-      await reclone(recloneReason);
+      const reason = recloneReason;
+      // Journaled: a resume after a kill here finds the directory moved aside and clones again.
+      await journal.step(recloneStep, () => reclone(reason));
     } else {
       makeStandby(ctx, node, primary);
       const logFrom = logLength(logFile(ctx, node));

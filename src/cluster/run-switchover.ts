@@ -1,10 +1,10 @@
 import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { PgreplError } from '../errors.js';
-import { parseLsn } from '../postgres/lsn.js';
-import { readTimelineHistory } from '../postgres/promotion.js';
+import { readDataDir } from '../postgres/instance-control.js';
 import { readControlData } from '../postgres/read-controldata.js';
 import type { ClusterContext } from './cluster-context.js';
+import { checkDivergence } from './check-divergence.js';
 import { setFenced } from './cluster-state.js';
 import { decideSwitchover } from './decide-switchover.js';
 import type { SwitchoverDecision } from './decide-switchover.js';
@@ -75,7 +75,7 @@ export async function runSwitchover(
   let stoppedAt = Date.now();
   let writeGapMs = 0;
   // One connection to the target, opened before the old primary stops: no handshake in the write gap.
-  const { control, branch } = await sqlOn(ctx, target, async (s) => {
+  const { control, check } = await sqlOn(ctx, target, async (s) => {
     await journal.step(`stop ${old.name}`, async () => {
       say(`stopping ${old.name} (fast shutdown: its last WAL streams to the replicas)`);
       stoppedAt = Date.now();
@@ -106,13 +106,18 @@ export async function runSwitchover(
     });
     writeGapMs = Date.now() - stoppedAt;
     await journal.step(`slots on ${target.name}`, () => createSlotsFor(ctx, target, s));
-    // Verify, not assume, that the old primary ends where the new timeline begins.
-    return { control: stopped, branch: (await readTimelineHistory(s)).history.at(-1) };
+    // Verify, not assume, that the old primary ends where the new timeline begins: the same check
+    // as every other place that turns a directory into a standby. A resumed run may find it
+    // already restarted as a standby: then it was checked before.
+    const check = readDataDir(old.dataDir).pid === null ? await checkDivergence(ctx, old, s) : null;
+    return { control: stopped, check };
   });
-  const diverged = branch !== undefined && parseLsn(control.checkpointLsn) >= parseLsn(branch.endedAt);
   let oldPrimaryRejoined = false;
   await journal.step(`demote ${old.name}`, async () => {
-    if (diverged || control.state !== 'shut down') {
+    if (check !== null && check.divergence.kind !== 'follows') {
+      say(
+        `${old.name} stays fenced: ${check.divergence.reason}; \`pgrepl rejoin ${old.name}\` brings it back`,
+      );
       setFenced(ctx.spec.stateDir, ctx.spec.cluster, old.name, true, ctx.env.runAs);
       return;
     }

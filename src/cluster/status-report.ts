@@ -97,6 +97,12 @@ export function buildStatus(spec: ClusterSpec, obs: ClusterObservation): Cluster
     );
   const outside = serverOutsideDataDirReason(obs);
   if (outside !== null) warnings.push(outside);
+  for (const o of obs.nodes) {
+    if (o.divergence?.kind === 'diverged')
+      warnings.push(
+        `DIVERGED: ${o.node.name} ${o.divergence.reason}; it must not stream as it is: \`pgrepl rejoin ${o.node.name}\` re-clones it`,
+      );
+  }
   // A replica on another timeline that does not stream may hold WAL the primary never had.
   const primaryTimeline = answer?.instance.timeline ?? null;
   for (const n of nodes) {
@@ -136,7 +142,8 @@ function nodeWarnings(n: NodeStatus, o: NodeObservation | undefined): string[] {
     w.push(
       `${n.name} is down and fenced (a failover left it behind); \`pgrepl rejoin ${n.name}\` brings it back`,
     );
-  else if (n.role === 'down') w.push(`${n.name} is down (data in ${n.dataDir}); \`pgrepl start\` starts it`);
+  else if (n.role === 'down' && o?.divergence?.kind !== 'diverged')
+    w.push(`${n.name} is down (data in ${n.dataDir}); \`pgrepl start\` starts it`);
   if (n.role === 'absent') w.push(`${n.name} has no data yet; \`pgrepl up\` creates it`);
   if (n.role === 'unreachable') w.push(`${n.name} runs but does not answer: ${n.error ?? 'unknown error'}`);
   if (n.role === 'replica' && n.state !== 'streaming')

@@ -55,9 +55,14 @@ export async function waitReplayed(
   );
 }
 
-/** Promotes a standby over `s`, then gives it a primary's configuration (no upstream). */
+/**
+ * Promotes a standby over `s`, then gives it a primary's configuration (no upstream). Safe to run
+ * again: a node that is no longer in recovery (an earlier run promoted it and was killed before it
+ * recorded so) is only given its configuration.
+ */
 export async function promote(ctx: ClusterContext, node: NodeSpec, s: SqlSession): Promise<void> {
-  if (!(await promoteStandby(s, 60_000)))
+  const [row] = await s.query<{ r: boolean }>('SELECT pg_is_in_recovery() AS r');
+  if (row?.r !== false && !(await promoteStandby(s, 60_000)))
     throw new PgreplError('E_TIMEOUT', `${node.name} did not finish promotion within 60 s; see its log`);
   writeNodeFiles(node.dataDir, configFor(ctx, node, undefined), ctx.env.runAs);
   await reloadInstance(ctx.env, node.dataDir);

@@ -32,10 +32,15 @@ export interface TimelineSwitch {
   readonly endedAt: string;
 }
 
+/** A primary's current timeline and the switches that led to it. */
+export interface TimelineHistory {
+  readonly current: number;
+  /** Empty on timeline 1. */
+  readonly history: TimelineSwitch[];
+}
+
 /** A primary's current timeline and the history that led to it (empty on timeline 1). */
-export async function readTimelineHistory(
-  s: SqlSession,
-): Promise<{ current: number; history: TimelineSwitch[] }> {
+export async function readTimelineHistory(s: SqlSession): Promise<TimelineHistory> {
   const [row] = await s.query<{ tli: number }>(
     "SELECT ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int AS tli",
   );

@@ -11,6 +11,8 @@ export interface ControlData {
   readonly timeline: number;
   /** Size of one WAL segment file (16 MB unless initdb was told otherwise). */
   readonly walSegmentBytes: number;
+  /** Size of one WAL page (8 kB unless PostgreSQL was built otherwise). */
+  readonly walBlockBytes: number;
 }
 
 /** Reads a stopped (or running) data directory's control file. */
@@ -32,5 +34,6 @@ export function parseControlData(text: string): ControlData {
     checkpointLsn: field('Latest checkpoint location'),
     timeline: Number(field("Latest checkpoint's TimeLineID")),
     walSegmentBytes: Number(field('Bytes per WAL segment')) || 16 * 1024 * 1024,
+    walBlockBytes: Number(field('WAL block size')) || 8192,
   };
 }

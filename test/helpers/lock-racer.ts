@@ -7,7 +7,9 @@ import { existsSync } from 'node:fs';
 import { withClusterLock } from '../../src/cluster/cluster-lock.js';
 import { PgreplError } from '../../src/errors.js';
 
-const [stateDir, startAt, releaseFile] = process.argv.slice(2) as [string, string, string];
+const [stateDir, startAt, releaseFile] = process.argv.slice(2);
+// `node --test dist/test/` also runs this file, with no arguments: then it has nothing to do.
+if (stateDir === undefined || startAt === undefined || releaseFile === undefined) process.exit(0);
 while (Date.now() < Number(startAt)) {
   // spin: every contender leaves the line at the same moment
 }

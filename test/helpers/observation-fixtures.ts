@@ -95,6 +95,7 @@ export function observe(
       },
       fenced: false,
       serverOutsideDataDir: false,
+      divergence: null,
       files: initialized
         ? { postgresqlConf: cfg.postgresqlConf, pgHba: cfg.pgHba }
         : { postgresqlConf: null, pgHba: null },

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import {
   chmodSync,
   existsSync,
@@ -7,6 +7,7 @@ import {
   readdirSync,
   readFileSync,
   rmSync,
+  statSync,
   writeFileSync,
 } from 'node:fs';
 import { createServer } from 'node:net';
@@ -187,11 +188,48 @@ export class TestCluster {
     );
   }
 
+  /**
+   * Starts a node's server by hand, without pgrepl, as an operator or a container restart would
+   * (pg_ctl as the data directory's owner): with `asPrimary`, after removing its standby.signal.
+   */
+  handStart(name: string, o: { asPrimary: boolean }): void {
+    const dir = this.dataDir(name);
+    if (o.asPrimary) rmSync(join(dir, 'standby.signal'), { force: true });
+    pgCtl(dir, ['start', '-w', '-l', join(dir, 'hand.log')]);
+  }
+
+  /** Stops by hand what handStart started (a fast shutdown, through pg_ctl). */
+  handStop(name: string): void {
+    pgCtl(this.dataDir(name), ['stop', '-m', 'fast', '-w']);
+  }
+
   /** Stops every server under this cluster's dir by PID (immediate shutdown) and deletes the dir. */
   async cleanup(): Promise<void> {
     for (const pid of serverPidsUnder(this.base)) await stopByPid(pid);
     rmSync(this.base, { recursive: true, force: true });
   }
+}
+
+/** The server binaries the tests use: PGREPL_PG_BIN, else the newest /usr/lib/postgresql/N/bin. */
+export function pgBin(): string {
+  const env = process.env['PGREPL_PG_BIN'];
+  if (env) return env;
+  const majors = readdirSync('/usr/lib/postgresql')
+    .map(Number)
+    .filter(Number.isInteger)
+    .sort((a, b) => b - a);
+  return `/usr/lib/postgresql/${majors[0]}/bin`;
+}
+
+/** pg_ctl on `dataDir` as the directory's owner (PostgreSQL refuses root). */
+function pgCtl(dataDir: string, args: string[]): void {
+  const { uid, gid } = statSync(dataDir);
+  const r = spawnSync(join(pgBin(), 'pg_ctl'), ['-D', dataDir, ...args], {
+    cwd: '/',
+    encoding: 'utf8',
+    ...(process.getuid?.() === 0 ? { uid, gid } : {}),
+  });
+  if (r.status !== 0) throw new Error(`pg_ctl ${args[0]} ${dataDir} failed: ${r.stderr}${r.stdout}`);
 }
 
 export function runCli(
@@ -311,6 +349,21 @@ export async function waitUntil(
     if (await condition()) return;
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+/** Waits until every replica in `names` replayed what `primary` has written so far. */
+export async function waitReplayed(c: TestCluster, primary: string, names: string[]): Promise<void> {
+  const [row] = await c.sql<{ lsn: string }>(primary, 'SELECT pg_current_wal_lsn()::text AS lsn');
+  for (const n of names) {
+    await waitUntil(
+      async () =>
+        (
+          await c.sql<{ ok: boolean }>(n, 'SELECT pg_last_wal_replay_lsn() >= $1::pg_lsn AS ok', [row?.lsn])
+        )[0]?.ok === true,
+      15_000,
+      `${n} to replay ${row?.lsn}`,
+    );
   }
 }
 

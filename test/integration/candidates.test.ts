@@ -1,26 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { clusterForSuite, upCluster, waitUntil } from '../helpers/test-cluster.js';
+import { clusterForSuite, upCluster, waitReplayed, waitUntil } from '../helpers/test-cluster.js';
 import type { TestCluster } from '../helpers/test-cluster.js';
 
 interface PromoteJson {
   newPrimary: string;
   candidates: { name: string; positionLsn: string | null; problem: string | null }[];
-}
-
-/** Waits until every replica in `names` replayed what `primary` has written so far. */
-async function replayedEverywhere(c: TestCluster, primary: string, names: string[]): Promise<void> {
-  const [row] = await c.sql<{ lsn: string }>(primary, 'SELECT pg_current_wal_lsn()::text AS lsn');
-  for (const n of names) {
-    await waitUntil(
-      async () =>
-        (
-          await c.sql<{ ok: boolean }>(n, 'SELECT pg_last_wal_replay_lsn() >= $1::pg_lsn AS ok', [row?.lsn])
-        )[0]?.ok === true,
-      15_000,
-      `${n} to replay ${row?.lsn}`,
-    );
-  }
 }
 
 const streams = async (c: TestCluster, n: string) =>
@@ -33,7 +18,7 @@ describe('failover candidates are healthy from what they report (issue 9.2)', ()
       await upCluster(made);
       await made.sql('pg1', 'CREATE TABLE t (id int)');
       await made.sql('pg1', 'INSERT INTO t SELECT generate_series(1, 100)');
-      await replayedEverywhere(made, 'pg1', ['pg2', 'pg3', 'pg4']);
+      await waitReplayed(made, 'pg1', ['pg2', 'pg3', 'pg4']);
     },
   });
 
@@ -84,7 +69,7 @@ describe('failover candidates are healthy from what they report (issue 9.2)', ()
       30_000,
       'pg2 and pg3 to follow pg4',
     );
-    await replayedEverywhere(c, 'pg4', ['pg2', 'pg3']);
+    await waitReplayed(c, 'pg4', ['pg2', 'pg3']);
     await c.sql('pg2', 'SELECT pg_wal_replay_pause()');
     await c.crash('pg4');
     const r = await c.cli(['promote', 'pg2']);
@@ -108,7 +93,7 @@ describe('a caught-up replica whose receiver just started is not ranked as behin
     assert.equal(p.code, 0, p.stderr);
     const j = await c.cli(['rejoin', 'pg1']);
     assert.equal(j.code, 0, j.stderr);
-    await replayedEverywhere(c, 'pg2', ['pg1', 'pg3']);
+    await waitReplayed(c, 'pg2', ['pg1', 'pg3']);
     const [raw] = await c.sql<{ receive: string; replay: string; behind: boolean }>(
       'pg1',
       'SELECT pg_last_wal_receive_lsn()::text AS receive, pg_last_wal_replay_lsn()::text AS replay, ' +

@@ -36,11 +36,12 @@ describe('walFileName', () => {
 });
 
 describe('parseControlData', () => {
-  it('reads the state, the last checkpoint, its timeline and the segment size', () => {
+  it('reads the state, the last checkpoint, its timeline, the segment and page sizes', () => {
     const text = [
       'Database cluster state:               shut down',
       'Latest checkpoint location:           0/5000028',
       "Latest checkpoint's TimeLineID:       3",
+      'WAL block size:                       8192',
       'Bytes per WAL segment:                16777216',
     ].join('\n');
     assert.deepEqual(parseControlData(text), {
@@ -48,6 +49,7 @@ describe('parseControlData', () => {
       checkpointLsn: '0/5000028',
       timeline: 3,
       walSegmentBytes: 16777216,
+      walBlockBytes: 8192,
     });
   });
 });
