@@ -24,6 +24,7 @@ export type ErrorCode =
   | 'E_CONFIRMATION_REQUIRED'
   | 'E_LOCKED'
   | 'E_INTERRUPTED_OPERATION'
+  | 'E_INTERRUPTED'
   | 'E_REFUSED'
   | 'E_NOT_RESUMABLE'
   | 'E_INTERNAL';

@@ -1,9 +1,12 @@
 import { buildContext } from '../cluster/cluster-context.js';
 import type { ClusterContext } from '../cluster/cluster-context.js';
 import { withClusterLock } from '../cluster/cluster-lock.js';
+import { childRecordsDir, reapOrphans } from '../cluster/child-records.js';
 import { assertNoInterruptedOperation } from '../cluster/journal.js';
+import { removeLeftoverInitdbSecrets } from '../postgres/instance-control.js';
 import { processRunner } from '../postgres/command-runner.js';
 import { loadSpec } from '../spec/load-spec.js';
+import { asChanging, interruptSignal } from './process-signals.js';
 
 /** Global options every command takes. */
 export interface GlobalOptions {
@@ -17,7 +20,7 @@ export async function commandContext(g: GlobalOptions): Promise<ClusterContext> 
     env: process.env,
     ...(g.config === undefined ? {} : { file: g.config }),
   });
-  return buildContext(spec, { runner: processRunner, env: process.env });
+  return buildContext(spec, { runner: processRunner, env: process.env, interrupt: interruptSignal });
 }
 
 /**
@@ -30,8 +33,15 @@ export async function changing<T>(
   fn: () => Promise<T>,
   opts: { allowInterrupted?: boolean } = {},
 ): Promise<T> {
-  return withClusterLock(ctx.spec.stateDir, command, async () => {
-    if (!opts.allowInterrupted) assertNoInterruptedOperation(ctx.spec.stateDir);
-    return fn();
-  });
+  return withClusterLock(ctx.spec.stateDir, command, () =>
+    asChanging(async () => {
+      // A pgrepl killed by SIGKILL could not stop its children: they must be gone before anything
+      // is retried (a clone would otherwise be restarted into the path an orphan still writes).
+      for (const left of await reapOrphans(childRecordsDir(ctx.spec.stateDir)))
+        process.stderr.write(`• stopped ${left}, which was still running\n`);
+      removeLeftoverInitdbSecrets(ctx.paths.secretsDir);
+      if (!opts.allowInterrupted) assertNoInterruptedOperation(ctx.spec.stateDir);
+      return fn();
+    }),
+  );
 }

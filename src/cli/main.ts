@@ -1,6 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { toPgreplError } from '../errors.js';
-import { killLiveChildren } from '../postgres/command-runner.js';
+import { installProcessHandlers, interruptedExitCode } from './process-signals.js';
 import type { GlobalOptions } from './command-context.js';
 
 /**
@@ -203,17 +203,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
 
 /** Runs the CLI and returns the process exit code; errors print their code and what to do. */
 export async function main(argv: string[]): Promise<number> {
-  // Interrupted: take down the programs we started (a clone in progress), then leave as a shell expects.
-  for (const [signal, exit] of [
-    ['SIGINT', 130],
-    ['SIGTERM', 143],
-  ] as const) {
-    process.once(signal, () => {
-      killLiveChildren();
-      process.stderr.write(`pgrepl: interrupted by ${signal}; started programs were stopped\n`);
-      process.exit(exit);
-    });
-  }
+  installProcessHandlers();
   let code = 0;
   const program = buildProgram((c) => (code = c));
   try {
@@ -223,6 +213,7 @@ export async function main(argv: string[]): Promise<number> {
     if (thrown instanceof CommanderError) return thrown.exitCode === 0 ? 0 : 2;
     const err = toPgreplError(thrown);
     process.stderr.write(`pgrepl: error ${err.code}: ${err.message}\n`);
+    if (err.code === 'E_INTERRUPTED') return interruptedExitCode();
     if (err.code === 'E_INTERNAL' && err.cause instanceof Error && err.cause.stack)
       process.stderr.write(`${err.cause.stack}\n`);
     return 1;

@@ -11,10 +11,13 @@ import type { NodeSpec } from '../spec/cluster-spec.js';
 import { requireSuperuserPassword } from './cluster-context.js';
 import type { ClusterContext } from './cluster-context.js';
 import { checkDivergence } from './check-divergence.js';
+import { crashIfAt } from './crash-point.js';
+import type { CrashPoint } from './crash-point.js';
 import { readState, recordCreatedDir } from './cluster-state.js';
 import { writeNodeFiles } from './node-files.js';
 import { cloneTempDir } from './observation.js';
-import { PARALLEL_KINDS } from './plan-step.js';
+import { describeStep, PARALLEL_KINDS, stepName } from './plan-step.js';
+import { stopIfInterrupted } from './safe-stop.js';
 import type { Plan, Step, StepKind } from './plan-step.js';
 import { configFor, nodeOf, restartNode, sqlOn, startNode, waitStreaming } from './node-actions.js';
 import type { Reporter } from './reporter.js';
@@ -23,6 +26,8 @@ export interface ApplyOptions {
   readonly reporter: Reporter;
   /** How long a replica may take to reach `streaming`. */
   readonly streamingTimeoutMs?: number;
+  /** Failpoint for crash tests (PGREPL_CRASH_AT, a step named as stepName() does). */
+  readonly crashAt?: CrashPoint | undefined;
 }
 
 type Handler<K extends StepKind> = (
@@ -150,16 +155,21 @@ export async function applyPlan(ctx: ClusterContext, plan: Plan, o: ApplyOptions
     const first = steps[0] as Step;
     let n = 1;
     if (PARALLEL_KINDS.has(first.kind)) while (n < steps.length && steps[n]?.kind === first.kind) n++;
+    stopIfInterrupted(ctx.interrupt, `"${describeStep(first)}"`, 'run the same command again to go on');
     await Promise.all(steps.splice(0, n).map((s) => runStep(ctx, s, o)));
   }
 }
 
 async function runStep(ctx: ClusterContext, step: Step, o: ApplyOptions): Promise<void> {
   const began = Date.now();
+  const name = stepName(step);
   o.reporter.stepStarted(step);
+  crashIfAt(o.crashAt, 'before', name);
   const handler = STEP_HANDLERS[step.kind] as Handler<StepKind>;
   await handler(ctx, step as never, o);
+  crashIfAt(o.crashAt, 'during', name);
   o.reporter.stepFinished(step, Date.now() - began);
+  crashIfAt(o.crashAt, 'after', name);
 }
 
 /** Creates the data directory's parent when missing (owned by the run-as user); never changes an existing one. */

@@ -10,6 +10,7 @@ import { resolveRunAs } from '../postgres/resolve-os-user.js';
 import { sourceAddressFor } from '../postgres/source-address.js';
 import type { SqlTarget } from '../postgres/sql-client.js';
 import type { ClusterSpec, NodeSpec } from '../spec/cluster-spec.js';
+import { childRecordsDir, recordingRunner } from './child-records.js';
 import { readState, recordInstallation } from './cluster-state.js';
 import { resolveSecret } from './resolve-secret.js';
 
@@ -35,11 +36,17 @@ export interface ClusterContext {
   readonly sourceAddresses: readonly string[];
   /** The environment secrets are read from (passed in, never read from globals). */
   readonly processEnv: Readonly<Record<string, string | undefined>>;
+  /**
+   * Aborted when the user asks pgrepl to stop (SIGINT/SIGTERM): operations stop at their next safe
+   * point, between two steps, never half-way through one. Its reason is the signal's name.
+   */
+  readonly interrupt: AbortSignal | undefined;
 }
 
 export interface ContextOptions {
   runner: CommandRunner;
   env: Readonly<Record<string, string | undefined>>;
+  interrupt?: AbortSignal;
 }
 
 export function statePaths(spec: ClusterSpec): StatePaths {
@@ -70,12 +77,13 @@ export async function buildContext(spec: ClusterSpec, o: ContextOptions): Promis
   const secretOpts = { env: o.env, create: false, runAs };
   return {
     spec,
-    env: { bins, runAs, runner: o.runner },
+    env: { bins, runAs, runner: recordingRunner(o.runner, childRecordsDir(spec.stateDir)) },
     paths: statePaths(spec),
     superuserPassword: resolveSecret(spec.superuser.password, 'superuser', secretOpts),
     replicationPassword: resolveSecret(spec.replication.password, 'replication', secretOpts),
     sourceAddresses,
     processEnv: o.env,
+    interrupt: o.interrupt,
   };
 }
 

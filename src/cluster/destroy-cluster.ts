@@ -1,5 +1,6 @@
 import { existsSync, readdirSync, rmdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { childRecordsDir } from './child-records.js';
 import { readState, statePath } from './cluster-state.js';
 import { statePaths } from './cluster-context.js';
 import { journalPath } from './journal.js';
@@ -35,6 +36,7 @@ export async function destroyCluster(ctx: ClusterContext): Promise<DestroyResult
     paths.logsDir,
     statePath(ctx.spec.stateDir),
     journalPath(ctx.spec.stateDir),
+    childRecordsDir(ctx.spec.stateDir),
   ]) {
     if (!existsSync(path)) continue;
     rmSync(path, { recursive: true, force: true });

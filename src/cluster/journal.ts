@@ -3,6 +3,9 @@ import { join } from 'node:path';
 import { PgreplError } from '../errors.js';
 import type { RunAs } from '../postgres/command-runner.js';
 import { writeOwnedFile } from '../postgres/owned-paths.js';
+import { crashIfAt, parseCrashPoint } from './crash-point.js';
+import { stopIfInterrupted } from './safe-stop.js';
+import type { CrashPoint } from './crash-point.js';
 
 /** What a topology operation is doing, written before each step so a crash leaves a trace. */
 export interface JournalEntry {
@@ -37,8 +40,10 @@ export class Journal {
     private readonly runAs: RunAs | undefined,
     init: Pick<JournalEntry, 'op' | 'resume' | 'facts'>,
     resumed?: JournalEntry,
-    /** Failpoint for crash tests (PGREPL_CRASH_AFTER_STEP): die by SIGKILL right after this step. */
-    private readonly crashAfter?: string,
+    /** Failpoint for crash tests (PGREPL_CRASH_AT). */
+    private readonly crashAt?: CrashPoint,
+    /** Aborted when the user asks to stop: the operation stops before its next step. */
+    private readonly interrupt?: AbortSignal,
   ) {
     this.entry = resumed ?? {
       ...init,
@@ -71,17 +76,30 @@ export class Journal {
   /** Told when each step is done, with how long it took (the CLI prints it). */
   onStepDone: (step: string, ms: number) => void = () => undefined;
 
-  /** Records that `step` is about to run, runs it, then records it done (skipped if done before). */
-  async step<T>(step: string, fn: () => Promise<T>): Promise<T | undefined> {
+  /**
+   * Records that `step` is about to run, runs it, then records it done (skipped if done before).
+   * Before it, a stop the user asked for happens, unless `midway` says that stopping there would
+   * leave the cluster worse than either end (no primary between a stop and a promotion).
+   */
+  async step<T>(step: string, fn: () => Promise<T>, o: { midway?: boolean } = {}): Promise<T | undefined> {
     if (this.hasDone(step)) return undefined;
+    // A rejoin clears its journal when it stops (each of its steps is safe to repeat): it is simply
+    // run again. The others keep theirs for resume.
+    const next =
+      this.entry.op === 'rejoin'
+        ? `run \`pgrepl ${this.entry.resume.join(' ')}\` again to finish it`
+        : 'run `pgrepl resume` to finish it (`pgrepl status` shows where it stands)';
+    if (o.midway !== true) stopIfInterrupted(this.interrupt, `step "${step}"`, next);
     this.entry = { ...this.entry, step };
     this.write();
+    crashIfAt(this.crashAt, 'before', step);
     const began = Date.now();
     const result = await fn();
+    crashIfAt(this.crashAt, 'during', step);
     this.onStepDone(step, Date.now() - began);
     this.entry = { ...this.entry, done: [...this.entry.done, step] };
     this.write();
-    if (this.crashAfter === step) process.kill(process.pid, 'SIGKILL');
+    crashIfAt(this.crashAt, 'after', step);
     return result;
   }
 
@@ -96,13 +114,14 @@ export class Journal {
 
 /**
  * Begins a journaled operation: its steps are printed with their durations, and the crash
- * failpoint (PGREPL_CRASH_AFTER_STEP) comes from the command's environment.
+ * failpoint (PGREPL_CRASH_AT) comes from the command's environment.
  */
 export function beginJournal(
   ctx: {
     spec: { stateDir: string };
     env: { runAs: RunAs | undefined };
     processEnv: Readonly<Record<string, string | undefined>>;
+    interrupt: AbortSignal | undefined;
   },
   init: Pick<JournalEntry, 'op' | 'resume' | 'facts'>,
   say: (m: string) => void,
@@ -112,7 +131,8 @@ export function beginJournal(
     ctx.env.runAs,
     init,
     undefined,
-    ctx.processEnv['PGREPL_CRASH_AFTER_STEP'],
+    parseCrashPoint(ctx.processEnv['PGREPL_CRASH_AT']),
+    ctx.interrupt,
   );
   journal.onStepDone = (step, ms) => say(`done: ${step} (${ms} ms)`);
   return journal;

@@ -28,6 +28,11 @@ export interface Plan {
 /** Steps of these kinds that follow each other run in parallel (they touch different nodes). */
 export const PARALLEL_KINDS: ReadonlySet<StepKind> = new Set(['clone', 'start', 'wait-streaming']);
 
+/** A step's short name, unique within a plan ("clone pg2", "create-slot pg1 pg3"), as failpoints name it. */
+export function stepName(s: Step): string {
+  return s.kind === 'create-slot' ? `${s.kind} ${s.node} ${s.slot}` : `${s.kind} ${s.node}`;
+}
+
 /** A one-line description of a step for `--dry-run` and progress output. */
 export function describeStep(s: Step): string {
   switch (s.kind) {

@@ -115,14 +115,23 @@ export async function runPromote(
     // reserves WAL from its last restartpoint, which is before the old primary's last checkpoint
     // preceding the divergence. So the new primary keeps every WAL file a later `rejoin` of the old
     // one replays from (made after promotion, they would reserve only from the promotion on).
-    await journal.step(`catch up ${target.name}, slots on it`, async () => {
-      await createSlotsFor(ctx, target, s);
-      await waitReplayed(s, target, { settleMs: 200, timeoutMs: 60_000 });
-    });
-    await journal.step(`promote ${target.name}`, async () => {
-      say(`promoting ${target.name}`);
-      await promote(ctx, target, s);
-    });
+    // Once the old primary is fenced, the cluster has no primary until the promotion: no stop here.
+    await journal.step(
+      `catch up ${target.name}, slots on it`,
+      async () => {
+        await createSlotsFor(ctx, target, s);
+        await waitReplayed(s, target, { settleMs: 200, timeoutMs: 60_000 });
+      },
+      { midway: old !== undefined },
+    );
+    await journal.step(
+      `promote ${target.name}`,
+      async () => {
+        say(`promoting ${target.name}`);
+        await promote(ctx, target, s);
+      },
+      { midway: old !== undefined },
+    );
     return (await readTimelineHistory(s).catch(() => undefined))?.history.at(-1)?.endedAt ?? '';
   });
   const needRejoin: string[] = [];

@@ -83,27 +83,35 @@ export async function runSwitchover(
     });
     const stopped = await readControlData(ctx.env, old.dataDir);
     const shutdownCheckpoint = stopped.checkpointLsn;
-    await journal.step(`catch up ${target.name}`, async () => {
-      try {
-        await waitReplayed(s, target, { beyond: shutdownCheckpoint, timeoutMs: 30_000 });
-      } catch (err) {
-        // Undo: nothing was promoted yet, so the old primary may simply come back.
-        say(
-          `${target.name} did not receive ${old.name}'s shutdown checkpoint; restarting ${old.name} as the primary`,
-        );
-        await startNode(ctx, old);
-        journal.finish();
-        throw new PgreplError(
-          'E_REFUSED',
-          `switchover abandoned, ${old.name} is the primary again: ${(err as Error).message}`,
-          { cause: err },
-        );
-      }
-    });
-    await journal.step(`promote ${target.name}`, async () => {
-      say(`promoting ${target.name}`);
-      await promote(ctx, target, s);
-    });
+    await journal.step(
+      `catch up ${target.name}`,
+      async () => {
+        try {
+          await waitReplayed(s, target, { beyond: shutdownCheckpoint, timeoutMs: 30_000 });
+        } catch (err) {
+          // Undo: nothing was promoted yet, so the old primary may simply come back.
+          say(
+            `${target.name} did not receive ${old.name}'s shutdown checkpoint; restarting ${old.name} as the primary`,
+          );
+          await startNode(ctx, old);
+          journal.finish();
+          throw new PgreplError(
+            'E_REFUSED',
+            `switchover abandoned, ${old.name} is the primary again: ${(err as Error).message}`,
+            { cause: err },
+          );
+        }
+      },
+      { midway: true },
+    );
+    await journal.step(
+      `promote ${target.name}`,
+      async () => {
+        say(`promoting ${target.name}`);
+        await promote(ctx, target, s);
+      },
+      { midway: true },
+    );
     writeGapMs = Date.now() - stoppedAt;
     await journal.step(`slots on ${target.name}`, () => createSlotsFor(ctx, target, s));
     // Verify, not assume, that the old primary ends where the new timeline begins: the same check

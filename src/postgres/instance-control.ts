@@ -3,6 +3,7 @@ import {
   existsSync,
   fstatSync,
   openSync,
+  readdirSync,
   readFileSync,
   readSync,
   rmSync,
@@ -153,7 +154,7 @@ export async function initdb(
   env: InstanceEnv,
   opts: { dataDir: string; superuser: string; password: string; secretsDir: string },
 ): Promise<void> {
-  const pwfile = join(opts.secretsDir, `.initdb-${randomBytes(6).toString('hex')}`);
+  const pwfile = join(opts.secretsDir, `.initdb-${process.pid}-${randomBytes(6).toString('hex')}`);
   writeOwnedFile(pwfile, `${opts.password}\n`, 0o600, env.runAs);
   try {
     const r = await env.runner.run(
@@ -177,6 +178,25 @@ export async function initdb(
   } finally {
     rmSync(pwfile, { force: true });
   }
+}
+
+/**
+ * Removes the superuser password files that an initdb of a killed pgrepl left in `secretsDir`
+ * (named `.initdb-<pid>-…` after the pgrepl that wrote them; that process is gone).
+ */
+export function removeLeftoverInitdbSecrets(secretsDir: string): string[] {
+  let names: string[];
+  try {
+    names = readdirSync(secretsDir);
+  } catch {
+    return [];
+  }
+  const left = names.filter((f) => {
+    const pid = Number(/^\.initdb-(\d+)-/.exec(f)?.[1]);
+    return Number.isInteger(pid) && pid > 0 && !processExists(pid);
+  });
+  for (const f of left) rmSync(join(secretsDir, f), { force: true });
+  return left;
 }
 
 /**

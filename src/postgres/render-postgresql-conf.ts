@@ -109,7 +109,8 @@ export function renderPostgresqlConf(i: PostgresqlConfInput): string {
   ].join('\n');
 }
 
-function quoteSetting(v: string): string {
+/** A value as postgresql.conf quotes it. */
+export function quoteSetting(v: string): string {
   return `'${v.replace(/\\/g, '\\\\').replace(/'/g, "''")}'`;
 }
 

@@ -28,6 +28,13 @@ export async function loadSpec(opts: {
   return spec;
 }
 
+/** The text a loaded spec was parsed from (its file, or the embedded default). */
+export function specText(spec: Pick<ClusterSpec, 'source'>): string {
+  return spec.source === EMBEDDED_SOURCE
+    ? renderSpecTemplate(TEMPLATE_DEFAULTS)
+    : readFileSync(spec.source, 'utf8');
+}
+
 function findSpec(opts: { file?: string; cwd: string }): { text: string; source: string; baseDir: string } {
   if (opts.file !== undefined) {
     const file = resolve(opts.cwd, opts.file);

@@ -11,7 +11,7 @@ import type { ParsedSpec, PasswordSource } from './schema.js';
 type Path = readonly (string | number)[];
 
 /** A problem found in the spec, placed at the key it concerns. */
-interface Problem {
+export interface Problem {
   path: Path;
   message: string;
 }
@@ -88,6 +88,16 @@ function checkConsistency(spec: ParsedSpec, baseDir: string): Problem[] {
     });
   }
   return problems;
+}
+
+/**
+ * The E_SPEC_INVALID error for problems found once the spec was parsed (the server binary rejects
+ * a setting), each placed at its key in the spec's text.
+ */
+export function specProblemsError(text: string, source: string, problems: Problem[]): PgreplError {
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false });
+  return invalid(source, doc, lines, problems);
 }
 
 function invalid(source: string, doc: Document, lines: LineCounter, problems: Problem[]): PgreplError {

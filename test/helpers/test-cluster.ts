@@ -26,6 +26,8 @@ export const CLI = join(REPO, 'bin', 'pgrepl.js');
 
 export interface CliResult {
   code: number;
+  /** The signal that ended it (SIGKILL from a failpoint), or null. */
+  signal: string | null;
   stdout: string;
   stderr: string;
 }
@@ -87,7 +89,12 @@ export class TestCluster {
     const base = mkdtempSync(join(tmpdir(), 'pgrepl-test-'));
     chmodSync(base, 0o755);
     const nodes: NodeDef[] = [];
-    for (const name of names) nodes.push({ name, port: await freePort() });
+    for (const name of names) {
+      // The kernel may hand out a port again once its probe closed: each node needs its own.
+      let port = await freePort();
+      while (nodes.some((n) => n.port === port)) port = await freePort();
+      nodes.push({ name, port });
+    }
     const c = new TestCluster(base, nodes);
     created.push(base);
     c.extraSpec = extraSpec;
@@ -248,7 +255,7 @@ export function runCli(
     child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
     child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
     child.on('error', reject);
-    child.on('close', (code) => resolvePromise({ code: code ?? 1, stdout, stderr }));
+    child.on('close', (code, signal) => resolvePromise({ code: code ?? 1, signal, stdout, stderr }));
   });
 }
 

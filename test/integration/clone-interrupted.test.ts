@@ -1,9 +1,37 @@
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import type { TestCluster } from '../helpers/test-cluster.js';
-import { childPids, clusterForSuite, freePort, upCluster, waitUntil } from '../helpers/test-cluster.js';
+import type { CliResult, TestCluster } from '../helpers/test-cluster.js';
+import {
+  alive,
+  childPids,
+  clusterForSuite,
+  freePort,
+  upCluster,
+  waitUntil,
+} from '../helpers/test-cluster.js';
+
+/** Starts `pgrepl up` and returns once its pg_basebackup is copying into `tmp`. */
+async function upUntilCopying(
+  c: TestCluster,
+  tmp: string,
+): Promise<{ run: Promise<CliResult>; cli: number; basebackup: number }> {
+  let cli = 0;
+  let basebackup = 0;
+  const run = c.cli(['up'], { onSpawn: (pid) => (cli = pid) });
+  await waitUntil(
+    () => {
+      const [bb] = cli ? childPids(cli, 'pg_basebackup') : [];
+      if (bb === undefined || !existsSync(join(tmp, 'base'))) return false;
+      basebackup = bb;
+      return true;
+    },
+    30_000,
+    'pg_basebackup to be copying',
+  );
+  return { run, cli, basebackup };
+}
 
 describe('a clone killed half-way', () => {
   let c: TestCluster;
@@ -22,20 +50,8 @@ describe('a clone killed half-way', () => {
     c.nodes.push({ name: 'pg2', port: await freePort() });
     c.writeSpec();
     const tmp = `${c.dataDir('pg2')}.pgrepl-clone`;
-    let cli = 0;
-    let killed = 0;
-    const run = c.cli(['up'], { onSpawn: (pid) => (cli = pid) });
-    await waitUntil(
-      () => {
-        const [bb] = cli ? childPids(cli, 'pg_basebackup') : [];
-        if (bb === undefined || !existsSync(join(tmp, 'base'))) return false;
-        process.kill(bb, 'SIGKILL');
-        killed = bb;
-        return true;
-      },
-      30_000,
-      'pg_basebackup to be copying',
-    );
+    const { run, basebackup: killed } = await upUntilCopying(c, tmp);
+    process.kill(killed, 'SIGKILL');
     const r = await run;
     assert.ok(killed > 0);
     assert.equal(r.code, 1, r.stdout);
@@ -53,5 +69,36 @@ describe('a clone killed half-way', () => {
       "SELECT active FROM pg_replication_slots WHERE slot_name = 'pg2'",
     );
     assert.equal(slot?.active, true);
+  });
+
+  it('a pgrepl killed while it clones leaves no orphan: the next up stops it first, then clones (issue 9.9)', async () => {
+    c.nodes.push({ name: 'pg3', port: await freePort() });
+    c.writeSpec();
+    const tmp = `${c.dataDir('pg3')}.pgrepl-clone`;
+    // A superuser password file an initdb of a killed pgrepl left behind (its PID is gone).
+    const secrets = join(c.base, 'state', 'secrets');
+    writeFileSync(join(secrets, '.initdb-999999999-abc'), 'secret\n', { mode: 0o600 });
+    const { run, cli, basebackup: orphan } = await upUntilCopying(c, tmp);
+    process.kill(cli, 'SIGKILL');
+    assert.equal((await run).signal, 'SIGKILL');
+    assert.ok(
+      alive(orphan),
+      'pg_basebackup outlived the killed pgrepl (it runs in a process group of its own)',
+    );
+
+    const again = await c.cli(['up']);
+    assert.equal(again.code, 0, again.stderr);
+    assert.match(
+      again.stderr,
+      new RegExp(`stopped pg_basebackup \\(pid ${orphan}, left by pgrepl pid ${cli}\\)`),
+    );
+    assert.ok(!alive(orphan), 'the orphan is gone');
+    const [n] = await c.sql<{ n: string }>('pg3', 'SELECT count(*) AS n FROM big');
+    assert.equal(n?.n, '400000');
+    assert.deepEqual(
+      readdirSync(secrets).filter((f) => f.startsWith('.initdb-')),
+      [],
+      'the left-behind password file is removed',
+    );
   });
 });

@@ -88,7 +88,7 @@ describe('a replica that diverged on the primary’s own timeline (issue 9.1)', 
 
   it('resume of a rejoin killed before the rewind checks it the same way', async () => {
     await divergeOnSameTimeline(c, 'pg2');
-    const killed = await c.cli(['rejoin', 'pg2'], { env: { PGREPL_CRASH_AFTER_STEP: 'slot pg2 on pg1' } });
+    const killed = await c.cli(['rejoin', 'pg2'], { env: { PGREPL_CRASH_AT: 'after:slot pg2 on pg1' } });
     assert.notEqual(killed.code, 0);
     const r = await c.cli(['resume', '--json']);
     assert.equal(r.code, 0, r.stderr);

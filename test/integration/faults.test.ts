@@ -43,14 +43,39 @@ describe('bad input and faults: a clear error, a non-zero exit, nothing changed'
     assert.ok(!existsSync(join(c.base, 'state')));
   });
 
+  it('refuses settings the PostgreSQL binary rejects, at file:line, before anything is written (issue 9.10)', async () => {
+    const c = await fresh(['pg1']);
+    c.extraSpec =
+      'settings:\n  bogus_setting: 3\n  work_mem: abc\n  wal_level: replicax\n  max_connections: 50\n';
+    c.writeSpec();
+    const r = await c.cli(['up']);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /E_SPEC_INVALID/);
+    assert.match(
+      r.stderr,
+      /pgrepl\.yaml:4:18: settings\.bogus_setting: PostgreSQL \S+ rejects it: unrecognized configuration parameter "bogus_setting"/,
+    );
+    assert.match(
+      r.stderr,
+      /pgrepl\.yaml:5:13: settings\.work_mem: .*invalid value for parameter "work_mem": "abc"/,
+    );
+    assert.match(r.stderr, /settings\.wal_level: .*Available values: minimal, replica, logical/);
+    assert.doesNotMatch(r.stderr, /max_connections/);
+    assert.ok(!existsSync(join(c.base, 'state')), 'nothing was created');
+  });
+
   it('reports a server that exits while starting, with the end of its log', async () => {
-    const c = await TestCluster.create(['pg1'], 'settings:\n  shared_buffers: lots\n');
+    // Valid to the binary (pgrepl checks settings before writing them), fatal when the server starts.
+    const c = await TestCluster.create(
+      ['pg1'],
+      'settings:\n  shared_preload_libraries: pgrepl_no_such_library\n',
+    );
     clusters.push(c);
     const r = await c.cli(['up']);
     assert.equal(r.code, 1);
     assert.match(
       r.stderr,
-      /E_COMMAND_FAILED: the server in .*pg1 exited \(code 1\) before it was ready; see the server log: .*pg1\.log\n.*invalid value for parameter "shared_buffers": "lots"/s,
+      /E_COMMAND_FAILED: the server in .*pg1 exited \(code 1\) before it was ready; see the server log: .*pg1\.log\n.*could not access file "pgrepl_no_such_library"/s,
     );
     assert.equal(c.postmasterPid('pg1'), null);
   });

@@ -95,7 +95,7 @@ describe('switchover', () => {
   });
 
   it('recovers from pgrepl being killed between two steps: resume finishes it', async () => {
-    const r = await c.cli(['switchover', '--to', 'pg3'], { env: { PGREPL_CRASH_AFTER_STEP: 'stop pg1' } });
+    const r = await c.cli(['switchover', '--to', 'pg3'], { env: { PGREPL_CRASH_AT: 'after:stop pg1' } });
     assert.notEqual(r.code, 0, 'pgrepl died half-way');
     const mid = await c.status();
     assert.ok(mid.nodes.filter((n) => n.role === 'primary').length <= 1, 'never two primaries');
@@ -118,7 +118,7 @@ describe('switchover', () => {
   });
 
   it('or abandon undoes it while the target is not promoted yet', async () => {
-    const r = await c.cli(['switchover', '--to', 'pg2'], { env: { PGREPL_CRASH_AFTER_STEP: 'stop pg3' } });
+    const r = await c.cli(['switchover', '--to', 'pg2'], { env: { PGREPL_CRASH_AT: 'after:stop pg3' } });
     assert.notEqual(r.code, 0);
     const undo = await c.cli(['abandon']);
     assert.equal(undo.code, 0, undo.stderr);
@@ -253,7 +253,7 @@ describe('async mode: failover with commits the replicas never got', () => {
   });
 
   it('finishes a rejoin that pgrepl was killed in, through resume', async () => {
-    const r = await c.cli(['rejoin', 'pg1'], { env: { PGREPL_CRASH_AFTER_STEP: 'stop pg1' } });
+    const r = await c.cli(['rejoin', 'pg1'], { env: { PGREPL_CRASH_AT: 'after:stop pg1' } });
     assert.notEqual(r.code, 0);
     assert.equal(c.postmasterPid('pg1'), null);
     const blocked = await c.cli(['rejoin', 'pg1']);
@@ -264,7 +264,7 @@ describe('async mode: failover with commits the replicas never got', () => {
   });
 
   it('after a kill that followed pg_rewind, resume starts the node without rewinding it again', async () => {
-    const r = await c.cli(['rejoin', 'pg1'], { env: { PGREPL_CRASH_AFTER_STEP: 'rewind pg1' } });
+    const r = await c.cli(['rejoin', 'pg1'], { env: { PGREPL_CRASH_AT: 'after:rewind pg1' } });
     assert.notEqual(r.code, 0);
     assert.equal(c.postmasterPid('pg1'), null);
     const resumed = await c.cli(['resume', '--json']);
@@ -276,7 +276,7 @@ describe('async mode: failover with commits the replicas never got', () => {
 
   it('after a kill during pg_rewind, resume re-clones the node instead of trusting its directory', async () => {
     const primary = (await c.status()).primary as string;
-    const r = await c.cli(['rejoin', 'pg1'], { env: { PGREPL_CRASH_AFTER_STEP: `slot pg1 on ${primary}` } });
+    const r = await c.cli(['rejoin', 'pg1'], { env: { PGREPL_CRASH_AT: `after:slot pg1 on ${primary}` } });
     assert.notEqual(r.code, 0);
     // What a kill while pg_rewind runs leaves behind: the journal's current step is the rewind, not done.
     const journalFile = join(c.base, 'state', 'journal.json');

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { parseSettingProblems } from '../../src/postgres/check-settings.js';
 import { walFileName } from '../../src/postgres/lsn.js';
 import { parseControlData } from '../../src/postgres/read-controldata.js';
 import { copiedMb, rewindError } from '../../src/postgres/run-rewind.js';
@@ -65,5 +66,25 @@ describe('copiedMb', () => {
 
   it('is null when pg_rewind copied nothing', () => {
     assert.equal(copiedMb('pg_rewind: no rewind required'), null);
+  });
+});
+
+describe('parseSettingProblems (issue 9.10)', () => {
+  it('names each rejected setting with the server’s words and hint, without the scratch file', () => {
+    const log = [
+      '2026-12-01 10:30:45.444 GMT [1] LOG:  skipping missing configuration file "/t/postgresql.auto.conf"',
+      '2026-12-01 10:30:45.444 GMT [1] LOG:  unrecognized configuration parameter "bogus" in file "/t/postgresql.conf" line 1',
+      '2026-12-01 10:30:45.444 GMT [1] LOG:  invalid value for parameter "wal_level": "replicaX"',
+      '2026-12-01 10:30:45.444 GMT [1] HINT:  Available values: minimal, replica, logical.',
+      '2026-12-01 10:30:45.444 GMT [1] FATAL:  configuration file "/t/postgresql.conf" contains errors',
+    ].join('\n');
+    assert.deepEqual(parseSettingProblems(log, '/t'), [
+      { name: 'bogus', message: 'unrecognized configuration parameter "bogus"' },
+      {
+        name: 'wal_level',
+        message:
+          'invalid value for parameter "wal_level": "replicaX" (Available values: minimal, replica, logical)',
+      },
+    ]);
   });
 });

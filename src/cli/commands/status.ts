@@ -6,6 +6,7 @@ import type { ClusterStatus } from '../../cluster/status-report.js';
 import { commandContext } from '../command-context.js';
 import type { GlobalOptions } from '../command-context.js';
 import { formatStatus } from '../format-status.js';
+import { outputClosed } from '../process-signals.js';
 
 export interface StatusOptions {
   json?: boolean;
@@ -38,12 +39,14 @@ export async function runStatus(g: GlobalOptions, o: StatusOptions): Promise<num
     return status.healthy ? 0 : EXIT_UNHEALTHY;
   }
   const intervalMs = Math.max(200, Number(o.interval ?? '2') * 1000);
-  for (;;) {
+  // Until interrupted, or until whoever reads the output stops reading (`| head`).
+  while (!outputClosed()) {
     const { text } = await once();
     const clear = process.stdout.isTTY && !o.json ? '\x1b[2J\x1b[H' : '';
     process.stdout.write(`${clear}${new Date().toISOString()}\n${text}\n`);
     await new Promise((r) => setTimeout(r, intervalMs));
   }
+  return 0;
 }
 
 /** An operation left half-done makes the cluster unhealthy whatever the servers say. */

@@ -113,7 +113,8 @@ async function onInterrupted(
         process.stdout.write(`no interrupted operation; nothing to ${verb}\n`);
         return 0;
       }
-      await fn(ctx, new Journal(ctx.spec.stateDir, ctx.env.runAs, entry, entry), entry);
+      const journal = new Journal(ctx.spec.stateDir, ctx.env.runAs, entry, entry, undefined, ctx.interrupt);
+      await fn(ctx, journal, entry);
       return 0;
     },
     { allowInterrupted: true },

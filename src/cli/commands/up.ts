@@ -1,4 +1,5 @@
 import { applyPlan } from '../../cluster/apply-plan.js';
+import { parseCrashPoint } from '../../cluster/crash-point.js';
 import { renderFacts } from '../../cluster/node-actions.js';
 import { prepareStateDir, rememberInstallation } from '../../cluster/cluster-context.js';
 import type { ClusterContext } from '../../cluster/cluster-context.js';
@@ -10,7 +11,8 @@ import type { Step, StepKind } from '../../cluster/plan-step.js';
 import type { Reporter } from '../../cluster/reporter.js';
 import { PgreplError } from '../../errors.js';
 import { assertPortFree } from '../../postgres/instance-control.js';
-import { EMBEDDED_SOURCE } from '../../spec/load-spec.js';
+import { checkSettings } from '../../postgres/check-settings.js';
+import { EMBEDDED_SOURCE, specText } from '../../spec/load-spec.js';
 import { changing, commandContext } from '../command-context.js';
 import type { GlobalOptions } from '../command-context.js';
 import { consoleReporter } from '../console-reporter.js';
@@ -42,6 +44,7 @@ async function up(observedCtx: ClusterContext, o: UpOptions, plan: PlanOptions):
         `state under ${spec.stateDir}); \`pgrepl init\` writes it to a file you can edit`,
     );
   }
+  await assertSettingsAccepted(observedCtx);
   const facts = renderFacts(observedCtx);
   const observed = await observeCluster(observedCtx);
   const decided = planUp(spec, observed, facts, plan);
@@ -80,7 +83,10 @@ async function up(observedCtx: ClusterContext, o: UpOptions, plan: PlanOptions):
     stepFinished: (s, ms) => (done.push({ ...s, ms }), reporter.stepFinished(s, ms)),
   };
   try {
-    await applyPlan(ctx, decided, { reporter: recording });
+    await applyPlan(ctx, decided, {
+      reporter: recording,
+      crashAt: parseCrashPoint(ctx.processEnv['PGREPL_CRASH_AT']),
+    });
   } finally {
     reporter.close();
   }
@@ -112,4 +118,23 @@ async function up(observedCtx: ClusterContext, o: UpOptions, plan: PlanOptions):
     );
   }
   return 0;
+}
+
+/**
+ * Refuses, before anything is written, a spec whose settings the PostgreSQL binary in use rejects
+ * (an unknown name, a bad type, a value out of range): written to every node, such a setting would
+ * only fail at the next restart, in the middle of a switchover.
+ */
+async function assertSettingsAccepted(ctx: ClusterContext): Promise<void> {
+  const bad = await checkSettings(ctx.env, ctx.spec.settings);
+  if (bad.length === 0) return;
+  const { specProblemsError } = await import('../../spec/parse-spec.js');
+  throw specProblemsError(
+    specText(ctx.spec),
+    ctx.spec.source,
+    bad.map((b) => ({
+      path: ['settings', b.name],
+      message: `PostgreSQL ${ctx.env.bins.version} rejects it: ${b.message}`,
+    })),
+  );
 }
