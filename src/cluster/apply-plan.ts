@@ -8,7 +8,7 @@ import { upstreamConninfo } from '../postgres/render-postgresql-conf.js';
 import { ensurePhysicalSlot, ensureReplicationRole } from '../postgres/replication-admin.js';
 import { runBasebackup } from '../postgres/run-basebackup.js';
 import type { NodeSpec } from '../spec/cluster-spec.js';
-import { requireSuperuserPassword } from './cluster-context.js';
+import { requireSuperuserPassword, writeReplicationPassfile } from './cluster-context.js';
 import type { ClusterContext } from './cluster-context.js';
 import { checkDivergence } from './check-divergence.js';
 import { crashIfAt } from './crash-point.js';
@@ -97,6 +97,8 @@ export const STEP_HANDLERS: { readonly [K in StepKind]: Handler<K> } = {
     await sqlOn(ctx, nodeOf(ctx, step.node), (s) =>
       ensureReplicationRole(s, ctx.spec.replication.user, password),
     );
+    // Only now that the role has it: replicas that reconnect from here on log in with it.
+    writeReplicationPassfile(ctx);
   },
   'create-slot': async (ctx, step) => {
     await sqlOn(ctx, nodeOf(ctx, step.node), (s) => ensurePhysicalSlot(s, step.slot));

@@ -9,7 +9,7 @@ import { renderPassfile } from '../postgres/render-passfile.js';
 import { resolveRunAs } from '../postgres/resolve-os-user.js';
 import { sourceAddressFor } from '../postgres/source-address.js';
 import type { SqlTarget } from '../postgres/sql-client.js';
-import type { ClusterSpec, NodeSpec } from '../spec/cluster-spec.js';
+import type { ClusterSpec, NodeSpec, SecretRef } from '../spec/cluster-spec.js';
 import { childRecordsDir, recordingRunner } from './child-records.js';
 import { readState, recordInstallation } from './cluster-state.js';
 import { resolveSecret } from './resolve-secret.js';
@@ -29,8 +29,14 @@ export interface ClusterContext {
   readonly spec: ClusterSpec;
   readonly env: InstanceEnv;
   readonly paths: StatePaths;
-  /** Undefined until `up` generates it (a generated secret is created on first `up`). */
+  /** Undefined until `up` generates it (a generated secret is created on first `up`), or when it cannot be read. */
   readonly superuserPassword: string | undefined;
+  /**
+   * Why a password that comes from the environment could not be read (its variable is unset):
+   * kept, not thrown, so that commands which need no password (`down`, `destroy`) still work;
+   * the first use of that password throws it.
+   */
+  readonly secretErrors: Readonly<{ superuser?: PgreplError; replication?: PgreplError }>;
   readonly replicationPassword: string | undefined;
   /** Addresses connections between the nodes (and from pgrepl) leave from, as pg_hba sees them. */
   readonly sourceAddresses: readonly string[];
@@ -75,12 +81,23 @@ export async function buildContext(spec: ClusterSpec, o: ContextOptions): Promis
     Promise.all([...new Set(spec.nodes.map((n) => n.host))].map((h) => sourceAddressFor(h, o.runner))),
   ]);
   const secretOpts = { env: o.env, create: false, runAs };
+  const secretErrors: { superuser?: PgreplError; replication?: PgreplError } = {};
+  const read = (ref: SecretRef, what: 'superuser' | 'replication') => {
+    try {
+      return resolveSecret(ref, what, secretOpts);
+    } catch (err) {
+      if (!(err instanceof PgreplError && err.code === 'E_SECRET' && ref.kind === 'env')) throw err;
+      secretErrors[what] = err;
+      return undefined;
+    }
+  };
   return {
     spec,
     env: { bins, runAs, runner: recordingRunner(o.runner, childRecordsDir(spec.stateDir)) },
     paths: statePaths(spec),
-    superuserPassword: resolveSecret(spec.superuser.password, 'superuser', secretOpts),
-    replicationPassword: resolveSecret(spec.replication.password, 'replication', secretOpts),
+    superuserPassword: read(spec.superuser.password, 'superuser'),
+    replicationPassword: read(spec.replication.password, 'replication'),
+    secretErrors,
     sourceAddresses,
     processEnv: o.env,
     interrupt: o.interrupt,
@@ -90,8 +107,12 @@ export async function buildContext(spec: ClusterSpec, o: ContextOptions): Promis
 /**
  * Makes the state dir, generated secrets and passfiles exist (0700/0600, owned by the run-as user).
  * Called by `up` only after the plan passed its checks, so a refused `up` leaves nothing behind.
+ * An existing passfile of the replicas is rewritten only when the running primary's replication role
+ * is known to have the spec's password (`roleHasPassword`): otherwise the role must get it first
+ * (the ensure-replication-role step, which then writes the passfile), or every replica that
+ * reconnects meanwhile is refused.
  */
-export function prepareStateDir(ctx: ClusterContext): ClusterContext {
+export function prepareStateDir(ctx: ClusterContext, o: { roleHasPassword: boolean }): ClusterContext {
   const { spec, paths } = ctx;
   const runAs = ctx.env.runAs;
   for (const p of [spec.stateDir, ...spec.nodes.map((n) => n.dataDir)]) assertReachable(p, runAs);
@@ -101,20 +122,8 @@ export function prepareStateDir(ctx: ClusterContext): ClusterContext {
   const secretOpts = { env: ctx.processEnv, create: true, runAs };
   const superuserPassword = resolveSecret(spec.superuser.password, 'superuser', secretOpts) as string;
   const replicationPassword = resolveSecret(spec.replication.password, 'replication', secretOpts) as string;
-  writeOwnedFile(
-    paths.replicationPassfile,
-    renderPassfile([
-      {
-        host: '*',
-        port: '*',
-        database: 'replication',
-        user: spec.replication.user,
-        password: replicationPassword,
-      },
-    ]),
-    0o600,
-    runAs,
-  );
+  const prepared = { ...ctx, superuserPassword, replicationPassword };
+  if (o.roleHasPassword || !existsSync(paths.replicationPassfile)) writeReplicationPassfile(prepared);
   writeOwnedFile(
     paths.superuserPassfile,
     renderPassfile([
@@ -124,7 +133,26 @@ export function prepareStateDir(ctx: ClusterContext): ClusterContext {
     // Owned by the run-as user too: pg_rewind, run as that user, reads it to reach its source.
     runAs,
   );
-  return { ...ctx, superuserPassword, replicationPassword };
+  return prepared;
+}
+
+/** Writes the libpq passfile the replicas (walreceiver, pg_basebackup) read the replication password from. */
+export function writeReplicationPassfile(ctx: ClusterContext): void {
+  if (ctx.replicationPassword === undefined) return;
+  writeOwnedFile(
+    ctx.paths.replicationPassfile,
+    renderPassfile([
+      {
+        host: '*',
+        port: '*',
+        database: 'replication',
+        user: ctx.spec.replication.user,
+        password: ctx.replicationPassword,
+      },
+    ]),
+    0o600,
+    ctx.env.runAs,
+  );
 }
 
 /**
@@ -146,6 +174,7 @@ export function adminTarget(ctx: ClusterContext, node: NodeSpec): SqlTarget | un
 
 /** The superuser password, or a clear error when the cluster was never brought up. */
 export function requireSuperuserPassword(ctx: ClusterContext): string {
+  if (ctx.secretErrors.superuser) throw ctx.secretErrors.superuser;
   if (ctx.superuserPassword === undefined) {
     throw new PgreplError(
       'E_SECRET',

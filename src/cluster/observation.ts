@@ -19,6 +19,11 @@ export interface ServerAnswer {
   readonly slots: readonly SlotState[];
   /** Whether the replication role exists (asked on primaries only; null elsewhere). */
   readonly replicationRoleExists: boolean | null;
+  /**
+   * Whether that role's password is the one the spec's secret holds (primaries only; null elsewhere,
+   * or when pgrepl has no replication password yet). Only this answer is kept, never the verifier.
+   */
+  readonly replicationPasswordMatches: boolean | null;
   readonly unappliedSettings: readonly UnappliedSetting[];
   readonly pendingRestart: readonly string[];
 }

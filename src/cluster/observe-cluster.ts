@@ -6,11 +6,13 @@ import {
   hasReplicationRole,
   readInstanceState,
   readPendingRestart,
+  readRoleVerifier,
   readSenders,
   readSlots,
   readUnappliedSettings,
   readWalReceiver,
 } from '../postgres/instance-queries.js';
+import { verifierMatches } from '../postgres/scram-verifier.js';
 import { withSql } from '../postgres/sql-client.js';
 import type { NodeSpec } from '../spec/cluster-spec.js';
 import { adminTarget } from './cluster-context.js';
@@ -90,7 +92,12 @@ async function observeNode(
 async function askServer(ctx: ClusterContext, node: NodeSpec): Promise<ServerAnswer | ServerUnreachable> {
   const target = adminTarget(ctx, node);
   if (!target)
-    return { ok: false, error: 'no superuser password in the state dir (was this cluster made by pgrepl?)' };
+    return {
+      ok: false,
+      error:
+        ctx.secretErrors.superuser?.message ??
+        'no superuser password in the state dir (was this cluster made by pgrepl?)',
+    };
   try {
     return await withSql(target, async (s) => {
       const instance = await readInstanceState(s);
@@ -102,6 +109,10 @@ async function askServer(ctx: ClusterContext, node: NodeSpec): Promise<ServerAns
         senders: primary ? await readSenders(s) : [],
         slots: await readSlots(s),
         replicationRoleExists: primary ? await hasReplicationRole(s, ctx.spec.replication.user) : null,
+        replicationPasswordMatches:
+          primary && ctx.replicationPassword !== undefined
+            ? verifierMatches(ctx.replicationPassword, await readRoleVerifier(s, ctx.spec.replication.user))
+            : null,
         unappliedSettings: await readUnappliedSettings(s, join(node.dataDir, 'postgresql.conf')),
         pendingRestart: await readPendingRestart(s),
       };

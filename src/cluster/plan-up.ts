@@ -21,6 +21,10 @@ export function planUp(
   opts: PlanOptions,
 ): Plan {
   const byName = new Map(obs.nodes.map((o) => [o.node.name, o]));
+  // pgrepl rewrites the configuration of the directories it manages; one it did not create is
+  // someone's own cluster, and its postgresql.conf and pg_hba.conf are theirs.
+  const adopted = obs.nodes.find((o) => o.dataDir.initialized && !o.dataDir.createdByPgrepl);
+  if (adopted) return foreignDir(adopted.node, 'cluster');
   const found = choosePrimary(spec, obs);
   if ('refusal' in found) return { primary: null, steps: [], notes: [], refusal: found.refusal };
   const primary = found.primary;
@@ -38,7 +42,7 @@ export function planUp(
         notes: [`${primary.name} has no data; \`pgrepl up\` creates it`],
         refusal: null,
       };
-    if (p.dataDir.foreignContent && !p.dataDir.createdByPgrepl) return foreign(primary);
+    if (p.dataDir.foreignContent && !p.dataDir.createdByPgrepl) return foreignDir(primary, 'files');
     steps.push({
       kind: 'init-primary',
       node: primary.name,
@@ -47,13 +51,21 @@ export function planUp(
   } else {
     steps.push(...configAndRun(spec, facts, p, undefined));
   }
-  if (p.server?.ok !== true || p.server.replicationRoleExists !== true) {
+  const passwordChanged = p.server?.ok === true && p.server.replicationPasswordMatches === false;
+  if (passwordChanged && !opts.create) {
+    notes.push(
+      `the replication password is not the one role ${spec.replication.user} has; the replicas keep the old one ` +
+        'until `pgrepl up` gives the role the new one',
+    );
+  } else if (p.server?.ok !== true || p.server.replicationRoleExists !== true || passwordChanged) {
     steps.push({
       kind: 'ensure-replication-role',
       node: primary.name,
-      reason: primaryRunning
-        ? `role ${spec.replication.user} is missing`
-        : `${primary.name} is not running yet`,
+      reason: !primaryRunning
+        ? `${primary.name} is not running yet`
+        : passwordChanged
+          ? `the replication password changed: the role gets it before the replicas' passfile does`
+          : `role ${spec.replication.user} is missing`,
     });
   }
   const slots = new Set(p.server?.ok ? p.server.slots.map((s) => s.name) : []);
@@ -92,7 +104,7 @@ export function planUp(
       continue;
     }
     if (!r.dataDir.initialized && r.dataDir.foreignContent && !r.dataDir.createdByPgrepl)
-      return foreign(replica);
+      return foreignDir(replica, 'files');
     if (!slots.has(replica.name)) {
       steps.push({
         kind: 'create-slot',
@@ -216,14 +228,17 @@ export function choosePrimary(spec: ClusterSpec, obs: ClusterObservation): Prima
   return { primary: first };
 }
 
-function foreign(node: NodeSpec): Plan {
+/** A plan that refuses to touch a data directory pgrepl did not create. */
+function foreignDir(node: NodeSpec, what: 'cluster' | 'files'): Plan {
+  const why =
+    what === 'cluster'
+      ? 'holds a PostgreSQL cluster that pgrepl did not create; pgrepl would rewrite its postgresql.conf and ' +
+        'pg_hba.conf, so it leaves it alone. Give the node an empty or new dataDir'
+      : 'holds files that are not PostgreSQL data and that pgrepl did not create; empty it or pick another dataDir';
   return {
     primary: null,
     steps: [],
     notes: [],
-    refusal: {
-      code: 'E_DATA_DIR_FOREIGN',
-      reason: `${node.dataDir} (node ${node.name}) holds files that are not PostgreSQL data and that pgrepl did not create; empty it or pick another dataDir`,
-    },
+    refusal: { code: 'E_DATA_DIR_FOREIGN', reason: `${node.dataDir} (node ${node.name}) ${why}` },
   };
 }

@@ -114,6 +114,11 @@ export function buildStatus(spec: ClusterSpec, obs: ClusterObservation): Cluster
       );
     }
   }
+  if (answer && primary && answer.replicationPasswordMatches === false)
+    warnings.push(
+      `the replication password pgrepl has is not the one role ${spec.replication.user} has on ${primary.node.name}: ` +
+        '`pgrepl up` gives the role the new one (the replicas keep the old one until then)',
+    );
   if (answer && primary) {
     for (const s of answer.slots) {
       if (!s.active && (s.retainedBytes ?? 0) > 0) {

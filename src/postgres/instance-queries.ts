@@ -131,6 +131,15 @@ export async function readSlots(s: SqlSession): Promise<SlotState[]> {
   }));
 }
 
+/** The SCRAM verifier pg_authid stores for `user` (superuser only); null without a role or password. */
+export async function readRoleVerifier(s: SqlSession, user: string): Promise<string | null> {
+  const rows = await s.query<{ v: string | null }>(
+    'SELECT rolpassword AS v FROM pg_authid WHERE rolname = $1',
+    [user],
+  );
+  return rows[0]?.v ?? null;
+}
+
 /** Whether `user` exists as a LOGIN REPLICATION role. */
 export async function hasReplicationRole(s: SqlSession, user: string): Promise<boolean> {
   const rows = await s.query<{ ok: boolean }>(

@@ -1,17 +1,20 @@
-import { scramVerifier } from './scram-verifier.js';
+import { scramVerifier, verifierMatches } from './scram-verifier.js';
 import type { SqlSession } from './sql-client.js';
 
-/** Creates (or repairs) the LOGIN REPLICATION role, sending only a SCRAM verifier. */
+/**
+ * Creates (or repairs) the LOGIN REPLICATION role with `password`, sending only a SCRAM verifier;
+ * a role whose stored verifier was made from another password gets the new one.
+ */
 export async function ensureReplicationRole(
   s: SqlSession,
   user: string,
   password: string,
 ): Promise<'created' | 'altered' | 'unchanged'> {
-  const [row] = await s.query<{ ok: boolean }>(
-    'SELECT rolcanlogin AND rolreplication AS ok FROM pg_roles WHERE rolname = $1',
+  const [row] = await s.query<{ ok: boolean; verifier: string | null }>(
+    'SELECT rolcanlogin AND rolreplication AS ok, rolpassword AS verifier FROM pg_authid WHERE rolname = $1',
     [user],
   );
-  if (row?.ok) return 'unchanged';
+  if (row?.ok && verifierMatches(password, row.verifier)) return 'unchanged';
   // Identifiers and the verifier are interpolated because DDL takes no bind parameters; both are
   // safe: the role name matched ^[a-z_][a-z0-9_]*$ in the spec, the verifier is base64 and '$'.
   const verb = row ? 'ALTER' : 'CREATE';

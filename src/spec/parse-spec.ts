@@ -75,6 +75,12 @@ function checkConsistency(spec: ParsedSpec, baseDir: string): Problem[] {
     if (why !== undefined)
       problems.push({ path: ['settings', name], message: `${name} cannot be set here: ${why}` });
   }
+  if (spec.superuser.name === spec.replication.user) {
+    problems.push({
+      path: ['replication', 'user'],
+      message: `the replication user must not be the superuser (${spec.superuser.name}): it gets only LOGIN REPLICATION and its own password`,
+    });
+  }
   if (spec.replication.mode !== 'async' && spec.replication.syncCount > spec.nodes.length - 1) {
     problems.push({
       path: ['replication', 'syncCount'],

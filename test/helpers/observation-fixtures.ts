@@ -47,6 +47,7 @@ const answer = (inRecovery: boolean, patch: Partial<ServerAnswer> = {}): ServerA
   senders: [],
   slots: [],
   replicationRoleExists: inRecovery ? null : true,
+  replicationPasswordMatches: inRecovery ? null : true,
   unappliedSettings: [],
   pendingRestart: [],
   ...patch,

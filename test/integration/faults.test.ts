@@ -1,6 +1,17 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import {
+  appendFileSync,
+  chmodSync,
+  chownSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { createServer } from 'node:net';
 import type { Server } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -9,13 +20,21 @@ import { after, before, describe, it } from 'node:test';
 import {
   allChildren,
   assertNoLeakedServers,
+  pgBin,
   runCli,
   TestCluster,
   waitUntil,
   zombie,
 } from '../helpers/test-cluster.js';
+import type { NodeDef } from '../helpers/test-cluster.js';
 
 const isRoot = process.getuid?.() === 0;
+
+/** The postgres OS user's ids (PostgreSQL refuses to run as root). */
+const postgresIds = () => ({
+  uid: Number(execFileSync('id', ['-u', 'postgres'], { encoding: 'utf8' }).trim()),
+  gid: Number(execFileSync('id', ['-g', 'postgres'], { encoding: 'utf8' }).trim()),
+});
 
 describe('bad input and faults: a clear error, a non-zero exit, nothing changed', () => {
   const clusters: TestCluster[] = [];
@@ -128,6 +147,37 @@ describe('bad input and faults: a clear error, a non-zero exit, nothing changed'
     assert.equal(r.code, 1);
     assert.match(r.stderr, /E_DATA_DIR_FOREIGN: .*pg1.* holds files that are not PostgreSQL data/);
     assert.deepEqual(readdirSync(c.dataDir('pg1')), ['notes.txt']);
+  });
+
+  it('refuses a PostgreSQL directory it did not create, and leaves its configuration as it was (issue 9.6)', async () => {
+    const c = await fresh(['pg1']);
+    const dir = join(c.base, 'mine');
+    c.nodes[0] = { ...(c.nodes[0] as NodeDef), dataDir: 'mine' };
+    c.writeSpec();
+    mkdirSync(dir, { mode: 0o700 });
+    if (isRoot) chownSync(dir, postgresIds().uid, postgresIds().gid);
+    const init = spawnSync(join(pgBin(), 'initdb'), ['-D', dir, '-A', 'peer', '-N'], {
+      cwd: '/',
+      encoding: 'utf8',
+      ...(isRoot ? postgresIds() : {}),
+    });
+    assert.equal(init.status, 0, init.stderr);
+    appendFileSync(join(dir, 'postgresql.conf'), 'work_mem = 77MB # my own line\n');
+    const conf = readFileSync(join(dir, 'postgresql.conf'), 'utf8');
+    const hba = readFileSync(join(dir, 'pg_hba.conf'), 'utf8');
+    const r = await c.cli(['up']);
+    assert.equal(r.code, 1);
+    assert.match(
+      r.stderr,
+      /E_DATA_DIR_FOREIGN: .*mine \(node pg1\) holds a PostgreSQL cluster that pgrepl did not create/,
+    );
+    assert.equal(
+      readFileSync(join(dir, 'postgresql.conf'), 'utf8'),
+      conf,
+      'its postgresql.conf is untouched',
+    );
+    assert.equal(readFileSync(join(dir, 'pg_hba.conf'), 'utf8'), hba);
+    assert.equal(existsSync(join(dir, 'postmaster.pid')), false, 'it was not started');
   });
 
   it('writes a spec with init that up accepts, and does not overwrite it without --force', async () => {

@@ -143,6 +143,14 @@ describe('spec', () => {
     );
   });
 
+  it('refuses a replication user that is the superuser (issue 9.11)', () => {
+    fails(
+      'cluster: d\nreplication: { user: postgres }\nnodes: [{ name: a, port: 5000 }]\n',
+      'E_SPEC_INVALID',
+      /replication\.user: the replication user must not be the superuser \(postgres\)/,
+    );
+  });
+
   it('accepts the same path on different machines, siblings, and the default layout', () => {
     const ok = [
       '  - { name: a, host: db1, port: 5000, dataDir: /srv/pg }\n  - { name: b, host: db2, port: 5000, dataDir: /srv/pg }\n',

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { scramVerifier, verifierMatches } from '../../src/postgres/scram-verifier.js';
 import { parseSettingProblems } from '../../src/postgres/check-settings.js';
 import { walFileName } from '../../src/postgres/lsn.js';
 import { parseControlData } from '../../src/postgres/read-controldata.js';
@@ -86,5 +87,15 @@ describe('parseSettingProblems (issue 9.10)', () => {
           'invalid value for parameter "wal_level": "replicaX" (Available values: minimal, replica, logical)',
       },
     ]);
+  });
+});
+
+describe('verifierMatches (issue 9.11)', () => {
+  it('tells whether a stored SCRAM verifier was made from a password', () => {
+    const v = scramVerifier('secret-one');
+    assert.equal(verifierMatches('secret-one', v), true);
+    assert.equal(verifierMatches('secret-two', v), false);
+    assert.equal(verifierMatches('secret-one', null), false);
+    assert.equal(verifierMatches('secret-one', 'md5abcdef'), false);
   });
 });

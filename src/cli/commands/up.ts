@@ -74,7 +74,14 @@ async function up(observedCtx: ClusterContext, o: UpOptions, plan: PlanOptions):
     return 0;
   }
 
-  const ctx = decided.steps.length > 0 ? prepareStateDir(observedCtx) : observedCtx;
+  // Known to match only when the primary runs and says so; a stopped one is checked by the role step.
+  const roleHasPassword = observed.nodes.some(
+    (n) =>
+      n.node.name === decided.primary &&
+      n.server?.ok === true &&
+      n.server.replicationPasswordMatches === true,
+  );
+  const ctx = decided.steps.length > 0 ? prepareStateDir(observedCtx, { roleHasPassword }) : observedCtx;
   rememberInstallation(ctx);
   const done: (Step & { ms: number })[] = [];
   const reporter = consoleReporter();
