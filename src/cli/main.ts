@@ -143,6 +143,10 @@ export function buildProgram(setExit: (code: number) => void): Command {
       '--reclone',
       'copy it afresh with pg_basebackup instead of rewinding (the old data dir is moved aside)',
     )
+    .option(
+      '--keep <node>',
+      'split brain (two nodes accept writes): keep this node’s history and rejoin NODE to it, discarding NODE’s writes since the fork',
+    )
     .option('--json', 'print the result as JSON')
     .action(act(async (node: string, o) => (await load('rejoin')).runRejoinCommand(g(), node, o)));
 

@@ -1,7 +1,6 @@
 import { renameSync } from 'node:fs';
 import { PgreplError } from '../errors.js';
 import { logLength, readDataDir, waitPostmasterGone } from '../postgres/instance-control.js';
-import { lsnDiff } from '../postgres/lsn.js';
 import { runRewind, listCommitsAfter } from '../postgres/run-rewind.js';
 import type { LostWal } from '../postgres/run-rewind.js';
 import { ensurePhysicalSlot } from '../postgres/replication-admin.js';
@@ -13,7 +12,9 @@ import type { Journal } from './journal.js';
 import { checkDivergence } from './check-divergence.js';
 import { logFile, nodeOf, sqlOn, startNode, stopNode, waitStreaming } from './node-actions.js';
 import { observeCluster } from './observe-cluster.js';
-import { roleOf, serverOutsideDataDirReason } from './observation.js';
+import { decideRejoinSource } from './decide-rejoin-source.js';
+import { describeSplit } from './describe-split.js';
+import { serverOutsideDataDirReason } from './observation.js';
 import type { Reporter } from './reporter.js';
 import { dropSlotsOnStandby, makeStandby } from './topology-actions.js';
 
@@ -41,7 +42,7 @@ export interface RejoinResult {
 export async function runRejoin(
   ctx: ClusterContext,
   name: string,
-  o: { reclone: boolean; reporter: Reporter },
+  o: { reclone: boolean; reporter: Reporter; keep?: string | undefined },
   say: (m: string) => void,
   resumed?: Journal,
 ): Promise<RejoinResult> {
@@ -50,19 +51,22 @@ export async function runRejoin(
   const obs = await observeCluster(ctx);
   const outside = serverOutsideDataDirReason(obs);
   if (outside !== null) throw new PgreplError('E_REFUSED', `${outside}; nothing was changed`);
-  const primaryObs = obs.nodes.find((n) => roleOf(n) === 'primary');
-  if (!primaryObs)
-    throw new PgreplError('E_NO_PRIMARY', 'no primary answers; start or promote one before rejoining a node');
-  if (primaryObs.node.name === name)
-    throw new PgreplError('E_REFUSED', `${name} is the primary; rejoin takes a node that is not`);
-  const primary = primaryObs.node;
+  const source = decideRejoinSource(obs, name, o.keep);
+  if (source.kind === 'refuse') {
+    const sides = source.sides.length > 0 ? await describeSplit(ctx, source.sides) : [];
+    throw new PgreplError(
+      source.code,
+      `${source.reason}; nothing was changed${sides.map((l) => `\n  ${l}`).join('')}`,
+    );
+  }
+  const primary = nodeOf(ctx, source.primary);
   const journal =
     resumed ??
     beginJournal(
       ctx,
       {
         op: 'rejoin',
-        resume: ['rejoin', name, ...(o.reclone ? ['--reclone'] : [])],
+        resume: ['rejoin', name, ...(o.reclone ? ['--reclone'] : []), ...(o.keep ? ['--keep', o.keep] : [])],
         facts: { node: name, primary: primary.name },
       },
       say,
@@ -194,16 +198,4 @@ export async function runRejoin(
     movedAside,
     ms: Date.now() - began,
   };
-}
-
-/** "0/5000028–0/5012345 (73 kB) with 12 commits (xids 750–761)" */
-export function describeDiscarded(d: LostWal): string {
-  const bytes = d.to === null ? null : lsnDiff(d.to, d.from);
-  const xids = d.commits.map((c) => c.xid);
-  const range =
-    d.to === null
-      ? `from ${d.from} on (where it ends could not be read)`
-      : `${d.from}–${d.to} (${bytes} bytes)`;
-  if (xids.length === 0) return `WAL ${range} with no commits`;
-  return `WAL ${range} with ${xids.length} commit(s) (xids ${Math.min(...xids)}–${Math.max(...xids)}), first at ${d.commits[0]?.lsn}`;
 }

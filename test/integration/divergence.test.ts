@@ -123,3 +123,34 @@ describe('a replica that diverged on the primary’s own timeline (issue 9.1)', 
     assert.ok(aside.length >= 1);
   });
 });
+
+describe('rejoin during a split brain (issue 9.7)', () => {
+  let c: TestCluster;
+  clusterForSuite(['pg1', 'pg2', 'pg3'], (made) => (c = made), { setUp: upWithTable });
+
+  it('refuses, shows each side, and with --keep rejoins the other side to the survivor', async () => {
+    // pg3 is started by hand as a primary while pg1 still is one: both accept writes.
+    c.handStop('pg3');
+    c.handStart('pg3', { asPrimary: true });
+    await c.sql('pg3', "INSERT INTO t VALUES (9001, 'pg3 alone')");
+    const r = await c.cli(['rejoin', 'pg3']);
+    assert.equal(r.code, 1);
+    assert.match(
+      r.stderr,
+      /E_TWO_PRIMARIES: pg1 and pg3 both accept writes \(split brain\).*pgrepl rejoin pg3 --keep pg1/,
+    );
+    assert.match(r.stderr, /\n {2}pg1: timeline 1, WAL at \S+/);
+    assert.match(r.stderr, /\n {2}pg3: timeline 1, WAL at \S+/);
+    assert.notEqual(c.postmasterPid('pg3'), null, 'nothing was changed: pg3 still runs');
+    const wrong = await c.cli(['rejoin', 'pg3', '--keep', 'pg2']);
+    assert.equal(wrong.code, 1);
+    assert.match(wrong.stderr, /--keep pg2: pg2 does not accept writes/);
+    const kept = await c.cli(['rejoin', 'pg3', '--keep', 'pg1', '--json']);
+    assert.equal(kept.code, 0, kept.stderr);
+    assert.equal((JSON.parse(kept.stdout) as RejoinJson).method, 'reclone');
+    assert.deepEqual(await rows(c, 'pg3'), await rows(c, 'pg1'));
+    const s = await c.status();
+    assert.equal(s.primary, 'pg1');
+    assert.equal(s.healthy, true, s.warnings.join('\n'));
+  });
+});

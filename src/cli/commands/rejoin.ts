@@ -1,4 +1,5 @@
-import { describeDiscarded, runRejoin } from '../../cluster/run-rejoin.js';
+import { runRejoin } from '../../cluster/run-rejoin.js';
+import { describeDiscarded } from '../../cluster/wal-description.js';
 import { changing, commandContext } from '../command-context.js';
 import type { GlobalOptions } from '../command-context.js';
 import { consoleReporter } from '../console-reporter.js';
@@ -9,13 +10,13 @@ const say = (m: string) => process.stderr.write(`• ${m}\n`);
 export async function runRejoinCommand(
   g: GlobalOptions,
   node: string,
-  o: { reclone?: boolean; json?: boolean },
+  o: { reclone?: boolean; keep?: string; json?: boolean },
 ): Promise<number> {
   const ctx = await commandContext(g);
   const reporter = consoleReporter();
   try {
     const r = await changing(ctx, 'rejoin', () =>
-      runRejoin(ctx, node, { reclone: o.reclone === true, reporter }, say),
+      runRejoin(ctx, node, { reclone: o.reclone === true, keep: o.keep, reporter }, say),
     );
     if (o.json) process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
     else {

@@ -1,7 +1,8 @@
 import { Journal, readJournal } from '../../cluster/journal.js';
 import type { JournalEntry } from '../../cluster/journal.js';
 import type { ClusterContext } from '../../cluster/cluster-context.js';
-import { describeDiscarded, runRejoin } from '../../cluster/run-rejoin.js';
+import { runRejoin } from '../../cluster/run-rejoin.js';
+import { describeDiscarded } from '../../cluster/wal-description.js';
 import { consoleReporter } from '../console-reporter.js';
 import { runPromote } from '../../cluster/run-promote.js';
 import { abandonSwitchover, runSwitchover } from '../../cluster/run-switchover.js';
@@ -143,7 +144,13 @@ export function runResume(g: GlobalOptions, o: { json?: boolean }): Promise<numb
         const r = await runRejoin(
           ctx,
           entry.facts['node'] ?? '',
-          { reclone: entry.resume.includes('--reclone'), reporter },
+          {
+            reclone: entry.resume.includes('--reclone'),
+            keep: entry.resume.includes('--keep')
+              ? entry.resume[entry.resume.indexOf('--keep') + 1]
+              : undefined,
+            reporter,
+          },
           say,
           journal,
         );
