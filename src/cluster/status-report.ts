@@ -150,7 +150,12 @@ function nodeWarnings(n: NodeStatus, o: NodeObservation | undefined): string[] {
   else if (n.role === 'down' && o?.divergence?.kind !== 'diverged')
     w.push(`${n.name} is down (data in ${n.dataDir}); \`pgrepl start\` starts it`);
   if (n.role === 'absent') w.push(`${n.name} has no data yet; \`pgrepl up\` creates it`);
-  if (n.role === 'unreachable') w.push(`${n.name} runs but does not answer: ${n.error ?? 'unknown error'}`);
+  if (n.role === 'unreachable')
+    w.push(
+      /password authentication failed/.test(n.error ?? '')
+        ? `${n.name} refuses pgrepl's superuser password: the one its secret holds is not the server's (${n.error})`
+        : `${n.name} runs but does not answer: ${n.error ?? 'unknown error'}`,
+    );
   if (n.role === 'replica' && n.state !== 'streaming')
     w.push(`${n.name} is a replica but is not streaming (${n.state})`);
   const server = o?.server?.ok ? o.server : undefined;

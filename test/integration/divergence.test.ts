@@ -16,7 +16,11 @@ async function upWithTable(c: TestCluster): Promise<void> {
   await upCluster(c);
   await c.sql('pg1', 'CREATE TABLE t (id int PRIMARY KEY, origin text)');
   await c.sql('pg1', "INSERT INTO t SELECT g, 'pg1' FROM generate_series(1, 10) g");
-  await waitReplayed(c, 'pg1', ['pg2', 'pg3']);
+  await waitReplayed(
+    c,
+    'pg1',
+    c.nodes.map((n) => n.name).filter((n) => n !== 'pg1'),
+  );
 }
 
 /**
@@ -152,5 +156,29 @@ describe('rejoin during a split brain (issue 9.7)', () => {
     const s = await c.status();
     assert.equal(s.primary, 'pg1');
     assert.equal(s.healthy, true, s.warnings.join('\n'));
+  });
+});
+
+describe('switchover: an old primary that wrote after its stop is not demoted as it is (issue 9.1)', () => {
+  let c: TestCluster;
+  clusterForSuite(['pg1', 'pg2'], (made) => (c = made), { setUp: upWithTable });
+
+  it('after a kill past the promotion and a hand start of the old primary, resume leaves it fenced', async () => {
+    const killed = await c.cli(['switchover', '--to', 'pg2'], {
+      env: { PGREPL_CRASH_AT: 'after:slots on pg2' },
+    });
+    assert.equal(killed.signal, 'SIGKILL');
+    // A container restart brings the old primary back as a primary, and a client writes to it.
+    c.handStart('pg1', { asPrimary: true });
+    await c.sql('pg1', "INSERT INTO t VALUES (7001, 'pg1 after its stop')");
+    c.handStop('pg1');
+    const r = await c.cli(['resume', '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal((JSON.parse(r.stdout) as { oldPrimaryRejoined: boolean }).oldPrimaryRejoined, false);
+    assert.match(r.stderr, /pg1 stays fenced: .*pgrepl rejoin pg1/);
+    assert.equal(c.postmasterPid('pg1'), null, 'not started as a standby over its own writes');
+    const j = await c.cli(['rejoin', 'pg1', '--json']);
+    assert.equal(j.code, 0, j.stderr);
+    assert.equal((await c.status()).healthy, true);
   });
 });
