@@ -4,7 +4,7 @@ import type { ClusterObservation, NodeObservation } from './observation.js';
 /**
  * Why a replica that answers is not a healthy failover candidate, from what it and its peers
  * report; null when it is healthy. Its replay must not be paused (promotion would wait on it, and
- * whoever paused it meant something), it must be on the newest timeline any node reports (an older
+ * whoever paused it meant something) nor stuck short of what it received, it must be on the newest timeline any node reports (an older
  * one missed a promotion), and while another replica streams it must stream too (one that does
  * not has been cut off for who knows how long).
  */
@@ -13,6 +13,8 @@ export function candidateProblem(o: NodeObservation, obs: ClusterObservation): s
   if (!server || !server.instance.inRecovery) return 'it is not a running replica';
   if (server.instance.replayPaused === true)
     return 'its replay is paused (pg_is_wal_replay_paused); resume it with pg_wal_replay_resume() first';
+  if (server.replayMoving === false)
+    return `its replay is stuck at ${server.instance.replayLsn}, short of the ${server.instance.receiveLsn} it received (a query conflict or a long record?)`;
   const newest = newestTimeline(obs);
   const tl = server.instance.timeline;
   if (tl !== null && newest !== null && tl < newest.timeline)

@@ -123,14 +123,17 @@ export function decidePromote(
         reason: `${req.target} is not a running replica (it is ${o ? roleOf(o) : 'unknown'}); only a replica can be promoted`,
       };
     }
-    const ahead = ranked.find((c) => c.problem === null && held(c) > held(target as Candidate));
+    const ahead = furthestAhead(ranked, target);
     if (ahead && !req.force) {
       return {
         kind: 'refuse',
         code: 'E_REFUSED',
         reason:
           `${target.name} has less WAL (${target.positionLsn}) than ${ahead.name} (${ahead.positionLsn}): promoting it ` +
-          `would lose those commits and ${ahead.name} could not follow it. Promote ${ahead.name}, use --auto, or add --force`,
+          `would lose those commits and ${ahead.name} could not follow it. ` +
+          (ahead.problem === null
+            ? `Promote ${ahead.name}, use --auto, or add --force`
+            : `${ahead.name} is not healthy (${ahead.problem}): fix that and promote it, or add --force`),
       };
     }
     if (target.problem !== null && !req.force) {
@@ -154,6 +157,19 @@ export function decidePromote(
           'Fix one, or add --force to promote the most advanced anyway',
       };
     }
+    // Unhealthy ranks last, but passing over one that holds more WAL would lose what only it has
+    // (in sync mode, perhaps acknowledged commits): never silently.
+    const ahead = best ? furthestAhead(ranked, best) : undefined;
+    if (best && ahead && !req.force) {
+      return {
+        kind: 'refuse',
+        code: 'E_REFUSED',
+        reason:
+          `${ahead.name} holds WAL up to ${ahead.positionLsn}, past the best healthy replica ${best.name} ` +
+          `(${best.positionLsn}), but is not healthy: ${ahead.problem}. Fix that and promote ${ahead.name}, ` +
+          `or add --force to promote ${best.name} and lose that WAL`,
+      };
+    }
   }
   if (!target) return { kind: 'refuse', code: 'E_REFUSED', reason: 'no running replica to promote' };
   const followers = ranked.filter((c) => c.name !== target.name).map((c) => c.name);
@@ -172,5 +188,12 @@ export function decidePromote(
 }
 
 const held = (c: Candidate): bigint => comparableLsn(c.positionLsn);
+
+/** The candidate holding the most WAL past `target`'s, healthy or not; undefined when none does. */
+function furthestAhead(ranked: readonly Candidate[], target: Candidate): Candidate | undefined {
+  return [...ranked]
+    .filter((c) => held(c) > held(target))
+    .sort((a, b) => (held(b) > held(a) ? 1 : held(b) < held(a) ? -1 : 0))[0];
+}
 
 const names = (os: NodeObservation[]) => os.map((o) => o.node.name).join(' and ');

@@ -12,8 +12,12 @@ import {
   readUnappliedSettings,
   readWalReceiver,
 } from '../postgres/instance-queries.js';
+import type { InstanceState } from '../postgres/instance-queries.js';
+import { parseLsn } from '../postgres/lsn.js';
+import { readReplayProgress } from '../postgres/promotion.js';
 import { verifierMatches } from '../postgres/scram-verifier.js';
 import { withSql } from '../postgres/sql-client.js';
+import type { SqlSession } from '../postgres/sql-client.js';
 import type { NodeSpec } from '../spec/cluster-spec.js';
 import { adminTarget } from './cluster-context.js';
 import type { ClusterContext } from './cluster-context.js';
@@ -101,8 +105,9 @@ async function askServer(ctx: ClusterContext, node: NodeSpec): Promise<ServerAns
   try {
     return await withSql(target, async (s) => {
       const instance = await readInstanceState(s);
+      const readAt = Date.now();
       const primary = !instance.inRecovery;
-      return {
+      const answer = {
         ok: true as const,
         instance,
         walReceiver: primary ? null : await readWalReceiver(s),
@@ -116,12 +121,33 @@ async function askServer(ctx: ClusterContext, node: NodeSpec): Promise<ServerAns
         unappliedSettings: await readUnappliedSettings(s, join(node.dataDir, 'postgresql.conf')),
         pendingRestart: await readPendingRestart(s),
       };
+      return { ...answer, replayMoving: primary ? null : await replayMoving(s, instance, readAt) };
     });
   } catch (thrown) {
     // The driver's own words ("connect ECONNREFUSED …"): status adds what to do itself.
     const err = thrown instanceof PgreplError && thrown.cause instanceof Error ? thrown.cause : thrown;
     return { ok: false, error: err instanceof Error ? err.message : String(err) };
   }
+}
+
+/** How long a replica's replay, behind what it received, is watched before it counts as stuck. */
+const REPLAY_WATCH_MS = 200;
+
+/**
+ * Whether a replica's replay, short of what it received, moves: looked at again every 10 ms, and
+ * answered as soon as it moves (a healthy replica replays within milliseconds, so a failover waits
+ * for nothing), or false once REPLAY_WATCH_MS passed since the first look. null when it has
+ * replayed all it received (nothing to watch).
+ */
+async function replayMoving(s: SqlSession, first: InstanceState, firstAt: number): Promise<boolean | null> {
+  const { receiveLsn, replayLsn } = first;
+  if (receiveLsn === null || replayLsn === null || parseLsn(replayLsn) >= parseLsn(receiveLsn)) return null;
+  while (Date.now() < firstAt + REPLAY_WATCH_MS) {
+    await new Promise((r) => setTimeout(r, 10));
+    const now = (await readReplayProgress(s)).replay;
+    if (now !== null && parseLsn(now) > parseLsn(replayLsn)) return true;
+  }
+  return false;
 }
 
 function readOrNull(path: string): string | null {

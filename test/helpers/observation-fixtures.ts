@@ -50,6 +50,7 @@ const answer = (inRecovery: boolean, patch: Partial<ServerAnswer> = {}): ServerA
   replicationPasswordMatches: inRecovery ? null : true,
   unappliedSettings: [],
   pendingRestart: [],
+  replayMoving: null,
   ...patch,
 });
 

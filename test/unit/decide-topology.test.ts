@@ -159,6 +159,26 @@ describe('decidePromote', () => {
     );
   });
 
+  it('ranks a replica whose replay is stuck short of what it received below one that replays, and never passes over its WAL silently (issue 9.2)', () => {
+    const stuck = (s: ServerAnswer): ServerAnswer => ({
+      ...s,
+      instance: { ...s.instance, receiveLsn: '0/3000100', replayLsn: '0/3000000' },
+      replayMoving: false,
+    });
+    const obs = patch(primaryGone, 'pg2', stuck);
+    // pg2 holds more WAL than pg3: passing over it would lose that, so not without --force.
+    const refused = decidePromote(spec, obs, { target: undefined, auto: true, force: false });
+    assert.match(
+      refused.kind === 'refuse' ? refused.reason : '',
+      /pg2 holds WAL up to 0\/3000100, past the best healthy replica pg3 \(0\/3000000\), but is not healthy: its replay is stuck at 0\/3000000/,
+    );
+    const named = decidePromote(spec, obs, { target: 'pg3', auto: false, force: false });
+    assert.match(named.kind === 'refuse' ? named.reason : '', /pg3 has less WAL .* pg2 is not healthy/);
+    const d = decidePromote(spec, obs, { target: undefined, auto: true, force: true });
+    assert.equal(d.kind === 'promote' && d.target, 'pg3');
+    assert.match(d.kind === 'promote' ? (d.candidates[1]?.problem ?? '') : '', /replay is stuck/);
+  });
+
   it('with --auto refuses when no replica is healthy, unless forced', () => {
     const paused = (s: ServerAnswer): ServerAnswer => ({
       ...s,
