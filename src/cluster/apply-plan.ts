@@ -11,6 +11,7 @@ import type { NodeSpec } from '../spec/cluster-spec.js';
 import { requireSuperuserPassword, writeReplicationPassfile } from './cluster-context.js';
 import type { ClusterContext } from './cluster-context.js';
 import { checkDivergence } from './check-divergence.js';
+import { divergedNotStarted } from './decide-divergence.js';
 import { crashIfAt } from './crash-point.js';
 import type { CrashPoint } from './crash-point.js';
 import { readState, recordCreatedDir } from './cluster-state.js';
@@ -83,8 +84,7 @@ export const STEP_HANDLERS: { readonly [K in StepKind]: Handler<K> } = {
       if (divergence.kind === 'diverged')
         throw new PgreplError(
           'E_DIVERGED',
-          `${node.name} diverged from ${upstream.name}: ${divergence.reason}. It was not started (streaming would replay ` +
-            `${upstream.name}'s WAL over its own writes); \`pgrepl rejoin ${node.name}\` re-clones it and lists what only it had`,
+          divergedNotStarted(node.name, upstream.name, divergence.reason, 'was not started'),
         );
     }
     await startNode(ctx, node);

@@ -79,15 +79,32 @@ async function compareAt(
   flush: bigint,
   length = RECORD_WINDOW,
 ): Promise<'same' | 'different' | 'unknown'> {
+  const both = await readBoth(node, s, control, at, flush, length);
+  if (both === null) return 'unknown';
+  const [own, theirs] = both;
+  if (own === null || theirs === null || own.length !== theirs.length) return 'unknown';
+  return own.equals(theirs) ? 'same' : 'different';
+}
+
+/**
+ * The node's own WAL and the primary's at `at`, `length` bytes but not past the primary's end
+ * (each null when that side lacks the segment); null when the primary has nothing there.
+ */
+async function readBoth(
+  node: NodeSpec,
+  s: SqlSession,
+  control: ControlData,
+  at: bigint,
+  flush: bigint,
+  length: number,
+): Promise<[Buffer | null, Buffer | null] | null> {
   const n = Number(flush - at < BigInt(length) ? flush - at : BigInt(length));
-  if (n <= 0) return 'unknown';
+  if (n <= 0) return null;
   const seg = control.walSegmentBytes;
-  const [own, theirs] = [
+  return [
     readOwnWal(node.dataDir, control.timeline, at, n, seg),
     await readServerWal(s, control.timeline, at, n, seg),
   ];
-  if (own === null || theirs === null || own.length !== theirs.length) return 'unknown';
-  return own.equals(theirs) ? 'same' : 'different';
 }
 
 /**
@@ -118,16 +135,17 @@ async function ownWalSinceFork(
     p >= flush || (await compareAt(ctx, node, s, control, p, flush, Number(page))) === 'different';
   // Its checkpoint page not differing cannot happen for a diverged node; then say from there.
   let fork = cp;
-  if ((await differs(hi)) && (await differs(lo))) {
+  const checkpointPageDiffers = await differs(hi);
+  if (checkpointPageDiffers && (await differs(lo))) {
     fork = lo;
-  } else if (await differs(hi)) {
+  } else if (checkpointPageDiffers) {
     // Invariant: page lo is the primary's, page hi is not.
     while (hi - lo > page) {
       const mid = lo + ((hi - lo) / page / 2n) * page;
       if (await differs(mid)) hi = mid;
       else lo = mid;
     }
-    const firstByte = await firstDifference(node, s, control, hi, page, flush);
+    const firstByte = await firstDifference(node, s, control, hi, Number(page), flush);
     const starts = await listRecordStarts(ctx.env, node.dataDir, control.timeline, lo, firstByte + 1n);
     fork = starts.filter((x) => x <= firstByte).at(-1) ?? firstByte;
   }
@@ -140,14 +158,13 @@ async function firstDifference(
   s: SqlSession,
   control: ControlData,
   p: bigint,
-  page: bigint,
+  page: number,
   flush: bigint,
 ): Promise<bigint> {
-  if (p >= flush) return flush;
-  const n = Number(flush - p < page ? flush - p : page);
-  const own = readOwnWal(node.dataDir, control.timeline, p, n, control.walSegmentBytes) ?? Buffer.alloc(0);
-  const theirs = (await readServerWal(s, control.timeline, p, n, control.walSegmentBytes)) ?? Buffer.alloc(0);
-  for (let i = 0; i < Math.min(own.length, theirs.length); i++)
-    if (own[i] !== theirs[i]) return p + BigInt(i);
-  return p + BigInt(Math.min(own.length, theirs.length));
+  const both = await readBoth(node, s, control, p, flush, page);
+  if (both === null) return flush;
+  const [own, theirs] = both.map((b) => b ?? Buffer.alloc(0)) as [Buffer, Buffer];
+  const n = Math.min(own.length, theirs.length);
+  for (let i = 0; i < n; i++) if (own[i] !== theirs[i]) return p + BigInt(i);
+  return p + BigInt(n);
 }

@@ -1,6 +1,7 @@
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { CommandRunner } from '../postgres/command-runner.js';
+import { procStat } from '../postgres/instance-control.js';
 
 /** One program pgrepl started and has not yet seen exit: enough to find it again, and only it. */
 interface ChildRecord {
@@ -12,15 +13,10 @@ interface ChildRecord {
   readonly ownerStarted: string;
 }
 
-/** A running process's start time from /proc; null when it is gone, a zombie, or this is not Linux. */
+/** A running process's start time; null when it is gone, a zombie, or this is not Linux. */
 function startTime(pid: number): string | null {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return fields[0] === 'Z' ? null : (fields[19] ?? null);
-  } catch {
-    return null;
-  }
+  const st = procStat(pid);
+  return st === null || st.state === 'Z' ? null : st.started;
 }
 
 const alive = (pid: number, started: string) => startTime(pid) === started;

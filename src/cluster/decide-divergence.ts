@@ -93,3 +93,16 @@ export function decideDivergence(node: StoppedNodeFacts, primary: PrimaryFacts):
         : `it stopped as a replica (${node.state}) at ${cp}; the primary no longer holds that WAL to compare`,
   };
 }
+
+/** What `up` and `start` say of a diverged node they did not start, and what to do about it. */
+export function divergedNotStarted(
+  node: string,
+  upstream: string,
+  reason: string,
+  how: 'was left stopped' | 'was not started',
+): string {
+  return (
+    `${node} diverged from ${upstream}: ${reason}. It ${how} (streaming would replay ${upstream}'s WAL over ` +
+    `its own writes); \`pgrepl rejoin ${node}\` re-clones it and lists what only it had`
+  );
+}

@@ -1,7 +1,6 @@
 import { readTimelineHistory } from '../postgres/promotion.js';
 import type { TimelineHistory } from '../postgres/promotion.js';
-import { readControlData } from '../postgres/read-controldata.js';
-import { listCommitsAfter } from '../postgres/run-rewind.js';
+import { readCommitsAfter } from '../postgres/run-rewind.js';
 import type { ClusterContext } from './cluster-context.js';
 import { nodeOf, sqlOn } from './node-actions.js';
 import { describeDiscarded } from './wal-description.js';
@@ -36,9 +35,7 @@ export async function describeSplit(ctx: ClusterContext, sides: readonly string[
       if (!read) return `${node.name}: does not answer`;
       const where = `${node.name}: timeline ${read.history.current}, WAL at ${read.lsn}`;
       if (fork === null) return `${where} (they are on one timeline: where they forked is not known)`;
-      const own = await readControlData(ctx.env, node.dataDir)
-        .then((control) => listCommitsAfter(ctx.env, node.dataDir, fork, control))
-        .catch(() => null);
+      const own = await readCommitsAfter(ctx.env, node.dataDir, fork);
       return `${where}; since the fork at ${fork}: ${own ? describeDiscarded(own) : 'its WAL cannot be read here'}`;
     }),
   );

@@ -3,10 +3,9 @@ import { join } from 'node:path';
 import { PgreplError } from '../errors.js';
 import { acceptsConnections, readDataDir } from '../postgres/instance-control.js';
 import {
-  hasReplicationRole,
   readInstanceState,
   readPendingRestart,
-  readRoleVerifier,
+  readRole,
   readSenders,
   readSlots,
   readUnappliedSettings,
@@ -107,16 +106,17 @@ async function askServer(ctx: ClusterContext, node: NodeSpec): Promise<ServerAns
       const instance = await readInstanceState(s);
       const readAt = Date.now();
       const primary = !instance.inRecovery;
+      const role = primary ? await readRole(s, ctx.spec.replication.user) : null;
       const answer = {
         ok: true as const,
         instance,
         walReceiver: primary ? null : await readWalReceiver(s),
         senders: primary ? await readSenders(s) : [],
         slots: await readSlots(s),
-        replicationRoleExists: primary ? await hasReplicationRole(s, ctx.spec.replication.user) : null,
+        replicationRoleExists: primary ? role?.loginReplication === true : null,
         replicationPasswordMatches:
           primary && ctx.replicationPassword !== undefined
-            ? verifierMatches(ctx.replicationPassword, await readRoleVerifier(s, ctx.spec.replication.user))
+            ? verifierMatches(ctx.replicationPassword, role?.verifier ?? null)
             : null,
         unappliedSettings: await readUnappliedSettings(s, join(node.dataDir, 'postgresql.conf')),
         pendingRestart: await readPendingRestart(s),

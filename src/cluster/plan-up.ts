@@ -1,4 +1,5 @@
 import type { ClusterSpec, NodeSpec } from '../spec/cluster-spec.js';
+import { divergedNotStarted } from './decide-divergence.js';
 import { roleOf, serverOutsideDataDirReason } from './observation.js';
 import type { ClusterObservation, NodeObservation } from './observation.js';
 import type { Plan, Step } from './plan-step.js';
@@ -86,10 +87,7 @@ export function planUp(
       continue;
     }
     if (r.divergence?.kind === 'diverged') {
-      notes.push(
-        `${replica.name} diverged from ${primary.name}: ${r.divergence.reason}. It was left stopped (streaming would ` +
-          `replay ${primary.name}'s WAL over its own writes); \`pgrepl rejoin ${replica.name}\` re-clones it and lists what only it had`,
-      );
+      notes.push(divergedNotStarted(replica.name, primary.name, r.divergence.reason, 'was left stopped'));
       continue;
     }
     if (r.dataDir.initialized && !r.dataDir.standbySignal) {

@@ -2,8 +2,7 @@ import { PgreplError } from '../errors.js';
 import { lsnDiff } from '../postgres/lsn.js';
 import { acceptsConnections, readDataDir } from '../postgres/instance-control.js';
 import { readTimelineHistory } from '../postgres/promotion.js';
-import { readControlData } from '../postgres/read-controldata.js';
-import { listCommitsAfter } from '../postgres/run-rewind.js';
+import { readCommitsAfter } from '../postgres/run-rewind.js';
 import type { LostWal } from '../postgres/run-rewind.js';
 import type { NodeSpec } from '../spec/cluster-spec.js';
 import type { ClusterContext } from './cluster-context.js';
@@ -175,12 +174,7 @@ export async function runPromote(
  */
 async function lostOn(ctx: ClusterContext, old: NodeSpec, from: string): Promise<LostWal | null> {
   if (readDataDir(old.dataDir).pid !== null) return null;
-  try {
-    const control = await readControlData(ctx.env, old.dataDir);
-    return await listCommitsAfter(ctx.env, old.dataDir, from, control);
-  } catch {
-    return null;
-  }
+  return readCommitsAfter(ctx.env, old.dataDir, from);
 }
 
 /** A resumed promote keeps its target and old primary; what still runs is observed afresh. */

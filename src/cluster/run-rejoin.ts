@@ -121,26 +121,28 @@ export async function runRejoin(
       if (divergence.kind === 'diverged') {
         discarded = check.ownWal;
         recloneReason = `${name} diverged from ${primary.name} without a timeline change (pg_rewind cannot see that): ${divergence.reason}`;
-      } else if (branch) {
-        const own = await listCommitsAfter(ctx.env, node.dataDir, branch.endedAt, control).catch(() => null);
-        if (own && own.to !== own.from) discarded = own;
-      }
-    }
-    if (recloneReason === null && !(rewindDone && !recloneBegun)) {
-      // jit=off: pg_rewind lists the source's files with one recursive query whose estimated cost
-      // is in the millions, so PostgreSQL JIT-compiles it: ~0.3 s of compiling for 13 ms of work.
-      const conninfo = `host=${primary.host} port=${primary.port} user=${ctx.spec.superuser.name} dbname=postgres passfile=${ctx.paths.superuserPassfile} options='-c jit=off'`;
-      // pg_rewind finishes the crash recovery of a node that died by itself (single-user mode, no listener).
-      const rewound = await journal.step(rewindStep, () =>
-        runRewind(ctx.env, { dataDir: node.dataDir, sourceConninfo: conninfo }),
-      );
-      if (rewound && !rewound.ok) {
-        recloneReason = `pg_rewind could not rewind it: ${rewound.error ?? 'unknown error'}`;
-      } else if (rewound?.noRewindRequired) {
-        method = 'none needed';
       } else {
-        method = 'rewind';
-        rewindCopiedMb = rewound?.copiedMb ?? null;
+        if (branch) {
+          const own = await listCommitsAfter(ctx.env, node.dataDir, branch.endedAt, control).catch(
+            () => null,
+          );
+          if (own && own.to !== own.from) discarded = own;
+        }
+        // jit=off: pg_rewind lists the source's files with one recursive query whose estimated cost
+        // is in the millions, so PostgreSQL JIT-compiles it: ~0.3 s of compiling for 13 ms of work.
+        const conninfo = `host=${primary.host} port=${primary.port} user=${ctx.spec.superuser.name} dbname=postgres passfile=${ctx.paths.superuserPassfile} options='-c jit=off'`;
+        // pg_rewind finishes the crash recovery of a node that died by itself (single-user mode, no listener).
+        const rewound = await journal.step(rewindStep, () =>
+          runRewind(ctx.env, { dataDir: node.dataDir, sourceConninfo: conninfo }),
+        );
+        if (rewound && !rewound.ok) {
+          recloneReason = `pg_rewind could not rewind it: ${rewound.error ?? 'unknown error'}`;
+        } else if (rewound?.noRewindRequired) {
+          method = 'none needed';
+        } else {
+          method = 'rewind';
+          rewindCopiedMb = rewound?.copiedMb ?? null;
+        }
       }
     }
 

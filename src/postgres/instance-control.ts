@@ -72,11 +72,22 @@ function livePostmasterPid(dataDir: string): number | null {
 /** In the process table and not a zombie: a killed postmaster not yet reaped is dead for our purposes. */
 function isAlive(pid: number): boolean {
   if (!processExists(pid)) return false;
+  // no /proc (not Linux): trust kill(0)
+  return procStat(pid)?.state !== 'Z';
+}
+
+/**
+ * A process's state letter (R, S, Z, …) and start time (clock ticks since boot: a reused PID has
+ * another) from /proc/PID/stat; null when it is gone or there is no /proc.
+ */
+export function procStat(pid: number): { state: string; started: string } | null {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return !stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
+    // After "pid (comm) ": field 3 (state) onwards; the start time is field 22.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return { state: fields[0] ?? '', started: fields[19] ?? '' };
   } catch {
-    return true; // no /proc (not Linux): trust kill(0)
+    return null;
   }
 }
 

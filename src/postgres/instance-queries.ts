@@ -131,22 +131,20 @@ export async function readSlots(s: SqlSession): Promise<SlotState[]> {
   }));
 }
 
-/** The SCRAM verifier pg_authid stores for `user` (superuser only); null without a role or password. */
-export async function readRoleVerifier(s: SqlSession, user: string): Promise<string | null> {
-  const rows = await s.query<{ v: string | null }>(
-    'SELECT rolpassword AS v FROM pg_authid WHERE rolname = $1',
-    [user],
-  );
-  return rows[0]?.v ?? null;
+/** What pg_authid says of a role: whether it may log in for replication, and its stored password. */
+export interface RoleState {
+  readonly loginReplication: boolean;
+  /** The SCRAM verifier (superuser only can read it); null without a password. */
+  readonly verifier: string | null;
 }
 
-/** Whether `user` exists as a LOGIN REPLICATION role. */
-export async function hasReplicationRole(s: SqlSession, user: string): Promise<boolean> {
-  const rows = await s.query<{ ok: boolean }>(
-    'SELECT rolcanlogin AND rolreplication AS ok FROM pg_roles WHERE rolname = $1',
+/** `user`'s role as pg_authid has it; null when there is no such role. */
+export async function readRole(s: SqlSession, user: string): Promise<RoleState | null> {
+  const [row] = await s.query<{ ok: boolean; verifier: string | null }>(
+    'SELECT rolcanlogin AND rolreplication AS ok, rolpassword AS verifier FROM pg_authid WHERE rolname = $1',
     [user],
   );
-  return rows[0]?.ok === true;
+  return row ? { loginReplication: row.ok === true, verifier: row.verifier ?? null } : null;
 }
 
 /**

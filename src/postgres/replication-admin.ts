@@ -1,3 +1,4 @@
+import { readRole } from './instance-queries.js';
 import { scramVerifier, verifierMatches } from './scram-verifier.js';
 import type { SqlSession } from './sql-client.js';
 
@@ -10,16 +11,13 @@ export async function ensureReplicationRole(
   user: string,
   password: string,
 ): Promise<'created' | 'altered' | 'unchanged'> {
-  const [row] = await s.query<{ ok: boolean; verifier: string | null }>(
-    'SELECT rolcanlogin AND rolreplication AS ok, rolpassword AS verifier FROM pg_authid WHERE rolname = $1',
-    [user],
-  );
-  if (row?.ok && verifierMatches(password, row.verifier)) return 'unchanged';
+  const role = await readRole(s, user);
+  if (role?.loginReplication && verifierMatches(password, role.verifier)) return 'unchanged';
   // Identifiers and the verifier are interpolated because DDL takes no bind parameters; both are
   // safe: the role name matched ^[a-z_][a-z0-9_]*$ in the spec, the verifier is base64 and '$'.
-  const verb = row ? 'ALTER' : 'CREATE';
+  const verb = role ? 'ALTER' : 'CREATE';
   await s.query(`${verb} ROLE "${user}" WITH LOGIN REPLICATION PASSWORD '${scramVerifier(password)}'`);
-  return row ? 'altered' : 'created';
+  return role ? 'altered' : 'created';
 }
 
 /** Creates a physical slot that reserves WAL from the moment it exists; a no-op if it is there. */

@@ -1,6 +1,7 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { InstanceEnv } from './instance-control.js';
+import { readControlData } from './read-controldata.js';
 import { syncFileSystem } from './sync-file-system.js';
 import { formatLsn, parseLsn, walFileName } from './lsn.js';
 
@@ -105,4 +106,20 @@ export async function listCommitsAfter(
       r.stderr,
     )?.[1];
   return { from, to: end ?? null, commits };
+}
+
+/**
+ * listCommitsAfter on a data directory whose control file says which timeline and segment size to
+ * read; null when its control file or its WAL cannot be read.
+ */
+export async function readCommitsAfter(
+  env: InstanceEnv,
+  dataDir: string,
+  from: string,
+): Promise<LostWal | null> {
+  try {
+    return await listCommitsAfter(env, dataDir, from, await readControlData(env, dataDir));
+  } catch {
+    return null;
+  }
 }

@@ -1,15 +1,15 @@
 import { closeSync, openSync, readSync } from 'node:fs';
 import { join } from 'node:path';
-import { formatLsn, parseLsn, walFileName } from './lsn.js';
+import { formatLsn, walFileName } from './lsn.js';
 import type { SqlSession } from './sql-client.js';
 
 /** Where a WAL position lies: its segment file (under pg_wal) and the offset in it. */
-export interface WalPlace {
+interface WalPlace {
   readonly file: string;
   readonly offset: number;
 }
 
-export function walPlace(timeline: number, lsn: bigint, segmentBytes: number): WalPlace {
+function walPlace(timeline: number, lsn: bigint, segmentBytes: number): WalPlace {
   return {
     file: `pg_wal/${walFileName(timeline, formatLsn(lsn), segmentBytes)}`,
     offset: Number(lsn % BigInt(segmentBytes)),
@@ -23,12 +23,11 @@ export function walPlace(timeline: number, lsn: bigint, segmentBytes: number): W
 export function readOwnWal(
   dataDir: string,
   timeline: number,
-  lsn: string | bigint,
+  lsn: bigint,
   length: number,
   segmentBytes: number,
 ): Buffer | null {
-  const at = typeof lsn === 'bigint' ? lsn : parseLsn(lsn);
-  const place = walPlace(timeline, at, segmentBytes);
+  const place = walPlace(timeline, lsn, segmentBytes);
   let fd: number;
   try {
     fd = openSync(join(dataDir, place.file), 'r');
@@ -51,12 +50,11 @@ export function readOwnWal(
 export async function readServerWal(
   s: SqlSession,
   timeline: number,
-  lsn: string | bigint,
+  lsn: bigint,
   length: number,
   segmentBytes: number,
 ): Promise<Buffer | null> {
-  const at = typeof lsn === 'bigint' ? lsn : parseLsn(lsn);
-  const place = walPlace(timeline, at, segmentBytes);
+  const place = walPlace(timeline, lsn, segmentBytes);
   const [row] = await s.query<{ b: Buffer | null }>('SELECT pg_read_binary_file($1, $2, $3, true) AS b', [
     place.file,
     place.offset,

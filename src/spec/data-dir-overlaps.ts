@@ -1,6 +1,6 @@
-import { isAbsolute, join, relative, resolve } from 'node:path';
+import { isAbsolute, join, relative } from 'node:path';
 
-/** A node's data directory as the overlap check sees it: absolute, with the machine it is on. */
+/** A node's data directory as the overlap check sees it: an absolute path, with the machine it is on. */
 export interface PlacedDir {
   readonly index: number;
   readonly host: string;
@@ -33,14 +33,14 @@ function within(inner: string, outer: string): boolean {
  * Data directories that would overlap: equal or nested ones on one machine (moving one aside for
  * a re-clone would move the other, running, one with it), or one that holds or lies in the state
  * dir outside its `data/` folder (the secrets, logs and journal live there). Also names pgrepl
- * gives its own siblings of a data directory (clone temp dir, moved-aside copies).
+ * gives its own siblings of a data directory (clone temp dir, moved-aside copies). Paths are
+ * absolute and normalised (resolve()d), the state dir's too.
  */
-export function dataDirOverlaps(dirs: readonly PlacedDir[], stateDir: string): DirProblem[] {
+export function dataDirOverlaps(dirs: readonly PlacedDir[], state: string): DirProblem[] {
   const problems: DirProblem[] = [];
-  const state = resolve(stateDir);
   const dataRoot = join(state, 'data');
   for (const d of dirs) {
-    const dir = resolve(d.dir);
+    const dir = d.dir;
     if (within(state, dir)) {
       problems.push({
         index: d.index,
@@ -61,18 +61,18 @@ export function dataDirOverlaps(dirs: readonly PlacedDir[], stateDir: string): D
       (o) =>
         o.index < d.index &&
         machineOf(o.host) === machineOf(d.host) &&
-        (within(resolve(o.dir), dir) || within(dir, resolve(o.dir))),
+        (within(o.dir, dir) || within(dir, o.dir)),
     );
     if (other !== undefined) {
       const how =
-        resolve(other.dir) === dir
+        other.dir === dir
           ? 'is also the dataDir of'
-          : within(dir, resolve(other.dir))
+          : within(dir, other.dir)
             ? 'lies inside the dataDir of'
             : 'holds the dataDir of';
       problems.push({
         index: d.index,
-        message: `dataDir ${dir} ${how} nodes[${other.index}] (${resolve(other.dir)}) on the same machine; each node needs a directory of its own, not nested in another's`,
+        message: `dataDir ${dir} ${how} nodes[${other.index}] (${other.dir}) on the same machine; each node needs a directory of its own, not nested in another's`,
       });
     }
   }
