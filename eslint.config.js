@@ -12,4 +12,30 @@ export default tseslint.config(
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }],
     },
   },
+  {
+    // Decisions are pure functions of observations: nothing in decide/ may reach a disk, a process,
+    // a socket or the clock through an import. Types may come from anywhere.
+    files: ['src/cluster/decide/**/*.ts'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['node:*', 'fs', 'path', 'child_process', 'net', 'pg'],
+              allowTypeImports: true,
+              message: 'decide/ is pure: pass the fact in as an observation instead',
+            },
+            {
+              regex:
+                '^\\.\\./(actions|operations|store|context)/|^\\.\\./observe/(?!observation\\.js$)|^\\.\\./\\.\\./(?!spec/|postgres/)|^\\.\\./\\.\\./postgres/(?!(lsn|render-pg-hba|render-postgresql-conf)\\.js$)',
+              allowTypeImports: true,
+              message:
+                'decide/ may import only other decisions, observation types, spec/ and pure postgres/ renderers',
+            },
+          ],
+        },
+      ],
+    },
+  },
 );

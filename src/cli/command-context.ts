@@ -1,8 +1,8 @@
-import { buildContext } from '../cluster/cluster-context.js';
-import type { ClusterContext } from '../cluster/cluster-context.js';
-import { withClusterLock } from '../cluster/cluster-lock.js';
-import { childRecordsDir, reapOrphans } from '../cluster/child-records.js';
-import { assertNoInterruptedOperation } from '../cluster/journal.js';
+import { buildContext } from '../cluster/context/cluster-context.js';
+import type { ClusterContext } from '../cluster/context/cluster-context.js';
+import { withClusterLock } from '../cluster/store/cluster-lock.js';
+import { childRecordsDir, reapOrphans } from '../cluster/context/child-records.js';
+import { assertNoInterruptedOperation } from '../cluster/store/journal.js';
 import { removeLeftoverInitdbSecrets } from '../postgres/instance-control.js';
 import { processRunner } from '../postgres/command-runner.js';
 import { loadSpec } from '../spec/load-spec.js';

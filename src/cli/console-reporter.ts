@@ -1,6 +1,6 @@
 import cliProgress from 'cli-progress';
-import type { Reporter } from '../cluster/reporter.js';
-import { describeStep } from '../cluster/plan-step.js';
+import type { Reporter } from '../cluster/context/reporter.js';
+import { describeStep } from '../cluster/decide/plan-step.js';
 import type { CloneProgress } from '../postgres/run-basebackup.js';
 
 const PHASE_TEXT: Record<CloneProgress['phase'], string> = {

@@ -1,5 +1,5 @@
 import { dirname, join } from 'node:path';
-import { renderNodeConfig } from '../cluster/render-node-config.js';
+import { renderNodeConfig } from '../cluster/decide/render-node-config.js';
 import type { ClusterSpec, NodeSpec } from '../spec/cluster-spec.js';
 
 /** One file of a bundle: its path inside the bundle, its text, its mode. */

@@ -4,7 +4,7 @@
  * until `releaseFile` exists.
  */
 import { existsSync } from 'node:fs';
-import { withClusterLock } from '../../src/cluster/cluster-lock.js';
+import { withClusterLock } from '../../src/cluster/store/cluster-lock.js';
 import { PgreplError } from '../../src/errors.js';
 
 const [stateDir, startAt, releaseFile] = process.argv.slice(2);

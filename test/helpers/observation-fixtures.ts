@@ -1,6 +1,10 @@
-import type { ClusterObservation, NodeObservation, ServerAnswer } from '../../src/cluster/observation.js';
-import { renderNodeConfig } from '../../src/cluster/render-node-config.js';
-import type { RenderFacts } from '../../src/cluster/render-node-config.js';
+import type {
+  ClusterObservation,
+  NodeObservation,
+  ServerAnswer,
+} from '../../src/cluster/observe/observation.js';
+import { renderNodeConfig } from '../../src/cluster/decide/render-node-config.js';
+import type { RenderFacts } from '../../src/cluster/decide/render-node-config.js';
 import type { ClusterSpec, NodeSpec } from '../../src/spec/cluster-spec.js';
 import { parseSpec } from '../../src/spec/parse-spec.js';
 

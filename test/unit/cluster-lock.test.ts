@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { withClusterLock } from '../../src/cluster/cluster-lock.js';
+import { withClusterLock } from '../../src/cluster/store/cluster-lock.js';
 
 const RACER = join(dirname(fileURLToPath(import.meta.url)), '../helpers/lock-racer.js');
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { decideDivergence } from '../../src/cluster/decide-divergence.js';
-import type { PrimaryFacts, StoppedNodeFacts } from '../../src/cluster/decide-divergence.js';
+import { decideDivergence } from '../../src/cluster/decide/decide-divergence.js';
+import type { PrimaryFacts, StoppedNodeFacts } from '../../src/cluster/decide/decide-divergence.js';
 
 const replica: StoppedNodeFacts = {
   state: 'shut down in recovery',

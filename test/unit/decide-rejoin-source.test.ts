@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { decideRejoinSource } from '../../src/cluster/decide-rejoin-source.js';
+import { decideRejoinSource } from '../../src/cluster/decide/decide-rejoin-source.js';
 import { observe, specOf } from '../helpers/observation-fixtures.js';
 
 describe('decideRejoinSource (issue 9.7)', () => {

@@ -1,10 +1,14 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { decidePromote } from '../../src/cluster/decide-promote.js';
-import { decideSwitchover } from '../../src/cluster/decide-switchover.js';
-import { planUp } from '../../src/cluster/plan-up.js';
-import { replayCaughtUp } from '../../src/cluster/topology-actions.js';
-import type { ClusterObservation, NodeObservation, ServerAnswer } from '../../src/cluster/observation.js';
+import { decidePromote } from '../../src/cluster/decide/decide-promote.js';
+import { decideSwitchover } from '../../src/cluster/decide/decide-switchover.js';
+import { planUp } from '../../src/cluster/decide/plan-up.js';
+import { replayCaughtUp } from '../../src/cluster/actions/topology-actions.js';
+import type {
+  ClusterObservation,
+  NodeObservation,
+  ServerAnswer,
+} from '../../src/cluster/observe/observation.js';
 import { parseSpec } from '../../src/spec/parse-spec.js';
 import { FACTS, observe, specOf } from '../helpers/observation-fixtures.js';
 

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { planUp } from '../../src/cluster/plan-up.js';
-import type { Step } from '../../src/cluster/plan-step.js';
+import { planUp } from '../../src/cluster/decide/plan-up.js';
+import type { Step } from '../../src/cluster/decide/plan-step.js';
 import { FACTS, observe, specOf } from '../helpers/observation-fixtures.js';
 import type { NodeShape } from '../helpers/observation-fixtures.js';
 

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { compareCandidates, rankCandidates } from '../../src/cluster/rank-candidates.js';
-import type { Candidate } from '../../src/cluster/rank-candidates.js';
+import { compareCandidates, rankCandidates } from '../../src/cluster/decide/rank-candidates.js';
+import type { Candidate } from '../../src/cluster/decide/rank-candidates.js';
 import { formatLsn, lsnDiff, parseLsn } from '../../src/postgres/lsn.js';
 
 const c = (

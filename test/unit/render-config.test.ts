@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { renderNodeConfig } from '../../src/cluster/render-node-config.js';
+import { renderNodeConfig } from '../../src/cluster/decide/render-node-config.js';
 import { renderPassfile } from '../../src/postgres/render-passfile.js';
 import { scramVerifier } from '../../src/postgres/scram-verifier.js';
 import { phaseOf } from '../../src/postgres/run-basebackup.js';

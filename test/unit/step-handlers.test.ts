@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { STEP_HANDLERS } from '../../src/cluster/apply-plan.js';
-import { planUp } from '../../src/cluster/plan-up.js';
+import { STEP_HANDLERS } from '../../src/cluster/operations/apply-plan.js';
+import { planUp } from '../../src/cluster/decide/plan-up.js';
 import { FACTS, observe, specOf } from '../helpers/observation-fixtures.js';
 import type { NodeShape } from '../helpers/observation-fixtures.js';
 

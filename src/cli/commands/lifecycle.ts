@@ -1,5 +1,5 @@
-import { destroyCluster } from '../../cluster/destroy-cluster.js';
-import { stopCluster } from '../../cluster/stop-cluster.js';
+import { destroyCluster } from '../../cluster/operations/destroy-cluster.js';
+import { stopCluster } from '../../cluster/operations/stop-cluster.js';
 import { PgreplError } from '../../errors.js';
 import { changing, commandContext } from '../command-context.js';
 import type { GlobalOptions } from '../command-context.js';

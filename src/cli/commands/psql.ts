@@ -1,10 +1,10 @@
 import { spawn } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import { join } from 'node:path';
-import { observeCluster } from '../../cluster/observe-cluster.js';
-import { roleOf } from '../../cluster/observation.js';
-import { requireSuperuserPassword } from '../../cluster/cluster-context.js';
-import { nodeOf } from '../../cluster/node-actions.js';
+import { observeCluster } from '../../cluster/observe/observe-cluster.js';
+import { roleOf } from '../../cluster/observe/observation.js';
+import { requireSuperuserPassword } from '../../cluster/context/cluster-context.js';
+import { nodeOf } from '../../cluster/actions/node-actions.js';
 import { PgreplError } from '../../errors.js';
 import { commandContext } from '../command-context.js';
 import type { GlobalOptions } from '../command-context.js';

@@ -1,5 +1,5 @@
-import { runRejoin } from '../../cluster/run-rejoin.js';
-import { describeDiscarded } from '../../cluster/wal-description.js';
+import { runRejoin } from '../../cluster/operations/run-rejoin.js';
+import { describeDiscarded } from '../../cluster/decide/wal-description.js';
 import { changing, commandContext } from '../command-context.js';
 import type { GlobalOptions } from '../command-context.js';
 import { consoleReporter } from '../console-reporter.js';

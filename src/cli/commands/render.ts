@@ -1,5 +1,5 @@
 import { resolve } from 'node:path';
-import type { ClusterContext } from '../../cluster/cluster-context.js';
+import type { ClusterContext } from '../../cluster/context/cluster-context.js';
 import { DEFAULT_IMAGE, renderComposeBundle } from '../../deploy/render-compose-bundle.js';
 import { renderHostBundle } from '../../deploy/render-host-bundle.js';
 import type { BundleFile } from '../../deploy/render-host-bundle.js';

@@ -1,5 +1,5 @@
-import { observeCluster } from '../../cluster/observe-cluster.js';
-import { roleOf } from '../../cluster/observation.js';
+import { observeCluster } from '../../cluster/observe/observe-cluster.js';
+import { roleOf } from '../../cluster/observe/observation.js';
 import { PgreplError } from '../../errors.js';
 import type { ReplicationMode } from '../../spec/cluster-spec.js';
 import { writeReplicationMode } from '../../spec/edit-spec.js';

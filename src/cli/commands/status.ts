@@ -1,8 +1,8 @@
-import { observeCluster } from '../../cluster/observe-cluster.js';
-import { readJournal } from '../../cluster/journal.js';
-import type { JournalEntry } from '../../cluster/journal.js';
-import { buildStatus } from '../../cluster/status-report.js';
-import type { ClusterStatus } from '../../cluster/status-report.js';
+import { observeCluster } from '../../cluster/observe/observe-cluster.js';
+import { readJournal } from '../../cluster/store/journal.js';
+import type { JournalEntry } from '../../cluster/store/journal.js';
+import { buildStatus } from '../../cluster/observe/status-report.js';
+import type { ClusterStatus } from '../../cluster/observe/status-report.js';
 import { commandContext } from '../command-context.js';
 import type { GlobalOptions } from '../command-context.js';
 import { formatStatus } from '../format-status.js';

@@ -1,11 +1,11 @@
-import { Journal, readJournal } from '../../cluster/journal.js';
-import type { JournalEntry } from '../../cluster/journal.js';
-import type { ClusterContext } from '../../cluster/cluster-context.js';
-import { runRejoin } from '../../cluster/run-rejoin.js';
-import { describeDiscarded } from '../../cluster/wal-description.js';
+import { Journal, readJournal } from '../../cluster/store/journal.js';
+import type { JournalEntry } from '../../cluster/store/journal.js';
+import type { ClusterContext } from '../../cluster/context/cluster-context.js';
+import { runRejoin } from '../../cluster/operations/run-rejoin.js';
+import { describeDiscarded } from '../../cluster/decide/wal-description.js';
 import { consoleReporter } from '../console-reporter.js';
-import { runPromote } from '../../cluster/run-promote.js';
-import { abandonSwitchover, runSwitchover } from '../../cluster/run-switchover.js';
+import { runPromote } from '../../cluster/operations/run-promote.js';
+import { abandonSwitchover, runSwitchover } from '../../cluster/operations/run-switchover.js';
 import { PgreplError } from '../../errors.js';
 import { changing, commandContext } from '../command-context.js';
 import type { GlobalOptions } from '../command-context.js';

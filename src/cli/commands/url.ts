@@ -1,5 +1,5 @@
-import { requireSuperuserPassword } from '../../cluster/cluster-context.js';
-import { nodeOf } from '../../cluster/node-actions.js';
+import { requireSuperuserPassword } from '../../cluster/context/cluster-context.js';
+import { nodeOf } from '../../cluster/actions/node-actions.js';
 import { commandContext } from '../command-context.js';
 import type { GlobalOptions } from '../command-context.js';
 

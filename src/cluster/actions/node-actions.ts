@@ -1,0 +1,191 @@
+import { join } from 'node:path';
+import { PgreplError } from '../../errors.js';
+import {
+  assertPortFree,
+  killInstance,
+  logSince,
+  logTail,
+  readDataDir,
+  startInstance,
+  stopInstance,
+  waitPostmasterGone,
+  walRemovedLine,
+} from '../../postgres/instance-control.js';
+import { readSenders } from '../../postgres/instance-queries.js';
+import { withSql } from '../../postgres/sql-client.js';
+import type { SqlSession } from '../../postgres/sql-client.js';
+import { findNode } from '../../spec/cluster-spec.js';
+import type { NodeSpec } from '../../spec/cluster-spec.js';
+import { requireSuperuserPassword } from '../context/cluster-context.js';
+import type { ClusterContext } from '../context/cluster-context.js';
+import { renderNodeConfig } from '../decide/render-node-config.js';
+import type { NodeConfig, RenderFacts } from '../decide/render-node-config.js';
+
+/** The spec's node called `name`, or E_UNKNOWN_NODE naming the spec file and the nodes it has. */
+export function nodeOf(ctx: ClusterContext, name: string): NodeSpec {
+  const node = findNode(ctx.spec, name);
+  if (!node) {
+    throw new PgreplError(
+      'E_UNKNOWN_NODE',
+      `no node named "${name}" in ${ctx.spec.source}; nodes are: ${ctx.spec.nodes.map((n) => n.name).join(', ')}`,
+    );
+  }
+  return node;
+}
+
+/** What rendering needs from the context, besides the spec. */
+export function renderFacts(ctx: ClusterContext): RenderFacts {
+  return {
+    sourceAddresses: ctx.sourceAddresses,
+    replicationPassfile: ctx.paths.replicationPassfile,
+    pgMajor: ctx.env.bins.major,
+  };
+}
+
+/** The files `node` should have when it streams from `upstream` (none: it is the primary). */
+export function configFor(ctx: ClusterContext, node: NodeSpec, upstream: NodeSpec | undefined): NodeConfig {
+  return renderNodeConfig(ctx.spec, renderFacts(ctx), node, upstream);
+}
+
+export const logFile = (ctx: ClusterContext, node: NodeSpec) => join(ctx.paths.logsDir, `${node.name}.log`);
+
+/** Starts a stopped node (a no-op if it runs), after checking that its port is free. */
+export async function startNode(ctx: ClusterContext, node: NodeSpec): Promise<void> {
+  if (readDataDir(node.dataDir).pid !== null) return;
+  await waitPostmasterGone(node.dataDir);
+  await assertPortFree(node.host, node.port, node.name);
+  await startInstance(ctx.env, { dataDir: node.dataDir, logFile: logFile(ctx, node) });
+}
+
+/** Stops a node if it runs. */
+export async function stopNode(
+  ctx: ClusterContext,
+  node: NodeSpec,
+  mode: 'fast' | 'immediate' = 'fast',
+): Promise<void> {
+  if (readDataDir(node.dataDir).pid === null) return;
+  await stopInstance(ctx.env, { dataDir: node.dataDir, mode });
+}
+
+/**
+ * Makes sure a node cannot take writes: a fast stop if it answers within 10 s, otherwise its
+ * whole process group is killed. Returns how, or throws when even that failed.
+ */
+export async function fenceNode(
+  ctx: ClusterContext,
+  node: NodeSpec,
+): Promise<'stopped' | 'killed' | 'not running'> {
+  if (readDataDir(node.dataDir).pid === null) return 'not running';
+  try {
+    await stopInstance(ctx.env, { dataDir: node.dataDir, mode: 'fast', timeoutSec: 10 });
+    if (readDataDir(node.dataDir).pid === null) return 'stopped';
+  } catch {
+    // a hung server does not stop: kill it below
+  }
+  if (await killInstance(node.dataDir)) return 'killed';
+  throw new PgreplError('E_REFUSED', `${node.name} (PID ${readDataDir(node.dataDir).pid}) survived SIGKILL`);
+}
+
+export async function restartNode(ctx: ClusterContext, node: NodeSpec): Promise<void> {
+  await stopNode(ctx, node, 'fast');
+  await startNode(ctx, node);
+}
+
+/** Runs `fn` on a connection to `node` as the superuser. */
+export function sqlOn<T>(
+  ctx: ClusterContext,
+  node: NodeSpec,
+  fn: (s: SqlSession) => Promise<T>,
+  timeoutMs?: number,
+): Promise<T> {
+  return withSql(
+    {
+      host: node.host,
+      port: node.port,
+      user: ctx.spec.superuser.name,
+      password: requireSuperuserPassword(ctx),
+    },
+    fn,
+    timeoutMs,
+  );
+}
+
+/** Runs `check` on session `s` every `intervalMs` until it returns a value or `deadline` passes. */
+export async function pollSession<T>(
+  s: SqlSession,
+  check: (s: SqlSession) => Promise<T | undefined>,
+  o: { deadline: number; intervalMs: number },
+): Promise<T | undefined> {
+  while (Date.now() < o.deadline) {
+    const v = await check(s);
+    if (v !== undefined) return v;
+    await new Promise((r) => setTimeout(r, o.intervalMs));
+  }
+  return undefined;
+}
+
+/**
+ * Runs `check` on one connection to `node` every `intervalMs` until it returns a value, and returns
+ * that value; undefined when `timeoutMs` passes first. A broken connection is opened again: polls
+ * that connect each time would pay a SCRAM handshake (~20 ms) per look.
+ */
+export async function pollOn<T>(
+  ctx: ClusterContext,
+  node: NodeSpec,
+  check: (s: SqlSession) => Promise<T | undefined>,
+  o: { timeoutMs: number; intervalMs: number },
+): Promise<T | undefined> {
+  const deadline = Date.now() + o.timeoutMs;
+  while (Date.now() < deadline) {
+    try {
+      return await sqlOn(ctx, node, (s) => pollSession(s, check, { deadline, intervalMs: o.intervalMs }));
+    } catch {
+      await new Promise((r) => setTimeout(r, o.intervalMs));
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Waits until `upstream`'s pg_stat_replication shows `node` streaming; on timeout, says why with its
+ * log. Given `logFrom` (the node's log length before it was started), fails at once with
+ * E_WAL_REMOVED when the node's log says the upstream no longer has the WAL it needs.
+ */
+export async function waitStreaming(
+  ctx: ClusterContext,
+  node: NodeSpec,
+  upstream: NodeSpec,
+  timeoutMs = 60_000,
+  logFrom?: number,
+): Promise<void> {
+  let last = 'not connected';
+  let removed: string | null = null;
+  let nextLogLook = 0;
+  const streaming = await pollOn(
+    ctx,
+    upstream,
+    async (s) => {
+      const mine = (await readSenders(s)).find((r) => r.applicationName === node.name);
+      last = mine ? mine.state : 'not connected';
+      if (mine?.state === 'streaming') return true;
+      if (logFrom !== undefined && Date.now() >= nextLogLook) {
+        nextLogLook = Date.now() + 200;
+        removed = walRemovedLine(logSince(logFile(ctx, node), logFrom));
+        if (removed !== null) return false;
+      }
+      return undefined;
+    },
+    { timeoutMs, intervalMs: 10 },
+  );
+  if (streaming === true) return;
+  if (removed !== null)
+    throw new PgreplError(
+      'E_WAL_REMOVED',
+      `${node.name} cannot stream from ${upstream.name}, which no longer holds the WAL it needs ("${removed}")`,
+    );
+  throw new PgreplError(
+    'E_TIMEOUT',
+    `${node.name} did not start streaming from ${upstream.name} within ${timeoutMs / 1000} s (last state: ${last}); ` +
+      `its log says:\n${logTail(logFile(ctx, node))}`,
+  );
+}

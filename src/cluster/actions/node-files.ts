@@ -1,0 +1,25 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { RunAs } from '../../postgres/command-runner.js';
+import { writeOwnedFile } from '../../postgres/owned-paths.js';
+import type { NodeConfig } from '../decide/render-node-config.js';
+
+/** Settings that live only in pgrepl's postgresql.conf; a copy in postgresql.auto.conf would override it. */
+const OWNED_AUTO_CONF_KEYS = ['primary_conninfo', 'primary_slot_name'];
+
+/**
+ * Writes a node's rendered postgresql.conf and pg_hba.conf, and removes from postgresql.auto.conf
+ * the lines pg_basebackup -R (or a copy from another node) left for settings pgrepl owns.
+ */
+export function writeNodeFiles(dataDir: string, config: NodeConfig, runAs: RunAs | undefined): void {
+  writeOwnedFile(join(dataDir, 'postgresql.conf'), config.postgresqlConf, 0o600, runAs);
+  writeOwnedFile(join(dataDir, 'pg_hba.conf'), config.pgHba, 0o600, runAs);
+  const auto = join(dataDir, 'postgresql.auto.conf');
+  if (!existsSync(auto)) return;
+  const before = readFileSync(auto, 'utf8');
+  const after = before
+    .split('\n')
+    .filter((line) => !OWNED_AUTO_CONF_KEYS.some((k) => new RegExp(`^\\s*${k}\\s*=`).test(line)))
+    .join('\n');
+  if (after !== before) writeOwnedFile(auto, after, 0o600, runAs);
+}

@@ -1,0 +1,99 @@
+import { join } from 'node:path';
+import { PgreplError } from '../../errors.js';
+import { readDataDir, reloadInstance } from '../../postgres/instance-control.js';
+import { parseLsn } from '../../postgres/lsn.js';
+import { writeOwnedFile } from '../../postgres/owned-paths.js';
+import { promoteStandby, readReplayProgress } from '../../postgres/promotion.js';
+import { ensurePhysicalSlot } from '../../postgres/replication-admin.js';
+import type { SqlSession } from '../../postgres/sql-client.js';
+import type { NodeSpec } from '../../spec/cluster-spec.js';
+import type { ClusterContext } from '../context/cluster-context.js';
+import { configFor, pollSession, sqlOn } from './node-actions.js';
+import { writeNodeFiles } from './node-files.js';
+
+/** What a standby reports of its progress, and since when its replay position has not moved. */
+export interface ReplayProgress {
+  readonly receive: string | null;
+  readonly replay: string | null;
+  readonly replayStillForMs: number;
+}
+
+/**
+ * Whether a standby has replayed all it can: everything it received (and past `beyond`, if given).
+ * With `settleMs`, also when replay has stood still that long short of what was received: a primary
+ * that died while a record was half sent leaves an incomplete record that no one can ever complete
+ * (PostgreSQL's promotion replays every complete record anyway).
+ */
+export function replayCaughtUp(p: ReplayProgress, o: { beyond?: string; settleMs?: number }): boolean {
+  if (p.replay === null) return false;
+  const replay = parseLsn(p.replay);
+  if (o.beyond !== undefined && replay <= parseLsn(o.beyond)) return false;
+  if (p.receive === null || replay >= parseLsn(p.receive)) return true;
+  return o.settleMs !== undefined && p.replayStillForMs >= o.settleMs;
+}
+
+/** Waits on `s`, a connection to `node`, until replayCaughtUp() says so; returns the replayed position. */
+export async function waitReplayed(
+  s: SqlSession,
+  node: NodeSpec,
+  opts: { beyond?: string; settleMs?: number; timeoutMs?: number } = {},
+): Promise<string> {
+  let last: ReplayProgress = { receive: null, replay: null, replayStillForMs: 0 };
+  let movedAt = Date.now();
+  const check = async (session: SqlSession) => {
+    const now = await readReplayProgress(session);
+    if (now.replay !== last.replay) movedAt = Date.now();
+    last = { ...now, replayStillForMs: Date.now() - movedAt };
+    return replayCaughtUp(last, opts) ? (last.replay as string) : undefined;
+  };
+  const deadline = Date.now() + (opts.timeoutMs ?? 30_000);
+  const replayed = await pollSession(s, check, { deadline, intervalMs: 10 });
+  if (replayed !== undefined) return replayed;
+  throw new PgreplError(
+    'E_TIMEOUT',
+    `${node.name} did not replay ${opts.beyond ? `past ${opts.beyond}` : 'all it received'} in time (received ${last.receive}, replayed ${last.replay})`,
+  );
+}
+
+/**
+ * Promotes a standby over `s`, then gives it a primary's configuration (no upstream). Safe to run
+ * again: a node that is no longer in recovery (an earlier run promoted it and was killed before it
+ * recorded so) is only given its configuration.
+ */
+export async function promote(ctx: ClusterContext, node: NodeSpec, s: SqlSession): Promise<void> {
+  const [row] = await s.query<{ r: boolean }>('SELECT pg_is_in_recovery() AS r');
+  if (row?.r !== false && !(await promoteStandby(s, 60_000)))
+    throw new PgreplError('E_TIMEOUT', `${node.name} did not finish promotion within 60 s; see its log`);
+  writeNodeFiles(node.dataDir, configFor(ctx, node, undefined), ctx.env.runAs);
+  await reloadInstance(ctx.env, node.dataDir);
+}
+
+/** Creates over `s` on `primary` the slot of every other node, so any of them can stream from it at once. */
+export async function createSlotsFor(ctx: ClusterContext, primary: NodeSpec, s: SqlSession): Promise<void> {
+  for (const n of ctx.spec.nodes) if (n.name !== primary.name) await ensurePhysicalSlot(s, n.name);
+}
+
+/** Points a running or stopped replica at a new upstream; a running one reloads (no restart in PG 13+). */
+export async function repoint(ctx: ClusterContext, node: NodeSpec, upstream: NodeSpec): Promise<void> {
+  writeNodeFiles(node.dataDir, configFor(ctx, node, upstream), ctx.env.runAs);
+  if (readDataDir(node.dataDir).pid !== null) await reloadInstance(ctx.env, node.dataDir);
+}
+
+/** Turns a stopped data directory into a standby of `upstream`: its config plus standby.signal. */
+export function makeStandby(ctx: ClusterContext, node: NodeSpec, upstream: NodeSpec): void {
+  writeNodeFiles(node.dataDir, configFor(ctx, node, upstream), ctx.env.runAs);
+  writeOwnedFile(join(node.dataDir, 'standby.signal'), '', 0o600, ctx.env.runAs);
+}
+
+/**
+ * Drops the slots a standby carries from its time as a primary: a standby never advances them,
+ * so they would only hold its WAL. Promotion creates fresh ones (createSlotsFor).
+ */
+export async function dropSlotsOnStandby(ctx: ClusterContext, node: NodeSpec): Promise<void> {
+  await sqlOn(ctx, node, async (s) => {
+    const slots = await s.query<{ slot_name: string }>(
+      'SELECT slot_name FROM pg_replication_slots WHERE NOT active',
+    );
+    for (const slot of slots) await s.query('SELECT pg_drop_replication_slot($1)', [slot.slot_name]);
+  });
+}

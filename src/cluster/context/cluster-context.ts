@@ -1,0 +1,185 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { PgreplError } from '../../errors.js';
+import type { CommandRunner } from '../../postgres/command-runner.js';
+import { findBinaries, installationStamp } from '../../postgres/find-binaries.js';
+import type { InstanceEnv } from '../../postgres/instance-control.js';
+import { assertReachable, ensureOwnedDir, writeOwnedFile } from '../../postgres/owned-paths.js';
+import { renderPassfile } from '../../postgres/render-passfile.js';
+import { resolveRunAs } from '../../postgres/resolve-os-user.js';
+import { sourceAddressFor } from '../../postgres/source-address.js';
+import type { SqlTarget } from '../../postgres/sql-client.js';
+import type { ClusterSpec, NodeSpec, SecretRef } from '../../spec/cluster-spec.js';
+import { childRecordsDir, recordingRunner } from './child-records.js';
+import { readState, recordInstallation } from '../store/cluster-state.js';
+import { resolveSecret } from './resolve-secret.js';
+
+/** Paths under the state dir. */
+export interface StatePaths {
+  readonly secretsDir: string;
+  readonly logsDir: string;
+  /** libpq passfile the replicas (walreceiver, pg_basebackup) read the replication password from. */
+  readonly replicationPassfile: string;
+  /** libpq passfile for `pgrepl psql`. */
+  readonly superuserPassfile: string;
+}
+
+/** Everything a command needs besides the spec, resolved once at the edge. */
+export interface ClusterContext {
+  readonly spec: ClusterSpec;
+  readonly env: InstanceEnv;
+  readonly paths: StatePaths;
+  /** Undefined until `up` generates it (a generated secret is created on first `up`), or when it cannot be read. */
+  readonly superuserPassword: string | undefined;
+  /**
+   * Why a password that comes from the environment could not be read (its variable is unset):
+   * kept, not thrown, so that commands which need no password (`down`, `destroy`) still work;
+   * the first use of that password throws it.
+   */
+  readonly secretErrors: Readonly<{ superuser?: PgreplError; replication?: PgreplError }>;
+  readonly replicationPassword: string | undefined;
+  /** Addresses connections between the nodes (and from pgrepl) leave from, as pg_hba sees them. */
+  readonly sourceAddresses: readonly string[];
+  /** The environment secrets are read from (passed in, never read from globals). */
+  readonly processEnv: Readonly<Record<string, string | undefined>>;
+  /**
+   * Aborted when the user asks pgrepl to stop (SIGINT/SIGTERM): operations stop at their next safe
+   * point, between two steps, never half-way through one. Its reason is the signal's name.
+   */
+  readonly interrupt: AbortSignal | undefined;
+}
+
+export interface ContextOptions {
+  runner: CommandRunner;
+  env: Readonly<Record<string, string | undefined>>;
+  interrupt?: AbortSignal;
+}
+
+export function statePaths(spec: ClusterSpec): StatePaths {
+  const secretsDir = join(spec.stateDir, 'secrets');
+  return {
+    secretsDir,
+    logsDir: join(spec.stateDir, 'logs'),
+    replicationPassfile: join(secretsDir, 'replication.pgpass'),
+    superuserPassfile: join(secretsDir, 'superuser.pgpass'),
+  };
+}
+
+/** Resolves binaries, run-as user, secrets and addresses. Reads only: creates nothing. */
+export async function buildContext(spec: ClusterSpec, o: ContextOptions): Promise<ClusterContext> {
+  const runAs = resolveRunAs(spec.postgres.osUser);
+  const [bins, sourceAddresses] = await Promise.all([
+    findBinaries(
+      {
+        specBinDir: spec.postgres.binDir,
+        envBinDir: o.env['PGREPL_PG_BIN'],
+        path: o.env['PATH'],
+        recorded: readState(spec.stateDir, spec.cluster).installation,
+      },
+      o.runner,
+    ),
+    Promise.all([...new Set(spec.nodes.map((n) => n.host))].map((h) => sourceAddressFor(h, o.runner))),
+  ]);
+  const secretOpts = { env: o.env, create: false, runAs };
+  const secretErrors: { superuser?: PgreplError; replication?: PgreplError } = {};
+  const read = (ref: SecretRef, what: 'superuser' | 'replication') => {
+    try {
+      return resolveSecret(ref, what, secretOpts);
+    } catch (err) {
+      if (!(err instanceof PgreplError && err.code === 'E_SECRET' && ref.kind === 'env')) throw err;
+      secretErrors[what] = err;
+      return undefined;
+    }
+  };
+  return {
+    spec,
+    env: { bins, runAs, runner: recordingRunner(o.runner, childRecordsDir(spec.stateDir)) },
+    paths: statePaths(spec),
+    superuserPassword: read(spec.superuser.password, 'superuser'),
+    replicationPassword: read(spec.replication.password, 'replication'),
+    secretErrors,
+    sourceAddresses,
+    processEnv: o.env,
+    interrupt: o.interrupt,
+  };
+}
+
+/**
+ * Makes the state dir, generated secrets and passfiles exist (0700/0600, owned by the run-as user).
+ * Called by `up` only after the plan passed its checks, so a refused `up` leaves nothing behind.
+ * An existing passfile of the replicas is rewritten only when the running primary's replication role
+ * is known to have the spec's password (`roleHasPassword`): otherwise the role must get it first
+ * (the ensure-replication-role step, which then writes the passfile), or every replica that
+ * reconnects meanwhile is refused.
+ */
+export function prepareStateDir(ctx: ClusterContext, o: { roleHasPassword: boolean }): ClusterContext {
+  const { spec, paths } = ctx;
+  const runAs = ctx.env.runAs;
+  for (const p of [spec.stateDir, ...spec.nodes.map((n) => n.dataDir)]) assertReachable(p, runAs);
+  ensureOwnedDir(spec.stateDir, 0o700, runAs);
+  ensureOwnedDir(paths.secretsDir, 0o700, runAs);
+  ensureOwnedDir(paths.logsDir, 0o700, runAs);
+  const secretOpts = { env: ctx.processEnv, create: true, runAs };
+  const superuserPassword = resolveSecret(spec.superuser.password, 'superuser', secretOpts) as string;
+  const replicationPassword = resolveSecret(spec.replication.password, 'replication', secretOpts) as string;
+  const prepared = { ...ctx, superuserPassword, replicationPassword };
+  if (o.roleHasPassword || !existsSync(paths.replicationPassfile)) writeReplicationPassfile(prepared);
+  writeOwnedFile(
+    paths.superuserPassfile,
+    renderPassfile([
+      { host: '*', port: '*', database: '*', user: spec.superuser.name, password: superuserPassword },
+    ]),
+    0o600,
+    // Owned by the run-as user too: pg_rewind, run as that user, reads it to reach its source.
+    runAs,
+  );
+  return prepared;
+}
+
+/** Writes the libpq passfile the replicas (walreceiver, pg_basebackup) read the replication password from. */
+export function writeReplicationPassfile(ctx: ClusterContext): void {
+  if (ctx.replicationPassword === undefined) return;
+  writeOwnedFile(
+    ctx.paths.replicationPassfile,
+    renderPassfile([
+      {
+        host: '*',
+        port: '*',
+        database: 'replication',
+        user: ctx.spec.replication.user,
+        password: ctx.replicationPassword,
+      },
+    ]),
+    0o600,
+    ctx.env.runAs,
+  );
+}
+
+/**
+ * Records in state.json the installation this cluster runs on (by `up`/`start`, once the state dir
+ * exists), so that later commands find it without spawning pg_config and postgres --version.
+ */
+export function rememberInstallation(ctx: ClusterContext): void {
+  const { binDir, version } = ctx.env.bins;
+  const stamp = installationStamp(binDir);
+  if (stamp === null || !existsSync(ctx.spec.stateDir)) return;
+  recordInstallation(ctx.spec.stateDir, ctx.spec.cluster, { binDir, version, stamp }, ctx.env.runAs);
+}
+
+/** How pgrepl connects to a node as the superuser. */
+export function adminTarget(ctx: ClusterContext, node: NodeSpec): SqlTarget | undefined {
+  if (ctx.superuserPassword === undefined) return undefined;
+  return { host: node.host, port: node.port, user: ctx.spec.superuser.name, password: ctx.superuserPassword };
+}
+
+/** The superuser password, or a clear error when the cluster was never brought up. */
+export function requireSuperuserPassword(ctx: ClusterContext): string {
+  if (ctx.secretErrors.superuser) throw ctx.secretErrors.superuser;
+  if (ctx.superuserPassword === undefined) {
+    throw new PgreplError(
+      'E_SECRET',
+      `cluster ${ctx.spec.cluster} has no superuser password yet; run \`pgrepl up\` first`,
+    );
+  }
+  return ctx.superuserPassword;
+}

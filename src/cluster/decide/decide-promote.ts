@@ -1,0 +1,199 @@
+import type { ClusterSpec } from '../../spec/cluster-spec.js';
+import { candidateProblem } from './candidate-health.js';
+import { roleOf, serverOutsideDataDirReason } from '../observe/observation.js';
+import type { ClusterObservation, NodeObservation } from '../observe/observation.js';
+import { comparableLsn, rankCandidates } from './rank-candidates.js';
+import type { Candidate } from './rank-candidates.js';
+import { replicaPosition } from './replica-position.js';
+
+export interface PromoteRequest {
+  /** The node to promote; undefined with `auto`. */
+  readonly target: string | undefined;
+  readonly auto: boolean;
+  /** Fence (stop) a primary that still answers, then promote. */
+  readonly force: boolean;
+}
+
+export type PromoteDecision =
+  | { kind: 'refuse'; code: 'E_REFUSED' | 'E_TWO_PRIMARIES' | 'E_UNKNOWN_NODE'; reason: string }
+  | {
+      kind: 'promote';
+      target: string;
+      /** The primary being replaced, if any node is one. */
+      oldPrimary: string | null;
+      /** The old primary still runs and must be stopped before the promotion. */
+      fence: boolean;
+      /** Running replicas to re-point at the new primary. */
+      followers: string[];
+      /** Every candidate, best first, with why it is not healthy: the table `promote` prints. */
+      candidates: Candidate[];
+      reason: string;
+    };
+
+/** Replicas that answer, as failover candidates: how far their WAL goes, and whether they are healthy. */
+export function candidatesOf(spec: ClusterSpec, obs: ClusterObservation): Candidate[] {
+  return obs.nodes
+    .filter((o) => roleOf(o) === 'replica')
+    .map((o) => {
+      const instance = o.server?.ok ? o.server.instance : undefined;
+      return {
+        name: o.node.name,
+        problem: candidateProblem(o, obs),
+        positionLsn: instance ? replicaPosition(instance) : null,
+        replayLsn: instance?.replayLsn ?? null,
+        priority: spec.nodes.findIndex((n) => n.name === o.node.name),
+      };
+    });
+}
+
+/**
+ * Decides an unplanned failover. Pure: refuses with a reason rather than risk two primaries (a
+ * primary that answers is fenced only with --force) or lost commits (a named replica that received
+ * less than another is refused without --force).
+ */
+export function decidePromote(
+  spec: ClusterSpec,
+  obs: ClusterObservation,
+  req: PromoteRequest,
+): PromoteDecision {
+  const writable = obs.nodes.filter((o) => roleOf(o) === 'primary');
+  if (writable.length > 1) {
+    return {
+      kind: 'refuse',
+      code: 'E_TWO_PRIMARIES',
+      reason: `${names(writable)} both accept writes; stop all but one first`,
+    };
+  }
+  // Not even --force: fencing stops the server of a data directory, and this one is elsewhere.
+  const outside = serverOutsideDataDirReason(obs);
+  if (outside !== null) return { kind: 'refuse', code: 'E_REFUSED', reason: outside };
+  const old =
+    writable[0] ?? obs.nodes.find((o) => !o.dataDir.standbySignal && o.dataDir.initialized && !o.fenced);
+  const oldRunning = old !== undefined && old.server !== null;
+  if (old && roleOf(old) === 'primary' && !req.force) {
+    return {
+      kind: 'refuse',
+      code: 'E_REFUSED',
+      reason:
+        `${old.node.name} is the primary and accepts writes. For a planned change use ` +
+        `\`pgrepl switchover${req.target ? ` --to ${req.target}` : ''}\` (no commit lost); to stop ${old.node.name} and promote anyway, add --force`,
+    };
+  }
+  if (old && roleOf(old) === 'unreachable' && !req.force) {
+    return {
+      kind: 'refuse',
+      code: 'E_REFUSED',
+      reason: `${old.node.name} still runs but does not answer; it must be stopped first: add --force to stop it`,
+    };
+  }
+  const ranked = rankCandidates(candidatesOf(spec, obs));
+  const best = ranked[0];
+  // In sync/quorum mode each acknowledged commit is on at least syncCount replicas. While fewer
+  // than that are out of reach, one reachable replica has them all, and the most advanced one does.
+  if (spec.replication.mode !== 'async' && !req.force) {
+    const unreachable = obs.nodes.filter(
+      (o) => o !== old && roleOf(o) !== 'replica' && roleOf(o) !== 'primary' && o.dataDir.initialized,
+    );
+    if (unreachable.length >= spec.replication.syncCount) {
+      return {
+        kind: 'refuse',
+        code: 'E_REFUSED',
+        reason:
+          `in ${spec.replication.mode} mode each acknowledged commit is on ${spec.replication.syncCount} replica(s), and ` +
+          `${unreachable.map((o) => o.node.name).join(', ')} cannot be asked: the reachable ones may lack acknowledged commits. ` +
+          'Bring one back, or add --force to accept that loss',
+      };
+    }
+  }
+  let target: Candidate | undefined;
+  if (req.target !== undefined) {
+    if (!spec.nodes.some((n) => n.name === req.target)) {
+      return {
+        kind: 'refuse',
+        code: 'E_UNKNOWN_NODE',
+        reason: `no node named "${req.target}" in ${spec.source}`,
+      };
+    }
+    target = ranked.find((c) => c.name === req.target);
+    if (!target) {
+      const o = obs.nodes.find((n) => n.node.name === req.target);
+      return {
+        kind: 'refuse',
+        code: 'E_REFUSED',
+        reason: `${req.target} is not a running replica (it is ${o ? roleOf(o) : 'unknown'}); only a replica can be promoted`,
+      };
+    }
+    const ahead = furthestAhead(ranked, target);
+    if (ahead && !req.force) {
+      return {
+        kind: 'refuse',
+        code: 'E_REFUSED',
+        reason:
+          `${target.name} has less WAL (${target.positionLsn}) than ${ahead.name} (${ahead.positionLsn}): promoting it ` +
+          `would lose those commits and ${ahead.name} could not follow it. ` +
+          (ahead.problem === null
+            ? `Promote ${ahead.name}, use --auto, or add --force`
+            : `${ahead.name} is not healthy (${ahead.problem}): fix that and promote it, or add --force`),
+      };
+    }
+    if (target.problem !== null && !req.force) {
+      const healthy = ranked.find((c) => c.problem === null);
+      return {
+        kind: 'refuse',
+        code: 'E_REFUSED',
+        reason:
+          `${target.name} is not a healthy candidate: ${target.problem}. ` +
+          `${healthy ? `Promote ${healthy.name} or use --auto` : 'Fix that'}, or add --force to promote it anyway`,
+      };
+    }
+  } else if (req.auto) {
+    target = best;
+    if (best && best.problem !== null && !req.force) {
+      return {
+        kind: 'refuse',
+        code: 'E_REFUSED',
+        reason:
+          `no healthy replica to promote: ${ranked.map((c) => `${c.name}: ${c.problem}`).join('; ')}. ` +
+          'Fix one, or add --force to promote the most advanced anyway',
+      };
+    }
+    // Unhealthy ranks last, but passing over one that holds more WAL would lose what only it has
+    // (in sync mode, perhaps acknowledged commits): never silently.
+    const ahead = best ? furthestAhead(ranked, best) : undefined;
+    if (best && ahead && !req.force) {
+      return {
+        kind: 'refuse',
+        code: 'E_REFUSED',
+        reason:
+          `${ahead.name} holds WAL up to ${ahead.positionLsn}, past the best healthy replica ${best.name} ` +
+          `(${best.positionLsn}), but is not healthy: ${ahead.problem}. Fix that and promote ${ahead.name}, ` +
+          `or add --force to promote ${best.name} and lose that WAL`,
+      };
+    }
+  }
+  if (!target) return { kind: 'refuse', code: 'E_REFUSED', reason: 'no running replica to promote' };
+  const followers = ranked.filter((c) => c.name !== target.name).map((c) => c.name);
+  const why = req.auto
+    ? `it is the healthy replica with the most WAL (${target.positionLsn ?? 'none'}) of ${ranked.length}`
+    : 'as asked';
+  return {
+    kind: 'promote',
+    target: target.name,
+    oldPrimary: old?.node.name ?? null,
+    fence: oldRunning,
+    followers,
+    candidates: ranked,
+    reason: `promoting ${target.name}: ${why}${old ? `; ${old.node.name} is ${roleOf(old)}` : ''}`,
+  };
+}
+
+const held = (c: Candidate): bigint => comparableLsn(c.positionLsn);
+
+/** The candidate holding the most WAL past `target`'s, healthy or not; undefined when none does. */
+function furthestAhead(ranked: readonly Candidate[], target: Candidate): Candidate | undefined {
+  return [...ranked]
+    .filter((c) => held(c) > held(target))
+    .sort((a, b) => (held(b) > held(a) ? 1 : held(b) < held(a) ? -1 : 0))[0];
+}
+
+const names = (os: NodeObservation[]) => os.map((o) => o.node.name).join(' and ');

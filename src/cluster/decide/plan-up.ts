@@ -1,0 +1,242 @@
+import type { ClusterSpec, NodeSpec } from '../../spec/cluster-spec.js';
+import { divergedNotStarted } from './decide-divergence.js';
+import { roleOf, serverOutsideDataDirReason } from '../observe/observation.js';
+import type { ClusterObservation, NodeObservation } from '../observe/observation.js';
+import type { Plan, Step } from './plan-step.js';
+import { renderNodeConfig } from './render-node-config.js';
+import type { RenderFacts } from './render-node-config.js';
+
+export interface PlanOptions {
+  /** `up` creates missing nodes; `start` only starts what exists. */
+  readonly create: boolean;
+}
+
+/**
+ * Decides what takes the observed cluster to the spec. Pure: the same observation gives the same
+ * plan, and a cluster that already matches gives no steps.
+ */
+export function planUp(
+  spec: ClusterSpec,
+  obs: ClusterObservation,
+  facts: RenderFacts,
+  opts: PlanOptions,
+): Plan {
+  const byName = new Map(obs.nodes.map((o) => [o.node.name, o]));
+  // pgrepl rewrites the configuration of the directories it manages; one it did not create is
+  // someone's own cluster, and its postgresql.conf and pg_hba.conf are theirs.
+  const adopted = obs.nodes.find((o) => o.dataDir.initialized && !o.dataDir.createdByPgrepl);
+  if (adopted) return foreignDir(adopted.node, 'cluster');
+  const found = choosePrimary(spec, obs);
+  if ('refusal' in found) return { primary: null, steps: [], notes: [], refusal: found.refusal };
+  const primary = found.primary;
+  const p = byName.get(primary.name);
+  if (!p) throw new Error(`no observation for ${primary.name}`);
+  const steps: Step[] = [];
+  const notes: string[] = [];
+  const primaryRunning = p.server?.ok === true;
+
+  if (!p.dataDir.initialized) {
+    if (!opts.create)
+      return {
+        primary: primary.name,
+        steps,
+        notes: [`${primary.name} has no data; \`pgrepl up\` creates it`],
+        refusal: null,
+      };
+    if (p.dataDir.foreignContent && !p.dataDir.createdByPgrepl) return foreignDir(primary, 'files');
+    steps.push({
+      kind: 'init-primary',
+      node: primary.name,
+      reason: `no node has data yet; ${primary.name} is the first node of the spec`,
+    });
+  } else {
+    steps.push(...configAndRun(spec, facts, p, undefined));
+  }
+  const passwordChanged = p.server?.ok === true && p.server.replicationPasswordMatches === false;
+  if (passwordChanged && !opts.create) {
+    notes.push(
+      `the replication password is not the one role ${spec.replication.user} has; the replicas keep the old one ` +
+        'until `pgrepl up` gives the role the new one',
+    );
+  } else if (p.server?.ok !== true || p.server.replicationRoleExists !== true || passwordChanged) {
+    steps.push({
+      kind: 'ensure-replication-role',
+      node: primary.name,
+      reason: !primaryRunning
+        ? `${primary.name} is not running yet`
+        : passwordChanged
+          ? `the replication password changed: the role gets it before the replicas' passfile does`
+          : `role ${spec.replication.user} is missing`,
+    });
+  }
+  const slots = new Set(p.server?.ok ? p.server.slots.map((s) => s.name) : []);
+  const streaming = new Set(
+    p.server?.ok ? p.server.senders.filter((s) => s.state === 'streaming').map((s) => s.applicationName) : [],
+  );
+
+  const clones: Step[] = [];
+  const starts: Step[] = [];
+  const waits: Step[] = [];
+  for (const replica of spec.nodes.filter((n) => n.name !== primary.name)) {
+    const r = byName.get(replica.name);
+    if (!r) continue;
+    if (r.fenced && r.server === null) {
+      notes.push(
+        `${replica.name} was fenced by a failover and stays stopped; \`pgrepl rejoin ${replica.name}\` brings it back as a replica`,
+      );
+      continue;
+    }
+    if (r.divergence?.kind === 'diverged') {
+      notes.push(divergedNotStarted(replica.name, primary.name, r.divergence.reason, 'was left stopped'));
+      continue;
+    }
+    if (r.dataDir.initialized && !r.dataDir.standbySignal) {
+      notes.push(
+        `${replica.name} holds a primary's data but ${primary.name} is the primary; it was left stopped ` +
+          `and must be rejoined (\`pgrepl rejoin ${replica.name}\`) before it can stream (never two primaries)`,
+      );
+      continue;
+    }
+    if (!r.dataDir.initialized && !opts.create) {
+      notes.push(`${replica.name} has no data; \`pgrepl up\` clones it`);
+      continue;
+    }
+    if (!r.dataDir.initialized && r.dataDir.foreignContent && !r.dataDir.createdByPgrepl)
+      return foreignDir(replica, 'files');
+    if (!slots.has(replica.name)) {
+      steps.push({
+        kind: 'create-slot',
+        node: primary.name,
+        slot: replica.name,
+        reason: `${replica.name} needs its slot before it clones or streams`,
+      });
+    }
+    if (!r.dataDir.initialized) {
+      const why = r.dataDir.cloneLeftover
+        ? 'an earlier clone was interrupted; its leftovers are removed first'
+        : 'it has no data yet';
+      clones.push({ kind: 'clone', node: replica.name, upstream: primary.name, reason: why });
+      starts.push({
+        kind: 'start',
+        node: replica.name,
+        upstream: primary.name,
+        reason: `${replica.name} was just cloned`,
+      });
+    } else {
+      steps.push(...configAndRun(spec, facts, r, primary));
+    }
+    if (!streaming.has(replica.name)) {
+      waits.push({
+        kind: 'wait-streaming',
+        node: replica.name,
+        upstream: primary.name,
+        reason: `${replica.name} is not streaming yet`,
+      });
+    }
+  }
+  return { primary: primary.name, steps: [...steps, ...clones, ...starts, ...waits], notes, refusal: null };
+}
+
+/** Steps that bring an existing node's files and process in line: rewrite, then reload/restart or start. */
+function configAndRun(
+  spec: ClusterSpec,
+  facts: RenderFacts,
+  o: NodeObservation,
+  upstream: NodeSpec | undefined,
+): Step[] {
+  const want = renderNodeConfig(spec, facts, o.node, upstream);
+  const steps: Step[] = [];
+  const stale = o.files.postgresqlConf !== want.postgresqlConf || o.files.pgHba !== want.pgHba;
+  if (stale) {
+    steps.push({
+      kind: 'write-config',
+      node: o.node.name,
+      upstream: upstream?.name ?? null,
+      reason: 'its configuration differs from what the spec renders',
+    });
+  }
+  if (o.server === null) {
+    steps.push({
+      kind: 'start',
+      node: o.node.name,
+      upstream: upstream?.name ?? null,
+      reason: `${o.node.name} is stopped`,
+    });
+  } else if (o.server.ok && o.server.pendingRestart.length > 0) {
+    steps.push({
+      kind: 'restart',
+      node: o.node.name,
+      reason: `settings wait for a restart: ${o.server.pendingRestart.join(', ')}`,
+    });
+  }
+  return steps;
+}
+
+type PrimaryChoice = { primary: NodeSpec } | { refusal: NonNullable<Plan['refusal']> };
+
+/** The primary is what the servers say, then what the data directories say, then the spec's first node. */
+export function choosePrimary(spec: ClusterSpec, obs: ClusterObservation): PrimaryChoice {
+  const outside = serverOutsideDataDirReason(obs);
+  if (outside !== null) return { refusal: { code: 'E_PORT_IN_USE', reason: outside } };
+  const writable = obs.nodes.filter((o) => roleOf(o) === 'primary');
+  if (writable.length > 1) {
+    return {
+      refusal: {
+        code: 'E_TWO_PRIMARIES',
+        reason: `${writable.map((o) => o.node.name).join(' and ')} both accept writes; stop all but one before anything else (split brain)`,
+      },
+    };
+  }
+  const [onlyWritable] = writable;
+  if (onlyWritable) return { primary: onlyWritable.node };
+  const unreachable = obs.nodes.filter((o) => roleOf(o) === 'unreachable' && !o.dataDir.standbySignal);
+  const [firstUnreachable] = unreachable;
+  if (firstUnreachable && firstUnreachable.server?.ok === false) {
+    return {
+      refusal: {
+        code: 'E_PRIMARY_UNREACHABLE',
+        reason: `${firstUnreachable.node.name} runs but does not answer (${firstUnreachable.server.error}); fix that first`,
+      },
+    };
+  }
+  // A fenced former primary never counts: it comes back only through rejoin.
+  const stoppedPrimaries = obs.nodes.filter(
+    (o) => o.dataDir.initialized && !o.dataDir.standbySignal && !o.fenced,
+  );
+  if (stoppedPrimaries.length > 1) {
+    return {
+      refusal: {
+        code: 'E_TWO_PRIMARIES',
+        reason: `${stoppedPrimaries.map((o) => o.node.name).join(' and ')} all hold a primary's data; pgrepl will not start two primaries`,
+      },
+    };
+  }
+  const [onlyStopped] = stoppedPrimaries;
+  if (onlyStopped) return { primary: onlyStopped.node };
+  if (obs.nodes.some((o) => o.dataDir.initialized)) {
+    return {
+      refusal: {
+        code: 'E_NO_PRIMARY',
+        reason: 'every node with data is a replica and none is a primary; promote one first',
+      },
+    };
+  }
+  const first = spec.nodes[0];
+  if (!first) return { refusal: { code: 'E_NO_PRIMARY', reason: 'the spec has no nodes' } };
+  return { primary: first };
+}
+
+/** A plan that refuses to touch a data directory pgrepl did not create. */
+function foreignDir(node: NodeSpec, what: 'cluster' | 'files'): Plan {
+  const why =
+    what === 'cluster'
+      ? 'holds a PostgreSQL cluster that pgrepl did not create; pgrepl would rewrite its postgresql.conf and ' +
+        'pg_hba.conf, so it leaves it alone. Give the node an empty or new dataDir'
+      : 'holds files that are not PostgreSQL data and that pgrepl did not create; empty it or pick another dataDir';
+  return {
+    primary: null,
+    steps: [],
+    notes: [],
+    refusal: { code: 'E_DATA_DIR_FOREIGN', reason: `${node.dataDir} (node ${node.name}) ${why}` },
+  };
+}

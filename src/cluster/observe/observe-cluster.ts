@@ -1,0 +1,159 @@
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { PgreplError } from '../../errors.js';
+import { acceptsConnections, readDataDir } from '../../postgres/instance-control.js';
+import {
+  readInstanceState,
+  readPendingRestart,
+  readRole,
+  readSenders,
+  readSlots,
+  readUnappliedSettings,
+  readWalReceiver,
+} from '../../postgres/instance-queries.js';
+import type { InstanceState } from '../../postgres/instance-queries.js';
+import { parseLsn } from '../../postgres/lsn.js';
+import { readReplayProgress } from '../../postgres/promotion.js';
+import { verifierMatches } from '../../postgres/scram-verifier.js';
+import { withSql } from '../../postgres/sql-client.js';
+import type { SqlSession } from '../../postgres/sql-client.js';
+import type { NodeSpec } from '../../spec/cluster-spec.js';
+import { adminTarget } from '../context/cluster-context.js';
+import type { ClusterContext } from '../context/cluster-context.js';
+import { readState } from '../store/cluster-state.js';
+import { checkDivergence } from './check-divergence.js';
+import type { Divergence } from '../decide/decide-divergence.js';
+import { sqlOn } from '../actions/node-actions.js';
+import { cloneTempDir, roleOf } from './observation.js';
+import type { ClusterObservation, NodeObservation, ServerAnswer, ServerUnreachable } from './observation.js';
+
+/** Observes every node in parallel: the data directory on disk, then the server over SQL. */
+export async function observeCluster(ctx: ClusterContext): Promise<ClusterObservation> {
+  const state = readState(ctx.spec.stateDir, ctx.spec.cluster);
+  const created = new Set(state.createdDirs);
+  const nodes = await Promise.all(
+    ctx.spec.nodes.map((n) => observeNode(ctx, n, created, state.fenced.includes(n.name))),
+  );
+  return { at: Date.now(), nodes: await withDivergence(ctx, nodes) };
+}
+
+/**
+ * Checks every stopped node against the one primary that answers, so that `status` can flag and
+ * `up`/`start` can leave stopped a node that wrote WAL of its own (checkDivergence).
+ */
+async function withDivergence(ctx: ClusterContext, nodes: NodeObservation[]): Promise<NodeObservation[]> {
+  const primaries = nodes.filter((o) => roleOf(o) === 'primary');
+  const [primary] = primaries;
+  // Stopped with or without standby.signal: a node started by hand without it and stopped again
+  // is the case that timelines alone miss.
+  const stopped = nodes.filter((o) => o.server === null && o.dataDir.initialized);
+  if (primaries.length !== 1 || !primary || stopped.length === 0) return nodes;
+  const checked = new Map<string, Divergence>();
+  try {
+    await sqlOn(ctx, primary.node, async (s) => {
+      for (const o of stopped) {
+        const c = await checkDivergence(ctx, o.node, s).catch(() => null);
+        if (c) checked.set(o.node.name, c.divergence);
+      }
+    });
+  } catch {
+    // the primary stopped answering meanwhile: nothing checked
+  }
+  return nodes.map((o) => ({ ...o, divergence: checked.get(o.node.name) ?? null }));
+}
+
+async function observeNode(
+  ctx: ClusterContext,
+  node: NodeSpec,
+  created: Set<string>,
+  fenced: boolean,
+): Promise<NodeObservation> {
+  const disk = readDataDir(node.dataDir);
+  // A server that answers on the address but is not this directory's (moved, or another one on the
+  // port) must still be seen: ignoring it is how a failover would make a second primary.
+  const serverOutsideDataDir = disk.pid === null && (await acceptsConnections(node.host, node.port, 500));
+  const foreignContent = disk.exists && !disk.initialized && readdirSync(node.dataDir).length > 0;
+  return {
+    node,
+    fenced,
+    dataDir: {
+      ...disk,
+      createdByPgrepl: created.has(node.dataDir),
+      cloneLeftover: existsSync(cloneTempDir(node.dataDir)),
+      foreignContent,
+    },
+    files: {
+      postgresqlConf: readOrNull(join(node.dataDir, 'postgresql.conf')),
+      pgHba: readOrNull(join(node.dataDir, 'pg_hba.conf')),
+    },
+    server: disk.pid === null && !serverOutsideDataDir ? null : await askServer(ctx, node),
+    serverOutsideDataDir,
+    divergence: null,
+  };
+}
+
+async function askServer(ctx: ClusterContext, node: NodeSpec): Promise<ServerAnswer | ServerUnreachable> {
+  const target = adminTarget(ctx, node);
+  if (!target)
+    return {
+      ok: false,
+      error:
+        ctx.secretErrors.superuser?.message ??
+        'no superuser password in the state dir (was this cluster made by pgrepl?)',
+    };
+  try {
+    return await withSql(target, async (s) => {
+      const instance = await readInstanceState(s);
+      const readAt = Date.now();
+      const primary = !instance.inRecovery;
+      const role = primary ? await readRole(s, ctx.spec.replication.user) : null;
+      const answer = {
+        ok: true as const,
+        instance,
+        walReceiver: primary ? null : await readWalReceiver(s),
+        senders: primary ? await readSenders(s) : [],
+        slots: await readSlots(s),
+        replicationRoleExists: primary ? role?.loginReplication === true : null,
+        replicationPasswordMatches:
+          primary && ctx.replicationPassword !== undefined
+            ? verifierMatches(ctx.replicationPassword, role?.verifier ?? null)
+            : null,
+        unappliedSettings: await readUnappliedSettings(s, join(node.dataDir, 'postgresql.conf')),
+        pendingRestart: await readPendingRestart(s),
+      };
+      return { ...answer, replayMoving: primary ? null : await replayMoving(s, instance, readAt) };
+    });
+  } catch (thrown) {
+    // The driver's own words ("connect ECONNREFUSED …"): status adds what to do itself.
+    const err = thrown instanceof PgreplError && thrown.cause instanceof Error ? thrown.cause : thrown;
+    return { ok: false, error: err instanceof Error ? err.message : String(err) };
+  }
+}
+
+/** How long a replica's replay, behind what it received, is watched before it counts as stuck. */
+const REPLAY_WATCH_MS = 200;
+
+/**
+ * Whether a replica's replay, short of what it received, moves: looked at again every 10 ms, and
+ * answered as soon as it moves (a healthy replica replays within milliseconds, so a failover waits
+ * for nothing), or false once REPLAY_WATCH_MS passed since the first look. null when it has
+ * replayed all it received (nothing to watch).
+ */
+async function replayMoving(s: SqlSession, first: InstanceState, firstAt: number): Promise<boolean | null> {
+  const { receiveLsn, replayLsn } = first;
+  if (receiveLsn === null || replayLsn === null || parseLsn(replayLsn) >= parseLsn(receiveLsn)) return null;
+  while (Date.now() < firstAt + REPLAY_WATCH_MS) {
+    await new Promise((r) => setTimeout(r, 10));
+    const now = (await readReplayProgress(s)).replay;
+    if (now !== null && parseLsn(now) > parseLsn(replayLsn)) return true;
+  }
+  return false;
+}
+
+function readOrNull(path: string): string | null {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return null;
+  }
+}

@@ -1,0 +1,179 @@
+import type { ClusterSpec } from '../../spec/cluster-spec.js';
+import { roleOf, serverOutsideDataDirReason } from './observation.js';
+import { replicaPosition } from '../decide/replica-position.js';
+import type { ClusterObservation, NodeObservation, ObservedRole } from './observation.js';
+
+/** One node in `status --json`; documented in README.md, keep in step with it. */
+export interface NodeStatus {
+  name: string;
+  host: string;
+  port: number;
+  dataDir: string;
+  role: ObservedRole;
+  timeline: number | null;
+  /** Current write LSN on a primary; last replayed LSN on a replica. */
+  lsn: string | null;
+  /** How far a replica's WAL goes: the furthest of what it received and what it replayed (replicaPosition). */
+  receiveLsn: string | null;
+  replayLsn: string | null;
+  /** host:port this node streams from. */
+  upstream: string | null;
+  /** streaming, catchup, startup, ... for replicas (as the primary sees them); `primary`, `down`, ... otherwise. */
+  state: string;
+  lagBytes: number | null;
+  writeLagMs: number | null;
+  flushLagMs: number | null;
+  replayLagMs: number | null;
+  syncState: string | null;
+  slot: { name: string; active: boolean; retainedBytes: number | null } | null;
+  error: string | null;
+}
+
+export interface ClusterStatus {
+  cluster: string;
+  healthy: boolean;
+  primary: string | null;
+  warnings: string[];
+  nodes: NodeStatus[];
+}
+
+/** Turns an observation into the status a user reads; pure, so every warning is unit-tested. */
+export function buildStatus(spec: ClusterSpec, obs: ClusterObservation): ClusterStatus {
+  const primaries = obs.nodes.filter((o) => roleOf(o) === 'primary');
+  const primary = primaries.length === 1 ? primaries[0] : undefined;
+  const answer = primary?.server?.ok ? primary.server : undefined;
+  const warnings: string[] = [];
+  if (primaries.length > 1) {
+    warnings.push(
+      `SPLIT BRAIN: ${primaries.map((p) => p.node.name).join(' and ')} both accept writes; stop all but one now`,
+    );
+  }
+  if (primaries.length === 0) warnings.push('no primary is running: writes are impossible');
+
+  const nodes = obs.nodes.map((o): NodeStatus => {
+    const role = roleOf(o);
+    const sender = answer?.senders.find((s) => s.applicationName === o.node.name);
+    const slot = answer?.slots.find((s) => s.name === o.node.name);
+    const server = o.server?.ok ? o.server : undefined;
+    const wr = server?.walReceiver ?? null;
+    const base = {
+      name: o.node.name,
+      host: o.node.host,
+      port: o.node.port,
+      dataDir: o.node.dataDir,
+      role,
+      timeline: server?.instance.timeline ?? null,
+      lsn: server ? (server.instance.currentLsn ?? server.instance.replayLsn) : null,
+      receiveLsn: server?.instance.inRecovery ? replicaPosition(server.instance) : null,
+      replayLsn: server?.instance.replayLsn ?? null,
+      upstream: wr?.senderHost ? `${wr.senderHost}:${wr.senderPort}` : null,
+      lagBytes: null,
+      writeLagMs: null,
+      flushLagMs: null,
+      replayLagMs: null,
+      syncState: null,
+      slot: slot ? { name: slot.name, active: slot.active, retainedBytes: slot.retainedBytes } : null,
+      error: o.server && !o.server.ok ? o.server.error : null,
+    };
+    if (role === 'primary') return { ...base, state: 'primary', slot: null };
+    if (role !== 'replica') return { ...base, state: role };
+    return {
+      ...base,
+      state: sender?.state ?? (wr ? `receiver ${wr.status}` : 'not streaming'),
+      lagBytes: sender?.lagBytes ?? null,
+      writeLagMs: sender?.writeLagMs ?? null,
+      flushLagMs: sender?.flushLagMs ?? null,
+      replayLagMs: sender?.replayLagMs ?? null,
+      syncState: sender?.syncState ?? null,
+    };
+  });
+
+  for (const n of nodes)
+    warnings.push(
+      ...nodeWarnings(
+        n,
+        obs.nodes.find((o) => o.node.name === n.name),
+      ),
+    );
+  const outside = serverOutsideDataDirReason(obs);
+  if (outside !== null) warnings.push(outside);
+  for (const o of obs.nodes) {
+    if (o.divergence?.kind === 'diverged')
+      warnings.push(
+        `DIVERGED: ${o.node.name} ${o.divergence.reason}; it must not stream as it is: \`pgrepl rejoin ${o.node.name}\` re-clones it`,
+      );
+  }
+  // A replica on another timeline that does not stream may hold WAL the primary never had.
+  const primaryTimeline = answer?.instance.timeline ?? null;
+  for (const n of nodes) {
+    const otherTimeline = n.timeline !== null && primaryTimeline !== null && n.timeline !== primaryTimeline;
+    if (n.role === 'replica' && otherTimeline && n.state !== 'streaming') {
+      warnings.push(
+        `DIVERGED? ${n.name} is on timeline ${n.timeline} and the primary on ${primaryTimeline}, and it does not ` +
+          `stream: \`pgrepl rejoin ${n.name}\``,
+      );
+    }
+  }
+  if (answer && primary && answer.replicationPasswordMatches === false)
+    warnings.push(
+      `the replication password pgrepl has is not the one role ${spec.replication.user} has on ${primary.node.name}: ` +
+        '`pgrepl up` gives the role the new one (the replicas keep the old one until then)',
+    );
+  if (answer && primary) {
+    for (const s of answer.slots) {
+      if (!s.active && (s.retainedBytes ?? 0) > 0) {
+        warnings.push(
+          `slot ${s.name} on ${primary.node.name} is inactive and retains ${formatBytes(s.retainedBytes ?? 0)} of WAL`,
+        );
+      }
+      if (s.walStatus === 'lost')
+        warnings.push(
+          `slot ${s.name} on ${primary.node.name} lost WAL its replica needs: \`pgrepl rejoin ${s.name}\` re-clones it`,
+        );
+      if (!spec.nodes.some((n) => n.name === s.name))
+        warnings.push(`slot ${s.name} on ${primary.node.name} belongs to no node of the spec`);
+    }
+  }
+  const healthy =
+    primaries.length === 1 &&
+    nodes.every((n) => n.role === 'primary' || (n.role === 'replica' && n.state === 'streaming')) &&
+    warnings.length === 0;
+  return { cluster: spec.cluster, healthy, primary: primary?.node.name ?? null, warnings, nodes };
+}
+
+function nodeWarnings(n: NodeStatus, o: NodeObservation | undefined): string[] {
+  const w: string[] = [];
+  if (n.role === 'down' && o?.fenced)
+    w.push(
+      `${n.name} is down and fenced (a failover left it behind); \`pgrepl rejoin ${n.name}\` brings it back`,
+    );
+  else if (n.role === 'down' && o?.divergence?.kind !== 'diverged')
+    w.push(`${n.name} is down (data in ${n.dataDir}); \`pgrepl start\` starts it`);
+  if (n.role === 'absent') w.push(`${n.name} has no data yet; \`pgrepl up\` creates it`);
+  if (n.role === 'unreachable')
+    w.push(
+      /password authentication failed/.test(n.error ?? '')
+        ? `${n.name} refuses pgrepl's superuser password: the one its secret holds is not the server's (${n.error})`
+        : `${n.name} runs but does not answer: ${n.error ?? 'unknown error'}`,
+    );
+  if (n.role === 'replica' && n.state !== 'streaming')
+    w.push(`${n.name} is a replica but is not streaming (${n.state})`);
+  const server = o?.server?.ok ? o.server : undefined;
+  for (const u of server?.unappliedSettings ?? [])
+    w.push(`${n.name}: setting ${u.name} from pgrepl's postgresql.conf is not in effect (${u.why})`);
+  if (server && server.pendingRestart.length > 0)
+    w.push(`${n.name}: restart needed for ${server.pendingRestart.join(', ')}; run \`pgrepl up\``);
+  return w;
+}
+
+/** 1536 -> "1.5 kB": IEC-ish but short, for tables and warnings. */
+export function formatBytes(bytes: number): string {
+  const units = ['B', 'kB', 'MB', 'GB', 'TB'];
+  let v = bytes;
+  let i = 0;
+  while (Math.abs(v) >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return `${i === 0 ? v : v.toFixed(1)} ${units[i]}`;
+}

@@ -1,0 +1,197 @@
+import { existsSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { PgreplError } from '../../errors.js';
+import { readDataDir } from '../../postgres/instance-control.js';
+import { readControlData } from '../../postgres/read-controldata.js';
+import type { ClusterContext } from '../context/cluster-context.js';
+import { checkDivergence } from '../observe/check-divergence.js';
+import { setFenced } from '../store/cluster-state.js';
+import { decideSwitchover } from '../decide/decide-switchover.js';
+import type { SwitchoverDecision } from '../decide/decide-switchover.js';
+import { beginJournal } from '../store/journal.js';
+import type { Journal } from '../store/journal.js';
+import { nodeOf, sqlOn, startNode, stopNode, waitStreaming } from '../actions/node-actions.js';
+import { observeCluster } from '../observe/observe-cluster.js';
+import { roleOf, runningReplicas } from '../observe/observation.js';
+import type { ClusterObservation } from '../observe/observation.js';
+import {
+  createSlotsFor,
+  dropSlotsOnStandby,
+  makeStandby,
+  promote,
+  repoint,
+  waitReplayed,
+} from '../actions/topology-actions.js';
+
+export interface SwitchoverResult {
+  oldPrimary: string;
+  newPrimary: string;
+  /** From the old primary's stop to the new primary's promotion: when no writes were possible. */
+  writeGapMs: number;
+  /** The old primary's shutdown checkpoint, replayed by the new primary before it was promoted. */
+  shutdownCheckpoint: string;
+  oldPrimaryRejoined: boolean;
+  needRejoin: string[];
+  ms: number;
+}
+
+/**
+ * Planned switchover without losing a commit: stop the old primary cleanly (its shutdown
+ * checkpoint streams to the replicas), wait until the target replayed that checkpoint, promote the
+ * target, then turn the old primary into its replica (after checking that it did not diverge) and
+ * re-point the others. Never two primaries: the old one is down before the new one is promoted.
+ */
+export async function runSwitchover(
+  ctx: ClusterContext,
+  to: string | undefined,
+  say: (m: string) => void,
+  resumed?: Journal,
+): Promise<SwitchoverResult> {
+  const began = Date.now();
+  const obs = await observeCluster(ctx);
+  const decision = resumed ? fromJournal(resumed, obs) : decideSwitchover(ctx.spec, obs, to);
+  if (decision.kind === 'refuse')
+    throw new PgreplError(decision.code, `${decision.reason}; nothing was changed`);
+  say(decision.reason);
+  const old = nodeOf(ctx, decision.oldPrimary);
+  const target = nodeOf(ctx, decision.target);
+  const followers = decision.followers.map((n) => nodeOf(ctx, n));
+  const journal =
+    resumed ??
+    beginJournal(
+      ctx,
+      {
+        op: 'switchover',
+        resume: ['switchover', '--to', target.name],
+        facts: { oldPrimary: old.name, target: target.name },
+      },
+      say,
+    );
+
+  // A checkpoint now makes the shutdown checkpoint, and so the write gap, short.
+  await journal.step(`checkpoint ${old.name}`, () =>
+    sqlOn(ctx, old, (s) => s.query('CHECKPOINT')).then(() => undefined),
+  );
+  let stoppedAt = Date.now();
+  let writeGapMs = 0;
+  // One connection to the target, opened before the old primary stops: no handshake in the write gap.
+  const { control, check } = await sqlOn(ctx, target, async (s) => {
+    await journal.step(`stop ${old.name}`, async () => {
+      say(`stopping ${old.name} (fast shutdown: its last WAL streams to the replicas)`);
+      stoppedAt = Date.now();
+      await stopNode(ctx, old, 'fast');
+    });
+    const stopped = await readControlData(ctx.env, old.dataDir);
+    const shutdownCheckpoint = stopped.checkpointLsn;
+    await journal.step(
+      `catch up ${target.name}`,
+      async () => {
+        try {
+          await waitReplayed(s, target, { beyond: shutdownCheckpoint, timeoutMs: 30_000 });
+        } catch (err) {
+          // Undo: nothing was promoted yet, so the old primary may simply come back.
+          say(
+            `${target.name} did not receive ${old.name}'s shutdown checkpoint; restarting ${old.name} as the primary`,
+          );
+          await startNode(ctx, old);
+          journal.finish();
+          throw new PgreplError(
+            'E_REFUSED',
+            `switchover abandoned, ${old.name} is the primary again: ${(err as Error).message}`,
+            { cause: err },
+          );
+        }
+      },
+      { midway: true },
+    );
+    await journal.step(
+      `promote ${target.name}`,
+      async () => {
+        say(`promoting ${target.name}`);
+        await promote(ctx, target, s);
+      },
+      { midway: true },
+    );
+    writeGapMs = Date.now() - stoppedAt;
+    await journal.step(`slots on ${target.name}`, () => createSlotsFor(ctx, target, s));
+    // Verify, not assume, that the old primary ends where the new timeline begins: the same check
+    // as every other place that turns a directory into a standby. A resumed run may find it
+    // already restarted as a standby: then it was checked before.
+    const check = readDataDir(old.dataDir).pid === null ? await checkDivergence(ctx, old, s) : null;
+    return { control: stopped, check };
+  });
+  let oldPrimaryRejoined = false;
+  await journal.step(`demote ${old.name}`, async () => {
+    if (check !== null && check.divergence.kind !== 'follows') {
+      say(
+        `${old.name} stays fenced: ${check.divergence.reason}; \`pgrepl rejoin ${old.name}\` brings it back`,
+      );
+      setFenced(ctx.spec.stateDir, ctx.spec.cluster, old.name, true, ctx.env.runAs);
+      return;
+    }
+    say(`restarting ${old.name} as a replica of ${target.name}`);
+    makeStandby(ctx, old, target);
+    await startNode(ctx, old);
+    await dropSlotsOnStandby(ctx, old);
+    oldPrimaryRejoined = true;
+  });
+  const needRejoin: string[] = oldPrimaryRejoined ? [] : [old.name];
+  await journal.step('re-point replicas', async () => {
+    for (const f of followers) await repoint(ctx, f, target);
+    const all = oldPrimaryRejoined ? [old, ...followers] : followers;
+    await Promise.all(
+      all.map((f) => waitStreaming(ctx, f, target, 30_000).catch(() => needRejoin.push(f.name))),
+    );
+  });
+  journal.finish();
+  return {
+    oldPrimary: old.name,
+    newPrimary: target.name,
+    writeGapMs,
+    shutdownCheckpoint: control.checkpointLsn,
+    oldPrimaryRejoined: oldPrimaryRejoined && !needRejoin.includes(old.name),
+    needRejoin,
+    ms: Date.now() - began,
+  };
+}
+
+/** A resumed switchover keeps its two nodes; the other replicas are observed afresh. */
+function fromJournal(j: Journal, obs: ClusterObservation): SwitchoverDecision {
+  const oldPrimary = j.facts['oldPrimary'] ?? '';
+  const target = j.facts['target'] ?? '';
+  return {
+    kind: 'switchover',
+    oldPrimary,
+    target,
+    followers: runningReplicas(obs, target, oldPrimary),
+    reason: `resuming the switchover ${oldPrimary} -> ${target}`,
+  };
+}
+
+/** Undo of an interrupted switchover: possible only while the target has not been promoted. */
+export async function abandonSwitchover(
+  ctx: ClusterContext,
+  j: Journal,
+  say: (m: string) => void,
+): Promise<void> {
+  const old = nodeOf(ctx, j.facts['oldPrimary'] ?? '');
+  const target = nodeOf(ctx, j.facts['target'] ?? '');
+  const obs = await observeCluster(ctx);
+  const t = obs.nodes.find((o) => o.node.name === target.name);
+  const promoted =
+    j.hasDone(`promote ${target.name}`) ||
+    (t !== undefined && roleOf(t) === 'primary') ||
+    !existsSync(join(target.dataDir, 'standby.signal'));
+  if (promoted) {
+    throw new PgreplError(
+      'E_NOT_RESUMABLE',
+      `${target.name} was already promoted; the switchover cannot be undone, run \`pgrepl resume\` to finish it`,
+    );
+  }
+  say(`starting ${old.name} again as the primary`);
+  rmSync(join(old.dataDir, 'standby.signal'), { force: true });
+  await startNode(ctx, old);
+  const followers = runningReplicas(obs, old.name).map((n) => nodeOf(ctx, n));
+  await Promise.all(followers.map((f) => waitStreaming(ctx, f, old, 30_000)));
+  j.finish();
+}
