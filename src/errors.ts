@@ -6,6 +6,8 @@ export type ErrorCode =
   | 'E_SPEC_EXISTS'
   | 'E_NO_PG_BINARIES'
   | 'E_PORT_IN_USE'
+  | 'E_SERVER_OUTSIDE_DATA_DIR'
+  | 'E_NOT_LOCAL'
   | 'E_DIR_NOT_REACHABLE'
   | 'E_DATA_DIR_FOREIGN'
   | 'E_DATA_DIR_IN_USE'

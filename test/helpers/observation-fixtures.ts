@@ -1,5 +1,6 @@
 import type {
   ClusterObservation,
+  LocalDataDir,
   NodeObservation,
   ServerAnswer,
 } from '../../src/cluster/observe/observation.js';
@@ -95,16 +96,17 @@ export function observe(
         initialized,
         standbySignal: initialized && !isPrimaryShape && shape !== 'unreachable',
         pid: running ? 100 : null,
+        local: true,
         createdByPgrepl: initialized,
         cloneLeftover: false,
         foreignContent: false,
+        files: initialized
+          ? { postgresqlConf: cfg.postgresqlConf, pgHba: cfg.pgHba }
+          : { postgresqlConf: null, pgHba: null },
       },
       fenced: false,
       serverOutsideDataDir: false,
       divergence: null,
-      files: initialized
-        ? { postgresqlConf: cfg.postgresqlConf, pgHba: cfg.pgHba }
-        : { postgresqlConf: null, pgHba: null },
       server: !running
         ? null
         : shape === 'unreachable'
@@ -138,4 +140,10 @@ export function observe(
     };
   });
   return { at: 0, nodes };
+}
+
+/** `o`'s local data directory with some of its files replaced (a stale or hand-edited config). */
+export function withFiles(o: NodeObservation, files: Partial<LocalDataDir['files']>): LocalDataDir {
+  if (!o.dataDir.local) throw new Error(`${o.node.name} is not local in this fixture`);
+  return { ...o.dataDir, files: { ...o.dataDir.files, ...files } };
 }

@@ -52,8 +52,10 @@ export interface StatusJson {
   warnings: string[];
   nodes: {
     name: string;
+    local: boolean;
     role: string;
     state: string;
+    lagBytes: number | null;
     upstream: string | null;
     timeline: number | null;
     syncState: string | null;
@@ -241,10 +243,17 @@ function pgCtl(dataDir: string, args: string[]): void {
 
 export function runCli(
   args: string[],
-  opts: { cwd?: string; env?: Record<string, string>; onSpawn?: (pid: number) => void } = {},
+  opts: {
+    cwd?: string;
+    env?: Record<string, string>;
+    onSpawn?: (pid: number) => void;
+    /** A command the CLI runs under, e.g. `ip netns exec NS` to run it on a test host. */
+    within?: readonly string[];
+  } = {},
 ): Promise<CliResult> {
   return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], {
+    const [program, ...prefix] = [...(opts.within ?? []), process.execPath, CLI, ...args];
+    const child = spawn(program as string, prefix, {
       cwd: opts.cwd ?? REPO,
       env: { ...process.env, ...opts.env },
       stdio: ['ignore', 'pipe', 'pipe'],

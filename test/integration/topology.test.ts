@@ -454,7 +454,7 @@ describe('a primary whose data directory was moved while it runs', () => {
     assert.equal(r.code, 1);
     assert.match(
       r.stderr,
-      /E_REFUSED: pg1's address .* is served by a PostgreSQL server that does not run from pg1's data directory/,
+      /E_SERVER_OUTSIDE_DATA_DIR: pg1's address .* is served by a PostgreSQL server that does not run from pg1's data directory/,
     );
     const [pg2] = await c.sql<{ standby: boolean }>('pg2', 'SELECT pg_is_in_recovery() AS standby');
     assert.equal(pg2?.standby, true, 'pg2 must not have been promoted');
@@ -464,7 +464,7 @@ describe('a primary whose data directory was moved while it runs', () => {
   it('makes up refuse and create nothing', async () => {
     const r = await c.cli(['up']);
     assert.equal(r.code, 1);
-    assert.match(r.stderr, /E_PORT_IN_USE: pg1's address/);
+    assert.match(r.stderr, /E_SERVER_OUTSIDE_DATA_DIR: pg1's address/);
     assert.ok(!existsSync(join(c.base, 'moved')));
   });
 });

@@ -252,7 +252,7 @@ describe('a server answering on a node’s address from outside its data directo
   it('makes switchover and up refuse too', () => {
     assert.equal(decideSwitchover(spec, moved, 'pg2').kind, 'refuse');
     const plan = planUp(spec, moved, FACTS, { create: true });
-    assert.equal(plan.refusal?.code, 'E_PORT_IN_USE');
+    assert.equal(plan.refusal?.code, 'E_SERVER_OUTSIDE_DATA_DIR');
     assert.deepEqual(plan.steps, []);
   });
 });

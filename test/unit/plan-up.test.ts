@@ -3,7 +3,8 @@ import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { planUp } from '../../src/cluster/decide/plan-up.js';
 import type { Step } from '../../src/cluster/decide/plan-step.js';
-import { FACTS, observe, specOf } from '../helpers/observation-fixtures.js';
+import { localDir } from '../../src/cluster/observe/observation.js';
+import { FACTS, observe, specOf, withFiles } from '../helpers/observation-fixtures.js';
 import type { NodeShape } from '../helpers/observation-fixtures.js';
 
 const kinds = (steps: readonly Step[]) => steps.map((s) => `${s.kind}:${'slot' in s ? s.slot : s.node}`);
@@ -116,7 +117,7 @@ describe('planUp', () => {
       ...obs,
       nodes: [
         obs.nodes[0],
-        { ...pg2, files: { ...pg2.files, pgHba: 'host all all 0.0.0.0/0 trust\n' } },
+        { ...pg2, dataDir: withFiles(pg2, { pgHba: 'host all all 0.0.0.0/0 trust\n' }) },
         obs.nodes[2],
       ],
     };
@@ -153,7 +154,7 @@ describe('planUp', () => {
           const plan = planUp(spec, obs, FACTS, { create });
           if (plan.refusal) return plan.steps.length === 0;
           const primaryLike = obs.nodes
-            .filter((o) => o.dataDir.initialized && !o.dataDir.standbySignal)
+            .filter((o) => localDir(o)?.initialized && !localDir(o)?.standbySignal)
             .map((o) => o.node.name);
           const writableAfter = new Set(
             obs.nodes.filter((o) => o.server?.ok && !o.server.instance.inRecovery).map((o) => o.node.name),

@@ -6,6 +6,7 @@ import { findBinaries, installationStamp } from '../../postgres/find-binaries.js
 import type { InstanceEnv } from '../../postgres/instance-control.js';
 import { assertReachable, ensureOwnedDir, writeOwnedFile } from '../../postgres/owned-paths.js';
 import { renderPassfile } from '../../postgres/render-passfile.js';
+import { isLocalHost } from '../../postgres/local-address.js';
 import { resolveRunAs } from '../../postgres/resolve-os-user.js';
 import { sourceAddressFor } from '../../postgres/source-address.js';
 import type { SqlTarget } from '../../postgres/sql-client.js';
@@ -40,6 +41,11 @@ export interface ClusterContext {
   readonly replicationPassword: string | undefined;
   /** Addresses connections between the nodes (and from pgrepl) leave from, as pg_hba sees them. */
   readonly sourceAddresses: readonly string[];
+  /**
+   * Names of the nodes whose host is this machine: only their data directories, files and processes
+   * are this command's to read and touch. The others are known by what they answer over the network.
+   */
+  readonly localNodes: ReadonlySet<string>;
   /** The environment secrets are read from (passed in, never read from globals). */
   readonly processEnv: Readonly<Record<string, string | undefined>>;
   /**
@@ -68,7 +74,7 @@ export function statePaths(spec: ClusterSpec): StatePaths {
 /** Resolves binaries, run-as user, secrets and addresses. Reads only: creates nothing. */
 export async function buildContext(spec: ClusterSpec, o: ContextOptions): Promise<ClusterContext> {
   const runAs = resolveRunAs(spec.postgres.osUser);
-  const [bins, sourceAddresses] = await Promise.all([
+  const [bins, sourceAddresses, local] = await Promise.all([
     findBinaries(
       {
         specBinDir: spec.postgres.binDir,
@@ -79,6 +85,7 @@ export async function buildContext(spec: ClusterSpec, o: ContextOptions): Promis
       o.runner,
     ),
     Promise.all([...new Set(spec.nodes.map((n) => n.host))].map((h) => sourceAddressFor(h, o.runner))),
+    Promise.all(spec.nodes.map((n) => isLocalHost(n.host))),
   ]);
   const secretOpts = { env: o.env, create: false, runAs };
   const secretErrors: { superuser?: PgreplError; replication?: PgreplError } = {};
@@ -99,6 +106,7 @@ export async function buildContext(spec: ClusterSpec, o: ContextOptions): Promis
     replicationPassword: read(spec.replication.password, 'replication'),
     secretErrors,
     sourceAddresses,
+    localNodes: new Set(spec.nodes.filter((_, i) => local[i]).map((n) => n.name)),
     processEnv: o.env,
     interrupt: o.interrupt,
   };

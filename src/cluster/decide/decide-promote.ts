@@ -1,10 +1,12 @@
 import type { ClusterSpec } from '../../spec/cluster-spec.js';
 import { candidateProblem } from './candidate-health.js';
-import { roleOf, serverOutsideDataDirReason } from '../observe/observation.js';
-import type { ClusterObservation, NodeObservation } from '../observe/observation.js';
+import { localDir, roleOf } from '../observe/observation.js';
+import type { ClusterObservation } from '../observe/observation.js';
 import { comparableLsn, rankCandidates } from './rank-candidates.js';
 import type { Candidate } from './rank-candidates.js';
 import { replicaPosition } from './replica-position.js';
+import { topologyGuard } from './topology-guard.js';
+import type { GuardRefusal } from './topology-guard.js';
 
 export interface PromoteRequest {
   /** The node to promote; undefined with `auto`. */
@@ -15,7 +17,7 @@ export interface PromoteRequest {
 }
 
 export type PromoteDecision =
-  | { kind: 'refuse'; code: 'E_REFUSED' | 'E_TWO_PRIMARIES' | 'E_UNKNOWN_NODE'; reason: string }
+  | { kind: 'refuse'; code: 'E_REFUSED' | 'E_UNKNOWN_NODE' | GuardRefusal['code']; reason: string }
   | {
       kind: 'promote';
       target: string;
@@ -56,19 +58,16 @@ export function decidePromote(
   obs: ClusterObservation,
   req: PromoteRequest,
 ): PromoteDecision {
+  // Not even --force passes this: fencing stops the server of a data directory on this machine.
+  const guard = topologyGuard(obs, { actsOn: 'all' });
+  if (guard) return { kind: 'refuse', ...guard };
   const writable = obs.nodes.filter((o) => roleOf(o) === 'primary');
-  if (writable.length > 1) {
-    return {
-      kind: 'refuse',
-      code: 'E_TWO_PRIMARIES',
-      reason: `${names(writable)} both accept writes; stop all but one first`,
-    };
-  }
-  // Not even --force: fencing stops the server of a data directory, and this one is elsewhere.
-  const outside = serverOutsideDataDirReason(obs);
-  if (outside !== null) return { kind: 'refuse', code: 'E_REFUSED', reason: outside };
   const old =
-    writable[0] ?? obs.nodes.find((o) => !o.dataDir.standbySignal && o.dataDir.initialized && !o.fenced);
+    writable[0] ??
+    obs.nodes.find((o) => {
+      const dir = localDir(o);
+      return dir !== null && !dir.standbySignal && dir.initialized && !o.fenced;
+    });
   const oldRunning = old !== undefined && old.server !== null;
   if (old && roleOf(old) === 'primary' && !req.force) {
     return {
@@ -92,7 +91,8 @@ export function decidePromote(
   // than that are out of reach, one reachable replica has them all, and the most advanced one does.
   if (spec.replication.mode !== 'async' && !req.force) {
     const unreachable = obs.nodes.filter(
-      (o) => o !== old && roleOf(o) !== 'replica' && roleOf(o) !== 'primary' && o.dataDir.initialized,
+      (o) =>
+        o !== old && roleOf(o) !== 'replica' && roleOf(o) !== 'primary' && localDir(o)?.initialized === true,
     );
     if (unreachable.length >= spec.replication.syncCount) {
       return {
@@ -195,5 +195,3 @@ function furthestAhead(ranked: readonly Candidate[], target: Candidate): Candida
     .filter((c) => held(c) > held(target))
     .sort((a, b) => (held(b) > held(a) ? 1 : held(b) < held(a) ? -1 : 0))[0];
 }
-
-const names = (os: NodeObservation[]) => os.map((o) => o.node.name).join(' and ');

@@ -1,8 +1,10 @@
 import type { ClusterSpec } from '../../spec/cluster-spec.js';
 import { candidatesOf } from './decide-promote.js';
-import { roleOf, runningReplicas, serverOutsideDataDirReason } from '../observe/observation.js';
+import { roleOf, runningReplicas } from '../observe/observation.js';
 import type { ClusterObservation } from '../observe/observation.js';
 import { rankCandidates } from './rank-candidates.js';
+import { topologyGuard } from './topology-guard.js';
+import type { GuardRefusal } from './topology-guard.js';
 
 /** A target further behind than this is not "caught up": the write gap would grow with its lag. */
 export const MAX_SWITCHOVER_LAG_BYTES = 16 * 1024 * 1024;
@@ -10,7 +12,7 @@ export const MAX_SWITCHOVER_LAG_BYTES = 16 * 1024 * 1024;
 export type SwitchoverDecision =
   | {
       kind: 'refuse';
-      code: 'E_REFUSED' | 'E_NO_PRIMARY' | 'E_TWO_PRIMARIES' | 'E_UNKNOWN_NODE';
+      code: 'E_REFUSED' | 'E_NO_PRIMARY' | 'E_UNKNOWN_NODE' | GuardRefusal['code'];
       reason: string;
     }
   | { kind: 'switchover'; oldPrimary: string; target: string; followers: string[]; reason: string };
@@ -24,17 +26,9 @@ export function decideSwitchover(
   obs: ClusterObservation,
   to: string | undefined,
 ): SwitchoverDecision {
-  const primaries = obs.nodes.filter((o) => roleOf(o) === 'primary');
-  if (primaries.length > 1) {
-    return {
-      kind: 'refuse',
-      code: 'E_TWO_PRIMARIES',
-      reason: `${primaries.map((p) => p.node.name).join(' and ')} both accept writes`,
-    };
-  }
-  const outside = serverOutsideDataDirReason(obs);
-  if (outside !== null) return { kind: 'refuse', code: 'E_REFUSED', reason: outside };
-  const primary = primaries[0];
+  const guard = topologyGuard(obs, { actsOn: 'all' });
+  if (guard) return { kind: 'refuse', ...guard };
+  const primary = obs.nodes.find((o) => roleOf(o) === 'primary');
   if (!primary?.server?.ok) {
     return {
       kind: 'refuse',

@@ -1,3 +1,5 @@
+import type { GuardRefusal } from './topology-guard.js';
+
 /** One step of a plan; every step says why it is needed, and that reason is printed and logged. */
 export type Step =
   | { kind: 'init-primary'; node: string; reason: string }
@@ -19,8 +21,7 @@ export interface Plan {
   /** Things the plan deliberately leaves alone, with why. */
   readonly notes: readonly string[];
   readonly refusal: {
-    code:
-      'E_TWO_PRIMARIES' | 'E_NO_PRIMARY' | 'E_PRIMARY_UNREACHABLE' | 'E_DATA_DIR_FOREIGN' | 'E_PORT_IN_USE';
+    code: 'E_NO_PRIMARY' | 'E_PRIMARY_UNREACHABLE' | 'E_DATA_DIR_FOREIGN' | GuardRefusal['code'];
     reason: string;
   } | null;
 }

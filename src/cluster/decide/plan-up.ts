@@ -1,14 +1,21 @@
 import type { ClusterSpec, NodeSpec } from '../../spec/cluster-spec.js';
 import { divergedNotStarted } from './decide-divergence.js';
-import { roleOf, serverOutsideDataDirReason } from '../observe/observation.js';
-import type { ClusterObservation, NodeObservation } from '../observe/observation.js';
+import { roleOf } from '../observe/observation.js';
+import type { ClusterObservation, LocalDataDir, NodeObservation } from '../observe/observation.js';
 import type { Plan, Step } from './plan-step.js';
 import { renderNodeConfig } from './render-node-config.js';
 import type { RenderFacts } from './render-node-config.js';
+import { topologyGuard } from './topology-guard.js';
 
 export interface PlanOptions {
   /** `up` creates missing nodes; `start` only starts what exists. */
   readonly create: boolean;
+}
+
+/** A node read on this machine: `up` and `start` make, start and configure only such nodes. */
+type LocalNode = NodeObservation & { readonly dataDir: LocalDataDir };
+interface LocalObservation extends ClusterObservation {
+  readonly nodes: readonly LocalNode[];
 }
 
 /**
@@ -17,10 +24,13 @@ export interface PlanOptions {
  */
 export function planUp(
   spec: ClusterSpec,
-  obs: ClusterObservation,
+  observed: ClusterObservation,
   facts: RenderFacts,
   opts: PlanOptions,
 ): Plan {
+  const guard = topologyGuard(observed, { actsOn: 'all' });
+  if (guard) return { primary: null, steps: [], notes: [], refusal: guard };
+  const obs = observed as LocalObservation;
   const byName = new Map(obs.nodes.map((o) => [o.node.name, o]));
   // pgrepl rewrites the configuration of the directories it manages; one it did not create is
   // someone's own cluster, and its postgresql.conf and pg_hba.conf are theirs.
@@ -141,12 +151,13 @@ export function planUp(
 function configAndRun(
   spec: ClusterSpec,
   facts: RenderFacts,
-  o: NodeObservation,
+  o: LocalNode,
   upstream: NodeSpec | undefined,
 ): Step[] {
   const want = renderNodeConfig(spec, facts, o.node, upstream);
   const steps: Step[] = [];
-  const stale = o.files.postgresqlConf !== want.postgresqlConf || o.files.pgHba !== want.pgHba;
+  const { files } = o.dataDir;
+  const stale = files.postgresqlConf !== want.postgresqlConf || files.pgHba !== want.pgHba;
   if (stale) {
     steps.push({
       kind: 'write-config',
@@ -174,20 +185,12 @@ function configAndRun(
 
 type PrimaryChoice = { primary: NodeSpec } | { refusal: NonNullable<Plan['refusal']> };
 
-/** The primary is what the servers say, then what the data directories say, then the spec's first node. */
-export function choosePrimary(spec: ClusterSpec, obs: ClusterObservation): PrimaryChoice {
-  const outside = serverOutsideDataDirReason(obs);
-  if (outside !== null) return { refusal: { code: 'E_PORT_IN_USE', reason: outside } };
-  const writable = obs.nodes.filter((o) => roleOf(o) === 'primary');
-  if (writable.length > 1) {
-    return {
-      refusal: {
-        code: 'E_TWO_PRIMARIES',
-        reason: `${writable.map((o) => o.node.name).join(' and ')} both accept writes; stop all but one before anything else (split brain)`,
-      },
-    };
-  }
-  const [onlyWritable] = writable;
+/**
+ * The primary is what the servers say, then what the data directories say, then the spec's first
+ * node. Called past topologyGuard: at most one node accepts writes.
+ */
+function choosePrimary(spec: ClusterSpec, obs: LocalObservation): PrimaryChoice {
+  const [onlyWritable] = obs.nodes.filter((o) => roleOf(o) === 'primary');
   if (onlyWritable) return { primary: onlyWritable.node };
   const unreachable = obs.nodes.filter((o) => roleOf(o) === 'unreachable' && !o.dataDir.standbySignal);
   const [firstUnreachable] = unreachable;

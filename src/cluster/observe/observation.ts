@@ -38,19 +38,31 @@ export interface ServerUnreachable {
   readonly error: string;
 }
 
+/** A node's data directory as read on this machine: only a node whose host is this machine has one. */
+export type LocalDataDir = DataDirState & {
+  readonly local: true;
+  /** pgrepl created this directory (so it may delete it). */
+  readonly createdByPgrepl: boolean;
+  /** An interrupted clone left its temporary directory behind. */
+  readonly cloneLeftover: boolean;
+  /** The directory exists and holds files, but no PostgreSQL data. */
+  readonly foreignContent: boolean;
+  /** Current postgresql.conf and pg_hba.conf, null when absent. */
+  readonly files: { readonly postgresqlConf: string | null; readonly pgHba: string | null };
+};
+
+/**
+ * The disk facts of a node on another host: none. What it is comes from what it answers over the
+ * network; whether its directory exists, or it is stopped rather than cut off, is not guessed.
+ */
+export interface NotLocal {
+  readonly local: false;
+}
+
 /** Everything pgrepl knows about one node right now. */
 export interface NodeObservation {
   readonly node: NodeSpec;
-  readonly dataDir: DataDirState & {
-    /** pgrepl created this directory (so it may delete it). */
-    readonly createdByPgrepl: boolean;
-    /** An interrupted clone left its temporary directory behind. */
-    readonly cloneLeftover: boolean;
-    /** The directory exists and holds files, but no PostgreSQL data. */
-    readonly foreignContent: boolean;
-  };
-  /** Current postgresql.conf and pg_hba.conf, null when absent. */
-  readonly files: { readonly postgresqlConf: string | null; readonly pgHba: string | null };
+  readonly dataDir: LocalDataDir | NotLocal;
   /** A failover fenced this former primary: it may only come back through `rejoin`. */
   readonly fenced: boolean;
   /**
@@ -81,9 +93,15 @@ export interface ClusterObservation {
 export type ObservedRole = 'primary' | 'replica' | 'down' | 'unreachable' | 'absent';
 
 export function roleOf(o: NodeObservation): ObservedRole {
-  if (o.server === null) return o.dataDir.initialized ? 'down' : 'absent';
+  // A node on another host is always asked (server is never null): silence there is 'unreachable'.
+  if (o.server === null) return o.dataDir.local && o.dataDir.initialized ? 'down' : 'absent';
   if (!o.server.ok) return 'unreachable';
   return o.server.instance.inRecovery ? 'replica' : 'primary';
+}
+
+/** The node's data directory as read here; null for a node on another host. */
+export function localDir(o: NodeObservation): LocalDataDir | null {
+  return o.dataDir.local ? o.dataDir : null;
 }
 
 /** Names of the nodes that answer as replicas, except `excluded`. */
@@ -94,21 +112,3 @@ export function runningReplicas(obs: ClusterObservation, ...excluded: (string | 
 }
 
 export const cloneTempDir = (dataDir: string) => `${dataDir}.pgrepl-clone`;
-
-/**
- * Why nothing may change while some node's address is served from outside its data directory: a
- * stop would stop nothing there and a start would find the port taken, so fencing, promoting or
- * starting could leave two primaries. null when there is no such node.
- */
-export function serverOutsideDataDirReason(obs: ClusterObservation): string | null {
-  const o = obs.nodes.find((n) => n.serverOutsideDataDir);
-  if (!o) return null;
-  const { name, host, port, dataDir } = o.node;
-  if (!o.server?.ok)
-    return `port ${port} on ${host} (node ${name}) is taken by another process; stop it or give ${name} another port in the spec`;
-  return (
-    `${name}'s address ${host}:${port} is served by a PostgreSQL server that does not run from ${name}'s data directory ` +
-    `${dataDir}: pgrepl can neither stop nor start it. If it is ${name}, set ${name}'s dataDir to the directory it ` +
-    `runs from; otherwise stop that server or give ${name} another port`
-  );
-}

@@ -24,7 +24,7 @@ import { readState } from '../store/cluster-state.js';
 import { checkDivergence } from './check-divergence.js';
 import type { Divergence } from '../decide/decide-divergence.js';
 import { sqlOn } from '../actions/node-actions.js';
-import { cloneTempDir, roleOf } from './observation.js';
+import { cloneTempDir, localDir, roleOf } from './observation.js';
 import type { ClusterObservation, NodeObservation, ServerAnswer, ServerUnreachable } from './observation.js';
 
 /** Observes every node in parallel: the data directory on disk, then the server over SQL. */
@@ -46,7 +46,7 @@ async function withDivergence(ctx: ClusterContext, nodes: NodeObservation[]): Pr
   const [primary] = primaries;
   // Stopped with or without standby.signal: a node started by hand without it and stopped again
   // is the case that timelines alone miss.
-  const stopped = nodes.filter((o) => o.server === null && o.dataDir.initialized);
+  const stopped = nodes.filter((o) => o.server === null && localDir(o)?.initialized === true);
   if (primaries.length !== 1 || !primary || stopped.length === 0) return nodes;
   const checked = new Map<string, Divergence>();
   try {
@@ -68,27 +68,35 @@ async function observeNode(
   created: Set<string>,
   fenced: boolean,
 ): Promise<NodeObservation> {
+  const common = { node, fenced, divergence: null };
+  // Another host's disk is not ours to read: what that node is comes from its answer alone.
+  if (!ctx.localNodes.has(node.name))
+    return {
+      ...common,
+      dataDir: { local: false },
+      server: await askServer(ctx, node),
+      serverOutsideDataDir: false,
+    };
   const disk = readDataDir(node.dataDir);
   // A server that answers on the address but is not this directory's (moved, or another one on the
   // port) must still be seen: ignoring it is how a failover would make a second primary.
   const serverOutsideDataDir = disk.pid === null && (await acceptsConnections(node.host, node.port, 500));
   const foreignContent = disk.exists && !disk.initialized && readdirSync(node.dataDir).length > 0;
   return {
-    node,
-    fenced,
+    ...common,
     dataDir: {
       ...disk,
+      local: true,
       createdByPgrepl: created.has(node.dataDir),
       cloneLeftover: existsSync(cloneTempDir(node.dataDir)),
       foreignContent,
-    },
-    files: {
-      postgresqlConf: readOrNull(join(node.dataDir, 'postgresql.conf')),
-      pgHba: readOrNull(join(node.dataDir, 'pg_hba.conf')),
+      files: {
+        postgresqlConf: readOrNull(join(node.dataDir, 'postgresql.conf')),
+        pgHba: readOrNull(join(node.dataDir, 'pg_hba.conf')),
+      },
     },
     server: disk.pid === null && !serverOutsideDataDir ? null : await askServer(ctx, node),
     serverOutsideDataDir,
-    divergence: null,
   };
 }
 

@@ -1,5 +1,6 @@
 import type { ClusterSpec } from '../../spec/cluster-spec.js';
-import { roleOf, serverOutsideDataDirReason } from './observation.js';
+import { topologyGuard } from '../decide/topology-guard.js';
+import { roleOf } from './observation.js';
 import { replicaPosition } from '../decide/replica-position.js';
 import type { ClusterObservation, NodeObservation, ObservedRole } from './observation.js';
 
@@ -9,6 +10,8 @@ export interface NodeStatus {
   host: string;
   port: number;
   dataDir: string;
+  /** The node's host is this machine, so its data directory was read too (not only its answers). */
+  local: boolean;
   role: ObservedRole;
   timeline: number | null;
   /** Current write LSN on a primary; last replayed LSN on a replica. */
@@ -61,6 +64,7 @@ export function buildStatus(spec: ClusterSpec, obs: ClusterObservation): Cluster
       host: o.node.host,
       port: o.node.port,
       dataDir: o.node.dataDir,
+      local: o.dataDir.local,
       role,
       timeline: server?.instance.timeline ?? null,
       lsn: server ? (server.instance.currentLsn ?? server.instance.replayLsn) : null,
@@ -95,8 +99,9 @@ export function buildStatus(spec: ClusterSpec, obs: ClusterObservation): Cluster
         obs.nodes.find((o) => o.node.name === n.name),
       ),
     );
-  const outside = serverOutsideDataDirReason(obs);
-  if (outside !== null) warnings.push(outside);
+  // Split brain has its own warning above; status acts on nothing, so nothing needs to be local.
+  const outside = topologyGuard(obs, { actsOn: [], allowSplitBrain: true });
+  if (outside !== null) warnings.push(outside.reason);
   for (const o of obs.nodes) {
     if (o.divergence?.kind === 'diverged')
       warnings.push(
@@ -154,7 +159,10 @@ function nodeWarnings(n: NodeStatus, o: NodeObservation | undefined): string[] {
     w.push(
       /password authentication failed/.test(n.error ?? '')
         ? `${n.name} refuses pgrepl's superuser password: the one its secret holds is not the server's (${n.error})`
-        : `${n.name} runs but does not answer: ${n.error ?? 'unknown error'}`,
+        : !n.local
+          ? `${n.name} (${n.host}:${n.port}) does not answer: ${n.error ?? 'unknown error'}. It is on another host, ` +
+            'so whether it is stopped or cut off must be checked there'
+          : `${n.name} runs but does not answer: ${n.error ?? 'unknown error'}`,
     );
   if (n.role === 'replica' && n.state !== 'streaming')
     w.push(`${n.name} is a replica but is not streaming (${n.state})`);

@@ -13,8 +13,8 @@ import { checkDivergence } from '../observe/check-divergence.js';
 import { logFile, nodeOf, sqlOn, startNode, stopNode, waitStreaming } from '../actions/node-actions.js';
 import { observeCluster } from '../observe/observe-cluster.js';
 import { decideRejoinSource } from '../decide/decide-rejoin-source.js';
+import { topologyGuard } from '../decide/topology-guard.js';
 import { describeSplit } from '../observe/describe-split.js';
-import { serverOutsideDataDirReason } from '../observe/observation.js';
 import type { Reporter } from '../context/reporter.js';
 import { dropSlotsOnStandby, makeStandby } from '../actions/topology-actions.js';
 
@@ -49,8 +49,9 @@ export async function runRejoin(
   const began = Date.now();
   const node = nodeOf(ctx, name);
   const obs = await observeCluster(ctx);
-  const outside = serverOutsideDataDirReason(obs);
-  if (outside !== null) throw new PgreplError('E_REFUSED', `${outside}; nothing was changed`);
+  // A split brain is decideRejoinSource's to explain (it needs --keep).
+  const guard = topologyGuard(obs, { actsOn: [name], allowSplitBrain: true });
+  if (guard) throw new PgreplError(guard.code, `${guard.reason}; nothing was changed`);
   const source = decideRejoinSource(obs, name, o.keep);
   if (source.kind === 'refuse') {
     const sides = source.sides.length > 0 ? await describeSplit(ctx, source.sides) : [];
