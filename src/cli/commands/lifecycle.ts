@@ -7,12 +7,16 @@ import type { GlobalOptions } from '../command-context.js';
 /** `down`: stops every node, keeping all data. */
 export async function runDown(g: GlobalOptions): Promise<number> {
   const ctx = await commandContext(g);
-  const stopped = await changing(ctx, 'down', () => stopCluster(ctx, 'fast'), { allowInterrupted: true });
+  const { stopped, elsewhere } = await changing(ctx, 'down', () => stopCluster(ctx, 'fast'), {
+    allowInterrupted: true,
+  });
   process.stdout.write(
     stopped.length === 0
       ? `cluster ${ctx.spec.cluster}: nothing was running\n`
       : `stopped ${stopped.join(', ')}; data kept, \`pgrepl start\` resumes\n`,
   );
+  if (elsewhere.length > 0)
+    process.stdout.write(`not stopped: ${elsewhere.join(', ')} run on other hosts; stop them there\n`);
   return 0;
 }
 

@@ -1,16 +1,5 @@
-import { join } from 'node:path';
 import { PgreplError } from '../../errors.js';
-import {
-  assertPortFree,
-  killInstance,
-  logSince,
-  logTail,
-  readDataDir,
-  startInstance,
-  stopInstance,
-  waitPostmasterGone,
-  walRemovedLine,
-} from '../../postgres/instance-control.js';
+import { walRemovedLine } from '../../postgres/instance-control.js';
 import { readSenders } from '../../postgres/instance-queries.js';
 import { withSql } from '../../postgres/sql-client.js';
 import type { SqlSession } from '../../postgres/sql-client.js';
@@ -20,6 +9,7 @@ import { requireSuperuserPassword } from '../context/cluster-context.js';
 import type { ClusterContext } from '../context/cluster-context.js';
 import { renderNodeConfig } from '../decide/render-node-config.js';
 import type { NodeConfig, RenderFacts } from '../decide/render-node-config.js';
+import { controlOf } from './control-of.js';
 
 /** The spec's node called `name`, or E_UNKNOWN_NODE naming the spec file and the nodes it has. */
 export function nodeOf(ctx: ClusterContext, name: string): NodeSpec {
@@ -45,50 +35,6 @@ export function renderFacts(ctx: ClusterContext): RenderFacts {
 /** The files `node` should have when it streams from `upstream` (none: it is the primary). */
 export function configFor(ctx: ClusterContext, node: NodeSpec, upstream: NodeSpec | undefined): NodeConfig {
   return renderNodeConfig(ctx.spec, renderFacts(ctx), node, upstream);
-}
-
-export const logFile = (ctx: ClusterContext, node: NodeSpec) => join(ctx.paths.logsDir, `${node.name}.log`);
-
-/** Starts a stopped node (a no-op if it runs), after checking that its port is free. */
-export async function startNode(ctx: ClusterContext, node: NodeSpec): Promise<void> {
-  if (readDataDir(node.dataDir).pid !== null) return;
-  await waitPostmasterGone(node.dataDir);
-  await assertPortFree(node.host, node.port, node.name);
-  await startInstance(ctx.env, { dataDir: node.dataDir, logFile: logFile(ctx, node) });
-}
-
-/** Stops a node if it runs. */
-export async function stopNode(
-  ctx: ClusterContext,
-  node: NodeSpec,
-  mode: 'fast' | 'immediate' = 'fast',
-): Promise<void> {
-  if (readDataDir(node.dataDir).pid === null) return;
-  await stopInstance(ctx.env, { dataDir: node.dataDir, mode });
-}
-
-/**
- * Makes sure a node cannot take writes: a fast stop if it answers within 10 s, otherwise its
- * whole process group is killed. Returns how, or throws when even that failed.
- */
-export async function fenceNode(
-  ctx: ClusterContext,
-  node: NodeSpec,
-): Promise<'stopped' | 'killed' | 'not running'> {
-  if (readDataDir(node.dataDir).pid === null) return 'not running';
-  try {
-    await stopInstance(ctx.env, { dataDir: node.dataDir, mode: 'fast', timeoutSec: 10 });
-    if (readDataDir(node.dataDir).pid === null) return 'stopped';
-  } catch {
-    // a hung server does not stop: kill it below
-  }
-  if (await killInstance(node.dataDir)) return 'killed';
-  throw new PgreplError('E_REFUSED', `${node.name} (PID ${readDataDir(node.dataDir).pid}) survived SIGKILL`);
-}
-
-export async function restartNode(ctx: ClusterContext, node: NodeSpec): Promise<void> {
-  await stopNode(ctx, node, 'fast');
-  await startNode(ctx, node);
 }
 
 /** Runs `fn` on a connection to `node` as the superuser. */
@@ -170,7 +116,7 @@ export async function waitStreaming(
       if (mine?.state === 'streaming') return true;
       if (logFrom !== undefined && Date.now() >= nextLogLook) {
         nextLogLook = Date.now() + 200;
-        removed = walRemovedLine(logSince(logFile(ctx, node), logFrom));
+        removed = walRemovedLine(controlOf(ctx, node).logSince(logFrom));
         if (removed !== null) return false;
       }
       return undefined;
@@ -186,6 +132,6 @@ export async function waitStreaming(
   throw new PgreplError(
     'E_TIMEOUT',
     `${node.name} did not start streaming from ${upstream.name} within ${timeoutMs / 1000} s (last state: ${last}); ` +
-      `its log says:\n${logTail(logFile(ctx, node))}`,
+      `its log says:\n${controlOf(ctx, node).logTail()}`,
   );
 }

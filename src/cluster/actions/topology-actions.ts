@@ -1,15 +1,12 @@
-import { join } from 'node:path';
 import { PgreplError } from '../../errors.js';
-import { readDataDir, reloadInstance } from '../../postgres/instance-control.js';
 import { parseLsn } from '../../postgres/lsn.js';
-import { writeOwnedFile } from '../../postgres/owned-paths.js';
 import { promoteStandby, readReplayProgress } from '../../postgres/promotion.js';
 import { ensurePhysicalSlot } from '../../postgres/replication-admin.js';
 import type { SqlSession } from '../../postgres/sql-client.js';
 import type { NodeSpec } from '../../spec/cluster-spec.js';
 import type { ClusterContext } from '../context/cluster-context.js';
+import { controlOf } from './control-of.js';
 import { configFor, pollSession, sqlOn } from './node-actions.js';
-import { writeNodeFiles } from './node-files.js';
 
 /** What a standby reports of its progress, and since when its replay position has not moved. */
 export interface ReplayProgress {
@@ -64,8 +61,9 @@ export async function promote(ctx: ClusterContext, node: NodeSpec, s: SqlSession
   const [row] = await s.query<{ r: boolean }>('SELECT pg_is_in_recovery() AS r');
   if (row?.r !== false && !(await promoteStandby(s, 60_000)))
     throw new PgreplError('E_TIMEOUT', `${node.name} did not finish promotion within 60 s; see its log`);
-  writeNodeFiles(node.dataDir, configFor(ctx, node, undefined), ctx.env.runAs);
-  await reloadInstance(ctx.env, node.dataDir);
+  const control = controlOf(ctx, node);
+  control.writeConfig(configFor(ctx, node, undefined));
+  await control.reload();
 }
 
 /** Creates over `s` on `primary` the slot of every other node, so any of them can stream from it at once. */
@@ -75,14 +73,14 @@ export async function createSlotsFor(ctx: ClusterContext, primary: NodeSpec, s: 
 
 /** Points a running or stopped replica at a new upstream; a running one reloads (no restart in PG 13+). */
 export async function repoint(ctx: ClusterContext, node: NodeSpec, upstream: NodeSpec): Promise<void> {
-  writeNodeFiles(node.dataDir, configFor(ctx, node, upstream), ctx.env.runAs);
-  if (readDataDir(node.dataDir).pid !== null) await reloadInstance(ctx.env, node.dataDir);
+  const control = controlOf(ctx, node);
+  control.writeConfig(configFor(ctx, node, upstream));
+  await control.reload();
 }
 
 /** Turns a stopped data directory into a standby of `upstream`: its config plus standby.signal. */
 export function makeStandby(ctx: ClusterContext, node: NodeSpec, upstream: NodeSpec): void {
-  writeNodeFiles(node.dataDir, configFor(ctx, node, upstream), ctx.env.runAs);
-  writeOwnedFile(join(node.dataDir, 'standby.signal'), '', 0o600, ctx.env.runAs);
+  controlOf(ctx, node).makeStandby(configFor(ctx, node, upstream));
 }
 
 /**

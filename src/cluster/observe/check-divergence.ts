@@ -1,16 +1,13 @@
-import { existsSync, readdirSync } from 'node:fs';
-import { join } from 'node:path';
-import { listRecordStarts } from '../../postgres/list-wal-records.js';
 import { formatLsn, parseLsn } from '../../postgres/lsn.js';
 import { readTimelineHistory } from '../../postgres/promotion.js';
 import type { TimelineHistory } from '../../postgres/promotion.js';
-import { readControlData } from '../../postgres/read-controldata.js';
 import type { ControlData } from '../../postgres/read-controldata.js';
-import { listCommitsAfter } from '../../postgres/run-rewind.js';
 import type { LostWal } from '../../postgres/run-rewind.js';
 import type { SqlSession } from '../../postgres/sql-client.js';
-import { readOwnWal, readServerWal } from '../../postgres/wal-bytes.js';
+import { readServerWal } from '../../postgres/wal-bytes.js';
 import type { NodeSpec } from '../../spec/cluster-spec.js';
+import { controlOf } from '../actions/control-of.js';
+import type { NodeControl } from '../actions/node-control.js';
 import type { ClusterContext } from '../context/cluster-context.js';
 import { decideDivergence } from '../decide/decide-divergence.js';
 import type { Divergence, PrimaryFacts } from '../decide/decide-divergence.js';
@@ -38,8 +35,9 @@ export async function checkDivergence(
   node: NodeSpec,
   s: SqlSession,
 ): Promise<DivergenceCheck> {
+  const own = controlOf(ctx, node);
   const [control, history, flush] = await Promise.all([
-    readControlData(ctx.env, node.dataDir),
+    own.readControlData(),
     readTimelineHistory(s),
     s.query<{ lsn: string }>('SELECT pg_current_wal_flush_lsn()::text AS lsn'),
   ]);
@@ -50,7 +48,7 @@ export async function checkDivergence(
     history: history.history,
     flushLsn,
     recordAtCheckpoint: sameTimeline
-      ? await compareAt(ctx, node, s, control, parseLsn(control.checkpointLsn), parseLsn(flushLsn))
+      ? await compareAt(own, s, control, parseLsn(control.checkpointLsn), parseLsn(flushLsn))
       : 'unknown',
   };
   const divergence = decideDivergence(
@@ -58,21 +56,20 @@ export async function checkDivergence(
       state: control.state,
       timeline: control.timeline,
       checkpointLsn: control.checkpointLsn,
-      backupLabel: existsSync(join(node.dataDir, 'backup_label')),
+      backupLabel: own.hasBackupLabel(),
     },
     primary,
   );
   const ownWal =
     divergence.kind === 'diverged'
-      ? await ownWalSinceFork(ctx, node, s, control, parseLsn(flushLsn)).catch(() => null)
+      ? await ownWalSinceFork(own, s, control, parseLsn(flushLsn)).catch(() => null)
       : null;
   return { divergence, control, history, ownWal };
 }
 
 /** Whether the node's WAL at `at` is the primary's, up to RECORD_WINDOW bytes or the primary's end. */
 async function compareAt(
-  ctx: ClusterContext,
-  node: NodeSpec,
+  node: NodeControl,
   s: SqlSession,
   control: ControlData,
   at: bigint,
@@ -91,7 +88,7 @@ async function compareAt(
  * (each null when that side lacks the segment); null when the primary has nothing there.
  */
 async function readBoth(
-  node: NodeSpec,
+  node: NodeControl,
   s: SqlSession,
   control: ControlData,
   at: bigint,
@@ -101,10 +98,7 @@ async function readBoth(
   const n = Number(flush - at < BigInt(length) ? flush - at : BigInt(length));
   if (n <= 0) return null;
   const seg = control.walSegmentBytes;
-  return [
-    readOwnWal(node.dataDir, control.timeline, at, n, seg),
-    await readServerWal(s, control.timeline, at, n, seg),
-  ];
+  return [node.readWal(control.timeline, at, n, seg), await readServerWal(s, control.timeline, at, n, seg)];
 }
 
 /**
@@ -114,25 +108,21 @@ async function readBoth(
  * on its timeline up to its last checkpoint, which it wrote itself.
  */
 async function ownWalSinceFork(
-  ctx: ClusterContext,
-  node: NodeSpec,
+  node: NodeControl,
   s: SqlSession,
   control: ControlData,
   flush: bigint,
 ): Promise<LostWal> {
   const page = BigInt(control.walBlockBytes);
   const seg = BigInt(control.walSegmentBytes);
-  const tl = control.timeline.toString(16).toUpperCase().padStart(8, '0');
-  const oldest = readdirSync(join(node.dataDir, 'pg_wal'))
-    .filter((f) => /^[0-9A-F]{24}$/.test(f) && f.startsWith(tl))
-    .sort()[0];
+  const oldest = node.oldestWalSegment(control.timeline);
   const cp = parseLsn(control.checkpointLsn);
   const segno = (f: string) =>
     BigInt(`0x${f.slice(8, 16)}`) * (0x100000000n / seg) + BigInt(`0x${f.slice(16)}`);
   let lo = oldest === undefined ? cp - (cp % page) : segno(oldest) * seg;
   let hi = cp - (cp % page);
   const differs = async (p: bigint) =>
-    p >= flush || (await compareAt(ctx, node, s, control, p, flush, Number(page))) === 'different';
+    p >= flush || (await compareAt(node, s, control, p, flush, Number(page))) === 'different';
   // Its checkpoint page not differing cannot happen for a diverged node; then say from there.
   let fork = cp;
   const checkpointPageDiffers = await differs(hi);
@@ -146,15 +136,17 @@ async function ownWalSinceFork(
       else lo = mid;
     }
     const firstByte = await firstDifference(node, s, control, hi, Number(page), flush);
-    const starts = await listRecordStarts(ctx.env, node.dataDir, control.timeline, lo, firstByte + 1n);
+    const starts = await node.listRecordStarts(control.timeline, lo, firstByte + 1n);
     fork = starts.filter((x) => x <= firstByte).at(-1) ?? firstByte;
   }
-  return listCommitsAfter(ctx.env, node.dataDir, formatLsn(fork), control);
+  const own = await node.commitsAfter(formatLsn(fork), control);
+  if (own === null) throw new Error(`the WAL of ${node.node.name} cannot be read`);
+  return own;
 }
 
 /** The first byte of page `p` where the node's WAL and the primary's differ (the primary's end at the latest). */
 async function firstDifference(
-  node: NodeSpec,
+  node: NodeControl,
   s: SqlSession,
   control: ControlData,
   p: bigint,

@@ -1,7 +1,7 @@
 import { readTimelineHistory } from '../../postgres/promotion.js';
 import type { TimelineHistory } from '../../postgres/promotion.js';
-import { readCommitsAfter } from '../../postgres/run-rewind.js';
 import type { ClusterContext } from '../context/cluster-context.js';
+import { controlOf } from '../actions/control-of.js';
 import { nodeOf, sqlOn } from '../actions/node-actions.js';
 import { describeDiscarded } from '../decide/wal-description.js';
 
@@ -35,7 +35,7 @@ export async function describeSplit(ctx: ClusterContext, sides: readonly string[
       if (!read) return `${node.name}: does not answer`;
       const where = `${node.name}: timeline ${read.history.current}, WAL at ${read.lsn}`;
       if (fork === null) return `${where} (they are on one timeline: where they forked is not known)`;
-      const own = await readCommitsAfter(ctx.env, node.dataDir, fork);
+      const own = ctx.localNodes.has(node.name) ? await controlOf(ctx, node).commitsAfter(fork) : null;
       return `${where}; since the fork at ${fork}: ${own ? describeDiscarded(own) : 'its WAL cannot be read here'}`;
     }),
   );

@@ -1,7 +1,6 @@
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PgreplError } from '../../errors.js';
-import { acceptsConnections, readDataDir } from '../../postgres/instance-control.js';
+import { acceptsConnections } from '../../postgres/instance-control.js';
 import {
   readInstanceState,
   readPendingRestart,
@@ -23,8 +22,9 @@ import type { ClusterContext } from '../context/cluster-context.js';
 import { readState } from '../store/cluster-state.js';
 import { checkDivergence } from './check-divergence.js';
 import type { Divergence } from '../decide/decide-divergence.js';
+import { controlOf } from '../actions/control-of.js';
 import { sqlOn } from '../actions/node-actions.js';
-import { cloneTempDir, localDir, roleOf } from './observation.js';
+import { localDir, roleOf } from './observation.js';
 import type { ClusterObservation, NodeObservation, ServerAnswer, ServerUnreachable } from './observation.js';
 
 /** Observes every node in parallel: the data directory on disk, then the server over SQL. */
@@ -68,34 +68,16 @@ async function observeNode(
   created: Set<string>,
   fenced: boolean,
 ): Promise<NodeObservation> {
-  const common = { node, fenced, divergence: null };
+  const dataDir = controlOf(ctx, node).readDisk((dir) => created.has(dir));
+  const common = { node, fenced, divergence: null, dataDir };
   // Another host's disk is not ours to read: what that node is comes from its answer alone.
-  if (!ctx.localNodes.has(node.name))
-    return {
-      ...common,
-      dataDir: { local: false },
-      server: await askServer(ctx, node),
-      serverOutsideDataDir: false,
-    };
-  const disk = readDataDir(node.dataDir);
+  if (!dataDir.local) return { ...common, server: await askServer(ctx, node), serverOutsideDataDir: false };
   // A server that answers on the address but is not this directory's (moved, or another one on the
   // port) must still be seen: ignoring it is how a failover would make a second primary.
-  const serverOutsideDataDir = disk.pid === null && (await acceptsConnections(node.host, node.port, 500));
-  const foreignContent = disk.exists && !disk.initialized && readdirSync(node.dataDir).length > 0;
+  const serverOutsideDataDir = dataDir.pid === null && (await acceptsConnections(node.host, node.port, 500));
   return {
     ...common,
-    dataDir: {
-      ...disk,
-      local: true,
-      createdByPgrepl: created.has(node.dataDir),
-      cloneLeftover: existsSync(cloneTempDir(node.dataDir)),
-      foreignContent,
-      files: {
-        postgresqlConf: readOrNull(join(node.dataDir, 'postgresql.conf')),
-        pgHba: readOrNull(join(node.dataDir, 'pg_hba.conf')),
-      },
-    },
-    server: disk.pid === null && !serverOutsideDataDir ? null : await askServer(ctx, node),
+    server: dataDir.pid === null && !serverOutsideDataDir ? null : await askServer(ctx, node),
     serverOutsideDataDir,
   };
 }
@@ -156,12 +138,4 @@ async function replayMoving(s: SqlSession, first: InstanceState, firstAt: number
     if (now !== null && parseLsn(now) > parseLsn(replayLsn)) return true;
   }
   return false;
-}
-
-function readOrNull(path: string): string | null {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch {
-    return null;
-  }
 }

@@ -19,7 +19,7 @@ export interface DestroyResult {
  * and the state dir itself. A directory pgrepl did not create is never deleted.
  */
 export async function destroyCluster(ctx: ClusterContext): Promise<DestroyResult> {
-  const stopped = await stopCluster(ctx, 'immediate');
+  const { stopped } = await stopCluster(ctx, 'immediate');
   const created = readState(ctx.spec.stateDir, ctx.spec.cluster).createdDirs;
   const removed: string[] = [];
   for (const dir of created) {
@@ -27,7 +27,10 @@ export async function destroyCluster(ctx: ClusterContext): Promise<DestroyResult
     rmSync(dir, { recursive: true, force: true });
     removed.push(dir);
   }
-  const kept = ctx.spec.nodes.map((n) => n.dataDir).filter((d) => existsSync(d) && !created.includes(d));
+  const kept = ctx.spec.nodes
+    .filter((n) => ctx.localNodes.has(n.name))
+    .map((n) => n.dataDir)
+    .filter((d) => existsSync(d) && !created.includes(d));
   // Only pgrepl's own entries of the state dir go; the dir itself only once it is empty, since a
   // user may have pointed stateDir at a directory that holds other things too.
   const paths = statePaths(ctx.spec);

@@ -1,8 +1,7 @@
 import { PgreplError } from '../../errors.js';
 import { lsnDiff } from '../../postgres/lsn.js';
-import { acceptsConnections, readDataDir } from '../../postgres/instance-control.js';
+import { acceptsConnections } from '../../postgres/instance-control.js';
 import { readTimelineHistory } from '../../postgres/promotion.js';
-import { readCommitsAfter } from '../../postgres/run-rewind.js';
 import type { LostWal } from '../../postgres/run-rewind.js';
 import type { NodeSpec } from '../../spec/cluster-spec.js';
 import type { ClusterContext } from '../context/cluster-context.js';
@@ -11,7 +10,8 @@ import { decidePromote } from '../decide/decide-promote.js';
 import type { PromoteDecision, PromoteRequest } from '../decide/decide-promote.js';
 import { beginJournal } from '../store/journal.js';
 import type { Journal } from '../store/journal.js';
-import { fenceNode, nodeOf, sqlOn, waitStreaming } from '../actions/node-actions.js';
+import { controlOf } from '../actions/control-of.js';
+import { nodeOf, sqlOn, waitStreaming } from '../actions/node-actions.js';
 import { observeCluster } from '../observe/observe-cluster.js';
 import { runningReplicas } from '../observe/observation.js';
 import type { ClusterObservation } from '../observe/observation.js';
@@ -78,7 +78,7 @@ export async function runPromote(
       if (decision.fence) {
         say(`stopping ${old.name} so that it cannot accept writes`);
         try {
-          const how = await fenceNode(ctx, old);
+          const how = await controlOf(ctx, old).fence();
           if (how === 'killed') say(`${old.name} did not stop in 10 s; killed it (its whole process group)`);
           if (how === 'not running') say(`no server runs in ${old.dataDir}`);
         } catch (err) {
@@ -173,8 +173,9 @@ export async function runPromote(
  * the timeline its control file names); null while it still runs or when its WAL cannot be read.
  */
 async function lostOn(ctx: ClusterContext, old: NodeSpec, from: string): Promise<LostWal | null> {
-  if (readDataDir(old.dataDir).pid !== null) return null;
-  return readCommitsAfter(ctx.env, old.dataDir, from);
+  const control = controlOf(ctx, old);
+  if (control.state().pid !== null) return null;
+  return control.commitsAfter(from);
 }
 
 /** A resumed promote keeps its target and old primary; what still runs is observed afresh. */

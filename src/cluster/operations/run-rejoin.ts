@@ -1,7 +1,4 @@
-import { renameSync } from 'node:fs';
 import { PgreplError } from '../../errors.js';
-import { logLength, readDataDir, waitPostmasterGone } from '../../postgres/instance-control.js';
-import { runRewind, listCommitsAfter } from '../../postgres/run-rewind.js';
 import type { LostWal } from '../../postgres/run-rewind.js';
 import { ensurePhysicalSlot } from '../../postgres/replication-admin.js';
 import { STEP_HANDLERS } from './apply-plan.js';
@@ -10,7 +7,8 @@ import { setFenced } from '../store/cluster-state.js';
 import { beginJournal } from '../store/journal.js';
 import type { Journal } from '../store/journal.js';
 import { checkDivergence } from '../observe/check-divergence.js';
-import { logFile, nodeOf, sqlOn, startNode, stopNode, waitStreaming } from '../actions/node-actions.js';
+import { controlOf } from '../actions/control-of.js';
+import { nodeOf, sqlOn, waitStreaming } from '../actions/node-actions.js';
 import { observeCluster } from '../observe/observe-cluster.js';
 import { decideRejoinSource } from '../decide/decide-rejoin-source.js';
 import { topologyGuard } from '../decide/topology-guard.js';
@@ -48,6 +46,7 @@ export async function runRejoin(
 ): Promise<RejoinResult> {
   const began = Date.now();
   const node = nodeOf(ctx, name);
+  const control = controlOf(ctx, node);
   const obs = await observeCluster(ctx);
   // A split brain is decideRejoinSource's to explain (it needs --keep).
   const guard = topologyGuard(obs, { actsOn: [name], allowSplitBrain: true });
@@ -97,9 +96,9 @@ export async function runRejoin(
   // rejoin leaves nothing half-done, so it clears its journal and can simply be run again.
   try {
     await journal.step(`stop ${name}`, async () => {
-      await stopNode(ctx, node, 'fast').catch(() => stopNode(ctx, node, 'immediate'));
+      await control.stop('fast').catch(() => control.stop('immediate'));
       // A crashed node's postmaster may still be an unreaped zombie; pg_rewind would find its lock.
-      await waitPostmasterGone(node.dataDir);
+      await control.waitGone();
     });
     await journal.step(`slot ${name} on ${primary.name}`, () =>
       sqlOn(ctx, primary, (s) => ensurePhysicalSlot(s, name)).then(() => undefined),
@@ -114,28 +113,24 @@ export async function runRejoin(
         await s.query('CHECKPOINT');
         return checkDivergence(ctx, node, s);
       });
-      const { control, history, divergence } = check;
+      const { history, divergence } = check;
       // What only this node has: on the primary's own timeline, its WAL from where it forked; on an
       // older one, its WAL past the point where that timeline ended in the primary's history.
       // Listed before pg_rewind or a re-clone throws it away.
-      const branch = history.history.find((h) => h.timeline === control.timeline);
+      const branch = history.history.find((h) => h.timeline === check.control.timeline);
       if (divergence.kind === 'diverged') {
         discarded = check.ownWal;
         recloneReason = `${name} diverged from ${primary.name} without a timeline change (pg_rewind cannot see that): ${divergence.reason}`;
       } else {
         if (branch) {
-          const own = await listCommitsAfter(ctx.env, node.dataDir, branch.endedAt, control).catch(
-            () => null,
-          );
+          const own = await control.commitsAfter(branch.endedAt, check.control);
           if (own && own.to !== own.from) discarded = own;
         }
         // jit=off: pg_rewind lists the source's files with one recursive query whose estimated cost
         // is in the millions, so PostgreSQL JIT-compiles it: ~0.3 s of compiling for 13 ms of work.
         const conninfo = `host=${primary.host} port=${primary.port} user=${ctx.spec.superuser.name} dbname=postgres passfile=${ctx.paths.superuserPassfile} options='-c jit=off'`;
         // pg_rewind finishes the crash recovery of a node that died by itself (single-user mode, no listener).
-        const rewound = await journal.step(rewindStep, () =>
-          runRewind(ctx.env, { dataDir: node.dataDir, sourceConninfo: conninfo }),
-        );
+        const rewound = await journal.step(rewindStep, () => control.rewind(conninfo));
         if (rewound && !rewound.ok) {
           recloneReason = `pg_rewind could not rewind it: ${rewound.error ?? 'unknown error'}`;
         } else if (rewound?.noRewindRequired) {
@@ -152,16 +147,13 @@ export async function runRejoin(
       recloneReason = reason;
       say(`re-cloning ${name}: ${reason}`);
       // A resumed re-clone may find the directory already moved aside (and a clone under way).
-      if (readDataDir(node.dataDir).initialized) {
-        movedAside = `${node.dataDir}.pgrepl-old-${new Date().toISOString().replace(/[:.]/g, '-')}`;
-        renameSync(node.dataDir, movedAside);
-      }
+      movedAside = control.moveAside() ?? movedAside;
       await STEP_HANDLERS.clone(
         ctx,
         { kind: 'clone', node: name, upstream: primary.name, reason },
         { reporter: o.reporter },
       );
-      await startNode(ctx, node);
+      await control.start();
       await waitStreaming(ctx, node, primary, 60_000);
     };
     if (recloneReason !== null) {
@@ -170,8 +162,8 @@ export async function runRejoin(
       await journal.step(recloneStep, () => reclone(reason));
     } else {
       makeStandby(ctx, node, primary);
-      const logFrom = logLength(logFile(ctx, node));
-      await startNode(ctx, node);
+      const logFrom = control.logLength();
+      await control.start();
       // pg_rewind and pg_basebackup leave pg_replslot empty; only a node left as it was still carries
       // the slots of its time as a primary.
       if (method === 'none needed') await dropSlotsOnStandby(ctx, node);
@@ -182,7 +174,7 @@ export async function runRejoin(
         // failover, or a slot lost to max_slot_wal_keep_size): only a fresh copy brings it back.
         if (!(err instanceof PgreplError && err.code === 'E_WAL_REMOVED')) throw err;
         await journal.step(recloneStep, async () => {
-          await stopNode(ctx, node, 'fast');
+          await control.stop('fast');
           await reclone(err.message);
         });
       }

@@ -1,8 +1,4 @@
-import { existsSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
 import { PgreplError } from '../../errors.js';
-import { readDataDir } from '../../postgres/instance-control.js';
-import { readControlData } from '../../postgres/read-controldata.js';
 import type { ClusterContext } from '../context/cluster-context.js';
 import { checkDivergence } from '../observe/check-divergence.js';
 import { setFenced } from '../store/cluster-state.js';
@@ -10,7 +6,8 @@ import { decideSwitchover } from '../decide/decide-switchover.js';
 import type { SwitchoverDecision } from '../decide/decide-switchover.js';
 import { beginJournal } from '../store/journal.js';
 import type { Journal } from '../store/journal.js';
-import { nodeOf, sqlOn, startNode, stopNode, waitStreaming } from '../actions/node-actions.js';
+import { controlOf } from '../actions/control-of.js';
+import { nodeOf, sqlOn, waitStreaming } from '../actions/node-actions.js';
 import { observeCluster } from '../observe/observe-cluster.js';
 import { roleOf, runningReplicas } from '../observe/observation.js';
 import type { ClusterObservation } from '../observe/observation.js';
@@ -54,6 +51,7 @@ export async function runSwitchover(
     throw new PgreplError(decision.code, `${decision.reason}; nothing was changed`);
   say(decision.reason);
   const old = nodeOf(ctx, decision.oldPrimary);
+  const oldControl = controlOf(ctx, old);
   const target = nodeOf(ctx, decision.target);
   const followers = decision.followers.map((n) => nodeOf(ctx, n));
   const journal =
@@ -79,9 +77,9 @@ export async function runSwitchover(
     await journal.step(`stop ${old.name}`, async () => {
       say(`stopping ${old.name} (fast shutdown: its last WAL streams to the replicas)`);
       stoppedAt = Date.now();
-      await stopNode(ctx, old, 'fast');
+      await oldControl.stop('fast');
     });
-    const stopped = await readControlData(ctx.env, old.dataDir);
+    const stopped = await oldControl.readControlData();
     const shutdownCheckpoint = stopped.checkpointLsn;
     await journal.step(
       `catch up ${target.name}`,
@@ -93,7 +91,7 @@ export async function runSwitchover(
           say(
             `${target.name} did not receive ${old.name}'s shutdown checkpoint; restarting ${old.name} as the primary`,
           );
-          await startNode(ctx, old);
+          await oldControl.start();
           journal.finish();
           throw new PgreplError(
             'E_REFUSED',
@@ -117,7 +115,7 @@ export async function runSwitchover(
     // Verify, not assume, that the old primary ends where the new timeline begins: the same check
     // as every other place that turns a directory into a standby. A resumed run may find it
     // already restarted as a standby: then it was checked before.
-    const check = readDataDir(old.dataDir).pid === null ? await checkDivergence(ctx, old, s) : null;
+    const check = oldControl.state().pid === null ? await checkDivergence(ctx, old, s) : null;
     return { control: stopped, check };
   });
   let oldPrimaryRejoined = false;
@@ -131,7 +129,7 @@ export async function runSwitchover(
     }
     say(`restarting ${old.name} as a replica of ${target.name}`);
     makeStandby(ctx, old, target);
-    await startNode(ctx, old);
+    await oldControl.start();
     await dropSlotsOnStandby(ctx, old);
     oldPrimaryRejoined = true;
   });
@@ -175,13 +173,14 @@ export async function abandonSwitchover(
   say: (m: string) => void,
 ): Promise<void> {
   const old = nodeOf(ctx, j.facts['oldPrimary'] ?? '');
+  const oldControl = controlOf(ctx, old);
   const target = nodeOf(ctx, j.facts['target'] ?? '');
   const obs = await observeCluster(ctx);
   const t = obs.nodes.find((o) => o.node.name === target.name);
   const promoted =
     j.hasDone(`promote ${target.name}`) ||
     (t !== undefined && roleOf(t) === 'primary') ||
-    !existsSync(join(target.dataDir, 'standby.signal'));
+    !controlOf(ctx, target).state().standbySignal;
   if (promoted) {
     throw new PgreplError(
       'E_NOT_RESUMABLE',
@@ -189,8 +188,8 @@ export async function abandonSwitchover(
     );
   }
   say(`starting ${old.name} again as the primary`);
-  rmSync(join(old.dataDir, 'standby.signal'), { force: true });
-  await startNode(ctx, old);
+  oldControl.clearStandbySignal();
+  await oldControl.start();
   const followers = runningReplicas(obs, old.name).map((n) => nodeOf(ctx, n));
   await Promise.all(followers.map((f) => waitStreaming(ctx, f, old, 30_000)));
   j.finish();

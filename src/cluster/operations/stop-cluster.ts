@@ -1,20 +1,31 @@
-import { readDataDir, stopInstance } from '../../postgres/instance-control.js';
 import type { NodeSpec } from '../../spec/cluster-spec.js';
+import { controlOf } from '../actions/control-of.js';
 import type { ClusterContext } from '../context/cluster-context.js';
 
+export interface StopResult {
+  /** The nodes stopped, in order. */
+  readonly stopped: string[];
+  /** Nodes on other hosts, which this machine cannot stop. */
+  readonly elsewhere: string[];
+}
+
 /**
- * Stops every running node, the primary first: a fast shutdown streams its shutdown checkpoint to
- * the connected replicas, so they stop with everything the primary wrote. Returns the nodes stopped.
+ * Stops every running node of this machine, the primary first: a fast shutdown streams its
+ * shutdown checkpoint to the connected replicas, so they stop with everything the primary wrote.
  */
 export async function stopCluster(
   ctx: ClusterContext,
   mode: 'fast' | 'immediate' = 'fast',
-): Promise<string[]> {
-  const running = ctx.spec.nodes.filter((n) => readDataDir(n.dataDir).pid !== null);
-  const isPrimary = (n: NodeSpec) => !readDataDir(n.dataDir).standbySignal;
+): Promise<StopResult> {
+  const here = ctx.spec.nodes.filter((n) => ctx.localNodes.has(n.name));
+  const running = here.filter((n) => controlOf(ctx, n).state().pid !== null);
+  const isPrimary = (n: NodeSpec) => !controlOf(ctx, n).state().standbySignal;
   const primaries = running.filter(isPrimary);
   const replicas = running.filter((n) => !isPrimary(n));
-  for (const n of primaries) await stopInstance(ctx.env, { dataDir: n.dataDir, mode });
-  await Promise.all(replicas.map((n) => stopInstance(ctx.env, { dataDir: n.dataDir, mode })));
-  return [...primaries, ...replicas].map((n) => n.name);
+  for (const n of primaries) await controlOf(ctx, n).stop(mode);
+  await Promise.all(replicas.map((n) => controlOf(ctx, n).stop(mode)));
+  return {
+    stopped: [...primaries, ...replicas].map((n) => n.name),
+    elsewhere: ctx.spec.nodes.filter((n) => !ctx.localNodes.has(n.name)).map((n) => n.name),
+  };
 }

@@ -1,0 +1,184 @@
+import { chownSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { PgreplError } from '../../errors.js';
+import {
+  assertPortFree,
+  initdb,
+  killInstance,
+  logLength,
+  logSince,
+  logTail,
+  readDataDir,
+  reloadInstance,
+  startInstance,
+  stopInstance,
+  waitPostmasterGone,
+} from '../../postgres/instance-control.js';
+import { listRecordStarts } from '../../postgres/list-wal-records.js';
+import { ensureOwnedDir, writeOwnedFile } from '../../postgres/owned-paths.js';
+import { readControlData } from '../../postgres/read-controldata.js';
+import { runBasebackup } from '../../postgres/run-basebackup.js';
+import { listCommitsAfter, readCommitsAfter, runRewind } from '../../postgres/run-rewind.js';
+import { readOwnWal } from '../../postgres/wal-bytes.js';
+import type { NodeSpec } from '../../spec/cluster-spec.js';
+import { requireSuperuserPassword } from '../context/cluster-context.js';
+import type { ClusterContext } from '../context/cluster-context.js';
+import { cloneTempDir } from '../observe/observation.js';
+import { readState, recordCreatedDir } from '../store/cluster-state.js';
+import type { NodeControl } from './node-control.js';
+import { writeNodeFiles } from './node-files.js';
+
+/** The node's server log, under the state dir of the machine it runs on. */
+export const logFileOf = (ctx: ClusterContext, node: NodeSpec) => join(ctx.paths.logsDir, `${node.name}.log`);
+
+/** NodeControl of a node whose host is this machine: its files and processes, as the run-as user. */
+export function localNodeControl(ctx: ClusterContext, node: NodeSpec): NodeControl {
+  const { dataDir } = node;
+  const { env } = ctx;
+  const runAs = env.runAs;
+  const log = logFileOf(ctx, node);
+  const record = (dir: string) => recordCreatedDir(ctx.spec.stateDir, ctx.spec.cluster, dir, runAs);
+  const control: NodeControl = {
+    node,
+    readDisk(createdByPgrepl) {
+      const disk = readDataDir(dataDir);
+      return {
+        ...disk,
+        local: true,
+        createdByPgrepl: createdByPgrepl(dataDir),
+        cloneLeftover: existsSync(cloneTempDir(dataDir)),
+        foreignContent: disk.exists && !disk.initialized && readdirSync(dataDir).length > 0,
+        files: {
+          postgresqlConf: readOrNull(join(dataDir, 'postgresql.conf')),
+          pgHba: readOrNull(join(dataDir, 'pg_hba.conf')),
+        },
+      };
+    },
+    state: () => readDataDir(dataDir),
+    async start() {
+      if (readDataDir(dataDir).pid !== null) return;
+      await waitPostmasterGone(dataDir);
+      await assertPortFree(node.host, node.port, node.name);
+      await startInstance(env, { dataDir, logFile: log });
+    },
+    async stop(mode) {
+      if (readDataDir(dataDir).pid === null) return;
+      await stopInstance(env, { dataDir, mode });
+    },
+    waitGone: () => waitPostmasterGone(dataDir),
+    async fence() {
+      if (readDataDir(dataDir).pid === null) return 'not running';
+      try {
+        await stopInstance(env, { dataDir, mode: 'fast', timeoutSec: 10 });
+        if (readDataDir(dataDir).pid === null) return 'stopped';
+      } catch {
+        // a hung server does not stop: kill it below
+      }
+      if (await killInstance(dataDir)) return 'killed';
+      throw new PgreplError('E_REFUSED', `${node.name} (PID ${readDataDir(dataDir).pid}) survived SIGKILL`);
+    },
+    async restart() {
+      await control.stop('fast');
+      await control.start();
+    },
+    async reload() {
+      if (readDataDir(dataDir).pid !== null) await reloadInstance(env, dataDir);
+    },
+    writeConfig: (config) => writeNodeFiles(dataDir, config, runAs),
+    makeStandby(config) {
+      writeNodeFiles(dataDir, config, runAs);
+      writeOwnedFile(join(dataDir, 'standby.signal'), '', 0o600, runAs);
+    },
+    clearStandbySignal: () => rmSync(join(dataDir, 'standby.signal'), { force: true }),
+    hasBackupLabel: () => existsSync(join(dataDir, 'backup_label')),
+    // Recorded as pgrepl's before it is created, so that a crash cannot leave a directory that
+    // pgrepl made but would not delete.
+    async initPrimary(config) {
+      prepareParent(dataDir, runAs);
+      record(dataDir);
+      ensureOwnedDir(dataDir, 0o700, runAs);
+      await initdb(env, {
+        dataDir,
+        superuser: ctx.spec.superuser.name,
+        password: requireSuperuserPassword(ctx),
+        secretsDir: ctx.paths.secretsDir,
+      });
+      writeNodeFiles(dataDir, config, runAs);
+      await control.start();
+    },
+    // Into a sibling temp dir, renamed into place only when complete: an interrupted clone never
+    // leaves a data directory that looks valid.
+    async clone(req) {
+      const tmp = cloneTempDir(dataDir);
+      if (existsSync(tmp)) {
+        if (!readState(ctx.spec.stateDir, ctx.spec.cluster).createdDirs.includes(tmp)) {
+          throw new PgreplError(
+            'E_DATA_DIR_FOREIGN',
+            `${tmp} exists but pgrepl did not create it; remove it yourself if it is not needed`,
+          );
+        }
+        rmSync(tmp, { recursive: true, force: true });
+      }
+      prepareParent(dataDir, runAs);
+      record(tmp);
+      ensureOwnedDir(tmp, 0o700, runAs);
+      try {
+        await runBasebackup(env, {
+          targetDir: tmp,
+          slot: node.name,
+          conninfo: req.conninfo,
+          ...(req.onProgress ? { onProgress: req.onProgress } : {}),
+          ...(req.signal ? { signal: req.signal } : {}),
+        });
+      } catch (err) {
+        rmSync(tmp, { recursive: true, force: true });
+        throw err;
+      }
+      writeNodeFiles(tmp, req.config, runAs);
+      record(dataDir);
+      renameSync(tmp, dataDir);
+    },
+    moveAside() {
+      if (!readDataDir(dataDir).initialized) return null;
+      const aside = `${dataDir}.pgrepl-old-${new Date().toISOString().replace(/[:.]/g, '-')}`;
+      renameSync(dataDir, aside);
+      return aside;
+    },
+    rewind: (sourceConninfo) => runRewind(env, { dataDir, sourceConninfo }),
+    readControlData: () => readControlData(env, dataDir),
+    readWal: (timeline, lsn, length, seg) => readOwnWal(dataDir, timeline, lsn, length, seg),
+    oldestWalSegment(timeline) {
+      const tl = timeline.toString(16).toUpperCase().padStart(8, '0');
+      return readdirSync(join(dataDir, 'pg_wal'))
+        .filter((f) => /^[0-9A-F]{24}$/.test(f) && f.startsWith(tl))
+        .sort()[0];
+    },
+    listRecordStarts: (timeline, from, to) => listRecordStarts(env, dataDir, timeline, from, to),
+    commitsAfter: (from, control) =>
+      control === undefined
+        ? readCommitsAfter(env, dataDir, from)
+        : listCommitsAfter(env, dataDir, from, control).catch(() => null),
+    logLength: () => logLength(log),
+    logSince: (offset) => logSince(log, offset),
+    logTail: () => logTail(log),
+  };
+  return control;
+}
+
+/** Creates the data directory's parent when missing (owned by the run-as user); never changes an existing one. */
+function prepareParent(dataDir: string, runAs: ClusterContext['env']['runAs']): void {
+  const parent = dirname(dataDir);
+  if (existsSync(parent)) return;
+  const firstCreated = mkdirSync(parent, { recursive: true, mode: 0o755 });
+  if (!runAs || firstCreated === undefined) return;
+  for (let dir = parent; dir.length >= firstCreated.length; dir = dirname(dir))
+    chownSync(dir, runAs.uid, runAs.gid);
+}
+
+function readOrNull(path: string): string | null {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return null;
+  }
+}
