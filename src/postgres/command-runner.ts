@@ -73,6 +73,8 @@ function killGroup(pgid: number): void {
 export const processRunner: CommandRunner = {
   run(command, args, options = {}) {
     return new Promise((resolvePromise, reject) => {
+      // An abort that came before the start would never fire its event: nothing is started then.
+      if (options.signal?.aborted) return reject(options.signal.reason as Error);
       const { runAs } = options;
       const child = spawn(command, args, {
         // A run-as user may not be able to enter our cwd (e.g. /root), so its programs start in /.

@@ -26,12 +26,13 @@ export interface RewindOutcome {
  */
 export async function runRewind(
   env: InstanceEnv,
-  o: { dataDir: string; sourceConninfo: string },
+  o: { dataDir: string; sourceConninfo: string; signal?: AbortSignal | undefined },
 ): Promise<RewindOutcome> {
   const args = ['-D', o.dataDir, `--source-server=${o.sourceConninfo}`, '--progress', '--no-sync'];
   const r = await env.runner.run(join(env.bins.binDir, 'pg_rewind'), args, {
     runAs: env.runAs,
     timeoutMs: 30 * 60_000,
+    ...(o.signal ? { signal: o.signal } : {}),
   });
   if (r.code === 0) await syncFileSystem(env.runner, o.dataDir);
   const output = `${r.stdout}\n${r.stderr}`;

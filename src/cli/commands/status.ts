@@ -1,8 +1,6 @@
 import { observeCluster } from '../../cluster/observe/observe-cluster.js';
-import { readJournal } from '../../cluster/store/journal.js';
-import type { JournalEntry } from '../../cluster/store/journal.js';
+import { withInterruption } from '../../cluster/observe/interruption.js';
 import { buildStatus } from '../../cluster/observe/status-report.js';
-import type { ClusterStatus } from '../../cluster/observe/status-report.js';
 import { commandContext } from '../command-context.js';
 import type { GlobalOptions } from '../command-context.js';
 import { formatStatus } from '../format-status.js';
@@ -22,7 +20,7 @@ export async function runStatus(g: GlobalOptions, o: StatusOptions): Promise<num
   const once = async () => {
     const status = withInterruption(
       buildStatus(ctx.spec, await observeCluster(ctx)),
-      readJournal(ctx.spec.stateDir),
+      await ctx.store.readJournal(),
     );
     const text = o.json
       ? JSON.stringify(
@@ -47,13 +45,4 @@ export async function runStatus(g: GlobalOptions, o: StatusOptions): Promise<num
     await new Promise((r) => setTimeout(r, intervalMs));
   }
   return 0;
-}
-
-/** An operation left half-done makes the cluster unhealthy whatever the servers say. */
-function withInterruption(status: ClusterStatus, journal: JournalEntry | null): ClusterStatus {
-  if (!journal) return status;
-  const warning =
-    `\`pgrepl ${journal.resume.join(' ')}\` was interrupted during step "${journal.step}"; ` +
-    'run `pgrepl resume` to finish it or `pgrepl abandon` to undo it';
-  return { ...status, healthy: false, warnings: [warning, ...status.warnings] };
 }

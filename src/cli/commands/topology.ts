@@ -1,11 +1,8 @@
-import { Journal, readJournal } from '../../cluster/store/journal.js';
-import type { JournalEntry } from '../../cluster/store/journal.js';
-import type { ClusterContext } from '../../cluster/context/cluster-context.js';
-import { runRejoin } from '../../cluster/operations/run-rejoin.js';
+import { abandonInterrupted, resumeInterrupted } from '../../cluster/operations/resume-operation.js';
 import { describeDiscarded } from '../../cluster/decide/wal-description.js';
 import { consoleReporter } from '../console-reporter.js';
 import { runPromote } from '../../cluster/operations/run-promote.js';
-import { abandonSwitchover, runSwitchover } from '../../cluster/operations/run-switchover.js';
+import { runSwitchover } from '../../cluster/operations/run-switchover.js';
 import { PgreplError } from '../../errors.js';
 import { changing, commandContext } from '../command-context.js';
 import type { GlobalOptions } from '../command-context.js';
@@ -95,83 +92,34 @@ export async function runSwitchoverCommand(
   return 0;
 }
 
-/**
- * Runs `fn` on the journal of the interrupted operation, under the lock; says so and exits 0 when
- * nothing was interrupted.
- */
-async function onInterrupted(
-  g: GlobalOptions,
-  verb: 'resume' | 'abandon',
-  fn: (ctx: ClusterContext, journal: Journal, entry: JournalEntry) => Promise<void>,
-): Promise<number> {
-  const ctx = await commandContext(g);
-  return changing(
-    ctx,
-    verb,
-    async () => {
-      const entry = readJournal(ctx.spec.stateDir);
-      if (!entry) {
-        process.stdout.write(`no interrupted operation; nothing to ${verb}\n`);
-        return 0;
-      }
-      const journal = new Journal(ctx.spec.stateDir, ctx.env.runAs, entry, entry, undefined, ctx.interrupt);
-      await fn(ctx, journal, entry);
-      return 0;
-    },
-    { allowInterrupted: true },
-  );
-}
-
 /** `resume`: finishes an operation that was interrupted, from its journal. */
-export function runResume(g: GlobalOptions, o: { json?: boolean }): Promise<number> {
-  return onInterrupted(g, 'resume', async (ctx, journal, entry) => {
-    say(`resuming \`pgrepl ${entry.resume.join(' ')}\` from step "${entry.step}"`);
-    if (entry.op === 'switchover') {
-      const r = await runSwitchover(ctx, undefined, say, journal);
-      print(o.json, r, `switchover finished: ${r.newPrimary} is the primary`);
-    } else if (entry.op === 'promote') {
-      const r = await runPromote(
-        ctx,
-        { target: undefined, auto: false, force: true, oldPrimaryIsDown: false },
-        say,
-        journal,
-      );
-      print(o.json, r, `promotion finished: ${r.newPrimary} is the primary`);
-    } else {
-      // The journal says whether pg_rewind finished (start the node) or was cut off (re-clone it).
-      const reporter = consoleReporter();
-      try {
-        const r = await runRejoin(
-          ctx,
-          entry.facts['node'] ?? '',
-          {
-            reclone: entry.resume.includes('--reclone'),
-            keep: entry.resume.includes('--keep')
-              ? entry.resume[entry.resume.indexOf('--keep') + 1]
-              : undefined,
-            reporter,
-          },
-          say,
-          journal,
-        );
-        print(o.json, r, `rejoin finished: ${r.node} streams from ${r.primary}`);
-      } finally {
-        reporter.close();
-      }
-    }
-  });
+export async function runResume(g: GlobalOptions, o: { json?: boolean }): Promise<number> {
+  const ctx = await commandContext(g);
+  const reporter = consoleReporter();
+  try {
+    const r = await changing(ctx, 'resume', () => resumeInterrupted(ctx, { say, reporter }), {
+      allowInterrupted: true,
+    });
+    if (r.op === 'none') process.stdout.write('no interrupted operation; nothing to resume\n');
+    else if (r.op === 'switchover')
+      print(o.json, r.result, `switchover finished: ${r.result.newPrimary} is the primary`);
+    else if (r.op === 'promote')
+      print(o.json, r.result, `promotion finished: ${r.result.newPrimary} is the primary`);
+    else print(o.json, r.result, `rejoin finished: ${r.result.node} streams from ${r.result.primary}`);
+    return 0;
+  } finally {
+    reporter.close();
+  }
 }
 
 /** `abandon`: undoes an interrupted switchover while its target is not promoted yet. */
-export function runAbandon(g: GlobalOptions): Promise<number> {
-  return onInterrupted(g, 'abandon', async (ctx, journal, entry) => {
-    if (entry.op !== 'switchover') {
-      throw new PgreplError(
-        'E_NOT_RESUMABLE',
-        `an interrupted ${entry.op} cannot be undone once started; run \`pgrepl resume\``,
-      );
-    }
-    await abandonSwitchover(ctx, journal, say);
-    process.stdout.write(`switchover abandoned; ${entry.facts['oldPrimary']} is the primary again\n`);
-  });
+export async function runAbandon(g: GlobalOptions): Promise<number> {
+  const ctx = await commandContext(g);
+  const r = await changing(ctx, 'abandon', () => abandonInterrupted(ctx, say), { allowInterrupted: true });
+  process.stdout.write(
+    r === null
+      ? 'no interrupted operation; nothing to abandon\n'
+      : `switchover abandoned; ${r.primary} is the primary again\n`,
+  );
+  return 0;
 }

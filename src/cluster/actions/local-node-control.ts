@@ -69,7 +69,7 @@ export function localNodeControl(ctx: ClusterContext, node: NodeSpec): NodeContr
     async fence() {
       if (readDataDir(dataDir).pid === null) return 'not running';
       try {
-        await stopInstance(env, { dataDir, mode: 'fast', timeoutSec: 10 });
+        await stopInstance(env, { dataDir, mode: 'fast', timeoutSec: ctx.timeouts.fenceStopMs / 1000 });
         if (readDataDir(dataDir).pid === null) return 'stopped';
       } catch {
         // a hung server does not stop: kill it below
@@ -128,7 +128,7 @@ export function localNodeControl(ctx: ClusterContext, node: NodeSpec): NodeContr
           slot: node.name,
           conninfo: req.conninfo,
           ...(req.onProgress ? { onProgress: req.onProgress } : {}),
-          ...(req.signal ? { signal: req.signal } : {}),
+          ...(ctx.abort ? { signal: ctx.abort } : {}),
         });
       } catch (err) {
         rmSync(tmp, { recursive: true, force: true });
@@ -144,7 +144,12 @@ export function localNodeControl(ctx: ClusterContext, node: NodeSpec): NodeContr
       renameSync(dataDir, aside);
       return aside;
     },
-    rewind: (sourceConninfo) => runRewind(env, { dataDir, sourceConninfo }),
+    async rewind(sourceConninfo) {
+      const outcome = await runRewind(env, { dataDir, sourceConninfo, signal: ctx.abort });
+      // Killed by the abort, pg_rewind "failed": that is no reason to re-clone, but to stop.
+      ctx.abort?.throwIfAborted();
+      return outcome;
+    },
     readControlData: () => readControlData(env, dataDir),
     readWal: (timeline, lsn, length, seg) => readOwnWal(dataDir, timeline, lsn, length, seg),
     oldestWalSegment(timeline) {

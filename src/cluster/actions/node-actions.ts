@@ -9,6 +9,7 @@ import { requireSuperuserPassword } from '../context/cluster-context.js';
 import type { ClusterContext } from '../context/cluster-context.js';
 import { renderNodeConfig } from '../decide/render-node-config.js';
 import type { NodeConfig, RenderFacts } from '../decide/render-node-config.js';
+import type { Clock } from '../context/clock.js';
 import { controlOf } from './control-of.js';
 
 /** The spec's node called `name`, or E_UNKNOWN_NODE naming the spec file and the nodes it has. */
@@ -56,16 +57,20 @@ export function sqlOn<T>(
   );
 }
 
-/** Runs `check` on session `s` every `intervalMs` until it returns a value or `deadline` passes. */
+/**
+ * Runs `check` on session `s` every `intervalMs` until it returns a value or `deadline` passes;
+ * ends with the abort reason as soon as `signal` is aborted.
+ */
 export async function pollSession<T>(
   s: SqlSession,
   check: (s: SqlSession) => Promise<T | undefined>,
-  o: { deadline: number; intervalMs: number },
+  o: { deadline: number; intervalMs: number; clock: Clock; signal: AbortSignal | undefined },
 ): Promise<T | undefined> {
-  while (Date.now() < o.deadline) {
+  while (o.clock.now() < o.deadline) {
+    o.signal?.throwIfAborted();
     const v = await check(s);
     if (v !== undefined) return v;
-    await new Promise((r) => setTimeout(r, o.intervalMs));
+    await o.clock.sleep(o.intervalMs, o.signal);
   }
   return undefined;
 }
@@ -81,12 +86,16 @@ export async function pollOn<T>(
   check: (s: SqlSession) => Promise<T | undefined>,
   o: { timeoutMs: number; intervalMs: number },
 ): Promise<T | undefined> {
-  const deadline = Date.now() + o.timeoutMs;
-  while (Date.now() < deadline) {
+  const { clock, abort: signal } = ctx;
+  const deadline = clock.now() + o.timeoutMs;
+  while (clock.now() < deadline) {
     try {
-      return await sqlOn(ctx, node, (s) => pollSession(s, check, { deadline, intervalMs: o.intervalMs }));
-    } catch {
-      await new Promise((r) => setTimeout(r, o.intervalMs));
+      return await sqlOn(ctx, node, (s) =>
+        pollSession(s, check, { deadline, intervalMs: o.intervalMs, clock, signal }),
+      );
+    } catch (err) {
+      if (signal?.aborted) throw err;
+      await clock.sleep(o.intervalMs, signal);
     }
   }
   return undefined;
@@ -101,7 +110,7 @@ export async function waitStreaming(
   ctx: ClusterContext,
   node: NodeSpec,
   upstream: NodeSpec,
-  timeoutMs = 60_000,
+  timeoutMs = ctx.timeouts.streamingMs,
   logFrom?: number,
 ): Promise<void> {
   let last = 'not connected';
@@ -114,8 +123,8 @@ export async function waitStreaming(
       const mine = (await readSenders(s)).find((r) => r.applicationName === node.name);
       last = mine ? mine.state : 'not connected';
       if (mine?.state === 'streaming') return true;
-      if (logFrom !== undefined && Date.now() >= nextLogLook) {
-        nextLogLook = Date.now() + 200;
+      if (logFrom !== undefined && ctx.clock.now() >= nextLogLook) {
+        nextLogLook = ctx.clock.now() + 200;
         removed = walRemovedLine(controlOf(ctx, node).logSince(logFrom));
         if (removed !== null) return false;
       }

@@ -13,14 +13,14 @@ export interface CloneRequest {
   /** The node's own files, written into the copy before it is moved into place. */
   readonly config: NodeConfig;
   readonly onProgress?: (p: CloneProgress) => void;
-  readonly signal?: AbortSignal;
 }
 
 /**
  * Every effect on one node, and every read of its disk: its processes, its configuration files,
  * its data directory, its WAL and its log. Operations reach a node only through this; SQL goes to
  * it over the network and needs no control. The local implementation acts on this machine's files;
- * a node on another host has a control that refuses (its agent will act there instead).
+ * a node on another host has a control that refuses (its agent will act there instead). Long
+ * effects (clone, rewind) end at once when the context's `abort` signal is aborted.
  */
 export interface NodeControl {
   readonly node: NodeSpec;

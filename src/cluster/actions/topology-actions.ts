@@ -31,20 +31,22 @@ export function replayCaughtUp(p: ReplayProgress, o: { beyond?: string; settleMs
 
 /** Waits on `s`, a connection to `node`, until replayCaughtUp() says so; returns the replayed position. */
 export async function waitReplayed(
+  ctx: ClusterContext,
   s: SqlSession,
   node: NodeSpec,
-  opts: { beyond?: string; settleMs?: number; timeoutMs?: number } = {},
+  opts: { beyond?: string; settleMs?: number; timeoutMs: number },
 ): Promise<string> {
+  const { clock } = ctx;
   let last: ReplayProgress = { receive: null, replay: null, replayStillForMs: 0 };
-  let movedAt = Date.now();
+  let movedAt = clock.now();
   const check = async (session: SqlSession) => {
     const now = await readReplayProgress(session);
-    if (now.replay !== last.replay) movedAt = Date.now();
-    last = { ...now, replayStillForMs: Date.now() - movedAt };
+    if (now.replay !== last.replay) movedAt = clock.now();
+    last = { ...now, replayStillForMs: clock.now() - movedAt };
     return replayCaughtUp(last, opts) ? (last.replay as string) : undefined;
   };
-  const deadline = Date.now() + (opts.timeoutMs ?? 30_000);
-  const replayed = await pollSession(s, check, { deadline, intervalMs: 10 });
+  const deadline = clock.now() + opts.timeoutMs;
+  const replayed = await pollSession(s, check, { deadline, intervalMs: 10, clock, signal: ctx.abort });
   if (replayed !== undefined) return replayed;
   throw new PgreplError(
     'E_TIMEOUT',
@@ -59,8 +61,12 @@ export async function waitReplayed(
  */
 export async function promote(ctx: ClusterContext, node: NodeSpec, s: SqlSession): Promise<void> {
   const [row] = await s.query<{ r: boolean }>('SELECT pg_is_in_recovery() AS r');
-  if (row?.r !== false && !(await promoteStandby(s, 60_000)))
-    throw new PgreplError('E_TIMEOUT', `${node.name} did not finish promotion within 60 s; see its log`);
+  const limit = ctx.timeouts.promoteMs;
+  if (row?.r !== false && !(await promoteStandby(s, limit)))
+    throw new PgreplError(
+      'E_TIMEOUT',
+      `${node.name} did not finish promotion within ${limit / 1000} s; see its log`,
+    );
   const control = controlOf(ctx, node);
   control.writeConfig(configFor(ctx, node, undefined));
   await control.reload();

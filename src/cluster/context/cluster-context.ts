@@ -13,6 +13,12 @@ import type { SqlTarget } from '../../postgres/sql-client.js';
 import type { ClusterSpec, NodeSpec, SecretRef } from '../../spec/cluster-spec.js';
 import { childRecordsDir, recordingRunner } from './child-records.js';
 import { readState, recordInstallation } from '../store/cluster-state.js';
+import type { ClusterStore } from '../store/cluster-store.js';
+import { fileStore } from '../store/file-store.js';
+import { systemClock } from './clock.js';
+import type { Clock } from './clock.js';
+import { DEFAULT_TIMEOUTS } from './timeouts.js';
+import type { Timeouts } from './timeouts.js';
 import { resolveSecret } from './resolve-secret.js';
 
 /** Paths under the state dir. */
@@ -53,12 +59,26 @@ export interface ClusterContext {
    * point, between two steps, never half-way through one. Its reason is the signal's name.
    */
   readonly interrupt: AbortSignal | undefined;
+  /**
+   * Aborted when the step under way must stop at once (the agent lost its lease, or the user asked
+   * twice): clones, rewinds and waits end with its reason instead of running to their end.
+   */
+  readonly abort: AbortSignal | undefined;
+  /** The lock, the journal and the fenced nodes, shared by every command on this cluster. */
+  readonly store: ClusterStore;
+  readonly clock: Clock;
+  readonly timeouts: Timeouts;
 }
 
 export interface ContextOptions {
   runner: CommandRunner;
   env: Readonly<Record<string, string | undefined>>;
   interrupt?: AbortSignal;
+  abort?: AbortSignal;
+  clock?: Clock;
+  timeouts?: Partial<Timeouts>;
+  /** Where the shared state lives; the state dir's files when not given. */
+  store?: ClusterStore;
 }
 
 export function statePaths(spec: ClusterSpec): StatePaths {
@@ -109,6 +129,10 @@ export async function buildContext(spec: ClusterSpec, o: ContextOptions): Promis
     localNodes: new Set(spec.nodes.filter((_, i) => local[i]).map((n) => n.name)),
     processEnv: o.env,
     interrupt: o.interrupt,
+    abort: o.abort,
+    store: o.store ?? fileStore(spec.stateDir, spec.cluster, runAs),
+    clock: o.clock ?? systemClock,
+    timeouts: Object.freeze({ ...DEFAULT_TIMEOUTS, ...o.timeouts }),
   };
 }
 

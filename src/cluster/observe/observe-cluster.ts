@@ -29,12 +29,13 @@ import type { ClusterObservation, NodeObservation, ServerAnswer, ServerUnreachab
 
 /** Observes every node in parallel: the data directory on disk, then the server over SQL. */
 export async function observeCluster(ctx: ClusterContext): Promise<ClusterObservation> {
-  const state = readState(ctx.spec.stateDir, ctx.spec.cluster);
-  const created = new Set(state.createdDirs);
+  // Which directories pgrepl created is a fact of this machine; who is fenced, of the cluster.
+  const created = new Set(readState(ctx.spec.stateDir, ctx.spec.cluster).createdDirs);
+  const fenced = await ctx.store.fencedNodes();
   const nodes = await Promise.all(
-    ctx.spec.nodes.map((n) => observeNode(ctx, n, created, state.fenced.includes(n.name))),
+    ctx.spec.nodes.map((n) => observeNode(ctx, n, created, fenced.includes(n.name))),
   );
-  return { at: Date.now(), nodes: await withDivergence(ctx, nodes) };
+  return { at: ctx.clock.now(), nodes: await withDivergence(ctx, nodes) };
 }
 
 /**
@@ -94,7 +95,7 @@ async function askServer(ctx: ClusterContext, node: NodeSpec): Promise<ServerAns
   try {
     return await withSql(target, async (s) => {
       const instance = await readInstanceState(s);
-      const readAt = Date.now();
+      const readAt = ctx.clock.now();
       const primary = !instance.inRecovery;
       const role = primary ? await readRole(s, ctx.spec.replication.user) : null;
       const answer = {
@@ -111,7 +112,7 @@ async function askServer(ctx: ClusterContext, node: NodeSpec): Promise<ServerAns
         unappliedSettings: await readUnappliedSettings(s, join(node.dataDir, 'postgresql.conf')),
         pendingRestart: await readPendingRestart(s),
       };
-      return { ...answer, replayMoving: primary ? null : await replayMoving(s, instance, readAt) };
+      return { ...answer, replayMoving: primary ? null : await replayMoving(ctx, s, instance, readAt) };
     });
   } catch (thrown) {
     // The driver's own words ("connect ECONNREFUSED …"): status adds what to do itself.
@@ -120,20 +121,22 @@ async function askServer(ctx: ClusterContext, node: NodeSpec): Promise<ServerAns
   }
 }
 
-/** How long a replica's replay, behind what it received, is watched before it counts as stuck. */
-const REPLAY_WATCH_MS = 200;
-
 /**
  * Whether a replica's replay, short of what it received, moves: looked at again every 10 ms, and
  * answered as soon as it moves (a healthy replica replays within milliseconds, so a failover waits
- * for nothing), or false once REPLAY_WATCH_MS passed since the first look. null when it has
- * replayed all it received (nothing to watch).
+ * for nothing), or false once `timeouts.replayWatchMs` passed since the first look. null when it
+ * has replayed all it received (nothing to watch).
  */
-async function replayMoving(s: SqlSession, first: InstanceState, firstAt: number): Promise<boolean | null> {
+async function replayMoving(
+  ctx: ClusterContext,
+  s: SqlSession,
+  first: InstanceState,
+  firstAt: number,
+): Promise<boolean | null> {
   const { receiveLsn, replayLsn } = first;
   if (receiveLsn === null || replayLsn === null || parseLsn(replayLsn) >= parseLsn(receiveLsn)) return null;
-  while (Date.now() < firstAt + REPLAY_WATCH_MS) {
-    await new Promise((r) => setTimeout(r, 10));
+  while (ctx.clock.now() < firstAt + ctx.timeouts.replayWatchMs) {
+    await ctx.clock.sleep(10, ctx.abort);
     const now = (await readReplayProgress(s)).replay;
     if (now !== null && parseLsn(now) > parseLsn(replayLsn)) return true;
   }

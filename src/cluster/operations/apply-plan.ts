@@ -117,13 +117,13 @@ export async function applyPlan(ctx: ClusterContext, plan: Plan, o: ApplyOptions
 }
 
 async function runStep(ctx: ClusterContext, step: Step, o: ApplyOptions): Promise<void> {
-  const began = Date.now();
+  const began = ctx.clock.now();
   const name = stepName(step);
   o.reporter.stepStarted(step);
   crashIfAt(o.crashAt, 'before', name);
   const handler = STEP_HANDLERS[step.kind] as Handler<StepKind>;
   await handler(ctx, step as never, o);
   crashIfAt(o.crashAt, 'during', name);
-  o.reporter.stepFinished(step, Date.now() - began);
+  o.reporter.stepFinished(step, ctx.clock.now() - began);
   crashIfAt(o.crashAt, 'after', name);
 }

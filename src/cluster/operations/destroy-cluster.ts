@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { childRecordsDir } from '../context/child-records.js';
 import { readState, statePath } from '../store/cluster-state.js';
 import { statePaths } from '../context/cluster-context.js';
-import { journalPath } from '../store/journal.js';
+import { journalPath } from '../store/file-store.js';
 import type { ClusterContext } from '../context/cluster-context.js';
 import { stopCluster } from './stop-cluster.js';
 

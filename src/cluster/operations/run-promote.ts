@@ -5,7 +5,6 @@ import { readTimelineHistory } from '../../postgres/promotion.js';
 import type { LostWal } from '../../postgres/run-rewind.js';
 import type { NodeSpec } from '../../spec/cluster-spec.js';
 import type { ClusterContext } from '../context/cluster-context.js';
-import { setFenced } from '../store/cluster-state.js';
 import { decidePromote } from '../decide/decide-promote.js';
 import type { PromoteDecision, PromoteRequest } from '../decide/decide-promote.js';
 import { beginJournal } from '../store/journal.js';
@@ -52,7 +51,7 @@ export async function runPromote(
   say: (m: string) => void,
   resumed?: Journal,
 ): Promise<PromoteResult> {
-  const began = Date.now();
+  const began = ctx.clock.now();
   const obs = await observeCluster(ctx);
   const decision = resumed ? fromJournal(resumed, obs) : decidePromote(ctx.spec, obs, req);
   if (decision.kind === 'refuse') {
@@ -63,7 +62,7 @@ export async function runPromote(
   const old = decision.oldPrimary === null ? undefined : nodeOf(ctx, decision.oldPrimary);
   const journal =
     resumed ??
-    beginJournal(
+    (await beginJournal(
       ctx,
       {
         op: 'promote',
@@ -71,7 +70,7 @@ export async function runPromote(
         facts: { target: target.name, oldPrimary: old?.name ?? '' },
       },
       say,
-    );
+    ));
 
   if (old) {
     await journal.step(`fence ${old.name}`, async () => {
@@ -103,7 +102,7 @@ export async function runPromote(
         }
       }
       // Fenced before the promotion: from here on, start/up never run it as a primary again.
-      setFenced(ctx.spec.stateDir, ctx.spec.cluster, old.name, true, ctx.env.runAs);
+      await ctx.store.setFenced(old.name, true);
     });
   }
 
@@ -119,7 +118,7 @@ export async function runPromote(
       `catch up ${target.name}, slots on it`,
       async () => {
         await createSlotsFor(ctx, target, s);
-        await waitReplayed(s, target, { settleMs: 200, timeoutMs: 60_000 });
+        await waitReplayed(ctx, s, target, { settleMs: 200, timeoutMs: ctx.timeouts.replayMs });
       },
       { midway: old !== undefined },
     );
@@ -139,13 +138,13 @@ export async function runPromote(
     for (const f of followers) await repoint(ctx, f, target);
     await Promise.all(
       followers.map((f) =>
-        waitStreaming(ctx, f, target, 30_000).catch(() => {
+        waitStreaming(ctx, f, target, ctx.timeouts.followMs).catch(() => {
           needRejoin.push(f.name);
         }),
       ),
     );
   });
-  journal.finish();
+  await journal.finish();
   // Off the promotion's path: the old primary's own WAL says exactly what it had beyond that point.
   const lost = old && promotedAt !== '' ? await lostOn(ctx, old, promotedAt) : null;
   const behind = lost?.to ? Math.max(0, lsnDiff(lost.to, promotedAt) ?? 0) : null;
@@ -164,7 +163,7 @@ export async function runPromote(
       replayLsn,
       problem,
     })),
-    ms: Date.now() - began,
+    ms: ctx.clock.now() - began,
   };
 }
 

@@ -3,7 +3,6 @@ import type { LostWal } from '../../postgres/run-rewind.js';
 import { ensurePhysicalSlot } from '../../postgres/replication-admin.js';
 import { STEP_HANDLERS } from './apply-plan.js';
 import type { ClusterContext } from '../context/cluster-context.js';
-import { setFenced } from '../store/cluster-state.js';
 import { beginJournal } from '../store/journal.js';
 import type { Journal } from '../store/journal.js';
 import { checkDivergence } from '../observe/check-divergence.js';
@@ -44,7 +43,7 @@ export async function runRejoin(
   say: (m: string) => void,
   resumed?: Journal,
 ): Promise<RejoinResult> {
-  const began = Date.now();
+  const began = ctx.clock.now();
   const node = nodeOf(ctx, name);
   const control = controlOf(ctx, node);
   const obs = await observeCluster(ctx);
@@ -62,7 +61,7 @@ export async function runRejoin(
   const primary = nodeOf(ctx, source.primary);
   const journal =
     resumed ??
-    beginJournal(
+    (await beginJournal(
       ctx,
       {
         op: 'rejoin',
@@ -70,7 +69,7 @@ export async function runRejoin(
         facts: { node: name, primary: primary.name },
       },
       say,
-    );
+    ));
   const rewindStep = `rewind ${name}`;
   // pg_rewind killed half-way leaves a directory that cannot be trusted (the PostgreSQL docs say
   // to take a fresh copy); one that finished needs only to be started as a standby.
@@ -154,7 +153,7 @@ export async function runRejoin(
         { reporter: o.reporter },
       );
       await control.start();
-      await waitStreaming(ctx, node, primary, 60_000);
+      await waitStreaming(ctx, node, primary);
     };
     if (recloneReason !== null) {
       const reason = recloneReason;
@@ -168,7 +167,7 @@ export async function runRejoin(
       // the slots of its time as a primary.
       if (method === 'none needed') await dropSlotsOnStandby(ctx, node);
       try {
-        await waitStreaming(ctx, node, primary, 60_000, logFrom);
+        await waitStreaming(ctx, node, primary, ctx.timeouts.streamingMs, logFrom);
       } catch (err) {
         // Behind the oldest WAL the primary keeps, the node can never catch up by streaming (after a
         // failover, or a slot lost to max_slot_wal_keep_size): only a fresh copy brings it back.
@@ -179,9 +178,9 @@ export async function runRejoin(
         });
       }
     }
-    setFenced(ctx.spec.stateDir, ctx.spec.cluster, name, false, ctx.env.runAs);
+    await ctx.store.setFenced(name, false);
   } finally {
-    journal.finish();
+    await journal.finish();
   }
   return {
     node: name,
@@ -191,6 +190,6 @@ export async function runRejoin(
     discarded,
     rewindCopiedMb,
     movedAside,
-    ms: Date.now() - began,
+    ms: ctx.clock.now() - began,
   };
 }

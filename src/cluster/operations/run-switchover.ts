@@ -1,7 +1,6 @@
 import { PgreplError } from '../../errors.js';
 import type { ClusterContext } from '../context/cluster-context.js';
 import { checkDivergence } from '../observe/check-divergence.js';
-import { setFenced } from '../store/cluster-state.js';
 import { decideSwitchover } from '../decide/decide-switchover.js';
 import type { SwitchoverDecision } from '../decide/decide-switchover.js';
 import { beginJournal } from '../store/journal.js';
@@ -44,7 +43,7 @@ export async function runSwitchover(
   say: (m: string) => void,
   resumed?: Journal,
 ): Promise<SwitchoverResult> {
-  const began = Date.now();
+  const began = ctx.clock.now();
   const obs = await observeCluster(ctx);
   const decision = resumed ? fromJournal(resumed, obs) : decideSwitchover(ctx.spec, obs, to);
   if (decision.kind === 'refuse')
@@ -56,7 +55,7 @@ export async function runSwitchover(
   const followers = decision.followers.map((n) => nodeOf(ctx, n));
   const journal =
     resumed ??
-    beginJournal(
+    (await beginJournal(
       ctx,
       {
         op: 'switchover',
@@ -64,19 +63,19 @@ export async function runSwitchover(
         facts: { oldPrimary: old.name, target: target.name },
       },
       say,
-    );
+    ));
 
   // A checkpoint now makes the shutdown checkpoint, and so the write gap, short.
   await journal.step(`checkpoint ${old.name}`, () =>
     sqlOn(ctx, old, (s) => s.query('CHECKPOINT')).then(() => undefined),
   );
-  let stoppedAt = Date.now();
+  let stoppedAt = ctx.clock.now();
   let writeGapMs = 0;
   // One connection to the target, opened before the old primary stops: no handshake in the write gap.
   const { control, check } = await sqlOn(ctx, target, async (s) => {
     await journal.step(`stop ${old.name}`, async () => {
       say(`stopping ${old.name} (fast shutdown: its last WAL streams to the replicas)`);
-      stoppedAt = Date.now();
+      stoppedAt = ctx.clock.now();
       await oldControl.stop('fast');
     });
     const stopped = await oldControl.readControlData();
@@ -85,14 +84,17 @@ export async function runSwitchover(
       `catch up ${target.name}`,
       async () => {
         try {
-          await waitReplayed(s, target, { beyond: shutdownCheckpoint, timeoutMs: 30_000 });
+          await waitReplayed(ctx, s, target, {
+            beyond: shutdownCheckpoint,
+            timeoutMs: ctx.timeouts.catchUpMs,
+          });
         } catch (err) {
           // Undo: nothing was promoted yet, so the old primary may simply come back.
           say(
             `${target.name} did not receive ${old.name}'s shutdown checkpoint; restarting ${old.name} as the primary`,
           );
           await oldControl.start();
-          journal.finish();
+          await journal.finish();
           throw new PgreplError(
             'E_REFUSED',
             `switchover abandoned, ${old.name} is the primary again: ${(err as Error).message}`,
@@ -110,7 +112,7 @@ export async function runSwitchover(
       },
       { midway: true },
     );
-    writeGapMs = Date.now() - stoppedAt;
+    writeGapMs = ctx.clock.now() - stoppedAt;
     await journal.step(`slots on ${target.name}`, () => createSlotsFor(ctx, target, s));
     // Verify, not assume, that the old primary ends where the new timeline begins: the same check
     // as every other place that turns a directory into a standby. A resumed run may find it
@@ -124,7 +126,7 @@ export async function runSwitchover(
       say(
         `${old.name} stays fenced: ${check.divergence.reason}; \`pgrepl rejoin ${old.name}\` brings it back`,
       );
-      setFenced(ctx.spec.stateDir, ctx.spec.cluster, old.name, true, ctx.env.runAs);
+      await ctx.store.setFenced(old.name, true);
       return;
     }
     say(`restarting ${old.name} as a replica of ${target.name}`);
@@ -138,10 +140,12 @@ export async function runSwitchover(
     for (const f of followers) await repoint(ctx, f, target);
     const all = oldPrimaryRejoined ? [old, ...followers] : followers;
     await Promise.all(
-      all.map((f) => waitStreaming(ctx, f, target, 30_000).catch(() => needRejoin.push(f.name))),
+      all.map((f) =>
+        waitStreaming(ctx, f, target, ctx.timeouts.followMs).catch(() => needRejoin.push(f.name)),
+      ),
     );
   });
-  journal.finish();
+  await journal.finish();
   return {
     oldPrimary: old.name,
     newPrimary: target.name,
@@ -149,7 +153,7 @@ export async function runSwitchover(
     shutdownCheckpoint: control.checkpointLsn,
     oldPrimaryRejoined: oldPrimaryRejoined && !needRejoin.includes(old.name),
     needRejoin,
-    ms: Date.now() - began,
+    ms: ctx.clock.now() - began,
   };
 }
 
@@ -191,6 +195,6 @@ export async function abandonSwitchover(
   oldControl.clearStandbySignal();
   await oldControl.start();
   const followers = runningReplicas(obs, old.name).map((n) => nodeOf(ctx, n));
-  await Promise.all(followers.map((f) => waitStreaming(ctx, f, old, 30_000)));
-  j.finish();
+  await Promise.all(followers.map((f) => waitStreaming(ctx, f, old, ctx.timeouts.followMs)));
+  await j.finish();
 }

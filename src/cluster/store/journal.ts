@@ -1,11 +1,9 @@
-import { readFileSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
 import { PgreplError } from '../../errors.js';
-import type { RunAs } from '../../postgres/command-runner.js';
-import { writeOwnedFile } from '../../postgres/owned-paths.js';
+import type { Clock } from '../context/clock.js';
 import { crashIfAt, parseCrashPoint } from '../context/crash-point.js';
 import { stopIfInterrupted } from '../context/safe-stop.js';
 import type { CrashPoint } from '../context/crash-point.js';
+import type { ClusterStore } from './cluster-store.js';
 
 /** What a topology operation is doing, written before each step so a crash leaves a trace. */
 export interface JournalEntry {
@@ -21,38 +19,35 @@ export interface JournalEntry {
   readonly done: readonly string[];
 }
 
-export const journalPath = (stateDir: string) => join(stateDir, 'journal.json');
-
-export function readJournal(stateDir: string): JournalEntry | null {
-  try {
-    return JSON.parse(readFileSync(journalPath(stateDir), 'utf8')) as JournalEntry;
-  } catch {
-    return null;
-  }
-}
-
 /** A running operation's journal: `step()` before each step, `finish()` at the end. */
 export class Journal {
   private entry: JournalEntry;
 
-  constructor(
-    private readonly stateDir: string,
-    private readonly runAs: RunAs | undefined,
-    init: Pick<JournalEntry, 'op' | 'resume' | 'facts'>,
-    resumed?: JournalEntry,
+  private constructor(
+    private readonly store: ClusterStore,
+    entry: JournalEntry,
     /** Failpoint for crash tests (PGREPL_CRASH_AT). */
-    private readonly crashAt?: CrashPoint,
+    private readonly crashAt: CrashPoint | undefined,
     /** Aborted when the user asks to stop: the operation stops before its next step. */
-    private readonly interrupt?: AbortSignal,
+    private readonly interrupt: AbortSignal | undefined,
   ) {
-    this.entry = resumed ?? {
-      ...init,
-      pid: process.pid,
-      startedAt: new Date().toISOString(),
-      step: 'begin',
-      done: [],
-    };
-    this.write();
+    this.entry = entry;
+  }
+
+  /** Begins a new operation's journal, written to the store before its first step. */
+  static async begin(
+    store: ClusterStore,
+    init: Pick<JournalEntry, 'op' | 'resume' | 'facts'>,
+    o: { crashAt?: CrashPoint | undefined; interrupt?: AbortSignal | undefined; startedAt: string },
+  ): Promise<Journal> {
+    const entry = { ...init, pid: process.pid, startedAt: o.startedAt, step: 'begin', done: [] };
+    await store.writeJournal(entry);
+    return new Journal(store, entry, o.crashAt, o.interrupt);
+  }
+
+  /** Takes up the journal an interrupted run left in the store. */
+  static resume(store: ClusterStore, entry: JournalEntry, interrupt: AbortSignal | undefined): Journal {
+    return new Journal(store, entry, undefined, interrupt);
   }
 
   get facts(): Readonly<Record<string, string>> {
@@ -91,24 +86,20 @@ export class Journal {
         : 'run `pgrepl resume` to finish it (`pgrepl status` shows where it stands)';
     if (o.midway !== true) stopIfInterrupted(this.interrupt, `step "${step}"`, next);
     this.entry = { ...this.entry, step };
-    this.write();
+    await this.store.writeJournal(this.entry);
     crashIfAt(this.crashAt, 'before', step);
     const began = Date.now();
     const result = await fn();
     crashIfAt(this.crashAt, 'during', step);
     this.onStepDone(step, Date.now() - began);
     this.entry = { ...this.entry, done: [...this.entry.done, step] };
-    this.write();
+    await this.store.writeJournal(this.entry);
     crashIfAt(this.crashAt, 'after', step);
     return result;
   }
 
-  finish(): void {
-    rmSync(journalPath(this.stateDir), { force: true });
-  }
-
-  private write(): void {
-    writeOwnedFile(journalPath(this.stateDir), `${JSON.stringify(this.entry, null, 2)}\n`, 0o600, this.runAs);
+  finish(): Promise<void> {
+    return this.store.clearJournal();
   }
 }
 
@@ -116,31 +107,28 @@ export class Journal {
  * Begins a journaled operation: its steps are printed with their durations, and the crash
  * failpoint (PGREPL_CRASH_AT) comes from the command's environment.
  */
-export function beginJournal(
+export async function beginJournal(
   ctx: {
-    spec: { stateDir: string };
-    env: { runAs: RunAs | undefined };
+    store: ClusterStore;
+    clock: Clock;
     processEnv: Readonly<Record<string, string | undefined>>;
     interrupt: AbortSignal | undefined;
   },
   init: Pick<JournalEntry, 'op' | 'resume' | 'facts'>,
   say: (m: string) => void,
-): Journal {
-  const journal = new Journal(
-    ctx.spec.stateDir,
-    ctx.env.runAs,
-    init,
-    undefined,
-    parseCrashPoint(ctx.processEnv['PGREPL_CRASH_AT']),
-    ctx.interrupt,
-  );
+): Promise<Journal> {
+  const journal = await Journal.begin(ctx.store, init, {
+    crashAt: parseCrashPoint(ctx.processEnv['PGREPL_CRASH_AT']),
+    interrupt: ctx.interrupt,
+    startedAt: new Date(ctx.clock.now()).toISOString(),
+  });
   journal.onStepDone = (step, ms) => say(`done: ${step} (${ms} ms)`);
   return journal;
 }
 
 /** Refuses any change while an interrupted operation's journal is there, and says what to do. */
-export function assertNoInterruptedOperation(stateDir: string): void {
-  const j = readJournal(stateDir);
+export async function assertNoInterruptedOperation(store: ClusterStore): Promise<void> {
+  const j = await store.readJournal();
   if (!j) return;
   throw new PgreplError(
     'E_INTERRUPTED_OPERATION',
