@@ -28,6 +28,7 @@ export type ErrorCode =
   | 'E_INTERRUPTED_OPERATION'
   | 'E_INTERRUPTED'
   | 'E_REFUSED'
+  | 'E_TOO_FEW_REPLICAS'
   | 'E_NOT_RESUMABLE'
   | 'E_INTERNAL';
 

@@ -172,6 +172,14 @@ export async function readUnappliedSettings(s: SqlSession, configFile: string): 
 }
 
 /** Whether a restart is needed for settings already read from the files. */
+/** The settings that change only when the server restarts (context `postmaster`). */
+export async function readRestartOnlySettings(s: SqlSession): Promise<string[]> {
+  const rows = await s.query<{ name: string }>(
+    "SELECT name FROM pg_settings WHERE context = 'postmaster' ORDER BY name",
+  );
+  return rows.map((r) => r.name);
+}
+
 export async function readPendingRestart(s: SqlSession): Promise<string[]> {
   const rows = await s.query<{ name: string }>(
     'SELECT name FROM pg_settings WHERE pending_restart ORDER BY name',

@@ -55,6 +55,7 @@ const answer = (inRecovery: boolean, patch: Partial<ServerAnswer> = {}): ServerA
   replicationPasswordMatches: inRecovery ? null : true,
   unappliedSettings: [],
   pendingRestart: [],
+  restartOnlySettings: ['listen_addresses', 'max_connections', 'port', 'shared_buffers', 'wal_level'],
   replayMoving: null,
   ...patch,
 });

@@ -85,6 +85,8 @@ describe('a clone killed half-way', () => {
       alive(orphan),
       'pg_basebackup outlived the killed pgrepl (it runs in a process group of its own)',
     );
+    // Held where it is: a copy this small could otherwise finish before the next `up` looks.
+    process.kill(orphan, 'SIGSTOP');
 
     const again = await c.cli(['up']);
     assert.equal(again.code, 0, again.stderr);

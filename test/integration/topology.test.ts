@@ -135,7 +135,10 @@ describe('sync mode: failover after the primary is killed', () => {
   it('refuses to require more synchronous replicas than stream', async () => {
     const r = await c.cli(['set-mode', 'sync', '--count', '3']);
     assert.equal(r.code, 1);
-    assert.match(r.stderr, /E_REFUSED: sync --count 3 needs 3 streaming replica\(s\) and 2 stream now/);
+    assert.match(
+      r.stderr,
+      /E_TOO_FEW_REPLICAS: sync --count 3 needs 3 streaming replica\(s\) and 2 stream now/,
+    );
   });
 
   it('sets FIRST 1 and shows each replica’s sync state', async () => {

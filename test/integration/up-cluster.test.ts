@@ -184,6 +184,44 @@ describe('pgrepl up: 1 primary + 2 replicas from nothing', () => {
     assert.equal((await c.cli(['status'])).code, 0);
   });
 
+  it('shows a restart a setting needs as steps of its own, replicas first, and performs them (issue 10.6)', async () => {
+    const before = ['pg1', 'pg2', 'pg3', 'pg4'].map((n) => c.postmasterPid(n));
+    c.extraSpec = 'settings: { shared_buffers: 64MB }\n';
+    c.writeSpec();
+    const dry = await c.cli(['up', '--dry-run', '--json']);
+    assert.equal(dry.code, 0, dry.stderr);
+    const steps = (JSON.parse(dry.stdout) as { steps: { kind: string; node: string; reason: string }[] })
+      .steps;
+    assert.deepEqual(
+      steps.filter((s) => s.kind === 'restart').map((s) => [s.node, s.reason]),
+      ['pg2', 'pg3', 'pg4', 'pg1'].map((n) => [n, 'shared_buffers changes only at a restart']),
+    );
+    assert.deepEqual(
+      ['pg1', 'pg2', 'pg3', 'pg4'].map((n) => c.postmasterPid(n)),
+      before,
+      '--dry-run restarts nothing',
+    );
+    const up = await c.cli(['up', '--json']);
+    assert.equal(up.code, 0, up.stderr);
+    const done = (JSON.parse(up.stdout) as { steps: { kind: string; node: string }[] }).steps;
+    assert.deepEqual(
+      done.filter((s) => s.kind === 'restart').map((s) => s.node),
+      ['pg2', 'pg3', 'pg4', 'pg1'],
+    );
+    for (const n of ['pg1', 'pg2', 'pg3', 'pg4']) {
+      const [row] = await c.sql<{ v: string }>(n, "SELECT current_setting('shared_buffers') AS v");
+      assert.equal(row?.v, '64MB', n);
+    }
+    const after = ['pg1', 'pg2', 'pg3', 'pg4'].map((n) => c.postmasterPid(n));
+    assert.ok(
+      after.every((pid, i) => pid !== null && pid !== before[i]),
+      'every server was restarted',
+    );
+    await waitUntil(async () => (await c.status()).healthy, 30_000, 'the replicas to stream again');
+    const again = await c.cli(['up', '--dry-run', '--json']);
+    assert.deepEqual((JSON.parse(again.stdout) as { steps: unknown[] }).steps, [], 'nothing left to do');
+  });
+
   it('stops with down, reports the nodes down, and resumes with start', async () => {
     const down = await c.cli(['down']);
     assert.equal(down.code, 0, down.stderr);

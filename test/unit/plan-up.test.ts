@@ -125,6 +125,26 @@ describe('planUp', () => {
     assert.deepEqual(kinds(plan.steps), ['write-config:pg2']);
   });
 
+  it('plans a restart for a setting that takes effect only at one, replicas before the primary (issue 10.6)', () => {
+    const obs = observe(spec, { pg1: 'primary-up', pg2: 'replica-streaming', pg3: 'replica-streaming' });
+    const bigger = { ...spec, settings: { ...spec.settings, shared_buffers: '256MB', work_mem: '8MB' } };
+    const plan = planUp(bigger, obs, FACTS, { create: true });
+    assert.deepEqual(kinds(plan.steps), [
+      'write-config:pg1',
+      'write-config:pg2',
+      'write-config:pg3',
+      'restart:pg2',
+      'restart:pg3',
+      'restart:pg1',
+    ]);
+    const restart = plan.steps.find((s) => s.kind === 'restart');
+    assert.equal(restart?.reason, 'shared_buffers changes only at a restart', 'work_mem needs only a reload');
+    const reloadOnly = planUp({ ...spec, settings: { ...spec.settings, work_mem: '8MB' } }, obs, FACTS, {
+      create: true,
+    });
+    assert.deepEqual(kinds(reloadOnly.steps), ['write-config:pg1', 'write-config:pg2', 'write-config:pg3']);
+  });
+
   it('start (create: false) never initialises or clones', () => {
     const plan = planUp(spec, observe(spec, { pg1: 'primary-down' }), FACTS, { create: false });
     assert.deepEqual(kinds(plan.steps), ['start:pg1', 'ensure-replication-role:pg1']);

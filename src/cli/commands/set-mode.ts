@@ -1,12 +1,8 @@
-import { observeCluster } from '../../cluster/observe/observe-cluster.js';
-import { roleOf } from '../../cluster/observe/observation.js';
+import { setMode } from '../../cluster/operations/run-set-mode.js';
 import { PgreplError } from '../../errors.js';
-import type { ReplicationMode } from '../../spec/cluster-spec.js';
-import { writeReplicationMode } from '../../spec/edit-spec.js';
-import { EMBEDDED_SOURCE } from '../../spec/load-spec.js';
 import { changing, commandContext } from '../command-context.js';
 import type { GlobalOptions } from '../command-context.js';
-import { runUp } from './up.js';
+import { printResult, upAndReport } from './up.js';
 
 /** `set-mode async | sync [--count N] | quorum --count N [--force]` */
 export async function runSetMode(
@@ -23,29 +19,13 @@ export async function runSetMode(
   if (!Number.isInteger(count) || count < 1)
     throw new PgreplError('E_REFUSED', `--count must be a whole number ≥ 1, not "${o.count}"`);
   const ctx = await commandContext(g);
-  if (ctx.spec.source === EMBEDDED_SOURCE) {
-    throw new PgreplError(
-      'E_SPEC_NOT_FOUND',
-      'set-mode records the mode in pgrepl.yaml; write it first with `pgrepl init` (same cluster as the default)',
+  // One lock for the edit and the apply: no other command sees the spec and the servers disagree.
+  const r = await changing(ctx, 'set-mode', async () => {
+    const edited = await setMode(ctx, { mode, count, force: o.force === true }, (m) =>
+      process.stderr.write(`• ${m}\n`),
     );
-  }
-  await changing(ctx, 'set-mode', async () => {
-    if (mode !== 'async') {
-      const obs = await observeCluster(ctx);
-      const primary = obs.nodes.find((n) => roleOf(n) === 'primary');
-      const streaming = primary?.server?.ok
-        ? primary.server.senders.filter((s) => s.state === 'streaming').length
-        : 0;
-      if (count > streaming && !o.force) {
-        throw new PgreplError(
-          'E_REFUSED',
-          `${mode} --count ${count} needs ${count} streaming replica(s) and ${streaming} stream now: every commit would hang. ` +
-            'Bring replicas up first, or add --force if that is what you want; nothing was changed',
-        );
-      }
-    }
-    writeReplicationMode(ctx.spec.source, mode as ReplicationMode, count);
+    return { edited, result: await upAndReport(edited, { create: false }) };
   });
-  // The spec now says the mode; `up` renders synchronous_standby_names on every node and reloads.
-  return runUp(g, { json: o.json === true }, { create: false });
+  printResult(r.edited, { json: o.json === true }, r.result);
+  return 0;
 }

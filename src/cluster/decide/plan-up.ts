@@ -5,6 +5,7 @@ import type { ClusterObservation, LocalDataDir, NodeObservation } from '../obser
 import type { Plan, Step } from './plan-step.js';
 import { renderNodeConfig } from './render-node-config.js';
 import type { RenderFacts } from './render-node-config.js';
+import { changedSettings } from './conf-settings.js';
 import { topologyGuard } from './topology-guard.js';
 
 export interface PlanOptions {
@@ -43,6 +44,7 @@ export function planUp(
   if (!p) throw new Error(`no observation for ${primary.name}`);
   const steps: Step[] = [];
   const notes: string[] = [];
+  let primaryRestart: Step | null = null;
   const primaryRunning = p.server?.ok === true;
 
   if (!p.dataDir.initialized) {
@@ -60,7 +62,9 @@ export function planUp(
       reason: `no node has data yet; ${primary.name} is the first node of the spec`,
     });
   } else {
-    steps.push(...configAndRun(spec, facts, p, undefined));
+    const own = configAndRun(spec, facts, p, undefined);
+    steps.push(...own.steps);
+    primaryRestart = own.restart;
   }
   const passwordChanged = p.server?.ok === true && p.server.replicationPasswordMatches === false;
   if (passwordChanged && !opts.create) {
@@ -87,6 +91,7 @@ export function planUp(
   const clones: Step[] = [];
   const starts: Step[] = [];
   const waits: Step[] = [];
+  const restarts: Step[] = [];
   for (const replica of spec.nodes.filter((n) => n.name !== primary.name)) {
     const r = byName.get(replica.name);
     if (!r) continue;
@@ -133,7 +138,9 @@ export function planUp(
         reason: `${replica.name} was just cloned`,
       });
     } else {
-      steps.push(...configAndRun(spec, facts, r, primary));
+      const own = configAndRun(spec, facts, r, primary);
+      steps.push(...own.steps);
+      if (own.restart) restarts.push(own.restart);
     }
     if (!streaming.has(replica.name)) {
       waits.push({
@@ -144,16 +151,28 @@ export function planUp(
       });
     }
   }
-  return { primary: primary.name, steps: [...steps, ...clones, ...starts, ...waits], notes, refusal: null };
+  // Replicas restart before the primary: a standby refuses to run with a lower max_connections,
+  // max_wal_senders, ... than its primary, so a raise must reach the replicas first.
+  if (primaryRestart) restarts.push(primaryRestart);
+  return {
+    primary: primary.name,
+    steps: [...steps, ...clones, ...starts, ...waits, ...restarts],
+    notes,
+    refusal: null,
+  };
 }
 
-/** Steps that bring an existing node's files and process in line: rewrite, then reload/restart or start. */
+/**
+ * Steps that bring an existing node's files and process in line: rewrite (a running server reloads),
+ * then a start of a stopped one, or a planned restart of a running one whose new configuration
+ * changes a setting that takes effect only at a restart (or that still waits for one).
+ */
 function configAndRun(
   spec: ClusterSpec,
   facts: RenderFacts,
   o: LocalNode,
   upstream: NodeSpec | undefined,
-): Step[] {
+): { steps: Step[]; restart: Step | null } {
   const want = renderNodeConfig(spec, facts, o.node, upstream);
   const steps: Step[] = [];
   const { files } = o.dataDir;
@@ -173,14 +192,24 @@ function configAndRun(
       upstream: upstream?.name ?? null,
       reason: `${o.node.name} is stopped`,
     });
-  } else if (o.server.ok && o.server.pendingRestart.length > 0) {
-    steps.push({
-      kind: 'restart',
-      node: o.node.name,
-      reason: `settings wait for a restart: ${o.server.pendingRestart.join(', ')}`,
-    });
+    return { steps, restart: null };
   }
-  return steps;
+  if (!o.server.ok) return { steps, restart: null };
+  const restartOnly = new Set(o.server.restartOnlySettings);
+  const changing = changedSettings(files.postgresqlConf, want.postgresqlConf).filter((n) =>
+    restartOnly.has(n),
+  );
+  const pending = o.server.pendingRestart.filter((n) => !changing.includes(n));
+  const why = [
+    ...(changing.length > 0
+      ? [`${changing.join(', ')} change${changing.length === 1 ? 's' : ''} only at a restart`]
+      : []),
+    ...(pending.length > 0 ? [`settings wait for a restart: ${pending.join(', ')}`] : []),
+  ];
+  return {
+    steps,
+    restart: why.length === 0 ? null : { kind: 'restart', node: o.node.name, reason: why.join('; ') },
+  };
 }
 
 type PrimaryChoice = { primary: NodeSpec } | { refusal: NonNullable<Plan['refusal']> };

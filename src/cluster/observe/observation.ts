@@ -26,6 +26,8 @@ export interface ServerAnswer {
   readonly replicationPasswordMatches: boolean | null;
   readonly unappliedSettings: readonly UnappliedSetting[];
   readonly pendingRestart: readonly string[];
+  /** Settings this server takes only at a restart (pg_settings.context = 'postmaster'). */
+  readonly restartOnlySettings: readonly string[];
   /**
    * On a replica whose replay is behind what it received: whether replay moved within a moment
    * (false: stuck, e.g. waiting on a query conflict). null on a primary or when it has replayed all.

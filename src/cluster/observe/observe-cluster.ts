@@ -4,6 +4,7 @@ import { acceptsConnections } from '../../postgres/instance-control.js';
 import {
   readInstanceState,
   readPendingRestart,
+  readRestartOnlySettings,
   readRole,
   readSenders,
   readSlots,
@@ -111,6 +112,7 @@ async function askServer(ctx: ClusterContext, node: NodeSpec): Promise<ServerAns
             : null,
         unappliedSettings: await readUnappliedSettings(s, join(node.dataDir, 'postgresql.conf')),
         pendingRestart: await readPendingRestart(s),
+        restartOnlySettings: await readRestartOnlySettings(s),
       };
       return { ...answer, replayMoving: primary ? null : await replayMoving(ctx, s, instance, readAt) };
     });

@@ -1,5 +1,4 @@
 import { PgreplError } from '../../errors.js';
-import { readPendingRestart } from '../../postgres/instance-queries.js';
 import { upstreamConninfo } from '../../postgres/render-postgresql-conf.js';
 import { ensurePhysicalSlot, ensureReplicationRole } from '../../postgres/replication-admin.js';
 import { writeReplicationPassfile } from '../context/cluster-context.js';
@@ -39,16 +38,14 @@ export const STEP_HANDLERS: { readonly [K in StepKind]: Handler<K> } = {
     const node = nodeOf(ctx, step.node);
     await controlOf(ctx, node).initPrimary(configFor(ctx, node, undefined));
   },
-  // Rewrite the files; a running server reloads, and restarts only if a changed setting requires it.
+  // Rewrite the files; a running server reloads. A setting that needs a restart has a restart step
+  // of its own in the plan (replicas before the primary), shown by --dry-run.
   'write-config': async (ctx, step) => {
     const node = nodeOf(ctx, step.node);
     const upstream = step.upstream === null ? undefined : nodeOf(ctx, step.upstream);
     const control = controlOf(ctx, node);
     control.writeConfig(configFor(ctx, node, upstream));
-    if (control.state().pid === null) return;
     await control.reload();
-    const pending = await sqlOn(ctx, node, (s) => readPendingRestart(s));
-    if (pending.length > 0) await control.restart();
   },
   // A replica starts only if its history is a prefix of its upstream's: the observation checks
   // that while a primary runs, and this covers a primary that was itself started by this plan.

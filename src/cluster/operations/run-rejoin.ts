@@ -6,6 +6,10 @@ import type { ClusterContext } from '../context/cluster-context.js';
 import { beginJournal } from '../store/journal.js';
 import type { Journal } from '../store/journal.js';
 import { checkDivergence } from '../observe/check-divergence.js';
+import type { DivergenceCheck } from '../observe/check-divergence.js';
+import type { NodeControl } from '../actions/node-control.js';
+import { decideRejoin } from '../decide/decide-rejoin.js';
+import type { RejoinFacts } from '../decide/decide-rejoin.js';
 import { controlOf } from '../actions/control-of.js';
 import { nodeOf, sqlOn, waitStreaming } from '../actions/node-actions.js';
 import { observeCluster } from '../observe/observe-cluster.js';
@@ -71,26 +75,43 @@ export async function runRejoin(
       say,
     ));
   const rewindStep = `rewind ${name}`;
-  // pg_rewind killed half-way leaves a directory that cannot be trusted (the PostgreSQL docs say
-  // to take a fresh copy); one that finished needs only to be started as a standby.
-  const rewindInterrupted =
-    resumed !== undefined && resumed.current === rewindStep && !resumed.hasDone(rewindStep);
-  const rewindDone = resumed?.hasDone(rewindStep) ?? false;
-  // A re-clone after a rewound node could not stream: its directory is already moved aside.
   const recloneStep = `re-clone ${name}`;
-  const recloneBegun =
-    resumed !== undefined && (resumed.current === recloneStep || resumed.hasDone(recloneStep));
+  // pg_rewind killed half-way leaves a directory that cannot be trusted (the PostgreSQL docs say
+  // to take a fresh copy); one that finished needs only to be started as a standby. A re-clone
+  // begun finds the directory already moved aside.
+  let facts: RejoinFacts = {
+    node: name,
+    primary: primary.name,
+    askedReclone: o.reclone,
+    resumed: resumed
+      ? {
+          rewindDone: resumed.hasDone(rewindStep),
+          rewindInterrupted: resumed.current === rewindStep && !resumed.hasDone(rewindStep),
+          recloneBegun: resumed.current === recloneStep || resumed.hasDone(recloneStep),
+        }
+      : null,
+    divergence: null,
+    rewound: null,
+    walRemoved: null,
+  };
   let method: RejoinResult['method'] = 'reclone';
-  let recloneReason: string | null = o.reclone
-    ? 'asked for with --reclone'
-    : rewindInterrupted
-      ? 'pgrepl was killed while pg_rewind ran, so the directory cannot be trusted'
-      : recloneBegun
-        ? `pgrepl was killed while it re-cloned ${name}`
-        : null;
+  let recloneReason: string | null = null;
   let discarded: LostWal | null = null;
   let rewindCopiedMb: number | null = null;
   let movedAside: string | null = null;
+  const reclone = async (reason: string) => {
+    say(`re-cloning ${name}: ${reason}`);
+    await control.stop('fast');
+    // A resumed re-clone may find the directory already moved aside (and a clone under way).
+    movedAside = control.moveAside() ?? movedAside;
+    await STEP_HANDLERS.clone(
+      ctx,
+      { kind: 'clone', node: name, upstream: primary.name, reason },
+      { reporter: o.reporter },
+    );
+    await control.start();
+    await waitStreaming(ctx, node, primary);
+  };
   // Every step is safe to repeat, and the node stays stopped and fenced until the end: a failed
   // rejoin leaves nothing half-done, so it clears its journal and can simply be run again.
   try {
@@ -102,80 +123,46 @@ export async function runRejoin(
     await journal.step(`slot ${name} on ${primary.name}`, () =>
       sqlOn(ctx, primary, (s) => ensurePhysicalSlot(s, name)).then(() => undefined),
     );
-
-    if (rewindDone && !recloneBegun) {
-      method = 'rewind';
-    } else if (recloneReason === null) {
-      const check = await sqlOn(ctx, primary, async (s) => {
-        // pg_rewind compares timelines from the control files; the promoted primary's must show its
-        // new one, or pg_rewind finds "no rewind required" and leaves a diverged node (the trap).
-        await s.query('CHECKPOINT');
-        return checkDivergence(ctx, node, s);
-      });
-      const { history, divergence } = check;
-      // What only this node has: on the primary's own timeline, its WAL from where it forked; on an
-      // older one, its WAL past the point where that timeline ended in the primary's history.
-      // Listed before pg_rewind or a re-clone throws it away.
-      const branch = history.history.find((h) => h.timeline === check.control.timeline);
-      if (divergence.kind === 'diverged') {
-        discarded = check.ownWal;
-        recloneReason = `${name} diverged from ${primary.name} without a timeline change (pg_rewind cannot see that): ${divergence.reason}`;
-      } else {
-        if (branch) {
-          const own = await control.commitsAfter(branch.endedAt, check.control);
-          if (own && own.to !== own.from) discarded = own;
-        }
+    for (let done = false; !done;) {
+      const next = decideRejoin(facts);
+      if (next.kind === 'check') {
+        const check = await sqlOn(ctx, primary, async (s) => {
+          // The promoted primary's control file must show its new timeline before pg_rewind reads it.
+          await s.query('CHECKPOINT');
+          return checkDivergence(ctx, node, s);
+        });
+        discarded = await ownWalOf(control, check);
+        facts = { ...facts, divergence: check.divergence };
+      } else if (next.kind === 'rewind') {
         // jit=off: pg_rewind lists the source's files with one recursive query whose estimated cost
         // is in the millions, so PostgreSQL JIT-compiles it: ~0.3 s of compiling for 13 ms of work.
         const conninfo = `host=${primary.host} port=${primary.port} user=${ctx.spec.superuser.name} dbname=postgres passfile=${ctx.paths.superuserPassfile} options='-c jit=off'`;
         // pg_rewind finishes the crash recovery of a node that died by itself (single-user mode, no listener).
         const rewound = await journal.step(rewindStep, () => control.rewind(conninfo));
-        if (rewound && !rewound.ok) {
-          recloneReason = `pg_rewind could not rewind it: ${rewound.error ?? 'unknown error'}`;
-        } else if (rewound?.noRewindRequired) {
-          method = 'none needed';
-        } else {
-          method = 'rewind';
-          rewindCopiedMb = rewound?.copiedMb ?? null;
+        if (rewound === undefined) throw new Error(`${rewindStep} was recorded done, yet decided again`);
+        rewindCopiedMb = rewound.copiedMb;
+        facts = { ...facts, rewound };
+      } else if (next.kind === 'reclone') {
+        method = 'reclone';
+        recloneReason = next.reason;
+        // Journaled: a resume after a kill here finds the directory moved aside and clones again.
+        await journal.step(recloneStep, () => reclone(next.reason));
+        done = true;
+      } else {
+        method = next.method;
+        makeStandby(ctx, node, primary);
+        const logFrom = control.logLength();
+        await control.start();
+        // pg_rewind and pg_basebackup leave pg_replslot empty; only a node left as it was still
+        // carries the slots of its time as a primary.
+        if (method === 'none needed') await dropSlotsOnStandby(ctx, node);
+        try {
+          await waitStreaming(ctx, node, primary, ctx.timeouts.streamingMs, logFrom);
+          done = true;
+        } catch (err) {
+          if (!(err instanceof PgreplError && err.code === 'E_WAL_REMOVED')) throw err;
+          facts = { ...facts, walRemoved: err.message };
         }
-      }
-    }
-
-    const reclone = async (reason: string) => {
-      method = 'reclone';
-      recloneReason = reason;
-      say(`re-cloning ${name}: ${reason}`);
-      // A resumed re-clone may find the directory already moved aside (and a clone under way).
-      movedAside = control.moveAside() ?? movedAside;
-      await STEP_HANDLERS.clone(
-        ctx,
-        { kind: 'clone', node: name, upstream: primary.name, reason },
-        { reporter: o.reporter },
-      );
-      await control.start();
-      await waitStreaming(ctx, node, primary);
-    };
-    if (recloneReason !== null) {
-      const reason = recloneReason;
-      // Journaled: a resume after a kill here finds the directory moved aside and clones again.
-      await journal.step(recloneStep, () => reclone(reason));
-    } else {
-      makeStandby(ctx, node, primary);
-      const logFrom = control.logLength();
-      await control.start();
-      // pg_rewind and pg_basebackup leave pg_replslot empty; only a node left as it was still carries
-      // the slots of its time as a primary.
-      if (method === 'none needed') await dropSlotsOnStandby(ctx, node);
-      try {
-        await waitStreaming(ctx, node, primary, ctx.timeouts.streamingMs, logFrom);
-      } catch (err) {
-        // Behind the oldest WAL the primary keeps, the node can never catch up by streaming (after a
-        // failover, or a slot lost to max_slot_wal_keep_size): only a fresh copy brings it back.
-        if (!(err instanceof PgreplError && err.code === 'E_WAL_REMOVED')) throw err;
-        await journal.step(recloneStep, async () => {
-          await control.stop('fast');
-          await reclone(err.message);
-        });
       }
     }
     await ctx.store.setFenced(name, false);
@@ -192,4 +179,17 @@ export async function runRejoin(
     movedAside,
     ms: ctx.clock.now() - began,
   };
+}
+
+/**
+ * What only the node has, listed before pg_rewind or a re-clone throws it away: diverged on the
+ * primary's own timeline, its WAL from the fork; on an older one, its WAL past where that timeline
+ * ended in the primary's history. null when it has nothing of its own or it cannot be read.
+ */
+async function ownWalOf(control: NodeControl, check: DivergenceCheck): Promise<LostWal | null> {
+  if (check.divergence.kind === 'diverged') return check.ownWal;
+  const branch = check.history.history.find((h) => h.timeline === check.control.timeline);
+  if (!branch) return null;
+  const own = await control.commitsAfter(branch.endedAt, check.control);
+  return own && own.to !== own.from ? own : null;
 }

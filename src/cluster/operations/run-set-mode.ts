@@ -1,0 +1,34 @@
+import { dirname } from 'node:path';
+import { PgreplError } from '../../errors.js';
+import { writeReplicationMode } from '../../spec/edit-spec.js';
+import { EMBEDDED_SOURCE, loadSpec } from '../../spec/load-spec.js';
+import type { ClusterContext } from '../context/cluster-context.js';
+import { decideSetMode } from '../decide/decide-set-mode.js';
+import type { SetModeRequest } from '../decide/decide-set-mode.js';
+import { observeCluster } from '../observe/observe-cluster.js';
+
+/**
+ * Records a new replication mode in the spec file, once decideSetMode allows it, and returns the
+ * context of the edited spec: `up` then renders synchronous_standby_names on every node. Run
+ * exclusively, together with that `up`, so that no other command sees the spec and the servers
+ * disagree.
+ */
+export async function setMode(
+  ctx: ClusterContext,
+  req: SetModeRequest,
+  say: (m: string) => void,
+): Promise<ClusterContext> {
+  if (ctx.spec.source === EMBEDDED_SOURCE) {
+    throw new PgreplError(
+      'E_SPEC_NOT_FOUND',
+      'set-mode records the mode in pgrepl.yaml; write it first with `pgrepl init` (same cluster as the default)',
+    );
+  }
+  const decision = decideSetMode(await observeCluster(ctx), req);
+  if (decision.kind === 'refuse')
+    throw new PgreplError(decision.code, `${decision.reason}; nothing was changed`);
+  say(`${decision.mode}: ${decision.reason}`);
+  writeReplicationMode(ctx.spec.source, decision.mode, decision.count);
+  const spec = await loadSpec({ cwd: dirname(ctx.spec.source), env: ctx.processEnv, file: ctx.spec.source });
+  return { ...ctx, spec };
+}

@@ -1,0 +1,113 @@
+import { PgreplError } from '../../errors.js';
+import { checkSettings } from '../../postgres/check-settings.js';
+import { assertPortFree } from '../../postgres/instance-control.js';
+import { specText } from '../../spec/load-spec.js';
+import { renderFacts } from '../actions/node-actions.js';
+import { prepareStateDir, rememberInstallation } from '../context/cluster-context.js';
+import type { ClusterContext } from '../context/cluster-context.js';
+import { parseCrashPoint } from '../context/crash-point.js';
+import type { Reporter } from '../context/reporter.js';
+import { planUp } from '../decide/plan-up.js';
+import type { PlanOptions } from '../decide/plan-up.js';
+import type { Plan, Step, StepKind } from '../decide/plan-step.js';
+import { observeCluster } from '../observe/observe-cluster.js';
+import type { ClusterObservation } from '../observe/observation.js';
+import { applyPlan } from './apply-plan.js';
+
+const STARTS_SERVER: ReadonlySet<StepKind> = new Set(['init-primary', 'start', 'clone']);
+
+export interface UpPlan {
+  readonly observed: ClusterObservation;
+  readonly plan: Plan & { refusal: null };
+}
+
+export interface UpResult {
+  readonly changed: boolean;
+  readonly primary: string | null;
+  readonly replicas: string[];
+  /** The steps performed, with how long each took. */
+  readonly steps: (Step & { ms: number })[];
+  readonly notes: readonly string[];
+  readonly durationMs: number;
+}
+
+/**
+ * What `up` (create: true) and `start` (create: false) would do: the spec's settings checked against
+ * the PostgreSQL binary, the cluster observed, the plan decided, and every port the plan starts a
+ * server on checked free. Changes nothing; throws the plan's refusal.
+ */
+export async function planCluster(ctx: ClusterContext, o: PlanOptions): Promise<UpPlan> {
+  await assertSettingsAccepted(ctx);
+  const observed = await observeCluster(ctx);
+  const plan = planUp(ctx.spec, observed, renderFacts(ctx), o);
+  if (plan.refusal) throw new PgreplError(plan.refusal.code, `${plan.refusal.reason}; nothing was changed`);
+  const toStart = new Set(plan.steps.filter((s) => STARTS_SERVER.has(s.kind)).map((s) => s.node));
+  for (const n of observed.nodes) {
+    if (toStart.has(n.node.name) && n.server === null)
+      await assertPortFree(n.node.host, n.node.port, n.node.name);
+  }
+  return { observed, plan: { ...plan, refusal: null } };
+}
+
+/**
+ * Performs a plan of planCluster, then verifies that every setting pgrepl wrote is in effect.
+ * Run exclusively.
+ */
+export async function applyUp(ctx: ClusterContext, up: UpPlan, o: { reporter: Reporter }): Promise<UpResult> {
+  const began = ctx.clock.now();
+  const { plan, observed } = up;
+  // Known to match only when the primary runs and says so; a stopped one is checked by the role step.
+  const roleHasPassword = observed.nodes.some(
+    (n) =>
+      n.node.name === plan.primary && n.server?.ok === true && n.server.replicationPasswordMatches === true,
+  );
+  const prepared = plan.steps.length > 0 ? prepareStateDir(ctx, { roleHasPassword }) : ctx;
+  rememberInstallation(prepared);
+  const steps: (Step & { ms: number })[] = [];
+  await applyPlan(prepared, plan, {
+    reporter: {
+      ...o.reporter,
+      stepFinished: (s, ms) => (steps.push({ ...s, ms }), o.reporter.stepFinished(s, ms)),
+    },
+    crashAt: parseCrashPoint(prepared.processEnv['PGREPL_CRASH_AT']),
+  });
+  const after = await observeCluster(prepared);
+  const unapplied = after.nodes.flatMap((n) =>
+    n.server?.ok ? n.server.unappliedSettings.map((u) => `${n.node.name}: ${u.name} (${u.why})`) : [],
+  );
+  if (unapplied.length > 0) {
+    throw new PgreplError(
+      'E_CONFIG_NOT_APPLIED',
+      `these settings from pgrepl's postgresql.conf are not in effect:\n  ${unapplied.join('\n  ')}\n` +
+        'remove the overriding lines (ALTER SYSTEM RESET <name>) and run `pgrepl up` again',
+    );
+  }
+  return {
+    changed: steps.length > 0,
+    primary: plan.primary,
+    replicas: ctx.spec.nodes.filter((n) => n.name !== plan.primary).map((n) => n.name),
+    steps,
+    notes: plan.notes,
+    durationMs: ctx.clock.now() - began,
+  };
+}
+
+/**
+ * Refuses, before anything is written, a spec whose settings the PostgreSQL binary in use rejects
+ * (an unknown name, a bad type, a value out of range): written to every node, such a setting would
+ * only fail at the next restart, in the middle of a switchover.
+ */
+async function assertSettingsAccepted(ctx: ClusterContext): Promise<void> {
+  const bad = await checkSettings(ctx.env, ctx.spec.settings);
+  if (bad.length === 0) return;
+  // Loaded only now: an unchanged spec comes from the parse cache without the YAML parser and zod.
+  const { specProblemsError } = await import('../../spec/parse-spec.js');
+  throw specProblemsError(
+    specText(ctx.spec),
+    ctx.spec.source,
+    bad.map((b) => ({
+      path: ['settings', b.name],
+      message: `PostgreSQL ${ctx.env.bins.version} rejects it: ${b.message}`,
+    })),
+  );
+}
