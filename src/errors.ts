@@ -27,8 +27,20 @@ export type ErrorCode =
   | 'E_LOCKED'
   | 'E_INTERRUPTED_OPERATION'
   | 'E_INTERRUPTED'
-  | 'E_REFUSED'
   | 'E_TOO_FEW_REPLICAS'
+  | 'E_PRIMARY_RUNNING'
+  | 'E_SYNC_UNCONFIRMED'
+  | 'E_NOT_A_REPLICA'
+  | 'E_IS_PRIMARY'
+  | 'E_BEHIND'
+  | 'E_UNHEALTHY'
+  | 'E_NO_CANDIDATE'
+  | 'E_FENCE_FAILED'
+  | 'E_SWITCHOVER_ABANDONED'
+  | 'E_BAD_KEEP'
+  | 'E_OUTPUT_NOT_EMPTY'
+  | 'E_SQL'
+  | 'E_USAGE'
   | 'E_NOT_RESUMABLE'
   | 'E_INTERNAL';
 
@@ -40,6 +52,19 @@ export class PgreplError extends Error {
     super(message, options);
     this.name = 'PgreplError';
     this.code = code;
+  }
+}
+
+/** A statement a server refused: which node, and PostgreSQL's own SQLSTATE for scripts to match. */
+export class SqlError extends PgreplError {
+  readonly node: string;
+  readonly sqlstate: string | null;
+
+  constructor(node: string, sqlstate: string | null, message: string, options?: { cause?: unknown }) {
+    super('E_SQL', `${node}: ${message}${sqlstate ? ` (SQLSTATE ${sqlstate})` : ''}`, options);
+    this.name = 'SqlError';
+    this.node = node;
+    this.sqlstate = sqlstate;
   }
 }
 

@@ -218,6 +218,7 @@ export async function main(argv: string[]): Promise<number> {
     const err = toPgreplError(thrown);
     process.stderr.write(`pgrepl: error ${err.code}: ${err.message}\n`);
     if (err.code === 'E_INTERRUPTED') return interruptedExitCode();
+    if (err.code === 'E_USAGE') return 2;
     if (err.code === 'E_INTERNAL' && err.cause instanceof Error && err.cause.stack)
       process.stderr.write(`${err.cause.stack}\n`);
     return 1;

@@ -1,4 +1,5 @@
 import { dirname, join } from 'node:path';
+import { passfileBesideDataDir, separateHosts } from '../cluster/context/node-hosts.js';
 import { renderNodeConfig } from '../cluster/decide/render-node-config.js';
 import type { ClusterSpec, NodeSpec } from '../spec/cluster-spec.js';
 
@@ -20,10 +21,6 @@ export interface HostBundleInput {
 
 const PLACEHOLDER = 'change-me';
 
-/** Where a node keeps the passfile its walreceiver reads: beside its data directory, not in it. */
-export const hostPassfile = (node: NodeSpec) =>
-  join(dirname(node.dataDir), `${node.name}-replication.pgpass`);
-
 /**
  * `pgrepl render conf`: one folder per node for hosts without Docker, each with that node's own
  * postgresql.conf and pg_hba.conf, a .env for its passwords, a setup.sh (initdb and role and slots
@@ -34,19 +31,14 @@ export function renderHostBundle(i: HostBundleInput): BundleFile[] {
   const { spec } = i;
   const [primary, ...replicas] = spec.nodes;
   if (!primary) return [];
-  const hosts = [...new Set(spec.nodes.map((n) => n.host))];
+  // On separate hosts each node connects from its own address, which is what pg_hba must name.
+  const facts = { pgMajor: i.pgMajor, hosts: separateHosts(spec) };
   const files: BundleFile[] = [
     { path: 'README.md', content: indexReadme(spec, primary, replicas), mode: 0o644 },
   ];
   for (const node of spec.nodes) {
     const upstream = node === primary ? undefined : primary;
-    // On separate hosts each node connects from its own address, which is what pg_hba must name.
-    const config = renderNodeConfig(
-      spec,
-      { sourceAddresses: hosts, replicationPassfile: hostPassfile(node), pgMajor: i.pgMajor },
-      node,
-      upstream,
-    );
+    const config = renderNodeConfig(spec, facts, node, upstream);
     const dir = node.name;
     files.push(
       { path: `${dir}/postgresql.conf`, content: config.postgresqlConf, mode: 0o644 },
@@ -120,7 +112,7 @@ echo "${node.name} is the primary; now run setup.sh on each replica"
 }
 
 function cloneScript(spec: ClusterSpec, node: NodeSpec, upstream: NodeSpec, binDir: string): string {
-  const passfile = hostPassfile(node);
+  const passfile = passfileBesideDataDir(node);
   return `${prologue(node, `replica of ${upstream.name}`, binDir)}
 passfile=${shellQuote(passfile)}
 printf '*:*:replication:%s:%s\\n' ${spec.replication.user} "$(escape "$PGREPL_REPLICATION_PASSWORD")" > "$passfile"

@@ -7,7 +7,7 @@ import type { BundleFile } from './render-host-bundle.js';
 export function writeBundle(out: string, files: readonly BundleFile[], force: boolean): void {
   if (existsSync(out) && readdirSync(out).length > 0 && !force) {
     throw new PgreplError(
-      'E_REFUSED',
+      'E_OUTPUT_NOT_EMPTY',
       `${out} is not empty; pick another --out, or pass --force to overwrite its files`,
     );
   }

@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { PgreplError } from '../errors.js';
+import { PgreplError, SqlError } from '../errors.js';
 
 /** How pgrepl reaches one instance over TCP; the password never leaves this process. */
 export interface SqlTarget {
@@ -8,6 +8,8 @@ export interface SqlTarget {
   readonly user: string;
   readonly password: string;
   readonly database?: string;
+  /** What to call the server in errors (the node's name); host:port when absent. */
+  readonly label?: string;
 }
 
 /** The slice of a SQL connection that pgrepl's queries need. */
@@ -44,8 +46,18 @@ export async function withSql<T>(
   try {
     return await fn({
       async query<R extends object>(text: string, values?: readonly unknown[]) {
-        const r = await client.query(text, values as unknown[] | undefined);
-        return r.rows as R[];
+        try {
+          const r = await client.query(text, values as unknown[] | undefined);
+          return r.rows as R[];
+        } catch (err) {
+          const e = err as Error & { code?: unknown };
+          throw new SqlError(
+            target.label ?? `${target.host}:${target.port}`,
+            typeof e.code === 'string' ? e.code : null,
+            e.message,
+            { cause: err },
+          );
+        }
       },
     });
   } finally {

@@ -9,10 +9,15 @@ import type { RenderFacts } from '../../src/cluster/decide/render-node-config.js
 import type { ClusterSpec, NodeSpec } from '../../src/spec/cluster-spec.js';
 import { parseSpec } from '../../src/spec/parse-spec.js';
 
+/** Nodes pg1..pg9 on this machine: they connect from 127.0.0.1 and share the state dir's passfile. */
 export const FACTS: RenderFacts = {
-  sourceAddresses: ['127.0.0.1'],
-  replicationPassfile: '/s/replication.pgpass',
   pgMajor: 15,
+  hosts: Object.fromEntries(
+    Array.from({ length: 9 }, (_, i) => [
+      `pg${i + 1}`,
+      { connectsFrom: '127.0.0.1', replicationPassfile: '/s/replication.pgpass' },
+    ]),
+  ),
 };
 
 /** A spec of `n` nodes pg1..pgN on 127.0.0.1:5001.. with data under /d. */

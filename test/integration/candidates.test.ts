@@ -74,7 +74,7 @@ describe('failover candidates are healthy from what they report (issue 9.2)', ()
     await c.crash('pg4');
     const r = await c.cli(['promote', 'pg2']);
     assert.equal(r.code, 1);
-    assert.match(r.stderr, /E_REFUSED: pg2 is not a healthy candidate: its replay is paused.*Promote pg3/);
+    assert.match(r.stderr, /E_UNHEALTHY: pg2 is not a healthy candidate: its replay is paused.*Promote pg3/);
     const s = await c.status();
     assert.equal(s.primary, null, 'nothing was promoted');
     const auto = await c.cli(['promote', '--auto', '--json']);

@@ -180,6 +180,21 @@ describe('bad input and faults: a clear error, a non-zero exit, nothing changed'
     assert.equal(existsSync(join(dir, 'postmaster.pid')), false, 'it was not started');
   });
 
+  it('exits 2 on a usage mistake, before it reads any spec (E_USAGE)', async () => {
+    for (const args of [
+      ['promote', 'pg2', '--auto'],
+      ['promote'],
+      ['set-mode', 'bogus'],
+      ['set-mode', 'quorum'],
+      ['set-mode', 'sync', '--count', 'abc'],
+      ['no-such-command'],
+    ]) {
+      const r = await runCli(['-c', '/nonexistent/pgrepl.yaml', ...args]);
+      assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
+      assert.doesNotMatch(r.stderr, /E_SPEC_NOT_FOUND/, args.join(' '));
+    }
+  });
+
   it('writes a spec with init that up accepts, and does not overwrite it without --force', async () => {
     const c = await fresh(['pg1']);
     const file = join(c.base, 'new.yaml');

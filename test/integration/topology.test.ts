@@ -90,7 +90,7 @@ describe('switchover', () => {
   it('refuses a target that is not a streaming replica, and changes nothing', async () => {
     const r = await c.cli(['switchover', '--to', 'pg1']);
     assert.equal(r.code, 1);
-    assert.match(r.stderr, /E_REFUSED: pg1 is already the primary; nothing was changed/);
+    assert.match(r.stderr, /E_IS_PRIMARY: pg1 is already the primary; nothing was changed/);
     assert.equal((await c.status()).primary, 'pg1');
   });
 
@@ -211,7 +211,7 @@ describe('async mode: failover with commits the replicas never got', () => {
     assert.equal(r.code, 1);
     assert.match(
       r.stderr,
-      /E_REFUSED: pg1 is the primary and accepts writes\. For a planned change use `pgrepl switchover --to pg2`/,
+      /E_PRIMARY_RUNNING: pg1 is the primary and accepts writes\. For a planned change use `pgrepl switchover --to pg2`/,
     );
     assert.equal((await c.status()).primary, 'pg1');
   });
@@ -234,7 +234,10 @@ describe('async mode: failover with commits the replicas never got', () => {
       [a, b].find((r) => r.code === 0)?.stdout ?? '',
       /was behind pg1, which alone has WAL [0-9A-F]+\/[0-9A-F]+–[0-9A-F]+\/[0-9A-F]+ \(\d+ bytes\) with 1 commit\(s\)/,
     );
-    assert.match([a, b].find((r) => r.code !== 0)?.stderr ?? '', /E_LOCKED|E_REFUSED/);
+    assert.match(
+      [a, b].find((r) => r.code !== 0)?.stderr ?? '',
+      /E_LOCKED|E_PRIMARY_RUNNING|E_NOT_A_REPLICA/,
+    );
     const s = await c.status();
     assert.equal(s.nodes.filter((n) => n.role === 'primary').length, 1);
   });
@@ -350,7 +353,7 @@ describe('promote --force with a primary that hangs', () => {
     assert.equal(r.code, 1);
     assert.match(
       r.stderr,
-      /E_REFUSED: pg1 still runs but does not answer; it must be stopped first: add --force/,
+      /E_PRIMARY_UNREACHABLE: pg1 still runs but does not answer; it must be stopped first: add --force/,
     );
   });
 

@@ -19,9 +19,11 @@ nodes:
 );
 const [pg1, pg2] = spec.nodes as [(typeof spec.nodes)[0], (typeof spec.nodes)[0]];
 const facts = {
-  sourceAddresses: ['127.0.0.1', '10.0.0.9'],
-  replicationPassfile: '/s/repl.pgpass',
   pgMajor: 15,
+  hosts: {
+    pg1: { connectsFrom: '127.0.0.1', replicationPassfile: '/s/repl.pgpass' },
+    pg2: { connectsFrom: '10.0.0.9', replicationPassfile: '/s/repl.pgpass' },
+  },
 };
 
 describe('rendered configuration', () => {

@@ -11,13 +11,13 @@ export async function runSetMode(
   o: { count?: string; force?: boolean; json?: boolean },
 ): Promise<number> {
   if (mode !== 'async' && mode !== 'sync' && mode !== 'quorum') {
-    throw new PgreplError('E_REFUSED', `mode must be async, sync or quorum, not "${mode}"`);
+    throw new PgreplError('E_USAGE', `mode must be async, sync or quorum, not "${mode}"`);
   }
   if (mode === 'quorum' && o.count === undefined)
-    throw new PgreplError('E_REFUSED', 'quorum needs --count N (how many replicas must confirm)');
+    throw new PgreplError('E_USAGE', 'quorum needs --count N (how many replicas must confirm)');
   const count = o.count === undefined ? 1 : Number(o.count);
   if (!Number.isInteger(count) || count < 1)
-    throw new PgreplError('E_REFUSED', `--count must be a whole number ≥ 1, not "${o.count}"`);
+    throw new PgreplError('E_USAGE', `--count must be a whole number ≥ 1, not "${o.count}"`);
   const ctx = await commandContext(g);
   // One lock for the edit and the apply: no other command sees the spec and the servers disagree.
   const r = await changing(ctx, 'set-mode', async () => {

@@ -26,7 +26,7 @@ export async function runPromoteCommand(
 ): Promise<number> {
   if ((node === undefined) === !o.auto) {
     throw new PgreplError(
-      'E_REFUSED',
+      'E_USAGE',
       'name the node to promote, or pass --auto to pick the most advanced replica (not both)',
     );
   }

@@ -75,7 +75,10 @@ export function localNodeControl(ctx: ClusterContext, node: NodeSpec): NodeContr
         // a hung server does not stop: kill it below
       }
       if (await killInstance(dataDir)) return 'killed';
-      throw new PgreplError('E_REFUSED', `${node.name} (PID ${readDataDir(dataDir).pid}) survived SIGKILL`);
+      throw new PgreplError(
+        'E_FENCE_FAILED',
+        `${node.name} (PID ${readDataDir(dataDir).pid}) survived SIGKILL`,
+      );
     },
     async restart() {
       await control.stop('fast');

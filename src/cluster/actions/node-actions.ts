@@ -26,11 +26,7 @@ export function nodeOf(ctx: ClusterContext, name: string): NodeSpec {
 
 /** What rendering needs from the context, besides the spec. */
 export function renderFacts(ctx: ClusterContext): RenderFacts {
-  return {
-    sourceAddresses: ctx.sourceAddresses,
-    replicationPassfile: ctx.paths.replicationPassfile,
-    pgMajor: ctx.env.bins.major,
-  };
+  return { pgMajor: ctx.env.bins.major, hosts: Object.fromEntries(ctx.hosts) };
 }
 
 /** The files `node` should have when it streams from `upstream` (none: it is the primary). */
@@ -51,6 +47,7 @@ export function sqlOn<T>(
       port: node.port,
       user: ctx.spec.superuser.name,
       password: requireSuperuserPassword(ctx),
+      label: node.name,
     },
     fn,
     timeoutMs,

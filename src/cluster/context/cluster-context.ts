@@ -6,9 +6,7 @@ import { findBinaries, installationStamp } from '../../postgres/find-binaries.js
 import type { InstanceEnv } from '../../postgres/instance-control.js';
 import { assertReachable, ensureOwnedDir, writeOwnedFile } from '../../postgres/owned-paths.js';
 import { renderPassfile } from '../../postgres/render-passfile.js';
-import { isLocalHost } from '../../postgres/local-address.js';
 import { resolveRunAs } from '../../postgres/resolve-os-user.js';
-import { sourceAddressFor } from '../../postgres/source-address.js';
 import type { SqlTarget } from '../../postgres/sql-client.js';
 import type { ClusterSpec, NodeSpec, SecretRef } from '../../spec/cluster-spec.js';
 import { childRecordsDir, recordingRunner } from './child-records.js';
@@ -16,6 +14,8 @@ import { readState, recordInstallation } from '../store/cluster-state.js';
 import type { ClusterStore } from '../store/cluster-store.js';
 import { fileStore } from '../store/file-store.js';
 import { systemClock } from './clock.js';
+import { resolveNodeHosts } from './node-hosts.js';
+import type { NodeHost } from './node-hosts.js';
 import type { Clock } from './clock.js';
 import { DEFAULT_TIMEOUTS } from './timeouts.js';
 import type { Timeouts } from './timeouts.js';
@@ -45,8 +45,8 @@ export interface ClusterContext {
    */
   readonly secretErrors: Readonly<{ superuser?: PgreplError; replication?: PgreplError }>;
   readonly replicationPassword: string | undefined;
-  /** Addresses connections between the nodes (and from pgrepl) leave from, as pg_hba sees them. */
-  readonly sourceAddresses: readonly string[];
+  /** Per node name, facts of the host it runs on: whether it is this machine, where it connects from, its passfile. */
+  readonly hosts: ReadonlyMap<string, NodeHost>;
   /**
    * Names of the nodes whose host is this machine: only their data directories, files and processes
    * are this command's to read and touch. The others are known by what they answer over the network.
@@ -94,7 +94,8 @@ export function statePaths(spec: ClusterSpec): StatePaths {
 /** Resolves binaries, run-as user, secrets and addresses. Reads only: creates nothing. */
 export async function buildContext(spec: ClusterSpec, o: ContextOptions): Promise<ClusterContext> {
   const runAs = resolveRunAs(spec.postgres.osUser);
-  const [bins, sourceAddresses, local] = await Promise.all([
+  const paths = statePaths(spec);
+  const [bins, hosts] = await Promise.all([
     findBinaries(
       {
         specBinDir: spec.postgres.binDir,
@@ -104,8 +105,7 @@ export async function buildContext(spec: ClusterSpec, o: ContextOptions): Promis
       },
       o.runner,
     ),
-    Promise.all([...new Set(spec.nodes.map((n) => n.host))].map((h) => sourceAddressFor(h, o.runner))),
-    Promise.all(spec.nodes.map((n) => isLocalHost(n.host))),
+    resolveNodeHosts(spec, paths.replicationPassfile, o.runner),
   ]);
   const secretOpts = { env: o.env, create: false, runAs };
   const secretErrors: { superuser?: PgreplError; replication?: PgreplError } = {};
@@ -121,12 +121,12 @@ export async function buildContext(spec: ClusterSpec, o: ContextOptions): Promis
   return {
     spec,
     env: { bins, runAs, runner: recordingRunner(o.runner, childRecordsDir(spec.stateDir)) },
-    paths: statePaths(spec),
+    paths,
     superuserPassword: read(spec.superuser.password, 'superuser'),
     replicationPassword: read(spec.replication.password, 'replication'),
     secretErrors,
-    sourceAddresses,
-    localNodes: new Set(spec.nodes.filter((_, i) => local[i]).map((n) => n.name)),
+    hosts,
+    localNodes: new Set([...hosts].filter(([, h]) => h.local).map(([name]) => name)),
     processEnv: o.env,
     interrupt: o.interrupt,
     abort: o.abort,
@@ -201,7 +201,13 @@ export function rememberInstallation(ctx: ClusterContext): void {
 /** How pgrepl connects to a node as the superuser. */
 export function adminTarget(ctx: ClusterContext, node: NodeSpec): SqlTarget | undefined {
   if (ctx.superuserPassword === undefined) return undefined;
-  return { host: node.host, port: node.port, user: ctx.spec.superuser.name, password: ctx.superuserPassword };
+  return {
+    host: node.host,
+    port: node.port,
+    user: ctx.spec.superuser.name,
+    password: ctx.superuserPassword,
+    label: node.name,
+  };
 }
 
 /** The superuser password, or a clear error when the cluster was never brought up. */
@@ -214,4 +220,11 @@ export function requireSuperuserPassword(ctx: ClusterContext): string {
     );
   }
   return ctx.superuserPassword;
+}
+
+/** The host facts of `node`. */
+export function hostOf(ctx: ClusterContext, node: NodeSpec): NodeHost {
+  const host = ctx.hosts.get(node.name);
+  if (!host) throw new PgreplError('E_UNKNOWN_NODE', `no node named "${node.name}" in ${ctx.spec.source}`);
+  return host;
 }

@@ -16,8 +16,20 @@ export interface PromoteRequest {
   readonly force: boolean;
 }
 
+/** Why a promotion is refused: each refusal has its own code, for scripts and the agent. */
+export type PromoteRefusal =
+  | 'E_PRIMARY_RUNNING'
+  | 'E_PRIMARY_UNREACHABLE'
+  | 'E_SYNC_UNCONFIRMED'
+  | 'E_UNKNOWN_NODE'
+  | 'E_NOT_A_REPLICA'
+  | 'E_BEHIND'
+  | 'E_UNHEALTHY'
+  | 'E_NO_CANDIDATE'
+  | GuardRefusal['code'];
+
 export type PromoteDecision =
-  | { kind: 'refuse'; code: 'E_REFUSED' | 'E_UNKNOWN_NODE' | GuardRefusal['code']; reason: string }
+  | { kind: 'refuse'; code: PromoteRefusal; reason: string }
   | {
       kind: 'promote';
       target: string;
@@ -72,7 +84,7 @@ export function decidePromote(
   if (old && roleOf(old) === 'primary' && !req.force) {
     return {
       kind: 'refuse',
-      code: 'E_REFUSED',
+      code: 'E_PRIMARY_RUNNING',
       reason:
         `${old.node.name} is the primary and accepts writes. For a planned change use ` +
         `\`pgrepl switchover${req.target ? ` --to ${req.target}` : ''}\` (no commit lost); to stop ${old.node.name} and promote anyway, add --force`,
@@ -81,7 +93,7 @@ export function decidePromote(
   if (old && roleOf(old) === 'unreachable' && !req.force) {
     return {
       kind: 'refuse',
-      code: 'E_REFUSED',
+      code: 'E_PRIMARY_UNREACHABLE',
       reason: `${old.node.name} still runs but does not answer; it must be stopped first: add --force to stop it`,
     };
   }
@@ -97,7 +109,7 @@ export function decidePromote(
     if (unreachable.length >= spec.replication.syncCount) {
       return {
         kind: 'refuse',
-        code: 'E_REFUSED',
+        code: 'E_SYNC_UNCONFIRMED',
         reason:
           `in ${spec.replication.mode} mode each acknowledged commit is on ${spec.replication.syncCount} replica(s), and ` +
           `${unreachable.map((o) => o.node.name).join(', ')} cannot be asked: the reachable ones may lack acknowledged commits. ` +
@@ -119,7 +131,7 @@ export function decidePromote(
       const o = obs.nodes.find((n) => n.node.name === req.target);
       return {
         kind: 'refuse',
-        code: 'E_REFUSED',
+        code: 'E_NOT_A_REPLICA',
         reason: `${req.target} is not a running replica (it is ${o ? roleOf(o) : 'unknown'}); only a replica can be promoted`,
       };
     }
@@ -127,7 +139,7 @@ export function decidePromote(
     if (ahead && !req.force) {
       return {
         kind: 'refuse',
-        code: 'E_REFUSED',
+        code: 'E_BEHIND',
         reason:
           `${target.name} has less WAL (${target.positionLsn}) than ${ahead.name} (${ahead.positionLsn}): promoting it ` +
           `would lose those commits and ${ahead.name} could not follow it. ` +
@@ -140,7 +152,7 @@ export function decidePromote(
       const healthy = ranked.find((c) => c.problem === null);
       return {
         kind: 'refuse',
-        code: 'E_REFUSED',
+        code: 'E_UNHEALTHY',
         reason:
           `${target.name} is not a healthy candidate: ${target.problem}. ` +
           `${healthy ? `Promote ${healthy.name} or use --auto` : 'Fix that'}, or add --force to promote it anyway`,
@@ -151,7 +163,7 @@ export function decidePromote(
     if (best && best.problem !== null && !req.force) {
       return {
         kind: 'refuse',
-        code: 'E_REFUSED',
+        code: 'E_UNHEALTHY',
         reason:
           `no healthy replica to promote: ${ranked.map((c) => `${c.name}: ${c.problem}`).join('; ')}. ` +
           'Fix one, or add --force to promote the most advanced anyway',
@@ -163,7 +175,7 @@ export function decidePromote(
     if (best && ahead && !req.force) {
       return {
         kind: 'refuse',
-        code: 'E_REFUSED',
+        code: 'E_BEHIND',
         reason:
           `${ahead.name} holds WAL up to ${ahead.positionLsn}, past the best healthy replica ${best.name} ` +
           `(${best.positionLsn}), but is not healthy: ${ahead.problem}. Fix that and promote ${ahead.name}, ` +
@@ -171,7 +183,7 @@ export function decidePromote(
       };
     }
   }
-  if (!target) return { kind: 'refuse', code: 'E_REFUSED', reason: 'no running replica to promote' };
+  if (!target) return { kind: 'refuse', code: 'E_NO_CANDIDATE', reason: 'no running replica to promote' };
   const followers = ranked.filter((c) => c.name !== target.name).map((c) => c.name);
   const why = req.auto
     ? `it is the healthy replica with the most WAL (${target.positionLsn ?? 'none'}) of ${ranked.length}`

@@ -5,7 +5,7 @@ export type RejoinSource =
   | { kind: 'rejoin'; primary: string; reason: string }
   | {
       kind: 'refuse';
-      code: 'E_NO_PRIMARY' | 'E_REFUSED' | 'E_TWO_PRIMARIES';
+      code: 'E_NO_PRIMARY' | 'E_TWO_PRIMARIES' | 'E_BAD_KEEP' | 'E_IS_PRIMARY';
       reason: string;
       /** The writable nodes, when that is why: each side's WAL is worth showing. */
       sides: string[];
@@ -22,7 +22,7 @@ export function decideRejoinSource(
 ): RejoinSource {
   const writable = obs.nodes.filter((o) => roleOf(o) === 'primary').map((o) => o.node.name);
   const refuse = (
-    code: 'E_NO_PRIMARY' | 'E_REFUSED' | 'E_TWO_PRIMARIES',
+    code: 'E_NO_PRIMARY' | 'E_TWO_PRIMARIES' | 'E_BAD_KEEP' | 'E_IS_PRIMARY',
     reason: string,
     sides: string[] = [],
   ) => ({ kind: 'refuse', code, reason, sides }) as const;
@@ -41,17 +41,17 @@ export function decideRejoinSource(
     }
     if (!writable.includes(keep))
       return refuse(
-        'E_REFUSED',
+        'E_BAD_KEEP',
         `--keep ${keep}: ${keep} does not accept writes; keep one of ${both}`,
         writable,
       );
     if (!writable.includes(node))
       return refuse(
-        'E_REFUSED',
+        'E_BAD_KEEP',
         `${node} is not one of the writable nodes ${both}; rejoin the one that is not ${keep} first`,
         writable,
       );
-    if (node === keep) return refuse('E_REFUSED', `${node} cannot be both rejoined and kept`, writable);
+    if (node === keep) return refuse('E_BAD_KEEP', `${node} cannot be both rejoined and kept`, writable);
     return {
       kind: 'rejoin',
       primary: keep,
@@ -59,10 +59,11 @@ export function decideRejoinSource(
     };
   }
   const primary = writable[0] as string;
-  if (primary === node) return refuse('E_REFUSED', `${node} is the primary; rejoin takes a node that is not`);
+  if (primary === node)
+    return refuse('E_IS_PRIMARY', `${node} is the primary; rejoin takes a node that is not`);
   if (keep !== undefined && keep !== primary)
     return refuse(
-      'E_REFUSED',
+      'E_BAD_KEEP',
       `--keep ${keep}: ${keep} is not the primary (${primary} is); --keep is for a split brain`,
     );
   return { kind: 'rejoin', primary, reason: `${primary} is the primary` };

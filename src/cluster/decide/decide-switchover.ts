@@ -12,7 +12,15 @@ export const MAX_SWITCHOVER_LAG_BYTES = 16 * 1024 * 1024;
 export type SwitchoverDecision =
   | {
       kind: 'refuse';
-      code: 'E_REFUSED' | 'E_NO_PRIMARY' | 'E_UNKNOWN_NODE' | GuardRefusal['code'];
+      code:
+        | 'E_NO_PRIMARY'
+        | 'E_UNKNOWN_NODE'
+        | 'E_IS_PRIMARY'
+        | 'E_NOT_A_REPLICA'
+        | 'E_NO_CANDIDATE'
+        | 'E_UNHEALTHY'
+        | 'E_BEHIND'
+        | GuardRefusal['code'];
       reason: string;
     }
   | { kind: 'switchover'; oldPrimary: string; target: string; followers: string[]; reason: string };
@@ -43,12 +51,12 @@ export function decideSwitchover(
     return { kind: 'refuse', code: 'E_UNKNOWN_NODE', reason: `no node named "${to}" in ${spec.source}` };
   }
   if (to === primary.node.name)
-    return { kind: 'refuse', code: 'E_REFUSED', reason: `${to} is already the primary` };
+    return { kind: 'refuse', code: 'E_IS_PRIMARY', reason: `${to} is already the primary` };
   const target = to === undefined ? ranked[0] : ranked.find((c) => c.name === to);
   if (!target) {
     return {
       kind: 'refuse',
-      code: 'E_REFUSED',
+      code: to === undefined ? 'E_NO_CANDIDATE' : 'E_NOT_A_REPLICA',
       reason:
         to === undefined
           ? 'no replica streams from the primary'
@@ -58,7 +66,7 @@ export function decideSwitchover(
   if (target.problem !== null) {
     return {
       kind: 'refuse',
-      code: 'E_REFUSED',
+      code: 'E_UNHEALTHY',
       reason: `${target.name} cannot take over: ${target.problem}`,
     };
   }
@@ -66,7 +74,7 @@ export function decideSwitchover(
   if (lag > MAX_SWITCHOVER_LAG_BYTES) {
     return {
       kind: 'refuse',
-      code: 'E_REFUSED',
+      code: 'E_BEHIND',
       reason: `${target.name} is ${Math.round(lag / 1048576)} MB behind ${primary.node.name}; wait until it catches up (status shows its lag)`,
     };
   }

@@ -7,11 +7,25 @@ import {
 import type { PostgresqlConfInput } from '../../postgres/render-postgresql-conf.js';
 import type { ClusterSpec, NodeSpec } from '../../spec/cluster-spec.js';
 
+/** What rendering needs to know of the host a node runs on. */
+export interface NodeHostFacts {
+  /** The address its connections to the other nodes leave from, which their pg_hba must admit. */
+  readonly connectsFrom: string;
+  /** The libpq passfile its walreceiver and pg_basebackup read the replication password from. */
+  readonly replicationPassfile: string;
+}
+
 /** The facts rendering needs beyond the spec, resolved once by the context. */
 export interface RenderFacts {
-  readonly sourceAddresses: readonly string[];
-  readonly replicationPassfile: string;
   readonly pgMajor: number;
+  /** Per node name, facts of that node's host (not of the machine that renders). */
+  readonly hosts: Readonly<Record<string, NodeHostFacts>>;
+}
+
+function hostOf(facts: RenderFacts, node: NodeSpec): NodeHostFacts {
+  const host = facts.hosts[node.name];
+  if (!host) throw new Error(`no host facts for node ${node.name}`);
+  return host;
 }
 
 export interface NodeConfig {
@@ -45,10 +59,12 @@ export function renderNodeConfig(
       host: upstream.host,
       port: upstream.port,
       user: spec.replication.user,
-      passfile: facts.replicationPassfile,
+      passfile: hostOf(facts, node).replicationPassfile,
       slot: node.name,
     },
   };
+  // Every node's connections, replication and pgrepl's own (it runs on the nodes' hosts).
+  const sources = [...new Set(spec.nodes.map((n) => hostOf(facts, n).connectsFrom))];
   return {
     postgresqlConf: renderPostgresqlConf(input),
     // Every node gets the same rules: any node may become the primary later.
@@ -56,8 +72,8 @@ export function renderNodeConfig(
       node: node.name,
       superuser: spec.superuser.name,
       replicationUser: spec.replication.user,
-      replicationSources: facts.sourceAddresses,
-      adminSources: facts.sourceAddresses,
+      replicationSources: sources,
+      adminSources: sources,
       access: spec.access,
     }),
     settings: effectiveSettings(input),

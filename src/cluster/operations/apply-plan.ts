@@ -1,7 +1,7 @@
 import { PgreplError } from '../../errors.js';
 import { upstreamConninfo } from '../../postgres/render-postgresql-conf.js';
 import { ensurePhysicalSlot, ensureReplicationRole } from '../../postgres/replication-admin.js';
-import { writeReplicationPassfile } from '../context/cluster-context.js';
+import { hostOf, writeReplicationPassfile } from '../context/cluster-context.js';
 import type { ClusterContext } from '../context/cluster-context.js';
 import { checkDivergence } from '../observe/check-divergence.js';
 import { divergedNotStarted } from '../decide/decide-divergence.js';
@@ -88,7 +88,7 @@ export const STEP_HANDLERS: { readonly [K in StepKind]: Handler<K> } = {
           host: upstream.host,
           port: upstream.port,
           user: ctx.spec.replication.user,
-          passfile: ctx.paths.replicationPassfile,
+          passfile: hostOf(ctx, node).replicationPassfile,
           slot: node.name,
         },
         node.name,

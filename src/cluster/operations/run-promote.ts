@@ -83,7 +83,7 @@ export async function runPromote(
         } catch (err) {
           if (!req.oldPrimaryIsDown) {
             throw new PgreplError(
-              'E_REFUSED',
+              'E_FENCE_FAILED',
               `could not stop ${old.name} (${(err as Error).message}); if you are sure it is down for good, ` +
                 'add --i-know-the-old-primary-is-down',
               { cause: err },
@@ -95,7 +95,7 @@ export async function runPromote(
         // would make two primaries, whatever the user believes.
         if (await acceptsConnections(old.host, old.port)) {
           throw new PgreplError(
-            'E_REFUSED',
+            'E_FENCE_FAILED',
             `${old.name}'s address ${old.host}:${old.port} still accepts connections after pgrepl tried to stop the server in ${old.dataDir}; ` +
               'stop it yourself, then promote again. Nothing was promoted',
           );

@@ -96,7 +96,7 @@ export async function runSwitchover(
           await oldControl.start();
           await journal.finish();
           throw new PgreplError(
-            'E_REFUSED',
+            'E_SWITCHOVER_ABANDONED',
             `switchover abandoned, ${old.name} is the primary again: ${(err as Error).message}`,
             { cause: err },
           );

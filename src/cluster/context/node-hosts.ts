@@ -1,0 +1,51 @@
+import { dirname, join } from 'node:path';
+import type { CommandRunner } from '../../postgres/command-runner.js';
+import { isLocalHost } from '../../postgres/local-address.js';
+import { sourceAddressFor } from '../../postgres/source-address.js';
+import type { ClusterSpec, NodeSpec } from '../../spec/cluster-spec.js';
+import type { NodeHostFacts } from '../decide/render-node-config.js';
+
+/** What is true of the machine a node runs on, as the rest of pgrepl needs it. */
+export interface NodeHost extends NodeHostFacts {
+  /** Its host is this machine: its files and processes are this command's to read and touch. */
+  readonly local: boolean;
+}
+
+/**
+ * On a host of its own, a node keeps the passfile its walreceiver reads beside its data directory
+ * (not in it: a clone or rewind would copy or drop it), as `render conf`'s setup.sh writes it.
+ */
+export const passfileBesideDataDir = (node: NodeSpec) =>
+  join(dirname(node.dataDir), `${node.name}-replication.pgpass`);
+
+/**
+ * Each node's host facts. A node of this machine connects to the others from the address the
+ * routing table picks for them (on one machine every 127.x is reached from 127.0.0.1), and reads
+ * the replication password from the state dir. A node elsewhere connects from its own address and
+ * keeps its passfile beside its data directory.
+ */
+export async function resolveNodeHosts(
+  spec: ClusterSpec,
+  statePassfile: string,
+  runner: CommandRunner,
+): Promise<ReadonlyMap<string, NodeHost>> {
+  const hosts = await Promise.all(
+    spec.nodes.map(async (node): Promise<[string, NodeHost]> => {
+      if (!(await isLocalHost(node.host)))
+        return [
+          node.name,
+          { local: false, connectsFrom: node.host, replicationPassfile: passfileBesideDataDir(node) },
+        ];
+      const connectsFrom = await sourceAddressFor(node.host, runner);
+      return [node.name, { local: true, connectsFrom, replicationPassfile: statePassfile }];
+    }),
+  );
+  return new Map(hosts);
+}
+
+/** Every node on a host of its own, as `render conf` and `render compose` lay them out. */
+export function separateHosts(spec: ClusterSpec): Record<string, NodeHostFacts> {
+  return Object.fromEntries(
+    spec.nodes.map((n) => [n.name, { connectsFrom: n.host, replicationPassfile: passfileBesideDataDir(n) }]),
+  );
+}

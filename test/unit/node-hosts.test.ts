@@ -1,0 +1,48 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { resolveNodeHosts } from '../../src/cluster/context/node-hosts.js';
+import { renderNodeConfig } from '../../src/cluster/decide/render-node-config.js';
+import { processRunner } from '../../src/postgres/command-runner.js';
+import { parseSpec } from '../../src/spec/parse-spec.js';
+
+// pg1 and pg2 on this machine, pg3 on a host of its own (an address of no interface here; only
+// the routing table is asked about the local ones, nothing is sent anywhere).
+const spec = parseSpec(
+  `cluster: t
+stateDir: /s
+nodes:
+  - { name: pg1, host: 127.0.0.1, port: 5001, dataDir: /d/pg1 }
+  - { name: pg2, host: 127.0.0.2, port: 5002, dataDir: /d/pg2 }
+  - { name: pg3, host: 10.251.9.3, port: 5432, dataDir: /srv/pg/pg3 }
+`,
+  'x.yaml',
+  '/',
+);
+
+describe('per-node host facts (issue 10.10)', () => {
+  it('are the facts of each node’s own host, not of the machine running the command', async () => {
+    const hosts = await resolveNodeHosts(spec, '/s/secrets/replication.pgpass', processRunner);
+    assert.deepEqual(Object.fromEntries(hosts), {
+      pg1: { local: true, connectsFrom: '127.0.0.1', replicationPassfile: '/s/secrets/replication.pgpass' },
+      pg2: { local: true, connectsFrom: '127.0.0.1', replicationPassfile: '/s/secrets/replication.pgpass' },
+      pg3: {
+        local: false,
+        connectsFrom: '10.251.9.3',
+        replicationPassfile: '/srv/pg/pg3-replication.pgpass',
+      },
+    });
+  });
+
+  it('give every node pg_hba rules for where each node connects from, and each replica its own passfile', async () => {
+    const facts = {
+      pgMajor: 15,
+      hosts: Object.fromEntries(await resolveNodeHosts(spec, '/s/secrets/replication.pgpass', processRunner)),
+    };
+    const [pg1, , pg3] = spec.nodes;
+    assert.ok(pg1 && pg3);
+    const conf = renderNodeConfig(spec, facts, pg3, pg1);
+    assert.match(conf.postgresqlConf, /passfile=\/srv\/pg\/pg3-replication\.pgpass/);
+    assert.match(conf.pgHba, /^host\s+replication\s+replicator\s+127\.0\.0\.1\/32\s+scram-sha-256$/m);
+    assert.match(conf.pgHba, /^host\s+replication\s+replicator\s+10\.251\.9\.3\/32\s+scram-sha-256$/m);
+  });
+});
