@@ -3,11 +3,24 @@ import type { ClusterContext } from '../cluster/context/cluster-context.js';
 import { exclusively } from '../cluster/operations/exclusive.js';
 import { processRunner } from '../postgres/command-runner.js';
 import { loadSpec } from '../spec/load-spec.js';
+import type { EventSink } from '../cluster/context/events.js';
+import { PgreplError } from '../errors.js';
+import { humanEvents } from './human-events.js';
+import { registerEventOutput } from './event-output.js';
+import { jsonEvents } from './json-events.js';
 import { asChanging, interruptSignal } from './process-signals.js';
 
 /** Global options every command takes. */
 export interface GlobalOptions {
   config?: string;
+  logFormat?: string;
+}
+
+/** Where this process tells what operations do: for people on stderr, or JSON lines (`--log-format json`). */
+export function eventOutput(g: GlobalOptions): EventSink {
+  if (g.logFormat !== undefined && g.logFormat !== 'human' && g.logFormat !== 'json')
+    throw new PgreplError('E_USAGE', `--log-format must be human or json, not "${g.logFormat}"`);
+  return registerEventOutput(() => (g.logFormat === 'json' ? jsonEvents() : humanEvents()));
 }
 
 /** Loads the spec and resolves the context at the edge, from this process's cwd and env. */
@@ -17,7 +30,12 @@ export async function commandContext(g: GlobalOptions): Promise<ClusterContext> 
     env: process.env,
     ...(g.config === undefined ? {} : { file: g.config }),
   });
-  return buildContext(spec, { runner: processRunner, env: process.env, interrupt: interruptSignal });
+  return buildContext(spec, {
+    runner: processRunner,
+    env: process.env,
+    interrupt: interruptSignal,
+    events: eventOutput(g),
+  });
 }
 
 /**
@@ -30,8 +48,5 @@ export function changing<T>(
   fn: () => Promise<T>,
   opts: { allowInterrupted?: boolean } = {},
 ): Promise<T> {
-  return exclusively(ctx, command, () => asChanging(fn), {
-    ...opts,
-    say: (m) => process.stderr.write(`• ${m}\n`),
-  });
+  return exclusively(ctx, command, () => asChanging(fn), opts);
 }

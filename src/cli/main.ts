@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { toPgreplError } from '../errors.js';
 import { installProcessHandlers, interruptedExitCode } from './process-signals.js';
+import { closeEventOutput } from './event-output.js';
 import type { GlobalOptions } from './command-context.js';
 
 /**
@@ -40,6 +41,11 @@ export function buildProgram(setExit: (code: number) => void): Command {
     )
     .version('0.1.0')
     .option('-c, --config <file>', 'spec file (default: ./pgrepl.yaml, else the embedded 3-node default)')
+    .option(
+      '--log-format <format>',
+      'how progress and decisions are told on stderr: human (bars on a terminal) or json (one JSON line per event)',
+      'human',
+    )
     .addHelpText('after', EXAMPLES)
     .showHelpAfterError('(run `pgrepl --help` for usage)')
     .exitOverride();
@@ -212,8 +218,10 @@ export async function main(argv: string[]): Promise<number> {
   const program = buildProgram((c) => (code = c));
   try {
     await program.parseAsync(argv);
+    closeEventOutput();
     return code;
   } catch (thrown) {
+    closeEventOutput();
     if (thrown instanceof CommanderError) return thrown.exitCode === 0 ? 0 : 2;
     const err = toPgreplError(thrown);
     process.stderr.write(`pgrepl: error ${err.code}: ${err.message}\n`);

@@ -98,8 +98,13 @@ export function procStat(pid: number): { state: string; started: string } | null
  * PostgreSQL refuses the directory ("lock file postmaster.pid already exists", "pre-existing shared
  * memory block is still in use"): `postgres --single` (run by pg_rewind) and a restart both fail.
  */
-export async function waitPostmasterGone(dataDir: string, timeoutMs = 15_000): Promise<void> {
+export async function waitPostmasterGone(
+  dataDir: string,
+  o: { timeoutMs?: number; onWait?: (why: string) => void } = {},
+): Promise<void> {
+  const timeoutMs = o.timeoutMs ?? 15_000;
   const deadline = Date.now() + timeoutMs;
+  let told = false;
   for (;;) {
     const lines = readLockFile(dataDir);
     const pid = lockFilePid(lines);
@@ -111,6 +116,14 @@ export async function waitPostmasterGone(dataDir: string, timeoutMs = 15_000): P
     const zombie = processExists(pid);
     const attached = shmAttached(lines);
     if (!zombie && attached === 0) return;
+    if (!told) {
+      told = true;
+      o.onWait?.(
+        zombie
+          ? `its killed postmaster (PID ${pid}) is a zombie not reaped yet`
+          : `${attached} process(es) of its killed server still use its shared memory`,
+      );
+    }
     if (Date.now() > deadline) {
       throw new PgreplError(
         'E_DATA_DIR_IN_USE',

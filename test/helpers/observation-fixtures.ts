@@ -106,9 +106,11 @@ export function observe(
         createdByPgrepl: initialized,
         cloneLeftover: false,
         foreignContent: false,
-        files: initialized
-          ? { postgresqlConf: cfg.postgresqlConf, pgHba: cfg.pgHba }
-          : { postgresqlConf: null, pgHba: null },
+        files: !initialized
+          ? { postgresqlConf: null, pgHba: null }
+          : given === 'replica-stale-config'
+            ? { postgresqlConf: cfg.postgresqlConf, pgHba: `${cfg.pgHba}# edited by hand\n` }
+            : { postgresqlConf: cfg.postgresqlConf, pgHba: cfg.pgHba },
       },
       fenced: false,
       serverOutsideDataDir: false,
@@ -142,7 +144,10 @@ export function observe(
                   syncState: 'async',
                 })),
               })
-            : answer(true),
+            : shape === 'replica-not-streaming'
+              ? // Its walreceiver is not connected: the primary lists no sender for it either.
+                answer(true, { walReceiver: null })
+              : answer(true),
     };
   });
   return { at: 0, nodes };

@@ -137,7 +137,11 @@ export class TestCluster {
   /** Runs the CLI with this cluster's spec, as a user would. */
   cli(
     args: string[],
-    opts: { env?: Record<string, string>; onSpawn?: (pid: number) => void } = {},
+    opts: {
+      env?: Record<string, string>;
+      onSpawn?: (pid: number) => void;
+      onStderr?: (soFar: string) => void;
+    } = {},
   ): Promise<CliResult> {
     // The spec parse cache lives in the cluster's dir, so tests leave nothing in the home dir.
     const env = { XDG_CACHE_HOME: join(this.base, 'cache'), ...opts.env };
@@ -249,6 +253,8 @@ export function runCli(
     onSpawn?: (pid: number) => void;
     /** A command the CLI runs under, e.g. `ip netns exec NS` to run it on a test host. */
     within?: readonly string[];
+    /** Sees stderr as it comes, so a test can wait for what the CLI says it waits for. */
+    onStderr?: (soFar: string) => void;
   } = {},
 ): Promise<CliResult> {
   return new Promise((resolvePromise, reject) => {
@@ -262,7 +268,10 @@ export function runCli(
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => {
+      stderr += d;
+      opts.onStderr?.(stderr);
+    });
     child.on('error', reject);
     child.on('close', (code, signal) => resolvePromise({ code: code ?? 1, signal, stdout, stderr }));
   });

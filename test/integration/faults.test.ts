@@ -180,6 +180,48 @@ describe('bad input and faults: a clear error, a non-zero exit, nothing changed'
     assert.equal(existsSync(join(dir, 'postmaster.pid')), false, 'it was not started');
   });
 
+  it('tells steps and decisions as JSON lines with --log-format json, and keeps stdout for the result', async () => {
+    const c = await fresh(['pg1', 'pg2']);
+    const r = await c.cli(['--log-format', 'json', 'up', '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const events = r.stderr
+      .trim()
+      .split('\n')
+      .map(
+        (l) =>
+          JSON.parse(l) as {
+            event: string;
+            msg: string;
+            time: string;
+            step?: { kind: string; node: string };
+          },
+      );
+    assert.ok(
+      events.length > 0 &&
+        events.every((e) => typeof e.msg === 'string' && !Number.isNaN(Date.parse(e.time))),
+    );
+    const started = events
+      .filter((e) => e.event === 'step-started')
+      .map((e) => `${e.step?.kind}:${e.step?.node}`);
+    assert.deepEqual(started.slice(0, 2), ['init-primary:pg1', 'ensure-replication-role:pg1']);
+    assert.ok(
+      events.some((e) => e.event === 'clone-progress'),
+      'the clone reports its progress',
+    );
+    assert.ok(events.some((e) => e.event === 'step-finished' && e.step?.kind === 'wait-streaming'));
+    assert.equal((JSON.parse(r.stdout) as { primary: string }).primary, 'pg1');
+    const sw = await c.cli(['--log-format', 'json', 'switchover']);
+    assert.equal(sw.code, 0, sw.stderr);
+    const told = sw.stderr
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { event: string; op?: string; msg: string });
+    assert.ok(told.some((e) => e.event === 'decision' && e.op === 'switchover' && /pg1 -> pg2/.test(e.msg)));
+    assert.ok(told.some((e) => e.event === 'journal-step' && e.msg.startsWith('done: promote pg2')));
+    const bad = await c.cli(['--log-format', 'xml', 'status']);
+    assert.equal(bad.code, 2, bad.stderr);
+  });
+
   it('exits 2 on a usage mistake, before it reads any spec (E_USAGE)', async () => {
     for (const args of [
       ['promote', 'pg2', '--auto'],
@@ -277,8 +319,14 @@ describe('bad input and faults: a clear error, a non-zero exit, nothing changed'
       }
       // The killed postmaster stays a zombie: its parent never waits for it.
       await waitUntil(() => zombie(pid), 10_000, 'the postmaster to die');
-      const start = c.cli(['start']);
-      await new Promise((r) => setTimeout(r, 500));
+      let said = '';
+      const start = c.cli(['start'], { onStderr: (s) => (said = s) });
+      await waitUntil(
+        () => /waiting for pg1: its killed postmaster \(PID \d+\) is a zombie/.test(said),
+        30_000,
+        'start to wait for the zombie',
+      );
+      assert.equal(c.postmasterPid('pg1'), null, 'nothing starts while the zombie holds the lock file');
       // The parent goes; PID 1 inherits the zombie and reaps it, and only then can PostgreSQL start.
       process.kill(-(holder.pid as number), 'SIGKILL');
       const r = await start;
@@ -304,8 +352,13 @@ describe('bad input and faults: a clear error, a non-zero exit, nothing changed'
     try {
       process.kill(pid, 'SIGKILL');
       await waitUntil(() => !existsSync(`/proc/${pid}`), 10_000, 'the postmaster to be reaped');
-      const start = c.cli(['start']);
-      await new Promise((r) => setTimeout(r, 1500));
+      let said = '';
+      const start = c.cli(['start'], { onStderr: (s) => (said = s) });
+      await waitUntil(
+        () => /waiting for pg1: 1 process\(es\) of its killed server still use its shared memory/.test(said),
+        30_000,
+        'start to wait for the shared memory',
+      );
       assert.equal(c.postmasterPid('pg1'), null, 'pgrepl waits while the old memory is in use');
       process.kill(stuck, 'SIGKILL');
       const r = await start;

@@ -24,11 +24,14 @@ describe('pgrepl up: 1 primary + 2 replicas from nothing', () => {
       assert.equal(byName[r]?.role, 'replica');
       assert.equal(byName[r]?.state, 'streaming');
       assert.equal(byName[r]?.upstream, `127.0.0.1:${c.port('pg1')}`);
-      assert.deepEqual(byName[r]?.slot, {
-        name: r,
-        active: true,
-        retainedBytes: byName[r]?.slot?.['retainedBytes' as never],
-      });
+      const slot = byName[r]?.slot;
+      assert.deepEqual([slot?.name, slot?.active], [r, true]);
+      // A streaming replica's slot holds back at most the WAL it has not confirmed yet: little.
+      assert.equal(typeof slot?.retainedBytes, 'number');
+      assert.ok(
+        (slot?.retainedBytes ?? Infinity) < 16 * 1024 * 1024,
+        `${r} retains ${slot?.retainedBytes} bytes`,
+      );
     }
   });
 

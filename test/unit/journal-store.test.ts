@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { ignoreEvents } from '../../src/cluster/context/events.js';
 import type { ClusterStore } from '../../src/cluster/store/cluster-store.js';
 import { assertNoInterruptedOperation, Journal } from '../../src/cluster/store/journal.js';
 import type { JournalEntry } from '../../src/cluster/store/journal.js';
@@ -54,7 +55,7 @@ describe('Journal on a ClusterStore', () => {
     );
     const left = await store.readJournal();
     assert.ok(left);
-    const again = Journal.resume(store, left, undefined);
+    const again = Journal.resume(store, left, { interrupt: undefined, events: ignoreEvents });
     const ran: string[] = [];
     await again.step('stop pg1', async () => ran.push('stop pg1'));
     await again.step('promote pg2', async () => ran.push('promote pg2'));

@@ -28,7 +28,7 @@ describe('status', () => {
     );
     assert.equal(s.healthy, false);
     assert.ok(
-      s.warnings.includes('pg3 is a replica but is not streaming (receiver streaming)'),
+      s.warnings.includes('pg3 is a replica but is not streaming (disconnected)'),
       s.warnings.join('\n'),
     );
     assert.ok(

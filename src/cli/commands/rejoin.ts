@@ -2,9 +2,6 @@ import { runRejoin } from '../../cluster/operations/run-rejoin.js';
 import { describeDiscarded } from '../../cluster/decide/wal-description.js';
 import { changing, commandContext } from '../command-context.js';
 import type { GlobalOptions } from '../command-context.js';
-import { consoleReporter } from '../console-reporter.js';
-
-const say = (m: string) => process.stderr.write(`• ${m}\n`);
 
 /** `rejoin NODE [--reclone]` */
 export async function runRejoinCommand(
@@ -13,27 +10,20 @@ export async function runRejoinCommand(
   o: { reclone?: boolean; keep?: string; json?: boolean },
 ): Promise<number> {
   const ctx = await commandContext(g);
-  const reporter = consoleReporter();
-  try {
-    const r = await changing(ctx, 'rejoin', () =>
-      runRejoin(ctx, node, { reclone: o.reclone === true, keep: o.keep, reporter }, say),
-    );
-    if (o.json) process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
-    else {
-      const lines = [
-        `${r.node} streams from ${r.primary} again (${r.method}, ${(r.ms / 1000).toFixed(1)} s${r.rewindCopiedMb === null ? '' : `, ${r.rewindCopiedMb} MB copied`}).`,
-      ];
-      if (r.recloneReason) lines.push(`re-cloned because ${r.recloneReason}`);
-      if (r.discarded)
-        lines.push(`thrown away, it existed only on ${r.node}: ${describeDiscarded(r.discarded)}`);
-      if (r.movedAside)
-        lines.push(
-          `the old data directory was moved to ${r.movedAside}; remove it when you no longer need it`,
-        );
-      process.stdout.write(`${lines.join('\n')}\n`);
-    }
+  const r = await changing(ctx, 'rejoin', () =>
+    runRejoin(ctx, node, { reclone: o.reclone === true, keep: o.keep }),
+  );
+  if (o.json) {
+    process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
     return 0;
-  } finally {
-    reporter.close();
   }
+  const lines = [
+    `${r.node} streams from ${r.primary} again (${r.method}, ${(r.ms / 1000).toFixed(1)} s${r.rewindCopiedMb === null ? '' : `, ${r.rewindCopiedMb} MB copied`}).`,
+  ];
+  if (r.recloneReason) lines.push(`re-cloned because ${r.recloneReason}`);
+  if (r.discarded) lines.push(`thrown away, it existed only on ${r.node}: ${describeDiscarded(r.discarded)}`);
+  if (r.movedAside)
+    lines.push(`the old data directory was moved to ${r.movedAside}; remove it when you no longer need it`);
+  process.stdout.write(`${lines.join('\n')}\n`);
+  return 0;
 }

@@ -2,7 +2,8 @@ import { setMode } from '../../cluster/operations/run-set-mode.js';
 import { PgreplError } from '../../errors.js';
 import { changing, commandContext } from '../command-context.js';
 import type { GlobalOptions } from '../command-context.js';
-import { printResult, upAndReport } from './up.js';
+import { applyUp, planCluster } from '../../cluster/operations/run-up.js';
+import { printResult } from './up.js';
 
 /** `set-mode async | sync [--count N] | quorum --count N [--force]` */
 export async function runSetMode(
@@ -21,10 +22,8 @@ export async function runSetMode(
   const ctx = await commandContext(g);
   // One lock for the edit and the apply: no other command sees the spec and the servers disagree.
   const r = await changing(ctx, 'set-mode', async () => {
-    const edited = await setMode(ctx, { mode, count, force: o.force === true }, (m) =>
-      process.stderr.write(`• ${m}\n`),
-    );
-    return { edited, result: await upAndReport(edited, { create: false }) };
+    const edited = await setMode(ctx, { mode, count, force: o.force === true });
+    return { edited, result: await applyUp(edited, await planCluster(edited, { create: false })) };
   });
   printResult(r.edited, { json: o.json === true }, r.result);
   return 0;

@@ -1,13 +1,11 @@
 import { abandonInterrupted, resumeInterrupted } from '../../cluster/operations/resume-operation.js';
 import { describeDiscarded } from '../../cluster/decide/wal-description.js';
-import { consoleReporter } from '../console-reporter.js';
 import { runPromote } from '../../cluster/operations/run-promote.js';
 import { runSwitchover } from '../../cluster/operations/run-switchover.js';
 import { PgreplError } from '../../errors.js';
 import { changing, commandContext } from '../command-context.js';
 import type { GlobalOptions } from '../command-context.js';
 
-const say = (m: string) => process.stderr.write(`• ${m}\n`);
 const print = (json: boolean | undefined, value: object, text: string) =>
   process.stdout.write(json ? `${JSON.stringify(value, null, 2)}\n` : `${text}\n`);
 
@@ -32,16 +30,12 @@ export async function runPromoteCommand(
   }
   const ctx = await commandContext(g);
   const r = await changing(ctx, 'promote', () =>
-    runPromote(
-      ctx,
-      {
-        target: node,
-        auto: o.auto === true,
-        force: o.force === true,
-        oldPrimaryIsDown: o.iKnowTheOldPrimaryIsDown === true,
-      },
-      say,
-    ),
+    runPromote(ctx, {
+      target: node,
+      auto: o.auto === true,
+      force: o.force === true,
+      oldPrimaryIsDown: o.iKnowTheOldPrimaryIsDown === true,
+    }),
   );
   const lost =
     r.oldPrimary === null
@@ -81,7 +75,7 @@ export async function runSwitchoverCommand(
   o: { to?: string; json?: boolean },
 ): Promise<number> {
   const ctx = await commandContext(g);
-  const r = await changing(ctx, 'switchover', () => runSwitchover(ctx, o.to, say));
+  const r = await changing(ctx, 'switchover', () => runSwitchover(ctx, o.to));
   print(
     o.json,
     r,
@@ -95,27 +89,20 @@ export async function runSwitchoverCommand(
 /** `resume`: finishes an operation that was interrupted, from its journal. */
 export async function runResume(g: GlobalOptions, o: { json?: boolean }): Promise<number> {
   const ctx = await commandContext(g);
-  const reporter = consoleReporter();
-  try {
-    const r = await changing(ctx, 'resume', () => resumeInterrupted(ctx, { say, reporter }), {
-      allowInterrupted: true,
-    });
-    if (r.op === 'none') process.stdout.write('no interrupted operation; nothing to resume\n');
-    else if (r.op === 'switchover')
-      print(o.json, r.result, `switchover finished: ${r.result.newPrimary} is the primary`);
-    else if (r.op === 'promote')
-      print(o.json, r.result, `promotion finished: ${r.result.newPrimary} is the primary`);
-    else print(o.json, r.result, `rejoin finished: ${r.result.node} streams from ${r.result.primary}`);
-    return 0;
-  } finally {
-    reporter.close();
-  }
+  const r = await changing(ctx, 'resume', () => resumeInterrupted(ctx), { allowInterrupted: true });
+  if (r.op === 'none') process.stdout.write('no interrupted operation; nothing to resume\n');
+  else if (r.op === 'switchover')
+    print(o.json, r.result, `switchover finished: ${r.result.newPrimary} is the primary`);
+  else if (r.op === 'promote')
+    print(o.json, r.result, `promotion finished: ${r.result.newPrimary} is the primary`);
+  else print(o.json, r.result, `rejoin finished: ${r.result.node} streams from ${r.result.primary}`);
+  return 0;
 }
 
 /** `abandon`: undoes an interrupted switchover while its target is not promoted yet. */
 export async function runAbandon(g: GlobalOptions): Promise<number> {
   const ctx = await commandContext(g);
-  const r = await changing(ctx, 'abandon', () => abandonInterrupted(ctx, say), { allowInterrupted: true });
+  const r = await changing(ctx, 'abandon', () => abandonInterrupted(ctx), { allowInterrupted: true });
   process.stdout.write(
     r === null
       ? 'no interrupted operation; nothing to abandon\n'

@@ -6,7 +6,6 @@ import { describeStep } from '../../cluster/decide/plan-step.js';
 import { EMBEDDED_SOURCE } from '../../spec/load-spec.js';
 import { changing, commandContext } from '../command-context.js';
 import type { GlobalOptions } from '../command-context.js';
-import { consoleReporter } from '../console-reporter.js';
 
 export interface UpOptions {
   dryRun?: boolean;
@@ -31,25 +30,14 @@ export async function runUp(g: GlobalOptions, o: UpOptions, plan: PlanOptions): 
     printPlan(ctx, o, await planCluster(ctx, plan));
     return 0;
   }
-  const r = await changing(ctx, plan.create ? 'up' : 'start', () => upAndReport(ctx, plan));
+  const r = await changing(ctx, plan.create ? 'up' : 'start', async () =>
+    applyUp(ctx, await planCluster(ctx, plan)),
+  );
   printResult(ctx, o, r);
   return 0;
 }
 
-/** Plans and applies `up`/`start` with the console's progress; run exclusively. */
-export async function upAndReport(ctx: ClusterContext, plan: PlanOptions): Promise<UpResult> {
-  const decided = await planCluster(ctx, plan);
-  for (const note of decided.plan.notes) say(`note: ${note}`);
-  const reporter = consoleReporter();
-  try {
-    return await applyUp(ctx, decided, { reporter });
-  } finally {
-    reporter.close();
-  }
-}
-
 function printPlan(ctx: ClusterContext, o: UpOptions, { plan }: UpPlan): void {
-  for (const note of plan.notes) say(`note: ${note}`);
   const { steps } = plan;
   if (o.json)
     process.stdout.write(`${JSON.stringify({ cluster: ctx.spec.cluster, dryRun: true, steps }, null, 2)}\n`);

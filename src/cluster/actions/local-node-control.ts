@@ -38,6 +38,12 @@ export function localNodeControl(ctx: ClusterContext, node: NodeSpec): NodeContr
   const runAs = env.runAs;
   const log = logFileOf(ctx, node);
   const record = (dir: string) => recordCreatedDir(ctx.spec.stateDir, ctx.spec.cluster, dir, runAs);
+  // PostgreSQL refuses the directory until a killed server is wholly gone: say what is waited for.
+  const gone = () =>
+    waitPostmasterGone(dataDir, {
+      onWait: (why) =>
+        ctx.events.emit({ event: 'action', node: node.name, message: `waiting for ${node.name}: ${why}` }),
+    });
   const control: NodeControl = {
     node,
     readDisk(createdByPgrepl) {
@@ -57,7 +63,7 @@ export function localNodeControl(ctx: ClusterContext, node: NodeSpec): NodeContr
     state: () => readDataDir(dataDir),
     async start() {
       if (readDataDir(dataDir).pid !== null) return;
-      await waitPostmasterGone(dataDir);
+      await gone();
       await assertPortFree(node.host, node.port, node.name);
       await startInstance(env, { dataDir, logFile: log });
     },
@@ -65,7 +71,7 @@ export function localNodeControl(ctx: ClusterContext, node: NodeSpec): NodeContr
       if (readDataDir(dataDir).pid === null) return;
       await stopInstance(env, { dataDir, mode });
     },
-    waitGone: () => waitPostmasterGone(dataDir),
+    waitGone: gone,
     async fence() {
       if (readDataDir(dataDir).pid === null) return 'not running';
       try {

@@ -14,6 +14,8 @@ import { readState, recordInstallation } from '../store/cluster-state.js';
 import type { ClusterStore } from '../store/cluster-store.js';
 import { fileStore } from '../store/file-store.js';
 import { systemClock } from './clock.js';
+import { ignoreEvents } from './events.js';
+import type { EventSink } from './events.js';
 import { resolveNodeHosts } from './node-hosts.js';
 import type { NodeHost } from './node-hosts.js';
 import type { Clock } from './clock.js';
@@ -68,6 +70,8 @@ export interface ClusterContext {
   readonly store: ClusterStore;
   readonly clock: Clock;
   readonly timeouts: Timeouts;
+  /** Where operations tell what they do and decide. */
+  readonly events: EventSink;
 }
 
 export interface ContextOptions {
@@ -79,6 +83,7 @@ export interface ContextOptions {
   timeouts?: Partial<Timeouts>;
   /** Where the shared state lives; the state dir's files when not given. */
   store?: ClusterStore;
+  events?: EventSink;
 }
 
 export function statePaths(spec: ClusterSpec): StatePaths {
@@ -133,6 +138,7 @@ export async function buildContext(spec: ClusterSpec, o: ContextOptions): Promis
     store: o.store ?? fileStore(spec.stateDir, spec.cluster, runAs),
     clock: o.clock ?? systemClock,
     timeouts: Object.freeze({ ...DEFAULT_TIMEOUTS, ...o.timeouts }),
+    events: o.events ?? ignoreEvents,
   };
 }
 

@@ -83,7 +83,7 @@ export function buildStatus(spec: ClusterSpec, obs: ClusterObservation): Cluster
     if (role !== 'replica') return { ...base, state: role };
     return {
       ...base,
-      state: sender?.state ?? (wr ? `receiver ${wr.status}` : 'not streaming'),
+      state: sender?.state ?? (wr ? `receiver ${wr.status}` : 'disconnected'),
       lagBytes: sender?.lagBytes ?? null,
       writeLagMs: sender?.writeLagMs ?? null,
       flushLagMs: sender?.flushLagMs ?? null,

@@ -12,10 +12,8 @@ import { stopIfInterrupted } from '../context/safe-stop.js';
 import type { Plan, Step, StepKind } from '../decide/plan-step.js';
 import { controlOf } from '../actions/control-of.js';
 import { configFor, nodeOf, sqlOn, waitStreaming } from '../actions/node-actions.js';
-import type { Reporter } from '../context/reporter.js';
 
 export interface ApplyOptions {
-  readonly reporter: Reporter;
   /** How long a replica may take to reach `streaming`. */
   readonly streamingTimeoutMs?: number;
   /** Failpoint for crash tests (PGREPL_CRASH_AT, a step named as stepName() does). */
@@ -79,7 +77,7 @@ export const STEP_HANDLERS: { readonly [K in StepKind]: Handler<K> } = {
     await sqlOn(ctx, nodeOf(ctx, step.node), (s) => ensurePhysicalSlot(s, step.slot));
   },
   // Starting the copy is the plan's next step.
-  clone: async (ctx, step, o) => {
+  clone: async (ctx, step) => {
     const node = nodeOf(ctx, step.node);
     const upstream = nodeOf(ctx, step.upstream);
     await controlOf(ctx, node).clone({
@@ -94,7 +92,7 @@ export const STEP_HANDLERS: { readonly [K in StepKind]: Handler<K> } = {
         node.name,
       ),
       config: configFor(ctx, node, upstream),
-      onProgress: (p) => o.reporter.cloneProgress(node.name, p),
+      onProgress: (progress) => ctx.events.emit({ event: 'clone-progress', node: node.name, progress }),
     });
   },
   'wait-streaming': async (ctx, step, o) =>
@@ -116,11 +114,11 @@ export async function applyPlan(ctx: ClusterContext, plan: Plan, o: ApplyOptions
 async function runStep(ctx: ClusterContext, step: Step, o: ApplyOptions): Promise<void> {
   const began = ctx.clock.now();
   const name = stepName(step);
-  o.reporter.stepStarted(step);
+  ctx.events.emit({ event: 'step-started', step });
   crashIfAt(o.crashAt, 'before', name);
   const handler = STEP_HANDLERS[step.kind] as Handler<StepKind>;
   await handler(ctx, step as never, o);
   crashIfAt(o.crashAt, 'during', name);
-  o.reporter.stepFinished(step, ctx.clock.now() - began);
+  ctx.events.emit({ event: 'step-finished', step, ms: ctx.clock.now() - began });
   crashIfAt(o.crashAt, 'after', name);
 }

@@ -11,13 +11,13 @@ export function exclusively<T>(
   ctx: ClusterContext,
   command: string,
   fn: () => Promise<T>,
-  o: { allowInterrupted?: boolean; say: (m: string) => void },
+  o: { allowInterrupted?: boolean } = {},
 ): Promise<T> {
   return ctx.store.withLock(command, async () => {
     // A pgrepl killed by SIGKILL could not stop its children: they must be gone before anything
     // is retried (a clone would otherwise be restarted into the path an orphan still writes).
     for (const left of await reapOrphans(childRecordsDir(ctx.spec.stateDir)))
-      o.say(`stopped ${left}, which was still running`);
+      ctx.events.emit({ event: 'note', message: `stopped ${left}, which was still running` });
     removeLeftoverInitdbSecrets(ctx.paths.secretsDir);
     if (!o.allowInterrupted) await assertNoInterruptedOperation(ctx.store);
     return fn();

@@ -1,6 +1,5 @@
 import { PgreplError } from '../../errors.js';
 import type { ClusterContext } from '../context/cluster-context.js';
-import type { Reporter } from '../context/reporter.js';
 import { Journal } from '../store/journal.js';
 import type { JournalEntry } from '../store/journal.js';
 import { runPromote } from './run-promote.js';
@@ -20,20 +19,21 @@ export type ResumeResult =
  * Finishes the operation an interrupted run left in the journal, from the step it was in; `none`
  * when nothing was interrupted. Run exclusively (the journal is read under the lock).
  */
-export async function resumeInterrupted(
-  ctx: ClusterContext,
-  o: { say: (m: string) => void; reporter: Reporter },
-): Promise<ResumeResult> {
+export async function resumeInterrupted(ctx: ClusterContext): Promise<ResumeResult> {
   const from = await ctx.store.readJournal();
   if (!from) return { op: 'none' };
-  o.say(`resuming \`pgrepl ${from.resume.join(' ')}\` from step "${from.step}"`);
-  const journal = Journal.resume(ctx.store, from, ctx.interrupt);
+  ctx.events.emit({
+    event: 'decision',
+    op: 'resume',
+    reason: `resuming \`pgrepl ${from.resume.join(' ')}\` from step "${from.step}"`,
+  });
+  const journal = Journal.resume(ctx.store, from, ctx);
   switch (from.op) {
     case 'switchover':
-      return { op: 'switchover', from, result: await runSwitchover(ctx, undefined, o.say, journal) };
+      return { op: 'switchover', from, result: await runSwitchover(ctx, undefined, journal) };
     case 'promote': {
       const req = { target: undefined, auto: false, force: true, oldPrimaryIsDown: false };
-      return { op: 'promote', from, result: await runPromote(ctx, req, o.say, journal) };
+      return { op: 'promote', from, result: await runPromote(ctx, req, journal) };
     }
     case 'rejoin': {
       // The journal says whether pg_rewind finished (start the node) or was cut off (re-clone it).
@@ -41,12 +41,11 @@ export async function resumeInterrupted(
       const req = {
         reclone: from.resume.includes('--reclone'),
         keep: keepAt >= 0 ? from.resume[keepAt + 1] : undefined,
-        reporter: o.reporter,
       };
       return {
         op: 'rejoin',
         from,
-        result: await runRejoin(ctx, from.facts['node'] ?? '', req, o.say, journal),
+        result: await runRejoin(ctx, from.facts['node'] ?? '', req, journal),
       };
     }
   }
@@ -58,7 +57,6 @@ export async function resumeInterrupted(
  */
 export async function abandonInterrupted(
   ctx: ClusterContext,
-  say: (m: string) => void,
 ): Promise<{ readonly from: JournalEntry; readonly primary: string } | null> {
   const from = await ctx.store.readJournal();
   if (!from) return null;
@@ -68,6 +66,6 @@ export async function abandonInterrupted(
       `an interrupted ${from.op} cannot be undone once started; run \`pgrepl resume\``,
     );
   }
-  await abandonSwitchover(ctx, Journal.resume(ctx.store, from, ctx.interrupt), say);
+  await abandonSwitchover(ctx, Journal.resume(ctx.store, from, ctx));
   return { from, primary: from.facts['oldPrimary'] ?? '' };
 }

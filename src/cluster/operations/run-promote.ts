@@ -48,7 +48,6 @@ export interface PromoteResult {
 export async function runPromote(
   ctx: ClusterContext,
   req: PromoteRequest & { oldPrimaryIsDown: boolean },
-  say: (m: string) => void,
   resumed?: Journal,
 ): Promise<PromoteResult> {
   const began = ctx.clock.now();
@@ -57,29 +56,30 @@ export async function runPromote(
   if (decision.kind === 'refuse') {
     throw new PgreplError(decision.code, `${decision.reason}; nothing was changed`);
   }
-  say(decision.reason);
+  ctx.events.emit({ event: 'decision', op: 'promote', reason: decision.reason });
   const target = nodeOf(ctx, decision.target);
+  const say = (node: string, message: string) => ctx.events.emit({ event: 'action', node, message });
   const old = decision.oldPrimary === null ? undefined : nodeOf(ctx, decision.oldPrimary);
   const journal =
     resumed ??
-    (await beginJournal(
-      ctx,
-      {
-        op: 'promote',
-        resume: ['promote', target.name, ...(req.force ? ['--force'] : [])],
-        facts: { target: target.name, oldPrimary: old?.name ?? '' },
-      },
-      say,
-    ));
+    (await beginJournal(ctx, {
+      op: 'promote',
+      resume: ['promote', target.name, ...(req.force ? ['--force'] : [])],
+      facts: { target: target.name, oldPrimary: old?.name ?? '' },
+    }));
 
   if (old) {
     await journal.step(`fence ${old.name}`, async () => {
       if (decision.fence) {
-        say(`stopping ${old.name} so that it cannot accept writes`);
+        say(old.name, `stopping ${old.name} so that it cannot accept writes`);
         try {
           const how = await controlOf(ctx, old).fence();
-          if (how === 'killed') say(`${old.name} did not stop in 10 s; killed it (its whole process group)`);
-          if (how === 'not running') say(`no server runs in ${old.dataDir}`);
+          if (how === 'killed')
+            say(
+              old.name,
+              `${old.name} did not stop in ${ctx.timeouts.fenceStopMs / 1000} s; killed it (its whole process group)`,
+            );
+          if (how === 'not running') say(old.name, `no server runs in ${old.dataDir}`);
         } catch (err) {
           if (!req.oldPrimaryIsDown) {
             throw new PgreplError(
@@ -125,7 +125,7 @@ export async function runPromote(
     await journal.step(
       `promote ${target.name}`,
       async () => {
-        say(`promoting ${target.name}`);
+        say(target.name, `promoting ${target.name}`);
         await promote(ctx, target, s);
       },
       { midway: old !== undefined },

@@ -16,7 +16,6 @@ import { observeCluster } from '../observe/observe-cluster.js';
 import { decideRejoinSource } from '../decide/decide-rejoin-source.js';
 import { topologyGuard } from '../decide/topology-guard.js';
 import { describeSplit } from '../observe/describe-split.js';
-import type { Reporter } from '../context/reporter.js';
 import { dropSlotsOnStandby, makeStandby } from '../actions/topology-actions.js';
 
 export interface RejoinResult {
@@ -43,8 +42,7 @@ export interface RejoinResult {
 export async function runRejoin(
   ctx: ClusterContext,
   name: string,
-  o: { reclone: boolean; reporter: Reporter; keep?: string | undefined },
-  say: (m: string) => void,
+  o: { reclone: boolean; keep?: string | undefined },
   resumed?: Journal,
 ): Promise<RejoinResult> {
   const began = ctx.clock.now();
@@ -65,15 +63,11 @@ export async function runRejoin(
   const primary = nodeOf(ctx, source.primary);
   const journal =
     resumed ??
-    (await beginJournal(
-      ctx,
-      {
-        op: 'rejoin',
-        resume: ['rejoin', name, ...(o.reclone ? ['--reclone'] : []), ...(o.keep ? ['--keep', o.keep] : [])],
-        facts: { node: name, primary: primary.name },
-      },
-      say,
-    ));
+    (await beginJournal(ctx, {
+      op: 'rejoin',
+      resume: ['rejoin', name, ...(o.reclone ? ['--reclone'] : []), ...(o.keep ? ['--keep', o.keep] : [])],
+      facts: { node: name, primary: primary.name },
+    }));
   const rewindStep = `rewind ${name}`;
   const recloneStep = `re-clone ${name}`;
   // pg_rewind killed half-way leaves a directory that cannot be trusted (the PostgreSQL docs say
@@ -100,15 +94,11 @@ export async function runRejoin(
   let rewindCopiedMb: number | null = null;
   let movedAside: string | null = null;
   const reclone = async (reason: string) => {
-    say(`re-cloning ${name}: ${reason}`);
+    ctx.events.emit({ event: 'action', node: name, message: `re-cloning ${name}: ${reason}` });
     await control.stop('fast');
     // A resumed re-clone may find the directory already moved aside (and a clone under way).
     movedAside = control.moveAside() ?? movedAside;
-    await STEP_HANDLERS.clone(
-      ctx,
-      { kind: 'clone', node: name, upstream: primary.name, reason },
-      { reporter: o.reporter },
-    );
+    await STEP_HANDLERS.clone(ctx, { kind: 'clone', node: name, upstream: primary.name, reason }, {});
     await control.start();
     await waitStreaming(ctx, node, primary);
   };

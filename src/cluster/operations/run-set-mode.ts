@@ -13,11 +13,7 @@ import { observeCluster } from '../observe/observe-cluster.js';
  * exclusively, together with that `up`, so that no other command sees the spec and the servers
  * disagree.
  */
-export async function setMode(
-  ctx: ClusterContext,
-  req: SetModeRequest,
-  say: (m: string) => void,
-): Promise<ClusterContext> {
+export async function setMode(ctx: ClusterContext, req: SetModeRequest): Promise<ClusterContext> {
   if (ctx.spec.source === EMBEDDED_SOURCE) {
     throw new PgreplError(
       'E_SPEC_NOT_FOUND',
@@ -27,7 +23,7 @@ export async function setMode(
   const decision = decideSetMode(await observeCluster(ctx), req);
   if (decision.kind === 'refuse')
     throw new PgreplError(decision.code, `${decision.reason}; nothing was changed`);
-  say(`${decision.mode}: ${decision.reason}`);
+  ctx.events.emit({ event: 'decision', op: 'set-mode', reason: `${decision.mode}: ${decision.reason}` });
   writeReplicationMode(ctx.spec.source, decision.mode, decision.count);
   const spec = await loadSpec({ cwd: dirname(ctx.spec.source), env: ctx.processEnv, file: ctx.spec.source });
   return { ...ctx, spec };

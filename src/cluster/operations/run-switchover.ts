@@ -40,7 +40,6 @@ export interface SwitchoverResult {
 export async function runSwitchover(
   ctx: ClusterContext,
   to: string | undefined,
-  say: (m: string) => void,
   resumed?: Journal,
 ): Promise<SwitchoverResult> {
   const began = ctx.clock.now();
@@ -48,22 +47,19 @@ export async function runSwitchover(
   const decision = resumed ? fromJournal(resumed, obs) : decideSwitchover(ctx.spec, obs, to);
   if (decision.kind === 'refuse')
     throw new PgreplError(decision.code, `${decision.reason}; nothing was changed`);
-  say(decision.reason);
+  ctx.events.emit({ event: 'decision', op: 'switchover', reason: decision.reason });
+  const say = (node: string, message: string) => ctx.events.emit({ event: 'action', node, message });
   const old = nodeOf(ctx, decision.oldPrimary);
   const oldControl = controlOf(ctx, old);
   const target = nodeOf(ctx, decision.target);
   const followers = decision.followers.map((n) => nodeOf(ctx, n));
   const journal =
     resumed ??
-    (await beginJournal(
-      ctx,
-      {
-        op: 'switchover',
-        resume: ['switchover', '--to', target.name],
-        facts: { oldPrimary: old.name, target: target.name },
-      },
-      say,
-    ));
+    (await beginJournal(ctx, {
+      op: 'switchover',
+      resume: ['switchover', '--to', target.name],
+      facts: { oldPrimary: old.name, target: target.name },
+    }));
 
   // A checkpoint now makes the shutdown checkpoint, and so the write gap, short.
   await journal.step(`checkpoint ${old.name}`, () =>
@@ -74,7 +70,7 @@ export async function runSwitchover(
   // One connection to the target, opened before the old primary stops: no handshake in the write gap.
   const { control, check } = await sqlOn(ctx, target, async (s) => {
     await journal.step(`stop ${old.name}`, async () => {
-      say(`stopping ${old.name} (fast shutdown: its last WAL streams to the replicas)`);
+      say(old.name, `stopping ${old.name} (fast shutdown: its last WAL streams to the replicas)`);
       stoppedAt = ctx.clock.now();
       await oldControl.stop('fast');
     });
@@ -91,6 +87,7 @@ export async function runSwitchover(
         } catch (err) {
           // Undo: nothing was promoted yet, so the old primary may simply come back.
           say(
+            old.name,
             `${target.name} did not receive ${old.name}'s shutdown checkpoint; restarting ${old.name} as the primary`,
           );
           await oldControl.start();
@@ -107,7 +104,7 @@ export async function runSwitchover(
     await journal.step(
       `promote ${target.name}`,
       async () => {
-        say(`promoting ${target.name}`);
+        say(target.name, `promoting ${target.name}`);
         await promote(ctx, target, s);
       },
       { midway: true },
@@ -124,12 +121,13 @@ export async function runSwitchover(
   await journal.step(`demote ${old.name}`, async () => {
     if (check !== null && check.divergence.kind !== 'follows') {
       say(
+        old.name,
         `${old.name} stays fenced: ${check.divergence.reason}; \`pgrepl rejoin ${old.name}\` brings it back`,
       );
       await ctx.store.setFenced(old.name, true);
       return;
     }
-    say(`restarting ${old.name} as a replica of ${target.name}`);
+    say(old.name, `restarting ${old.name} as a replica of ${target.name}`);
     makeStandby(ctx, old, target);
     await oldControl.start();
     await dropSlotsOnStandby(ctx, old);
@@ -171,11 +169,7 @@ function fromJournal(j: Journal, obs: ClusterObservation): SwitchoverDecision {
 }
 
 /** Undo of an interrupted switchover: possible only while the target has not been promoted. */
-export async function abandonSwitchover(
-  ctx: ClusterContext,
-  j: Journal,
-  say: (m: string) => void,
-): Promise<void> {
+export async function abandonSwitchover(ctx: ClusterContext, j: Journal): Promise<void> {
   const old = nodeOf(ctx, j.facts['oldPrimary'] ?? '');
   const oldControl = controlOf(ctx, old);
   const target = nodeOf(ctx, j.facts['target'] ?? '');
@@ -191,7 +185,7 @@ export async function abandonSwitchover(
       `${target.name} was already promoted; the switchover cannot be undone, run \`pgrepl resume\` to finish it`,
     );
   }
-  say(`starting ${old.name} again as the primary`);
+  ctx.events.emit({ event: 'action', node: old.name, message: `starting ${old.name} again as the primary` });
   oldControl.clearStandbySignal();
   await oldControl.start();
   const followers = runningReplicas(obs, old.name).map((n) => nodeOf(ctx, n));

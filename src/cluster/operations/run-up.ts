@@ -6,7 +6,7 @@ import { renderFacts } from '../actions/node-actions.js';
 import { prepareStateDir, rememberInstallation } from '../context/cluster-context.js';
 import type { ClusterContext } from '../context/cluster-context.js';
 import { parseCrashPoint } from '../context/crash-point.js';
-import type { Reporter } from '../context/reporter.js';
+import type { EventSink } from '../context/events.js';
 import { planUp } from '../decide/plan-up.js';
 import type { PlanOptions } from '../decide/plan-up.js';
 import type { Plan, Step, StepKind } from '../decide/plan-step.js';
@@ -41,6 +41,7 @@ export async function planCluster(ctx: ClusterContext, o: PlanOptions): Promise<
   const observed = await observeCluster(ctx);
   const plan = planUp(ctx.spec, observed, renderFacts(ctx), o);
   if (plan.refusal) throw new PgreplError(plan.refusal.code, `${plan.refusal.reason}; nothing was changed`);
+  for (const message of plan.notes) ctx.events.emit({ event: 'note', message: `note: ${message}` });
   const toStart = new Set(plan.steps.filter((s) => STARTS_SERVER.has(s.kind)).map((s) => s.node));
   for (const n of observed.nodes) {
     if (toStart.has(n.node.name) && n.server === null)
@@ -53,7 +54,7 @@ export async function planCluster(ctx: ClusterContext, o: PlanOptions): Promise<
  * Performs a plan of planCluster, then verifies that every setting pgrepl wrote is in effect.
  * Run exclusively.
  */
-export async function applyUp(ctx: ClusterContext, up: UpPlan, o: { reporter: Reporter }): Promise<UpResult> {
+export async function applyUp(ctx: ClusterContext, up: UpPlan): Promise<UpResult> {
   const began = ctx.clock.now();
   const { plan, observed } = up;
   // Known to match only when the primary runs and says so; a stopped one is checked by the role step.
@@ -61,16 +62,19 @@ export async function applyUp(ctx: ClusterContext, up: UpPlan, o: { reporter: Re
     (n) =>
       n.node.name === plan.primary && n.server?.ok === true && n.server.replicationPasswordMatches === true,
   );
-  const prepared = plan.steps.length > 0 ? prepareStateDir(ctx, { roleHasPassword }) : ctx;
-  rememberInstallation(prepared);
   const steps: (Step & { ms: number })[] = [];
-  await applyPlan(prepared, plan, {
-    reporter: {
-      ...o.reporter,
-      stepFinished: (s, ms) => (steps.push({ ...s, ms }), o.reporter.stepFinished(s, ms)),
+  const recording: EventSink = {
+    emit: (e) => {
+      if (e.event === 'step-finished') steps.push({ ...e.step, ms: e.ms });
+      ctx.events.emit(e);
     },
-    crashAt: parseCrashPoint(prepared.processEnv['PGREPL_CRASH_AT']),
-  });
+  };
+  const prepared = {
+    ...(plan.steps.length > 0 ? prepareStateDir(ctx, { roleHasPassword }) : ctx),
+    events: recording,
+  };
+  rememberInstallation(prepared);
+  await applyPlan(prepared, plan, { crashAt: parseCrashPoint(prepared.processEnv['PGREPL_CRASH_AT']) });
   const after = await observeCluster(prepared);
   const unapplied = after.nodes.flatMap((n) =>
     n.server?.ok ? n.server.unappliedSettings.map((u) => `${n.node.name}: ${u.name} (${u.why})`) : [],

@@ -1,5 +1,7 @@
 import { PgreplError } from '../../errors.js';
 import type { Clock } from '../context/clock.js';
+import { ignoreEvents } from '../context/events.js';
+import type { EventSink } from '../context/events.js';
 import { crashIfAt, parseCrashPoint } from '../context/crash-point.js';
 import { stopIfInterrupted } from '../context/safe-stop.js';
 import type { CrashPoint } from '../context/crash-point.js';
@@ -25,6 +27,8 @@ export class Journal {
 
   private constructor(
     private readonly store: ClusterStore,
+    /** Told when each step is done, with how long it took. */
+    private readonly events: EventSink,
     entry: JournalEntry,
     /** Failpoint for crash tests (PGREPL_CRASH_AT). */
     private readonly crashAt: CrashPoint | undefined,
@@ -38,16 +42,25 @@ export class Journal {
   static async begin(
     store: ClusterStore,
     init: Pick<JournalEntry, 'op' | 'resume' | 'facts'>,
-    o: { crashAt?: CrashPoint | undefined; interrupt?: AbortSignal | undefined; startedAt: string },
+    o: {
+      crashAt?: CrashPoint | undefined;
+      interrupt?: AbortSignal | undefined;
+      startedAt: string;
+      events?: EventSink;
+    },
   ): Promise<Journal> {
     const entry = { ...init, pid: process.pid, startedAt: o.startedAt, step: 'begin', done: [] };
     await store.writeJournal(entry);
-    return new Journal(store, entry, o.crashAt, o.interrupt);
+    return new Journal(store, o.events ?? ignoreEvents, entry, o.crashAt, o.interrupt);
   }
 
   /** Takes up the journal an interrupted run left in the store. */
-  static resume(store: ClusterStore, entry: JournalEntry, interrupt: AbortSignal | undefined): Journal {
-    return new Journal(store, entry, undefined, interrupt);
+  static resume(
+    store: ClusterStore,
+    entry: JournalEntry,
+    o: { interrupt: AbortSignal | undefined; events: EventSink },
+  ): Journal {
+    return new Journal(store, o.events, entry, undefined, o.interrupt);
   }
 
   get facts(): Readonly<Record<string, string>> {
@@ -67,9 +80,6 @@ export class Journal {
   hasDone(step: string): boolean {
     return this.entry.done.includes(step);
   }
-
-  /** Told when each step is done, with how long it took (the CLI prints it). */
-  onStepDone: (step: string, ms: number) => void = () => undefined;
 
   /**
    * Records that `step` is about to run, runs it, then records it done (skipped if done before).
@@ -91,7 +101,7 @@ export class Journal {
     const began = Date.now();
     const result = await fn();
     crashIfAt(this.crashAt, 'during', step);
-    this.onStepDone(step, Date.now() - began);
+    this.events.emit({ event: 'journal-step', op: this.entry.op, step, ms: Date.now() - began });
     this.entry = { ...this.entry, done: [...this.entry.done, step] };
     await this.store.writeJournal(this.entry);
     crashIfAt(this.crashAt, 'after', step);
@@ -104,26 +114,25 @@ export class Journal {
 }
 
 /**
- * Begins a journaled operation: its steps are printed with their durations, and the crash
- * failpoint (PGREPL_CRASH_AT) comes from the command's environment.
+ * Begins a journaled operation: its steps are told with their durations, and the crash failpoint
+ * (PGREPL_CRASH_AT) comes from the command's environment.
  */
-export async function beginJournal(
+export function beginJournal(
   ctx: {
     store: ClusterStore;
     clock: Clock;
+    events: EventSink;
     processEnv: Readonly<Record<string, string | undefined>>;
     interrupt: AbortSignal | undefined;
   },
   init: Pick<JournalEntry, 'op' | 'resume' | 'facts'>,
-  say: (m: string) => void,
 ): Promise<Journal> {
-  const journal = await Journal.begin(ctx.store, init, {
+  return Journal.begin(ctx.store, init, {
     crashAt: parseCrashPoint(ctx.processEnv['PGREPL_CRASH_AT']),
     interrupt: ctx.interrupt,
     startedAt: new Date(ctx.clock.now()).toISOString(),
+    events: ctx.events,
   });
-  journal.onStepDone = (step, ms) => say(`done: ${step} (${ms} ms)`);
-  return journal;
 }
 
 /** Refuses any change while an interrupted operation's journal is there, and says what to do. */

@@ -1,0 +1,45 @@
+import type { CloneProgress } from '../../postgres/run-basebackup.js';
+import { describeStep } from '../decide/plan-step.js';
+import type { Step } from '../decide/plan-step.js';
+
+/**
+ * What operations tell while they run, as typed events: the CLI renders them for people (bars on
+ * a TTY, lines otherwise) or as JSON lines (`--log-format json`); the agent will log and publish
+ * the same ones.
+ */
+export type ClusterEvent =
+  | { readonly event: 'step-started'; readonly step: Step }
+  | { readonly event: 'step-finished'; readonly step: Step; readonly ms: number }
+  | { readonly event: 'clone-progress'; readonly node: string; readonly progress: CloneProgress }
+  /** An operation decided what to do, and why (the reason a decide/ function returned). */
+  | { readonly event: 'decision'; readonly op: string; readonly reason: string }
+  /** A journaled step of an operation finished. */
+  | { readonly event: 'journal-step'; readonly op: string; readonly step: string; readonly ms: number }
+  /** Something done to one node, said as it happens. */
+  | { readonly event: 'action'; readonly node: string; readonly message: string }
+  /** Anything else worth telling, e.g. what a plan leaves alone. */
+  | { readonly event: 'note'; readonly message: string };
+
+export interface EventSink {
+  emit(e: ClusterEvent): void;
+}
+
+export const ignoreEvents: EventSink = { emit: () => undefined };
+
+/** The line a person reads for an event (the `msg` of its JSON line). */
+export function describeEvent(e: ClusterEvent): string {
+  switch (e.event) {
+    case 'step-started':
+      return describeStep(e.step);
+    case 'step-finished':
+      return `${describeStep(e.step)}: done in ${e.ms} ms`;
+    case 'clone-progress':
+      return `clone ${e.node}: ${e.progress.phase}`;
+    case 'journal-step':
+      return `done: ${e.step} (${e.ms} ms)`;
+    case 'decision':
+    case 'action':
+    case 'note':
+      return 'message' in e ? e.message : e.reason;
+  }
+}
