@@ -79,36 +79,40 @@ export interface NodeControl {
  * rather than reach for files that are not on this machine.
  */
 export function notLocalControl(node: NodeSpec): NodeControl {
-  const refuse = (): never => {
-    throw new PgreplError(
+  const notLocal = () =>
+    new PgreplError(
       'E_NOT_LOCAL',
       `${node.name} (${node.host}) is on another host: pgrepl changes a node's files and processes only on that ` +
         "node's own machine. Run this command there; `pgrepl status` works from anywhere",
     );
+  const refuse = (): never => {
+    throw notLocal();
   };
+  // Asynchronous effects refuse as rejected promises, so that `.catch()` sees the refusal too.
+  const reject = () => Promise.reject(notLocal());
   return {
     node,
     readDisk: () => ({ local: false }),
     state: refuse,
-    start: refuse,
-    stop: refuse,
-    waitGone: refuse,
-    fence: refuse,
-    restart: refuse,
-    reload: refuse,
+    start: reject,
+    stop: reject,
+    waitGone: reject,
+    fence: reject,
+    restart: reject,
+    reload: reject,
     writeConfig: refuse,
     makeStandby: refuse,
     clearStandbySignal: refuse,
     hasBackupLabel: refuse,
-    initPrimary: refuse,
-    clone: refuse,
+    initPrimary: reject,
+    clone: reject,
     moveAside: refuse,
-    rewind: refuse,
-    readControlData: refuse,
+    rewind: reject,
+    readControlData: reject,
     readWal: refuse,
     oldestWalSegment: refuse,
-    listRecordStarts: refuse,
-    commitsAfter: refuse,
+    listRecordStarts: reject,
+    commitsAfter: reject,
     logLength: refuse,
     logSince: refuse,
     logTail: refuse,

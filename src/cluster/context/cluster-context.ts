@@ -153,7 +153,8 @@ export async function buildContext(spec: ClusterSpec, o: ContextOptions): Promis
 export function prepareStateDir(ctx: ClusterContext, o: { roleHasPassword: boolean }): ClusterContext {
   const { spec, paths } = ctx;
   const runAs = ctx.env.runAs;
-  for (const p of [spec.stateDir, ...spec.nodes.map((n) => n.dataDir)]) assertReachable(p, runAs);
+  const here = spec.nodes.filter((n) => ctx.localNodes.has(n.name));
+  for (const p of [spec.stateDir, ...here.map((n) => n.dataDir)]) assertReachable(p, runAs);
   ensureOwnedDir(spec.stateDir, 0o700, runAs);
   ensureOwnedDir(paths.secretsDir, 0o700, runAs);
   ensureOwnedDir(paths.logsDir, 0o700, runAs);

@@ -19,6 +19,9 @@ interface LocalObservation extends ClusterObservation {
   readonly nodes: readonly LocalNode[];
 }
 
+const allLocal = (obs: ClusterObservation): obs is LocalObservation =>
+  obs.nodes.every((o) => o.dataDir.local);
+
 /**
  * Decides what takes the observed cluster to the spec. Pure: the same observation gives the same
  * plan, and a cluster that already matches gives no steps.
@@ -31,7 +34,9 @@ export function planUp(
 ): Plan {
   const guard = topologyGuard(observed, { actsOn: 'all' });
   if (guard) return { primary: null, steps: [], notes: [], refusal: guard };
-  const obs = observed as LocalObservation;
+  // The guard refuses a node of another host, so every node here was read on this machine.
+  if (!allLocal(observed)) throw new Error('topologyGuard let a node of another host through');
+  const obs = observed;
   const byName = new Map(obs.nodes.map((o) => [o.node.name, o]));
   // pgrepl rewrites the configuration of the directories it manages; one it did not create is
   // someone's own cluster, and its postgresql.conf and pg_hba.conf are theirs.
