@@ -226,7 +226,8 @@ export async function main(argv: string[]): Promise<number> {
     const err = toPgreplError(thrown);
     process.stderr.write(`pgrepl: error ${err.code}: ${err.message}\n`);
     if (err.code === 'E_INTERRUPTED') return interruptedExitCode();
-    if (err.code === 'E_USAGE') return 2;
+    // A node name the spec does not have is a mistake in the command line, like a bad option.
+    if (err.code === 'E_USAGE' || err.code === 'E_UNKNOWN_NODE') return 2;
     if (err.code === 'E_INTERNAL' && err.cause instanceof Error && err.cause.stack)
       process.stderr.write(`${err.cause.stack}\n`);
     return 1;

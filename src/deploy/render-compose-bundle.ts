@@ -44,7 +44,7 @@ export function renderComposeBundle(i: ComposeBundleInput): BundleFile[] {
     const dir = node.name;
     files.push(
       { path: `${dir}/compose.yaml`, content: composeFile(i, node, upstream !== undefined), mode: 0o644 },
-      { path: `${dir}/.env`, content: envFile(spec, node, i.secrets), mode: i.secrets ? 0o600 : 0o644 },
+      { path: `${dir}/.env`, content: envFile(spec, node, i.secrets), mode: 0o600 },
       { path: `${dir}/postgresql.conf`, content: containerConf(spec, node, upstream, major), mode: 0o644 },
       { path: `${dir}/pg_hba.conf`, content: containerHba(spec, node), mode: 0o644 },
       { path: `${dir}/pg_ident.conf`, content: identFile(spec), mode: 0o644 },

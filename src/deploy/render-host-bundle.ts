@@ -43,7 +43,7 @@ export function renderHostBundle(i: HostBundleInput): BundleFile[] {
     files.push(
       { path: `${dir}/postgresql.conf`, content: config.postgresqlConf, mode: 0o644 },
       { path: `${dir}/pg_hba.conf`, content: config.pgHba, mode: 0o644 },
-      { path: `${dir}/.env`, content: envFile(node, i.secrets), mode: i.secrets ? 0o600 : 0o644 },
+      { path: `${dir}/.env`, content: envFile(node, i.secrets), mode: 0o600 },
       {
         path: `${dir}/setup.sh`,
         content: upstream ? cloneScript(spec, node, upstream, i.binDir) : primaryScript(spec, node, i.binDir),

@@ -68,8 +68,11 @@ function checkConsistency(spec: ParsedSpec, baseDir: string): Problem[] {
     host: n.host,
     dir: resolve(baseDir, n.dataDir ?? join(spec.stateDir, 'data', n.name)),
   }));
+  // A repeated name already says it; its default data directory repeats only because of that.
+  const renamed = new Set(problems.filter((p) => p.path[2] === 'name').map((p) => p.path[1]));
   for (const d of dataDirOverlaps(dirs, resolve(baseDir, spec.stateDir)))
-    problems.push({ path: ['nodes', d.index, 'dataDir'], message: d.message });
+    if (!(renamed.has(d.index) && spec.nodes[d.index]?.dataDir === undefined))
+      problems.push({ path: ['nodes', d.index, 'dataDir'], message: d.message });
   for (const name of Object.keys(spec.settings)) {
     const why = RESERVED_SETTINGS[name];
     if (why !== undefined)

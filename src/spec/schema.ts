@@ -21,7 +21,14 @@ const settingValue = z.union([z.string(), z.number(), z.boolean()]);
 
 export const nodeSchema = z.strictObject({
   name: nodeName,
-  host: z.string().min(1).default('127.0.0.1'),
+  host: z
+    .string()
+    .min(1)
+    .refine((h) => !['0.0.0.0', '::', '*', '[::]'].includes(h), {
+      message:
+        "the address the node listens on and is reached at; a wildcard like 0.0.0.0 is no address a replica or a client can connect to: give the machine's own address",
+    })
+    .default('127.0.0.1'),
   port: z.number().int().min(1024).max(65535),
   dataDir: z.string().min(1).optional(),
 });

@@ -229,6 +229,11 @@ describe('bad input and faults: a clear error, a non-zero exit, nothing changed'
       ['set-mode', 'bogus'],
       ['set-mode', 'quorum'],
       ['set-mode', 'sync', '--count', 'abc'],
+      ['set-mode', 'async', '--count', '2'],
+      ['promote', 'pg2', '--i-know-the-old-primary-is-down'],
+      ['status', '--watch', '--interval', 'abc'],
+      ['status', '--watch', '--interval', '0'],
+      ['status', '--interval', '-1'],
       ['no-such-command'],
     ]) {
       const r = await runCli(['-c', '/nonexistent/pgrepl.yaml', ...args]);
@@ -252,15 +257,40 @@ describe('bad input and faults: a clear error, a non-zero exit, nothing changed'
     assert.equal(again.code, 1);
     assert.match(again.stderr, /E_SPEC_EXISTS: .*--force/);
     const bad = await runCli(['init', '--nodes', 'many', '-o', join(c.base, 'x.yaml')], { cwd: c.base });
-    assert.equal(bad.code, 1);
+    assert.equal(bad.code, 2, 'a bad option is a usage mistake');
     assert.ok(!existsSync(join(c.base, 'x.yaml')));
+    const wildcard = await runCli(['init', '--host', '0.0.0.0', '-o', join(c.base, 'w.yaml')], {
+      cwd: c.base,
+    });
+    assert.equal(wildcard.code, 2);
+    assert.match(
+      wildcard.stderr,
+      /E_USAGE: --host is the address every node listens on and is reached at; 0\.0\.0\.0 is no address/,
+    );
+    assert.ok(!existsSync(join(c.base, 'w.yaml')));
+    const nowhere = await runCli(['init', '-o', join(c.base, 'missing', 'dir', 'x.yaml')], { cwd: c.base });
+    assert.equal(nowhere.code, 2);
+    assert.match(
+      nowhere.stderr,
+      /E_USAGE: .*missing\/dir does not exist; create it first, or pick another -o\n$/,
+    );
+    assert.doesNotMatch(nowhere.stderr, /at /, 'no stack trace');
   });
 
   it('rejects a node name that does not exist', async () => {
     const c = await fresh(['pg1']);
     const r = await c.cli(['url', '--node', 'nope']);
-    assert.equal(r.code, 1);
+    assert.equal(r.code, 2, 'a name the spec lacks is a usage mistake');
     assert.match(r.stderr, /E_UNKNOWN_NODE: no node named "nope" .*nodes are: pg1/);
+    for (const args of [
+      ['rejoin', 'nope'],
+      ['switchover', '--to', 'nope'],
+      ['psql', 'nope'],
+    ]) {
+      const other = await c.cli(args);
+      assert.equal(other.code, 2, `${args.join(' ')}: ${other.stderr}`);
+      assert.match(other.stderr, /E_UNKNOWN_NODE/);
+    }
   });
 
   it('prints URIs without the password unless asked', async () => {

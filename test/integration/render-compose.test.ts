@@ -75,6 +75,11 @@ describe('render compose: the generated files make a primary and a streaming rep
       env: { T_SU: SU, T_REPL: REPL },
     });
     assert.equal(r.code, 0, r.stderr);
+    // This spec's nodes are on 127.0.0.1, which inside a container is the container itself.
+    assert.match(
+      r.stderr,
+      /^warning: pg1 \(127\.0\.0\.1\), pg2 \(127\.0\.0\.1\) have a loopback host: in a container/,
+    );
     bin = (
       JSON.parse((await c.cli(['status', '--json'], { env: { T_SU: SU, T_REPL: REPL } })).stdout) as {
         postgres: { binDir: string };

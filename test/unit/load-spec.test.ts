@@ -77,6 +77,31 @@ describe('spec', () => {
     );
   });
 
+  it('says a repeated name once, not again as the data directory it repeats (issue 11)', () => {
+    assert.throws(
+      () =>
+        parseSpec(
+          'cluster: d\nnodes:\n  - { name: a, port: 5000 }\n  - { name: a, port: 5001 }\n',
+          'pgrepl.yaml',
+          '/w',
+        ),
+      (err: unknown) => {
+        assert.ok(err instanceof PgreplError);
+        assert.match(err.message, /nodes\.1\.name: name a is already used by nodes\[0\]/);
+        assert.doesNotMatch(err.message, /dataDir/);
+        return true;
+      },
+    );
+  });
+
+  it('rejects a wildcard host: nobody can connect to 0.0.0.0', () => {
+    fails(
+      'cluster: d\nnodes: [{ name: a, host: 0.0.0.0, port: 5000 }]\n',
+      'E_SPEC_INVALID',
+      /nodes\.0\.host: .*wildcard like 0\.0\.0\.0/,
+    );
+  });
+
   it('rejects node names that cannot be slot names', () => {
     fails(
       'cluster: d\nnodes: [{ name: Pg-1, port: 5000 }]\n',

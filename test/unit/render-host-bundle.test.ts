@@ -53,7 +53,8 @@ describe('render conf golden files (UPDATE_GOLDEN=1 npm test rewrites them; revi
     assert.ok(
       files
         .filter((f) => f.path.endsWith('.env'))
-        .every((f) => f.mode === 0o644 && f.content.includes("'change-me'")),
+        // 0600 even with placeholders: the README has the user write the real passwords into it.
+        .every((f) => f.mode === 0o600 && f.content.includes("'change-me'")),
     );
   });
 });

@@ -1,5 +1,5 @@
 import { existsSync, writeFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { PgreplError } from '../../errors.js';
 import { DEFAULT_SPEC_FILE } from '../../spec/load-spec.js';
 import { parseSpec } from '../../spec/parse-spec.js';
@@ -19,6 +19,11 @@ export interface InitOptions {
 export function runInit(o: InitOptions): number {
   const file = resolve(o.output ?? DEFAULT_SPEC_FILE);
   const nodes = intOption('--nodes', o.nodes, TEMPLATE_DEFAULTS.nodes, 1, 16);
+  if (o.host !== undefined && ['0.0.0.0', '::', '*'].includes(o.host))
+    throw new PgreplError(
+      'E_USAGE',
+      `--host is the address every node listens on and is reached at; ${o.host} is no address a replica or a client can connect to: give this machine's address`,
+    );
   const basePort = intOption('--base-port', o.basePort, TEMPLATE_DEFAULTS.basePort, 1024, 65535 - nodes);
   const text = renderSpecTemplate({
     name: o.name ?? TEMPLATE_DEFAULTS.name,
@@ -29,6 +34,8 @@ export function runInit(o: InitOptions): number {
   });
   // Validate before writing: a bad --name or --host must not leave a broken file behind.
   parseSpec(text, `${file} (to be written)`, process.cwd());
+  if (!existsSync(dirname(file)))
+    throw new PgreplError('E_USAGE', `${dirname(file)} does not exist; create it first, or pick another -o`);
   if (existsSync(file) && !o.force) {
     throw new PgreplError('E_SPEC_EXISTS', `${file} already exists; pass --force to overwrite it`);
   }
@@ -49,10 +56,7 @@ function intOption(
   if (raw === undefined) return fallback;
   const n = Number(raw);
   if (!Number.isInteger(n) || n < min || n > max) {
-    throw new PgreplError(
-      'E_SPEC_INVALID',
-      `${flag} must be a whole number from ${min} to ${max}, not "${raw}"`,
-    );
+    throw new PgreplError('E_USAGE', `${flag} must be a whole number from ${min} to ${max}, not "${raw}"`);
   }
   return n;
 }

@@ -16,10 +16,10 @@ export async function runPsql(
   args: string[],
 ): Promise<number> {
   const ctx = await commandContext(g);
+  // The name first: a mistyped node is a usage mistake whatever state the cluster is in.
+  let node = nodeName === undefined ? undefined : nodeOf(ctx, nodeName);
   requireSuperuserPassword(ctx);
-  let node;
-  if (nodeName !== undefined) node = nodeOf(ctx, nodeName);
-  else {
+  if (node === undefined) {
     const primary = (await observeCluster(ctx)).nodes.find((o) => roleOf(o) === 'primary');
     if (!primary)
       throw new PgreplError(

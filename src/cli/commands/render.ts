@@ -19,9 +19,17 @@ type Secrets = { superuser: string; replication: string } | undefined;
 
 /** `render compose --out DIR [--image IMAGE] [--with-secrets] [--force]` */
 export function runRenderCompose(g: GlobalOptions, o: RenderOptions): Promise<number> {
-  return render(g, o, (ctx, secrets) =>
-    renderComposeBundle({ spec: ctx.spec, image: o.image ?? DEFAULT_IMAGE, secrets }),
-  );
+  return render(g, o, (ctx, secrets) => {
+    // Inside a container 127.0.0.1 is the container itself: peers and replicas would reach nothing.
+    const loopback = ctx.spec.nodes.filter((n) => /^(127\.|localhost$|::1$)/.test(n.host));
+    if (loopback.length > 0)
+      process.stderr.write(
+        `warning: ${loopback.map((n) => `${n.name} (${n.host})`).join(', ')} ${loopback.length > 1 ? 'have' : 'has'} a loopback host: ` +
+          "in a container that is the container itself, so replicas and PGREPL_PEERS would reach nothing. Set each node's host " +
+          'to the address of the machine its container runs on before you deploy\n',
+      );
+    return renderComposeBundle({ spec: ctx.spec, image: o.image ?? DEFAULT_IMAGE, secrets });
+  });
 }
 
 /** `render conf --out DIR [--with-secrets] [--force]` */

@@ -14,6 +14,8 @@ export async function runSetMode(
   if (mode !== 'async' && mode !== 'sync' && mode !== 'quorum') {
     throw new PgreplError('E_USAGE', `mode must be async, sync or quorum, not "${mode}"`);
   }
+  if (mode === 'async' && o.count !== undefined)
+    throw new PgreplError('E_USAGE', 'async waits for no replica: --count goes with sync or quorum');
   if (mode === 'quorum' && o.count === undefined)
     throw new PgreplError('E_USAGE', 'quorum needs --count N (how many replicas must confirm)');
   const count = o.count === undefined ? 1 : Number(o.count);

@@ -1,6 +1,7 @@
 import { observeCluster } from '../../cluster/observe/observe-cluster.js';
 import { withInterruption } from '../../cluster/observe/interruption.js';
 import { buildStatus } from '../../cluster/observe/status-report.js';
+import { PgreplError } from '../../errors.js';
 import { commandContext } from '../command-context.js';
 import type { GlobalOptions } from '../command-context.js';
 import { formatStatus } from '../format-status.js';
@@ -16,6 +17,9 @@ export interface StatusOptions {
 export const EXIT_UNHEALTHY = 3;
 
 export async function runStatus(g: GlobalOptions, o: StatusOptions): Promise<number> {
+  const seconds = Number(o.interval ?? '2');
+  if (!Number.isFinite(seconds) || seconds <= 0)
+    throw new PgreplError('E_USAGE', `--interval takes a number of seconds above 0, not "${o.interval}"`);
   const ctx = await commandContext(g);
   const once = async () => {
     const status = withInterruption(
@@ -36,7 +40,7 @@ export async function runStatus(g: GlobalOptions, o: StatusOptions): Promise<num
     process.stdout.write(`${text}\n`);
     return status.healthy ? 0 : EXIT_UNHEALTHY;
   }
-  const intervalMs = Math.max(200, Number(o.interval ?? '2') * 1000);
+  const intervalMs = Math.max(200, seconds * 1000);
   // Until interrupted, or until whoever reads the output stops reading (`| head`).
   while (!outputClosed()) {
     const { text } = await once();

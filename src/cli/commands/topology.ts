@@ -2,6 +2,7 @@ import { abandonInterrupted, resumeInterrupted } from '../../cluster/operations/
 import { describeDiscarded } from '../../cluster/decide/wal-description.js';
 import { runPromote } from '../../cluster/operations/run-promote.js';
 import { runSwitchover } from '../../cluster/operations/run-switchover.js';
+import { nodeOf } from '../../cluster/actions/node-actions.js';
 import { PgreplError } from '../../errors.js';
 import { changing, commandContext } from '../command-context.js';
 import type { GlobalOptions } from '../command-context.js';
@@ -28,7 +29,13 @@ export async function runPromoteCommand(
       'name the node to promote, or pass --auto to pick the most advanced replica (not both)',
     );
   }
+  if (o.iKnowTheOldPrimaryIsDown && !o.force)
+    throw new PgreplError(
+      'E_USAGE',
+      '--i-know-the-old-primary-is-down goes with --force: it lets the promotion go on when the forced stop of the old primary fails',
+    );
   const ctx = await commandContext(g);
+  if (node !== undefined) nodeOf(ctx, node);
   const r = await changing(ctx, 'promote', () =>
     runPromote(ctx, {
       target: node,
@@ -75,6 +82,7 @@ export async function runSwitchoverCommand(
   o: { to?: string; json?: boolean },
 ): Promise<number> {
   const ctx = await commandContext(g);
+  if (o.to !== undefined) nodeOf(ctx, o.to);
   const r = await changing(ctx, 'switchover', () => runSwitchover(ctx, o.to));
   print(
     o.json,

@@ -42,8 +42,15 @@ export function resolveSecret(
 function readSecretFile(path: string, what: string): string {
   let mode: number;
   try {
-    mode = statSync(path).mode;
+    const st = statSync(path);
+    if (!st.isFile())
+      throw new PgreplError(
+        'E_SECRET',
+        `the ${what} password file ${path} is not a file; name a file that holds the password`,
+      );
+    mode = st.mode;
   } catch (cause) {
+    if (cause instanceof PgreplError) throw cause;
     throw new PgreplError(
       'E_SECRET',
       `the ${what} password file ${path} cannot be read; create it (mode 0600)`,
