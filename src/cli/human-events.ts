@@ -52,14 +52,17 @@ export function humanEvents(out: NodeJS.WriteStream = process.stderr): EventSink
   const stepStarted = (step: Step) => {
     if (step.kind !== 'clone') line(`• ${describeStep(step)}`);
   };
-  const stepFinished = (step: Step, ms: number) => {
+  const stepFinished = (step: Step, ms: number, outcome: string | undefined) => {
     const c = clones.get(step.node);
     if (step.kind === 'clone' && c) {
       clearInterval(c.timer);
       c.bar?.update(100, payload(step.node, { phase: 'done', doneKb: 0, totalKb: 0 }, c.began));
       c.bar?.stop();
       line(`✓ cloned ${step.node} in ${(ms / 1000).toFixed(1)} s`);
-    } else if (ms >= 1000) line(`  (${(ms / 1000).toFixed(1)} s)`);
+    } else if (outcome !== undefined || ms >= 1000)
+      line(
+        `  (${[outcome, ms >= 1000 ? `${(ms / 1000).toFixed(1)} s` : undefined].filter(Boolean).join(', ')})`,
+      );
   };
   const cloneProgress = (node: string, p: CloneProgress) => {
     let c = clones.get(node);
@@ -96,7 +99,7 @@ export function humanEvents(out: NodeJS.WriteStream = process.stderr): EventSink
   return {
     emit(e: ClusterEvent) {
       if (e.event === 'step-started') stepStarted(e.step);
-      else if (e.event === 'step-finished') stepFinished(e.step, e.ms);
+      else if (e.event === 'step-finished') stepFinished(e.step, e.ms, e.outcome);
       else if (e.event === 'clone-progress') cloneProgress(e.node, e.progress);
       else if (e.event === 'note') line(e.message);
       else line(`• ${describeEvent(e)}`);

@@ -77,10 +77,22 @@ export function buildProgram(setExit: (code: number) => void): Command {
   program
     .command('start')
     .description(
-      'start the stopped nodes (primary first) and wait until the replicas stream; creates nothing',
+      'start the stopped nodes (primary first), or only NODE, and wait until the replicas stream; creates nothing',
     )
+    .argument('[node]', 'start only this node')
     .option('--json', 'print the steps taken as JSON')
-    .action(act(async (o) => (await load('up')).runUp(g(), o, { create: false })));
+    .action(
+      act(async (node: string | undefined, o) =>
+        (await load('up')).runUp(g(), o, { create: false, ...(node === undefined ? {} : { only: node }) }),
+      ),
+    );
+
+  program
+    .command('stop')
+    .description('stop one node (fast shutdown), keeping its data; `down` stops them all')
+    .argument('<node>', 'the node to stop')
+    .option('--immediate', 'immediate shutdown (no checkpoint; crash recovery at the next start)')
+    .action(act(async (node: string, o) => (await load('lifecycle')).runStop(g(), node, o)));
 
   program
     .command('status')

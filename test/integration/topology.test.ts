@@ -186,6 +186,16 @@ describe('sync mode: failover after the primary is killed', () => {
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stderr, /pg1 was fenced by a failover and stays stopped; `pgrepl rejoin pg1`/);
     assert.equal(c.postmasterPid('pg1'), null);
+    // The success line names only what streams, and says why pg1 does not (issue 11).
+    assert.doesNotMatch(r.stdout, /pg1[^\n]*streaming/);
+    assert.match(r.stdout, /\npg1 was fenced by a failover and stays stopped/);
+    const one = await c.cli(['start', 'pg1']);
+    assert.equal(one.code, 1);
+    assert.match(
+      one.stderr,
+      /E_LEFT_STOPPED: pg1 was fenced by a failover and stays stopped; `pgrepl rejoin pg1`/,
+    );
+    assert.equal(c.postmasterPid('pg1'), null);
   });
 
   it('rejoins it as a replica of the new primary', async () => {

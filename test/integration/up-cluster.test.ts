@@ -225,6 +225,33 @@ describe('pgrepl up: 1 primary + 2 replicas from nothing', () => {
     assert.deepEqual((JSON.parse(again.stdout) as { steps: unknown[] }).steps, [], 'nothing left to do');
   });
 
+  it('stops and starts one node with stop NODE / start NODE, leaving the others running (issue 11)', async () => {
+    const others = ['pg1', 'pg2', 'pg4'].map((n) => c.postmasterPid(n));
+    const stop = await c.cli(['stop', 'pg3']);
+    assert.equal(stop.code, 0, stop.stderr);
+    assert.equal(stop.stdout, 'stopped pg3; data kept, `pgrepl start pg3` starts it again\n');
+    assert.equal(c.postmasterPid('pg3'), null);
+    const down = await c.cli(['status', '--json']);
+    assert.equal(down.code, 3);
+    assert.equal((JSON.parse(down.stdout) as StatusJson).nodes.find((n) => n.name === 'pg3')?.role, 'down');
+    const again = await c.cli(['stop', 'pg3']);
+    assert.equal(again.stdout, 'pg3 was not running\n');
+    const start = await c.cli(['start', 'pg3']);
+    assert.equal(start.code, 0, start.stderr);
+    assert.match(start.stdout, /^pg3 started in [\d.]+ s\n$/);
+    assert.deepEqual(
+      ['pg1', 'pg2', 'pg4'].map((n) => c.postmasterPid(n)),
+      others,
+      'no other node was touched',
+    );
+    assert.equal((await c.status()).healthy, true);
+    assert.equal((await c.cli(['start', 'pg3'])).stdout, 'pg3 already runs\n');
+    const primary = await c.cli(['stop', 'pg1']);
+    assert.match(primary.stdout, /^stopped pg1, the primary: writes are impossible until `pgrepl start pg1`/);
+    assert.equal((await c.cli(['start', 'pg1'])).code, 0);
+    await waitUntil(async () => (await c.status()).healthy, 30_000, 'the replicas to stream again');
+  });
+
   it('stops with down, reports the nodes down, and resumes with start', async () => {
     const down = await c.cli(['down']);
     assert.equal(down.code, 0, down.stderr);

@@ -1,5 +1,5 @@
 import { destroyCluster } from '../../cluster/operations/destroy-cluster.js';
-import { stopCluster } from '../../cluster/operations/stop-cluster.js';
+import { stopCluster, stopOneNode } from '../../cluster/operations/stop-cluster.js';
 import { PgreplError } from '../../errors.js';
 import { changing, commandContext } from '../command-context.js';
 import type { GlobalOptions } from '../command-context.js';
@@ -17,6 +17,20 @@ export async function runDown(g: GlobalOptions): Promise<number> {
   );
   if (elsewhere.length > 0)
     process.stdout.write(`not stopped: ${elsewhere.join(', ')} run on other hosts; stop them there\n`);
+  return 0;
+}
+
+/** `stop NODE`: stops one node, keeping its data. */
+export async function runStop(g: GlobalOptions, name: string, o: { immediate?: boolean }): Promise<number> {
+  const ctx = await commandContext(g);
+  const r = await changing(ctx, 'stop', () => stopOneNode(ctx, name, o.immediate ? 'immediate' : 'fast'));
+  process.stdout.write(
+    !r.stopped
+      ? `${name} was not running\n`
+      : r.wasPrimary
+        ? `stopped ${name}, the primary: writes are impossible until \`pgrepl start ${name}\` (or a promotion)\n`
+        : `stopped ${name}; data kept, \`pgrepl start ${name}\` starts it again\n`,
+  );
   return 0;
 }
 

@@ -3,6 +3,8 @@ import type { UpPlan, UpResult } from '../../cluster/operations/run-up.js';
 import type { ClusterContext } from '../../cluster/context/cluster-context.js';
 import type { PlanOptions } from '../../cluster/decide/plan-up.js';
 import { describeStep } from '../../cluster/decide/plan-step.js';
+import { nodeOf } from '../../cluster/actions/node-actions.js';
+import { PgreplError } from '../../errors.js';
 import { EMBEDDED_SOURCE } from '../../spec/load-spec.js';
 import { changing, commandContext } from '../command-context.js';
 import type { GlobalOptions } from '../command-context.js';
@@ -20,6 +22,7 @@ const say = (text: string) => process.stderr.write(`${text}\n`);
  */
 export async function runUp(g: GlobalOptions, o: UpOptions, plan: PlanOptions): Promise<number> {
   const ctx = await commandContext(g);
+  if (plan.only !== undefined) nodeOf(ctx, plan.only);
   if (ctx.spec.source === EMBEDDED_SOURCE) {
     say(
       `no pgrepl.yaml here: using the embedded default (${ctx.spec.nodes.length} nodes on ${ctx.spec.nodes[0]?.host} from port ${ctx.spec.nodes[0]?.port}, ` +
@@ -30,9 +33,24 @@ export async function runUp(g: GlobalOptions, o: UpOptions, plan: PlanOptions): 
     printPlan(ctx, o, await planCluster(ctx, plan));
     return 0;
   }
-  const r = await changing(ctx, plan.create ? 'up' : 'start', async () =>
-    applyUp(ctx, await planCluster(ctx, plan)),
-  );
+  const r = await changing(ctx, plan.create ? 'up' : 'start', async () => {
+    const decided = await planCluster(ctx, plan);
+    // `start NODE` that has nothing to start says why it stays as it is, and fails.
+    const only = plan.only;
+    if (only !== undefined && decided.plan.steps.length === 0) {
+      const why = decided.plan.notes.find((n) => n.startsWith(`${only} `));
+      if (why !== undefined) throw new PgreplError('E_LEFT_STOPPED', why);
+    }
+    return applyUp(ctx, decided);
+  });
+  if (plan.only !== undefined && !o.json) {
+    process.stdout.write(
+      r.steps.length === 0
+        ? `${plan.only} already runs\n`
+        : `${plan.only} started in ${(r.durationMs / 1000).toFixed(1)} s\n`,
+    );
+    return 0;
+  }
   printResult(ctx, o, r);
   return 0;
 }
@@ -52,18 +70,20 @@ function printPlan(ctx: ClusterContext, o: UpOptions, { plan }: UpPlan): void {
 export function printResult(ctx: ClusterContext, o: { json?: boolean }, r: UpResult): void {
   const { cluster } = ctx.spec;
   if (o.json) {
-    const { changed, primary, replicas, steps, durationMs } = r;
+    const { changed, primary, replicas, leftOut, steps, durationMs } = r;
     process.stdout.write(
-      `${JSON.stringify({ cluster, changed, primary, replicas, steps, durationMs }, null, 2)}\n`,
+      `${JSON.stringify({ cluster, changed, primary, replicas, leftOut, steps, durationMs }, null, 2)}\n`,
     );
-  } else if (!r.changed && r.notes.length === 0) {
-    process.stdout.write(
-      `cluster ${cluster} is up to date: ${r.primary} primary, ${r.replicas.length} replica(s); nothing changed\n`,
-    );
-  } else {
-    process.stdout.write(
-      `cluster ${cluster} is up in ${(r.durationMs / 1000).toFixed(1)} s: ${r.primary} primary` +
-        `${r.replicas.length > 0 ? `, ${r.replicas.join(', ')} streaming` : ''}. See \`pgrepl status\`.\n`,
-    );
+    return;
   }
+  const streaming = r.replicas.length > 0 ? `, ${r.replicas.join(', ')} streaming` : '';
+  const left = r.leftOut.map((l) => `\n${l.why}`).join('');
+  if (!r.changed && r.leftOut.length === 0)
+    process.stdout.write(
+      `cluster ${cluster} is up to date: ${r.primary} primary, ${r.replicas.length} replica(s) streaming; nothing changed\n`,
+    );
+  else
+    process.stdout.write(
+      `cluster ${cluster} is up in ${(r.durationMs / 1000).toFixed(1)} s: ${r.primary} primary${streaming}. See \`pgrepl status\`.${left}\n`,
+    );
 }

@@ -9,7 +9,8 @@ import type { Step } from '../decide/plan-step.js';
  */
 export type ClusterEvent =
   | { readonly event: 'step-started'; readonly step: Step }
-  | { readonly event: 'step-finished'; readonly step: Step; readonly ms: number }
+  /** `outcome`: what the step found or did, when that is not obvious ("it was there already"). */
+  | { readonly event: 'step-finished'; readonly step: Step; readonly ms: number; readonly outcome?: string }
   | { readonly event: 'clone-progress'; readonly node: string; readonly progress: CloneProgress }
   /** An operation decided what to do, and why (the reason a decide/ function returned). */
   | { readonly event: 'decision'; readonly op: string; readonly reason: string }
@@ -32,7 +33,7 @@ export function describeEvent(e: ClusterEvent): string {
     case 'step-started':
       return describeStep(e.step);
     case 'step-finished':
-      return `${describeStep(e.step)}: done in ${e.ms} ms`;
+      return `${describeStep(e.step)}: ${e.outcome ?? 'done'} in ${e.ms} ms`;
     case 'clone-progress':
       return `clone ${e.node}: ${e.progress.phase}`;
     case 'journal-step':

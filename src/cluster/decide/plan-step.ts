@@ -46,9 +46,9 @@ export function describeStep(s: Step): string {
     case 'restart':
       return `restart ${s.node}`;
     case 'ensure-replication-role':
-      return `create the replication role on ${s.node}`;
+      return `ensure the replication role on ${s.node} (made, or given the spec's password, only if needed)`;
     case 'create-slot':
-      return `create physical slot ${s.slot} on ${s.node}`;
+      return `ensure physical slot ${s.slot} on ${s.node} (made only if missing)`;
     case 'clone':
       return `clone ${s.node} from ${s.upstream} (pg_basebackup -X stream -R -S ${s.node})`;
     case 'wait-streaming':

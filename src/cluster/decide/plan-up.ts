@@ -11,6 +11,8 @@ import { topologyGuard } from './topology-guard.js';
 export interface PlanOptions {
   /** `up` creates missing nodes; `start` only starts what exists. */
   readonly create: boolean;
+  /** `start NODE`: only the steps of that node (and its slot on the primary). */
+  readonly only?: string;
 }
 
 /** A node read on this machine: `up` and `start` make, start and configure only such nodes. */
@@ -159,11 +161,33 @@ export function planUp(
   // Replicas restart before the primary: a standby refuses to run with a lower max_connections,
   // max_wal_senders, ... than its primary, so a raise must reach the replicas first.
   if (primaryRestart) restarts.push(primaryRestart);
+  const all = [...steps, ...clones, ...starts, ...waits, ...restarts];
+  if (opts.only === undefined) return { primary: primary.name, steps: all, notes, refusal: null };
   return {
     primary: primary.name,
-    steps: [...steps, ...clones, ...starts, ...waits, ...restarts],
-    notes,
+    ...onlyNode(all, notes, opts.only, primary.name, primaryRunning),
     refusal: null,
+  };
+}
+
+/**
+ * The part of a plan that concerns one node. A replica whose primary neither runs nor is started
+ * here is started without waiting for it to stream: it will once the primary runs.
+ */
+function onlyNode(
+  all: readonly Step[],
+  notes: readonly string[],
+  name: string,
+  primary: string,
+  primaryRunning: boolean,
+): { steps: Step[]; notes: string[] } {
+  const mine = all.filter((s) => s.node === name || (s.kind === 'create-slot' && s.slot === name));
+  const own = notes.filter((n) => n.startsWith(`${name} `));
+  const primaryComes = primaryRunning || mine.some((s) => s.node === primary && s.kind === 'start');
+  if (primaryComes) return { steps: mine, notes: own };
+  return {
+    steps: mine.filter((s) => s.kind !== 'wait-streaming' && s.kind !== 'create-slot'),
+    notes: [...own, `${name} streams once ${primary}, the primary, runs: \`pgrepl start ${primary}\``],
   };
 }
 

@@ -20,17 +20,24 @@ export interface ApplyOptions {
   readonly crashAt?: CrashPoint | undefined;
 }
 
+/** Performs one step; may say what it found, e.g. that the slot it was to make was there already. */
 type Handler<K extends StepKind> = (
   ctx: ClusterContext,
   step: Extract<Step, { kind: K }>,
   o: ApplyOptions,
-) => Promise<void>;
+) => Promise<string | void>;
 
 /**
  * How each step is performed. Every kind the planner can emit has exactly one handler (a test
  * checks the table against the Step union), and each handler is idempotent, so re-running a plan
  * after a crash is safe.
  */
+const ROLE_OUTCOME = {
+  created: 'created',
+  altered: "given the spec's password",
+  unchanged: 'it was there already, with the spec’s password',
+} as const;
+
 export const STEP_HANDLERS: { readonly [K in StepKind]: Handler<K> } = {
   'init-primary': async (ctx, step) => {
     const node = nodeOf(ctx, step.node);
@@ -67,14 +74,16 @@ export const STEP_HANDLERS: { readonly [K in StepKind]: Handler<K> } = {
     const password = ctx.replicationPassword;
     if (password === undefined)
       throw new PgreplError('E_SECRET', 'no replication password; run `pgrepl up` to generate one');
-    await sqlOn(ctx, nodeOf(ctx, step.node), (s) =>
+    const done = await sqlOn(ctx, nodeOf(ctx, step.node), (s) =>
       ensureReplicationRole(s, ctx.spec.replication.user, password),
     );
     // Only now that the role has it: replicas that reconnect from here on log in with it.
     writeReplicationPassfile(ctx);
+    return ROLE_OUTCOME[done];
   },
   'create-slot': async (ctx, step) => {
-    await sqlOn(ctx, nodeOf(ctx, step.node), (s) => ensurePhysicalSlot(s, step.slot));
+    const done = await sqlOn(ctx, nodeOf(ctx, step.node), (s) => ensurePhysicalSlot(s, step.slot));
+    return done === 'created' ? 'created' : 'it was there already';
   },
   // Starting the copy is the plan's next step.
   clone: async (ctx, step) => {
@@ -117,8 +126,13 @@ async function runStep(ctx: ClusterContext, step: Step, o: ApplyOptions): Promis
   ctx.events.emit({ event: 'step-started', step });
   crashIfAt(o.crashAt, 'before', name);
   const handler = STEP_HANDLERS[step.kind] as Handler<StepKind>;
-  await handler(ctx, step as never, o);
+  const outcome = await handler(ctx, step as never, o);
   crashIfAt(o.crashAt, 'during', name);
-  ctx.events.emit({ event: 'step-finished', step, ms: ctx.clock.now() - began });
+  ctx.events.emit({
+    event: 'step-finished',
+    step,
+    ms: ctx.clock.now() - began,
+    ...(typeof outcome === 'string' ? { outcome } : {}),
+  });
   crashIfAt(o.crashAt, 'after', name);
 }

@@ -24,7 +24,10 @@ export interface UpPlan {
 export interface UpResult {
   readonly changed: boolean;
   readonly primary: string | null;
+  /** The replicas that stream once the plan is done (seen, not assumed). */
   readonly replicas: string[];
+  /** The other nodes, with why they do not stream (a fenced or diverged node the plan left stopped). */
+  readonly leftOut: { readonly node: string; readonly why: string }[];
   /** The steps performed, with how long each took. */
   readonly steps: (Step & { ms: number })[];
   readonly notes: readonly string[];
@@ -86,10 +89,20 @@ export async function applyUp(ctx: ClusterContext, up: UpPlan): Promise<UpResult
         'remove the overriding lines (ALTER SYSTEM RESET <name>) and run `pgrepl up` again',
     );
   }
+  const primaryAfter = after.nodes.find((n) => n.node.name === plan.primary)?.server;
+  const streaming = primaryAfter?.ok
+    ? primaryAfter.senders.filter((s) => s.state === 'streaming').map((s) => s.applicationName)
+    : [];
   return {
     changed: steps.length > 0,
     primary: plan.primary,
-    replicas: ctx.spec.nodes.filter((n) => n.name !== plan.primary).map((n) => n.name),
+    replicas: streaming,
+    leftOut: ctx.spec.nodes
+      .filter((n) => n.name !== plan.primary && !streaming.includes(n.name))
+      .map((n) => ({
+        node: n.name,
+        why: plan.notes.find((note) => note.startsWith(`${n.name} `)) ?? `${n.name} does not stream`,
+      })),
     steps,
     notes: plan.notes,
     durationMs: ctx.clock.now() - began,

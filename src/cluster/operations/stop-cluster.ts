@@ -1,5 +1,6 @@
 import type { NodeSpec } from '../../spec/cluster-spec.js';
 import { controlOf } from '../actions/control-of.js';
+import { nodeOf } from '../actions/node-actions.js';
 import type { ClusterContext } from '../context/cluster-context.js';
 
 export interface StopResult {
@@ -28,4 +29,25 @@ export async function stopCluster(
     stopped: [...primaries, ...replicas].map((n) => n.name),
     elsewhere: ctx.spec.nodes.filter((n) => !ctx.localNodes.has(n.name)).map((n) => n.name),
   };
+}
+
+export interface StopNodeResult {
+  readonly node: string;
+  /** It ran before; false: there was nothing to stop. */
+  readonly stopped: boolean;
+  /** It was the primary: writes are impossible until it runs again or a replica is promoted. */
+  readonly wasPrimary: boolean;
+}
+
+/** `stop NODE`: a fast shutdown of one node of this machine (its data is kept). */
+export async function stopOneNode(
+  ctx: ClusterContext,
+  name: string,
+  mode: 'fast' | 'immediate' = 'fast',
+): Promise<StopNodeResult> {
+  const control = controlOf(ctx, nodeOf(ctx, name));
+  const before = control.state();
+  if (before.pid === null) return { node: name, stopped: false, wasPrimary: false };
+  await control.stop(mode);
+  return { node: name, stopped: true, wasPrimary: !before.standbySignal };
 }
