@@ -29,6 +29,7 @@ export type ErrorCode =
   | 'E_INTERRUPTED'
   | 'E_TOO_FEW_REPLICAS'
   | 'E_LEFT_STOPPED'
+  | 'E_NOT_RUNNING'
   | 'E_PRIMARY_RUNNING'
   | 'E_SYNC_UNCONFIRMED'
   | 'E_NOT_A_REPLICA'

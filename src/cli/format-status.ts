@@ -36,7 +36,7 @@ export function formatStatus(s: ClusterStatus, pg: { version: string; binDir: st
       dash(n.lsn),
       n.role === 'replica' ? dash(n.receiveLsn) : '-',
       dash(n.upstream),
-      n.state,
+      n.pendingRestart.length > 0 ? `${n.state}, pending restart` : n.state,
       n.lagBytes === null ? '-' : formatBytes(n.lagBytes),
       n.role === 'replica' ? ms(n.replayLagMs) : '-',
       dash(n.syncState),

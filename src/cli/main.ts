@@ -88,6 +88,26 @@ export function buildProgram(setExit: (code: number) => void): Command {
     );
 
   program
+    .command('restart')
+    .description(
+      'restart the running nodes, or NODE: replicas first (each streams again before the next), then the primary',
+    )
+    .argument('[node]', 'restart only this node')
+    .option(
+      '--switchover',
+      'hand the primary role to the best replica instead of restarting the primary in place (no write gap beyond a switchover)',
+    )
+    .action(act(async (node: string | undefined, o) => (await load('lifecycle')).runRestart(g(), node, o)));
+
+  program
+    .command('reload')
+    .description(
+      'make the running nodes, or NODE, re-read postgresql.conf and pg_hba.conf; says what still needs a restart',
+    )
+    .argument('[node]', 'reload only this node')
+    .action(act(async (node: string | undefined) => (await load('lifecycle')).runReload(g(), node)));
+
+  program
     .command('stop')
     .description('stop one node (fast shutdown), keeping its data; `down` stops them all')
     .argument('<node>', 'the node to stop')

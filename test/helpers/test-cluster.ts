@@ -60,6 +60,7 @@ export interface StatusJson {
     timeline: number | null;
     syncState: string | null;
     slot: { name: string; active: boolean; retainedBytes: number | null } | null;
+    pendingRestart: string[];
   }[];
 }
 

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { clusterForSuite, freePort, waitUntil } from '../helpers/test-cluster.js';
@@ -250,6 +250,73 @@ describe('pgrepl up: 1 primary + 2 replicas from nothing', () => {
     assert.match(primary.stdout, /^stopped pg1, the primary: writes are impossible until `pgrepl start pg1`/);
     assert.equal((await c.cli(['start', 'pg1'])).code, 0);
     await waitUntil(async () => (await c.status()).healthy, 30_000, 'the replicas to stream again');
+  });
+
+  it('reloads, shows a pending restart per node, and restarts one node or all, replicas first (issue 11)', async () => {
+    // As an operator would edit it by hand: one value changed in place.
+    const conf = join(c.dataDir('pg2'), 'postgresql.conf');
+    writeFileSync(
+      conf,
+      readFileSync(conf, 'utf8').replace("shared_buffers = '64MB'", "shared_buffers = '48MB'"),
+    );
+    const reload = await c.cli(['reload', 'pg2']);
+    assert.equal(reload.code, 0, reload.stderr);
+    assert.equal(
+      reload.stdout,
+      'reloaded pg2\npg2: shared_buffers waits for a restart: `pgrepl restart pg2`\n',
+    );
+    const pending = await c.status();
+    assert.deepEqual(
+      pending.nodes.map((n) => [n.name, n.pendingRestart]),
+      [
+        ['pg1', []],
+        ['pg2', ['shared_buffers']],
+        ['pg3', []],
+        ['pg4', []],
+      ],
+    );
+    assert.ok(pending.warnings.includes('pg2: pending restart for shared_buffers: `pgrepl restart pg2`'));
+    const human = await c.cli(['status']);
+    assert.match(human.stdout, /pg2 .*streaming, pending restart/);
+    const others = ['pg1', 'pg3', 'pg4'].map((n) => c.postmasterPid(n));
+    const one = await c.cli(['restart', 'pg2']);
+    assert.equal(one.code, 0, one.stderr);
+    assert.equal(one.stdout, 'restarted pg2\n');
+    assert.deepEqual(
+      ['pg1', 'pg3', 'pg4'].map((n) => c.postmasterPid(n)),
+      others,
+    );
+    const [sb] = await c.sql<{ v: string }>('pg2', "SELECT current_setting('shared_buffers') AS v");
+    assert.equal(sb?.v, '48MB');
+    assert.deepEqual((await c.status()).nodes.find((n) => n.name === 'pg2')?.pendingRestart, []);
+    // `up` puts the spec's value back, and plans the restart that needs.
+    const back = await c.cli(['up', '--json']);
+    assert.equal(back.code, 0, back.stderr);
+    assert.deepEqual(
+      (JSON.parse(back.stdout) as { steps: { kind: string; node: string }[] }).steps.map(
+        (st) => `${st.kind}:${st.node}`,
+      ),
+      ['write-config:pg2', 'restart:pg2'],
+    );
+    const all = await c.cli(['restart']);
+    assert.equal(all.code, 0, all.stderr);
+    assert.equal(all.stdout, 'restarted pg2, pg3, pg4, pg1\n', 'replicas first, the primary last');
+    await waitUntil(async () => (await c.status()).healthy, 30_000, 'the replicas to stream again');
+    assert.equal((await c.status()).primary, 'pg1');
+    const handover = await c.cli(['restart', '--switchover']);
+    assert.equal(handover.code, 0, handover.stderr);
+    assert.match(
+      handover.stdout,
+      /^restarted pg2, pg3, pg4\nthe primary role moved to pg[234]; the old primary restarted as its replica\n$/,
+    );
+    await waitUntil(
+      async () => (await c.status()).healthy,
+      30_000,
+      'every node to stream from the new primary',
+    );
+    assert.notEqual((await c.status()).primary, 'pg1');
+    const unknown = await c.cli(['restart', 'nope']);
+    assert.equal(unknown.code, 2);
   });
 
   it('stops with down, reports the nodes down, and resumes with start', async () => {

@@ -1,4 +1,6 @@
 import { destroyCluster } from '../../cluster/operations/destroy-cluster.js';
+import { nodeOf } from '../../cluster/actions/node-actions.js';
+import { reloadNodes, restartNodes } from '../../cluster/operations/restart-nodes.js';
 import { stopCluster, stopOneNode } from '../../cluster/operations/stop-cluster.js';
 import { PgreplError } from '../../errors.js';
 import { changing, commandContext } from '../command-context.js';
@@ -31,6 +33,42 @@ export async function runStop(g: GlobalOptions, name: string, o: { immediate?: b
         ? `stopped ${name}, the primary: writes are impossible until \`pgrepl start ${name}\` (or a promotion)\n`
         : `stopped ${name}; data kept, \`pgrepl start ${name}\` starts it again\n`,
   );
+  return 0;
+}
+
+/** `restart [NODE] [--switchover]`: replicas first, then the primary in place or by a switchover. */
+export async function runRestart(
+  g: GlobalOptions,
+  name: string | undefined,
+  o: { switchover?: boolean },
+): Promise<number> {
+  const ctx = await commandContext(g);
+  if (name !== undefined) nodeOf(ctx, name);
+  const r = await changing(ctx, 'restart', () =>
+    restartNodes(ctx, { only: name, switchover: o.switchover === true }),
+  );
+  const lines = [
+    r.restarted.length > 0 ? `restarted ${r.restarted.join(', ')}` : 'restarted no node in place',
+  ];
+  if (r.switchedTo)
+    lines.push(`the primary role moved to ${r.switchedTo}; the old primary restarted as its replica`);
+  process.stdout.write(`${lines.join('\n')}\n`);
+  return 0;
+}
+
+/** `reload [NODE]`: the running nodes re-read postgresql.conf and pg_hba.conf. */
+export async function runReload(g: GlobalOptions, name: string | undefined): Promise<number> {
+  const ctx = await commandContext(g);
+  const r = await changing(ctx, 'reload', () => reloadNodes(ctx, name));
+  const lines = [
+    r.length > 0 ? `reloaded ${r.map((n) => n.node).join(', ')}` : 'no node runs; nothing reloaded',
+  ];
+  for (const n of r)
+    if (n.pendingRestart.length > 0)
+      lines.push(
+        `${n.node}: ${n.pendingRestart.join(', ')} wait${n.pendingRestart.length === 1 ? 's' : ''} for a restart: \`pgrepl restart ${n.node}\``,
+      );
+  process.stdout.write(`${lines.join('\n')}\n`);
   return 0;
 }
 

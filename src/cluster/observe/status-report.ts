@@ -29,6 +29,8 @@ export interface NodeStatus {
   replayLagMs: number | null;
   syncState: string | null;
   slot: { name: string; active: boolean; retainedBytes: number | null } | null;
+  /** Settings of its postgresql.conf that take effect only at its next restart. */
+  pendingRestart: string[];
   error: string | null;
 }
 
@@ -77,6 +79,7 @@ export function buildStatus(spec: ClusterSpec, obs: ClusterObservation): Cluster
       replayLagMs: null,
       syncState: null,
       slot: slot ? { name: slot.name, active: slot.active, retainedBytes: slot.retainedBytes } : null,
+      pendingRestart: server ? [...server.pendingRestart] : [],
       error: o.server && !o.server.ok ? o.server.error : null,
     };
     if (role === 'primary') return { ...base, state: 'primary', slot: null };
@@ -170,7 +173,9 @@ function nodeWarnings(n: NodeStatus, o: NodeObservation | undefined): string[] {
   for (const u of server?.unappliedSettings ?? [])
     w.push(`${n.name}: setting ${u.name} from pgrepl's postgresql.conf is not in effect (${u.why})`);
   if (server && server.pendingRestart.length > 0)
-    w.push(`${n.name}: restart needed for ${server.pendingRestart.join(', ')}; run \`pgrepl up\``);
+    w.push(
+      `${n.name}: pending restart for ${server.pendingRestart.join(', ')}: \`pgrepl restart ${n.name}\``,
+    );
   return w;
 }
 
