@@ -18,6 +18,8 @@ const COMMANDS = {
   rejoin: () => import('./commands/rejoin.js'),
   'set-mode': () => import('./commands/set-mode.js'),
   topology: () => import('./commands/topology.js'),
+  logs: () => import('./commands/logs.js'),
+  history: () => import('./commands/history.js'),
   render: () => import('./commands/render.js'),
 };
 const load = <K extends keyof typeof COMMANDS>(name: K): ReturnType<(typeof COMMANDS)[K]> =>
@@ -31,7 +33,14 @@ Examples:
   pgrepl init --nodes 4 --base-port 6000 && pgrepl up --dry-run
   pgrepl destroy --yes
 
-Exit codes: 0 ok · 1 error (message says what to do) · 2 bad usage · 3 status: cluster not healthy`;
+Exit codes: 0 ok · 1 error (message says what to do) · 2 bad usage · 3 status: cluster not healthy
+
+Environment:
+  PGREPL_PG_BIN     PostgreSQL bin directory, after the spec's postgres.binDir and before the one the
+                    cluster was made with, pg_config, PATH and /usr/lib/postgresql/<newest>/bin
+  XDG_CACHE_HOME    where the parsed-spec cache lives (default ~/.cache/pgrepl)
+  PGREPL_CRASH_AT   tests only: kill pgrepl before|during|after a named step, to test resume
+  any variable a spec names for a password ({ env: NAME }), and PATH and HOME as every program does`;
 
 /** Builds the CLI; each action returns its exit code. */
 export function buildProgram(setExit: (code: number) => void): Command {
@@ -86,6 +95,20 @@ export function buildProgram(setExit: (code: number) => void): Command {
         (await load('up')).runUp(g(), o, { create: false, ...(node === undefined ? {} : { only: node }) }),
       ),
     );
+
+  program
+    .command('history')
+    .description('every promotion, switchover, rejoin and mode change: when, timeline, LSN, how long, why')
+    .option('--json', 'print the entries as a JSON array')
+    .action(act(async (o) => (await load('history')).runHistory(g(), o)));
+
+  program
+    .command('logs')
+    .description("a node's server log: its last lines, and with -f what it writes next")
+    .argument('<node>', 'the node')
+    .option('-n, --lines <n>', 'how many of the last lines', '50')
+    .option('-f, --follow', 'keep printing what the server writes, until interrupted')
+    .action(act(async (node: string, o) => (await load('logs')).runLogs(g(), node, o)));
 
   program
     .command('restart')

@@ -142,6 +142,7 @@ export class TestCluster {
       env?: Record<string, string>;
       onSpawn?: (pid: number) => void;
       onStderr?: (soFar: string) => void;
+      onStdout?: (soFar: string) => void;
     } = {},
   ): Promise<CliResult> {
     // The spec parse cache lives in the cluster's dir, so tests leave nothing in the home dir.
@@ -256,6 +257,7 @@ export function runCli(
     within?: readonly string[];
     /** Sees stderr as it comes, so a test can wait for what the CLI says it waits for. */
     onStderr?: (soFar: string) => void;
+    onStdout?: (soFar: string) => void;
   } = {},
 ): Promise<CliResult> {
   return new Promise((resolvePromise, reject) => {
@@ -268,7 +270,10 @@ export function runCli(
     if (child.pid !== undefined) opts.onSpawn?.(child.pid);
     let stdout = '';
     let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stdout.setEncoding('utf8').on('data', (d: string) => {
+      stdout += d;
+      opts.onStdout?.(stdout);
+    });
     child.stderr.setEncoding('utf8').on('data', (d: string) => {
       stderr += d;
       opts.onStderr?.(stderr);

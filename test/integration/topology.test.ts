@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import pg from 'pg';
 import {
   assertNoLeakedServers,
   clusterForSuite,
@@ -204,6 +205,81 @@ describe('sync mode: failover after the primary is killed', () => {
     const s = await c.status();
     assert.equal(s.nodes.find((n) => n.name === 'pg1')?.state, 'streaming');
     assert.equal(s.healthy, true, s.warnings.join('\n'));
+  });
+
+  it('remembers the mode change, the promotion and the rejoin in history (issue 11)', async () => {
+    const r = await c.cli(['history', '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const entries = JSON.parse(r.stdout) as {
+      op: string;
+      node: string;
+      from: string | null;
+      timeline: number | null;
+      lsn: string | null;
+      durationMs: number;
+      reason: string;
+      at: string;
+    }[];
+    assert.deepEqual(
+      entries.map((e) => e.op),
+      ['set-mode', 'promote', 'rejoin'],
+    );
+    const [mode, promote, rejoin] = entries;
+    assert.match(mode?.reason ?? '', /^sync 1: each commit waits for 1 of the 2 streaming replica/);
+    assert.equal(promote?.from, 'pg1');
+    assert.equal(promote?.timeline, 2, 'the promoted primary is on a new timeline');
+    assert.match(promote?.lsn ?? '', /^[0-9A-F]+\/[0-9A-F]+$/);
+    assert.deepEqual([rejoin?.node, rejoin?.from, rejoin?.timeline], ['pg1', promote?.node, 2]);
+    assert.ok(entries.every((e) => e.durationMs >= 0 && !Number.isNaN(Date.parse(e.at))));
+    const human = await c.cli(['history']);
+    assert.match(
+      human.stdout,
+      new RegExp(`promote +${promote?.node} became primary \\(was pg1\\), timeline 2 at `),
+    );
+  });
+
+  it('shows a node’s server log with logs NODE -n N (issue 11)', async () => {
+    const r = await c.cli(['logs', 'pg1', '-n', '3']);
+    assert.equal(r.code, 0, r.stderr);
+    const lines = r.stdout.trimEnd().split('\n');
+    assert.equal(lines.length, 3);
+    assert.ok(
+      lines.every((l) => /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d/.test(l)),
+      r.stdout,
+    );
+    let seen = '';
+    let pid = 0;
+    const follow = c.cli(['logs', 'pg1', '-n', '1', '-f'], {
+      onSpawn: (p) => (pid = p),
+      onStdout: (out) => (seen = out),
+    });
+    try {
+      // Something pg1 is sure to log now: a login with a wrong password.
+      // Its last line printed: from here on, it follows.
+      await waitUntil(() => seen.endsWith('\n'), 10_000, 'logs -f to print the last line');
+      const wrong = new pg.Client({
+        host: '127.0.0.1',
+        port: c.port('pg1'),
+        user: 'postgres',
+        password: 'wrong',
+      });
+      wrong.on('error', () => undefined);
+      await wrong.connect().catch(() => undefined);
+      await waitUntil(
+        () => /password authentication failed/.test(seen),
+        20_000,
+        'logs -f to show what pg1 logs next',
+      );
+    } finally {
+      if (pid !== 0) process.kill(pid, 'SIGTERM');
+    }
+    const followed = await follow;
+    const [last, ...next] = followed.stdout.trimEnd().split('\n');
+    assert.doesNotMatch(last ?? '', /password authentication failed/, 'the old line came first');
+    assert.ok(
+      next.some((l) => /password authentication failed/.test(l)),
+      followed.stdout,
+    );
   });
 });
 

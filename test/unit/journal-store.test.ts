@@ -21,6 +21,8 @@ function memoryStore(): ClusterStore & { writes: JournalEntry[]; journal: Journa
     },
     fencedNodes: async () => [],
     setFenced: async () => undefined,
+    appendHistory: async () => undefined,
+    readHistory: async () => [],
   };
   return store;
 }

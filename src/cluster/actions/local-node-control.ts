@@ -174,7 +174,7 @@ export function localNodeControl(ctx: ClusterContext, node: NodeSpec): NodeContr
         : listCommitsAfter(env, dataDir, from, control).catch(() => null),
     logLength: () => logLength(log),
     logSince: (offset) => logSince(log, offset),
-    logTail: () => logTail(log),
+    logTail: (lines) => logTail(log, lines),
   };
   return control;
 }

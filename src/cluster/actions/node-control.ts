@@ -70,8 +70,8 @@ export interface NodeControl {
   /** Length of the server log now, to read what comes after it (logSince). */
   logLength(): number;
   logSince(offset: number): string;
-  /** The last lines of the server log, for error messages. */
-  logTail(): string;
+  /** The last `lines` lines of the server log (8: for error messages). */
+  logTail(lines?: number): string;
 }
 
 /**

@@ -14,6 +14,7 @@ import { nodeOf, sqlOn, waitStreaming } from '../actions/node-actions.js';
 import { observeCluster } from '../observe/observe-cluster.js';
 import { runningReplicas } from '../observe/observation.js';
 import type { ClusterObservation } from '../observe/observation.js';
+import { recordHistory } from './record-history.js';
 import { createSlotsFor, promote, repoint, waitReplayed } from '../actions/topology-actions.js';
 
 export interface PromoteResult {
@@ -148,6 +149,15 @@ export async function runPromote(
   // Off the promotion's path: the old primary's own WAL says exactly what it had beyond that point.
   const lost = old && promotedAt !== '' ? await lostOn(ctx, old, promotedAt) : null;
   const behind = lost?.to ? Math.max(0, lsnDiff(lost.to, promotedAt) ?? 0) : null;
+  await recordHistory(ctx, {
+    op: 'promote',
+    node: target.name,
+    from: old?.name ?? null,
+    primary: target.name,
+    lsn: promotedAt || null,
+    durationMs: ctx.clock.now() - began,
+    reason: decision.reason,
+  });
   return {
     newPrimary: target.name,
     oldPrimary: old?.name ?? null,

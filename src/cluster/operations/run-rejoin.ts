@@ -13,6 +13,7 @@ import type { RejoinFacts } from '../decide/decide-rejoin.js';
 import { controlOf } from '../actions/control-of.js';
 import { nodeOf, sqlOn, waitStreaming } from '../actions/node-actions.js';
 import { observeCluster } from '../observe/observe-cluster.js';
+import { recordHistory } from './record-history.js';
 import { decideRejoinSource } from '../decide/decide-rejoin-source.js';
 import { topologyGuard } from '../decide/topology-guard.js';
 import { describeSplit } from '../observe/describe-split.js';
@@ -159,6 +160,15 @@ export async function runRejoin(
   } finally {
     await journal.finish();
   }
+  await recordHistory(ctx, {
+    op: 'rejoin',
+    node: name,
+    from: primary.name,
+    primary: primary.name,
+    lsn: null,
+    durationMs: ctx.clock.now() - began,
+    reason: `${method}${recloneReason ? `: ${recloneReason}` : ''}`,
+  });
   return {
     node: name,
     primary: primary.name,

@@ -8,6 +8,7 @@ import type { Journal } from '../store/journal.js';
 import { controlOf } from '../actions/control-of.js';
 import { nodeOf, sqlOn, waitStreaming } from '../actions/node-actions.js';
 import { observeCluster } from '../observe/observe-cluster.js';
+import { recordHistory } from './record-history.js';
 import { roleOf, runningReplicas } from '../observe/observation.js';
 import type { ClusterObservation } from '../observe/observation.js';
 import {
@@ -144,6 +145,15 @@ export async function runSwitchover(
     );
   });
   await journal.finish();
+  await recordHistory(ctx, {
+    op: 'switchover',
+    node: target.name,
+    from: old.name,
+    primary: target.name,
+    lsn: control.checkpointLsn,
+    durationMs: ctx.clock.now() - began,
+    reason: `${decision.reason}; writes were impossible for ${writeGapMs} ms`,
+  });
   return {
     oldPrimary: old.name,
     newPrimary: target.name,

@@ -1,5 +1,21 @@
 import type { JournalEntry } from './journal.js';
 
+/** One change of topology or mode, kept after its journal is gone: `pgrepl history`. */
+export interface HistoryEntry {
+  readonly at: string;
+  readonly op: 'promote' | 'switchover' | 'rejoin' | 'set-mode';
+  /** The node the operation made primary, rejoined, or (set-mode) the primary then. */
+  readonly node: string | null;
+  /** The former primary (promote, switchover) or the primary rejoined to. */
+  readonly from: string | null;
+  /** The timeline of the primary once it was done. */
+  readonly timeline: number | null;
+  /** Where it happened in the WAL: the promotion point, the shutdown checkpoint, … */
+  readonly lsn: string | null;
+  readonly durationMs: number;
+  readonly reason: string;
+}
+
 /**
  * What the commands that change one cluster share, wherever they run: the lock that lets one of
  * them act at a time, the journal of the operation under way, and the nodes a failover fenced.
@@ -15,4 +31,7 @@ export interface ClusterStore {
   /** Former primaries a failover fenced: never started as a primary again, only rejoined. */
   fencedNodes(): Promise<readonly string[]>;
   setFenced(node: string, fenced: boolean): Promise<void>;
+  appendHistory(entry: HistoryEntry): Promise<void>;
+  /** Oldest first. */
+  readHistory(): Promise<readonly HistoryEntry[]>;
 }
