@@ -45,5 +45,6 @@ export function formatStatus(s: ClusterStatus, pg: { version: string; binDir: st
   }
   const head = `cluster ${s.cluster}: ${s.healthy ? 'healthy' : 'NOT HEALTHY'} · primary ${s.primary ?? 'none'} · PostgreSQL ${pg.version} (${pg.binDir})`;
   const warnings = s.warnings.map((w) => `warning: ${w}`);
-  return [head, table.toString(), ...warnings].join('\n');
+  const notes = s.notes.map((n) => `note: ${n}`);
+  return [head, table.toString(), ...warnings, ...notes].join('\n');
 }

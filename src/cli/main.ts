@@ -20,6 +20,7 @@ const COMMANDS = {
   topology: () => import('./commands/topology.js'),
   logs: () => import('./commands/logs.js'),
   history: () => import('./commands/history.js'),
+  clean: () => import('./commands/clean.js'),
   render: () => import('./commands/render.js'),
 };
 const load = <K extends keyof typeof COMMANDS>(name: K): ReturnType<(typeof COMMANDS)[K]> =>
@@ -256,6 +257,15 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .command('down')
     .description('stop every node (primary first, fast shutdown); data is kept')
     .action(act(async () => (await load('lifecycle')).runDown(g())));
+
+  program
+    .command('clean')
+    .description(
+      'list the old data directories re-clones moved aside (*.pgrepl-old-*), and remove them with --yes',
+    )
+    .option('--yes', 'remove them')
+    .option('--json', 'print what was found as JSON')
+    .action(act(async (o) => (await load('clean')).runClean(g(), o)));
 
   program
     .command('destroy')

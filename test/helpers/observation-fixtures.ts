@@ -106,6 +106,7 @@ export function observe(
         createdByPgrepl: initialized,
         cloneLeftover: false,
         foreignContent: false,
+        movedAside: [],
         files: !initialized
           ? { postgresqlConf: null, pgHba: null }
           : given === 'replica-stale-config'

@@ -10,7 +10,7 @@ import {
   upCluster,
   waitUntil,
 } from '../helpers/test-cluster.js';
-import type { NodeDef } from '../helpers/test-cluster.js';
+import type { NodeDef, StatusJson } from '../helpers/test-cluster.js';
 import { Writer } from '../helpers/writer.js';
 
 async function ids(c: TestCluster, node: string): Promise<Set<number>> {
@@ -398,8 +398,27 @@ describe('async mode: failover with commits the replicas never got', () => {
     assert.match(r.stdout, /\(reclone/);
     const aside = readdirSync(dirname(c.dataDir('pg1'))).filter((d) => d.startsWith('pg1.pgrepl-old-'));
     assert.equal(aside.length, 1);
-    assert.ok(existsSync(join(dirname(c.dataDir('pg1')), aside[0] as string, 'PG_VERSION')));
-    assert.equal((await c.status()).healthy, true);
+    const old = join(dirname(c.dataDir('pg1')), aside[0] as string);
+    assert.ok(existsSync(join(old, 'PG_VERSION')));
+    const st = (await c.status()) as StatusJson & { notes: string[] };
+    assert.equal(st.healthy, true, 'an old copy is no health problem');
+    assert.deepEqual(st.notes, [
+      `pg1: 1 old data directory that re-clones moved aside (${old}): \`pgrepl clean --yes\` removes it`,
+    ]);
+    // clean lists it with its size, and removes it only with --yes (issue 11).
+    const list = await c.cli(['clean']);
+    assert.equal(list.code, 0, list.stderr);
+    assert.match(
+      list.stdout,
+      new RegExp(`^   ${old.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} \\(pg1, [\\d.]+ MB\\)\n`),
+    );
+    assert.ok(existsSync(old), 'listing removes nothing');
+    const clean = await c.cli(['clean', '--yes']);
+    assert.equal(clean.code, 0, clean.stderr);
+    assert.match(clean.stdout, /^removed .*pg1\.pgrepl-old-.*\nfreed [\d.]+ MB\n$/);
+    assert.ok(!existsSync(old));
+    assert.ok(existsSync(join(c.dataDir('pg1'), 'PG_VERSION')), 'the live data directory stays');
+    assert.deepEqual(((await c.status()) as StatusJson & { notes: string[] }).notes, []);
   });
 });
 

@@ -86,5 +86,9 @@ export async function runDestroy(g: GlobalOptions, o: { yes?: boolean }): Promis
   if (r.stopped.length > 0) process.stdout.write(`stopped ${r.stopped.join(', ')}\n`);
   for (const path of r.removed) process.stdout.write(`removed ${path}\n`);
   for (const path of r.kept) process.stdout.write(`kept ${path}: pgrepl did not create it\n`);
+  for (const path of r.movedAside)
+    process.stdout.write(
+      `kept ${path}: an old copy a re-clone moved aside; \`pgrepl clean --yes\` removes it\n`,
+    );
   return 0;
 }

@@ -1,5 +1,5 @@
 import { chownSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { PgreplError } from '../../errors.js';
 import {
   assertPortFree,
@@ -27,6 +27,9 @@ import { cloneTempDir } from '../observe/observation.js';
 import { readState, recordCreatedDir } from '../store/cluster-state.js';
 import type { NodeControl } from './node-control.js';
 import { writeNodeFiles } from './node-files.js';
+
+/** What a re-clone appends to the data directory it moves aside, before the time. */
+const ASIDE = '.pgrepl-old-';
 
 /** The node's server log, under the state dir of the machine it runs on. */
 export const logFileOf = (ctx: ClusterContext, node: NodeSpec) => join(ctx.paths.logsDir, `${node.name}.log`);
@@ -58,6 +61,7 @@ export function localNodeControl(ctx: ClusterContext, node: NodeSpec): NodeContr
           postgresqlConf: readOrNull(join(dataDir, 'postgresql.conf')),
           pgHba: readOrNull(join(dataDir, 'pg_hba.conf')),
         },
+        movedAside: control.movedAside(),
       };
     },
     state: () => readDataDir(dataDir),
@@ -149,9 +153,26 @@ export function localNodeControl(ctx: ClusterContext, node: NodeSpec): NodeContr
     },
     moveAside() {
       if (!readDataDir(dataDir).initialized) return null;
-      const aside = `${dataDir}.pgrepl-old-${new Date().toISOString().replace(/[:.]/g, '-')}`;
+      const aside = `${dataDir}${ASIDE}${new Date().toISOString().replace(/[:.]/g, '-')}`;
       renameSync(dataDir, aside);
       return aside;
+    },
+    movedAside() {
+      const prefix = `${basename(dataDir)}${ASIDE}`;
+      try {
+        return readdirSync(dirname(dataDir))
+          .filter((f) => f.startsWith(prefix))
+          .sort()
+          .map((f) => join(dirname(dataDir), f));
+      } catch {
+        return [];
+      }
+    },
+    removeMovedAside(dir) {
+      // Only what moveAside() made: never a path that merely was passed in.
+      if (!control.movedAside().includes(dir))
+        throw new PgreplError('E_UNKNOWN_NODE', `${dir} is no old copy of ${node.name}'s data directory`);
+      rmSync(dir, { recursive: true, force: true });
     },
     async rewind(sourceConninfo) {
       const outcome = await runRewind(env, { dataDir, sourceConninfo, signal: ctx.abort });

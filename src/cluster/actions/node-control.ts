@@ -56,6 +56,10 @@ export interface NodeControl {
   clone(req: CloneRequest): Promise<void>;
   /** Moves an initialised data directory aside (`<dataDir>.pgrepl-old-<time>`); returns where, or null. */
   moveAside(): string | null;
+  /** The directories moveAside() left, oldest first. */
+  movedAside(): string[];
+  /** Deletes one of them (and nothing else). */
+  removeMovedAside(dir: string): void;
   /** pg_rewind of the stopped node from a running source. */
   rewind(sourceConninfo: string): Promise<RewindOutcome>;
   readControlData(): Promise<ControlData>;
@@ -107,6 +111,8 @@ export function notLocalControl(node: NodeSpec): NodeControl {
     initPrimary: reject,
     clone: reject,
     moveAside: refuse,
+    movedAside: refuse,
+    removeMovedAside: refuse,
     rewind: reject,
     readControlData: reject,
     readWal: refuse,

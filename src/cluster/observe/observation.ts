@@ -51,6 +51,8 @@ export type LocalDataDir = DataDirState & {
   readonly foreignContent: boolean;
   /** Current postgresql.conf and pg_hba.conf, null when absent. */
   readonly files: { readonly postgresqlConf: string | null; readonly pgHba: string | null };
+  /** Old copies of this directory that re-clones moved aside (`<dataDir>.pgrepl-old-<time>`). */
+  readonly movedAside: readonly string[];
 };
 
 /**

@@ -39,6 +39,8 @@ export interface ClusterStatus {
   healthy: boolean;
   primary: string | null;
   warnings: string[];
+  /** Worth knowing, but no reason to call the cluster unhealthy (old copies taking disk space). */
+  notes: string[];
   nodes: NodeStatus[];
 }
 
@@ -146,7 +148,15 @@ export function buildStatus(spec: ClusterSpec, obs: ClusterObservation): Cluster
     primaries.length === 1 &&
     nodes.every((n) => n.role === 'primary' || (n.role === 'replica' && n.state === 'streaming')) &&
     warnings.length === 0;
-  return { cluster: spec.cluster, healthy, primary: primary?.node.name ?? null, warnings, nodes };
+  const notes = obs.nodes.flatMap((o) => {
+    const aside = o.dataDir.local ? o.dataDir.movedAside : [];
+    if (aside.length === 0) return [];
+    const k = aside.length;
+    return [
+      `${o.node.name}: ${k} old data director${k === 1 ? 'y' : 'ies'} that re-clones moved aside (${aside.join(', ')}): \`pgrepl clean --yes\` removes ${k === 1 ? 'it' : 'them'}`,
+    ];
+  });
+  return { cluster: spec.cluster, healthy, primary: primary?.node.name ?? null, warnings, notes, nodes };
 }
 
 function nodeWarnings(n: NodeStatus, o: NodeObservation | undefined): string[] {

@@ -3,7 +3,8 @@ import { join } from 'node:path';
 import { childRecordsDir } from '../context/child-records.js';
 import { readState, statePath } from '../store/cluster-state.js';
 import { statePaths } from '../context/cluster-context.js';
-import { journalPath } from '../store/file-store.js';
+import { historyPath, journalPath } from '../store/file-store.js';
+import { controlOf } from '../actions/control-of.js';
 import type { ClusterContext } from '../context/cluster-context.js';
 import { stopCluster } from './stop-cluster.js';
 
@@ -12,6 +13,8 @@ export interface DestroyResult {
   removed: string[];
   /** Data directories of the spec that pgrepl did not create, left in place. */
   kept: string[];
+  /** Old data directories re-clones moved aside, left for `pgrepl clean --yes`. */
+  movedAside: string[];
 }
 
 /**
@@ -39,6 +42,7 @@ export async function destroyCluster(ctx: ClusterContext): Promise<DestroyResult
     paths.logsDir,
     statePath(ctx.spec.stateDir),
     journalPath(ctx.spec.stateDir),
+    historyPath(ctx.spec.stateDir),
     childRecordsDir(ctx.spec.stateDir),
   ]) {
     if (!existsSync(path)) continue;
@@ -46,7 +50,10 @@ export async function destroyCluster(ctx: ClusterContext): Promise<DestroyResult
     removed.push(path);
   }
   for (const dir of [join(ctx.spec.stateDir, 'data'), ctx.spec.stateDir]) removeIfEmpty(dir);
-  return { stopped, removed, kept };
+  const movedAside = ctx.spec.nodes
+    .filter((n) => ctx.localNodes.has(n.name))
+    .flatMap((n) => controlOf(ctx, n).movedAside());
+  return { stopped, removed, kept, movedAside };
 }
 
 function removeIfEmpty(dir: string): void {
