@@ -23,12 +23,7 @@ export function listMovedAside(ctx: ClusterContext): MovedAside[] {
 
 /** `clean --yes`: deletes them; run exclusively. */
 export function removeMovedAside(ctx: ClusterContext, found: readonly MovedAside[]): void {
-  for (const f of found)
-    controlOf(ctx, ctx.spec.nodes.find((n) => n.name === f.node) ?? never(f.node)).removeMovedAside(f.dir);
-}
-
-function never(node: string): never {
-  throw new Error(`no node ${node}`);
+  for (const f of found) controlOf(ctx, nodeOf(ctx, f.node)).removeMovedAside(f.dir);
 }
 
 /** Bytes under `path`, links not followed. */
