@@ -259,6 +259,17 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .action(act(async () => (await load('lifecycle')).runDown(g())));
 
   program
+    .command('remove')
+    .description(
+      'take a replica out of the cluster: stop it, drop its slot, remove it from pg_hba and from the spec',
+    )
+    .argument('<node>', 'the replica to remove (switch over first to remove the primary)')
+    .option('--yes', 'confirm')
+    .option('--delete-data', 'delete its data directory too (only one pgrepl created)')
+    .option('--json', 'print the result as JSON')
+    .action(act(async (node: string, o) => (await load('lifecycle')).runRemove(g(), node, o)));
+
+  program
     .command('clean')
     .description(
       'list the old data directories re-clones moved aside (*.pgrepl-old-*), and remove them with --yes',

@@ -61,7 +61,10 @@ export async function readInstanceState(s: SqlSession): Promise<InstanceState> {
            pg_last_wal_replay_lsn()::text AS replay_lsn,
            CASE WHEN pg_is_in_recovery() THEN pg_is_wal_replay_paused() END AS replay_paused,
            CASE WHEN pg_is_in_recovery()
+                -- What it receives, else what it replayed up to (minRecoveryPoint moves with replay),
+                -- and its last restartpoint only when neither is known: that one lags behind.
                 THEN COALESCE((SELECT received_tli FROM pg_stat_wal_receiver),
+                              NULLIF((SELECT min_recovery_end_timeline FROM pg_control_recovery()), 0),
                               (SELECT timeline_id FROM pg_control_checkpoint()))
                 ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int
            END AS timeline`);

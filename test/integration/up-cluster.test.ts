@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { clusterForSuite, freePort, waitUntil } from '../helpers/test-cluster.js';
@@ -335,6 +335,46 @@ describe('pgrepl up: 1 primary + 2 replicas from nothing', () => {
     assert.equal(again.healthy, true, again.warnings.join('\n'));
   });
 
+  it('removes a replica: stopped, its slot dropped, out of the spec with the file’s comments kept (issue 11)', async () => {
+    appendFileSync(c.specFile, '# my own note, kept by pgrepl\n');
+    const primary = (await c.status()).primary as string;
+    const victim = ['pg2', 'pg3', 'pg4'].find((n) => n !== primary) as string;
+    const refused = await c.cli(['remove', victim]);
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, new RegExp(`E_CONFIRMATION_REQUIRED: remove stops ${victim}`));
+    assert.notEqual(c.postmasterPid(victim), null, 'nothing changed without --yes');
+    const ofPrimary = await c.cli(['remove', primary, '--yes']);
+    assert.equal(ofPrimary.code, 1);
+    assert.match(ofPrimary.stderr, /E_IS_PRIMARY: .* is the primary; switch over first/);
+    const r = await c.cli(['remove', victim, '--yes']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(
+      r.stdout,
+      new RegExp(
+        `^removed ${victim} from the cluster and from .*; its slot is dropped\nits data is kept in `,
+      ),
+    );
+    assert.equal(c.postmasterPid(victim), null);
+    assert.ok(existsSync(join(c.dataDir(victim), 'PG_VERSION')), 'its data stays without --delete-data');
+    const slots = await c.sql<{ slot_name: string }>(
+      primary,
+      'SELECT slot_name FROM pg_replication_slots ORDER BY 1',
+    );
+    assert.ok(!slots.some((s) => s.slot_name === victim), JSON.stringify(slots));
+    const spec = readFileSync(c.specFile, 'utf8');
+    assert.doesNotMatch(spec, new RegExp(`name: ${victim}\\b`));
+    assert.match(spec, /# my own note, kept by pgrepl/);
+    const [names] = await c.sql<{ v: string }>(
+      primary,
+      "SELECT current_setting('synchronous_standby_names') AS v",
+    );
+    assert.equal(names?.v, '', 'async: nothing to name');
+    const st = await c.status();
+    assert.equal(st.healthy, true, st.warnings.join('\n'));
+    assert.equal(st.nodes.length, 3);
+    c.nodes = c.nodes.filter((n) => n.name !== victim);
+  });
+
   it('destroys only with --yes, and then removes what it created', async () => {
     const refused = await c.cli(['destroy']);
     assert.equal(refused.code, 1);
@@ -344,7 +384,7 @@ describe('pgrepl up: 1 primary + 2 replicas from nothing', () => {
     assert.equal(done.code, 0, done.stderr);
     for (const n of ['pg1', 'pg2', 'pg3', 'pg4']) {
       assert.equal(c.postmasterPid(n), null);
-      assert.ok(!existsSync(c.dataDir(n)));
+      assert.ok(!existsSync(c.dataDir(n)), `${n}: pgrepl made it, even the one removed from the spec`);
     }
     assert.ok(!existsSync(join(c.base, 'state')));
     assert.ok(existsSync(c.specFile), 'the spec is the user’s, not pgrepl’s');

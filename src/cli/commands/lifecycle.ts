@@ -1,5 +1,6 @@
 import { destroyCluster } from '../../cluster/operations/destroy-cluster.js';
 import { nodeOf } from '../../cluster/actions/node-actions.js';
+import { removeNode } from '../../cluster/operations/remove-node.js';
 import { reloadNodes, restartNodes } from '../../cluster/operations/restart-nodes.js';
 import { stopCluster, stopOneNode } from '../../cluster/operations/stop-cluster.js';
 import { PgreplError } from '../../errors.js';
@@ -90,5 +91,37 @@ export async function runDestroy(g: GlobalOptions, o: { yes?: boolean }): Promis
     process.stdout.write(
       `kept ${path}: an old copy a re-clone moved aside; \`pgrepl clean --yes\` removes it\n`,
     );
+  return 0;
+}
+
+/** `remove NODE --yes [--delete-data]`: takes a replica out of the cluster and the spec. */
+export async function runRemove(
+  g: GlobalOptions,
+  name: string,
+  o: { yes?: boolean; deleteData?: boolean; json?: boolean },
+): Promise<number> {
+  const ctx = await commandContext(g);
+  const node = nodeOf(ctx, name);
+  if (!o.yes)
+    throw new PgreplError(
+      'E_CONFIRMATION_REQUIRED',
+      `remove stops ${name}, drops its slot on the primary and takes it out of ${ctx.spec.source}; its data in ` +
+        `${node.dataDir} is ${o.deleteData ? 'deleted' : 'kept'}. Run \`pgrepl remove ${name} --yes${o.deleteData ? ' --delete-data' : ''}\` if that is what you want`,
+    );
+  const { result } = await changing(ctx, 'remove', () =>
+    removeNode(ctx, name, { deleteData: o.deleteData === true }),
+  );
+  if (o.json) {
+    process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+    return 0;
+  }
+  const lines = [
+    `removed ${name} from the cluster and from ${ctx.spec.source}${result.slotDropped ? '; its slot is dropped' : ''}`,
+    result.keptDataDir ? `its data is kept in ${result.keptDataDir}` : 'its data directory is deleted',
+  ];
+  const touched = [...new Set(result.others.steps.map((s) => s.node))];
+  if (touched.length > 0)
+    lines.push(`the other nodes no longer name it: ${touched.join(', ')} rewritten and reloaded`);
+  process.stdout.write(`${lines.join('\n')}\n`);
   return 0;
 }

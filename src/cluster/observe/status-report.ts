@@ -113,17 +113,6 @@ export function buildStatus(spec: ClusterSpec, obs: ClusterObservation): Cluster
         `DIVERGED: ${o.node.name} ${o.divergence.reason}; it must not stream as it is: \`pgrepl rejoin ${o.node.name}\` re-clones it`,
       );
   }
-  // A replica on another timeline that does not stream may hold WAL the primary never had.
-  const primaryTimeline = answer?.instance.timeline ?? null;
-  for (const n of nodes) {
-    const otherTimeline = n.timeline !== null && primaryTimeline !== null && n.timeline !== primaryTimeline;
-    if (n.role === 'replica' && otherTimeline && n.state !== 'streaming') {
-      warnings.push(
-        `DIVERGED? ${n.name} is on timeline ${n.timeline} and the primary on ${primaryTimeline}, and it does not ` +
-          `stream: \`pgrepl rejoin ${n.name}\``,
-      );
-    }
-  }
   if (answer && primary && answer.replicationPasswordMatches === false)
     warnings.push(
       `the replication password pgrepl has is not the one role ${spec.replication.user} has on ${primary.node.name}: ` +
@@ -177,8 +166,10 @@ function nodeWarnings(n: NodeStatus, o: NodeObservation | undefined): string[] {
             'so whether it is stopped or cut off must be checked there'
           : `${n.name} runs but does not answer: ${n.error ?? 'unknown error'}`,
     );
+  // Not a reason to rejoin by itself: a replica that just restarted, or waits for its upstream,
+  // catches up on its own; its log says why it does not stream.
   if (n.role === 'replica' && n.state !== 'streaming')
-    w.push(`${n.name} is a replica but is not streaming (${n.state})`);
+    w.push(`${n.name} is a replica but is not streaming (${n.state}); \`pgrepl logs ${n.name}\` says why`);
   const server = o?.server?.ok ? o.server : undefined;
   for (const u of server?.unappliedSettings ?? [])
     w.push(`${n.name}: setting ${u.name} from pgrepl's postgresql.conf is not in effect (${u.why})`);
