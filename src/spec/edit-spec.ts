@@ -1,6 +1,6 @@
 import { readFileSync, writeFileSync } from 'node:fs';
-import { isMap, isSeq, parseDocument } from 'yaml';
 import type { ReplicationMode } from './cluster-spec.js';
+import { deleteKeyText, deleteNamedItemText, setScalarText } from './edit-yaml-text.js';
 import { parseSpec } from './parse-spec.js';
 import { dirname } from 'node:path';
 
@@ -9,11 +9,11 @@ import { dirname } from 'node:path';
  * that the edited spec is still valid (so a refused edit leaves the file as it was).
  */
 export function writeReplicationMode(file: string, mode: ReplicationMode, syncCount: number): void {
-  const doc = parseDocument(readFileSync(file, 'utf8'));
-  doc.setIn(['replication', 'mode'], mode);
-  if (mode === 'async') doc.deleteIn(['replication', 'syncCount']);
-  else doc.setIn(['replication', 'syncCount'], syncCount);
-  const text = doc.toString();
+  const withMode = setScalarText(readFileSync(file, 'utf8'), ['replication', 'mode'], mode);
+  const text =
+    mode === 'async'
+      ? deleteKeyText(withMode, ['replication', 'syncCount'])
+      : setScalarText(withMode, ['replication', 'syncCount'], syncCount);
   parseSpec(text, file, dirname(file));
   writeFileSync(file, text);
 }
@@ -23,13 +23,7 @@ export function writeReplicationMode(file: string, mode: ReplicationMode, syncCo
  * are; refused (the file unchanged) when the edited spec would be invalid, e.g. with no node left.
  */
 export function removeNodeFromSpec(file: string, name: string): void {
-  const doc = parseDocument(readFileSync(file, 'utf8'));
-  const nodes = doc.get('nodes');
-  if (!isSeq(nodes)) throw new Error(`${file} has no nodes list`);
-  const at = nodes.items.findIndex((item) => isMap(item) && item.get('name') === name);
-  if (at < 0) throw new Error(`${file} has no node ${name}`);
-  nodes.delete(at);
-  const text = doc.toString();
+  const text = deleteNamedItemText(readFileSync(file, 'utf8'), ['nodes'], name);
   parseSpec(text, file, dirname(file));
   writeFileSync(file, text);
 }

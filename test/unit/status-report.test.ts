@@ -39,22 +39,11 @@ describe('status', () => {
 
   it('never advises a rejoin for a replica that is only behind on an older timeline (issue 11)', () => {
     const obs = observe(spec, { pg1: 'primary-up', pg2: 'replica-streaming', pg3: 'replica-not-streaming' });
-    const older = {
-      ...obs,
-      nodes: obs.nodes.map((o) =>
-        o.node.name === 'pg3' && o.server?.ok
-          ? { ...o, server: { ...o.server, instance: { ...o.server.instance, timeline: 0 } } }
-          : o,
-      ),
-    };
-    const primaryOn2 = {
-      ...older,
-      nodes: older.nodes.map((o) =>
-        o.node.name === 'pg1' && o.server?.ok
-          ? { ...o, server: { ...o.server, instance: { ...o.server.instance, timeline: 2 } } }
-          : o,
-      ),
-    };
+    const onTimeline = (name: string, timeline: number) => (o: (typeof obs.nodes)[number]) =>
+      o.node.name === name && o.server?.ok
+        ? { ...o, server: { ...o.server, instance: { ...o.server.instance, timeline } } }
+        : o;
+    const primaryOn2 = { ...obs, nodes: obs.nodes.map(onTimeline('pg3', 1)).map(onTimeline('pg1', 2)) };
     const s = buildStatus(spec, primaryOn2);
     assert.ok(!s.warnings.some((w) => /rejoin|DIVERGED/.test(w)), s.warnings.join('\n'));
     assert.ok(s.warnings.some((w) => /^pg3 is a replica but is not streaming/.test(w)));
