@@ -207,6 +207,15 @@ describe('sync mode: failover after the primary is killed', () => {
     assert.equal(s.healthy, true, s.warnings.join('\n'));
   });
 
+  it('rejoin of a replica that already streams changes nothing, not even its process (issue 11)', async () => {
+    const pid = c.postmasterPid('pg1');
+    const r = await c.cli(['rejoin', 'pg1', '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal((JSON.parse(r.stdout) as { method: string }).method, 'none needed');
+    assert.match(r.stderr, /pg1 already streams from pg\d on its timeline/);
+    assert.equal(c.postmasterPid('pg1'), pid, 'it was not stopped');
+  });
+
   it('remembers the mode change, the promotion and the rejoin in history (issue 11)', async () => {
     const r = await c.cli(['history', '--json']);
     assert.equal(r.code, 0, r.stderr);
@@ -345,6 +354,8 @@ describe('async mode: failover with commits the replicas never got', () => {
   });
 
   it('finishes a rejoin that pgrepl was killed in, through resume', async () => {
+    // Stopped, it needs a rejoin: one of a replica that streams does nothing.
+    assert.equal((await c.cli(['stop', 'pg1'])).code, 0);
     const r = await c.cli(['rejoin', 'pg1'], { env: { PGREPL_CRASH_AT: 'after:stop pg1' } });
     assert.notEqual(r.code, 0);
     assert.equal(c.postmasterPid('pg1'), null);
@@ -356,6 +367,8 @@ describe('async mode: failover with commits the replicas never got', () => {
   });
 
   it('after a kill that followed pg_rewind, resume starts the node without rewinding it again', async () => {
+    // Stopped, it needs a rejoin: one of a replica that streams does nothing.
+    assert.equal((await c.cli(['stop', 'pg1'])).code, 0);
     const r = await c.cli(['rejoin', 'pg1'], { env: { PGREPL_CRASH_AT: 'after:rewind pg1' } });
     assert.notEqual(r.code, 0);
     assert.equal(c.postmasterPid('pg1'), null);
@@ -372,6 +385,8 @@ describe('async mode: failover with commits the replicas never got', () => {
 
   it('after a kill during pg_rewind, resume re-clones the node instead of trusting its directory', async () => {
     const primary = (await c.status()).primary as string;
+    // Stopped, it needs a rejoin: one of a replica that streams does nothing.
+    assert.equal((await c.cli(['stop', 'pg1'])).code, 0);
     const r = await c.cli(['rejoin', 'pg1'], { env: { PGREPL_CRASH_AT: `after:slot pg1 on ${primary}` } });
     assert.notEqual(r.code, 0);
     // What a kill while pg_rewind runs leaves behind: the journal's current step is the rewind, not done.

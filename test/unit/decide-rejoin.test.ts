@@ -7,6 +7,7 @@ const first: RejoinFacts = {
   node: 'pg1',
   primary: 'pg2',
   askedReclone: false,
+  streamsNow: false,
   resumed: null,
   divergence: null,
   rewound: null,
@@ -73,6 +74,18 @@ describe('decideRejoin', () => {
     assert.equal(
       kinds({ ...first, resumed: { ...resumed, rewindDone: true, recloneBegun: true } }),
       'reclone',
+    );
+  });
+
+  it('does nothing to a replica that already streams from the primary: it is not even stopped (issue 11)', () => {
+    assert.deepEqual(decideRejoin({ ...first, streamsNow: true }), {
+      kind: 'nothing',
+      reason: 'pg1 already streams from pg2 on its timeline',
+    });
+    assert.equal(
+      kinds({ ...first, streamsNow: true, askedReclone: true }),
+      'reclone',
+      '--reclone still re-clones',
     );
   });
 

@@ -6,6 +6,8 @@ export interface RejoinFacts {
   readonly primary: string;
   /** `--reclone` was given. */
   readonly askedReclone: boolean;
+  /** Before anything: it streams from the primary, on its timeline, and is not fenced. */
+  readonly streamsNow: boolean;
   /** What the journal of an interrupted run of this rejoin says; null on a first run. */
   readonly resumed: {
     /** pg_rewind finished: the directory only needs to start as a standby. */
@@ -29,6 +31,8 @@ export interface RejoinFacts {
 
 /** The next thing a rejoin does, with why. */
 export type RejoinStep =
+  /** It already is what a rejoin makes of it: nothing is stopped or changed. */
+  | { kind: 'nothing'; reason: string }
   | { kind: 'check'; reason: string }
   | { kind: 'rewind'; reason: string }
   | { kind: 'reclone'; reason: string }
@@ -42,6 +46,8 @@ export type RejoinStep =
  */
 export function decideRejoin(f: RejoinFacts): RejoinStep {
   if (f.askedReclone) return { kind: 'reclone', reason: 'asked for with --reclone' };
+  if (f.streamsNow && f.resumed === null)
+    return { kind: 'nothing', reason: `${f.node} already streams from ${f.primary} on its timeline` };
   if (f.resumed?.rewindInterrupted)
     return {
       kind: 'reclone',

@@ -7,5 +7,9 @@ export function withInterruption(status: ClusterStatus, journal: JournalEntry | 
   const warning =
     `\`pgrepl ${journal.resume.join(' ')}\` was interrupted during step "${journal.step}"; ` +
     'run `pgrepl resume` to finish it or `pgrepl abandon` to undo it';
-  return { ...status, healthy: false, warnings: [warning, ...status.warnings] };
+  // While the journal is there, `start` is refused: point at `resume` instead.
+  const others = status.warnings.map((w) =>
+    w.replace(/; `pgrepl start \S+` starts it$/, '; `pgrepl resume` first (start is refused until then)'),
+  );
+  return { ...status, healthy: false, warnings: [warning, ...others] };
 }

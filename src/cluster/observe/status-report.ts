@@ -88,7 +88,11 @@ export function buildStatus(spec: ClusterSpec, obs: ClusterObservation): Cluster
     if (role !== 'replica') return { ...base, state: role };
     return {
       ...base,
-      state: sender?.state ?? (wr ? `receiver ${wr.status}` : 'disconnected'),
+      // The primary's pg_stat_replication is the measure (lag, sync state); a receiver that says it
+      // streams while that list, read a moment apart, does not show it yet, streams all the same.
+      state:
+        sender?.state ??
+        (wr?.status === 'streaming' ? 'streaming' : wr ? `receiver ${wr.status}` : 'disconnected'),
       lagBytes: sender?.lagBytes ?? null,
       writeLagMs: sender?.writeLagMs ?? null,
       flushLagMs: sender?.flushLagMs ?? null,
@@ -155,7 +159,7 @@ function nodeWarnings(n: NodeStatus, o: NodeObservation | undefined): string[] {
       `${n.name} is down and fenced (a failover left it behind); \`pgrepl rejoin ${n.name}\` brings it back`,
     );
   else if (n.role === 'down' && o?.divergence?.kind !== 'diverged')
-    w.push(`${n.name} is down (data in ${n.dataDir}); \`pgrepl start\` starts it`);
+    w.push(`${n.name} is down (data in ${n.dataDir}); \`pgrepl start ${n.name}\` starts it`);
   if (n.role === 'absent') w.push(`${n.name} has no data yet; \`pgrepl up\` creates it`);
   if (n.role === 'unreachable')
     w.push(

@@ -13,6 +13,7 @@ import type { RejoinFacts } from '../decide/decide-rejoin.js';
 import { controlOf } from '../actions/control-of.js';
 import { nodeOf, sqlOn, waitStreaming } from '../actions/node-actions.js';
 import { observeCluster } from '../observe/observe-cluster.js';
+import type { ClusterObservation } from '../observe/observation.js';
 import { recordHistory } from './record-history.js';
 import { decideRejoinSource } from '../decide/decide-rejoin-source.js';
 import { topologyGuard } from '../decide/topology-guard.js';
@@ -78,6 +79,7 @@ export async function runRejoin(
     node: name,
     primary: primary.name,
     askedReclone: o.reclone,
+    streamsNow: streamsFrom(obs, name, primary.name),
     resumed: resumed
       ? {
           rewindDone: resumed.hasDone(rewindStep),
@@ -103,6 +105,21 @@ export async function runRejoin(
     await control.start();
     await waitStreaming(ctx, node, primary);
   };
+  const first = decideRejoin(facts);
+  if (first.kind === 'nothing') {
+    await journal.finish();
+    ctx.events.emit({ event: 'decision', op: 'rejoin', reason: first.reason });
+    return {
+      node: name,
+      primary: primary.name,
+      method: 'none needed',
+      recloneReason: null,
+      discarded: null,
+      rewindCopiedMb: null,
+      movedAside: null,
+      ms: ctx.clock.now() - began,
+    };
+  }
   // Every step is safe to repeat, and the node stays stopped and fenced until the end: a failed
   // rejoin leaves nothing half-done, so it clears its journal and can simply be run again.
   try {
@@ -116,7 +133,9 @@ export async function runRejoin(
     );
     for (let done = false; !done;) {
       const next = decideRejoin(facts);
-      if (next.kind === 'check') {
+      if (next.kind === 'nothing') {
+        done = true;
+      } else if (next.kind === 'check') {
         const check = await sqlOn(ctx, primary, async (s) => {
           // The promoted primary's control file must show its new timeline before pg_rewind reads it.
           await s.query('CHECKPOINT');
@@ -192,4 +211,13 @@ async function ownWalOf(control: NodeControl, check: DivergenceCheck): Promise<L
   if (!branch) return null;
   const own = await control.commitsAfter(branch.endedAt, check.control);
   return own && own.to !== own.from ? own : null;
+}
+
+/** Whether `name` streams from `primary` now, on the primary's timeline, and is not fenced. */
+function streamsFrom(obs: ClusterObservation, name: string, primary: string): boolean {
+  const me = obs.nodes.find((n) => n.node.name === name);
+  const p = obs.nodes.find((n) => n.node.name === primary);
+  if (!me?.server?.ok || !p?.server?.ok || me.fenced || !me.server.instance.inRecovery) return false;
+  const sender = p.server.senders.find((s) => s.applicationName === name);
+  return sender?.state === 'streaming' && me.server.instance.timeline === p.server.instance.timeline;
 }
