@@ -21,6 +21,7 @@ const COMMANDS = {
   logs: () => import('./commands/logs.js'),
   history: () => import('./commands/history.js'),
   clean: () => import('./commands/clean.js'),
+  'scram-verifier': () => import('./commands/scram-verifier.js'),
   render: () => import('./commands/render.js'),
 };
 const load = <K extends keyof typeof COMMANDS>(name: K): ReturnType<(typeof COMMANDS)[K]> =>
@@ -268,6 +269,11 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .option('--delete-data', 'delete its data directory too (only one pgrepl created)')
     .option('--json', 'print the result as JSON')
     .action(act(async (node: string, o) => (await load('lifecycle')).runRemove(g(), node, o)));
+
+  program
+    .command('scram-verifier')
+    .description('read a password on stdin and print its SCRAM-SHA-256 verifier (for .env of render conf)')
+    .action(act(async () => (await load('scram-verifier')).runScramVerifier()));
 
   program
     .command('clean')

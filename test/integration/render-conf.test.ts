@@ -4,7 +4,8 @@ import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
-import { assertNoLeakedServers, TestCluster, waitUntil } from '../helpers/test-cluster.js';
+import { verifierMatches } from '../../src/postgres/scram-verifier.js';
+import { assertNoLeakedServers, CLI, TestCluster, waitUntil } from '../helpers/test-cluster.js';
 
 const isRoot = process.getuid?.() === 0;
 const SU = 'su-Pa:ss\\word';
@@ -97,6 +98,21 @@ describe('render conf: the generated files, run as their README says, make a str
       "SELECT current_setting('port') AS port, current_setting('cluster_name') AS cluster_name",
     );
     assert.deepEqual(own, { port: String(c.port('pg2')), cluster_name: 'pg2' });
+  });
+
+  it('creates the replication role from a SCRAM verifier: the password is never in its SQL (issue 11)', () => {
+    const script = readFileSync(join(bundle(), 'pg1', 'setup.sh'), 'utf8');
+    assert.match(script, /PASSWORD :'replication_verifier'/);
+    assert.doesNotMatch(script, /PGREPL_REPLICATION_PASSWORD/);
+    const env = readFileSync(join(bundle(), 'pg1', '.env'), 'utf8');
+    const verifier = /^PGREPL_REPLICATION_VERIFIER='(SCRAM-SHA-256\$4096:[^']+)'$/m.exec(env)?.[1];
+    assert.ok(verifier, env);
+    // `pgrepl scram-verifier` makes one from stdin, for a .env filled in by hand.
+    const made = execFileSync(process.execPath, [CLI, 'scram-verifier'], {
+      input: 'some password\n',
+      encoding: 'utf8',
+    });
+    assert.ok(verifierMatches('some password', made.trim()));
   });
 
   it('is safe to run again', () => {

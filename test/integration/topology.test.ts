@@ -543,6 +543,11 @@ describe('rejoin of a replica whose slot max_slot_wal_keep_size invalidated', ()
         'slot pg2 on pg1 lost WAL its replica needs: `pgrepl rejoin pg2` re-clones it',
       ),
     );
+    // start does not wait a minute for WAL that is gone: it says so at once (issue 11).
+    const start = await c.cli(['start']);
+    assert.equal(start.code, 0, start.stderr);
+    assert.match(start.stderr, /pg2 stays stopped: its slot on pg1 lost WAL it needs/);
+    assert.equal(c.postmasterPid('pg2'), null);
     const r = await c.cli(['rejoin', 'pg2', '--json']);
     assert.equal(r.code, 0, r.stderr);
     assert.equal((JSON.parse(r.stdout) as { method: string }).method, 'reclone');

@@ -145,6 +145,31 @@ describe('planUp', () => {
     assert.deepEqual(kinds(reloadOnly.steps), ['write-config:pg1', 'write-config:pg2', 'write-config:pg3']);
   });
 
+  it('leaves stopped, and says why, a replica whose slot lost the WAL it needs (issue 11)', () => {
+    const obs = observe(spec, { pg1: 'primary-up', pg2: 'replica-streaming', pg3: 'replica-down' });
+    const lost = {
+      ...obs,
+      nodes: obs.nodes.map((o) =>
+        o.node.name === 'pg1' && o.server?.ok
+          ? {
+              ...o,
+              server: {
+                ...o.server,
+                slots: o.server.slots.map((sl) => (sl.name === 'pg3' ? { ...sl, walStatus: 'lost' } : sl)),
+              },
+            }
+          : o,
+      ),
+    };
+    const plan = planUp(spec, lost, FACTS, { create: false });
+    assert.deepEqual(kinds(plan.steps), []);
+    assert.ok(
+      plan.notes.some((n) =>
+        /^pg3 stays stopped: its slot on pg1 lost WAL it needs.*pgrepl rejoin pg3/.test(n),
+      ),
+    );
+  });
+
   it('start (create: false) never initialises or clones', () => {
     const plan = planUp(spec, observe(spec, { pg1: 'primary-down' }), FACTS, { create: false });
     assert.deepEqual(kinds(plan.steps), ['start:pg1', 'ensure-replication-role:pg1']);

@@ -5,6 +5,7 @@ import { renderHostBundle } from '../../deploy/render-host-bundle.js';
 import type { BundleFile } from '../../deploy/render-host-bundle.js';
 import { writeBundle } from '../../deploy/write-bundle.js';
 import { PgreplError } from '../../errors.js';
+import { scramVerifier } from '../../postgres/scram-verifier.js';
 import { commandContext } from '../command-context.js';
 import type { GlobalOptions } from '../command-context.js';
 
@@ -15,7 +16,7 @@ export interface RenderOptions {
   image?: string;
 }
 
-type Secrets = { superuser: string; replication: string } | undefined;
+type Secrets = { superuser: string; replication: string; replicationVerifier: string } | undefined;
 
 /** `render compose --out DIR [--image IMAGE] [--with-secrets] [--force]` */
 export function runRenderCompose(g: GlobalOptions, o: RenderOptions): Promise<number> {
@@ -53,7 +54,11 @@ async function render(
         'no passwords to put in .env yet: run `pgrepl up` once, or give them in the spec (env or file)',
       );
     }
-    secrets = { superuser: ctx.superuserPassword, replication: ctx.replicationPassword };
+    secrets = {
+      superuser: ctx.superuserPassword,
+      replication: ctx.replicationPassword,
+      replicationVerifier: scramVerifier(ctx.replicationPassword),
+    };
   }
   const out = resolve(o.out);
   const rendered = files(ctx, secrets);

@@ -112,6 +112,16 @@ export function planUp(
       notes.push(divergedNotStarted(replica.name, primary.name, r.divergence.reason, 'was left stopped'));
       continue;
     }
+    // Its slot lost WAL it needs: started, it could only wait for what is gone (a re-clone helps).
+    const lost =
+      p.server?.ok && p.server.slots.some((sl) => sl.name === replica.name && sl.walStatus === 'lost');
+    if (lost && r.server === null) {
+      notes.push(
+        `${replica.name} stays stopped: its slot on ${primary.name} lost WAL it needs, so it could never stream; ` +
+          `\`pgrepl rejoin ${replica.name}\` re-clones it`,
+      );
+      continue;
+    }
     if (r.dataDir.initialized && !r.dataDir.standbySignal) {
       notes.push(
         `${replica.name} holds a primary's data but ${primary.name} is the primary; it was left stopped ` +

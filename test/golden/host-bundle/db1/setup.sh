@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 set -a; . ./.env; set +a
-for v in PGREPL_SUPERUSER_PASSWORD PGREPL_REPLICATION_PASSWORD; do
+for v in PGREPL_SUPERUSER_PASSWORD PGREPL_REPLICATION_VERIFIER; do
   if [ -z "${!v:-}" ] || [ "${!v}" = change-me ]; then echo "set $v in .env first" >&2; exit 1; fi
 done
 PG_BIN="${PG_BIN:-/usr/lib/postgresql/15/bin}"
@@ -26,8 +26,8 @@ cp postgresql.conf pg_hba.conf "$DATA/"
 
 echo "replication role and one slot per replica, before any replica clones"
 PGPASSFILE="$adminpass" "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h 10.0.0.11 -p 5432 -U postgres -d postgres <<'SQL'
-\getenv replication_password PGREPL_REPLICATION_PASSWORD
-CREATE ROLE "replicator" WITH LOGIN REPLICATION PASSWORD :'replication_password';
+\getenv replication_verifier PGREPL_REPLICATION_VERIFIER
+CREATE ROLE "replicator" WITH LOGIN REPLICATION PASSWORD :'replication_verifier';
 SELECT pg_create_physical_replication_slot('db2', true);
 SELECT pg_create_physical_replication_slot('db3', true);
 SQL

@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 set -a; . ./.env; set +a
-for v in PGREPL_SUPERUSER_PASSWORD PGREPL_REPLICATION_PASSWORD; do
+for v in PGREPL_REPLICATION_PASSWORD; do
   if [ -z "${!v:-}" ] || [ "${!v}" = change-me ]; then echo "set $v in .env first" >&2; exit 1; fi
 done
 PG_BIN="${PG_BIN:-/usr/lib/postgresql/15/bin}"
