@@ -328,7 +328,7 @@ export async function assertPortFree(host: string, port: number, node: string): 
         );
       } else if (err.code === 'EADDRNOTAVAIL') {
         reject(
-          new PgreplError('E_PORT_IN_USE', `address ${host} of node ${node} is not on this machine`, {
+          new PgreplError('E_NOT_LOCAL', `address ${host} of node ${node} is not on this machine`, {
             cause: err,
           }),
         );

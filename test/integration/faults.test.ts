@@ -222,6 +222,14 @@ describe('bad input and faults: a clear error, a non-zero exit, nothing changed'
     assert.equal(bad.code, 2, bad.stderr);
   });
 
+  it('--help names every environment variable pgrepl reads (issue 11)', async () => {
+    const r = await runCli(['--help']);
+    assert.equal(r.code, 0);
+    for (const v of ['PGREPL_PG_BIN', 'XDG_CACHE_HOME', 'PGREPL_CRASH_AT'])
+      assert.match(r.stdout, new RegExp(`^  ${v} `, 'm'), v);
+    assert.match(r.stdout, /any variable a spec names for a password/);
+  });
+
   it('exits 2 on a usage mistake, before it reads any spec (E_USAGE)', async () => {
     for (const args of [
       ['promote', 'pg2', '--auto'],

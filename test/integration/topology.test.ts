@@ -187,6 +187,8 @@ describe('sync mode: failover after the primary is killed', () => {
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stderr, /pg1 was fenced by a failover and stays stopped; `pgrepl rejoin pg1`/);
     assert.equal(c.postmasterPid('pg1'), null);
+    // It creates nothing, and says so: the role and slot steps ensure, and tell what they found.
+    assert.doesNotMatch(r.stderr, /create the replication role|create physical slot/);
     // The success line names only what streams, and says why pg1 does not (issue 11).
     assert.doesNotMatch(r.stdout, /pg1[^\n]*streaming/);
     assert.match(r.stdout, /\npg1 was fenced by a failover and stays stopped/);

@@ -49,6 +49,24 @@ describe('status', () => {
     assert.ok(s.warnings.some((w) => /^pg3 is a replica but is not streaming/.test(w)));
   });
 
+  it('counts a replica whose receiver streams as streaming, even before the primary lists it (issue 11)', () => {
+    const obs = observe(spec, { pg1: 'primary-up', pg2: 'replica-streaming', pg3: 'replica-streaming' });
+    const unlisted = {
+      ...obs,
+      nodes: obs.nodes.map((o) =>
+        o.node.name === 'pg1' && o.server?.ok
+          ? {
+              ...o,
+              server: { ...o.server, senders: o.server.senders.filter((x) => x.applicationName !== 'pg3') },
+            }
+          : o,
+      ),
+    };
+    const s = buildStatus(spec, unlisted);
+    assert.equal(s.nodes.find((n) => n.name === 'pg3')?.state, 'streaming');
+    assert.ok(!s.warnings.some((w) => /receiver streaming/.test(w)), s.warnings.join('\n'));
+  });
+
   it('shouts about two writable primaries', () => {
     const s = buildStatus(
       spec,
