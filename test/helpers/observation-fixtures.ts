@@ -159,3 +159,17 @@ export function withFiles(o: NodeObservation, files: Partial<LocalDataDir['files
   if (!o.dataDir.local) throw new Error(`${o.node.name} is not local in this fixture`);
   return { ...o.dataDir, files: { ...o.dataDir.files, ...files } };
 }
+
+/** Changes one node's server answer in an observation. */
+export function patchServer(
+  obs: ClusterObservation,
+  name: string,
+  change: (s: ServerAnswer) => ServerAnswer,
+): ClusterObservation {
+  return {
+    ...obs,
+    nodes: obs.nodes.map((o): NodeObservation =>
+      o.node.name === name && o.server?.ok ? { ...o, server: change(o.server) } : o,
+    ),
+  };
+}

@@ -4,29 +4,13 @@ import { decidePromote } from '../../src/cluster/decide/decide-promote.js';
 import { decideSwitchover } from '../../src/cluster/decide/decide-switchover.js';
 import { planUp } from '../../src/cluster/decide/plan-up.js';
 import { replayCaughtUp } from '../../src/cluster/actions/topology-actions.js';
-import type {
-  ClusterObservation,
-  NodeObservation,
-  ServerAnswer,
-} from '../../src/cluster/observe/observation.js';
+import type { ClusterObservation, ServerAnswer } from '../../src/cluster/observe/observation.js';
 import { parseSpec } from '../../src/spec/parse-spec.js';
-import { FACTS, observe, specOf } from '../helpers/observation-fixtures.js';
+import { FACTS, observe, specOf, patchServer } from '../helpers/observation-fixtures.js';
 
 const spec = specOf(3);
 
-/** Changes one node's server answer in an observation. */
-function patch(
-  obs: ClusterObservation,
-  name: string,
-  change: (s: ServerAnswer) => ServerAnswer,
-): ClusterObservation {
-  return {
-    ...obs,
-    nodes: obs.nodes.map((o): NodeObservation =>
-      o.node.name === name && o.server?.ok ? { ...o, server: change(o.server) } : o,
-    ),
-  };
-}
+const patch = patchServer;
 
 const received =
   (lsn: string) =>

@@ -4,7 +4,7 @@ import fc from 'fast-check';
 import { planUp } from '../../src/cluster/decide/plan-up.js';
 import type { Step } from '../../src/cluster/decide/plan-step.js';
 import { localDir } from '../../src/cluster/observe/observation.js';
-import { FACTS, observe, specOf, withFiles } from '../helpers/observation-fixtures.js';
+import { FACTS, observe, patchServer, specOf, withFiles } from '../helpers/observation-fixtures.js';
 import type { NodeShape } from '../helpers/observation-fixtures.js';
 
 const kinds = (steps: readonly Step[]) => steps.map((s) => `${s.kind}:${'slot' in s ? s.slot : s.node}`);
@@ -147,20 +147,10 @@ describe('planUp', () => {
 
   it('leaves stopped, and says why, a replica whose slot lost the WAL it needs (issue 11)', () => {
     const obs = observe(spec, { pg1: 'primary-up', pg2: 'replica-streaming', pg3: 'replica-down' });
-    const lost = {
-      ...obs,
-      nodes: obs.nodes.map((o) =>
-        o.node.name === 'pg1' && o.server?.ok
-          ? {
-              ...o,
-              server: {
-                ...o.server,
-                slots: o.server.slots.map((sl) => (sl.name === 'pg3' ? { ...sl, walStatus: 'lost' } : sl)),
-              },
-            }
-          : o,
-      ),
-    };
+    const lost = patchServer(obs, 'pg1', (a) => ({
+      ...a,
+      slots: a.slots.map((sl) => (sl.name === 'pg3' ? { ...sl, walStatus: 'lost' } : sl)),
+    }));
     const plan = planUp(spec, lost, FACTS, { create: false });
     assert.deepEqual(kinds(plan.steps), []);
     assert.ok(

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { buildStatus, formatBytes } from '../../src/cluster/observe/status-report.js';
-import { observe, specOf } from '../helpers/observation-fixtures.js';
+import { observe, specOf, patchServer } from '../helpers/observation-fixtures.js';
 
 describe('status', () => {
   const spec = specOf(3);
@@ -51,17 +51,10 @@ describe('status', () => {
 
   it('counts a replica whose receiver streams as streaming, even before the primary lists it (issue 11)', () => {
     const obs = observe(spec, { pg1: 'primary-up', pg2: 'replica-streaming', pg3: 'replica-streaming' });
-    const unlisted = {
-      ...obs,
-      nodes: obs.nodes.map((o) =>
-        o.node.name === 'pg1' && o.server?.ok
-          ? {
-              ...o,
-              server: { ...o.server, senders: o.server.senders.filter((x) => x.applicationName !== 'pg3') },
-            }
-          : o,
-      ),
-    };
+    const unlisted = patchServer(obs, 'pg1', (a) => ({
+      ...a,
+      senders: a.senders.filter((x) => x.applicationName !== 'pg3'),
+    }));
     const s = buildStatus(spec, unlisted);
     assert.equal(s.nodes.find((n) => n.name === 'pg3')?.state, 'streaming');
     assert.ok(!s.warnings.some((w) => /receiver streaming/.test(w)), s.warnings.join('\n'));
