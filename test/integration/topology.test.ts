@@ -430,12 +430,21 @@ describe('async mode: failover with commits the replicas never got', () => {
       new RegExp(`^   ${old.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} \\(pg1, [\\d.]+ MB\\)\n`),
     );
     assert.ok(existsSync(old), 'listing removes nothing');
+    // destroy, which deletes only what pgrepl created, keeps it and says how to remove it.
+    const destroy = await c.cli(['destroy', '--yes']);
+    assert.equal(destroy.code, 0, destroy.stderr);
+    assert.ok(
+      destroy.stdout.includes(
+        `kept ${old}: an old copy a re-clone moved aside; \`pgrepl clean --yes\` removes it\n`,
+      ),
+      destroy.stdout,
+    );
+    assert.ok(existsSync(old));
     const clean = await c.cli(['clean', '--yes']);
     assert.equal(clean.code, 0, clean.stderr);
     assert.match(clean.stdout, /^removed .*pg1\.pgrepl-old-.*\nfreed [\d.]+ MB\n$/);
     assert.ok(!existsSync(old));
-    assert.ok(existsSync(join(c.dataDir('pg1'), 'PG_VERSION')), 'the live data directory stays');
-    assert.deepEqual(((await c.status()) as StatusJson & { notes: string[] }).notes, []);
+    assert.equal((await c.cli(['clean'])).stdout, 'no old data directory to clean\n');
   });
 });
 
