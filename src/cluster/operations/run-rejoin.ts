@@ -63,13 +63,6 @@ export async function runRejoin(
     );
   }
   const primary = nodeOf(ctx, source.primary);
-  const journal =
-    resumed ??
-    (await beginJournal(ctx, {
-      op: 'rejoin',
-      resume: ['rejoin', name, ...(o.reclone ? ['--reclone'] : []), ...(o.keep ? ['--keep', o.keep] : [])],
-      facts: { node: name, primary: primary.name },
-    }));
   const rewindStep = `rewind ${name}`;
   const recloneStep = `re-clone ${name}`;
   // pg_rewind killed half-way leaves a directory that cannot be trusted (the PostgreSQL docs say
@@ -91,6 +84,28 @@ export async function runRejoin(
     rewound: null,
     walRemoved: null,
   };
+  const first = decideRejoin(facts);
+  if (first.kind === 'nothing') {
+    ctx.events.emit({ event: 'decision', op: 'rejoin', reason: first.reason });
+    return {
+      node: name,
+      primary: primary.name,
+      method: 'none needed',
+      recloneReason: null,
+      discarded: null,
+      rewindCopiedMb: null,
+      movedAside: null,
+      ms: ctx.clock.now() - began,
+    };
+  }
+  // Only now that there is something to do: a rejoin that changes nothing leaves no journal.
+  const journal =
+    resumed ??
+    (await beginJournal(ctx, {
+      op: 'rejoin',
+      resume: ['rejoin', name, ...(o.reclone ? ['--reclone'] : []), ...(o.keep ? ['--keep', o.keep] : [])],
+      facts: { node: name, primary: primary.name },
+    }));
   let method: RejoinResult['method'] = 'reclone';
   let recloneReason: string | null = null;
   let discarded: LostWal | null = null;
@@ -105,21 +120,6 @@ export async function runRejoin(
     await control.start();
     await waitStreaming(ctx, node, primary);
   };
-  const first = decideRejoin(facts);
-  if (first.kind === 'nothing') {
-    await journal.finish();
-    ctx.events.emit({ event: 'decision', op: 'rejoin', reason: first.reason });
-    return {
-      node: name,
-      primary: primary.name,
-      method: 'none needed',
-      recloneReason: null,
-      discarded: null,
-      rewindCopiedMb: null,
-      movedAside: null,
-      ms: ctx.clock.now() - began,
-    };
-  }
   // Every step is safe to repeat, and the node stays stopped and fenced until the end: a failed
   // rejoin leaves nothing half-done, so it clears its journal and can simply be run again.
   try {
