@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { withInterruption } from '../../src/cluster/observe/interruption.js';
 import { buildStatus } from '../../src/cluster/observe/status-report.js';
 import { observe, specOf } from '../helpers/observation-fixtures.js';
 
 const spec = specOf(2);
 
 describe('status while an operation is interrupted', () => {
-  const down = buildStatus(spec, observe(spec, { pg1: 'primary-up', pg2: 'replica-down' }));
+  const obs = observe(spec, { pg1: 'primary-up', pg2: 'replica-down' });
+  const down = buildStatus(spec, obs);
 
   it('says how to start a node that is down', () => {
     assert.ok(
@@ -26,7 +26,7 @@ describe('status while an operation is interrupted', () => {
       step: 'promote pg2',
       done: [],
     };
-    const s = withInterruption(down, journal);
+    const s = buildStatus(spec, obs, journal);
     assert.equal(s.healthy, false);
     assert.match(
       s.warnings[0] ?? '',

@@ -1,5 +1,4 @@
 import { observeCluster } from '../../cluster/observe/observe-cluster.js';
-import { withInterruption } from '../../cluster/observe/interruption.js';
 import { buildStatus } from '../../cluster/observe/status-report.js';
 import { PgreplError } from '../../errors.js';
 import { commandContext } from '../command-context.js';
@@ -22,10 +21,7 @@ export async function runStatus(g: GlobalOptions, o: StatusOptions): Promise<num
     throw new PgreplError('E_USAGE', `--interval takes a number of seconds above 0, not "${o.interval}"`);
   const ctx = await commandContext(g);
   const once = async () => {
-    const status = withInterruption(
-      buildStatus(ctx.spec, await observeCluster(ctx)),
-      await ctx.store.readJournal(),
-    );
+    const status = buildStatus(ctx.spec, await observeCluster(ctx), await ctx.store.readJournal());
     const text = o.json
       ? JSON.stringify(
           { ...status, postgres: { version: ctx.env.bins.version, binDir: ctx.env.bins.binDir } },

@@ -1,4 +1,5 @@
 import type { ClusterSpec } from '../../spec/cluster-spec.js';
+import type { JournalEntry } from '../store/journal.js';
 import { topologyGuard } from '../decide/topology-guard.js';
 import { roleOf } from './observation.js';
 import { replicaPosition } from '../decide/replica-position.js';
@@ -44,12 +45,25 @@ export interface ClusterStatus {
   nodes: NodeStatus[];
 }
 
-/** Turns an observation into the status a user reads; pure, so every warning is unit-tested. */
-export function buildStatus(spec: ClusterSpec, obs: ClusterObservation): ClusterStatus {
+/**
+ * Turns an observation into the status a user reads; pure, so every warning is unit-tested. An
+ * operation left half-done (`journal`) makes the cluster unhealthy whatever the servers say, and
+ * its warning comes first.
+ */
+export function buildStatus(
+  spec: ClusterSpec,
+  obs: ClusterObservation,
+  journal: JournalEntry | null = null,
+): ClusterStatus {
   const primaries = obs.nodes.filter((o) => roleOf(o) === 'primary');
   const primary = primaries.length === 1 ? primaries[0] : undefined;
   const answer = primary?.server?.ok ? primary.server : undefined;
-  const warnings: string[] = [];
+  const warnings: string[] = journal
+    ? [
+        `\`pgrepl ${journal.resume.join(' ')}\` was interrupted during step "${journal.step}"; ` +
+          'run `pgrepl resume` to finish it or `pgrepl abandon` to undo it',
+      ]
+    : [];
   if (primaries.length > 1) {
     warnings.push(
       `SPLIT BRAIN: ${primaries.map((p) => p.node.name).join(' and ')} both accept writes; stop all but one now`,
@@ -106,6 +120,7 @@ export function buildStatus(spec: ClusterSpec, obs: ClusterObservation): Cluster
       ...nodeWarnings(
         n,
         obs.nodes.find((o) => o.node.name === n.name),
+        journal !== null,
       ),
     );
   // Split brain has its own warning above; status acts on nothing, so nothing needs to be local.
@@ -152,14 +167,20 @@ export function buildStatus(spec: ClusterSpec, obs: ClusterObservation): Cluster
   return { cluster: spec.cluster, healthy, primary: primary?.node.name ?? null, warnings, notes, nodes };
 }
 
-function nodeWarnings(n: NodeStatus, o: NodeObservation | undefined): string[] {
+function nodeWarnings(n: NodeStatus, o: NodeObservation | undefined, interrupted: boolean): string[] {
   const w: string[] = [];
   if (n.role === 'down' && o?.fenced)
     w.push(
       `${n.name} is down and fenced (a failover left it behind); \`pgrepl rejoin ${n.name}\` brings it back`,
     );
   else if (n.role === 'down' && o?.divergence?.kind !== 'diverged')
-    w.push(`${n.name} is down (data in ${n.dataDir}); \`pgrepl start ${n.name}\` starts it`);
+    // While a journal is there, `start` is refused: point at `resume` instead.
+    w.push(
+      `${n.name} is down (data in ${n.dataDir}); ` +
+        (interrupted
+          ? '`pgrepl resume` first (start is refused until then)'
+          : `\`pgrepl start ${n.name}\` starts it`),
+    );
   if (n.role === 'absent') w.push(`${n.name} has no data yet; \`pgrepl up\` creates it`);
   if (n.role === 'unreachable')
     w.push(
