@@ -81,7 +81,7 @@ export async function removeNode(
     keptDataDir = null;
   }
   const spec = await loadSpec({ cwd: dirname(ctx.spec.source), env: ctx.processEnv, file: ctx.spec.source });
-  const after = { ...ctx, spec, localNodes: ctx.localNodes, hosts: ctx.hosts };
+  const after = { ...ctx, spec };
   const others = await applyUp(after, await planCluster(after, { create: false }));
   return { result: { node: name, stopped: running, slotDropped, keptDataDir, others }, ctx: after };
 }

@@ -1,4 +1,3 @@
-import type { NodeSpec } from '../../spec/cluster-spec.js';
 import { controlOf } from '../actions/control-of.js';
 import { nodeOf } from '../actions/node-actions.js';
 import type { ClusterContext } from '../context/cluster-context.js';
@@ -18,15 +17,20 @@ export async function stopCluster(
   ctx: ClusterContext,
   mode: 'fast' | 'immediate' = 'fast',
 ): Promise<StopResult> {
-  const here = ctx.spec.nodes.filter((n) => ctx.localNodes.has(n.name));
-  const running = here.filter((n) => controlOf(ctx, n).state().pid !== null);
-  const isPrimary = (n: NodeSpec) => !controlOf(ctx, n).state().standbySignal;
-  const primaries = running.filter(isPrimary);
-  const replicas = running.filter((n) => !isPrimary(n));
-  for (const n of primaries) await controlOf(ctx, n).stop(mode);
-  await Promise.all(replicas.map((n) => controlOf(ctx, n).stop(mode)));
+  // Each node's directory read once: whether it runs, and whether it is a standby.
+  const running = ctx.spec.nodes
+    .filter((n) => ctx.localNodes.has(n.name))
+    .map((n) => {
+      const control = controlOf(ctx, n);
+      return { name: n.name, control, dir: control.state() };
+    })
+    .filter((r) => r.dir.pid !== null);
+  const primaries = running.filter((r) => !r.dir.standbySignal);
+  const replicas = running.filter((r) => r.dir.standbySignal);
+  for (const r of primaries) await r.control.stop(mode);
+  await Promise.all(replicas.map((r) => r.control.stop(mode)));
   return {
-    stopped: [...primaries, ...replicas].map((n) => n.name),
+    stopped: [...primaries, ...replicas].map((r) => r.name),
     elsewhere: ctx.spec.nodes.filter((n) => !ctx.localNodes.has(n.name)).map((n) => n.name),
   };
 }
