@@ -175,17 +175,19 @@ export async function readUnappliedSettings(s: SqlSession, configFile: string): 
 }
 
 /** Whether a restart is needed for settings already read from the files. */
-/** The settings that change only when the server restarts (context `postmaster`). */
-export async function readRestartOnlySettings(s: SqlSession): Promise<string[]> {
-  const rows = await s.query<{ name: string }>(
-    "SELECT name FROM pg_settings WHERE context = 'postmaster' ORDER BY name",
+/**
+ * In one round trip: the settings that wait for a restart to take effect (`pending`), and those
+ * that change only when the server restarts at all (context `postmaster`).
+ */
+export async function readRestartSettings(
+  s: SqlSession,
+): Promise<{ pending: string[]; restartOnly: string[] }> {
+  const rows = await s.query<{ name: string; pending: boolean; postmaster: boolean }>(
+    `SELECT name, pending_restart AS pending, context = 'postmaster' AS postmaster FROM pg_settings
+      WHERE pending_restart OR context = 'postmaster' ORDER BY name`,
   );
-  return rows.map((r) => r.name);
-}
-
-export async function readPendingRestart(s: SqlSession): Promise<string[]> {
-  const rows = await s.query<{ name: string }>(
-    'SELECT name FROM pg_settings WHERE pending_restart ORDER BY name',
-  );
-  return rows.map((r) => r.name);
+  return {
+    pending: rows.filter((r) => r.pending).map((r) => r.name),
+    restartOnly: rows.filter((r) => r.postmaster).map((r) => r.name),
+  };
 }

@@ -29,6 +29,13 @@ export async function resolveNodeHosts(
   statePassfile: string,
   runner: CommandRunner,
 ): Promise<ReadonlyMap<string, NodeHost>> {
+  // One route look-up per address, not per node: every command pays for them before its first step.
+  const routes = new Map<string, Promise<string>>();
+  const routeFrom = (host: string) => {
+    const known = routes.get(host) ?? sourceAddressFor(host, runner);
+    routes.set(host, known);
+    return known;
+  };
   const hosts = await Promise.all(
     spec.nodes.map(async (node): Promise<[string, NodeHost]> => {
       if (!(await isLocalHost(node.host)))
@@ -36,7 +43,7 @@ export async function resolveNodeHosts(
           node.name,
           { local: false, connectsFrom: node.host, replicationPassfile: passfileBesideDataDir(node) },
         ];
-      const connectsFrom = await sourceAddressFor(node.host, runner);
+      const connectsFrom = await routeFrom(node.host);
       return [node.name, { local: true, connectsFrom, replicationPassfile: statePassfile }];
     }),
   );

@@ -3,8 +3,7 @@ import { PgreplError } from '../../errors.js';
 import { acceptsConnections } from '../../postgres/instance-control.js';
 import {
   readInstanceState,
-  readPendingRestart,
-  readRestartOnlySettings,
+  readRestartSettings,
   readRole,
   readSenders,
   readSlots,
@@ -99,6 +98,7 @@ async function askServer(ctx: ClusterContext, node: NodeSpec): Promise<ServerAns
       const readAt = ctx.clock.now();
       const primary = !instance.inRecovery;
       const role = primary ? await readRole(s, ctx.spec.replication.user) : null;
+      const restart = await readRestartSettings(s);
       const answer = {
         ok: true as const,
         instance,
@@ -111,8 +111,8 @@ async function askServer(ctx: ClusterContext, node: NodeSpec): Promise<ServerAns
             ? verifierMatches(ctx.replicationPassword, role?.verifier ?? null)
             : null,
         unappliedSettings: await readUnappliedSettings(s, join(node.dataDir, 'postgresql.conf')),
-        pendingRestart: await readPendingRestart(s),
-        restartOnlySettings: await readRestartOnlySettings(s),
+        pendingRestart: restart.pending,
+        restartOnlySettings: restart.restartOnly,
       };
       return { ...answer, replayMoving: primary ? null : await replayMoving(ctx, s, instance, readAt) };
     });
