@@ -42,6 +42,10 @@ export type ErrorCode =
   | 'E_BAD_KEEP'
   | 'E_OUTPUT_NOT_EMPTY'
   | 'E_SQL'
+  | 'E_ETCD'
+  | 'E_NO_ETCD'
+  | 'E_NOT_LEADER'
+  | 'E_PAUSED'
   | 'E_USAGE'
   | 'E_NOT_RESUMABLE'
   | 'E_INTERNAL';

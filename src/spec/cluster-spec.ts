@@ -10,6 +10,31 @@ export interface NodeSpec {
   readonly host: string;
   readonly port: number;
   readonly dataDir: string;
+  /** Among equally advanced replicas the agents promote the higher; 0: never automatically. */
+  readonly failoverPriority: number;
+  /** The agents never promote it. */
+  readonly noFailover: boolean;
+}
+
+/** The timings of the agents, as a profile gives them or the spec overrides them. */
+export interface HaTimings {
+  /** The leader key's lease: how long a silent leader keeps the key. Whole seconds (etcd's unit). */
+  readonly ttlSeconds: number;
+  /** How often an agent looks and renews when nothing happens. */
+  readonly loopWaitMs: number;
+  /** How long one etcd request may take, over every endpoint. */
+  readonly retryTimeoutMs: number;
+}
+
+/** Automatic failover through `pgrepl agent` on every node. */
+export interface HaSpec extends HaTimings {
+  /** etcd client URLs; undefined: `up --ha` runs a single-member etcd on loopback. */
+  readonly etcd: readonly string[] | undefined;
+  readonly profile: 'default' | 'fast';
+  /** A replica further behind the last leader position than this (bytes) is never promoted. */
+  readonly maximumLagOnFailover: number;
+  /** Each agent's HTTP API listens on its node's host, at the node's port plus this. */
+  readonly apiPortOffset: number;
 }
 
 /** One pg_hba rule for applications; the method is always scram-sha-256. */
@@ -37,6 +62,8 @@ export interface ClusterSpec {
   /** postgresql.conf overrides, values as PostgreSQL reads them. */
   readonly settings: Readonly<Record<string, string>>;
   readonly access: readonly AccessRule[];
+  /** Set: agents fail over automatically (`pgrepl agent`); unset: failover is `pgrepl promote`. */
+  readonly ha: HaSpec | undefined;
   /** The first node is the initial primary. */
   readonly nodes: readonly NodeSpec[];
 }

@@ -2,7 +2,8 @@ import { isAbsolute, join, resolve } from 'node:path';
 import { LineCounter, parseDocument, isNode } from 'yaml';
 import type { Document } from 'yaml';
 import { PgreplError } from '../errors.js';
-import type { ClusterSpec, NodeSpec, SecretRef } from './cluster-spec.js';
+import type { ClusterSpec, HaTimings, NodeSpec, SecretRef } from './cluster-spec.js';
+import { HA_PROFILES, timingsProblem } from './ha-profiles.js';
 import { dataDirOverlaps } from './data-dir-overlaps.js';
 import { RESERVED_SETTINGS } from './reserved-settings.js';
 import { specSchema } from './schema.js';
@@ -90,6 +91,7 @@ function checkConsistency(spec: ParsedSpec, baseDir: string): Problem[] {
       message: `${spec.replication.mode} mode with syncCount ${spec.replication.syncCount} needs that many replicas, and the spec has ${spec.nodes.length - 1}; writes would wait forever`,
     });
   }
+  problems.push(...haProblems(spec));
   if (String(spec.settings['wal_level'] ?? 'replica') === 'minimal') {
     problems.push({
       path: ['settings', 'wal_level'],
@@ -97,6 +99,41 @@ function checkConsistency(spec: ParsedSpec, baseDir: string): Problem[] {
     });
   }
   return problems;
+}
+
+/** The agents' timings and API ports: each must leave a leader time to renew, each port free. */
+function haProblems(spec: ParsedSpec): Problem[] {
+  if (!spec.ha) return [];
+  const problems: Problem[] = [];
+  const why = timingsProblem(haTimings(spec.ha));
+  if (why) problems.push({ path: ['ha', 'ttl'], message: why });
+  const taken = new Set(spec.nodes.map((n) => `${n.host}:${n.port}`));
+  spec.nodes.forEach((n, i) => {
+    const api = n.port + spec.ha!.apiPortOffset;
+    if (api > 65535 || taken.has(`${n.host}:${api}`))
+      problems.push({
+        path: ['ha', 'apiPortOffset'],
+        message: `${n.name}'s agent API would listen on ${api}, ${api > 65535 ? 'which is no port' : `the port of another node`}; pick another apiPortOffset`,
+      });
+    else taken.add(`${n.host}:${api}`);
+    if (i === 0 && spec.nodes.every((m) => m.noFailover || m.failoverPriority === 0))
+      problems.push({
+        path: ['nodes'],
+        message:
+          'with ha set, at least one node must be allowed to be promoted (noFailover false, failoverPriority > 0)',
+      });
+  });
+  return problems;
+}
+
+/** The timings of `ha`: its profile's, overridden key by key. */
+function haTimings(ha: NonNullable<ParsedSpec['ha']>): HaTimings {
+  const p = HA_PROFILES[ha.profile];
+  return {
+    ttlSeconds: ha.ttl ?? p.ttlSeconds,
+    loopWaitMs: ha.loopWait === undefined ? p.loopWaitMs : Math.round(ha.loopWait * 1000),
+    retryTimeoutMs: ha.retryTimeout === undefined ? p.retryTimeoutMs : Math.round(ha.retryTimeout * 1000),
+  };
 }
 
 /**
@@ -146,6 +183,8 @@ function resolveSpec(p: ParsedSpec, source: string, baseDir: string): ClusterSpe
       host: n.host,
       port: n.port,
       dataDir: abs(n.dataDir ?? join(p.stateDir, 'data', n.name)),
+      failoverPriority: n.failoverPriority,
+      noFailover: n.noFailover,
     }),
   );
   const settings = Object.fromEntries(Object.entries(p.settings).map(([k, v]) => [k, formatSetting(v)]));
@@ -169,6 +208,15 @@ function resolveSpec(p: ParsedSpec, source: string, baseDir: string): ClusterSpe
     }),
     settings: Object.freeze(settings),
     access: Object.freeze(p.access.map((a) => Object.freeze({ ...a }))),
+    ha: p.ha
+      ? Object.freeze({
+          ...haTimings(p.ha),
+          etcd: p.ha.etcd ? Object.freeze(p.ha.etcd.map((u) => u.replace(/\/+$/, ''))) : undefined,
+          profile: p.ha.profile,
+          maximumLagOnFailover: p.ha.maximumLagOnFailover,
+          apiPortOffset: p.ha.apiPortOffset,
+        })
+      : undefined,
     nodes: Object.freeze(nodes),
   });
 }

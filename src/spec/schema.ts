@@ -31,6 +31,39 @@ export const nodeSchema = z.strictObject({
     .default('127.0.0.1'),
   port: z.number().int().min(1024).max(65535),
   dataDir: z.string().min(1).optional(),
+  failoverPriority: z
+    .number()
+    .int()
+    .min(0)
+    .default(1)
+    .describe('ties between equally advanced replicas go to the higher; 0: never promoted automatically'),
+  noFailover: z
+    .boolean()
+    .default(false)
+    .describe('never promoted by the agents (a reporting or backup replica)'),
+});
+
+const etcdUrl = z.string().regex(/^https?:\/\/[^/\s]+\/?$/, 'an etcd client URL, e.g. http://127.0.0.1:2379');
+
+/** Automatic failover: the agents, the etcd they agree through, and their timings (seconds). */
+export const haSchema = z.strictObject({
+  etcd: z
+    .array(etcdUrl)
+    .min(1)
+    .optional()
+    .describe('etcd client URLs; omitted: `up --ha` runs one on loopback'),
+  profile: z.enum(['default', 'fast']).default('default'),
+  ttl: z.number().int().min(1).max(600).optional(),
+  loopWait: z.number().positive().max(300).optional(),
+  retryTimeout: z.number().positive().max(300).optional(),
+  maximumLagOnFailover: z.number().int().min(0).default(1048576),
+  apiPortOffset: z
+    .number()
+    .int()
+    .min(1)
+    .max(30000)
+    .default(1000)
+    .describe("each agent's HTTP API listens on its node's port plus this"),
 });
 
 export const accessRuleSchema = z.strictObject({
@@ -64,6 +97,7 @@ export const specSchema = z.strictObject({
     .default({ user: 'replicator', mode: 'async', syncCount: 1 }),
   settings: z.record(z.string().regex(/^[a-z_.]+$/, 'a PostgreSQL setting name'), settingValue).default({}),
   access: z.array(accessRuleSchema).default([]),
+  ha: haSchema.optional(),
   nodes: z.array(nodeSchema).min(1, 'at least one node (the first one is the initial primary)'),
 });
 

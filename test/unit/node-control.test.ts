@@ -4,7 +4,14 @@ import { notLocalControl } from '../../src/cluster/actions/node-control.js';
 import { systemClock } from '../../src/cluster/context/clock.js';
 import { PgreplError } from '../../src/errors.js';
 
-const remote = { name: 'pg3', host: '10.251.9.3', port: 5432, dataDir: '/srv/pg/pg3' };
+const remote = {
+  name: 'pg3',
+  host: '10.251.9.3',
+  port: 5432,
+  dataDir: '/srv/pg/pg3',
+  failoverPriority: 1,
+  noFailover: false,
+};
 
 describe('the control of a node on another host', () => {
   it('reports no disk facts instead of reading this machine’s disk at the same path', () => {

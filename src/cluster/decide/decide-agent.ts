@@ -1,0 +1,329 @@
+import { parseLsn } from '../../postgres/lsn.js';
+import type { ReplicationMode } from '../../spec/cluster-spec.js';
+import { compareCandidates } from './rank-candidates.js';
+import type { Candidate } from './rank-candidates.js';
+
+/** The agent's own PostgreSQL, as it observed it this loop. */
+export type LocalServer =
+  | { readonly kind: 'primary'; readonly timeline: number | null; readonly lsn: string | null }
+  | {
+      readonly kind: 'replica';
+      readonly timeline: number | null;
+      /** The furthest WAL it holds (replicaPosition). */
+      readonly positionLsn: string | null;
+      readonly replayLsn: string | null;
+      /** The node its primary_conninfo names; null when it has none. */
+      readonly upstream: string | null;
+      readonly streaming: boolean;
+      /** Why it cannot be promoted now (paused replay, …); null when it can. */
+      readonly problem: string | null;
+    }
+  /** Not running. `standby`: it has standby.signal; `initialized`: it holds a data directory. */
+  | { readonly kind: 'stopped'; readonly standby: boolean; readonly initialized: boolean }
+  /** A postmaster runs but does not answer SQL yet (starting, recovering). */
+  | { readonly kind: 'starting' };
+
+/** Another node, as its own server answered this loop over SQL, and whether its agent is alive. */
+export interface Peer {
+  readonly name: string;
+  /** Its agent has a member record in etcd (a dead agent's record expires with its lease). */
+  readonly agentAlive: boolean;
+  /** null: its server did not answer. */
+  readonly inRecovery: boolean | null;
+  readonly timeline: number | null;
+  readonly positionLsn: string | null;
+  readonly replayLsn: string | null;
+  /** Why its agent says it cannot be promoted (from its member record); null when it can. */
+  readonly problem: string | null;
+  readonly failoverPriority: number;
+  readonly noFailover: boolean;
+  readonly specIndex: number;
+}
+
+/** The leader key: who holds it and in which term (the key's create revision). */
+export interface LeaderKey {
+  readonly node: string;
+  readonly term: number;
+  /** The holder has promoted and made every slot: replicas may follow it. */
+  readonly ready: boolean;
+}
+
+/** What the agent read from etcd this loop. */
+export interface DcsView {
+  readonly leader: LeaderKey | null;
+  /** The last position the leader recorded, and its timeline. */
+  readonly lastLeaderLsn: { readonly lsn: string; readonly timeline: number | null } | null;
+  /**
+   * The standbys that may hold an acknowledged commit, as the leader recorded them (sync and
+   * quorum modes): any `count` of `standbys` acknowledged every commit.
+   */
+  readonly sync: { readonly count: number; readonly standbys: readonly string[] } | null;
+  readonly paused: boolean;
+}
+
+/** Everything one agent decides on: pure data, observed by the loop. */
+export interface AgentSnapshot {
+  readonly me: string;
+  readonly now: number;
+  readonly mode: ReplicationMode;
+  readonly maximumLagOnFailover: number;
+  readonly failoverPriority: number;
+  readonly noFailover: boolean;
+  readonly specIndex: number;
+  readonly loopWaitMs: number;
+  readonly local: LocalServer;
+  /** null: etcd did not answer this loop. */
+  readonly dcs: DcsView | null;
+  /**
+   * Until when this agent's lease (and a leader key on it) is sure to live, from the send time of
+   * its last successful renewal minus a safety margin; 0 when it has none.
+   */
+  readonly leaseSafeUntil: number;
+  /** The other nodes (empty when they were not asked this loop). */
+  readonly peers: readonly Peer[];
+  /** Since when its primary has been stopped while it held the key; null when it is not. */
+  readonly downSince: number | null;
+  /** How long a crashed primary may take to start again before the key is released. */
+  readonly restartBudgetMs: number;
+}
+
+export type AgentDecision =
+  | { readonly kind: 'lead'; readonly reason: string }
+  | { readonly kind: 'take-key'; readonly reason: string }
+  | { readonly kind: 'race'; readonly reason: string }
+  | { readonly kind: 'promote'; readonly reason: string }
+  | { readonly kind: 'announce'; readonly reason: string }
+  | { readonly kind: 'restart'; readonly reason: string }
+  | { readonly kind: 'release'; readonly reason: string }
+  | { readonly kind: 'fence'; readonly reason: string }
+  | { readonly kind: 'follow'; readonly leader: string; readonly reason: string }
+  | { readonly kind: 'start-replica'; readonly leader: string; readonly reason: string }
+  | { readonly kind: 'rejoin'; readonly leader: string; readonly reason: string }
+  | { readonly kind: 'wait'; readonly reason: string };
+
+/** The decisions under which this node's server runs as a writable primary. */
+export const RUNS_AS_PRIMARY: ReadonlySet<AgentDecision['kind']> = new Set(['lead', 'announce', 'restart']);
+
+/**
+ * What one agent does this loop, and why. Its server may run as a primary only while it holds the
+ * leader key on a lease it knows alive; every other case leads to fencing, following or waiting.
+ * A failover is raced for only by the one replica that may hold every acknowledged commit and is
+ * the most advanced of those that may: the etcd transaction then picks one winner at most.
+ */
+export function decideAgent(s: AgentSnapshot): AgentDecision {
+  const { local, dcs } = s;
+  const leaseAlive = s.leaseSafeUntil > s.now;
+  if (dcs === null) {
+    if (local.kind !== 'primary')
+      return { kind: 'wait', reason: 'etcd does not answer; nothing changes until it does' };
+    // It cannot tell an etcd outage from being cut off: it must be unwritable before its lease
+    // could have run out for the others (Patroni's default; the cluster is read-only meanwhile).
+    if (!leaseAlive || s.now + s.loopWaitMs >= s.leaseSafeUntil)
+      return {
+        kind: 'fence',
+        reason: 'etcd does not answer and my lease could run out before I can renew it: stopping writes',
+      };
+    return {
+      kind: 'lead',
+      reason: `etcd does not answer; still primary until ${new Date(s.leaseSafeUntil).toISOString()}, when my lease could run out`,
+    };
+  }
+  const leader = dcs.leader;
+  const mine = leader?.node === s.me && leaseAlive;
+  if (dcs.paused) {
+    if (local.kind === 'primary' && leader !== null && leader.node !== s.me)
+      return {
+        kind: 'fence',
+        reason: `paused, but ${leader.node} holds the leader key and this node runs as a primary`,
+      };
+    return { kind: 'wait', reason: 'paused: observing only (`pgrepl ha unpause` ends it)' };
+  }
+  if (mine) return asLeader(s, leader);
+  if (local.kind === 'primary' && leader?.node === s.me)
+    return {
+      kind: 'fence',
+      reason: 'my lease could have run out, and the leader key with it: stopping writes',
+    };
+  if (local.kind === 'primary') {
+    if (leader === null) {
+      const other = s.peers.find((p) => p.inRecovery === false);
+      if (other)
+        return {
+          kind: 'fence',
+          reason: `${other.name} also runs as a primary and no one holds the key: stopping writes here`,
+        };
+      if (!leaseAlive) return { kind: 'wait', reason: 'no lease yet; taking the key once etcd grants one' };
+      return { kind: 'take-key', reason: 'no one holds the leader key and this node is the running primary' };
+    }
+    return {
+      kind: 'fence',
+      reason: `${leader.node} holds the leader key (term ${leader.term}); this primary must stop taking writes`,
+    };
+  }
+  if (leader === null) return failover(s, dcs);
+  if (!leader.ready) return { kind: 'wait', reason: `${leader.node} took the leader key and is promoting` };
+  if (local.kind === 'starting') return { kind: 'wait', reason: 'the server is starting' };
+  if (local.kind === 'stopped') {
+    if (!local.initialized)
+      return { kind: 'wait', reason: 'no data directory here; `pgrepl rejoin` or `up` makes one' };
+    if (local.standby)
+      return {
+        kind: 'start-replica',
+        leader: leader.node,
+        reason: `stopped standby: starting it to stream from ${leader.node}`,
+      };
+    return {
+      kind: 'rejoin',
+      leader: leader.node,
+      reason: `stopped without standby.signal (a former primary): rejoining it to ${leader.node} (rewind, else re-clone)`,
+    };
+  }
+  if (local.upstream !== leader.node)
+    return {
+      kind: 'follow',
+      leader: leader.node,
+      reason: `streaming from ${local.upstream ?? 'nowhere'}, not from the leader ${leader.node}`,
+    };
+  const leaderTl = dcs.lastLeaderLsn?.timeline ?? null;
+  if (!local.streaming && local.timeline !== null && leaderTl !== null && local.timeline < leaderTl)
+    return {
+      kind: 'rejoin',
+      leader: leader.node,
+      reason: `on timeline ${local.timeline}, behind the leader's ${leaderTl}, and not streaming`,
+    };
+  return {
+    kind: 'wait',
+    reason: `replica of ${leader.node}${local.streaming ? ', streaming' : ', not streaming yet'}`,
+  };
+}
+
+function asLeader(s: AgentSnapshot, leader: LeaderKey): AgentDecision {
+  const { local } = s;
+  if (local.kind === 'primary') {
+    if (!leader.ready)
+      return { kind: 'announce', reason: 'promoted, slots made: telling the replicas to follow' };
+    return { kind: 'lead', reason: `leader (term ${leader.term})` };
+  }
+  if (local.kind === 'replica') {
+    if (local.problem) return { kind: 'release', reason: `holding the key, but ${local.problem}` };
+    return { kind: 'promote', reason: `won the leader key (term ${leader.term}): promoting` };
+  }
+  if (local.kind === 'stopped' && !local.standby && local.initialized) {
+    const down = s.downSince === null ? 0 : s.now - s.downSince;
+    if (down < s.restartBudgetMs)
+      return {
+        kind: 'restart',
+        reason: 'my primary stopped (crashed?) while I hold the key: starting it in place',
+      };
+    return {
+      kind: 'release',
+      reason: `my primary has not come back in ${Math.round(down)} ms: releasing the key so a replica takes over now`,
+    };
+  }
+  if (local.kind === 'starting') return { kind: 'wait', reason: 'holding the key; my primary is starting' };
+  return { kind: 'release', reason: 'holding the key with no primary here to run' };
+}
+
+/** No leader: whether this replica races for the key, or who should and why it waits. */
+function failover(s: AgentSnapshot, dcs: DcsView): AgentDecision {
+  const { local } = s;
+  if (local.kind !== 'replica')
+    return { kind: 'wait', reason: 'no leader; this node is no running replica to promote' };
+  if (s.noFailover || s.failoverPriority === 0)
+    return {
+      kind: 'wait',
+      reason: 'no leader; this node is marked never to be promoted (noFailover or failoverPriority 0)',
+    };
+  if (local.problem) return { kind: 'wait', reason: `no leader, but ${local.problem}` };
+  const primary = s.peers.find((p) => p.inRecovery === false);
+  if (primary)
+    return {
+      kind: 'wait',
+      reason: `no leader, but ${primary.name} still answers as a primary: waiting for it to stop`,
+    };
+  if (!(s.leaseSafeUntil > s.now))
+    return { kind: 'wait', reason: 'no leader; no lease of my own to race with yet' };
+  const last = dcs.lastLeaderLsn;
+  if (last) {
+    if (last.timeline !== null && local.timeline !== null && local.timeline < last.timeline)
+      return {
+        kind: 'wait',
+        reason: `no leader; on timeline ${local.timeline}, behind the last leader's ${last.timeline}`,
+      };
+    const lag = local.positionLsn === null ? null : parseLsn(last.lsn) - parseLsn(local.positionLsn);
+    if (lag === null || lag > BigInt(s.maximumLagOnFailover))
+      return {
+        kind: 'wait',
+        reason: `no leader; ${lag === null ? 'position unknown' : `${lag} bytes behind the last leader position ${last.lsn}`}, more than maximumLagOnFailover ${s.maximumLagOnFailover}`,
+      };
+  }
+  if (s.mode !== 'async' && dcs.sync) {
+    const why = syncProblem(s, dcs.sync, local.positionLsn);
+    if (why) return { kind: 'wait', reason: `no leader; ${why}` };
+  }
+  const me: Candidate = candidateOf(
+    s.me,
+    s.failoverPriority,
+    s.specIndex,
+    local.positionLsn,
+    local.replayLsn,
+  );
+  const better = s.peers
+    .filter(
+      (p) =>
+        p.agentAlive &&
+        p.inRecovery === true &&
+        p.problem === null &&
+        !p.noFailover &&
+        p.failoverPriority > 0,
+    )
+    .map((p) => candidateOf(p.name, p.failoverPriority, p.specIndex, p.positionLsn, p.replayLsn))
+    .filter((c) => compareCandidates(c, me) < 0);
+  const [first] = better.sort(compareCandidates);
+  if (first)
+    return {
+      kind: 'wait',
+      reason: `no leader; ${first.name} (at ${first.positionLsn}) goes before me (at ${local.positionLsn})`,
+    };
+  return {
+    kind: 'race',
+    reason: `no leader; the most advanced eligible replica (at ${local.positionLsn}): racing for the key`,
+  };
+}
+
+/**
+ * Whether a candidate may hold every acknowledged commit. With any `count` of `n` standbys
+ * acknowledging, a candidate needs n − count + 1 of them, itself included, at or behind its
+ * position: one of those acknowledged the latest commit, so the candidate has it (Patroni's quorum
+ * rule; it also holds for FIRST count, whose acknowledging set is one of those).
+ */
+export function syncProblem(
+  s: Pick<AgentSnapshot, 'me' | 'peers'>,
+  sync: NonNullable<DcsView['sync']>,
+  position: string | null,
+): string | null {
+  if (position === null) return 'its position is unknown';
+  const needed = sync.standbys.length - sync.count + 1;
+  const mine = parseLsn(position);
+  const confirming = sync.standbys.filter((name) => {
+    if (name === s.me) return true;
+    const p = s.peers.find((x) => x.name === name);
+    return p?.inRecovery === true && p.positionLsn !== null && parseLsn(p.positionLsn) <= mine;
+  });
+  if (confirming.length >= needed) return null;
+  return (
+    `only ${confirming.length} of the ${needed} synchronous standbys needed (${sync.count} of ${sync.standbys.join(', ')} ` +
+    `acknowledge each commit) confirm they are not ahead of me: I may lack an acknowledged commit`
+  );
+}
+
+/** A candidate for compareCandidates: higher failoverPriority first among equals, then spec order. */
+function candidateOf(
+  name: string,
+  failoverPriority: number,
+  specIndex: number,
+  positionLsn: string | null,
+  replayLsn: string | null,
+): Candidate {
+  return { name, problem: null, positionLsn, replayLsn, priority: -failoverPriority * 10_000 + specIndex };
+}

@@ -1,0 +1,295 @@
+import { PgreplError } from '../errors.js';
+
+/** One key as etcd holds it; revisions are etcd's (they fit a JS number for ~2^53 writes). */
+export interface EtcdKv {
+  readonly key: string;
+  readonly value: string;
+  readonly createRevision: number;
+  readonly modRevision: number;
+  /** The lease the key lives and dies with; '0' when none. */
+  readonly lease: string;
+}
+
+export type EtcdCompare =
+  | { readonly key: string; readonly createRevision: number }
+  | { readonly key: string; readonly value: string }
+  | { readonly key: string; readonly lease: string };
+
+export type EtcdOp =
+  | { readonly put: { readonly key: string; readonly value: string; readonly lease?: string } }
+  | { readonly delete: { readonly key: string; readonly prefix?: boolean } };
+
+export interface EtcdTxn {
+  /** Every compare must hold (EQUAL) for `success` to run; otherwise `failure` runs. */
+  readonly compare: readonly EtcdCompare[];
+  readonly success: readonly EtcdOp[];
+  readonly failure?: readonly EtcdOp[];
+}
+
+export interface WatchEvent {
+  readonly type: 'put' | 'delete';
+  readonly kv: EtcdKv;
+}
+
+/**
+ * The part of etcd's v3 API pgrepl uses, over its JSON gateway (`/v3/...`, base64 keys and values),
+ * as Patroni does: KV, transactions, leases and watches. Every request goes to the endpoints in
+ * turn until one answers or `requestTimeoutMs` has passed; the consensus is etcd's.
+ */
+export interface EtcdClient {
+  readonly endpoints: readonly string[];
+  get(key: string): Promise<EtcdKv | null>;
+  /** Every key under `prefix`, and the store's revision at that moment. */
+  list(prefix: string): Promise<{ kvs: EtcdKv[]; revision: number }>;
+  put(key: string, value: string, lease?: string): Promise<void>;
+  delete(key: string): Promise<void>;
+  txn(t: EtcdTxn): Promise<{ succeeded: boolean; revision: number }>;
+  /** A new lease of `ttlSeconds` (etcd rounds it up to its minimum). */
+  grant(ttlSeconds: number): Promise<{ id: string; ttl: number }>;
+  /** Renews a lease; returns the seconds it now has, 0 when it had already expired. */
+  keepAlive(id: string): Promise<number>;
+  revoke(id: string): Promise<void>;
+  /**
+   * Streams the changes of `key` (or of every key under it, with `prefix`) after `afterRevision`,
+   * until `signal` is aborted or the stream breaks; resolves then, rejects on an error etcd reports.
+   */
+  watch(
+    key: string,
+    o: { prefix?: boolean; afterRevision: number; signal: AbortSignal },
+    onEvents: (events: WatchEvent[]) => void,
+  ): Promise<void>;
+}
+
+export interface EtcdClientOptions {
+  readonly endpoints: readonly string[];
+  /** How long one request may take over all endpoints before it fails with E_ETCD. */
+  readonly requestTimeoutMs: number;
+}
+
+const b64 = (s: string) => Buffer.from(s, 'utf8').toString('base64');
+const unb64 = (s: string | undefined) => (s === undefined ? '' : Buffer.from(s, 'base64').toString('utf8'));
+
+/** The end of the range of every key that starts with `prefix` (etcd's `range_end`). */
+export function prefixEnd(prefix: string): string {
+  const bytes = Buffer.from(prefix, 'utf8');
+  for (let i = bytes.length - 1; i >= 0; i--) {
+    if ((bytes[i] as number) < 0xff) {
+      const end = Buffer.from(bytes.subarray(0, i + 1));
+      end[i] = (bytes[i] as number) + 1;
+      return end.toString('base64');
+    }
+  }
+  return b64('\0');
+}
+
+interface RawKv {
+  key?: string;
+  value?: string;
+  create_revision?: string;
+  mod_revision?: string;
+  lease?: string;
+}
+
+// The gateway leaves out fields at their zero value: a missing number is 0, a missing flag false.
+const toKv = (r: RawKv): EtcdKv => ({
+  key: unb64(r.key),
+  value: unb64(r.value),
+  createRevision: Number(r.create_revision ?? 0),
+  modRevision: Number(r.mod_revision ?? 0),
+  lease: r.lease ?? '0',
+});
+
+function toRequestOp(op: EtcdOp): object {
+  if ('put' in op) {
+    const { key, value, lease } = op.put;
+    return { requestPut: { key: b64(key), value: b64(value), ...(lease ? { lease } : {}) } };
+  }
+  const { key, prefix } = op.delete;
+  return { requestDeleteRange: { key: b64(key), ...(prefix ? { range_end: prefixEnd(key) } : {}) } };
+}
+
+function toCompare(c: EtcdCompare): object {
+  const key = b64(c.key);
+  if ('createRevision' in c)
+    return { key, target: 'CREATE', result: 'EQUAL', createRevision: String(c.createRevision) };
+  if ('value' in c) return { key, target: 'VALUE', result: 'EQUAL', value: b64(c.value) };
+  return { key, target: 'LEASE', result: 'EQUAL', lease: c.lease };
+}
+
+/** The API prefix an etcd version serves its JSON gateway under (3.3: v3beta; 3.4 on: v3). */
+export function gatewayPrefix(version: string): string {
+  const [major = 0, minor = 0] = version.split('.').map(Number);
+  if (major > 3 || (major === 3 && minor >= 4)) return '/v3';
+  if (major === 3 && minor === 3) return '/v3beta';
+  return '/v3alpha';
+}
+
+/** A client of the etcd cluster at `endpoints` (http://host:port each). */
+export function etcdClient(o: EtcdClientOptions): EtcdClient {
+  if (o.endpoints.length === 0)
+    throw new PgreplError('E_USAGE', 'no etcd endpoints: ha.etcd lists them, e.g. [http://127.0.0.1:2379]');
+  const endpoints = o.endpoints.map((e) => e.replace(/\/+$/, ''));
+  let current = 0;
+  const prefixes = new Map<string, string>();
+
+  const prefixOf = async (endpoint: string, signal: AbortSignal): Promise<string> => {
+    const known = prefixes.get(endpoint);
+    if (known) return known;
+    const res = await fetch(`${endpoint}/version`, { signal });
+    const v = (await res.json()) as { etcdserver?: string };
+    const p = gatewayPrefix(v.etcdserver ?? '3.4.0');
+    prefixes.set(endpoint, p);
+    return p;
+  };
+
+  /** POSTs `body` to `path` on the first endpoint that answers; etcd's own errors are not retried. */
+  const call = async <T>(path: string, body: object, outer?: AbortSignal): Promise<T> => {
+    const signal = outer
+      ? AbortSignal.any([outer, AbortSignal.timeout(o.requestTimeoutMs)])
+      : AbortSignal.timeout(o.requestTimeoutMs);
+    let lastError: unknown;
+    for (let tried = 0; tried < endpoints.length && !signal.aborted; tried++) {
+      const endpoint = endpoints[current] as string;
+      try {
+        const res = await fetch(`${endpoint}${await prefixOf(endpoint, signal)}${path}`, {
+          method: 'POST',
+          body: JSON.stringify(body),
+          headers: { 'content-type': 'application/json' },
+          signal,
+        });
+        const answer = (await res.json()) as T & { error?: string; message?: string; code?: number };
+        if (!res.ok || answer.error !== undefined)
+          throw new PgreplError(
+            'E_ETCD',
+            `etcd at ${endpoint} refused ${path}: ${answer.message ?? answer.error ?? res.status}`,
+          );
+        return answer;
+      } catch (err) {
+        if (err instanceof PgreplError) throw err;
+        lastError = err;
+        current = (current + 1) % endpoints.length;
+      }
+    }
+    throw new PgreplError(
+      'E_ETCD',
+      `no etcd endpoint answered ${path} (${endpoints.join(', ')}; ${o.requestTimeoutMs} ms at most): ${describe(lastError)}`,
+      { cause: lastError },
+    );
+  };
+
+  return {
+    endpoints,
+    async get(key) {
+      const r = await call<{ kvs?: RawKv[] }>('/kv/range', { key: b64(key) });
+      const [kv] = r.kvs ?? [];
+      return kv ? toKv(kv) : null;
+    },
+    async list(prefix) {
+      const r = await call<{ kvs?: RawKv[]; header?: { revision?: string } }>('/kv/range', {
+        key: b64(prefix),
+        range_end: prefixEnd(prefix),
+      });
+      return { kvs: (r.kvs ?? []).map(toKv), revision: Number(r.header?.revision ?? 0) };
+    },
+    async put(key, value, lease) {
+      await call('/kv/put', { key: b64(key), value: b64(value), ...(lease ? { lease } : {}) });
+    },
+    async delete(key) {
+      await call('/kv/deleterange', { key: b64(key) });
+    },
+    async txn(t) {
+      const r = await call<{ succeeded?: boolean; header?: { revision?: string } }>('/kv/txn', {
+        compare: t.compare.map(toCompare),
+        success: t.success.map(toRequestOp),
+        failure: (t.failure ?? []).map(toRequestOp),
+      });
+      return { succeeded: r.succeeded === true, revision: Number(r.header?.revision ?? 0) };
+    },
+    async grant(ttlSeconds) {
+      const r = await call<{ ID?: string; TTL?: string }>('/lease/grant', { TTL: String(ttlSeconds) });
+      if (r.ID === undefined) throw new PgreplError('E_ETCD', 'etcd granted a lease without an ID');
+      return { id: r.ID, ttl: Number(r.TTL ?? 0) };
+    },
+    async keepAlive(id) {
+      const r = await call<{ result?: { TTL?: string } }>('/lease/keepalive', { ID: id });
+      return Number(r.result?.TTL ?? 0);
+    },
+    async revoke(id) {
+      try {
+        await call('/lease/revoke', { ID: id });
+      } catch (err) {
+        // Revoking a lease that already expired is what was wanted.
+        if (!(err instanceof PgreplError && /lease not found/.test(err.message))) throw err;
+      }
+    },
+    async watch(key, w, onEvents) {
+      const endpoint = endpoints[current] as string;
+      const prefix = await prefixOf(
+        endpoint,
+        AbortSignal.any([w.signal, AbortSignal.timeout(o.requestTimeoutMs)]),
+      );
+      const create = {
+        key: b64(key),
+        ...(w.prefix ? { range_end: prefixEnd(key) } : {}),
+        start_revision: String(w.afterRevision + 1),
+      };
+      let res: Response;
+      try {
+        res = await fetch(`${endpoint}${prefix}/watch`, {
+          method: 'POST',
+          body: JSON.stringify({ create_request: create }),
+          signal: w.signal,
+        });
+      } catch (err) {
+        current = (current + 1) % endpoints.length;
+        if (w.signal.aborted) return;
+        throw new PgreplError('E_ETCD', `etcd at ${endpoint} did not open a watch: ${describe(err)}`, {
+          cause: err,
+        });
+      }
+      if (!res.body) return;
+      const decoder = new TextDecoder();
+      let buffered = '';
+      try {
+        for await (const chunk of res.body) {
+          buffered += decoder.decode(chunk as Uint8Array, { stream: true });
+          for (let nl = buffered.indexOf('\n'); nl >= 0; nl = buffered.indexOf('\n')) {
+            const line = buffered.slice(0, nl).trim();
+            buffered = buffered.slice(nl + 1);
+            if (line === '') continue;
+            const msg = JSON.parse(line) as {
+              result?: {
+                events?: { type?: string; kv?: RawKv }[];
+                canceled?: boolean;
+                cancel_reason?: string;
+              };
+              error?: { message?: string };
+            };
+            if (msg.error) throw new PgreplError('E_ETCD', `etcd ended the watch: ${msg.error.message}`);
+            if (msg.result?.canceled)
+              throw new PgreplError('E_ETCD', `etcd cancelled the watch: ${msg.result.cancel_reason ?? ''}`);
+            const events = (msg.result?.events ?? []).map((e) => ({
+              type: e.type === 'DELETE' ? ('delete' as const) : ('put' as const),
+              kv: toKv(e.kv ?? {}),
+            }));
+            if (events.length > 0) onEvents(events);
+          }
+        }
+      } catch (err) {
+        if (w.signal.aborted) return;
+        if (err instanceof PgreplError) throw err;
+        throw new PgreplError('E_ETCD', `the watch on etcd at ${endpoint} broke: ${describe(err)}`, {
+          cause: err,
+        });
+      }
+    },
+  };
+}
+
+function describe(err: unknown): string {
+  if (err instanceof Error) {
+    const cause = err.cause instanceof Error ? `: ${err.cause.message}` : '';
+    return `${err.message}${cause}`;
+  }
+  return String(err);
+}

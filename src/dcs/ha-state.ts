@@ -1,0 +1,89 @@
+import type { DcsView, LeaderKey } from '../cluster/decide/decide-agent.js';
+import type { EtcdClient, EtcdKv } from './etcd-client.js';
+
+/** Where one cluster's HA state lives in etcd: every key under `/pgrepl/<cluster>/`. */
+export function haKeys(cluster: string) {
+  const root = `/pgrepl/${cluster}/`;
+  return {
+    root,
+    /** Who may run as primary: `{ node, ready }` on the holder's lease. */
+    leader: `${root}leader`,
+    membersPrefix: `${root}members/`,
+    member: (node: string) => `${root}members/${node}`,
+    /** The leader's last recorded position: `{ lsn, timeline, node }`. */
+    lastLeaderLsn: `${root}optime`,
+    /** The standbys that may hold an acknowledged commit: `{ count, standbys }`. */
+    sync: `${root}sync`,
+    /** Present: maintenance mode, agents observe only. */
+    paused: `${root}paused`,
+  };
+}
+
+/** What each agent publishes about its node every loop, on its own lease (gone when it dies). */
+export interface MemberRecord {
+  readonly node: string;
+  readonly role: 'primary' | 'replica' | 'stopped' | 'starting';
+  readonly timeline: number | null;
+  /** A primary's current WAL position; a replica's furthest held (received or replayed). */
+  readonly lsn: string | null;
+  readonly replayLsn: string | null;
+  /** Bytes behind the leader's current position (replicas, as the leader's last record says). */
+  readonly lagBytes: number | null;
+  /** Why it cannot be promoted now; null when it can. */
+  readonly problem: string | null;
+  readonly decision: string;
+  readonly reason: string;
+  /** The agent's HTTP API, http://host:port. */
+  readonly api: string;
+  readonly pid: number;
+  /** When the agent wrote it (its clock, epoch ms). */
+  readonly at: number;
+}
+
+/** One read of the cluster's HA keys: what a decision needs, and each live agent's record. */
+export interface HaState {
+  readonly view: DcsView;
+  readonly members: ReadonlyMap<string, MemberRecord>;
+  /** The leader key's lease (to renew it under compare), null when there is no leader. */
+  readonly leaderLease: string | null;
+  readonly revision: number;
+}
+
+const parse = <T>(kv: EtcdKv | undefined): T | null => {
+  if (!kv) return null;
+  try {
+    return JSON.parse(kv.value) as T;
+  } catch {
+    return null;
+  }
+};
+
+/** Reads every HA key of `cluster` in one range request (one revision: a consistent view). */
+export async function readHaState(client: EtcdClient, cluster: string): Promise<HaState> {
+  const keys = haKeys(cluster);
+  const { kvs, revision } = await client.list(keys.root);
+  const byKey = new Map(kvs.map((kv) => [kv.key, kv]));
+  const leaderKv = byKey.get(keys.leader);
+  const leaderValue = parse<{ node: string; ready: boolean }>(leaderKv);
+  const leader: LeaderKey | null =
+    leaderKv && leaderValue
+      ? { node: leaderValue.node, ready: leaderValue.ready === true, term: leaderKv.createRevision }
+      : null;
+  const members = new Map<string, MemberRecord>();
+  for (const kv of kvs)
+    if (kv.key.startsWith(keys.membersPrefix)) {
+      const m = parse<MemberRecord>(kv);
+      if (m) members.set(m.node, m);
+    }
+  return {
+    view: {
+      leader,
+      lastLeaderLsn: parse(byKey.get(keys.lastLeaderLsn)),
+      sync: parse(byKey.get(keys.sync)),
+      paused: byKey.has(keys.paused),
+    },
+    members,
+    leaderLease: leaderKv?.lease ?? null,
+    revision,
+  };
+}

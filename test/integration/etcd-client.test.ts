@@ -1,0 +1,101 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { etcdClient } from '../../src/dcs/etcd-client.js';
+import type { WatchEvent } from '../../src/dcs/etcd-client.js';
+import { startTestEtcd } from '../helpers/etcd.js';
+import type { TestEtcd } from '../helpers/etcd.js';
+import { freePort, waitUntil } from '../helpers/test-cluster.js';
+
+describe('the etcd client, against a real etcd', () => {
+  let etcd: TestEtcd;
+  before(async () => {
+    etcd = await startTestEtcd();
+  });
+  after(async () => {
+    await etcd?.stop();
+  });
+  const client = () => etcdClient({ endpoints: [etcd.url], requestTimeoutMs: 2000 });
+
+  it('puts, gets, lists a prefix and deletes, keys and values in UTF-8', async () => {
+    const c = client();
+    await c.put('/t/a/1', 'um');
+    await c.put('/t/a/2', 'dois ção');
+    await c.put('/t/b', 'outro');
+    assert.equal((await c.get('/t/a/2'))?.value, 'dois ção');
+    const { kvs, revision } = await c.list('/t/a/');
+    assert.deepEqual(
+      kvs.map((k) => k.key),
+      ['/t/a/1', '/t/a/2'],
+    );
+    assert.ok(revision >= 3);
+    await c.delete('/t/a/1');
+    assert.equal(await c.get('/t/a/1'), null);
+  });
+
+  it('lets exactly one of many concurrent create transactions win the key', async () => {
+    const c = client();
+    const lease = await c.grant(5);
+    const tries = await Promise.all(
+      Array.from({ length: 8 }, (_, i) =>
+        c.txn({
+          compare: [{ key: '/t/leader', createRevision: 0 }],
+          success: [{ put: { key: '/t/leader', value: `n${i}`, lease: lease.id } }],
+        }),
+      ),
+    );
+    assert.equal(tries.filter((t) => t.succeeded).length, 1);
+    const winner = tries.findIndex((t) => t.succeeded);
+    assert.equal((await c.get('/t/leader'))?.value, `n${winner}`);
+    await c.revoke(lease.id);
+    assert.equal(await c.get('/t/leader'), null, 'revoking the lease deletes its keys');
+  });
+
+  it('lets a lease expire with its keys, after which keepAlive says 0', async () => {
+    const c = client();
+    const lease = await c.grant(1);
+    await c.put('/t/leased', 'x', lease.id);
+    assert.ok((await c.keepAlive(lease.id)) >= 1);
+    await waitUntil(async () => (await c.get('/t/leased')) === null, 10_000, 'the leased key to expire');
+    assert.equal(await c.keepAlive(lease.id), 0);
+    await c.revoke(lease.id);
+  });
+
+  it('streams a put and a delete to a watcher, from the revision it asked for', async () => {
+    const c = client();
+    const { revision } = await c.list('/t/w/');
+    const seen: WatchEvent[] = [];
+    const stop = new AbortController();
+    const watching = c.watch('/t/w/', { prefix: true, afterRevision: revision, signal: stop.signal }, (e) =>
+      seen.push(...e),
+    );
+    await c.put('/t/w/k', 'v');
+    await c.delete('/t/w/k');
+    await waitUntil(() => seen.length === 2, 5000, 'two watch events');
+    assert.deepEqual(
+      seen.map((e) => [e.type, e.kv.key, e.kv.value]),
+      [
+        ['put', '/t/w/k', 'v'],
+        ['delete', '/t/w/k', ''],
+      ],
+    );
+    stop.abort();
+    await watching;
+  });
+
+  it('moves on to the next endpoint when the first does not answer', async () => {
+    const dead = `http://127.0.0.1:${await freePort()}`;
+    const c = etcdClient({ endpoints: [dead, etcd.url], requestTimeoutMs: 2000 });
+    await c.put('/t/failover', 'ok');
+    assert.equal((await c.get('/t/failover'))?.value, 'ok');
+  });
+
+  it('fails with E_ETCD naming the endpoints when none answers in time', async () => {
+    const dead = `http://127.0.0.1:${await freePort()}`;
+    const c = etcdClient({ endpoints: [dead], requestTimeoutMs: 300 });
+    await assert.rejects(c.get('/t/x'), (err: unknown) => {
+      assert.equal((err as { code?: string }).code, 'E_ETCD');
+      assert.match(String((err as Error).message), new RegExp(dead.replace(/[.:/]/g, '\\$&')));
+      return true;
+    });
+  });
+});
