@@ -17,21 +17,53 @@ export interface SqlSession {
   query<R extends object>(text: string, values?: readonly unknown[]): Promise<R[]>;
 }
 
-/** Opens one connection, runs `fn`, and always closes it. */
-export async function withSql<T>(
-  target: SqlTarget,
-  fn: (s: SqlSession) => Promise<T>,
-  timeoutMs = 3000,
-): Promise<T> {
-  const client = new pg.Client({
+/**
+ * pgrepl's own statements (the replication role, slots, checks) never wait for a synchronous
+ * standby: in sync mode a primary being set up has none yet, and a CREATE ROLE would wait forever.
+ */
+const OWN_SESSION_OPTIONS = '-c synchronous_commit=local';
+
+/** A client for `target`, not yet connected; `queryTimeoutMs` also bounds each query. */
+function clientFor(target: SqlTarget, timeoutMs: number, queryTimeoutMs?: number): pg.Client {
+  return new pg.Client({
     host: target.host,
     port: target.port,
     user: target.user,
     password: target.password,
     database: target.database ?? 'postgres',
     connectionTimeoutMillis: timeoutMs,
+    ...(queryTimeoutMs === undefined ? {} : { query_timeout: queryTimeoutMs }),
     application_name: 'pgrepl',
+    options: OWN_SESSION_OPTIONS,
   });
+}
+
+/** The session over a connected client: a refused statement becomes an SqlError naming the node. */
+function sessionOf(client: pg.Client, target: SqlTarget): SqlSession {
+  return {
+    async query<R extends object>(text: string, values?: readonly unknown[]) {
+      try {
+        return (await client.query(text, values as unknown[] | undefined)).rows as R[];
+      } catch (err) {
+        const e = err as Error & { code?: unknown };
+        throw new SqlError(
+          target.label ?? `${target.host}:${target.port}`,
+          typeof e.code === 'string' ? e.code : null,
+          e.message,
+          { cause: err },
+        );
+      }
+    },
+  };
+}
+
+/** Opens one connection, runs `fn`, and always closes it. */
+export async function withSql<T>(
+  target: SqlTarget,
+  fn: (s: SqlSession) => Promise<T>,
+  timeoutMs = 3000,
+): Promise<T> {
+  const client = clientFor(target, timeoutMs);
   // A server that dies mid-session emits 'error' on the client; without a listener that crashes the process.
   client.on('error', () => undefined);
   try {
@@ -44,24 +76,61 @@ export async function withSql<T>(
     );
   }
   try {
-    return await fn({
-      async query<R extends object>(text: string, values?: readonly unknown[]) {
-        try {
-          const r = await client.query(text, values as unknown[] | undefined);
-          return r.rows as R[];
-        } catch (err) {
-          const e = err as Error & { code?: unknown };
-          throw new SqlError(
-            target.label ?? `${target.host}:${target.port}`,
-            typeof e.code === 'string' ? e.code : null,
-            e.message,
-            { cause: err },
-          );
-        }
-      },
-    });
+    return await fn(sessionOf(client, target));
   } finally {
     // Not awaited: waiting for the server's side of the close costs ~10 ms and tells nothing.
     client.end().catch(() => undefined);
   }
+}
+
+/**
+ * One connection kept open across calls, opened again after it broke: a loop that asks a server
+ * every second would otherwise pay a connection and a SCRAM exchange each time. Each query gives
+ * up after `timeoutMs` (and drops the connection, which may be stuck).
+ */
+export interface KeptSession {
+  use<T>(fn: (s: SqlSession) => Promise<T>): Promise<T>;
+  close(): void;
+}
+
+export function keptSession(target: SqlTarget, timeoutMs: number): KeptSession {
+  let client: pg.Client | null = null;
+  const drop = () => {
+    client?.end().catch(() => undefined);
+    client = null;
+  };
+  const open = async (): Promise<pg.Client> => {
+    if (client) return client;
+    const c = clientFor(target, timeoutMs, timeoutMs);
+    c.on('error', () => {
+      if (client === c) client = null;
+    });
+    try {
+      await c.connect();
+    } catch (err) {
+      c.end().catch(() => undefined);
+      throw new PgreplError(
+        'E_UNREACHABLE',
+        `could not connect to ${target.label ?? target.host}: ${(err as Error).message}`,
+        {
+          cause: err,
+        },
+      );
+    }
+    client = c;
+    return c;
+  };
+  return {
+    async use(fn) {
+      const c = await open();
+      try {
+        return await fn(sessionOf(c, target));
+      } catch (err) {
+        // A server error leaves the connection usable; anything else (a timeout, a reset) may not.
+        if (!(err instanceof SqlError && err.sqlstate !== null)) drop();
+        throw err;
+      }
+    },
+    close: drop,
+  };
 }
