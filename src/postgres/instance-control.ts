@@ -92,11 +92,11 @@ export function procStat(pid: number): { state: string; started: string } | null
 }
 
 /**
- * Waits until a dead server is wholly gone: its postmaster out of the process table, and no process
- * attached to its shared memory. A killed postmaster stays a zombie until its parent reaps it (PID 1
- * of a container may take seconds), and its backends live on until they notice it died. Until then
- * PostgreSQL refuses the directory ("lock file postmaster.pid already exists", "pre-existing shared
- * memory block is still in use"): `postgres --single` (run by pg_rewind) and a restart both fail.
+ * Waits until a dead server is wholly gone: no process attached to its shared memory, and its
+ * postmaster out of the process table or, while it stays an unreaped zombie (PID 1 of a container
+ * may take seconds, or never), its stale lock file removed. Until then PostgreSQL refuses the
+ * directory ("lock file postmaster.pid already exists", "pre-existing shared memory block is still
+ * in use"): `postgres --single` (run by pg_rewind) and a restart both fail.
  */
 export async function waitPostmasterGone(
   dataDir: string,
@@ -116,6 +116,14 @@ export async function waitPostmasterGone(
     const zombie = processExists(pid);
     const attached = shmAttached(lines);
     if (!zombie && attached === 0) return;
+    if (zombie && attached === 0) {
+      // Dead, and nothing of its server uses the shared memory: PostgreSQL would take the lock over
+      // itself if the kernel did not still list the PID. Waiting for the reap (an init that reaps
+      // every few seconds, or never) would only delay a restart or a failover.
+      rmSync(join(dataDir, 'postmaster.pid'), { force: true });
+      o.onWait?.(`its killed postmaster (PID ${pid}) is an unreaped zombie; its stale lock file was removed`);
+      return;
+    }
     if (!told) {
       told = true;
       o.onWait?.(
