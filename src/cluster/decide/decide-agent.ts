@@ -220,7 +220,14 @@ function asLeader(s: AgentSnapshot, leader: LeaderKey): AgentDecision {
       reason: `my primary has not come back in ${Math.round(down)} ms: releasing the key so a replica takes over now`,
     };
   }
-  if (local.kind === 'starting') return { kind: 'wait', reason: 'holding the key; my primary is starting' };
+  if (local.kind === 'starting') {
+    if (s.downSince === null || s.now - s.downSince < s.restartBudgetMs)
+      return { kind: 'wait', reason: 'holding the key; my primary is starting' };
+    return {
+      kind: 'release',
+      reason: `my primary is still starting after ${Math.round(s.now - s.downSince)} ms: releasing the key so a replica takes over now`,
+    };
+  }
   return { kind: 'release', reason: 'holding the key with no primary here to run' };
 }
 

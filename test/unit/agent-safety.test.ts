@@ -1,0 +1,236 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import fc from 'fast-check';
+import { decideAgent, RUNS_AS_PRIMARY } from '../../src/cluster/decide/decide-agent.js';
+import type { AgentSnapshot, LocalServer, Peer } from '../../src/cluster/decide/decide-agent.js';
+
+/**
+ * A model of three agents on one etcd, for the one property that matters: never two writable
+ * primaries at once. etcd is modelled as it behaves (a key on a lease dies when the lease is not
+ * renewed for `ttl`, a create transaction succeeds only on a missing key); the agents decide with
+ * the real decideAgent on snapshots that etcd and the servers could really have given them, with
+ * arbitrary delays, failed requests, stale reads and stalls; each server is killed by its fence
+ * watchdog when its lease's safe time passes.
+ */
+const TTL = 2000;
+const MARGIN = 250;
+const NAMES = ['pg1', 'pg2', 'pg3'] as const;
+type Name = (typeof NAMES)[number];
+
+interface Step {
+  readonly agent: number;
+  /** Time since the previous step. */
+  readonly gap: number;
+  /** How long etcd takes to receive the renewal (0 .. TTL), or null: the renewal fails. */
+  readonly renewDelay: number | null;
+  /** How long the read of the keys takes after the renewal. */
+  readonly readDelay: number;
+  /** How long the agent stalls between reading and acting (a pause, a GC, SIGSTOP). */
+  readonly stall: number;
+  /** Whether each other server answers this agent's SQL (a network cut hides it). */
+  readonly peersAnswer: readonly boolean[];
+}
+
+const arbStep = fc.record({
+  agent: fc.integer({ min: 0, max: 2 }),
+  gap: fc.integer({ min: 0, max: 1500 }),
+  renewDelay: fc.option(fc.integer({ min: 0, max: 900 }), { nil: null, freq: 4 }),
+  readDelay: fc.integer({ min: 0, max: 600 }),
+  stall: fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 5000 })),
+  peersAnswer: fc.array(fc.boolean(), { minLength: 3, maxLength: 3 }),
+});
+
+interface Server {
+  role: 'primary' | 'replica' | 'stopped';
+  /** Watchdog deadline while armed. */
+  fenceAt: number | null;
+  lease: { id: number; safeUntil: number } | null;
+}
+
+/** Runs the steps; returns each agent's intervals as a writable primary. */
+function simulate(steps: readonly Step[]): { node: Name; from: number; to: number }[] {
+  let now = 0;
+  let nextLease = 1;
+  const leases = new Map<number, number>(); // id -> expires at (etcd's clock)
+  let leader: { node: Name; term: number; lease: number; ready: boolean } | null = null;
+  let revision = 1;
+  const servers: Server[] = NAMES.map((_, i) => ({
+    role: i === 0 ? 'primary' : 'replica',
+    fenceAt: null,
+    lease: null,
+  }));
+  const primarySince: (number | null)[] = [0, null, null];
+  const intervals: { node: Name; from: number; to: number }[] = [];
+
+  const expire = (t: number) => {
+    for (const [id, at] of leases) if (at <= t) leases.delete(id);
+    if (leader && !leases.has(leader.lease)) leader = null;
+  };
+  const setRole = (i: number, role: Server['role'], t: number) => {
+    const s = servers[i] as Server;
+    if (s.role === 'primary' && role !== 'primary') {
+      intervals.push({ node: NAMES[i] as Name, from: primarySince[i] as number, to: t });
+      primarySince[i] = null;
+    }
+    if (s.role !== 'primary' && role === 'primary') primarySince[i] = t;
+    s.role = role;
+  };
+  const watchdogs = (t: number) => {
+    servers.forEach((s, i) => {
+      if (s.role === 'primary' && s.fenceAt !== null && s.fenceAt <= t) setRole(i, 'stopped', s.fenceAt);
+    });
+  };
+  // The initial primary took the key at time 0.
+  const first = nextLease++;
+  leases.set(first, TTL);
+  (servers[0] as Server).lease = { id: first, safeUntil: TTL - MARGIN };
+  (servers[0] as Server).fenceAt = TTL - MARGIN;
+  leader = { node: 'pg1', term: revision++, lease: first, ready: true };
+
+  for (const step of steps) {
+    now += step.gap;
+    watchdogs(now);
+    expire(now);
+    const i = step.agent;
+    const me = servers[i] as Server;
+    const sent = now;
+    // Renewal: etcd extends the lease from when it receives the request, if still alive then.
+    if (step.renewDelay !== null) {
+      const at = sent + step.renewDelay;
+      expire(at);
+      if (me.lease && leases.has(me.lease.id)) {
+        leases.set(me.lease.id, at + TTL);
+        me.lease = { id: me.lease.id, safeUntil: sent + TTL - MARGIN };
+      } else {
+        const id = nextLease++;
+        leases.set(id, at + TTL);
+        me.lease = { id, safeUntil: sent + TTL - MARGIN };
+      }
+    }
+    if (me.lease && me.lease.safeUntil <= now) me.lease = null;
+    // The read: etcd's state when it serves it.
+    const readAt = sent + (step.renewDelay ?? 0) + step.readDelay;
+    expire(readAt);
+    const etcdAnswers = step.renewDelay !== null;
+    const seen = leader ? { node: leader.node, term: leader.term, ready: leader.ready } : null;
+    // Then the agent may stall before it decides and acts.
+    now = readAt + step.stall;
+    watchdogs(now);
+    expire(now);
+    const peers: Peer[] = NAMES.flatMap((name, j) => {
+      if (j === i) return [];
+      const s = servers[j] as Server;
+      const answers = step.peersAnswer[j] === true && s.role !== 'stopped';
+      return [
+        {
+          name,
+          agentAlive: true,
+          inRecovery: answers ? s.role === 'replica' : null,
+          timeline: 1,
+          positionLsn: answers ? '0/5000000' : null,
+          replayLsn: answers ? '0/5000000' : null,
+          problem: null,
+          failoverPriority: 1,
+          noFailover: false,
+          specIndex: j,
+        },
+      ];
+    });
+    const local: LocalServer =
+      me.role === 'primary'
+        ? { kind: 'primary', timeline: 1, lsn: '0/5000000' }
+        : me.role === 'replica'
+          ? {
+              kind: 'replica',
+              timeline: 1,
+              positionLsn: '0/5000000',
+              replayLsn: '0/5000000',
+              upstream: seen?.node ?? null,
+              streaming: true,
+              problem: null,
+            }
+          : { kind: 'stopped', standby: false, initialized: true };
+    const snapshot: AgentSnapshot = {
+      me: NAMES[i] as Name,
+      now,
+      mode: 'async',
+      maximumLagOnFailover: 1048576,
+      failoverPriority: 1,
+      noFailover: false,
+      specIndex: i,
+      loopWaitMs: 500,
+      local,
+      dcs: etcdAnswers ? { leader: seen, lastLeaderLsn: null, sync: null, paused: false } : null,
+      leaseSafeUntil: me.lease?.safeUntil ?? 0,
+      peers,
+      downSince: null,
+      restartBudgetMs: 1000,
+    };
+    const d = decideAgent(snapshot);
+    // The action, as the loop performs it: transactions are etcd's, at the time they arrive.
+    expire(now);
+    const leaseLive = me.lease !== null && leases.has(me.lease.id);
+    if ((d.kind === 'race' || d.kind === 'take-key') && leader === null && leaseLive && me.lease) {
+      leader = { node: NAMES[i] as Name, term: revision++, lease: me.lease.id, ready: d.kind === 'take-key' };
+      if (d.kind === 'race') {
+        setRole(i, 'primary', now);
+        leader.ready = true;
+      }
+    } else if (d.kind === 'promote') setRole(i, 'primary', now);
+    else if (d.kind === 'fence' || d.kind === 'release') {
+      setRole(i, 'stopped', now);
+      if (d.kind === 'release' && leader?.lease === me.lease?.id) leader = null;
+    } else if (d.kind === 'rejoin' || d.kind === 'start-replica' || d.kind === 'follow')
+      setRole(i, 'replica', now);
+    // The watchdog is armed whenever the server may take writes, to the lease's safe time.
+    me.fenceAt = me.role === 'primary' ? (me.lease?.safeUntil ?? now) : null;
+    watchdogs(now);
+    if (RUNS_AS_PRIMARY.has(d.kind))
+      assert.ok(
+        me.role !== 'primary' || (seen?.node === NAMES[i] && me.lease !== null),
+        `${NAMES[i]} ran as primary without the key`,
+      );
+  }
+  servers.forEach((s, i) => {
+    if (s.role === 'primary') {
+      const end = s.fenceAt === null ? now : Math.min(now, s.fenceAt);
+      intervals.push({ node: NAMES[i] as Name, from: primarySince[i] as number, to: end });
+    }
+  });
+  return intervals;
+}
+
+describe('the agents together, on a model of etcd', () => {
+  it('never let two servers take writes at the same time, whatever the delays, failures and stalls', () => {
+    fc.assert(
+      fc.property(fc.array(arbStep, { minLength: 1, maxLength: 60 }), (steps) => {
+        const intervals = simulate(steps);
+        for (const a of intervals)
+          for (const b of intervals)
+            if (a !== b && a.node !== b.node)
+              assert.ok(
+                a.to <= b.from || b.to <= a.from,
+                `${a.node} [${a.from}, ${a.to}] and ${b.node} [${b.from}, ${b.to}] overlap`,
+              );
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
+  it('does fail over: a dead leader is replaced', () => {
+    // pg1 never renews; pg2 and pg3 loop every 300 ms.
+    const steps: Step[] = Array.from({ length: 20 }, (_, k) => ({
+      agent: 1 + (k % 2),
+      gap: 300,
+      renewDelay: 5,
+      readDelay: 5,
+      stall: 0,
+      peersAnswer: [false, true, true],
+    }));
+    const intervals = simulate(steps);
+    assert.ok(
+      intervals.some((x) => x.node !== 'pg1'),
+      `someone else became primary: ${JSON.stringify(intervals)}`,
+    );
+  });
+});

@@ -1,0 +1,305 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { decideAgent, RUNS_AS_PRIMARY, syncProblem } from '../../src/cluster/decide/decide-agent.js';
+import type { AgentSnapshot, DcsView, LocalServer, Peer } from '../../src/cluster/decide/decide-agent.js';
+
+const NOW = 1_000_000;
+
+const replica = (o: Partial<Extract<LocalServer, { kind: 'replica' }>> = {}): LocalServer => ({
+  kind: 'replica',
+  timeline: 1,
+  positionLsn: '0/5000000',
+  replayLsn: '0/5000000',
+  upstream: 'pg1',
+  streaming: true,
+  problem: null,
+  ...o,
+});
+const primary: LocalServer = { kind: 'primary', timeline: 1, lsn: '0/5000000' };
+
+const view = (o: Partial<DcsView> = {}): DcsView => ({
+  leader: { node: 'pg1', term: 7, ready: true },
+  lastLeaderLsn: { lsn: '0/5000000', timeline: 1 },
+  sync: null,
+  paused: false,
+  ...o,
+});
+
+const peer = (name: string, o: Partial<Peer> = {}): Peer => ({
+  name,
+  agentAlive: true,
+  inRecovery: true,
+  timeline: 1,
+  positionLsn: '0/5000000',
+  replayLsn: '0/5000000',
+  problem: null,
+  failoverPriority: 1,
+  noFailover: false,
+  specIndex: Number(name.slice(2)) - 1,
+  ...o,
+});
+
+const snap = (o: Partial<AgentSnapshot> = {}): AgentSnapshot => ({
+  me: 'pg2',
+  now: NOW,
+  mode: 'async',
+  maximumLagOnFailover: 1048576,
+  failoverPriority: 1,
+  noFailover: false,
+  specIndex: 1,
+  loopWaitMs: 1000,
+  local: replica(),
+  dcs: view(),
+  leaseSafeUntil: NOW + 3000,
+  peers: [],
+  downSince: null,
+  restartBudgetMs: 2000,
+  ...o,
+});
+
+/** No leader, pg1 gone: the failover snapshots. */
+const leaderless = (o: Partial<AgentSnapshot> = {}) =>
+  snap({
+    dcs: view({ leader: null }),
+    peers: [peer('pg1', { agentAlive: false, inRecovery: null, positionLsn: null }), peer('pg3')],
+    ...o,
+  });
+
+const decided = (s: AgentSnapshot) => decideAgent(s);
+
+describe('the agent decision: leader', () => {
+  it('leads while it holds the key on a live lease and runs as primary', () => {
+    const d = decided(snap({ me: 'pg1', local: primary }));
+    assert.equal(d.kind, 'lead');
+    assert.ok(RUNS_AS_PRIMARY.has(d.kind));
+  });
+
+  it('fences when its lease may have run out, though etcd still shows it as leader', () => {
+    const d = decided(snap({ me: 'pg1', local: primary, leaseSafeUntil: NOW - 1 }));
+    assert.equal(d.kind, 'fence');
+    assert.match(d.reason, /my lease could have run out/);
+  });
+
+  it('keeps the primary while etcd is silent only until the lease could run out before the next loop', () => {
+    assert.equal(
+      decided(snap({ me: 'pg1', local: primary, dcs: null, leaseSafeUntil: NOW + 2500 })).kind,
+      'lead',
+    );
+    const d = decided(snap({ me: 'pg1', local: primary, dcs: null, leaseSafeUntil: NOW + 900 }));
+    assert.equal(d.kind, 'fence');
+    assert.match(d.reason, /etcd does not answer/);
+  });
+
+  it('restarts a crashed primary in place within the budget, then releases the key', () => {
+    const stopped: LocalServer = { kind: 'stopped', standby: false, initialized: true };
+    assert.equal(decided(snap({ me: 'pg1', local: stopped, downSince: NOW - 100 })).kind, 'restart');
+    const late = decided(snap({ me: 'pg1', local: stopped, downSince: NOW - 2500 }));
+    assert.equal(late.kind, 'release');
+    assert.match(late.reason, /has not come back in 2500 ms/);
+    assert.equal(
+      decided(snap({ me: 'pg1', local: { kind: 'starting' }, downSince: NOW - 500 })).kind,
+      'wait',
+    );
+    assert.equal(
+      decided(snap({ me: 'pg1', local: { kind: 'starting' }, downSince: NOW - 2100 })).kind,
+      'release',
+    );
+  });
+
+  it('promotes a replica that won the key, and announces once it is primary', () => {
+    const won = view({ leader: { node: 'pg2', term: 9, ready: false } });
+    assert.equal(decided(snap({ dcs: won })).kind, 'promote');
+    assert.equal(decided(snap({ dcs: won, local: primary })).kind, 'announce');
+  });
+
+  it('releases a key it holds when its replica cannot be promoted', () => {
+    const won = view({ leader: { node: 'pg2', term: 9, ready: false } });
+    const d = decided(snap({ dcs: won, local: replica({ problem: 'its replay is paused' }) }));
+    assert.equal(d.kind, 'release');
+  });
+});
+
+describe('the agent decision: a primary without the key', () => {
+  it('takes the free key as the only running primary', () => {
+    assert.equal(
+      decided(snap({ me: 'pg1', local: primary, dcs: view({ leader: null }), peers: [peer('pg2')] })).kind,
+      'take-key',
+    );
+  });
+
+  it('fences when another node holds the key', () => {
+    const d = decided(snap({ local: primary }));
+    assert.equal(d.kind, 'fence');
+    assert.match(d.reason, /pg1 holds the leader key \(term 7\)/);
+  });
+
+  it('fences when another primary answers and no one holds the key', () => {
+    const d = decided(
+      snap({ local: primary, dcs: view({ leader: null }), peers: [peer('pg1', { inRecovery: false })] }),
+    );
+    assert.equal(d.kind, 'fence');
+  });
+
+  it('fences even while paused when someone else holds the key', () => {
+    assert.equal(decided(snap({ local: primary, dcs: view({ paused: true }) })).kind, 'fence');
+  });
+});
+
+describe('the agent decision: replicas', () => {
+  it('waits as a streaming replica of the leader', () => {
+    assert.equal(decided(snap()).kind, 'wait');
+  });
+
+  it('follows the leader when it streams from another node', () => {
+    const d = decided(snap({ local: replica({ upstream: 'pg3' }) }));
+    assert.deepEqual([d.kind, 'leader' in d ? d.leader : null], ['follow', 'pg1']);
+  });
+
+  it('waits while the new leader is still promoting', () => {
+    assert.equal(
+      decided(snap({ dcs: view({ leader: { node: 'pg3', term: 8, ready: false } }) })).kind,
+      'wait',
+    );
+  });
+
+  it('starts a stopped standby and rejoins a stopped former primary', () => {
+    assert.equal(
+      decided(snap({ local: { kind: 'stopped', standby: true, initialized: true } })).kind,
+      'start-replica',
+    );
+    assert.equal(
+      decided(snap({ local: { kind: 'stopped', standby: false, initialized: true } })).kind,
+      'rejoin',
+    );
+    assert.equal(
+      decided(snap({ local: { kind: 'stopped', standby: false, initialized: false } })).kind,
+      'wait',
+    );
+  });
+
+  it('rejoins a replica left on an older timeline that does not stream', () => {
+    const d = decided(
+      snap({
+        local: replica({ timeline: 1, streaming: false }),
+        dcs: view({ lastLeaderLsn: { lsn: '0/6000000', timeline: 2 } }),
+      }),
+    );
+    assert.equal(d.kind, 'rejoin');
+  });
+
+  it('observes only while paused', () => {
+    assert.equal(decided(leaderless({ dcs: view({ leader: null, paused: true }) })).kind, 'wait');
+  });
+});
+
+describe('the agent decision: failover', () => {
+  it('races when it is the most advanced eligible replica', () => {
+    const d = decided(leaderless({ local: replica({ positionLsn: '0/5000100' }) }));
+    assert.equal(d.kind, 'race');
+  });
+
+  it('waits for a more advanced replica, and on a tie for the earlier node in the spec', () => {
+    assert.match(
+      decided(leaderless({ peers: [peer('pg3', { positionLsn: '0/5000100' })] })).reason,
+      /pg3 .* goes before me/,
+    );
+    assert.equal(decided(leaderless()).kind, 'race', 'pg2 is before pg3 in the spec');
+    assert.equal(decided(leaderless({ me: 'pg3', specIndex: 2, peers: [peer('pg2')] })).kind, 'wait');
+  });
+
+  it('lets a higher failoverPriority win a tie, and never races with priority 0 or noFailover', () => {
+    assert.equal(decided(leaderless({ peers: [peer('pg3', { failoverPriority: 5 })] })).kind, 'wait');
+    assert.equal(decided(leaderless({ failoverPriority: 0 })).kind, 'wait');
+    assert.equal(decided(leaderless({ noFailover: true })).kind, 'wait');
+    assert.equal(
+      decided(leaderless({ peers: [peer('pg3', { positionLsn: '0/5000100', noFailover: true })] })).kind,
+      'race',
+    );
+  });
+
+  it('does not defer to a replica whose agent is dead, or that cannot be promoted', () => {
+    assert.equal(
+      decided(leaderless({ peers: [peer('pg3', { positionLsn: '0/5000100', agentAlive: false })] })).kind,
+      'race',
+    );
+    assert.equal(
+      decided(leaderless({ peers: [peer('pg3', { positionLsn: '0/5000100', problem: 'paused' })] })).kind,
+      'race',
+    );
+  });
+
+  it('waits while any node still answers as a primary', () => {
+    const d = decided(leaderless({ peers: [peer('pg1', { inRecovery: false })] }));
+    assert.equal(d.kind, 'wait');
+    assert.match(d.reason, /pg1 still answers as a primary/);
+  });
+
+  it('refuses beyond maximumLagOnFailover of the last leader position, and on an older timeline', () => {
+    const far = decided(
+      leaderless({ dcs: view({ leader: null, lastLeaderLsn: { lsn: '0/7000000', timeline: 1 } }) }),
+    );
+    assert.equal(far.kind, 'wait');
+    assert.match(far.reason, /33554432 bytes behind the last leader position 0\/7000000/);
+    const old = decided(
+      leaderless({ dcs: view({ leader: null, lastLeaderLsn: { lsn: '0/5000000', timeline: 2 } }) }),
+    );
+    assert.match(old.reason, /behind the last leader's 2/);
+  });
+
+  it('needs a lease of its own to race with', () => {
+    assert.equal(decided(leaderless({ leaseSafeUntil: 0 })).kind, 'wait');
+  });
+
+  it('in sync mode, races only with n − k + 1 standbys confirming it is not behind them', () => {
+    const sync = { count: 1, standbys: ['pg2', 'pg3'] };
+    const dcs = view({ leader: null, sync });
+    assert.equal(decided(leaderless({ mode: 'sync', dcs })).kind, 'race', 'pg3 is at the same position');
+    const ahead = decided(
+      leaderless({
+        mode: 'sync',
+        dcs,
+        peers: [peer('pg3', { positionLsn: '0/5000100', agentAlive: false })],
+      }),
+    );
+    assert.equal(ahead.kind, 'wait');
+    assert.match(ahead.reason, /may lack an acknowledged commit/);
+    const silent = decided(
+      leaderless({ mode: 'sync', dcs, peers: [peer('pg3', { inRecovery: null, positionLsn: null })] }),
+    );
+    assert.equal(silent.kind, 'wait', 'a standby that does not answer may hold the acknowledged commit');
+  });
+});
+
+describe('the quorum rule', () => {
+  const peers = (positions: Record<string, string | null>) =>
+    Object.entries(positions).map(([name, positionLsn]) =>
+      peer(name, { positionLsn, inRecovery: positionLsn === null ? null : true }),
+    );
+
+  it('ANY 2 of 4: a candidate needs 3 standbys (itself included) at or behind it', () => {
+    const sync = { count: 2, standbys: ['pg2', 'pg3', 'pg4', 'pg5'] };
+    const at = (p: Record<string, string | null>) =>
+      syncProblem({ me: 'pg2', peers: peers(p) }, sync, '0/5000000');
+    assert.equal(at({ pg3: '0/5000000', pg4: '0/4000000', pg5: null }), null);
+    assert.match(at({ pg3: '0/5000000', pg4: null, pg5: null }) ?? '', /only 2 of the 3/);
+    assert.match(at({ pg3: '0/6000000', pg4: '0/7000000', pg5: '0/4000000' }) ?? '', /only 2 of the 3/);
+  });
+
+  it('ANY 1 of 2 standbys after the primary died: both must be accounted for', () => {
+    const sync = { count: 1, standbys: ['pg2', 'pg3'] };
+    assert.equal(syncProblem({ me: 'pg2', peers: peers({ pg3: '0/5000000' }) }, sync, '0/5000000'), null);
+    assert.notEqual(syncProblem({ me: 'pg2', peers: peers({ pg3: null }) }, sync, '0/5000000'), null);
+  });
+
+  it('a candidate outside the recorded set counts only the standbys in it', () => {
+    const sync = { count: 1, standbys: ['pg3', 'pg4'] };
+    assert.equal(
+      syncProblem({ me: 'pg2', peers: peers({ pg3: '0/5000000', pg4: '0/5000000' }) }, sync, '0/5000000'),
+      null,
+    );
+    assert.notEqual(
+      syncProblem({ me: 'pg2', peers: peers({ pg3: '0/5000000', pg4: null }) }, sync, '0/5000000'),
+      null,
+    );
+  });
+});
