@@ -10,6 +10,7 @@ import type { GlobalOptions } from './command-context.js';
  */
 const COMMANDS = {
   init: () => import('./commands/init.js'),
+  agent: () => import('./commands/agent.js'),
   lifecycle: () => import('./commands/lifecycle.js'),
   psql: () => import('./commands/psql.js'),
   status: () => import('./commands/status.js'),
@@ -83,7 +84,19 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .description('create or repair the cluster so that it matches the spec (idempotent)')
     .option('--dry-run', 'print the plan with the reason for each step, change nothing')
     .option('--json', 'print the steps taken as JSON on stdout (progress stays on stderr)')
+    .option(
+      '--ha',
+      'then fail over automatically: start etcd (a single member on loopback, unless ha.etcd lists some) and `pgrepl agent` for each node, logs under the state dir',
+    )
     .action(act(async (o) => (await load('up')).runUp(g(), o, { create: true })));
+
+  program
+    .command('agent')
+    .description(
+      "run one node's HA agent in the foreground (`up --ha` starts them in the background): it holds or watches the leader key in etcd, fails over, fences, rejoins, and serves /primary, /replica, /status and /metrics",
+    )
+    .requiredOption('--node <name>', 'the node of this machine the agent runs for')
+    .action(act(async (o: { node: string }) => (await load('agent')).runAgent(g(), o)));
 
   program
     .command('start')

@@ -31,6 +31,8 @@ export interface MemberRecord {
   readonly lagBytes: number | null;
   /** Why it cannot be promoted now; null when it can. */
   readonly problem: string | null;
+  /** On the primary: the standbys it waits for now (pg_stat_replication sync_state sync or quorum). */
+  readonly syncStandbys: readonly string[];
   readonly decision: string;
   readonly reason: string;
   /** The agent's HTTP API, http://host:port. */

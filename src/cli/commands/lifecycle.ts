@@ -5,14 +5,18 @@ import { reloadNodes, restartNodes } from '../../cluster/operations/restart-node
 import { stopCluster, stopOneNode } from '../../cluster/operations/stop-cluster.js';
 import { PgreplError } from '../../errors.js';
 import { changing, commandContext } from '../command-context.js';
+import { currentLeader, effectiveHa, stopAgents, stopLocalEtcd } from '../../agent/ha-services.js';
+import type { ClusterContext } from '../../cluster/context/cluster-context.js';
 import type { GlobalOptions } from '../command-context.js';
 
 /** `down`: stops every node, keeping all data. */
 export async function runDown(g: GlobalOptions): Promise<number> {
   const ctx = await commandContext(g);
+  const agents = await stopHa(ctx);
   const { stopped, elsewhere } = await changing(ctx, 'down', () => stopCluster(ctx, 'fast'), {
     allowInterrupted: true,
   });
+  if (agents.length > 0) process.stdout.write(`stopped the agents of ${agents.join(', ')}\n`);
   process.stdout.write(
     stopped.length === 0
       ? `cluster ${ctx.spec.cluster}: nothing was running\n`
@@ -21,6 +25,19 @@ export async function runDown(g: GlobalOptions): Promise<number> {
   if (elsewhere.length > 0)
     process.stdout.write(`not stopped: ${elsewhere.join(', ')} run on other hosts; stop them there\n`);
   return 0;
+}
+
+/**
+ * Stops this machine's agents (the leader's last: it stops its server and gives up the key) and
+ * the local etcd, before `down` or `destroy` stops the servers: an agent left running would start
+ * them again.
+ */
+async function stopHa(ctx: ClusterContext): Promise<string[]> {
+  const ha = effectiveHa(ctx.spec);
+  if (!ha) return [];
+  const stopped = await stopAgents(ctx.spec, await currentLeader(ctx.spec, ha));
+  if (!ha.etcd) await stopLocalEtcd(ctx.spec);
+  return stopped;
 }
 
 /** `stop NODE`: stops one node, keeping its data. */
@@ -83,6 +100,8 @@ export async function runDestroy(g: GlobalOptions, o: { yes?: boolean }): Promis
         'run `pgrepl destroy --yes` if that is what you want',
     );
   }
+  const agents = await stopHa(ctx);
+  if (agents.length > 0) process.stdout.write(`stopped the agents of ${agents.join(', ')}\n`);
   const r = await changing(ctx, 'destroy', () => destroyCluster(ctx), { allowInterrupted: true });
   if (r.stopped.length > 0) process.stdout.write(`stopped ${r.stopped.join(', ')}\n`);
   for (const path of r.removed) process.stdout.write(`removed ${path}\n`);

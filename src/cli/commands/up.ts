@@ -7,11 +7,26 @@ import { nodeOf } from '../../cluster/actions/node-actions.js';
 import { PgreplError } from '../../errors.js';
 import { EMBEDDED_SOURCE } from '../../spec/load-spec.js';
 import { changing, commandContext } from '../command-context.js';
+import {
+  agentApiUrl,
+  agentPid,
+  effectiveHa,
+  ensureAgents,
+  ensureLocalEtcd,
+  haPaths,
+  recordHaOn,
+} from '../../agent/ha-services.js';
+import { freePort } from '../../agent/free-port.js';
+import { readFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { CLI_SCRIPT } from '../cli-script.js';
 import type { GlobalOptions } from '../command-context.js';
 
 export interface UpOptions {
   dryRun?: boolean;
   json?: boolean;
+  /** Turn automatic failover on: etcd (a local one unless the spec lists some) and an agent per node. */
+  ha?: boolean;
 }
 
 const say = (text: string) => process.stderr.write(`${text}\n`);
@@ -33,6 +48,17 @@ export async function runUp(g: GlobalOptions, o: UpOptions, plan: PlanOptions): 
     printPlan(ctx, o, await planCluster(ctx, plan));
     return 0;
   }
+  const haOn = o.ha === true || effectiveHa(ctx.spec) !== undefined;
+  // Once agents run, the nodes are theirs: `up` only makes sure every agent (and etcd) runs.
+  if (haOn && ctx.spec.nodes.some((n) => agentPid(ctx.spec, n.name) !== null)) {
+    const agents = await startHa(ctx, g);
+    if (!o.json) process.stdout.write(`agents run this cluster; ${describeAgents(agents)}\n`);
+    else
+      process.stdout.write(
+        `${JSON.stringify({ cluster: ctx.spec.cluster, changed: false, agents }, null, 2)}\n`,
+      );
+    return 0;
+  }
   const r = await changing(ctx, plan.create ? 'up' : 'start', async () => {
     const decided = await planCluster(ctx, plan);
     // `start NODE` that has nothing to start says why it stays as it is, and fails.
@@ -51,8 +77,67 @@ export async function runUp(g: GlobalOptions, o: UpOptions, plan: PlanOptions): 
     );
     return 0;
   }
-  printResult(ctx, o, r);
+  const agents = haOn ? await startHa(ctx, g) : undefined;
+  printResult(ctx, o, r, agents);
   return 0;
+}
+
+/** Starts etcd (a local one unless the spec lists some) and an agent per node of this machine; waits until each answers. */
+async function startHa(ctx: ClusterContext, g: GlobalOptions): Promise<Record<string, AgentStart>> {
+  const { spec } = ctx;
+  if (spec.ha?.etcd) recordHaOn(spec);
+  else await ensureLocalEtcd(spec, ctx.processEnv, freePort);
+  const ha = effectiveHa(spec);
+  if (!ha) throw new Error('HA was just recorded as on');
+  const local = spec.nodes.filter((n) => ctx.localNodes.has(n.name));
+  const pids = ensureAgents(spec, local, {
+    cli: CLI_SCRIPT,
+    cwd: process.cwd(),
+    logFormat: g.logFormat === 'json' ? 'json' : 'human',
+  });
+  const agents: Record<string, AgentStart> = {};
+  for (const n of local) {
+    const api = agentApiUrl(n, ha);
+    await waitAgentLive(api, haPaths(spec.stateDir).agentLog(n.name), 30_000);
+    agents[n.name] = { pid: pids[n.name] as number, api, log: haPaths(spec.stateDir).agentLog(n.name) };
+  }
+  return agents;
+}
+
+interface AgentStart {
+  pid: number;
+  api: string;
+  log: string;
+}
+
+const describeAgents = (agents: Record<string, AgentStart>) =>
+  `agents: ${Object.entries(agents)
+    .map(([n, a]) => `${n} (pid ${a.pid}, ${a.api})`)
+    .join(', ')}; logs under ${dirname(dirname(Object.values(agents)[0]?.log ?? '.'))}`;
+
+/** Waits until an agent's /liveness answers 200 (its first loop is done); E_TIMEOUT with its log's end otherwise. */
+async function waitAgentLive(api: string, log: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    try {
+      if ((await fetch(`${api}/liveness`, { signal: AbortSignal.timeout(1000) })).status === 200) return;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new PgreplError(
+    'E_TIMEOUT',
+    `the agent at ${api} did not come up within ${timeoutMs / 1000} s; its log ${log} says:\n${tail(log)}`,
+  );
+}
+
+function tail(file: string): string {
+  try {
+    return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-8).join('\n');
+  } catch {
+    return '(no log)';
+  }
 }
 
 function printPlan(ctx: ClusterContext, o: UpOptions, { plan }: UpPlan): void {
@@ -67,15 +152,21 @@ function printPlan(ctx: ClusterContext, o: UpOptions, { plan }: UpPlan): void {
     );
 }
 
-export function printResult(ctx: ClusterContext, o: { json?: boolean }, r: UpResult): void {
+export function printResult(
+  ctx: ClusterContext,
+  o: { json?: boolean },
+  r: UpResult,
+  agents?: Record<string, AgentStart>,
+): void {
   const { cluster } = ctx.spec;
   if (o.json) {
     const { changed, primary, replicas, leftOut, steps, durationMs } = r;
     process.stdout.write(
-      `${JSON.stringify({ cluster, changed, primary, replicas, leftOut, steps, durationMs }, null, 2)}\n`,
+      `${JSON.stringify({ cluster, changed, primary, replicas, leftOut, steps, durationMs, ...(agents ? { agents } : {}) }, null, 2)}\n`,
     );
     return;
   }
+  if (agents) say(describeAgents(agents));
   const streaming = r.replicas.length > 0 ? `, ${r.replicas.join(', ')} streaming` : '';
   const left = r.leftOut.map((l) => `\n${l.why}`).join('');
   if (!r.changed && r.leftOut.length === 0)

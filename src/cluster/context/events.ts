@@ -18,6 +18,18 @@ export type ClusterEvent =
   | { readonly event: 'journal-step'; readonly op: string; readonly step: string; readonly ms: number }
   /** Something done to one node, said as it happens. */
   | { readonly event: 'action'; readonly node: string; readonly message: string }
+  /** An agent changed its decision (logged once per change, not every loop). */
+  | {
+      readonly event: 'agent';
+      readonly node: string;
+      readonly role: string;
+      readonly timeline: number | null;
+      readonly leader: string | null;
+      readonly decision: string;
+      readonly reason: string;
+    }
+  /** An agent's loop or action failed; it tries again next loop. */
+  | { readonly event: 'agent-error'; readonly node: string; readonly during: string; readonly error: string }
   /** Anything else worth telling, e.g. what a plan leaves alone. */
   | { readonly event: 'note'; readonly message: string };
 
@@ -38,6 +50,10 @@ export function describeEvent(e: ClusterEvent): string {
       return `clone ${e.node}: ${e.progress.phase}`;
     case 'journal-step':
       return `done: ${e.step} (${e.ms} ms)`;
+    case 'agent':
+      return `${e.node} (${e.role}${e.timeline === null ? '' : `, timeline ${e.timeline}`}): ${e.decision}: ${e.reason}`;
+    case 'agent-error':
+      return `${e.node}: ${e.during} failed: ${e.error}`;
     case 'decision':
     case 'action':
     case 'note':

@@ -44,6 +44,8 @@ export async function destroyCluster(ctx: ClusterContext): Promise<DestroyResult
     journalPath(ctx.spec.stateDir),
     historyPath(ctx.spec.stateDir),
     childRecordsDir(ctx.spec.stateDir),
+    // The agents' and the local etcd's files (`up --ha`), stopped by then.
+    join(ctx.spec.stateDir, 'ha'),
   ]) {
     if (!existsSync(path)) continue;
     rmSync(path, { recursive: true, force: true });

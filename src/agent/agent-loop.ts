@@ -1,0 +1,466 @@
+import { PgreplError } from '../errors.js';
+import { parseLsn } from '../postgres/lsn.js';
+import { keptSession } from '../postgres/sql-client.js';
+import type { KeptSession } from '../postgres/sql-client.js';
+import type { HaSpec, NodeSpec } from '../spec/cluster-spec.js';
+import { adminTarget, requireSuperuserPassword } from '../cluster/context/cluster-context.js';
+import type { ClusterContext } from '../cluster/context/cluster-context.js';
+import { controlOf } from '../cluster/actions/control-of.js';
+import { nodeOf, sqlOn } from '../cluster/actions/node-actions.js';
+import { createSlotsFor, makeStandby, promote, repoint } from '../cluster/actions/topology-actions.js';
+import { decideAgent } from '../cluster/decide/decide-agent.js';
+import type { AgentDecision, AgentSnapshot, Peer } from '../cluster/decide/decide-agent.js';
+import { runRejoin } from '../cluster/operations/run-rejoin.js';
+import type { EtcdClient } from '../dcs/etcd-client.js';
+import { haKeys, readHaState } from '../dcs/ha-state.js';
+import type { HaState, MemberRecord } from '../dcs/ha-state.js';
+import type { FenceLink } from './fence-link.js';
+import { observePeers, observeSelf } from './observe-self.js';
+import type { SelfObservation } from './observe-self.js';
+
+/** What the agent knows after its last loop: served by its API, published in etcd, logged on change. */
+export interface AgentState {
+  readonly node: string;
+  readonly self: SelfObservation | null;
+  readonly decision: AgentDecision | null;
+  readonly ha: HaState | null;
+  /** Until when its lease is sure to live (epoch ms); 0 without one. */
+  readonly leaseSafeUntil: number;
+  readonly lastLoopAt: number;
+  readonly lastLoopMs: number;
+  readonly etcdErrors: number;
+  readonly failovers: number;
+  /** From the leader key's loss (as this agent saw it) to its promoted server taking writes. */
+  readonly lastFailoverMs: number | null;
+}
+
+export interface AgentDeps {
+  readonly ctx: ClusterContext;
+  readonly node: NodeSpec;
+  readonly ha: HaSpec;
+  readonly etcd: EtcdClient;
+  readonly fence: FenceLink;
+  /** http://host:port of this agent's API, for its member record. */
+  readonly api: string;
+}
+
+/** A margin under the lease, for clock rates and the time a kill takes: 1/8 of the TTL, 0.5 s at most. */
+export const leaseMarginMs = (ha: HaSpec) => Math.min(500, (ha.ttlSeconds * 1000) / 8);
+
+/**
+ * `pgrepl agent` for one node: each loop renews its lease, reads the cluster's keys in etcd and its
+ * own server, decides (decideAgent) and acts on its own node only; between loops it sleeps
+ * `loopWait`, but wakes at once when the leader key changes or its postmaster dies.
+ */
+export class Agent {
+  private readonly keys: ReturnType<typeof haKeys>;
+  private readonly session: KeptSession;
+  private lease: { id: string; safeUntil: number } | null = null;
+  private downSince: number | null = null;
+  private restarting: Promise<void> | null = null;
+  private leaderGoneAt: number | null = null;
+  private lastLogged = '';
+  private wake: (() => void) | null = null;
+  private state: AgentState;
+
+  constructor(private readonly d: AgentDeps) {
+    this.keys = haKeys(d.ctx.spec.cluster);
+    const target = adminTarget(d.ctx, d.node);
+    if (!target) requireSuperuserPassword(d.ctx);
+    this.session = keptSession(target!, Math.min(1000, d.ha.retryTimeoutMs));
+    this.state = {
+      node: d.node.name,
+      self: null,
+      decision: null,
+      ha: null,
+      leaseSafeUntil: 0,
+      lastLoopAt: 0,
+      lastLoopMs: 0,
+      etcdErrors: 0,
+      failovers: 0,
+      lastFailoverMs: null,
+    };
+  }
+
+  get current(): AgentState {
+    return this.state;
+  }
+
+  /** Loops until `stop` is aborted, then leaves as stopAgent() says. */
+  async run(stop: AbortSignal): Promise<void> {
+    const watching = this.watchKeys(stop);
+    const onStop = () => this.wake?.();
+    stop.addEventListener('abort', onStop);
+    try {
+      while (!stop.aborted) {
+        const began = this.d.ctx.clock.now();
+        await this.loopOnce();
+        await this.sleepUntilNext(began, stop);
+      }
+    } finally {
+      stop.removeEventListener('abort', onStop);
+      await this.leave();
+      await watching;
+    }
+  }
+
+  /** One loop: lease, etcd, own server, decision, action, record. */
+  async loopOnce(): Promise<AgentDecision> {
+    const { ctx, node, ha, etcd } = this.d;
+    const began = ctx.clock.now();
+    await this.renewLease(began);
+    let haState: HaState | null = null;
+    if (this.lease) {
+      try {
+        haState = await readHaState(etcd, ctx.spec.cluster);
+        await this.adoptOwnLeaderKey(haState);
+      } catch (err) {
+        this.failed('reading etcd', err);
+      }
+    }
+    const self = await observeSelf(ctx, node, this.session);
+    const leader = haState?.view.leader ?? null;
+    if (leader === null && this.state.ha?.view.leader && this.leaderGoneAt === null)
+      this.leaderGoneAt = began;
+    if (leader?.ready && leader.node !== node.name) this.leaderGoneAt = null;
+    const holds = leader?.node === node.name;
+    const down = self.local.kind === 'stopped' || self.local.kind === 'starting';
+    this.downSince = holds && down ? (this.downSince ?? began) : null;
+    const needPeers = haState !== null && (leader === null || self.local.kind === 'primary');
+    const peers: Peer[] = needPeers
+      ? await observePeers(ctx, node.name, haState!.members, Math.min(1000, ha.retryTimeoutMs))
+      : [];
+    const snapshot: AgentSnapshot = {
+      me: node.name,
+      now: ctx.clock.now(),
+      mode: ctx.spec.replication.mode,
+      maximumLagOnFailover: ha.maximumLagOnFailover,
+      failoverPriority: node.failoverPriority,
+      noFailover: node.noFailover,
+      specIndex: ctx.spec.nodes.indexOf(node),
+      loopWaitMs: ha.loopWaitMs,
+      local: self.local,
+      dcs: haState?.view ?? null,
+      leaseSafeUntil: this.lease?.safeUntil ?? 0,
+      peers,
+      downSince: this.downSince,
+      restartBudgetMs: (ha.ttlSeconds * 1000) / 2,
+    };
+    const decision = decideAgent(snapshot);
+    this.logChange(self, leader?.node ?? null, decision);
+    try {
+      await this.act(decision, haState, self);
+    } catch (err) {
+      this.failed(decision.kind, err);
+    }
+    this.guardPrimary(self, decision);
+    await this.publish(self, decision, haState);
+    this.state = {
+      ...this.state,
+      self,
+      decision,
+      ha: haState,
+      leaseSafeUntil: this.lease?.safeUntil ?? 0,
+      lastLoopAt: began,
+      lastLoopMs: ctx.clock.now() - began,
+    };
+    return decision;
+  }
+
+  private async renewLease(sentAt: number): Promise<void> {
+    const { etcd, ha } = this.d;
+    // The lease runs from when etcd got the request, which is after it was sent: counting from
+    // the send time errs on the safe side.
+    const until = (ttl: number) => sentAt + ttl * 1000 - leaseMarginMs(ha);
+    try {
+      if (this.lease) {
+        const ttl = await etcd.keepAlive(this.lease.id);
+        this.lease = ttl > 0 ? { id: this.lease.id, safeUntil: until(ttl) } : null;
+      }
+      if (!this.lease) {
+        const granted = await etcd.grant(ha.ttlSeconds);
+        this.lease = { id: granted.id, safeUntil: until(granted.ttl) };
+      }
+    } catch (err) {
+      this.failed('renewing the lease', err);
+      this.state = { ...this.state, etcdErrors: this.state.etcdErrors + 1 };
+      // Not reset: the lease is still alive until safeUntil, whatever this request's fate.
+      if (this.lease && this.lease.safeUntil <= this.d.ctx.clock.now()) this.lease = null;
+    }
+  }
+
+  /**
+   * A restarted agent finds the leader key it held under its previous lease: it takes that lease
+   * over (any client may renew a lease it knows), rather than let it run out under a healthy primary.
+   */
+  private async adoptOwnLeaderKey(s: HaState): Promise<void> {
+    if (s.view.leader?.node !== this.d.node.name || !s.leaderLease || s.leaderLease === this.lease?.id)
+      return;
+    const sentAt = this.d.ctx.clock.now();
+    const ttl = await this.d.etcd.keepAlive(s.leaderLease);
+    if (ttl <= 0) return;
+    const old = this.lease;
+    this.lease = { id: s.leaderLease, safeUntil: sentAt + ttl * 1000 - leaseMarginMs(this.d.ha) };
+    if (old) await this.d.etcd.revoke(old.id).catch(() => undefined);
+  }
+
+  private async act(decision: AgentDecision, s: HaState | null, self: SelfObservation): Promise<void> {
+    const { ctx, node, etcd } = this.d;
+    const control = controlOf(ctx, node);
+    const lease = this.lease?.id;
+    switch (decision.kind) {
+      case 'take-key': {
+        await this.recordSyncSet();
+        await etcd.txn({
+          compare: [{ key: this.keys.leader, createRevision: 0 }],
+          success: [{ put: { key: this.keys.leader, value: leaderValue(node.name, true), lease } }],
+        });
+        return;
+      }
+      case 'race': {
+        const won = await etcd.txn({
+          compare: [{ key: this.keys.leader, createRevision: 0 }],
+          success: [{ put: { key: this.keys.leader, value: leaderValue(node.name, false), lease } }],
+        });
+        if (won.succeeded) await this.promoteSelf(s);
+        return;
+      }
+      case 'promote':
+        return this.promoteSelf(s);
+      case 'announce':
+        return this.announce();
+      case 'restart': {
+        // One start at a time, waited for at most a quarter of the TTL: a long crash recovery must
+        // not hold up the loop that renews the lease; the next loops see it starting, and release
+        // the key if it takes too long.
+        this.restarting ??= control
+          .start()
+          .catch((err: unknown) => this.failed('restarting the primary', err))
+          .finally(() => (this.restarting = null));
+        await Promise.race([this.restarting, this.d.ctx.clock.sleep((this.d.ha.ttlSeconds * 1000) / 4)]);
+        return;
+      }
+      case 'release': {
+        await control.fence();
+        await etcd.txn({
+          compare: [{ key: this.keys.leader, lease: lease ?? '0' }],
+          success: [{ delete: { key: this.keys.leader } }],
+        });
+        return;
+      }
+      case 'fence':
+        await control.fence();
+        return;
+      case 'follow':
+        return repoint(ctx, node, nodeOf(ctx, decision.leader));
+      case 'start-replica':
+        makeStandby(ctx, node, nodeOf(ctx, decision.leader));
+        return control.start();
+      case 'rejoin':
+        await runRejoin(ctx, node.name, { reclone: false });
+        return;
+      case 'lead':
+        if (s !== null) await this.recordLeaderPosition(self);
+        return;
+      case 'wait':
+        return;
+    }
+  }
+
+  /** Promotes its server under the key it won, makes every slot, then lets the replicas follow. */
+  private async promoteSelf(s: HaState | null): Promise<void> {
+    const { ctx, node } = this.d;
+    // The new standbys are recorded before the primary can acknowledge a commit with them.
+    await this.recordSyncSet();
+    await sqlOn(ctx, node, async (session) => {
+      await promote(ctx, node, session);
+      await createSlotsFor(ctx, node, session);
+    });
+    const ms = this.leaderGoneAt === null ? null : ctx.clock.now() - this.leaderGoneAt;
+    await this.announce();
+    const from = s?.view.lastLeaderLsn ?? null;
+    this.state = { ...this.state, failovers: this.state.failovers + 1, lastFailoverMs: ms };
+    await this.d.etcd
+      .put(
+        `${this.keys.root}history/${String(Date.now()).padStart(15, '0')}`,
+        JSON.stringify({
+          at: new Date().toISOString(),
+          op: 'failover',
+          node: node.name,
+          lastLeaderLsn: from,
+          ms,
+        }),
+      )
+      .catch((err: unknown) => this.failed('recording the failover', err));
+  }
+
+  private async announce(): Promise<void> {
+    const lease = this.lease?.id ?? '0';
+    await this.d.etcd.txn({
+      compare: [{ key: this.keys.leader, lease }],
+      success: [{ put: { key: this.keys.leader, value: leaderValue(this.d.node.name, true), lease } }],
+    });
+    this.leaderGoneAt = null;
+    await this.recordLeaderPosition(await observeSelf(this.d.ctx, this.d.node, this.session));
+  }
+
+  /** The standbys that may acknowledge commits: every other node, as synchronous_standby_names lists them. */
+  private async recordSyncSet(): Promise<void> {
+    const { ctx, node, etcd } = this.d;
+    if (ctx.spec.replication.mode === 'async') return;
+    const standbys = ctx.spec.nodes.filter((n) => n.name !== node.name).map((n) => n.name);
+    await etcd.put(this.keys.sync, JSON.stringify({ count: ctx.spec.replication.syncCount, standbys }));
+  }
+
+  private async recordLeaderPosition(self: SelfObservation): Promise<void> {
+    if (self.local.kind !== 'primary' || self.local.lsn === null) return;
+    await this.d.etcd.put(
+      this.keys.lastLeaderLsn,
+      JSON.stringify({ lsn: self.local.lsn, timeline: self.local.timeline, node: this.d.node.name }),
+    );
+  }
+
+  /**
+   * Arms the fence watchdog while a postmaster here may take writes (it runs and is not known to
+   * be a replica): it must be gone by the time the lease could run out. Disarms it otherwise.
+   */
+  private guardPrimary(before: SelfObservation, decision: AgentDecision): void {
+    const { ctx, node, fence } = this.d;
+    fence.ensureRunning();
+    const pid = controlOf(ctx, node).state().pid;
+    const stillReplica =
+      before.local.kind === 'replica' &&
+      before.pid === pid &&
+      decision.kind !== 'race' &&
+      decision.kind !== 'promote';
+    const standby = ['follow', 'start-replica', 'rejoin'].includes(decision.kind);
+    if (pid === null || stillReplica || standby) fence.disarm();
+    else fence.arm(this.lease?.safeUntil ?? ctx.clock.now(), pid);
+  }
+
+  private async publish(self: SelfObservation, decision: AgentDecision, s: HaState | null): Promise<void> {
+    if (!this.lease) return;
+    const last = s?.view.lastLeaderLsn?.lsn ?? null;
+    const local = self.local;
+    const lsn = local.kind === 'primary' ? local.lsn : local.kind === 'replica' ? local.positionLsn : null;
+    const record: MemberRecord = {
+      node: this.d.node.name,
+      role: local.kind,
+      timeline: local.kind === 'primary' || local.kind === 'replica' ? local.timeline : null,
+      lsn,
+      replayLsn: local.kind === 'replica' ? local.replayLsn : null,
+      lagBytes: local.kind === 'replica' && last !== null && lsn !== null ? lagBetween(last, lsn) : null,
+      problem: local.kind === 'replica' ? local.problem : null,
+      syncStandbys: self.syncStandbys,
+      decision: decision.kind,
+      reason: decision.reason,
+      api: this.d.api,
+      pid: process.pid,
+      at: Date.now(),
+    };
+    await this.d.etcd
+      .put(this.keys.member(this.d.node.name), JSON.stringify(record), this.lease.id)
+      .catch((err: unknown) => this.failed('publishing the member record', err));
+  }
+
+  /** Sleeps `loopWait` from `began`, or less: a change of the leader or pause key, or a dead postmaster, wakes it. */
+  private async sleepUntilNext(began: number, stop: AbortSignal): Promise<void> {
+    const { ctx, node, ha } = this.d;
+    const deadline = began + ha.loopWaitMs;
+    const pidAtStart = controlOf(ctx, node).state().pid;
+    while (!stop.aborted && ctx.clock.now() < deadline) {
+      const woken = new Promise<void>((r) => (this.wake = r));
+      await Promise.race([woken, ctx.clock.sleep(Math.min(100, deadline - ctx.clock.now()))]);
+      this.wake = null;
+      if (this.woke) {
+        this.woke = false;
+        return;
+      }
+      // A postmaster that died is noticed within 0.1 s, not at the next loop.
+      if (pidAtStart !== null && controlOf(ctx, node).state().pid === null) return;
+    }
+  }
+
+  private woke = false;
+
+  private async watchKeys(stop: AbortSignal): Promise<void> {
+    const watched = new Set([this.keys.leader, this.keys.paused]);
+    while (!stop.aborted) {
+      try {
+        const after = this.state.ha?.revision ?? (await this.d.etcd.list(this.keys.leader)).revision;
+        await this.d.etcd.watch(
+          this.keys.root,
+          { prefix: true, afterRevision: after, signal: stop },
+          (events) => {
+            if (!events.some((e) => watched.has(e.kv.key))) return;
+            if (events.some((e) => e.kv.key === this.keys.leader && e.type === 'delete'))
+              this.leaderGoneAt ??= this.d.ctx.clock.now();
+            this.woke = true;
+            this.wake?.();
+          },
+        );
+      } catch (err) {
+        this.failed('watching etcd', err);
+      }
+      if (!stop.aborted) await this.d.ctx.clock.sleep(this.d.ha.loopWaitMs, stop).catch(() => undefined);
+    }
+  }
+
+  /**
+   * A clean stop (SIGTERM): a leader stops its server first and then gives up the key, so that a
+   * replica takes over at once without a second primary; a replica's server is left running.
+   */
+  private async leave(): Promise<void> {
+    const { ctx, node, etcd, fence } = this.d;
+    try {
+      // Paused, the operator owns the servers: the agent goes and leaves its server as it is.
+      if (this.state.ha?.view.paused) {
+        fence.close();
+        if (this.lease) await etcd.revoke(this.lease.id);
+        return;
+      }
+      if (this.state.ha?.view.leader?.node === node.name && this.lease) {
+        await controlOf(ctx, node).fence();
+        await etcd.txn({
+          compare: [{ key: this.keys.leader, lease: this.lease.id }],
+          success: [{ delete: { key: this.keys.leader } }],
+        });
+      }
+      if (this.lease) await etcd.revoke(this.lease.id);
+    } catch (err) {
+      this.failed('leaving', err);
+    } finally {
+      if (controlOf(ctx, node).state().pid === null || this.state.self?.local.kind === 'replica')
+        fence.close();
+      this.session.close();
+    }
+  }
+
+  private logChange(self: SelfObservation, leader: string | null, d: AgentDecision): void {
+    const key = `${d.kind}|${leader}|${self.local.kind}`;
+    if (key === this.lastLogged) return;
+    this.lastLogged = key;
+    const local = self.local;
+    this.d.ctx.events.emit({
+      event: 'agent',
+      node: this.d.node.name,
+      role: local.kind,
+      timeline: local.kind === 'primary' || local.kind === 'replica' ? local.timeline : null,
+      leader,
+      decision: d.kind,
+      reason: d.reason,
+    });
+  }
+
+  private failed(during: string, err: unknown): void {
+    const error = err instanceof PgreplError || err instanceof Error ? err.message : String(err);
+    this.d.ctx.events.emit({ event: 'agent-error', node: this.d.node.name, during, error });
+  }
+}
+
+const leaderValue = (node: string, ready: boolean) => JSON.stringify({ node, ready });
+
+function lagBetween(leader: string, mine: string): number {
+  const d = parseLsn(leader) - parseLsn(mine);
+  return d > 0n ? Number(d) : 0;
+}

@@ -1,0 +1,99 @@
+import { Counter, Gauge, Registry } from 'prom-client';
+import { parseLsn } from '../postgres/lsn.js';
+import type { AgentState } from './agent-loop.js';
+
+/**
+ * The agent's Prometheus metrics (`pgrepl_` prefix), read from its last loop at each scrape. Names
+ * follow what users of Patroni and CloudNativePG already chart: role, timeline, WAL positions,
+ * lag, leader, failovers and their duration.
+ */
+export function agentMetrics(state: () => AgentState): Registry {
+  const registry = new Registry();
+  const gauge = (
+    name: string,
+    help: string,
+    read: (s: AgentState, g: Gauge) => void,
+    labelNames: string[] = [],
+  ) =>
+    new Gauge({
+      name,
+      help,
+      labelNames,
+      registers: [registry],
+      collect() {
+        this.reset();
+        read(state(), this);
+      },
+    });
+  const setIf = (g: Gauge, v: number | null | undefined) => {
+    if (v !== null && v !== undefined) g.set(v);
+  };
+  const lsnBytes = (l: string | null | undefined) => (l ? Number(parseLsn(l)) : null);
+  const isLeader = (s: AgentState) => s.ha?.view.leader?.node === s.node;
+  gauge('pgrepl_primary', '1 when this node runs as primary holding the leader key', (s, g) =>
+    g.set(s.self?.local.kind === 'primary' && isLeader(s) ? 1 : 0),
+  );
+  gauge('pgrepl_replica', '1 when this node runs as a replica', (s, g) =>
+    g.set(s.self?.local.kind === 'replica' ? 1 : 0),
+  );
+  gauge('pgrepl_postgres_running', '1 when a postmaster runs for this node', (s, g) =>
+    g.set(s.self?.pid ? 1 : 0),
+  );
+  gauge('pgrepl_postgres_timeline', 'the timeline this node is on', (s, g) => {
+    const l = s.self?.local;
+    setIf(g, l && (l.kind === 'primary' || l.kind === 'replica') ? l.timeline : null);
+  });
+  gauge('pgrepl_wal_lsn_bytes', "WAL position: a primary's current, a replica's furthest held", (s, g) => {
+    const l = s.self?.local;
+    setIf(g, lsnBytes(l?.kind === 'primary' ? l.lsn : l?.kind === 'replica' ? l.positionLsn : null));
+  });
+  gauge('pgrepl_replay_lsn_bytes', "a replica's replayed WAL position", (s, g) => {
+    const l = s.self?.local;
+    setIf(g, lsnBytes(l?.kind === 'replica' ? l.replayLsn : null));
+  });
+  gauge('pgrepl_replication_lag_bytes', "bytes behind the leader's last recorded position", (s, g) =>
+    setIf(g, s.ha?.members.get(s.node)?.lagBytes),
+  );
+  gauge('pgrepl_cluster_unlocked', '1 when no node holds the leader key', (s, g) =>
+    setIf(g, s.ha ? (s.ha.view.leader ? 0 : 1) : null),
+  );
+  gauge(
+    'pgrepl_leader',
+    '1 for the node that holds the leader key',
+    (s, g) => {
+      const leader = s.ha?.view.leader?.node;
+      if (leader) g.set({ node: leader }, 1);
+    },
+    ['node'],
+  );
+  gauge('pgrepl_paused', '1 in maintenance mode (agents change nothing)', (s, g) =>
+    setIf(g, s.ha ? (s.ha.view.paused ? 1 : 0) : null),
+  );
+  gauge('pgrepl_lease_seconds_left', "how long this agent's lease is sure to live", (s, g) =>
+    g.set(Math.max(0, (s.leaseSafeUntil - Date.now()) / 1000)),
+  );
+  gauge('pgrepl_loop_duration_seconds', 'how long the last loop took', (s, g) => g.set(s.lastLoopMs / 1000));
+  gauge(
+    'pgrepl_last_failover_seconds',
+    "from the leader key's loss to this node taking writes, at its last promotion",
+    (s, g) => setIf(g, s.lastFailoverMs === null ? null : s.lastFailoverMs / 1000),
+  );
+  for (const [name, help, read] of [
+    [
+      'pgrepl_failovers_total',
+      'promotions this agent made after the leader key was lost',
+      (s: AgentState) => s.failovers,
+    ],
+    ['pgrepl_etcd_errors_total', 'etcd requests of this agent that failed', (s: AgentState) => s.etcdErrors],
+  ] as const)
+    new Counter({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        this.reset();
+        this.inc(read(state()));
+      },
+    });
+  return registry;
+}

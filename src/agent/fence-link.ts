@@ -1,0 +1,70 @@
+import { spawn } from 'node:child_process';
+import { closeSync, existsSync, openSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import type { FenceOrder } from './fence-watchdog.js';
+import { FENCE_WATCHDOG_SCRIPT } from './fence-watchdog.js';
+import { livePid, writePidFile } from './pid-file.js';
+
+/** The agent's side of the fence watchdog (fence-watchdog.ts): start it, arm it, disarm it. */
+export interface FenceLink {
+  /** The postmaster `pid` must be gone by `until` (epoch ms) unless armed again before then. */
+  arm(until: number, pid: number): void;
+  disarm(): void;
+  /** Disarms and ends the watchdog (a clean stop of the agent). */
+  close(): void;
+  /** The watchdog's PID, started again if it died. */
+  ensureRunning(): number;
+}
+
+export interface FenceLinkPaths {
+  /** The order file the watchdog polls. */
+  readonly file: string;
+  readonly pidFile: string;
+  readonly logFile: string;
+  readonly dataDir: string;
+}
+
+export function fenceLink(p: FenceLinkPaths): FenceLink {
+  const write = (order: FenceOrder) => {
+    // Whole or not at all: the watchdog must never read half an order.
+    const tmp = `${p.file}.tmp`;
+    writeFileSync(tmp, JSON.stringify(order), { mode: 0o600 });
+    renameSync(tmp, p.file);
+  };
+  const link: FenceLink = {
+    ensureRunning() {
+      const running = livePid(p.pidFile);
+      if (running !== null) return running;
+      const log = openSync(p.logFile, 'a', 0o600);
+      try {
+        // Its own session: it outlives the agent (that is its point) and ignores the agent's signals.
+        const child = spawn(
+          process.execPath,
+          ['--max-old-space-size=16', FENCE_WATCHDOG_SCRIPT, p.file, p.dataDir],
+          {
+            stdio: ['ignore', 'ignore', log],
+            detached: true,
+          },
+        );
+        child.unref();
+        writePidFile(p.pidFile, child.pid as number);
+        return child.pid as number;
+      } finally {
+        closeSync(log);
+      }
+    },
+    arm(until, pid) {
+      write({ until, pid });
+    },
+    disarm() {
+      write({ until: null, pid: null });
+    },
+    close() {
+      link.disarm();
+      rmSync(p.file, { force: true });
+    },
+  };
+  // The watchdog needs an order to start with. One left by an earlier agent still holds: it may
+  // guard a primary that this agent has not yet decided about.
+  if (!existsSync(p.file)) link.disarm();
+  return link;
+}

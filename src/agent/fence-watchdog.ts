@@ -1,0 +1,90 @@
+/**
+ * The fence watchdog: a process of its own beside each agent, so that a primary never outlives the
+ * lease it runs under. The agent writes `{ until, pid }` to the fence file every loop: `until` is
+ * when its lease could first run out for the others (minus a margin), `pid` the postmaster that
+ * runs as primary under it. When `until` passes without a newer one (the agent died, hangs, is
+ * stopped with SIGSTOP, or cannot reach etcd), the watchdog kills that postmaster's process group
+ * with SIGKILL: no backend of it can acknowledge another commit. `{ until: null }` disarms it; the
+ * file's removal ends it. Linux's /dev/watchdog is the same idea for a whole machine; these hosts
+ * have none, and this one can be tested.
+ *
+ * Run as `node fence-watchdog.js <fence-file> <data-dir>`; it imports nothing of pgrepl, to stay small.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** What the agent writes to the fence file. */
+export interface FenceOrder {
+  /** Epoch ms after which the postmaster must not run; null: disarmed. */
+  readonly until: number | null;
+  readonly pid: number | null;
+}
+
+const POLL_MS = 25;
+
+function readOrder(file: string): FenceOrder | 'gone' | 'unreadable' {
+  try {
+    return JSON.parse(readFileSync(file, 'utf8')) as FenceOrder;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'gone' : 'unreadable';
+  }
+}
+
+function postmasterPid(dataDir: string): number | null {
+  try {
+    const pid = Number(readFileSync(join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
+    return Number.isInteger(pid) && pid > 0 ? pid : null;
+  } catch {
+    return null;
+  }
+}
+
+function kill(pid: number): void {
+  for (const target of [-pid, pid]) {
+    try {
+      process.kill(target, 'SIGKILL');
+    } catch {
+      // the group or the process is gone already
+    }
+  }
+}
+
+function watch(file: string, dataDir: string): void {
+  let last: FenceOrder = { until: null, pid: null };
+  let fired: number | null = null;
+  const tick = () => {
+    const order = readOrder(file);
+    if (order === 'gone') {
+      // The agent removed the file: it stopped cleanly and disarmed. An armed order still holds,
+      // since a removed file could also be an accident; it is carried out, then the watchdog ends.
+      if (last.until === null || last.pid === null) process.exit(0);
+    } else if (order !== 'unreadable') last = order;
+    const { until, pid } = last;
+    if (until !== null && pid !== null && Date.now() >= until && fired !== pid) {
+      // Only the postmaster the order names, and only while it still owns the data directory: a
+      // PID reused by another process is left alone.
+      if (postmasterPid(dataDir) === pid) {
+        kill(pid);
+        process.stderr.write(
+          `${new Date().toISOString()} fence watchdog: lease deadline passed, killed postmaster ${pid} of ${dataDir}\n`,
+        );
+      }
+      fired = pid;
+      if (order === 'gone') process.exit(0);
+    }
+  };
+  setInterval(tick, POLL_MS);
+  tick();
+}
+
+export const FENCE_WATCHDOG_SCRIPT = fileURLToPath(import.meta.url);
+
+if (process.argv[1] === FENCE_WATCHDOG_SCRIPT) {
+  const [file, dataDir] = process.argv.slice(2);
+  if (!file || !dataDir) {
+    process.stderr.write('usage: fence-watchdog <fence-file> <data-dir>\n');
+    process.exit(2);
+  }
+  watch(file, dataDir);
+}

@@ -1,0 +1,198 @@
+import { spawn } from 'node:child_process';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { PgreplError } from '../errors.js';
+import type { ClusterSpec, HaSpec, NodeSpec } from '../spec/cluster-spec.js';
+import { HA_PROFILES } from '../spec/ha-profiles.js';
+import { findEtcd, localEtcdArgs, localEtcdUrl, waitEtcdHealthy } from '../dcs/local-etcd.js';
+import type { LocalEtcd } from '../dcs/local-etcd.js';
+import { etcdClient } from '../dcs/etcd-client.js';
+import { readHaState } from '../dcs/ha-state.js';
+import { livePid, stopRecorded, writePidFile } from './pid-file.js';
+
+/** Where HA keeps its files on this machine: `<stateDir>/ha/`. */
+export function haPaths(stateDir: string) {
+  const root = join(stateDir, 'ha');
+  const agentDir = (node: string) => join(root, 'agents', node);
+  return {
+    root,
+    /** Written by `up --ha`: HA is on for this cluster even without an `ha` section in the spec. */
+    record: join(root, 'ha.json'),
+    etcdDir: join(root, 'etcd'),
+    etcdPid: join(root, 'etcd.pid'),
+    etcdLog: join(root, 'etcd.log'),
+    agentDir,
+    agentPid: (node: string) => join(agentDir(node), 'agent.pid'),
+    agentLog: (node: string) => join(agentDir(node), 'agent.log'),
+    fenceFile: (node: string) => join(agentDir(node), 'fence.json'),
+    watchdogPid: (node: string) => join(agentDir(node), 'fence-watchdog.pid'),
+    watchdogLog: (node: string) => join(agentDir(node), 'fence-watchdog.log'),
+  };
+}
+
+/** What `up --ha` recorded: the local etcd it runs, when the spec names none. */
+interface HaRecord {
+  readonly localEtcd: LocalEtcd | null;
+}
+
+function readRecord(stateDir: string): HaRecord | null {
+  try {
+    return JSON.parse(readFileSync(haPaths(stateDir).record, 'utf8')) as HaRecord;
+  } catch {
+    return null;
+  }
+}
+
+/** The cluster's HA settings: the spec's `ha`, else the default profile when `up --ha` turned HA on. */
+export function effectiveHa(spec: ClusterSpec): HaSpec | undefined {
+  if (spec.ha) return spec.ha;
+  if (!readRecord(spec.stateDir)) return undefined;
+  return {
+    ...HA_PROFILES.default,
+    etcd: undefined,
+    profile: 'default',
+    maximumLagOnFailover: 1048576,
+    apiPortOffset: 1000,
+  };
+}
+
+/** The etcd endpoints the agents use: the spec's, else the local etcd `up --ha` runs. */
+export function etcdEndpoints(spec: ClusterSpec, ha: HaSpec): string[] {
+  if (ha.etcd) return [...ha.etcd];
+  const local = readRecord(spec.stateDir)?.localEtcd;
+  if (!local)
+    throw new PgreplError(
+      'E_ETCD',
+      `cluster ${spec.cluster} has no etcd: list one under ha.etcd, or run \`pgrepl up --ha\` to run one on loopback`,
+    );
+  return [localEtcdUrl(local)];
+}
+
+/** Where an agent's HTTP API listens: its node's host, at the node's port plus the offset. */
+export const agentApiAddress = (node: NodeSpec, ha: HaSpec) => ({
+  host: node.host,
+  port: node.port + ha.apiPortOffset,
+});
+
+export const agentApiUrl = (node: NodeSpec, ha: HaSpec) => {
+  const a = agentApiAddress(node, ha);
+  return `http://${a.host.includes(':') ? `[${a.host}]` : a.host}:${a.port}`;
+};
+
+/**
+ * Makes sure the single-member etcd of `up --ha` runs (started on two free loopback ports the first
+ * time, on the same ones after), and records it. Returns its URL.
+ */
+export async function ensureLocalEtcd(
+  spec: ClusterSpec,
+  env: Readonly<Record<string, string | undefined>>,
+  freePort: () => Promise<number>,
+): Promise<string> {
+  const p = haPaths(spec.stateDir);
+  mkdirSync(p.root, { recursive: true, mode: 0o700 });
+  let local = readRecord(spec.stateDir)?.localEtcd ?? null;
+  if (!local) {
+    const clientPort = await freePort();
+    let peerPort = await freePort();
+    while (peerPort === clientPort) peerPort = await freePort();
+    local = { dataDir: p.etcdDir, clientPort, peerPort };
+    writeFileSync(p.record, `${JSON.stringify({ localEtcd: local } satisfies HaRecord, null, 2)}\n`, {
+      mode: 0o600,
+    });
+  }
+  const url = localEtcdUrl(local);
+  if (livePid(p.etcdPid) === null) {
+    const bin = findEtcd(env);
+    spawnDetached(bin, localEtcdArgs(local), p.etcdLog, p.etcdPid, spec.stateDir);
+  }
+  await waitEtcdHealthy(url, 20_000);
+  return url;
+}
+
+/** Records that HA is on with the spec's own etcd (no local one). */
+export function recordHaOn(spec: ClusterSpec): void {
+  const p = haPaths(spec.stateDir);
+  mkdirSync(p.root, { recursive: true, mode: 0o700 });
+  if (!existsSync(p.record))
+    writeFileSync(p.record, `${JSON.stringify({ localEtcd: null } satisfies HaRecord)}\n`, { mode: 0o600 });
+}
+
+/**
+ * Starts `pgrepl agent --node N` in the background for each node that does not have one running,
+ * with its log under the state dir; returns the PIDs by node.
+ */
+export function ensureAgents(
+  spec: ClusterSpec,
+  nodes: readonly NodeSpec[],
+  o: { cli: string; cwd: string; logFormat: 'human' | 'json' },
+): Record<string, number> {
+  const p = haPaths(spec.stateDir);
+  const pids: Record<string, number> = {};
+  for (const node of nodes) {
+    mkdirSync(p.agentDir(node.name), { recursive: true, mode: 0o700 });
+    const running = livePid(p.agentPid(node.name));
+    if (running !== null) {
+      pids[node.name] = running;
+      continue;
+    }
+    const specArgs = existsSync(spec.source) ? ['-c', spec.source] : [];
+    pids[node.name] = spawnDetached(
+      process.execPath,
+      [o.cli, ...specArgs, '--log-format', o.logFormat, 'agent', '--node', node.name],
+      p.agentLog(node.name),
+      p.agentPid(node.name),
+      o.cwd,
+    );
+  }
+  return pids;
+}
+
+/** The PID of `node`'s agent on this machine, while it runs. */
+export const agentPid = (spec: ClusterSpec, node: string) => livePid(haPaths(spec.stateDir).agentPid(node));
+
+/**
+ * Stops the agents of this machine with SIGTERM: the replicas' first, so that none of them races for
+ * the key the leader's agent then gives up (after stopping its server). Returns who was stopped.
+ */
+export async function stopAgents(spec: ClusterSpec, leader: string | null): Promise<string[]> {
+  const p = haPaths(spec.stateDir);
+  const order = [...spec.nodes].sort((a, b) => Number(a.name === leader) - Number(b.name === leader));
+  const stopped: string[] = [];
+  for (const n of order) if (await stopRecorded(p.agentPid(n.name), 'SIGTERM', 20_000)) stopped.push(n.name);
+  // A watchdog whose agent left cleanly has ended; one left armed by a killed agent is stopped here.
+  for (const n of spec.nodes) await stopRecorded(p.watchdogPid(n.name), 'SIGTERM', 2000);
+  return stopped;
+}
+
+/** Who holds the leader key now, as etcd says within a second; null when no one does or etcd is silent. */
+export async function currentLeader(spec: ClusterSpec, ha: HaSpec): Promise<string | null> {
+  try {
+    const etcd = etcdClient({ endpoints: etcdEndpoints(spec, ha), requestTimeoutMs: 1000 });
+    return (await readHaState(etcd, spec.cluster)).view.leader?.node ?? null;
+  } catch {
+    return null;
+  }
+}
+
+/** Stops the local etcd of `up --ha`, if it runs. */
+export const stopLocalEtcd = (spec: ClusterSpec) =>
+  stopRecorded(haPaths(spec.stateDir).etcdPid, 'SIGTERM', 10_000);
+
+function spawnDetached(
+  command: string,
+  args: string[],
+  logFile: string,
+  pidFile: string,
+  cwd: string,
+): number {
+  const log = openSync(logFile, 'a', 0o600);
+  try {
+    // Its own session: it outlives this command and is stopped by PID (stopRecorded), never by name.
+    const child = spawn(command, args, { stdio: ['ignore', log, log], detached: true, cwd });
+    child.unref();
+    writePidFile(pidFile, child.pid as number);
+    return child.pid as number;
+  } finally {
+    closeSync(log);
+  }
+}

@@ -1,0 +1,117 @@
+import { readInstanceState, readSenders, readWalReceiver } from '../postgres/instance-queries.js';
+import type { InstanceState } from '../postgres/instance-queries.js';
+import { withSql } from '../postgres/sql-client.js';
+import type { KeptSession } from '../postgres/sql-client.js';
+import type { NodeSpec } from '../spec/cluster-spec.js';
+import { adminTarget } from '../cluster/context/cluster-context.js';
+import type { ClusterContext } from '../cluster/context/cluster-context.js';
+import { controlOf } from '../cluster/actions/control-of.js';
+import type { LocalServer, Peer } from '../cluster/decide/decide-agent.js';
+import { replicaPosition } from '../cluster/decide/replica-position.js';
+import type { MemberRecord } from '../dcs/ha-state.js';
+
+/** The agent's own node this loop: what decideAgent needs, and the raw answer for its record. */
+export interface SelfObservation {
+  readonly local: LocalServer;
+  /** The postmaster's PID, null when none runs. */
+  readonly pid: number | null;
+  readonly instance: InstanceState | null;
+  /** On a primary: the standbys it waits for now (sync_state sync or quorum); empty elsewhere. */
+  readonly syncStandbys: readonly string[];
+}
+
+/** The host and port a primary_conninfo names, matched to the spec's nodes. */
+export function upstreamOf(conninfo: string, nodes: readonly NodeSpec[]): string | null {
+  const host = /(?:^|\s)host=(\S+)/.exec(conninfo)?.[1];
+  const port = Number(/(?:^|\s)port=(\d+)/.exec(conninfo)?.[1] ?? 5432);
+  return nodes.find((n) => n.host === host && n.port === port)?.name ?? null;
+}
+
+/** Reads the agent's own node: its data directory on disk, then its server over the kept session. */
+export async function observeSelf(
+  ctx: ClusterContext,
+  node: NodeSpec,
+  session: KeptSession,
+): Promise<SelfObservation> {
+  const disk = controlOf(ctx, node).state();
+  if (disk.pid === null)
+    return {
+      local: { kind: 'stopped', standby: disk.standbySignal, initialized: disk.initialized },
+      pid: null,
+      instance: null,
+      syncStandbys: [],
+    };
+  try {
+    return await session.use(async (s) => {
+      const instance = await readInstanceState(s);
+      if (!instance.inRecovery) {
+        const senders = await readSenders(s);
+        return {
+          local: { kind: 'primary', timeline: instance.timeline, lsn: instance.currentLsn },
+          pid: disk.pid,
+          instance,
+          syncStandbys: senders
+            .filter((x) => x.syncState === 'sync' || x.syncState === 'quorum')
+            .map((x) => x.applicationName),
+        };
+      }
+      const receiver = await readWalReceiver(s);
+      const [row] = await s.query<{ c: string }>("SELECT current_setting('primary_conninfo') AS c");
+      const local: LocalServer = {
+        kind: 'replica',
+        timeline: instance.timeline,
+        positionLsn: replicaPosition(instance),
+        replayLsn: instance.replayLsn,
+        upstream: upstreamOf(row?.c ?? '', ctx.spec.nodes),
+        streaming: receiver?.status === 'streaming',
+        problem:
+          instance.replayPaused === true
+            ? 'its replay is paused (pg_is_wal_replay_paused); pg_wal_replay_resume() lets it be promoted'
+            : null,
+      };
+      return { local, pid: disk.pid, instance, syncStandbys: [] };
+    });
+  } catch {
+    // A postmaster that runs but does not answer: starting, in crash recovery, or hung.
+    return { local: { kind: 'starting' }, pid: disk.pid, instance: null, syncStandbys: [] };
+  }
+}
+
+/** Every other node as its server answers now (in parallel, each within `timeoutMs`). */
+export async function observePeers(
+  ctx: ClusterContext,
+  me: string,
+  members: ReadonlyMap<string, MemberRecord>,
+  timeoutMs: number,
+): Promise<Peer[]> {
+  return Promise.all(
+    ctx.spec.nodes
+      .map((node, specIndex) => ({ node, specIndex }))
+      .filter(({ node }) => node.name !== me)
+      .map(async ({ node, specIndex }): Promise<Peer> => {
+        const record = members.get(node.name);
+        const base = {
+          name: node.name,
+          agentAlive: record !== undefined,
+          problem: record?.problem ?? null,
+          failoverPriority: node.failoverPriority,
+          noFailover: node.noFailover,
+          specIndex,
+        };
+        const target = adminTarget(ctx, node);
+        try {
+          if (!target) throw new Error('no superuser password');
+          const i = await withSql(target, readInstanceState, timeoutMs);
+          return {
+            ...base,
+            inRecovery: i.inRecovery,
+            timeline: i.timeline,
+            positionLsn: i.inRecovery ? replicaPosition(i) : i.currentLsn,
+            replayLsn: i.replayLsn,
+          };
+        } catch {
+          return { ...base, inRecovery: null, timeline: null, positionLsn: null, replayLsn: null };
+        }
+      }),
+  );
+}

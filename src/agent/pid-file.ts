@@ -1,0 +1,56 @@
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { procStat } from '../postgres/instance-control.js';
+
+/**
+ * A background process pgrepl started (an agent, its fence watchdog, the local etcd), recorded by
+ * PID and start time: a PID the kernel gave to another process since is not taken for it.
+ */
+interface PidRecord {
+  readonly pid: number;
+  readonly started: string;
+}
+
+const startOf = (pid: number) => {
+  const st = procStat(pid);
+  return st === null || st.state === 'Z' ? null : st.started;
+};
+
+export function writePidFile(path: string, pid: number): void {
+  writeFileSync(path, `${JSON.stringify({ pid, started: startOf(pid) ?? '' })}\n`, { mode: 0o600 });
+}
+
+/** The recorded process's PID while that very process runs; null otherwise. */
+export function livePid(path: string): number | null {
+  try {
+    const r = JSON.parse(readFileSync(path, 'utf8')) as PidRecord;
+    return startOf(r.pid) === r.started ? r.pid : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Stops the recorded process: `signal`, then SIGKILL when it has not gone after `graceMs`.
+ * Returns whether one was running. Only that PID is signalled, and only while it is that process.
+ */
+export async function stopRecorded(path: string, signal: NodeJS.Signals, graceMs: number): Promise<boolean> {
+  const pid = livePid(path);
+  if (pid === null) {
+    rmSync(path, { force: true });
+    return false;
+  }
+  const send = (s: NodeJS.Signals) => {
+    try {
+      process.kill(pid, s);
+    } catch {
+      // gone meanwhile
+    }
+  };
+  send(signal);
+  const deadline = Date.now() + graceMs;
+  while (livePid(path) !== null && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  if (livePid(path) !== null) send('SIGKILL');
+  while (livePid(path) !== null) await new Promise((r) => setTimeout(r, 20));
+  rmSync(path, { force: true });
+  return true;
+}

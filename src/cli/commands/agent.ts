@@ -1,0 +1,69 @@
+import { Agent } from '../../agent/agent-loop.js';
+import { startAgentApi } from '../../agent/agent-api.js';
+import { agentContext } from '../../agent/agent-context.js';
+import { fenceLink } from '../../agent/fence-link.js';
+import {
+  agentApiAddress,
+  agentApiUrl,
+  effectiveHa,
+  etcdEndpoints,
+  haPaths,
+} from '../../agent/ha-services.js';
+import { nodeOf } from '../../cluster/actions/node-actions.js';
+import { describeEvent } from '../../cluster/context/events.js';
+import type { EventSink } from '../../cluster/context/events.js';
+import { etcdClient } from '../../dcs/etcd-client.js';
+import { PgreplError } from '../../errors.js';
+import { commandContext, eventOutput } from '../command-context.js';
+import type { GlobalOptions } from '../command-context.js';
+import { asChanging, interruptSignal } from '../process-signals.js';
+
+/** Human agent logs carry the time: they are read long after, from a file. */
+function agentEvents(g: GlobalOptions): EventSink {
+  if (g.logFormat === 'json') return eventOutput(g);
+  return { emit: (e) => process.stderr.write(`${new Date().toISOString()} ${describeEvent(e)}\n`) };
+}
+
+/** `agent --node NAME`: runs the HA loop and the HTTP API of one node of this machine until SIGTERM. */
+export async function runAgent(g: GlobalOptions, o: { node: string }): Promise<number> {
+  const base = await commandContext(g);
+  const ha = effectiveHa(base.spec);
+  if (!ha)
+    throw new PgreplError(
+      'E_USAGE',
+      `${base.spec.source} has no ha section and \`pgrepl up --ha\` was not run: there is nothing for an agent to do`,
+    );
+  const node = nodeOf(base, o.node);
+  const ctx = agentContext({ ...base, events: agentEvents(g) }, node);
+  const paths = haPaths(ctx.spec.stateDir);
+  const etcd = etcdClient({ endpoints: etcdEndpoints(ctx.spec, ha), requestTimeoutMs: ha.retryTimeoutMs });
+  const fence = fenceLink({
+    file: paths.fenceFile(node.name),
+    pidFile: paths.watchdogPid(node.name),
+    logFile: paths.watchdogLog(node.name),
+    dataDir: node.dataDir,
+  });
+  const agent = new Agent({ ctx, node, ha, etcd, fence, api: agentApiUrl(node, ha) });
+  const address = agentApiAddress(node, ha);
+  const api = await startAgentApi({
+    ...address,
+    ttlMs: ha.ttlSeconds * 1000,
+    state: () => agent.current,
+  }).catch((err: unknown) => {
+    throw new PgreplError(
+      'E_PORT_IN_USE',
+      `${node.name}'s agent API cannot listen on ${address.host}:${address.port} (${(err as Error).message}); another agent for this node may run, or set ha.apiPortOffset`,
+      { cause: err },
+    );
+  });
+  ctx.events.emit({
+    event: 'note',
+    message: `agent of ${node.name}: API on ${agentApiUrl(node, ha)}, etcd ${etcd.endpoints.join(', ')}`,
+  });
+  try {
+    await asChanging(() => agent.run(interruptSignal));
+  } finally {
+    await api.close();
+  }
+  return 0;
+}
