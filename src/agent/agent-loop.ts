@@ -108,6 +108,11 @@ export class Agent {
   async loopOnce(): Promise<AgentDecision> {
     const { ctx, node, ha, etcd } = this.d;
     const began = ctx.clock.now();
+    // What failed in the last loop and not since is told again if it fails again.
+    this.failingBefore = new Set(
+      [...this.failingBefore].filter((f) => this.failingNow.has(f) || f === 'watching etcd'),
+    );
+    this.failingNow = new Set();
     await this.renewLease(began);
     let haState: HaState | null = null;
     if (this.lease) {
@@ -155,6 +160,9 @@ export class Agent {
     }
     this.guardPrimary(self, decision);
     await this.publish(self, decision, haState);
+    // What the API answers must include the key this loop took, gave up or announced.
+    if (KEY_CHANGES.has(decision.kind) && this.lease)
+      haState = await readHaState(etcd, ctx.spec.cluster).catch(() => haState);
     this.state = {
       ...this.state,
       self,
@@ -387,7 +395,8 @@ export class Agent {
     const watched = new Set([this.keys.leader, this.keys.paused]);
     while (!stop.aborted) {
       try {
-        const after = this.state.ha?.revision ?? (await this.d.etcd.list(this.keys.leader)).revision;
+        const after = (await this.d.etcd.list(this.keys.leader)).revision;
+        this.failingBefore.delete('watching etcd');
         await this.d.etcd.watch(
           this.keys.root,
           { prefix: true, afterRevision: after, signal: stop },
@@ -452,11 +461,30 @@ export class Agent {
     });
   }
 
+  /**
+   * Logs a failure once, not every loop while it lasts (etcd down would write a line per loop);
+   * the same failure is told again only after a loop without it.
+   */
   private failed(during: string, err: unknown): void {
+    this.failingNow.add(during);
+    if (this.failingBefore.has(during)) return;
+    this.failingBefore.add(during);
     const error = err instanceof PgreplError || err instanceof Error ? err.message : String(err);
     this.d.ctx.events.emit({ event: 'agent-error', node: this.d.node.name, during, error });
   }
+
+  private failingBefore = new Set<string>();
+  private failingNow = new Set<string>();
 }
+
+/** Decisions after which the leader key is not what this loop read. */
+const KEY_CHANGES: ReadonlySet<AgentDecision['kind']> = new Set([
+  'take-key',
+  'race',
+  'promote',
+  'announce',
+  'release',
+]);
 
 const leaderValue = (node: string, ready: boolean) => JSON.stringify({ node, ready });
 

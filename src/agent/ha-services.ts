@@ -56,8 +56,20 @@ export function effectiveHa(spec: ClusterSpec): HaSpec | undefined {
   };
 }
 
-/** The etcd endpoints the agents use: the spec's, else the local etcd `up --ha` runs. */
-export function etcdEndpoints(spec: ClusterSpec, ha: HaSpec): string[] {
+/**
+ * The etcd endpoints an agent or command uses: PGREPL_ETCD_ENDPOINTS (comma-separated: one host's
+ * own order, or a proxy), else the spec's, else the local etcd `up --ha` runs.
+ */
+export function etcdEndpoints(
+  spec: ClusterSpec,
+  ha: HaSpec,
+  env: Readonly<Record<string, string | undefined>> = {},
+): string[] {
+  const given = env['PGREPL_ETCD_ENDPOINTS']
+    ?.split(',')
+    .map((e) => e.trim())
+    .filter((e) => e !== '');
+  if (given && given.length > 0) return given;
   if (ha.etcd) return [...ha.etcd];
   const local = readRecord(spec.stateDir)?.localEtcd;
   if (!local)

@@ -57,13 +57,21 @@ export async function observeSelf(
       }
       const receiver = await readWalReceiver(s);
       const [row] = await s.query<{ c: string }>("SELECT current_setting('primary_conninfo') AS c");
+      const streaming = receiver?.status === 'streaming';
+      // Without a WAL receiver the server can only say the timeline of its last restartpoint; the
+      // WAL it received says which timeline it really reached.
+      const onDisk = streaming ? null : controlOf(ctx, node).newestWalTimeline();
+      const timeline =
+        instance.timeline === null || onDisk === null
+          ? (instance.timeline ?? onDisk)
+          : Math.max(instance.timeline, onDisk);
       const local: LocalServer = {
         kind: 'replica',
-        timeline: instance.timeline,
+        timeline,
         positionLsn: replicaPosition(instance),
         replayLsn: instance.replayLsn,
         upstream: upstreamOf(row?.c ?? '', ctx.spec.nodes),
-        streaming: receiver?.status === 'streaming',
+        streaming,
         problem:
           instance.replayPaused === true
             ? 'its replay is paused (pg_is_wal_replay_paused); pg_wal_replay_resume() lets it be promoted'

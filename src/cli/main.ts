@@ -42,6 +42,8 @@ Environment:
   PGREPL_PG_BIN     PostgreSQL bin directory, after the spec's postgres.binDir and before the one the
                     cluster was made with, pg_config, PATH and /usr/lib/postgresql/<newest>/bin
   XDG_CACHE_HOME    where the parsed-spec cache lives (default ~/.cache/pgrepl)
+  PGREPL_ETCD_ENDPOINTS  comma-separated etcd URLs for this process, instead of the spec's ha.etcd
+  PGREPL_ETCD_BIN   the etcd binary \`up --ha\` runs (default: etcd on PATH)
   PGREPL_CRASH_AT   tests only: kill pgrepl before|during|after a named step, to test resume
   any variable a spec names for a password ({ env: NAME }), and PATH and HOME as every program does`;
 

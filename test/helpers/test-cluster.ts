@@ -208,8 +208,13 @@ export class TestCluster {
     pgCtl(this.dataDir(name), ['stop', '-m', 'fast', '-w']);
   }
 
-  /** Stops every server under this cluster's dir by PID (immediate shutdown) and deletes the dir. */
+  /**
+   * Stops what runs for this cluster, by PID: agents and their fence watchdogs first (an agent left
+   * running would start its server again), then the local etcd, then every server under its dir
+   * (immediate shutdown); then deletes the dir.
+   */
   async cleanup(): Promise<void> {
+    for (const pid of haPidsUnder(join(this.base, 'state', 'ha'))) killNow(pid);
     for (const pid of serverPidsUnder(this.base)) await stopByPid(pid);
     rmSync(this.base, { recursive: true, force: true });
   }
@@ -282,6 +287,42 @@ function postmasterPid(dataDir: string): number | null {
     return alive(pid) ? pid : null;
   } catch {
     return null;
+  }
+}
+
+/** The PIDs the HA pid files under `dir` record (agents, watchdogs, etcd), while those processes run. */
+export function haPidsUnder(dir: string): number[] {
+  const files: string[] = [];
+  const walk = (d: string) => {
+    let entries: string[];
+    try {
+      entries = readdirSync(d);
+    } catch {
+      return;
+    }
+    for (const e of entries) {
+      const path = join(d, e);
+      if (e.endsWith('.pid')) files.push(path);
+      else walk(path);
+    }
+  };
+  walk(dir);
+  return files.flatMap((f) => {
+    try {
+      const { pid, started } = JSON.parse(readFileSync(f, 'utf8')) as { pid: number; started: string };
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] === started ? [pid] : [];
+    } catch {
+      return [];
+    }
+  });
+}
+
+function killNow(pid: number): void {
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    // gone already
   }
 }
 
@@ -418,6 +459,9 @@ export function clusterForSuite(
 
 /** Fails the suite if a test of this file left a server running. */
 export function assertNoLeakedServers(): void {
-  const leaked = created.flatMap((base) => serverPidsUnder(base));
+  const leaked = created.flatMap((base) => [
+    ...serverPidsUnder(base),
+    ...haPidsUnder(join(base, 'state', 'ha')),
+  ]);
   if (leaked.length > 0) throw new Error(`servers leaked by the tests: PIDs ${leaked.join(', ')}`);
 }

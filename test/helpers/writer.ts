@@ -8,6 +8,8 @@ import pg from 'pg';
 export class Writer {
   readonly acked: number[] = [];
   longestGapMs = 0;
+  /** The last write's failure, for a test's message. */
+  lastError: string | undefined;
   /** Date.now() of the first acknowledged write. */
   firstAckAt: number | undefined;
   private client: pg.Client | undefined;
@@ -19,6 +21,8 @@ export class Writer {
     private readonly nodes: { host: string; port: number }[],
     private readonly password: string,
     private readonly intervalMs = 5,
+    /** A COMMIT not acknowledged in this time counts as failed (the id is not reused); none: wait. */
+    private readonly queryTimeoutMs?: number,
   ) {}
 
   start(): void {
@@ -44,8 +48,10 @@ export class Writer {
         this.next++;
         this.longestGapMs = Math.max(this.longestGapMs, Date.now() - lastOk);
         lastOk = Date.now();
-      } catch {
-        await this.client?.end().catch(() => undefined);
+      } catch (err) {
+        this.lastError = (err as Error).message;
+        // Not awaited: ending a connection to a server that vanished can wait a long time.
+        void this.client?.end().catch(() => undefined);
         this.client = undefined;
         // An unacknowledged id is never reused: it may or may not have committed.
         this.next++;
@@ -63,6 +69,7 @@ export class Writer {
         password: this.password,
         database: 'postgres',
         connectionTimeoutMillis: 500,
+        ...(this.queryTimeoutMs === undefined ? {} : { query_timeout: this.queryTimeoutMs }),
       });
       c.on('error', () => undefined);
       try {

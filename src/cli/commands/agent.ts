@@ -36,7 +36,10 @@ export async function runAgent(g: GlobalOptions, o: { node: string }): Promise<n
   const node = nodeOf(base, o.node);
   const ctx = agentContext({ ...base, events: agentEvents(g) }, node);
   const paths = haPaths(ctx.spec.stateDir);
-  const etcd = etcdClient({ endpoints: etcdEndpoints(ctx.spec, ha), requestTimeoutMs: ha.retryTimeoutMs });
+  const etcd = etcdClient({
+    endpoints: etcdEndpoints(ctx.spec, ha, ctx.processEnv),
+    requestTimeoutMs: ha.retryTimeoutMs,
+  });
   const fence = fenceLink({
     file: paths.fenceFile(node.name),
     pidFile: paths.watchdogPid(node.name),

@@ -188,6 +188,17 @@ export function localNodeControl(ctx: ClusterContext, node: NodeSpec): NodeContr
         .filter((f) => /^[0-9A-F]{24}$/.test(f) && f.startsWith(tl))
         .sort()[0];
     },
+    newestWalTimeline() {
+      let newest: number | null = null;
+      try {
+        for (const f of readdirSync(join(dataDir, 'pg_wal')))
+          if (/^[0-9A-F]{24}(\.partial)?$/.test(f))
+            newest = Math.max(newest ?? 0, parseInt(f.slice(0, 8), 16));
+      } catch {
+        return null;
+      }
+      return newest;
+    },
     listRecordStarts: (timeline, from, to) => listRecordStarts(env, dataDir, timeline, from, to),
     commitsAfter: (from, control) =>
       control === undefined

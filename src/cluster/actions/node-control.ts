@@ -67,6 +67,11 @@ export interface NodeControl {
   readWal(timeline: number, lsn: bigint, length: number, segmentBytes: number): Buffer | null;
   /** The oldest WAL segment of `timeline` the node still has. */
   oldestWalSegment(timeline: number): string | undefined;
+  /**
+   * The newest timeline of any WAL segment in its pg_wal: what a standby whose WAL receiver is down
+   * received last (its SQL functions then fall back to its last restartpoint, which can be older).
+   */
+  newestWalTimeline(): number | null;
   /** Start positions of the WAL records from `from` to `to` (pg_waldump). */
   listRecordStarts(timeline: number, from: bigint, to: bigint): Promise<bigint[]>;
   /** The commits in the node's WAL from `from` on (pg_waldump); null when its WAL cannot be read. */
@@ -117,6 +122,7 @@ export function notLocalControl(node: NodeSpec): NodeControl {
     readControlData: reject,
     readWal: refuse,
     oldestWalSegment: refuse,
+    newestWalTimeline: refuse,
     listRecordStarts: reject,
     commitsAfter: reject,
     logLength: refuse,

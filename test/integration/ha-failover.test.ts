@@ -1,0 +1,430 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { closeSync, openSync, readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import type { Server, Socket } from 'node:net';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { findEtcd } from '../../src/dcs/local-etcd.js';
+import {
+  CLI,
+  TestCluster,
+  alive,
+  assertNoLeakedServers,
+  freePort,
+  waitUntil,
+} from '../helpers/test-cluster.js';
+import { Writer } from '../helpers/writer.js';
+import { WriteProbe } from '../helpers/write-probe.js';
+
+const haveEtcd = (() => {
+  try {
+    findEtcd(process.env);
+    return true;
+  } catch {
+    return false;
+  }
+})();
+
+const NODES = ['pg1', 'pg2', 'pg3'];
+const API_OFFSET = 1000;
+
+interface AgentStatus {
+  node: string;
+  pid: number;
+  decision: string | null;
+  reason: string | null;
+  leader: { node: string; term: number; ready: boolean } | null;
+  server: { kind: string } | null;
+}
+
+/**
+ * Automatic failover against real etcd and real PostgreSQL, in sync mode with the fast profile:
+ * each fault runs under a writer (whose acknowledged rows must all survive) and a probe that writes
+ * to every node directly every 100 ms (no two nodes may acknowledge writes in overlapping runs).
+ */
+describe(
+  'automatic failover by the agents',
+  { skip: haveEtcd ? false : 'no etcd binary (apt-get install etcd-server)' },
+  () => {
+    let c: TestCluster;
+    const handStarted: number[] = [];
+
+    const ha = (name: string) => join(c.base, 'state', 'ha', 'agents', name);
+    const pidIn = (file: string) => (JSON.parse(readFileSync(file, 'utf8')) as { pid: number }).pid;
+    const agentPidOf = (name: string) => pidIn(join(ha(name), 'agent.pid'));
+    const watchdogPidOf = (name: string) => pidIn(join(ha(name), 'fence-watchdog.pid'));
+    const agentStatus = async (name: string): Promise<AgentStatus | null> => {
+      try {
+        const res = await fetch(`http://127.0.0.1:${c.port(name) + API_OFFSET}/status`, {
+          signal: AbortSignal.timeout(1000),
+        });
+        return (await res.json()) as AgentStatus;
+      } catch {
+        return null;
+      }
+    };
+    const check = async (name: string, path: string) => {
+      try {
+        return (
+          await fetch(`http://127.0.0.1:${c.port(name) + API_OFFSET}${path}`, {
+            signal: AbortSignal.timeout(1000),
+          })
+        ).status;
+      } catch {
+        return null;
+      }
+    };
+
+    /** The end of every agent's logs, for a failure's message. */
+    const agentLogs = () =>
+      NODES.flatMap((n) =>
+        ['agent.log', 'hand-agent.log', 'fence-watchdog.log'].map((f) => {
+          try {
+            const lines = readFileSync(join(ha(n), f), 'utf8')
+              .trimEnd()
+              .split('\n')
+              .slice(-12);
+            return `--- ${n}/${f}\n${lines.join('\n')}`;
+          } catch {
+            return '';
+          }
+        }),
+      )
+        .filter((x) => x !== '')
+        .join('\n');
+
+    /** waitUntil, with the agents' logs in the error. */
+    const waitFor = async (cond: () => boolean | Promise<boolean>, ms: number, what: string) => {
+      try {
+        await waitUntil(cond, ms, what);
+      } catch (err) {
+        throw new Error(`${(err as Error).message}\n${agentLogs()}`);
+      }
+    };
+
+    /** The node every live agent agrees leads, once its server is primary and the rest stream from it. */
+    const settled = async (timeoutMs = 60_000): Promise<string> => {
+      let leader: string | null = null;
+      await waitUntil(
+        async () => {
+          const all = await Promise.all(NODES.map(agentStatus));
+          const leaders = new Set(all.map((s) => s?.leader?.ready && s.leader.node));
+          if (all.some((s) => s === null) || leaders.size !== 1) return false;
+          leader = all[0]?.leader?.node ?? null;
+          if (leader === null) return false;
+          const status = await c.status();
+          return (
+            status.healthy &&
+            status.primary === leader &&
+            status.nodes.every(
+              (n) =>
+                n.name === leader || (n.state === 'streaming' && n.upstream?.endsWith(`:${c.port(leader!)}`)),
+            )
+          );
+        },
+        timeoutMs,
+        'one leader, every other node streaming from it',
+      );
+      return leader as unknown as string;
+    };
+
+    /** Runs `fault` under a writer and the probe; checks what must hold, whatever the fault. */
+    const underLoad = async (fault: (leader: string) => Promise<void>, recover: () => Promise<void>) => {
+      const before = await settled();
+      // Each writer numbers its rows from 1.
+      await c.sql(before, 'TRUNCATE writes');
+      const password = c.superuserPassword();
+      const nodes = NODES.map((name) => ({ name, host: '127.0.0.1', port: c.port(name) }));
+      const writer = new Writer(nodes, password, 20, 2000);
+      const probe = new WriteProbe(nodes, password);
+      writer.start();
+      probe.start();
+      try {
+        await waitFor(() => writer.acked.length > 5, 10_000, 'the writer to write').catch((err: Error) => {
+          throw new Error(`${err.message}\nthe writer's last error: ${writer.lastError}`);
+        });
+        const ackedBefore = writer.acked.length;
+        const faultAt = Date.now();
+        await fault(before);
+        await recover();
+        const leader = await settled();
+        await waitUntil(() => writer.acked.length > ackedBefore + 5, 30_000, 'writes after the fault');
+        const afterFault = probe.acks.filter((a) => a.sentAt > faultAt);
+        const firstWrite =
+          afterFault.length > 0 ? Math.min(...afterFault.map((a) => a.ackAt)) - faultAt : null;
+        await writer.stop();
+        await probe.stop();
+        const rows = await c.sql<{ id: number }>(leader, 'SELECT id FROM writes');
+        const have = new Set(rows.map((r) => Number(r.id)));
+        const lost = writer.acked.filter((id) => !have.has(id));
+        assert.deepEqual(lost, [], 'every acknowledged commit survives');
+        const runs = probe.runs().map((r) => r.node);
+        const collapsed = runs.filter((n, i) => n !== runs[i - 1]);
+        assert.equal(
+          new Set(collapsed).size,
+          collapsed.length,
+          `no node took writes again after another did: ${collapsed.join(' → ')}`,
+        );
+        return { before, leader, firstWriteMs: firstWrite, acks: probe.acks };
+      } finally {
+        await writer.stop();
+        await probe.stop();
+      }
+    };
+
+    before(async () => {
+      c = await TestCluster.create(NODES, 'replication:\n  mode: sync\nha:\n  profile: fast\n');
+      const up = await c.cli(['up', '--ha']);
+      assert.equal(up.code, 0, up.stderr);
+      const leader = await settled();
+      await c.sql(
+        leader,
+        'CREATE TABLE writes (id bigint PRIMARY KEY); CREATE TABLE probe (node text, at timestamptz DEFAULT now())',
+      );
+    });
+
+    after(async () => {
+      for (const pid of handStarted) if (alive(pid)) process.kill(pid, 'SIGKILL');
+      await c?.cleanup();
+      assertNoLeakedServers();
+    });
+
+    it('serves the load-balancer checks with Patroni’s codes, HEAD too', async () => {
+      const leader = await settled();
+      const replica = NODES.find((n) => n !== leader) as string;
+      assert.equal(await check(leader, '/primary'), 200);
+      assert.equal(await check(leader, '/replica'), 503);
+      assert.equal(await check(replica, '/primary'), 503);
+      assert.equal(await check(replica, '/replica'), 200);
+      assert.equal(await check(replica, '/replica?lag=1GB'), 200);
+      assert.equal(await check(replica, '/replica?lag=x'), 400);
+      assert.equal(await check(replica, '/read-only'), 200);
+      assert.equal(await check(replica, '/liveness'), 200);
+      const syncs = await Promise.all(NODES.filter((n) => n !== leader).map((n) => check(n, '/sync')));
+      assert.deepEqual(syncs.sort(), [200, 503], 'FIRST 1: one synchronous standby, one potential');
+      const head = await fetch(`http://127.0.0.1:${c.port(leader) + API_OFFSET}/primary`, { method: 'HEAD' });
+      assert.equal(head.status, 200);
+      const metrics = await (await fetch(`http://127.0.0.1:${c.port(leader) + API_OFFSET}/metrics`)).text();
+      assert.match(metrics, /^pgrepl_primary 1$/m);
+      assert.match(metrics, new RegExp(`^pgrepl_leader\\{node="${leader}"\\} 1$`, 'm'));
+      assert.match(metrics, /^pgrepl_failovers_total \d+$/m);
+    });
+
+    it('fails over when the leader’s host dies (postmaster, agent and watchdog killed), and rejoins it when its agent is back', async () => {
+      const r = await underLoad(
+        async (leader) => {
+          const pm = c.postmasterPid(leader) as number;
+          for (const pid of [agentPidOf(leader), watchdogPidOf(leader)]) process.kill(pid, 'SIGKILL');
+          process.kill(-pm, 'SIGKILL');
+          await waitFor(
+            async () => (await settledLeaderOtherThan(leader)) !== null,
+            30_000,
+            'another leader',
+          );
+        },
+        async () => {
+          const up = await c.cli(['up', '--ha']);
+          assert.equal(up.code, 0, up.stderr);
+        },
+      );
+      assert.notEqual(r.leader, r.before);
+      console.log(`# host death: first write ${r.firstWriteMs} ms after the kill`);
+    });
+
+    it('restarts a crashed postmaster of the leader, its agent alive', async () => {
+      const r = await underLoad(
+        async (leader) => {
+          process.kill(-(c.postmasterPid(leader) as number), 'SIGKILL');
+        },
+        async () => undefined,
+      );
+      console.log(
+        `# postmaster crash: first write ${r.firstWriteMs} ms after, leader ${r.before} → ${r.leader}`,
+      );
+    });
+
+    it('fences a leader whose agent is killed (the watchdog stops its server), fails over, and rejoins it', async () => {
+      let victim = '';
+      await underLoad(
+        async (leader) => {
+          victim = leader;
+          process.kill(agentPidOf(leader), 'SIGKILL');
+          await waitUntil(() => c.postmasterPid(leader) === null, 15_000, 'the watchdog to stop the server');
+        },
+        async () => {
+          const up = await c.cli(['up', '--ha']);
+          assert.equal(up.code, 0, up.stderr);
+        },
+      );
+      assert.match(
+        readFileSync(join(ha(victim), 'fence-watchdog.log'), 'utf8'),
+        /lease deadline passed, killed postmaster/,
+      );
+    });
+
+    it('fences a leader whose agent hangs past the TTL (SIGSTOP), and lets it rejoin after SIGCONT', async () => {
+      await underLoad(
+        async (leader) => {
+          const agent = agentPidOf(leader);
+          process.kill(agent, 'SIGSTOP');
+          try {
+            await waitFor(
+              async () => (await settledLeaderOtherThan(leader)) !== null,
+              30_000,
+              'another leader',
+            );
+          } finally {
+            process.kill(agent, 'SIGCONT');
+          }
+        },
+        async () => undefined,
+      );
+    });
+
+    it('stops writes while etcd is down longer than the TTL, and elects a leader once it is back', async () => {
+      let stoppedAt = 0;
+      let resumedAt = 0;
+      const r = await underLoad(
+        async () => {
+          const etcdPid = pidIn(join(c.base, 'state', 'ha', 'etcd.pid'));
+          process.kill(etcdPid, 'SIGSTOP');
+          stoppedAt = Date.now();
+          await new Promise((resolve) => setTimeout(resolve, 5000));
+          resumedAt = Date.now();
+          process.kill(etcdPid, 'SIGCONT');
+        },
+        async () => undefined,
+      );
+      // The leader cannot tell an etcd outage from being cut off: it stops taking writes before
+      // its lease (2 s) could run out for the others, and no one takes writes until etcd is back.
+      const during = r.acks.filter((a) => a.sentAt > stoppedAt + 2000 && a.ackAt < resumedAt);
+      assert.deepEqual(during, [], 'no write acknowledged while etcd was down past the TTL');
+      assert.ok(
+        r.acks.some((a) => a.sentAt < stoppedAt),
+        'the probe wrote before the outage',
+      );
+    });
+
+    it('fences a leader cut off from etcd alone (a TCP proxy), while the others elect a new one', async () => {
+      const leaderNow = await settled();
+      // Every agent is started again by hand, each reaching etcd through a proxy of its own.
+      for (const n of [...NODES.filter((x) => x !== leaderNow), leaderNow]) {
+        const pid = agentPidOf(n);
+        process.kill(pid, 'SIGTERM');
+        await waitUntil(() => !alive(pid), 20_000, `the agent of ${n} to stop`);
+      }
+      const proxies = new Map<string, Awaited<ReturnType<typeof tcpProxy>>>();
+      const agents = new Map<string, number>();
+      try {
+        for (const n of NODES) {
+          const proxy = await tcpProxy(readEtcdUrl());
+          proxies.set(n, proxy);
+          const log = openSync(join(ha(n), 'hand-agent.log'), 'a');
+          const child = spawn(process.execPath, [CLI, '-c', c.specFile, 'agent', '--node', n], {
+            cwd: c.base,
+            env: { ...process.env, PGREPL_ETCD_ENDPOINTS: proxy.url, XDG_CACHE_HOME: join(c.base, 'cache') },
+            stdio: ['ignore', log, log],
+            detached: true,
+          });
+          closeSync(log);
+          agents.set(n, child.pid as number);
+          handStarted.push(child.pid as number);
+        }
+        let cutOff = '';
+        await underLoad(
+          async (leader) => {
+            cutOff = leader;
+            proxies.get(leader)?.cut();
+            await waitFor(
+              async () => (await settledLeaderOtherThan(leader)) !== null,
+              30_000,
+              'another leader',
+            );
+            proxies.get(leader)?.restore();
+          },
+          async () => undefined,
+        );
+        assert.notEqual(cutOff, '');
+        assert.match(
+          readFileSync(join(ha(cutOff), 'hand-agent.log'), 'utf8'),
+          /fence: /,
+          'the cut-off leader fenced itself',
+        );
+      } finally {
+        const leader = (await settledLeaderOtherThan('')) ?? '';
+        for (const n of [...NODES.filter((x) => x !== leader), leader]) {
+          const pid = agents.get(n);
+          if (pid === undefined || !alive(pid)) continue;
+          process.kill(pid, 'SIGTERM');
+          await waitUntil(() => !alive(pid), 20_000, `the hand-started agent of ${n} to stop`);
+        }
+        for (const p of proxies.values()) await p.close();
+        const up = await c.cli(['up', '--ha']);
+        assert.equal(up.code, 0, up.stderr);
+        await settled();
+      }
+    });
+
+    const readEtcdUrl = () => {
+      const rec = JSON.parse(readFileSync(join(c.base, 'state', 'ha', 'ha.json'), 'utf8')) as {
+        localEtcd: { clientPort: number };
+      };
+      return `http://127.0.0.1:${rec.localEtcd.clientPort}`;
+    };
+
+    const settledLeaderOtherThan = async (old: string): Promise<string | null> => {
+      for (const n of NODES.filter((x) => x !== old)) {
+        const s = await agentStatus(n);
+        if (s?.leader?.ready && s.leader.node !== old && s.server?.kind === 'primary' && s.leader.node === n)
+          return n;
+      }
+      return null;
+    };
+  },
+);
+
+/** A TCP proxy on loopback to `target` (http://host:port) that the test can cut and restore. */
+async function tcpProxy(
+  target: string,
+): Promise<{ url: string; cut(): void; restore(): void; close(): Promise<void> }> {
+  const { hostname, port } = new URL(target);
+  const { connect } = await import('node:net');
+  const sockets = new Set<Socket>();
+  let open = true;
+  const server: Server = createServer((client) => {
+    if (!open) {
+      client.destroy();
+      return;
+    }
+    const upstream = connect(Number(port), hostname);
+    sockets.add(client).add(upstream);
+    const drop = () => {
+      client.destroy();
+      upstream.destroy();
+      sockets.delete(client);
+      sockets.delete(upstream);
+    };
+    client.on('error', drop).on('close', drop);
+    upstream.on('error', drop).on('close', drop);
+    client.pipe(upstream).pipe(client);
+  });
+  const listenPort = await freePort();
+  await new Promise<void>((r) => server.listen(listenPort, '127.0.0.1', r));
+  return {
+    url: `http://127.0.0.1:${listenPort}`,
+    cut() {
+      open = false;
+      for (const s of sockets) s.destroy();
+      sockets.clear();
+    },
+    restore() {
+      open = true;
+    },
+    close: () =>
+      new Promise<void>((r) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => r());
+      }),
+  };
+}
