@@ -99,7 +99,7 @@ describe(
       try {
         await waitUntil(cond, ms, what);
       } catch (err) {
-        throw new Error(`${(err as Error).message}\n${agentLogs()}`);
+        throw new Error(`${(err as Error).message}\n${agentLogs()}`, { cause: err });
       }
     };
 
@@ -142,7 +142,7 @@ describe(
       probe.start();
       try {
         await waitFor(() => writer.acked.length > 5, 10_000, 'the writer to write').catch((err: Error) => {
-          throw new Error(`${err.message}\nthe writer's last error: ${writer.lastError}`);
+          throw new Error(`${err.message}\nthe writer's last error: ${writer.lastError}`, { cause: err });
         });
         const ackedBefore = writer.acked.length;
         const faultAt = Date.now();
