@@ -46,6 +46,7 @@ export type ErrorCode =
   | 'E_NO_ETCD'
   | 'E_NOT_LEADER'
   | 'E_PAUSED'
+  | 'E_HA_ACTIVE'
   | 'E_USAGE'
   | 'E_NOT_RESUMABLE'
   | 'E_INTERNAL';

@@ -236,7 +236,7 @@ export class Agent {
       case 'promote':
         return this.promoteSelf(s);
       case 'announce':
-        return this.announce();
+        return this.announce(s);
       case 'restart': {
         // One start at a time, waited for at most a quarter of the TTL: a long crash recovery must
         // not hold up the loop that renews the lease; the next loops see it starting, and release
@@ -259,6 +259,8 @@ export class Agent {
       case 'fence':
         await control.fence();
         return;
+      case 'hand-over':
+        return this.handOver(decision.to, s);
       case 'follow':
         return repoint(ctx, node, nodeOf(ctx, decision.leader));
       case 'start-replica':
@@ -285,15 +287,16 @@ export class Agent {
       await createSlotsFor(ctx, node, session);
     });
     const ms = this.leaderGoneAt === null ? null : ctx.clock.now() - this.leaderGoneAt;
-    await this.announce();
+    await this.announce(s);
     const from = s?.view.lastLeaderLsn ?? null;
+    const op = s?.view.switchover?.to === node.name ? 'switchover' : 'failover';
     this.state = { ...this.state, failovers: this.state.failovers + 1, lastFailoverMs: ms };
     await this.d.etcd
       .put(
         `${this.keys.root}history/${String(Date.now()).padStart(15, '0')}`,
         JSON.stringify({
           at: new Date().toISOString(),
-          op: 'failover',
+          op,
           node: node.name,
           lastLeaderLsn: from,
           ms,
@@ -302,7 +305,38 @@ export class Agent {
       .catch((err: unknown) => this.failed('recording the failover', err));
   }
 
-  private async announce(): Promise<void> {
+  /**
+   * A switchover: refuses a target that cannot take over (recording why, for the operator), else
+   * stops the server cleanly (its walsenders send the shutdown checkpoint to the replicas before
+   * they exit), records where that checkpoint starts, and gives up the key: the target races once
+   * it holds the checkpoint, so no acknowledged commit is lost and this node rejoins without a rewind.
+   */
+  private async handOver(to: string, s: HaState | null): Promise<void> {
+    const { ctx, node, etcd } = this.d;
+    const target = s?.members.get(to);
+    const refusal = !target
+      ? `${to} has no agent running`
+      : target.role !== 'replica'
+        ? `${to} is not a running replica (${target.role})`
+        : target.problem;
+    if (refusal) {
+      await etcd.put(this.keys.switchover, JSON.stringify({ ...s?.view.switchover, refused: refusal }));
+      return;
+    }
+    const control = controlOf(ctx, node);
+    await control.stop('fast');
+    const checkpoint = (await control.readControlData()).checkpointLsn;
+    await etcd.put(
+      this.keys.lastLeaderLsn,
+      JSON.stringify({ lsn: checkpoint, timeline: s?.view.lastLeaderLsn?.timeline ?? null, node: node.name }),
+    );
+    await etcd.txn({
+      compare: [{ key: this.keys.leader, lease: this.lease?.id ?? '0' }],
+      success: [{ delete: { key: this.keys.leader } }],
+    });
+  }
+
+  private async announce(s: HaState | null): Promise<void> {
     const lease = this.lease?.id ?? '0';
     await this.d.etcd.txn({
       compare: [{ key: this.keys.leader, lease }],
@@ -310,6 +344,8 @@ export class Agent {
     });
     this.leaderGoneAt = null;
     await this.recordLeaderPosition(await observeSelf(this.d.ctx, this.d.node, this.session));
+    // A switchover to this node is done.
+    if (s?.view.switchover?.to === this.d.node.name) await this.d.etcd.delete(this.keys.switchover);
   }
 
   /** The standbys that may acknowledge commits: every other node, as synchronous_standby_names lists them. */
@@ -392,7 +428,7 @@ export class Agent {
   private woke = false;
 
   private async watchKeys(stop: AbortSignal): Promise<void> {
-    const watched = new Set([this.keys.leader, this.keys.paused]);
+    const watched = new Set([this.keys.leader, this.keys.paused, this.keys.switchover]);
     while (!stop.aborted) {
       try {
         const after = (await this.d.etcd.list(this.keys.leader)).revision;

@@ -1,6 +1,7 @@
 import { buildContext } from '../cluster/context/cluster-context.js';
 import type { ClusterContext } from '../cluster/context/cluster-context.js';
 import { exclusively } from '../cluster/operations/exclusive.js';
+import { refuseWhileAgentsRun } from '../agent/ha-commands.js';
 import { processRunner } from '../postgres/command-runner.js';
 import { loadSpec } from '../spec/load-spec.js';
 import type { EventSink } from '../cluster/context/events.js';
@@ -42,11 +43,18 @@ export async function commandContext(g: GlobalOptions): Promise<ClusterContext> 
  * Runs a command that changes the cluster: exclusively (under the lock, and only when no earlier
  * operation was left half-done unless `allowInterrupted`), with SIGINT/SIGTERM waiting for a safe point.
  */
-export function changing<T>(
+export async function changing<T>(
   ctx: ClusterContext,
   command: string,
   fn: () => Promise<T>,
   opts: { allowInterrupted?: boolean } = {},
 ): Promise<T> {
+  if (!ALONGSIDE_AGENTS.has(command)) await refuseWhileAgentsRun(ctx.spec, ctx.processEnv, command);
   return exclusively(ctx, command, () => asChanging(fn), opts);
 }
+
+/**
+ * Commands that do not fight running agents: `up`/`start` hand the nodes to them, `down` and
+ * `destroy` stop them first, `reload` only re-reads files, `clean` removes old copies.
+ */
+const ALONGSIDE_AGENTS = new Set(['up', 'start', 'down', 'destroy', 'reload', 'clean']);

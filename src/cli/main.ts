@@ -11,6 +11,7 @@ import type { GlobalOptions } from './command-context.js';
 const COMMANDS = {
   init: () => import('./commands/init.js'),
   agent: () => import('./commands/agent.js'),
+  ha: () => import('./commands/ha.js'),
   lifecycle: () => import('./commands/lifecycle.js'),
   psql: () => import('./commands/psql.js'),
   status: () => import('./commands/status.js'),
@@ -99,6 +100,20 @@ export function buildProgram(setExit: (code: number) => void): Command {
     )
     .requiredOption('--node <name>', 'the node of this machine the agent runs for')
     .action(act(async (o: { node: string }) => (await load('agent')).runAgent(g(), o)));
+
+  program
+    .command('pause')
+    .description(
+      'maintenance mode: the agents keep observing and reporting, but change nothing (no failover, no restart) until `pgrepl unpause`; manual commands are allowed meanwhile',
+    )
+    .option('--json', 'print the result as JSON')
+    .action(act(async (o: { json?: boolean }) => (await load('ha')).runPause(g(), true, o)));
+
+  program
+    .command('unpause')
+    .description('end maintenance mode: the agents act again')
+    .option('--json', 'print the result as JSON')
+    .action(act(async (o: { json?: boolean }) => (await load('ha')).runPause(g(), false, o)));
 
   program
     .command('start')

@@ -49,6 +49,8 @@ export interface EtcdClient {
   /** Renews a lease; returns the seconds it now has, 0 when it had already expired. */
   keepAlive(id: string): Promise<number>;
   revoke(id: string): Promise<void>;
+  /** Seconds a lease has left; 0 when it has expired. */
+  timeToLive(id: string): Promise<number>;
   /**
    * Streams the changes of `key` (or of every key under it, with `prefix`) after `afterRevision`,
    * until `signal` is aborted or the stream breaks; resolves then, rejects on an error etcd reports.
@@ -221,6 +223,10 @@ export function etcdClient(o: EtcdClientOptions): EtcdClient {
         // Revoking a lease that already expired is what was wanted.
         if (!(err instanceof PgreplError && /lease not found/.test(err.message))) throw err;
       }
+    },
+    async timeToLive(id) {
+      const r = await call<{ TTL?: string }>('/lease/timetolive', { ID: id });
+      return Math.max(0, Number(r.TTL ?? 0));
     },
     async watch(key, w, onEvents) {
       const endpoint = endpoints[current] as string;

@@ -16,6 +16,9 @@ export function haKeys(cluster: string) {
     sync: `${root}sync`,
     /** Present: maintenance mode, agents observe only. */
     paused: `${root}paused`,
+    /** An operator's switchover: `{ from, to, at }`, or `{ ..., refused }` when the leader refused it. */
+    switchover: `${root}switchover`,
+    historyPrefix: `${root}history/`,
   };
 }
 
@@ -60,6 +63,12 @@ const parse = <T>(kv: EtcdKv | undefined): T | null => {
   }
 };
 
+/** A pending switchover request (one the leader refused is no longer pending). */
+function parseSwitchover(kv: EtcdKv | undefined): DcsView['switchover'] {
+  const v = parse<{ from: string; to: string; at: number; refused?: string }>(kv);
+  return v && v.refused === undefined ? { from: v.from, to: v.to, at: v.at } : null;
+}
+
 /** Reads every HA key of `cluster` in one range request (one revision: a consistent view). */
 export async function readHaState(client: EtcdClient, cluster: string): Promise<HaState> {
   const keys = haKeys(cluster);
@@ -83,6 +92,7 @@ export async function readHaState(client: EtcdClient, cluster: string): Promise<
       lastLeaderLsn: parse(byKey.get(keys.lastLeaderLsn)),
       sync: parse(byKey.get(keys.sync)),
       paused: byKey.has(keys.paused),
+      switchover: parseSwitchover(byKey.get(keys.switchover)),
     },
     members,
     leaderLease: leaderKv?.lease ?? null,

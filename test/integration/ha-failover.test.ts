@@ -166,7 +166,13 @@ describe(
           collapsed.length,
           `no node took writes again after another did: ${collapsed.join(' → ')}`,
         );
-        return { before, leader, firstWriteMs: firstWrite, acks: probe.acks };
+        return {
+          before,
+          leader,
+          firstWriteMs: firstWrite,
+          acks: probe.acks,
+          longestGapMs: writer.longestGapMs,
+        };
       } finally {
         await writer.stop();
         await probe.stop();
@@ -209,6 +215,77 @@ describe(
       assert.match(metrics, /^pgrepl_primary 1$/m);
       assert.match(metrics, new RegExp(`^pgrepl_leader\\{node="${leader}"\\} 1$`, 'm'));
       assert.match(metrics, /^pgrepl_failovers_total \d+$/m);
+    });
+
+    it('reports the leader, its lease and each agent in status', async () => {
+      const leader = await settled();
+      const r = await c.cli(['status', '--json']);
+      assert.equal(r.code, 0, r.stderr);
+      const st = JSON.parse(r.stdout) as {
+        ha: { leader: string; leaseSecondsLeft: number; paused: boolean };
+        nodes: {
+          name: string;
+          agent: { pid: number; api: string; decision: string; reason: string } | null;
+        }[];
+      };
+      assert.equal(st.ha.leader, leader);
+      assert.ok(st.ha.leaseSecondsLeft > 0 && st.ha.leaseSecondsLeft <= 2);
+      for (const n of st.nodes) {
+        assert.equal(n.agent?.pid, agentPidOf(n.name));
+        assert.equal(n.agent?.api, `http://127.0.0.1:${c.port(n.name) + API_OFFSET}`);
+        assert.equal(n.agent?.decision, n.name === leader ? 'lead' : 'wait');
+      }
+      const text = await c.cli(['status']);
+      assert.match(text.stdout, new RegExp(`agents: leader ${leader} \\(lease \\d`));
+    });
+
+    it('refuses a manual promote while the agents run, and points at pause', async () => {
+      const leader = await settled();
+      const replica = NODES.find((n) => n !== leader) as string;
+      const r = await c.cli(['promote', replica]);
+      assert.equal(r.code, 1);
+      assert.match(r.stderr, /E_HA_ACTIVE/);
+      assert.match(r.stderr, /pgrepl pause/);
+      assert.equal(await settled(), leader, 'nothing changed');
+    });
+
+    it('switches over through the agents with no acknowledged commit lost', async () => {
+      let to = '';
+      const r = await underLoad(
+        async (leader) => {
+          to = NODES.find((n) => n !== leader) as string;
+          const sw = await c.cli(['switchover', '--to', to, '--json']);
+          assert.equal(sw.code, 0, sw.stderr);
+          const out = JSON.parse(sw.stdout) as {
+            newPrimary: string;
+            oldPrimary: string;
+            throughAgents: boolean;
+          };
+          assert.deepEqual([out.newPrimary, out.oldPrimary, out.throughAgents], [to, leader, true]);
+        },
+        async () => undefined,
+      );
+      assert.equal(r.leader, to);
+      console.log(`# switchover through the agents: the writer's longest gap ${r.longestGapMs} ms`);
+    });
+
+    it('changes nothing while paused, and acts again once unpaused', async () => {
+      const leader = await settled();
+      const paused = await c.cli(['pause']);
+      assert.equal(paused.code, 0, paused.stderr);
+      try {
+        process.kill(-(c.postmasterPid(leader) as number), 'SIGKILL');
+        await waitUntil(() => c.postmasterPid(leader) === null, 10_000, 'the postmaster to die');
+        // Two TTLs: no agent restarts it, and no replica races for the key.
+        await new Promise((r) => setTimeout(r, 4000));
+        assert.equal(c.postmasterPid(leader), null, 'the crashed primary was left as it is');
+        for (const n of NODES.filter((x) => x !== leader))
+          assert.equal((await agentStatus(n))?.server?.kind, 'replica');
+      } finally {
+        const un = await c.cli(['unpause']);
+        assert.equal(un.code, 0, un.stderr);
+      }
+      await settled();
     });
 
     it('fails over when the leader’s host dies (postmaster, agent and watchdog killed), and rejoins it when its agent is back', async () => {

@@ -160,7 +160,9 @@ function simulate(steps: readonly Step[]): { node: Name; from: number; to: numbe
       specIndex: i,
       loopWaitMs: 500,
       local,
-      dcs: etcdAnswers ? { leader: seen, lastLeaderLsn: null, sync: null, paused: false } : null,
+      dcs: etcdAnswers
+        ? { leader: seen, lastLeaderLsn: null, sync: null, paused: false, switchover: null }
+        : null,
       leaseSafeUntil: me.lease?.safeUntil ?? 0,
       peers,
       downSince: null,

@@ -22,6 +22,7 @@ const view = (o: Partial<DcsView> = {}): DcsView => ({
   lastLeaderLsn: { lsn: '0/5000000', timeline: 1 },
   sync: null,
   paused: false,
+  switchover: null,
   ...o,
 });
 
@@ -267,6 +268,37 @@ describe('the agent decision: failover', () => {
       leaderless({ mode: 'sync', dcs, peers: [peer('pg3', { inRecovery: null, positionLsn: null })] }),
     );
     assert.equal(silent.kind, 'wait', 'a standby that does not answer may hold the acknowledged commit');
+  });
+});
+
+describe('the agent decision: switchover', () => {
+  const asked = { from: 'pg1', to: 'pg3', at: NOW - 100 };
+
+  it('makes the leader hand over to the target', () => {
+    const d = decided(snap({ me: 'pg1', local: primary, dcs: view({ switchover: asked }) }));
+    assert.deepEqual([d.kind, 'to' in d ? d.to : null], ['hand-over', 'pg3']);
+  });
+
+  it('keeps every replica but the target out of the race', () => {
+    const d = decided(leaderless({ dcs: view({ leader: null, switchover: asked }) }));
+    assert.equal(d.kind, 'wait');
+    assert.match(d.reason, /switchover from pg1 to pg3 under way/);
+  });
+
+  it('lets the target race only once it received the shutdown checkpoint', () => {
+    const dcs = view({ leader: null, switchover: asked, lastLeaderLsn: { lsn: '0/5000100', timeline: 1 } });
+    const peers = [peer('pg1', { inRecovery: null, agentAlive: true, positionLsn: null }), peer('pg2')];
+    const early = decided(leaderless({ me: 'pg3', specIndex: 2, dcs, peers }));
+    assert.match(early.reason, /waiting to receive pg1's shutdown checkpoint 0\/5000100/);
+    const ready = decided(
+      leaderless({ me: 'pg3', specIndex: 2, dcs, peers, local: replica({ positionLsn: '0/5000180' }) }),
+    );
+    assert.equal(ready.kind, 'race');
+  });
+
+  it('ignores a request older than 30 s (its target never took over)', () => {
+    const stale = { ...asked, at: NOW - 31_000 };
+    assert.equal(decided(snap({ me: 'pg1', local: primary, dcs: view({ switchover: stale }) })).kind, 'lead');
   });
 });
 

@@ -4,6 +4,7 @@ import { PgreplError } from '../../errors.js';
 import { commandContext } from '../command-context.js';
 import type { GlobalOptions } from '../command-context.js';
 import { formatStatus } from '../format-status.js';
+import { formatHaStatus, readHaStatus } from '../../agent/ha-status.js';
 import { outputClosed } from '../process-signals.js';
 
 export interface StatusOptions {
@@ -21,14 +22,31 @@ export async function runStatus(g: GlobalOptions, o: StatusOptions): Promise<num
     throw new PgreplError('E_USAGE', `--interval takes a number of seconds above 0, not "${o.interval}"`);
   const ctx = await commandContext(g);
   const once = async () => {
-    const status = buildStatus(ctx.spec, await observeCluster(ctx), await ctx.store.readJournal());
+    const [obs, journal, ha] = await Promise.all([
+      observeCluster(ctx),
+      ctx.store.readJournal(),
+      readHaStatus(ctx.spec, ctx.processEnv),
+    ]);
+    const status = buildStatus(ctx.spec, obs, journal);
+    if (ha?.error) status.warnings.push(`the agents' etcd does not answer: ${ha.error}`);
+    else if (ha && ha.leader === null) status.warnings.push('no agent holds the leader key');
+    const healthy = status.healthy && !ha?.error && (ha === undefined || ha.leader !== null);
+    const withHa = ha
+      ? {
+          ...status,
+          healthy,
+          nodes: status.nodes.map((n) => ({ ...n, agent: ha.agents[n.name] ?? null })),
+          ha: { etcd: ha.etcd, leader: ha.leader, leaseSecondsLeft: ha.leaseSecondsLeft, paused: ha.paused },
+        }
+      : status;
     const text = o.json
       ? JSON.stringify(
-          { ...status, postgres: { version: ctx.env.bins.version, binDir: ctx.env.bins.binDir } },
+          { ...withHa, postgres: { version: ctx.env.bins.version, binDir: ctx.env.bins.binDir } },
           null,
           2,
         )
-      : formatStatus(status, ctx.env.bins);
+      : `${formatStatus({ ...status, healthy }, ctx.env.bins)}${ha ? `\n${formatHaStatus(ha)}` : ''}`;
+    return { status: { ...status, healthy }, text };
     return { status, text };
   };
   if (!o.watch) {

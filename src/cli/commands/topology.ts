@@ -5,6 +5,7 @@ import { runSwitchover } from '../../cluster/operations/run-switchover.js';
 import { nodeOf } from '../../cluster/actions/node-actions.js';
 import { PgreplError } from '../../errors.js';
 import { changing, commandContext } from '../command-context.js';
+import { agentsActive, haTarget, switchoverThroughAgents } from '../../agent/ha-commands.js';
 import type { GlobalOptions } from '../command-context.js';
 
 const print = (json: boolean | undefined, value: object, text: string) =>
@@ -83,6 +84,19 @@ export async function runSwitchoverCommand(
 ): Promise<number> {
   const ctx = await commandContext(g);
   if (o.to !== undefined) nodeOf(ctx, o.to);
+  const t = haTarget(ctx.spec, ctx.processEnv);
+  if (t && (await agentsActive(ctx.spec, t)).active) {
+    const a = await switchoverThroughAgents(ctx.spec, t, o.to);
+    print(
+      o.json,
+      { ...a, throughAgents: true },
+      `${a.newPrimary} is the primary, through the agents in ${a.ms} ms; ${a.oldPrimary} ` +
+        (a.oldPrimaryRejoined
+          ? 'streams from it.'
+          : 'is not streaming yet: its agent rejoins it (`pgrepl status`).'),
+    );
+    return 0;
+  }
   const r = await changing(ctx, 'switchover', () => runSwitchover(ctx, o.to));
   print(
     o.json,

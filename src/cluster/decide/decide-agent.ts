@@ -59,7 +59,15 @@ export interface DcsView {
    */
   readonly sync: { readonly count: number; readonly standbys: readonly string[] } | null;
   readonly paused: boolean;
+  /**
+   * A switchover an operator asked for (`pgrepl switchover`): the leader `from` hands over to `to`;
+   * while it lasts, no other replica races for the key. Older than SWITCHOVER_MAX_AGE_MS: ignored.
+   */
+  readonly switchover: { readonly from: string; readonly to: string; readonly at: number } | null;
 }
+
+/** A switchover request older than this was abandoned (its target never took over). */
+export const SWITCHOVER_MAX_AGE_MS = 30_000;
 
 /** Everything one agent decides on: pure data, observed by the loop. */
 export interface AgentSnapshot {
@@ -96,6 +104,8 @@ export type AgentDecision =
   | { readonly kind: 'restart'; readonly reason: string }
   | { readonly kind: 'release'; readonly reason: string }
   | { readonly kind: 'fence'; readonly reason: string }
+  /** The leader hands over to `to`: stops cleanly, records its shutdown checkpoint, gives up the key. */
+  | { readonly kind: 'hand-over'; readonly to: string; readonly reason: string }
   | { readonly kind: 'follow'; readonly leader: string; readonly reason: string }
   | { readonly kind: 'start-replica'; readonly leader: string; readonly reason: string }
   | { readonly kind: 'rejoin'; readonly leader: string; readonly reason: string }
@@ -136,7 +146,7 @@ export function decideAgent(s: AgentSnapshot): AgentDecision {
         kind: 'fence',
         reason: `paused, but ${leader.node} holds the leader key and this node runs as a primary`,
       };
-    return { kind: 'wait', reason: 'paused: observing only (`pgrepl ha unpause` ends it)' };
+    return { kind: 'wait', reason: 'paused: observing only (`pgrepl unpause` ends it)' };
   }
   if (mine) return asLeader(s, leader);
   if (local.kind === 'primary' && leader?.node === s.me)
@@ -202,6 +212,13 @@ function asLeader(s: AgentSnapshot, leader: LeaderKey): AgentDecision {
   if (local.kind === 'primary') {
     if (!leader.ready)
       return { kind: 'announce', reason: 'promoted, slots made: telling the replicas to follow' };
+    const sw = activeSwitchover(s);
+    if (sw?.from === s.me && sw.to !== s.me)
+      return {
+        kind: 'hand-over',
+        to: sw.to,
+        reason: `switchover to ${sw.to} asked: stopping cleanly and handing over the key`,
+      };
     return { kind: 'lead', reason: `leader (term ${leader.term})` };
   }
   if (local.kind === 'replica') {
@@ -250,7 +267,16 @@ function failover(s: AgentSnapshot, dcs: DcsView): AgentDecision {
     };
   if (!(s.leaseSafeUntil > s.now))
     return { kind: 'wait', reason: 'no leader; no lease of my own to race with yet' };
+  const sw = activeSwitchover(s);
+  if (sw && sw.to !== s.me)
+    return { kind: 'wait', reason: `no leader; switchover from ${sw.from} to ${sw.to} under way` };
   const last = dcs.lastLeaderLsn;
+  // The leader recorded where its shutdown checkpoint starts: the target must hold all of it.
+  if (sw && last && (local.positionLsn === null || parseLsn(local.positionLsn) <= parseLsn(last.lsn)))
+    return {
+      kind: 'wait',
+      reason: `switchover target: waiting to receive ${sw.from}'s shutdown checkpoint ${last.lsn} (at ${local.positionLsn})`,
+    };
   if (last) {
     if (last.timeline !== null && local.timeline !== null && local.timeline < last.timeline)
       return {
@@ -296,6 +322,11 @@ function failover(s: AgentSnapshot, dcs: DcsView): AgentDecision {
     kind: 'race',
     reason: `no leader; the most advanced eligible replica (at ${local.positionLsn}): racing for the key`,
   };
+}
+
+function activeSwitchover(s: AgentSnapshot): DcsView['switchover'] {
+  const sw = s.dcs?.switchover ?? null;
+  return sw && s.now - sw.at < SWITCHOVER_MAX_AGE_MS ? sw : null;
 }
 
 /**

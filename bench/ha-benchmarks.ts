@@ -1,0 +1,324 @@
+import { spawn } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { cpus, release, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { REPO, TestCluster, waitUntil } from '../test/helpers/test-cluster.js';
+import { Writer } from '../test/helpers/writer.js';
+
+/**
+ * `npm run bench:ha` (and the end of `npm run bench`): what issue #12 promises of the agents, on a
+ * 1 + 2 cluster in sync mode with a client writing every 10 ms (a multi-host client: whichever
+ * node accepts writes). Rewrites the section between the HA markers of BENCHMARKS.md.
+ */
+const TRIALS = Number(process.env['PGREPL_BENCH_HA_TRIALS'] ?? '10');
+const HOG_SECONDS = Number(process.env['PGREPL_BENCH_HOG_SECONDS'] ?? '600');
+const NODES = ['pg1', 'pg2', 'pg3'];
+const BEGIN = '<!-- ha:begin -->';
+const END = '<!-- ha:end -->';
+
+const log = (m: string) => process.stderr.write(`bench ha: ${m}\n`);
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length === 0
+    ? NaN
+    : s.length % 2
+      ? (s[m] as number)
+      : ((s[m - 1] as number) + (s[m] as number)) / 2;
+};
+const fmt = (xs: number[]) =>
+  `${Math.round(median(xs))} ms | ${Math.round(Math.max(...xs))} ms | ${xs.map(Math.round).join(', ')}`;
+
+interface AgentStatus {
+  leader: { node: string; ready: boolean } | null;
+  server: { kind: string; streaming?: boolean } | null;
+}
+
+class HaBench {
+  private constructor(readonly c: TestCluster) {}
+
+  static async start(profile: 'default' | 'fast'): Promise<HaBench> {
+    const c = await TestCluster.create(NODES, `replication:\n  mode: sync\nha:\n  profile: ${profile}\n`);
+    const up = await c.cli(['up', '--ha']);
+    if (up.code !== 0) throw new Error(`up --ha failed: ${up.stderr}`);
+    const b = new HaBench(c);
+    await c.sql(await b.settled(), 'CREATE TABLE writes (id bigint PRIMARY KEY)');
+    return b;
+  }
+
+  agentStatus = async (n: string): Promise<AgentStatus | null> => {
+    try {
+      const r = await fetch(`http://127.0.0.1:${this.c.port(n) + 1000}/status`, {
+        signal: AbortSignal.timeout(1000),
+      });
+      return (await r.json()) as AgentStatus;
+    } catch {
+      return null;
+    }
+  };
+
+  pid = (file: string) => (JSON.parse(readFileSync(file, 'utf8')) as { pid: number }).pid;
+  agentDir = (n: string) => join(this.c.base, 'state', 'ha', 'agents', n);
+
+  /** The leader once every agent agrees and every other node streams again. */
+  async settled(): Promise<string> {
+    let leader = '';
+    await waitUntil(
+      async () => {
+        const all = await Promise.all(NODES.map(this.agentStatus));
+        const l = all[0]?.leader;
+        if (!l?.ready || all.some((s) => s?.leader?.node !== l.node || !s.leader.ready)) return false;
+        leader = l.node;
+        return all.every((s, i) =>
+          NODES[i] === l.node ? s?.server?.kind === 'primary' : s?.server?.streaming === true,
+        );
+      },
+      120_000,
+      'the cluster to settle',
+    );
+    return leader;
+  }
+
+  /** Runs `fault` under a writer; returns ms from the fault to the first write acknowledged after it, and losses. */
+  async underWriter(
+    fault: (leader: string) => Promise<void>,
+    recover: () => Promise<void> = async () => undefined,
+  ): Promise<{ ms: number; lost: number; gapMs: number }> {
+    const leader = await this.settled();
+    await this.c.sql(leader, 'TRUNCATE writes');
+    const nodes = NODES.map((name) => ({ host: '127.0.0.1', port: this.c.port(name) }));
+    const w = new Writer(nodes, this.c.superuserPassword(), 10, 2000);
+    w.start();
+    await waitUntil(() => w.acked.length > 20, 20_000, 'writes');
+    const before = w.acked.length;
+    const at = Date.now();
+    await fault(leader);
+    const ackTimes: number[] = [];
+    await waitUntil(
+      () => {
+        if (w.acked.length > before && ackTimes.length === 0) ackTimes.push(Date.now());
+        return w.acked.length > before + 20;
+      },
+      60_000,
+      'writes after the fault',
+    );
+    await w.stop();
+    await recover();
+    const now = await this.settled();
+    const have = new Set(
+      (await this.c.sql<{ id: string }>(now, 'SELECT id FROM writes')).map((r) => Number(r.id)),
+    );
+    return {
+      ms: (ackTimes[0] ?? Date.now()) - at,
+      lost: w.acked.filter((id) => !have.has(id)).length,
+      gapMs: w.longestGapMs,
+    };
+  }
+
+  async upHa(): Promise<void> {
+    const up = await this.c.cli(['up', '--ha']);
+    if (up.code !== 0) throw new Error(`up --ha failed: ${up.stderr}`);
+  }
+
+  async cleanup(): Promise<void> {
+    await this.c.cleanup();
+  }
+}
+
+/** Node death: postmaster (its whole process group), agent and fence watchdog killed at once. */
+async function timeNodeDeaths(
+  profile: 'default' | 'fast',
+): Promise<{ ms: number[]; lost: number; rejoinMs: number[] }> {
+  const b = await HaBench.start(profile);
+  const ms: number[] = [];
+  const rejoinMs: number[] = [];
+  let lost = 0;
+  try {
+    for (let i = 0; i < TRIALS; i++) {
+      let victim = '';
+      const r = await b.underWriter(
+        async (leader) => {
+          victim = leader;
+          const pm = b.c.postmasterPid(leader) as number;
+          process.kill(b.pid(join(b.agentDir(leader), 'agent.pid')), 'SIGKILL');
+          process.kill(b.pid(join(b.agentDir(leader), 'fence-watchdog.pid')), 'SIGKILL');
+          process.kill(-pm, 'SIGKILL');
+        },
+        async () => {
+          // The old primary's agent is started again: until its node streams.
+          const began = Date.now();
+          await b.upHa();
+          await waitUntil(
+            async () => (await b.agentStatus(victim))?.server?.streaming === true,
+            60_000,
+            `${victim} to stream`,
+          );
+          rejoinMs.push(Date.now() - began);
+        },
+      );
+      ms.push(r.ms);
+      lost += r.lost;
+      log(
+        `${profile} node death ${i + 1}: first write ${r.ms} ms, lost ${r.lost}; rejoin ${rejoinMs.at(-1)} ms`,
+      );
+    }
+  } finally {
+    await b.cleanup();
+  }
+  return { ms, lost, rejoinMs };
+}
+
+async function timePostmasterCrashes(): Promise<{ ms: number[]; lost: number; inPlace: number }> {
+  const b = await HaBench.start('default');
+  const ms: number[] = [];
+  let lost = 0;
+  let inPlace = 0;
+  try {
+    for (let i = 0; i < TRIALS; i++) {
+      let victim = '';
+      const r = await b.underWriter(async (leader) => {
+        victim = leader;
+        process.kill(-(b.c.postmasterPid(leader) as number), 'SIGKILL');
+      });
+      if ((await b.settled()) === victim) inPlace++;
+      ms.push(r.ms);
+      lost += r.lost;
+      log(`postmaster crash ${i + 1}: first write ${r.ms} ms, lost ${r.lost}`);
+    }
+  } finally {
+    await b.cleanup();
+  }
+  return { ms, lost, inPlace };
+}
+
+async function timeSwitchovers(): Promise<{ gapMs: number[]; lost: number }> {
+  const b = await HaBench.start('default');
+  const gapMs: number[] = [];
+  let lost = 0;
+  try {
+    for (let i = 0; i < TRIALS; i++) {
+      const r = await b.underWriter(async (leader) => {
+        const to = NODES.find((n) => n !== leader) as string;
+        const sw = await b.c.cli(['switchover', '--to', to]);
+        if (sw.code !== 0) throw new Error(`switchover failed: ${sw.stderr}`);
+      });
+      gapMs.push(r.gapMs);
+      lost += r.lost;
+      log(`switchover ${i + 1}: the writer's longest gap ${r.gapMs} ms, lost ${r.lost}`);
+    }
+  } finally {
+    await b.cleanup();
+  }
+  return { gapMs, lost };
+}
+
+/** RSS and CPU of each idle agent over `seconds`, from /proc. */
+async function idleAgents(
+  seconds: number,
+): Promise<{ rssMiB: number[]; cpuPct: number[]; watchdogRssMiB: number[] }> {
+  const b = await HaBench.start('default');
+  try {
+    await b.settled();
+    const pids = NODES.map((n) => b.pid(join(b.agentDir(n), 'agent.pid')));
+    const dogs = NODES.map((n) => b.pid(join(b.agentDir(n), 'fence-watchdog.pid')));
+    const ticks = (pid: number) => {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      // utime and stime, fields 14 and 15.
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      return Number(f[11]) + Number(f[12]);
+    };
+    const rss = (pid: number) =>
+      Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]) / 1024;
+    const t0 = pids.map(ticks);
+    await new Promise((r) => setTimeout(r, seconds * 1000));
+    const clk = 100; // USER_HZ
+    return {
+      rssMiB: pids.map(rss),
+      cpuPct: pids.map((p, i) => ((ticks(p) - (t0[i] as number)) / clk / seconds) * 100),
+      watchdogRssMiB: dogs.map(rss),
+    };
+  } finally {
+    await b.cleanup();
+  }
+}
+
+/** pgbench against the leader plus a CPU hog on every core; counts changes of leader. */
+async function falseFailovers(seconds: number): Promise<{ leaderChanges: number; transactions: string }> {
+  const b = await HaBench.start('default');
+  const hogs: ReturnType<typeof spawn>[] = [];
+  try {
+    const leader = await b.settled();
+    const bin = JSON.parse((await b.c.cli(['status', '--json'])).stdout).postgres.binDir as string;
+    const env = { ...process.env, PGPASSWORD: b.c.superuserPassword() };
+    const conn = ['-h', '127.0.0.1', '-p', String(b.c.port(leader)), '-U', 'postgres', 'postgres'];
+    const init = spawn(join(bin, 'pgbench'), ['-i', '-s', '10', ...conn], { env, stdio: 'ignore' });
+    await new Promise((r) => init.once('exit', r));
+    for (let i = 0; i < cpus().length; i++)
+      hogs.push(spawn('sh', ['-c', 'while :; do :; done'], { stdio: 'ignore' }));
+    const bench = spawn(join(bin, 'pgbench'), ['-c', '4', '-T', String(seconds), ...conn], {
+      env,
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
+    let out = '';
+    bench.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+    let changes = 0;
+    let current = leader;
+    const ended = new Promise((r) => bench.once('exit', r));
+    let done = false;
+    void ended.then(() => (done = true));
+    while (!done) {
+      const s = await b.agentStatus(NODES.find((n) => n !== current) as string);
+      const now = s?.leader?.node;
+      if (now && now !== current) {
+        changes++;
+        current = now;
+      }
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    return { leaderChanges: changes, transactions: /tps = ([\d.]+)/.exec(out)?.[1] ?? '?' };
+  } finally {
+    for (const h of hogs) if (h.pid) process.kill(h.pid, 'SIGKILL');
+    await b.cleanup();
+  }
+}
+
+export async function runHaBenchmarks(): Promise<void> {
+  const started = new Date();
+  const deathDefault = await timeNodeDeaths('default');
+  const deathFast = await timeNodeDeaths('fast');
+  const crash = await timePostmasterCrashes();
+  const sw = await timeSwitchovers();
+  const idle = await idleAgents(30);
+  const hog = await falseFailovers(HOG_SECONDS);
+  const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM, Linux ${release()}, Node ${process.version}`;
+  const r = (xs: number[]) => xs.map((x) => x.toFixed(1)).join(', ');
+  const section = [
+    BEGIN,
+    '## Automatic failover through the agents (`npm run bench:ha`)',
+    '',
+    `- date: ${started.toISOString().slice(0, 16).replace('T', ' ')} UTC; machine: ${machine}; etcd 3.4 (single member, loopback)`,
+    `- 1 primary + 2 replicas in sync mode (FIRST 1); a client writes every 10 ms to whichever node accepts writes; ${TRIALS} trials each`,
+    '',
+    '| what | median | max | trials | target | lost | ANCHORS (Patroni / pg_auto_failover / repmgr) |',
+    '|---|---|---|---|---|---|---|',
+    `| node death (postmaster group, agent and watchdog SIGKILLed) → first accepted write, default profile (ttl 4 s) | ${fmt(deathDefault.ms)} | ≤ 5 s | ${deathDefault.lost} | 24–28 s / 52.5 s / 51.8 s |`,
+    `| same, fast profile (ttl 2 s) | ${fmt(deathFast.ms)} | ≤ 2 s | ${deathFast.lost} | 9.7 s tuned / 11.6 s / 2.75 s (async, lost a row) |`,
+    `| postmaster crash only (agent alive) → first write; restarted in place ${crash.inPlace} of ${TRIALS} | ${fmt(crash.ms)} | ≤ 1.5 s | ${crash.lost} | |`,
+    `| switchover through the agents: the client's longest gap | ${fmt(sw.gapMs)} | ≤ 0.25 s | ${sw.lost} | 1.5 s / 2.7 s / 1.5 s |`,
+    `| killed old primary: its agent started again → streaming (default profile) | ${fmt(deathDefault.rejoinMs)} | ≤ 1 s | | 13.5 s / 1.05 s / 1.6 s |`,
+    '',
+    `Idle agents over 30 s: RSS ${r(idle.rssMiB)} MiB, CPU ${r(idle.cpuPct)} % of a core (target ≤ 50 MiB, ≤ 1 %); each agent's fence watchdog, a separate small process, ${r(idle.watchdogRssMiB)} MiB.`,
+    '',
+    `False failovers: ${hog.leaderChanges} leader change(s) during ${HOG_SECONDS} s of \`pgbench -c 4\` (${hog.transactions} tps) with a busy loop on each of the ${cpus().length} cores, default profile (target 0).`,
+    END,
+  ].join('\n');
+  const file = join(REPO, 'BENCHMARKS.md');
+  const old = readFileSync(file, 'utf8');
+  const next = old.includes(BEGIN)
+    ? `${old.slice(0, old.indexOf(BEGIN))}${section}${old.slice(old.indexOf(END) + END.length)}`
+    : `${old.trimEnd()}\n\n${section}\n`;
+  writeFileSync(file, next);
+  log('BENCHMARKS.md updated');
+}
+
+if (process.argv[1]?.endsWith('ha-benchmarks.js')) await runHaBenchmarks();

@@ -1,0 +1,197 @@
+import { PgreplError } from '../errors.js';
+import type { ClusterSpec, HaSpec } from '../spec/cluster-spec.js';
+import { compareCandidates } from '../cluster/decide/rank-candidates.js';
+import { etcdClient } from '../dcs/etcd-client.js';
+import type { EtcdClient } from '../dcs/etcd-client.js';
+import { haKeys, readHaState } from '../dcs/ha-state.js';
+import type { HaState } from '../dcs/ha-state.js';
+import { effectiveHa, etcdEndpoints } from './ha-services.js';
+
+/** The cluster's etcd and HA settings, when agents may run it. */
+export interface HaTarget {
+  readonly ha: HaSpec;
+  readonly etcd: EtcdClient;
+}
+
+export function haTarget(
+  spec: ClusterSpec,
+  env: Readonly<Record<string, string | undefined>>,
+): HaTarget | undefined {
+  const ha = effectiveHa(spec);
+  if (!ha) return undefined;
+  return { ha, etcd: etcdClient({ endpoints: etcdEndpoints(spec, ha, env), requestTimeoutMs: 2000 }) };
+}
+
+/** Whether agents run the cluster now (any member record in etcd), and whether they are paused. */
+export async function agentsActive(
+  spec: ClusterSpec,
+  t: HaTarget,
+): Promise<{ active: boolean; paused: boolean }> {
+  try {
+    const s = await readHaState(t.etcd, spec.cluster);
+    return { active: s.members.size > 0, paused: s.view.paused };
+  } catch {
+    // etcd does not answer: no agent can act either (a leader fences itself); manual commands stay possible.
+    return { active: false, paused: false };
+  }
+}
+
+/**
+ * Commands that change topology would fight the agents (a manual promote under a running leader, a
+ * stop the leader's agent restarts): while agents run and are not paused, they are refused.
+ */
+export async function refuseWhileAgentsRun(
+  spec: ClusterSpec,
+  env: Readonly<Record<string, string | undefined>>,
+  command: string,
+): Promise<void> {
+  const t = haTarget(spec, env);
+  if (!t) return;
+  const { active, paused } = await agentsActive(spec, t);
+  // The agents render the synchronous standbys from the spec they loaded: a new mode needs new agents.
+  if (active && command === 'set-mode')
+    throw new PgreplError(
+      'E_HA_ACTIVE',
+      `agents run cluster ${spec.cluster}; they do not yet take a new replication mode while running: ` +
+        '`pgrepl down`, `pgrepl set-mode …`, then `pgrepl up --ha`; nothing was changed',
+    );
+  if (active && !paused)
+    throw new PgreplError(
+      'E_HA_ACTIVE',
+      `agents run cluster ${spec.cluster}, and a manual \`${command}\` would fight them; ` +
+        '`pgrepl switchover` goes through the agents. For anything else, `pgrepl pause` first (agents then ' +
+        'only observe), and `pgrepl unpause` after; nothing was changed',
+    );
+}
+
+/** `pause`: maintenance mode. Waits until every live agent says it observes only. */
+export async function pauseAgents(spec: ClusterSpec, t: HaTarget, on: boolean): Promise<string[]> {
+  const keys = haKeys(spec.cluster);
+  if (on) await t.etcd.put(keys.paused, JSON.stringify({ at: new Date().toISOString() }));
+  else await t.etcd.delete(keys.paused);
+  const agents = await waitFor(
+    t,
+    spec,
+    (s) => [...s.members.values()].every((m) => m.reason.startsWith('paused') === on),
+    10_000,
+    on ? 'every agent to report it is paused' : 'every agent to leave the pause',
+  );
+  return [...agents.members.keys()];
+}
+
+export interface AgentSwitchover {
+  readonly oldPrimary: string;
+  readonly newPrimary: string;
+  /** From the request to the new leader's announcement: writes were impossible for at most this long. */
+  readonly ms: number;
+  readonly oldPrimaryRejoined: boolean;
+}
+
+/**
+ * `switchover` through the agents: records the request in etcd; the leader's agent stops its server
+ * cleanly and gives up the key; the target's agent promotes once it holds the shutdown checkpoint;
+ * the old leader's agent rejoins it. Waits for each step, and says why when the leader refused.
+ */
+export async function switchoverThroughAgents(
+  spec: ClusterSpec,
+  t: HaTarget,
+  to: string | undefined,
+): Promise<AgentSwitchover> {
+  const keys = haKeys(spec.cluster);
+  const s = await readHaState(t.etcd, spec.cluster);
+  if (s.view.paused)
+    throw new PgreplError(
+      'E_PAUSED',
+      'the agents are paused and would not act: `pgrepl unpause` first (or, paused, switch over by hand with the agents out of the way)',
+    );
+  const leader = s.view.leader;
+  if (!leader?.ready)
+    throw new PgreplError(
+      'E_NO_PRIMARY',
+      'no agent holds the leader key now; a switchover needs a primary to hand over from',
+    );
+  const target = to ?? bestReplica(spec, s, leader.node);
+  if (!target) throw new PgreplError('E_NO_CANDIDATE', 'no replica with a live agent can take over');
+  if (target === leader.node) throw new PgreplError('E_IS_PRIMARY', `${target} is the primary already`);
+  const m = s.members.get(target);
+  if (!m || m.role !== 'replica')
+    throw new PgreplError(
+      'E_NOT_A_REPLICA',
+      `${target} is not a running replica with a live agent (${m?.role ?? 'no agent'})`,
+    );
+  if (m.problem) throw new PgreplError('E_UNHEALTHY', `${target} cannot take over: ${m.problem}`);
+  const began = Date.now();
+  await t.etcd.put(keys.switchover, JSON.stringify({ from: leader.node, to: target, at: began }));
+  try {
+    await waitFor(
+      t,
+      spec,
+      (x) => {
+        const refused = x.switchoverRefused;
+        if (refused)
+          throw new PgreplError(
+            'E_SWITCHOVER_ABANDONED',
+            `${leader.node}'s agent refused: ${refused}; nothing was changed`,
+          );
+        return x.view.leader?.node === target && x.view.leader.ready;
+      },
+      30_000,
+      `${target} to take over`,
+    );
+    const ms = Date.now() - began;
+    let oldPrimaryRejoined = true;
+    try {
+      await waitFor(
+        t,
+        spec,
+        (x) =>
+          x.members.get(leader.node)?.role === 'replica' && x.members.get(leader.node)?.decision === 'wait',
+        20_000,
+        `${leader.node} to stream from ${target}`,
+      );
+    } catch {
+      oldPrimaryRejoined = false;
+    }
+    return { oldPrimary: leader.node, newPrimary: target, ms, oldPrimaryRejoined };
+  } finally {
+    await t.etcd.delete(keys.switchover).catch(() => undefined);
+  }
+}
+
+/** The most advanced replica with a live agent that may be promoted: the one comparator decides. */
+function bestReplica(spec: ClusterSpec, s: HaState, leader: string): string | undefined {
+  const candidates = spec.nodes
+    .map((n, i) => ({ n, i, m: s.members.get(n.name) }))
+    .filter(
+      ({ n, m }) =>
+        n.name !== leader && !n.noFailover && n.failoverPriority > 0 && m?.role === 'replica' && !m.problem,
+    )
+    .map(({ n, i, m }) => ({
+      name: n.name,
+      problem: null,
+      positionLsn: m?.lsn ?? null,
+      replayLsn: m?.replayLsn ?? null,
+      priority: -n.failoverPriority * 10_000 + i,
+    }));
+  return candidates.sort(compareCandidates)[0]?.name;
+}
+
+async function waitFor(
+  t: HaTarget,
+  spec: ClusterSpec,
+  done: (s: HaState & { switchoverRefused: string | null }) => boolean,
+  timeoutMs: number,
+  what: string,
+): Promise<HaState> {
+  const keys = haKeys(spec.cluster);
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const s = await readHaState(t.etcd, spec.cluster);
+    const raw = await t.etcd.get(keys.switchover);
+    const refused = raw ? ((JSON.parse(raw.value) as { refused?: string }).refused ?? null) : null;
+    if (done({ ...s, switchoverRefused: refused })) return s;
+    if (Date.now() > deadline)
+      throw new PgreplError('E_TIMEOUT', `timed out after ${timeoutMs / 1000} s waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}

@@ -1,0 +1,82 @@
+import type { ClusterSpec } from '../spec/cluster-spec.js';
+import { etcdClient } from '../dcs/etcd-client.js';
+import { readHaState } from '../dcs/ha-state.js';
+import { effectiveHa, etcdEndpoints } from './ha-services.js';
+
+/** What `status` adds when agents run the cluster: the leader, its lease, each agent's last decision. */
+export interface HaStatus {
+  readonly etcd: readonly string[];
+  /** Why etcd could not be read; null when it was. */
+  readonly error: string | null;
+  readonly leader: string | null;
+  /** Seconds before the leader's lease runs out if it stops renewing. */
+  readonly leaseSecondsLeft: number | null;
+  readonly paused: boolean;
+  /** Per node: its agent as its member record in etcd says, null when it has none (no agent runs). */
+  readonly agents: Readonly<
+    Record<string, { pid: number; api: string; decision: string; reason: string; at: string } | null>
+  >;
+}
+
+/** Reads the cluster's HA state from etcd for `status`; undefined when HA is off for this cluster. */
+export async function readHaStatus(
+  spec: ClusterSpec,
+  env: Readonly<Record<string, string | undefined>>,
+): Promise<HaStatus | undefined> {
+  const ha = effectiveHa(spec);
+  if (!ha) return undefined;
+  const endpoints = etcdEndpoints(spec, ha, env);
+  const none = Object.fromEntries(spec.nodes.map((n) => [n.name, null]));
+  try {
+    const etcd = etcdClient({ endpoints, requestTimeoutMs: ha.retryTimeoutMs });
+    const s = await readHaState(etcd, spec.cluster);
+    const leaseSecondsLeft = s.leaderLease ? await etcd.timeToLive(s.leaderLease) : null;
+    const agents = Object.fromEntries(
+      spec.nodes.map((n) => {
+        const m = s.members.get(n.name);
+        return [
+          n.name,
+          m
+            ? {
+                pid: m.pid,
+                api: m.api,
+                decision: m.decision,
+                reason: m.reason,
+                at: new Date(m.at).toISOString(),
+              }
+            : null,
+        ];
+      }),
+    );
+    return {
+      etcd: endpoints,
+      error: null,
+      leader: s.view.leader?.node ?? null,
+      leaseSecondsLeft,
+      paused: s.view.paused,
+      agents,
+    };
+  } catch (err) {
+    return {
+      etcd: endpoints,
+      error: (err as Error).message,
+      leader: null,
+      leaseSecondsLeft: null,
+      paused: false,
+      agents: none,
+    };
+  }
+}
+
+/** The lines `status` prints below its table about the agents. */
+export function formatHaStatus(h: HaStatus): string {
+  if (h.error) return `agents: etcd (${h.etcd.join(', ')}) does not answer: ${h.error}`;
+  const head =
+    `agents: leader ${h.leader ?? 'none'}` +
+    (h.leaseSecondsLeft === null ? '' : ` (lease ${h.leaseSecondsLeft} s)`) +
+    (h.paused ? ' · PAUSED: agents change nothing (`pgrepl unpause`)' : '');
+  const lines = Object.entries(h.agents).map(([node, a]) =>
+    a ? `  ${node}: pid ${a.pid}, ${a.api}, ${a.decision}: ${a.reason}` : `  ${node}: no agent`,
+  );
+  return [head, ...lines].join('\n');
+}
