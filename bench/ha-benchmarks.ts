@@ -90,14 +90,17 @@ class HaBench {
     const w = new Writer(nodes, this.c.superuserPassword(), 10, 2000);
     w.start();
     await waitUntil(() => w.acked.length > 20, 20_000, 'writes');
-    const before = w.acked.length;
+    // A write in flight when the fault hits may still be acknowledged by the old primary: only
+    // ids sent after the fault count.
+    const firstNew = w.nextId + 1;
     const at = Date.now();
     await fault(leader);
     const ackTimes: number[] = [];
     await waitUntil(
       () => {
-        if (w.acked.length > before && ackTimes.length === 0) ackTimes.push(Date.now());
-        return w.acked.length > before + 20;
+        const fresh = w.acked.filter((id) => id >= firstNew).length;
+        if (fresh > 0 && ackTimes.length === 0) ackTimes.push(Date.now());
+        return fresh > 20;
       },
       60_000,
       'writes after the fault',

@@ -131,7 +131,8 @@ export class Agent {
     const holds = leader?.node === node.name;
     const down = self.local.kind === 'stopped' || self.local.kind === 'starting';
     this.downSince = holds && down ? (this.downSince ?? began) : null;
-    const needPeers = haState !== null && (leader === null || self.local.kind === 'primary');
+    // The others' servers matter only to a failover (or to a primary taking a free key).
+    const needPeers = haState !== null && leader === null;
     const peers: Peer[] = needPeers
       ? await observePeers(ctx, node.name, haState!.members, Math.min(1000, ha.retryTimeoutMs))
       : [];

@@ -25,6 +25,11 @@ export class Writer {
     private readonly queryTimeoutMs?: number,
   ) {}
 
+  /** The id the next write will carry: every id above it is sent after this moment. */
+  get nextId(): number {
+    return this.next;
+  }
+
   start(): void {
     this.running = true;
     this.loop = this.run();
