@@ -1,13 +1,15 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { closeSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import type { Server, Socket } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import pg from 'pg';
 import { findEtcd } from '../../src/dcs/local-etcd.js';
 import {
   CLI,
+  REPO,
   TestCluster,
   alive,
   assertNoLeakedServers,
@@ -25,6 +27,27 @@ const haveEtcd = (() => {
     return false;
   }
 })();
+
+const haproxy = ['/usr/sbin/haproxy', '/usr/bin/haproxy'].find((p) => existsSync(p)) ?? null;
+
+/** One query through `port` (HAProxy) as the superuser. */
+async function sqlVia(port: number, password: string, text: string): Promise<Record<string, unknown>[]> {
+  const client = new pg.Client({
+    host: '127.0.0.1',
+    port,
+    user: 'postgres',
+    password,
+    database: 'postgres',
+    connectionTimeoutMillis: 1000,
+  });
+  client.on('error', () => undefined);
+  await client.connect();
+  try {
+    return (await client.query(text)).rows as Record<string, unknown>[];
+  } finally {
+    void client.end().catch(() => undefined);
+  }
+}
 
 const NODES = ['pg1', 'pg2', 'pg3'];
 const API_OFFSET = 1000;
@@ -130,13 +153,17 @@ describe(
     };
 
     /** Runs `fault` under a writer and the probe; checks what must hold, whatever the fault. */
-    const underLoad = async (fault: (leader: string) => Promise<void>, recover: () => Promise<void>) => {
+    const underLoad = async (
+      fault: (leader: string) => Promise<void>,
+      recover: () => Promise<void>,
+      writeTo?: { host: string; port: number }[],
+    ) => {
       const before = await settled();
       // Each writer numbers its rows from 1.
       await c.sql(before, 'TRUNCATE writes');
       const password = c.superuserPassword();
       const nodes = NODES.map((name) => ({ name, host: '127.0.0.1', port: c.port(name) }));
-      const writer = new Writer(nodes, password, 20, 2000);
+      const writer = new Writer(writeTo ?? nodes, password, 20, 2000);
       const probe = new WriteProbe(nodes, password);
       writer.start();
       probe.start();
@@ -382,6 +409,71 @@ describe(
         'the probe wrote before the outage',
       );
     });
+
+    it(
+      'keeps a client writing through the HAProxy example of the docs across a failover',
+      { skip: haproxy === null ? 'no haproxy (apt-get install haproxy)' : false },
+      async () => {
+        const doc = readFileSync(join(REPO, 'docs', 'automatic-failover.md'), 'utf8');
+        const block = /```haproxy\n([\s\S]*?)```/.exec(doc)?.[1];
+        assert.ok(block, 'the docs hold an haproxy block');
+        const [writePort, readPort] = [await freePort(), await freePort()];
+        let cfg = block
+          .replace('127.0.0.1:5000', `127.0.0.1:${writePort}`)
+          .replace('127.0.0.1:5001', `127.0.0.1:${readPort}`);
+        NODES.forEach((n, i) => {
+          cfg = cfg
+            .replaceAll(`:${54321 + i} `, `:${c.port(n)} `)
+            .replaceAll(`port ${55321 + i}`, `port ${c.port(n) + API_OFFSET}`);
+        });
+        const cfgFile = join(c.base, 'haproxy.cfg');
+        writeFileSync(cfgFile, cfg);
+        const proxy = spawn(haproxy as string, ['-f', cfgFile, '-db'], { stdio: 'ignore' });
+        handStarted.push(proxy.pid as number);
+        const through = async (port: number) => {
+          const rows = await sqlVia(
+            port,
+            c.superuserPassword(),
+            'SELECT pg_is_in_recovery() AS ro, inet_server_port() AS port',
+          );
+          return rows[0] as { ro: boolean; port: number };
+        };
+        try {
+          const leader = await settled();
+          await waitFor(
+            async () => (await through(writePort).catch(() => null))?.port === c.port(leader),
+            10_000,
+            'HAProxy to route writes to the leader',
+          );
+          assert.equal((await through(readPort)).ro, true, 'the read port reaches a replica');
+          let newLeader = '';
+          await underLoad(
+            async (old) => {
+              const pm = c.postmasterPid(old) as number;
+              for (const pid of [agentPidOf(old), watchdogPidOf(old)]) process.kill(pid, 'SIGKILL');
+              process.kill(-pm, 'SIGKILL');
+              await waitFor(
+                async () => (newLeader = (await settledLeaderOtherThan(old)) ?? '') !== '',
+                30_000,
+                'another leader',
+              );
+              await waitFor(
+                async () => (await through(writePort).catch(() => null))?.port === c.port(newLeader),
+                10_000,
+                'HAProxy to route writes to the new leader',
+              );
+            },
+            async () => {
+              const up = await c.cli(['up', '--ha']);
+              assert.equal(up.code, 0, up.stderr);
+            },
+            [{ host: '127.0.0.1', port: writePort }],
+          );
+        } finally {
+          process.kill(proxy.pid as number, 'SIGKILL');
+        }
+      },
+    );
 
     it('fences a leader cut off from etcd alone (a TCP proxy), while the others elect a new one', async () => {
       const leaderNow = await settled();
