@@ -132,7 +132,7 @@ export class Agent {
     const down = self.local.kind === 'stopped' || self.local.kind === 'starting';
     this.downSince = holds && down ? (this.downSince ?? began) : null;
     // The others' servers matter only to a failover (or to a primary taking a free key).
-    const needPeers = haState !== null && leader === null;
+    const needPeers = haState !== null && leader === null && haState.view.switchover?.to !== node.name;
     const peers: Peer[] = needPeers
       ? await observePeers(ctx, node.name, haState!.members, Math.min(1000, ha.retryTimeoutMs))
       : [];
@@ -283,7 +283,8 @@ export class Agent {
     const { ctx, node } = this.d;
     // The new standbys are recorded before the primary can acknowledge a commit with them.
     await this.recordSyncSet();
-    await sqlOn(ctx, node, async (session) => {
+    // The kept connection: a new one would put a SCRAM exchange into the write gap.
+    await this.session.use(async (session) => {
       await promote(ctx, node, session);
       await createSlotsFor(ctx, node, session);
     });
@@ -325,15 +326,18 @@ export class Agent {
       return;
     }
     const control = controlOf(ctx, node);
+    // A checkpoint first leaves little for the shutdown checkpoint to write: a shorter write gap.
+    // Its own connection: a checkpoint under load may outlast the kept session's query timeout.
+    await sqlOn(ctx, node, (q) => q.query('CHECKPOINT'));
     await control.stop('fast');
     const checkpoint = (await control.readControlData()).checkpointLsn;
-    await etcd.put(
-      this.keys.lastLeaderLsn,
-      JSON.stringify({ lsn: checkpoint, timeline: s?.view.lastLeaderLsn?.timeline ?? null, node: node.name }),
-    );
+    const position = { lsn: checkpoint, timeline: s?.view.lastLeaderLsn?.timeline ?? null, node: node.name };
     await etcd.txn({
       compare: [{ key: this.keys.leader, lease: this.lease?.id ?? '0' }],
-      success: [{ delete: { key: this.keys.leader } }],
+      success: [
+        { put: { key: this.keys.lastLeaderLsn, value: JSON.stringify(position) } },
+        { delete: { key: this.keys.leader } },
+      ],
     });
   }
 

@@ -277,6 +277,13 @@ function failover(s: AgentSnapshot, dcs: DcsView): AgentDecision {
       kind: 'wait',
       reason: `switchover target: waiting to receive ${sw.from}'s shutdown checkpoint ${last.lsn} (at ${local.positionLsn})`,
     };
+  // Holding the whole shutdown checkpoint of a leader that stopped cleanly, it holds every commit
+  // that leader acknowledged: no standby needs to confirm, no one else may race.
+  if (sw && last)
+    return {
+      kind: 'race',
+      reason: `switchover target, holding ${sw.from}'s shutdown checkpoint: taking the key`,
+    };
   if (last) {
     if (last.timeline !== null && local.timeline !== null && local.timeline < last.timeline)
       return {
