@@ -4,6 +4,8 @@ import { fileStore } from '../cluster/store/file-store.js';
 import type { NodeSpec } from '../spec/cluster-spec.js';
 import { PgreplError } from '../errors.js';
 import { ensureOwnedDir } from '../postgres/owned-paths.js';
+import type { EtcdClient } from '../dcs/etcd-client.js';
+import { appendHaHistory, readHaHistory } from '../dcs/ha-history.js';
 import { haPaths } from './ha-services.js';
 
 /**
@@ -11,7 +13,7 @@ import { haPaths } from './ha-services.js';
  * with E_NOT_LOCAL, even where that node shares this machine), and its journal and history are
  * its own, so agents on one machine never share or fight over a file.
  */
-export function agentContext(ctx: ClusterContext, node: NodeSpec): ClusterContext {
+export function agentContext(ctx: ClusterContext, node: NodeSpec, etcd?: EtcdClient): ClusterContext {
   if (!ctx.localNodes.has(node.name))
     throw new PgreplError(
       'E_NOT_LOCAL',
@@ -19,9 +21,17 @@ export function agentContext(ctx: ClusterContext, node: NodeSpec): ClusterContex
     );
   const dir = join(haPaths(ctx.spec.stateDir).agentDir(node.name), 'store');
   ensureOwnedDir(dir, 0o700, ctx.env.runAs);
+  const own = fileStore(dir, ctx.spec.cluster, ctx.env.runAs);
   return {
     ...ctx,
     localNodes: new Set([node.name]),
-    store: fileStore(dir, ctx.spec.cluster, ctx.env.runAs),
+    // Its history goes to etcd, where `pgrepl history` reads every agent's from anywhere.
+    store: etcd
+      ? {
+          ...own,
+          appendHistory: (e) => appendHaHistory(etcd, ctx.spec.cluster, e),
+          readHistory: () => readHaHistory(etcd, ctx.spec.cluster),
+        }
+      : own,
   };
 }

@@ -292,19 +292,23 @@ export class Agent {
     await this.announce(s);
     const from = s?.view.lastLeaderLsn ?? null;
     const op = s?.view.switchover?.to === node.name ? 'switchover' : 'failover';
+    const promoted = await observeSelf(ctx, node, this.session);
     this.state = { ...this.state, failovers: this.state.failovers + 1, lastFailoverMs: ms };
-    await this.d.etcd
-      .put(
-        `${this.keys.root}history/${String(Date.now()).padStart(15, '0')}`,
-        JSON.stringify({
-          at: new Date().toISOString(),
-          op,
-          node: node.name,
-          lastLeaderLsn: from,
-          ms,
-        }),
-      )
-      .catch((err: unknown) => this.failed('recording the failover', err));
+    await ctx.store
+      .appendHistory({
+        at: new Date().toISOString(),
+        op,
+        node: node.name,
+        from: from?.node ?? null,
+        timeline: promoted.local.kind === 'primary' ? promoted.local.timeline : null,
+        lsn: from?.lsn ?? null,
+        durationMs: ms ?? 0,
+        reason:
+          op === 'switchover'
+            ? `switchover asked by an operator; ${from?.node ?? 'the old leader'} stopped cleanly`
+            : `the leader key of ${from?.node ?? 'the old leader'} expired or was released; ${node.name} was the most advanced eligible replica`,
+      })
+      .catch((err: unknown) => this.failed(`recording the ${op}`, err));
   }
 
   /**

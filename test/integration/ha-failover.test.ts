@@ -293,6 +293,16 @@ describe(
         async () => undefined,
       );
       assert.equal(r.leader, to);
+      const history = JSON.parse((await c.cli(['history', '--json'])).stdout) as {
+        op: string;
+        node: string;
+      }[];
+      const switched = history.filter((e) => e.op === 'switchover');
+      assert.equal(switched.at(-1)?.node, to, 'the agents record it in etcd, and history reads it');
+      assert.ok(
+        history.some((e) => e.op === 'rejoin' && e.node === r.before),
+        'the old leader’s agent recorded its rejoin there too',
+      );
       console.log(`# switchover through the agents: the writer's longest gap ${r.longestGapMs} ms`);
     });
 

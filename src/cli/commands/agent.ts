@@ -34,12 +34,12 @@ export async function runAgent(g: GlobalOptions, o: { node: string }): Promise<n
       `${base.spec.source} has no ha section and \`pgrepl up --ha\` was not run: there is nothing for an agent to do`,
     );
   const node = nodeOf(base, o.node);
-  const ctx = agentContext({ ...base, events: agentEvents(g) }, node);
-  const paths = haPaths(ctx.spec.stateDir);
   const etcd = etcdClient({
-    endpoints: etcdEndpoints(ctx.spec, ha, ctx.processEnv),
+    endpoints: etcdEndpoints(base.spec, ha, base.processEnv),
     requestTimeoutMs: ha.retryTimeoutMs,
   });
+  const ctx = agentContext({ ...base, events: agentEvents(g) }, node, etcd);
+  const paths = haPaths(ctx.spec.stateDir);
   const fence = fenceLink({
     file: paths.fenceFile(node.name),
     pidFile: paths.watchdogPid(node.name),

@@ -1,10 +1,17 @@
 import { commandContext } from '../command-context.js';
+import { haTarget } from '../../agent/ha-commands.js';
+import { readHaHistory } from '../../dcs/ha-history.js';
 import type { GlobalOptions } from '../command-context.js';
 
 /** `history [--json]`: every promotion, switchover, rejoin and mode change, oldest first. */
 export async function runHistory(g: GlobalOptions, o: { json?: boolean }): Promise<number> {
   const ctx = await commandContext(g);
-  const entries = await ctx.store.readHistory();
+  const t = haTarget(ctx.spec, ctx.processEnv);
+  // With agents, what they did is in etcd; what commands did here, in the state dir.
+  const fromAgents = t ? await readHaHistory(t.etcd, ctx.spec.cluster).catch(() => []) : [];
+  const entries = [...(await ctx.store.readHistory()), ...fromAgents].sort((a, b) =>
+    a.at.localeCompare(b.at),
+  );
   if (o.json) {
     process.stdout.write(`${JSON.stringify(entries, null, 2)}\n`);
     return 0;

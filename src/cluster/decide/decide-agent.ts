@@ -52,7 +52,12 @@ export interface LeaderKey {
 export interface DcsView {
   readonly leader: LeaderKey | null;
   /** The last position the leader recorded, and its timeline. */
-  readonly lastLeaderLsn: { readonly lsn: string; readonly timeline: number | null } | null;
+  readonly lastLeaderLsn: {
+    readonly lsn: string;
+    readonly timeline: number | null;
+    /** Which node recorded it. */
+    readonly node?: string;
+  } | null;
   /**
    * The standbys that may hold an acknowledged commit, as the leader recorded them (sync and
    * quorum modes): any `count` of `standbys` acknowledged every commit.

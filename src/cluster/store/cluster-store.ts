@@ -3,7 +3,7 @@ import type { JournalEntry } from './journal.js';
 /** One change of topology or mode, kept after its journal is gone: `pgrepl history`. */
 export interface HistoryEntry {
   readonly at: string;
-  readonly op: 'promote' | 'switchover' | 'rejoin' | 'set-mode';
+  readonly op: 'promote' | 'switchover' | 'rejoin' | 'set-mode' | 'failover';
   /** The node the operation made primary, rejoined, or (set-mode) the primary then. */
   readonly node: string | null;
   /** The former primary (promote, switchover) or the primary rejoined to. */
