@@ -1,4 +1,4 @@
-import { PgreplError } from '../../errors.js';
+import { PgreplError, SqlError } from '../../errors.js';
 import { parseLsn } from '../../postgres/lsn.js';
 import { promoteStandby, readReplayProgress } from '../../postgres/promotion.js';
 import { ensurePhysicalSlot } from '../../postgres/replication-admin.js';
@@ -98,6 +98,14 @@ export async function dropSlotsOnStandby(ctx: ClusterContext, node: NodeSpec): P
     const slots = await s.query<{ slot_name: string }>(
       'SELECT slot_name FROM pg_replication_slots WHERE NOT active',
     );
-    for (const slot of slots) await s.query('SELECT pg_drop_replication_slot($1)', [slot.slot_name]);
+    for (const slot of slots) {
+      try {
+        await s.query('SELECT pg_drop_replication_slot($1)', [slot.slot_name]);
+      } catch (err) {
+        // A replica that still streams from this node took its slot since the look (SQLSTATE
+        // 55006): it is re-pointed next, and the slot is left, not fought over.
+        if (!(err instanceof SqlError && err.sqlstate === '55006')) throw err;
+      }
+    }
   });
 }
