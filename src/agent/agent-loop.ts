@@ -1,5 +1,5 @@
 import { PgreplError } from '../errors.js';
-import { parseLsn } from '../postgres/lsn.js';
+import { lsnDiff } from '../postgres/lsn.js';
 import { keptSession } from '../postgres/sql-client.js';
 import type { KeptSession } from '../postgres/sql-client.js';
 import type { HaSpec, NodeSpec } from '../spec/cluster-spec.js';
@@ -11,7 +11,7 @@ import { createSlotsFor, makeStandby, promote, repoint } from '../cluster/action
 import { decideAgent } from '../cluster/decide/decide-agent.js';
 import type { AgentDecision, AgentSnapshot, Peer } from '../cluster/decide/decide-agent.js';
 import { runRejoin } from '../cluster/operations/run-rejoin.js';
-import type { EtcdClient } from '../dcs/etcd-client.js';
+import type { EtcdClient, EtcdOp } from '../dcs/etcd-client.js';
 import { haKeys, readHaState } from '../dcs/ha-state.js';
 import type { HaState, MemberRecord } from '../dcs/ha-state.js';
 import type { FenceLink } from './fence-link.js';
@@ -178,9 +178,7 @@ export class Agent {
 
   private async renewLease(sentAt: number): Promise<void> {
     const { etcd, ha } = this.d;
-    // The lease runs from when etcd got the request, which is after it was sent: counting from
-    // the send time errs on the safe side.
-    const until = (ttl: number) => sentAt + ttl * 1000 - leaseMarginMs(ha);
+    const until = (ttl: number) => this.safeUntil(sentAt, ttl);
     try {
       if (this.lease) {
         const ttl = await etcd.keepAlive(this.lease.id);
@@ -209,8 +207,24 @@ export class Agent {
     const ttl = await this.d.etcd.keepAlive(s.leaderLease);
     if (ttl <= 0) return;
     const old = this.lease;
-    this.lease = { id: s.leaderLease, safeUntil: sentAt + ttl * 1000 - leaseMarginMs(this.d.ha) };
+    this.lease = { id: s.leaderLease, safeUntil: this.safeUntil(sentAt, ttl) };
     if (old) await this.d.etcd.revoke(old.id).catch(() => undefined);
+  }
+
+  /**
+   * Until when a lease renewed with `ttl` seconds left is sure to live. It runs from when etcd got
+   * the request, which is after it was sent: counting from the send time errs on the safe side.
+   */
+  private safeUntil(sentAt: number, ttl: number): number {
+    return sentAt + ttl * 1000 - leaseMarginMs(this.d.ha);
+  }
+
+  /** Deletes the leader key while it is still on this agent's lease, with `also` in the same transaction. */
+  private async releaseKey(also: EtcdOp[] = []): Promise<void> {
+    await this.d.etcd.txn({
+      compare: [{ key: this.keys.leader, lease: this.lease?.id ?? '0' }],
+      success: [...also, { delete: { key: this.keys.leader } }],
+    });
   }
 
   private async act(decision: AgentDecision, s: HaState | null, self: SelfObservation): Promise<void> {
@@ -237,7 +251,8 @@ export class Agent {
       case 'promote':
         return this.promoteSelf(s);
       case 'announce':
-        return this.announce(s);
+        await this.announce(s);
+        return;
       case 'restart': {
         // One start at a time, waited for at most a quarter of the TTL: a long crash recovery must
         // not hold up the loop that renews the lease; the next loops see it starting, and release
@@ -249,14 +264,9 @@ export class Agent {
         await Promise.race([this.restarting, this.d.ctx.clock.sleep((this.d.ha.ttlSeconds * 1000) / 4)]);
         return;
       }
-      case 'release': {
+      case 'release':
         await control.fence();
-        await etcd.txn({
-          compare: [{ key: this.keys.leader, lease: lease ?? '0' }],
-          success: [{ delete: { key: this.keys.leader } }],
-        });
-        return;
-      }
+        return this.releaseKey();
       case 'fence':
         await control.fence();
         return;
@@ -289,10 +299,9 @@ export class Agent {
       await createSlotsFor(ctx, node, session);
     });
     const ms = this.leaderGoneAt === null ? null : ctx.clock.now() - this.leaderGoneAt;
-    await this.announce(s);
+    const promoted = await this.announce(s);
     const from = s?.view.lastLeaderLsn ?? null;
     const op = s?.view.switchover?.to === node.name ? 'switchover' : 'failover';
-    const promoted = await observeSelf(ctx, node, this.session);
     this.state = { ...this.state, failovers: this.state.failovers + 1, lastFailoverMs: ms };
     await ctx.store
       .appendHistory({
@@ -336,25 +345,22 @@ export class Agent {
     await control.stop('fast');
     const checkpoint = (await control.readControlData()).checkpointLsn;
     const position = { lsn: checkpoint, timeline: s?.view.lastLeaderLsn?.timeline ?? null, node: node.name };
-    await etcd.txn({
-      compare: [{ key: this.keys.leader, lease: this.lease?.id ?? '0' }],
-      success: [
-        { put: { key: this.keys.lastLeaderLsn, value: JSON.stringify(position) } },
-        { delete: { key: this.keys.leader } },
-      ],
-    });
+    await this.releaseKey([{ put: { key: this.keys.lastLeaderLsn, value: JSON.stringify(position) } }]);
   }
 
-  private async announce(s: HaState | null): Promise<void> {
+  /** Marks the key ready and records the leader's position; returns the server as it then is. */
+  private async announce(s: HaState | null): Promise<SelfObservation> {
     const lease = this.lease?.id ?? '0';
     await this.d.etcd.txn({
       compare: [{ key: this.keys.leader, lease }],
       success: [{ put: { key: this.keys.leader, value: leaderValue(this.d.node.name, true), lease } }],
     });
     this.leaderGoneAt = null;
-    await this.recordLeaderPosition(await observeSelf(this.d.ctx, this.d.node, this.session));
+    const self = await observeSelf(this.d.ctx, this.d.node, this.session);
+    await this.recordLeaderPosition(self);
     // A switchover to this node is done.
     if (s?.view.switchover?.to === this.d.node.name) await this.d.etcd.delete(this.keys.switchover);
+    return self;
   }
 
   /** The standbys that may acknowledge commits: every other node, as synchronous_standby_names lists them. */
@@ -402,7 +408,7 @@ export class Agent {
       timeline: local.kind === 'primary' || local.kind === 'replica' ? local.timeline : null,
       lsn,
       replayLsn: local.kind === 'replica' ? local.replayLsn : null,
-      lagBytes: local.kind === 'replica' && last !== null && lsn !== null ? lagBetween(last, lsn) : null,
+      lagBytes: local.kind === 'replica' ? nonNegative(lsnDiff(last, lsn)) : null,
       problem: local.kind === 'replica' ? local.problem : null,
       syncStandbys: self.syncStandbys,
       decision: decision.kind,
@@ -475,10 +481,7 @@ export class Agent {
       }
       if (this.state.ha?.view.leader?.node === node.name && this.lease) {
         await controlOf(ctx, node).fence();
-        await etcd.txn({
-          compare: [{ key: this.keys.leader, lease: this.lease.id }],
-          success: [{ delete: { key: this.keys.leader } }],
-        });
+        await this.releaseKey();
       }
       if (this.lease) await etcd.revoke(this.lease.id);
     } catch (err) {
@@ -533,7 +536,5 @@ const KEY_CHANGES: ReadonlySet<AgentDecision['kind']> = new Set([
 
 const leaderValue = (node: string, ready: boolean) => JSON.stringify({ node, ready });
 
-function lagBetween(leader: string, mine: string): number {
-  const d = parseLsn(leader) - parseLsn(mine);
-  return d > 0n ? Number(d) : 0;
-}
+/** A replica ahead of the leader's last record (recorded a loop ago) is not behind at all. */
+const nonNegative = (d: number | null) => (d === null ? null : Math.max(0, d));

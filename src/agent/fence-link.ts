@@ -1,8 +1,7 @@
-import { spawn } from 'node:child_process';
-import { closeSync, existsSync, openSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import type { FenceOrder } from './fence-watchdog.js';
 import { FENCE_WATCHDOG_SCRIPT } from './fence-watchdog.js';
-import { livePid, writePidFile } from './pid-file.js';
+import { livePid, spawnRecorded } from './pid-file.js';
 
 /** The agent's side of the fence watchdog (fence-watchdog.ts): start it, arm it, disarm it. */
 export interface FenceLink {
@@ -34,23 +33,13 @@ export function fenceLink(p: FenceLinkPaths): FenceLink {
     ensureRunning() {
       const running = livePid(p.pidFile);
       if (running !== null) return running;
-      const log = openSync(p.logFile, 'a', 0o600);
-      try {
-        // Its own session: it outlives the agent (that is its point) and ignores the agent's signals.
-        const child = spawn(
-          process.execPath,
-          ['--max-old-space-size=16', FENCE_WATCHDOG_SCRIPT, p.file, p.dataDir],
-          {
-            stdio: ['ignore', 'ignore', log],
-            detached: true,
-          },
-        );
-        child.unref();
-        writePidFile(p.pidFile, child.pid as number);
-        return child.pid as number;
-      } finally {
-        closeSync(log);
-      }
+      return spawnRecorded(
+        process.execPath,
+        ['--max-old-space-size=16', FENCE_WATCHDOG_SCRIPT, p.file, p.dataDir],
+        p.logFile,
+        p.pidFile,
+        process.cwd(),
+      );
     },
     arm(until, pid) {
       write({ until, pid });

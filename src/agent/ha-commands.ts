@@ -1,6 +1,7 @@
 import { PgreplError } from '../errors.js';
 import type { ClusterSpec, HaSpec } from '../spec/cluster-spec.js';
 import { compareCandidates } from '../cluster/decide/rank-candidates.js';
+import { candidateOf } from '../cluster/decide/decide-agent.js';
 import { etcdClient } from '../dcs/etcd-client.js';
 import type { EtcdClient } from '../dcs/etcd-client.js';
 import { haKeys, readHaState } from '../dcs/ha-state.js';
@@ -166,30 +167,21 @@ function bestReplica(spec: ClusterSpec, s: HaState, leader: string): string | un
       ({ n, m }) =>
         n.name !== leader && !n.noFailover && n.failoverPriority > 0 && m?.role === 'replica' && !m.problem,
     )
-    .map(({ n, i, m }) => ({
-      name: n.name,
-      problem: null,
-      positionLsn: m?.lsn ?? null,
-      replayLsn: m?.replayLsn ?? null,
-      priority: -n.failoverPriority * 10_000 + i,
-    }));
+    .map(({ n, i, m }) => candidateOf(n.name, n.failoverPriority, i, m?.lsn ?? null, m?.replayLsn ?? null));
   return candidates.sort(compareCandidates)[0]?.name;
 }
 
 async function waitFor(
   t: HaTarget,
   spec: ClusterSpec,
-  done: (s: HaState & { switchoverRefused: string | null }) => boolean,
+  done: (s: HaState) => boolean,
   timeoutMs: number,
   what: string,
 ): Promise<HaState> {
-  const keys = haKeys(spec.cluster);
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const s = await readHaState(t.etcd, spec.cluster);
-    const raw = await t.etcd.get(keys.switchover);
-    const refused = raw ? ((JSON.parse(raw.value) as { refused?: string }).refused ?? null) : null;
-    if (done({ ...s, switchoverRefused: refused })) return s;
+    if (done(s)) return s;
     if (Date.now() > deadline)
       throw new PgreplError('E_TIMEOUT', `timed out after ${timeoutMs / 1000} s waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 20));

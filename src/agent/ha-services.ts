@@ -1,14 +1,14 @@
-import { spawn } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PgreplError } from '../errors.js';
 import type { ClusterSpec, HaSpec, NodeSpec } from '../spec/cluster-spec.js';
-import { HA_PROFILES } from '../spec/ha-profiles.js';
+import { resolveHa } from '../spec/parse-spec.js';
+import { haSchema } from '../spec/schema.js';
 import { findEtcd, localEtcdArgs, localEtcdUrl, waitEtcdHealthy } from '../dcs/local-etcd.js';
 import type { LocalEtcd } from '../dcs/local-etcd.js';
 import { etcdClient } from '../dcs/etcd-client.js';
 import { readHaState } from '../dcs/ha-state.js';
-import { livePid, stopRecorded, writePidFile } from './pid-file.js';
+import { livePid, spawnRecorded, stopRecorded } from './pid-file.js';
 
 /** Where HA keeps its files on this machine: `<stateDir>/ha/`. */
 export function haPaths(stateDir: string) {
@@ -47,13 +47,7 @@ function readRecord(stateDir: string): HaRecord | null {
 export function effectiveHa(spec: ClusterSpec): HaSpec | undefined {
   if (spec.ha) return spec.ha;
   if (!readRecord(spec.stateDir)) return undefined;
-  return {
-    ...HA_PROFILES.default,
-    etcd: undefined,
-    profile: 'default',
-    maximumLagOnFailover: 1048576,
-    apiPortOffset: 1000,
-  };
+  return resolveHa(haSchema.parse({}));
 }
 
 /**
@@ -115,7 +109,7 @@ export async function ensureLocalEtcd(
   const url = localEtcdUrl(local);
   if (livePid(p.etcdPid) === null) {
     const bin = findEtcd(env);
-    spawnDetached(bin, localEtcdArgs(local), p.etcdLog, p.etcdPid, spec.stateDir);
+    spawnRecorded(bin, localEtcdArgs(local), p.etcdLog, p.etcdPid, spec.stateDir);
   }
   await waitEtcdHealthy(url, 20_000);
   return url;
@@ -148,7 +142,7 @@ export function ensureAgents(
       continue;
     }
     const specArgs = existsSync(spec.source) ? ['-c', spec.source] : [];
-    pids[node.name] = spawnDetached(
+    pids[node.name] = spawnRecorded(
       process.execPath,
       [o.cli, ...specArgs, '--log-format', o.logFormat, 'agent', '--node', node.name],
       p.agentLog(node.name),
@@ -189,22 +183,3 @@ export async function currentLeader(spec: ClusterSpec, ha: HaSpec): Promise<stri
 /** Stops the local etcd of `up --ha`, if it runs. */
 export const stopLocalEtcd = (spec: ClusterSpec) =>
   stopRecorded(haPaths(spec.stateDir).etcdPid, 'SIGTERM', 10_000);
-
-function spawnDetached(
-  command: string,
-  args: string[],
-  logFile: string,
-  pidFile: string,
-  cwd: string,
-): number {
-  const log = openSync(logFile, 'a', 0o600);
-  try {
-    // Its own session: it outlives this command and is stopped by PID (stopRecorded), never by name.
-    const child = spawn(command, args, { stdio: ['ignore', log, log], detached: true, cwd });
-    child.unref();
-    writePidFile(pidFile, child.pid as number);
-    return child.pid as number;
-  } finally {
-    closeSync(log);
-  }
-}

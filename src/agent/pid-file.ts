@@ -1,4 +1,5 @@
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { closeSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { procStat } from '../postgres/instance-control.js';
 
 /**
@@ -17,6 +18,28 @@ const startOf = (pid: number) => {
 
 export function writePidFile(path: string, pid: number): void {
   writeFileSync(path, `${JSON.stringify({ pid, started: startOf(pid) ?? '' })}\n`, { mode: 0o600 });
+}
+
+/**
+ * Starts `command` in a session of its own, output appended to `logFile`, and records it in
+ * `pidFile`: it outlives this process and is stopped by PID (stopRecorded), never by name.
+ */
+export function spawnRecorded(
+  command: string,
+  args: string[],
+  logFile: string,
+  pidFile: string,
+  cwd: string,
+): number {
+  const log = openSync(logFile, 'a', 0o600);
+  try {
+    const child = spawn(command, args, { stdio: ['ignore', log, log], detached: true, cwd });
+    child.unref();
+    writePidFile(pidFile, child.pid as number);
+    return child.pid as number;
+  } finally {
+    closeSync(log);
+  }
 }
 
 /** The recorded process's PID while that very process runs; null otherwise. */

@@ -51,6 +51,8 @@ export interface HaState {
   readonly members: ReadonlyMap<string, MemberRecord>;
   /** The leader key's lease (to renew it under compare), null when there is no leader. */
   readonly leaderLease: string | null;
+  /** Why the leader refused the switchover asked for; null when none was refused. */
+  readonly switchoverRefused: string | null;
   readonly revision: number;
 }
 
@@ -63,11 +65,7 @@ const parse = <T>(kv: EtcdKv | undefined): T | null => {
   }
 };
 
-/** A pending switchover request (one the leader refused is no longer pending). */
-function parseSwitchover(kv: EtcdKv | undefined): DcsView['switchover'] {
-  const v = parse<{ from: string; to: string; at: number; refused?: string }>(kv);
-  return v && v.refused === undefined ? { from: v.from, to: v.to, at: v.at } : null;
-}
+type SwitchoverValue = { from: string; to: string; at: number; refused?: string };
 
 /** Reads every HA key of `cluster` in one range request (one revision: a consistent view). */
 export async function readHaState(client: EtcdClient, cluster: string): Promise<HaState> {
@@ -80,6 +78,7 @@ export async function readHaState(client: EtcdClient, cluster: string): Promise<
     leaderKv && leaderValue
       ? { node: leaderValue.node, ready: leaderValue.ready === true, term: leaderKv.createRevision }
       : null;
+  const sw = parse<SwitchoverValue>(byKey.get(keys.switchover));
   const members = new Map<string, MemberRecord>();
   for (const kv of kvs)
     if (kv.key.startsWith(keys.membersPrefix)) {
@@ -92,10 +91,12 @@ export async function readHaState(client: EtcdClient, cluster: string): Promise<
       lastLeaderLsn: parse(byKey.get(keys.lastLeaderLsn)),
       sync: parse(byKey.get(keys.sync)),
       paused: byKey.has(keys.paused),
-      switchover: parseSwitchover(byKey.get(keys.switchover)),
+      // One the leader refused is no longer pending.
+      switchover: sw && sw.refused === undefined ? { from: sw.from, to: sw.to, at: sw.at } : null,
     },
     members,
     leaderLease: leaderKv?.lease ?? null,
+    switchoverRefused: sw?.refused ?? null,
     revision,
   };
 }

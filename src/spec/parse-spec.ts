@@ -2,7 +2,7 @@ import { isAbsolute, join, resolve } from 'node:path';
 import { LineCounter, parseDocument, isNode } from 'yaml';
 import type { Document } from 'yaml';
 import { PgreplError } from '../errors.js';
-import type { ClusterSpec, HaTimings, NodeSpec, SecretRef } from './cluster-spec.js';
+import type { ClusterSpec, HaSpec, HaTimings, NodeSpec, SecretRef } from './cluster-spec.js';
 import { HA_PROFILES, timingsProblem } from './ha-profiles.js';
 import { dataDirOverlaps } from './data-dir-overlaps.js';
 import { RESERVED_SETTINGS } from './reserved-settings.js';
@@ -208,16 +208,19 @@ function resolveSpec(p: ParsedSpec, source: string, baseDir: string): ClusterSpe
     }),
     settings: Object.freeze(settings),
     access: Object.freeze(p.access.map((a) => Object.freeze({ ...a }))),
-    ha: p.ha
-      ? Object.freeze({
-          ...haTimings(p.ha),
-          etcd: p.ha.etcd ? Object.freeze(p.ha.etcd.map((u) => u.replace(/\/+$/, ''))) : undefined,
-          profile: p.ha.profile,
-          maximumLagOnFailover: p.ha.maximumLagOnFailover,
-          apiPortOffset: p.ha.apiPortOffset,
-        })
-      : undefined,
+    ha: p.ha ? resolveHa(p.ha) : undefined,
     nodes: Object.freeze(nodes),
+  });
+}
+
+/** An `ha` section as every layer reads it; `resolveHa(haSchema.parse({}))` is the default one. */
+export function resolveHa(ha: NonNullable<ParsedSpec['ha']>): HaSpec {
+  return Object.freeze({
+    ...haTimings(ha),
+    etcd: ha.etcd ? Object.freeze(ha.etcd.map((u) => u.replace(/\/+$/, ''))) : undefined,
+    profile: ha.profile,
+    maximumLagOnFailover: ha.maximumLagOnFailover,
+    apiPortOffset: ha.apiPortOffset,
   });
 }
 

@@ -17,7 +17,7 @@ import {
   recordHaOn,
 } from '../../agent/ha-services.js';
 import { freePort } from '../../agent/free-port.js';
-import { readFileSync } from 'node:fs';
+import { logTail } from '../../postgres/instance-control.js';
 import { dirname } from 'node:path';
 import { CLI_SCRIPT } from '../cli-script.js';
 import type { GlobalOptions } from '../command-context.js';
@@ -128,16 +128,8 @@ async function waitAgentLive(api: string, log: string, timeoutMs: number): Promi
   }
   throw new PgreplError(
     'E_TIMEOUT',
-    `the agent at ${api} did not come up within ${timeoutMs / 1000} s; its log ${log} says:\n${tail(log)}`,
+    `the agent at ${api} did not come up within ${timeoutMs / 1000} s; its log ${log} says:\n${logTail(log)}`,
   );
-}
-
-function tail(file: string): string {
-  try {
-    return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-8).join('\n');
-  } catch {
-    return '(no log)';
-  }
 }
 
 function printPlan(ctx: ClusterContext, o: UpOptions, { plan }: UpPlan): void {

@@ -368,7 +368,7 @@ export function syncProblem(
 }
 
 /** A candidate for compareCandidates: higher failoverPriority first among equals, then spec order. */
-function candidateOf(
+export function candidateOf(
   name: string,
   failoverPriority: number,
   specIndex: number,
