@@ -47,6 +47,8 @@ export type ErrorCode =
   | 'E_NOT_LEADER'
   | 'E_PAUSED'
   | 'E_HA_ACTIVE'
+  | 'E_UNAUTHORIZED'
+  | 'E_BUSY'
   | 'E_USAGE'
   | 'E_NOT_RESUMABLE'
   | 'E_INTERNAL';

@@ -62,6 +62,10 @@ export class Agent {
   private lastLogged = '';
   private wake: (() => void) | null = null;
   private state: AgentState;
+  /** What an operator asked and is under way (operate); the loop then only renews, observes and fences. */
+  private operation: string | null = null;
+  /** The loop's actions and the operators' operations, one at a time. */
+  private exclusive: Promise<unknown> = Promise.resolve();
 
   constructor(private readonly d: AgentDeps) {
     this.keys = haKeys(d.ctx.spec.cluster);
@@ -84,6 +88,38 @@ export class Agent {
 
   get current(): AgentState {
     return this.state;
+  }
+
+  /**
+   * Runs what an operator asked of this node (`what` names it in decisions and refusals), after the
+   * loop's action in flight: meanwhile the loop goes on renewing the lease and fencing, and takes no
+   * action of its own. One at a time: a second request is refused while the first runs.
+   */
+  async operate<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    if (this.operation !== null)
+      throw new PgreplError(
+        'E_BUSY',
+        `${this.d.node.name}'s agent is busy with ${this.operation}; ask again when it is done`,
+      );
+    this.operation = what;
+    try {
+      return await this.oneAtATime(fn);
+    } finally {
+      this.operation = null;
+      this.nudge();
+    }
+  }
+
+  /** Makes the loop run now rather than at its next tick. */
+  nudge(): void {
+    this.woke = true;
+    this.wake?.();
+  }
+
+  private oneAtATime<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.exclusive.then(fn);
+    this.exclusive = run.catch(() => undefined);
+    return run;
   }
 
   /** Loops until `stop` is aborted, then leaves as stopAgent() says. */
@@ -151,11 +187,15 @@ export class Agent {
       peers,
       downSince: this.downSince,
       restartBudgetMs: (ha.ttlSeconds * 1000) / 2,
+      operation: this.operation,
     };
     const decision = decideAgent(snapshot);
     this.logChange(self, leader?.node ?? null, decision);
     try {
-      await this.act(decision, haState, self);
+      // An operation asked after this snapshot goes first; a fence never waits for one.
+      if (decision.kind === 'fence') await this.act(decision, haState, self);
+      else if (this.operation === null && decision.kind !== 'wait')
+        await this.oneAtATime(() => this.act(decision, haState, self));
     } catch (err) {
       this.failed(decision.kind, err);
     }
@@ -315,7 +355,9 @@ export class Agent {
         reason:
           op === 'switchover'
             ? `switchover asked by an operator; ${from?.node ?? 'the old leader'} stopped cleanly`
-            : `the leader key of ${from?.node ?? 'the old leader'} expired or was released; ${node.name} was the most advanced eligible replica`,
+            : s?.view.failover?.to === node.name
+              ? `failover to ${node.name} asked by an operator (\`pgrepl promote\`${s.view.failover.force ? ' --force' : ''}); no one held the leader key`
+              : `the leader key of ${from?.node ?? 'the old leader'} expired or was released; ${node.name} was the most advanced eligible replica`,
       })
       .catch((err: unknown) => this.failed(`recording the ${op}`, err));
   }
@@ -443,7 +485,13 @@ export class Agent {
   private woke = false;
 
   private async watchKeys(stop: AbortSignal): Promise<void> {
-    const watched = new Set([this.keys.leader, this.keys.paused, this.keys.switchover]);
+    const watched = new Set([
+      this.keys.leader,
+      this.keys.paused,
+      this.keys.switchover,
+      this.keys.failover,
+      this.keys.heldStopped(this.d.node.name),
+    ]);
     while (!stop.aborted) {
       try {
         const after = (await this.d.etcd.list(this.keys.leader)).revision;
@@ -455,8 +503,7 @@ export class Agent {
             if (!events.some((e) => watched.has(e.kv.key))) return;
             if (events.some((e) => e.kv.key === this.keys.leader && e.type === 'delete'))
               this.leaderGoneAt ??= this.d.ctx.clock.now();
-            this.woke = true;
-            this.wake?.();
+            this.nudge();
           },
         );
       } catch (err) {

@@ -7,6 +7,8 @@ import type { EtcdClient } from '../dcs/etcd-client.js';
 import { haKeys, readHaState } from '../dcs/ha-state.js';
 import type { HaState } from '../dcs/ha-state.js';
 import { effectiveHa, etcdEndpoints } from './ha-services.js';
+import { askAgent } from './agent-client.js';
+import type { NodeOperationResult } from './agent-operations.js';
 
 /** The cluster's etcd and HA settings, when agents may run it. */
 export interface HaTarget {
@@ -37,6 +39,35 @@ export async function agentsActive(
   }
 }
 
+/** The cluster's etcd when agents run it now (paused or not): commands then go through them. */
+export async function agentsRunning(
+  spec: ClusterSpec,
+  env: Readonly<Record<string, string | undefined>>,
+): Promise<HaTarget | undefined> {
+  const t = haTarget(spec, env);
+  return t && (await agentsActive(spec, t)).active ? t : undefined;
+}
+
+/**
+ * Restarts through the agents: the replicas first, each streaming again before the next, then the
+ * leader in place (or, with `switchover`, a switchover, after which its agent restarts it as a replica).
+ */
+export async function restartThroughAgents(
+  spec: ClusterSpec,
+  t: HaTarget,
+  o: { switchover: boolean },
+): Promise<{ restarted: NodeOperationResult[]; switchover: AgentSwitchover | null }> {
+  const s = await readHaState(t.etcd, spec.cluster);
+  const leader = s.view.leader?.node ?? null;
+  const replicas = [...s.members.values()].filter((m) => m.role === 'replica' && m.node !== leader);
+  const restarted: NodeOperationResult[] = [];
+  for (const r of replicas) restarted.push(await askAgent<NodeOperationResult>(spec, t, r.node, '/restart'));
+  if (leader === null || s.members.get(leader)?.role !== 'primary') return { restarted, switchover: null };
+  if (o.switchover) return { restarted, switchover: await switchoverThroughAgents(spec, t, undefined) };
+  restarted.push(await askAgent<NodeOperationResult>(spec, t, leader, '/restart'));
+  return { restarted, switchover: null };
+}
+
 /**
  * Commands that change topology would fight the agents (a manual promote under a running leader, a
  * stop the leader's agent restarts): while agents run and are not paused, they are refused.
@@ -60,8 +91,8 @@ export async function refuseWhileAgentsRun(
     throw new PgreplError(
       'E_HA_ACTIVE',
       `agents run cluster ${spec.cluster}, and a manual \`${command}\` would fight them; ` +
-        '`pgrepl switchover` goes through the agents. For anything else, `pgrepl pause` first (agents then ' +
-        'only observe), and `pgrepl unpause` after; nothing was changed',
+        '`switchover`, `promote`, `restart`, `reload`, `stop NODE` and `start NODE` go through the agents. For ' +
+        'anything else, `pgrepl pause` first (agents then only observe), and `pgrepl unpause` after; nothing was changed',
     );
 }
 
@@ -156,6 +187,114 @@ export async function switchoverThroughAgents(
     return { oldPrimary: leader.node, newPrimary: target, ms, oldPrimaryRejoined };
   } finally {
     await t.etcd.delete(keys.switchover).catch(() => undefined);
+  }
+}
+
+export interface AgentFailover {
+  readonly newPrimary: string;
+  /** The node the last leader position was recorded by; null when none was. */
+  readonly oldPrimary: string | null;
+  /** From the request to the new leader's announcement. */
+  readonly ms: number;
+  readonly forced: boolean;
+  /** The other replicas with a live agent that stream from it now, and those that do not yet. */
+  readonly followers: string[];
+  readonly notFollowing: string[];
+}
+
+/**
+ * `promote` through the agents (a manual failover): only while no one holds the leader key, which
+ * means no agent can still run a writable primary (a live leader renews it; a dead one's lease ran
+ * out and its watchdog fenced it). The request names the target; its agent races alone, and with
+ * `force` also past maximumLagOnFailover, the sync rule and its own problem. Works while paused.
+ */
+export async function failoverThroughAgents(
+  spec: ClusterSpec,
+  t: HaTarget,
+  to: string | undefined,
+  force: boolean,
+): Promise<AgentFailover> {
+  const keys = haKeys(spec.cluster);
+  const s = await readHaState(t.etcd, spec.cluster);
+  const leader = s.view.leader;
+  if (leader) {
+    const m = s.members.get(leader.node);
+    throw new PgreplError(
+      'E_PRIMARY_RUNNING',
+      `${leader.node} holds the leader key (its agent reports its server ${m?.role ?? 'unknown'}); a promotion now ` +
+        'would make a second primary. `pgrepl switchover --to NODE` hands over cleanly; if its host is gone, the ' +
+        `key expires within ${t.ha.ttlSeconds} s and the agents fail over; nothing was changed`,
+    );
+  }
+  const target = to ?? bestReplica(spec, s, '');
+  if (!target) throw new PgreplError('E_NO_CANDIDATE', 'no replica with a live agent can be promoted');
+  const node = spec.nodes.find((n) => n.name === target);
+  const m = s.members.get(target);
+  if (!m || m.role !== 'replica')
+    throw new PgreplError(
+      'E_NOT_A_REPLICA',
+      `${target} is not a running replica with a live agent (${m?.role ?? 'no agent'}); nothing was changed`,
+    );
+  if (node?.noFailover || node?.failoverPriority === 0)
+    throw new PgreplError(
+      'E_NO_CANDIDATE',
+      `${target} is marked never to be promoted (noFailover or failoverPriority 0) in ${spec.source}`,
+    );
+  if (m.problem && !force)
+    throw new PgreplError(
+      'E_UNHEALTHY',
+      `${target} cannot take over: ${m.problem}; \`--force\` promotes it anyway (commits only others hold are lost)`,
+    );
+  const began = Date.now();
+  await t.etcd.put(keys.failover, JSON.stringify({ to: target, force, at: began }));
+  try {
+    await waitFor(
+      t,
+      spec,
+      (x) => {
+        const l = x.view.leader;
+        if (l?.ready && l.node !== target)
+          throw new PgreplError(
+            'E_PRIMARY_RUNNING',
+            `${l.node} took the leader key first (an automatic failover); nothing else was changed`,
+          );
+        return l?.node === target && l.ready;
+      },
+      30_000,
+      `${target} to take the leader key and promote (its agent: ${m.reason})`,
+    );
+    const ms = Date.now() - began;
+    const others = [...s.members.values()]
+      .filter((r) => r.node !== target && r.role === 'replica')
+      .map((r) => r.node);
+    let last = s;
+    try {
+      last = await waitFor(
+        t,
+        spec,
+        (x) =>
+          others.every((n) => {
+            const r = x.members.get(n);
+            return !r || (r.role === 'replica' && r.decision === 'wait' && r.at > began);
+          }),
+        20_000,
+        `${others.join(', ')} to follow ${target}`,
+      );
+    } catch {
+      last = await readHaState(t.etcd, spec.cluster);
+    }
+    const following = (n: string) =>
+      last.members.get(n)?.role === 'replica' && last.members.get(n)?.decision === 'wait';
+    return {
+      newPrimary: target,
+      oldPrimary: s.view.lastLeaderLsn?.node ?? null,
+      ms,
+      forced: force,
+      followers: others.filter(following),
+      notFollowing: others.filter((n) => !following(n)),
+    };
+  } finally {
+    await t.etcd.delete(keys.failover).catch(() => undefined);
   }
 }
 

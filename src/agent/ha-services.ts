@@ -8,6 +8,7 @@ import { findEtcd, localEtcdArgs, localEtcdUrl, waitEtcdHealthy } from '../dcs/l
 import type { LocalEtcd } from '../dcs/local-etcd.js';
 import { etcdClient } from '../dcs/etcd-client.js';
 import { readHaState } from '../dcs/ha-state.js';
+import { ensureApiToken } from './api-token.js';
 import { livePid, spawnRecorded, stopRecorded } from './pid-file.js';
 
 /** Where HA keeps its files on this machine: `<stateDir>/ha/`. */
@@ -27,6 +28,8 @@ export function haPaths(stateDir: string) {
     fenceFile: (node: string) => join(agentDir(node), 'fence.json'),
     watchdogPid: (node: string) => join(agentDir(node), 'fence-watchdog.pid'),
     watchdogLog: (node: string) => join(agentDir(node), 'fence-watchdog.log'),
+    /** The bearer token of the agents' mutating endpoints (0600). */
+    apiToken: join(root, 'api-token'),
   };
 }
 
@@ -133,6 +136,7 @@ export function ensureAgents(
   o: { cli: string; cwd: string; logFormat: 'human' | 'json' },
 ): Record<string, number> {
   const p = haPaths(spec.stateDir);
+  ensureApiToken(p.apiToken);
   const pids: Record<string, number> = {};
   for (const node of nodes) {
     mkdirSync(p.agentDir(node.name), { recursive: true, mode: 0o700 });

@@ -145,13 +145,14 @@ export function buildProgram(setExit: (code: number) => void): Command {
   program
     .command('restart')
     .description(
-      'restart the running nodes, or NODE: replicas first (each streams again before the next), then the primary',
+      'restart the running nodes, or NODE: replicas first (each streams again before the next), then the primary; while agents run, each node is restarted by its own agent',
     )
     .argument('[node]', 'restart only this node')
     .option(
       '--switchover',
       'hand the primary role to the best replica instead of restarting the primary in place (no write gap beyond a switchover)',
     )
+    .option('--json', 'print the result as JSON')
     .action(act(async (node: string | undefined, o) => (await load('lifecycle')).runRestart(g(), node, o)));
 
   program
@@ -164,9 +165,12 @@ export function buildProgram(setExit: (code: number) => void): Command {
 
   program
     .command('stop')
-    .description('stop one node (fast shutdown), keeping its data; `down` stops them all')
+    .description(
+      'stop one node (fast shutdown), keeping its data; `down` stops them all. While agents run, its agent stops it and leaves it stopped until `start NODE` (the primary: switch over first)',
+    )
     .argument('<node>', 'the node to stop')
     .option('--immediate', 'immediate shutdown (no checkpoint; crash recovery at the next start)')
+    .option('--json', 'print the result as JSON')
     .action(act(async (node: string, o) => (await load('lifecycle')).runStop(g(), node, o)));
 
   program

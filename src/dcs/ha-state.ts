@@ -18,6 +18,11 @@ export function haKeys(cluster: string) {
     paused: `${root}paused`,
     /** An operator's switchover: `{ from, to, at }`, or `{ ..., refused }` when the leader refused it. */
     switchover: `${root}switchover`,
+    /** An operator's failover (`pgrepl promote`) while no one leads: `{ to, force, at }`. */
+    failover: `${root}failover`,
+    /** Present for each node an operator stopped through its agent: it stays stopped. */
+    heldStoppedPrefix: `${root}stopped/`,
+    heldStopped: (node: string) => `${root}stopped/${node}`,
     historyPrefix: `${root}history/`,
   };
 }
@@ -80,11 +85,14 @@ export async function readHaState(client: EtcdClient, cluster: string): Promise<
       : null;
   const sw = parse<SwitchoverValue>(byKey.get(keys.switchover));
   const members = new Map<string, MemberRecord>();
+  const heldStopped: string[] = [];
   for (const kv of kvs)
     if (kv.key.startsWith(keys.membersPrefix)) {
       const m = parse<MemberRecord>(kv);
       if (m) members.set(m.node, m);
-    }
+    } else if (kv.key.startsWith(keys.heldStoppedPrefix))
+      heldStopped.push(kv.key.slice(keys.heldStoppedPrefix.length));
+  const failover = parse<{ to: string; force?: boolean; at: number }>(byKey.get(keys.failover));
   return {
     view: {
       leader,
@@ -93,6 +101,8 @@ export async function readHaState(client: EtcdClient, cluster: string): Promise<
       paused: byKey.has(keys.paused),
       // One the leader refused is no longer pending.
       switchover: sw && sw.refused === undefined ? { from: sw.from, to: sw.to, at: sw.at } : null,
+      failover: failover ? { to: failover.to, force: failover.force === true, at: failover.at } : null,
+      heldStopped,
     },
     members,
     leaderLease: leaderKv?.lease ?? null,

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { closeSync, existsSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import type { Server, Socket } from 'node:net';
 import { join } from 'node:path';
@@ -266,14 +266,135 @@ describe(
       assert.match(text.stdout, new RegExp(`agents: leader ${leader} \\(lease \\d`));
     });
 
-    it('refuses a manual promote while the agents run, and points at pause', async () => {
+    it('refuses a manual promote while a leader holds the key, and points at switchover', async () => {
       const leader = await settled();
       const replica = NODES.find((n) => n !== leader) as string;
       const r = await c.cli(['promote', replica]);
       assert.equal(r.code, 1);
-      assert.match(r.stderr, /E_HA_ACTIVE/);
-      assert.match(r.stderr, /pgrepl pause/);
+      assert.match(r.stderr, /E_PRIMARY_RUNNING/);
+      assert.match(r.stderr, new RegExp(`${leader} holds the leader key.*pgrepl switchover`));
       assert.equal(await settled(), leader, 'nothing changed');
+    });
+
+    it('takes mutating requests only with the token of the 0600 secret file', async () => {
+      const leader = await settled();
+      const file = join(c.base, 'state', 'ha', 'api-token');
+      assert.equal(statSync(file).mode & 0o777, 0o600);
+      const token = readFileSync(file, 'utf8').trim();
+      const post = (path: string, auth?: string) =>
+        fetch(`http://127.0.0.1:${c.port(leader) + API_OFFSET}${path}`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', ...(auth ? { authorization: auth } : {}) },
+          body: '{}',
+        });
+      for (const path of ['/restart', '/stop', '/switchover', '/pause']) {
+        const none = await post(path);
+        assert.equal(none.status, 401, path);
+        assert.match(((await none.json()) as { message: string }).message, /Authorization: Bearer/);
+        assert.equal((await post(path, `Bearer ${token.slice(0, -1)}x`)).status, 401, path);
+      }
+      const bad = await fetch(`http://127.0.0.1:${c.port(leader) + API_OFFSET}/stop`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+        body: JSON.stringify({ mode: 'smart' }),
+      });
+      assert.equal(bad.status, 400);
+      const refused = await post('/stop', `Bearer ${token}`);
+      assert.equal(refused.status, 409, 'the token is right; the leader refuses to be stopped');
+      assert.equal(((await refused.json()) as { code: string }).code, 'E_IS_PRIMARY');
+      assert.equal(await settled(), leader, 'nothing changed');
+      assert.ok(
+        !readFileSync(join(ha(leader), 'agent.log'), 'utf8').includes(token),
+        'the token is in no log',
+      );
+    });
+
+    it('stops a replica through its agent, which leaves it stopped until `start NODE`', async () => {
+      const leader = await settled();
+      const replica = NODES.find((n) => n !== leader) as string;
+      const stop = await c.cli(['stop', replica, '--json']);
+      assert.equal(stop.code, 0, stop.stderr);
+      assert.equal((JSON.parse(stop.stdout) as { throughAgents: boolean }).throughAgents, true);
+      assert.equal(c.postmasterPid(replica), null);
+      // Four loops of the fast profile: its agent does not start it again.
+      await new Promise((r) => setTimeout(r, 2000));
+      assert.equal(c.postmasterPid(replica), null, 'still stopped');
+      assert.match((await agentStatus(replica))?.reason ?? '', /stopped by an operator/);
+      const start = await c.cli(['start', replica]);
+      assert.equal(start.code, 0, start.stderr);
+      assert.match(start.stdout, new RegExp(`${replica} runs \\(replica\\), started through its agent`));
+      assert.equal(await settled(), leader);
+    });
+
+    it('restarts and reloads through the agents: each node by its own, replicas first, the leader in place', async () => {
+      const leader = await settled();
+      const replica = NODES.find((n) => n !== leader) as string;
+      const one = c.postmasterPid(replica);
+      const r1 = await c.cli(['restart', replica]);
+      assert.equal(r1.code, 0, r1.stderr);
+      assert.notEqual(c.postmasterPid(replica), one, 'a new postmaster');
+      const before = Object.fromEntries(NODES.map((n) => [n, c.postmasterPid(n)]));
+      const all = await c.cli(['restart', '--json']);
+      assert.equal(all.code, 0, all.stderr);
+      const restarted = (JSON.parse(all.stdout) as { restarted: { node: string }[] }).restarted.map(
+        (x) => x.node,
+      );
+      assert.equal(restarted.at(-1), leader, 'the leader last');
+      assert.deepEqual([...restarted].sort(), [...NODES].sort());
+      for (const n of NODES) assert.notEqual(c.postmasterPid(n), before[n], `${n} restarted`);
+      assert.equal(await settled(), leader, 'the leader kept its key through its restart');
+      const reload = await c.cli(['reload']);
+      assert.equal(reload.code, 0, reload.stderr);
+      assert.match(reload.stdout, /^reloaded /);
+      for (const n of NODES) assert.ok(reload.stdout.includes(n), `${n} reloaded`);
+    });
+
+    it('promotes through the agents while paused, after the leader’s host died (a manual failover)', async () => {
+      let promoted = '';
+      const r = await underLoad(
+        async (leader) => {
+          const paused = await c.cli(['pause']);
+          assert.equal(paused.code, 0, paused.stderr);
+          const pm = c.postmasterPid(leader) as number;
+          for (const pid of [agentPidOf(leader), watchdogPidOf(leader)]) process.kill(pid, 'SIGKILL');
+          process.kill(-pm, 'SIGKILL');
+          // Paused: the key expires, and no agent fails over.
+          await waitFor(
+            async () => (await agentStatus(NODES.find((n) => n !== leader) as string))?.leader === null,
+            10_000,
+            'the dead leader’s key to expire',
+          );
+          await new Promise((res) => setTimeout(res, 1500));
+          for (const n of NODES.filter((x) => x !== leader))
+            assert.equal((await agentStatus(n))?.server?.kind, 'replica', `${n} was not promoted by itself`);
+          const p = await c.cli(['promote', '--auto', '--json']);
+          assert.equal(p.code, 0, p.stderr);
+          const out = JSON.parse(p.stdout) as {
+            newPrimary: string;
+            followers: string[];
+            throughAgents: boolean;
+          };
+          promoted = out.newPrimary;
+          assert.notEqual(promoted, leader);
+          assert.equal(out.throughAgents, true);
+          assert.deepEqual(
+            out.followers,
+            NODES.filter((n) => n !== leader && n !== promoted),
+          );
+        },
+        async () => {
+          const un = await c.cli(['unpause']);
+          assert.equal(un.code, 0, un.stderr);
+          const up = await c.cli(['up', '--ha']);
+          assert.equal(up.code, 0, up.stderr);
+        },
+      );
+      assert.equal(r.leader, promoted);
+      const history = JSON.parse((await c.cli(['history', '--json'])).stdout) as {
+        op: string;
+        reason: string;
+      }[];
+      assert.match(history.filter((e) => e.op === 'failover').at(-1)?.reason ?? '', /asked by an operator/);
     });
 
     it('switches over through the agents with no acknowledged commit lost', async () => {

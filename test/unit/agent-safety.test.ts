@@ -29,6 +29,10 @@ interface Step {
   readonly stall: number;
   /** Whether each other server answers this agent's SQL (a network cut hides it). */
   readonly peersAnswer: readonly boolean[];
+  /** What operators asked, as this read shows it: any failover target, forced or not; pause; a restart under way. */
+  readonly failoverTo: { readonly to: number; readonly force: boolean } | null;
+  readonly paused: boolean;
+  readonly operation: boolean;
 }
 
 const arbStep = fc.record({
@@ -38,6 +42,12 @@ const arbStep = fc.record({
   readDelay: fc.integer({ min: 0, max: 600 }),
   stall: fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 5000 })),
   peersAnswer: fc.array(fc.boolean(), { minLength: 3, maxLength: 3 }),
+  failoverTo: fc.option(fc.record({ to: fc.integer({ min: 0, max: 2 }), force: fc.boolean() }), {
+    nil: null,
+    freq: 3,
+  }),
+  paused: fc.boolean(),
+  operation: fc.boolean(),
 });
 
 interface Server {
@@ -161,12 +171,23 @@ function simulate(steps: readonly Step[]): { node: Name; from: number; to: numbe
       loopWaitMs: 500,
       local,
       dcs: etcdAnswers
-        ? { leader: seen, lastLeaderLsn: null, sync: null, paused: false, switchover: null }
+        ? {
+            leader: seen,
+            lastLeaderLsn: null,
+            sync: null,
+            paused: step.paused,
+            switchover: null,
+            failover: step.failoverTo
+              ? { to: NAMES[step.failoverTo.to] as Name, force: step.failoverTo.force, at: now }
+              : null,
+            heldStopped: [],
+          }
         : null,
       leaseSafeUntil: me.lease?.safeUntil ?? 0,
       peers,
       downSince: null,
       restartBudgetMs: 1000,
+      operation: step.operation ? 'restart' : null,
     };
     const d = decideAgent(snapshot);
     // The action, as the loop performs it: transactions are etcd's, at the time they arrive.
@@ -228,6 +249,9 @@ describe('the agents together, on a model of etcd', () => {
       readDelay: 5,
       stall: 0,
       peersAnswer: [false, true, true],
+      failoverTo: null,
+      paused: false,
+      operation: false,
     }));
     const intervals = simulate(steps);
     assert.ok(

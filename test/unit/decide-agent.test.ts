@@ -23,6 +23,8 @@ const view = (o: Partial<DcsView> = {}): DcsView => ({
   sync: null,
   paused: false,
   switchover: null,
+  failover: null,
+  heldStopped: [],
   ...o,
 });
 
@@ -55,6 +57,7 @@ const snap = (o: Partial<AgentSnapshot> = {}): AgentSnapshot => ({
   peers: [],
   downSince: null,
   restartBudgetMs: 2000,
+  operation: null,
   ...o,
 });
 
@@ -299,6 +302,82 @@ describe('the agent decision: switchover', () => {
   it('ignores a request older than 30 s (its target never took over)', () => {
     const stale = { ...asked, at: NOW - 31_000 };
     assert.equal(decided(snap({ me: 'pg1', local: primary, dcs: view({ switchover: stale }) })).kind, 'lead');
+  });
+});
+
+describe('the agent decision: operator requests', () => {
+  const asked = (to: string, force = false) => ({ to, force, at: NOW - 100 });
+
+  it('lets only the asked replica race, even when a peer is further ahead', () => {
+    const peers = [
+      peer('pg1', { agentAlive: false, inRecovery: null, positionLsn: null }),
+      peer('pg3', { positionLsn: '0/6000000' }),
+    ];
+    const d = decided(leaderless({ peers, dcs: view({ leader: null, failover: asked('pg2') }) }));
+    assert.equal(d.kind, 'race');
+    assert.match(d.reason, /an operator asked for me to be promoted/);
+    const other = decided(
+      leaderless({ me: 'pg3', specIndex: 2, dcs: view({ leader: null, failover: asked('pg2') }) }),
+    );
+    assert.equal(other.kind, 'wait');
+    assert.match(other.reason, /asked for pg2 to be promoted/);
+  });
+
+  it('keeps maximumLagOnFailover and its own problem unless forced', () => {
+    const far = { lastLeaderLsn: { lsn: '0/9000000', timeline: 1 } };
+    const lagging = (force: boolean) =>
+      decided(
+        leaderless({
+          dcs: view({ leader: null, ...far, failover: asked('pg2', force) }),
+          local: replica({ problem: 'its replay is paused' }),
+        }),
+      );
+    assert.equal(lagging(false).kind, 'wait');
+    assert.match(lagging(false).reason, /replay is paused/);
+    assert.equal(lagging(true).kind, 'race');
+    assert.match(lagging(true).reason, /forced/);
+  });
+
+  it('never races while another server still answers as a primary, forced or not', () => {
+    const peers = [peer('pg1', { inRecovery: false }), peer('pg3')];
+    const d = decided(leaderless({ peers, dcs: view({ leader: null, failover: asked('pg2', true) }) }));
+    assert.equal(d.kind, 'wait');
+    assert.match(d.reason, /pg1 still answers as a primary/);
+  });
+
+  it('carries out an asked failover while paused, and nothing else', () => {
+    const paused = { leader: null, paused: true };
+    assert.equal(decided(leaderless({ dcs: view({ ...paused, failover: asked('pg2') }) })).kind, 'race');
+    assert.equal(decided(leaderless({ dcs: view({ ...paused, failover: null }) })).kind, 'wait');
+    const stale = { to: 'pg2', force: false, at: NOW - 31_000 };
+    assert.equal(decided(leaderless({ dcs: view({ ...paused, failover: stale }) })).kind, 'wait');
+  });
+
+  it('leaves a node an operator stopped stopped', () => {
+    const d = decided(
+      snap({
+        local: { kind: 'stopped', standby: true, initialized: true },
+        dcs: view({ heldStopped: ['pg2'] }),
+      }),
+    );
+    assert.equal(d.kind, 'wait');
+    assert.match(d.reason, /stopped by an operator: `pgrepl start pg2`/);
+    const other = decided(
+      snap({
+        local: { kind: 'stopped', standby: true, initialized: true },
+        dcs: view({ heldStopped: ['pg3'] }),
+      }),
+    );
+    assert.equal(other.kind, 'start-replica');
+  });
+
+  it('waits while an operation is under way, but still fences', () => {
+    const down = { kind: 'stopped', standby: false, initialized: true } as const;
+    const leader = decided(snap({ me: 'pg1', local: down, downSince: NOW - 5000, operation: 'restart' }));
+    assert.equal(leader.kind, 'wait');
+    assert.match(leader.reason, /restart, asked by an operator, is under way/);
+    const lost = decided(snap({ me: 'pg1', local: primary, leaseSafeUntil: NOW - 1, operation: 'restart' }));
+    assert.equal(lost.kind, 'fence');
   });
 });
 

@@ -1,6 +1,9 @@
 import { Agent } from '../../agent/agent-loop.js';
 import { startAgentApi } from '../../agent/agent-api.js';
 import { agentContext } from '../../agent/agent-context.js';
+import { agentOperations } from '../../agent/agent-operations.js';
+import { readApiToken } from '../../agent/api-token.js';
+import { failoverThroughAgents, pauseAgents, switchoverThroughAgents } from '../../agent/ha-commands.js';
 import { fenceLink } from '../../agent/fence-link.js';
 import {
   agentApiAddress,
@@ -48,10 +51,19 @@ export async function runAgent(g: GlobalOptions, o: { node: string }): Promise<n
   });
   const agent = new Agent({ ctx, node, ha, etcd, fence, api: agentApiUrl(node, ha) });
   const address = agentApiAddress(node, ha);
+  const target = { ha, etcd };
   const api = await startAgentApi({
     ...address,
     ttlMs: ha.ttlSeconds * 1000,
     state: () => agent.current,
+    token: readApiToken(paths.apiToken),
+    tokenFile: paths.apiToken,
+    operations: agentOperations({ ctx, node, etcd, agent }),
+    cluster: {
+      switchover: (to) => switchoverThroughAgents(ctx.spec, target, to),
+      failover: (to, force) => failoverThroughAgents(ctx.spec, target, to, force),
+      pause: async (on) => ({ paused: on, agents: await pauseAgents(ctx.spec, target, on) }),
+    },
   }).catch((err: unknown) => {
     throw new PgreplError(
       'E_PORT_IN_USE',

@@ -7,6 +7,11 @@ import { PgreplError } from '../../errors.js';
 import { changing, commandContext } from '../command-context.js';
 import { currentLeader, effectiveHa, stopAgents, stopLocalEtcd } from '../../agent/ha-services.js';
 import type { ClusterContext } from '../../cluster/context/cluster-context.js';
+import { askAgent } from '../../agent/agent-client.js';
+import type { NodeOperationResult } from '../../agent/agent-operations.js';
+import { agentsRunning, restartThroughAgents } from '../../agent/ha-commands.js';
+import type { HaTarget } from '../../agent/ha-commands.js';
+import { readHaState } from '../../dcs/ha-state.js';
 import type { GlobalOptions } from '../command-context.js';
 
 /** `down`: stops every node, keeping all data. */
@@ -40,9 +45,33 @@ async function stopHa(ctx: ClusterContext): Promise<string[]> {
   return stopped;
 }
 
+const printed = (json: boolean | undefined, value: object, text: string) =>
+  process.stdout.write(
+    json ? `${JSON.stringify({ ...value, throughAgents: true }, null, 2)}\n` : `${text}\n`,
+  );
+
 /** `stop NODE`: stops one node, keeping its data. */
-export async function runStop(g: GlobalOptions, name: string, o: { immediate?: boolean }): Promise<number> {
+export async function runStop(
+  g: GlobalOptions,
+  name: string,
+  o: { immediate?: boolean; json?: boolean },
+): Promise<number> {
   const ctx = await commandContext(g);
+  nodeOf(ctx, name);
+  const t = await agentsRunning(ctx.spec, ctx.processEnv);
+  if (t) {
+    const r = await askAgent<NodeOperationResult>(ctx.spec, t, name, '/stop', {
+      mode: o.immediate ? 'immediate' : 'fast',
+    });
+    printed(
+      o.json,
+      r,
+      r.pidBefore === null
+        ? `${name} was not running; its agent now leaves it stopped until \`pgrepl start ${name}\``
+        : `stopped ${name} through its agent, which leaves it stopped until \`pgrepl start ${name}\``,
+    );
+    return 0;
+  }
   const r = await changing(ctx, 'stop', () => stopOneNode(ctx, name, o.immediate ? 'immediate' : 'fast'));
   process.stdout.write(
     !r.stopped
@@ -58,10 +87,30 @@ export async function runStop(g: GlobalOptions, name: string, o: { immediate?: b
 export async function runRestart(
   g: GlobalOptions,
   name: string | undefined,
-  o: { switchover?: boolean },
+  o: { switchover?: boolean; json?: boolean },
 ): Promise<number> {
   const ctx = await commandContext(g);
   if (name !== undefined) nodeOf(ctx, name);
+  const t = await agentsRunning(ctx.spec, ctx.processEnv);
+  if (t) {
+    const r =
+      name === undefined
+        ? await restartThroughAgents(ctx.spec, t, { switchover: o.switchover === true })
+        : {
+            restarted: [await askAgent<NodeOperationResult>(ctx.spec, t, name, '/restart')],
+            switchover: null,
+          };
+    const lines = r.restarted.map(
+      (n) =>
+        `restarted ${n.node} through its agent (${n.role}, pid ${n.pidBefore} → ${n.pidAfter}, ${n.ms} ms)`,
+    );
+    if (r.switchover)
+      lines.push(
+        `the primary role moved to ${r.switchover.newPrimary} in ${r.switchover.ms} ms; ${r.switchover.oldPrimary} restarted as its replica`,
+      );
+    printed(o.json, r, lines.join('\n') || 'no node runs; nothing restarted');
+    return 0;
+  }
   const r = await changing(ctx, 'restart', () =>
     restartNodes(ctx, { only: name, switchover: o.switchover === true }),
   );
@@ -77,7 +126,11 @@ export async function runRestart(
 /** `reload [NODE]`: the running nodes re-read postgresql.conf and pg_hba.conf. */
 export async function runReload(g: GlobalOptions, name: string | undefined): Promise<number> {
   const ctx = await commandContext(g);
-  const r = await changing(ctx, 'reload', () => reloadNodes(ctx, name));
+  if (name !== undefined) nodeOf(ctx, name);
+  const t = await agentsRunning(ctx.spec, ctx.processEnv);
+  const r = t
+    ? await reloadThroughAgents(ctx, t, name)
+    : await changing(ctx, 'reload', () => reloadNodes(ctx, name));
   const lines = [
     r.length > 0 ? `reloaded ${r.map((n) => n.node).join(', ')}` : 'no node runs; nothing reloaded',
   ];
@@ -88,6 +141,21 @@ export async function runReload(g: GlobalOptions, name: string | undefined): Pro
       );
   process.stdout.write(`${lines.join('\n')}\n`);
   return 0;
+}
+
+/** Each running node (or only `name`) re-reads its files through its own agent. */
+async function reloadThroughAgents(ctx: ClusterContext, t: HaTarget, name: string | undefined) {
+  const s = await readHaState(t.etcd, ctx.spec.cluster);
+  const running = [...s.members.values()]
+    .filter((m) => m.role === 'primary' || m.role === 'replica')
+    .map((m) => m.node);
+  const targets = name === undefined ? running : [name];
+  const r: { node: string; pendingRestart: readonly string[] }[] = [];
+  for (const n of targets) {
+    const a = await askAgent<NodeOperationResult>(ctx.spec, t, n, '/reload');
+    r.push({ node: a.node, pendingRestart: a.pendingRestart ?? [] });
+  }
+  return r;
 }
 
 /** `destroy --yes`: stops the nodes and deletes only what pgrepl created. */

@@ -5,7 +5,13 @@ import { runSwitchover } from '../../cluster/operations/run-switchover.js';
 import { nodeOf } from '../../cluster/actions/node-actions.js';
 import { PgreplError } from '../../errors.js';
 import { changing, commandContext } from '../command-context.js';
-import { agentsActive, haTarget, switchoverThroughAgents } from '../../agent/ha-commands.js';
+import {
+  agentsActive,
+  agentsRunning,
+  failoverThroughAgents,
+  haTarget,
+  switchoverThroughAgents,
+} from '../../agent/ha-commands.js';
 import type { GlobalOptions } from '../command-context.js';
 
 const print = (json: boolean | undefined, value: object, text: string) =>
@@ -37,6 +43,29 @@ export async function runPromoteCommand(
     );
   const ctx = await commandContext(g);
   if (node !== undefined) nodeOf(ctx, node);
+  const t = await agentsRunning(ctx.spec, ctx.processEnv);
+  if (t) {
+    if (o.iKnowTheOldPrimaryIsDown)
+      throw new PgreplError(
+        'E_USAGE',
+        '--i-know-the-old-primary-is-down is for promotions without agents: with agents, the old leader is fenced by its own lease',
+      );
+    const a = await failoverThroughAgents(ctx.spec, t, node, o.force === true);
+    print(
+      o.json,
+      { ...a, throughAgents: true },
+      [
+        `${a.newPrimary} is the primary, promoted through the agents in ${a.ms} ms${a.forced ? ' (forced)' : ''}.`,
+        a.followers.length > 0 ? `${a.followers.join(', ')} now stream from it.` : '',
+        a.notFollowing.length > 0
+          ? `not following yet: ${a.notFollowing.join(', ')} (their agents follow${a.oldPrimary ? ` and rejoin ${a.oldPrimary} when it is back` : ''}; paused agents do once unpaused)`
+          : '',
+      ]
+        .filter((l) => l !== '')
+        .join('\n'),
+    );
+    return 0;
+  }
   const r = await changing(ctx, 'promote', () =>
     runPromote(ctx, {
       target: node,

@@ -17,6 +17,9 @@ import {
   recordHaOn,
 } from '../../agent/ha-services.js';
 import { freePort } from '../../agent/free-port.js';
+import { askAgent } from '../../agent/agent-client.js';
+import type { NodeOperationResult } from '../../agent/agent-operations.js';
+import { agentsRunning } from '../../agent/ha-commands.js';
 import { logTail } from '../../postgres/instance-control.js';
 import { dirname } from 'node:path';
 import { CLI_SCRIPT } from '../cli-script.js';
@@ -46,6 +49,18 @@ export async function runUp(g: GlobalOptions, o: UpOptions, plan: PlanOptions): 
   }
   if (o.dryRun) {
     printPlan(ctx, o, await planCluster(ctx, plan));
+    return 0;
+  }
+  // `start NODE` of a node an agent runs: its agent starts it (and stops leaving it stopped).
+  const t =
+    plan.only !== undefined && !plan.create ? await agentsRunning(ctx.spec, ctx.processEnv) : undefined;
+  if (t && plan.only !== undefined) {
+    const r = await askAgent<NodeOperationResult>(ctx.spec, t, plan.only, '/start');
+    process.stdout.write(
+      o.json
+        ? `${JSON.stringify({ ...r, throughAgents: true }, null, 2)}\n`
+        : `${r.node} runs (${r.role}), started through its agent in ${r.ms} ms\n`,
+    );
     return 0;
   }
   const haOn = o.ha === true || effectiveHa(ctx.spec) !== undefined;

@@ -69,9 +69,17 @@ export interface DcsView {
    * while it lasts, no other replica races for the key. Older than SWITCHOVER_MAX_AGE_MS: ignored.
    */
   readonly switchover: { readonly from: string; readonly to: string; readonly at: number } | null;
+  /**
+   * A failover an operator asked for (`pgrepl promote`) while no one holds the key: only `to` races,
+   * past the ranking (and, with `force`, past maximumLagOnFailover, the sync rule and its own
+   * problem). It holds even in pause: the operator asked. Older than SWITCHOVER_MAX_AGE_MS: ignored.
+   */
+  readonly failover: { readonly to: string; readonly force: boolean; readonly at: number } | null;
+  /** Nodes an operator stopped through their agent (`pgrepl stop NODE`): their agents leave them stopped. */
+  readonly heldStopped: readonly string[];
 }
 
-/** A switchover request older than this was abandoned (its target never took over). */
+/** A switchover or failover request older than this was abandoned (its target never took over). */
 export const SWITCHOVER_MAX_AGE_MS = 30_000;
 
 /** Everything one agent decides on: pure data, observed by the loop. */
@@ -98,6 +106,8 @@ export interface AgentSnapshot {
   readonly downSince: number | null;
   /** How long a crashed primary may take to start again before the key is released. */
   readonly restartBudgetMs: number;
+  /** What an operator asked this agent to do (a restart, a stop) while it is under way; null when nothing. */
+  readonly operation: string | null;
 }
 
 export type AgentDecision =
@@ -126,6 +136,14 @@ export const RUNS_AS_PRIMARY: ReadonlySet<AgentDecision['kind']> = new Set(['lea
  * the most advanced of those that may: the etcd transaction then picks one winner at most.
  */
 export function decideAgent(s: AgentSnapshot): AgentDecision {
+  const d = decideUnasked(s);
+  // The operator's restart or stop acts on the server meanwhile; fencing alone may not wait for it.
+  if (s.operation !== null && d.kind !== 'fence')
+    return { kind: 'wait', reason: `${s.operation}, asked by an operator, is under way` };
+  return d;
+}
+
+function decideUnasked(s: AgentSnapshot): AgentDecision {
   const { local, dcs } = s;
   const leaseAlive = s.leaseSafeUntil > s.now;
   if (dcs === null) {
@@ -145,7 +163,7 @@ export function decideAgent(s: AgentSnapshot): AgentDecision {
   }
   const leader = dcs.leader;
   const mine = leader?.node === s.me && leaseAlive;
-  if (dcs.paused) {
+  if (dcs.paused && activeFailover(s) === null) {
     if (local.kind === 'primary' && leader !== null && leader.node !== s.me)
       return {
         kind: 'fence',
@@ -154,6 +172,11 @@ export function decideAgent(s: AgentSnapshot): AgentDecision {
     return { kind: 'wait', reason: 'paused: observing only (`pgrepl unpause` ends it)' };
   }
   if (mine) return asLeader(s, leader);
+  if (dcs.heldStopped.includes(s.me) && local.kind !== 'primary')
+    return {
+      kind: 'wait',
+      reason: `stopped by an operator: \`pgrepl start ${s.me}\` starts it again`,
+    };
   if (local.kind === 'primary' && leader?.node === s.me)
     return {
       kind: 'fence',
@@ -263,7 +286,11 @@ function failover(s: AgentSnapshot, dcs: DcsView): AgentDecision {
       kind: 'wait',
       reason: 'no leader; this node is marked never to be promoted (noFailover or failoverPriority 0)',
     };
-  if (local.problem) return { kind: 'wait', reason: `no leader, but ${local.problem}` };
+  const asked = activeFailover(s);
+  if (asked && asked.to !== s.me)
+    return { kind: 'wait', reason: `no leader; an operator asked for ${asked.to} to be promoted` };
+  const forced = asked?.force === true;
+  if (local.problem && !forced) return { kind: 'wait', reason: `no leader, but ${local.problem}` };
   const primary = s.peers.find((p) => p.inRecovery === false);
   if (primary)
     return {
@@ -296,16 +323,21 @@ function failover(s: AgentSnapshot, dcs: DcsView): AgentDecision {
         reason: `no leader; on timeline ${local.timeline}, behind the last leader's ${last.timeline}`,
       };
     const lag = local.positionLsn === null ? null : parseLsn(last.lsn) - parseLsn(local.positionLsn);
-    if (lag === null || lag > BigInt(s.maximumLagOnFailover))
+    if (!forced && (lag === null || lag > BigInt(s.maximumLagOnFailover)))
       return {
         kind: 'wait',
         reason: `no leader; ${lag === null ? 'position unknown' : `${lag} bytes behind the last leader position ${last.lsn}`}, more than maximumLagOnFailover ${s.maximumLagOnFailover}`,
       };
   }
-  if (s.mode !== 'async' && dcs.sync) {
+  if (s.mode !== 'async' && dcs.sync && !forced) {
     const why = syncProblem(s, dcs.sync, local.positionLsn);
     if (why) return { kind: 'wait', reason: `no leader; ${why}` };
   }
+  if (asked)
+    return {
+      kind: 'race',
+      reason: `no leader; an operator asked for me to be promoted${forced ? ' (forced)' : ''}: racing for the key`,
+    };
   const me: Candidate = candidateOf(
     s.me,
     s.failoverPriority,
@@ -334,6 +366,11 @@ function failover(s: AgentSnapshot, dcs: DcsView): AgentDecision {
     kind: 'race',
     reason: `no leader; the most advanced eligible replica (at ${local.positionLsn}): racing for the key`,
   };
+}
+
+function activeFailover(s: AgentSnapshot): DcsView['failover'] {
+  const f = s.dcs?.failover ?? null;
+  return f && s.now - f.at < SWITCHOVER_MAX_AGE_MS ? f : null;
 }
 
 function activeSwitchover(s: AgentSnapshot): DcsView['switchover'] {

@@ -1,0 +1,121 @@
+import { PgreplError } from '../errors.js';
+import { controlOf } from '../cluster/actions/control-of.js';
+import { sqlOn } from '../cluster/actions/node-actions.js';
+import type { ClusterContext } from '../cluster/context/cluster-context.js';
+import type { EtcdClient } from '../dcs/etcd-client.js';
+import { haKeys } from '../dcs/ha-state.js';
+import type { NodeSpec } from '../spec/cluster-spec.js';
+import type { Agent, AgentState } from './agent-loop.js';
+
+/** What a node operation left: the server's role and postmaster PID before and after, and how long it took. */
+export interface NodeOperationResult {
+  readonly node: string;
+  readonly role: string;
+  readonly pidBefore: number | null;
+  readonly pidAfter: number | null;
+  readonly ms: number;
+  /** reload: the settings that still wait for a restart. */
+  readonly pendingRestart?: readonly string[];
+}
+
+export interface AgentOperations {
+  restart(): Promise<NodeOperationResult>;
+  reload(): Promise<NodeOperationResult>;
+  stop(mode: 'fast' | 'immediate'): Promise<NodeOperationResult>;
+  start(): Promise<NodeOperationResult>;
+}
+
+/**
+ * The node operations an operator asks of its agent (`pgrepl restart|reload|stop|start NODE` while
+ * agents run): each acts on the agent's own node only, as an operation of the agent so that its
+ * loop does not undo it, and returns once the loop sees the node as it should be.
+ */
+export function agentOperations(d: {
+  readonly ctx: ClusterContext;
+  readonly node: NodeSpec;
+  readonly etcd: EtcdClient;
+  readonly agent: Agent;
+}): AgentOperations {
+  const { ctx, node, etcd, agent } = d;
+  const control = () => controlOf(ctx, node);
+  const keys = haKeys(ctx.spec.cluster);
+  const isLeader = () => agent.current.ha?.view.leader?.node === node.name;
+  const result = (began: number, pidBefore: number | null, extra: Partial<NodeOperationResult> = {}) => ({
+    node: node.name,
+    role: agent.current.self?.local.kind ?? 'unknown',
+    pidBefore,
+    pidAfter: control().state().pid,
+    ms: Date.now() - began,
+    ...extra,
+  });
+
+  /** Waits until the loop, after `since`, observed the node as `done` says; tells the last reason otherwise. */
+  const settled = async (since: number, done: (s: AgentState) => boolean, what: string) => {
+    const deadline = Date.now() + ctx.timeouts.streamingMs;
+    for (;;) {
+      const s = agent.current;
+      if (s.lastLoopAt > since && done(s)) return;
+      if (Date.now() > deadline)
+        throw new PgreplError(
+          'E_TIMEOUT',
+          `${node.name} did not ${what} within ${ctx.timeouts.streamingMs / 1000} s; its agent says: ${s.decision?.reason ?? 'nothing yet'}`,
+        );
+      await ctx.clock.sleep(20);
+    }
+  };
+  const streamingOrLeading = (s: AgentState) =>
+    (s.self?.local.kind === 'replica' && s.self.local.streaming) ||
+    (s.self?.local.kind === 'primary' && s.ha?.view.leader?.node === node.name);
+
+  return {
+    async restart() {
+      const began = Date.now();
+      const pidBefore = control().state().pid;
+      if (pidBefore === null)
+        throw new PgreplError(
+          'E_NOT_RUNNING',
+          `${node.name} does not run; \`pgrepl start ${node.name}\` starts it`,
+        );
+      await agent.operate('restart', () => control().restart());
+      await settled(began, streamingOrLeading, 'stream again (or lead) after its restart');
+      return result(began, pidBefore);
+    },
+
+    async reload() {
+      const began = Date.now();
+      const pidBefore = control().state().pid;
+      if (pidBefore === null)
+        throw new PgreplError('E_NOT_RUNNING', `${node.name} does not run; nothing to reload`);
+      await control().reload();
+      const pending = await sqlOn(ctx, node, (q) =>
+        q.query<{ name: string }>('SELECT name FROM pg_settings WHERE pending_restart ORDER BY name'),
+      );
+      return result(began, pidBefore, { pendingRestart: pending.map((r) => r.name) });
+    },
+
+    async stop(mode) {
+      const began = Date.now();
+      const pidBefore = control().state().pid;
+      // Stopping the leader would be a failover nobody asked for by name.
+      if (isLeader())
+        throw new PgreplError(
+          'E_IS_PRIMARY',
+          `${node.name} is the primary: \`pgrepl switchover\` first (or \`pgrepl down\` for the whole cluster); nothing was changed`,
+        );
+      await agent.operate('stop', async () => {
+        // Recorded first: an agent restarted meanwhile must not start it again.
+        await etcd.put(keys.heldStopped(node.name), JSON.stringify({ at: new Date().toISOString() }));
+        await control().stop(mode);
+      });
+      return result(began, pidBefore, { role: 'stopped' });
+    },
+
+    async start() {
+      const began = Date.now();
+      const pidBefore = control().state().pid;
+      await agent.operate('start', () => etcd.delete(keys.heldStopped(node.name)));
+      await settled(began, streamingOrLeading, 'start and stream');
+      return result(began, pidBefore);
+    },
+  };
+}
