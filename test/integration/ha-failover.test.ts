@@ -29,6 +29,7 @@ const haveEtcd = (() => {
 })();
 
 const haproxy = ['/usr/sbin/haproxy', '/usr/bin/haproxy'].find((p) => existsSync(p)) ?? null;
+const strace = ['/usr/bin/strace', '/bin/strace'].find((p) => existsSync(p)) ?? null;
 
 /** One query through `port` (HAProxy) as the superuser. */
 async function sqlVia(port: number, password: string, text: string): Promise<Record<string, unknown>[]> {
@@ -426,6 +427,49 @@ describe(
       );
       console.log(`# switchover through the agents: the writer's longest gap ${r.longestGapMs} ms`);
     });
+
+    it(
+      'touches no other node’s directory: every agent and all it runs, traced through a switchover and a restart',
+      { skip: strace ? false : 'no strace (apt-get install strace)' },
+      async () => {
+        const leader = await settled();
+        const traces = NODES.map((node) => {
+          const file = join(c.base, `strace-${node}.txt`);
+          const proc = spawn(
+            strace as string,
+            ['-f', '-qq', '-e', 'trace=%file', '-o', file, '-p', String(agentPidOf(node))],
+            { stdio: 'ignore' },
+          );
+          return { node, file, proc, exited: new Promise((r) => proc.once('exit', r)) };
+        });
+        try {
+          await waitFor(
+            () => traces.every((t) => existsSync(t.file) && readFileSync(t.file, 'utf8').length > 0),
+            10_000,
+            'strace to attach to every agent',
+          );
+          const sw = await c.cli(['switchover']);
+          assert.equal(sw.code, 0, sw.stderr);
+          const replica = NODES.find((n) => n !== leader) as string;
+          const rs = await c.cli(['restart', replica]);
+          assert.equal(rs.code, 0, rs.stderr);
+          await settled();
+        } finally {
+          for (const t of traces) if (t.proc.exitCode === null) t.proc.kill('SIGINT');
+          await Promise.all(traces.map((t) => t.exited));
+        }
+        for (const t of traces) {
+          const text = readFileSync(t.file, 'utf8');
+          const own = c.dataDir(t.node);
+          assert.ok(text.includes(`"${own}/`), `the trace of ${t.node}'s agent shows its own data directory`);
+          for (const other of NODES.filter((n) => n !== t.node))
+            for (const dir of [c.dataDir(other), ha(other)]) {
+              const hits = text.split('\n').filter((l) => l.includes(`"${dir}/`) || l.includes(`"${dir}"`));
+              assert.deepEqual(hits.slice(0, 3), [], `${t.node}'s agent touched ${dir}`);
+            }
+        }
+      },
+    );
 
     it('changes nothing while paused, and acts again once unpaused', async () => {
       const leader = await settled();
