@@ -73,13 +73,13 @@ export function localNodeControl(ctx: ClusterContext, node: NodeSpec): NodeContr
     },
     async stop(mode) {
       if (readDataDir(dataDir).pid === null) return;
-      await stopInstance(env, { dataDir, mode });
+      await stopInstance({ dataDir, mode });
     },
     waitGone: gone,
     async fence() {
       if (readDataDir(dataDir).pid === null) return 'not running';
       try {
-        await stopInstance(env, { dataDir, mode: 'fast', timeoutSec: ctx.timeouts.fenceStopMs / 1000 });
+        await stopInstance({ dataDir, mode: 'fast', timeoutSec: ctx.timeouts.fenceStopMs / 1000 });
         if (readDataDir(dataDir).pid === null) return 'stopped';
       } catch {
         // a hung server does not stop: kill it below
@@ -95,7 +95,7 @@ export function localNodeControl(ctx: ClusterContext, node: NodeSpec): NodeContr
       await control.start();
     },
     async reload() {
-      if (readDataDir(dataDir).pid !== null) await reloadInstance(env, dataDir);
+      reloadInstance(dataDir);
     },
     writeConfig: (config) => writeNodeFiles(dataDir, config, runAs),
     makeStandby(config) {
