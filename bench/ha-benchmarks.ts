@@ -285,14 +285,34 @@ async function falseFailovers(seconds: number): Promise<{ leaderChanges: number;
   }
 }
 
+/** `PGREPL_BENCH_HA_ONLY=switchover,death-fast,…`: those measures alone, printed; BENCHMARKS.md is left as it is. */
+const PARTS = {
+  'death-default': () => timeNodeDeaths('default'),
+  'death-fast': () => timeNodeDeaths('fast'),
+  crash: () => timePostmasterCrashes(),
+  switchover: () => timeSwitchovers(),
+  idle: () => idleAgents(30),
+  hog: () => falseFailovers(HOG_SECONDS),
+} as const;
+
 export async function runHaBenchmarks(): Promise<void> {
+  const only = process.env['PGREPL_BENCH_HA_ONLY'];
+  if (only) {
+    for (const part of only.split(',')) {
+      const run = PARTS[part as keyof typeof PARTS];
+      if (!run)
+        throw new Error(`PGREPL_BENCH_HA_ONLY: no part "${part}"; parts: ${Object.keys(PARTS).join(', ')}`);
+      log(`${part}: ${JSON.stringify(await run())}`);
+    }
+    return;
+  }
   const started = new Date();
-  const deathDefault = await timeNodeDeaths('default');
-  const deathFast = await timeNodeDeaths('fast');
-  const crash = await timePostmasterCrashes();
-  const sw = await timeSwitchovers();
-  const idle = await idleAgents(30);
-  const hog = await falseFailovers(HOG_SECONDS);
+  const deathDefault = await PARTS['death-default']();
+  const deathFast = await PARTS['death-fast']();
+  const crash = await PARTS.crash();
+  const sw = await PARTS.switchover();
+  const idle = await PARTS.idle();
+  const hog = await PARTS.hog();
   const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM, Linux ${release()}, Node ${process.version}`;
   const r = (xs: number[]) => xs.map((x) => x.toFixed(1)).join(', ');
   const section = [

@@ -1,4 +1,5 @@
 import { PgreplError } from '../errors.js';
+import { isAlive } from '../postgres/instance-control.js';
 import { lsnDiff } from '../postgres/lsn.js';
 import { keptSession } from '../postgres/sql-client.js';
 import type { KeptSession } from '../postgres/sql-client.js';
@@ -7,9 +8,15 @@ import { adminTarget, requireSuperuserPassword } from '../cluster/context/cluste
 import type { ClusterContext } from '../cluster/context/cluster-context.js';
 import { controlOf } from '../cluster/actions/control-of.js';
 import { nodeOf, sqlOn } from '../cluster/actions/node-actions.js';
-import { createSlotsFor, makeStandby, promote, repoint } from '../cluster/actions/topology-actions.js';
-import { decideAgent } from '../cluster/decide/decide-agent.js';
-import type { AgentDecision, AgentSnapshot, Peer } from '../cluster/decide/decide-agent.js';
+import {
+  createSlotsFor,
+  dropSlotsOnStandby,
+  makeStandby,
+  promote,
+  repoint,
+} from '../cluster/actions/topology-actions.js';
+import { decideAgent, SWITCHOVER_MAX_AGE_MS } from '../cluster/decide/decide-agent.js';
+import type { AgentDecision, AgentSnapshot, DcsView, Peer } from '../cluster/decide/decide-agent.js';
 import { runRejoin } from '../cluster/operations/run-rejoin.js';
 import type { EtcdClient, EtcdOp } from '../dcs/etcd-client.js';
 import { haKeys, readHaState } from '../dcs/ha-state.js';
@@ -64,6 +71,8 @@ export class Agent {
   private state: AgentState;
   /** What an operator asked and is under way (operate); the loop then only renews, observes and fences. */
   private operation: string | null = null;
+  /** The switchover (its request's `at`) for which this agent, its target, made the others' slots. */
+  private slotsMadeFor: number | null = null;
   /** The loop's actions and the operators' operations, one at a time. */
   private exclusive: Promise<unknown> = Promise.resolve();
 
@@ -167,8 +176,15 @@ export class Agent {
     const holds = leader?.node === node.name;
     const down = self.local.kind === 'stopped' || self.local.kind === 'starting';
     this.downSince = holds && down ? (this.downSince ?? began) : null;
-    // The others' servers matter only to a failover (or to a primary taking a free key).
-    const needPeers = haState !== null && leader === null && haState.view.switchover?.to !== node.name;
+    // The others' servers matter only to a failover this node may race in (or to a primary taking
+    // a free key): not while a switchover or an operator's failover names another node.
+    const sw = haState?.view.switchover ?? null;
+    const asked = haState?.view.failover ?? null;
+    const named = [sw, asked].find((r) => r !== null && began - r.at < SWITCHOVER_MAX_AGE_MS);
+    const needPeers =
+      haState !== null &&
+      leader === null &&
+      (self.local.kind === 'primary' || named === undefined || (named === asked && asked?.to === node.name));
     const peers: Peer[] = needPeers
       ? await observePeers(ctx, node.name, haState!.members, Math.min(1000, ha.retryTimeoutMs))
       : [];
@@ -188,6 +204,7 @@ export class Agent {
       downSince: this.downSince,
       restartBudgetMs: (ha.ttlSeconds * 1000) / 2,
       operation: this.operation,
+      slotsMadeFor: this.slotsMadeFor,
     };
     const decision = decideAgent(snapshot);
     this.logChange(self, leader?.node ?? null, decision);
@@ -281,9 +298,14 @@ export class Agent {
         return;
       }
       case 'race': {
+        // A switchover target that made every slot already may be streamed from at once.
+        const sw = s?.view.switchover;
+        const followable = sw?.to === node.name && this.slotsMadeFor === sw.at;
         const won = await etcd.txn({
           compare: [{ key: this.keys.leader, createRevision: 0 }],
-          success: [{ put: { key: this.keys.leader, value: leaderValue(node.name, false), lease } }],
+          success: [
+            { put: { key: this.keys.leader, value: leaderValue(node.name, false, followable), lease } },
+          ],
         });
         if (won.succeeded) await this.promoteSelf(s);
         return;
@@ -320,8 +342,17 @@ export class Agent {
       case 'rejoin':
         await runRejoin(ctx, node.name, { reclone: false });
         return;
+      case 'make-slots':
+        // While still a standby: they exist before any replica is told to stream from here.
+        await this.session.use((session) => createSlotsFor(ctx, node, session));
+        this.slotsMadeFor = decision.for;
+        return;
+      case 'drop-slots':
+        await dropSlotsOnStandby(ctx, node);
+        this.slotsMadeFor = null;
+        return;
       case 'lead':
-        if (s !== null) await this.recordLeaderPosition(self);
+        if (s !== null) await this.recordLeaderPosition(self, s.view.lastLeaderLsn);
         return;
       case 'wait':
         return;
@@ -413,8 +444,15 @@ export class Agent {
     await etcd.put(this.keys.sync, JSON.stringify({ count: ctx.spec.replication.syncCount, standbys }));
   }
 
-  private async recordLeaderPosition(self: SelfObservation): Promise<void> {
+  /** Records the leader's position, unless etcd holds it already (`known`: what this loop read). */
+  private async recordLeaderPosition(self: SelfObservation, known?: DcsView['lastLeaderLsn']): Promise<void> {
     if (self.local.kind !== 'primary' || self.local.lsn === null) return;
+    if (
+      known?.lsn === self.local.lsn &&
+      known.timeline === self.local.timeline &&
+      known.node === this.d.node.name
+    )
+      return;
     await this.d.etcd.put(
       this.keys.lastLeaderLsn,
       JSON.stringify({ lsn: self.local.lsn, timeline: self.local.timeline, node: this.d.node.name }),
@@ -459,10 +497,23 @@ export class Agent {
       pid: process.pid,
       at: Date.now(),
     };
+    // The record lives on the lease: it is written again only when it says something new, or
+    // every PUBLISH_AT_LEAST_MS so that its time stays recent, or under a new lease.
+    const text = JSON.stringify({ ...record, at: 0 });
+    const before = this.published;
+    if (
+      before?.text === text &&
+      before.lease === this.lease.id &&
+      record.at - before.at < PUBLISH_AT_LEAST_MS
+    )
+      return;
     await this.d.etcd
       .put(this.keys.member(this.d.node.name), JSON.stringify(record), this.lease.id)
+      .then(() => (this.published = { text, lease: this.lease?.id ?? '', at: record.at }))
       .catch((err: unknown) => this.failed('publishing the member record', err));
   }
+
+  private published: { text: string; lease: string; at: number } | null = null;
 
   /** Sleeps `loopWait` from `began`, or less: a change of the leader or pause key, or a dead postmaster, wakes it. */
   private async sleepUntilNext(began: number, stop: AbortSignal): Promise<void> {
@@ -470,16 +521,18 @@ export class Agent {
     const deadline = began + ha.loopWaitMs;
     const pidAtStart = controlOf(ctx, node).state().pid;
     while (!stop.aborted && ctx.clock.now() < deadline) {
-      const woken = new Promise<void>((r) => (this.wake = r));
-      await Promise.race([woken, ctx.clock.sleep(Math.min(100, deadline - ctx.clock.now()))]);
-      this.wake = null;
+      // A change that came while the loop ran (the new leader's key, say) is acted on at once.
       if (this.woke) {
         this.woke = false;
         return;
       }
+      const woken = new Promise<void>((r) => (this.wake = r));
+      await Promise.race([woken, ctx.clock.sleep(Math.min(100, deadline - ctx.clock.now()))]);
+      this.wake = null;
       // A postmaster that died is noticed within 0.1 s, not at the next loop.
-      if (pidAtStart !== null && controlOf(ctx, node).state().pid === null) return;
+      if (pidAtStart !== null && !isAlive(pidAtStart)) return;
     }
+    this.woke = false;
   }
 
   private woke = false;
@@ -572,6 +625,9 @@ export class Agent {
   private failingNow = new Set<string>();
 }
 
+/** An unchanged member record is written again after this long. */
+const PUBLISH_AT_LEAST_MS = 10_000;
+
 /** Decisions after which the leader key is not what this loop read. */
 const KEY_CHANGES: ReadonlySet<AgentDecision['kind']> = new Set([
   'take-key',
@@ -581,7 +637,8 @@ const KEY_CHANGES: ReadonlySet<AgentDecision['kind']> = new Set([
   'release',
 ]);
 
-const leaderValue = (node: string, ready: boolean) => JSON.stringify({ node, ready });
+const leaderValue = (node: string, ready: boolean, followable = ready) =>
+  JSON.stringify({ node, ready, followable });
 
 /** A replica ahead of the leader's last record (recorded a loop ago) is not behind at all. */
 const nonNegative = (d: number | null) => (d === null ? null : Math.max(0, d));

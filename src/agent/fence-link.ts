@@ -23,11 +23,16 @@ export interface FenceLinkPaths {
 }
 
 export function fenceLink(p: FenceLinkPaths): FenceLink {
+  // What this agent last wrote: a replica's agent disarms every loop, and need not rewrite the file.
+  let written: string | null = null;
   const write = (order: FenceOrder) => {
+    const text = JSON.stringify(order);
+    if (text === written) return;
     // Whole or not at all: the watchdog must never read half an order.
     const tmp = `${p.file}.tmp`;
-    writeFileSync(tmp, JSON.stringify(order), { mode: 0o600 });
+    writeFileSync(tmp, text, { mode: 0o600 });
     renameSync(tmp, p.file);
+    written = text;
   };
   const link: FenceLink = {
     ensureRunning() {
@@ -50,6 +55,7 @@ export function fenceLink(p: FenceLinkPaths): FenceLink {
     close() {
       link.disarm();
       rmSync(p.file, { force: true });
+      written = null;
     },
   };
   // The watchdog needs an order to start with. One left by an earlier agent still holds: it may

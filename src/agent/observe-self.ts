@@ -1,4 +1,4 @@
-import { readInstanceState, readSenders, readWalReceiver } from '../postgres/instance-queries.js';
+import { readInstanceState, readSenders } from '../postgres/instance-queries.js';
 import type { InstanceState } from '../postgres/instance-queries.js';
 import { withSql } from '../postgres/sql-client.js';
 import type { KeptSession } from '../postgres/sql-client.js';
@@ -55,9 +55,12 @@ export async function observeSelf(
             .map((x) => x.applicationName),
         };
       }
-      const receiver = await readWalReceiver(s);
-      const [row] = await s.query<{ c: string }>("SELECT current_setting('primary_conninfo') AS c");
-      const streaming = receiver?.status === 'streaming';
+      // One round trip: the WAL receiver, where it points, and the slots no standby uses.
+      const [row] = await s.query<{ status: string | null; c: string; idle: number }>(
+        `SELECT (SELECT status FROM pg_stat_wal_receiver) AS status, current_setting('primary_conninfo') AS c,
+                (SELECT count(*) FROM pg_replication_slots WHERE NOT active)::int AS idle`,
+      );
+      const streaming = row?.status === 'streaming';
       // Without a WAL receiver the server can only say the timeline of its last restartpoint; the
       // WAL it received says which timeline it really reached.
       const onDisk = streaming ? null : controlOf(ctx, node).newestWalTimeline();
@@ -76,6 +79,7 @@ export async function observeSelf(
           instance.replayPaused === true
             ? 'its replay is paused (pg_is_wal_replay_paused); pg_wal_replay_resume() lets it be promoted'
             : null,
+        idleSlots: row?.idle ?? 0,
       };
       return { local, pid: disk.pid, instance, syncStandbys: [] };
     });

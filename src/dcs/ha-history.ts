@@ -3,7 +3,7 @@ import type { EtcdClient } from './etcd-client.js';
 import { haKeys } from './ha-state.js';
 
 /**
- * The cluster's history in etcd (`history/<time>`), where every agent of every host appends what
+ * The cluster's history in etcd (`/pgrepl-history/<cluster>/<time>`), where every agent of every host appends what
  * it did (failovers, switchovers, rejoins) and `pgrepl history` reads it from anywhere.
  */
 export async function appendHaHistory(etcd: EtcdClient, cluster: string, e: HistoryEntry): Promise<void> {

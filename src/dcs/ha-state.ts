@@ -6,7 +6,7 @@ export function haKeys(cluster: string) {
   const root = `/pgrepl/${cluster}/`;
   return {
     root,
-    /** Who may run as primary: `{ node, ready }` on the holder's lease. */
+    /** Who may run as primary: `{ node, ready, followable }` on the holder's lease. */
     leader: `${root}leader`,
     membersPrefix: `${root}members/`,
     member: (node: string) => `${root}members/${node}`,
@@ -23,7 +23,11 @@ export function haKeys(cluster: string) {
     /** Present for each node an operator stopped through its agent: it stays stopped. */
     heldStoppedPrefix: `${root}stopped/`,
     heldStopped: (node: string) => `${root}stopped/${node}`,
-    historyPrefix: `${root}history/`,
+    /**
+     * Outside `root`: it only grows, and the agents read everything under `root` every loop.
+     * (`pgrepl history` reads it, from any host.)
+     */
+    historyPrefix: `/pgrepl-history/${cluster}/`,
   };
 }
 
@@ -78,10 +82,15 @@ export async function readHaState(client: EtcdClient, cluster: string): Promise<
   const { kvs, revision } = await client.list(keys.root);
   const byKey = new Map(kvs.map((kv) => [kv.key, kv]));
   const leaderKv = byKey.get(keys.leader);
-  const leaderValue = parse<{ node: string; ready: boolean }>(leaderKv);
+  const leaderValue = parse<{ node: string; ready: boolean; followable?: boolean }>(leaderKv);
   const leader: LeaderKey | null =
     leaderKv && leaderValue
-      ? { node: leaderValue.node, ready: leaderValue.ready === true, term: leaderKv.createRevision }
+      ? {
+          node: leaderValue.node,
+          ready: leaderValue.ready === true,
+          followable: leaderValue.ready === true || leaderValue.followable === true,
+          term: leaderKv.createRevision,
+        }
       : null;
   const sw = parse<SwitchoverValue>(byKey.get(keys.switchover));
   const members = new Map<string, MemberRecord>();

@@ -122,7 +122,9 @@ function simulate(steps: readonly Step[]): { node: Name; from: number; to: numbe
     const readAt = sent + (step.renewDelay ?? 0) + step.readDelay;
     expire(readAt);
     const etcdAnswers = step.renewDelay !== null;
-    const seen = leader ? { node: leader.node, term: leader.term, ready: leader.ready } : null;
+    const seen = leader
+      ? { node: leader.node, term: leader.term, ready: leader.ready, followable: leader.ready }
+      : null;
     // Then the agent may stall before it decides and acts.
     now = readAt + step.stall;
     watchdogs(now);
@@ -158,6 +160,7 @@ function simulate(steps: readonly Step[]): { node: Name; from: number; to: numbe
               upstream: seen?.node ?? null,
               streaming: true,
               problem: null,
+              idleSlots: 0,
             }
           : { kind: 'stopped', standby: false, initialized: true };
     const snapshot: AgentSnapshot = {
@@ -188,6 +191,7 @@ function simulate(steps: readonly Step[]): { node: Name; from: number; to: numbe
       downSince: null,
       restartBudgetMs: 1000,
       operation: step.operation ? 'restart' : null,
+      slotsMadeFor: null,
     };
     const d = decideAgent(snapshot);
     // The action, as the loop performs it: transactions are etcd's, at the time they arrive.

@@ -13,12 +13,13 @@ const replica = (o: Partial<Extract<LocalServer, { kind: 'replica' }>> = {}): Lo
   upstream: 'pg1',
   streaming: true,
   problem: null,
+  idleSlots: 0,
   ...o,
 });
 const primary: LocalServer = { kind: 'primary', timeline: 1, lsn: '0/5000000' };
 
 const view = (o: Partial<DcsView> = {}): DcsView => ({
-  leader: { node: 'pg1', term: 7, ready: true },
+  leader: { node: 'pg1', term: 7, ready: true, followable: true },
   lastLeaderLsn: { lsn: '0/5000000', timeline: 1 },
   sync: null,
   paused: false,
@@ -58,6 +59,7 @@ const snap = (o: Partial<AgentSnapshot> = {}): AgentSnapshot => ({
   downSince: null,
   restartBudgetMs: 2000,
   operation: null,
+  slotsMadeFor: null,
   ...o,
 });
 
@@ -111,13 +113,13 @@ describe('the agent decision: leader', () => {
   });
 
   it('promotes a replica that won the key, and announces once it is primary', () => {
-    const won = view({ leader: { node: 'pg2', term: 9, ready: false } });
+    const won = view({ leader: { node: 'pg2', term: 9, ready: false, followable: false } });
     assert.equal(decided(snap({ dcs: won })).kind, 'promote');
     assert.equal(decided(snap({ dcs: won, local: primary })).kind, 'announce');
   });
 
   it('releases a key it holds when its replica cannot be promoted', () => {
-    const won = view({ leader: { node: 'pg2', term: 9, ready: false } });
+    const won = view({ leader: { node: 'pg2', term: 9, ready: false, followable: false } });
     const d = decided(snap({ dcs: won, local: replica({ problem: 'its replay is paused' }) }));
     assert.equal(d.kind, 'release');
   });
@@ -161,7 +163,8 @@ describe('the agent decision: replicas', () => {
 
   it('waits while the new leader is still promoting', () => {
     assert.equal(
-      decided(snap({ dcs: view({ leader: { node: 'pg3', term: 8, ready: false } }) })).kind,
+      decided(snap({ dcs: view({ leader: { node: 'pg3', term: 8, ready: false, followable: false } }) }))
+        .kind,
       'wait',
     );
   });
@@ -291,12 +294,55 @@ describe('the agent decision: switchover', () => {
   it('lets the target race only once it received the shutdown checkpoint', () => {
     const dcs = view({ leader: null, switchover: asked, lastLeaderLsn: { lsn: '0/5000100', timeline: 1 } });
     const peers = [peer('pg1', { inRecovery: null, agentAlive: true, positionLsn: null }), peer('pg2')];
-    const early = decided(leaderless({ me: 'pg3', specIndex: 2, dcs, peers }));
+    const early = decided(leaderless({ me: 'pg3', specIndex: 2, dcs, peers, slotsMadeFor: asked.at }));
     assert.match(early.reason, /waiting to receive pg1's shutdown checkpoint 0\/5000100/);
     const ready = decided(
-      leaderless({ me: 'pg3', specIndex: 2, dcs, peers, local: replica({ positionLsn: '0/5000180' }) }),
+      leaderless({
+        me: 'pg3',
+        specIndex: 2,
+        dcs,
+        peers,
+        slotsMadeFor: asked.at,
+        local: replica({ positionLsn: '0/5000180' }),
+      }),
     );
     assert.equal(ready.kind, 'race');
+  });
+
+  it("makes the target make the others' slots on itself first, once per request", () => {
+    const d = decided(snap({ me: 'pg3', specIndex: 2, dcs: view({ switchover: asked }) }));
+    assert.deepEqual([d.kind, 'for' in d ? d.for : null], ['make-slots', asked.at]);
+    const done = decided(
+      snap({ me: 'pg3', specIndex: 2, dcs: view({ switchover: asked }), slotsMadeFor: asked.at }),
+    );
+    assert.equal(done.kind, 'wait');
+    const released = view({ leader: null, switchover: asked });
+    assert.equal(decided(leaderless({ me: 'pg3', specIndex: 2, dcs: released })).kind, 'make-slots');
+  });
+
+  it('lets replicas stream from a target that holds the key with its slots made, before it promoted', () => {
+    const followable = { node: 'pg3', term: 9, ready: false, followable: true };
+    const d = decided(snap({ dcs: view({ leader: followable, switchover: asked }) }));
+    assert.deepEqual([d.kind, 'leader' in d ? d.leader : null], ['follow', 'pg3']);
+    const stopped = { kind: 'stopped', standby: false, initialized: true } as const;
+    const old = decided(snap({ me: 'pg1', local: stopped, dcs: view({ leader: followable }) }));
+    assert.equal(old.kind, 'wait', 'a former primary waits until the new one has promoted');
+  });
+
+  it('drops idle slots on a replica once no switchover to it is under way', () => {
+    const d = decided(snap({ local: replica({ idleSlots: 2 }) }));
+    assert.equal(d.kind, 'drop-slots');
+    assert.match(d.reason, /2 replication slot\(s\)/);
+    const target = decided(
+      snap({
+        me: 'pg3',
+        specIndex: 2,
+        local: replica({ idleSlots: 2 }),
+        dcs: view({ switchover: asked }),
+        slotsMadeFor: asked.at,
+      }),
+    );
+    assert.equal(target.kind, 'wait', 'the target keeps the slots it made for the switchover');
   });
 
   it('ignores a request older than 30 s (its target never took over)', () => {

@@ -17,6 +17,8 @@ export type LocalServer =
       readonly streaming: boolean;
       /** Why it cannot be promoted now (paused replay, …); null when it can. */
       readonly problem: string | null;
+      /** Replication slots it holds that no standby streams from: they keep its WAL. */
+      readonly idleSlots: number;
     }
   /** Not running. `standby`: it has standby.signal; `initialized`: it holds a data directory. */
   | { readonly kind: 'stopped'; readonly standby: boolean; readonly initialized: boolean }
@@ -46,6 +48,11 @@ export interface LeaderKey {
   readonly term: number;
   /** The holder has promoted and made every slot: replicas may follow it. */
   readonly ready: boolean;
+  /**
+   * Its slots for every other node exist already (a switchover target makes them before it races):
+   * replicas may stream from it before it has promoted, cascading, and follow its new timeline.
+   */
+  readonly followable: boolean;
 }
 
 /** What the agent read from etcd this loop. */
@@ -108,6 +115,8 @@ export interface AgentSnapshot {
   readonly restartBudgetMs: number;
   /** What an operator asked this agent to do (a restart, a stop) while it is under way; null when nothing. */
   readonly operation: string | null;
+  /** The switchover request (its `at`) for which this agent made the other nodes' slots; null when none. */
+  readonly slotsMadeFor: number | null;
 }
 
 export type AgentDecision =
@@ -124,6 +133,10 @@ export type AgentDecision =
   | { readonly kind: 'follow'; readonly leader: string; readonly reason: string }
   | { readonly kind: 'start-replica'; readonly leader: string; readonly reason: string }
   | { readonly kind: 'rejoin'; readonly leader: string; readonly reason: string }
+  /** A switchover target makes the other nodes' slots on itself, so that they can follow it at once. */
+  | { readonly kind: 'make-slots'; readonly for: number; readonly reason: string }
+  /** A replica drops the slots no standby streams from (they would keep its WAL). */
+  | { readonly kind: 'drop-slots'; readonly reason: string }
   | { readonly kind: 'wait'; readonly reason: string };
 
 /** The decisions under which this node's server runs as a writable primary. */
@@ -199,7 +212,8 @@ function decideUnasked(s: AgentSnapshot): AgentDecision {
     };
   }
   if (leader === null) return failover(s, dcs);
-  if (!leader.ready) return { kind: 'wait', reason: `${leader.node} took the leader key and is promoting` };
+  if (!leader.ready && !(leader.followable && local.kind === 'replica'))
+    return { kind: 'wait', reason: `${leader.node} took the leader key and is promoting` };
   if (local.kind === 'starting') return { kind: 'wait', reason: 'the server is starting' };
   if (local.kind === 'stopped') {
     if (!local.initialized)
@@ -228,6 +242,13 @@ function decideUnasked(s: AgentSnapshot): AgentDecision {
       kind: 'rejoin',
       leader: leader.node,
       reason: `on timeline ${local.timeline}, behind the leader's ${leaderTl}, and not streaming`,
+    };
+  const sw = activeSwitchover(s);
+  if (sw?.to === s.me && s.slotsMadeFor !== sw.at) return makeSlots(sw);
+  if (local.idleSlots > 0 && leader.ready && sw?.to !== s.me)
+    return {
+      kind: 'drop-slots',
+      reason: `${local.idleSlots} replication slot(s) here that no standby uses would keep this replica's WAL: dropping them`,
     };
   return {
     kind: 'wait',
@@ -302,6 +323,7 @@ function failover(s: AgentSnapshot, dcs: DcsView): AgentDecision {
   const sw = activeSwitchover(s);
   if (sw && sw.to !== s.me)
     return { kind: 'wait', reason: `no leader; switchover from ${sw.from} to ${sw.to} under way` };
+  if (sw && s.slotsMadeFor !== sw.at) return makeSlots(sw);
   const last = dcs.lastLeaderLsn;
   // The leader recorded where its shutdown checkpoint starts: the target must hold all of it.
   if (sw && last && (local.positionLsn === null || parseLsn(local.positionLsn) <= parseLsn(last.lsn)))
@@ -365,6 +387,14 @@ function failover(s: AgentSnapshot, dcs: DcsView): AgentDecision {
   return {
     kind: 'race',
     reason: `no leader; the most advanced eligible replica (at ${local.positionLsn}): racing for the key`,
+  };
+}
+
+function makeSlots(sw: NonNullable<DcsView['switchover']>): AgentDecision {
+  return {
+    kind: 'make-slots',
+    for: sw.at,
+    reason: `switchover target: making the other nodes' slots here first, so that they can follow me the moment I hold the key`,
   };
 }
 
