@@ -97,6 +97,7 @@ export async function startAgentApi(o: AgentApiOptions): Promise<FastifyInstance
   mutating('/reload', bodies.none, () => o.operations.reload());
   mutating('/stop', bodies.stop, (b) => o.operations.stop(b.mode));
   mutating('/start', bodies.none, () => o.operations.start());
+  mutating('/leave', bodies.none, () => o.operations.leave());
   mutating('/switchover', bodies.switchover, (b) => o.cluster.switchover(b.to));
   mutating('/failover', bodies.failover, (b) => o.cluster.failover(b.to, b.force));
   mutating('/pause', bodies.none, () => o.cluster.pause(true));

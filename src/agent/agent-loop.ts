@@ -1,3 +1,4 @@
+import { statSync } from 'node:fs';
 import { PgreplError } from '../errors.js';
 import { isAlive } from '../postgres/instance-control.js';
 import { lsnDiff } from '../postgres/lsn.js';
@@ -13,9 +14,12 @@ import {
   dropSlotsOnStandby,
   makeStandby,
   promote,
+  renderPrimary,
   repoint,
 } from '../cluster/actions/topology-actions.js';
 import { decideAgent, SWITCHOVER_MAX_AGE_MS } from '../cluster/decide/decide-agent.js';
+import { decideSyncSet } from '../cluster/decide/decide-sync-set.js';
+import type { SyncSet } from '../cluster/decide/decide-sync-set.js';
 import type { AgentDecision, AgentSnapshot, DcsView, Peer } from '../cluster/decide/decide-agent.js';
 import { runRejoin } from '../cluster/operations/run-rejoin.js';
 import type { EtcdClient, EtcdOp } from '../dcs/etcd-client.js';
@@ -49,6 +53,11 @@ export interface AgentDeps {
   readonly fence: FenceLink;
   /** http://host:port of this agent's API, for its member record. */
   readonly api: string;
+  /**
+   * The agent's context from the spec file as it is now; the agent calls it when the file changed
+   * (a node removed), and then acts on the new spec. Absent: the spec is never re-read.
+   */
+  readonly reload?: () => Promise<ClusterContext>;
 }
 
 /** A margin under the lease, for clock rates and the time a kill takes: 1/8 of the TTL, 0.5 s at most. */
@@ -76,7 +85,15 @@ export class Agent {
   /** The loop's actions and the operators' operations, one at a time. */
   private exclusive: Promise<unknown> = Promise.resolve();
 
-  constructor(private readonly d: AgentDeps) {
+  /** Aborted when the agent must end by itself: its node was removed. */
+  private readonly retired = new AbortController();
+  /** The spec file's mtime and size when it was last loaded. */
+  private specStamp: string | null;
+  /** Where the leader was when it took a spec with fewer synchronous standbys (decideSyncSet). */
+  private narrowedAt: string | null = null;
+
+  constructor(private d: AgentDeps) {
+    this.specStamp = stampOf(d.ctx.spec.source);
     this.keys = haKeys(d.ctx.spec.cluster);
     const target = adminTarget(d.ctx, d.node);
     if (!target) requireSuperuserPassword(d.ctx);
@@ -97,6 +114,18 @@ export class Agent {
 
   get current(): AgentState {
     return this.state;
+  }
+
+  /** The context and node the agent acts on now (the spec may have been re-read since it began). */
+  get context(): { readonly ctx: ClusterContext; readonly node: NodeSpec } {
+    return { ctx: this.d.ctx, node: this.d.node };
+  }
+
+  /** Ends the loop after this one: the agent then leaves as on SIGTERM. */
+  retire(why: string): void {
+    this.d.ctx.events.emit({ event: 'note', message: `agent of ${this.d.node.name}: ${why}` });
+    this.retired.abort(why);
+    this.nudge();
   }
 
   /**
@@ -132,7 +161,8 @@ export class Agent {
   }
 
   /** Loops until `stop` is aborted, then leaves as stopAgent() says. */
-  async run(stop: AbortSignal): Promise<void> {
+  async run(interrupted: AbortSignal): Promise<void> {
+    const stop = AbortSignal.any([interrupted, this.retired.signal]);
     const watching = this.watchKeys(stop);
     const onStop = () => this.wake?.();
     stop.addEventListener('abort', onStop);
@@ -158,6 +188,7 @@ export class Agent {
       [...this.failingBefore].filter((f) => this.failingNow.has(f) || f === 'watching etcd'),
     );
     this.failingNow = new Set();
+    await this.followSpec();
     await this.renewLease(began);
     let haState: HaState | null = null;
     if (this.lease) {
@@ -352,7 +383,9 @@ export class Agent {
         this.slotsMadeFor = null;
         return;
       case 'lead':
-        if (s !== null) await this.recordLeaderPosition(self, s.view.lastLeaderLsn);
+        if (s === null) return;
+        await this.recordLeaderPosition(self, s.view.lastLeaderLsn);
+        await this.followSyncSet(s, self);
         return;
       case 'wait':
         return;
@@ -436,12 +469,80 @@ export class Agent {
     return self;
   }
 
-  /** The standbys that may acknowledge commits: every other node, as synchronous_standby_names lists them. */
-  private async recordSyncSet(): Promise<void> {
+  /**
+   * Re-reads the spec when its file changed: a node that left it retires this agent; otherwise the
+   * agent acts on the new spec from now on, and renders its own node's files anew (pg_hba,
+   * synchronous_standby_names), which its server re-reads at once.
+   */
+  private async followSpec(): Promise<void> {
+    const stamp = stampOf(this.d.ctx.spec.source);
+    if (!this.d.reload || stamp === null || stamp === this.specStamp) return;
+    this.specStamp = stamp;
+    let ctx: ClusterContext;
+    try {
+      ctx = await this.d.reload();
+    } catch (err) {
+      this.failed('re-reading the spec (the agent goes on with the one it has)', err);
+      return;
+    }
+    const node = ctx.spec.nodes.find((n) => n.name === this.d.node.name);
+    if (!node) {
+      this.retire(`${this.d.node.name} is no longer in ${ctx.spec.source}: the agent stops`);
+      return;
+    }
+    this.d = { ...this.d, ctx, node };
+    ctx.events.emit({
+      event: 'note',
+      message: `agent of ${node.name}: ${ctx.spec.source} changed; acting on it`,
+    });
+    const local = this.state.self?.local.kind;
+    const leader = this.state.ha?.view.leader?.node;
+    try {
+      await this.oneAtATime(async () => {
+        if (local === 'primary') {
+          await renderPrimary(ctx, node);
+          const [row] = await this.session.use((q) =>
+            q.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn'),
+          );
+          this.narrowedAt = row?.lsn ?? null;
+        } else if (local === 'replica' && leader && leader !== node.name)
+          await repoint(ctx, node, nodeOf(ctx, leader));
+      });
+    } catch (err) {
+      this.failed('rendering the node for the new spec', err);
+    }
+  }
+
+  /** The leader records the synchronous standbys of its spec, a narrower set once it is safe (decideSyncSet). */
+  private async followSyncSet(s: HaState, self: SelfObservation): Promise<void> {
     const { ctx, node, etcd } = this.d;
     if (ctx.spec.replication.mode === 'async') return;
+    const d = decideSyncSet({
+      recorded: s.view.sync,
+      desired: this.syncSet(),
+      narrowedAt: this.narrowedAt,
+      flushed: self.flushed,
+    });
+    if (d.kind !== 'record') return;
+    await etcd.put(this.keys.sync, JSON.stringify(this.syncSet()));
+    this.narrowedAt = null;
+    ctx.events.emit({
+      event: 'note',
+      message: `agent of ${node.name}: synchronous standbys recorded: ${d.reason}`,
+    });
+  }
+
+  private syncSet(): SyncSet {
+    const { ctx, node } = this.d;
     const standbys = ctx.spec.nodes.filter((n) => n.name !== node.name).map((n) => n.name);
-    await etcd.put(this.keys.sync, JSON.stringify({ count: ctx.spec.replication.syncCount, standbys }));
+    return { count: ctx.spec.replication.syncCount, standbys };
+  }
+
+  /** The standbys that may acknowledge commits: every other node, as synchronous_standby_names lists them. */
+  private async recordSyncSet(): Promise<void> {
+    const { ctx, etcd } = this.d;
+    if (ctx.spec.replication.mode === 'async') return;
+    await etcd.put(this.keys.sync, JSON.stringify(this.syncSet()));
   }
 
   /** Records the leader's position, unless etcd holds it already (`known`: what this loop read). */
@@ -623,6 +724,16 @@ export class Agent {
 
   private failingBefore = new Set<string>();
   private failingNow = new Set<string>();
+}
+
+/** The spec file's mtime and size; null when there is no file (the embedded default). */
+function stampOf(file: string): string | null {
+  try {
+    const st = statSync(file);
+    return `${st.mtimeMs}:${st.size}`;
+  } catch {
+    return null;
+  }
 }
 
 /** An unchanged member record is written again after this long. */

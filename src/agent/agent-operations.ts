@@ -1,10 +1,8 @@
 import { PgreplError } from '../errors.js';
 import { controlOf } from '../cluster/actions/control-of.js';
 import { sqlOn } from '../cluster/actions/node-actions.js';
-import type { ClusterContext } from '../cluster/context/cluster-context.js';
 import type { EtcdClient } from '../dcs/etcd-client.js';
 import { haKeys } from '../dcs/ha-state.js';
-import type { NodeSpec } from '../spec/cluster-spec.js';
 import type { Agent, AgentState } from './agent-loop.js';
 
 /** What a node operation left: the server's role and postmaster PID before and after, and how long it took. */
@@ -23,6 +21,8 @@ export interface AgentOperations {
   reload(): Promise<NodeOperationResult>;
   stop(mode: 'fast' | 'immediate'): Promise<NodeOperationResult>;
   start(): Promise<NodeOperationResult>;
+  /** `remove`: stops the node for good and ends the agent (the operator then takes it out of the spec). */
+  leave(): Promise<NodeOperationResult>;
 }
 
 /**
@@ -30,14 +30,11 @@ export interface AgentOperations {
  * agents run): each acts on the agent's own node only, as an operation of the agent so that its
  * loop does not undo it, and returns once the loop sees the node as it should be.
  */
-export function agentOperations(d: {
-  readonly ctx: ClusterContext;
-  readonly node: NodeSpec;
-  readonly etcd: EtcdClient;
-  readonly agent: Agent;
-}): AgentOperations {
-  const { ctx, node, etcd, agent } = d;
-  const control = () => controlOf(ctx, node);
+export function agentOperations(d: { readonly etcd: EtcdClient; readonly agent: Agent }): AgentOperations {
+  const { etcd, agent } = d;
+  // The agent's node as its spec has it now (the spec may be re-read while it runs).
+  const { ctx, node } = agent.context;
+  const control = () => controlOf(agent.context.ctx, agent.context.node);
   const keys = haKeys(ctx.spec.cluster);
   const isLeader = () => agent.current.ha?.view.leader?.node === node.name;
   const result = (began: number, pidBefore: number | null, extra: Partial<NodeOperationResult> = {}) => ({
@@ -87,7 +84,7 @@ export function agentOperations(d: {
       if (pidBefore === null)
         throw new PgreplError('E_NOT_RUNNING', `${node.name} does not run; nothing to reload`);
       await control().reload();
-      const pending = await sqlOn(ctx, node, (q) =>
+      const pending = await sqlOn(agent.context.ctx, agent.context.node, (q) =>
         q.query<{ name: string }>('SELECT name FROM pg_settings WHERE pending_restart ORDER BY name'),
       );
       return result(began, pidBefore, { pendingRestart: pending.map((r) => r.name) });
@@ -107,6 +104,24 @@ export function agentOperations(d: {
         await etcd.put(keys.heldStopped(node.name), JSON.stringify({ at: new Date().toISOString() }));
         await control().stop(mode);
       });
+      return result(began, pidBefore, { role: 'stopped' });
+    },
+
+    async leave() {
+      const began = Date.now();
+      const pidBefore = control().state().pid;
+      if (isLeader())
+        throw new PgreplError(
+          'E_IS_PRIMARY',
+          `${node.name} is the primary: \`pgrepl switchover\` first, then remove it; nothing was changed`,
+        );
+      await agent.operate('remove', async () => {
+        await etcd.put(keys.heldStopped(node.name), JSON.stringify({ at: new Date().toISOString() }));
+        await control().stop('fast');
+      });
+      agent.retire(
+        `${node.name} is being removed from the cluster: its server is stopped and the agent ends`,
+      );
       return result(began, pidBefore, { role: 'stopped' });
     },
 

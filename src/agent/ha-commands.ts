@@ -68,6 +68,52 @@ export async function restartThroughAgents(
   return { restarted, switchover: null };
 }
 
+export interface AgentRemoval<T> {
+  /** What `detach` returned. */
+  readonly removal: T;
+  /** The node's record in etcd is gone: its agent ended. */
+  readonly agentEnded: boolean;
+  /** The leader recorded the synchronous standbys without it (sync and quorum modes). */
+  readonly syncSetNarrowed: boolean | null;
+}
+
+/**
+ * `remove` of a replica whose agent runs: its agent stops its server and ends; `detach` then takes
+ * the node out of the spec (and drops its slot); the other agents follow the spec file, and the
+ * leader records the narrower synchronous set once that is safe. Waits for each of those steps.
+ */
+export async function removeThroughAgents<T>(
+  spec: ClusterSpec,
+  t: HaTarget,
+  name: string,
+  detach: () => Promise<T>,
+): Promise<AgentRemoval<T>> {
+  const keys = haKeys(spec.cluster);
+  const s = await readHaState(t.etcd, spec.cluster);
+  if (s.view.leader?.node === name)
+    throw new PgreplError(
+      'E_IS_PRIMARY',
+      `${name} is the primary; switch over first (\`pgrepl switchover\`), then remove it; nothing was changed`,
+    );
+  if (s.members.has(name)) await askAgent(spec, t, name, '/leave');
+  const ended = await waitFor(t, spec, (x) => !x.members.has(name), 20_000, `${name}'s agent to end`)
+    .then(() => true)
+    .catch(() => false);
+  const removal = await detach();
+  await t.etcd.delete(keys.heldStopped(name));
+  if (spec.replication.mode === 'async') return { removal, agentEnded: ended, syncSetNarrowed: null };
+  const narrowed = await waitFor(
+    t,
+    spec,
+    (x) => x.view.sync !== null && !x.view.sync.standbys.includes(name),
+    20_000,
+    `the leader to record the synchronous standbys without ${name}`,
+  )
+    .then(() => true)
+    .catch(() => false);
+  return { removal, agentEnded: ended, syncSetNarrowed: narrowed };
+}
+
 /**
  * Commands that change topology would fight the agents (a manual promote under a running leader, a
  * stop the leader's agent restarts): while agents run and are not paused, they are refused.
@@ -91,7 +137,7 @@ export async function refuseWhileAgentsRun(
     throw new PgreplError(
       'E_HA_ACTIVE',
       `agents run cluster ${spec.cluster}, and a manual \`${command}\` would fight them; ` +
-        '`switchover`, `promote`, `restart`, `reload`, `stop NODE` and `start NODE` go through the agents. For ' +
+        '`switchover`, `promote`, `restart`, `reload`, `stop NODE`, `start NODE` and `remove` go through the agents. For ' +
         'anything else, `pgrepl pause` first (agents then only observe), and `pgrepl unpause` after; nothing was changed',
     );
 }

@@ -18,7 +18,11 @@ export interface SelfObservation {
   readonly instance: InstanceState | null;
   /** On a primary: the standbys it waits for now (sync_state sync or quorum); empty elsewhere. */
   readonly syncStandbys: readonly string[];
+  /** On a primary: each streaming standby's flush position; empty elsewhere. */
+  readonly flushed: ReadonlyMap<string, string | null>;
 }
+
+const NONE: ReadonlyMap<string, string | null> = new Map();
 
 /** The host and port a primary_conninfo names, matched to the spec's nodes. */
 export function upstreamOf(conninfo: string, nodes: readonly NodeSpec[]): string | null {
@@ -40,6 +44,7 @@ export async function observeSelf(
       pid: null,
       instance: null,
       syncStandbys: [],
+      flushed: NONE,
     };
   try {
     return await session.use(async (s) => {
@@ -53,6 +58,7 @@ export async function observeSelf(
           syncStandbys: senders
             .filter((x) => x.syncState === 'sync' || x.syncState === 'quorum')
             .map((x) => x.applicationName),
+          flushed: new Map(senders.map((x) => [x.applicationName, x.flushLsn])),
         };
       }
       // One round trip: the WAL receiver, where it points, and the slots no standby uses.
@@ -81,11 +87,11 @@ export async function observeSelf(
             : null,
         idleSlots: row?.idle ?? 0,
       };
-      return { local, pid: disk.pid, instance, syncStandbys: [] };
+      return { local, pid: disk.pid, instance, syncStandbys: [], flushed: NONE };
     });
   } catch {
     // A postmaster that runs but does not answer: starting, in crash recovery, or hung.
-    return { local: { kind: 'starting' }, pid: disk.pid, instance: null, syncStandbys: [] };
+    return { local: { kind: 'starting' }, pid: disk.pid, instance: null, syncStandbys: [], flushed: NONE };
   }
 }
 

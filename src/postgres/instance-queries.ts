@@ -26,6 +26,7 @@ export interface SenderState {
   readonly applicationName: string;
   readonly clientAddr: string | null;
   readonly state: string;
+  readonly flushLsn: string | null;
   readonly replayLsn: string | null;
   readonly lagBytes: number | null;
   readonly writeLagMs: number | null;
@@ -96,7 +97,8 @@ export async function readWalReceiver(s: SqlSession): Promise<WalReceiverState |
 
 export async function readSenders(s: SqlSession): Promise<SenderState[]> {
   const rows = await s.query<Record<string, unknown>>(`
-    SELECT application_name, host(client_addr) AS client_addr, state, replay_lsn::text AS replay_lsn,
+    SELECT application_name, host(client_addr) AS client_addr, state, flush_lsn::text AS flush_lsn,
+           replay_lsn::text AS replay_lsn,
            pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn)::float8 AS lag_bytes,
            (extract(epoch FROM write_lag) * 1000)::float8 AS write_lag_ms,
            (extract(epoch FROM flush_lag) * 1000)::float8 AS flush_lag_ms,
@@ -108,6 +110,7 @@ export async function readSenders(s: SqlSession): Promise<SenderState[]> {
     applicationName: String(r['application_name']),
     clientAddr: (r['client_addr'] as string | null) ?? null,
     state: String(r['state']),
+    flushLsn: (r['flush_lsn'] as string | null) ?? null,
     replayLsn: (r['replay_lsn'] as string | null) ?? null,
     lagBytes: num(r['lag_bytes']),
     writeLagMs: num(r['write_lag_ms']),

@@ -137,6 +137,7 @@ export function observe(
                   applicationName: n,
                   clientAddr: '127.0.0.1',
                   state: 'streaming',
+                  flushLsn: '0/3000000',
                   replayLsn: '0/3000000',
                   lagBytes: 0,
                   writeLagMs: 1,

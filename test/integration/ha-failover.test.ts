@@ -717,6 +717,43 @@ describe(
       return `http://127.0.0.1:${rec.localEtcd.clientPort}`;
     };
 
+    // Last: it leaves two nodes.
+    it('removes a replica through its agent: the agent ends, the spec and the leader forget it, and a failover still works', async () => {
+      const leader = await settled();
+      const victim = NODES.find((n) => n !== leader) as string;
+      const survivor = NODES.find((n) => n !== leader && n !== victim) as string;
+      const victimAgent = agentPidOf(victim);
+      const r = await c.cli(['remove', victim, '--yes', '--json']);
+      assert.equal(r.code, 0, r.stderr);
+      const out = JSON.parse(r.stdout) as Record<string, unknown>;
+      assert.deepEqual(
+        [out['throughAgents'], out['agentEnded'], out['slotDropped'], out['syncSetNarrowed']],
+        [true, true, true, true],
+      );
+      assert.equal(c.postmasterPid(victim), null);
+      assert.equal(alive(victimAgent), false, 'its agent ended');
+      assert.doesNotMatch(readFileSync(c.specFile, 'utf8'), new RegExp(`name: ${victim}\\b`));
+      await waitFor(
+        async () =>
+          !String(
+            (
+              await c.sql<{ s: string }>(leader, "SELECT current_setting('synchronous_standby_names') AS s")
+            )[0]?.s,
+          ).includes(victim),
+        10_000,
+        'the leader’s agent to render synchronous_standby_names without the removed node',
+      );
+      // The quorum rule now counts the survivor alone: it may take over from a dead leader.
+      const pm = c.postmasterPid(leader) as number;
+      for (const pid of [agentPidOf(leader), watchdogPidOf(leader)]) process.kill(pid, 'SIGKILL');
+      process.kill(-pm, 'SIGKILL');
+      await waitFor(
+        async () => (await settledLeaderOtherThan(leader)) === survivor,
+        30_000,
+        `${survivor} to take over with the narrowed synchronous set`,
+      );
+    });
+
     const settledLeaderOtherThan = async (old: string): Promise<string | null> => {
       for (const n of NODES.filter((x) => x !== old)) {
         const s = await agentStatus(n);

@@ -49,7 +49,12 @@ export async function runAgent(g: GlobalOptions, o: { node: string }): Promise<n
     logFile: paths.watchdogLog(node.name),
     dataDir: node.dataDir,
   });
-  const agent = new Agent({ ctx, node, ha, etcd, fence, api: agentApiUrl(node, ha) });
+  const reload = async () => {
+    const next = { ...(await commandContext(g)), events: ctx.events };
+    const still = next.spec.nodes.find((n) => n.name === node.name);
+    return still ? agentContext(next, still, etcd) : next;
+  };
+  const agent = new Agent({ ctx, node, ha, etcd, fence, api: agentApiUrl(node, ha), reload });
   const address = agentApiAddress(node, ha);
   const target = { ha, etcd };
   const api = await startAgentApi({
@@ -58,11 +63,11 @@ export async function runAgent(g: GlobalOptions, o: { node: string }): Promise<n
     state: () => agent.current,
     token: readApiToken(paths.apiToken),
     tokenFile: paths.apiToken,
-    operations: agentOperations({ ctx, node, etcd, agent }),
+    operations: agentOperations({ etcd, agent }),
     cluster: {
-      switchover: (to) => switchoverThroughAgents(ctx.spec, target, to),
-      failover: (to, force) => failoverThroughAgents(ctx.spec, target, to, force),
-      pause: async (on) => ({ paused: on, agents: await pauseAgents(ctx.spec, target, on) }),
+      switchover: (to) => switchoverThroughAgents(agent.context.ctx.spec, target, to),
+      failover: (to, force) => failoverThroughAgents(agent.context.ctx.spec, target, to, force),
+      pause: async (on) => ({ paused: on, agents: await pauseAgents(agent.context.ctx.spec, target, on) }),
     },
   }).catch((err: unknown) => {
     throw new PgreplError(

@@ -1,6 +1,7 @@
 import { destroyCluster } from '../../cluster/operations/destroy-cluster.js';
 import { nodeOf } from '../../cluster/actions/node-actions.js';
 import { removeNode } from '../../cluster/operations/remove-node.js';
+import { exclusively } from '../../cluster/operations/exclusive.js';
 import { reloadNodes, restartNodes } from '../../cluster/operations/restart-nodes.js';
 import { stopCluster, stopOneNode } from '../../cluster/operations/stop-cluster.js';
 import { PgreplError } from '../../errors.js';
@@ -9,7 +10,7 @@ import { currentLeader, effectiveHa, stopAgents, stopLocalEtcd } from '../../age
 import type { ClusterContext } from '../../cluster/context/cluster-context.js';
 import { askAgent } from '../../agent/agent-client.js';
 import type { NodeOperationResult } from '../../agent/agent-operations.js';
-import { agentsRunning, restartThroughAgents } from '../../agent/ha-commands.js';
+import { agentsRunning, removeThroughAgents, restartThroughAgents } from '../../agent/ha-commands.js';
 import type { HaTarget } from '../../agent/ha-commands.js';
 import { readHaState } from '../../dcs/ha-state.js';
 import type { GlobalOptions } from '../command-context.js';
@@ -195,20 +196,36 @@ export async function runRemove(
       `remove stops ${name}, drops its slot on the primary and takes it out of ${ctx.spec.source}; its data in ` +
         `${node.dataDir} is ${o.deleteData ? 'deleted' : 'kept'}. Run \`pgrepl remove ${name} --yes${o.deleteData ? ' --delete-data' : ''}\` if that is what you want`,
     );
-  const { result } = await changing(ctx, 'remove', () =>
-    removeNode(ctx, name, { deleteData: o.deleteData === true }),
-  );
+  const t = await agentsRunning(ctx.spec, ctx.processEnv);
+  const detach = (renderOthers: boolean) => async () =>
+    (await removeNode(ctx, name, { deleteData: o.deleteData === true, renderOthers })).result;
+  const agents = t
+    ? await removeThroughAgents(ctx.spec, t, name, () => exclusively(ctx, 'remove', detach(false)))
+    : null;
+  const r = agents ? agents.removal : await changing(ctx, 'remove', detach(true));
   if (o.json) {
-    process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+    const through = agents && { agentEnded: agents.agentEnded, syncSetNarrowed: agents.syncSetNarrowed };
+    process.stdout.write(
+      `${JSON.stringify(through ? { ...r, ...through, throughAgents: true } : r, null, 2)}\n`,
+    );
     return 0;
   }
   const lines = [
-    `removed ${name} from the cluster and from ${ctx.spec.source}${result.slotDropped ? '; its slot is dropped' : ''}`,
-    result.keptDataDir ? `its data is kept in ${result.keptDataDir}` : 'its data directory is deleted',
+    `removed ${name} from the cluster and from ${ctx.spec.source}${r.slotDropped ? '; its slot is dropped' : ''}`,
+    r.keptDataDir ? `its data is kept in ${r.keptDataDir}` : 'its data directory is deleted',
   ];
-  const touched = [...new Set(result.others.steps.map((s) => s.node))];
+  const touched = [...new Set((r.others?.steps ?? []).map((s) => s.node))];
   if (touched.length > 0)
     lines.push(`the other nodes no longer name it: ${touched.join(', ')} rewritten and reloaded`);
+  if (agents)
+    lines.push(
+      `its agent ${agents.agentEnded ? 'ended' : 'did not end in 20 s: stop it on its host'}; the other agents render their nodes without it` +
+        (agents.syncSetNarrowed === null
+          ? ''
+          : agents.syncSetNarrowed
+            ? ', and the leader recorded the synchronous standbys without it'
+            : '; the leader has not yet recorded the synchronous standbys without it (it waits for them to catch up)'),
+    );
   process.stdout.write(`${lines.join('\n')}\n`);
   return 0;
 }

@@ -67,6 +67,11 @@ export async function promote(ctx: ClusterContext, node: NodeSpec, s: SqlSession
       'E_TIMEOUT',
       `${node.name} did not finish promotion within ${limit / 1000} s; see its log`,
     );
+  await renderPrimary(ctx, node);
+}
+
+/** Writes a primary's configuration (no upstream) for `node` as the spec has it, and reloads it. */
+export async function renderPrimary(ctx: ClusterContext, node: NodeSpec): Promise<void> {
   const control = controlOf(ctx, node);
   control.writeConfig(configFor(ctx, node, undefined));
   await control.reload();

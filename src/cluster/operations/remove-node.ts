@@ -18,19 +18,23 @@ export interface RemoveResult {
   readonly slotDropped: boolean;
   /** The data directory, when it was kept. */
   readonly keptDataDir: string | null;
-  /** What the other nodes needed once it was gone (pg_hba, synchronous_standby_names). */
-  readonly others: UpResult;
+  /**
+   * What the other nodes needed once it was gone (pg_hba, synchronous_standby_names); null when
+   * their agents render them (they follow the spec file).
+   */
+  readonly others: UpResult | null;
 }
 
 /**
  * `remove NODE --yes`: takes a replica out of the cluster: stops it, drops its slot on the primary,
  * removes it from the spec (keeping the file's layout), and renders the others without it. Its data
- * directory stays unless `deleteData` (and only one pgrepl created goes). Run exclusively.
+ * directory stays unless `deleteData` (and only one pgrepl created goes). Run exclusively. With
+ * `renderOthers: false` (agents run the cluster) the others are left to their agents.
  */
 export async function removeNode(
   ctx: ClusterContext,
   name: string,
-  o: { deleteData: boolean },
+  o: { deleteData: boolean; renderOthers?: boolean },
 ): Promise<{ result: RemoveResult; ctx: ClusterContext }> {
   if (ctx.spec.source === EMBEDDED_SOURCE)
     throw new PgreplError('E_SPEC_NOT_FOUND', 'remove edits pgrepl.yaml; write it first with `pgrepl init`');
@@ -82,6 +86,7 @@ export async function removeNode(
   }
   const spec = await loadSpec({ cwd: dirname(ctx.spec.source), env: ctx.processEnv, file: ctx.spec.source });
   const after = { ...ctx, spec };
-  const others = await applyUp(after, await planCluster(after, { create: false }));
+  const others =
+    o.renderOthers === false ? null : await applyUp(after, await planCluster(after, { create: false }));
   return { result: { node: name, stopped: running, slotDropped, keptDataDir, others }, ctx: after };
 }
