@@ -244,6 +244,8 @@ export class Agent {
       if (decision.kind === 'fence') await this.act(decision, haState, self);
       else if (this.operation === null && decision.kind !== 'wait')
         await this.oneAtATime(() => this.act(decision, haState, self));
+      // The server is not what this loop observed: the next loop, at once, observes and reports it.
+      if (SERVER_CHANGES.has(decision.kind)) this.woke = true;
     } catch (err) {
       this.failed(decision.kind, err);
     }
@@ -738,6 +740,16 @@ function stampOf(file: string): string | null {
 
 /** An unchanged member record is written again after this long. */
 const PUBLISH_AT_LEAST_MS = 10_000;
+
+/** Decisions whose action starts, stops, re-points or rebuilds the server. */
+const SERVER_CHANGES: ReadonlySet<AgentDecision['kind']> = new Set([
+  'restart',
+  'release',
+  'fence',
+  'follow',
+  'start-replica',
+  'rejoin',
+]);
 
 /** Decisions after which the leader key is not what this loop read. */
 const KEY_CHANGES: ReadonlySet<AgentDecision['kind']> = new Set([

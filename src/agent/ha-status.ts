@@ -9,7 +9,7 @@ export interface HaStatus {
   /** Why etcd could not be read; null when it was. */
   readonly error: string | null;
   readonly leader: string | null;
-  /** Seconds before the leader's lease runs out if it stops renewing. */
+  /** Seconds before the leader's lease runs out if it stops renewing, as etcd counts them (whole seconds, rounded down). */
   readonly leaseSecondsLeft: number | null;
   readonly paused: boolean;
   /** Per node: its agent as its member record in etcd says, null when it has none (no agent runs). */
@@ -73,7 +73,10 @@ export function formatHaStatus(h: HaStatus): string {
   if (h.error) return `agents: etcd (${h.etcd.join(', ')}) does not answer: ${h.error}`;
   const head =
     `agents: leader ${h.leader ?? 'none'}` +
-    (h.leaseSecondsLeft === null ? '' : ` (lease ${h.leaseSecondsLeft} s)`) +
+    // etcd counts a lease's time left in whole seconds: 0 while the key exists is under a second.
+    (h.leaseSecondsLeft === null
+      ? ''
+      : ` (lease ${h.leaseSecondsLeft === 0 ? '< 1' : h.leaseSecondsLeft} s)`) +
     (h.paused ? ' · PAUSED: agents change nothing (`pgrepl unpause`)' : '');
   const lines = Object.entries(h.agents).map(([node, a]) =>
     a ? `  ${node}: pid ${a.pid}, ${a.api}, ${a.decision}: ${a.reason}` : `  ${node}: no agent`,

@@ -33,9 +33,9 @@ describe('the ha section of the spec', () => {
   });
 
   it('lets the fast profile and single keys override, and strips a trailing slash from etcd URLs', () => {
-    const spec = parse('ha: { profile: fast, loopWait: 0.25, etcd: ["http://10.0.0.5:2379/"] }\n');
-    assert.equal(spec.ha?.ttlSeconds, 2);
-    assert.equal(spec.ha?.loopWaitMs, 250);
+    const spec = parse('ha: { profile: fast, loopWait: 0.2, etcd: ["http://10.0.0.5:2379/"] }\n');
+    assert.equal(spec.ha?.ttlSeconds, 1);
+    assert.equal(spec.ha?.loopWaitMs, 200);
     assert.deepEqual(spec.ha?.etcd, ['http://10.0.0.5:2379']);
   });
 
