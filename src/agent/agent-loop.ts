@@ -241,9 +241,6 @@ export class Agent {
     this.logChange(self, leader?.node ?? null, decision);
     try {
       // An operation asked after this snapshot goes first; a fence never waits for one.
-      // A node about to become a standby is no primary to guard: a long rejoin (a re-clone) must
-      // not outlast an order written while it was one.
-      if (STANDBY.has(decision.kind)) this.d.fence.disarm();
       if (decision.kind === 'fence') await this.act(decision, haState, self);
       else if (this.operation === null && decision.kind !== 'wait')
         await this.oneAtATime(() => this.act(decision, haState, self));
@@ -252,7 +249,7 @@ export class Agent {
     } catch (err) {
       this.failed(decision.kind, err);
     }
-    this.guardPrimary(self, decision, leader?.node === node.name);
+    this.guardPrimary(self, decision);
     await this.publish(self, decision, haState);
     // What the API answers must include the key this loop took, gave up or announced.
     if (KEY_CHANGES.has(decision.kind) && this.lease)
@@ -567,11 +564,9 @@ export class Agent {
 
   /**
    * Arms the fence watchdog while a postmaster here may take writes (it runs and is not known to
-   * be a replica), or while this agent holds the key with its server down (a restart may start one
-   * before the next loop): whatever runs here must be gone by the time the lease could run out.
-   * Disarms it otherwise.
+   * be a replica): it must be gone by the time the lease could run out. Disarms it otherwise.
    */
-  private guardPrimary(before: SelfObservation, decision: AgentDecision, holdsKey: boolean): void {
+  private guardPrimary(before: SelfObservation, decision: AgentDecision): void {
     const { ctx, node, fence } = this.d;
     fence.ensureRunning();
     const pid = controlOf(ctx, node).state().pid;
@@ -580,12 +575,9 @@ export class Agent {
       before.pid === pid &&
       decision.kind !== 'race' &&
       decision.kind !== 'promote';
-    const until = this.lease?.safeUntil ?? ctx.clock.now();
-    if (stillReplica || STANDBY.has(decision.kind)) fence.disarm();
-    else if (pid === null) {
-      if (holdsKey) fence.arm(until, null);
-      else fence.disarm();
-    } else fence.arm(until, pid);
+    const standby = ['follow', 'start-replica', 'rejoin'].includes(decision.kind);
+    if (pid === null || stillReplica || standby) fence.disarm();
+    else fence.arm(this.lease?.safeUntil ?? ctx.clock.now(), pid);
   }
 
   private async publish(self: SelfObservation, decision: AgentDecision, s: HaState | null): Promise<void> {
@@ -748,9 +740,6 @@ function stampOf(file: string): string | null {
 
 /** An unchanged member record is written again after this long. */
 const PUBLISH_AT_LEAST_MS = 10_000;
-
-/** Decisions that make this node's server a standby. */
-const STANDBY: ReadonlySet<AgentDecision['kind']> = new Set(['follow', 'start-replica', 'rejoin']);
 
 /** Decisions whose action starts, stops, re-points or rebuilds the server. */
 const SERVER_CHANGES: ReadonlySet<AgentDecision['kind']> = new Set([

@@ -5,11 +5,8 @@ import { livePid, spawnRecorded } from './pid-file.js';
 
 /** The agent's side of the fence watchdog (fence-watchdog.ts): start it, arm it, disarm it. */
 export interface FenceLink {
-  /**
-   * No postmaster may run in the data directory after `until` (epoch ms) unless armed again before
-   * then; `pid` is the one running now (null: none yet).
-   */
-  arm(until: number, pid: number | null): void;
+  /** The postmaster `pid` must be gone by `until` (epoch ms) unless armed again before then. */
+  arm(until: number, pid: number): void;
   disarm(): void;
   /** Disarms and ends the watchdog (a clean stop of the agent). */
   close(): void;

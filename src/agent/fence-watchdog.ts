@@ -2,24 +2,22 @@
  * The fence watchdog: a process of its own beside each agent, so that a primary never outlives the
  * lease it runs under. The agent writes `{ until, pid }` to the fence file every loop: `until` is
  * when its lease could first run out for the others (minus a margin), `pid` the postmaster that
- * runs as primary under it, or null while the agent holds the key with its server down (a start
- * may come before the next order). When `until` passes without a newer one (the agent died, hangs,
- * is stopped with SIGSTOP, or cannot reach etcd), the watchdog kills the process group of whatever
- * postmaster then owns the data directory, with SIGKILL: no backend of it can acknowledge another
- * commit. `{ until: null }` disarms it; the file's removal ends it. Linux's /dev/watchdog is the same idea for a whole machine; these hosts
+ * runs as primary under it. When `until` passes without a newer one (the agent died, hangs, is
+ * stopped with SIGSTOP, or cannot reach etcd), the watchdog kills that postmaster's process group
+ * with SIGKILL: no backend of it can acknowledge another commit. `{ until: null }` disarms it; the
+ * file's removal ends it. Linux's /dev/watchdog is the same idea for a whole machine; these hosts
  * have none, and this one can be tested.
  *
  * Run as `node fence-watchdog.js <fence-file> <data-dir>`; it imports nothing of pgrepl, to stay small.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** What the agent writes to the fence file. */
 export interface FenceOrder {
-  /** Epoch ms after which no postmaster may run in the data directory; null: disarmed. */
+  /** Epoch ms after which the postmaster must not run; null: disarmed. */
   readonly until: number | null;
-  /** The postmaster running when the order was written (for the log); null: none yet. */
   readonly pid: number | null;
 }
 
@@ -39,22 +37,6 @@ function postmasterPid(dataDir: string): number | null {
     return Number.isInteger(pid) && pid > 0 ? pid : null;
   } catch {
     return null;
-  }
-}
-
-/** Whether `pid` is a live postgres process: a PID file left by a crash may name a reused PID. */
-function isPostgres(pid: number): boolean {
-  try {
-    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('postgres');
-  } catch (err) {
-    // No /proc (not Linux): whether it exists is all there is to know.
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') return false;
-    try {
-      process.kill(pid, 0);
-      return !existsSync('/proc/self');
-    } catch {
-      return false;
-    }
   }
 }
 
@@ -78,18 +60,17 @@ function watch(file: string, dataDir: string): void {
       // since a removed file could also be an accident; it is carried out, then the watchdog ends.
       if (last.until === null || last.pid === null) process.exit(0);
     } else if (order !== 'unreadable') last = order;
-    const { until } = last;
-    if (until !== null && Date.now() >= until && fired !== until) {
-      // The postmaster that owns the data directory now: the one the order named, or one started
-      // since (a restart in place). A PID file whose process is gone names nothing to kill.
-      const pid = postmasterPid(dataDir);
-      if (pid !== null && isPostgres(pid)) {
+    const { until, pid } = last;
+    if (until !== null && pid !== null && Date.now() >= until && fired !== pid) {
+      // Only the postmaster the order names, and only while it still owns the data directory: a
+      // PID reused by another process is left alone.
+      if (postmasterPid(dataDir) === pid) {
         kill(pid);
         process.stderr.write(
           `${new Date().toISOString()} fence watchdog: lease deadline passed, killed postmaster ${pid} of ${dataDir}\n`,
         );
       }
-      fired = until;
+      fired = pid;
       if (order === 'gone') process.exit(0);
     }
   };
