@@ -1,4 +1,5 @@
 import { PgreplError } from '../errors.js';
+import { requestJson, streamJsonLines } from './http-json.js';
 
 /** One key as etcd holds it; revisions are etcd's (they fit a JS number for ~2^53 writes). */
 export interface EtcdKv {
@@ -137,8 +138,7 @@ export function etcdClient(o: EtcdClientOptions): EtcdClient {
   const prefixOf = async (endpoint: string, signal: AbortSignal): Promise<string> => {
     const known = prefixes.get(endpoint);
     if (known) return known;
-    const res = await fetch(`${endpoint}/version`, { signal });
-    const v = (await res.json()) as { etcdserver?: string };
+    const v = (await requestJson(`${endpoint}/version`, null, signal)).body as { etcdserver?: string };
     const p = gatewayPrefix(v.etcdserver ?? '3.4.0');
     prefixes.set(endpoint, p);
     return p;
@@ -153,14 +153,9 @@ export function etcdClient(o: EtcdClientOptions): EtcdClient {
     for (let tried = 0; tried < endpoints.length && !signal.aborted; tried++) {
       const endpoint = endpoints[current] as string;
       try {
-        const res = await fetch(`${endpoint}${await prefixOf(endpoint, signal)}${path}`, {
-          method: 'POST',
-          body: JSON.stringify(body),
-          headers: { 'content-type': 'application/json' },
-          signal,
-        });
-        const answer = (await res.json()) as T & { error?: string; message?: string; code?: number };
-        if (!res.ok || answer.error !== undefined)
+        const res = await requestJson(`${endpoint}${await prefixOf(endpoint, signal)}${path}`, body, signal);
+        const answer = res.body as T & { error?: string; message?: string; code?: number };
+        if (res.status !== 200 || answer.error !== undefined)
           throw new PgreplError(
             'E_ETCD',
             `etcd at ${endpoint} refused ${path}: ${answer.message ?? answer.error ?? res.status}`,
@@ -239,51 +234,39 @@ export function etcdClient(o: EtcdClientOptions): EtcdClient {
         ...(w.prefix ? { range_end: prefixEnd(key) } : {}),
         start_revision: String(w.afterRevision + 1),
       };
-      let res: Response;
+      const onLine = (line: string) => {
+        const msg = JSON.parse(line) as {
+          result?: {
+            events?: { type?: string; kv?: RawKv }[];
+            canceled?: boolean;
+            cancel_reason?: string;
+          };
+          error?: { message?: string };
+        };
+        if (msg.error) throw new PgreplError('E_ETCD', `etcd ended the watch: ${msg.error.message}`);
+        if (msg.result?.canceled)
+          throw new PgreplError('E_ETCD', `etcd cancelled the watch: ${msg.result.cancel_reason ?? ''}`);
+        const events = (msg.result?.events ?? []).map((e) => ({
+          type: e.type === 'DELETE' ? ('delete' as const) : ('put' as const),
+          kv: toKv(e.kv ?? {}),
+        }));
+        if (events.length > 0) onEvents(events);
+      };
+      let opened = false;
       try {
-        res = await fetch(`${endpoint}${prefix}/watch`, {
-          method: 'POST',
-          body: JSON.stringify({ create_request: create }),
-          signal: w.signal,
+        await streamJsonLines(`${endpoint}${prefix}/watch`, { create_request: create }, w.signal, (line) => {
+          opened = true;
+          onLine(line);
         });
-      } catch (err) {
-        current = (current + 1) % endpoints.length;
-        if (w.signal.aborted) return;
-        throw new PgreplError('E_ETCD', `etcd at ${endpoint} did not open a watch: ${describe(err)}`, {
-          cause: err,
-        });
-      }
-      if (!res.body) return;
-      const decoder = new TextDecoder();
-      let buffered = '';
-      try {
-        for await (const chunk of res.body) {
-          buffered += decoder.decode(chunk as Uint8Array, { stream: true });
-          for (let nl = buffered.indexOf('\n'); nl >= 0; nl = buffered.indexOf('\n')) {
-            const line = buffered.slice(0, nl).trim();
-            buffered = buffered.slice(nl + 1);
-            if (line === '') continue;
-            const msg = JSON.parse(line) as {
-              result?: {
-                events?: { type?: string; kv?: RawKv }[];
-                canceled?: boolean;
-                cancel_reason?: string;
-              };
-              error?: { message?: string };
-            };
-            if (msg.error) throw new PgreplError('E_ETCD', `etcd ended the watch: ${msg.error.message}`);
-            if (msg.result?.canceled)
-              throw new PgreplError('E_ETCD', `etcd cancelled the watch: ${msg.result.cancel_reason ?? ''}`);
-            const events = (msg.result?.events ?? []).map((e) => ({
-              type: e.type === 'DELETE' ? ('delete' as const) : ('put' as const),
-              kv: toKv(e.kv ?? {}),
-            }));
-            if (events.length > 0) onEvents(events);
-          }
-        }
       } catch (err) {
         if (w.signal.aborted) return;
         if (err instanceof PgreplError) throw err;
+        if (!opened) {
+          current = (current + 1) % endpoints.length;
+          throw new PgreplError('E_ETCD', `etcd at ${endpoint} did not open a watch: ${describe(err)}`, {
+            cause: err,
+          });
+        }
         throw new PgreplError('E_ETCD', `the watch on etcd at ${endpoint} broke: ${describe(err)}`, {
           cause: err,
         });
