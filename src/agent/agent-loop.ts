@@ -1,6 +1,7 @@
 import { statSync } from 'node:fs';
 import { PgreplError } from '../errors.js';
-import { isAlive } from '../postgres/instance-control.js';
+import { watchProcess } from '../postgres/process-watch.js';
+import type { ProcessWatch } from '../postgres/process-watch.js';
 import { lsnDiff } from '../postgres/lsn.js';
 import { keptSession } from '../postgres/sql-client.js';
 import type { KeptSession } from '../postgres/sql-client.js';
@@ -618,11 +619,22 @@ export class Agent {
 
   private published: { text: string; lease: string; at: number } | null = null;
 
+  /** The watch on the postmaster the loop saw, kept from loop to loop while it is the same one. */
+  private watchPostmaster(pid: number | null): ProcessWatch | null {
+    if (this.postmasterWatch?.pid !== pid) {
+      this.postmasterWatch?.close();
+      this.postmasterWatch = pid === null ? null : watchProcess(pid);
+    }
+    return this.postmasterWatch;
+  }
+
+  private postmasterWatch: ProcessWatch | null = null;
+
   /** Sleeps `loopWait` from `began`, or less: a change of the leader or pause key, or a dead postmaster, wakes it. */
   private async sleepUntilNext(began: number, stop: AbortSignal): Promise<void> {
     const { ctx, node, ha } = this.d;
     const deadline = began + ha.loopWaitMs;
-    const pidAtStart = controlOf(ctx, node).state().pid;
+    const watched = this.watchPostmaster(controlOf(ctx, node).state().pid);
     while (!stop.aborted && ctx.clock.now() < deadline) {
       // A change that came while the loop ran (the new leader's key, say) is acted on at once.
       if (this.woke) {
@@ -633,7 +645,7 @@ export class Agent {
       await Promise.race([woken, ctx.clock.sleep(Math.min(100, deadline - ctx.clock.now()))]);
       this.wake = null;
       // A postmaster that died is noticed within 0.1 s, not at the next loop.
-      if (pidAtStart !== null && !isAlive(pidAtStart)) return;
+      if (watched !== null && !watched.alive()) return;
     }
     this.woke = false;
   }
@@ -675,6 +687,7 @@ export class Agent {
    */
   private async leave(): Promise<void> {
     const { ctx, node, etcd, fence } = this.d;
+    this.watchPostmaster(null);
     try {
       // Paused, the operator owns the servers: the agent goes and leaves its server as it is.
       if (this.state.ha?.view.paused) {

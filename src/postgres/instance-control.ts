@@ -69,8 +69,7 @@ function livePostmasterPid(dataDir: string): number | null {
   return pid !== null && isAlive(pid) ? pid : null;
 }
 
-/** In the process table and not a zombie: a killed postmaster not yet reaped is dead for our purposes. */
-/** Whether `pid` runs (a zombie, dead but not reaped, does not). */
+/** Whether `pid` runs: in the process table and not a zombie (a killed postmaster not yet reaped is dead for our purposes). */
 export function isAlive(pid: number): boolean {
   if (!processExists(pid)) return false;
   // no /proc (not Linux): trust kill(0)
