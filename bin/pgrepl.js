@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// Thin launcher: the compiled CLI lives in dist/ (built by `npm install` through `prepare`).
-import { main } from '../dist/src/cli/main.js';
+// Thin launcher: the CLI is bundled into dist/pgrepl.mjs (by `npm install` through `prepare`, and by
+// `npm run build`); scripts/bundle-cli.mjs says why.
+import { main } from '../dist/pgrepl.mjs';
 
 process.exitCode = await main(process.argv);

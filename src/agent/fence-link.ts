@@ -1,6 +1,6 @@
 import { existsSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import type { FenceOrder } from './fence-watchdog.js';
-import { FENCE_WATCHDOG_SCRIPT } from './fence-watchdog.js';
+import { FENCE_WATCHDOG_SCRIPT } from '../package-files.js';
 import { livePid, spawnRecorded } from './pid-file.js';
 
 /** The agent's side of the fence watchdog (fence-watchdog.ts): start it, arm it, disarm it. */

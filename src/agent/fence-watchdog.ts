@@ -78,9 +78,7 @@ function watch(file: string, dataDir: string): void {
   tick();
 }
 
-export const FENCE_WATCHDOG_SCRIPT = fileURLToPath(import.meta.url);
-
-if (process.argv[1] === FENCE_WATCHDOG_SCRIPT) {
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const [file, dataDir] = process.argv.slice(2);
   if (!file || !dataDir) {
     process.stderr.write('usage: fence-watchdog <fence-file> <data-dir>\n');

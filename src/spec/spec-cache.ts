@@ -72,12 +72,15 @@ const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
 
 let stamp: string | undefined;
 
-/** Changes whenever any module of the spec layer is rebuilt, so a new pgrepl never reads an old shape. */
+/**
+ * Changes whenever any module of the spec layer is rebuilt, so a new pgrepl never reads an old shape:
+ * the modules beside this one (tsc's output), or the bundle this one is part of.
+ */
 function codeStamp(): string {
   if (stamp !== undefined) return stamp;
   const dir = dirname(fileURLToPath(import.meta.url));
   stamp = readdirSync(dir)
-    .filter((f) => f.endsWith('.js'))
+    .filter((f) => f.endsWith('.js') || f.endsWith('.mjs'))
     .sort()
     .map((f) => {
       const st = statSync(join(dir, f));

@@ -22,7 +22,7 @@ import type { NodeOperationResult } from '../../agent/agent-operations.js';
 import { agentsRunning } from '../../agent/ha-commands.js';
 import { logTail } from '../../postgres/instance-control.js';
 import { dirname } from 'node:path';
-import { CLI_SCRIPT } from '../cli-script.js';
+import { CLI_SCRIPT } from '../../package-files.js';
 import type { GlobalOptions } from '../command-context.js';
 
 export interface UpOptions {

@@ -1,0 +1,29 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/**
+ * The installed package's root: the nearest directory up from this module whose package.json is
+ * pgrepl's. It is found rather than written as a relative path because this module runs from two
+ * places, tsc's output (dist/src/) and the bundle the CLI runs (dist/pgrepl.mjs).
+ */
+function packageRoot(): string {
+  const start = dirname(fileURLToPath(import.meta.url));
+  for (let dir = start; ; dir = dirname(dir)) {
+    const manifest = join(dir, 'package.json');
+    if (
+      existsSync(manifest) &&
+      (JSON.parse(readFileSync(manifest, 'utf8')) as { name?: string }).name === 'pgrepl'
+    )
+      return dir;
+    if (dirname(dir) === dir) throw new Error(`pgrepl's package.json is in no directory above ${start}`);
+  }
+}
+
+const root = packageRoot();
+
+/** bin/pgrepl.js, which background agents are started with. */
+export const CLI_SCRIPT = join(root, 'bin', 'pgrepl.js');
+
+/** The fence watchdog, a small process of its own beside each agent (fence-watchdog.ts). */
+export const FENCE_WATCHDOG_SCRIPT = join(root, 'dist', 'src', 'agent', 'fence-watchdog.js');
