@@ -1,7 +1,7 @@
 // Bundles the CLI (and so the agent it runs) into dist/pgrepl.mjs, which bin/pgrepl.js loads. One
 // file of the code in use, instead of some four hundred modules resolved and compiled one by one,
-// halves the agent's start (which a rejoin and every command waits for) and takes about a quarter
-// off its resident size. The library export (dist/src/index.js) stays tsc's output.
+// loads in 0.17 s instead of 0.38 s (a rejoin and every command wait for it) and takes a few MiB off
+// an agent's resident size. The library export (dist/src/index.js) stays tsc's output.
 import { build } from 'esbuild';
 
 await build({
