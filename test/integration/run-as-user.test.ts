@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { chownSync, cpSync, readdirSync, statSync } from 'node:fs';
+import { chownSync, cpSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { assertNoLeakedServers, REPO, TestCluster } from '../helpers/test-cluster.js';
@@ -44,9 +44,11 @@ describe(
       const c = await TestCluster.create(['pg1', 'pg2']);
       clusters.push(c);
       // The checkout may sit where postgres cannot read it (CI clones into a 0700 temp dir), so the
-      // user runs an installed copy of pgrepl from a directory it can read, as a real user would.
+      // user runs an installed copy of pgrepl from a directory it can read, as a real user would:
+      // what package.json's files ship, and the dependencies.
       const app = join(c.base, 'app');
-      for (const part of ['package.json', 'bin', 'dist/src', 'node_modules']) {
+      const pkg = JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as { files: string[] };
+      for (const part of ['package.json', ...pkg.files, 'node_modules']) {
         cpSync(join(REPO, part), join(app, part), { recursive: true });
       }
       const cli = join(app, 'bin', 'pgrepl.js');
