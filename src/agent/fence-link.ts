@@ -1,5 +1,6 @@
-import { existsSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import type { FenceOrder } from './fence-watchdog.js';
+import { closeSync, constants, existsSync, openSync, rmSync, writeSync } from 'node:fs';
+import { encodeFenceOrder } from './fence-order.js';
+import type { FenceOrder } from './fence-order.js';
 import { FENCE_WATCHDOG_SCRIPT } from '../package-files.js';
 import { livePid, spawnRecorded } from './pid-file.js';
 
@@ -25,13 +26,14 @@ export interface FenceLinkPaths {
 export function fenceLink(p: FenceLinkPaths): FenceLink {
   // What this agent last wrote: a replica's agent disarms every loop, and need not rewrite the file.
   let written: string | null = null;
+  let fd: number | null = null;
   const write = (order: FenceOrder) => {
-    const text = JSON.stringify(order);
+    const bytes = encodeFenceOrder(order);
+    const text = bytes.toString('latin1');
     if (text === written) return;
-    // Whole or not at all: the watchdog must never read half an order.
-    const tmp = `${p.file}.tmp`;
-    writeFileSync(tmp, text, { mode: 0o600 });
-    renameSync(tmp, p.file);
+    // Opened once, neither truncated nor appended to: each order overwrites the last in place.
+    fd ??= openSync(p.file, constants.O_RDWR | constants.O_CREAT, 0o600);
+    writeSync(fd, bytes, 0, bytes.length, 0);
     written = text;
   };
   const link: FenceLink = {
@@ -54,6 +56,8 @@ export function fenceLink(p: FenceLinkPaths): FenceLink {
     },
     close() {
       link.disarm();
+      if (fd !== null) closeSync(fd);
+      fd = null;
       rmSync(p.file, { force: true });
       written = null;
     },

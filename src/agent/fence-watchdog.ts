@@ -8,24 +8,21 @@
  * file's removal ends it. Linux's /dev/watchdog is the same idea for a whole machine; these hosts
  * have none, and this one can be tested.
  *
- * Run as `node fence-watchdog.js <fence-file> <data-dir>`; it imports nothing of pgrepl, to stay small.
+ * Run as `node fence-watchdog.js <fence-file> <data-dir>`; it imports nothing of pgrepl but the
+ * order's format (fence-order.ts), to stay small.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-
-/** What the agent writes to the fence file. */
-export interface FenceOrder {
-  /** Epoch ms after which the postmaster must not run; null: disarmed. */
-  readonly until: number | null;
-  readonly pid: number | null;
-}
+import { decodeFenceOrder } from './fence-order.js';
+import type { FenceOrder } from './fence-order.js';
 
 const POLL_MS = 25;
 
 function readOrder(file: string): FenceOrder | 'gone' | 'unreadable' {
   try {
-    return JSON.parse(readFileSync(file, 'utf8')) as FenceOrder;
+    // A write half done, or a file of an older pgrepl, is not an order: the last one read holds.
+    return decodeFenceOrder(readFileSync(file, 'latin1')) ?? 'unreadable';
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'gone' : 'unreadable';
   }
