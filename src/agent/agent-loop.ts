@@ -452,7 +452,7 @@ export class Agent {
     // Its own connection: a checkpoint under load may outlast the kept session's query timeout.
     await sqlOn(ctx, node, (q) => q.query('CHECKPOINT'));
     await control.stop('fast');
-    const checkpoint = (await control.readControlData()).checkpointLsn;
+    const checkpoint = (await control.latestCheckpoint()).checkpointLsn;
     const position = { lsn: checkpoint, timeline: s?.view.lastLeaderLsn?.timeline ?? null, node: node.name };
     await this.releaseKey([{ put: { key: this.keys.lastLeaderLsn, value: JSON.stringify(position) } }]);
   }

@@ -16,7 +16,7 @@ import {
 } from '../../postgres/instance-control.js';
 import { listRecordStarts } from '../../postgres/list-wal-records.js';
 import { ensureOwnedDir, writeOwnedFile } from '../../postgres/owned-paths.js';
-import { readControlData } from '../../postgres/read-controldata.js';
+import { readControlData, readLatestCheckpoint } from '../../postgres/read-controldata.js';
 import { runBasebackup } from '../../postgres/run-basebackup.js';
 import { listCommitsAfter, readCommitsAfter, runRewind } from '../../postgres/run-rewind.js';
 import { readOwnWal } from '../../postgres/wal-bytes.js';
@@ -181,6 +181,7 @@ export function localNodeControl(ctx: ClusterContext, node: NodeSpec): NodeContr
       return outcome;
     },
     readControlData: () => readControlData(env, dataDir),
+    latestCheckpoint: async () => readLatestCheckpoint(dataDir) ?? (await readControlData(env, dataDir)),
     readWal: (timeline, lsn, length, seg) => readOwnWal(dataDir, timeline, lsn, length, seg),
     oldestWalSegment(timeline) {
       const tl = timeline.toString(16).toUpperCase().padStart(8, '0');

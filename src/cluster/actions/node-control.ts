@@ -1,6 +1,6 @@
 import { PgreplError } from '../../errors.js';
 import type { DataDirState } from '../../postgres/instance-control.js';
-import type { ControlData } from '../../postgres/read-controldata.js';
+import type { ControlData, LatestCheckpoint } from '../../postgres/read-controldata.js';
 import type { LostWal, RewindOutcome } from '../../postgres/run-rewind.js';
 import type { CloneProgress } from '../../postgres/run-basebackup.js';
 import type { NodeSpec } from '../../spec/cluster-spec.js';
@@ -63,6 +63,8 @@ export interface NodeControl {
   /** pg_rewind of the stopped node from a running source. */
   rewind(sourceConninfo: string): Promise<RewindOutcome>;
   readControlData(): Promise<ControlData>;
+  /** The latest checkpoint, read from the control file in-process where its layout is known. */
+  latestCheckpoint(): Promise<LatestCheckpoint>;
   /** `length` bytes of the node's own WAL at `lsn`; null when it has no such segment. */
   readWal(timeline: number, lsn: bigint, length: number, segmentBytes: number): Buffer | null;
   /** The oldest WAL segment of `timeline` the node still has. */
@@ -120,6 +122,7 @@ export function notLocalControl(node: NodeSpec): NodeControl {
     removeMovedAside: refuse,
     rewind: reject,
     readControlData: reject,
+    latestCheckpoint: reject,
     readWal: refuse,
     oldestWalSegment: refuse,
     newestWalTimeline: refuse,

@@ -1,0 +1,56 @@
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { parseControlData, readLatestCheckpoint } from '../../src/postgres/read-controldata.js';
+import { clusterForSuite, pgBin } from '../helpers/test-cluster.js';
+import type { TestCluster } from '../helpers/test-cluster.js';
+
+// A switchover reads the old primary's latest checkpoint from global/pg_control itself; it must say
+// what pg_controldata says, on a primary and on a replica, running and stopped.
+describe('the control file, read in-process', () => {
+  let c: TestCluster;
+  clusterForSuite(['pg1', 'pg2'], (made) => (c = made), {
+    setUp: async (made) => {
+      const up = await made.cli(['up']);
+      assert.equal(up.code, 0, up.stderr);
+    },
+  });
+
+  const both = (name: string) => {
+    const text = execFileSync(join(pgBin(), 'pg_controldata'), ['-D', c.dataDir(name)], {
+      encoding: 'utf8',
+      env: { ...process.env, LC_ALL: 'C' },
+    });
+    const { state, checkpointLsn, timeline } = parseControlData(text);
+    return { theirs: { state, checkpointLsn, timeline }, ours: readLatestCheckpoint(c.dataDir(name)) };
+  };
+
+  it('says what pg_controldata says while the servers run', () => {
+    for (const [name, state] of [
+      ['pg1', 'in production'],
+      ['pg2', 'in archive recovery'],
+    ] as const) {
+      const { theirs, ours } = both(name);
+      assert.equal(theirs.state, state);
+      assert.deepEqual(ours, theirs, name);
+    }
+  });
+
+  it('says what pg_controldata says once they are stopped cleanly', async () => {
+    const down = await c.cli(['down']);
+    assert.equal(down.code, 0, down.stderr);
+    for (const [name, state] of [
+      ['pg1', 'shut down'],
+      ['pg2', 'shut down in recovery'],
+    ] as const) {
+      const { theirs, ours } = both(name);
+      assert.equal(theirs.state, state);
+      assert.deepEqual(ours, theirs, name);
+    }
+  });
+
+  it('knows no control file where there is none', () => {
+    assert.equal(readLatestCheckpoint(join(c.base, 'no-such-dir')), null);
+  });
+});
