@@ -250,7 +250,7 @@ export class Agent {
     } catch (err) {
       this.failed(decision.kind, err);
     }
-    this.guardPrimary(self, decision);
+    this.guardPrimary(self, decision, holds);
     await this.publish(self, decision, haState);
     // What the API answers must include the key this loop took, gave up or announced.
     if (KEY_CHANGES.has(decision.kind) && this.lease)
@@ -353,6 +353,7 @@ export class Agent {
         // One start at a time, waited for at most a quarter of the TTL: a long crash recovery must
         // not hold up the loop that renews the lease; the next loops see it starting, and release
         // the key if it takes too long.
+        if (this.restarting === null) this.armBeforePrimary(null);
         this.restarting ??= control
           .start()
           .catch((err: unknown) => this.failed('restarting the primary', err))
@@ -400,6 +401,7 @@ export class Agent {
     const { ctx, node } = this.d;
     // The new standbys are recorded before the primary can acknowledge a commit with them.
     await this.recordSyncSet();
+    this.armBeforePrimary(controlOf(ctx, node).state().pid);
     // The kept connection: a new one would put a SCRAM exchange into the write gap.
     await this.session.use(async (session) => {
       await promote(ctx, node, session);
@@ -567,7 +569,7 @@ export class Agent {
    * Arms the fence watchdog while a postmaster here may take writes (it runs and is not known to
    * be a replica): it must be gone by the time the lease could run out. Disarms it otherwise.
    */
-  private guardPrimary(before: SelfObservation, decision: AgentDecision): void {
+  private guardPrimary(before: SelfObservation, decision: AgentDecision, holds: boolean): void {
     const { ctx, node, fence } = this.d;
     fence.ensureRunning();
     const pid = controlOf(ctx, node).state().pid;
@@ -577,8 +579,23 @@ export class Agent {
       decision.kind !== 'race' &&
       decision.kind !== 'promote';
     const standby = ['follow', 'start-replica', 'rejoin'].includes(decision.kind);
-    if (pid === null || stillReplica || standby) fence.disarm();
-    else fence.arm(this.lease?.safeUntil ?? ctx.clock.now(), pid);
+    const until = this.lease?.safeUntil ?? ctx.clock.now();
+    if (stillReplica || standby) fence.disarm();
+    else if (pid !== null) fence.arm(until, pid);
+    // A leader whose primary is being started in place (a crash restart, an operator's restart)
+    // stays fenced while no PID is known.
+    else if (holds && (this.restarting !== null || this.operation === 'restart')) fence.arm(until, null);
+    else fence.disarm();
+  }
+
+  /**
+   * Arms the watchdog before this agent makes its server a primary, not after: an agent killed
+   * between the two must not leave a primary that nothing fences. `pid` null: a server about to be
+   * started, whose PID is not known yet (the watchdog then kills whichever owns the directory).
+   */
+  armBeforePrimary(pid: number | null): void {
+    this.d.fence.ensureRunning();
+    this.d.fence.arm(this.lease?.safeUntil ?? this.d.ctx.clock.now(), pid);
   }
 
   private async publish(self: SelfObservation, decision: AgentDecision, s: HaState | null): Promise<void> {

@@ -6,8 +6,11 @@ import { livePid, spawnRecorded } from './pid-file.js';
 
 /** The agent's side of the fence watchdog (fence-watchdog.ts): start it, arm it, disarm it. */
 export interface FenceLink {
-  /** The postmaster `pid` must be gone by `until` (epoch ms) unless armed again before then. */
-  arm(until: number, pid: number): void;
+  /**
+   * The postmaster `pid` must be gone by `until` (epoch ms) unless armed again before then; with
+   * `pid` null, whichever postmaster owns the data directory then (one about to be started).
+   */
+  arm(until: number, pid: number | null): void;
   disarm(): void;
   /** Disarms and ends the watchdog (a clean stop of the agent). */
   close(): void;

@@ -8,6 +8,7 @@
 export interface FenceOrder {
   /** Epoch ms after which the postmaster must not run; null: disarmed. */
   readonly until: number | null;
+  /** The postmaster to kill; null with an `until`: whichever owns the data directory then. */
   readonly pid: number | null;
 }
 

@@ -4,9 +4,11 @@
  * when its lease could first run out for the others (minus a margin), `pid` the postmaster that
  * runs as primary under it. When `until` passes without a newer one (the agent died, hangs, is
  * stopped with SIGSTOP, or cannot reach etcd), the watchdog kills that postmaster's process group
- * with SIGKILL: no backend of it can acknowledge another commit. `{ until: null }` disarms it; the
- * file's removal ends it. Linux's /dev/watchdog is the same idea for a whole machine; these hosts
- * have none, and this one can be tested.
+ * with SIGKILL: no backend of it can acknowledge another commit; an order without a PID (armed
+ * before a restart in place) names whichever postmaster owns the data directory at the deadline.
+ * Each order is carried out once. `{ until: null }` disarms it; the file's removal ends it. Linux's
+ * /dev/watchdog is the same idea for a whole machine; these hosts have none, and this one can be
+ * tested.
  *
  * Run as `node fence-watchdog.js <fence-file> <data-dir>`; it imports nothing of pgrepl but the
  * order's format (fence-order.ts), to stay small.
@@ -49,25 +51,29 @@ function kill(pid: number): void {
 
 function watch(file: string, dataDir: string): void {
   let last: FenceOrder = { until: null, pid: null };
-  let fired: number | null = null;
+  // The order carried out last: each is carried out once, so a postmaster started after its
+  // deadline (a rejoin, by a new agent) is not killed for an old one.
+  let fired: string | null = null;
   const tick = () => {
     const order = readOrder(file);
-    if (order === 'gone') {
-      // The agent removed the file: it stopped cleanly and disarmed. An armed order still holds,
-      // since a removed file could also be an accident; it is carried out, then the watchdog ends.
-      if (last.until === null || last.pid === null) process.exit(0);
-    } else if (order !== 'unreadable') last = order;
+    if (order !== 'gone' && order !== 'unreadable') last = order;
     const { until, pid } = last;
-    if (until !== null && pid !== null && Date.now() >= until && fired !== pid) {
-      // Only the postmaster the order names, and only while it still owns the data directory: a
-      // PID reused by another process is left alone.
-      if (postmasterPid(dataDir) === pid) {
-        kill(pid);
+    const key = `${until}:${pid}`;
+    // The agent removed the file: it stopped cleanly and disarmed. An armed order still holds,
+    // since a removed file could also be an accident; it is carried out, then the watchdog ends.
+    if (order === 'gone' && (until === null || fired === key)) process.exit(0);
+    if (until !== null && Date.now() >= until && fired !== key) {
+      // The postmaster the order names, and only while it still owns the data directory (a PID
+      // reused by another process is left alone); with no PID, whichever owns it then: a primary
+      // restarted in place, whose PID the agent did not know when it armed the order.
+      const owner = postmasterPid(dataDir);
+      if (owner !== null && (pid === null || owner === pid)) {
+        kill(owner);
         process.stderr.write(
-          `${new Date().toISOString()} fence watchdog: lease deadline passed, killed postmaster ${pid} of ${dataDir}\n`,
+          `${new Date().toISOString()} fence watchdog: lease deadline passed, killed postmaster ${owner} of ${dataDir}\n`,
         );
       }
-      fired = pid;
+      fired = key;
       if (order === 'gone') process.exit(0);
     }
   };
