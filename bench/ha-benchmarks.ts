@@ -217,10 +217,18 @@ async function timeSwitchovers(): Promise<{ gapMs: number[]; lost: number }> {
   return { gapMs, lost };
 }
 
-/** RSS and CPU of each idle agent over `seconds`, from /proc. */
-async function idleAgents(
-  seconds: number,
-): Promise<{ rssMiB: number[]; cpuPct: number[]; watchdogRssMiB: number[] }> {
+/**
+ * RSS (and of it, what is the agent's own: anonymous memory, and PSS, which shares the Node binary's
+ * pages among the processes that map them) and CPU of each idle agent over `seconds`, from /proc,
+ * with /metrics scraped every 15 s as a Prometheus server would.
+ */
+async function idleAgents(seconds: number): Promise<{
+  rssMiB: number[];
+  anonMiB: number[];
+  pssMiB: number[];
+  cpuPct: number[];
+  watchdogRssMiB: number[];
+}> {
   const b = await HaBench.start('default');
   try {
     await b.settled();
@@ -232,13 +240,28 @@ async function idleAgents(
       const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
       return Number(f[11]) + Number(f[12]);
     };
-    const rss = (pid: number) =>
-      Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]) / 1024;
+    const kib = (file: string, field: string) =>
+      Number(new RegExp(`${field}:\\s+(\\d+)`).exec(readFileSync(file, 'utf8'))?.[1]) / 1024;
+    const rss = (pid: number) => kib(`/proc/${pid}/status`, 'VmRSS');
     const t0 = pids.map(ticks);
-    await new Promise((r) => setTimeout(r, seconds * 1000));
+    const scrape = () =>
+      Promise.all(
+        NODES.map((n) =>
+          fetch(`http://127.0.0.1:${b.c.port(n) + 1000}/metrics`).then(
+            (r) => r.text(),
+            () => '',
+          ),
+        ),
+      );
+    for (let left = seconds; left > 0; left -= 15) {
+      await scrape();
+      await new Promise((r) => setTimeout(r, Math.min(15, left) * 1000));
+    }
     const clk = 100; // USER_HZ
     return {
       rssMiB: pids.map(rss),
+      anonMiB: pids.map((p) => kib(`/proc/${p}/status`, 'RssAnon')),
+      pssMiB: pids.map((p) => kib(`/proc/${p}/smaps_rollup`, 'Pss')),
       cpuPct: pids.map((p, i) => ((ticks(p) - (t0[i] as number)) / clk / seconds) * 100),
       watchdogRssMiB: dogs.map(rss),
     };
@@ -296,7 +319,7 @@ const PARTS = {
   'death-fast': () => timeNodeDeaths('fast'),
   crash: () => timePostmasterCrashes(),
   switchover: () => timeSwitchovers(),
-  idle: () => idleAgents(30),
+  idle: () => idleAgents(60),
   hog: () => falseFailovers(HOG_SECONDS),
   'hog-fast': () => falseFailovers(HOG_SECONDS, 'fast'),
 } as const;
@@ -337,7 +360,7 @@ export async function runHaBenchmarks(): Promise<void> {
     `| switchover through the agents: the client's longest gap | ${fmt(sw.gapMs)} | ≤ 0.25 s | ${sw.lost} | 1.5 s / 2.7 s / 1.5 s |`,
     `| killed old primary: its agent started again → streaming (default profile) | ${fmt(deathDefault.rejoinMs)} | ≤ 1 s | | 13.5 s / 1.05 s / 1.6 s |`,
     '',
-    `Idle agents over 30 s: RSS ${r(idle.rssMiB)} MiB, CPU ${r(idle.cpuPct)} % of a core (target ≤ 50 MiB, ≤ 1 %); each agent's fence watchdog, a separate small process, ${r(idle.watchdogRssMiB)} MiB.`,
+    `Idle agents over 60 s, /metrics scraped every 15 s: RSS ${r(idle.rssMiB)} MiB, CPU ${r(idle.cpuPct)} % of a core (target ≤ 50 MiB, ≤ 1 %). Of the RSS, ${r(idle.anonMiB)} MiB are each agent's own (anonymous) memory; the rest are pages of the Node binary, shared by every Node process (PSS ${r(idle.pssMiB)} MiB). Each agent's fence watchdog, a separate small process: RSS ${r(idle.watchdogRssMiB)} MiB.`,
     '',
     `False failovers: ${hog.leaderChanges} leader change(s) during ${HOG_SECONDS} s of \`pgbench -c 4\` (${hog.transactions} tps) with a busy loop on each of the ${cpus().length} cores, default profile (target 0). The fast profile under the same load for ${FAST_HOG_SECONDS} s: ${hogFast.leaderChanges} leader change(s) (${hogFast.transactions} tps; no target: it is for quiet machines).`,
     END,
