@@ -20,3 +20,44 @@ export async function listRecordStarts(
   );
   return [...r.stdout.matchAll(/\blsn: ([0-9A-F]+\/[0-9A-F]+)/g)].map((m) => parseLsn(m[1] as string));
 }
+
+/**
+ * Where the reader stops in front of the record at X: the end of the valid WAL, as crash recovery
+ * finds it. Page-level failures (a recycled or zeroed page, a missing continuation) name no such
+ * position and give no answer.
+ */
+const END_AT =
+  /error in WAL record at [0-9A-F]+\/[0-9A-F]+: (?:invalid record length at|invalid resource manager ID \d+ at|record with incorrect prev-link [0-9A-F]+\/[0-9A-F]+ at|incorrect resource manager data checksum in record at) ([0-9A-F]+\/[0-9A-F]+)/;
+
+/**
+ * The end of a stopped node's valid WAL on `control.timeline`: where its last record ends, read from
+ * its last checkpoint on (pg_waldump on its pg_wal). Nothing past it can be replayed, so its pages
+ * hold nothing past it either. null when pg_waldump does not say where it stopped: the reader ran
+ * into the last segment's end, or a page it could not use.
+ */
+export async function readWalEnd(
+  env: InstanceEnv,
+  dataDir: string,
+  control: { timeline: number; checkpointLsn: string; walSegmentBytes: number },
+  lastSegment: bigint,
+): Promise<string | null> {
+  // -e at the end of the last segment: past it pg_waldump would wait 5 s for a file that never comes.
+  const end = (lastSegment + 1n) * BigInt(control.walSegmentBytes);
+  const r = await env.runner.run(
+    join(env.bins.binDir, 'pg_waldump'),
+    [
+      '--quiet',
+      '-p',
+      join(dataDir, 'pg_wal'),
+      '-t',
+      String(control.timeline),
+      '-s',
+      control.checkpointLsn,
+      '-e',
+      formatLsn(end),
+    ],
+    { runAs: env.runAs, timeoutMs: 5 * 60_000 },
+  );
+  const at = END_AT.exec(r.stderr)?.[1];
+  return at === undefined ? null : formatLsn(parseLsn(at));
+}

@@ -49,6 +49,16 @@ async function writeAcked(c: TestCluster, primary: string, acked: number[]): Pro
   acked.push(id);
 }
 
+/**
+ * A commit that only `primary` gets (its WAL senders frozen by PID), so that after a failover its
+ * rejoin has to go through pg_rewind: a node whose WAL ends at the fork is started as it is.
+ */
+async function writeOnlyOn(c: TestCluster, primary: string): Promise<void> {
+  const senders = await c.sql<{ pid: number }>(primary, 'SELECT pid FROM pg_stat_replication');
+  for (const s of senders) process.kill(s.pid, 'SIGSTOP');
+  await c.sql(primary, 'INSERT INTO acked VALUES (-1 - (SELECT count(*) FROM acked))');
+}
+
 async function setUp(c: TestCluster): Promise<void> {
   await upCluster(c);
   await c.sql('pg1', 'CREATE TABLE acked (id int PRIMARY KEY)');
@@ -107,6 +117,7 @@ describe('crash matrix: promote and rejoin killed at each step, then resume (iss
           old,
           c.nodes.map((n) => n.name).filter((n) => n !== old),
         );
+        await writeOnlyOn(c, old);
         await c.crash(old);
         const atPromote = `${phase}:${promoteSteps(old, target)[i]}`;
         await killedAt(c, ['promote', target], atPromote);

@@ -182,3 +182,26 @@ describe('switchover: an old primary that wrote after its stop is not demoted as
     assert.equal((await c.status()).healthy, true);
   });
 });
+
+describe('a primary that died with nothing unsent (issue 12: rejoin after a node death)', () => {
+  let c: TestCluster;
+  clusterForSuite(['pg1', 'pg2', 'pg3'], (made) => (c = made), { setUp: upWithTable });
+
+  it('is started as a replica of the new primary as it is: its WAL ends at the fork, so no pg_rewind', async () => {
+    await c.crash('pg1');
+    const promoted = await c.cli(['promote', 'pg2']);
+    assert.equal(promoted.code, 0, promoted.stderr);
+    const r = await c.cli(['rejoin', 'pg1', '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const j = JSON.parse(r.stdout) as RejoinJson;
+    assert.equal(j.method, 'none needed', r.stderr);
+    assert.equal(j.discarded, null);
+    assert.doesNotMatch(r.stderr, /rewind pg1/, 'pg_rewind was not run');
+    await c.sql('pg2', "INSERT INTO t VALUES (11, 'pg2')");
+    await waitReplayed(c, 'pg2', ['pg1', 'pg3']);
+    assert.deepEqual(await rows(c, 'pg1'), await rows(c, 'pg2'));
+    const s = await c.status();
+    assert.equal(s.healthy, true, s.warnings.join('\n'));
+    assert.equal(s.nodes.find((n) => n.name === 'pg1')?.role, 'replica');
+  });
+});

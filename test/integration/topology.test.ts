@@ -369,8 +369,11 @@ describe('async mode: failover with commits the replicas never got', () => {
   });
 
   it('after a kill that followed pg_rewind, resume starts the node without rewinding it again', async () => {
-    // Stopped, it needs a rejoin: one of a replica that streams does nothing.
+    // A replica promoted by hand and stopped again forked off the primary: it needs pg_rewind.
     assert.equal((await c.cli(['stop', 'pg1'])).code, 0);
+    c.handStart('pg1', { asPrimary: false });
+    await c.sql('pg1', 'SELECT pg_promote()');
+    c.handStop('pg1');
     const r = await c.cli(['rejoin', 'pg1'], { env: { PGREPL_CRASH_AT: 'after:rewind pg1' } });
     assert.notEqual(r.code, 0);
     assert.equal(c.postmasterPid('pg1'), null);

@@ -8,6 +8,7 @@ const replica: StoppedNodeFacts = {
   timeline: 1,
   checkpointLsn: '0/3000060',
   backupLabel: false,
+  walEnd: null,
 };
 const primary: PrimaryFacts = { timeline: 1, history: [], flushLsn: '0/3000100', recordAtCheckpoint: 'same' };
 
@@ -55,5 +56,20 @@ describe('decideDivergence (issue 9.1)', () => {
     // A replica may have replayed past its last restartpoint: only pg_rewind can tell.
     assert.equal(decideDivergence(replica, promoted).kind, 'forked-timeline');
     assert.match(decideDivergence({ ...replica, timeline: 5 }, promoted).reason, /not in the history/);
+  });
+
+  it('lets a node whose own WAL ends at or before the fork follow, however it stopped', () => {
+    const promoted = { ...primary, timeline: 2, history: [{ timeline: 1, endedAt: '0/3000100' }] };
+    const crashed = { ...replica, state: 'in production' };
+    const atFork = decideDivergence({ ...crashed, walEnd: '0/3000100' }, promoted);
+    assert.deepEqual(
+      [atFork.kind, atFork.reason],
+      ['follows', "its WAL ends at 0/3000100 on timeline 1, where the primary's timeline 2 forked off it"],
+    );
+    const before = decideDivergence({ ...replica, walEnd: '0/3000080' }, promoted);
+    assert.match(before.reason, /ends at 0\/3000080 on timeline 1, before .* forked off it at 0\/3000100/);
+    assert.equal(decideDivergence({ ...crashed, walEnd: '0/3000108' }, promoted).kind, 'forked-timeline');
+    // On the primary's own timeline the control file decides, whatever the WAL's end.
+    assert.equal(decideDivergence({ ...crashed, walEnd: '0/3000060' }, primary).kind, 'diverged');
   });
 });

@@ -16,14 +16,21 @@ const first: RejoinFacts = {
 const kinds = (f: RejoinFacts) => decideRejoin(f).kind;
 
 describe('decideRejoin', () => {
-  it('checks the history before anything else, then rewinds a node that forked or follows', () => {
+  it('checks the history before anything else, then rewinds a node that forked', () => {
     assert.equal(kinds(first), 'check');
     const forked = {
       ...first,
       divergence: { kind: 'forked-timeline' as const, reason: 'it went on past 0/3000000' },
     };
     assert.equal(kinds(forked), 'rewind');
-    assert.equal(kinds({ ...first, divergence: { kind: 'follows', reason: 'a prefix' } }), 'rewind');
+  });
+
+  it('starts a node whose history is a prefix as it is: no pg_rewind, whose crash recovery would write past the fork', () => {
+    const d = decideRejoin({ ...first, divergence: { kind: 'follows', reason: 'its WAL ends at the fork' } });
+    assert.deepEqual(
+      [d.kind, d.kind === 'start-only' && d.method, d.reason],
+      ['start-only', 'none needed', 'its WAL ends at the fork'],
+    );
   });
 
   it('re-clones a node that diverged on the primary’s own timeline: pg_rewind would see nothing', () => {

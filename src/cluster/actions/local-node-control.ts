@@ -14,7 +14,7 @@ import {
   stopInstance,
   waitPostmasterGone,
 } from '../../postgres/instance-control.js';
-import { listRecordStarts } from '../../postgres/list-wal-records.js';
+import { listRecordStarts, readWalEnd } from '../../postgres/list-wal-records.js';
 import { ensureOwnedDir, writeOwnedFile } from '../../postgres/owned-paths.js';
 import { readControlData, readLatestCheckpoint } from '../../postgres/read-controldata.js';
 import { runBasebackup } from '../../postgres/run-basebackup.js';
@@ -201,6 +201,17 @@ export function localNodeControl(ctx: ClusterContext, node: NodeSpec): NodeContr
       return newest;
     },
     listRecordStarts: (timeline, from, to) => listRecordStarts(env, dataDir, timeline, from, to),
+    async walEnd(c) {
+      const tl = c.timeline.toString(16).toUpperCase().padStart(8, '0');
+      const newest = readdirSync(join(dataDir, 'pg_wal'))
+        .filter((f) => /^[0-9A-F]{24}$/.test(f) && f.startsWith(tl))
+        .sort()
+        .at(-1);
+      if (newest === undefined) return null;
+      const perId = 0x1_0000_0000n / BigInt(c.walSegmentBytes);
+      const segment = BigInt(`0x${newest.slice(8, 16)}`) * perId + BigInt(`0x${newest.slice(16)}`);
+      return readWalEnd(env, dataDir, c, segment).catch(() => null);
+    },
     commitsAfter: (from, control) =>
       control === undefined
         ? readCommitsAfter(env, dataDir, from)

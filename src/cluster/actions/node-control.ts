@@ -76,6 +76,11 @@ export interface NodeControl {
   newestWalTimeline(): number | null;
   /** Start positions of the WAL records from `from` to `to` (pg_waldump). */
   listRecordStarts(timeline: number, from: bigint, to: bigint): Promise<bigint[]>;
+  /**
+   * Where the node's valid WAL on the control file's timeline ends, read from its last checkpoint
+   * (pg_waldump); null when that cannot be told.
+   */
+  walEnd(control: ControlData): Promise<string | null>;
   /** The commits in the node's WAL from `from` on (pg_waldump); null when its WAL cannot be read. */
   commitsAfter(from: string, control?: ControlData): Promise<LostWal | null>;
   /** Length of the server log now, to read what comes after it (logSince). */
@@ -127,6 +132,7 @@ export function notLocalControl(node: NodeSpec): NodeControl {
     oldestWalSegment: refuse,
     newestWalTimeline: refuse,
     listRecordStarts: reject,
+    walEnd: reject,
     commitsAfter: reject,
     logLength: refuse,
     logSince: refuse,

@@ -10,6 +10,11 @@ export interface StoppedNodeFacts {
   readonly checkpointLsn: string;
   /** A backup_label: a fresh copy (pg_basebackup or pg_rewind) that has not started yet. */
   readonly backupLabel: boolean;
+  /**
+   * Where its valid WAL ends, read from its own pg_wal; null when not read (it is on the primary's
+   * timeline) or when that cannot be told (its WAL goes on in a later timeline, a page is unusable).
+   */
+  readonly walEnd: string | null;
 }
 
 /** What the running primary says, over SQL. */
@@ -54,9 +59,17 @@ export function decideDivergence(node: StoppedNodeFacts, primary: PrimaryFacts):
         kind: 'forked-timeline',
         reason: `it is on timeline ${node.timeline}, which is not in the history of the primary's timeline ${primary.timeline}`,
       };
-    // A primary's clean stop ends its WAL just past the shutdown checkpoint. A crash may leave more,
-    // and a replica may have replayed far past its last restartpoint: only pg_rewind (reading the
-    // node's WAL) can tell those.
+    // Its WAL up to the fork is the primary's own (the primary received it from there), and its
+    // pages hold nothing its WAL does not: ending at or before the fork, it is a prefix. A primary
+    // that died at once in sync mode usually ends right there, and pg_rewind's crash recovery would
+    // first write past the fork what it then has to rewind.
+    if (node.walEnd !== null && parseLsn(node.walEnd) <= parseLsn(branch.endedAt))
+      return {
+        kind: 'follows',
+        reason: `its WAL ends at ${node.walEnd} on timeline ${node.timeline}, ${node.walEnd === branch.endedAt ? 'where' : 'before'} the primary's timeline ${primary.timeline} forked off it${node.walEnd === branch.endedAt ? '' : ` at ${branch.endedAt}`}`,
+      };
+    // A primary's clean stop ends its WAL just past the shutdown checkpoint. Past that, only
+    // pg_rewind (reading the node's WAL) can tell whether it wrote on after the fork.
     const clean = node.state === 'shut down';
     if (clean && parseLsn(cp) < parseLsn(branch.endedAt))
       return {

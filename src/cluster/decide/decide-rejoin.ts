@@ -87,5 +87,9 @@ export function decideRejoin(f: RejoinFacts): RejoinStep {
       kind: 'reclone',
       reason: `${f.node} diverged from ${f.primary} without a timeline change (pg_rewind cannot see that): ${f.divergence.reason}`,
     };
+  // A prefix needs no pg_rewind, and a crashed node must not get one: its crash recovery (which
+  // pg_rewind runs first) writes past the fork what it would then have to take back.
+  if (f.divergence.kind === 'follows')
+    return { kind: 'start-only', method: 'none needed', reason: f.divergence.reason };
   return { kind: 'rewind', reason: f.divergence.reason };
 }

@@ -51,12 +51,17 @@ export async function checkDivergence(
       ? await compareAt(own, s, control, parseLsn(control.checkpointLsn), parseLsn(flushLsn))
       : 'unknown',
   };
+  // On an older timeline, where its own WAL ends tells whether it went past the fork; WAL of a
+  // later timeline in its pg_wal (a replica that followed one) goes on past what that reads.
+  const walEnd =
+    !sameTimeline && own.newestWalTimeline() === control.timeline ? await own.walEnd(control) : null;
   const divergence = decideDivergence(
     {
       state: control.state,
       timeline: control.timeline,
       checkpointLsn: control.checkpointLsn,
       backupLabel: own.hasBackupLabel(),
+      walEnd,
     },
     primary,
   );

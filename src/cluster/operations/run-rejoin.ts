@@ -136,16 +136,14 @@ export async function runRejoin(
       if (next.kind === 'nothing') {
         done = true;
       } else if (next.kind === 'check') {
-        const check = await sqlOn(ctx, primary, async (s) => {
-          // The promoted primary's control file must show its new timeline before pg_rewind reads it.
-          await s.query('CHECKPOINT');
-          return checkDivergence(ctx, node, s);
-        });
-        discarded = await ownWalOf(control, check);
+        const check = await sqlOn(ctx, primary, (s) => checkDivergence(ctx, node, s));
+        discarded = check.divergence.kind === 'follows' ? null : await ownWalOf(control, check);
         facts = { ...facts, divergence: check.divergence };
       } else if (next.kind === 'rewind') {
         // jit=off: pg_rewind lists the source's files with one recursive query whose estimated cost
         // is in the millions, so PostgreSQL JIT-compiles it: ~0.3 s of compiling for 13 ms of work.
+        // The promoted primary's control file must show its new timeline before pg_rewind reads it.
+        await sqlOn(ctx, primary, (s) => s.query('CHECKPOINT'));
         const conninfo = `host=${primary.host} port=${primary.port} user=${ctx.spec.superuser.name} dbname=postgres passfile=${ctx.paths.superuserPassfile} options='-c jit=off'`;
         // pg_rewind finishes the crash recovery of a node that died by itself (single-user mode, no listener).
         const rewound = await journal.step(rewindStep, () => control.rewind(conninfo));
