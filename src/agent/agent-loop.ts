@@ -409,6 +409,13 @@ export class Agent {
     });
     const ms = this.leaderGoneAt === null ? null : ctx.clock.now() - this.leaderGoneAt;
     const promoted = await this.announce(s);
+    // Until its first checkpoint on the new timeline, its control file points into the old one,
+    // whose last segment promotion renamed to .partial: dying before then, it could not be rewound
+    // (pg_rewind looks for that segment) and is re-cloned. The timed checkpoint can be minutes away,
+    // so ask for one now, on a connection of its own, leaving the loop's connection free.
+    void sqlOn(ctx, node, (q) => q.query('CHECKPOINT')).catch((err: unknown) =>
+      this.failed('the checkpoint after promotion', err),
+    );
     const from = s?.view.lastLeaderLsn ?? null;
     const op = s?.view.switchover?.to === node.name ? 'switchover' : 'failover';
     this.state = { ...this.state, failovers: this.state.failovers + 1, lastFailoverMs: ms };
