@@ -11,15 +11,22 @@
  * tested.
  *
  * Run as `node fence-watchdog.js <fence-file> <data-dir>`; it imports nothing of pgrepl but the
- * order's format (fence-order.ts), to stay small.
+ * order's format (fence-order.ts), to stay small. It reads the order when the agent writes one
+ * (inotify) and at the order's deadline, so an idle watchdog costs next to no CPU.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, watch as watchFile } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { decodeFenceOrder } from './fence-order.js';
 import type { FenceOrder } from './fence-order.js';
 
-const POLL_MS = 25;
+/**
+ * How often the order is read without a change seen: inotify tells of every write at once, and the
+ * deadline of the order in force has a timer of its own, so this only bounds how late an order is
+ * read if an event were lost. Without inotify (no watch could be set), every FALLBACK_POLL_MS.
+ */
+const SAFETY_POLL_MS = 500;
+const FALLBACK_POLL_MS = 25;
 
 function readOrder(file: string): FenceOrder | 'gone' | 'unreadable' {
   try {
@@ -77,8 +84,35 @@ function watch(file: string, dataDir: string): void {
       if (order === 'gone') process.exit(0);
     }
   };
-  setInterval(tick, POLL_MS);
-  tick();
+  // One timer: the next read, at the order's deadline or at the next safety poll, whichever is first.
+  let timer: NodeJS.Timeout | undefined;
+  let pollMs = SAFETY_POLL_MS;
+  const run = () => {
+    clearTimeout(timer);
+    tick();
+    const { until } = last;
+    const toDeadline = until === null || fired === `${until}:${last.pid}` ? pollMs : until - Date.now();
+    timer = setTimeout(run, Math.max(0, Math.min(pollMs, toDeadline)));
+  };
+  try {
+    // The agent overwrites the order in place: each write is an event on this one inode. Its removal
+    // (or any failure of the watch) ends the watch, and reading falls back to the fast poll.
+    const watcher = watchFile(file, { persistent: false }, (event) => {
+      if (event === 'rename') {
+        watcher.close();
+        pollMs = FALLBACK_POLL_MS;
+      }
+      run();
+    });
+    watcher.on('error', () => {
+      watcher.close();
+      pollMs = FALLBACK_POLL_MS;
+      run();
+    });
+  } catch {
+    pollMs = FALLBACK_POLL_MS;
+  }
+  run();
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {

@@ -58,6 +58,20 @@ describe('the fence watchdog', () => {
     assert.equal(await dies(pm, 3000), true, 'killed after it');
   });
 
+  it('reads an order as it is written: a deadline renewed is not carried out, one brought forward is', async () => {
+    const t = setUp();
+    const pm = t.postmaster();
+    t.order({ until: Date.now() + 400, pid: pm.pid! });
+    t.watchdog();
+    await new Promise((r) => setTimeout(r, 200));
+    // The agent renewed its lease before the deadline, as every loop does.
+    t.order({ until: Date.now() + 60_000, pid: pm.pid! });
+    assert.equal(await dies(pm, 1000), false, 'alive past the deadline it replaced');
+    // An order may also come due at once (armed before a promotion with no lease left).
+    t.order({ until: Date.now(), pid: pm.pid! });
+    assert.equal(await dies(pm, 400), true, 'killed without waiting for the old deadline');
+  });
+
   it('leaves alone a PID that does not own the data directory', async () => {
     const t = setUp();
     const owner = t.postmaster();
