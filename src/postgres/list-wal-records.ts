@@ -38,11 +38,11 @@ const END_AT =
 export async function readWalEnd(
   env: InstanceEnv,
   dataDir: string,
-  control: { timeline: number; checkpointLsn: string; walSegmentBytes: number },
-  lastSegment: bigint,
+  control: { timeline: number; checkpointLsn: string },
+  upTo: bigint,
 ): Promise<string | null> {
-  // -e at the end of the last segment: past it pg_waldump would wait 5 s for a file that never comes.
-  const end = (lastSegment + 1n) * BigInt(control.walSegmentBytes);
+  // -e at the end of the last segment file (`upTo`): past it pg_waldump would wait 5 s for a file
+  // that never comes.
   const r = await env.runner.run(
     join(env.bins.binDir, 'pg_waldump'),
     [
@@ -54,7 +54,7 @@ export async function readWalEnd(
       '-s',
       control.checkpointLsn,
       '-e',
-      formatLsn(end),
+      formatLsn(upTo),
     ],
     { runAs: env.runAs, timeoutMs: 5 * 60_000 },
   );

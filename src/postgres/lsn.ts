@@ -23,3 +23,10 @@ export function walFileName(timeline: number, lsn: string, segmentBytes: number)
   const hex8 = (n: bigint) => n.toString(16).toUpperCase().padStart(8, '0');
   return `${hex8(BigInt(timeline))}${hex8(segno / perLogId)}${hex8(segno % perLogId)}`;
 }
+
+/** Where the WAL segment file `name` (walFileName's form) starts. */
+export function walFileStart(name: string, segmentBytes: number): bigint {
+  const perLogId = 0x100000000n / BigInt(segmentBytes);
+  const segno = BigInt(`0x${name.slice(8, 16)}`) * perLogId + BigInt(`0x${name.slice(16, 24)}`);
+  return segno * BigInt(segmentBytes);
+}

@@ -15,6 +15,7 @@ import {
   waitPostmasterGone,
 } from '../../postgres/instance-control.js';
 import { listRecordStarts, readWalEnd } from '../../postgres/list-wal-records.js';
+import { walFileStart } from '../../postgres/lsn.js';
 import { ensureOwnedDir, writeOwnedFile } from '../../postgres/owned-paths.js';
 import { readControlData, readLatestCheckpoint } from '../../postgres/read-controldata.js';
 import { runBasebackup } from '../../postgres/run-basebackup.js';
@@ -183,12 +184,7 @@ export function localNodeControl(ctx: ClusterContext, node: NodeSpec): NodeContr
     readControlData: () => readControlData(env, dataDir),
     latestCheckpoint: async () => readLatestCheckpoint(dataDir) ?? (await readControlData(env, dataDir)),
     readWal: (timeline, lsn, length, seg) => readOwnWal(dataDir, timeline, lsn, length, seg),
-    oldestWalSegment(timeline) {
-      const tl = timeline.toString(16).toUpperCase().padStart(8, '0');
-      return readdirSync(join(dataDir, 'pg_wal'))
-        .filter((f) => /^[0-9A-F]{24}$/.test(f) && f.startsWith(tl))
-        .sort()[0];
-    },
+    oldestWalSegment: (timeline) => walSegments(dataDir, timeline)[0],
     newestWalTimeline() {
       let newest: number | null = null;
       try {
@@ -202,15 +198,10 @@ export function localNodeControl(ctx: ClusterContext, node: NodeSpec): NodeContr
     },
     listRecordStarts: (timeline, from, to) => listRecordStarts(env, dataDir, timeline, from, to),
     async walEnd(c) {
-      const tl = c.timeline.toString(16).toUpperCase().padStart(8, '0');
-      const newest = readdirSync(join(dataDir, 'pg_wal'))
-        .filter((f) => /^[0-9A-F]{24}$/.test(f) && f.startsWith(tl))
-        .sort()
-        .at(-1);
+      const newest = walSegments(dataDir, c.timeline).at(-1);
       if (newest === undefined) return null;
-      const perId = 0x1_0000_0000n / BigInt(c.walSegmentBytes);
-      const segment = BigInt(`0x${newest.slice(8, 16)}`) * perId + BigInt(`0x${newest.slice(16)}`);
-      return readWalEnd(env, dataDir, c, segment).catch(() => null);
+      const upTo = walFileStart(newest, c.walSegmentBytes) + BigInt(c.walSegmentBytes);
+      return readWalEnd(env, dataDir, c, upTo).catch(() => null);
     },
     commitsAfter: (from, control) =>
       control === undefined
@@ -221,6 +212,14 @@ export function localNodeControl(ctx: ClusterContext, node: NodeSpec): NodeContr
     logTail: (lines) => logTail(log, lines),
   };
   return control;
+}
+
+/** The WAL segment files of `timeline` in a data directory's pg_wal, oldest first. */
+function walSegments(dataDir: string, timeline: number): string[] {
+  const tl = timeline.toString(16).toUpperCase().padStart(8, '0');
+  return readdirSync(join(dataDir, 'pg_wal'))
+    .filter((f) => /^[0-9A-F]{24}$/.test(f) && f.startsWith(tl))
+    .sort();
 }
 
 /** Creates the data directory's parent when missing (owned by the run-as user); never changes an existing one. */

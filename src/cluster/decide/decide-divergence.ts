@@ -63,11 +63,14 @@ export function decideDivergence(node: StoppedNodeFacts, primary: PrimaryFacts):
     // pages hold nothing its WAL does not: ending at or before the fork, it is a prefix. A primary
     // that died at once in sync mode usually ends right there, and pg_rewind's crash recovery would
     // first write past the fork what it then has to rewind.
-    if (node.walEnd !== null && parseLsn(node.walEnd) <= parseLsn(branch.endedAt))
+    if (node.walEnd !== null && parseLsn(node.walEnd) <= parseLsn(branch.endedAt)) {
+      const where = node.walEnd === branch.endedAt ? 'where' : 'before';
+      const at = node.walEnd === branch.endedAt ? '' : ` at ${branch.endedAt}`;
       return {
         kind: 'follows',
-        reason: `its WAL ends at ${node.walEnd} on timeline ${node.timeline}, ${node.walEnd === branch.endedAt ? 'where' : 'before'} the primary's timeline ${primary.timeline} forked off it${node.walEnd === branch.endedAt ? '' : ` at ${branch.endedAt}`}`,
+        reason: `its WAL ends at ${node.walEnd} on timeline ${node.timeline}, ${where} the primary's timeline ${primary.timeline} forked off it${at}`,
       };
+    }
     // A primary's clean stop ends its WAL just past the shutdown checkpoint. Past that, only
     // pg_rewind (reading the node's WAL) can tell whether it wrote on after the fork.
     const clean = node.state === 'shut down';

@@ -1,4 +1,4 @@
-import { formatLsn, parseLsn } from '../../postgres/lsn.js';
+import { formatLsn, parseLsn, walFileStart } from '../../postgres/lsn.js';
 import { readTimelineHistory } from '../../postgres/promotion.js';
 import type { TimelineHistory } from '../../postgres/promotion.js';
 import type { ControlData } from '../../postgres/read-controldata.js';
@@ -119,12 +119,9 @@ async function ownWalSinceFork(
   flush: bigint,
 ): Promise<LostWal> {
   const page = BigInt(control.walBlockBytes);
-  const seg = BigInt(control.walSegmentBytes);
   const oldest = node.oldestWalSegment(control.timeline);
   const cp = parseLsn(control.checkpointLsn);
-  const segno = (f: string) =>
-    BigInt(`0x${f.slice(8, 16)}`) * (0x100000000n / seg) + BigInt(`0x${f.slice(16)}`);
-  let lo = oldest === undefined ? cp - (cp % page) : segno(oldest) * seg;
+  let lo = oldest === undefined ? cp - (cp % page) : walFileStart(oldest, control.walSegmentBytes);
   let hi = cp - (cp % page);
   const differs = async (p: bigint) =>
     p >= flush || (await compareAt(node, s, control, p, flush, Number(page))) === 'different';

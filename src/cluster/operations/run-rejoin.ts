@@ -137,7 +137,7 @@ export async function runRejoin(
         done = true;
       } else if (next.kind === 'check') {
         const check = await sqlOn(ctx, primary, (s) => checkDivergence(ctx, node, s));
-        discarded = check.divergence.kind === 'follows' ? null : await ownWalOf(control, check);
+        discarded = await ownWalOf(control, check);
         facts = { ...facts, divergence: check.divergence };
       } else if (next.kind === 'rewind') {
         // jit=off: pg_rewind lists the source's files with one recursive query whose estimated cost
@@ -201,9 +201,11 @@ export async function runRejoin(
 /**
  * What only the node has, listed before pg_rewind or a re-clone throws it away: diverged on the
  * primary's own timeline, its WAL from the fork; on an older one, its WAL past where that timeline
- * ended in the primary's history. null when it has nothing of its own or it cannot be read.
+ * ended in the primary's history. null when it has nothing of its own (its history is a prefix of the
+ * primary's) or it cannot be read.
  */
 async function ownWalOf(control: NodeControl, check: DivergenceCheck): Promise<LostWal | null> {
+  if (check.divergence.kind === 'follows') return null;
   if (check.divergence.kind === 'diverged') return check.ownWal;
   const branch = check.history.history.find((h) => h.timeline === check.control.timeline);
   if (!branch) return null;
