@@ -56,6 +56,9 @@ function kill(pid: number): void {
   }
 }
 
+/** An order's identity: each is carried out once. */
+const keyOf = (o: FenceOrder) => `${o.until}:${o.pid}`;
+
 function watch(file: string, dataDir: string): void {
   let last: FenceOrder = { until: null, pid: null };
   // The order carried out last: each is carried out once, so a postmaster started after its
@@ -65,7 +68,7 @@ function watch(file: string, dataDir: string): void {
     const order = readOrder(file);
     if (order !== 'gone' && order !== 'unreadable') last = order;
     const { until, pid } = last;
-    const key = `${until}:${pid}`;
+    const key = keyOf(last);
     // The agent removed the file: it stopped cleanly and disarmed. An armed order still holds,
     // since a removed file could also be an accident; it is carried out, then the watchdog ends.
     if (order === 'gone' && (until === null || fired === key)) process.exit(0);
@@ -91,24 +94,21 @@ function watch(file: string, dataDir: string): void {
     clearTimeout(timer);
     tick();
     const { until } = last;
-    const toDeadline = until === null || fired === `${until}:${last.pid}` ? pollMs : until - Date.now();
+    const toDeadline = until === null || fired === keyOf(last) ? pollMs : until - Date.now();
     timer = setTimeout(run, Math.max(0, Math.min(pollMs, toDeadline)));
   };
   try {
     // The agent overwrites the order in place: each write is an event on this one inode. Its removal
     // (or any failure of the watch) ends the watch, and reading falls back to the fast poll.
-    const watcher = watchFile(file, { persistent: false }, (event) => {
-      if (event === 'rename') {
-        watcher.close();
-        pollMs = FALLBACK_POLL_MS;
-      }
-      run();
-    });
-    watcher.on('error', () => {
+    const watcher = watchFile(file, { persistent: false }, (event) =>
+      event === 'rename' ? stopWatching() : run(),
+    );
+    const stopWatching = () => {
       watcher.close();
       pollMs = FALLBACK_POLL_MS;
       run();
-    });
+    };
+    watcher.on('error', stopWatching);
   } catch {
     pollMs = FALLBACK_POLL_MS;
   }
