@@ -27,3 +27,11 @@ export const CLI_SCRIPT = join(root, 'bin', 'pgrepl.js');
 
 /** The fence watchdog, a small process of its own beside each agent (fence-watchdog.ts). */
 export const FENCE_WATCHDOG_SCRIPT = join(root, 'dist', 'src', 'agent', 'fence-watchdog.js');
+
+/**
+ * Node's flags for the processes that run for as long as a node does: agents and their watchdogs.
+ * Their work is a few queries and etcd requests a second, which V8's optimizing compilers never pay
+ * back: without them an idle agent is ~6 MiB smaller and spends slightly less CPU (both measured by
+ * `npm run bench:ha`).
+ */
+export const LONG_RUNNING_NODE_FLAGS: readonly string[] = ['--lite-mode'];

@@ -10,6 +10,7 @@ import { etcdClient } from '../dcs/etcd-client.js';
 import { readHaState } from '../dcs/ha-state.js';
 import { ensureApiToken } from './api-token.js';
 import { livePid, spawnRecorded, stopRecorded } from './pid-file.js';
+import { LONG_RUNNING_NODE_FLAGS } from '../package-files.js';
 
 /** Where HA keeps its files on this machine: `<stateDir>/ha/`. */
 export function haPaths(stateDir: string) {
@@ -148,7 +149,16 @@ export function ensureAgents(
     const specArgs = existsSync(spec.source) ? ['-c', spec.source] : [];
     pids[node.name] = spawnRecorded(
       process.execPath,
-      [o.cli, ...specArgs, '--log-format', o.logFormat, 'agent', '--node', node.name],
+      [
+        ...LONG_RUNNING_NODE_FLAGS,
+        o.cli,
+        ...specArgs,
+        '--log-format',
+        o.logFormat,
+        'agent',
+        '--node',
+        node.name,
+      ],
       p.agentLog(node.name),
       p.agentPid(node.name),
       o.cwd,
