@@ -1,8 +1,10 @@
 import { closeSync, constants, existsSync, openSync, rmSync, writeSync } from 'node:fs';
 import { encodeFenceOrder } from './fence-order.js';
 import type { FenceOrder } from './fence-order.js';
-import { FENCE_WATCHDOG_SCRIPT } from '../package-files.js';
+import { FENCE_WATCHDOG_SCRIPT, LONG_RUNNING_NODE_FLAGS } from '../package-files.js';
 import { livePid, spawnRecorded } from './pid-file.js';
+import { watchProcess } from '../postgres/process-watch.js';
+import type { ProcessWatch } from '../postgres/process-watch.js';
 
 /** The agent's side of the fence watchdog (fence-watchdog.ts): start it, arm it, disarm it. */
 export interface FenceLink {
@@ -39,17 +41,23 @@ export function fenceLink(p: FenceLinkPaths): FenceLink {
     writeSync(fd, bytes, 0, bytes.length, 0);
     written = text;
   };
+  // The watchdog asked after every loop, through an open /proc entry rather than its PID file.
+  let watchdog: ProcessWatch | null = null;
   const link: FenceLink = {
     ensureRunning() {
-      const running = livePid(p.pidFile);
-      if (running !== null) return running;
-      return spawnRecorded(
-        process.execPath,
-        ['--max-old-space-size=16', FENCE_WATCHDOG_SCRIPT, p.file, p.dataDir],
-        p.logFile,
-        p.pidFile,
-        process.cwd(),
-      );
+      if (watchdog?.alive()) return watchdog.pid;
+      watchdog?.close();
+      const pid =
+        livePid(p.pidFile) ??
+        spawnRecorded(
+          process.execPath,
+          [...LONG_RUNNING_NODE_FLAGS, '--max-old-space-size=16', FENCE_WATCHDOG_SCRIPT, p.file, p.dataDir],
+          p.logFile,
+          p.pidFile,
+          process.cwd(),
+        );
+      watchdog = watchProcess(pid);
+      return pid;
     },
     arm(until, pid) {
       write({ until, pid });
@@ -58,6 +66,8 @@ export function fenceLink(p: FenceLinkPaths): FenceLink {
       write({ until: null, pid: null });
     },
     close() {
+      watchdog?.close();
+      watchdog = null;
       link.disarm();
       if (fd !== null) closeSync(fd);
       fd = null;

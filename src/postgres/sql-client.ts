@@ -86,14 +86,16 @@ export async function withSql<T>(
 /**
  * One connection kept open across calls, opened again after it broke: a loop that asks a server
  * every second would otherwise pay a connection and a SCRAM exchange each time. Each query gives
- * up after `timeoutMs` (and drops the connection, which may be stuck).
+ * up after `timeoutMs` (and drops the connection, which may be stuck). `onLost` hears of a
+ * connection the server ended (a backend exits at once when its postmaster dies), not of one this
+ * side dropped or closed.
  */
 export interface KeptSession {
   use<T>(fn: (s: SqlSession) => Promise<T>): Promise<T>;
   close(): void;
 }
 
-export function keptSession(target: SqlTarget, timeoutMs: number): KeptSession {
+export function keptSession(target: SqlTarget, timeoutMs: number, onLost?: () => void): KeptSession {
   let client: pg.Client | null = null;
   const drop = () => {
     client?.end().catch(() => undefined);
@@ -102,9 +104,14 @@ export function keptSession(target: SqlTarget, timeoutMs: number): KeptSession {
   const open = async (): Promise<pg.Client> => {
     if (client) return client;
     const c = clientFor(target, timeoutMs, timeoutMs);
-    c.on('error', () => {
-      if (client === c) client = null;
-    });
+    // pg emits 'error' and then 'end' for a connection the server broke, only 'end' for one it closed.
+    const lost = () => {
+      if (client !== c) return;
+      client = null;
+      onLost?.();
+    };
+    c.on('error', lost);
+    c.on('end', lost);
     try {
       await c.connect();
     } catch (err) {

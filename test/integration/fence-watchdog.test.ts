@@ -6,6 +6,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, it } from 'node:test';
+import { fenceLink } from '../../src/agent/fence-link.js';
 import { encodeFenceOrder } from '../../src/agent/fence-order.js';
 import type { FenceOrder } from '../../src/agent/fence-order.js';
 import { FENCE_WATCHDOG_SCRIPT } from '../../src/package-files.js';
@@ -103,5 +104,44 @@ describe('the fence watchdog', () => {
     rmSync(t.file);
     const [code] = (await once(w, 'exit')) as [number];
     assert.equal(code, 0);
+  });
+});
+
+describe("the agent's link to its fence watchdog", () => {
+  it('starts one watchdog, asks after it without starting another, and starts it again once it died', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pgrepl-fence-link-'));
+    const link = fenceLink({
+      file: join(dir, 'fence.json'),
+      pidFile: join(dir, 'fence-watchdog.pid'),
+      logFile: join(dir, 'fence-watchdog.log'),
+      dataDir: dir,
+    });
+    const pids: number[] = [];
+    try {
+      pids.push(link.ensureRunning());
+      assert.equal(link.ensureRunning(), pids[0], 'a running watchdog is the one asked after');
+      process.kill(pids[0]!, 'SIGKILL');
+      const first = watchProcess(pids[0]!);
+      while (first.alive()) await new Promise((r) => setTimeout(r, 10));
+      first.close();
+      pids.push(link.ensureRunning());
+      assert.notEqual(pids[1], pids[0]);
+      const second = watchProcess(pids[1]!);
+      assert.equal(second.alive(), true, 'the new watchdog runs');
+      // Disarmed, it ends when its order file goes.
+      link.close();
+      const deadline = Date.now() + 5000;
+      while (second.alive() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+      assert.equal(second.alive(), false, 'close() ends the watchdog');
+      second.close();
+    } finally {
+      for (const pid of pids)
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // already gone
+        }
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
