@@ -180,6 +180,13 @@ describe('sync mode: failover after the primary is killed', () => {
     assert.deepEqual(result.followers, [other]);
     assert.equal(s.nodes.find((n) => n.name === other)?.state, 'streaming');
     assert.equal(s.nodes.find((n) => n.name === 'pg1')?.role, 'down');
+    // Checkpointed on its new timeline before promote returned: rewindable should it die now.
+    const [cp] = await c.sql<{ checkpointed: number; current: number }>(
+      result.newPrimary,
+      `SELECT (SELECT timeline_id FROM pg_control_checkpoint()) AS checkpointed,
+              ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int AS current`,
+    );
+    assert.equal(cp?.checkpointed, cp?.current);
   });
 
   it('never starts the fenced old primary again with start or up', async () => {

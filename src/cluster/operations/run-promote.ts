@@ -133,6 +133,14 @@ export async function runPromote(
     );
     return (await readTimelineHistory(s).catch(() => undefined))?.history.at(-1)?.endedAt ?? '';
   });
+  // Until its first checkpoint on the new timeline, its control file points into the old one, whose
+  // last segment promotion renamed to .partial: dying before then, it could not be rewound
+  // (pg_rewind looks for that segment) and would need a re-clone. The timed checkpoint can be
+  // minutes away; this one runs while the replicas are re-pointed.
+  const checkpointed = sqlOn(ctx, target, (q) => q.query('CHECKPOINT')).then(
+    () => null,
+    (err: unknown) => err as Error,
+  );
   const needRejoin: string[] = [];
   const followers = decision.followers.map((n) => nodeOf(ctx, n));
   await journal.step('re-point replicas', async () => {
@@ -146,6 +154,12 @@ export async function runPromote(
     );
   });
   await journal.finish();
+  const notCheckpointed = await checkpointed;
+  if (notCheckpointed)
+    ctx.events.emit({
+      event: 'note',
+      message: `the checkpoint on ${target.name} after its promotion failed (${notCheckpointed.message}); its next timed one makes it rewindable again`,
+    });
   // Off the promotion's path: the old primary's own WAL says exactly what it had beyond that point.
   const lost = old && promotedAt !== '' ? await lostOn(ctx, old, promotedAt) : null;
   const behind = lost?.to ? Math.max(0, lsnDiff(lost.to, promotedAt) ?? 0) : null;
