@@ -325,10 +325,12 @@ export class Agent {
     const lease = this.lease?.id;
     switch (decision.kind) {
       case 'take-key': {
-        await this.recordSyncSet();
         await etcd.txn({
           compare: [{ key: this.keys.leader, createRevision: 0 }],
-          success: [{ put: { key: this.keys.leader, value: leaderValue(node.name, true), lease } }],
+          success: [
+            ...this.syncSetOps(),
+            { put: { key: this.keys.leader, value: leaderValue(node.name, true), lease } },
+          ],
         });
         return;
       }
@@ -336,17 +338,20 @@ export class Agent {
         // A switchover target that made every slot already may be streamed from at once.
         const sw = s?.view.switchover;
         const followable = sw?.to === node.name && this.slotsMadeFor === sw.at;
+        // The synchronous set goes with the key: recorded before this server can acknowledge a
+        // commit, in one etcd write rather than two on the way to the promotion.
         const won = await etcd.txn({
           compare: [{ key: this.keys.leader, createRevision: 0 }],
           success: [
+            ...this.syncSetOps(),
             { put: { key: this.keys.leader, value: leaderValue(node.name, false, followable), lease } },
           ],
         });
-        if (won.succeeded) await this.promoteSelf(s);
+        if (won.succeeded) await this.promoteSelf(s, { syncSetRecorded: true });
         return;
       }
       case 'promote':
-        return this.promoteSelf(s);
+        return this.promoteSelf(s, { syncSetRecorded: false });
       case 'announce':
         await this.announce(s);
         return;
@@ -398,10 +403,11 @@ export class Agent {
   }
 
   /** Promotes its server under the key it won, makes every slot, then lets the replicas follow. */
-  private async promoteSelf(s: HaState | null): Promise<void> {
+  private async promoteSelf(s: HaState | null, o: { syncSetRecorded: boolean }): Promise<void> {
     const { ctx, node } = this.d;
     // The new standbys are recorded before the primary can acknowledge a commit with them.
-    await this.recordSyncSet();
+    const record = o.syncSetRecorded ? [] : this.syncSetOps();
+    if (record.length > 0) await this.d.etcd.txn({ compare: [], success: record });
     this.armBeforePrimary(controlOf(ctx, node).state().pid);
     // The kept connection: a new one would put a SCRAM exchange into the write gap.
     await this.session.use(async (session) => {
@@ -551,11 +557,13 @@ export class Agent {
     return { count: ctx.spec.replication.syncCount, standbys };
   }
 
-  /** The standbys that may acknowledge commits: every other node, as synchronous_standby_names lists them. */
-  private async recordSyncSet(): Promise<void> {
-    const { ctx, etcd } = this.d;
-    if (ctx.spec.replication.mode === 'async') return;
-    await etcd.put(this.keys.sync, JSON.stringify(this.syncSet()));
+  /**
+   * What records the standbys that may acknowledge commits (every other node, as
+   * synchronous_standby_names lists them): nothing in async mode.
+   */
+  private syncSetOps(): EtcdOp[] {
+    if (this.d.ctx.spec.replication.mode === 'async') return [];
+    return [{ put: { key: this.keys.sync, value: JSON.stringify(this.syncSet()) } }];
   }
 
   /** Records the leader's position, unless etcd holds it already (`known`: what this loop read). */
