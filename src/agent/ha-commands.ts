@@ -356,6 +356,11 @@ function bestReplica(spec: ClusterSpec, s: HaState, leader: string): string | un
   return candidates.sort(compareCandidates)[0]?.name;
 }
 
+/**
+ * Reads the cluster's state until `done` accepts it, reading again when etcd reports a change after
+ * the last read (or after a second without one). Polling every 20 ms, as this did, made this
+ * process and etcd compete for the CPU with the servers and agents while they hand over.
+ */
 async function waitFor(
   t: HaTarget,
   spec: ClusterSpec,
@@ -367,8 +372,24 @@ async function waitFor(
   for (;;) {
     const s = await readHaState(t.etcd, spec.cluster);
     if (done(s)) return s;
-    if (Date.now() > deadline)
+    const left = deadline - Date.now();
+    if (left <= 0)
       throw new PgreplError('E_TIMEOUT', `timed out after ${timeoutMs / 1000} s waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
+    await changeAfter(t.etcd, haKeys(spec.cluster).root, s.revision, Math.min(left, 1000));
   }
+}
+
+/** Resolves at the first change under `prefix` after `revision`, or after `ms` (also when the watch fails). */
+async function changeAfter(etcd: EtcdClient, prefix: string, revision: number, ms: number): Promise<void> {
+  const over = new AbortController();
+  const timer = setTimeout(() => over.abort(), ms);
+  try {
+    await etcd.watch(prefix, { prefix: true, afterRevision: revision, signal: over.signal }, () =>
+      over.abort(),
+    );
+  } catch {
+    // A watch etcd refused or broke: the next read says what is wrong, once the time is up.
+  }
+  if (!over.signal.aborted) await new Promise((r) => over.signal.addEventListener('abort', r));
+  clearTimeout(timer);
 }
