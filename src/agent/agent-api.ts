@@ -1,11 +1,12 @@
 import { createServer } from 'node:http';
 import type { IncomingMessage } from 'node:http';
-import { z } from 'zod';
+import type { z } from 'zod';
 import { PgreplError, toPgreplError } from '../errors.js';
 import type { ErrorCode } from '../errors.js';
 import type { AgentState } from './agent-loop.js';
 import type { AgentOperations } from './agent-operations.js';
 import { agentMetrics } from './agent-metrics.js';
+import type { ApiBodies } from './api-bodies.js';
 import { bearerMatches } from './api-token.js';
 import { answerCheck, CHECK_PATHS } from './health-checks.js';
 import type { CheckPath } from './health-checks.js';
@@ -28,13 +29,6 @@ export interface AgentApiOptions {
   readonly operations: AgentOperations;
   readonly cluster: ClusterRequests;
 }
-
-const bodies = {
-  none: z.strictObject({}),
-  stop: z.strictObject({ mode: z.enum(['fast', 'immediate']).default('fast') }),
-  switchover: z.strictObject({ to: z.string().min(1).optional() }),
-  failover: z.strictObject({ to: z.string().min(1).optional(), force: z.boolean().default(false) }),
-};
 
 /** The HTTP status of a refusal: the request was fine, the cluster's state was not. */
 const STATUS: Partial<Record<ErrorCode, number>> = {
@@ -79,7 +73,7 @@ export async function startAgentApi(o: AgentApiOptions): Promise<AgentApi> {
   const metrics = agentMetrics(o.state);
   const checks = new Set<string>(CHECK_PATHS);
   const mutating =
-    <B extends z.ZodTypeAny>(body: B, run: (b: z.output<B>) => Promise<object>) =>
+    <K extends keyof ApiBodies>(kind: K, run: (b: z.output<ApiBodies[K]>) => Promise<object>) =>
     async (req: IncomingMessage, raw: string): Promise<Answer> => {
       try {
         if (o.token === null)
@@ -92,28 +86,29 @@ export async function startAgentApi(o: AgentApiOptions): Promise<AgentApi> {
             'E_UNAUTHORIZED',
             `a mutating request needs \`Authorization: Bearer <token>\`, the token in ${o.tokenFile}`,
           );
-        const parsed = body.safeParse(parseBody(raw));
+        const { API_BODIES } = await import('./api-bodies.js');
+        const parsed = API_BODIES[kind].safeParse(parseBody(raw));
         if (!parsed.success)
           throw new PgreplError(
             'E_USAGE',
             `bad request body: ${parsed.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; ')}`,
           );
-        return json(200, await run(parsed.data));
+        return json(200, await run(parsed.data as z.output<ApiBodies[K]>));
       } catch (err) {
         const e = toPgreplError(err);
         return json(STATUS[e.code] ?? 409, { code: e.code, message: e.message });
       }
     };
   const posts: Record<string, (req: IncomingMessage, raw: string) => Promise<Answer>> = {
-    '/restart': mutating(bodies.none, () => o.operations.restart()),
-    '/reload': mutating(bodies.none, () => o.operations.reload()),
-    '/stop': mutating(bodies.stop, (b) => o.operations.stop(b.mode)),
-    '/start': mutating(bodies.none, () => o.operations.start()),
-    '/leave': mutating(bodies.none, () => o.operations.leave()),
-    '/switchover': mutating(bodies.switchover, (b) => o.cluster.switchover(b.to)),
-    '/failover': mutating(bodies.failover, (b) => o.cluster.failover(b.to, b.force)),
-    '/pause': mutating(bodies.none, () => o.cluster.pause(true)),
-    '/unpause': mutating(bodies.none, () => o.cluster.pause(false)),
+    '/restart': mutating('none', () => o.operations.restart()),
+    '/reload': mutating('none', () => o.operations.reload()),
+    '/stop': mutating('stop', (b) => o.operations.stop(b.mode)),
+    '/start': mutating('none', () => o.operations.start()),
+    '/leave': mutating('none', () => o.operations.leave()),
+    '/switchover': mutating('switchover', (b) => o.cluster.switchover(b.to)),
+    '/failover': mutating('failover', (b) => o.cluster.failover(b.to, b.force)),
+    '/pause': mutating('none', () => o.cluster.pause(true)),
+    '/unpause': mutating('none', () => o.cluster.pause(false)),
   };
   const get = async (path: string, query: URLSearchParams): Promise<Answer | null> => {
     if (checks.has(path)) {

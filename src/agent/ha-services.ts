@@ -2,8 +2,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PgreplError } from '../errors.js';
 import type { ClusterSpec, HaSpec, NodeSpec } from '../spec/cluster-spec.js';
-import { resolveHa } from '../spec/parse-spec.js';
-import { haSchema } from '../spec/schema.js';
+import { defaultHa } from '../spec/resolve-ha.js';
 import { findEtcd, localEtcdArgs, localEtcdUrl, waitEtcdHealthy } from '../dcs/local-etcd.js';
 import type { LocalEtcd } from '../dcs/local-etcd.js';
 import { etcdClient } from '../dcs/etcd-client.js';
@@ -51,7 +50,7 @@ function readRecord(stateDir: string): HaRecord | null {
 export function effectiveHa(spec: ClusterSpec): HaSpec | undefined {
   if (spec.ha) return spec.ha;
   if (!readRecord(spec.stateDir)) return undefined;
-  return resolveHa(haSchema.parse({}));
+  return defaultHa();
 }
 
 /**

@@ -2,8 +2,9 @@ import { isAbsolute, join, resolve } from 'node:path';
 import { LineCounter, parseDocument, isNode } from 'yaml';
 import type { Document } from 'yaml';
 import { PgreplError } from '../errors.js';
-import type { ClusterSpec, HaSpec, HaTimings, NodeSpec, SecretRef } from './cluster-spec.js';
-import { HA_PROFILES, timingsProblem } from './ha-profiles.js';
+import type { ClusterSpec, NodeSpec, SecretRef } from './cluster-spec.js';
+import { timingsProblem } from './ha-profiles.js';
+import { haTimings, resolveHa } from './resolve-ha.js';
 import { dataDirOverlaps } from './data-dir-overlaps.js';
 import { RESERVED_SETTINGS } from './reserved-settings.js';
 import { specSchema } from './schema.js';
@@ -126,16 +127,6 @@ function haProblems(spec: ParsedSpec): Problem[] {
   return problems;
 }
 
-/** The timings of `ha`: its profile's, overridden key by key. */
-function haTimings(ha: NonNullable<ParsedSpec['ha']>): HaTimings {
-  const p = HA_PROFILES[ha.profile];
-  return {
-    ttlSeconds: ha.ttl ?? p.ttlSeconds,
-    loopWaitMs: ha.loopWait === undefined ? p.loopWaitMs : Math.round(ha.loopWait * 1000),
-    retryTimeoutMs: ha.retryTimeout === undefined ? p.retryTimeoutMs : Math.round(ha.retryTimeout * 1000),
-  };
-}
-
 /**
  * The E_SPEC_INVALID error for problems found once the spec was parsed (the server binary rejects
  * a setting), each placed at its key in the spec's text.
@@ -210,17 +201,6 @@ function resolveSpec(p: ParsedSpec, source: string, baseDir: string): ClusterSpe
     access: Object.freeze(p.access.map((a) => Object.freeze({ ...a }))),
     ha: p.ha ? resolveHa(p.ha) : undefined,
     nodes: Object.freeze(nodes),
-  });
-}
-
-/** An `ha` section as every layer reads it; `resolveHa(haSchema.parse({}))` is the default one. */
-export function resolveHa(ha: NonNullable<ParsedSpec['ha']>): HaSpec {
-  return Object.freeze({
-    ...haTimings(ha),
-    etcd: ha.etcd ? Object.freeze(ha.etcd.map((u) => u.replace(/\/+$/, ''))) : undefined,
-    profile: ha.profile,
-    maximumLagOnFailover: ha.maximumLagOnFailover,
-    apiPortOffset: ha.apiPortOffset,
   });
 }
 

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { HA_DEFAULTS } from './resolve-ha.js';
 
 /** Node names double as slot names and application_name, so they follow the slot-name rules. */
 const nodeName = z
@@ -52,17 +53,17 @@ export const haSchema = z.strictObject({
     .min(1)
     .optional()
     .describe('etcd client URLs; omitted: `up --ha` runs one on loopback'),
-  profile: z.enum(['default', 'fast']).default('default'),
+  profile: z.enum(['default', 'fast']).default(HA_DEFAULTS.profile),
   ttl: z.number().int().min(1).max(600).optional(),
   loopWait: z.number().positive().max(300).optional(),
   retryTimeout: z.number().positive().max(300).optional(),
-  maximumLagOnFailover: z.number().int().min(0).default(1048576),
+  maximumLagOnFailover: z.number().int().min(0).default(HA_DEFAULTS.maximumLagOnFailover),
   apiPortOffset: z
     .number()
     .int()
     .min(1)
     .max(30000)
-    .default(1000)
+    .default(HA_DEFAULTS.apiPortOffset)
     .describe("each agent's HTTP API listens on its node's port plus this"),
 });
 

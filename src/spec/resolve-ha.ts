@@ -1,0 +1,47 @@
+import type { HaSpec, HaTimings } from './cluster-spec.js';
+import { HA_PROFILES } from './ha-profiles.js';
+
+/** An `ha` section as the schema leaves it: its defaults filled in, its profile not yet applied. */
+export interface HaInput {
+  readonly etcd?: readonly string[] | undefined;
+  readonly profile: 'default' | 'fast';
+  readonly ttl?: number | undefined;
+  readonly loopWait?: number | undefined;
+  readonly retryTimeout?: number | undefined;
+  readonly maximumLagOnFailover: number;
+  readonly apiPortOffset: number;
+}
+
+/**
+ * The defaults of an `ha` section, which the schema fills in. Here, not only in the schema, so that
+ * the agents and the commands that only talk to them resolve HA without loading the schema library.
+ */
+export const HA_DEFAULTS = Object.freeze({
+  profile: 'default',
+  maximumLagOnFailover: 1048576,
+  apiPortOffset: 1000,
+} as const);
+
+/** The timings of `ha`: its profile's, overridden key by key. */
+export function haTimings(ha: HaInput): HaTimings {
+  const p = HA_PROFILES[ha.profile];
+  return {
+    ttlSeconds: ha.ttl ?? p.ttlSeconds,
+    loopWaitMs: ha.loopWait === undefined ? p.loopWaitMs : Math.round(ha.loopWait * 1000),
+    retryTimeoutMs: ha.retryTimeout === undefined ? p.retryTimeoutMs : Math.round(ha.retryTimeout * 1000),
+  };
+}
+
+/** An `ha` section as every layer reads it. */
+export function resolveHa(ha: HaInput): HaSpec {
+  return Object.freeze({
+    ...haTimings(ha),
+    etcd: ha.etcd ? Object.freeze(ha.etcd.map((u) => u.replace(/\/+$/, ''))) : undefined,
+    profile: ha.profile,
+    maximumLagOnFailover: ha.maximumLagOnFailover,
+    apiPortOffset: ha.apiPortOffset,
+  });
+}
+
+/** The HA settings of a cluster that `up --ha` turned HA on for without an `ha` section. */
+export const defaultHa = (): HaSpec => resolveHa(HA_DEFAULTS);
