@@ -2,6 +2,8 @@ import { PgreplError } from '../errors.js';
 import type { ErrorCode } from '../errors.js';
 import type { ClusterSpec } from '../spec/cluster-spec.js';
 import { readHaState } from '../dcs/ha-state.js';
+import { requestJson } from '../dcs/http-json.js';
+import type { JsonAnswer } from '../dcs/http-json.js';
 import { readApiToken } from './api-token.js';
 import type { HaTarget } from './ha-commands.js';
 import { agentApiUrl, haPaths } from './ha-services.js';
@@ -30,13 +32,10 @@ export async function askAgent<T>(
   const known = spec.nodes.find((n) => n.name === node);
   const base = record?.api ?? (known ? agentApiUrl(known, t.ha) : undefined);
   if (!base) throw new PgreplError('E_UNKNOWN_NODE', `no node named "${node}" in ${spec.source}`);
-  let res: Response;
+  let res: JsonAnswer;
   try {
-    res = await fetch(`${base}${path}`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-      body: JSON.stringify(body),
-      signal: AbortSignal.timeout(timeoutMs),
+    res = await requestJson(`${base}${path}`, body, AbortSignal.timeout(timeoutMs), {
+      authorization: `Bearer ${token}`,
     });
   } catch (err) {
     throw new PgreplError(
@@ -45,8 +44,8 @@ export async function askAgent<T>(
       { cause: err },
     );
   }
-  const answer = (await res.json().catch(() => ({}))) as { code?: ErrorCode; message?: string };
-  if (!res.ok)
+  const answer = res.body as { code?: ErrorCode; message?: string };
+  if (res.status < 200 || res.status > 299)
     throw new PgreplError(
       answer.code ?? 'E_INTERNAL',
       `${node}'s agent refused: ${answer.message ?? `HTTP ${res.status}`}`,

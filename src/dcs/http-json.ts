@@ -2,10 +2,10 @@ import { Agent, request } from 'node:http';
 import type { IncomingMessage } from 'node:http';
 
 /**
- * JSON over HTTP/1.1 for the etcd gateway, on node:http with kept-alive connections. An agent talks
- * to etcd several times a second for as long as it runs; `fetch` (undici and its web streams) cost
- * it about twice the CPU per request and a few MiB more resident memory, against targets of 1 % of
- * a core and 50 MiB.
+ * JSON over HTTP/1.1 for the etcd gateway and the agents' APIs, on node:http with kept-alive
+ * connections. An agent talks to etcd several times a second for as long as it runs; `fetch`
+ * (undici and its web streams) cost it about twice the CPU per request and a few MiB more resident
+ * memory, against targets of 1 % of a core and 50 MiB, and loading it costs a command ~30 ms.
  */
 export interface JsonAnswer {
   readonly status: number;
@@ -15,7 +15,12 @@ export interface JsonAnswer {
 // One agent per client module: few sockets, reused; a socket etcd closed is replaced on the next call.
 const agent = new Agent({ keepAlive: true, maxSockets: 8 });
 
-function send(url: string, body: object, signal: AbortSignal): Promise<IncomingMessage> {
+function send(
+  url: string,
+  body: object,
+  signal: AbortSignal,
+  headers: Record<string, string> = {},
+): Promise<IncomingMessage> {
   const text = JSON.stringify(body);
   return new Promise((resolve, reject) => {
     const req = request(
@@ -24,7 +29,11 @@ function send(url: string, body: object, signal: AbortSignal): Promise<IncomingM
         method: 'POST',
         agent,
         signal,
-        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) },
+        headers: {
+          ...headers,
+          'content-type': 'application/json',
+          'content-length': Buffer.byteLength(text),
+        },
       },
       resolve,
     );
@@ -33,18 +42,19 @@ function send(url: string, body: object, signal: AbortSignal): Promise<IncomingM
   });
 }
 
-/** GET `url` (POST when `body` is given) and parse the answer as JSON. */
+/** GET `url` (POST when `body` is given, with `headers`) and parse the answer as JSON. */
 export async function requestJson(
   url: string,
   body: object | null,
   signal: AbortSignal,
+  headers: Record<string, string> = {},
 ): Promise<JsonAnswer> {
   const res =
     body === null
       ? await new Promise<IncomingMessage>((resolve, reject) => {
-          request(url, { agent, signal }, resolve).once('error', reject).end();
+          request(url, { agent, signal, headers }, resolve).once('error', reject).end();
         })
-      : await send(url, body, signal);
+      : await send(url, body, signal, headers);
   res.setEncoding('utf8');
   let text = '';
   for await (const chunk of res) text += chunk as string;

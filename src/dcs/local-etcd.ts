@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { PgreplError } from '../errors.js';
+import { requestJson } from './http-json.js';
 
 /** A single-member etcd on loopback, for `up --ha` on one machine and for tests. */
 export interface LocalEtcd {
@@ -57,8 +58,9 @@ export async function waitEtcdHealthy(url: string, timeoutMs: number): Promise<v
   let last = 'no answer';
   while (Date.now() < deadline) {
     try {
-      const res = await fetch(`${url}/health`, { signal: AbortSignal.timeout(500) });
-      const body = (await res.json()) as { health?: string };
+      const body = (await requestJson(`${url}/health`, null, AbortSignal.timeout(500))).body as {
+        health?: string;
+      };
       if (body.health === 'true') return;
       last = JSON.stringify(body);
     } catch (err) {

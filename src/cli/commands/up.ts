@@ -21,6 +21,7 @@ import { askAgent } from '../../agent/agent-client.js';
 import type { NodeOperationResult } from '../../agent/agent-operations.js';
 import { agentsRunning } from '../../agent/ha-commands.js';
 import { logTail } from '../../postgres/instance-control.js';
+import { requestJson } from '../../dcs/http-json.js';
 import { dirname } from 'node:path';
 import { CLI_SCRIPT } from '../../package-files.js';
 import type { GlobalOptions } from '../command-context.js';
@@ -135,7 +136,7 @@ async function waitAgentLive(api: string, log: string, timeoutMs: number): Promi
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     try {
-      if ((await fetch(`${api}/liveness`, { signal: AbortSignal.timeout(1000) })).status === 200) return;
+      if ((await requestJson(`${api}/liveness`, null, AbortSignal.timeout(1000))).status === 200) return;
     } catch {
       // not listening yet
     }
