@@ -32,6 +32,7 @@ export const FENCE_WATCHDOG_SCRIPT = join(root, 'dist', 'src', 'agent', 'fence-w
  * Node's flags for the processes that run for as long as a node does: agents and their watchdogs.
  * Their work is a few queries and etcd requests a second, which V8's optimizing compilers never pay
  * back: without them an idle agent is ~6 MiB smaller and spends slightly less CPU (both measured by
- * `npm run bench:ha`).
+ * `npm run bench:ha`). Lite mode has no WebAssembly (so no `fetch`, whose HTTP parser is
+ * WebAssembly: pgrepl's HTTP is node:http); saying so keeps V8 from warning of it at every start.
  */
-export const LONG_RUNNING_NODE_FLAGS: readonly string[] = ['--lite-mode'];
+export const LONG_RUNNING_NODE_FLAGS: readonly string[] = ['--lite-mode', '--no-expose-wasm'];
