@@ -22,6 +22,36 @@ const BEGIN = '<!-- ha:begin -->';
 const END = '<!-- ha:end -->';
 
 const log = (m: string) => process.stderr.write(`bench ha: ${m}\n`);
+
+/** Written into the section as it is: what timelines of single runs, read by hand, showed. */
+const WHERE_THE_AGENTS_TIME_GOES = [
+  "Where the agents' time goes, from timelines of single runs read by hand on this machine (agent and",
+  'server logs, a traced client; 2026-12-04), not from this run:',
+  '',
+  '- Idle RSS: a bare `node` with one timer is 40 MiB here, 34 MiB of it pages of the Node binary; an',
+  '  agent maps ~38.5 MiB of those, so its own (anonymous) ~15 MiB is what pgrepl can still shrink.',
+  '  Agents run with `--lite-mode` (−6 MiB) and load neither zod nor the YAML parser (−1 MiB).',
+  '- Idle CPU depends on what ran before it: the idle part alone (`PGREPL_BENCH_HA_ONLY=idle`) measured',
+  '  0.63–0.68 %, right after the async switchovers 0.78–0.81 %, at the end of a full run 1.0–1.1 %; not',
+  '  explained yet. Per loop (one a second) an agent renews its lease, reads the cluster from etcd, asks',
+  '  its server one or two queries and, on the leader, renews the fence order.',
+  "- Switchover, sync mode, ~400 ms: the old primary's fast shutdown ~135 ms (backends and the logical",
+  '  replication launcher exit ~55 ms, shutdown checkpoint ~10 ms, walsenders hand over the last WAL',
+  "  ~55 ms); its agent reads the control file and gives up the key ~15 ms; the target's agent, woken",
+  '  by the watch, takes the key together with the synchronous set (one etcd write) and asks for the',
+  "  promotion ~35–50 ms; PostgreSQL's promotion until it takes writes ~80–190 ms (~60 ms of it copying",
+  '  the last 16 MB WAL segment to the new timeline); the client finding the new primary ~50–70 ms',
+  '  (SCRAM connections on a busy machine). A lone server on an idle machine shuts down fast in ~45 ms',
+  '  here: during a switchover three servers, three agents, etcd, the command and the client share 2 cores.',
+  "- Postmaster crash: a backend ends its connection as soon as its postmaster dies, and the agent's",
+  '  kept session hears of it: the agent restarts the server at once instead of at its next poll.',
+  "- Rejoin from the agent's start, ~0.8 s when no pg_rewind is needed: Node and the bundle ~0.1 s, the",
+  '  context (spec cache, `ip route get`) ~0.05 s, etcd lease, API and first observation ~0.1 s, the',
+  "  rejoin's checks (observation, the node's WAL end by pg_waldump) ~0.1 s, the slot on the leader",
+  "  ~25 ms, configuration and postmaster start ~0.1 s, PostgreSQL's recovery and streaming ~60 ms,",
+  '  then ~0.12 s until the agent reports it. Trials of ~2 s needed pg_rewind: the dead primary had WAL',
+  '  its replicas never got. `up --ha` adds ~0.25 s before it spawns the agent.',
+];
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
   const m = Math.floor(s.length / 2);
@@ -375,6 +405,8 @@ export async function runHaBenchmarks(): Promise<void> {
     `| same, from the agent process's start (without what \`up --ha\` does before it spawns the agent) | ${fmt(deathDefault.agentRejoinMs)} | ≤ 1 s | | |`,
     '',
     `Idle agents over ${IDLE_SECONDS} s (after ${IDLE_WARMUP_MS / 1000} s settling), /metrics scraped every 15 s: RSS ${r(idle.rssMiB)} MiB, CPU ${r(idle.cpuPct)} % of a core (target ≤ 50 MiB, ≤ 1 %). Of the RSS, ${r(idle.anonMiB)} MiB are each agent's own (anonymous) memory; the rest are pages of the Node binary, shared by every Node process (PSS ${r(idle.pssMiB)} MiB). Each agent's fence watchdog, a separate small process: RSS ${r(idle.watchdogRssMiB)} MiB.`,
+    '',
+    ...WHERE_THE_AGENTS_TIME_GOES,
     '',
     `False failovers: ${hog.leaderChanges} leader change(s) during ${HOG_SECONDS} s of \`pgbench -c 4\` (${hog.transactions} tps) with a busy loop on each of the ${cpus().length} cores, default profile (target 0). The fast profile under the same load for ${FAST_HOG_SECONDS} s: ${hogFast.leaderChanges} leader change(s) (${hogFast.transactions} tps; no target: it is for quiet machines).`,
     END,

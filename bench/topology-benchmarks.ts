@@ -9,6 +9,14 @@ interface RejoinJson {
 
 const log = (m: string) => process.stderr.write(`bench: ${m}\n`);
 
+/** How a rejoin went, for the tables: what pg_rewind copied, or why it did not run. */
+const howRejoined = (j: RejoinJson): string =>
+  j.method === 'rewind'
+    ? `pg_rewind copied ${j.rewindCopiedMb ?? '?'} MB`
+    : j.method === 'none needed'
+      ? 'no pg_rewind: its WAL ended at the fork'
+      : j.method;
+
 async function clusterWithTable(): Promise<TestCluster> {
   const c = await TestCluster.create(['pg1', 'pg2', 'pg3']);
   const up = await c.cli(['up']);
@@ -58,11 +66,11 @@ export async function timeSwitchovers(rounds: number): Promise<{ gapMs: number[]
  */
 export async function timePromotes(
   rounds: number,
-): Promise<{ promoteMs: number[]; rejoinMs: number[]; copiedMb: (number | null)[] }> {
+): Promise<{ promoteMs: number[]; rejoinMs: number[]; how: string[] }> {
   const c = await clusterWithTable();
   const promoteMs: number[] = [];
   const rejoinMs: number[] = [];
-  const copiedMb: (number | null)[] = [];
+  const how: string[] = [];
   try {
     for (let i = 0; i < rounds; i++) {
       const primary = (JSON.parse((await c.cli(['status', '--json'])).stdout) as { primary: string }).primary;
@@ -81,12 +89,12 @@ export async function timePromotes(
       const j = await c.cli(['rejoin', primary, '--json']);
       if (j.code !== 0) throw new Error(`rejoin failed: ${j.stderr}`);
       rejoinMs.push(performance.now() - t1);
-      copiedMb.push((JSON.parse(j.stdout) as RejoinJson).rewindCopiedMb);
+      how.push(howRejoined(JSON.parse(j.stdout) as RejoinJson));
       log(
-        `failover round ${i + 1}: promote to first write ${promoteMs.at(-1)?.toFixed(0)} ms, rejoin ${rejoinMs.at(-1)?.toFixed(0)} ms (${copiedMb.at(-1)} MB copied)`,
+        `failover round ${i + 1}: promote to first write ${promoteMs.at(-1)?.toFixed(0)} ms, rejoin ${rejoinMs.at(-1)?.toFixed(0)} ms (${how.at(-1)})`,
       );
     }
-    return { promoteMs, rejoinMs, copiedMb };
+    return { promoteMs, rejoinMs, how };
   } finally {
     await c.cleanup();
   }
@@ -99,10 +107,10 @@ export async function timePromotes(
 export async function timeRejoinsAfterLoad(
   settings: string,
   rounds: number,
-): Promise<{ rejoinMs: number[]; copiedMb: (number | null)[] }> {
+): Promise<{ rejoinMs: number[]; how: string[] }> {
   const c = await TestCluster.create(['pg1', 'pg2', 'pg3'], `settings:\n${settings}`);
   const rejoinMs: number[] = [];
-  const copiedMb: (number | null)[] = [];
+  const how: string[] = [];
   try {
     const up = await c.cli(['up']);
     if (up.code !== 0) throw new Error(`up failed: ${up.stderr}`);
@@ -117,12 +125,12 @@ export async function timeRejoinsAfterLoad(
       const j = await c.cli(['rejoin', primary, '--json']);
       if (j.code !== 0) throw new Error(`rejoin failed: ${j.stderr}`);
       rejoinMs.push(performance.now() - t0);
-      copiedMb.push((JSON.parse(j.stdout) as RejoinJson).rewindCopiedMb);
+      how.push(howRejoined(JSON.parse(j.stdout) as RejoinJson));
       log(
-        `rejoin after load (${settings.trim()}) round ${i + 1}: ${rejoinMs.at(-1)?.toFixed(0)} ms, ${copiedMb.at(-1)} MB copied`,
+        `rejoin after load (${settings.trim()}) round ${i + 1}: ${rejoinMs.at(-1)?.toFixed(0)} ms, ${how.at(-1)}`,
       );
     }
-    return { rejoinMs, copiedMb };
+    return { rejoinMs, how };
   } finally {
     await c.cleanup();
   }
