@@ -13,7 +13,9 @@ import type { RejoinFacts } from '../decide/decide-rejoin.js';
 import { controlOf } from '../actions/control-of.js';
 import { nodeOf, sqlOn, waitStreaming } from '../actions/node-actions.js';
 import { observeCluster } from '../observe/observe-cluster.js';
+import { roleOf } from '../observe/observation.js';
 import type { ClusterObservation } from '../observe/observation.js';
+import type { Divergence } from '../decide/decide-divergence.js';
 import { recordHistory } from './record-history.js';
 import { decideRejoinSource } from '../decide/decide-rejoin-source.js';
 import { topologyGuard } from '../decide/topology-guard.js';
@@ -80,7 +82,7 @@ export async function runRejoin(
           recloneBegun: resumed.current === recloneStep || resumed.hasDone(recloneStep),
         }
       : null,
-    divergence: null,
+    divergence: observedFollowing(obs, name, primary.name),
     rewound: null,
     walRemoved: null,
   };
@@ -211,6 +213,20 @@ async function ownWalOf(control: NodeControl, check: DivergenceCheck): Promise<L
   if (!branch) return null;
   const own = await control.commitsAfter(branch.endedAt, check.control);
   return own && own.to !== own.from ? own : null;
+}
+
+/**
+ * What the observation found of a stopped `name` checked against `primary`, when that says it
+ * follows: it is not checked again (a connection and a pg_waldump, ~0.1 s of a rejoin), and has no
+ * WAL of its own to list. Anything else is checked again once the node is surely stopped.
+ */
+function observedFollowing(obs: ClusterObservation, name: string, primary: string): Divergence | null {
+  const primaries = obs.nodes.filter((o) => roleOf(o) === 'primary');
+  const me = obs.nodes.find((o) => o.node.name === name);
+  const checkedAgainst = primaries.length === 1 ? primaries[0]?.node.name : undefined;
+  return checkedAgainst === primary && me?.server === null && me.divergence?.kind === 'follows'
+    ? me.divergence
+    : null;
 }
 
 /** Whether `name` streams from `primary` now, on the primary's timeline, and is not fenced. */
