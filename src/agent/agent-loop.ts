@@ -347,11 +347,15 @@ export class Agent {
             { put: { key: this.keys.leader, value: leaderValue(node.name, false, followable), lease } },
           ],
         });
-        if (won.succeeded) await this.promoteSelf(s, { syncSetRecorded: true });
+        if (won.succeeded) await this.promoteSelf(s);
         return;
       }
-      case 'promote':
-        return this.promoteSelf(s, { syncSetRecorded: false });
+      case 'promote': {
+        // Holding the key already: the synchronous set is recorded before the promotion.
+        const record = this.syncSetOps();
+        if (record.length > 0) await etcd.txn({ compare: [], success: record });
+        return this.promoteSelf(s);
+      }
       case 'announce':
         await this.announce(s);
         return;
@@ -402,12 +406,12 @@ export class Agent {
     }
   }
 
-  /** Promotes its server under the key it won, makes every slot, then lets the replicas follow. */
-  private async promoteSelf(s: HaState | null, o: { syncSetRecorded: boolean }): Promise<void> {
+  /**
+   * Promotes its server under the key it won, makes every slot, then lets the replicas follow. The
+   * caller has recorded the synchronous set: before the primary can acknowledge a commit with it.
+   */
+  private async promoteSelf(s: HaState | null): Promise<void> {
     const { ctx, node } = this.d;
-    // The new standbys are recorded before the primary can acknowledge a commit with them.
-    const record = o.syncSetRecorded ? [] : this.syncSetOps();
-    if (record.length > 0) await this.d.etcd.txn({ compare: [], success: record });
     this.armBeforePrimary(controlOf(ctx, node).state().pid);
     // The kept connection: a new one would put a SCRAM exchange into the write gap.
     await this.session.use(async (session) => {
