@@ -1,16 +1,10 @@
 import type { HaSpec, HaTimings } from './cluster-spec.js';
 import { HA_PROFILES } from './ha-profiles.js';
+// A type only: loading this module loads no schema library.
+import type { ParsedSpec } from './schema.js';
 
 /** An `ha` section as the schema leaves it: its defaults filled in, its profile not yet applied. */
-export interface HaInput {
-  readonly etcd?: readonly string[] | undefined;
-  readonly profile: 'default' | 'fast';
-  readonly ttl?: number | undefined;
-  readonly loopWait?: number | undefined;
-  readonly retryTimeout?: number | undefined;
-  readonly maximumLagOnFailover: number;
-  readonly apiPortOffset: number;
-}
+type HaInput = NonNullable<ParsedSpec['ha']>;
 
 /**
  * The defaults of an `ha` section, which the schema fills in. Here, not only in the schema, so that
