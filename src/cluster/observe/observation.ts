@@ -103,6 +103,15 @@ export function roleOf(o: NodeObservation): ObservedRole {
   return o.server.instance.inRecovery ? 'replica' : 'primary';
 }
 
+/**
+ * The one node that answers as a primary, or null when none or several do: the primary stopped
+ * nodes are checked against (observeCluster's divergence check).
+ */
+export function onlyPrimary(nodes: readonly NodeObservation[]): NodeObservation | null {
+  const primaries = nodes.filter((o) => roleOf(o) === 'primary');
+  return primaries.length === 1 ? (primaries[0] ?? null) : null;
+}
+
 /** The node's data directory as read here; null for a node on another host. */
 export function localDir(o: NodeObservation): LocalDataDir | null {
   return o.dataDir.local ? o.dataDir : null;

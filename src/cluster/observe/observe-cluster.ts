@@ -24,7 +24,7 @@ import { checkDivergence } from './check-divergence.js';
 import type { Divergence } from '../decide/decide-divergence.js';
 import { controlOf } from '../actions/control-of.js';
 import { sqlOn } from '../actions/node-actions.js';
-import { localDir, roleOf } from './observation.js';
+import { localDir, onlyPrimary } from './observation.js';
 import type { ClusterObservation, NodeObservation, ServerAnswer, ServerUnreachable } from './observation.js';
 
 /** Observes every node in parallel: the data directory on disk, then the server over SQL. */
@@ -43,12 +43,11 @@ export async function observeCluster(ctx: ClusterContext): Promise<ClusterObserv
  * `up`/`start` can leave stopped a node that wrote WAL of its own (checkDivergence).
  */
 async function withDivergence(ctx: ClusterContext, nodes: NodeObservation[]): Promise<NodeObservation[]> {
-  const primaries = nodes.filter((o) => roleOf(o) === 'primary');
-  const [primary] = primaries;
+  const primary = onlyPrimary(nodes);
   // Stopped with or without standby.signal: a node started by hand without it and stopped again
   // is the case that timelines alone miss.
   const stopped = nodes.filter((o) => o.server === null && localDir(o)?.initialized === true);
-  if (primaries.length !== 1 || !primary || stopped.length === 0) return nodes;
+  if (!primary || stopped.length === 0) return nodes;
   const checked = new Map<string, Divergence>();
   try {
     await sqlOn(ctx, primary.node, async (s) => {

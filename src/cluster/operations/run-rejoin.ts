@@ -13,7 +13,7 @@ import type { RejoinFacts } from '../decide/decide-rejoin.js';
 import { controlOf } from '../actions/control-of.js';
 import { nodeOf, sqlOn, waitStreaming } from '../actions/node-actions.js';
 import { observeCluster } from '../observe/observe-cluster.js';
-import { roleOf } from '../observe/observation.js';
+import { onlyPrimary } from '../observe/observation.js';
 import type { ClusterObservation } from '../observe/observation.js';
 import type { Divergence } from '../decide/decide-divergence.js';
 import { recordHistory } from './record-history.js';
@@ -221,10 +221,10 @@ async function ownWalOf(control: NodeControl, check: DivergenceCheck): Promise<L
  * WAL of its own to list. Anything else is checked again once the node is surely stopped.
  */
 function observedFollowing(obs: ClusterObservation, name: string, primary: string): Divergence | null {
-  const primaries = obs.nodes.filter((o) => roleOf(o) === 'primary');
   const me = obs.nodes.find((o) => o.node.name === name);
-  const checkedAgainst = primaries.length === 1 ? primaries[0]?.node.name : undefined;
-  return checkedAgainst === primary && me?.server === null && me.divergence?.kind === 'follows'
+  return onlyPrimary(obs.nodes)?.node.name === primary &&
+    me?.server === null &&
+    me.divergence?.kind === 'follows'
     ? me.divergence
     : null;
 }
