@@ -2,7 +2,8 @@ import { statSync } from 'node:fs';
 import { PgreplError } from '../errors.js';
 import { watchProcess } from '../postgres/process-watch.js';
 import type { ProcessWatch } from '../postgres/process-watch.js';
-import { lsnDiff } from '../postgres/lsn.js';
+import { lsnDiff, parseLsn } from '../postgres/lsn.js';
+import { readReplayProgress } from '../postgres/promotion.js';
 import { keptSession } from '../postgres/sql-client.js';
 import type { KeptSession } from '../postgres/sql-client.js';
 import type { HaSpec, NodeSpec } from '../spec/cluster-spec.js';
@@ -19,6 +20,7 @@ import {
   repoint,
 } from '../cluster/actions/topology-actions.js';
 import { decideAgent, SWITCHOVER_MAX_AGE_MS } from '../cluster/decide/decide-agent.js';
+import { replicaPosition } from '../cluster/decide/replica-position.js';
 import { decideSyncSet } from '../cluster/decide/decide-sync-set.js';
 import type { SyncSet } from '../cluster/decide/decide-sync-set.js';
 import type { AgentDecision, AgentSnapshot, DcsView, Peer } from '../cluster/decide/decide-agent.js';
@@ -379,6 +381,8 @@ export class Agent {
         return;
       case 'hand-over':
         return this.handOver(decision.to, s);
+      case 'await-wal':
+        return this.awaitWal(decision.lsn);
       case 'follow':
         return repoint(ctx, node, nodeOf(ctx, decision.leader));
       case 'start-replica':
@@ -471,10 +475,48 @@ export class Agent {
     // A checkpoint first leaves little for the shutdown checkpoint to write: a shorter write gap.
     // Its own connection: a checkpoint under load may outlast the kept session's query timeout.
     await sqlOn(ctx, node, (q) => q.query('CHECKPOINT'));
+    // The key goes the moment the shutdown checkpoint is written, not once the postmaster is gone
+    // (its walsenders sending that record and exiting took 20–70 ms more here, all in the write gap).
+    const stopped = await control.shutDownCleanly();
+    if (stopped.state !== 'shut down') {
+      // No clean end: the target may lack commits, so no switchover; the agents fail over as
+      // after a crash, under the rules of any failover.
+      const refused = `${node.name} did not shut down cleanly (its control file says "${stopped.state}"): no switchover`;
+      await this.releaseKey([
+        { put: { key: this.keys.switchover, value: JSON.stringify({ ...s?.view.switchover, refused }) } },
+      ]);
+    } else {
+      const position = {
+        lsn: stopped.checkpointLsn,
+        timeline: stopped.timeline,
+        node: node.name,
+        shutdownCheckpoint: true,
+      };
+      await this.releaseKey([{ put: { key: this.keys.lastLeaderLsn, value: JSON.stringify(position) } }]);
+    }
     await control.stop('fast');
-    const checkpoint = (await control.latestCheckpoint()).checkpointLsn;
-    const position = { lsn: checkpoint, timeline: s?.view.lastLeaderLsn?.timeline ?? null, node: node.name };
-    await this.releaseKey([{ put: { key: this.keys.lastLeaderLsn, value: JSON.stringify(position) } }]);
+  }
+
+  /**
+   * A switchover target waits, polling its own server, until it holds WAL past `lsn` (the old
+   * leader's shutdown checkpoint, on its way from the walsender), for at most AWAIT_WAL_MS; the
+   * loop then runs again at once instead of sleeping.
+   */
+  private async awaitWal(lsn: string): Promise<void> {
+    const until = this.d.ctx.clock.now() + AWAIT_WAL_MS;
+    const want = parseLsn(lsn);
+    try {
+      await this.session.use(async (session) => {
+        while (this.d.ctx.clock.now() < until) {
+          const p = await readReplayProgress(session);
+          const at = replicaPosition({ receiveLsn: p.receive, replayLsn: p.replay });
+          if (at !== null && parseLsn(at) > want) return;
+          await this.d.ctx.clock.sleep(2);
+        }
+      });
+    } finally {
+      this.woke = true;
+    }
   }
 
   /** Marks the key ready and records the leader's position; returns the server as it then is. */
@@ -799,6 +841,9 @@ function stampOf(file: string): string | null {
  * of an idle agent's CPU; the kept session's end tells of a death sooner.
  */
 const POSTMASTER_POLL_MS = 500;
+
+/** How long a switchover target polls for the old leader's shutdown checkpoint before its loop runs again. */
+const AWAIT_WAL_MS = 1000;
 
 /** An unchanged member record is written again after this long. */
 const PUBLISH_AT_LEAST_MS = 10_000;

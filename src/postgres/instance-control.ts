@@ -283,16 +283,8 @@ export async function stopInstance(opts: {
   timeoutSec?: number;
 }): Promise<void> {
   const seconds = opts.timeoutSec ?? 120;
-  const pid = livePostmasterPid(opts.dataDir);
+  const pid = signalStop(opts.dataDir, opts.mode);
   if (pid === null) return;
-  try {
-    process.kill(pid, opts.mode === 'fast' ? 'SIGINT' : 'SIGQUIT');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ESRCH') return;
-    throw new PgreplError('E_COMMAND_FAILED', `cannot signal the server in ${opts.dataDir} (PID ${pid})`, {
-      cause: err,
-    });
-  }
   const deadline = Date.now() + seconds * 1000;
   while (livePostmasterPid(opts.dataDir) === pid) {
     if (Date.now() > deadline)
@@ -302,6 +294,25 @@ export async function stopInstance(opts: {
       );
     await new Promise((r) => setTimeout(r, 5));
   }
+}
+
+/**
+ * Sends the postmaster the signal of a `fast` (SIGINT) or `immediate` (SIGQUIT) shutdown, without
+ * waiting; returns its PID, or null when no server runs. A second request of the same kind while it
+ * shuts down changes nothing.
+ */
+export function signalStop(dataDir: string, mode: 'fast' | 'immediate'): number | null {
+  const pid = livePostmasterPid(dataDir);
+  if (pid === null) return null;
+  try {
+    process.kill(pid, mode === 'fast' ? 'SIGINT' : 'SIGQUIT');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ESRCH') return null;
+    throw new PgreplError('E_COMMAND_FAILED', `cannot signal the server in ${dataDir} (PID ${pid})`, {
+      cause: err,
+    });
+  }
+  return pid;
 }
 
 /**

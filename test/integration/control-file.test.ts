@@ -2,7 +2,13 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { controlOf } from '../../src/cluster/actions/control-of.js';
+import { nodeOf } from '../../src/cluster/actions/node-actions.js';
+import { buildContext } from '../../src/cluster/context/cluster-context.js';
+import { processRunner } from '../../src/postgres/command-runner.js';
+import { parseLsn } from '../../src/postgres/lsn.js';
 import { parseControlData, readLatestCheckpoint } from '../../src/postgres/read-controldata.js';
+import { loadSpec } from '../../src/spec/load-spec.js';
 import { clusterForSuite, pgBin } from '../helpers/test-cluster.js';
 import type { TestCluster } from '../helpers/test-cluster.js';
 
@@ -33,6 +39,26 @@ describe('the control file, read in-process', () => {
 
   it('says what pg_controldata says while the servers run', () => {
     agree({ pg1: 'in production', pg2: 'in archive recovery' });
+  });
+
+  // A switchover gives up the leader key the moment the old primary's shutdown checkpoint is
+  // written: by then its replicas hold that record, and the server takes no more writes.
+  it('sees a fast shutdown end at its checkpoint, which the replica already holds', async () => {
+    await c.sql('pg1', 'CREATE TABLE IF NOT EXISTS t (x int); INSERT INTO t VALUES (1)');
+    const ctx = await buildContext(await loadSpec({ cwd: c.base, env: process.env, file: c.specFile }), {
+      runner: processRunner,
+      env: process.env,
+    });
+    const control = controlOf(ctx, nodeOf(ctx, 'pg1'));
+    const stopped = await control.shutDownCleanly();
+    assert.equal(stopped.state, 'shut down');
+    const [row] = await c.sql<{ lsn: string }>('pg2', 'SELECT pg_last_wal_receive_lsn()::text AS lsn');
+    assert.ok(row && parseLsn(row.lsn) > parseLsn(stopped.checkpointLsn), `pg2 at ${row?.lsn}`);
+    await control.stop('fast');
+    assert.equal(control.state().pid, null);
+    assert.equal(readLatestCheckpoint(c.dataDir('pg1'))?.checkpointLsn, stopped.checkpointLsn);
+    // Asked of a stopped server, it says how that one ended.
+    assert.equal((await control.shutDownCleanly()).state, 'shut down');
   });
 
   it('says what pg_controldata says once they are stopped cleanly', async () => {

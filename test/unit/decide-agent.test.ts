@@ -291,10 +291,13 @@ describe('the agent decision: switchover', () => {
     assert.match(d.reason, /switchover from pg1 to pg3 under way/);
   });
 
+  const shutdown = { lsn: '0/5000100', timeline: 1, node: 'pg1', shutdownCheckpoint: true };
+
   it('lets the target race only once it received the shutdown checkpoint', () => {
-    const dcs = view({ leader: null, switchover: asked, lastLeaderLsn: { lsn: '0/5000100', timeline: 1 } });
+    const dcs = view({ leader: null, switchover: asked, lastLeaderLsn: shutdown });
     const peers = [peer('pg1', { inRecovery: null, agentAlive: true, positionLsn: null }), peer('pg2')];
     const early = decided(leaderless({ me: 'pg3', specIndex: 2, dcs, peers, slotsMadeFor: asked.at }));
+    assert.deepEqual([early.kind, 'lsn' in early ? early.lsn : null], ['await-wal', '0/5000100']);
     assert.match(early.reason, /waiting to receive pg1's shutdown checkpoint 0\/5000100/);
     const ready = decided(
       leaderless({
@@ -307,6 +310,33 @@ describe('the agent decision: switchover', () => {
       }),
     );
     assert.equal(ready.kind, 'race');
+  });
+
+  it('makes a target whose old leader died during the switchover pass the checks of any failover', () => {
+    // A position the leader recorded while running: commits may have followed it on the sync standby.
+    const running = { lsn: '0/5000100', timeline: 1, node: 'pg1' };
+    const sync = { count: 1, standbys: ['pg2', 'pg3'] };
+    // In a switchover the target's loop does not ask the other servers.
+    const target = {
+      me: 'pg3',
+      specIndex: 2,
+      mode: 'sync',
+      peers: [],
+      slotsMadeFor: asked.at,
+      local: replica({ positionLsn: '0/5000180' }),
+    } as const;
+    const dcs = view({ leader: null, switchover: asked, lastLeaderLsn: running, sync });
+    const d = decided(leaderless({ ...target, dcs }));
+    assert.equal(d.kind, 'wait');
+    assert.match(d.reason, /synchronous standbys needed/);
+    const byAnother = view({
+      leader: null,
+      switchover: asked,
+      lastLeaderLsn: { ...shutdown, node: 'pg2' },
+      sync,
+    });
+    const other = decided(leaderless({ ...target, dcs: byAnother }));
+    assert.equal(other.kind, 'wait', "another node's shutdown checkpoint is not the leader's");
   });
 
   it("makes the target make the others' slots on itself first, once per request", () => {

@@ -4,12 +4,14 @@ import { PgreplError } from '../../errors.js';
 import {
   assertPortFree,
   initdb,
+  isAlive,
   killInstance,
   logLength,
   logSince,
   logTail,
   readDataDir,
   reloadInstance,
+  signalStop,
   startInstance,
   stopInstance,
   waitPostmasterGone,
@@ -18,6 +20,7 @@ import { listRecordStarts, readWalEnd } from '../../postgres/list-wal-records.js
 import { walFileStart } from '../../postgres/lsn.js';
 import { ensureOwnedDir, writeOwnedFile } from '../../postgres/owned-paths.js';
 import { readControlData, readLatestCheckpoint } from '../../postgres/read-controldata.js';
+import type { LatestCheckpoint } from '../../postgres/read-controldata.js';
 import { runBasebackup } from '../../postgres/run-basebackup.js';
 import { listCommitsAfter, readCommitsAfter, runRewind } from '../../postgres/run-rewind.js';
 import { readOwnWal } from '../../postgres/wal-bytes.js';
@@ -28,6 +31,9 @@ import { cloneTempDir } from '../observe/observation.js';
 import { readState, recordCreatedDir } from '../store/cluster-state.js';
 import type { NodeControl } from './node-control.js';
 import { writeNodeFiles } from './node-files.js';
+
+/** How long a fast shutdown may take to write its checkpoint (stopInstance waits as long). */
+const SHUTDOWN_TIMEOUT_MS = 120_000;
 
 /** What a re-clone appends to the data directory it moves aside, before the time. */
 const ASIDE = '.pgrepl-old-';
@@ -75,6 +81,29 @@ export function localNodeControl(ctx: ClusterContext, node: NodeSpec): NodeContr
     async stop(mode) {
       if (readDataDir(dataDir).pid === null) return;
       await stopInstance({ dataDir, mode });
+    },
+    async shutDownCleanly() {
+      const pid = signalStop(dataDir, 'fast');
+      const deadline = Date.now() + SHUTDOWN_TIMEOUT_MS;
+      let before: LatestCheckpoint | null = null;
+      for (;;) {
+        const now = await control.latestCheckpoint();
+        // Read twice alike: the file is rewritten in place, and a read may meet a write half done.
+        if (
+          now.state === 'shut down' &&
+          before?.state === now.state &&
+          before.checkpointLsn === now.checkpointLsn
+        )
+          return now;
+        if (pid === null || !isAlive(pid)) return control.latestCheckpoint();
+        if (Date.now() > deadline)
+          throw new PgreplError(
+            'E_TIMEOUT',
+            `${node.name} (PID ${pid}) did not write its shutdown checkpoint within ${SHUTDOWN_TIMEOUT_MS / 1000} s`,
+          );
+        before = now;
+        await new Promise((r) => setTimeout(r, 2));
+      }
     },
     waitGone: gone,
     async fence() {

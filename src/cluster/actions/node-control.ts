@@ -32,6 +32,14 @@ export interface NodeControl {
   start(): Promise<void>;
   /** Stops the node if it runs. */
   stop(mode: 'fast' | 'immediate'): Promise<void>;
+  /**
+   * Asks a running node for a fast shutdown and returns its control file once that says "shut
+   * down", or once the postmaster is gone if it never does (a shutdown that failed: the state tells).
+   * From "shut down" on the server takes no write: its shutdown checkpoint, the last record it
+   * writes, comes after every backend has exited, and it admits no new one. Its walsenders may
+   * still be sending that record, and the postmaster may still run: `stop` waits for that.
+   */
+  shutDownCleanly(): Promise<LatestCheckpoint>;
   /** Waits until a postmaster that was stopped or killed is really gone (an unreaped zombie keeps its lock). */
   waitGone(): Promise<void>;
   /**
@@ -112,6 +120,7 @@ export function notLocalControl(node: NodeSpec): NodeControl {
     state: refuse,
     start: reject,
     stop: reject,
+    shutDownCleanly: reject,
     waitGone: reject,
     fence: reject,
     restart: reject,

@@ -64,6 +64,11 @@ export interface DcsView {
     readonly timeline: number | null;
     /** Which node recorded it. */
     readonly node?: string;
+    /**
+     * Recorded by a leader that stopped cleanly to hand over: `lsn` is where its shutdown
+     * checkpoint starts, the last record it wrote. Absent: a running leader's position.
+     */
+    readonly shutdownCheckpoint?: boolean;
   } | null;
   /**
    * The standbys that may hold an acknowledged commit, as the leader recorded them (sync and
@@ -133,6 +138,11 @@ export type AgentDecision =
   | { readonly kind: 'follow'; readonly leader: string; readonly reason: string }
   | { readonly kind: 'start-replica'; readonly leader: string; readonly reason: string }
   | { readonly kind: 'rejoin'; readonly leader: string; readonly reason: string }
+  /**
+   * A switchover target that has not received the old leader's shutdown checkpoint yet (the leader
+   * gives up the key the moment it is written, while its walsenders still send it): wait for it now.
+   */
+  | { readonly kind: 'await-wal'; readonly lsn: string; readonly reason: string }
   /** A switchover target makes the other nodes' slots on itself, so that they can follow it at once. */
   | { readonly kind: 'make-slots'; readonly for: number; readonly reason: string }
   /** A replica drops the slots no standby streams from (they would keep its WAL). */
@@ -325,15 +335,19 @@ function failover(s: AgentSnapshot, dcs: DcsView): AgentDecision {
     return { kind: 'wait', reason: `no leader; switchover from ${sw.from} to ${sw.to} under way` };
   if (sw && s.slotsMadeFor !== sw.at) return makeSlots(sw);
   const last = dcs.lastLeaderLsn;
-  // The leader recorded where its shutdown checkpoint starts: the target must hold all of it.
-  if (sw && last && (local.positionLsn === null || parseLsn(local.positionLsn) <= parseLsn(last.lsn)))
+  // The leader recorded where its shutdown checkpoint starts: the target must hold all of it. A
+  // position it recorded while running (it died during the switchover) proves nothing of the
+  // kind: the target then goes through the checks of any failover below.
+  const clean = sw && last?.shutdownCheckpoint === true && last.node === sw.from ? last : null;
+  if (sw && clean && (local.positionLsn === null || parseLsn(local.positionLsn) <= parseLsn(clean.lsn)))
     return {
-      kind: 'wait',
-      reason: `switchover target: waiting to receive ${sw.from}'s shutdown checkpoint ${last.lsn} (at ${local.positionLsn})`,
+      kind: 'await-wal',
+      lsn: clean.lsn,
+      reason: `switchover target: waiting to receive ${sw.from}'s shutdown checkpoint ${clean.lsn} (at ${local.positionLsn})`,
     };
   // Holding the whole shutdown checkpoint of a leader that stopped cleanly, it holds every commit
   // that leader acknowledged: no standby needs to confirm, no one else may race.
-  if (sw && last)
+  if (sw && clean)
     return {
       kind: 'race',
       reason: `switchover target, holding ${sw.from}'s shutdown checkpoint: taking the key`,
