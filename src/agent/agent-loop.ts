@@ -3,9 +3,10 @@ import { PgreplError } from '../errors.js';
 import { watchProcess } from '../postgres/process-watch.js';
 import type { ProcessWatch } from '../postgres/process-watch.js';
 import { lsnDiff, parseLsn } from '../postgres/lsn.js';
+import { readWalReceiver } from '../postgres/instance-queries.js';
 import { readReplayProgress } from '../postgres/promotion.js';
 import { keptSession } from '../postgres/sql-client.js';
-import type { KeptSession } from '../postgres/sql-client.js';
+import type { KeptSession, SqlSession } from '../postgres/sql-client.js';
 import type { HaSpec, NodeSpec } from '../spec/cluster-spec.js';
 import { adminTarget, requireSuperuserPassword } from '../cluster/context/cluster-context.js';
 import type { ClusterContext } from '../cluster/context/cluster-context.js';
@@ -383,8 +384,13 @@ export class Agent {
         return this.handOver(decision.to, s);
       case 'await-wal':
         return this.awaitWal(decision.lsn);
-      case 'follow':
-        return repoint(ctx, node, nodeOf(ctx, decision.leader));
+      case 'follow': {
+        const upstream = nodeOf(ctx, decision.upstream);
+        await repoint(ctx, node, upstream);
+        // Moved to a switchover target: the leader stops once this node's record says it streams.
+        if (s?.view.switchover?.to === upstream.name) await this.awaitStreamingFrom(upstream);
+        return;
+      }
       case 'start-replica':
         makeStandby(ctx, node, nodeOf(ctx, decision.leader));
         return control.start();
@@ -498,21 +504,35 @@ export class Agent {
   }
 
   /**
-   * A switchover target waits, polling its own server, until it holds WAL past `lsn` (the old
-   * leader's shutdown checkpoint, on its way from the walsender), for at most AWAIT_WAL_MS; the
-   * loop then runs again at once instead of sleeping.
+   * A switchover target waits until its server holds WAL past `lsn`: the old leader's shutdown
+   * checkpoint, on its way from the walsender.
    */
-  private async awaitWal(lsn: string): Promise<void> {
-    const until = this.d.ctx.clock.now() + AWAIT_WAL_MS;
+  private awaitWal(lsn: string): Promise<void> {
     const want = parseLsn(lsn);
+    return this.pollOwnServer(async (session) => {
+      const p = await readReplayProgress(session);
+      const at = replicaPosition({ receiveLsn: p.receive, replayLsn: p.replay });
+      return at !== null && parseLsn(at) > want;
+    });
+  }
+
+  /** A replica moved to a switchover target waits until its WAL receiver streams from it. */
+  private awaitStreamingFrom(upstream: NodeSpec): Promise<void> {
+    return this.pollOwnServer(async (session) => {
+      const r = await readWalReceiver(session);
+      return r?.status === 'streaming' && r.senderPort === upstream.port && r.senderHost === upstream.host;
+    });
+  }
+
+  /**
+   * Polls its own server every 2 ms over the kept session until `done`, for at most
+   * AWAIT_OWN_SERVER_MS; the loop then runs again at once, rather than sleep, to act on it.
+   */
+  private async pollOwnServer(done: (session: SqlSession) => Promise<boolean>): Promise<void> {
+    const until = this.d.ctx.clock.now() + AWAIT_OWN_SERVER_MS;
     try {
       await this.session.use(async (session) => {
-        while (this.d.ctx.clock.now() < until) {
-          const p = await readReplayProgress(session);
-          const at = replicaPosition({ receiveLsn: p.receive, replayLsn: p.replay });
-          if (at !== null && parseLsn(at) > want) return;
-          await this.d.ctx.clock.sleep(2);
-        }
+        while (this.d.ctx.clock.now() < until && !(await done(session))) await this.d.ctx.clock.sleep(2);
       });
     } finally {
       this.woke = true;
@@ -677,6 +697,9 @@ export class Agent {
       replayLsn: local.kind === 'replica' ? local.replayLsn : null,
       lagBytes: local.kind === 'replica' ? nonNegative(lsnDiff(last, lsn)) : null,
       problem: local.kind === 'replica' ? local.problem : null,
+      upstream: local.kind === 'replica' ? local.upstream : null,
+      streaming: local.kind === 'replica' && local.streaming,
+      slotsFor: this.slotsMadeFor,
       syncStandbys: self.syncStandbys,
       decision: decision.kind,
       reason: decision.reason,
@@ -753,7 +776,12 @@ export class Agent {
           this.keys.root,
           { prefix: true, afterRevision: after, signal: stop },
           (events) => {
-            if (!events.some((e) => watched.has(e.kv.key))) return;
+            // During a switchover the others' records tell who streams from the target, and when.
+            const sw = this.state.ha?.view.switchover ?? null;
+            const own = this.keys.member(this.d.node.name);
+            const member = (key: string) =>
+              sw !== null && key.startsWith(this.keys.membersPrefix) && key !== own;
+            if (!events.some((e) => watched.has(e.kv.key) || member(e.kv.key))) return;
             if (events.some((e) => e.kv.key === this.keys.leader && e.type === 'delete'))
               this.leaderGoneAt ??= this.d.ctx.clock.now();
             this.nudge();
@@ -842,8 +870,8 @@ function stampOf(file: string): string | null {
  */
 const POSTMASTER_POLL_MS = 500;
 
-/** How long a switchover target polls for the old leader's shutdown checkpoint before its loop runs again. */
-const AWAIT_WAL_MS = 1000;
+/** How long a switchover step polls its own server (for WAL, for streaming) before the loop runs again. */
+const AWAIT_OWN_SERVER_MS = 1000;
 
 /** An unchanged member record is written again after this long. */
 const PUBLISH_AT_LEAST_MS = 10_000;

@@ -43,6 +43,12 @@ export interface MemberRecord {
   readonly lagBytes: number | null;
   /** Why it cannot be promoted now; null when it can. */
   readonly problem: string | null;
+  /** A replica's upstream, as its primary_conninfo names it; null on any other. */
+  readonly upstream: string | null;
+  /** A replica whose WAL receiver streams now. */
+  readonly streaming: boolean;
+  /** The switchover request (its `at`) for which a target made the other nodes' slots on itself. */
+  readonly slotsFor: number | null;
   /** On the primary: the standbys it waits for now (pg_stat_replication sync_state sync or quorum). */
   readonly syncStandbys: readonly string[];
   readonly decision: string;
@@ -109,7 +115,7 @@ export async function readHaState(client: EtcdClient, cluster: string): Promise<
       sync: parse(byKey.get(keys.sync)),
       paused: byKey.has(keys.paused),
       // One the leader refused is no longer pending.
-      switchover: sw && sw.refused === undefined ? { from: sw.from, to: sw.to, at: sw.at } : null,
+      switchover: sw && sw.refused === undefined ? switchoverView(sw, members) : null,
       failover: failover ? { to: failover.to, force: failover.force === true, at: failover.at } : null,
       heldStopped,
     },
@@ -117,5 +123,24 @@ export async function readHaState(client: EtcdClient, cluster: string): Promise<
     leaderLease: leaderKv?.lease ?? null,
     switchoverRefused: sw?.refused ?? null,
     revision,
+  };
+}
+
+/** A pending switchover, with how far the target and the other replicas have come. */
+function switchoverView(
+  sw: SwitchoverValue,
+  members: ReadonlyMap<string, MemberRecord>,
+): NonNullable<DcsView['switchover']> {
+  const notFollowing = [...members.values()]
+    .filter((m) => m.role === 'replica' && m.node !== sw.to && m.node !== sw.from)
+    .filter((m) => !(m.upstream === sw.to && m.streaming))
+    .map((m) => m.node)
+    .sort();
+  return {
+    from: sw.from,
+    to: sw.to,
+    at: sw.at,
+    targetReady: members.get(sw.to)?.slotsFor === sw.at,
+    notFollowing,
   };
 }

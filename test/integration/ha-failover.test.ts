@@ -429,6 +429,12 @@ describe(
         history.some((e) => e.op === 'rejoin' && e.node === r.before),
         'the old leader’s agent recorded its rejoin there too',
       );
+      const third = NODES.find((n) => n !== to && n !== r.before) as string;
+      assert.match(
+        readFileSync(join(ha(third), 'agent.log'), 'utf8'),
+        new RegExp(`switchover to ${to}: streaming from it before ${r.before} stops`),
+        'the third node streamed from the target before the old leader stopped, to follow its promotion at once',
+      );
       console.log(`# switchover through the agents: the writer's longest gap ${r.longestGapMs} ms`);
     });
 

@@ -158,7 +158,7 @@ describe('the agent decision: replicas', () => {
 
   it('follows the leader when it streams from another node', () => {
     const d = decided(snap({ local: replica({ upstream: 'pg3' }) }));
-    assert.deepEqual([d.kind, 'leader' in d ? d.leader : null], ['follow', 'pg1']);
+    assert.deepEqual([d.kind, 'upstream' in d ? d.upstream : null], ['follow', 'pg1']);
   });
 
   it('waits while the new leader is still promoting', () => {
@@ -278,11 +278,39 @@ describe('the agent decision: failover', () => {
 });
 
 describe('the agent decision: switchover', () => {
-  const asked = { from: 'pg1', to: 'pg3', at: NOW - 100 };
+  const asked = { from: 'pg1', to: 'pg3', at: NOW - 100, targetReady: false, notFollowing: [] };
 
   it('makes the leader hand over to the target', () => {
     const d = decided(snap({ me: 'pg1', local: primary, dcs: view({ switchover: asked }) }));
     assert.deepEqual([d.kind, 'to' in d ? d.to : null], ['hand-over', 'pg3']);
+  });
+
+  it('moves the other replicas to a ready target before the leader stops, where its commits allow', () => {
+    const ready = { ...asked, targetReady: true, notFollowing: ['pg2'] };
+    const d = decided(snap({ dcs: view({ switchover: ready }) }));
+    assert.deepEqual([d.kind, 'upstream' in d ? d.upstream : null], ['follow', 'pg3']);
+    const notYet = decided(snap({ dcs: view({ switchover: { ...ready, targetReady: false } }) }));
+    assert.equal(notYet.kind, 'wait', 'not before the target made their slots');
+    const moved = decided(snap({ local: replica({ upstream: 'pg3' }), dcs: view({ switchover: ready }) }));
+    assert.equal(moved.kind, 'wait', 'a moved replica is not sent back to the leader meanwhile');
+    assert.match(moved.reason, /streaming from the switchover target pg3/);
+    // Two synchronous standbys: with one of them moved, the leader's commits would stall.
+    const two = view({ switchover: ready, sync: { count: 2, standbys: ['pg2', 'pg3'] } });
+    const stays = decided(snap({ mode: 'quorum', dcs: two }));
+    assert.equal(stays.kind, 'wait');
+    assert.match(stays.reason, /replica of pg1/);
+  });
+
+  it('makes the leader wait for the other replicas to stream from the target, for 2 s at most', () => {
+    const waiting = { ...asked, targetReady: true, notFollowing: ['pg2'] };
+    const d = decided(snap({ me: 'pg1', local: primary, dcs: view({ switchover: waiting }) }));
+    assert.equal(d.kind, 'lead');
+    assert.match(d.reason, /waiting for pg2 to stream from it first/);
+    const late = { ...waiting, at: NOW - 2500 };
+    const anyway = decided(snap({ me: 'pg1', local: primary, dcs: view({ switchover: late }) }));
+    assert.equal(anyway.kind, 'hand-over');
+    const two = view({ switchover: waiting, sync: { count: 2, standbys: ['pg2', 'pg3'] } });
+    assert.equal(decided(snap({ me: 'pg1', mode: 'sync', local: primary, dcs: two })).kind, 'hand-over');
   });
 
   it('keeps every replica but the target out of the race', () => {
@@ -353,7 +381,7 @@ describe('the agent decision: switchover', () => {
   it('lets replicas stream from a target that holds the key with its slots made, before it promoted', () => {
     const followable = { node: 'pg3', term: 9, ready: false, followable: true };
     const d = decided(snap({ dcs: view({ leader: followable, switchover: asked }) }));
-    assert.deepEqual([d.kind, 'leader' in d ? d.leader : null], ['follow', 'pg3']);
+    assert.deepEqual([d.kind, 'upstream' in d ? d.upstream : null], ['follow', 'pg3']);
     const stopped = { kind: 'stopped', standby: false, initialized: true } as const;
     const old = decided(snap({ me: 'pg1', local: stopped, dcs: view({ leader: followable }) }));
     assert.equal(old.kind, 'wait', 'a former primary waits until the new one has promoted');

@@ -80,7 +80,15 @@ export interface DcsView {
    * A switchover an operator asked for (`pgrepl switchover`): the leader `from` hands over to `to`;
    * while it lasts, no other replica races for the key. Older than SWITCHOVER_MAX_AGE_MS: ignored.
    */
-  readonly switchover: { readonly from: string; readonly to: string; readonly at: number } | null;
+  readonly switchover: {
+    readonly from: string;
+    readonly to: string;
+    readonly at: number;
+    /** The target made every other node's slot on itself for this request: they may stream from it. */
+    readonly targetReady: boolean;
+    /** The replicas with a live agent, target and leader aside, that do not stream from the target yet. */
+    readonly notFollowing: readonly string[];
+  } | null;
   /**
    * A failover an operator asked for (`pgrepl promote`) while no one holds the key: only `to` races,
    * past the ranking (and, with `force`, past maximumLagOnFailover, the sync rule and its own
@@ -90,6 +98,12 @@ export interface DcsView {
   /** Nodes an operator stopped through their agent (`pgrepl stop NODE`): their agents leave them stopped. */
   readonly heldStopped: readonly string[];
 }
+
+/**
+ * How long a leader asked to switch over waits for the other replicas to stream from the target
+ * (cascades) before it hands over all the same: they then follow the target after its promotion.
+ */
+export const CASCADE_WAIT_MS = 2000;
 
 /** A switchover or failover request older than this was abandoned (its target never took over). */
 export const SWITCHOVER_MAX_AGE_MS = 30_000;
@@ -135,7 +149,8 @@ export type AgentDecision =
   | { readonly kind: 'fence'; readonly reason: string }
   /** The leader hands over to `to`: stops cleanly, records its shutdown checkpoint, gives up the key. */
   | { readonly kind: 'hand-over'; readonly to: string; readonly reason: string }
-  | { readonly kind: 'follow'; readonly leader: string; readonly reason: string }
+  /** Streams from `upstream`: the leader, or a switchover target before it takes over. */
+  | { readonly kind: 'follow'; readonly upstream: string; readonly reason: string }
   | { readonly kind: 'start-replica'; readonly leader: string; readonly reason: string }
   | { readonly kind: 'rejoin'; readonly leader: string; readonly reason: string }
   /**
@@ -240,10 +255,23 @@ function decideUnasked(s: AgentSnapshot): AgentDecision {
       reason: `stopped without standby.signal (a former primary): rejoining it to ${leader.node} (rewind, else re-clone)`,
     };
   }
+  const sw = activeSwitchover(s);
+  if (sw && sw.from === leader.node && sw.to !== s.me && sw.targetReady && cascades(s)) {
+    if (local.upstream !== sw.to)
+      return {
+        kind: 'follow',
+        upstream: sw.to,
+        reason: `switchover to ${sw.to}: streaming from it before ${sw.from} stops, to follow its promotion without reconnecting`,
+      };
+    return {
+      kind: 'wait',
+      reason: `streaming from the switchover target ${sw.to}${local.streaming ? '' : ' (not yet)'} until it takes over from ${sw.from}`,
+    };
+  }
   if (local.upstream !== leader.node)
     return {
       kind: 'follow',
-      leader: leader.node,
+      upstream: leader.node,
       reason: `streaming from ${local.upstream ?? 'nowhere'}, not from the leader ${leader.node}`,
     };
   const leaderTl = dcs.lastLeaderLsn?.timeline ?? null;
@@ -253,7 +281,6 @@ function decideUnasked(s: AgentSnapshot): AgentDecision {
       leader: leader.node,
       reason: `on timeline ${local.timeline}, behind the leader's ${leaderTl}, and not streaming`,
     };
-  const sw = activeSwitchover(s);
   if (sw?.to === s.me && s.slotsMadeFor !== sw.at) return makeSlots(sw);
   if (local.idleSlots > 0 && leader.ready && sw?.to !== s.me)
     return {
@@ -272,6 +299,17 @@ function asLeader(s: AgentSnapshot, leader: LeaderKey): AgentDecision {
     if (!leader.ready)
       return { kind: 'announce', reason: 'promoted, slots made: telling the replicas to follow' };
     const sw = activeSwitchover(s);
+    if (
+      sw?.from === s.me &&
+      sw.to !== s.me &&
+      cascades(s) &&
+      sw.notFollowing.length > 0 &&
+      s.now - sw.at < CASCADE_WAIT_MS
+    )
+      return {
+        kind: 'lead',
+        reason: `switchover to ${sw.to} asked: waiting for ${sw.notFollowing.join(', ')} to stream from it first`,
+      };
     if (sw?.from === s.me && sw.to !== s.me)
       return {
         kind: 'hand-over',
@@ -402,6 +440,17 @@ function failover(s: AgentSnapshot, dcs: DcsView): AgentDecision {
     kind: 'race',
     reason: `no leader; the most advanced eligible replica (at ${local.positionLsn}): racing for the key`,
   };
+}
+
+/**
+ * Whether, in a switchover, the other replicas move to the target before the leader stops. They
+ * then follow its promotion over the connection they have, rather than connect to it after (in sync
+ * mode the new primary's first commit waits for one of them: ~50–100 ms of the write gap here). Only
+ * where the leader's commits still complete with the target alone streaming from it: asynchronous
+ * replication, or one synchronous standby.
+ */
+function cascades(s: AgentSnapshot): boolean {
+  return s.mode === 'async' || (s.dcs?.sync?.count ?? 1) <= 1;
 }
 
 function makeSlots(sw: NonNullable<DcsView['switchover']>): AgentDecision {
