@@ -4,6 +4,7 @@ import { renderPostgresqlConf, synchronousStandbyNames } from '../postgres/rende
 import type { ClusterSpec, NodeSpec } from '../spec/cluster-spec.js';
 import { shellQuote } from './render-host-bundle.js';
 import type { BundleFile } from './render-host-bundle.js';
+import { walSegmentArgs } from '../postgres/instance-control.js';
 
 export interface ComposeBundleInput {
   readonly spec: ClusterSpec;
@@ -93,7 +94,10 @@ function composeFile(i: ComposeBundleInput, node: NodeSpec, replica: boolean): s
         ],
         env_file: ['.env'],
         environment: {
-          POSTGRES_INITDB_ARGS: '--data-checksums --auth-host=scram-sha-256 --auth-local=peer',
+          POSTGRES_INITDB_ARGS: [
+            '--data-checksums --auth-host=scram-sha-256 --auth-local=peer',
+            ...walSegmentArgs(i.spec.postgres.walSegmentSize),
+          ].join(' '),
           PGREPL_NODE: node.name,
         },
         ports: [`${node.port}:5432`],
@@ -144,6 +148,7 @@ function containerConf(
     port: 5432,
     nodeCount: spec.nodes.length,
     pgMajor: major,
+    walSegmentSize: spec.postgres.walSegmentSize ?? 16,
     settings: spec.settings,
     synchronousStandbyNames: synchronousStandbyNames(
       spec.replication.mode,

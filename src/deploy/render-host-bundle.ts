@@ -2,6 +2,7 @@ import { dirname, join } from 'node:path';
 import { passfileBesideDataDir, separateHosts } from '../cluster/context/node-hosts.js';
 import { renderNodeConfig } from '../cluster/decide/render-node-config.js';
 import type { ClusterSpec, NodeSpec } from '../spec/cluster-spec.js';
+import { walSegmentArgs } from '../postgres/instance-control.js';
 
 /** One file of a bundle: its path inside the bundle, its text, its mode. */
 export interface BundleFile {
@@ -102,7 +103,11 @@ printf '%s\\n' "$PGREPL_SUPERUSER_PASSWORD" > "$pwfile"
 printf '*:*:*:%s:%s\\n' ${spec.superuser.name} "$(escape "$PGREPL_SUPERUSER_PASSWORD")" > "$adminpass"
 
 echo "initdb (data checksums, so pg_rewind works later; SCRAM only)"
-"$PG_BIN/initdb" -D "$DATA" -U ${spec.superuser.name} --pwfile="$pwfile" --auth=scram-sha-256 --data-checksums --encoding=UTF8 --locale=C.UTF-8 >/dev/null
+"$PG_BIN/initdb" -D "$DATA" -U ${spec.superuser.name} --pwfile="$pwfile" --auth=scram-sha-256 --data-checksums --encoding=UTF8 --locale=C.UTF-8${walSegmentArgs(
+    spec.postgres.walSegmentSize,
+  )
+    .map((a) => ` ${a}`)
+    .join('')} >/dev/null
 cp postgresql.conf pg_hba.conf "$DATA/"
 "$PG_BIN/pg_ctl" start -D "$DATA" -l "$DATA/../${node.name}.log" -w -s
 

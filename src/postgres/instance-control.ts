@@ -184,7 +184,14 @@ const bin = (env: InstanceEnv, program: string) => join(env.bins.binDir, program
  */
 export async function initdb(
   env: InstanceEnv,
-  opts: { dataDir: string; superuser: string; password: string; secretsDir: string },
+  opts: {
+    dataDir: string;
+    superuser: string;
+    password: string;
+    secretsDir: string;
+    /** MB; undefined: PostgreSQL's 16. */
+    walSegmentSize?: number | undefined;
+  },
 ): Promise<void> {
   const pwfile = join(opts.secretsDir, `.initdb-${process.pid}-${randomBytes(6).toString('hex')}`);
   writeOwnedFile(pwfile, `${opts.password}\n`, 0o600, env.runAs);
@@ -202,6 +209,7 @@ export async function initdb(
         '--encoding=UTF8',
         '--locale=C.UTF-8',
         '--no-sync',
+        ...walSegmentArgs(opts.walSegmentSize),
       ],
       { runAs: env.runAs, timeoutMs: 120_000 },
     );
@@ -210,6 +218,11 @@ export async function initdb(
   } finally {
     rmSync(pwfile, { force: true });
   }
+}
+
+/** initdb's option for a WAL segment size other than PostgreSQL's default; none for the default. */
+export function walSegmentArgs(mb: number | undefined): string[] {
+  return mb === undefined || mb === 16 ? [] : [`--wal-segsize=${mb}`];
 }
 
 /**

@@ -20,10 +20,16 @@ export interface PostgresqlConfInput {
   pgMajor: number;
   /** Value of synchronous_standby_names; '' for asynchronous replication. */
   synchronousStandbyNames: string;
+  /** The cluster's WAL segment size in MB (initdb's, 16 by default). */
+  walSegmentSize: number;
 }
 
 /** pgrepl's defaults; the spec's `settings:` override them (except the reserved ones). */
-export function defaultSettings(nodeCount: number, pgMajor: number): Record<string, string> {
+export function defaultSettings(
+  nodeCount: number,
+  pgMajor: number,
+  walSegmentSize = 16,
+): Record<string, string> {
   // Generous and stable: max_wal_senders needs a restart to change, so adding a node must not move it.
   const senders = String(Math.max(20, nodeCount * 2 + 2));
   return {
@@ -45,6 +51,10 @@ export function defaultSettings(nodeCount: number, pgMajor: number): Record<stri
     // Starting after a clone or rewind syncs the whole data dir first; one syncfs() per file system
     // instead of an fsync() per file makes that seconds faster on a large database (PostgreSQL 14+).
     ...(pgMajor >= 14 ? { recovery_init_sync_method: 'syncfs' } : {}),
+    // PostgreSQL does not start with min_wal_size or max_wal_size under two segments; their
+    // defaults (80 MB, 1 GB) are, from segments of 64 MB and of 1 GB on.
+    ...(walSegmentSize * 2 > 80 ? { min_wal_size: `${walSegmentSize * 2}MB` } : {}),
+    ...(walSegmentSize * 2 > 1024 ? { max_wal_size: `${walSegmentSize * 4}MB` } : {}),
   };
 }
 
@@ -95,7 +105,11 @@ export function upstreamConninfo(u: UpstreamConf, applicationName: string): stri
 
 /** Every setting this node's postgresql.conf sets, as PostgreSQL will read them. */
 export function effectiveSettings(i: PostgresqlConfInput): Record<string, string> {
-  return { ...defaultSettings(i.nodeCount, i.pgMajor), ...i.settings, ...identitySettings(i) };
+  return {
+    ...defaultSettings(i.nodeCount, i.pgMajor, i.walSegmentSize),
+    ...i.settings,
+    ...identitySettings(i),
+  };
 }
 
 /** Renders the whole postgresql.conf of one node. */

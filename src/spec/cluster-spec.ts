@@ -50,7 +50,12 @@ export interface ClusterSpec {
   /** The spec file, or `(embedded default)`. */
   readonly source: string;
   readonly stateDir: string;
-  readonly postgres: { readonly binDir: string | undefined; readonly osUser: string };
+  readonly postgres: {
+    readonly binDir: string | undefined;
+    readonly osUser: string;
+    /** initdb's --wal-segsize in MB; undefined: PostgreSQL's 16. Read when the primary is made, never after. */
+    readonly walSegmentSize: number | undefined;
+  };
   readonly superuser: { readonly name: string; readonly password: SecretRef };
   readonly replication: {
     readonly user: string;

@@ -186,6 +186,7 @@ function resolveSpec(p: ParsedSpec, source: string, baseDir: string): ClusterSpe
     postgres: Object.freeze({
       binDir: p.postgres.binDir === undefined ? undefined : abs(p.postgres.binDir),
       osUser: p.postgres.osUser,
+      walSegmentSize: p.postgres.walSegmentSize,
     }),
     superuser: Object.freeze({
       name: p.superuser.name,

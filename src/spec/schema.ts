@@ -83,6 +83,11 @@ export const specSchema = z.strictObject({
     .strictObject({
       binDir: z.string().min(1).optional(),
       osUser: z.string().min(1).default('postgres'),
+      walSegmentSize: z
+        .number()
+        .int()
+        .refine((n) => n >= 1 && n <= 1024 && (n & (n - 1)) === 0, 'a power of two from 1 to 1024 (MB)')
+        .optional(),
     })
     .default({ osUser: 'postgres' }),
   superuser: z

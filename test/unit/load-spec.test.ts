@@ -53,6 +53,18 @@ describe('spec', () => {
     assert.deepEqual(spec.settings, { hot_standby_feedback: 'off', work_mem: '64MB', max_connections: '50' });
   });
 
+  it('takes a WAL segment size for initdb: a power of two from 1 to 1024 MB', () => {
+    const withSize = (n: number) =>
+      `cluster: d\npostgres: { walSegmentSize: ${n} }\nnodes: [{ name: a, port: 5000 }]\n`;
+    assert.equal(parseSpec(withSize(1), 'x', '/').postgres.walSegmentSize, 1);
+    assert.equal(
+      parseSpec('cluster: d\nnodes: [{ name: a, port: 5000 }]\n', 'x', '/').postgres.walSegmentSize,
+      undefined,
+    );
+    fails(withSize(3), 'E_SPEC_INVALID', /postgres\.walSegmentSize: a power of two from 1 to 1024 \(MB\)/);
+    fails(withSize(2048), 'E_SPEC_INVALID', /postgres\.walSegmentSize: a power of two/);
+  });
+
   it('places a type error at its line and column', () => {
     fails(
       'cluster: d\nnodes:\n  - name: pg1\n    port: "x"\n',

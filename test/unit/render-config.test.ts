@@ -46,6 +46,25 @@ describe('rendered configuration', () => {
     assert.doesNotMatch(conf, /password=/);
   });
 
+  it('keeps min_wal_size and max_wal_size at two segments or more, which PostgreSQL requires', () => {
+    const sized = (mb: number) =>
+      renderNodeConfig(
+        parseSpec(
+          `cluster: t\npostgres: { walSegmentSize: ${mb} }\nnodes: [{ name: pg1, port: 5001 }]\n`,
+          'x',
+          '/',
+        ),
+        facts,
+        pg1,
+        undefined,
+      ).postgresqlConf;
+    assert.doesNotMatch(sized(16), /min_wal_size|max_wal_size/, "PostgreSQL's defaults hold");
+    assert.doesNotMatch(sized(1), /min_wal_size|max_wal_size/);
+    assert.match(sized(64), /^min_wal_size = '128MB'$/m);
+    assert.doesNotMatch(sized(64), /max_wal_size/);
+    assert.match(sized(1024), /^max_wal_size = '4096MB'$/m);
+  });
+
   it('gives the primary no upstream', () => {
     const conf = renderNodeConfig(spec, facts, pg1, undefined).postgresqlConf;
     assert.doesNotMatch(conf, /primary_conninfo|primary_slot_name/);

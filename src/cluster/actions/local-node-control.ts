@@ -145,6 +145,7 @@ export function localNodeControl(ctx: ClusterContext, node: NodeSpec): NodeContr
         superuser: ctx.spec.superuser.name,
         password: requireSuperuserPassword(ctx),
         secretsDir: ctx.paths.secretsDir,
+        walSegmentSize: ctx.spec.postgres.walSegmentSize,
       });
       writeNodeFiles(dataDir, config, runAs);
       await control.start();

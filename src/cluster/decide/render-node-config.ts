@@ -49,6 +49,7 @@ export function renderNodeConfig(
     port: node.port,
     nodeCount: spec.nodes.length,
     pgMajor: facts.pgMajor,
+    walSegmentSize: spec.postgres.walSegmentSize ?? 16,
     settings: spec.settings,
     synchronousStandbyNames: synchronousStandbyNames(
       spec.replication.mode,
