@@ -3,6 +3,7 @@ import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, release, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { REPO, TestCluster, waitUntil } from '../test/helpers/test-cluster.js';
+import { WriteProbe } from '../test/helpers/write-probe.js';
 import { Writer } from '../test/helpers/writer.js';
 
 /**
@@ -72,8 +73,15 @@ interface AgentStatus {
 class HaBench {
   private constructor(readonly c: TestCluster) {}
 
-  static async start(profile: 'default' | 'fast', mode: 'sync' | 'async' = 'sync'): Promise<HaBench> {
-    const c = await TestCluster.create(NODES, `replication:\n  mode: ${mode}\nha:\n  profile: ${profile}\n`);
+  static async start(
+    profile: 'default' | 'fast',
+    mode: 'sync' | 'async' = 'sync',
+    extraSpec = '',
+  ): Promise<HaBench> {
+    const c = await TestCluster.create(
+      NODES,
+      `${extraSpec}replication:\n  mode: ${mode}\nha:\n  profile: ${profile}\n`,
+    );
     const up = await c.cli(['up', '--ha']);
     if (up.code !== 0) throw new Error(`up --ha failed: ${up.stderr}`);
     const b = new HaBench(c);
@@ -233,8 +241,11 @@ async function timePostmasterCrashes(): Promise<{ ms: number[]; lost: number; in
   return { ms, lost, inPlace };
 }
 
-async function timeSwitchovers(mode: 'sync' | 'async' = 'sync'): Promise<{ gapMs: number[]; lost: number }> {
-  const b = await HaBench.start('default', mode);
+async function timeSwitchovers(
+  mode: 'sync' | 'async' = 'sync',
+  extraSpec = '',
+): Promise<{ gapMs: number[]; lost: number }> {
+  const b = await HaBench.start('default', mode, extraSpec);
   const gapMs: number[] = [];
   let lost = 0;
   try {
@@ -252,6 +263,39 @@ async function timeSwitchovers(mode: 'sync' | 'async' = 'sync'): Promise<{ gapMs
     await b.cleanup();
   }
   return { gapMs, lost };
+}
+
+/**
+ * The switchover's gap as the servers have it, without a client's search for the new primary: a
+ * session kept open on every node writes every 5 ms (the one on the target, opened while it was a
+ * standby, writes the moment it is promoted), from the old primary's last acknowledged write to
+ * the new one's first. Sync mode, no other client.
+ */
+async function timeServerSideSwitchovers(): Promise<{ gapMs: number[] }> {
+  const b = await HaBench.start('default');
+  const gapMs: number[] = [];
+  try {
+    for (let i = 0; i < TRIALS; i++) {
+      const leader = await b.settled();
+      await b.c.sql(leader, 'CREATE TABLE IF NOT EXISTS probe (node text)');
+      const to = NODES.find((n) => n !== leader) as string;
+      const nodes = NODES.map((name) => ({ name, host: '127.0.0.1', port: b.c.port(name) }));
+      const probe = new WriteProbe(nodes, b.c.superuserPassword(), 5);
+      probe.start();
+      await waitUntil(() => probe.acks.some((a) => a.node === leader), 10_000, 'probe writes');
+      const sw = await b.c.cli(['switchover', '--to', to]);
+      if (sw.code !== 0) throw new Error(`switchover failed: ${sw.stderr}`);
+      await waitUntil(() => probe.acks.some((a) => a.node === to), 10_000, 'probe writes on the new primary');
+      await probe.stop();
+      const lastOld = Math.max(...probe.acks.filter((a) => a.node === leader).map((a) => a.ackAt));
+      const firstNew = Math.min(...probe.acks.filter((a) => a.node === to).map((a) => a.ackAt));
+      gapMs.push(firstNew - lastOld);
+      log(`server-side switchover ${i + 1}: ${firstNew - lastOld} ms between the two primaries' writes`);
+    }
+  } finally {
+    await b.cleanup();
+  }
+  return { gapMs };
 }
 
 /**
@@ -360,6 +404,8 @@ const PARTS = {
   switchover: () => timeSwitchovers(),
   // As the manual command's row of BENCHMARKS.md measures it: no standby must acknowledge commits.
   'switchover-async': () => timeSwitchovers('async'),
+  'switchover-server': () => timeServerSideSwitchovers(),
+  'switchover-1mb': () => timeSwitchovers('sync', 'postgres:\n  walSegmentSize: 1\n'),
   idle: () => idleAgents(IDLE_SECONDS),
   hog: () => falseFailovers(HOG_SECONDS),
   'hog-fast': () => falseFailovers(HOG_SECONDS, 'fast'),
@@ -382,6 +428,8 @@ export async function runHaBenchmarks(): Promise<void> {
   const crash = await PARTS.crash();
   const sw = await PARTS.switchover();
   const swAsync = await PARTS['switchover-async']();
+  const swServer = await PARTS['switchover-server']();
+  const sw1mb = await PARTS['switchover-1mb']();
   const idle = await PARTS.idle();
   const hog = await PARTS.hog();
   const hogFast = await falseFailovers(FAST_HOG_SECONDS, 'fast');
@@ -401,6 +449,8 @@ export async function runHaBenchmarks(): Promise<void> {
     `| postmaster crash only (agent alive) → first write; restarted in place ${crash.inPlace} of ${TRIALS} | ${fmt(crash.ms)} | ≤ 1.5 s | ${crash.lost} | |`,
     `| switchover through the agents: the client's longest gap | ${fmt(sw.gapMs)} | ≤ 0.25 s | ${sw.lost} | 1.5 s / 2.7 s / 1.5 s |`,
     `| same, async mode (as the manual command's row above is measured) | ${fmt(swAsync.gapMs)} | | ${swAsync.lost} | |`,
+    `| same, sync, with \`postgres.walSegmentSize: 1\` (1 MB WAL segments: a promotion copies less) | ${fmt(sw1mb.gapMs)} | | ${sw1mb.lost} | |`,
+    `| same, sync, as the servers have it: a session kept on every node writes every 5 ms, no client searching (old primary's last write → new primary's first) | ${fmt(swServer.gapMs)} | | | |`,
     `| killed old primary: its agent started again (\`pgrepl up --ha\`) → streaming (default profile) | ${fmt(deathDefault.rejoinMs)} | ≤ 1 s | | 13.5 s / 1.05 s / 1.6 s |`,
     `| same, from the agent process's start (without what \`up --ha\` does before it spawns the agent) | ${fmt(deathDefault.agentRejoinMs)} | ≤ 1 s | | |`,
     '',
