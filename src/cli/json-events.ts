@@ -1,23 +1,41 @@
-import pino from 'pino';
+import { writeSync } from 'node:fs';
 import { describeEvent } from '../cluster/context/events.js';
 import type { EventSink } from '../cluster/context/events.js';
 
 /**
- * `--log-format json`: one JSON line per event on stderr (pino): the event's typed fields, its
- * human text as `msg`, an ISO time. stdout stays for the command's result (`--json`).
+ * `--log-format json`: one JSON line per event on stderr, in pino's shape (`level` 30, an ISO
+ * `time`, `pid`, the event's typed fields, its human text as `msg`), so that log shippers set up
+ * for pino read it. stdout stays for the command's result (`--json`). Written synchronously: a
+ * line is out before the step it tells of goes on. (Not pino itself: its module tree, loaded for
+ * these few lines, was ~3.7 MiB of every agent's resident memory.)
  */
 export function jsonEvents(fd = 2): EventSink & { close(): void } {
-  const destination = pino.destination({ dest: fd, sync: true });
-  const log = pino(
-    { base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime, messageKey: 'msg' },
-    destination,
-  );
   return {
     emit(e) {
-      log.info(e, describeEvent(e));
+      const line = {
+        level: 30,
+        time: new Date().toISOString(),
+        pid: process.pid,
+        ...e,
+        msg: describeEvent(e),
+      };
+      writeAll(fd, `${JSON.stringify(line)}\n`);
     },
     close() {
-      destination.flushSync();
+      // Every line was written when it was emitted.
     },
   };
+}
+
+/** Writes all of `text`, also to a non-blocking pipe that is full for a moment (EAGAIN: wait 1 ms, again). */
+function writeAll(fd: number, text: string): void {
+  let rest = Buffer.from(text);
+  while (rest.length > 0) {
+    try {
+      rest = rest.subarray(writeSync(fd, rest));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') throw err;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1);
+    }
+  }
 }
