@@ -1,7 +1,8 @@
-// Bundles the CLI (and so the agent it runs) into dist/pgrepl.mjs, which bin/pgrepl.js loads. One
-// file of the code in use, instead of some four hundred modules resolved and compiled one by one,
-// loads in 0.17 s instead of 0.38 s (a rejoin and every command wait for it) and takes a few MiB off
-// an agent's resident size. The library export (dist/src/index.js) stays tsc's output.
+// Bundles the CLI (and so the agent it runs) into dist/pgrepl.mjs, which bin/pgrepl.js loads, and
+// the chunks beside it (dist/chunks/) that it imports when a command needs them. A few files of the
+// code in use, instead of some four hundred modules resolved and compiled one by one: a command
+// starts in ~0.12 s instead of 0.38 s (a rejoin and every command wait for it), and an agent holds
+// only the source it runs. The library export (dist/src/index.js) stays tsc's output.
 import { readFile } from 'node:fs/promises';
 import { build } from 'esbuild';
 
@@ -44,8 +45,14 @@ const promClientCore = {
 };
 
 await build({
-  entryPoints: ['src/cli/main.ts'],
-  outfile: 'dist/pgrepl.mjs',
+  entryPoints: { pgrepl: 'src/cli/main.ts' },
+  outdir: 'dist',
+  outExtension: { '.js': '.mjs' },
+  // What the code imports lazily (zod, the YAML parser, and what only some commands use) goes
+  // into chunks of its own: V8 keeps a script's whole source in memory, and an agent that never
+  // loads zod would otherwise hold its 0.6 MB too.
+  splitting: true,
+  chunkNames: 'chunks/[name]-[hash]',
   bundle: true,
   platform: 'node',
   target: 'node20',
