@@ -7,7 +7,7 @@ import type { EventSink } from '../cluster/context/events.js';
  * `time`, `pid`, the event's typed fields, its human text as `msg`), so that log shippers set up
  * for pino read it. stdout stays for the command's result (`--json`). Written synchronously: a
  * line is out before the step it tells of goes on. (Not pino itself: its module tree, loaded for
- * these few lines, was ~3.7 MiB of every agent's resident memory.)
+ * these few lines, was ~0.5 MiB of every agent's resident memory.)
  */
 export function jsonEvents(fd = 2): EventSink & { close(): void } {
   return {
