@@ -585,6 +585,7 @@ export class Agent {
     try {
       await this.oneAtATime(async () => {
         if (local === 'primary') {
+          await this.recordWiderSyncSet();
           await renderPrimary(ctx, node);
           const [row] = await this.session.use((q) =>
             q.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn'),
@@ -595,7 +596,28 @@ export class Agent {
       });
     } catch (err) {
       this.failed('rendering the node for the new spec', err);
+      // Not done: the next loop takes the spec again.
+      this.specStamp = null;
     }
+  }
+
+  /**
+   * Records the synchronous set of the spec just taken if it is wider than the recorded one, before
+   * the server is told of it: once it may wait on a standby outside the recorded set, a failover
+   * judging candidates by that set could promote one without a commit only that standby holds. A
+   * narrower set is recorded after, once it is safe (followSyncSet).
+   */
+  private async recordWiderSyncSet(): Promise<void> {
+    const { ctx, etcd } = this.d;
+    if (ctx.spec.replication.mode === 'async') return;
+    const desired = this.syncSet();
+    const d = decideSyncSet({
+      recorded: this.state.ha?.view.sync ?? null,
+      desired,
+      narrowedAt: null,
+      flushed: new Map(),
+    });
+    if (d.kind === 'record') await etcd.put(this.keys.sync, JSON.stringify(desired));
   }
 
   /** The leader records the synchronous standbys of its spec, a narrower set once it is safe (decideSyncSet). */
