@@ -7,6 +7,9 @@ import type { EtcdClient } from '../dcs/etcd-client.js';
 import { haKeys, readHaState } from '../dcs/ha-state.js';
 import type { HaState } from '../dcs/ha-state.js';
 import { effectiveHa, etcdEndpoints } from './ha-services.js';
+import { nodeOf, sqlOn } from '../cluster/actions/node-actions.js';
+import type { ClusterContext } from '../cluster/context/cluster-context.js';
+import { synchronousStandbyNames } from '../postgres/render-postgresql-conf.js';
 import { askAgent } from './agent-client.js';
 import type { NodeOperationResult } from './agent-operations.js';
 
@@ -126,20 +129,84 @@ export async function refuseWhileAgentsRun(
   const t = haTarget(spec, env);
   if (!t) return;
   const { active, paused } = await agentsActive(spec, t);
-  // The agents render the synchronous standbys from the spec they loaded: a new mode needs new agents.
-  if (active && command === 'set-mode')
-    throw new PgreplError(
-      'E_HA_ACTIVE',
-      `agents run cluster ${spec.cluster}; they do not yet take a new replication mode while running: ` +
-        '`pgrepl down`, `pgrepl set-mode …`, then `pgrepl up --ha`; nothing was changed',
-    );
   if (active && !paused)
     throw new PgreplError(
       'E_HA_ACTIVE',
       `agents run cluster ${spec.cluster}, and a manual \`${command}\` would fight them; ` +
-        '`switchover`, `promote`, `restart`, `reload`, `stop NODE`, `start NODE` and `remove` go through the agents. For ' +
+        '`switchover`, `promote`, `restart`, `reload`, `stop NODE`, `start NODE`, `remove` and `set-mode` go through the agents. For ' +
         'anything else, `pgrepl pause` first (agents then only observe), and `pgrepl unpause` after; nothing was changed',
     );
+}
+
+/**
+ * `set-mode` while agents run: they take a spec file that changed at their next loop, so the
+ * command only needs the spec edited (by the caller) and all agents reading that one file, i.e. on
+ * this machine. Refuses otherwise, and while paused (the agents would not act).
+ */
+export async function assertAgentsTakeSpec(ctx: ClusterContext, t: HaTarget): Promise<void> {
+  const s = await readHaState(t.etcd, ctx.spec.cluster);
+  if (s.view.paused)
+    throw new PgreplError(
+      'E_PAUSED',
+      'the agents are paused and would not act: `pgrepl unpause` first; nothing was changed',
+    );
+  const elsewhere = ctx.spec.nodes.filter((n) => !ctx.localNodes.has(n.name)).map((n) => n.name);
+  if (elsewhere.length > 0)
+    throw new PgreplError(
+      'E_HA_ACTIVE',
+      `the agents of ${elsewhere.join(', ')} run on other hosts and read their own spec files there, which this ` +
+        "command cannot edit: change `replication` in every host's pgrepl.yaml (each agent takes it at its next loop); nothing was changed",
+    );
+  if (!s.view.leader?.ready)
+    throw new PgreplError(
+      'E_NO_PRIMARY',
+      'no agent holds the leader key now; set the mode once there is a leader',
+    );
+}
+
+/**
+ * Waits until the leader's agent has taken the spec of `ctx` (just edited): its server runs the
+ * synchronous_standby_names that spec renders, and in sync and quorum modes etcd holds its
+ * synchronous set (a wider one is recorded before the server has it, a narrower one once every
+ * commit acknowledged before is held by the new set). Returns the leader and the setting.
+ */
+export async function waitModeTaken(
+  ctx: ClusterContext,
+  t: HaTarget,
+): Promise<{ leader: string; synchronousStandbyNames: string }> {
+  const { spec } = ctx;
+  const timeoutMs = 10_000 + 3 * t.ha.loopWaitMs;
+  const deadline = Date.now() + timeoutMs;
+  let seen = 'nothing yet';
+  for (;;) {
+    const s = await readHaState(t.etcd, spec.cluster);
+    const leader = s.view.leader?.ready ? s.view.leader.node : null;
+    if (leader !== null) {
+      const others = spec.nodes.filter((n) => n.name !== leader).map((n) => n.name);
+      const want = synchronousStandbyNames(spec.replication.mode, spec.replication.syncCount, others);
+      const runs = await sqlOn(ctx, nodeOf(ctx, leader), async (q) => {
+        const [row] = await q.query<{ v: string }>(
+          "SELECT current_setting('synchronous_standby_names') AS v",
+        );
+        return row?.v ?? '';
+      }).catch(() => null);
+      const recorded = s.view.sync;
+      const recordedOk =
+        spec.replication.mode === 'async' ||
+        (recorded !== null &&
+          recorded.count === spec.replication.syncCount &&
+          recorded.standbys.length === others.length &&
+          others.every((n) => recorded.standbys.includes(n)));
+      if (runs === want && recordedOk) return { leader, synchronousStandbyNames: runs };
+      seen = `${leader} runs synchronous_standby_names '${runs ?? '?'}', the spec says '${want}'${recordedOk ? '' : '; etcd does not hold its synchronous set yet'}`;
+    }
+    if (Date.now() > deadline)
+      throw new PgreplError(
+        'E_TIMEOUT',
+        `the spec has the new mode, but the leader's agent has not taken it within ${timeoutMs / 1000} s (${seen}); see its log`,
+      );
+    await new Promise((r) => setTimeout(r, 50));
+  }
 }
 
 /** `pause`: maintenance mode. Waits until every live agent says it observes only. */

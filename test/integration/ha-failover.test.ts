@@ -438,6 +438,29 @@ describe(
       console.log(`# switchover through the agents: the writer's longest gap ${r.longestGapMs} ms`);
     });
 
+    it('changes the replication mode through the agents, and back', async () => {
+      const leader = await settled();
+      const others = NODES.filter((n) => n !== leader).map((n) => `"${n}"`);
+      const running = async () =>
+        (await c.sql<{ v: string }>(leader, "SELECT current_setting('synchronous_standby_names') AS v"))[0]
+          ?.v;
+      const quorum = await c.cli(['set-mode', 'quorum', '--count', '2', '--json']);
+      assert.equal(quorum.code, 0, quorum.stderr);
+      const out = JSON.parse(quorum.stdout) as {
+        throughAgents: boolean;
+        leader: string;
+        synchronousStandbyNames: string;
+      };
+      assert.deepEqual([out.throughAgents, out.leader], [true, leader]);
+      assert.equal(out.synchronousStandbyNames, `ANY 2 (${others.join(', ')})`);
+      assert.equal(await running(), out.synchronousStandbyNames, 'the leader runs it');
+      await c.sql(leader, 'INSERT INTO writes (id) VALUES (-1)');
+      const sync = await c.cli(['set-mode', 'sync']);
+      assert.equal(sync.code, 0, sync.stderr);
+      assert.equal(await running(), `FIRST 1 (${others.join(', ')})`);
+      await c.sql(leader, 'DELETE FROM writes WHERE id = -1');
+    });
+
     it(
       'touches no other node’s directory: every agent and all it runs, traced through a switchover and a restart',
       { skip: strace ? false : 'no strace (apt-get install strace)' },
