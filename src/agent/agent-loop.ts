@@ -19,6 +19,7 @@ import {
   promote,
   renderPrimary,
   repoint,
+  syncSettingTakenAt,
 } from '../cluster/actions/topology-actions.js';
 import { decideAgent, SWITCHOVER_MAX_AGE_MS } from '../cluster/decide/decide-agent.js';
 import { replicaPosition } from '../cluster/decide/replica-position.js';
@@ -93,8 +94,11 @@ export class Agent {
   private readonly retired = new AbortController();
   /** The spec file's mtime and size when it was last loaded. */
   private specStamp: string | null;
-  /** Where the leader was when it took a spec with fewer synchronous standbys (decideSyncSet). */
-  private narrowedAt: string | null = null;
+  /**
+   * The leader's WAL position once its server ran the synchronous_standby_names of the spec it took
+   * last (decideSyncSet); null until it has taken one.
+   */
+  private syncTakenAt: string | null = null;
 
   constructor(private d: AgentDeps) {
     this.specStamp = stampOf(d.ctx.spec.source);
@@ -585,12 +589,9 @@ export class Agent {
     try {
       await this.oneAtATime(async () => {
         if (local === 'primary') {
-          await this.recordWiderSyncSet();
+          await this.recordSyncSetBefore();
           await renderPrimary(ctx, node);
-          const [row] = await this.session.use((q) =>
-            q.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn'),
-          );
-          this.narrowedAt = row?.lsn ?? null;
+          this.syncTakenAt = await this.session.use((q) => syncSettingTakenAt(ctx, node, q));
         } else if (local === 'replica' && leader && leader !== node.name)
           await repoint(ctx, node, nodeOf(ctx, leader));
       });
@@ -602,37 +603,35 @@ export class Agent {
   }
 
   /**
-   * Records the synchronous set of the spec just taken if it is wider than the recorded one, before
-   * the server is told of it: once it may wait on a standby outside the recorded set, a failover
-   * judging candidates by that set could promote one without a commit only that standby holds. A
-   * narrower set is recorded after, once it is safe (followSyncSet).
+   * Before the server is told of the spec just taken: records a synchronous set that asks at least
+   * as much of a candidate as the recorded one (or a bridge over both), so that a failover never
+   * judges candidates by a record that asks less than the setting in force (decideSyncSet). One
+   * that asks less is recorded after, once it is safe (followSyncSet).
    */
-  private async recordWiderSyncSet(): Promise<void> {
+  private async recordSyncSetBefore(): Promise<void> {
     const { ctx, etcd } = this.d;
     if (ctx.spec.replication.mode === 'async') return;
-    const desired = this.syncSet();
     const d = decideSyncSet({
       recorded: this.state.ha?.view.sync ?? null,
-      desired,
-      narrowedAt: null,
+      desired: this.syncSet(),
+      takenAt: null,
       flushed: new Map(),
     });
-    if (d.kind === 'record') await etcd.put(this.keys.sync, JSON.stringify(desired));
+    if (d.kind === 'record') await etcd.put(this.keys.sync, JSON.stringify(d.set));
   }
 
-  /** The leader records the synchronous standbys of its spec, a narrower set once it is safe (decideSyncSet). */
+  /** The leader records the synchronous standbys of its spec once it is safe (decideSyncSet). */
   private async followSyncSet(s: HaState, self: SelfObservation): Promise<void> {
     const { ctx, node, etcd } = this.d;
     if (ctx.spec.replication.mode === 'async') return;
     const d = decideSyncSet({
       recorded: s.view.sync,
       desired: this.syncSet(),
-      narrowedAt: this.narrowedAt,
+      takenAt: this.syncTakenAt,
       flushed: self.flushed,
     });
     if (d.kind !== 'record') return;
-    await etcd.put(this.keys.sync, JSON.stringify(this.syncSet()));
-    this.narrowedAt = null;
+    await etcd.put(this.keys.sync, JSON.stringify(d.set));
     ctx.events.emit({
       event: 'note',
       message: `agent of ${node.name}: synchronous standbys recorded: ${d.reason}`,

@@ -12,6 +12,11 @@ export interface HaStatus {
   /** Seconds before the leader's lease runs out if it stops renewing, as etcd counts them (whole seconds, rounded down). */
   readonly leaseSecondsLeft: number | null;
   readonly paused: boolean;
+  /**
+   * The synchronous set the leader recorded (sync and quorum modes): a failover promotes only a
+   * replica that n − count + 1 of these standbys, itself included, are not ahead of. null: none.
+   */
+  readonly synchronous: { readonly count: number; readonly standbys: readonly string[] } | null;
   /** Per node: its agent as its member record in etcd says, null when it has none (no agent runs). */
   readonly agents: Readonly<
     Record<string, { pid: number; api: string; decision: string; reason: string; at: string } | null>
@@ -54,6 +59,7 @@ export async function readHaStatus(
       leader: s.view.leader?.node ?? null,
       leaseSecondsLeft,
       paused: s.view.paused,
+      synchronous: s.view.sync,
       agents,
     };
   } catch (err) {
@@ -63,6 +69,7 @@ export async function readHaStatus(
       leader: null,
       leaseSecondsLeft: null,
       paused: false,
+      synchronous: null,
       agents: none,
     };
   }
@@ -77,6 +84,9 @@ export function formatHaStatus(h: HaStatus): string {
     (h.leaseSecondsLeft === null
       ? ''
       : ` (lease ${h.leaseSecondsLeft === 0 ? '< 1' : h.leaseSecondsLeft} s)`) +
+    (h.synchronous
+      ? ` · synchronous set ${h.synchronous.count} of ${h.synchronous.standbys.join(', ')}`
+      : '') +
     (h.paused ? ' · PAUSED: agents change nothing (`pgrepl unpause`)' : '');
   const lines = Object.entries(h.agents).map(([node, a]) =>
     a ? `  ${node}: pid ${a.pid}, ${a.api}, ${a.decision}: ${a.reason}` : `  ${node}: no agent`,

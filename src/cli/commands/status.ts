@@ -36,7 +36,13 @@ export async function runStatus(g: GlobalOptions, o: StatusOptions): Promise<num
           ...status,
           healthy,
           nodes: status.nodes.map((n) => ({ ...n, agent: ha.agents[n.name] ?? null })),
-          ha: { etcd: ha.etcd, leader: ha.leader, leaseSecondsLeft: ha.leaseSecondsLeft, paused: ha.paused },
+          ha: {
+            etcd: ha.etcd,
+            leader: ha.leader,
+            leaseSecondsLeft: ha.leaseSecondsLeft,
+            paused: ha.paused,
+            synchronous: ha.synchronous,
+          },
         }
       : status;
     const text = o.json

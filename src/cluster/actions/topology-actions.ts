@@ -77,6 +77,40 @@ export async function renderPrimary(ctx: ClusterContext, node: NodeSpec): Promis
   await control.reload();
 }
 
+/**
+ * The primary's WAL position once it runs the synchronous_standby_names its spec renders (after
+ * renderPrimary). A reload reaches each process when it next wakes; `s`'s backend takes it at its
+ * next statement, so this asks until that backend shows the new value, then reads the position: a
+ * commit past it was acknowledged under the new setting.
+ */
+export async function syncSettingTakenAt(
+  ctx: ClusterContext,
+  node: NodeSpec,
+  s: SqlSession,
+): Promise<string> {
+  const want = configFor(ctx, node, undefined).settings['synchronous_standby_names'] ?? '';
+  const taken = await pollSession(
+    s,
+    async (q) => {
+      const [row] = await q.query<{ names: string; lsn: string }>(
+        "SELECT current_setting('synchronous_standby_names') AS names, pg_current_wal_lsn()::text AS lsn",
+      );
+      return row !== undefined && row.names === want ? row.lsn : undefined;
+    },
+    {
+      deadline: ctx.clock.now() + ctx.timeouts.reloadMs,
+      intervalMs: 10,
+      clock: ctx.clock,
+      signal: ctx.abort,
+    },
+  );
+  if (taken !== undefined) return taken;
+  throw new PgreplError(
+    'E_TIMEOUT',
+    `${node.name} does not run synchronous_standby_names = '${want}' ${ctx.timeouts.reloadMs} ms after its reload; see its log`,
+  );
+}
+
 /** Creates over `s` on `primary` the slot of every other node, so any of them can stream from it at once. */
 export async function createSlotsFor(ctx: ClusterContext, primary: NodeSpec, s: SqlSession): Promise<void> {
   for (const n of ctx.spec.nodes) if (n.name !== primary.name) await ensurePhysicalSlot(s, n.name);

@@ -17,6 +17,8 @@ export interface Timeouts {
   readonly fenceStopMs: number;
   /** How long a replica's replay, short of what it received, is watched before it counts as stuck. */
   readonly replayWatchMs: number;
+  /** A reloaded setting being in effect in a session's backend. */
+  readonly reloadMs: number;
 }
 
 export const DEFAULT_TIMEOUTS: Timeouts = Object.freeze({
@@ -27,4 +29,5 @@ export const DEFAULT_TIMEOUTS: Timeouts = Object.freeze({
   replayMs: 30_000,
   fenceStopMs: 10_000,
   replayWatchMs: 200,
+  reloadMs: 5_000,
 });

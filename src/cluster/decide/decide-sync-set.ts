@@ -8,40 +8,102 @@ export interface SyncSet {
 
 export type SyncSetChange =
   | { readonly kind: 'keep'; readonly reason: string }
-  | { readonly kind: 'record'; readonly reason: string }
+  /** Write `set` into etcd now (the desired set, or a bridge on the way to it). */
+  | { readonly kind: 'record'; readonly set: SyncSet; readonly reason: string }
   | { readonly kind: 'wait'; readonly reason: string };
 
 /**
- * Whether the leader may record `desired` (what its spec renders now) in place of `recorded`. A
- * wider set is recorded at once: it only asks more of a candidate. A narrower one (a node removed)
- * only once `count` of its standbys have flushed past `narrowedAt`, the leader's position when it
- * took the new spec: a commit acknowledged before then by a node that is now gone is then held by
- * `count` of the new set too, so the quorum rule over the new set still finds every acknowledged commit.
+ * Whether a failover judged by `record` finds every commit that a server running `setting`
+ * acknowledges. A candidate needs n − count + 1 of `record.standbys`, itself included, at or behind
+ * it (syncProblem); a commit is acknowledged by `setting.count` of `setting.standbys` (ANY k; FIRST
+ * k acknowledges through one of those sets too). The record is safe when every confirming set meets
+ * every acknowledging set. The confirming set that meets the setting's standbys least takes every
+ * standby outside them first; an acknowledging set misses it when `count` standbys of the setting
+ * lie outside it.
+ */
+export function asksAtLeastAsMuch(record: SyncSet, setting: SyncSet): boolean {
+  const confirming = record.standbys.length - record.count + 1;
+  const outside = record.standbys.filter((n) => !setting.standbys.includes(n)).length;
+  const inside = Math.max(0, confirming - outside);
+  return setting.standbys.length - inside < setting.count;
+}
+
+/**
+ * What to record while a change goes from `from` to `to` when neither record covers the other's
+ * setting (a standby replaced by another, say): both sets together, with the highest count that
+ * still covers both settings (count 1 always does: every standby must then confirm).
+ */
+export function bridgeSyncSet(from: SyncSet, to: SyncSet): SyncSet {
+  const standbys = [...new Set([...from.standbys, ...to.standbys])].sort();
+  for (let count = standbys.length; count > 1; count--) {
+    const set = { count, standbys };
+    if (asksAtLeastAsMuch(set, from) && asksAtLeastAsMuch(set, to)) return set;
+  }
+  return { count: 1, standbys };
+}
+
+const sameSet = (a: SyncSet, b: SyncSet) =>
+  a.count === b.count &&
+  a.standbys.length === b.standbys.length &&
+  b.standbys.every((n) => a.standbys.includes(n));
+
+const show = (s: SyncSet) => `${s.count} of ${s.standbys.join(', ') || 'none'}`;
+
+/**
+ * What the leader records of the synchronous set while its server goes from the recorded setting to
+ * `desired` (a spec change: a node added or removed, a new count). The rule (HA-NOTES): what etcd
+ * records must always ask at least as much of a candidate as the setting in force. Under the quorum
+ * rule a wider set or a *lower* count asks more, a narrower set or a *higher* count asks less; a set
+ * and a count that change together are judged as one, by asksAtLeastAsMuch.
+ *
+ * - `takenAt` null: the server is about to be told. A desired set that asks at least as much as the
+ *   recorded one is recorded first; one that asks less waits for the server; one that neither covers
+ *   nor is covered by the record is bridged (both sets, a count that covers both) first.
+ * - `takenAt` set: the server runs `desired` since that WAL position. A desired set that asks less
+ *   than the recorded one is recorded once `desired.count` of its standbys have flushed past it: every commit acknowledged under the
+ *   setting before is then held by `count` of the new set, and the quorum rule over it finds them.
  */
 export function decideSyncSet(o: {
   readonly recorded: SyncSet | null;
   readonly desired: SyncSet;
-  readonly narrowedAt: string | null;
+  /** The leader's WAL position once its server ran `desired`; null before the server is told. */
+  readonly takenAt: string | null;
   /** Each streaming standby's flush position, from pg_stat_replication. */
   readonly flushed: ReadonlyMap<string, string | null>;
 }): SyncSetChange {
   const { recorded, desired } = o;
-  if (
-    recorded &&
-    recorded.count === desired.count &&
-    recorded.standbys.length === desired.standbys.length &&
-    desired.standbys.every((n) => recorded.standbys.includes(n))
-  )
+  if (recorded === null)
+    return { kind: 'record', set: desired, reason: 'nothing recorded yet: any set asks more than none' };
+  if (sameSet(recorded, desired))
     return { kind: 'keep', reason: 'the recorded synchronous standbys are those of the spec' };
-  const narrower =
-    recorded !== null &&
-    desired.count <= recorded.count &&
-    desired.standbys.every((n) => recorded.standbys.includes(n));
-  if (!narrower)
-    return { kind: 'record', reason: 'a wider set of synchronous standbys asks more of a candidate' };
-  if (o.narrowedAt === null)
-    return { kind: 'wait', reason: 'the narrower set waits for the position the leader took it at' };
-  const at = parseLsn(o.narrowedAt);
+  if (o.takenAt === null) {
+    if (asksAtLeastAsMuch(desired, recorded))
+      return {
+        kind: 'record',
+        set: desired,
+        reason: `${show(desired)} asks at least as much of a candidate as ${show(recorded)}: recorded before the server runs it`,
+      };
+    if (asksAtLeastAsMuch(recorded, desired))
+      return {
+        kind: 'wait',
+        reason: `${show(desired)} asks less of a candidate than ${show(recorded)}: recorded once the server runs it and enough standbys flushed past that point`,
+      };
+    const bridge = bridgeSyncSet(recorded, desired);
+    return {
+      kind: 'record',
+      set: bridge,
+      reason: `neither ${show(recorded)} nor ${show(desired)} covers the other: ${show(bridge)} covers both until the server runs the new set`,
+    };
+  }
+  // The recorded set was what the server ran before: a desired one that asks at least as much as it
+  // (its record before the server was told failed, say) is safe at once.
+  if (asksAtLeastAsMuch(desired, recorded))
+    return {
+      kind: 'record',
+      set: desired,
+      reason: `${show(desired)} asks at least as much of a candidate as ${show(recorded)}`,
+    };
+  const at = parseLsn(o.takenAt);
   const past = desired.standbys.filter((n) => {
     const lsn = o.flushed.get(n);
     return lsn !== undefined && lsn !== null && parseLsn(lsn) >= at;
@@ -49,10 +111,11 @@ export function decideSyncSet(o: {
   if (past.length >= desired.count)
     return {
       kind: 'record',
-      reason: `${past.join(', ')} flushed past ${o.narrowedAt}: every commit acknowledged before is held by ${desired.count} of ${desired.standbys.join(', ')}`,
+      set: desired,
+      reason: `${past.join(', ')} flushed past ${o.takenAt}: every commit acknowledged before is held by ${desired.count} of ${desired.standbys.join(', ')}`,
     };
   return {
     kind: 'wait',
-    reason: `only ${past.length} of the ${desired.count} standbys needed flushed past ${o.narrowedAt}; the recorded set stays ${recorded.standbys.join(', ')}`,
+    reason: `only ${past.length} of the ${desired.count} standbys needed flushed past ${o.takenAt}; the recorded set stays ${show(recorded)}`,
   };
 }
