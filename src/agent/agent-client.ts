@@ -2,6 +2,9 @@ import { PgreplError } from '../errors.js';
 import type { ErrorCode } from '../errors.js';
 import type { ClusterSpec } from '../spec/cluster-spec.js';
 import { readHaState } from '../dcs/ha-state.js';
+import type { MemberRecord } from '../dcs/ha-state.js';
+import { isLocalHost } from '../postgres/local-address.js';
+import { watchProcess } from '../postgres/process-watch.js';
 import { requestJson } from '../dcs/http-json.js';
 import type { JsonAnswer } from '../dcs/http-json.js';
 import { readApiToken } from './api-token.js';
@@ -28,10 +31,18 @@ export async function askAgent<T>(
       'E_UNAUTHORIZED',
       `no API token at ${tokenFile}: \`pgrepl up --ha\` makes one; on another machine, copy that file here (mode 0600)`,
     );
-  const record = (await readHaState(t.etcd, spec.cluster)).members.get(node);
   const known = spec.nodes.find((n) => n.name === node);
-  const base = record?.api ?? (known ? agentApiUrl(known, t.ha) : undefined);
-  if (!base) throw new PgreplError('E_UNKNOWN_NODE', `no node named "${node}" in ${spec.source}`);
+  if (!known) throw new PgreplError('E_UNKNOWN_NODE', `no node named "${node}" in ${spec.source}`);
+  // The token goes only to the address the spec gives the node's agent: a member record in etcd
+  // is written by whoever can write to etcd, and must not be able to send the token elsewhere.
+  const base = agentApiUrl(known, t.ha);
+  const record = (await readHaState(t.etcd, spec.cluster)).members.get(node);
+  if (record && record.api !== base)
+    throw new PgreplError(
+      'E_UNREACHABLE',
+      `${node}'s member record in etcd names its agent at ${record.api}, but the spec puts it at ${base}; ` +
+        "the token is sent only to the spec's address: check the spec (host, port, ha.apiPortOffset) against the agent that runs",
+    );
   let res: JsonAnswer;
   try {
     res = await requestJson(`${base}${path}`, body, AbortSignal.timeout(timeoutMs), {
@@ -51,4 +62,28 @@ export async function askAgent<T>(
       `${node}'s agent refused: ${answer.message ?? `HTTP ${res.status}`}`,
     );
   return answer as T;
+}
+
+/**
+ * Waits until the agent that wrote `record` has ended, for at most `timeoutMs`: on this machine
+ * until its process is gone (its PID exited, reaped or not); on another host until its API
+ * refuses connections, the last thing an agent closes before it exits. False when time ran out.
+ */
+export async function waitAgentGone(record: MemberRecord, host: string, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  const gone: () => Promise<boolean> = (await isLocalHost(host))
+    ? (
+        (w) => async () =>
+          !w.alive()
+      )(watchProcess(record.pid))
+    : async () =>
+        requestJson(`${record.api}/liveness`, null, AbortSignal.timeout(1000)).then(
+          () => false,
+          (err: NodeJS.ErrnoException) => err.code === 'ECONNREFUSED',
+        );
+  while (Date.now() < deadline) {
+    if (await gone()) return true;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return false;
 }

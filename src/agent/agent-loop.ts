@@ -38,6 +38,8 @@ import type { SelfObservation } from './observe-self.js';
 export interface AgentState {
   readonly node: string;
   readonly self: SelfObservation | null;
+  /** Its own member record as this loop made it (its lag from the leader position it just read). */
+  readonly record: MemberRecord | null;
   readonly decision: AgentDecision | null;
   readonly ha: HaState | null;
   /** Until when its lease is sure to live (epoch ms); 0 without one. */
@@ -110,6 +112,7 @@ export class Agent {
     this.state = {
       node: d.node.name,
       self: null,
+      record: null,
       decision: null,
       ha: null,
       leaseSafeUntil: 0,
@@ -259,13 +262,15 @@ export class Agent {
       this.failed(decision.kind, err);
     }
     this.guardPrimary(self, decision, holds);
-    await this.publish(self, decision, haState);
+    const record = this.memberRecord(self, decision, haState);
+    await this.publish(record);
     // What the API answers must include the key this loop took, gave up or announced.
     if (KEY_CHANGES.has(decision.kind) && this.lease)
       haState = await readHaState(etcd, ctx.spec.cluster).catch(() => haState);
     this.state = {
       ...this.state,
       self,
+      record,
       decision,
       ha: haState,
       leaseSafeUntil: this.lease?.safeUntil ?? 0,
@@ -705,12 +710,12 @@ export class Agent {
     this.d.fence.arm(this.lease?.safeUntil ?? this.d.ctx.clock.now(), pid);
   }
 
-  private async publish(self: SelfObservation, decision: AgentDecision, s: HaState | null): Promise<void> {
-    if (!this.lease) return;
+  /** What this agent says of its node this loop: published in etcd, and read by its own checks. */
+  private memberRecord(self: SelfObservation, decision: AgentDecision, s: HaState | null): MemberRecord {
     const last = s?.view.lastLeaderLsn?.lsn ?? null;
     const local = self.local;
     const lsn = local.kind === 'primary' ? local.lsn : local.kind === 'replica' ? local.positionLsn : null;
-    const record: MemberRecord = {
+    return {
       node: this.d.node.name,
       role: local.kind,
       timeline: local.kind === 'primary' || local.kind === 'replica' ? local.timeline : null,
@@ -728,6 +733,10 @@ export class Agent {
       pid: process.pid,
       at: Date.now(),
     };
+  }
+
+  private async publish(record: MemberRecord): Promise<void> {
+    if (!this.lease) return;
     // The record lives on the lease: it is written again only when it says something new, or
     // every PUBLISH_AT_LEAST_MS so that its time stays recent, or under a new lease.
     const text = JSON.stringify({ ...record, at: 0 });

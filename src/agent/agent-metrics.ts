@@ -52,7 +52,7 @@ export function agentMetrics(state: () => AgentState): Registry {
     setIf(g, lsnBytes(l?.kind === 'replica' ? l.replayLsn : null));
   });
   gauge('pgrepl_replication_lag_bytes', "bytes behind the leader's last recorded position", (s, g) =>
-    setIf(g, s.ha?.members.get(s.node)?.lagBytes),
+    setIf(g, s.record?.lagBytes),
   );
   gauge('pgrepl_cluster_unlocked', '1 when no node holds the leader key', (s, g) =>
     setIf(g, s.ha ? (s.ha.view.leader ? 0 : 1) : null),

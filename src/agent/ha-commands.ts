@@ -1,4 +1,5 @@
 import { PgreplError } from '../errors.js';
+import { findNode } from '../spec/cluster-spec.js';
 import type { ClusterSpec, HaSpec } from '../spec/cluster-spec.js';
 import { compareCandidates } from '../cluster/decide/rank-candidates.js';
 import { candidateOf } from '../cluster/decide/decide-agent.js';
@@ -10,7 +11,7 @@ import { effectiveHa, etcdEndpoints } from './ha-services.js';
 import { nodeOf, sqlOn } from '../cluster/actions/node-actions.js';
 import type { ClusterContext } from '../cluster/context/cluster-context.js';
 import { synchronousStandbyNames } from '../postgres/render-postgresql-conf.js';
-import { askAgent } from './agent-client.js';
+import { askAgent, waitAgentGone } from './agent-client.js';
 import type { NodeOperationResult } from './agent-operations.js';
 
 /** The cluster's etcd and HA settings, when agents may run it. */
@@ -74,7 +75,10 @@ export async function restartThroughAgents(
 export interface AgentRemoval<T> {
   /** What `detach` returned. */
   readonly removal: T;
-  /** The node's record in etcd is gone: its agent ended. */
+  /**
+   * Its agent's process is gone (on this machine: its PID exited; on another host: its API no
+   * longer answers), and its record in etcd with it. False: it had not ended within 20 s.
+   */
   readonly agentEnded: boolean;
   /** The leader recorded the synchronous standbys without it (sync and quorum modes). */
   readonly syncSetNarrowed: boolean | null;
@@ -98,10 +102,15 @@ export async function removeThroughAgents<T>(
       'E_IS_PRIMARY',
       `${name} is the primary; switch over first (\`pgrepl switchover\`), then remove it; nothing was changed`,
     );
-  if (s.members.has(name)) await askAgent(spec, t, name, '/leave');
-  const ended = await waitFor(t, spec, (x) => !x.members.has(name), 20_000, `${name}'s agent to end`)
-    .then(() => true)
-    .catch(() => false);
+  const record = s.members.get(name);
+  if (record) await askAgent(spec, t, name, '/leave');
+  const deadline = Date.now() + 20_000;
+  const ended =
+    record === undefined ||
+    ((await waitFor(t, spec, (x) => !x.members.has(name), 20_000, `${name}'s agent to end`)
+      .then(() => true)
+      .catch(() => false)) &&
+      (await waitAgentGone(record, findNode(spec, name)?.host ?? '', deadline - Date.now())));
   const removal = await detach();
   await t.etcd.delete(keys.heldStopped(name));
   if (spec.replication.mode === 'async') return { removal, agentEnded: ended, syncSetNarrowed: null };

@@ -33,7 +33,8 @@ export function answerCheck(
 ): CheckAnswer {
   const local = s.self?.local;
   const leader = s.ha?.view.leader ?? null;
-  const record = s.ha?.members.get(s.node);
+  // Its own record as its last loop made it, not as etcd returned it a loop before.
+  const record = s.record;
   const isLeader = leader?.node === s.node && leader.ready && s.leaseSafeUntil > o.now;
   const primary = local?.kind === 'primary' && isLeader;
   const replica = local?.kind === 'replica';

@@ -6,7 +6,6 @@ import type { Server, Socket } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
-import { findEtcd } from '../../src/dcs/local-etcd.js';
 import {
   CLI,
   REPO,
@@ -18,15 +17,7 @@ import {
 } from '../helpers/test-cluster.js';
 import { Writer } from '../helpers/writer.js';
 import { WriteProbe } from '../helpers/write-probe.js';
-
-const haveEtcd = (() => {
-  try {
-    findEtcd(process.env);
-    return true;
-  } catch {
-    return false;
-  }
-})();
+import { API_OFFSET, haAgents, haveEtcd } from '../helpers/ha-agents.js';
 
 const haproxy = ['/usr/sbin/haproxy', '/usr/bin/haproxy'].find((p) => existsSync(p)) ?? null;
 const strace = ['/usr/bin/strace', '/bin/strace'].find((p) => existsSync(p)) ?? null;
@@ -51,16 +42,6 @@ async function sqlVia(port: number, password: string, text: string): Promise<Rec
 }
 
 const NODES = ['pg1', 'pg2', 'pg3'];
-const API_OFFSET = 1000;
-
-interface AgentStatus {
-  node: string;
-  pid: number;
-  decision: string | null;
-  reason: string | null;
-  leader: { node: string; term: number; ready: boolean } | null;
-  server: { kind: string } | null;
-}
 
 /**
  * Automatic failover against real etcd and real PostgreSQL, in sync mode with the fast profile:
@@ -74,83 +55,21 @@ describe(
     let c: TestCluster;
     const handStarted: number[] = [];
 
-    const ha = (name: string) => join(c.base, 'state', 'ha', 'agents', name);
-    const pidIn = (file: string) => (JSON.parse(readFileSync(file, 'utf8')) as { pid: number }).pid;
-    const agentPidOf = (name: string) => pidIn(join(ha(name), 'agent.pid'));
-    const watchdogPidOf = (name: string) => pidIn(join(ha(name), 'fence-watchdog.pid'));
-    const agentStatus = async (name: string): Promise<AgentStatus | null> => {
-      try {
-        const res = await fetch(`http://127.0.0.1:${c.port(name) + API_OFFSET}/status`, {
-          signal: AbortSignal.timeout(1000),
-        });
-        return (await res.json()) as AgentStatus;
-      } catch {
-        return null;
-      }
-    };
+    const agents = haAgents(() => c, NODES);
+    const {
+      status: agentStatus,
+      waitFor,
+      settled,
+      agentPid: agentPidOf,
+      watchdogPid: watchdogPidOf,
+    } = agents;
+    const ha = agents.dir;
     const check = async (name: string, path: string) => {
       try {
-        return (
-          await fetch(`http://127.0.0.1:${c.port(name) + API_OFFSET}${path}`, {
-            signal: AbortSignal.timeout(1000),
-          })
-        ).status;
+        return (await fetch(agents.api(name, path), { signal: AbortSignal.timeout(1000) })).status;
       } catch {
         return null;
       }
-    };
-
-    /** The end of every agent's logs, for a failure's message. */
-    const agentLogs = () =>
-      NODES.flatMap((n) =>
-        ['agent.log', 'hand-agent.log', 'fence-watchdog.log'].map((f) => {
-          try {
-            const lines = readFileSync(join(ha(n), f), 'utf8')
-              .trimEnd()
-              .split('\n')
-              .slice(-12);
-            return `--- ${n}/${f}\n${lines.join('\n')}`;
-          } catch {
-            return '';
-          }
-        }),
-      )
-        .filter((x) => x !== '')
-        .join('\n');
-
-    /** waitUntil, with the agents' logs in the error. */
-    const waitFor = async (cond: () => boolean | Promise<boolean>, ms: number, what: string) => {
-      try {
-        await waitUntil(cond, ms, what);
-      } catch (err) {
-        throw new Error(`${(err as Error).message}\n${agentLogs()}`, { cause: err });
-      }
-    };
-
-    /** The node every live agent agrees leads, once its server is primary and the rest stream from it. */
-    const settled = async (timeoutMs = 60_000): Promise<string> => {
-      let leader: string | null = null;
-      await waitUntil(
-        async () => {
-          const all = await Promise.all(NODES.map(agentStatus));
-          const leaders = new Set(all.map((s) => s?.leader?.ready && s.leader.node));
-          if (all.some((s) => s === null) || leaders.size !== 1) return false;
-          leader = all[0]?.leader?.node ?? null;
-          if (leader === null) return false;
-          const status = await c.status();
-          return (
-            status.healthy &&
-            status.primary === leader &&
-            status.nodes.every(
-              (n) =>
-                n.name === leader || (n.state === 'streaming' && n.upstream?.endsWith(`:${c.port(leader!)}`)),
-            )
-          );
-        },
-        timeoutMs,
-        'one leader, every other node streaming from it',
-      );
-      return leader as unknown as string;
     };
 
     /** Runs `fault` under a writer and the probe; checks what must hold, whatever the fault. */
@@ -235,8 +154,15 @@ describe(
       assert.equal(await check(replica, '/replica?lag=x'), 400);
       assert.equal(await check(replica, '/read-only'), 200);
       assert.equal(await check(replica, '/liveness'), 200);
-      const syncs = await Promise.all(NODES.filter((n) => n !== leader).map((n) => check(n, '/sync')));
-      assert.deepEqual(syncs.sort(), [200, 503], 'FIRST 1: one synchronous standby, one potential');
+      // A replica learns which standbys the primary waits for from the leader's member record: one
+      // loop of each after the primary's pg_stat_replication says so, which settling does not wait for.
+      const syncs = () => Promise.all(NODES.filter((n) => n !== leader).map((n) => check(n, '/sync')));
+      await waitFor(
+        async () => (await syncs()).sort().join() === '200,503',
+        5000,
+        'the replicas to learn the sync standby',
+      );
+      assert.deepEqual((await syncs()).sort(), [200, 503], 'FIRST 1: one synchronous standby, one potential');
       const head = await fetch(`http://127.0.0.1:${c.port(leader) + API_OFFSET}/primary`, { method: 'HEAD' });
       assert.equal(head.status, 200);
       const metrics = await (await fetch(`http://127.0.0.1:${c.port(leader) + API_OFFSET}/metrics`)).text();
@@ -599,7 +525,9 @@ describe(
       let resumedAt = 0;
       const r = await underLoad(
         async () => {
-          const etcdPid = pidIn(join(c.base, 'state', 'ha', 'etcd.pid'));
+          const etcdPid = (
+            JSON.parse(readFileSync(join(c.base, 'state', 'ha', 'etcd.pid'), 'utf8')) as { pid: number }
+          ).pid;
           process.kill(etcdPid, 'SIGSTOP');
           stoppedAt = Date.now();
           await new Promise((resolve) => setTimeout(resolve, 5000));
