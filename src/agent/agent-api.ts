@@ -62,6 +62,11 @@ const json = (status: number, value: unknown): Answer => ({
 /** Larger request bodies are refused: every body the API takes is a few fields. */
 const MAX_BODY_BYTES = 64 * 1024;
 
+const refusal = (status: number, message: string): Answer =>
+  json(status, { code: status === 401 ? 'E_UNAUTHORIZED' : 'E_USAGE', message });
+
+const tooLarge = refusal(413, `a request body is at most ${MAX_BODY_BYTES} bytes`);
+
 /**
  * The agent's HTTP API: the load-balancer checks with Patroni's paths and codes (200 or 503, HEAD
  * too), so HAProxy configs carry over; `/status` (JSON) and `/metrics` (Prometheus text); the
@@ -74,18 +79,8 @@ export async function startAgentApi(o: AgentApiOptions): Promise<AgentApi> {
   const checks = new Set<string>(CHECK_PATHS);
   const mutating =
     <K extends keyof ApiBodies>(kind: K, run: (b: z.output<ApiBodies[K]>) => Promise<object>) =>
-    async (req: IncomingMessage, raw: string): Promise<Answer> => {
+    async (raw: string): Promise<Answer> => {
       try {
-        if (o.token === null)
-          throw new PgreplError(
-            'E_UNAUTHORIZED',
-            `this agent has no API token (${o.tokenFile}): its mutating endpoints are off`,
-          );
-        if (!bearerMatches(req.headers.authorization, o.token))
-          throw new PgreplError(
-            'E_UNAUTHORIZED',
-            `a mutating request needs \`Authorization: Bearer <token>\`, the token in ${o.tokenFile}`,
-          );
         const { API_BODIES } = await import('./api-bodies.js');
         const parsed = API_BODIES[kind].safeParse(parseBody(raw));
         if (!parsed.success)
@@ -99,7 +94,7 @@ export async function startAgentApi(o: AgentApiOptions): Promise<AgentApi> {
         return json(STATUS[e.code] ?? 409, { code: e.code, message: e.message });
       }
     };
-  const posts: Record<string, (req: IncomingMessage, raw: string) => Promise<Answer>> = {
+  const posts: Record<string, (raw: string) => Promise<Answer>> = {
     '/restart': mutating('none', () => o.operations.restart()),
     '/reload': mutating('none', () => o.operations.reload()),
     '/stop': mutating('stop', (b) => o.operations.stop(b.mode)),
@@ -127,15 +122,23 @@ export async function startAgentApi(o: AgentApiOptions): Promise<AgentApi> {
     if (path === '/metrics') return { status: 200, type: metrics.contentType, body: await metrics.metrics() };
     return null;
   };
-  const answer = async (req: IncomingMessage, raw: string): Promise<Answer> => {
+  /** What a request gets before its body is read: null for a POST to read the body of and run. */
+  const answerHeaders = async (req: IncomingMessage): Promise<Answer | null> => {
     const url = new URL(req.url ?? '/', 'http://agent');
     const method = req.method ?? 'GET';
     if (method === 'GET' || method === 'HEAD') {
       const a = await get(url.pathname, url.searchParams);
       if (a) return a;
-    } else if (method === 'POST') {
-      const post = posts[url.pathname];
-      if (post) return post(req, raw);
+    } else if (method === 'POST' && url.pathname in posts) {
+      if (o.token === null)
+        return refusal(401, `this agent has no API token (${o.tokenFile}): its mutating endpoints are off`);
+      if (!bearerMatches(req.headers.authorization, o.token))
+        return refusal(
+          401,
+          `a mutating request needs \`Authorization: Bearer <token>\`, the token in ${o.tokenFile}`,
+        );
+      if (Number(req.headers['content-length'] ?? 0) > MAX_BODY_BYTES) return tooLarge;
+      return null;
     }
     const known =
       checks.has(url.pathname) || url.pathname in posts || ['/status', '/metrics'].includes(url.pathname);
@@ -144,27 +147,47 @@ export async function startAgentApi(o: AgentApiOptions): Promise<AgentApi> {
       : json(404, { code: 'E_USAGE', message: `no endpoint ${url.pathname}` });
   };
   const server = createServer((req, res) => {
-    let raw = '';
-    let tooLarge = false;
-    req.setEncoding('utf8');
-    req.on('data', (chunk: string) => {
-      raw += chunk;
-      if (raw.length > MAX_BODY_BYTES) tooLarge = true;
-    });
-    req.on('end', () => {
-      const done = tooLarge
-        ? Promise.resolve(
-            json(413, { code: 'E_USAGE', message: `a request body is at most ${MAX_BODY_BYTES} bytes` }),
-          )
-        : answer(req, raw).catch((err: unknown) => {
-            const e = toPgreplError(err);
-            return json(500, { code: e.code, message: e.message });
-          });
-      void done.then((a) => {
-        res.writeHead(a.status, { 'content-type': a.type, 'content-length': Buffer.byteLength(a.body) });
-        res.end(req.method === 'HEAD' ? undefined : a.body);
+    const send = (a: Answer, close: boolean) => {
+      res.writeHead(a.status, {
+        'content-type': a.type,
+        'content-length': Buffer.byteLength(a.body),
+        // A body left unread is not read at all: the connection goes with the answer.
+        ...(close ? { connection: 'close' } : {}),
       });
-    });
+      res.end(req.method === 'HEAD' ? undefined : a.body);
+    };
+    const failed = (err: unknown) => {
+      const e = toPgreplError(err);
+      return json(500, { code: e.code, message: e.message });
+    };
+    // Who asks and what is asked are judged on the headers: an unauthenticated or oversized POST
+    // is answered before a byte of its body is buffered.
+    void answerHeaders(req)
+      .catch(failed)
+      .then((early) => {
+        if (early) {
+          send(early, req.method === 'POST');
+          if (req.method !== 'POST') req.resume();
+          return;
+        }
+        const chunks: Buffer[] = [];
+        let size = 0;
+        req.on('data', (chunk: Buffer) => {
+          if (size > MAX_BODY_BYTES) return;
+          size += chunk.length;
+          if (size <= MAX_BODY_BYTES) chunks.push(chunk);
+          else {
+            send(tooLarge, true);
+            req.destroy();
+          }
+        });
+        req.on('end', () => {
+          const run = posts[new URL(req.url ?? '/', 'http://agent').pathname];
+          void (run ? run(Buffer.concat(chunks).toString('utf8')) : Promise.resolve(null))
+            .catch(failed)
+            .then((a) => a && send(a, false));
+        });
+      });
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
