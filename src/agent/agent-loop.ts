@@ -243,6 +243,8 @@ export class Agent {
       local: self.local,
       dcs: haState?.view ?? null,
       leaseSafeUntil: this.lease?.safeUntil ?? 0,
+      leaseId: this.lease?.id ?? null,
+      heldAtLastRead: this.heldAtLastRead(),
       peers,
       downSince: this.downSince,
       restartBudgetMs: (ha.ttlSeconds * 1000) / 2,
@@ -278,6 +280,12 @@ export class Agent {
       lastLoopMs: ctx.clock.now() - began,
     };
     return decision;
+  }
+
+  /** Whether the last read of etcd that succeeded found the leader key on this agent's lease. */
+  private heldAtLastRead(): boolean {
+    const leader = this.state.ha?.view.leader;
+    return leader?.node === this.d.node.name && leader.lease === this.lease?.id;
   }
 
   private async renewLease(sentAt: number): Promise<void> {

@@ -96,6 +96,7 @@ export async function readHaState(client: EtcdClient, cluster: string): Promise<
           ready: leaderValue.ready === true,
           followable: leaderValue.ready === true || leaderValue.followable === true,
           term: leaderKv.createRevision,
+          lease: leaderKv.lease ?? '0',
         }
       : null;
   const sw = parse<SwitchoverValue>(byKey.get(keys.switchover));

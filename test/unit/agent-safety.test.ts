@@ -55,6 +55,8 @@ interface Server {
   /** Watchdog deadline while armed. */
   fenceAt: number | null;
   lease: { id: number; safeUntil: number } | null;
+  /** Its last read of etcd that succeeded found the key on its lease. */
+  heldAtLastRead: boolean;
 }
 
 /** Runs the steps; returns each agent's intervals as a writable primary. */
@@ -68,6 +70,7 @@ function simulate(steps: readonly Step[]): { node: Name; from: number; to: numbe
     role: i === 0 ? 'primary' : 'replica',
     fenceAt: null,
     lease: null,
+    heldAtLastRead: i === 0,
   }));
   const primarySince: (number | null)[] = [0, null, null];
   const intervals: { node: Name; from: number; to: number }[] = [];
@@ -123,8 +126,17 @@ function simulate(steps: readonly Step[]): { node: Name; from: number; to: numbe
     expire(readAt);
     const etcdAnswers = step.renewDelay !== null;
     const seen = leader
-      ? { node: leader.node, term: leader.term, ready: leader.ready, followable: leader.ready }
+      ? {
+          node: leader.node,
+          term: leader.term,
+          lease: String(leader.lease),
+          ready: leader.ready,
+          followable: leader.ready,
+        }
       : null;
+    const heldAtLastRead = me.heldAtLastRead;
+    if (etcdAnswers)
+      me.heldAtLastRead = seen !== null && seen.node === NAMES[i] && seen.lease === String(me.lease?.id);
     // Then the agent may stall before it decides and acts.
     now = readAt + step.stall;
     watchdogs(now);
@@ -187,6 +199,8 @@ function simulate(steps: readonly Step[]): { node: Name; from: number; to: numbe
           }
         : null,
       leaseSafeUntil: me.lease?.safeUntil ?? 0,
+      leaseId: me.lease ? String(me.lease.id) : null,
+      heldAtLastRead: etcdAnswers ? me.heldAtLastRead : heldAtLastRead,
       peers,
       downSince: null,
       restartBudgetMs: 1000,

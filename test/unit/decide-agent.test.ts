@@ -4,6 +4,8 @@ import { decideAgent, RUNS_AS_PRIMARY, syncProblem } from '../../src/cluster/dec
 import type { AgentSnapshot, DcsView, LocalServer, Peer } from '../../src/cluster/decide/decide-agent.js';
 
 const NOW = 1_000_000;
+/** One lease for every agent of these snapshots: a key that names `me` is on its own lease. */
+const LEASE = '7587881234';
 
 const replica = (o: Partial<Extract<LocalServer, { kind: 'replica' }>> = {}): LocalServer => ({
   kind: 'replica',
@@ -19,7 +21,7 @@ const replica = (o: Partial<Extract<LocalServer, { kind: 'replica' }>> = {}): Lo
 const primary: LocalServer = { kind: 'primary', timeline: 1, lsn: '0/5000000' };
 
 const view = (o: Partial<DcsView> = {}): DcsView => ({
-  leader: { node: 'pg1', term: 7, ready: true, followable: true },
+  leader: { node: 'pg1', term: 7, lease: LEASE, ready: true, followable: true },
   lastLeaderLsn: { lsn: '0/5000000', timeline: 1 },
   sync: null,
   paused: false,
@@ -55,6 +57,8 @@ const snap = (o: Partial<AgentSnapshot> = {}): AgentSnapshot => ({
   local: replica(),
   dcs: view(),
   leaseSafeUntil: NOW + 3000,
+  leaseId: LEASE,
+  heldAtLastRead: true,
   peers: [],
   downSince: null,
   restartBudgetMs: 2000,
@@ -86,6 +90,23 @@ describe('the agent decision: leader', () => {
     assert.match(d.reason, /my lease could have run out/);
   });
 
+  it('does not lead by a key that names it on another lease: a restarted agent that could not adopt it (issue 31, defect 3)', () => {
+    const earlier = view({ leader: { node: 'pg1', term: 7, lease: '1111', ready: true, followable: true } });
+    const d = decided(snap({ me: 'pg1', local: primary, dcs: earlier }));
+    assert.equal(d.kind, 'fence');
+    assert.match(d.reason, /names me but lives on lease 1111, not on mine/);
+    assert.equal(decided(snap({ me: 'pg1', local: primary, dcs: earlier, leaseId: null })).kind, 'fence');
+    const replicaWithKey = decided(snap({ me: 'pg1', local: replica(), dcs: earlier }));
+    assert.equal(replicaWithKey.kind, 'wait', 'nor promotes under it');
+    assert.match(replicaWithKey.reason, /waiting for it to expire/);
+  });
+
+  it('goes on through an etcd outage only if it held the key on its lease at its last read', () => {
+    const d = decided(snap({ me: 'pg1', local: primary, dcs: null, heldAtLastRead: false }));
+    assert.equal(d.kind, 'fence');
+    assert.match(d.reason, /did not hold the leader key on my lease/);
+  });
+
   it('keeps the primary while etcd is silent only until the lease could run out before the next loop', () => {
     assert.equal(
       decided(snap({ me: 'pg1', local: primary, dcs: null, leaseSafeUntil: NOW + 2500 })).kind,
@@ -113,13 +134,13 @@ describe('the agent decision: leader', () => {
   });
 
   it('promotes a replica that won the key, and announces once it is primary', () => {
-    const won = view({ leader: { node: 'pg2', term: 9, ready: false, followable: false } });
+    const won = view({ leader: { node: 'pg2', term: 9, lease: LEASE, ready: false, followable: false } });
     assert.equal(decided(snap({ dcs: won })).kind, 'promote');
     assert.equal(decided(snap({ dcs: won, local: primary })).kind, 'announce');
   });
 
   it('releases a key it holds when its replica cannot be promoted', () => {
-    const won = view({ leader: { node: 'pg2', term: 9, ready: false, followable: false } });
+    const won = view({ leader: { node: 'pg2', term: 9, lease: LEASE, ready: false, followable: false } });
     const d = decided(snap({ dcs: won, local: replica({ problem: 'its replay is paused' }) }));
     assert.equal(d.kind, 'release');
   });
@@ -163,8 +184,11 @@ describe('the agent decision: replicas', () => {
 
   it('waits while the new leader is still promoting', () => {
     assert.equal(
-      decided(snap({ dcs: view({ leader: { node: 'pg3', term: 8, ready: false, followable: false } }) }))
-        .kind,
+      decided(
+        snap({
+          dcs: view({ leader: { node: 'pg3', term: 8, lease: LEASE, ready: false, followable: false } }),
+        }),
+      ).kind,
       'wait',
     );
   });
@@ -379,7 +403,7 @@ describe('the agent decision: switchover', () => {
   });
 
   it('lets replicas stream from a target that holds the key with its slots made, before it promoted', () => {
-    const followable = { node: 'pg3', term: 9, ready: false, followable: true };
+    const followable = { node: 'pg3', term: 9, lease: LEASE, ready: false, followable: true };
     const d = decided(snap({ dcs: view({ leader: followable, switchover: asked }) }));
     assert.deepEqual([d.kind, 'upstream' in d ? d.upstream : null], ['follow', 'pg3']);
     const stopped = { kind: 'stopped', standby: false, initialized: true } as const;

@@ -46,6 +46,8 @@ export interface Peer {
 export interface LeaderKey {
   readonly node: string;
   readonly term: number;
+  /** The lease the key lives on: whoever holds that lease holds the key, whatever `node` says. */
+  readonly lease: string;
   /** The holder has promoted and made every slot: replicas may follow it. */
   readonly ready: boolean;
   /**
@@ -126,6 +128,13 @@ export interface AgentSnapshot {
    * its last successful renewal minus a safety margin; 0 when it has none.
    */
   readonly leaseSafeUntil: number;
+  /** This agent's lease; null when it has none. */
+  readonly leaseId: string | null;
+  /**
+   * The last read of etcd that succeeded found the leader key on this agent's lease: what a leader
+   * goes on from while etcd does not answer.
+   */
+  readonly heldAtLastRead: boolean;
   /** The other nodes (empty when they were not asked this loop). */
   readonly peers: readonly Peer[];
   /** Since when its primary has been stopped while it held the key; null when it is not. */
@@ -187,6 +196,12 @@ function decideUnasked(s: AgentSnapshot): AgentDecision {
   if (dcs === null) {
     if (local.kind !== 'primary')
       return { kind: 'wait', reason: 'etcd does not answer; nothing changes until it does' };
+    if (!s.heldAtLastRead)
+      return {
+        kind: 'fence',
+        reason:
+          'etcd does not answer, and I did not hold the leader key on my lease when I last read it: stopping writes',
+      };
     // It cannot tell an etcd outage from being cut off: it must be unwritable before its lease
     // could have run out for the others (Patroni's default; the cluster is read-only meanwhile).
     if (!leaseAlive || s.now + s.loopWaitMs >= s.leaseSafeUntil)
@@ -200,7 +215,9 @@ function decideUnasked(s: AgentSnapshot): AgentDecision {
     };
   }
   const leader = dcs.leader;
-  const mine = leader?.node === s.me && leaseAlive;
+  // Leadership is the key on this agent's own live lease: a key that names this node on another
+  // lease (an earlier run's, which it failed to take over) is not its to lead by.
+  const mine = leader !== null && leader.node === s.me && leader.lease === s.leaseId && leaseAlive;
   if (dcs.paused && activeFailover(s) === null) {
     if (local.kind === 'primary' && leader !== null && leader.node !== s.me)
       return {
@@ -215,11 +232,14 @@ function decideUnasked(s: AgentSnapshot): AgentDecision {
       kind: 'wait',
       reason: `stopped by an operator: \`pgrepl start ${s.me}\` starts it again`,
     };
-  if (local.kind === 'primary' && leader?.node === s.me)
-    return {
-      kind: 'fence',
-      reason: 'my lease could have run out, and the leader key with it: stopping writes',
-    };
+  if (leader?.node === s.me) {
+    const why =
+      leader.lease === s.leaseId
+        ? 'my lease could have run out, and the leader key with it'
+        : `the leader key names me but lives on lease ${leader.lease}, not on mine`;
+    if (local.kind === 'primary') return { kind: 'fence', reason: `${why}: stopping writes` };
+    return { kind: 'wait', reason: `${why}: waiting for it to expire` };
+  }
   if (local.kind === 'primary') {
     if (leader === null) {
       const other = s.peers.find((p) => p.inRecovery === false);
