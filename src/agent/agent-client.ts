@@ -1,8 +1,7 @@
 import { PgreplError } from '../errors.js';
 import type { ErrorCode } from '../errors.js';
 import type { ClusterSpec } from '../spec/cluster-spec.js';
-import { readHaState } from '../dcs/ha-state.js';
-import type { MemberRecord } from '../dcs/ha-state.js';
+import type { MemberRecord } from '../dcs/ha-values.js';
 import { isLocalHost } from '../postgres/local-address.js';
 import { watchProcess } from '../postgres/process-watch.js';
 import { requestJson } from '../dcs/http-json.js';
@@ -36,7 +35,7 @@ export async function askAgent<T>(
   // The token goes only to the address the spec gives the node's agent: a member record in etcd
   // is written by whoever can write to etcd, and must not be able to send the token elsewhere.
   const base = agentApiUrl(known, t.ha);
-  const record = (await readHaState(t.etcd, spec.cluster)).members.get(node);
+  const record = (await t.store.read()).members.get(node);
   if (record && record.api !== base)
     throw new PgreplError(
       'E_UNREACHABLE',

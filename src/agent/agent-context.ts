@@ -5,7 +5,7 @@ import type { NodeSpec } from '../spec/cluster-spec.js';
 import { PgreplError } from '../errors.js';
 import { ensureOwnedDir } from '../postgres/owned-paths.js';
 import type { EtcdClient } from '../dcs/etcd-client.js';
-import { appendHaHistory, readHaHistory } from '../dcs/ha-history.js';
+import { haStore } from '../dcs/ha-store.js';
 import { haPaths } from './ha-services.js';
 
 /**
@@ -29,8 +29,8 @@ export function agentContext(ctx: ClusterContext, node: NodeSpec, etcd?: EtcdCli
     store: etcd
       ? {
           ...own,
-          appendHistory: (e) => appendHaHistory(etcd, ctx.spec.cluster, e),
-          readHistory: () => readHaHistory(etcd, ctx.spec.cluster),
+          appendHistory: (e) => haStore(etcd, ctx.spec.cluster).appendHistory(e),
+          readHistory: () => haStore(etcd, ctx.spec.cluster).readHistory(),
         }
       : own,
   };

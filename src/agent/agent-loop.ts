@@ -24,12 +24,12 @@ import {
 import { decideAgent, SWITCHOVER_MAX_AGE_MS } from '../cluster/decide/decide-agent.js';
 import { replicaPosition } from '../cluster/decide/replica-position.js';
 import { decideSyncSet } from '../cluster/decide/decide-sync-set.js';
-import type { SyncSet } from '../cluster/decide/decide-sync-set.js';
-import type { AgentDecision, AgentSnapshot, DcsView, Peer } from '../cluster/decide/decide-agent.js';
+import type { AgentDecision, AgentSnapshot, Peer } from '../cluster/decide/decide-agent.js';
 import { runRejoin } from '../cluster/operations/run-rejoin.js';
-import type { EtcdClient, EtcdOp } from '../dcs/etcd-client.js';
-import { haKeys, readHaState } from '../dcs/ha-state.js';
-import type { HaState, MemberRecord } from '../dcs/ha-state.js';
+import type { EtcdClient } from '../dcs/etcd-client.js';
+import { haStore } from '../dcs/ha-store.js';
+import type { HaStore } from '../dcs/ha-store.js';
+import type { DcsView, HaState, MemberRecord, SyncSet } from '../dcs/ha-values.js';
 import type { FenceLink } from './fence-link.js';
 import { observePeers, observeSelf } from './observe-self.js';
 import type { SelfObservation } from './observe-self.js';
@@ -76,7 +76,7 @@ export const leaseMarginMs = (ha: HaSpec) => Math.min(500, (ha.ttlSeconds * 1000
  * `loopWait`, but wakes at once when the leader key changes or its postmaster dies.
  */
 export class Agent {
-  private readonly keys: ReturnType<typeof haKeys>;
+  private readonly store: HaStore;
   private readonly session: KeptSession;
   private lease: { id: string; safeUntil: number } | null = null;
   private downSince: number | null = null;
@@ -104,7 +104,7 @@ export class Agent {
 
   constructor(private d: AgentDeps) {
     this.specStamp = stampOf(d.ctx.spec.source);
-    this.keys = haKeys(d.ctx.spec.cluster);
+    this.store = haStore(d.etcd, d.ctx.spec.cluster);
     const target = adminTarget(d.ctx, d.node);
     if (!target) requireSuperuserPassword(d.ctx);
     // A lost session most often means a dead postmaster: the loop looks at once.
@@ -193,7 +193,7 @@ export class Agent {
 
   /** One loop: lease, etcd, own server, decision, action, record. */
   async loopOnce(): Promise<AgentDecision> {
-    const { ctx, node, ha, etcd } = this.d;
+    const { ctx, node, ha } = this.d;
     const began = ctx.clock.now();
     // What failed in the last loop and not since is told again if it fails again.
     this.failingBefore = new Set(
@@ -205,7 +205,7 @@ export class Agent {
     let haState: HaState | null = null;
     if (this.lease) {
       try {
-        haState = await readHaState(etcd, ctx.spec.cluster);
+        haState = await this.store.read();
         await this.adoptOwnLeaderKey(haState);
       } catch (err) {
         this.failed('reading etcd', err);
@@ -267,8 +267,7 @@ export class Agent {
     const record = this.memberRecord(self, decision, haState);
     await this.publish(record);
     // What the API answers must include the key this loop took, gave up or announced.
-    if (KEY_CHANGES.has(decision.kind) && this.lease)
-      haState = await readHaState(etcd, ctx.spec.cluster).catch(() => haState);
+    if (KEY_CHANGES.has(decision.kind) && this.lease) haState = await this.store.read().catch(() => haState);
     this.state = {
       ...this.state,
       self,
@@ -289,15 +288,15 @@ export class Agent {
   }
 
   private async renewLease(sentAt: number): Promise<void> {
-    const { etcd, ha } = this.d;
+    const { ha } = this.d;
     const until = (ttl: number) => this.safeUntil(sentAt, ttl);
     try {
       if (this.lease) {
-        const ttl = await etcd.keepAlive(this.lease.id);
+        const ttl = await this.store.renewLease(this.lease.id);
         this.lease = ttl > 0 ? { id: this.lease.id, safeUntil: until(ttl) } : null;
       }
       if (!this.lease) {
-        const granted = await etcd.grant(ha.ttlSeconds);
+        const granted = await this.store.grantLease(ha.ttlSeconds);
         this.lease = { id: granted.id, safeUntil: until(granted.ttl) };
       }
     } catch (err) {
@@ -316,11 +315,11 @@ export class Agent {
     if (s.view.leader?.node !== this.d.node.name || !s.leaderLease || s.leaderLease === this.lease?.id)
       return;
     const sentAt = this.d.ctx.clock.now();
-    const ttl = await this.d.etcd.keepAlive(s.leaderLease);
+    const ttl = await this.store.renewLease(s.leaderLease);
     if (ttl <= 0) return;
     const old = this.lease;
     this.lease = { id: s.leaderLease, safeUntil: this.safeUntil(sentAt, ttl) };
-    if (old) await this.d.etcd.revoke(old.id).catch(() => undefined);
+    if (old) await this.store.revokeLease(old.id).catch(() => undefined);
   }
 
   /**
@@ -331,49 +330,47 @@ export class Agent {
     return sentAt + ttl * 1000 - leaseMarginMs(this.d.ha);
   }
 
-  /** Deletes the leader key while it is still on this agent's lease, with `also` in the same transaction. */
-  private async releaseKey(also: EtcdOp[] = []): Promise<void> {
-    await this.d.etcd.txn({
-      compare: [{ key: this.keys.leader, lease: this.lease?.id ?? '0' }],
-      success: [...also, { delete: { key: this.keys.leader } }],
-    });
+  /** This agent's lease id, for a fenced write; '0' (which no key lives on) without one. */
+  private get leaseId(): string {
+    return this.lease?.id ?? '0';
   }
 
   private async act(decision: AgentDecision, s: HaState | null, self: SelfObservation): Promise<void> {
-    const { ctx, node, etcd } = this.d;
+    const { ctx, node } = this.d;
     const control = controlOf(ctx, node);
-    const lease = this.lease?.id;
+    const lease = this.leaseId;
     switch (decision.kind) {
-      case 'take-key': {
-        await etcd.txn({
-          compare: [{ key: this.keys.leader, createRevision: 0 }],
-          success: [
-            ...this.syncSetOps(),
-            { put: { key: this.keys.leader, value: leaderValue(node.name, true), lease } },
-          ],
+      case 'take-key':
+        await this.store.takeLeader({
+          node: node.name,
+          lease,
+          ready: true,
+          followable: true,
+          sync: this.syncSetToRecord(),
         });
         return;
-      }
       case 'race': {
         // A switchover target that made every slot already may be streamed from at once.
         const sw = s?.view.switchover;
         const followable = sw?.to === node.name && this.slotsMadeFor === sw.at;
         // The synchronous set goes with the key: recorded before this server can acknowledge a
         // commit, in one etcd write rather than two on the way to the promotion.
-        const won = await etcd.txn({
-          compare: [{ key: this.keys.leader, createRevision: 0 }],
-          success: [
-            ...this.syncSetOps(),
-            { put: { key: this.keys.leader, value: leaderValue(node.name, false, followable), lease } },
-          ],
+        const won = await this.store.takeLeader({
+          node: node.name,
+          lease,
+          ready: false,
+          followable,
+          sync: this.syncSetToRecord(),
         });
-        if (won.succeeded) await this.promoteSelf(s);
+        if (won) await this.promoteSelf(s);
         return;
       }
       case 'promote': {
-        // Holding the key already: the synchronous set is recorded before the promotion.
-        const record = this.syncSetOps();
-        if (record.length > 0) await etcd.txn({ compare: [], success: record });
+        // Holding the key already: the synchronous set is recorded before the promotion, in a write
+        // fenced by the key. A key lost meanwhile records nothing and promotes nothing.
+        const set = this.syncSetToRecord();
+        if (set !== null && !(await this.store.recordSyncSet(lease, set)))
+          throw new PgreplError('E_NOT_LEADER', 'the leader key is no longer on my lease: not promoting');
         return this.promoteSelf(s);
       }
       case 'announce':
@@ -393,7 +390,8 @@ export class Agent {
       }
       case 'release':
         await control.fence();
-        return this.releaseKey();
+        await this.store.releaseLeader(lease);
+        return;
       case 'fence':
         await control.fence();
         return;
@@ -483,15 +481,18 @@ export class Agent {
    * it holds the checkpoint, so no acknowledged commit is lost and this node rejoins without a rewind.
    */
   private async handOver(to: string, s: HaState | null): Promise<void> {
-    const { ctx, node, etcd } = this.d;
-    const target = s?.members.get(to);
+    const { ctx, node } = this.d;
+    const sw = s?.view.switchover;
+    if (!sw) return;
+    const request = { from: sw.from, to: sw.to, at: sw.at };
+    const target = s.members.get(to);
     const refusal = !target
       ? `${to} has no agent running`
       : target.role !== 'replica'
         ? `${to} is not a running replica (${target.role})`
         : target.problem;
     if (refusal) {
-      await etcd.put(this.keys.switchover, JSON.stringify({ ...s?.view.switchover, refused: refusal }));
+      await this.store.refuseSwitchover(this.leaseId, request, refusal);
       return;
     }
     const control = controlOf(ctx, node);
@@ -505,9 +506,7 @@ export class Agent {
       // No clean end: the target may lack commits, so no switchover; the agents fail over as
       // after a crash, under the rules of any failover.
       const refused = `${node.name} did not shut down cleanly (its control file says "${stopped.state}"): no switchover`;
-      await this.releaseKey([
-        { put: { key: this.keys.switchover, value: JSON.stringify({ ...s?.view.switchover, refused }) } },
-      ]);
+      await this.store.releaseLeader(this.leaseId, { refused: { request, reason: refused } });
     } else {
       const position = {
         lsn: stopped.checkpointLsn,
@@ -515,7 +514,7 @@ export class Agent {
         node: node.name,
         shutdownCheckpoint: true,
       };
-      await this.releaseKey([{ put: { key: this.keys.lastLeaderLsn, value: JSON.stringify(position) } }]);
+      await this.store.releaseLeader(this.leaseId, { position });
     }
     await control.stop('fast');
   }
@@ -558,16 +557,13 @@ export class Agent {
 
   /** Marks the key ready and records the leader's position; returns the server as it then is. */
   private async announce(s: HaState | null): Promise<SelfObservation> {
-    const lease = this.lease?.id ?? '0';
-    await this.d.etcd.txn({
-      compare: [{ key: this.keys.leader, lease }],
-      success: [{ put: { key: this.keys.leader, value: leaderValue(this.d.node.name, true), lease } }],
-    });
+    if (!(await this.store.announceLeader(this.d.node.name, this.leaseId, null)))
+      throw new PgreplError('E_NOT_LEADER', 'the leader key is no longer on my lease: not announcing');
     this.leaderGoneAt = null;
     const self = await observeSelf(this.d.ctx, this.d.node, this.session);
     await this.recordLeaderPosition(self);
     // A switchover to this node is done.
-    if (s?.view.switchover?.to === this.d.node.name) await this.d.etcd.delete(this.keys.switchover);
+    if (s?.view.switchover?.to === this.d.node.name) await this.store.finishSwitchover(this.leaseId);
     return self;
   }
 
@@ -622,7 +618,7 @@ export class Agent {
    * that asks less is recorded after, once it is safe (followSyncSet).
    */
   private async recordSyncSetBefore(): Promise<void> {
-    const { ctx, etcd } = this.d;
+    const { ctx } = this.d;
     if (ctx.spec.replication.mode === 'async') return;
     const d = decideSyncSet({
       recorded: this.state.ha?.view.sync ?? null,
@@ -630,12 +626,13 @@ export class Agent {
       takenAt: null,
       flushed: new Map(),
     });
-    if (d.kind === 'record') await etcd.put(this.keys.sync, JSON.stringify(d.set));
+    if (d.kind === 'record' && !(await this.store.recordSyncSet(this.leaseId, d.set)))
+      throw new PgreplError('E_NOT_LEADER', 'the leader key is no longer on my lease: the spec waits');
   }
 
   /** The leader records the synchronous standbys of its spec once it is safe (decideSyncSet). */
   private async followSyncSet(s: HaState, self: SelfObservation): Promise<void> {
-    const { ctx, node, etcd } = this.d;
+    const { ctx, node } = this.d;
     if (ctx.spec.replication.mode === 'async') return;
     const d = decideSyncSet({
       recorded: s.view.sync,
@@ -643,8 +640,7 @@ export class Agent {
       takenAt: this.syncTakenAt,
       flushed: self.flushed,
     });
-    if (d.kind !== 'record') return;
-    await etcd.put(this.keys.sync, JSON.stringify(d.set));
+    if (d.kind !== 'record' || !(await this.store.recordSyncSet(this.leaseId, d.set))) return;
     ctx.events.emit({
       event: 'note',
       message: `agent of ${node.name}: synchronous standbys recorded: ${d.reason}`,
@@ -658,12 +654,11 @@ export class Agent {
   }
 
   /**
-   * What records the standbys that may acknowledge commits (every other node, as
-   * synchronous_standby_names lists them): nothing in async mode.
+   * The standbys a new leader records as those that may acknowledge commits (every other node, as
+   * its synchronous_standby_names lists them): none in async mode.
    */
-  private syncSetOps(): EtcdOp[] {
-    if (this.d.ctx.spec.replication.mode === 'async') return [];
-    return [{ put: { key: this.keys.sync, value: JSON.stringify(this.syncSet()) } }];
+  private syncSetToRecord(): SyncSet | null {
+    return this.d.ctx.spec.replication.mode === 'async' ? null : this.syncSet();
   }
 
   /** Records the leader's position, unless etcd holds it already (`known`: what this loop read). */
@@ -675,10 +670,11 @@ export class Agent {
       known.node === this.d.node.name
     )
       return;
-    await this.d.etcd.put(
-      this.keys.lastLeaderLsn,
-      JSON.stringify({ lsn: self.local.lsn, timeline: self.local.timeline, node: this.d.node.name }),
-    );
+    await this.store.recordPosition(this.leaseId, {
+      lsn: self.local.lsn,
+      timeline: self.local.timeline,
+      node: this.d.node.name,
+    });
   }
 
   /**
@@ -755,8 +751,8 @@ export class Agent {
       record.at - before.at < PUBLISH_AT_LEAST_MS
     )
       return;
-    await this.d.etcd
-      .put(this.keys.member(this.d.node.name), JSON.stringify(record), this.lease.id)
+    await this.store
+      .publishMember(record, this.lease.id)
       .then(() => (this.published = { text, lease: this.lease?.id ?? '', at: record.at }))
       .catch((err: unknown) => this.failed('publishing the member record', err));
   }
@@ -799,32 +795,20 @@ export class Agent {
   private woke = false;
 
   private async watchKeys(stop: AbortSignal): Promise<void> {
-    const watched = new Set([
-      this.keys.leader,
-      this.keys.paused,
-      this.keys.switchover,
-      this.keys.failover,
-      this.keys.heldStopped(this.d.node.name),
-    ]);
+    const me = this.d.node.name;
     while (!stop.aborted) {
       try {
-        const after = (await this.d.etcd.list(this.keys.leader)).revision;
+        const after = await this.store.revision();
         this.failingBefore.delete('watching etcd');
-        await this.d.etcd.watch(
-          this.keys.root,
-          { prefix: true, afterRevision: after, signal: stop },
-          (events) => {
-            // During a switchover the others' records tell who streams from the target, and when.
-            const sw = this.state.ha?.view.switchover ?? null;
-            const own = this.keys.member(this.d.node.name);
-            const member = (key: string) =>
-              sw !== null && key.startsWith(this.keys.membersPrefix) && key !== own;
-            if (!events.some((e) => watched.has(e.kv.key) || member(e.kv.key))) return;
-            if (events.some((e) => e.kv.key === this.keys.leader && e.type === 'delete'))
-              this.leaderGoneAt ??= this.d.ctx.clock.now();
-            this.nudge();
-          },
-        );
+        await this.store.watch(after, stop, (events) => {
+          const seen = events.map((e) => this.store.classify(e, me));
+          // During a switchover the others' records tell who streams from the target, and when.
+          const sw = this.state.ha?.view.switchover ?? null;
+          if (!seen.some((e) => e.kind === 'control' || (e.kind === 'member' && sw !== null))) return;
+          if (seen.some((e) => e.kind === 'control' && e.leaderGone))
+            this.leaderGoneAt ??= this.d.ctx.clock.now();
+          this.nudge();
+        });
       } catch (err) {
         this.failed('watching etcd', err);
       }
@@ -837,20 +821,20 @@ export class Agent {
    * replica takes over at once without a second primary; a replica's server is left running.
    */
   private async leave(): Promise<void> {
-    const { ctx, node, etcd, fence } = this.d;
+    const { ctx, node, fence } = this.d;
     this.watchPostmaster(null);
     try {
       // Paused, the operator owns the servers: the agent goes and leaves its server as it is.
       if (this.state.ha?.view.paused) {
         fence.close();
-        if (this.lease) await etcd.revoke(this.lease.id);
+        if (this.lease) await this.store.revokeLease(this.lease.id);
         return;
       }
       if (this.state.ha?.view.leader?.node === node.name && this.lease) {
         await controlOf(ctx, node).fence();
-        await this.releaseKey();
+        await this.store.releaseLeader(this.lease.id);
       }
-      if (this.lease) await etcd.revoke(this.lease.id);
+      if (this.lease) await this.store.revokeLease(this.lease.id);
     } catch (err) {
       this.failed('leaving', err);
     } finally {
@@ -932,9 +916,6 @@ const KEY_CHANGES: ReadonlySet<AgentDecision['kind']> = new Set([
   'announce',
   'release',
 ]);
-
-const leaderValue = (node: string, ready: boolean, followable = ready) =>
-  JSON.stringify({ node, ready, followable });
 
 /** A replica ahead of the leader's last record (recorded a loop ago) is not behind at all. */
 const nonNegative = (d: number | null) => (d === null ? null : Math.max(0, d));

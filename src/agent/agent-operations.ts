@@ -2,7 +2,7 @@ import { PgreplError } from '../errors.js';
 import { controlOf } from '../cluster/actions/control-of.js';
 import { sqlOn } from '../cluster/actions/node-actions.js';
 import type { EtcdClient } from '../dcs/etcd-client.js';
-import { haKeys } from '../dcs/ha-state.js';
+import { haStore } from '../dcs/ha-store.js';
 import type { Agent, AgentState } from './agent-loop.js';
 
 /** What a node operation left: the server's role and postmaster PID before and after, and how long it took. */
@@ -35,7 +35,7 @@ export function agentOperations(d: { readonly etcd: EtcdClient; readonly agent: 
   // The agent's node as its spec has it now (the spec may be re-read while it runs).
   const { ctx, node } = agent.context;
   const control = () => controlOf(agent.context.ctx, agent.context.node);
-  const keys = haKeys(ctx.spec.cluster);
+  const store = haStore(etcd, ctx.spec.cluster);
   const isLeader = () => agent.current.ha?.view.leader?.node === node.name;
   const result = (began: number, pidBefore: number | null, extra: Partial<NodeOperationResult> = {}) => ({
     node: node.name,
@@ -105,7 +105,7 @@ export function agentOperations(d: { readonly etcd: EtcdClient; readonly agent: 
         );
       await agent.operate('stop', async () => {
         // Recorded first: an agent restarted meanwhile must not start it again.
-        await etcd.put(keys.heldStopped(node.name), JSON.stringify({ at: new Date().toISOString() }));
+        await store.holdStopped(node.name, true);
         await control().stop(mode);
       });
       return result(began, pidBefore, { role: 'stopped' });
@@ -120,7 +120,7 @@ export function agentOperations(d: { readonly etcd: EtcdClient; readonly agent: 
           `${node.name} is the primary: \`pgrepl switchover\` first, then remove it; nothing was changed`,
         );
       await agent.operate('remove', async () => {
-        await etcd.put(keys.heldStopped(node.name), JSON.stringify({ at: new Date().toISOString() }));
+        await store.holdStopped(node.name, true);
         await control().stop('fast');
       });
       agent.retire(
@@ -132,7 +132,7 @@ export function agentOperations(d: { readonly etcd: EtcdClient; readonly agent: 
     async start() {
       const began = Date.now();
       const pidBefore = control().state().pid;
-      await agent.operate('start', () => etcd.delete(keys.heldStopped(node.name)));
+      await agent.operate('start', () => store.holdStopped(node.name, false));
       await settled(began, streamingOrLeading, 'start and stream');
       return result(began, pidBefore);
     },

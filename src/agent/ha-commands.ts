@@ -5,8 +5,9 @@ import { compareCandidates } from '../cluster/decide/rank-candidates.js';
 import { candidateOf } from '../cluster/decide/decide-agent.js';
 import { etcdClient } from '../dcs/etcd-client.js';
 import type { EtcdClient } from '../dcs/etcd-client.js';
-import { haKeys, readHaState } from '../dcs/ha-state.js';
-import type { HaState } from '../dcs/ha-state.js';
+import { haStore } from '../dcs/ha-store.js';
+import type { HaStore } from '../dcs/ha-store.js';
+import type { HaState } from '../dcs/ha-values.js';
 import { effectiveHa, etcdEndpoints } from './ha-services.js';
 import { nodeOf, sqlOn } from '../cluster/actions/node-actions.js';
 import type { ClusterContext } from '../cluster/context/cluster-context.js';
@@ -18,6 +19,7 @@ import type { NodeOperationResult } from './agent-operations.js';
 export interface HaTarget {
   readonly ha: HaSpec;
   readonly etcd: EtcdClient;
+  readonly store: HaStore;
 }
 
 export function haTarget(
@@ -26,7 +28,8 @@ export function haTarget(
 ): HaTarget | undefined {
   const ha = effectiveHa(spec);
   if (!ha) return undefined;
-  return { ha, etcd: etcdClient({ endpoints: etcdEndpoints(spec, ha, env), requestTimeoutMs: 2000 }) };
+  const etcd = etcdClient({ endpoints: etcdEndpoints(spec, ha, env), requestTimeoutMs: 2000 });
+  return { ha, etcd, store: haStore(etcd, spec.cluster) };
 }
 
 /** Whether agents run the cluster now (any member record in etcd), and whether they are paused. */
@@ -35,7 +38,7 @@ export async function agentsActive(
   t: HaTarget,
 ): Promise<{ active: boolean; paused: boolean }> {
   try {
-    const s = await readHaState(t.etcd, spec.cluster);
+    const s = await t.store.read();
     return { active: s.members.size > 0, paused: s.view.paused };
   } catch {
     // etcd does not answer: no agent can act either (a leader fences itself); manual commands stay possible.
@@ -61,7 +64,7 @@ export async function restartThroughAgents(
   t: HaTarget,
   o: { switchover: boolean },
 ): Promise<{ restarted: NodeOperationResult[]; switchover: AgentSwitchover | null }> {
-  const s = await readHaState(t.etcd, spec.cluster);
+  const s = await t.store.read();
   const leader = s.view.leader?.node ?? null;
   const replicas = [...s.members.values()].filter((m) => m.role === 'replica' && m.node !== leader);
   const restarted: NodeOperationResult[] = [];
@@ -95,8 +98,7 @@ export async function removeThroughAgents<T>(
   name: string,
   detach: () => Promise<T>,
 ): Promise<AgentRemoval<T>> {
-  const keys = haKeys(spec.cluster);
-  const s = await readHaState(t.etcd, spec.cluster);
+  const s = await t.store.read();
   if (s.view.leader?.node === name)
     throw new PgreplError(
       'E_IS_PRIMARY',
@@ -112,7 +114,7 @@ export async function removeThroughAgents<T>(
       .catch(() => false)) &&
       (await waitAgentGone(record, findNode(spec, name)?.host ?? '', deadline - Date.now())));
   const removal = await detach();
-  await t.etcd.delete(keys.heldStopped(name));
+  await t.store.holdStopped(name, false);
   if (spec.replication.mode === 'async') return { removal, agentEnded: ended, syncSetNarrowed: null };
   const narrowed = await waitFor(
     t,
@@ -153,7 +155,7 @@ export async function refuseWhileAgentsRun(
  * this machine. Refuses otherwise, and while paused (the agents would not act).
  */
 export async function assertAgentsTakeSpec(ctx: ClusterContext, t: HaTarget): Promise<void> {
-  const s = await readHaState(t.etcd, ctx.spec.cluster);
+  const s = await t.store.read();
   if (s.view.paused)
     throw new PgreplError(
       'E_PAUSED',
@@ -188,7 +190,7 @@ export async function waitModeTaken(
   const deadline = Date.now() + timeoutMs;
   let seen = 'nothing yet';
   for (;;) {
-    const s = await readHaState(t.etcd, spec.cluster);
+    const s = await t.store.read();
     const leader = s.view.leader?.ready ? s.view.leader.node : null;
     if (leader !== null) {
       const others = spec.nodes.filter((n) => n.name !== leader).map((n) => n.name);
@@ -220,9 +222,7 @@ export async function waitModeTaken(
 
 /** `pause`: maintenance mode. Waits until every live agent says it observes only. */
 export async function pauseAgents(spec: ClusterSpec, t: HaTarget, on: boolean): Promise<string[]> {
-  const keys = haKeys(spec.cluster);
-  if (on) await t.etcd.put(keys.paused, JSON.stringify({ at: new Date().toISOString() }));
-  else await t.etcd.delete(keys.paused);
+  await t.store.setPaused(on);
   const agents = await waitFor(
     t,
     spec,
@@ -251,8 +251,7 @@ export async function switchoverThroughAgents(
   t: HaTarget,
   to: string | undefined,
 ): Promise<AgentSwitchover> {
-  const keys = haKeys(spec.cluster);
-  const s = await readHaState(t.etcd, spec.cluster);
+  const s = await t.store.read();
   if (s.view.paused)
     throw new PgreplError(
       'E_PAUSED',
@@ -275,7 +274,7 @@ export async function switchoverThroughAgents(
     );
   if (m.problem) throw new PgreplError('E_UNHEALTHY', `${target} cannot take over: ${m.problem}`);
   const began = Date.now();
-  await t.etcd.put(keys.switchover, JSON.stringify({ from: leader.node, to: target, at: began }));
+  await t.store.requestSwitchover({ from: leader.node, to: target, at: began });
   try {
     await waitFor(
       t,
@@ -308,7 +307,7 @@ export async function switchoverThroughAgents(
     }
     return { oldPrimary: leader.node, newPrimary: target, ms, oldPrimaryRejoined };
   } finally {
-    await t.etcd.delete(keys.switchover).catch(() => undefined);
+    await t.store.clearSwitchover().catch(() => undefined);
   }
 }
 
@@ -336,8 +335,7 @@ export async function failoverThroughAgents(
   to: string | undefined,
   force: boolean,
 ): Promise<AgentFailover> {
-  const keys = haKeys(spec.cluster);
-  const s = await readHaState(t.etcd, spec.cluster);
+  const s = await t.store.read();
   const leader = s.view.leader;
   if (leader) {
     const m = s.members.get(leader.node);
@@ -368,7 +366,7 @@ export async function failoverThroughAgents(
       `${target} cannot take over: ${m.problem}; \`--force\` promotes it anyway (commits only others hold are lost)`,
     );
   const began = Date.now();
-  await t.etcd.put(keys.failover, JSON.stringify({ to: target, force, at: began }));
+  await t.store.requestFailover({ to: target, force, at: began });
   try {
     await waitFor(
       t,
@@ -403,7 +401,7 @@ export async function failoverThroughAgents(
         `${others.join(', ')} to follow ${target}`,
       );
     } catch {
-      last = await readHaState(t.etcd, spec.cluster);
+      last = await t.store.read();
     }
     const following = (n: string) =>
       last.members.get(n)?.role === 'replica' && last.members.get(n)?.decision === 'wait';
@@ -416,7 +414,7 @@ export async function failoverThroughAgents(
       notFollowing: others.filter((n) => !following(n)),
     };
   } finally {
-    await t.etcd.delete(keys.failover).catch(() => undefined);
+    await t.store.clearFailover().catch(() => undefined);
   }
 }
 
@@ -446,23 +444,21 @@ async function waitFor(
 ): Promise<HaState> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const s = await readHaState(t.etcd, spec.cluster);
+    const s = await t.store.read();
     if (done(s)) return s;
     const left = deadline - Date.now();
     if (left <= 0)
       throw new PgreplError('E_TIMEOUT', `timed out after ${timeoutMs / 1000} s waiting for ${what}`);
-    await changeAfter(t.etcd, haKeys(spec.cluster).root, s.revision, Math.min(left, 1000));
+    await changeAfter(t.store, s.revision, Math.min(left, 1000));
   }
 }
 
 /** Resolves at the first change under `prefix` after `revision`, or after `ms` (also when the watch fails). */
-async function changeAfter(etcd: EtcdClient, prefix: string, revision: number, ms: number): Promise<void> {
+async function changeAfter(store: HaStore, revision: number, ms: number): Promise<void> {
   const over = new AbortController();
   const timer = setTimeout(() => over.abort(), ms);
   try {
-    await etcd.watch(prefix, { prefix: true, afterRevision: revision, signal: over.signal }, () =>
-      over.abort(),
-    );
+    await store.watch(revision, over.signal, () => over.abort());
   } catch {
     // A watch etcd refused or broke: the next read says what is wrong, once the time is up.
   }

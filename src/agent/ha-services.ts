@@ -6,7 +6,7 @@ import { defaultHa } from '../spec/resolve-ha.js';
 import { findEtcd, localEtcdArgs, localEtcdUrl, waitEtcdHealthy } from '../dcs/local-etcd.js';
 import type { LocalEtcd } from '../dcs/local-etcd.js';
 import { etcdClient } from '../dcs/etcd-client.js';
-import { readHaState } from '../dcs/ha-state.js';
+import { haStore } from '../dcs/ha-store.js';
 import { ensureApiToken } from './api-token.js';
 import { livePid, spawnRecorded, stopRecorded } from './pid-file.js';
 import { LONG_RUNNING_NODE_FLAGS } from '../package-files.js';
@@ -187,7 +187,7 @@ export async function stopAgents(spec: ClusterSpec, leader: string | null): Prom
 export async function currentLeader(spec: ClusterSpec, ha: HaSpec): Promise<string | null> {
   try {
     const etcd = etcdClient({ endpoints: etcdEndpoints(spec, ha), requestTimeoutMs: 1000 });
-    return (await readHaState(etcd, spec.cluster)).view.leader?.node ?? null;
+    return (await haStore(etcd, spec.cluster).read()).view.leader?.node ?? null;
   } catch {
     return null;
   }

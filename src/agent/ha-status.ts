@@ -1,6 +1,6 @@
 import type { ClusterSpec } from '../spec/cluster-spec.js';
 import { etcdClient } from '../dcs/etcd-client.js';
-import { readHaState } from '../dcs/ha-state.js';
+import { haStore } from '../dcs/ha-store.js';
 import { effectiveHa, etcdEndpoints } from './ha-services.js';
 
 /** What `status` adds when agents run the cluster: the leader, its lease, each agent's last decision. */
@@ -34,8 +34,9 @@ export async function readHaStatus(
   const none = Object.fromEntries(spec.nodes.map((n) => [n.name, null]));
   try {
     const etcd = etcdClient({ endpoints, requestTimeoutMs: ha.retryTimeoutMs });
-    const s = await readHaState(etcd, spec.cluster);
-    const leaseSecondsLeft = s.leaderLease ? await etcd.timeToLive(s.leaderLease) : null;
+    const store = haStore(etcd, spec.cluster);
+    const s = await store.read();
+    const leaseSecondsLeft = s.leaderLease ? await store.leaseSecondsLeft(s.leaderLease) : null;
     const agents = Object.fromEntries(
       spec.nodes.map((n) => {
         const m = s.members.get(n.name);

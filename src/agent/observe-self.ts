@@ -8,7 +8,7 @@ import type { ClusterContext } from '../cluster/context/cluster-context.js';
 import { controlOf } from '../cluster/actions/control-of.js';
 import type { LocalServer, Peer } from '../cluster/decide/decide-agent.js';
 import { replicaPosition } from '../cluster/decide/replica-position.js';
-import type { MemberRecord } from '../dcs/ha-state.js';
+import type { MemberRecord } from '../dcs/ha-values.js';
 
 /** The agent's own node this loop: what decideAgent needs, and the raw answer for its record. */
 export interface SelfObservation {

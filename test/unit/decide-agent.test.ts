@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { decideAgent, RUNS_AS_PRIMARY, syncProblem } from '../../src/cluster/decide/decide-agent.js';
-import type { AgentSnapshot, DcsView, LocalServer, Peer } from '../../src/cluster/decide/decide-agent.js';
+import type { AgentSnapshot, LocalServer, Peer } from '../../src/cluster/decide/decide-agent.js';
+import type { DcsView } from '../../src/dcs/ha-values.js';
 
 const NOW = 1_000_000;
 /** One lease for every agent of these snapshots: a key that names `me` is on its own lease. */

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { asksAtLeastAsMuch, bridgeSyncSet, decideSyncSet } from '../../src/cluster/decide/decide-sync-set.js';
-import type { SyncSet } from '../../src/cluster/decide/decide-sync-set.js';
+import type { SyncSet } from '../../src/dcs/ha-values.js';
 
 const recorded = { count: 1, standbys: ['pg2', 'pg3'] };
 const flushed = (m: Record<string, string | null>) => new Map(Object.entries(m));

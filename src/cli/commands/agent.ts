@@ -16,6 +16,7 @@ import { nodeOf } from '../../cluster/actions/node-actions.js';
 import { describeEvent } from '../../cluster/context/events.js';
 import type { EventSink } from '../../cluster/context/events.js';
 import { etcdClient } from '../../dcs/etcd-client.js';
+import { haStore } from '../../dcs/ha-store.js';
 import { PgreplError } from '../../errors.js';
 import { commandContext, eventOutput } from '../command-context.js';
 import type { GlobalOptions } from '../command-context.js';
@@ -56,7 +57,7 @@ export async function runAgent(g: GlobalOptions, o: { node: string }): Promise<n
   };
   const agent = new Agent({ ctx, node, ha, etcd, fence, api: agentApiUrl(node, ha), reload });
   const address = agentApiAddress(node, ha);
-  const target = { ha, etcd };
+  const target = { ha, etcd, store: haStore(etcd, ctx.spec.cluster) };
   const api = await startAgentApi({
     ...address,
     ttlMs: ha.ttlSeconds * 1000,

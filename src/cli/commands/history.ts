@@ -1,6 +1,6 @@
 import { commandContext } from '../command-context.js';
 import { haTarget } from '../../agent/ha-commands.js';
-import { readHaHistory } from '../../dcs/ha-history.js';
+import type { HistoryEntry } from '../../cluster/store/cluster-store.js';
 import type { GlobalOptions } from '../command-context.js';
 
 /** `history [--json]`: every promotion, switchover, rejoin and mode change, oldest first. */
@@ -8,7 +8,7 @@ export async function runHistory(g: GlobalOptions, o: { json?: boolean }): Promi
   const ctx = await commandContext(g);
   const t = haTarget(ctx.spec, ctx.processEnv);
   // With agents, what they did is in etcd; what commands did here, in the state dir.
-  const fromAgents = t ? await readHaHistory(t.etcd, ctx.spec.cluster).catch(() => []) : [];
+  const fromAgents = t ? await t.store.readHistory<HistoryEntry>().catch(() => []) : [];
   const entries = [...(await ctx.store.readHistory()), ...fromAgents].sort((a, b) =>
     a.at.localeCompare(b.at),
   );

@@ -12,7 +12,6 @@ import { askAgent } from '../../agent/agent-client.js';
 import type { NodeOperationResult } from '../../agent/agent-operations.js';
 import { agentsRunning, removeThroughAgents, restartThroughAgents } from '../../agent/ha-commands.js';
 import type { HaTarget } from '../../agent/ha-commands.js';
-import { readHaState } from '../../dcs/ha-state.js';
 import type { GlobalOptions } from '../command-context.js';
 
 /** `down`: stops every node, keeping all data. */
@@ -146,7 +145,7 @@ export async function runReload(g: GlobalOptions, name: string | undefined): Pro
 
 /** Each running node (or only `name`) re-reads its files through its own agent. */
 async function reloadThroughAgents(ctx: ClusterContext, t: HaTarget, name: string | undefined) {
-  const s = await readHaState(t.etcd, ctx.spec.cluster);
+  const s = await t.store.read();
   const running = [...s.members.values()]
     .filter((m) => m.role === 'primary' || m.role === 'replica')
     .map((m) => m.node);

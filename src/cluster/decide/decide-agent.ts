@@ -1,4 +1,5 @@
 import { parseLsn } from '../../postgres/lsn.js';
+import type { DcsView, LeaderKey } from '../../dcs/ha-values.js';
 import type { ReplicationMode } from '../../spec/cluster-spec.js';
 import { compareCandidates } from './rank-candidates.js';
 import type { Candidate } from './rank-candidates.js';
@@ -40,65 +41,6 @@ export interface Peer {
   readonly failoverPriority: number;
   readonly noFailover: boolean;
   readonly specIndex: number;
-}
-
-/** The leader key: who holds it and in which term (the key's create revision). */
-export interface LeaderKey {
-  readonly node: string;
-  readonly term: number;
-  /** The lease the key lives on: whoever holds that lease holds the key, whatever `node` says. */
-  readonly lease: string;
-  /** The holder has promoted and made every slot: replicas may follow it. */
-  readonly ready: boolean;
-  /**
-   * Its slots for every other node exist already (a switchover target makes them before it races):
-   * replicas may stream from it before it has promoted, cascading, and follow its new timeline.
-   */
-  readonly followable: boolean;
-}
-
-/** What the agent read from etcd this loop. */
-export interface DcsView {
-  readonly leader: LeaderKey | null;
-  /** The last position the leader recorded, and its timeline. */
-  readonly lastLeaderLsn: {
-    readonly lsn: string;
-    readonly timeline: number | null;
-    /** Which node recorded it. */
-    readonly node?: string;
-    /**
-     * Recorded by a leader that stopped cleanly to hand over: `lsn` is where its shutdown
-     * checkpoint starts, the last record it wrote. Absent: a running leader's position.
-     */
-    readonly shutdownCheckpoint?: boolean;
-  } | null;
-  /**
-   * The standbys that may hold an acknowledged commit, as the leader recorded them (sync and
-   * quorum modes): any `count` of `standbys` acknowledged every commit.
-   */
-  readonly sync: { readonly count: number; readonly standbys: readonly string[] } | null;
-  readonly paused: boolean;
-  /**
-   * A switchover an operator asked for (`pgrepl switchover`): the leader `from` hands over to `to`;
-   * while it lasts, no other replica races for the key. Older than SWITCHOVER_MAX_AGE_MS: ignored.
-   */
-  readonly switchover: {
-    readonly from: string;
-    readonly to: string;
-    readonly at: number;
-    /** The target made every other node's slot on itself for this request: they may stream from it. */
-    readonly targetReady: boolean;
-    /** The replicas with a live agent, target and leader aside, that do not stream from the target yet. */
-    readonly notFollowing: readonly string[];
-  } | null;
-  /**
-   * A failover an operator asked for (`pgrepl promote`) while no one holds the key: only `to` races,
-   * past the ranking (and, with `force`, past maximumLagOnFailover, the sync rule and its own
-   * problem). It holds even in pause: the operator asked. Older than SWITCHOVER_MAX_AGE_MS: ignored.
-   */
-  readonly failover: { readonly to: string; readonly force: boolean; readonly at: number } | null;
-  /** Nodes an operator stopped through their agent (`pgrepl stop NODE`): their agents leave them stopped. */
-  readonly heldStopped: readonly string[];
 }
 
 /**

@@ -1,10 +1,5 @@
+import type { SyncSet } from '../../dcs/ha-values.js';
 import { parseLsn } from '../../postgres/lsn.js';
-
-/** The standbys that may hold an acknowledged commit, as the leader records them in etcd. */
-export interface SyncSet {
-  readonly count: number;
-  readonly standbys: readonly string[];
-}
 
 export type SyncSetChange =
   | { readonly kind: 'keep'; readonly reason: string }

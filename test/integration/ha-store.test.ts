@@ -1,0 +1,97 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { etcdClient } from '../../src/dcs/etcd-client.js';
+import { haStore } from '../../src/dcs/ha-store.js';
+import type { HaStore } from '../../src/dcs/ha-store.js';
+import { haveEtcd } from '../helpers/ha-agents.js';
+import { startTestEtcd } from '../helpers/etcd.js';
+import type { TestEtcd } from '../helpers/etcd.js';
+
+/**
+ * Issue 31, defect 4: every write a leader makes compares that the leader key is still on its
+ * lease. A leader deposed while it was stopped (SIGSTOP, a partition) resumes with its old lease:
+ * nothing it writes may reach what the next election reads.
+ */
+describe(
+  'the HA store: a deposed leader writes nothing (issue 31)',
+  { skip: haveEtcd ? false : 'no etcd binary (apt-get install etcd-server)' },
+  () => {
+    let etcd: TestEtcd;
+    let store: HaStore;
+    let n = 0;
+
+    before(async () => {
+      etcd = await startTestEtcd();
+    });
+    after(async () => etcd?.stop());
+
+    /** A store on a cluster name of its own: each test starts from no keys. */
+    const fresh = () => {
+      store = haStore(etcdClient({ endpoints: [etcd.url], requestTimeoutMs: 2000 }), `c${++n}`);
+      return store;
+    };
+
+    /** pg1 leads on its lease, which then ends (as if it had expired); pg2 takes the key. */
+    const deposed = async () => {
+      const s = fresh();
+      const old = (await s.grantLease(60)).id;
+      assert.ok(await s.takeLeader({ node: 'pg1', lease: old, ready: true, followable: true, sync: null }));
+      assert.ok(await s.recordPosition(old, { lsn: '0/3000000', timeline: 1, node: 'pg1' }));
+      await s.revokeLease(old);
+      const next = (await s.grantLease(60)).id;
+      const sync = { count: 1, standbys: ['pg1', 'pg3'] };
+      assert.ok(await s.takeLeader({ node: 'pg2', lease: next, ready: false, followable: false, sync }));
+      assert.ok(await s.announceLeader('pg2', next, { lsn: '0/4000000', timeline: 2, node: 'pg2' }));
+      return { s, old, next, sync };
+    };
+
+    it('refuses the old leader every write, and leaves what the new one recorded', async () => {
+      const { s, old, next, sync } = await deposed();
+      assert.equal(await s.recordPosition(old, { lsn: '0/9000000', timeline: 1, node: 'pg1' }), false);
+      assert.equal(await s.recordSyncSet(old, { count: 2, standbys: ['pg2', 'pg3'] }), false);
+      assert.equal(await s.announceLeader('pg1', old, null), false);
+      assert.equal(await s.releaseLeader(old), false);
+      assert.equal(await s.refuseSwitchover(old, { from: 'pg1', to: 'pg3', at: 1 }, 'no'), false);
+      const after = await s.read();
+      assert.equal(after.view.leader?.node, 'pg2');
+      assert.equal(after.view.leader?.lease, next);
+      assert.deepEqual(after.view.lastLeaderLsn, { lsn: '0/4000000', timeline: 2, node: 'pg2' });
+      assert.deepEqual(after.view.sync, sync);
+      assert.equal(after.switchoverRefused, null);
+    });
+
+    it('lets the holder write, and take nothing already held', async () => {
+      const { s, old, next } = await deposed();
+      assert.equal(
+        await s.takeLeader({ node: 'pg1', lease: old, ready: true, followable: true, sync: null }),
+        false,
+      );
+      assert.ok(await s.recordPosition(next, { lsn: '0/5000000', timeline: 2, node: 'pg2' }));
+      assert.ok(await s.releaseLeader(next, { position: { lsn: '0/6000000', timeline: 2, node: 'pg2' } }));
+      const after = await s.read();
+      assert.equal(after.view.leader, null);
+      assert.equal(after.view.lastLeaderLsn?.lsn, '0/6000000');
+    });
+
+    it('tells a watcher what a change means to an agent', async () => {
+      const s = fresh();
+      const from = await s.revision();
+      const seen: string[] = [];
+      const stop = new AbortController();
+      const watching = s.watch(from, stop.signal, (events) => {
+        for (const e of events) {
+          const c = s.classify(e, 'pg1');
+          seen.push(c.kind === 'control' ? `control${c.leaderGone ? ' leader gone' : ''}` : c.kind);
+          if (seen.length === 4) stop.abort();
+        }
+      });
+      const lease = (await s.grantLease(60)).id;
+      await s.takeLeader({ node: 'pg2', lease, ready: true, followable: true, sync: null });
+      await s.publishMember({ node: 'pg3' } as never, lease);
+      await s.setPaused(true);
+      await s.releaseLeader(lease);
+      await watching;
+      assert.deepEqual(seen, ['control', 'member', 'control', 'control leader gone']);
+    });
+  },
+);
