@@ -132,6 +132,12 @@ export function etcdClient(o: EtcdClientOptions): EtcdClient {
   if (o.endpoints.length === 0)
     throw new PgreplError('E_USAGE', 'no etcd endpoints: ha.etcd lists them, e.g. [http://127.0.0.1:2379]');
   const endpoints = o.endpoints.map((e) => e.replace(/\/+$/, ''));
+  const tls = endpoints.find((e) => !e.startsWith('http://'));
+  if (tls)
+    throw new PgreplError(
+      'E_USAGE',
+      `etcd endpoint ${tls}: pgrepl talks to etcd over plain HTTP (http://host:port), with no TLS or etcd user yet (both come with real hosts); use http:// on a network only the cluster's hosts reach`,
+    );
   let current = 0;
   const prefixes = new Map<string, string>();
 
@@ -144,16 +150,27 @@ export function etcdClient(o: EtcdClientOptions): EtcdClient {
     return p;
   };
 
-  /** POSTs `body` to `path` on the first endpoint that answers; etcd's own errors are not retried. */
+  /**
+   * POSTs `body` to `path` on the first endpoint that answers; etcd's own errors are not retried.
+   * Each endpoint gets an equal share of what is left of `requestTimeoutMs`, so one that black-holes
+   * requests (a member cut off, a dead host whose packets vanish) leaves time for the next.
+   */
   const call = async <T>(path: string, body: object, outer?: AbortSignal): Promise<T> => {
     const signal = outer
       ? AbortSignal.any([outer, AbortSignal.timeout(o.requestTimeoutMs)])
       : AbortSignal.timeout(o.requestTimeoutMs);
+    const deadline = Date.now() + o.requestTimeoutMs;
     let lastError: unknown;
     for (let tried = 0; tried < endpoints.length && !signal.aborted; tried++) {
       const endpoint = endpoints[current] as string;
+      const share = Math.max(1, Math.floor((deadline - Date.now()) / (endpoints.length - tried)));
+      const attempt = AbortSignal.any([signal, AbortSignal.timeout(share)]);
       try {
-        const res = await requestJson(`${endpoint}${await prefixOf(endpoint, signal)}${path}`, body, signal);
+        const res = await requestJson(
+          `${endpoint}${await prefixOf(endpoint, attempt)}${path}`,
+          body,
+          attempt,
+        );
         const answer = res.body as T & { error?: string; message?: string; code?: number };
         if (res.status !== 200 || answer.error !== undefined)
           throw new PgreplError(

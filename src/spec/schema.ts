@@ -44,7 +44,13 @@ export const nodeSchema = z.strictObject({
     .describe('never promoted by the agents (a reporting or backup replica)'),
 });
 
-const etcdUrl = z.string().regex(/^https?:\/\/[^/\s]+\/?$/, 'an etcd client URL, e.g. http://127.0.0.1:2379');
+const etcdUrl = z
+  .string()
+  .regex(/^https?:\/\/[^/\s]+\/?$/, 'an etcd client URL, e.g. http://127.0.0.1:2379')
+  .refine(
+    (u) => !u.startsWith('https://'),
+    "https:// is not supported yet: pgrepl talks to etcd over plain HTTP, with no TLS or etcd user (both come with real hosts); use http:// on a network only the cluster's hosts reach",
+  );
 
 /** Automatic failover: the agents, the etcd they agree through, and their timings (seconds). */
 export const haSchema = z.strictObject({

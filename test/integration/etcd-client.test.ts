@@ -5,6 +5,8 @@ import type { WatchEvent } from '../../src/dcs/etcd-client.js';
 import { startTestEtcd } from '../helpers/etcd.js';
 import type { TestEtcd } from '../helpers/etcd.js';
 import { freePort, waitUntil } from '../helpers/test-cluster.js';
+import { createServer } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 
 describe('the etcd client, against a real etcd', () => {
   let etcd: TestEtcd;
@@ -87,6 +89,30 @@ describe('the etcd client, against a real etcd', () => {
     const c = etcdClient({ endpoints: [dead, etcd.url], requestTimeoutMs: 2000 });
     await c.put('/t/failover', 'ok');
     assert.equal((await c.get('/t/failover'))?.value, 'ok');
+  });
+
+  it('leaves time for the next endpoint when the first takes the request and never answers (issue 31, defect 5)', async () => {
+    // A black hole: connections are taken, nothing comes back (a member cut off by a firewall).
+    const sockets = new Set<Socket>();
+    const hole = createServer((s) => sockets.add(s));
+    await new Promise<void>((r) => hole.listen(0, '127.0.0.1', r));
+    try {
+      const { port } = hole.address() as AddressInfo;
+      const c = etcdClient({ endpoints: [`http://127.0.0.1:${port}`, etcd.url], requestTimeoutMs: 1000 });
+      await c.put('/t/black-hole', 'ok');
+      assert.equal((await c.get('/t/black-hole'))?.value, 'ok');
+    } finally {
+      for (const s of sockets) s.destroy();
+      await new Promise((r) => hole.close(r));
+    }
+  });
+
+  it('refuses an https:// endpoint with what to do, rather than speak HTTP to it', () => {
+    assert.throws(
+      () => etcdClient({ endpoints: ['https://127.0.0.1:2379'], requestTimeoutMs: 1000 }),
+      (err: unknown) =>
+        (err as { code?: string }).code === 'E_USAGE' && /plain HTTP/.test((err as Error).message),
+    );
   });
 
   it('fails with E_ETCD naming the endpoints when none answers in time', async () => {
