@@ -3,6 +3,7 @@ import type { IncomingMessage } from 'node:http';
 import type { z } from 'zod';
 import { PgreplError, toPgreplError } from '../errors.js';
 import type { ErrorCode } from '../errors.js';
+import type { Clock } from '../cluster/context/clock.js';
 import type { AgentState } from './agent-loop.js';
 import type { AgentOperations } from './agent-operations.js';
 import { agentMetrics } from './agent-metrics.js';
@@ -23,6 +24,8 @@ export interface AgentApiOptions {
   readonly port: number;
   readonly ttlMs: number;
   readonly state: () => AgentState;
+  /** The agent's clock: its state's times are on its monotonic side. */
+  readonly clock: Clock;
   /** The bearer token of the mutating endpoints; null: there is no token file, they refuse every request. */
   readonly token: string | null;
   readonly tokenFile: string;
@@ -75,7 +78,7 @@ const tooLarge = refusal(413, `a request body is at most ${MAX_BODY_BYTES} bytes
  * an idle agent, whose target is 50 MiB in all.
  */
 export async function startAgentApi(o: AgentApiOptions): Promise<AgentApi> {
-  const metrics = agentMetrics(o.state);
+  const metrics = agentMetrics(o.state, o.clock);
   const checks = new Set<string>(CHECK_PATHS);
   const mutating =
     <K extends keyof ApiBodies>(kind: K, run: (b: z.output<ApiBodies[K]>) => Promise<object>) =>
@@ -112,13 +115,13 @@ export async function startAgentApi(o: AgentApiOptions): Promise<AgentApi> {
       if (lag === null)
         return json(400, { error: `lag must be a number of bytes (or kB, MB, GB), not "${text}"` });
       const a = answerCheck(path as CheckPath, o.state(), {
-        now: Date.now(),
+        now: o.clock.now(),
         ttlMs: o.ttlMs,
         maxLagBytes: lag,
       });
       return json(a.ok ? 200 : 503, { ok: a.ok, why: a.why });
     }
-    if (path === '/status') return json(200, statusOf(o.state()));
+    if (path === '/status') return json(200, statusOf(o.state(), o.clock));
     if (path === '/metrics') return { status: 200, type: metrics.contentType, body: await metrics.metrics() };
     return null;
   };
@@ -225,7 +228,8 @@ export function parseLag(text: string): number | null {
 }
 
 /** What GET /status answers: this node, its agent's decision, and the cluster as etcd has it. */
-export function statusOf(s: AgentState) {
+export function statusOf(s: AgentState, clock: Clock) {
+  const wall = (mono: number) => new Date(clock.wallNow() - (clock.now() - mono)).toISOString();
   const leader = s.ha?.view.leader ?? null;
   return {
     node: s.node,
@@ -235,12 +239,12 @@ export function statusOf(s: AgentState) {
     decision: s.decision?.kind ?? null,
     reason: s.decision?.reason ?? null,
     leader: leader ? { node: leader.node, term: leader.term, ready: leader.ready } : null,
-    leaseSecondsLeft: Math.max(0, (s.leaseSafeUntil - Date.now()) / 1000),
+    leaseSecondsLeft: Math.max(0, (s.leaseSafeUntil - clock.now()) / 1000),
     paused: s.ha?.view.paused ?? null,
     lastLeaderLsn: s.ha?.view.lastLeaderLsn ?? null,
     sync: s.ha?.view.sync ?? null,
     members: s.ha ? Object.fromEntries(s.ha.members) : null,
-    lastLoopAt: s.lastLoopAt === 0 ? null : new Date(s.lastLoopAt).toISOString(),
+    lastLoopAt: s.lastLoopAt === 0 ? null : wall(s.lastLoopAt),
     lastLoopMs: s.lastLoopMs,
     etcdErrors: s.etcdErrors,
     failovers: s.failovers,

@@ -21,7 +21,7 @@ import {
   repoint,
   syncSettingTakenAt,
 } from '../cluster/actions/topology-actions.js';
-import { decideAgent, SWITCHOVER_MAX_AGE_MS } from '../cluster/decide/decide-agent.js';
+import { decideAgent, needsPeers } from '../cluster/decide/decide-agent.js';
 import { replicaPosition } from '../cluster/decide/replica-position.js';
 import { decideSyncSet } from '../cluster/decide/decide-sync-set.js';
 import type { AgentDecision, AgentSnapshot, Peer } from '../cluster/decide/decide-agent.js';
@@ -31,6 +31,9 @@ import { haStore } from '../dcs/ha-store.js';
 import type { HaStore } from '../dcs/ha-store.js';
 import type { DcsView, HaState, MemberRecord, SyncSet } from '../dcs/ha-values.js';
 import type { FenceLink } from './fence-link.js';
+import { LeaseKeeper } from './lease-keeper.js';
+import { watchStaleness } from './watch-staleness.js';
+import type { HeldLease } from './lease-keeper.js';
 import { observePeers, observeSelf } from './observe-self.js';
 import type { SelfObservation } from './observe-self.js';
 
@@ -42,7 +45,7 @@ export interface AgentState {
   readonly record: MemberRecord | null;
   readonly decision: AgentDecision | null;
   readonly ha: HaState | null;
-  /** Until when its lease is sure to live (epoch ms); 0 without one. */
+  /** Until when its lease is sure to live (the agent's clock: monotonic ms); 0 without one. */
   readonly leaseSafeUntil: number;
   readonly lastLoopAt: number;
   readonly lastLoopMs: number;
@@ -78,7 +81,12 @@ export const leaseMarginMs = (ha: HaSpec) => Math.min(500, (ha.ttlSeconds * 1000
 export class Agent {
   private readonly store: HaStore;
   private readonly session: KeptSession;
-  private lease: { id: string; safeUntil: number } | null = null;
+  private readonly leases: LeaseKeeper;
+  /**
+   * The lease this agent last knew its leader key to be on (taken, adopted, or read so): while it
+   * is, each renewal of that lease moves the watchdog's deadline with it, even mid-action.
+   */
+  private keyOnLease: string | null = null;
   private downSince: number | null = null;
   private restarting: Promise<void> | null = null;
   private leaderGoneAt: number | null = null;
@@ -105,6 +113,20 @@ export class Agent {
   constructor(private d: AgentDeps) {
     this.specStamp = stampOf(d.ctx.spec.source);
     this.store = haStore(d.etcd, d.ctx.spec.cluster);
+    this.leases = new LeaseKeeper({
+      calls: this.store,
+      clock: d.ctx.clock,
+      ttlSeconds: d.ha.ttlSeconds,
+      loopWaitMs: d.ha.loopWaitMs,
+      retryTimeoutMs: d.ha.retryTimeoutMs,
+      marginMs: leaseMarginMs(d.ha),
+      onChange: (lease) => {
+        if (lease !== null && lease.id === this.keyOnLease) this.d.fence.extend(lease.safeUntil);
+        // A lost lease, or a first one: the loop looks at once.
+        if (lease === null || this.state.leaseSafeUntil === 0) this.nudge();
+      },
+      onError: (err) => this.failed('renewing the lease', err),
+    });
     const target = adminTarget(d.ctx, d.node);
     if (!target) requireSuperuserPassword(d.ctx);
     // A lost session most often means a dead postmaster: the loop looks at once.
@@ -175,6 +197,9 @@ export class Agent {
   /** Loops until `stop` is aborted, then leaves as stopAgent() says. */
   async run(interrupted: AbortSignal): Promise<void> {
     const stop = AbortSignal.any([interrupted, this.retired.signal]);
+    // The lease outlives the loop: leaving releases the key and revokes the lease under it.
+    const renewals = new AbortController();
+    await this.leases.start(renewals.signal);
     const watching = this.watchKeys(stop);
     const onStop = () => this.wake?.();
     stop.addEventListener('abort', onStop);
@@ -187,6 +212,8 @@ export class Agent {
     } finally {
       stop.removeEventListener('abort', onStop);
       await this.leave();
+      renewals.abort();
+      await this.leases.stopped();
       await watching;
     }
   }
@@ -201,15 +228,14 @@ export class Agent {
     );
     this.failingNow = new Set();
     await this.followSpec();
-    await this.renewLease(began);
     let haState: HaState | null = null;
-    if (this.lease) {
-      try {
-        haState = await this.store.read();
-        await this.adoptOwnLeaderKey(haState);
-      } catch (err) {
-        this.failed('reading etcd', err);
-      }
+    try {
+      haState = await this.store.read();
+      this.checkWatch(haState);
+      await this.adoptOwnLeaderKey(haState);
+      this.keyOnLease = this.heldIn(haState) ? (this.lease?.id ?? null) : null;
+    } catch (err) {
+      this.failed('reading etcd', err);
     }
     const self = await observeSelf(ctx, node, this.session);
     const leader = haState?.view.leader ?? null;
@@ -219,21 +245,11 @@ export class Agent {
     const holds = leader?.node === node.name;
     const down = self.local.kind === 'stopped' || self.local.kind === 'starting';
     this.downSince = holds && down ? (this.downSince ?? began) : null;
-    // The others' servers matter only to a failover this node may race in (or to a primary taking
-    // a free key): not while a switchover or an operator's failover names another node.
-    const sw = haState?.view.switchover ?? null;
-    const asked = haState?.view.failover ?? null;
-    const named = [sw, asked].find((r) => r !== null && began - r.at < SWITCHOVER_MAX_AGE_MS);
-    const needPeers =
-      haState !== null &&
-      leader === null &&
-      (self.local.kind === 'primary' || named === undefined || (named === asked && asked?.to === node.name));
-    const peers: Peer[] = needPeers
-      ? await observePeers(ctx, node.name, haState!.members, Math.min(1000, ha.retryTimeoutMs))
-      : [];
-    const snapshot: AgentSnapshot = {
+    const lease = this.lease;
+    const before = {
       me: node.name,
       now: ctx.clock.now(),
+      wallNow: ctx.clock.wallNow(),
       mode: ctx.spec.replication.mode,
       maximumLagOnFailover: ha.maximumLagOnFailover,
       failoverPriority: node.failoverPriority,
@@ -242,14 +258,27 @@ export class Agent {
       loopWaitMs: ha.loopWaitMs,
       local: self.local,
       dcs: haState?.view ?? null,
-      leaseSafeUntil: this.lease?.safeUntil ?? 0,
-      leaseId: this.lease?.id ?? null,
+      leaseSafeUntil: lease?.safeUntil ?? 0,
+      leaseId: lease?.id ?? null,
       heldAtLastRead: this.heldAtLastRead(),
-      peers,
       downSince: this.downSince,
       restartBudgetMs: (ha.ttlSeconds * 1000) / 2,
       operation: this.operation,
       slotsMadeFor: this.slotsMadeFor,
+    };
+    const peers: Peer[] =
+      haState !== null && needsPeers(before)
+        ? await observePeers(ctx, node.name, haState.members, Math.min(1000, ha.retryTimeoutMs))
+        : [];
+    // Asking the peers takes up to a second: the time and the lease are read again after it.
+    const now = this.lease;
+    const snapshot: AgentSnapshot = {
+      ...before,
+      peers,
+      now: ctx.clock.now(),
+      wallNow: ctx.clock.wallNow(),
+      leaseSafeUntil: now?.safeUntil ?? 0,
+      leaseId: now?.id ?? null,
     };
     const decision = decideAgent(snapshot);
     this.logChange(self, leader?.node ?? null, decision);
@@ -283,51 +312,26 @@ export class Agent {
 
   /** Whether the last read of etcd that succeeded found the leader key on this agent's lease. */
   private heldAtLastRead(): boolean {
-    const leader = this.state.ha?.view.leader;
+    return this.state.ha !== null && this.heldIn(this.state.ha);
+  }
+
+  private heldIn(s: HaState): boolean {
+    const leader = s.view.leader;
     return leader?.node === this.d.node.name && leader.lease === this.lease?.id;
   }
 
-  private async renewLease(sentAt: number): Promise<void> {
-    const { ha } = this.d;
-    const until = (ttl: number) => this.safeUntil(sentAt, ttl);
-    try {
-      if (this.lease) {
-        const ttl = await this.store.renewLease(this.lease.id);
-        this.lease = ttl > 0 ? { id: this.lease.id, safeUntil: until(ttl) } : null;
-      }
-      if (!this.lease) {
-        const granted = await this.store.grantLease(ha.ttlSeconds);
-        this.lease = { id: granted.id, safeUntil: until(granted.ttl) };
-      }
-    } catch (err) {
-      this.failed('renewing the lease', err);
-      this.state = { ...this.state, etcdErrors: this.state.etcdErrors + 1 };
-      // Not reset: the lease is still alive until safeUntil, whatever this request's fate.
-      if (this.lease && this.lease.safeUntil <= this.d.ctx.clock.now()) this.lease = null;
-    }
+  /** The lease while it is sure to live (the keeper renews it on a timer of its own). */
+  private get lease(): HeldLease | null {
+    return this.leases.current;
   }
 
   /**
    * A restarted agent finds the leader key it held under its previous lease: it takes that lease
-   * over (any client may renew a lease it knows), rather than let it run out under a healthy primary.
+   * over, rather than let it run out under a healthy primary. Then the key is on its lease.
    */
   private async adoptOwnLeaderKey(s: HaState): Promise<void> {
-    if (s.view.leader?.node !== this.d.node.name || !s.leaderLease || s.leaderLease === this.lease?.id)
-      return;
-    const sentAt = this.d.ctx.clock.now();
-    const ttl = await this.store.renewLease(s.leaderLease);
-    if (ttl <= 0) return;
-    const old = this.lease;
-    this.lease = { id: s.leaderLease, safeUntil: this.safeUntil(sentAt, ttl) };
-    if (old) await this.store.revokeLease(old.id).catch(() => undefined);
-  }
-
-  /**
-   * Until when a lease renewed with `ttl` seconds left is sure to live. It runs from when etcd got
-   * the request, which is after it was sent: counting from the send time errs on the safe side.
-   */
-  private safeUntil(sentAt: number, ttl: number): number {
-    return sentAt + ttl * 1000 - leaseMarginMs(this.d.ha);
+    if (s.view.leader?.node !== this.d.node.name || !s.leaderLease) return;
+    await this.leases.adopt(s.leaderLease);
   }
 
   /** This agent's lease id, for a fenced write; '0' (which no key lives on) without one. */
@@ -340,15 +344,17 @@ export class Agent {
     const control = controlOf(ctx, node);
     const lease = this.leaseId;
     switch (decision.kind) {
-      case 'take-key':
-        await this.store.takeLeader({
+      case 'take-key': {
+        const taken = await this.store.takeLeader({
           node: node.name,
           lease,
           ready: true,
           followable: true,
           sync: this.syncSetToRecord(),
         });
+        if (taken) this.keyOnLease = lease;
         return;
+      }
       case 'race': {
         // A switchover target that made every slot already may be streamed from at once.
         const sw = s?.view.switchover;
@@ -362,7 +368,10 @@ export class Agent {
           followable,
           sync: this.syncSetToRecord(),
         });
-        if (won) await this.promoteSelf(s);
+        if (won) {
+          this.keyOnLease = lease;
+          await this.promoteSelf(s);
+        }
         return;
       }
       case 'promote': {
@@ -391,6 +400,7 @@ export class Agent {
       case 'release':
         await control.fence();
         await this.store.releaseLeader(lease);
+        this.keyOnLease = null;
         return;
       case 'fence':
         await control.fence();
@@ -449,7 +459,7 @@ export class Agent {
     // whose last segment promotion renamed to .partial: dying before then, it could not be rewound
     // (pg_rewind looks for that segment) and is re-cloned. The timed checkpoint can be minutes away,
     // so ask for one now, on a connection of its own, leaving the loop's connection free.
-    void sqlOn(ctx, node, (q) => q.query('CHECKPOINT')).catch((err: unknown) =>
+    void sqlOn(ctx, node, (q) => q.query('CHECKPOINT'), undefined, CHECKPOINT_MS).catch((err: unknown) =>
       this.failed('the checkpoint after promotion', err),
     );
     const from = s?.view.lastLeaderLsn ?? null;
@@ -498,7 +508,10 @@ export class Agent {
     const control = controlOf(ctx, node);
     // A checkpoint first leaves little for the shutdown checkpoint to write: a shorter write gap.
     // Its own connection: a checkpoint under load may outlast the kept session's query timeout.
-    await sqlOn(ctx, node, (q) => q.query('CHECKPOINT'));
+    // Bounded: one that takes longer is left to the shutdown checkpoint, which writes what it did not.
+    await sqlOn(ctx, node, (q) => q.query('CHECKPOINT'), undefined, CHECKPOINT_MS).catch((err: unknown) =>
+      this.failed('the checkpoint before handing over', err),
+    );
     // The key goes the moment the shutdown checkpoint is written, not once the postmaster is gone
     // (its walsenders sending that record and exiting took 20–70 ms more here, all in the write gap).
     const stopped = await control.shutDownCleanly();
@@ -507,6 +520,7 @@ export class Agent {
       // after a crash, under the rules of any failover.
       const refused = `${node.name} did not shut down cleanly (its control file says "${stopped.state}"): no switchover`;
       await this.store.releaseLeader(this.leaseId, { refused: { request, reason: refused } });
+      this.keyOnLease = null;
     } else {
       const position = {
         lsn: stopped.checkpointLsn,
@@ -515,6 +529,7 @@ export class Agent {
         shutdownCheckpoint: true,
       };
       await this.store.releaseLeader(this.leaseId, { position });
+      this.keyOnLease = null;
     }
     await control.stop('fast');
   }
@@ -794,13 +809,46 @@ export class Agent {
 
   private woke = false;
 
+  /** The watch open now: how to end it, the newest change it delivered, since when reads are ahead. */
+  private watch: { reopen: AbortController; delivered: number; behindSince: number | null } = {
+    reopen: new AbortController(),
+    delivered: Number.MAX_SAFE_INTEGER,
+    behindSince: null,
+  };
+
+  /** Ends a watch that has missed a change this loop's read saw for too long; watchKeys opens a new one. */
+  private checkWatch(s: HaState): void {
+    const w = this.watch;
+    const { behindSince, stale } = watchStaleness({
+      readRevision: s.changedRevision,
+      deliveredRevision: w.delivered,
+      behindSince: w.behindSince,
+      now: this.d.ctx.clock.now(),
+      limitMs: Math.max(1000, 2 * this.d.ha.loopWaitMs),
+    });
+    w.behindSince = behindSince;
+    if (!stale) return;
+    this.failed(
+      'watching etcd',
+      new Error(
+        `the watch delivered nothing past revision ${w.delivered} while reads saw ${s.changedRevision}: opening it anew`,
+      ),
+    );
+    w.reopen.abort();
+  }
+
   private async watchKeys(stop: AbortSignal): Promise<void> {
     const me = this.d.node.name;
     while (!stop.aborted) {
+      // Its own signal: a watch the loop finds stale (watchStaleness) is ended and opened anew.
+      const reopen = new AbortController();
+      this.watch = { reopen, delivered: Number.MAX_SAFE_INTEGER, behindSince: null };
       try {
         const after = await this.store.revision();
+        this.watch.delivered = after;
         this.failingBefore.delete('watching etcd');
-        await this.store.watch(after, stop, (events) => {
+        await this.store.watch(after, AbortSignal.any([stop, reopen.signal]), (events) => {
+          for (const e of events) this.watch.delivered = Math.max(this.watch.delivered, e.kv.modRevision);
           const seen = events.map((e) => this.store.classify(e, me));
           // During a switchover the others' records tell who streams from the target, and when.
           const sw = this.state.ha?.view.switchover ?? null;
@@ -827,14 +875,14 @@ export class Agent {
       // Paused, the operator owns the servers: the agent goes and leaves its server as it is.
       if (this.state.ha?.view.paused) {
         fence.close();
-        if (this.lease) await this.store.revokeLease(this.lease.id);
+        await this.leases.revoke();
         return;
       }
       if (this.state.ha?.view.leader?.node === node.name && this.lease) {
         await controlOf(ctx, node).fence();
         await this.store.releaseLeader(this.lease.id);
       }
-      if (this.lease) await this.store.revokeLease(this.lease.id);
+      await this.leases.revoke();
     } catch (err) {
       this.failed('leaving', err);
     } finally {
@@ -865,6 +913,8 @@ export class Agent {
    * the same failure is told again only after a loop without it.
    */
   private failed(during: string, err: unknown): void {
+    if (err instanceof PgreplError && err.code === 'E_ETCD')
+      this.state = { ...this.state, etcdErrors: this.state.etcdErrors + 1 };
     this.failingNow.add(during);
     if (this.failingBefore.has(during)) return;
     this.failingBefore.add(during);
@@ -894,6 +944,9 @@ const POSTMASTER_POLL_MS = 500;
 
 /** How long a switchover step polls its own server (for WAL, for streaming) before the loop runs again. */
 const AWAIT_OWN_SERVER_MS = 1000;
+
+/** How long the agent waits for a CHECKPOINT it asks for (before a hand-over, after a promotion). */
+const CHECKPOINT_MS = 30_000;
 
 /** An unchanged member record is written again after this long. */
 const PUBLISH_AT_LEAST_MS = 10_000;

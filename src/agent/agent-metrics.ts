@@ -1,5 +1,6 @@
 import { Counter, Gauge, Registry } from 'prom-client';
 import { parseLsn } from '../postgres/lsn.js';
+import type { Clock } from '../cluster/context/clock.js';
 import type { AgentState } from './agent-loop.js';
 
 /**
@@ -7,7 +8,7 @@ import type { AgentState } from './agent-loop.js';
  * follow what users of Patroni and CloudNativePG already chart: role, timeline, WAL positions,
  * lag, leader, failovers and their duration.
  */
-export function agentMetrics(state: () => AgentState): Registry {
+export function agentMetrics(state: () => AgentState, clock: Clock): Registry {
   const registry = new Registry();
   const gauge = (
     name: string,
@@ -70,7 +71,7 @@ export function agentMetrics(state: () => AgentState): Registry {
     setIf(g, s.ha ? (s.ha.view.paused ? 1 : 0) : null),
   );
   gauge('pgrepl_lease_seconds_left', "how long this agent's lease is sure to live", (s, g) =>
-    g.set(Math.max(0, (s.leaseSafeUntil - Date.now()) / 1000)),
+    g.set(Math.max(0, (s.leaseSafeUntil - clock.now()) / 1000)),
   );
   gauge('pgrepl_loop_duration_seconds', 'how long the last loop took', (s, g) => g.set(s.lastLoopMs / 1000));
   gauge(

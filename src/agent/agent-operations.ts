@@ -42,17 +42,17 @@ export function agentOperations(d: { readonly etcd: EtcdClient; readonly agent: 
     role: agent.current.self?.local.kind ?? 'unknown',
     pidBefore,
     pidAfter: control().state().pid,
-    ms: Date.now() - began,
+    ms: ctx.clock.now() - began,
     ...extra,
   });
 
   /** Waits until the loop, after `since`, observed the node as `done` says; tells the last reason otherwise. */
   const settled = async (since: number, done: (s: AgentState) => boolean, what: string) => {
-    const deadline = Date.now() + ctx.timeouts.streamingMs;
+    const deadline = ctx.clock.now() + ctx.timeouts.streamingMs;
     for (;;) {
       const s = agent.current;
       if (s.lastLoopAt > since && done(s)) return;
-      if (Date.now() > deadline)
+      if (ctx.clock.now() > deadline)
         throw new PgreplError(
           'E_TIMEOUT',
           `${node.name} did not ${what} within ${ctx.timeouts.streamingMs / 1000} s; its agent says: ${s.decision?.reason ?? 'nothing yet'}`,
@@ -66,7 +66,7 @@ export function agentOperations(d: { readonly etcd: EtcdClient; readonly agent: 
 
   return {
     async restart() {
-      const began = Date.now();
+      const began = ctx.clock.now();
       const pidBefore = control().state().pid;
       if (pidBefore === null)
         throw new PgreplError(
@@ -83,7 +83,7 @@ export function agentOperations(d: { readonly etcd: EtcdClient; readonly agent: 
     },
 
     async reload() {
-      const began = Date.now();
+      const began = ctx.clock.now();
       const pidBefore = control().state().pid;
       if (pidBefore === null)
         throw new PgreplError('E_NOT_RUNNING', `${node.name} does not run; nothing to reload`);
@@ -95,7 +95,7 @@ export function agentOperations(d: { readonly etcd: EtcdClient; readonly agent: 
     },
 
     async stop(mode) {
-      const began = Date.now();
+      const began = ctx.clock.now();
       const pidBefore = control().state().pid;
       // Stopping the leader would be a failover nobody asked for by name.
       if (isLeader())
@@ -112,7 +112,7 @@ export function agentOperations(d: { readonly etcd: EtcdClient; readonly agent: 
     },
 
     async leave() {
-      const began = Date.now();
+      const began = ctx.clock.now();
       const pidBefore = control().state().pid;
       if (isLeader())
         throw new PgreplError(
@@ -130,7 +130,7 @@ export function agentOperations(d: { readonly etcd: EtcdClient; readonly agent: 
     },
 
     async start() {
-      const began = Date.now();
+      const began = ctx.clock.now();
       const pidBefore = control().state().pid;
       await agent.operate('start', () => store.holdStopped(node.name, false));
       await settled(began, streamingOrLeading, 'start and stream');

@@ -13,6 +13,8 @@ export interface FenceLink {
    * `pid` null, whichever postmaster owns the data directory then (one about to be started).
    */
   arm(until: number, pid: number | null): void;
+  /** Moves an armed order's deadline to `until` (its lease was renewed); a disarmed one stays so. */
+  extend(until: number): void;
   disarm(): void;
   /** Disarms and ends the watchdog (a clean stop of the agent). */
   close(): void;
@@ -31,9 +33,11 @@ export interface FenceLinkPaths {
 export function fenceLink(p: FenceLinkPaths): FenceLink {
   // What this agent last wrote: a replica's agent disarms every loop, and need not rewrite the file.
   let written: string | null = null;
+  let order: FenceOrder = { until: null, pid: null };
   let fd: number | null = null;
-  const write = (order: FenceOrder) => {
-    const bytes = encodeFenceOrder(order);
+  const write = (next: FenceOrder) => {
+    order = next;
+    const bytes = encodeFenceOrder(next);
     const text = bytes.toString('latin1');
     if (text === written) return;
     // Opened once, neither truncated nor appended to: each order overwrites the last in place.
@@ -61,6 +65,9 @@ export function fenceLink(p: FenceLinkPaths): FenceLink {
     },
     arm(until, pid) {
       write({ until, pid });
+    },
+    extend(until) {
+      if (order.until !== null) write({ until, pid: order.pid });
     },
     disarm() {
       write({ until: null, pid: null });

@@ -6,7 +6,11 @@
  * and it then keeps the order it read before. Imports nothing: the watchdog loads it too.
  */
 export interface FenceOrder {
-  /** Epoch ms after which the postmaster must not run; null: disarmed. */
+  /**
+   * When, on the machine's monotonic clock (CLOCK_MONOTONIC ms, the same in the agent's process
+   * and the watchdog's), the postmaster must no longer run; null: disarmed. Not the wall clock: a
+   * wall clock stepped back would put the kill after the lease had run out for the others.
+   */
   readonly until: number | null;
   /** The postmaster to kill; null with an `until`: whichever owns the data directory then. */
   readonly pid: number | null;
@@ -15,10 +19,13 @@ export interface FenceOrder {
 /** Every order takes exactly this many bytes, so a shorter one leaves nothing of a longer one behind. */
 export const FENCE_ORDER_BYTES = 96;
 
-/** FNV-1a over the two fields: a torn read mixes two orders' digits, and this no longer matches. */
+/**
+ * FNV-1a over the two fields and the clock they are on: a torn read mixes two orders' digits, and
+ * this no longer matches; nor does an order of a pgrepl that counted `until` on the wall clock.
+ */
 function checkOf(o: FenceOrder): number {
   let h = 0x811c9dc5;
-  for (const ch of `${o.until}|${o.pid}`) h = Math.imul(h ^ ch.charCodeAt(0), 0x01000193) >>> 0;
+  for (const ch of `mono|${o.until}|${o.pid}`) h = Math.imul(h ^ ch.charCodeAt(0), 0x01000193) >>> 0;
   return h;
 }
 

@@ -11,12 +11,13 @@
  * tested.
  *
  * Run as `node fence-watchdog.js <fence-file> <data-dir>`; it imports nothing of pgrepl but the
- * order's format (fence-order.ts), to stay small. It reads the order when the agent writes one
+ * order's format (fence-order.ts) and the monotonic clock the order is on, to stay small. It reads the order when the agent writes one
  * (inotify) and at the order's deadline, so an idle watchdog costs next to no CPU.
  */
 import { readFileSync, watch as watchFile } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { monotonicNow } from '../cluster/context/clock.js';
 import { decodeFenceOrder } from './fence-order.js';
 import type { FenceOrder } from './fence-order.js';
 
@@ -72,7 +73,7 @@ function watch(file: string, dataDir: string): void {
     // The agent removed the file: it stopped cleanly and disarmed. An armed order still holds,
     // since a removed file could also be an accident; it is carried out, then the watchdog ends.
     if (order === 'gone' && (until === null || fired === key)) process.exit(0);
-    if (until !== null && Date.now() >= until && fired !== key) {
+    if (until !== null && monotonicNow() >= until && fired !== key) {
       // The postmaster the order names, and only while it still owns the data directory (a PID
       // reused by another process is left alone); with no PID, whichever owns it then: a primary
       // restarted in place, whose PID the agent did not know when it armed the order.
@@ -94,7 +95,7 @@ function watch(file: string, dataDir: string): void {
     clearTimeout(timer);
     tick();
     const { until } = last;
-    const toDeadline = until === null || fired === keyOf(last) ? pollMs : until - Date.now();
+    const toDeadline = until === null || fired === keyOf(last) ? pollMs : until - monotonicNow();
     timer = setTimeout(run, Math.max(0, Math.min(pollMs, toDeadline)));
   };
   try {

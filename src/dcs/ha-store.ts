@@ -215,6 +215,7 @@ async function readHaState(client: EtcdClient, keys: HaKeys): Promise<HaState> {
     leaderLease: leaderKv?.lease ?? null,
     switchoverRefused: sw?.refused ?? null,
     revision,
+    changedRevision: kvs.reduce((max, kv) => Math.max(max, kv.modRevision), 0),
   };
 }
 

@@ -147,4 +147,6 @@ export interface HaState {
   /** Why the leader refused the switchover asked for; null when none was refused. */
   readonly switchoverRefused: string | null;
   readonly revision: number;
+  /** The newest change under the cluster's root (the highest mod revision of its keys). */
+  readonly changedRevision: number;
 }

@@ -57,13 +57,17 @@ function sessionOf(client: pg.Client, target: SqlTarget): SqlSession {
   };
 }
 
-/** Opens one connection, runs `fn`, and always closes it. */
+/**
+ * Opens one connection, runs `fn`, and always closes it. `timeoutMs` bounds the connection;
+ * `queryTimeoutMs`, when given, each query (a long action must not wait on a server forever).
+ */
 export async function withSql<T>(
   target: SqlTarget,
   fn: (s: SqlSession) => Promise<T>,
   timeoutMs = 3000,
+  queryTimeoutMs?: number,
 ): Promise<T> {
-  const client = clientFor(target, timeoutMs);
+  const client = clientFor(target, timeoutMs, queryTimeoutMs);
   // A server that dies mid-session emits 'error' on the client; without a listener that crashes the process.
   client.on('error', () => undefined);
   try {

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, it } from 'node:test';
 import { fenceLink } from '../../src/agent/fence-link.js';
+import { monotonicNow } from '../../src/cluster/context/clock.js';
 import { encodeFenceOrder } from '../../src/agent/fence-order.js';
 import type { FenceOrder } from '../../src/agent/fence-order.js';
 import { FENCE_WATCHDOG_SCRIPT } from '../../src/package-files.js';
@@ -34,8 +35,13 @@ describe('the fence watchdog', () => {
       writeFileSync(join(dataDir, 'postmaster.pid'), `${p.pid}\n${dataDir}\n`);
       return p;
     };
-    const watchdog = () => {
-      const w = spawn(process.execPath, [FENCE_WATCHDOG_SCRIPT, file, dataDir], { stdio: 'ignore' });
+    /** `wallSkewMs`: its Date.now runs that far from the real one (a wall clock stepped). */
+    const watchdog = (wallSkewMs = 0) => {
+      const skew =
+        wallSkewMs === 0
+          ? []
+          : ['--import', `data:text/javascript,const n=Date.now;Date.now=()=>n()+(${wallSkewMs})`];
+      const w = spawn(process.execPath, [...skew, FENCE_WATCHDOG_SCRIPT, file, dataDir], { stdio: 'ignore' });
       started.push(w);
       return w;
     };
@@ -53,23 +59,32 @@ describe('the fence watchdog', () => {
   it('kills the postmaster the order names once its deadline passes, not before', async () => {
     const t = setUp();
     const pm = t.postmaster();
-    t.order({ until: Date.now() + 1500, pid: pm.pid! });
+    t.order({ until: monotonicNow() + 1500, pid: pm.pid! });
     t.watchdog();
     assert.equal(await dies(pm, 300), false, 'alive before the deadline');
     assert.equal(await dies(pm, 3000), true, 'killed after it');
   });
 
+  it('kills on time with its wall clock stepped back an hour: deadlines are on the monotonic clock (issue 31, defect 6)', async () => {
+    const t = setUp();
+    const pm = t.postmaster();
+    t.order({ until: monotonicNow() + 500, pid: pm.pid! });
+    t.watchdog(-3_600_000);
+    assert.equal(await dies(pm, 200), false, 'alive before the deadline');
+    assert.equal(await dies(pm, 2000), true, 'killed after it, not an hour later');
+  });
+
   it('reads an order as it is written: a deadline renewed is not carried out, one brought forward is', async () => {
     const t = setUp();
     const pm = t.postmaster();
-    t.order({ until: Date.now() + 400, pid: pm.pid! });
+    t.order({ until: monotonicNow() + 400, pid: pm.pid! });
     t.watchdog();
     await new Promise((r) => setTimeout(r, 200));
     // The agent renewed its lease before the deadline, as every loop does.
-    t.order({ until: Date.now() + 60_000, pid: pm.pid! });
+    t.order({ until: monotonicNow() + 60_000, pid: pm.pid! });
     assert.equal(await dies(pm, 1000), false, 'alive past the deadline it replaced');
     // An order may also come due at once (armed before a promotion with no lease left).
-    t.order({ until: Date.now(), pid: pm.pid! });
+    t.order({ until: monotonicNow(), pid: pm.pid! });
     assert.equal(await dies(pm, 400), true, 'killed without waiting for the old deadline');
   });
 
@@ -78,7 +93,7 @@ describe('the fence watchdog', () => {
     const owner = t.postmaster();
     const other = spawn('sleep', ['60'], { detached: true, stdio: 'ignore' });
     started.push(other);
-    t.order({ until: Date.now(), pid: other.pid! });
+    t.order({ until: monotonicNow(), pid: other.pid! });
     t.watchdog();
     assert.equal(await dies(other, 500), false);
     assert.equal(await dies(owner, 100), false);
@@ -87,7 +102,7 @@ describe('the fence watchdog', () => {
   it('without a PID, kills whichever postmaster owns the directory at the deadline, and only once', async () => {
     const t = setUp();
     // Armed before a restart in place: the server does not run yet when the order is written.
-    t.order({ until: Date.now() + 400, pid: null });
+    t.order({ until: monotonicNow() + 400, pid: null });
     t.watchdog();
     const restarted = t.postmaster();
     assert.equal(await dies(restarted, 3000), true, 'the restarted primary is fenced');

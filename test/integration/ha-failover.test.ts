@@ -470,6 +470,59 @@ describe(
       console.log(`# host death: first write ${r.firstWriteMs} ms after the kill`);
     });
 
+    it('keeps a leader whose promotion outlasts the TTL: the lease and its watchdog follow it (issue 31, defect 2)', async () => {
+      let winner = '';
+      let pidBefore: number | null = null;
+      const r = await underLoad(
+        async (leader) => {
+          const replicas = NODES.filter((n) => n !== leader);
+          const startups: number[] = [];
+          for (const n of replicas) {
+            const [row] = await c.sql<{ pid: number }>(
+              n,
+              "SELECT pid FROM pg_stat_activity WHERE backend_type = 'startup'",
+            );
+            startups.push((row as { pid: number }).pid);
+          }
+          // Their startup processes stand still: whoever wins the key promotes only once they go on.
+          for (const pid of startups) process.kill(pid, 'SIGSTOP');
+          try {
+            for (const pid of [agentPidOf(leader), watchdogPidOf(leader)]) process.kill(pid, 'SIGKILL');
+            process.kill(-(c.postmasterPid(leader) as number), 'SIGKILL');
+            // The key in etcd (an agent's /status shows what its loop read before it acted): a
+            // replica that holds it cannot finish promoting while its startup process stands still.
+            await waitFor(
+              async () => {
+                const st = JSON.parse((await c.cli(['status', '--json'])).stdout) as {
+                  ha?: { leader: string | null };
+                };
+                winner = replicas.includes(st.ha?.leader ?? '') ? (st.ha?.leader as string) : '';
+                return winner !== '';
+              },
+              15_000,
+              'a replica to win the key and start promoting',
+            );
+            pidBefore = c.postmasterPid(winner);
+            // Three TTLs of the fast profile: the promotion waits on replay far past its lease's first term.
+            await new Promise((res) => setTimeout(res, 3000));
+            assert.equal(
+              c.postmasterPid(winner),
+              pidBefore,
+              `${winner}'s watchdog left its promoting server alone`,
+            );
+          } finally {
+            for (const pid of startups) process.kill(pid, 'SIGCONT');
+          }
+        },
+        async () => {
+          const up = await c.cli(['up', '--ha']);
+          assert.equal(up.code, 0, up.stderr);
+        },
+      );
+      assert.equal(r.leader, winner, 'the node that won the key leads: no second failover');
+      assert.equal(c.postmasterPid(winner), pidBefore, 'promoted in place, never killed');
+    });
+
     it('restarts a crashed postmaster of the leader, its agent alive', async () => {
       const r = await underLoad(
         async (leader) => {

@@ -6,6 +6,7 @@ import { startAgentApi } from '../../src/agent/agent-api.js';
 import type { AgentApi } from '../../src/agent/agent-api.js';
 import type { AgentState } from '../../src/agent/agent-loop.js';
 import type { NodeOperationResult } from '../../src/agent/agent-operations.js';
+import { systemClock } from '../../src/cluster/context/clock.js';
 import { freePort } from '../helpers/test-cluster.js';
 
 const TOKEN = 'a'.repeat(64);
@@ -68,6 +69,7 @@ describe('the agent API takes a request body only from whom it trusts (issue 31,
       port,
       ttlMs: 1000,
       state: () => idle,
+      clock: systemClock,
       token: TOKEN,
       tokenFile: '/nonexistent/api-token',
       operations: { restart: result, reload: result, stop: result, start: result, leave: result },

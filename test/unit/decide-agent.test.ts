@@ -1,6 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { decideAgent, RUNS_AS_PRIMARY, syncProblem } from '../../src/cluster/decide/decide-agent.js';
+import {
+  decideAgent,
+  needsPeers,
+  RUNS_AS_PRIMARY,
+  syncProblem,
+} from '../../src/cluster/decide/decide-agent.js';
 import type { AgentSnapshot, LocalServer, Peer } from '../../src/cluster/decide/decide-agent.js';
 import type { DcsView } from '../../src/dcs/ha-values.js';
 
@@ -49,6 +54,7 @@ const peer = (name: string, o: Partial<Peer> = {}): Peer => ({
 const snap = (o: Partial<AgentSnapshot> = {}): AgentSnapshot => ({
   me: 'pg2',
   now: NOW,
+  wallNow: NOW,
   mode: 'async',
   maximumLagOnFailover: 1048576,
   failoverPriority: 1,
@@ -338,13 +344,32 @@ describe('the agent decision: switchover', () => {
     assert.equal(decided(snap({ me: 'pg1', mode: 'sync', local: primary, dcs: two })).kind, 'hand-over');
   });
 
-  it('keeps every replica but the target out of the race', () => {
-    const d = decided(leaderless({ dcs: view({ leader: null, switchover: asked }) }));
+  const shutdown = { lsn: '0/5000100', timeline: 1, node: 'pg1', shutdownCheckpoint: true };
+
+  it('keeps every replica but the target out of the race once the leader handed over', () => {
+    const d = decided(
+      leaderless({ dcs: view({ leader: null, switchover: asked, lastLeaderLsn: shutdown }) }),
+    );
     assert.equal(d.kind, 'wait');
     assert.match(d.reason, /switchover from pg1 to pg3 under way/);
+    assert.equal(
+      needsPeers(leaderless({ dcs: view({ leader: null, switchover: asked, lastLeaderLsn: shutdown }) })),
+      false,
+    );
   });
 
-  const shutdown = { lsn: '0/5000100', timeline: 1, node: 'pg1', shutdownCheckpoint: true };
+  it('fails over as after any death when the leader died before it handed over (issue 31, defect 7)', () => {
+    // No shutdown checkpoint recorded with the key's release: the leader died mid-switchover.
+    const died = view({
+      leader: null,
+      switchover: asked,
+      lastLeaderLsn: { lsn: '0/5000000', timeline: 1, node: 'pg1' },
+    });
+    const other = decided(leaderless({ dcs: died }));
+    assert.equal(other.kind, 'race', 'the most advanced replica races, as in any failover');
+    assert.ok(needsPeers(leaderless({ dcs: died })), 'and asks the other servers first');
+    assert.ok(needsPeers(leaderless({ me: 'pg3', specIndex: 2, dcs: died })), 'the target too');
+  });
 
   it('lets the target race only once it received the shutdown checkpoint', () => {
     const dcs = view({ leader: null, switchover: asked, lastLeaderLsn: shutdown });
@@ -399,7 +424,7 @@ describe('the agent decision: switchover', () => {
       snap({ me: 'pg3', specIndex: 2, dcs: view({ switchover: asked }), slotsMadeFor: asked.at }),
     );
     assert.equal(done.kind, 'wait');
-    const released = view({ leader: null, switchover: asked });
+    const released = view({ leader: null, switchover: asked, lastLeaderLsn: shutdown });
     assert.equal(decided(leaderless({ me: 'pg3', specIndex: 2, dcs: released })).kind, 'make-slots');
   });
 

@@ -62,6 +62,7 @@ export async function runAgent(g: GlobalOptions, o: { node: string }): Promise<n
     ...address,
     ttlMs: ha.ttlSeconds * 1000,
     state: () => agent.current,
+    clock: ctx.clock,
     token: readApiToken(paths.apiToken),
     tokenFile: paths.apiToken,
     operations: agentOperations({ etcd, agent }),

@@ -34,12 +34,13 @@ export function configFor(ctx: ClusterContext, node: NodeSpec, upstream: NodeSpe
   return renderNodeConfig(ctx.spec, renderFacts(ctx), node, upstream);
 }
 
-/** Runs `fn` on a connection to `node` as the superuser. */
+/** Runs `fn` on a connection to `node` as the superuser; `queryTimeoutMs` bounds each query. */
 export function sqlOn<T>(
   ctx: ClusterContext,
   node: NodeSpec,
   fn: (s: SqlSession) => Promise<T>,
   timeoutMs?: number,
+  queryTimeoutMs?: number,
 ): Promise<T> {
   return withSql(
     {
@@ -51,6 +52,7 @@ export function sqlOn<T>(
     },
     fn,
     timeoutMs,
+    queryTimeoutMs,
   );
 }
 

@@ -4,14 +4,24 @@
  * clock of their own.
  */
 export interface Clock {
-  /** Milliseconds since the epoch. */
+  /**
+   * Milliseconds on the machine's monotonic clock (CLOCK_MONOTONIC, shared by all its processes):
+   * every deadline and duration. A wall clock stepped back or forward (NTP, an operator) moves
+   * none of them, and the fence watchdog, another process, reads the same clock.
+   */
   now(): number;
+  /** Milliseconds since the epoch: only for what is shown, or read on other hosts (timestamps). */
+  wallNow(): number;
   /** Waits `ms`; rejects with the signal's reason as soon as `signal` is aborted. */
   sleep(ms: number, signal?: AbortSignal): Promise<void>;
 }
 
+/** CLOCK_MONOTONIC in ms (libuv's hrtime): the same in every process of the machine. */
+export const monotonicNow = (): number => Number(process.hrtime.bigint() / 1_000_000n);
+
 export const systemClock: Clock = {
-  now: () => Date.now(),
+  now: monotonicNow,
+  wallNow: () => Date.now(),
   sleep: (ms, signal) =>
     new Promise((resolve, reject) => {
       if (signal?.aborted) return reject(signal.reason as Error);

@@ -55,7 +55,10 @@ export const SWITCHOVER_MAX_AGE_MS = 30_000;
 /** Everything one agent decides on: pure data, observed by the loop. */
 export interface AgentSnapshot {
   readonly me: string;
+  /** The monotonic clock (Clock.now): what the lease, downSince and every deadline are counted on. */
   readonly now: number;
+  /** The wall clock: what operators' requests (`at`, written on any host) are aged by. */
+  readonly wallNow: number;
   readonly mode: ReplicationMode;
   readonly maximumLagOnFailover: number;
   readonly failoverPriority: number;
@@ -153,7 +156,7 @@ function decideUnasked(s: AgentSnapshot): AgentDecision {
       };
     return {
       kind: 'lead',
-      reason: `etcd does not answer; still primary until ${new Date(s.leaseSafeUntil).toISOString()}, when my lease could run out`,
+      reason: `etcd does not answer; still primary for ${Math.round(s.leaseSafeUntil - s.now)} ms, until my lease could run out`,
     };
   }
   const leader = dcs.leader;
@@ -266,7 +269,7 @@ function asLeader(s: AgentSnapshot, leader: LeaderKey): AgentDecision {
       sw.to !== s.me &&
       cascades(s) &&
       sw.notFollowing.length > 0 &&
-      s.now - sw.at < CASCADE_WAIT_MS
+      s.wallNow - sw.at < CASCADE_WAIT_MS
     )
       return {
         kind: 'lead',
@@ -423,14 +426,39 @@ function makeSlots(sw: NonNullable<DcsView['switchover']>): AgentDecision {
   };
 }
 
-function activeFailover(s: AgentSnapshot): DcsView['failover'] {
+type SnapshotBeforePeers = Omit<AgentSnapshot, 'peers'>;
+
+function activeFailover(s: SnapshotBeforePeers): DcsView['failover'] {
   const f = s.dcs?.failover ?? null;
-  return f && s.now - f.at < SWITCHOVER_MAX_AGE_MS ? f : null;
+  return f && s.wallNow - f.at < SWITCHOVER_MAX_AGE_MS ? f : null;
 }
 
-function activeSwitchover(s: AgentSnapshot): DcsView['switchover'] {
+/**
+ * The switchover under way, if any. A leader hands over by giving up the key in the transaction
+ * that records its shutdown checkpoint: a key gone without that record means the leader died (or
+ * lost its lease) before it handed over, and the agents fail over as after any death rather than
+ * wait out the request for a hand-over that will never come (issue 31, defect 7).
+ */
+function activeSwitchover(s: SnapshotBeforePeers): DcsView['switchover'] {
   const sw = s.dcs?.switchover ?? null;
-  return sw && s.now - sw.at < SWITCHOVER_MAX_AGE_MS ? sw : null;
+  if (!sw || s.wallNow - sw.at >= SWITCHOVER_MAX_AGE_MS) return null;
+  const last = s.dcs?.lastLeaderLsn;
+  const handedOver = last?.shutdownCheckpoint === true && last.node === sw.from;
+  return s.dcs?.leader === null && !handedOver ? null : sw;
+}
+
+/**
+ * Whether this loop's decision turns on the other nodes' servers, which the loop then asks over SQL
+ * (a second to each, at most): only with no one holding the key, for a failover this node may race
+ * in or a primary that must know whether another runs. Not while a switchover names another
+ * target, or an operator's failover another node: nobody else races then.
+ */
+export function needsPeers(s: SnapshotBeforePeers): boolean {
+  if (s.dcs === null || s.dcs.leader !== null) return false;
+  if (s.local.kind === 'primary') return true;
+  if (activeSwitchover(s) !== null) return false;
+  const asked = activeFailover(s);
+  return asked === null || asked.to === s.me;
 }
 
 /**

@@ -35,7 +35,7 @@ export async function observeCluster(ctx: ClusterContext): Promise<ClusterObserv
   const nodes = await Promise.all(
     ctx.spec.nodes.map((n) => observeNode(ctx, n, created, fenced.includes(n.name))),
   );
-  return { at: ctx.clock.now(), nodes: await withDivergence(ctx, nodes) };
+  return { at: ctx.clock.wallNow(), nodes: await withDivergence(ctx, nodes) };
 }
 
 /**

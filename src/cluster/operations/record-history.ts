@@ -15,7 +15,7 @@ export async function recordHistory(
   try {
     const timeline =
       primary === null ? null : (await sqlOn(ctx, nodeOf(ctx, primary), readInstanceState)).timeline;
-    await ctx.store.appendHistory({ at: new Date(ctx.clock.now()).toISOString(), ...entry, timeline });
+    await ctx.store.appendHistory({ at: new Date(ctx.clock.wallNow()).toISOString(), ...entry, timeline });
   } catch (err) {
     ctx.events.emit({
       event: 'note',

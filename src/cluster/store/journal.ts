@@ -130,7 +130,7 @@ export function beginJournal(
   return Journal.begin(ctx.store, init, {
     crashAt: parseCrashPoint(ctx.processEnv['PGREPL_CRASH_AT']),
     interrupt: ctx.interrupt,
-    startedAt: new Date(ctx.clock.now()).toISOString(),
+    startedAt: new Date(ctx.clock.wallNow()).toISOString(),
     events: ctx.events,
   });
 }
