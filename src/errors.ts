@@ -49,6 +49,7 @@ export type ErrorCode =
   | 'E_HA_ACTIVE'
   | 'E_UNAUTHORIZED'
   | 'E_BUSY'
+  | 'E_FAILSAFE_REFUSED'
   | 'E_USAGE'
   | 'E_NOT_RESUMABLE'
   | 'E_INTERNAL';

@@ -26,11 +26,17 @@ export interface AgentApiOptions {
   readonly state: () => AgentState;
   /** The agent's clock: its state's times are on its monotonic side. */
   readonly clock: Clock;
+  /** What `/readiness` allows a standby without `?lag=`. */
+  readonly maximumLagOnFailover: number;
+  /** The node's tags for `?tag_KEY=VALUE` (Patroni's names: nofailover, failover_priority). */
+  readonly nodeTags: () => Readonly<Record<string, string>>;
   /** The bearer token of the mutating endpoints; null: there is no token file, they refuse every request. */
   readonly token: string | null;
   readonly tokenFile: string;
   readonly operations: AgentOperations;
   readonly cluster: ClusterRequests;
+  /** A leader without etcd asks this node to promise not to promote (failsafe): why not, or null. */
+  readonly failsafe: (leader: string) => string | null;
 }
 
 /** The HTTP status of a refusal: the request was fine, the cluster's state was not. */
@@ -107,17 +113,36 @@ export async function startAgentApi(o: AgentApiOptions): Promise<AgentApi> {
     '/failover': mutating('failover', (b) => o.cluster.failover(b.to, b.force)),
     '/pause': mutating('none', () => o.cluster.pause(true)),
     '/unpause': mutating('none', () => o.cluster.pause(false)),
+    '/failsafe': mutating('failsafe', (b) => {
+      const refused = o.failsafe(b.leader);
+      if (refused !== null)
+        throw new PgreplError('E_FAILSAFE_REFUSED', `no failsafe promise to ${b.leader}: ${refused}`);
+      return Promise.resolve({ promised: true, leader: b.leader });
+    }),
   };
   const get = async (path: string, query: URLSearchParams): Promise<Answer | null> => {
     if (checks.has(path)) {
       const text = query.get('lag');
       const lag = text === null ? undefined : parseLag(text);
       if (lag === null)
-        return json(400, { error: `lag must be a number of bytes (or kB, MB, GB), not "${text}"` });
+        return json(400, { error: `lag must be a number of bytes (or kB, MB, GB, TB), not "${text}"` });
+      const mode = query.get('mode');
+      if (mode !== null && mode !== 'apply' && mode !== 'write')
+        return json(400, { error: `mode must be apply or write, not "${mode}"` });
+      const tags = Object.fromEntries(
+        [...query].filter(([k]) => k.startsWith('tag_')).map(([k, v]) => [k.slice('tag_'.length), v]),
+      );
       const a = answerCheck(path as CheckPath, o.state(), {
         now: o.clock.now(),
         ttlMs: o.ttlMs,
-        maxLagBytes: lag,
+        maximumLagOnFailover: o.maximumLagOnFailover,
+        nodeTags: o.nodeTags(),
+        query: {
+          maxLagBytes: lag,
+          replicationState: query.get('replication_state') ?? undefined,
+          tags,
+          mode: mode ?? undefined,
+        },
       });
       return json(a.ok ? 200 : 503, { ok: a.ok, why: a.why });
     }
@@ -129,7 +154,8 @@ export async function startAgentApi(o: AgentApiOptions): Promise<AgentApi> {
   const answerHeaders = async (req: IncomingMessage): Promise<Answer | null> => {
     const url = new URL(req.url ?? '/', 'http://agent');
     const method = req.method ?? 'GET';
-    if (method === 'GET' || method === 'HEAD') {
+    // OPTIONS as HEAD: Patroni's checks answer both with the status alone (HAProxy's `option httpchk`).
+    if (method === 'GET' || method === 'HEAD' || (method === 'OPTIONS' && checks.has(url.pathname))) {
       const a = await get(url.pathname, url.searchParams);
       if (a) return a;
     } else if (method === 'POST' && url.pathname in posts) {
@@ -157,7 +183,7 @@ export async function startAgentApi(o: AgentApiOptions): Promise<AgentApi> {
         // A body left unread is not read at all: the connection goes with the answer.
         ...(close ? { connection: 'close' } : {}),
       });
-      res.end(req.method === 'HEAD' ? undefined : a.body);
+      res.end(req.method === 'HEAD' || req.method === 'OPTIONS' ? undefined : a.body);
     };
     const failed = (err: unknown) => {
       const e = toPgreplError(err);
@@ -218,13 +244,12 @@ function parseBody(raw: string): unknown {
   }
 }
 
-/** `?lag=` as Patroni takes it: bytes, or with a kB/MB/GB unit. null when it is neither. */
+/** `?lag=` as Patroni takes it: bytes, or with a kB/MB/GB/TB unit. null when it is neither. */
 export function parseLag(text: string): number | null {
-  const m = /^(\d+)\s*(B|kB|MB|GB)?$/i.exec(text.trim());
+  const m = /^(\d+)\s*(B|kB|MB|GB|TB)?$/i.exec(text.trim());
   if (!m) return null;
-  const unit = (m[2] ?? 'B').toLowerCase();
-  const factor = unit === 'kb' ? 1024 : unit === 'mb' ? 1024 ** 2 : unit === 'gb' ? 1024 ** 3 : 1;
-  return Number(m[1]) * factor;
+  const power = ['b', 'kb', 'mb', 'gb', 'tb'].indexOf((m[2] ?? 'B').toLowerCase());
+  return Number(m[1]) * 1024 ** power;
 }
 
 /** What GET /status answers: this node, its agent's decision, and the cluster as etcd has it. */
@@ -247,7 +272,7 @@ export function statusOf(s: AgentState, clock: Clock) {
     lastLoopAt: s.lastLoopAt === 0 ? null : wall(s.lastLoopAt),
     lastLoopMs: s.lastLoopMs,
     etcdErrors: s.etcdErrors,
-    failovers: s.failovers,
+    promotions: s.promotions,
     lastFailoverMs: s.lastFailoverMs,
   };
 }

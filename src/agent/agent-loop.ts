@@ -37,6 +37,12 @@ import type { HeldLease } from './lease-keeper.js';
 import { observePeers, observeSelf } from './observe-self.js';
 import type { SelfObservation } from './observe-self.js';
 
+/**
+ * Why an agent promoted its server: the leader key expired or was released (`leader_lost`), an
+ * operator asked for this node (`pgrepl promote`: `operator`), or a switchover handed over to it.
+ */
+export type PromotionReason = 'leader_lost' | 'operator' | 'switchover';
+
 /** What the agent knows after its last loop: served by its API, published in etcd, logged on change. */
 export interface AgentState {
   readonly node: string;
@@ -50,7 +56,8 @@ export interface AgentState {
   readonly lastLoopAt: number;
   readonly lastLoopMs: number;
   readonly etcdErrors: number;
-  readonly failovers: number;
+  /** This agent's promotions since it started, by why. */
+  readonly promotions: Readonly<Record<PromotionReason, number>>;
   /** From the leader key's loss (as this agent saw it) to its promoted server taking writes. */
   readonly lastFailoverMs: number | null;
 }
@@ -68,7 +75,19 @@ export interface AgentDeps {
    * (a node removed), and then acts on the new spec. Absent: the spec is never re-read.
    */
   readonly reload?: () => Promise<ClusterContext>;
+  /**
+   * Asks every other member's agent to promise not to promote (failsafe), and says who did. Absent:
+   * no failsafe round can be made (the leader then stops writes before its lease could run out).
+   */
+  readonly askFailsafe?: () => Promise<readonly { node: string; ok: boolean; why: string }[]>;
 }
+
+/**
+ * How long a crashed primary may take to come back in place before its agent releases the key: half
+ * the TTL, and at least 2 s. A crash recovery takes a few hundred milliseconds here, more on a busy
+ * host; the fast profile's half TTL (0.5 s) turned some into failovers that cost more than waiting.
+ */
+export const restartBudgetMs = (ha: HaSpec) => Math.max((ha.ttlSeconds * 1000) / 2, 2000);
 
 /** A margin under the lease, for clock rates and the time a kill takes: 1/8 of the TTL, 0.5 s at most. */
 export const leaseMarginMs = (ha: HaSpec) => Math.min(500, (ha.ttlSeconds * 1000) / 8);
@@ -82,6 +101,50 @@ export class Agent {
   private readonly store: HaStore;
   private readonly session: KeptSession;
   private readonly leases: LeaseKeeper;
+  /**
+   * A leader that cannot reach etcd asks every other member, over its agent's API, to confirm it
+   * sees no other leader and will not promote (Patroni's failsafe). Only when all of them do may its
+   * primary stay writable past its lease, until their promises could run out: a TTL from when it
+   * asked, less the lease margin. A round that fails leaves the last promises to run out.
+   */
+  private async askFailsafe(): Promise<void> {
+    const { ctx, ha, askFailsafe } = this.d;
+    if (!askFailsafe) return;
+    const sentAt = ctx.clock.now();
+    const answers = await askFailsafe();
+    const refused = answers.filter((a) => !a.ok);
+    if (refused.length === 0) {
+      this.failsafeUntil = sentAt + ha.ttlSeconds * 1000 - leaseMarginMs(ha);
+      this.failingBefore.delete('failsafe');
+      return;
+    }
+    this.failed('failsafe', new Error(refused.map((a) => `${a.node}: ${a.why}`).join('; ')));
+  }
+
+  /**
+   * A member asked by `leader`, which cannot reach etcd, to promise not to promote (failsafe): it
+   * does, for a TTL, unless it runs as a primary itself or the last it read of etcd is another node
+   * holding the leader key. Returns why it refused, or null.
+   */
+  promiseFailsafe(leader: string): string | null {
+    const me = this.d.node.name;
+    if (leader === me) return `${me} is the node asking`;
+    if (this.state.self?.local.kind === 'primary') return `${me} runs as a primary itself`;
+    const seen = this.lastRead?.view.leader;
+    if (seen && seen.node !== leader) return `${me} sees ${seen.node} holding the leader key`;
+    this.promisedTo = { leader, until: this.d.ctx.clock.now() + this.d.ha.ttlSeconds * 1000 };
+    return null;
+  }
+
+  /** What the last read of etcd that succeeded said (the API's state says null while etcd is down). */
+  private lastRead: HaState | null = null;
+  /**
+   * A leader in failsafe: until when (monotonic) every other member's promise not to promote holds,
+   * counted from when it asked; 0 without one.
+   */
+  private failsafeUntil = 0;
+  /** A member: the leader it promised over its API not to promote against, and until when. */
+  private promisedTo: { readonly leader: string; readonly until: number } | null = null;
   /**
    * The lease this agent last knew its leader key to be on (taken, adopted, or read so): while it
    * is, each renewal of that lease moves the watchdog's deadline with it, even mid-action.
@@ -141,7 +204,7 @@ export class Agent {
       lastLoopAt: 0,
       lastLoopMs: 0,
       etcdErrors: 0,
-      failovers: 0,
+      promotions: { leader_lost: 0, operator: 0, switchover: 0 },
       lastFailoverMs: null,
     };
   }
@@ -239,12 +302,14 @@ export class Agent {
     }
     const self = await observeSelf(ctx, node, this.session);
     const leader = haState?.view.leader ?? null;
-    if (leader === null && this.state.ha?.view.leader && this.leaderGoneAt === null)
+    if (haState !== null && leader === null && this.lastRead?.view.leader && this.leaderGoneAt === null)
       this.leaderGoneAt = began;
     if (leader?.ready && leader.node !== node.name) this.leaderGoneAt = null;
     const holds = leader?.node === node.name;
     const down = self.local.kind === 'stopped' || self.local.kind === 'starting';
     this.downSince = holds && down ? (this.downSince ?? began) : null;
+    if (haState !== null) this.failsafeUntil = 0;
+    else if (ha.failsafe && self.local.kind === 'primary' && this.heldAtLastRead()) await this.askFailsafe();
     const lease = this.lease;
     const before = {
       me: node.name,
@@ -261,8 +326,11 @@ export class Agent {
       leaseSafeUntil: lease?.safeUntil ?? 0,
       leaseId: lease?.id ?? null,
       heldAtLastRead: this.heldAtLastRead(),
+      failsafe: ha.failsafe,
+      failsafeUntil: this.failsafeUntil,
+      promisedTo: this.promisedTo,
       downSince: this.downSince,
-      restartBudgetMs: (ha.ttlSeconds * 1000) / 2,
+      restartBudgetMs: restartBudgetMs(ha),
       operation: this.operation,
       slotsMadeFor: this.slotsMadeFor,
     };
@@ -297,6 +365,7 @@ export class Agent {
     await this.publish(record);
     // What the API answers must include the key this loop took, gave up or announced.
     if (KEY_CHANGES.has(decision.kind) && this.lease) haState = await this.store.read().catch(() => haState);
+    if (haState !== null) this.lastRead = haState;
     this.state = {
       ...this.state,
       self,
@@ -310,9 +379,12 @@ export class Agent {
     return decision;
   }
 
-  /** Whether the last read of etcd that succeeded found the leader key on this agent's lease. */
+  /**
+   * Whether, as far as etcd last said, the leader key is on this agent's lease (the lease it had
+   * then: during an outage the keeper gives the lease up once it could have run out).
+   */
   private heldAtLastRead(): boolean {
-    return this.state.ha !== null && this.heldIn(this.state.ha);
+    return this.keyOnLease !== null;
   }
 
   private heldIn(s: HaState): boolean {
@@ -464,7 +536,13 @@ export class Agent {
     );
     const from = s?.view.lastLeaderLsn ?? null;
     const op = s?.view.switchover?.to === node.name ? 'switchover' : 'failover';
-    this.state = { ...this.state, failovers: this.state.failovers + 1, lastFailoverMs: ms };
+    const why: PromotionReason =
+      op === 'switchover' ? 'switchover' : s?.view.failover?.to === node.name ? 'operator' : 'leader_lost';
+    this.state = {
+      ...this.state,
+      promotions: { ...this.state.promotions, [why]: this.state.promotions[why] + 1 },
+      lastFailoverMs: ms,
+    };
     await ctx.store
       .appendHistory({
         at: new Date().toISOString(),
@@ -609,7 +687,7 @@ export class Agent {
       message: `agent of ${node.name}: ${ctx.spec.source} changed; acting on it`,
     });
     const local = this.state.self?.local.kind;
-    const leader = this.state.ha?.view.leader?.node;
+    const leader = this.lastRead?.view.leader?.node;
     try {
       await this.oneAtATime(async () => {
         if (local === 'primary') {
@@ -636,7 +714,7 @@ export class Agent {
     const { ctx } = this.d;
     if (ctx.spec.replication.mode === 'async') return;
     const d = decideSyncSet({
-      recorded: this.state.ha?.view.sync ?? null,
+      recorded: this.lastRead?.view.sync ?? null,
       desired: this.syncSet(),
       takenAt: null,
       flushed: new Map(),
@@ -707,7 +785,8 @@ export class Agent {
       decision.kind !== 'race' &&
       decision.kind !== 'promote';
     const standby = ['follow', 'start-replica', 'rejoin'].includes(decision.kind);
-    const until = this.lease?.safeUntil ?? ctx.clock.now();
+    // Until its lease could run out, or, in failsafe, every member's promise.
+    const until = Math.max(this.lease?.safeUntil ?? 0, this.failsafeUntil) || ctx.clock.now();
     if (stillReplica || standby) fence.disarm();
     else if (pid !== null) fence.arm(until, pid);
     // A leader whose primary is being started in place (a crash restart, an operator's restart)
@@ -746,6 +825,8 @@ export class Agent {
       streaming: local.kind === 'replica' && local.streaming,
       slotsFor: this.slotsMadeFor,
       syncStandbys: self.syncStandbys,
+      quorumStandbys: self.quorumStandbys,
+      replayLagBytes: local.kind === 'replica' ? nonNegative(lsnDiff(last, local.replayLsn)) : null,
       decision: decision.kind,
       reason: decision.reason,
       api: this.d.api,
@@ -873,12 +954,12 @@ export class Agent {
     this.watchPostmaster(null);
     try {
       // Paused, the operator owns the servers: the agent goes and leaves its server as it is.
-      if (this.state.ha?.view.paused) {
+      if (this.lastRead?.view.paused) {
         fence.close();
         await this.leases.revoke();
         return;
       }
-      if (this.state.ha?.view.leader?.node === node.name && this.lease) {
+      if (this.lastRead?.view.leader?.node === node.name && this.lease) {
         await controlOf(ctx, node).fence();
         await this.store.releaseLeader(this.lease.id);
       }

@@ -55,6 +55,29 @@ export function agentMetrics(state: () => AgentState, clock: Clock): Registry {
   gauge('pgrepl_replication_lag_bytes', "bytes behind the leader's last recorded position", (s, g) =>
     setIf(g, s.record?.lagBytes),
   );
+  gauge(
+    'pgrepl_replication_lag_seconds',
+    "a replica's replay lag: 0 when it replayed all it received, else the age of its last replayed transaction",
+    (s, g) => setIf(g, s.self?.instance?.replayLagSeconds),
+  );
+  gauge(
+    'pgrepl_standby_replay_lag_seconds',
+    "on the primary, each standby's replay lag as pg_stat_replication measures it",
+    (s, g) => {
+      for (const x of s.self?.senders ?? [])
+        if (x.replayLagMs !== null) g.set({ standby: x.applicationName }, x.replayLagMs / 1000);
+    },
+    ['standby'],
+  );
+  gauge(
+    'pgrepl_slot_retained_bytes',
+    'on the primary, the WAL each replication slot keeps (its restart_lsn behind the current position)',
+    (s, g) => {
+      for (const x of s.self?.slots ?? [])
+        if (x.retainedBytes !== null) g.set({ slot: x.name, active: String(x.active) }, x.retainedBytes);
+    },
+    ['slot', 'active'],
+  );
   gauge('pgrepl_cluster_unlocked', '1 when no node holds the leader key', (s, g) =>
     setIf(g, s.ha ? (s.ha.view.leader ? 0 : 1) : null),
   );
@@ -79,22 +102,35 @@ export function agentMetrics(state: () => AgentState, clock: Clock): Registry {
     "from the leader key's loss to this node taking writes, at its last promotion",
     (s, g) => setIf(g, s.lastFailoverMs === null ? null : s.lastFailoverMs / 1000),
   );
-  for (const [name, help, read] of [
-    [
-      'pgrepl_failovers_total',
-      'promotions this agent made after the leader key was lost',
-      (s: AgentState) => s.failovers,
-    ],
-    ['pgrepl_etcd_errors_total', 'etcd requests of this agent that failed', (s: AgentState) => s.etcdErrors],
-  ] as const)
-    new Counter({
-      name,
-      help,
-      registers: [registry],
-      collect() {
-        this.reset();
-        this.inc(read(state()));
-      },
-    });
+  new Counter({
+    name: 'pgrepl_failovers_total',
+    help: "promotions of this agent with no leader to hand over: the key lost (leader_lost) or an operator's `promote` (operator)",
+    labelNames: ['reason'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      const { promotions } = state();
+      for (const reason of ['leader_lost', 'operator'] as const) this.inc({ reason }, promotions[reason]);
+    },
+  });
+  new Counter({
+    name: 'pgrepl_switchovers_total',
+    help: 'promotions of this agent that a leader handed over to it (a switchover)',
+    labelNames: ['reason'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc({ reason: 'operator' }, state().promotions.switchover);
+    },
+  });
+  new Counter({
+    name: 'pgrepl_etcd_errors_total',
+    help: 'etcd requests of this agent that failed (lease, reads, writes, watch)',
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(state().etcdErrors);
+    },
+  });
   return registry;
 }

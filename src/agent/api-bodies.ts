@@ -9,6 +9,7 @@ export const API_BODIES = {
   stop: z.strictObject({ mode: z.enum(['fast', 'immediate']).default('fast') }),
   switchover: z.strictObject({ to: z.string().min(1).optional() }),
   failover: z.strictObject({ to: z.string().min(1).optional(), force: z.boolean().default(false) }),
+  failsafe: z.strictObject({ leader: z.string().min(1) }),
 };
 
 export type ApiBodies = typeof API_BODIES;

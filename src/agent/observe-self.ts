@@ -1,5 +1,5 @@
-import { readInstanceState, readSenders } from '../postgres/instance-queries.js';
-import type { InstanceState } from '../postgres/instance-queries.js';
+import { readInstanceState, readSenders, readSlots } from '../postgres/instance-queries.js';
+import type { InstanceState, SenderState, SlotState } from '../postgres/instance-queries.js';
 import { withSql } from '../postgres/sql-client.js';
 import type { KeptSession } from '../postgres/sql-client.js';
 import type { NodeSpec } from '../spec/cluster-spec.js';
@@ -18,11 +18,33 @@ export interface SelfObservation {
   readonly instance: InstanceState | null;
   /** On a primary: the standbys it waits for now (sync_state sync or quorum); empty elsewhere. */
   readonly syncStandbys: readonly string[];
+  /** Of those, the ones that acknowledge as a quorum (ANY k: sync_state quorum). */
+  readonly quorumStandbys: readonly string[];
   /** On a primary: each streaming standby's flush position; empty elsewhere. */
   readonly flushed: ReadonlyMap<string, string | null>;
+  /** On a primary: its pg_stat_replication, for its metrics; empty elsewhere. */
+  readonly senders: readonly SenderState[];
+  /** On a primary: its replication slots and the WAL each retains; empty elsewhere. */
+  readonly slots: readonly SlotState[];
 }
 
 const NONE: ReadonlyMap<string, string | null> = new Map();
+
+/** A server that is not a primary has no standbys, senders or slots to tell of. */
+const notPrimary = (
+  local: LocalServer,
+  pid: number | null,
+  instance: InstanceState | null,
+): SelfObservation => ({
+  local,
+  pid,
+  instance,
+  syncStandbys: [],
+  quorumStandbys: [],
+  flushed: NONE,
+  senders: [],
+  slots: [],
+});
 
 /** The host and port a primary_conninfo names, matched to the spec's nodes. */
 export function upstreamOf(conninfo: string, nodes: readonly NodeSpec[]): string | null {
@@ -39,13 +61,11 @@ export async function observeSelf(
 ): Promise<SelfObservation> {
   const disk = controlOf(ctx, node).state();
   if (disk.pid === null)
-    return {
-      local: { kind: 'stopped', standby: disk.standbySignal, initialized: disk.initialized },
-      pid: null,
-      instance: null,
-      syncStandbys: [],
-      flushed: NONE,
-    };
+    return notPrimary(
+      { kind: 'stopped', standby: disk.standbySignal, initialized: disk.initialized },
+      null,
+      null,
+    );
   try {
     return await session.use(async (s) => {
       const instance = await readInstanceState(s);
@@ -58,7 +78,10 @@ export async function observeSelf(
           syncStandbys: senders
             .filter((x) => x.syncState === 'sync' || x.syncState === 'quorum')
             .map((x) => x.applicationName),
+          quorumStandbys: senders.filter((x) => x.syncState === 'quorum').map((x) => x.applicationName),
           flushed: new Map(senders.map((x) => [x.applicationName, x.flushLsn])),
+          senders,
+          slots: await readSlots(s),
         };
       }
       // One round trip: the WAL receiver, where it points, and the slots no standby uses.
@@ -87,11 +110,11 @@ export async function observeSelf(
             : null,
         idleSlots: row?.idle ?? 0,
       };
-      return { local, pid: disk.pid, instance, syncStandbys: [], flushed: NONE };
+      return notPrimary(local, disk.pid, instance);
     });
   } catch {
     // A postmaster that runs but does not answer: starting, in crash recovery, or hung.
-    return { local: { kind: 'starting' }, pid: disk.pid, instance: null, syncStandbys: [], flushed: NONE };
+    return notPrimary({ kind: 'starting' }, disk.pid, null);
   }
 }
 

@@ -129,6 +129,10 @@ export interface MemberRecord {
   readonly slotsFor: number | null;
   /** On the primary: the standbys it waits for now (pg_stat_replication sync_state sync or quorum). */
   readonly syncStandbys: readonly string[];
+  /** On the primary: of those, the ones in a quorum (sync_state quorum, ANY k). */
+  readonly quorumStandbys: readonly string[];
+  /** A replica's bytes of WAL not yet replayed behind the leader's last recorded position. */
+  readonly replayLagBytes: number | null;
   readonly decision: string;
   readonly reason: string;
   /** The agent's HTTP API, http://host:port. */

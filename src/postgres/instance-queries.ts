@@ -10,6 +10,11 @@ export interface InstanceState {
   readonly replayLsn: string | null;
   /** pg_is_wal_replay_paused() on a replica (a pause requested counts); null on a primary. */
   readonly replayPaused: boolean | null;
+  /**
+   * A replica's replay lag in seconds: 0 when it replayed all it received, else the age of the last
+   * transaction it replayed (CloudNativePG's cnpg_pg_replication_lag); null on a primary.
+   */
+  readonly replayLagSeconds: number | null;
 }
 
 /** A replica's WAL receiver, from pg_stat_wal_receiver. */
@@ -61,6 +66,10 @@ export async function readInstanceState(s: SqlSession): Promise<InstanceState> {
            pg_last_wal_receive_lsn()::text AS receive_lsn,
            pg_last_wal_replay_lsn()::text AS replay_lsn,
            CASE WHEN pg_is_in_recovery() THEN pg_is_wal_replay_paused() END AS replay_paused,
+           CASE WHEN NOT pg_is_in_recovery() THEN NULL
+                WHEN pg_last_wal_receive_lsn() IS NOT DISTINCT FROM pg_last_wal_replay_lsn() THEN 0
+                ELSE extract(epoch FROM now() - pg_last_xact_replay_timestamp())::float8
+           END AS replay_lag_s,
            CASE WHEN pg_is_in_recovery()
                 -- What it receives, else what it replayed up to (minRecoveryPoint moves with replay),
                 -- and its last restartpoint only when neither is known: that one lags behind.
@@ -78,6 +87,7 @@ export async function readInstanceState(s: SqlSession): Promise<InstanceState> {
     receiveLsn: (row['receive_lsn'] as string | null) ?? null,
     replayLsn: (row['replay_lsn'] as string | null) ?? null,
     replayPaused: (row['replay_paused'] as boolean | null) ?? null,
+    replayLagSeconds: num(row['replay_lag_s']),
   };
 }
 

@@ -35,6 +35,12 @@ export interface HaSpec extends HaTimings {
   readonly maximumLagOnFailover: number;
   /** Each agent's HTTP API listens on its node's host, at the node's port plus this. */
   readonly apiPortOffset: number;
+  /**
+   * Patroni's failsafe mode: while etcd does not answer, the leader keeps its primary writable only
+   * as long as every other node's agent confirms, over its API, that it sees no other leader and
+   * will not promote; without it the leader stops writes before its lease could run out.
+   */
+  readonly failsafe: boolean;
 }
 
 /** One pg_hba rule for applications; the method is always scram-sha-256. */

@@ -14,6 +14,15 @@ export const HA_PROFILES: Readonly<Record<'default' | 'fast', HaTimings>> = Obje
   fast: Object.freeze({ ttlSeconds: 1, loopWaitMs: 250, retryTimeoutMs: 375 }),
 });
 
+/**
+ * The longest a dead leader should leave the cluster without a writable primary: its lease (ttl),
+ * etcd's expiry tick (0.5 s), a loop of the winner (loopWait), and 2 s for the promotion and a
+ * client to connect. The fault tests hold every failover to it; BENCHMARKS.md measures what it is.
+ */
+export function failoverBoundMs(t: HaTimings): number {
+  return t.ttlSeconds * 1000 + 500 + t.loopWaitMs + 2000;
+}
+
 /** Why the timings cannot work (a leader could lose its key while it still renews in time), or null. */
 export function timingsProblem(t: HaTimings): string | null {
   const needed = t.loopWaitMs + 2 * t.retryTimeoutMs;

@@ -14,6 +14,7 @@ export const HA_DEFAULTS = Object.freeze({
   profile: 'default',
   maximumLagOnFailover: 1048576,
   apiPortOffset: 1000,
+  failsafe: true,
 } as const);
 
 /** The timings of `ha`: its profile's, overridden key by key. */
@@ -34,6 +35,7 @@ export function resolveHa(ha: HaInput): HaSpec {
     profile: ha.profile,
     maximumLagOnFailover: ha.maximumLagOnFailover,
     apiPortOffset: ha.apiPortOffset,
+    failsafe: ha.failsafe,
   });
 }
 

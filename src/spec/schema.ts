@@ -71,6 +71,12 @@ export const haSchema = z.strictObject({
     .max(30000)
     .default(HA_DEFAULTS.apiPortOffset)
     .describe("each agent's HTTP API listens on its node's port plus this"),
+  failsafe: z
+    .boolean()
+    .default(HA_DEFAULTS.failsafe)
+    .describe(
+      'while etcd does not answer, the leader keeps writing as long as every other agent confirms it will not promote',
+    ),
 });
 
 export const accessRuleSchema = z.strictObject({

@@ -1,8 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { findEtcd } from '../../src/dcs/local-etcd.js';
+import assert from 'node:assert/strict';
 import { waitUntil } from './test-cluster.js';
 import type { TestCluster } from './test-cluster.js';
+import { Writer } from './writer.js';
+import { WriteProbe } from './write-probe.js';
 
 /** Whether this machine has an etcd binary: HA suites skip without one (apt-get install etcd-server). */
 export const haveEtcd = (() => {
@@ -96,6 +99,78 @@ export function haAgents(c: () => TestCluster, nodes: readonly string[]) {
     return leader as unknown as string;
   };
 
+  /** The tables underLoad writes to, made on the leader. */
+  const makeTables = (leader: string) =>
+    c().sql(
+      leader,
+      'CREATE TABLE writes (id bigint PRIMARY KEY); CREATE TABLE probe (node text, at timestamptz DEFAULT now())',
+    );
+
+  /**
+   * Runs `fault` under a writer (its acknowledged rows must all survive) and a probe that writes to
+   * every node directly every 100 ms (no two nodes may acknowledge writes in overlapping runs),
+   * then `recover`; returns the leaders before and after, and the first write after the fault.
+   */
+  const underLoad = async (
+    fault: (leader: string) => Promise<void>,
+    recover: () => Promise<void>,
+    writeTo?: { host: string; port: number }[],
+  ) => {
+    const before = await settled();
+    // Each writer numbers its rows from 1.
+    await c().sql(before, 'TRUNCATE writes');
+    const password = c().superuserPassword();
+    const targets = nodes.map((name) => ({ name, host: '127.0.0.1', port: c().port(name) }));
+    const writer = new Writer(writeTo ?? targets, password, 20, 2000);
+    const probe = new WriteProbe(targets, password);
+    writer.start();
+    probe.start();
+    try {
+      await waitFor(() => writer.acked.length > 5, 10_000, 'the writer to write').catch((err: Error) => {
+        throw new Error(`${err.message}\nthe writer's last error: ${writer.lastError}`, { cause: err });
+      });
+      const ackedBefore = writer.acked.length;
+      const faultAt = Date.now();
+      await fault(before);
+      await recover();
+      const leader = await settled();
+      await waitUntil(() => writer.acked.length > ackedBefore + 5, 30_000, 'writes after the fault');
+      const afterFault = probe.acks.filter((a) => a.sentAt > faultAt);
+      const firstWrite = afterFault.length > 0 ? Math.min(...afterFault.map((a) => a.ackAt)) - faultAt : null;
+      await writer.stop();
+      await probe.stop();
+      const rows = await c().sql<{ id: number }>(leader, 'SELECT id FROM writes');
+      const have = new Set(rows.map((r) => Number(r.id)));
+      const lost = writer.acked.filter((id) => !have.has(id));
+      assert.deepEqual(lost, [], 'every acknowledged commit survives');
+      const runs = probe.runs().map((r) => r.node);
+      const collapsed = runs.filter((n, i) => n !== runs[i - 1]);
+      assert.equal(
+        new Set(collapsed).size,
+        collapsed.length,
+        `no node took writes again after another did: ${collapsed.join(' → ')}`,
+      );
+      return {
+        before,
+        leader,
+        firstWriteMs: firstWrite,
+        acks: probe.acks,
+        longestGapMs: writer.longestGapMs,
+      };
+    } finally {
+      await writer.stop();
+      await probe.stop();
+    }
+  };
+
+  /** Kills the leader's host: its agent, its watchdog and its postmaster's process group. */
+  const killHost = (leader: string) => {
+    const pm = c().postmasterPid(leader) as number;
+    for (const pid of [pidIn(join(dir(leader), 'agent.pid')), pidIn(join(dir(leader), 'fence-watchdog.pid'))])
+      process.kill(pid, 'SIGKILL');
+    process.kill(-pm, 'SIGKILL');
+  };
+
   return {
     dir,
     api,
@@ -103,6 +178,9 @@ export function haAgents(c: () => TestCluster, nodes: readonly string[]) {
     logs,
     waitFor,
     settled,
+    makeTables,
+    underLoad,
+    killHost,
     agentPid: (name: string) => pidIn(join(dir(name), 'agent.pid')),
     watchdogPid: (name: string) => pidIn(join(dir(name), 'fence-watchdog.pid')),
   };

@@ -46,6 +46,7 @@ const answer = (inRecovery: boolean, patch: Partial<ServerAnswer> = {}): ServerA
     inRecovery,
     serverVersionNum: 150000,
     timeline: 1,
+    replayLagSeconds: inRecovery ? 0 : null,
     currentLsn: inRecovery ? null : '0/3000000',
     receiveLsn: inRecovery ? '0/3000000' : null,
     replayLsn: inRecovery ? '0/3000000' : null,

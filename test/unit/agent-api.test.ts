@@ -21,7 +21,7 @@ const idle: AgentState = {
   lastLoopAt: 0,
   lastLoopMs: 0,
   etcdErrors: 0,
-  failovers: 0,
+  promotions: { leader_lost: 0, operator: 0, switchover: 0 },
   lastFailoverMs: null,
 };
 
@@ -70,6 +70,9 @@ describe('the agent API takes a request body only from whom it trusts (issue 31,
       ttlMs: 1000,
       state: () => idle,
       clock: systemClock,
+      maximumLagOnFailover: 1048576,
+      nodeTags: () => ({}),
+      failsafe: () => null,
       token: TOKEN,
       tokenFile: '/nonexistent/api-token',
       operations: { restart: result, reload: result, stop: result, start: result, leave: result },

@@ -66,6 +66,9 @@ const snap = (o: Partial<AgentSnapshot> = {}): AgentSnapshot => ({
   leaseSafeUntil: NOW + 3000,
   leaseId: LEASE,
   heldAtLastRead: true,
+  failsafe: false,
+  failsafeUntil: 0,
+  promisedTo: null,
   peers: [],
   downSince: null,
   restartBudgetMs: 2000,
@@ -106,6 +109,39 @@ describe('the agent decision: leader', () => {
     const replicaWithKey = decided(snap({ me: 'pg1', local: replica(), dcs: earlier }));
     assert.equal(replicaWithKey.kind, 'wait', 'nor promotes under it');
     assert.match(replicaWithKey.reason, /waiting for it to expire/);
+  });
+
+  it('goes on past its lease through an etcd outage only while every member promised not to promote (failsafe, issue 31, defect 12)', () => {
+    const outage = { me: 'pg1', local: primary, dcs: null, failsafe: true, leaseSafeUntil: NOW - 1 } as const;
+    const kept = decided(snap({ ...outage, failsafeUntil: NOW + 1800 }));
+    assert.equal(kept.kind, 'lead');
+    assert.match(
+      kept.reason,
+      /every other member confirmed it sees no other leader and will not promote \(failsafe\): still primary for 1800 ms/,
+    );
+    const lapsed = decided(snap({ ...outage, failsafeUntil: NOW + 900 }));
+    assert.equal(lapsed.kind, 'fence', 'not past the next loop');
+    assert.match(lapsed.reason, /not every other member confirmed/);
+    assert.equal(decided(snap({ ...outage, failsafeUntil: 0 })).kind, 'fence');
+    assert.equal(
+      decided(snap({ ...outage, failsafeUntil: NOW + 5000, heldAtLastRead: false })).kind,
+      'fence',
+      'only the leader it was',
+    );
+  });
+
+  it('does not race, even when an operator asks, while it promised a leader in failsafe not to', () => {
+    const promisedTo = { leader: 'pg1', until: NOW + 600 };
+    const d = decided(leaderless({ promisedTo }));
+    assert.equal(d.kind, 'wait');
+    assert.match(d.reason, /pg1 runs as primary in failsafe: I promised it not to promote for 600 ms more/);
+    const asked = view({ leader: null, failover: { to: 'pg2', force: true, at: NOW } });
+    assert.equal(decided(leaderless({ promisedTo, dcs: asked })).kind, 'wait');
+    assert.equal(
+      decided(leaderless({ promisedTo: { leader: 'pg1', until: NOW - 1 } })).kind,
+      'race',
+      'once it ran out',
+    );
   });
 
   it('goes on through an etcd outage only if it held the key on its lease at its last read', () => {

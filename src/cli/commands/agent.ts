@@ -4,6 +4,7 @@ import { agentContext } from '../../agent/agent-context.js';
 import { agentOperations } from '../../agent/agent-operations.js';
 import { readApiToken } from '../../agent/api-token.js';
 import { failoverThroughAgents, pauseAgents, switchoverThroughAgents } from '../../agent/ha-commands.js';
+import { failsafePeers } from '../../agent/failsafe-peers.js';
 import { fenceLink } from '../../agent/fence-link.js';
 import {
   agentApiAddress,
@@ -55,7 +56,21 @@ export async function runAgent(g: GlobalOptions, o: { node: string }): Promise<n
     const still = next.spec.nodes.find((n) => n.name === node.name);
     return still ? agentContext(next, still, etcd) : next;
   };
-  const agent = new Agent({ ctx, node, ha, etcd, fence, api: agentApiUrl(node, ha), reload });
+  const token = readApiToken(paths.apiToken);
+  const agent: Agent = new Agent({
+    ctx,
+    node,
+    ha,
+    etcd,
+    fence,
+    api: agentApiUrl(node, ha),
+    reload,
+    askFailsafe: failsafePeers({
+      ha,
+      token,
+      context: () => ({ me: agent.context.node, nodes: agent.context.ctx.spec.nodes }),
+    }),
+  });
   const address = agentApiAddress(node, ha);
   const target = { ha, etcd, store: haStore(etcd, ctx.spec.cluster) };
   const api = await startAgentApi({
@@ -63,7 +78,13 @@ export async function runAgent(g: GlobalOptions, o: { node: string }): Promise<n
     ttlMs: ha.ttlSeconds * 1000,
     state: () => agent.current,
     clock: ctx.clock,
-    token: readApiToken(paths.apiToken),
+    maximumLagOnFailover: ha.maximumLagOnFailover,
+    failsafe: (leader) => agent.promiseFailsafe(leader),
+    nodeTags: () => ({
+      nofailover: String(agent.context.node.noFailover),
+      failover_priority: String(agent.context.node.failoverPriority),
+    }),
+    token,
     tokenFile: paths.apiToken,
     operations: agentOperations({ etcd, agent }),
     cluster: {

@@ -75,6 +75,15 @@ export interface AgentSnapshot {
   readonly leaseSafeUntil: number;
   /** This agent's lease; null when it has none. */
   readonly leaseId: string | null;
+  /** Failsafe mode is on (ha.failsafe). */
+  readonly failsafe: boolean;
+  /**
+   * A leader in failsafe: until when every other member's promise not to promote holds (counted
+   * from when it asked, minus the lease margin); 0 without one.
+   */
+  readonly failsafeUntil: number;
+  /** A member: the leader it promised, over its API, not to promote against, and until when. */
+  readonly promisedTo: { readonly leader: string; readonly until: number } | null;
   /**
    * The last read of etcd that succeeded found the leader key on this agent's lease: what a leader
    * goes on from while etcd does not answer.
@@ -148,11 +157,21 @@ function decideUnasked(s: AgentSnapshot): AgentDecision {
           'etcd does not answer, and I did not hold the leader key on my lease when I last read it: stopping writes',
       };
     // It cannot tell an etcd outage from being cut off: it must be unwritable before its lease
-    // could have run out for the others (Patroni's default; the cluster is read-only meanwhile).
-    if (!leaseAlive || s.now + s.loopWaitMs >= s.leaseSafeUntil)
+    // could have run out for the others, unless every other member promised not to promote
+    // meanwhile (failsafe); then until that promise could run out.
+    const lease = leaseAlive ? s.leaseSafeUntil : 0;
+    const until = Math.max(lease, s.failsafeUntil);
+    if (s.now + s.loopWaitMs >= until)
       return {
         kind: 'fence',
-        reason: 'etcd does not answer and my lease could run out before I can renew it: stopping writes',
+        reason: s.failsafe
+          ? 'etcd does not answer, my lease could run out, and not every other member confirmed it will not promote (failsafe): stopping writes'
+          : 'etcd does not answer and my lease could run out before I can renew it: stopping writes',
+      };
+    if (s.failsafeUntil > lease)
+      return {
+        kind: 'lead',
+        reason: `etcd does not answer; every other member confirmed it sees no other leader and will not promote (failsafe): still primary for ${Math.round(s.failsafeUntil - s.now)} ms`,
       };
     return {
       kind: 'lead',
@@ -319,6 +338,12 @@ function failover(s: AgentSnapshot, dcs: DcsView): AgentDecision {
     return {
       kind: 'wait',
       reason: 'no leader; this node is marked never to be promoted (noFailover or failoverPriority 0)',
+    };
+  // A promise is a promise: not even an operator's failover goes past it.
+  if (s.promisedTo !== null && s.promisedTo.until > s.now && s.promisedTo.leader !== s.me)
+    return {
+      kind: 'wait',
+      reason: `no leader key, but ${s.promisedTo.leader} runs as primary in failsafe: I promised it not to promote for ${Math.round(s.promisedTo.until - s.now)} ms more`,
     };
   const asked = activeFailover(s);
   if (asked && asked.to !== s.me)
