@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
-import { cpus, release, totalmem } from 'node:os';
+import { cpus, loadavg, release, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { REPO, TestCluster, waitUntil } from '../test/helpers/test-cluster.js';
 import { WriteProbe } from '../test/helpers/write-probe.js';
@@ -14,7 +14,6 @@ import { Writer } from '../test/helpers/writer.js';
 const TRIALS = Number(process.env['PGREPL_BENCH_HA_TRIALS'] ?? '10');
 const HOG_SECONDS = Number(process.env['PGREPL_BENCH_HOG_SECONDS'] ?? '600');
 /** The fast profile under the same load, shorter: it is not the default, and has no target of its own. */
-const FAST_HOG_SECONDS = Math.min(HOG_SECONDS, 120);
 const NODES = ['pg1', 'pg2', 'pg3'];
 /** The idle measure: long enough that a clock tick (10 ms of CPU) is under 0.01 % of a core. */
 const IDLE_SECONDS = 120;
@@ -58,6 +57,12 @@ const WHERE_THE_AGENTS_TIME_GOES = [
   '  then ~0.12 s until the agent reports it. Trials of ~2 s needed pg_rewind: the dead primary had WAL',
   '  its replicas never got. `up --ha` adds ~0.25 s before it spawns the agent.',
 ];
+/** The load average as `uptime` prints it: 1, 5 and 15 minutes. */
+const uptimeNow = () =>
+  loadavg()
+    .map((l) => l.toFixed(2))
+    .join(', ');
+
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
   const m = Math.floor(s.length / 2);
@@ -82,10 +87,11 @@ class HaBench {
     profile: 'default' | 'fast',
     mode: 'sync' | 'async' = 'sync',
     extraSpec = '',
+    extraHa = '',
   ): Promise<HaBench> {
     const c = await TestCluster.create(
       NODES,
-      `${extraSpec}replication:\n  mode: ${mode}\nha:\n  profile: ${profile}\n`,
+      `${extraSpec}replication:\n  mode: ${mode}\nha:\n  profile: ${profile}\n${extraHa}`,
     );
     const up = await c.cli(['up', '--ha']);
     if (up.code !== 0) throw new Error(`up --ha failed: ${up.stderr}`);
@@ -401,6 +407,34 @@ async function falseFailovers(
   }
 }
 
+/**
+ * An etcd outage of ETCD_OUTAGE_MS (etcd SIGSTOPped: every request to it hangs), default profile,
+ * every node up: the writer's longest gap, with failsafe on (the default) or off.
+ */
+async function etcdOutages(failsafe: boolean): Promise<{ gapMs: number[]; lost: number }> {
+  const b = await HaBench.start('default', 'sync', '', `  failsafe: ${failsafe}\n`);
+  const gapMs: number[] = [];
+  let lost = 0;
+  try {
+    const etcdPid = () => b.pid(join(b.c.base, 'state', 'ha', 'etcd.pid'));
+    for (let i = 0; i < OUTAGE_TRIALS; i++) {
+      const r = await b.underWriter(async () => {
+        process.kill(etcdPid(), 'SIGSTOP');
+        await new Promise((res) => setTimeout(res, ETCD_OUTAGE_MS));
+        process.kill(etcdPid(), 'SIGCONT');
+      });
+      gapMs.push(r.gapMs);
+      lost += r.lost;
+    }
+  } finally {
+    await b.cleanup();
+  }
+  return { gapMs, lost };
+}
+
+const ETCD_OUTAGE_MS = 6000;
+const OUTAGE_TRIALS = 3;
+
 /** `PGREPL_BENCH_HA_ONLY=switchover,death-fast,…`: those measures alone, printed; BENCHMARKS.md is left as it is. */
 const PARTS = {
   'death-default': () => timeNodeDeaths('default'),
@@ -414,6 +448,8 @@ const PARTS = {
   idle: () => idleAgents(IDLE_SECONDS),
   hog: () => falseFailovers(HOG_SECONDS),
   'hog-fast': () => falseFailovers(HOG_SECONDS, 'fast'),
+  'etcd-outage': () => etcdOutages(true),
+  'etcd-outage-no-failsafe': () => etcdOutages(false),
 } as const;
 
 export async function runHaBenchmarks(): Promise<void> {
@@ -428,6 +464,7 @@ export async function runHaBenchmarks(): Promise<void> {
     return;
   }
   const started = new Date();
+  const loadBefore = uptimeNow();
   const deathDefault = await PARTS['death-default']();
   const deathFast = await PARTS['death-fast']();
   const crash = await PARTS.crash();
@@ -436,8 +473,10 @@ export async function runHaBenchmarks(): Promise<void> {
   const swServer = await PARTS['switchover-server']();
   const sw1mb = await PARTS['switchover-1mb']();
   const idle = await PARTS.idle();
+  const outage = await PARTS['etcd-outage']();
+  const outageOff = await PARTS['etcd-outage-no-failsafe']();
   const hog = await PARTS.hog();
-  const hogFast = await falseFailovers(FAST_HOG_SECONDS, 'fast');
+  const hogFast = await PARTS['hog-fast']();
   const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM, Linux ${release()}, Node ${process.version}`;
   const r = (xs: number[]) => xs.map((x) => x.toFixed(1)).join(', ');
   const section = [
@@ -458,12 +497,16 @@ export async function runHaBenchmarks(): Promise<void> {
     `| same, sync, as the servers have it: a session kept on every node writes every 5 ms, no client searching (old primary's last write → new primary's first) | ${fmt(swServer.gapMs)} | | | |`,
     `| killed old primary: its agent started again (\`pgrepl up --ha\`) → streaming (default profile) | ${fmt(deathDefault.rejoinMs)} | ≤ 1 s | | 13.5 s / 1.05 s / 1.6 s |`,
     `| same, from the agent process's start (without what \`up --ha\` does before it spawns the agent) | ${fmt(deathDefault.agentRejoinMs)} | ≤ 1 s | | |`,
+    `| etcd down ${ETCD_OUTAGE_MS / 1000} s (SIGSTOP), every node up, default profile: the client's longest gap, failsafe on (the default) | ${fmt(outage.gapMs)} | | ${outage.lost} | Patroni: read-only until etcd is back (failsafe_mode off by default) |`,
+    `| same, failsafe off | ${fmt(outageOff.gapMs)} | | ${outageOff.lost} | |`,
     '',
     `Idle agents over ${IDLE_SECONDS} s (after ${IDLE_WARMUP_MS / 1000} s settling), /metrics scraped every 15 s: RSS ${r(idle.rssMiB)} MiB, CPU ${r(idle.cpuPct)} % of a core (target ≤ 50 MiB, ≤ 1 %). Of the RSS, ${r(idle.anonMiB)} MiB are each agent's own (anonymous) memory; the rest are pages of the Node binary, shared by every Node process (PSS ${r(idle.pssMiB)} MiB). Each agent's fence watchdog, a separate small process: RSS ${r(idle.watchdogRssMiB)} MiB.`,
     '',
     ...WHERE_THE_AGENTS_TIME_GOES,
     '',
-    `False failovers: ${hog.leaderChanges} leader change(s) during ${HOG_SECONDS} s of \`pgbench -c 4\` (${hog.transactions} tps) with a busy loop on each of the ${cpus().length} cores, default profile (target 0). The fast profile under the same load for ${FAST_HOG_SECONDS} s: ${hogFast.leaderChanges} leader change(s) (${hogFast.transactions} tps; no target: it is for quiet machines).`,
+    `False failovers: ${hog.leaderChanges} leader change(s) during ${HOG_SECONDS} s of \`pgbench -c 4\` (${hog.transactions} tps) with a busy loop on each of the ${cpus().length} cores, default profile (target 0). The fast profile under the same load, also ${HOG_SECONDS} s: ${hogFast.leaderChanges} leader change(s) (${hogFast.transactions} tps; target 0).`,
+    '',
+    `Load average (\`uptime\`) when the run began: ${loadBefore}; when it ended: ${uptimeNow()}.`,
     END,
   ].join('\n');
   const file = join(REPO, 'BENCHMARKS.md');
