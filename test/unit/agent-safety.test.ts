@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { decideAgent, RUNS_AS_PRIMARY } from '../../src/cluster/decide/decide-agent.js';
+import { RUNS_AS_PRIMARY } from '../../src/cluster/decide/agent-decisions.js';
+import { decideAgent } from '../../src/cluster/decide/decide-agent.js';
 import type { AgentSnapshot, LocalServer, Peer } from '../../src/cluster/decide/decide-agent.js';
 
 /**

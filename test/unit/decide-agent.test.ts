@@ -1,11 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import {
-  decideAgent,
-  needsPeers,
-  RUNS_AS_PRIMARY,
-  syncProblem,
-} from '../../src/cluster/decide/decide-agent.js';
+import { RUNS_AS_PRIMARY } from '../../src/cluster/decide/agent-decisions.js';
+import { decideAgent, needsPeers, syncProblem } from '../../src/cluster/decide/decide-agent.js';
 import type { AgentSnapshot, LocalServer, Peer } from '../../src/cluster/decide/decide-agent.js';
 import type { DcsView } from '../../src/dcs/ha-values.js';
 

@@ -127,9 +127,6 @@ export type AgentDecision =
   | { readonly kind: 'drop-slots'; readonly reason: string }
   | { readonly kind: 'wait'; readonly reason: string };
 
-/** The decisions under which this node's server runs as a writable primary. */
-export const RUNS_AS_PRIMARY: ReadonlySet<AgentDecision['kind']> = new Set(['lead', 'announce', 'restart']);
-
 /**
  * What one agent does this loop, and why. Its server may run as a primary only while it holds the
  * leader key on a lease it knows alive; every other case leads to fencing, following or waiting.
