@@ -2,7 +2,7 @@ import { PgreplError } from '../errors.js';
 import { findNode } from '../spec/cluster-spec.js';
 import type { ClusterSpec, HaSpec } from '../spec/cluster-spec.js';
 import { compareCandidates } from '../cluster/decide/rank-candidates.js';
-import { candidateOf } from '../cluster/decide/decide-agent.js';
+import { failoverCandidate } from '../cluster/decide/rank-candidates.js';
 import { etcdClient } from '../dcs/etcd-client.js';
 import type { EtcdClient } from '../dcs/etcd-client.js';
 import { haStore } from '../dcs/ha-store.js';
@@ -263,7 +263,7 @@ export async function switchoverThroughAgents(
       'E_NO_PRIMARY',
       'no agent holds the leader key now; a switchover needs a primary to hand over from',
     );
-  const target = to ?? bestReplica(spec, s, leader.node);
+  const target = to ?? bestReplica(spec, s, t.ha, leader.node);
   if (!target) throw new PgreplError('E_NO_CANDIDATE', 'no replica with a live agent can take over');
   if (target === leader.node) throw new PgreplError('E_IS_PRIMARY', `${target} is the primary already`);
   const m = s.members.get(target);
@@ -272,7 +272,17 @@ export async function switchoverThroughAgents(
       'E_NOT_A_REPLICA',
       `${target} is not a running replica with a live agent (${m?.role ?? 'no agent'})`,
     );
-  if (m.problem) throw new PgreplError('E_UNHEALTHY', `${target} cannot take over: ${m.problem}`);
+  // The rule the agents go by in a failover: never-promote marks, its own problem, the lag cap.
+  const why = candidatesIn(spec, s, t.ha, leader.node).find((c) => c.name === target)?.problem ?? null;
+  if (why !== null) {
+    const node = spec.nodes.find((n) => n.name === target);
+    const code = m.problem
+      ? 'E_UNHEALTHY'
+      : node?.noFailover || node?.failoverPriority === 0
+        ? 'E_NO_CANDIDATE'
+        : 'E_BEHIND';
+    throw new PgreplError(code, `${target} cannot take over: ${why}; nothing was changed`);
+  }
   const began = Date.now();
   await t.store.requestSwitchover({ from: leader.node, to: target, at: began });
   try {
@@ -346,7 +356,7 @@ export async function failoverThroughAgents(
         `key expires within ${t.ha.ttlSeconds} s and the agents fail over; nothing was changed`,
     );
   }
-  const target = to ?? bestReplica(spec, s, '');
+  const target = to ?? bestReplica(spec, s, t.ha, '');
   if (!target) throw new PgreplError('E_NO_CANDIDATE', 'no replica with a live agent can be promoted');
   const node = spec.nodes.find((n) => n.name === target);
   const m = s.members.get(target);
@@ -418,16 +428,32 @@ export async function failoverThroughAgents(
   }
 }
 
+/**
+ * The replicas with a live agent as failover candidates, by the one rule the agents also go by
+ * (failoverCandidate): never-promote marks, each agent's own problem, and the lag cap.
+ */
+export function candidatesIn(spec: ClusterSpec, s: HaState, ha: HaSpec, leader: string) {
+  return spec.nodes.flatMap((n, specIndex) => {
+    const m = s.members.get(n.name);
+    if (n.name === leader || m?.role !== 'replica') return [];
+    return [
+      failoverCandidate({
+        name: n.name,
+        rules: { failoverPriority: n.failoverPriority, noFailover: n.noFailover, specIndex },
+        problem: m.problem,
+        positionLsn: m.lsn,
+        replayLsn: m.replayLsn,
+        lag: { bytes: m.lagBytes, cap: ha.maximumLagOnFailover },
+      }),
+    ];
+  });
+}
+
 /** The most advanced replica with a live agent that may be promoted: the one comparator decides. */
-function bestReplica(spec: ClusterSpec, s: HaState, leader: string): string | undefined {
-  const candidates = spec.nodes
-    .map((n, i) => ({ n, i, m: s.members.get(n.name) }))
-    .filter(
-      ({ n, m }) =>
-        n.name !== leader && !n.noFailover && n.failoverPriority > 0 && m?.role === 'replica' && !m.problem,
-    )
-    .map(({ n, i, m }) => candidateOf(n.name, n.failoverPriority, i, m?.lsn ?? null, m?.replayLsn ?? null));
-  return candidates.sort(compareCandidates)[0]?.name;
+function bestReplica(spec: ClusterSpec, s: HaState, ha: HaSpec, leader: string): string | undefined {
+  return candidatesIn(spec, s, ha, leader)
+    .filter((c) => c.problem === null)
+    .sort(compareCandidates)[0]?.name;
 }
 
 /**

@@ -63,6 +63,32 @@ describe('decidePromote', () => {
     });
   });
 
+  it('--auto goes by failoverPriority among equals, and never picks a node marked never to be promoted, as the agents (issue 31)', () => {
+    const ranked = parseSpec(
+      'cluster: t\nstateDir: /s\nnodes:\n  - { name: pg1, port: 5001, dataDir: /d/pg1 }\n' +
+        '  - { name: pg2, port: 5002, dataDir: /d/pg2 }\n  - { name: pg3, port: 5003, dataDir: /d/pg3, failoverPriority: 5 }\n',
+      'test.yaml',
+      '/',
+    );
+    const gone = observe(ranked, { pg1: 'primary-down', pg2: 'replica-streaming', pg3: 'replica-streaming' });
+    const d = decidePromote(ranked, gone, { target: undefined, auto: true, force: false });
+    assert.equal(d.kind === 'promote' && d.target, 'pg3', 'the higher failoverPriority');
+    const never = parseSpec(
+      'cluster: t\nstateDir: /s\nnodes:\n  - { name: pg1, port: 5001, dataDir: /d/pg1 }\n' +
+        '  - { name: pg2, port: 5002, dataDir: /d/pg2, noFailover: true }\n  - { name: pg3, port: 5003, dataDir: /d/pg3 }\n',
+      'test.yaml',
+      '/',
+    );
+    const picked = decidePromote(
+      never,
+      observe(never, { pg1: 'primary-down', pg2: 'replica-streaming', pg3: 'replica-streaming' }),
+      { target: undefined, auto: true, force: false },
+    );
+    assert.equal(picked.kind === 'promote' && picked.target, 'pg3');
+    const candidates = picked.kind === 'promote' ? picked.candidates : [];
+    assert.match(candidates.find((c) => c.name === 'pg2')?.problem ?? '', /marked never to be promoted/);
+  });
+
   it('--auto picks the replica that holds the most WAL', () => {
     const d = decidePromote(spec, patch(primaryGone, 'pg3', received('0/3000100')), {
       target: undefined,

@@ -1,8 +1,7 @@
 import { parseLsn } from '../../postgres/lsn.js';
 import type { DcsView, LeaderKey } from '../../dcs/ha-values.js';
 import type { ReplicationMode } from '../../spec/cluster-spec.js';
-import { compareCandidates } from './rank-candidates.js';
-import type { Candidate } from './rank-candidates.js';
+import { compareCandidates, failoverCandidate } from './rank-candidates.js';
 
 /** The agent's own PostgreSQL, as it observed it this loop. */
 export type LocalServer =
@@ -399,24 +398,25 @@ function failover(s: AgentSnapshot, dcs: DcsView): AgentDecision {
       kind: 'race',
       reason: `no leader; an operator asked for me to be promoted${forced ? ' (forced)' : ''}: racing for the key`,
     };
-  const me: Candidate = candidateOf(
-    s.me,
-    s.failoverPriority,
-    s.specIndex,
-    local.positionLsn,
-    local.replayLsn,
-  );
+  const me = failoverCandidate({
+    name: s.me,
+    rules: s,
+    problem: null,
+    positionLsn: local.positionLsn,
+    replayLsn: local.replayLsn,
+  });
   const better = s.peers
-    .filter(
-      (p) =>
-        p.agentAlive &&
-        p.inRecovery === true &&
-        p.problem === null &&
-        !p.noFailover &&
-        p.failoverPriority > 0,
+    .filter((p) => p.agentAlive && p.inRecovery === true)
+    .map((p) =>
+      failoverCandidate({
+        name: p.name,
+        rules: p,
+        problem: p.problem,
+        positionLsn: p.positionLsn,
+        replayLsn: p.replayLsn,
+      }),
     )
-    .map((p) => candidateOf(p.name, p.failoverPriority, p.specIndex, p.positionLsn, p.replayLsn))
-    .filter((c) => compareCandidates(c, me) < 0);
+    .filter((c) => c.problem === null && compareCandidates(c, me) < 0);
   const [first] = better.sort(compareCandidates);
   if (first)
     return {
@@ -507,15 +507,4 @@ export function syncProblem(
     `only ${confirming.length} of the ${needed} synchronous standbys needed (${sync.count} of ${sync.standbys.join(', ')} ` +
     `acknowledge each commit) confirm they are not ahead of me: I may lack an acknowledged commit`
   );
-}
-
-/** A candidate for compareCandidates: higher failoverPriority first among equals, then spec order. */
-export function candidateOf(
-  name: string,
-  failoverPriority: number,
-  specIndex: number,
-  positionLsn: string | null,
-  replayLsn: string | null,
-): Candidate {
-  return { name, problem: null, positionLsn, replayLsn, priority: -failoverPriority * 10_000 + specIndex };
 }

@@ -2,7 +2,7 @@ import type { ClusterSpec } from '../../spec/cluster-spec.js';
 import { candidateProblem } from './candidate-health.js';
 import { localDir, roleOf } from '../observe/observation.js';
 import type { ClusterObservation } from '../observe/observation.js';
-import { comparableLsn, rankCandidates } from './rank-candidates.js';
+import { comparableLsn, failoverCandidate, rankCandidates } from './rank-candidates.js';
 import type { Candidate } from './rank-candidates.js';
 import { replicaPosition } from './replica-position.js';
 import { topologyGuard } from './topology-guard.js';
@@ -44,19 +44,22 @@ export type PromoteDecision =
       reason: string;
     };
 
-/** Replicas that answer, as failover candidates: how far their WAL goes, and whether they are healthy. */
+/**
+ * Replicas that answer, as failover candidates: how far their WAL goes, and whether they may be
+ * promoted (failoverCandidate: the spec's never-promote marks and failoverPriority, as the agents).
+ */
 export function candidatesOf(spec: ClusterSpec, obs: ClusterObservation): Candidate[] {
   return obs.nodes
     .filter((o) => roleOf(o) === 'replica')
     .map((o) => {
       const instance = o.server?.ok ? o.server.instance : undefined;
-      return {
+      return failoverCandidate({
         name: o.node.name,
+        rules: { ...o.node, specIndex: spec.nodes.findIndex((n) => n.name === o.node.name) },
         problem: candidateProblem(o, obs),
         positionLsn: instance ? replicaPosition(instance) : null,
         replayLsn: instance?.replayLsn ?? null,
-        priority: spec.nodes.findIndex((n) => n.name === o.node.name),
-      };
+      });
     });
 }
 
