@@ -39,4 +39,22 @@ export default tseslint.config(
       ],
     },
   },
+  {
+    // store/ is what commands share (lock, journal, fenced nodes): it holds data and knows nothing
+    // of the layers that use it, so that context/, which builds it, and store/ never import each other.
+    files: ['src/cluster/store/**/*.ts'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              regex: '^\\.\\./(context|observe|decide|actions|operations)/',
+              message: 'store/ may not import the layers above it: pass what it needs in',
+            },
+          ],
+        },
+      ],
+    },
+  },
 );

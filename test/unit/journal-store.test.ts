@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ignoreEvents } from '../../src/cluster/context/events.js';
 import type { ClusterStore } from '../../src/cluster/store/cluster-store.js';
-import { assertNoInterruptedOperation, Journal } from '../../src/cluster/store/journal.js';
-import type { JournalEntry } from '../../src/cluster/store/journal.js';
+import { assertNoInterruptedOperation, Journal } from '../../src/cluster/operations/journal.js';
+import type { JournalEntry } from '../../src/cluster/store/cluster-store.js';
 
 /** A ClusterStore in memory, as etcd's will be to the journal: nothing but the interface. */
 function memoryStore(): ClusterStore & { writes: JournalEntry[]; journal: JournalEntry | null } {

@@ -1,5 +1,5 @@
 import type { ClusterSpec } from '../../spec/cluster-spec.js';
-import type { JournalEntry } from '../store/journal.js';
+import type { JournalEntry } from '../store/cluster-store.js';
 import { topologyGuard } from '../decide/topology-guard.js';
 import { roleOf } from './observation.js';
 import { replicaPosition } from '../decide/replica-position.js';

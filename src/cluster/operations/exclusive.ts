@@ -1,7 +1,7 @@
 import { removeLeftoverInitdbSecrets } from '../../postgres/instance-control.js';
 import { childRecordsDir, reapOrphans } from '../context/child-records.js';
 import type { ClusterContext } from '../context/cluster-context.js';
-import { assertNoInterruptedOperation } from '../store/journal.js';
+import { assertNoInterruptedOperation } from './journal.js';
 
 /**
  * Runs a change of the cluster under its lock, after clearing what a killed pgrepl left behind,

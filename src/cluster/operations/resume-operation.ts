@@ -1,7 +1,7 @@
 import { PgreplError } from '../../errors.js';
 import type { ClusterContext } from '../context/cluster-context.js';
-import { Journal } from '../store/journal.js';
-import type { JournalEntry } from '../store/journal.js';
+import { Journal } from './journal.js';
+import type { JournalEntry } from '../store/cluster-store.js';
 import { runPromote } from './run-promote.js';
 import type { PromoteResult } from './run-promote.js';
 import { runRejoin } from './run-rejoin.js';

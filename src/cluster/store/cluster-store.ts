@@ -1,5 +1,3 @@
-import type { JournalEntry } from './journal.js';
-
 /** One change of topology or mode, kept after its journal is gone: `pgrepl history`. */
 export interface HistoryEntry {
   readonly at: string;
@@ -34,4 +32,18 @@ export interface ClusterStore {
   appendHistory(entry: HistoryEntry): Promise<void>;
   /** Oldest first. */
   readHistory(): Promise<readonly HistoryEntry[]>;
+}
+
+/** What a topology operation is doing, written before each step so a crash leaves a trace. */
+export interface JournalEntry {
+  readonly op: 'promote' | 'switchover' | 'rejoin';
+  /** The command line that resumes it. */
+  readonly resume: string[];
+  /** Facts later steps and an undo need (e.g. the old primary's name). */
+  readonly facts: Readonly<Record<string, string>>;
+  readonly pid: number;
+  readonly startedAt: string;
+  /** The step being performed (not yet known to be complete). */
+  readonly step: string;
+  readonly done: readonly string[];
 }

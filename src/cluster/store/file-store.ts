@@ -5,7 +5,7 @@ import { writeOwnedFile } from '../../postgres/owned-paths.js';
 import { withClusterLock } from './cluster-lock.js';
 import { readState, setFenced } from './cluster-state.js';
 import type { ClusterStore, HistoryEntry } from './cluster-store.js';
-import type { JournalEntry } from './journal.js';
+import type { JournalEntry } from './cluster-store.js';
 
 export const journalPath = (stateDir: string) => join(stateDir, 'journal.json');
 export const historyPath = (stateDir: string) => join(stateDir, 'history.jsonl');

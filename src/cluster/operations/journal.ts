@@ -5,21 +5,7 @@ import type { EventSink } from '../context/events.js';
 import { crashIfAt, parseCrashPoint } from '../context/crash-point.js';
 import { stopIfInterrupted } from '../context/safe-stop.js';
 import type { CrashPoint } from '../context/crash-point.js';
-import type { ClusterStore } from './cluster-store.js';
-
-/** What a topology operation is doing, written before each step so a crash leaves a trace. */
-export interface JournalEntry {
-  readonly op: 'promote' | 'switchover' | 'rejoin';
-  /** The command line that resumes it. */
-  readonly resume: string[];
-  /** Facts later steps and an undo need (e.g. the old primary's name). */
-  readonly facts: Readonly<Record<string, string>>;
-  readonly pid: number;
-  readonly startedAt: string;
-  /** The step being performed (not yet known to be complete). */
-  readonly step: string;
-  readonly done: readonly string[];
-}
+import type { ClusterStore, JournalEntry } from '../store/cluster-store.js';
 
 /** A running operation's journal: `step()` before each step, `finish()` at the end. */
 export class Journal {
