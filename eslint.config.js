@@ -29,10 +29,10 @@ export default tseslint.config(
             },
             {
               regex:
-                '^\\.\\./(actions|operations|store|context)/|^\\.\\./observe/(?!observation\\.js$)|^\\.\\./\\.\\./(?!spec/|postgres/)|^\\.\\./\\.\\./postgres/(?!(lsn|render-pg-hba|render-postgresql-conf)\\.js$)',
+                '^\\.\\./(actions|operations|store|context)/|^\\.\\./observe/(?!observation\\.js$)|^\\.\\./\\.\\./(?!cluster-spec/|postgres/)|^\\.\\./\\.\\./postgres/(?!(lsn|render-pg-hba|render-postgresql-conf)\\.js$)',
               allowTypeImports: true,
               message:
-                'decide/ may import only other decisions, observation types, spec/ and pure postgres/ renderers',
+                'decide/ may import only other decisions, observation types, cluster-spec/ and pure postgres/ renderers',
             },
           ],
         },

@@ -1,6 +1,6 @@
 import { PgreplError } from '../errors.js';
 import type { ErrorCode } from '../errors.js';
-import type { ClusterSpec } from '../spec/cluster-spec.js';
+import type { ClusterSpec } from '../cluster-spec/cluster-spec.js';
 import type { MemberRecord } from '../dcs/ha-values.js';
 import { isLocalHost } from '../postgres/local-address.js';
 import { watchProcess } from '../postgres/process-watch.js';

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import type { ClusterContext } from '../cluster/context/cluster-context.js';
 import { fileStore } from '../cluster/store/file-store.js';
-import type { NodeSpec } from '../spec/cluster-spec.js';
+import type { NodeSpec } from '../cluster-spec/cluster-spec.js';
 import { PgreplError } from '../errors.js';
 import { ensureOwnedDir } from '../postgres/owned-paths.js';
 import type { EtcdClient } from '../dcs/etcd-client.js';

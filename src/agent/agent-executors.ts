@@ -3,7 +3,7 @@ import { parseLsn } from '../postgres/lsn.js';
 import { readWalReceiver } from '../postgres/instance-queries.js';
 import { readReplayProgress } from '../postgres/promotion.js';
 import type { KeptSession, SqlSession } from '../postgres/sql-client.js';
-import type { HaSpec, NodeSpec } from '../spec/cluster-spec.js';
+import type { HaSpec, NodeSpec } from '../cluster-spec/cluster-spec.js';
 import type { ClusterContext } from '../cluster/context/cluster-context.js';
 import { controlOf } from '../cluster/actions/control-of.js';
 import { nodeOf, sqlOn } from '../cluster/actions/node-actions.js';

@@ -3,7 +3,7 @@ import { watchProcess } from '../postgres/process-watch.js';
 import type { ProcessWatch } from '../postgres/process-watch.js';
 import { keptSession } from '../postgres/sql-client.js';
 import type { KeptSession } from '../postgres/sql-client.js';
-import type { NodeSpec } from '../spec/cluster-spec.js';
+import type { NodeSpec } from '../cluster-spec/cluster-spec.js';
 import { adminTarget, requireSuperuserPassword } from '../cluster/context/cluster-context.js';
 import type { ClusterContext } from '../cluster/context/cluster-context.js';
 import { controlOf } from '../cluster/actions/control-of.js';

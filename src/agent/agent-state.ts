@@ -2,7 +2,7 @@ import type { ClusterContext } from '../cluster/context/cluster-context.js';
 import type { AgentDecision } from '../cluster/decide/decide-agent.js';
 import type { EtcdClient } from '../dcs/etcd-client.js';
 import type { HaState, MemberRecord } from '../dcs/ha-values.js';
-import type { HaSpec, NodeSpec } from '../spec/cluster-spec.js';
+import type { HaSpec, NodeSpec } from '../cluster-spec/cluster-spec.js';
 import type { FenceLink } from './fence-link.js';
 import type { SelfObservation } from './observe-self.js';
 

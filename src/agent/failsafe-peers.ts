@@ -1,5 +1,5 @@
 import { requestJson } from '../dcs/http-json.js';
-import type { HaSpec, NodeSpec } from '../spec/cluster-spec.js';
+import type { HaSpec, NodeSpec } from '../cluster-spec/cluster-spec.js';
 import { agentApiUrl } from './ha-services.js';
 
 /**

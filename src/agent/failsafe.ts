@@ -1,5 +1,5 @@
 import type { Clock } from '../cluster/context/clock.js';
-import type { HaSpec } from '../spec/cluster-spec.js';
+import type { HaSpec } from '../cluster-spec/cluster-spec.js';
 import type { HaState } from '../dcs/ha-values.js';
 import { leaseMarginMs } from './agent-state.js';
 

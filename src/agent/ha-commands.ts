@@ -1,6 +1,6 @@
 import { PgreplError } from '../errors.js';
-import { findNode } from '../spec/cluster-spec.js';
-import type { ClusterSpec, HaSpec } from '../spec/cluster-spec.js';
+import { findNode } from '../cluster-spec/cluster-spec.js';
+import type { ClusterSpec, HaSpec } from '../cluster-spec/cluster-spec.js';
 import { compareCandidates } from '../cluster/decide/rank-candidates.js';
 import { failoverCandidate } from '../cluster/decide/rank-candidates.js';
 import { etcdClient } from '../dcs/etcd-client.js';

@@ -1,8 +1,8 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PgreplError } from '../errors.js';
-import type { ClusterSpec, HaSpec, NodeSpec } from '../spec/cluster-spec.js';
-import { defaultHa } from '../spec/resolve-ha.js';
+import type { ClusterSpec, HaSpec, NodeSpec } from '../cluster-spec/cluster-spec.js';
+import { defaultHa } from '../cluster-spec/resolve-ha.js';
 import { findEtcd, localEtcdArgs, localEtcdUrl, waitEtcdHealthy } from '../dcs/local-etcd.js';
 import type { LocalEtcd } from '../dcs/local-etcd.js';
 import { etcdClient } from '../dcs/etcd-client.js';

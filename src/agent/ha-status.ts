@@ -1,4 +1,4 @@
-import type { ClusterSpec } from '../spec/cluster-spec.js';
+import type { ClusterSpec } from '../cluster-spec/cluster-spec.js';
 import { etcdClient } from '../dcs/etcd-client.js';
 import { haStore } from '../dcs/ha-store.js';
 import { effectiveHa, etcdEndpoints } from './ha-services.js';

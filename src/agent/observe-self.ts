@@ -2,7 +2,7 @@ import { readInstanceState, readSenders, readSlots } from '../postgres/instance-
 import type { InstanceState, SenderState, SlotState } from '../postgres/instance-queries.js';
 import { withSql } from '../postgres/sql-client.js';
 import type { KeptSession } from '../postgres/sql-client.js';
-import type { NodeSpec } from '../spec/cluster-spec.js';
+import type { NodeSpec } from '../cluster-spec/cluster-spec.js';
 import { adminTarget } from '../cluster/context/cluster-context.js';
 import type { ClusterContext } from '../cluster/context/cluster-context.js';
 import { controlOf } from '../cluster/actions/control-of.js';

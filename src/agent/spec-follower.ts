@@ -1,7 +1,7 @@
 import { statSync } from 'node:fs';
 import { PgreplError } from '../errors.js';
 import type { KeptSession } from '../postgres/sql-client.js';
-import type { NodeSpec } from '../spec/cluster-spec.js';
+import type { NodeSpec } from '../cluster-spec/cluster-spec.js';
 import type { ClusterContext } from '../cluster/context/cluster-context.js';
 import { nodeOf } from '../cluster/actions/node-actions.js';
 import { renderPrimary, repoint, syncSettingTakenAt } from '../cluster/actions/topology-actions.js';

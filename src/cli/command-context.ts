@@ -3,7 +3,7 @@ import type { ClusterContext } from '../cluster/context/cluster-context.js';
 import { exclusively } from '../cluster/operations/exclusive.js';
 import { refuseWhileAgentsRun } from '../agent/ha-commands.js';
 import { processRunner } from '../postgres/command-runner.js';
-import { loadSpec } from '../spec/load-spec.js';
+import { loadSpec } from '../cluster-spec/load-spec.js';
 import type { EventSink } from '../cluster/context/events.js';
 import { PgreplError } from '../errors.js';
 import { humanEvents } from './human-events.js';

@@ -1,7 +1,7 @@
 import { stringify } from 'yaml';
 import { renderPgHba } from '../postgres/render-pg-hba.js';
 import { renderPostgresqlConf, synchronousStandbyNames } from '../postgres/render-postgresql-conf.js';
-import type { ClusterSpec, NodeSpec } from '../spec/cluster-spec.js';
+import type { ClusterSpec, NodeSpec } from '../cluster-spec/cluster-spec.js';
 import { shellQuote } from './render-host-bundle.js';
 import type { BundleFile } from './render-host-bundle.js';
 import { walSegmentArgs } from '../postgres/instance-control.js';

@@ -1,7 +1,7 @@
 import { dirname, join } from 'node:path';
 import { passfileBesideDataDir, separateHosts } from '../cluster/context/node-hosts.js';
 import { renderNodeConfig } from '../cluster/decide/render-node-config.js';
-import type { ClusterSpec, NodeSpec } from '../spec/cluster-spec.js';
+import type { ClusterSpec, NodeSpec } from '../cluster-spec/cluster-spec.js';
 import { walSegmentArgs } from '../postgres/instance-control.js';
 
 /** One file of a bundle: its path inside the bundle, its text, its mode. */

@@ -6,8 +6,8 @@ import type {
 } from '../../src/cluster/observe/observation.js';
 import { renderNodeConfig } from '../../src/cluster/decide/render-node-config.js';
 import type { RenderFacts } from '../../src/cluster/decide/render-node-config.js';
-import type { ClusterSpec, NodeSpec } from '../../src/spec/cluster-spec.js';
-import { parseSpec } from '../../src/spec/parse-spec.js';
+import type { ClusterSpec, NodeSpec } from '../../src/cluster-spec/cluster-spec.js';
+import { parseSpec } from '../../src/cluster-spec/parse-spec.js';
 
 /** Nodes pg1..pg9 on this machine: they connect from 127.0.0.1 and share the state dir's passfile. */
 export const FACTS: RenderFacts = {

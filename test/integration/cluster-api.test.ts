@@ -8,7 +8,7 @@ import { SqlError } from '../../src/errors.js';
 import { buildContext } from '../../src/cluster/context/cluster-context.js';
 import { cloneTempDir } from '../../src/cluster/observe/observation.js';
 import { processRunner } from '../../src/postgres/command-runner.js';
-import { loadSpec } from '../../src/spec/load-spec.js';
+import { loadSpec } from '../../src/cluster-spec/load-spec.js';
 import { clusterForSuite, upCluster } from '../helpers/test-cluster.js';
 import type { TestCluster } from '../helpers/test-cluster.js';
 

@@ -8,7 +8,7 @@ import { buildContext } from '../../src/cluster/context/cluster-context.js';
 import { processRunner } from '../../src/postgres/command-runner.js';
 import { parseLsn } from '../../src/postgres/lsn.js';
 import { parseControlData, readLatestCheckpoint } from '../../src/postgres/read-controldata.js';
-import { loadSpec } from '../../src/spec/load-spec.js';
+import { loadSpec } from '../../src/cluster-spec/load-spec.js';
 import { clusterForSuite, pgBin } from '../helpers/test-cluster.js';
 import type { TestCluster } from '../helpers/test-cluster.js';
 

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { failoverBoundMs, HA_PROFILES } from '../../src/spec/ha-profiles.js';
+import { failoverBoundMs, HA_PROFILES } from '../../src/cluster-spec/ha-profiles.js';
 import { TestCluster, assertNoLeakedServers } from '../helpers/test-cluster.js';
 import { haAgents, haveEtcd } from '../helpers/ha-agents.js';
 

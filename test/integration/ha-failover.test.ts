@@ -16,7 +16,7 @@ import {
   waitUntil,
 } from '../helpers/test-cluster.js';
 import { API_OFFSET, haAgents, haveEtcd } from '../helpers/ha-agents.js';
-import { failoverBoundMs, HA_PROFILES } from '../../src/spec/ha-profiles.js';
+import { failoverBoundMs, HA_PROFILES } from '../../src/cluster-spec/ha-profiles.js';
 
 const haproxy = ['/usr/sbin/haproxy', '/usr/bin/haproxy'].find((p) => existsSync(p)) ?? null;
 const strace = ['/usr/bin/strace', '/bin/strace'].find((p) => existsSync(p)) ?? null;

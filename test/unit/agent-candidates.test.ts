@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { candidatesIn } from '../../src/agent/ha-commands.js';
 import type { HaState, MemberRecord } from '../../src/dcs/ha-values.js';
-import { parseSpec } from '../../src/spec/parse-spec.js';
-import { resolveHa } from '../../src/spec/resolve-ha.js';
+import { parseSpec } from '../../src/cluster-spec/parse-spec.js';
+import { resolveHa } from '../../src/cluster-spec/resolve-ha.js';
 
 const spec = parseSpec(
   'cluster: t\nstateDir: /s\nnodes:\n  - { name: pg1, port: 5001, dataDir: /d/pg1 }\n' +

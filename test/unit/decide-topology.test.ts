@@ -5,7 +5,7 @@ import { decideSwitchover } from '../../src/cluster/decide/decide-switchover.js'
 import { planUp } from '../../src/cluster/decide/plan-up.js';
 import { replayCaughtUp } from '../../src/cluster/actions/topology-actions.js';
 import type { ClusterObservation, ServerAnswer } from '../../src/cluster/observe/observation.js';
-import { parseSpec } from '../../src/spec/parse-spec.js';
+import { parseSpec } from '../../src/cluster-spec/parse-spec.js';
 import { FACTS, observe, specOf, patchServer } from '../helpers/observation-fixtures.js';
 
 const spec = specOf(3);

@@ -4,9 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { PgreplError } from '../../src/errors.js';
-import { removeNodeFromSpec, writeReplicationMode } from '../../src/spec/edit-spec.js';
-import { parseSpec } from '../../src/spec/parse-spec.js';
-import { renderSpecTemplate, TEMPLATE_DEFAULTS } from '../../src/spec/render-spec-template.js';
+import { removeNodeFromSpec, writeReplicationMode } from '../../src/cluster-spec/edit-spec.js';
+import { parseSpec } from '../../src/cluster-spec/parse-spec.js';
+import { renderSpecTemplate, TEMPLATE_DEFAULTS } from '../../src/cluster-spec/render-spec-template.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'pgrepl-edit-'));
 after(() => rmSync(dir, { recursive: true, force: true }));

@@ -4,7 +4,7 @@ import { agentContext } from '../../src/agent/agent-context.js';
 import { controlOf } from '../../src/cluster/actions/control-of.js';
 import type { ClusterContext } from '../../src/cluster/context/cluster-context.js';
 import { PgreplError } from '../../src/errors.js';
-import { parseSpec } from '../../src/spec/parse-spec.js';
+import { parseSpec } from '../../src/cluster-spec/parse-spec.js';
 
 const NODES = 'nodes:\n  - { name: pg1, port: 5432 }\n  - { name: pg2, port: 5433 }\n';
 const parse = (ha: string, nodes = NODES) =>

@@ -4,9 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { PgreplError } from '../../src/errors.js';
-import { EMBEDDED_SOURCE, loadSpec } from '../../src/spec/load-spec.js';
-import { parseSpec } from '../../src/spec/parse-spec.js';
-import { renderSpecTemplate, TEMPLATE_DEFAULTS } from '../../src/spec/render-spec-template.js';
+import { EMBEDDED_SOURCE, loadSpec } from '../../src/cluster-spec/load-spec.js';
+import { parseSpec } from '../../src/cluster-spec/parse-spec.js';
+import { renderSpecTemplate, TEMPLATE_DEFAULTS } from '../../src/cluster-spec/render-spec-template.js';
 
 const fails = (text: string, code: string, message: RegExp) =>
   assert.throws(

@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { resolveNodeHosts } from '../../src/cluster/context/node-hosts.js';
 import { renderNodeConfig } from '../../src/cluster/decide/render-node-config.js';
 import { processRunner } from '../../src/postgres/command-runner.js';
-import { parseSpec } from '../../src/spec/parse-spec.js';
+import { parseSpec } from '../../src/cluster-spec/parse-spec.js';
 
 // pg1 and pg2 on this machine, pg3 on a host of its own (an address of no interface here; only
 // the routing table is asked about the local ones, nothing is sent anywhere).

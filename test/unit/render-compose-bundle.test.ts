@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { parse } from 'yaml';
 import { renderComposeBundle } from '../../src/deploy/render-compose-bundle.js';
-import { parseSpec } from '../../src/spec/parse-spec.js';
+import { parseSpec } from '../../src/cluster-spec/parse-spec.js';
 import { composeValidator } from '../helpers/compose-schema.js';
 import { assertGolden } from '../helpers/golden.js';
 

@@ -4,7 +4,7 @@ import { renderNodeConfig } from '../../src/cluster/decide/render-node-config.js
 import { renderPassfile } from '../../src/postgres/render-passfile.js';
 import { scramVerifier } from '../../src/postgres/scram-verifier.js';
 import { phaseOf } from '../../src/postgres/run-basebackup.js';
-import { parseSpec } from '../../src/spec/parse-spec.js';
+import { parseSpec } from '../../src/cluster-spec/parse-spec.js';
 
 const spec = parseSpec(
   `cluster: t

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { renderHostBundle } from '../../src/deploy/render-host-bundle.js';
-import { parseSpec } from '../../src/spec/parse-spec.js';
+import { parseSpec } from '../../src/cluster-spec/parse-spec.js';
 import { assertGolden } from '../helpers/golden.js';
 
 const spec = parseSpec(

@@ -1,9 +1,9 @@
 import { existsSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { PgreplError } from '../../errors.js';
-import { DEFAULT_SPEC_FILE } from '../../spec/load-spec.js';
-import { parseSpec } from '../../spec/parse-spec.js';
-import { renderSpecTemplate, TEMPLATE_DEFAULTS } from '../../spec/render-spec-template.js';
+import { DEFAULT_SPEC_FILE } from '../../cluster-spec/load-spec.js';
+import { parseSpec } from '../../cluster-spec/parse-spec.js';
+import { renderSpecTemplate, TEMPLATE_DEFAULTS } from '../../cluster-spec/render-spec-template.js';
 
 export interface InitOptions {
   name?: string;

@@ -5,7 +5,7 @@ import type { PlanOptions } from '../../cluster/decide/plan-up.js';
 import { describeStep } from '../../cluster/decide/plan-step.js';
 import { nodeOf } from '../../cluster/actions/node-actions.js';
 import { PgreplError } from '../../errors.js';
-import { EMBEDDED_SOURCE } from '../../spec/load-spec.js';
+import { EMBEDDED_SOURCE } from '../../cluster-spec/load-spec.js';
 import { changing, commandContext } from '../command-context.js';
 import {
   agentApiUrl,

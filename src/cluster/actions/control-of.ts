@@ -1,4 +1,4 @@
-import type { NodeSpec } from '../../spec/cluster-spec.js';
+import type { NodeSpec } from '../../cluster-spec/cluster-spec.js';
 import type { ClusterContext } from '../context/cluster-context.js';
 import { localNodeControl } from './local-node-control.js';
 import { notLocalControl } from './node-control.js';

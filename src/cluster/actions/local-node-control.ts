@@ -24,7 +24,7 @@ import type { LatestCheckpoint } from '../../postgres/read-controldata.js';
 import { runBasebackup } from '../../postgres/run-basebackup.js';
 import { listCommitsAfter, readCommitsAfter, runRewind } from '../../postgres/run-rewind.js';
 import { readOwnWal } from '../../postgres/wal-bytes.js';
-import type { NodeSpec } from '../../spec/cluster-spec.js';
+import type { NodeSpec } from '../../cluster-spec/cluster-spec.js';
 import { requireSuperuserPassword } from '../context/cluster-context.js';
 import type { ClusterContext } from '../context/cluster-context.js';
 import { cloneTempDir } from '../observe/observation.js';

@@ -3,7 +3,7 @@ import type { DataDirState } from '../../postgres/instance-control.js';
 import type { ControlData, LatestCheckpoint } from '../../postgres/read-controldata.js';
 import type { LostWal, RewindOutcome } from '../../postgres/run-rewind.js';
 import type { CloneProgress } from '../../postgres/run-basebackup.js';
-import type { NodeSpec } from '../../spec/cluster-spec.js';
+import type { NodeSpec } from '../../cluster-spec/cluster-spec.js';
 import type { LocalDataDir, NotLocal } from '../observe/observation.js';
 import type { NodeConfig } from '../decide/render-node-config.js';
 

@@ -3,7 +3,7 @@ import { parseLsn } from '../../postgres/lsn.js';
 import { promoteStandby, readReplayProgress } from '../../postgres/promotion.js';
 import { ensurePhysicalSlot } from '../../postgres/replication-admin.js';
 import type { SqlSession } from '../../postgres/sql-client.js';
-import type { NodeSpec } from '../../spec/cluster-spec.js';
+import type { NodeSpec } from '../../cluster-spec/cluster-spec.js';
 import type { ClusterContext } from '../context/cluster-context.js';
 import { controlOf } from './control-of.js';
 import { configFor, pollSession, sqlOn } from './node-actions.js';

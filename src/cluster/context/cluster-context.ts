@@ -8,7 +8,7 @@ import { assertReachable, ensureOwnedDir, writeOwnedFile } from '../../postgres/
 import { renderPassfile } from '../../postgres/render-passfile.js';
 import { resolveRunAs } from '../../postgres/resolve-os-user.js';
 import type { SqlTarget } from '../../postgres/sql-client.js';
-import type { ClusterSpec, NodeSpec, SecretRef } from '../../spec/cluster-spec.js';
+import type { ClusterSpec, NodeSpec, SecretRef } from '../../cluster-spec/cluster-spec.js';
 import { childRecordsDir, recordingRunner } from './child-records.js';
 import { readState, recordInstallation } from '../store/cluster-state.js';
 import type { ClusterStore } from '../store/cluster-store.js';

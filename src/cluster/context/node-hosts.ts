@@ -2,7 +2,7 @@ import { dirname, join } from 'node:path';
 import type { CommandRunner } from '../../postgres/command-runner.js';
 import { isLocalHost } from '../../postgres/local-address.js';
 import { sourceAddressFor } from '../../postgres/source-address.js';
-import type { ClusterSpec, NodeSpec } from '../../spec/cluster-spec.js';
+import type { ClusterSpec, NodeSpec } from '../../cluster-spec/cluster-spec.js';
 import type { NodeHostFacts } from '../decide/render-node-config.js';
 
 /** What is true of the machine a node runs on, as the rest of pgrepl needs it. */

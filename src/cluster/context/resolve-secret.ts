@@ -4,7 +4,7 @@ import { dirname } from 'node:path';
 import { PgreplError } from '../../errors.js';
 import type { RunAs } from '../../postgres/command-runner.js';
 import { ensureOwnedDir, writeOwnedFile } from '../../postgres/owned-paths.js';
-import type { SecretRef } from '../../spec/cluster-spec.js';
+import type { SecretRef } from '../../cluster-spec/cluster-spec.js';
 
 /**
  * Reads a password from its source. A generated one is created on first use (`create`), 0600,

@@ -1,6 +1,6 @@
 import { parseLsn } from '../../postgres/lsn.js';
 import type { DcsView, LeaderKey } from '../../dcs/ha-values.js';
-import type { ReplicationMode } from '../../spec/cluster-spec.js';
+import type { ReplicationMode } from '../../cluster-spec/cluster-spec.js';
 import { compareCandidates, failoverCandidate } from './rank-candidates.js';
 
 /** The agent's own PostgreSQL, as it observed it this loop. */

@@ -1,4 +1,4 @@
-import type { ClusterSpec } from '../../spec/cluster-spec.js';
+import type { ClusterSpec } from '../../cluster-spec/cluster-spec.js';
 import { candidateProblem } from './candidate-health.js';
 import { localDir, roleOf } from '../observe/observation.js';
 import type { ClusterObservation } from '../observe/observation.js';

@@ -1,4 +1,4 @@
-import type { ReplicationMode } from '../../spec/cluster-spec.js';
+import type { ReplicationMode } from '../../cluster-spec/cluster-spec.js';
 import { roleOf } from '../observe/observation.js';
 import type { ClusterObservation } from '../observe/observation.js';
 import { topologyGuard } from './topology-guard.js';

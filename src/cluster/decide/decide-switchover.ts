@@ -1,4 +1,4 @@
-import type { ClusterSpec } from '../../spec/cluster-spec.js';
+import type { ClusterSpec } from '../../cluster-spec/cluster-spec.js';
 import { candidatesOf } from './decide-promote.js';
 import { roleOf, runningReplicas } from '../observe/observation.js';
 import type { ClusterObservation } from '../observe/observation.js';

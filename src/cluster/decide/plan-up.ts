@@ -1,4 +1,4 @@
-import type { ClusterSpec, NodeSpec } from '../../spec/cluster-spec.js';
+import type { ClusterSpec, NodeSpec } from '../../cluster-spec/cluster-spec.js';
 import { divergedNotStarted } from './decide-divergence.js';
 import { roleOf } from '../observe/observation.js';
 import type { ClusterObservation, LocalDataDir, NodeObservation } from '../observe/observation.js';

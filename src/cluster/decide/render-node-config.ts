@@ -5,7 +5,7 @@ import {
   synchronousStandbyNames,
 } from '../../postgres/render-postgresql-conf.js';
 import type { PostgresqlConfInput } from '../../postgres/render-postgresql-conf.js';
-import type { ClusterSpec, NodeSpec } from '../../spec/cluster-spec.js';
+import type { ClusterSpec, NodeSpec } from '../../cluster-spec/cluster-spec.js';
 
 /** What rendering needs to know of the host a node runs on. */
 export interface NodeHostFacts {

@@ -5,7 +5,7 @@ import type { ControlData } from '../../postgres/read-controldata.js';
 import type { LostWal } from '../../postgres/run-rewind.js';
 import type { SqlSession } from '../../postgres/sql-client.js';
 import { readServerWal } from '../../postgres/wal-bytes.js';
-import type { NodeSpec } from '../../spec/cluster-spec.js';
+import type { NodeSpec } from '../../cluster-spec/cluster-spec.js';
 import { controlOf } from '../actions/control-of.js';
 import type { NodeControl } from '../actions/node-control.js';
 import type { ClusterContext } from '../context/cluster-context.js';

@@ -6,7 +6,7 @@ import type {
   UnappliedSetting,
   WalReceiverState,
 } from '../../postgres/instance-queries.js';
-import type { NodeSpec } from '../../spec/cluster-spec.js';
+import type { NodeSpec } from '../../cluster-spec/cluster-spec.js';
 import type { Divergence } from '../decide/decide-divergence.js';
 
 /** What a running server answered over SQL. */

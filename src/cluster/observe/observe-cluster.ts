@@ -16,7 +16,7 @@ import { readReplayProgress } from '../../postgres/promotion.js';
 import { verifierMatches } from '../../postgres/scram-verifier.js';
 import { withSql } from '../../postgres/sql-client.js';
 import type { SqlSession } from '../../postgres/sql-client.js';
-import type { NodeSpec } from '../../spec/cluster-spec.js';
+import type { NodeSpec } from '../../cluster-spec/cluster-spec.js';
 import { adminTarget } from '../context/cluster-context.js';
 import type { ClusterContext } from '../context/cluster-context.js';
 import { readState } from '../store/cluster-state.js';

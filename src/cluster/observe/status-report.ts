@@ -1,4 +1,4 @@
-import type { ClusterSpec } from '../../spec/cluster-spec.js';
+import type { ClusterSpec } from '../../cluster-spec/cluster-spec.js';
 import type { JournalEntry } from '../store/cluster-store.js';
 import { topologyGuard } from '../decide/topology-guard.js';
 import { roleOf } from './observation.js';

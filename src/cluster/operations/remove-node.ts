@@ -1,8 +1,8 @@
 import { rmSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { PgreplError } from '../../errors.js';
-import { removeNodeFromSpec } from '../../spec/edit-spec.js';
-import { EMBEDDED_SOURCE, loadSpec } from '../../spec/load-spec.js';
+import { removeNodeFromSpec } from '../../cluster-spec/edit-spec.js';
+import { EMBEDDED_SOURCE, loadSpec } from '../../cluster-spec/load-spec.js';
 import { controlOf } from '../actions/control-of.js';
 import { nodeOf, sqlOn } from '../actions/node-actions.js';
 import type { ClusterContext } from '../context/cluster-context.js';

@@ -3,7 +3,7 @@ import { lsnDiff } from '../../postgres/lsn.js';
 import { acceptsConnections } from '../../postgres/instance-control.js';
 import { readTimelineHistory } from '../../postgres/promotion.js';
 import type { LostWal } from '../../postgres/run-rewind.js';
-import type { NodeSpec } from '../../spec/cluster-spec.js';
+import type { NodeSpec } from '../../cluster-spec/cluster-spec.js';
 import type { ClusterContext } from '../context/cluster-context.js';
 import { decidePromote } from '../decide/decide-promote.js';
 import type { PromoteDecision, PromoteRequest } from '../decide/decide-promote.js';

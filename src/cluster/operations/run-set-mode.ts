@@ -1,7 +1,7 @@
 import { dirname } from 'node:path';
 import { PgreplError } from '../../errors.js';
-import { writeReplicationMode } from '../../spec/edit-spec.js';
-import { EMBEDDED_SOURCE, loadSpec } from '../../spec/load-spec.js';
+import { writeReplicationMode } from '../../cluster-spec/edit-spec.js';
+import { EMBEDDED_SOURCE, loadSpec } from '../../cluster-spec/load-spec.js';
 import type { ClusterContext } from '../context/cluster-context.js';
 import { decideSetMode } from '../decide/decide-set-mode.js';
 import type { SetModeRequest } from '../decide/decide-set-mode.js';

@@ -1,7 +1,7 @@
 import { PgreplError } from '../../errors.js';
 import { checkSettings } from '../../postgres/check-settings.js';
 import { assertPortFree } from '../../postgres/instance-control.js';
-import { specText } from '../../spec/load-spec.js';
+import { specText } from '../../cluster-spec/load-spec.js';
 import { renderFacts } from '../actions/node-actions.js';
 import { prepareStateDir, rememberInstallation } from '../context/cluster-context.js';
 import type { ClusterContext } from '../context/cluster-context.js';
@@ -118,7 +118,7 @@ async function assertSettingsAccepted(ctx: ClusterContext): Promise<void> {
   const bad = await checkSettings(ctx.env, ctx.spec.settings);
   if (bad.length === 0) return;
   // Loaded only now: an unchanged spec comes from the parse cache without the YAML parser and zod.
-  const { specProblemsError } = await import('../../spec/parse-spec.js');
+  const { specProblemsError } = await import('../../cluster-spec/parse-spec.js');
   throw specProblemsError(
     specText(ctx.spec),
     ctx.spec.source,
