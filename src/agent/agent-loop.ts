@@ -417,13 +417,24 @@ export class Agent {
       policy: DECISIONS[decision.kind].fence,
       pid,
       observedReplicaPid: before.local.kind === 'replica' ? before.pid : null,
-      // Until its lease could run out, or, in failsafe, every member's promise.
-      writableUntil: Math.max(this.lease?.safeUntil ?? 0, this.failsafe.until),
+      writableUntil: this.writableUntil(),
       now: ctx.clock.now(),
       restartingUnderKey: holds && (this.host.restarting !== null || this.operation === 'restart'),
     });
     if (order.kind === 'arm') fence.arm(order.until, order.pid);
     else fence.disarm();
+  }
+
+  /**
+   * Until when its server may take writes: while the leader key is known to be on its lease, until
+   * that lease could run out, or, in failsafe, every member's promise; without the key, not at all
+   * (a primary whose key lives on a lease it lost, say after a restart, is killed at once).
+   */
+  private writableUntil(): number {
+    const held = this.host.keyOnLease;
+    if (held === null) return 0;
+    const lease = this.lease;
+    return Math.max(lease !== null && lease.id === held ? lease.safeUntil : 0, this.failsafe.until);
   }
 
   /**
