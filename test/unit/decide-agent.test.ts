@@ -2,7 +2,12 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { RUNS_AS_PRIMARY } from '../../src/cluster/decide/agent-decisions.js';
 import { decideAgent, needsPeers, syncProblem } from '../../src/cluster/decide/decide-agent.js';
-import type { AgentSnapshot, LocalServer, Peer } from '../../src/cluster/decide/decide-agent.js';
+import type {
+  AgentDecision,
+  AgentSnapshot,
+  LocalServer,
+  Peer,
+} from '../../src/cluster/decide/decide-agent.js';
 import type { DcsView } from '../../src/dcs/ha-values.js';
 
 const NOW = 1_000_000;
@@ -599,4 +604,155 @@ describe('the quorum rule', () => {
       null,
     );
   });
+});
+
+describe('the agent decision: every reason it gives (issue 31, defect 10)', () => {
+  const stopped = (o: Partial<Extract<LocalServer, { kind: 'stopped' }>> = {}): LocalServer => ({
+    kind: 'stopped',
+    standby: false,
+    initialized: true,
+    ...o,
+  });
+  const asked = { from: 'pg1', to: 'pg3', at: NOW - 100, targetReady: true, notFollowing: [] };
+  const cases: [string, AgentSnapshot, AgentDecision['kind'], RegExp][] = [
+    [
+      'a leader through a short etcd outage',
+      snap({ me: 'pg1', local: primary, dcs: null, leaseSafeUntil: NOW + 2500 }),
+      'lead',
+      /etcd does not answer; still primary for 2500 ms, until my lease could run out/,
+    ],
+    [
+      'paused, with another node holding the key',
+      snap({ local: primary, dcs: view({ paused: true }) }),
+      'fence',
+      /paused, but pg1 holds the leader key and this node runs as a primary/,
+    ],
+    [
+      'a primary holding the key on a lease that ran out',
+      snap({ me: 'pg1', local: primary, leaseSafeUntil: NOW - 1 }),
+      'fence',
+      /my lease could have run out, and the leader key with it: stopping writes/,
+    ],
+    [
+      'a primary with no key while another answers as one',
+      snap({
+        me: 'pg2',
+        local: primary,
+        dcs: view({ leader: null }),
+        peers: [peer('pg1', { inRecovery: false })],
+      }),
+      'fence',
+      /pg1 also runs as a primary and no one holds the key: stopping writes here/,
+    ],
+    [
+      'a primary while another holds the key',
+      snap({ local: primary }),
+      'fence',
+      /pg1 holds the leader key \(term 7\); this primary must stop taking writes/,
+    ],
+    [
+      'a replica while the new leader promotes',
+      snap({
+        dcs: view({ leader: { node: 'pg3', term: 8, lease: LEASE, ready: false, followable: false } }),
+      }),
+      'wait',
+      /pg3 took the leader key and is promoting/,
+    ],
+    [
+      'a former primary, stopped',
+      snap({ local: stopped() }),
+      'rejoin',
+      /stopped without standby.signal \(a former primary\): rejoining it to pg1/,
+    ],
+    [
+      'a replica during a switchover, moved to the target',
+      snap({ dcs: view({ switchover: asked }) }),
+      'follow',
+      /switchover to pg3: streaming from it before pg1 stops/,
+    ],
+    [
+      'a replica on an older timeline that does not stream',
+      snap({
+        local: replica({ timeline: 1, streaming: false }),
+        dcs: view({ lastLeaderLsn: { lsn: '0/5000000', timeline: 2 } }),
+      }),
+      'rejoin',
+      /on timeline 1, behind the leader's 2, and not streaming/,
+    ],
+    [
+      'a replica with slots nobody uses',
+      snap({ local: replica({ idleSlots: 1 }) }),
+      'drop-slots',
+      /1 replication slot\(s\) here that no standby uses/,
+    ],
+    ['a replica that streams', snap(), 'wait', /replica of pg1, streaming/],
+    [
+      'a leader waiting for the others to move to the switchover target',
+      snap({ me: 'pg1', local: primary, dcs: view({ switchover: { ...asked, notFollowing: ['pg2'] } }) }),
+      'lead',
+      /switchover to pg3 asked: waiting for pg2 to stream from it first/,
+    ],
+    [
+      'a leader handing over',
+      snap({ me: 'pg1', local: primary, dcs: view({ switchover: asked }) }),
+      'hand-over',
+      /switchover to pg3 asked: stopping cleanly and handing over the key/,
+    ],
+    [
+      'a replica that won the key',
+      snap({
+        dcs: view({ leader: { node: 'pg2', term: 9, lease: LEASE, ready: false, followable: false } }),
+      }),
+      'promote',
+      /won the leader key \(term 9\): promoting/,
+    ],
+    [
+      'a leader whose crashed primary did not come back',
+      snap({ me: 'pg1', local: stopped(), downSince: NOW - 2500 }),
+      'release',
+      /my primary has not come back in 2500 ms: releasing the key/,
+    ],
+    [
+      'a leader whose primary is still starting',
+      snap({ me: 'pg1', local: { kind: 'starting' }, downSince: NOW - 2500 }),
+      'release',
+      /my primary is still starting after 2500 ms: releasing the key/,
+    ],
+    [
+      'a candidate on an older timeline',
+      leaderless({
+        local: replica({ timeline: 1 }),
+        dcs: view({ leader: null, lastLeaderLsn: { lsn: '0/5000000', timeline: 2 } }),
+      }),
+      'wait',
+      /no leader; on timeline 1, behind the last leader's 2/,
+    ],
+    [
+      'a candidate behind another',
+      leaderless({ local: replica({ positionLsn: '0/4FFFF00' }) }),
+      'wait',
+      /no leader; pg3 \(at 0\/5000000\) goes before me \(at 0\/4FFFF00\)/,
+    ],
+    [
+      'the best candidate',
+      leaderless(),
+      'race',
+      /no leader; the most advanced eligible replica \(at 0\/5000000\): racing for the key/,
+    ],
+    [
+      'a key that names this replica on another lease',
+      snap({
+        me: 'pg1',
+        dcs: view({ leader: { node: 'pg1', term: 7, lease: 'other', ready: true, followable: true } }),
+      }),
+      'wait',
+      /the leader key names me but lives on lease other, not on mine: waiting for it to expire/,
+    ],
+  ];
+  for (const [what, s, kind, reason] of cases)
+    it(what, () => {
+      const d = decided(s);
+      assert.equal(d.kind, kind);
+      assert.match(d.reason, reason);
+    });
 });
