@@ -49,7 +49,7 @@ export interface Peer {
 export const CASCADE_WAIT_MS = 2000;
 
 /** A switchover or failover request older than this was abandoned (its target never took over). */
-export const SWITCHOVER_MAX_AGE_MS = 30_000;
+const SWITCHOVER_MAX_AGE_MS = 30_000;
 
 /** Everything one agent decides on: pure data, observed by the loop. */
 export interface AgentSnapshot {
