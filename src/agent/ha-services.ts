@@ -101,9 +101,17 @@ export async function ensureLocalEtcd(
   mkdirSync(p.root, { recursive: true, mode: 0o700 });
   let local = readRecord(spec.stateDir)?.localEtcd ?? null;
   if (!local) {
-    const clientPort = await freePort();
-    let peerPort = await freePort();
-    while (peerPort === clientPort) peerPort = await freePort();
+    // Not a port the spec gives a node or its agent's API: free now, but theirs once they start.
+    const offset = (spec.ha ?? defaultHa()).apiPortOffset;
+    const taken = new Set(spec.nodes.flatMap((n) => [n.port, n.port + offset]));
+    const pick = async () => {
+      let port = await freePort();
+      while (taken.has(port)) port = await freePort();
+      taken.add(port);
+      return port;
+    };
+    const clientPort = await pick();
+    const peerPort = await pick();
     local = { dataDir: p.etcdDir, clientPort, peerPort };
     writeFileSync(p.record, `${JSON.stringify({ localEtcd: local } satisfies HaRecord, null, 2)}\n`, {
       mode: 0o600,
