@@ -15,7 +15,7 @@ import type { HaStore } from '../dcs/ha-store.js';
 import type { HaState } from '../dcs/ha-values.js';
 import { agentExecutors } from './agent-executors.js';
 import type { ExecutorHost } from './agent-executors.js';
-import { leaseMarginMs, restartBudgetMs } from './agent-state.js';
+import { initialAgentState, leaseMarginMs, restartBudgetMs } from './agent-state.js';
 import type { AgentDeps, AgentState } from './agent-state.js';
 import { EtcdWatch } from './etcd-watch.js';
 import { Failsafe } from './failsafe.js';
@@ -72,19 +72,7 @@ export class Agent {
     if (!target) requireSuperuserPassword(ctx);
     // A lost session most often means a dead postmaster: the loop looks at once.
     this.session = keptSession(target!, Math.min(1000, ha.retryTimeoutMs), () => this.nudge());
-    this.state = {
-      node: d.node.name,
-      self: null,
-      record: null,
-      decision: null,
-      ha: null,
-      leaseSafeUntil: 0,
-      lastLoopAt: 0,
-      lastLoopMs: 0,
-      etcdErrors: 0,
-      promotions: { leader_lost: 0, operator: 0, switchover: 0 },
-      lastFailoverMs: null,
-    };
+    this.state = initialAgentState(d.node.name);
     // The hosts' getters read the agent as it is when asked (its spec may be re-read meanwhile).
     const now = {
       d: () => this.d,

@@ -31,6 +31,23 @@ export interface AgentState {
   readonly lastFailoverMs: number | null;
 }
 
+/** What an agent knows before its first loop: nothing yet. */
+export function initialAgentState(node: string): AgentState {
+  return {
+    node,
+    self: null,
+    record: null,
+    decision: null,
+    ha: null,
+    leaseSafeUntil: 0,
+    lastLoopAt: 0,
+    lastLoopMs: 0,
+    etcdErrors: 0,
+    promotions: { leader_lost: 0, operator: 0, switchover: 0 },
+    lastFailoverMs: null,
+  };
+}
+
 export interface AgentDeps {
   readonly ctx: ClusterContext;
   readonly node: NodeSpec;

@@ -4,26 +4,14 @@ import type { ClientRequest } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { startAgentApi } from '../../src/agent/agent-api.js';
 import type { AgentApi } from '../../src/agent/agent-api.js';
-import type { AgentState } from '../../src/agent/agent-loop.js';
+import { initialAgentState } from '../../src/agent/agent-state.js';
 import type { NodeOperationResult } from '../../src/agent/agent-operations.js';
 import { systemClock } from '../../src/cluster/context/clock.js';
 import { freePort } from '../helpers/test-cluster.js';
 
 const TOKEN = 'a'.repeat(64);
 
-const idle: AgentState = {
-  node: 'pg1',
-  self: null,
-  record: null,
-  decision: null,
-  ha: null,
-  leaseSafeUntil: 0,
-  lastLoopAt: 0,
-  lastLoopMs: 0,
-  etcdErrors: 0,
-  promotions: { leader_lost: 0, operator: 0, switchover: 0 },
-  lastFailoverMs: null,
-};
+const idle = initialAgentState('pg1');
 
 /** Sends the headers of a POST and `first` bytes of its body, and resolves with the status that comes back. */
 function postPartly(

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { candidatesIn } from '../../src/agent/ha-commands.js';
 import type { HaState, MemberRecord } from '../../src/dcs/ha-values.js';
+import { memberRecord } from '../helpers/member-records.js';
 import { parseSpec } from '../../src/cluster-spec/parse-spec.js';
 import { resolveHa } from '../../src/cluster-spec/resolve-ha.js';
 
@@ -18,26 +19,8 @@ const ha = resolveHa({
   failsafe: true,
 });
 
-const replica = (node: string, lagBytes: number): MemberRecord => ({
-  node,
-  role: 'replica',
-  timeline: 1,
-  lsn: '0/5000000',
-  replayLsn: '0/5000000',
-  lagBytes,
-  replayLagBytes: lagBytes,
-  problem: null,
-  upstream: 'pg1',
-  streaming: true,
-  slotsFor: null,
-  syncStandbys: [],
-  quorumStandbys: [],
-  decision: 'wait',
-  reason: '',
-  api: '',
-  pid: 1,
-  at: 0,
-});
+const replica = (node: string, lagBytes: number): MemberRecord =>
+  memberRecord(node, { lagBytes, replayLagBytes: lagBytes });
 
 const state = (members: MemberRecord[]) =>
   ({ members: new Map(members.map((m) => [m.node, m])) }) as unknown as HaState;

@@ -4,31 +4,12 @@ import { parseLag } from '../../src/agent/agent-api.js';
 import type { AgentState } from '../../src/agent/agent-loop.js';
 import { answerCheck, CHECK_PATHS } from '../../src/agent/health-checks.js';
 import type { CheckContext, CheckPath } from '../../src/agent/health-checks.js';
-import type { HaState, MemberRecord } from '../../src/dcs/ha-values.js';
+import type { HaState } from '../../src/dcs/ha-values.js';
+import { memberRecord } from '../helpers/member-records.js';
 
 const NOW = 1_000_000;
 
-const record = (node: string, o: Partial<MemberRecord> = {}): MemberRecord => ({
-  node,
-  role: 'replica',
-  timeline: 1,
-  lsn: '0/5000000',
-  replayLsn: '0/5000000',
-  lagBytes: 0,
-  replayLagBytes: 0,
-  problem: null,
-  upstream: 'pg1',
-  streaming: true,
-  slotsFor: null,
-  syncStandbys: [],
-  quorumStandbys: [],
-  decision: 'wait',
-  reason: '',
-  api: '',
-  pid: 1,
-  at: 0,
-  ...o,
-});
+const record = memberRecord;
 
 /** pg1 leads with pg2 as its synchronous standby (or quorum, with `quorum`); `node` is the agent asked. */
 function state(
