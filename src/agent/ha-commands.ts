@@ -3,6 +3,7 @@ import { findNode } from '../cluster-spec/cluster-spec.js';
 import type { ClusterSpec, HaSpec } from '../cluster-spec/cluster-spec.js';
 import { compareCandidates } from '../cluster/decide/rank-candidates.js';
 import { failoverCandidate } from '../cluster/decide/rank-candidates.js';
+import { sameSyncSet } from '../cluster/decide/decide-sync-set.js';
 import { etcdClient } from '../dcs/etcd-client.js';
 import type { EtcdClient } from '../dcs/etcd-client.js';
 import { haStore } from '../dcs/ha-store.js';
@@ -204,10 +205,7 @@ export async function waitModeTaken(
       const recorded = s.view.sync;
       const recordedOk =
         spec.replication.mode === 'async' ||
-        (recorded !== null &&
-          recorded.count === spec.replication.syncCount &&
-          recorded.standbys.length === others.length &&
-          others.every((n) => recorded.standbys.includes(n)));
+        (recorded !== null && sameSyncSet(recorded, { count: spec.replication.syncCount, standbys: others }));
       if (runs === want && recordedOk) return { leader, synchronousStandbyNames: runs };
       seen = `${leader} runs synchronous_standby_names '${runs ?? '?'}', the spec says '${want}'${recordedOk ? '' : '; etcd does not hold its synchronous set yet'}`;
     }

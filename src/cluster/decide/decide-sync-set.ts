@@ -37,7 +37,8 @@ export function bridgeSyncSet(from: SyncSet, to: SyncSet): SyncSet {
   return { count: 1, standbys };
 }
 
-const sameSet = (a: SyncSet, b: SyncSet) =>
+/** The same count over the same standbys, in whatever order. */
+export const sameSyncSet = (a: SyncSet, b: SyncSet) =>
   a.count === b.count &&
   a.standbys.length === b.standbys.length &&
   b.standbys.every((n) => a.standbys.includes(n));
@@ -69,7 +70,7 @@ export function decideSyncSet(o: {
   const { recorded, desired } = o;
   if (recorded === null)
     return { kind: 'record', set: desired, reason: 'nothing recorded yet: any set asks more than none' };
-  if (sameSet(recorded, desired))
+  if (sameSyncSet(recorded, desired))
     return { kind: 'keep', reason: 'the recorded synchronous standbys are those of the spec' };
   if (o.takenAt === null) {
     if (asksAtLeastAsMuch(desired, recorded))
