@@ -95,7 +95,10 @@ export class Agent {
         // A lost lease, or a first one: the loop looks at once.
         if (lease === null || this.state.leaseSafeUntil === 0) this.nudge();
       },
-      onError: (err) => failed('renewing the lease', err),
+      onError: (err) => {
+        failed('renewing the lease', err);
+        void this.failsafe.renewalFailed();
+      },
     });
     this.failsafe = new Failsafe({
       me: d.node.name,
@@ -104,6 +107,10 @@ export class Agent {
       askPeers: d.askFailsafe,
       localKind: () => this.state.self?.local.kind,
       lastRead: () => this.lastRead,
+      holdsKey: () => this.host.keyOnLease !== null,
+      promised: () => {
+        if (this.host.keyOnLease !== null) this.d.fence.extend(this.writableUntil());
+      },
       failed,
       recovered,
     });
@@ -277,7 +284,7 @@ export class Agent {
       // lease over, rather than let it run out under a healthy primary.
       if (haState.view.leader?.node === node.name && haState.leaderLease)
         await this.leases.adopt(haState.leaderLease);
-      h.keyOnLease = this.heldIn(haState) ? (this.lease?.id ?? null) : null;
+      h.keyOnLease = this.keyLease(haState);
     } catch (err) {
       this.failed('reading etcd', err);
     }
@@ -289,8 +296,10 @@ export class Agent {
     const holds = leader?.node === node.name;
     const down = self.local.kind === 'stopped' || self.local.kind === 'starting';
     this.downSince = holds && down ? (this.downSince ?? began) : null;
-    // Without etcd, a leader keeps writing only on its members' promises (failsafe).
-    if (haState !== null) this.failsafe.reset();
+    // Without etcd, or while etcd still holds its key on the lease it lost meanwhile, a leader keeps
+    // writing only on its members' promises (failsafe).
+    const ridingOut = h.keyOnLease !== null && h.keyOnLease !== this.lease?.id;
+    if (haState !== null && !ridingOut) this.failsafe.reset();
     else if (ha.failsafe && self.local.kind === 'primary' && h.keyOnLease !== null) await this.failsafe.ask();
     const before = {
       me: node.name,
@@ -380,9 +389,16 @@ export class Agent {
     return decision;
   }
 
-  private heldIn(s: HaState): boolean {
+  /**
+   * The lease the leader key is on, when it is this agent's: its live lease, or the one it lost
+   * during an etcd outage it rode out in failsafe (etcd holds that key until its next expiry check
+   * after it answers again; the members' promises, not the lease, then keep the primary writable).
+   * Null otherwise: a key of an earlier run's lease is not this agent's to lead by.
+   */
+  private keyLease(s: HaState): string | null {
     const leader = s.view.leader;
-    return leader?.node === this.d.node.name && leader.lease === this.lease?.id;
+    if (leader?.node !== this.d.node.name) return null;
+    return leader.lease === this.lease?.id || leader.lease === this.leases.lastLostId ? leader.lease : null;
   }
 
   /** The lease while it is sure to live (the keeper renews it on a timer of its own). */

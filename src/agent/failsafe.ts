@@ -14,6 +14,10 @@ export interface FailsafeHost {
   readonly localKind: () => string | undefined;
   /** What etcd said last. */
   readonly lastRead: () => HaState | null;
+  /** Whether, as far as etcd last said, the leader key is on this agent's lease. */
+  readonly holdsKey: () => boolean;
+  /** Every other member promised, until `until` (monotonic): the watchdog may wait that long. */
+  promised(until: number): void;
   failed(during: string, err: unknown): void;
   recovered(during: string): void;
 }
@@ -31,10 +35,29 @@ export class Failsafe {
   /** A member: the leader it promised not to promote against, and until when. */
   promisedTo: { readonly leader: string; readonly until: number } | null = null;
 
+  /** The round under way, which a second caller joins rather than start another. */
+  private asking: Promise<void> | null = null;
+
   constructor(private readonly h: FailsafeHost) {}
 
-  /** One round of asking, for a leader whose read of etcd failed. */
-  async ask(): Promise<void> {
+  /**
+   * The lease keeper could not renew. A leader asks at once, not at its next loop: that loop's own
+   * etcd calls (the member record, the read) may each hang for retryTimeout first, which can take
+   * it past the lease it last renewed (loopWait + retryTimeout after it, the keeper reports; the
+   * lease lives ttl − margin). Seen in CI: a primary killed by its watchdog at 2.5 s of an outage.
+   */
+  async renewalFailed(): Promise<void> {
+    const { h } = this;
+    if (h.ha.failsafe && h.localKind() === 'primary' && h.holdsKey()) await this.ask();
+  }
+
+  /** One round of asking, for a leader that cannot reach etcd. */
+  ask(): Promise<void> {
+    this.asking ??= this.round().finally(() => (this.asking = null));
+    return this.asking;
+  }
+
+  private async round(): Promise<void> {
     const { h } = this;
     if (!h.askPeers) return;
     const sentAt = h.clock.now();
@@ -44,8 +67,9 @@ export class Failsafe {
       h.failed('failsafe', new Error(refused.map((a) => `${a.node}: ${a.why}`).join('; ')));
       return;
     }
-    this.until = sentAt + h.ha.ttlSeconds * 1000 - leaseMarginMs(h.ha);
+    this.until = Math.max(this.until, sentAt + h.ha.ttlSeconds * 1000 - leaseMarginMs(h.ha));
     h.recovered('failsafe');
+    h.promised(this.until);
   }
 
   /** etcd answers again: promises asked are no longer needed. */

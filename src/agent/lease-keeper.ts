@@ -36,6 +36,11 @@ export interface LeaseKeeperDeps {
  */
 export class LeaseKeeper {
   private lease: HeldLease | null = null;
+  /**
+   * The last lease this keeper gave up as possibly run out, unrenewed: etcd may still hold it (and
+   * a key on it) until its next expiry check, and no other agent renews it.
+   */
+  lastLostId: string | null = null;
   private running: Promise<void> | null = null;
   private wake: (() => void) | null = null;
 
@@ -131,6 +136,7 @@ export class LeaseKeeper {
 
   private lost(): void {
     if (this.lease === null) return;
+    this.lastLostId = this.lease.id;
     this.lease = null;
     this.d.onChange(null);
   }

@@ -131,6 +131,34 @@ describe('the agent decision: leader', () => {
     );
   });
 
+  it('stays primary when etcd is back but still holds its key on the lease it lost in failsafe, until etcd revokes it', () => {
+    // The key names pg1 on lease 1111: the one pg1's agent could not renew while etcd was away.
+    const back = {
+      me: 'pg1',
+      local: primary,
+      dcs: view({ leader: { node: 'pg1', term: 7, lease: '1111', ready: true, followable: true } }),
+      failsafe: true,
+      heldAtLastRead: true,
+    } as const;
+    const kept = decided(snap({ ...back, failsafeUntil: NOW + 2000 }));
+    assert.equal(kept.kind, 'wait');
+    assert.match(
+      kept.reason,
+      /holds my leader key on lease 1111, which I could not renew.*still primary for 2000 ms/,
+    );
+    assert.ok(!RUNS_AS_PRIMARY.has(kept.kind), 'it takes no leader action meanwhile');
+    assert.equal(decided(snap({ ...back, failsafeUntil: NOW + 900 })).kind, 'fence', 'not past its promises');
+    assert.equal(decided(snap({ ...back, failsafeUntil: 0 })).kind, 'fence', 'nor without any');
+    assert.equal(
+      decided(snap({ ...back, failsafeUntil: NOW + 2000, heldAtLastRead: false })).kind,
+      'fence',
+      'an earlier run’s lease is not its own (defect 3)',
+    );
+    // Revoked: it takes the key anew.
+    const revoked = decided(snap({ ...back, dcs: view({ leader: null }), failsafeUntil: NOW + 2000 }));
+    assert.equal(revoked.kind, 'take-key');
+  });
+
   it('does not race, even when an operator asks, while it promised a leader in failsafe not to', () => {
     const promisedTo = { leader: 'pg1', until: NOW + 600 };
     const d = decided(leaderless({ promisedTo }));

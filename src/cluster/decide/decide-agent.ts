@@ -84,8 +84,9 @@ export interface AgentSnapshot {
   /** A member: the leader it promised, over its API, not to promote against, and until when. */
   readonly promisedTo: { readonly leader: string; readonly until: number } | null;
   /**
-   * The last read of etcd that succeeded found the leader key on this agent's lease: what a leader
-   * goes on from while etcd does not answer.
+   * The last read of etcd that succeeded found the leader key on this agent's lease (its live one,
+   * or the one it lost during an outage it rode out in failsafe): what a leader goes on from while
+   * etcd does not answer, and until etcd revokes the lost lease.
    */
   readonly heldAtLastRead: boolean;
   /** The other nodes (empty when they were not asked this loop). */
@@ -193,6 +194,19 @@ function decideUnasked(s: AgentSnapshot): AgentDecision {
       reason: `stopped by an operator: \`pgrepl start ${s.me}\` starts it again`,
     };
   if (leader?.node === s.me) {
+    // etcd answers again after an outage this leader rode out in failsafe, and still holds its key
+    // on the lease it could not renew until its next expiry check: the members' promises hold, and
+    // it takes the key anew once etcd revoked it.
+    if (
+      local.kind === 'primary' &&
+      s.heldAtLastRead &&
+      leader.lease !== s.leaseId &&
+      s.now + s.loopWaitMs < s.failsafeUntil
+    )
+      return {
+        kind: 'wait',
+        reason: `etcd answers again, but holds my leader key on lease ${leader.lease}, which I could not renew, until it revokes it; every other member promised not to promote (failsafe): still primary for ${Math.round(s.failsafeUntil - s.now)} ms`,
+      };
     const why =
       leader.lease === s.leaseId
         ? 'my lease could have run out, and the leader key with it'
