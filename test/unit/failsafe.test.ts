@@ -13,7 +13,10 @@ import { manualClock } from '../helpers/manual-clock.js';
 const HA = { ...HA_PROFILES.default, failsafe: true } as unknown as HaSpec;
 type Answer = { node: string; ok: boolean; why: string };
 
-function failsafe(clock: Clock, o: { kind?: string; holds?: boolean; answers?: () => Promise<Answer[]> } = {}) {
+function failsafe(
+  clock: Clock,
+  o: { kind?: string; holds?: boolean; answers?: () => Promise<Answer[]> } = {},
+) {
   const asked: number[] = [];
   const promised: { at: number; until: number }[] = [];
   const host: FailsafeHost = {
@@ -72,11 +75,17 @@ describe('failsafe (issue 31, defect 12)', () => {
     await advance(HA.ttlSeconds * 1000 * 2);
     assert.ok(asked.length > 0, 'no failsafe round while the lease ran out');
     const first = promised[0];
-    assert.ok(first !== undefined && first.at < leaseEnd, `first promise at ${first?.at}, lease until ${leaseEnd}`);
+    assert.ok(
+      first !== undefined && first.at < leaseEnd,
+      `first promise at ${first?.at}, lease until ${leaseEnd}`,
+    );
     assert.ok(first.until > leaseEnd, 'the promise outlasts the lease');
     // Rounds go on while etcd is away: each promise is given before the last one ran out.
     for (let i = 1; i < promised.length; i++)
-      assert.ok((promised[i]?.at as number) < (promised[i - 1]?.until as number), `promise ${i} came too late`);
+      assert.ok(
+        (promised[i]?.at as number) < (promised[i - 1]?.until as number),
+        `promise ${i} came too late`,
+      );
     stop.abort();
     etcdUp = true;
     await advance(HA.loopWaitMs);
