@@ -61,6 +61,8 @@ export class Agent {
   private readonly retired = new AbortController();
   /** The postmaster the fence guard last saw: the one the sleep after it watches. */
   private guardedPid: number | null = null;
+  /** Operators' restarts of this node that ended: one that ends during a loop restarted what it observed. */
+  private restartsEnded = 0;
   private postmasterWatch: ProcessWatch | null = null;
   private failingBefore = new Set<string>();
   private failingNow = new Set<string>();
@@ -219,6 +221,7 @@ export class Agent {
     try {
       return await this.oneAtATime(fn);
     } finally {
+      if (what === 'restart') this.restartsEnded++;
       this.operation = null;
       this.nudge();
     }
@@ -288,6 +291,7 @@ export class Agent {
     } catch (err) {
       this.failed('reading etcd', err);
     }
+    const restartsBefore = this.restartsEnded;
     const self = await observeSelf(ctx, node, this.session);
     const leader = haState?.view.leader ?? null;
     if (haState !== null && leader === null && this.lastRead?.view.leader && h.leaderGoneAt === null)
@@ -360,7 +364,7 @@ export class Agent {
     } catch (err) {
       this.failed(decision.kind, err);
     }
-    this.guard(self, decision, holds);
+    this.guard(self, decision, holds, this.operation === 'restart' || this.restartsEnded !== restartsBefore);
     const record = memberRecord({
       node: node.name,
       api: this.d.api,
@@ -411,11 +415,15 @@ export class Agent {
     return this.lease?.id ?? '0';
   }
 
-  /** Tells the fence watchdog what decideFence says of the server after this loop's action. */
-  private guard(before: SelfObservation, decision: AgentDecision, holds: boolean): void {
+  /**
+   * Tells the fence watchdog what decideFence says of the server after this loop's action.
+   * `restarted`: an operator's restart of this node ran during the loop, so the postmaster running
+   * now may be one the loop did not observe.
+   */
+  private guard(before: SelfObservation, decision: AgentDecision, holds: boolean, restarted: boolean): void {
     const { ctx, node, fence } = this.d;
     fence.ensureRunning();
-    const pid = controlOf(ctx, node).state().pid;
+    const { pid, standbySignal } = controlOf(ctx, node).state();
     this.guardedPid = pid;
     const order = decideFence({
       policy: DECISIONS[decision.kind].fence,
@@ -424,6 +432,7 @@ export class Agent {
       writableUntil: this.writableUntil(),
       now: ctx.clock.now(),
       restartingUnderKey: holds && (this.host.restarting !== null || this.operation === 'restart'),
+      restartingStandby: !holds && restarted && standbySignal,
     });
     if (order.kind === 'arm') fence.arm(order.until, order.pid);
     else fence.disarm();

@@ -177,6 +177,7 @@ describe('what the fence watchdog is told (decideFence)', () => {
     writableUntil: NOW + 3000,
     now: NOW,
     restartingUnderKey: false,
+    restartingStandby: false,
   };
 
   it('arms to the lease a postmaster that may take writes', () => {
@@ -194,6 +195,22 @@ describe('what the fence watchdog is told (decideFence)', () => {
     assert.equal(decideFence({ ...base, policy: 'standby' }).kind, 'disarm');
     assert.equal(decideFence({ ...base, policy: 'as-observed', observedReplicaPid: 42 }).kind, 'disarm');
     assert.equal(decideFence({ ...base, policy: 'as-observed', observedReplicaPid: 41 }).kind, 'arm');
+  });
+
+  it('leaves disarmed the standby an operator restarts, whose new postmaster the loop has not seen yet', () => {
+    // Seen in CI: the guard armed pg3's new postmaster to "now", and the watchdog killed it mid-start.
+    const restarting = {
+      ...base,
+      policy: 'as-observed',
+      observedReplicaPid: 41,
+      restartingStandby: true,
+    } as const;
+    assert.equal(decideFence(restarting).kind, 'disarm');
+    assert.equal(
+      decideFence({ ...restarting, policy: 'writable' }).kind,
+      'arm',
+      'a decision to lead still arms',
+    );
   });
 
   it('arms a primary starting in place under the key with no PID, and at once without a lease', () => {

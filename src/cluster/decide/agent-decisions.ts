@@ -189,11 +189,20 @@ export function decideFence(o: {
   readonly now: number;
   /** It holds the key and its primary is being started in place (no PID known yet). */
   readonly restartingUnderKey: boolean;
+  /**
+   * An operator's restart of this node ran during the loop, without the key, on a data directory
+   * with standby.signal: the postmaster running now is the standby it started, which the loop did
+   * not observe (standby.signal goes before a promoted server takes its first write).
+   */
+  readonly restartingStandby: boolean;
 }): FenceOrderDecision {
   const until = o.writableUntil > 0 ? o.writableUntil : o.now;
   if (o.policy === 'standby') return { kind: 'disarm', reason: 'made a standby' };
   if (o.policy === 'as-observed' && o.pid !== null && o.pid === o.observedReplicaPid)
     return { kind: 'disarm', reason: 'still the replica observed' };
+  // Not a postmaster the loop did not see come: the restart's own, which the next loop observes.
+  if (o.policy === 'as-observed' && o.restartingStandby)
+    return { kind: 'disarm', reason: 'a standby an operator restarts' };
   if (o.pid !== null) return { kind: 'arm', until, pid: o.pid, reason: 'a postmaster that may take writes' };
   // A leader whose primary is being started in place stays fenced while no PID is known: the
   // watchdog then kills whichever postmaster owns the data directory at the deadline.
