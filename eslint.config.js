@@ -39,6 +39,31 @@ export default tseslint.config(
       ],
     },
   },
+  // cluster/'s folders form layers, each importing (at run time) only those below it: store/,
+  // context/, observe/, decide/, actions/, operations/. So no cycle can form between them; a piece
+  // two layers share moves down. Types may cross (they vanish at run time). decide/ and store/ have
+  // stricter rules of their own below.
+  ...[
+    ['context', 'observe|decide|actions|operations'],
+    ['observe', 'decide|actions|operations'],
+    ['actions', 'operations'],
+  ].map(([folder, above]) => ({
+    files: [`src/cluster/${folder}/**/*.ts`],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              regex: `^\\.\\./(${above})/`,
+              allowTypeImports: true,
+              message: `${folder}/ may import only the cluster/ layers below it (store < context < observe < decide < actions < operations): move what both need down`,
+            },
+          ],
+        },
+      ],
+    },
+  })),
   {
     // store/ is what commands share (lock, journal, fenced nodes): it holds data and knows nothing
     // of the layers that use it, so that context/, which builds it, and store/ never import each other.

@@ -6,7 +6,7 @@ import type { KeptSession, SqlSession } from '../postgres/sql-client.js';
 import type { HaSpec, NodeSpec } from '../cluster-spec/cluster-spec.js';
 import type { ClusterContext } from '../cluster/context/cluster-context.js';
 import { controlOf } from '../cluster/actions/control-of.js';
-import { nodeOf, sqlOn } from '../cluster/actions/node-actions.js';
+import { nodeOf, sqlOn } from '../cluster/context/node-sql.js';
 import {
   createSlotsFor,
   dropSlotsOnStandby,

@@ -1,6 +1,6 @@
 import { PgreplError } from '../errors.js';
 import { controlOf } from '../cluster/actions/control-of.js';
-import { sqlOn } from '../cluster/actions/node-actions.js';
+import { sqlOn } from '../cluster/context/node-sql.js';
 import type { EtcdClient } from '../dcs/etcd-client.js';
 import { haStore } from '../dcs/ha-store.js';
 import type { Agent, AgentState } from './agent-loop.js';

@@ -10,7 +10,7 @@ import { haStore } from '../dcs/ha-store.js';
 import type { HaStore } from '../dcs/ha-store.js';
 import type { HaState } from '../dcs/ha-values.js';
 import { effectiveHa, etcdEndpoints } from './ha-services.js';
-import { nodeOf, sqlOn } from '../cluster/actions/node-actions.js';
+import { nodeOf, sqlOn } from '../cluster/context/node-sql.js';
 import type { ClusterContext } from '../cluster/context/cluster-context.js';
 import { synchronousStandbyNames } from '../postgres/render-postgresql-conf.js';
 import { askAgent, waitAgentGone } from './agent-client.js';

@@ -3,7 +3,7 @@ import { PgreplError } from '../errors.js';
 import type { KeptSession } from '../postgres/sql-client.js';
 import type { NodeSpec } from '../cluster-spec/cluster-spec.js';
 import type { ClusterContext } from '../cluster/context/cluster-context.js';
-import { nodeOf } from '../cluster/actions/node-actions.js';
+import { nodeOf } from '../cluster/context/node-sql.js';
 import { renderPrimary, repoint, syncSettingTakenAt } from '../cluster/actions/topology-actions.js';
 import { decideSyncSet } from '../cluster/decide/decide-sync-set.js';
 import type { HaStore } from '../dcs/ha-store.js';

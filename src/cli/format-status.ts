@@ -1,6 +1,6 @@
 import Table from 'cli-table3';
-import type { ClusterStatus } from '../cluster/observe/status-report.js';
-import { formatBytes } from '../cluster/observe/status-report.js';
+import type { ClusterStatus } from '../cluster/decide/status-report.js';
+import { formatBytes } from '../cluster/decide/status-report.js';
 
 const dash = (v: unknown) => (v === null || v === undefined || v === '' ? '-' : String(v));
 const ms = (v: number | null) => (v === null ? '-' : `${v.toFixed(0)} ms`);

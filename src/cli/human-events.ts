@@ -1,7 +1,7 @@
 import { createRequire } from 'node:module';
 import type cliProgress from 'cli-progress';
 import type { ClusterEvent, EventSink } from '../cluster/context/events.js';
-import { describeEvent } from '../cluster/context/events.js';
+import { describeEvent } from './describe-event.js';
 import { describeStep } from '../cluster/decide/plan-step.js';
 import type { Step } from '../cluster/decide/plan-step.js';
 import type { CloneProgress } from '../postgres/run-basebackup.js';

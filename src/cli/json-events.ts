@@ -1,5 +1,5 @@
 import { writeSync } from 'node:fs';
-import { describeEvent } from '../cluster/context/events.js';
+import { describeEvent } from './describe-event.js';
 import type { EventSink } from '../cluster/context/events.js';
 
 /**

@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { controlOf } from '../../src/cluster/actions/control-of.js';
-import { nodeOf } from '../../src/cluster/actions/node-actions.js';
+import { nodeOf } from '../../src/cluster/context/node-sql.js';
 import { buildContext } from '../../src/cluster/context/cluster-context.js';
 import { processRunner } from '../../src/postgres/command-runner.js';
 import { parseLsn } from '../../src/postgres/lsn.js';

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { buildStatus } from '../../src/cluster/observe/status-report.js';
+import { buildStatus } from '../../src/cluster/decide/status-report.js';
 import { observe, specOf } from '../helpers/observation-fixtures.js';
 
 const spec = specOf(2);

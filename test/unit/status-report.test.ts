@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { buildStatus, formatBytes } from '../../src/cluster/observe/status-report.js';
+import { buildStatus, formatBytes } from '../../src/cluster/decide/status-report.js';
 import { observe, specOf, patchServer } from '../helpers/observation-fixtures.js';
 
 describe('status', () => {

@@ -6,7 +6,7 @@ import { planUp } from '../../src/cluster/decide/plan-up.js';
 import { topologyGuard } from '../../src/cluster/decide/topology-guard.js';
 import { roleOf } from '../../src/cluster/observe/observation.js';
 import type { ClusterObservation, NodeObservation } from '../../src/cluster/observe/observation.js';
-import { buildStatus } from '../../src/cluster/observe/status-report.js';
+import { buildStatus } from '../../src/cluster/decide/status-report.js';
 import { FACTS, observe, specOf } from '../helpers/observation-fixtures.js';
 
 const spec = specOf(3);

@@ -13,8 +13,8 @@ import {
   etcdEndpoints,
   haPaths,
 } from '../../agent/ha-services.js';
-import { nodeOf } from '../../cluster/actions/node-actions.js';
-import { describeEvent } from '../../cluster/context/events.js';
+import { nodeOf } from '../../cluster/context/node-sql.js';
+import { describeEvent } from '../describe-event.js';
 import type { EventSink } from '../../cluster/context/events.js';
 import { etcdClient } from '../../dcs/etcd-client.js';
 import { haStore } from '../../dcs/ha-store.js';

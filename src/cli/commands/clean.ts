@@ -1,4 +1,4 @@
-import { formatBytes } from '../../cluster/observe/status-report.js';
+import { formatBytes } from '../../cluster/decide/status-report.js';
 import { listMovedAside, removeMovedAside } from '../../cluster/operations/clean-moved-aside.js';
 import { changing, commandContext } from '../command-context.js';
 import type { GlobalOptions } from '../command-context.js';

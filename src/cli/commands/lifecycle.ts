@@ -1,5 +1,5 @@
 import { destroyCluster } from '../../cluster/operations/destroy-cluster.js';
-import { nodeOf } from '../../cluster/actions/node-actions.js';
+import { nodeOf } from '../../cluster/context/node-sql.js';
 import { removeNode } from '../../cluster/operations/remove-node.js';
 import { exclusively } from '../../cluster/operations/exclusive.js';
 import { reloadNodes, restartNodes } from '../../cluster/operations/restart-nodes.js';

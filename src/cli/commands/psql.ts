@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { observeCluster } from '../../cluster/observe/observe-cluster.js';
 import { roleOf } from '../../cluster/observe/observation.js';
 import { requireSuperuserPassword } from '../../cluster/context/cluster-context.js';
-import { nodeOf } from '../../cluster/actions/node-actions.js';
+import { nodeOf } from '../../cluster/context/node-sql.js';
 import { PgreplError } from '../../errors.js';
 import { commandContext } from '../command-context.js';
 import type { GlobalOptions } from '../command-context.js';

@@ -1,5 +1,5 @@
 import { observeCluster } from '../../cluster/observe/observe-cluster.js';
-import { buildStatus } from '../../cluster/observe/status-report.js';
+import { buildStatus } from '../../cluster/decide/status-report.js';
 import { PgreplError } from '../../errors.js';
 import { commandContext } from '../command-context.js';
 import type { GlobalOptions } from '../command-context.js';

@@ -2,7 +2,7 @@ import { abandonInterrupted, resumeInterrupted } from '../../cluster/operations/
 import { describeDiscarded } from '../../cluster/decide/wal-description.js';
 import { runPromote } from '../../cluster/operations/run-promote.js';
 import { runSwitchover } from '../../cluster/operations/run-switchover.js';
-import { nodeOf } from '../../cluster/actions/node-actions.js';
+import { nodeOf } from '../../cluster/context/node-sql.js';
 import { PgreplError } from '../../errors.js';
 import { changing, commandContext } from '../command-context.js';
 import {

@@ -3,7 +3,7 @@ import type { UpPlan, UpResult } from '../../cluster/operations/run-up.js';
 import type { ClusterContext } from '../../cluster/context/cluster-context.js';
 import type { PlanOptions } from '../../cluster/decide/plan-up.js';
 import { describeStep } from '../../cluster/decide/plan-step.js';
-import { nodeOf } from '../../cluster/actions/node-actions.js';
+import { nodeOf } from '../../cluster/context/node-sql.js';
 import { PgreplError } from '../../errors.js';
 import { EMBEDDED_SOURCE } from '../../cluster-spec/load-spec.js';
 import { changing, commandContext } from '../command-context.js';

@@ -1,5 +1,5 @@
 import { requireSuperuserPassword } from '../../cluster/context/cluster-context.js';
-import { nodeOf } from '../../cluster/actions/node-actions.js';
+import { nodeOf } from '../../cluster/context/node-sql.js';
 import { commandContext } from '../command-context.js';
 import type { GlobalOptions } from '../command-context.js';
 

@@ -1,14 +1,11 @@
-import { chownSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { chownSync, existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { PgreplError } from '../../errors.js';
 import {
   assertPortFree,
   initdb,
   isAlive,
   killInstance,
-  logLength,
-  logSince,
-  logTail,
   readDataDir,
   reloadInstance,
   signalStop,
@@ -16,17 +13,14 @@ import {
   stopInstance,
   waitPostmasterGone,
 } from '../../postgres/instance-control.js';
-import { listRecordStarts, readWalEnd } from '../../postgres/list-wal-records.js';
-import { walFileStart } from '../../postgres/lsn.js';
 import { ensureOwnedDir, writeOwnedFile } from '../../postgres/owned-paths.js';
-import { readControlData, readLatestCheckpoint } from '../../postgres/read-controldata.js';
 import type { LatestCheckpoint } from '../../postgres/read-controldata.js';
 import { runBasebackup } from '../../postgres/run-basebackup.js';
-import { listCommitsAfter, readCommitsAfter, runRewind } from '../../postgres/run-rewind.js';
-import { readOwnWal } from '../../postgres/wal-bytes.js';
+import { runRewind } from '../../postgres/run-rewind.js';
 import type { NodeSpec } from '../../cluster-spec/cluster-spec.js';
 import { requireSuperuserPassword } from '../context/cluster-context.js';
 import type { ClusterContext } from '../context/cluster-context.js';
+import { localNodeDisk, logFileOf, MOVED_ASIDE } from '../observe/local-node-disk.js';
 import { cloneTempDir } from '../observe/observation.js';
 import { readState, recordCreatedDir } from '../store/cluster-state.js';
 import type { NodeControl } from './node-control.js';
@@ -35,18 +29,11 @@ import { writeNodeFiles } from './node-files.js';
 /** How long a fast shutdown may take to write its checkpoint (stopInstance waits as long). */
 const SHUTDOWN_TIMEOUT_MS = 120_000;
 
-/** What a re-clone appends to the data directory it moves aside, before the time. */
-const ASIDE = '.pgrepl-old-';
-
-/** The node's server log, under the state dir of the machine it runs on. */
-export const logFileOf = (ctx: ClusterContext, node: NodeSpec) => join(ctx.paths.logsDir, `${node.name}.log`);
-
 /** NodeControl of a node whose host is this machine: its files and processes, as the run-as user. */
 export function localNodeControl(ctx: ClusterContext, node: NodeSpec): NodeControl {
   const { dataDir } = node;
   const { env } = ctx;
   const runAs = env.runAs;
-  const log = logFileOf(ctx, node);
   const record = (dir: string) => recordCreatedDir(ctx.spec.stateDir, ctx.spec.cluster, dir, runAs);
   // PostgreSQL refuses the directory until a killed server is wholly gone: say what is waited for.
   const gone = () =>
@@ -54,29 +41,14 @@ export function localNodeControl(ctx: ClusterContext, node: NodeSpec): NodeContr
       onWait: (why) =>
         ctx.events.emit({ event: 'action', node: node.name, message: `waiting for ${node.name}: ${why}` }),
     });
+  const disk = localNodeDisk(ctx, node);
   const control: NodeControl = {
-    node,
-    readDisk(createdByPgrepl) {
-      const disk = readDataDir(dataDir);
-      return {
-        ...disk,
-        local: true,
-        createdByPgrepl: createdByPgrepl(dataDir),
-        cloneLeftover: existsSync(cloneTempDir(dataDir)),
-        foreignContent: disk.exists && !disk.initialized && readdirSync(dataDir).length > 0,
-        files: {
-          postgresqlConf: readOrNull(join(dataDir, 'postgresql.conf')),
-          pgHba: readOrNull(join(dataDir, 'pg_hba.conf')),
-        },
-        movedAside: control.movedAside(),
-      };
-    },
-    state: () => readDataDir(dataDir),
+    ...disk,
     async start() {
       if (readDataDir(dataDir).pid !== null) return;
       await gone();
       await assertPortFree(node.host, node.port, node.name);
-      await startInstance(env, { dataDir, logFile: log });
+      await startInstance(env, { dataDir, logFile: logFileOf(ctx, node) });
     },
     async stop(mode) {
       if (readDataDir(dataDir).pid === null) return;
@@ -87,7 +59,7 @@ export function localNodeControl(ctx: ClusterContext, node: NodeSpec): NodeContr
       const deadline = Date.now() + SHUTDOWN_TIMEOUT_MS;
       let before: LatestCheckpoint | null = null;
       for (;;) {
-        const now = await control.latestCheckpoint();
+        const now = await disk.latestCheckpoint();
         // Read twice alike: the file is rewritten in place, and a read may meet a write half done.
         if (
           now.state === 'shut down' &&
@@ -95,7 +67,7 @@ export function localNodeControl(ctx: ClusterContext, node: NodeSpec): NodeContr
           before.checkpointLsn === now.checkpointLsn
         )
           return now;
-        if (pid === null || !isAlive(pid)) return control.latestCheckpoint();
+        if (pid === null || !isAlive(pid)) return disk.latestCheckpoint();
         if (Date.now() > deadline)
           throw new PgreplError(
             'E_TIMEOUT',
@@ -133,7 +105,6 @@ export function localNodeControl(ctx: ClusterContext, node: NodeSpec): NodeContr
       writeOwnedFile(join(dataDir, 'standby.signal'), '', 0o600, runAs);
     },
     clearStandbySignal: () => rmSync(join(dataDir, 'standby.signal'), { force: true }),
-    hasBackupLabel: () => existsSync(join(dataDir, 'backup_label')),
     // Recorded as pgrepl's before it is created, so that a crash cannot leave a directory that
     // pgrepl made but would not delete.
     async initPrimary(config) {
@@ -184,24 +155,13 @@ export function localNodeControl(ctx: ClusterContext, node: NodeSpec): NodeContr
     },
     moveAside() {
       if (!readDataDir(dataDir).initialized) return null;
-      const aside = `${dataDir}${ASIDE}${new Date().toISOString().replace(/[:.]/g, '-')}`;
+      const aside = `${dataDir}${MOVED_ASIDE}${new Date().toISOString().replace(/[:.]/g, '-')}`;
       renameSync(dataDir, aside);
       return aside;
     },
-    movedAside() {
-      const prefix = `${basename(dataDir)}${ASIDE}`;
-      try {
-        return readdirSync(dirname(dataDir))
-          .filter((f) => f.startsWith(prefix))
-          .sort()
-          .map((f) => join(dirname(dataDir), f));
-      } catch {
-        return [];
-      }
-    },
     removeMovedAside(dir) {
       // Only what moveAside() made: never a path that merely was passed in.
-      if (!control.movedAside().includes(dir))
+      if (!disk.movedAside().includes(dir))
         throw new PgreplError('E_UNKNOWN_NODE', `${dir} is no old copy of ${node.name}'s data directory`);
       rmSync(dir, { recursive: true, force: true });
     },
@@ -211,45 +171,8 @@ export function localNodeControl(ctx: ClusterContext, node: NodeSpec): NodeContr
       ctx.abort?.throwIfAborted();
       return outcome;
     },
-    readControlData: () => readControlData(env, dataDir),
-    latestCheckpoint: async () => readLatestCheckpoint(dataDir) ?? (await readControlData(env, dataDir)),
-    readWal: (timeline, lsn, length, seg) => readOwnWal(dataDir, timeline, lsn, length, seg),
-    oldestWalSegment: (timeline) => walSegments(dataDir, timeline)[0],
-    newestWalTimeline() {
-      let newest: number | null = null;
-      try {
-        for (const f of readdirSync(join(dataDir, 'pg_wal')))
-          if (/^[0-9A-F]{24}(\.partial)?$/.test(f))
-            newest = Math.max(newest ?? 0, parseInt(f.slice(0, 8), 16));
-      } catch {
-        return null;
-      }
-      return newest;
-    },
-    listRecordStarts: (timeline, from, to) => listRecordStarts(env, dataDir, timeline, from, to),
-    async walEnd(c) {
-      const newest = walSegments(dataDir, c.timeline).at(-1);
-      if (newest === undefined) return null;
-      const upTo = walFileStart(newest, c.walSegmentBytes) + BigInt(c.walSegmentBytes);
-      return readWalEnd(env, dataDir, c, upTo).catch(() => null);
-    },
-    commitsAfter: (from, control) =>
-      control === undefined
-        ? readCommitsAfter(env, dataDir, from)
-        : listCommitsAfter(env, dataDir, from, control).catch(() => null),
-    logLength: () => logLength(log),
-    logSince: (offset) => logSince(log, offset),
-    logTail: (lines) => logTail(log, lines),
   };
   return control;
-}
-
-/** The WAL segment files of `timeline` in a data directory's pg_wal, oldest first. */
-function walSegments(dataDir: string, timeline: number): string[] {
-  const tl = timeline.toString(16).toUpperCase().padStart(8, '0');
-  return readdirSync(join(dataDir, 'pg_wal'))
-    .filter((f) => /^[0-9A-F]{24}$/.test(f) && f.startsWith(tl))
-    .sort();
 }
 
 /** Creates the data directory's parent when missing (owned by the run-as user); never changes an existing one. */
@@ -260,12 +183,4 @@ function prepareParent(dataDir: string, runAs: ClusterContext['env']['runAs']): 
   if (!runAs || firstCreated === undefined) return;
   for (let dir = parent; dir.length >= firstCreated.length; dir = dirname(dir))
     chownSync(dir, runAs.uid, runAs.gid);
-}
-
-function readOrNull(path: string): string | null {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch {
-    return null;
-  }
 }

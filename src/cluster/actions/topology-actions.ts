@@ -6,7 +6,8 @@ import type { SqlSession } from '../../postgres/sql-client.js';
 import type { NodeSpec } from '../../cluster-spec/cluster-spec.js';
 import type { ClusterContext } from '../context/cluster-context.js';
 import { controlOf } from './control-of.js';
-import { configFor, pollSession, sqlOn } from './node-actions.js';
+import { configFor } from './node-actions.js';
+import { pollSession, sqlOn } from '../context/node-sql.js';
 
 /** What a standby reports of its progress, and since when its replay position has not moved. */
 export interface ReplayProgress {

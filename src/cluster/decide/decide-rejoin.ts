@@ -1,4 +1,4 @@
-import type { Divergence } from './decide-divergence.js';
+import type { Divergence } from '../observe/wal-divergence.js';
 
 /** What is known, so far, about the node a rejoin brings back as a replica (it is stopped). */
 export interface RejoinFacts {

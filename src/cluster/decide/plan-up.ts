@@ -1,5 +1,4 @@
 import type { ClusterSpec, NodeSpec } from '../../cluster-spec/cluster-spec.js';
-import { divergedNotStarted } from './decide-divergence.js';
 import { roleOf } from '../observe/observation.js';
 import type { ClusterObservation, LocalDataDir, NodeObservation } from '../observe/observation.js';
 import type { Plan, Step } from './plan-step.js';
@@ -310,4 +309,17 @@ function foreignDir(node: NodeSpec, what: 'cluster' | 'files'): Plan {
     notes: [],
     refusal: { code: 'E_DATA_DIR_FOREIGN', reason: `${node.dataDir} (node ${node.name}) ${why}` },
   };
+}
+
+/** What `up` and `start` say of a diverged node they did not start, and what to do about it. */
+export function divergedNotStarted(
+  node: string,
+  upstream: string,
+  reason: string,
+  how: 'was left stopped' | 'was not started',
+): string {
+  return (
+    `${node} diverged from ${upstream}: ${reason}. It ${how} (streaming would replay ${upstream}'s WAL over ` +
+    `its own writes); \`pgrepl rejoin ${node}\` re-clones it and lists what only it had`
+  );
 }

@@ -1,9 +1,9 @@
 import type { ClusterSpec } from '../../cluster-spec/cluster-spec.js';
 import type { JournalEntry } from '../store/cluster-store.js';
-import { topologyGuard } from '../decide/topology-guard.js';
-import { roleOf } from './observation.js';
-import { replicaPosition } from '../decide/replica-position.js';
-import type { ClusterObservation, NodeObservation, ObservedRole } from './observation.js';
+import { topologyGuard } from './topology-guard.js';
+import { roleOf } from '../observe/observation.js';
+import { replicaPosition } from './replica-position.js';
+import type { ClusterObservation, NodeObservation, ObservedRole } from '../observe/observation.js';
 
 /** One node in `status --json`; documented in README.md, keep in step with it. */
 export interface NodeStatus {

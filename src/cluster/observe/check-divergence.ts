@@ -6,11 +6,11 @@ import type { LostWal } from '../../postgres/run-rewind.js';
 import type { SqlSession } from '../../postgres/sql-client.js';
 import { readServerWal } from '../../postgres/wal-bytes.js';
 import type { NodeSpec } from '../../cluster-spec/cluster-spec.js';
-import { controlOf } from '../actions/control-of.js';
-import type { NodeControl } from '../actions/node-control.js';
+import { diskOf } from './disk-of.js';
+import type { NodeDisk } from './node-disk.js';
 import type { ClusterContext } from '../context/cluster-context.js';
-import { decideDivergence } from '../decide/decide-divergence.js';
-import type { Divergence, PrimaryFacts } from '../decide/decide-divergence.js';
+import { walDivergence } from './wal-divergence.js';
+import type { Divergence, PrimaryFacts } from './wal-divergence.js';
 
 /** How many bytes at a checkpoint are compared: a record header (24) with its CRC, and a little more. */
 const RECORD_WINDOW = 32;
@@ -35,7 +35,7 @@ export async function checkDivergence(
   node: NodeSpec,
   s: SqlSession,
 ): Promise<DivergenceCheck> {
-  const own = controlOf(ctx, node);
+  const own = diskOf(ctx, node);
   const [control, history, flush] = await Promise.all([
     own.readControlData(),
     readTimelineHistory(s),
@@ -55,7 +55,7 @@ export async function checkDivergence(
   // later timeline in its pg_wal (a replica that followed one) goes on past what that reads.
   const walEnd =
     !sameTimeline && own.newestWalTimeline() === control.timeline ? await own.walEnd(control) : null;
-  const divergence = decideDivergence(
+  const divergence = walDivergence(
     {
       state: control.state,
       timeline: control.timeline,
@@ -74,7 +74,7 @@ export async function checkDivergence(
 
 /** Whether the node's WAL at `at` is the primary's, up to RECORD_WINDOW bytes or the primary's end. */
 async function compareAt(
-  node: NodeControl,
+  node: NodeDisk,
   s: SqlSession,
   control: ControlData,
   at: bigint,
@@ -93,7 +93,7 @@ async function compareAt(
  * (each null when that side lacks the segment); null when the primary has nothing there.
  */
 async function readBoth(
-  node: NodeControl,
+  node: NodeDisk,
   s: SqlSession,
   control: ControlData,
   at: bigint,
@@ -113,7 +113,7 @@ async function readBoth(
  * on its timeline up to its last checkpoint, which it wrote itself.
  */
 async function ownWalSinceFork(
-  node: NodeControl,
+  node: NodeDisk,
   s: SqlSession,
   control: ControlData,
   flush: bigint,
@@ -148,7 +148,7 @@ async function ownWalSinceFork(
 
 /** The first byte of page `p` where the node's WAL and the primary's differ (the primary's end at the latest). */
 async function firstDifference(
-  node: NodeControl,
+  node: NodeDisk,
   s: SqlSession,
   control: ControlData,
   p: bigint,

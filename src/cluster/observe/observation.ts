@@ -7,7 +7,7 @@ import type {
   WalReceiverState,
 } from '../../postgres/instance-queries.js';
 import type { NodeSpec } from '../../cluster-spec/cluster-spec.js';
-import type { Divergence } from '../decide/decide-divergence.js';
+import type { Divergence } from './wal-divergence.js';
 
 /** What a running server answered over SQL. */
 export interface ServerAnswer {

@@ -21,9 +21,9 @@ import { adminTarget } from '../context/cluster-context.js';
 import type { ClusterContext } from '../context/cluster-context.js';
 import { readState } from '../store/cluster-state.js';
 import { checkDivergence } from './check-divergence.js';
-import type { Divergence } from '../decide/decide-divergence.js';
-import { controlOf } from '../actions/control-of.js';
-import { sqlOn } from '../actions/node-actions.js';
+import type { Divergence } from './wal-divergence.js';
+import { diskOf } from './disk-of.js';
+import { sqlOn } from '../context/node-sql.js';
 import { localDir, onlyPrimary } from './observation.js';
 import type { ClusterObservation, NodeObservation, ServerAnswer, ServerUnreachable } from './observation.js';
 
@@ -68,7 +68,7 @@ async function observeNode(
   created: Set<string>,
   fenced: boolean,
 ): Promise<NodeObservation> {
-  const dataDir = controlOf(ctx, node).readDisk((dir) => created.has(dir));
+  const dataDir = diskOf(ctx, node).readDisk((dir) => created.has(dir));
   const common = { node, fenced, divergence: null, dataDir };
   // Another host's disk is not ours to read: what that node is comes from its answer alone.
   if (!dataDir.local) return { ...common, server: await askServer(ctx, node), serverOutsideDataDir: false };

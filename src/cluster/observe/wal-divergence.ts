@@ -43,14 +43,15 @@ export type Divergence =
 const RAN_AS_PRIMARY = new Set(['shut down', 'in production', 'shutting down']);
 
 /**
- * Whether a stopped node can stream from the primary as it is. Pure. Timelines alone miss a node
+ * Whether a stopped node can stream from the primary as it is: a fact about two WAL histories,
+ * which the observation carries (decisions such as rejoin's read it; nothing here is chosen). Pure. Timelines alone miss a node
  * started without standby.signal: it runs as a primary on the *same* timeline (no archive recovery,
  * no new timeline), and pg_rewind then says "no rewind required" about a directory whose pages no
  * longer match the WAL it would replay. So on the primary's timeline the node's own facts decide:
  * a control file that says it ran as a primary, a checkpoint past the primary's WAL, or a record at
  * its checkpoint that is not the primary's record there.
  */
-export function decideDivergence(node: StoppedNodeFacts, primary: PrimaryFacts): Divergence {
+export function walDivergence(node: StoppedNodeFacts, primary: PrimaryFacts): Divergence {
   const cp = node.checkpointLsn;
   if (node.timeline !== primary.timeline) {
     const branch = primary.history.find((h) => h.timeline === node.timeline);
@@ -108,17 +109,4 @@ export function decideDivergence(node: StoppedNodeFacts, primary: PrimaryFacts):
         ? `its last checkpoint ${cp} is the primary's record there`
         : `it stopped as a replica (${node.state}) at ${cp}; the primary no longer holds that WAL to compare`,
   };
-}
-
-/** What `up` and `start` say of a diverged node they did not start, and what to do about it. */
-export function divergedNotStarted(
-  node: string,
-  upstream: string,
-  reason: string,
-  how: 'was left stopped' | 'was not started',
-): string {
-  return (
-    `${node} diverged from ${upstream}: ${reason}. It ${how} (streaming would replay ${upstream}'s WAL over ` +
-    `its own writes); \`pgrepl rejoin ${node}\` re-clones it and lists what only it had`
-  );
 }

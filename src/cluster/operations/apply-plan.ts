@@ -4,14 +4,15 @@ import { ensurePhysicalSlot, ensureReplicationRole } from '../../postgres/replic
 import { hostOf, writeReplicationPassfile } from '../context/cluster-context.js';
 import type { ClusterContext } from '../context/cluster-context.js';
 import { checkDivergence } from '../observe/check-divergence.js';
-import { divergedNotStarted } from '../decide/decide-divergence.js';
+import { divergedNotStarted } from '../decide/plan-up.js';
 import { crashIfAt } from '../context/crash-point.js';
 import type { CrashPoint } from '../context/crash-point.js';
 import { describeStep, PARALLEL_KINDS, stepName } from '../decide/plan-step.js';
 import { stopIfInterrupted } from '../context/safe-stop.js';
 import type { Plan, Step, StepKind } from '../decide/plan-step.js';
 import { controlOf } from '../actions/control-of.js';
-import { configFor, nodeOf, sqlOn, waitStreaming } from '../actions/node-actions.js';
+import { configFor, waitStreaming } from '../actions/node-actions.js';
+import { nodeOf, sqlOn } from '../context/node-sql.js';
 
 export interface ApplyOptions {
   /** How long a replica may take to reach `streaming`. */

@@ -1,7 +1,7 @@
 import { lstatSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { controlOf } from '../actions/control-of.js';
-import { nodeOf } from '../actions/node-actions.js';
+import { nodeOf } from '../context/node-sql.js';
 import type { ClusterContext } from '../context/cluster-context.js';
 
 export interface MovedAside {

@@ -2,7 +2,7 @@ import { readTimelineHistory } from '../../postgres/promotion.js';
 import type { TimelineHistory } from '../../postgres/promotion.js';
 import type { ClusterContext } from '../context/cluster-context.js';
 import { controlOf } from '../actions/control-of.js';
-import { nodeOf, sqlOn } from '../actions/node-actions.js';
+import { nodeOf, sqlOn } from '../context/node-sql.js';
 import { describeDiscarded } from '../decide/wal-description.js';
 
 /** Where two histories parted: the older timeline's end in the newer one's history, when they differ. */

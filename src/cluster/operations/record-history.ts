@@ -1,5 +1,5 @@
 import { readInstanceState } from '../../postgres/instance-queries.js';
-import { nodeOf, sqlOn } from '../actions/node-actions.js';
+import { nodeOf, sqlOn } from '../context/node-sql.js';
 import type { ClusterContext } from '../context/cluster-context.js';
 import type { HistoryEntry } from '../store/cluster-store.js';
 

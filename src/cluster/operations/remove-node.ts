@@ -4,7 +4,7 @@ import { PgreplError } from '../../errors.js';
 import { removeNodeFromSpec } from '../../cluster-spec/edit-spec.js';
 import { EMBEDDED_SOURCE, loadSpec } from '../../cluster-spec/load-spec.js';
 import { controlOf } from '../actions/control-of.js';
-import { nodeOf, sqlOn } from '../actions/node-actions.js';
+import { nodeOf, sqlOn } from '../context/node-sql.js';
 import type { ClusterContext } from '../context/cluster-context.js';
 import { topologyGuard } from '../decide/topology-guard.js';
 import { observeCluster } from '../observe/observe-cluster.js';

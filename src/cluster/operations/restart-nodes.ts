@@ -1,6 +1,7 @@
 import { PgreplError } from '../../errors.js';
 import { controlOf } from '../actions/control-of.js';
-import { nodeOf, waitStreaming } from '../actions/node-actions.js';
+import { waitStreaming } from '../actions/node-actions.js';
+import { nodeOf } from '../context/node-sql.js';
 import type { ClusterContext } from '../context/cluster-context.js';
 import { topologyGuard } from '../decide/topology-guard.js';
 import { observeCluster } from '../observe/observe-cluster.js';

@@ -10,7 +10,8 @@ import type { PromoteDecision, PromoteRequest } from '../decide/decide-promote.j
 import { beginJournal } from './journal.js';
 import type { Journal } from './journal.js';
 import { controlOf } from '../actions/control-of.js';
-import { nodeOf, sqlOn, waitStreaming } from '../actions/node-actions.js';
+import { waitStreaming } from '../actions/node-actions.js';
+import { nodeOf, sqlOn } from '../context/node-sql.js';
 import { observeCluster } from '../observe/observe-cluster.js';
 import { runningReplicas } from '../observe/observation.js';
 import type { ClusterObservation } from '../observe/observation.js';

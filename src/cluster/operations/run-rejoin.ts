@@ -11,15 +11,16 @@ import type { NodeControl } from '../actions/node-control.js';
 import { decideRejoin } from '../decide/decide-rejoin.js';
 import type { RejoinFacts } from '../decide/decide-rejoin.js';
 import { controlOf } from '../actions/control-of.js';
-import { nodeOf, sqlOn, waitStreaming } from '../actions/node-actions.js';
+import { waitStreaming } from '../actions/node-actions.js';
+import { nodeOf, sqlOn } from '../context/node-sql.js';
 import { observeCluster } from '../observe/observe-cluster.js';
 import { onlyPrimary } from '../observe/observation.js';
 import type { ClusterObservation } from '../observe/observation.js';
-import type { Divergence } from '../decide/decide-divergence.js';
+import type { Divergence } from '../observe/wal-divergence.js';
 import { recordHistory } from './record-history.js';
 import { decideRejoinSource } from '../decide/decide-rejoin-source.js';
 import { topologyGuard } from '../decide/topology-guard.js';
-import { describeSplit } from '../observe/describe-split.js';
+import { describeSplit } from './describe-split.js';
 import { dropSlotsOnStandby, makeStandby } from '../actions/topology-actions.js';
 
 export interface RejoinResult {

@@ -1,5 +1,5 @@
 import { controlOf } from '../actions/control-of.js';
-import { nodeOf } from '../actions/node-actions.js';
+import { nodeOf } from '../context/node-sql.js';
 import type { ClusterContext } from '../context/cluster-context.js';
 
 export interface StopResult {
