@@ -64,6 +64,31 @@ export default tseslint.config(
       ],
     },
   })),
+  // The agent and the operator's side are two faces over cluster/: neither imports the other (what
+  // both need, the HA layout, token and services, is in ha/, which imports neither).
+  ...[
+    ['agent', 'operator|cli'],
+    ['operator', 'agent|cli'],
+    ['ha', 'agent|operator|cli'],
+  ].map(([folder, others]) => ({
+    files: [`src/${folder}/**/*.ts`],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              regex: `^\\.\\./(${others})/`,
+              message: `${folder}/ may not import ${others
+                .split('|')
+                .map((f) => `${f}/`)
+                .join(' or ')}: move what both need to ha/`,
+            },
+          ],
+        },
+      ],
+    },
+  })),
   {
     // store/ is what commands share (lock, journal, fenced nodes): it holds data and knows nothing
     // of the layers that use it, so that context/, which builds it, and store/ never import each other.

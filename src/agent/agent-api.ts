@@ -8,7 +8,7 @@ import type { AgentState } from './agent-loop.js';
 import type { AgentOperations } from './agent-operations.js';
 import { agentMetrics } from './agent-metrics.js';
 import type { ApiBodies } from './api-bodies.js';
-import { bearerMatches } from './api-token.js';
+import { bearerMatches } from '../ha/api-token.js';
 import { answerCheck, CHECK_PATHS } from './health-checks.js';
 import type { CheckPath } from './health-checks.js';
 

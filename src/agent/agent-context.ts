@@ -6,7 +6,7 @@ import { PgreplError } from '../errors.js';
 import { ensureOwnedDir } from '../postgres/owned-paths.js';
 import type { EtcdClient } from '../dcs/etcd-client.js';
 import { haStore } from '../dcs/ha-store.js';
-import { haPaths } from './ha-services.js';
+import { haPaths } from '../ha/ha-services.js';
 
 /**
  * The context an agent acts in: only its own node is local (every other node's control refuses

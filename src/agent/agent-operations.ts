@@ -4,17 +4,7 @@ import { sqlOn } from '../cluster/context/node-sql.js';
 import type { EtcdClient } from '../dcs/etcd-client.js';
 import { haStore } from '../dcs/ha-store.js';
 import type { Agent, AgentState } from './agent-loop.js';
-
-/** What a node operation left: the server's role and postmaster PID before and after, and how long it took. */
-export interface NodeOperationResult {
-  readonly node: string;
-  readonly role: string;
-  readonly pidBefore: number | null;
-  readonly pidAfter: number | null;
-  readonly ms: number;
-  /** reload: the settings that still wait for a restart. */
-  readonly pendingRestart?: readonly string[];
-}
+import type { NodeOperationResult } from '../ha/node-operation.js';
 
 export interface AgentOperations {
   restart(): Promise<NodeOperationResult>;

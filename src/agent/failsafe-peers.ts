@@ -1,6 +1,6 @@
 import { requestJson } from '../dcs/http-json.js';
 import type { HaSpec, NodeSpec } from '../cluster-spec/cluster-spec.js';
-import { agentApiUrl } from './ha-services.js';
+import { agentApiUrl } from '../ha/ha-services.js';
 
 /**
  * A leader's failsafe round: asks every other node's agent, at the address the spec gives it and

@@ -2,7 +2,7 @@ import { closeSync, constants, existsSync, openSync, rmSync, writeSync } from 'n
 import { encodeFenceOrder } from './fence-order.js';
 import type { FenceOrder } from './fence-order.js';
 import { FENCE_WATCHDOG_SCRIPT, LONG_RUNNING_NODE_FLAGS } from '../package-files.js';
-import { livePid, spawnRecorded } from './pid-file.js';
+import { livePid, spawnRecorded } from '../ha/pid-file.js';
 import { watchProcess } from '../postgres/process-watch.js';
 import type { ProcessWatch } from '../postgres/process-watch.js';
 

@@ -1,7 +1,9 @@
 import { buildContext } from '../cluster/context/cluster-context.js';
 import type { ClusterContext } from '../cluster/context/cluster-context.js';
 import { exclusively } from '../cluster/operations/exclusive.js';
-import { refuseWhileAgentsRun } from '../agent/ha-commands.js';
+import { refuseWhileAgentsRun } from '../operator/ha-target.js';
+import { topologyFor } from '../operator/topology.js';
+import type { Topology } from '../operator/topology.js';
 import { processRunner } from '../postgres/command-runner.js';
 import { loadSpec } from '../cluster-spec/load-spec.js';
 import type { EventSink } from '../cluster/context/events.js';
@@ -51,6 +53,21 @@ export async function changing<T>(
 ): Promise<T> {
   if (!ALONGSIDE_AGENTS.has(command)) await refuseWhileAgentsRun(ctx.spec, ctx.processEnv, command);
   return exclusively(ctx, command, () => asChanging(fn), opts);
+}
+
+/** How this command reaches the cluster: through the agents while they run it, else directly. */
+export function topologyOf(ctx: ClusterContext): Promise<Topology> {
+  return topologyFor(ctx, {
+    changing: (command, fn) => changing(ctx, command, fn),
+    exclusive: (command, fn) => exclusively(ctx, command, () => asChanging(fn)),
+  });
+}
+
+/** A result for `--json`: which way it went is `throughAgents: true` when through the agents. */
+export function jsonResult(r: { readonly via: 'agents' | 'direct' } & object): string {
+  const { via, ...rest } = r;
+  return `${JSON.stringify(via === 'agents' ? { ...rest, throughAgents: true } : rest, null, 2)}
+`;
 }
 
 /**

@@ -31,7 +31,7 @@ export interface CliResult {
   stderr: string;
 }
 
-import { freePort } from '../../src/agent/free-port.js';
+import { freePort } from '../../src/ha/free-port.js';
 
 export { freePort };
 

@@ -5,7 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import { startAgentApi } from '../../src/agent/agent-api.js';
 import type { AgentApi } from '../../src/agent/agent-api.js';
 import { initialAgentState } from '../../src/agent/agent-state.js';
-import type { NodeOperationResult } from '../../src/agent/agent-operations.js';
+import type { NodeOperationResult } from '../../src/ha/node-operation.js';
 import { systemClock } from '../../src/cluster/context/clock.js';
 import { freePort } from '../helpers/test-cluster.js';
 

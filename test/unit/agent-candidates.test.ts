@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { candidatesIn } from '../../src/agent/ha-commands.js';
+import { candidatesIn } from '../../src/operator/agent-failover.js';
 import type { HaState, MemberRecord } from '../../src/dcs/ha-values.js';
 import { memberRecord } from '../helpers/member-records.js';
 import { parseSpec } from '../../src/cluster-spec/parse-spec.js';

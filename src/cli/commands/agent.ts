@@ -2,17 +2,12 @@ import { Agent } from '../../agent/agent-loop.js';
 import { startAgentApi } from '../../agent/agent-api.js';
 import { agentContext } from '../../agent/agent-context.js';
 import { agentOperations } from '../../agent/agent-operations.js';
-import { readApiToken } from '../../agent/api-token.js';
-import { failoverThroughAgents, pauseAgents, switchoverThroughAgents } from '../../agent/ha-commands.js';
+import { readApiToken } from '../../ha/api-token.js';
+import { failoverThroughAgents, switchoverThroughAgents } from '../../operator/agent-failover.js';
+import { pauseAgents } from '../../operator/agent-requests.js';
 import { failsafePeers } from '../../agent/failsafe-peers.js';
 import { fenceLink } from '../../agent/fence-link.js';
-import {
-  agentApiAddress,
-  agentApiUrl,
-  effectiveHa,
-  etcdEndpoints,
-  haPaths,
-} from '../../agent/ha-services.js';
+import { agentApiAddress, agentApiUrl, effectiveHa, etcdEndpoints, haPaths } from '../../ha/ha-services.js';
 import { nodeOf } from '../../cluster/context/node-sql.js';
 import { describeEvent } from '../describe-event.js';
 import type { EventSink } from '../../cluster/context/events.js';

@@ -1,4 +1,5 @@
-import { haTarget, pauseAgents } from '../../agent/ha-commands.js';
+import { haTarget } from '../../operator/ha-target.js';
+import { pauseAgents } from '../../operator/agent-requests.js';
 import { PgreplError } from '../../errors.js';
 import { commandContext } from '../command-context.js';
 import type { GlobalOptions } from '../command-context.js';

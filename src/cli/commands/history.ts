@@ -1,5 +1,5 @@
 import { commandContext } from '../command-context.js';
-import { haTarget } from '../../agent/ha-commands.js';
+import { haTarget } from '../../operator/ha-target.js';
 import type { HistoryEntry } from '../../cluster/store/cluster-store.js';
 import type { GlobalOptions } from '../command-context.js';
 

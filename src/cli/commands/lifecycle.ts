@@ -1,17 +1,10 @@
 import { destroyCluster } from '../../cluster/operations/destroy-cluster.js';
 import { nodeOf } from '../../cluster/context/node-sql.js';
-import { removeNode } from '../../cluster/operations/remove-node.js';
-import { exclusively } from '../../cluster/operations/exclusive.js';
-import { reloadNodes, restartNodes } from '../../cluster/operations/restart-nodes.js';
-import { stopCluster, stopOneNode } from '../../cluster/operations/stop-cluster.js';
+import { stopCluster } from '../../cluster/operations/stop-cluster.js';
 import { PgreplError } from '../../errors.js';
-import { changing, commandContext } from '../command-context.js';
-import { currentLeader, effectiveHa, stopAgents, stopLocalEtcd } from '../../agent/ha-services.js';
+import { changing, commandContext, jsonResult, topologyOf } from '../command-context.js';
+import { currentLeader, effectiveHa, stopAgents, stopLocalEtcd } from '../../ha/ha-services.js';
 import type { ClusterContext } from '../../cluster/context/cluster-context.js';
-import { askAgent } from '../../agent/agent-client.js';
-import type { NodeOperationResult } from '../../agent/agent-operations.js';
-import { agentsRunning, removeThroughAgents, restartThroughAgents } from '../../agent/ha-commands.js';
-import type { HaTarget } from '../../agent/ha-commands.js';
 import type { GlobalOptions } from '../command-context.js';
 
 /** `down`: stops every node, keeping all data. */
@@ -45,11 +38,6 @@ async function stopHa(ctx: ClusterContext): Promise<string[]> {
   return stopped;
 }
 
-const printed = (json: boolean | undefined, value: object, text: string) =>
-  process.stdout.write(
-    json ? `${JSON.stringify({ ...value, throughAgents: true }, null, 2)}\n` : `${text}\n`,
-  );
-
 /** `stop NODE`: stops one node, keeping its data. */
 export async function runStop(
   g: GlobalOptions,
@@ -58,27 +46,19 @@ export async function runStop(
 ): Promise<number> {
   const ctx = await commandContext(g);
   nodeOf(ctx, name);
-  const t = await agentsRunning(ctx.spec, ctx.processEnv);
-  if (t) {
-    const r = await askAgent<NodeOperationResult>(ctx.spec, t, name, '/stop', {
-      mode: o.immediate ? 'immediate' : 'fast',
-    });
-    printed(
-      o.json,
-      r,
-      r.pidBefore === null
-        ? `${name} was not running; its agent now leaves it stopped until \`pgrepl start ${name}\``
-        : `stopped ${name} through its agent, which leaves it stopped until \`pgrepl start ${name}\``,
-    );
-    return 0;
-  }
-  const r = await changing(ctx, 'stop', () => stopOneNode(ctx, name, o.immediate ? 'immediate' : 'fast'));
+  const r = await (await topologyOf(ctx)).stop(name, o.immediate ? 'immediate' : 'fast');
   process.stdout.write(
-    !r.stopped
-      ? `${name} was not running\n`
-      : r.wasPrimary
-        ? `stopped ${name}, the primary: writes are impossible until \`pgrepl start ${name}\` (or a promotion)\n`
-        : `stopped ${name}; data kept, \`pgrepl start ${name}\` starts it again\n`,
+    o.json
+      ? jsonResult(r)
+      : r.via === 'agents'
+        ? r.pidBefore === null
+          ? `${name} was not running; its agent now leaves it stopped until \`pgrepl start ${name}\`\n`
+          : `stopped ${name} through its agent, which leaves it stopped until \`pgrepl start ${name}\`\n`
+        : !r.stopped
+          ? `${name} was not running\n`
+          : r.wasPrimary
+            ? `stopped ${name}, the primary: writes are impossible until \`pgrepl start ${name}\` (or a promotion)\n`
+            : `stopped ${name}; data kept, \`pgrepl start ${name}\` starts it again\n`,
   );
   return 0;
 }
@@ -91,34 +71,27 @@ export async function runRestart(
 ): Promise<number> {
   const ctx = await commandContext(g);
   if (name !== undefined) nodeOf(ctx, name);
-  const t = await agentsRunning(ctx.spec, ctx.processEnv);
-  if (t) {
-    const r =
-      name === undefined
-        ? await restartThroughAgents(ctx.spec, t, { switchover: o.switchover === true })
-        : {
-            restarted: [await askAgent<NodeOperationResult>(ctx.spec, t, name, '/restart')],
-            switchover: null,
-          };
-    const lines = r.restarted.map(
-      (n) =>
+  const r = await (await topologyOf(ctx)).restart({ only: name, switchover: o.switchover === true });
+  if (o.json) {
+    process.stdout.write(jsonResult(r));
+    return 0;
+  }
+  const lines: string[] = [];
+  if (r.via === 'agents') {
+    for (const n of r.restarted)
+      lines.push(
         `restarted ${n.node} through its agent (${n.role}, pid ${n.pidBefore} → ${n.pidAfter}, ${n.ms} ms)`,
-    );
+      );
     if (r.switchover)
       lines.push(
         `the primary role moved to ${r.switchover.newPrimary} in ${r.switchover.ms} ms; ${r.switchover.oldPrimary} restarted as its replica`,
       );
-    printed(o.json, r, lines.join('\n') || 'no node runs; nothing restarted');
-    return 0;
+    if (lines.length === 0) lines.push('no node runs; nothing restarted');
+  } else {
+    lines.push(r.restarted.length > 0 ? `restarted ${r.restarted.join(', ')}` : 'restarted no node in place');
+    if (r.switchedTo)
+      lines.push(`the primary role moved to ${r.switchedTo}; the old primary restarted as its replica`);
   }
-  const r = await changing(ctx, 'restart', () =>
-    restartNodes(ctx, { only: name, switchover: o.switchover === true }),
-  );
-  const lines = [
-    r.restarted.length > 0 ? `restarted ${r.restarted.join(', ')}` : 'restarted no node in place',
-  ];
-  if (r.switchedTo)
-    lines.push(`the primary role moved to ${r.switchedTo}; the old primary restarted as its replica`);
   process.stdout.write(`${lines.join('\n')}\n`);
   return 0;
 }
@@ -127,10 +100,7 @@ export async function runRestart(
 export async function runReload(g: GlobalOptions, name: string | undefined): Promise<number> {
   const ctx = await commandContext(g);
   if (name !== undefined) nodeOf(ctx, name);
-  const t = await agentsRunning(ctx.spec, ctx.processEnv);
-  const r = t
-    ? await reloadThroughAgents(ctx, t, name)
-    : await changing(ctx, 'reload', () => reloadNodes(ctx, name));
+  const r = await (await topologyOf(ctx)).reload(name);
   const lines = [
     r.length > 0 ? `reloaded ${r.map((n) => n.node).join(', ')}` : 'no node runs; nothing reloaded',
   ];
@@ -141,21 +111,6 @@ export async function runReload(g: GlobalOptions, name: string | undefined): Pro
       );
   process.stdout.write(`${lines.join('\n')}\n`);
   return 0;
-}
-
-/** Each running node (or only `name`) re-reads its files through its own agent. */
-async function reloadThroughAgents(ctx: ClusterContext, t: HaTarget, name: string | undefined) {
-  const s = await t.store.read();
-  const running = [...s.members.values()]
-    .filter((m) => m.role === 'primary' || m.role === 'replica')
-    .map((m) => m.node);
-  const targets = name === undefined ? running : [name];
-  const r: { node: string; pendingRestart: readonly string[] }[] = [];
-  for (const n of targets) {
-    const a = await askAgent<NodeOperationResult>(ctx.spec, t, n, '/reload');
-    r.push({ node: a.node, pendingRestart: a.pendingRestart ?? [] });
-  }
-  return r;
 }
 
 /** `destroy --yes`: stops the nodes and deletes only what pgrepl created. */
@@ -195,33 +150,25 @@ export async function runRemove(
       `remove stops ${name}, drops its slot on the primary and takes it out of ${ctx.spec.source}; its data in ` +
         `${node.dataDir} is ${o.deleteData ? 'deleted' : 'kept'}. Run \`pgrepl remove ${name} --yes${o.deleteData ? ' --delete-data' : ''}\` if that is what you want`,
     );
-  const t = await agentsRunning(ctx.spec, ctx.processEnv);
-  const detach = (renderOthers: boolean) => async () =>
-    (await removeNode(ctx, name, { deleteData: o.deleteData === true, renderOthers })).result;
-  const agents = t
-    ? await removeThroughAgents(ctx.spec, t, name, () => exclusively(ctx, 'remove', detach(false)))
-    : null;
-  const r = agents ? agents.removal : await changing(ctx, 'remove', detach(true));
+  const r = await (await topologyOf(ctx)).remove(name, o.deleteData === true);
   if (o.json) {
-    const through = agents && { agentEnded: agents.agentEnded, syncSetNarrowed: agents.syncSetNarrowed };
-    process.stdout.write(
-      `${JSON.stringify(through ? { ...r, ...through, throughAgents: true } : r, null, 2)}\n`,
-    );
+    const { removal, ...through } = r;
+    process.stdout.write(jsonResult({ ...removal, ...through }));
     return 0;
   }
   const lines = [
-    `removed ${name} from the cluster and from ${ctx.spec.source}${r.slotDropped ? '; its slot is dropped' : ''}`,
-    r.keptDataDir ? `its data is kept in ${r.keptDataDir}` : 'its data directory is deleted',
+    `removed ${name} from the cluster and from ${ctx.spec.source}${r.removal.slotDropped ? '; its slot is dropped' : ''}`,
+    r.removal.keptDataDir ? `its data is kept in ${r.removal.keptDataDir}` : 'its data directory is deleted',
   ];
-  const touched = [...new Set((r.others?.steps ?? []).map((s) => s.node))];
+  const touched = [...new Set((r.removal.others?.steps ?? []).map((s) => s.node))];
   if (touched.length > 0)
     lines.push(`the other nodes no longer name it: ${touched.join(', ')} rewritten and reloaded`);
-  if (agents)
+  if (r.via === 'agents')
     lines.push(
-      `its agent ${agents.agentEnded ? 'ended' : 'did not end in 20 s: stop it on its host'}; the other agents render their nodes without it` +
-        (agents.syncSetNarrowed === null
+      `its agent ${r.agentEnded ? 'ended' : 'did not end in 20 s: stop it on its host'}; the other agents render their nodes without it` +
+        (r.syncSetNarrowed === null
           ? ''
-          : agents.syncSetNarrowed
+          : r.syncSetNarrowed
             ? ', and the leader recorded the synchronous standbys without it'
             : '; the leader has not yet recorded the synchronous standbys without it (it waits for them to catch up)'),
     );

@@ -1,11 +1,6 @@
-import { agentsActive, assertAgentsTakeSpec, haTarget, waitModeTaken } from '../../agent/ha-commands.js';
-import { exclusively } from '../../cluster/operations/exclusive.js';
-import { setMode } from '../../cluster/operations/run-set-mode.js';
 import { PgreplError } from '../../errors.js';
-import { changing, commandContext } from '../command-context.js';
-import { asChanging } from '../process-signals.js';
+import { commandContext, jsonResult, topologyOf } from '../command-context.js';
 import type { GlobalOptions } from '../command-context.js';
-import { applyUp, planCluster } from '../../cluster/operations/run-up.js';
 import { printResult } from './up.js';
 
 /** `set-mode async | sync [--count N] | quorum --count N [--force]` */
@@ -25,34 +20,16 @@ export async function runSetMode(
   if (!Number.isInteger(count) || count < 1)
     throw new PgreplError('E_USAGE', `--count must be a whole number ≥ 1, not "${o.count}"`);
   const ctx = await commandContext(g);
-  const t = haTarget(ctx.spec, ctx.processEnv);
-  if (t && (await agentsActive(ctx.spec, t)).active) {
-    await assertAgentsTakeSpec(ctx, t);
-    const began = Date.now();
-    // The agents take the edited spec themselves: the leader's records a wider synchronous set
-    // before its server waits on it, a narrower one once that is safe.
-    const taken = await exclusively(ctx, 'set-mode', () =>
-      asChanging(async () => waitModeTaken(await setMode(ctx, { mode, count, force: o.force === true }), t)),
-    );
-    const out = {
-      mode,
-      count: mode === 'async' ? null : count,
-      ...taken,
-      throughAgents: true,
-      ms: Date.now() - began,
-    };
+  const r = await (await topologyOf(ctx)).setMode({ mode, count, force: o.force === true });
+  if (r.via === 'agents') {
+    const out = { mode, count: mode === 'async' ? null : count, ...r };
     process.stdout.write(
       o.json === true
-        ? `${JSON.stringify(out, null, 2)}\n`
-        : `${mode}${mode === 'async' ? '' : ` ${count}`}: the agents took it in ${out.ms} ms; the leader ${taken.leader} runs synchronous_standby_names = '${taken.synchronousStandbyNames}'\n`,
+        ? jsonResult(out)
+        : `${mode}${mode === 'async' ? '' : ` ${count}`}: the agents took it in ${r.ms} ms; the leader ${r.leader} runs synchronous_standby_names = '${r.synchronousStandbyNames}'\n`,
     );
     return 0;
   }
-  // One lock for the edit and the apply: no other command sees the spec and the servers disagree.
-  const r = await changing(ctx, 'set-mode', async () => {
-    const edited = await setMode(ctx, { mode, count, force: o.force === true });
-    return { edited, result: await applyUp(edited, await planCluster(edited, { create: false })) };
-  });
   printResult(r.edited, { json: o.json === true }, r.result);
   return 0;
 }

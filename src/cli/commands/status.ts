@@ -4,7 +4,7 @@ import { PgreplError } from '../../errors.js';
 import { commandContext } from '../command-context.js';
 import type { GlobalOptions } from '../command-context.js';
 import { formatStatus } from '../format-status.js';
-import { formatHaStatus, readHaStatus } from '../../agent/ha-status.js';
+import { formatHaStatus, readHaStatus } from '../../operator/ha-status.js';
 import { outputClosed } from '../process-signals.js';
 
 export interface StatusOptions {

@@ -1,17 +1,8 @@
 import { abandonInterrupted, resumeInterrupted } from '../../cluster/operations/resume-operation.js';
 import { describeDiscarded } from '../../cluster/decide/wal-description.js';
-import { runPromote } from '../../cluster/operations/run-promote.js';
-import { runSwitchover } from '../../cluster/operations/run-switchover.js';
 import { nodeOf } from '../../cluster/context/node-sql.js';
 import { PgreplError } from '../../errors.js';
-import { changing, commandContext } from '../command-context.js';
-import {
-  agentsActive,
-  agentsRunning,
-  failoverThroughAgents,
-  haTarget,
-  switchoverThroughAgents,
-} from '../../agent/ha-commands.js';
+import { changing, commandContext, jsonResult, topologyOf } from '../command-context.js';
 import type { GlobalOptions } from '../command-context.js';
 
 const print = (json: boolean | undefined, value: object, text: string) =>
@@ -43,37 +34,30 @@ export async function runPromoteCommand(
     );
   const ctx = await commandContext(g);
   if (node !== undefined) nodeOf(ctx, node);
-  const t = await agentsRunning(ctx.spec, ctx.processEnv);
-  if (t) {
-    if (o.iKnowTheOldPrimaryIsDown)
-      throw new PgreplError(
-        'E_USAGE',
-        '--i-know-the-old-primary-is-down is for promotions without agents: with agents, the old leader is fenced by its own lease',
-      );
-    const a = await failoverThroughAgents(ctx.spec, t, node, o.force === true);
-    print(
-      o.json,
-      { ...a, throughAgents: true },
-      [
-        `${a.newPrimary} is the primary, promoted through the agents in ${a.ms} ms${a.forced ? ' (forced)' : ''}.`,
-        a.followers.length > 0 ? `${a.followers.join(', ')} now stream from it.` : '',
-        a.notFollowing.length > 0
-          ? `not following yet: ${a.notFollowing.join(', ')} (their agents follow${a.oldPrimary ? ` and rejoin ${a.oldPrimary} when it is back` : ''}; paused agents do once unpaused)`
+  const topology = await topologyOf(ctx);
+  const r = await topology.promote({
+    target: node,
+    force: o.force === true,
+    oldPrimaryIsDown: o.iKnowTheOldPrimaryIsDown === true,
+  });
+  if (o.json) {
+    process.stdout.write(jsonResult(r));
+    return 0;
+  }
+  if (r.via === 'agents') {
+    process.stdout.write(
+      `${[
+        `${r.newPrimary} is the primary, promoted through the agents in ${r.ms} ms${r.forced ? ' (forced)' : ''}.`,
+        r.followers.length > 0 ? `${r.followers.join(', ')} now stream from it.` : '',
+        r.notFollowing.length > 0
+          ? `not following yet: ${r.notFollowing.join(', ')} (their agents follow${r.oldPrimary ? ` and rejoin ${r.oldPrimary} when it is back` : ''}; paused agents do once unpaused)`
           : '',
       ]
         .filter((l) => l !== '')
-        .join('\n'),
+        .join('\n')}\n`,
     );
     return 0;
   }
-  const r = await changing(ctx, 'promote', () =>
-    runPromote(ctx, {
-      target: node,
-      auto: o.auto === true,
-      force: o.force === true,
-      oldPrimaryIsDown: o.iKnowTheOldPrimaryIsDown === true,
-    }),
-  );
   const lost =
     r.oldPrimary === null
       ? 'no old primary to compare with'
@@ -86,10 +70,8 @@ export async function runPromoteCommand(
     (c) =>
       `  ${c.name === r.newPrimary ? '→' : ' '} ${c.name}  wal ${c.positionLsn ?? '-'}  replayed ${c.replayLsn ?? '-'}  ${c.problem === null ? 'healthy' : `not healthy: ${c.problem}`}`,
   );
-  print(
-    o.json,
-    r,
-    [
+  process.stdout.write(
+    `${[
       ...(table.length > 0 ? ['candidates, best first:', ...table] : []),
       `${r.newPrimary} is the primary (promoted at ${r.promotedAt} in ${(r.ms / 1000).toFixed(1)} s); ${lost}.`,
       r.followers.length > 0
@@ -101,7 +83,7 @@ export async function runPromoteCommand(
       r.needRejoin.length > 0 ? `could not follow, rejoin them: ${r.needRejoin.join(', ')}` : '',
     ]
       .filter((l) => l !== '')
-      .join('\n'),
+      .join('\n')}\n`,
   );
   return 0;
 }
@@ -113,26 +95,19 @@ export async function runSwitchoverCommand(
 ): Promise<number> {
   const ctx = await commandContext(g);
   if (o.to !== undefined) nodeOf(ctx, o.to);
-  const t = haTarget(ctx.spec, ctx.processEnv);
-  if (t && (await agentsActive(ctx.spec, t)).active) {
-    const a = await switchoverThroughAgents(ctx.spec, t, o.to);
-    print(
-      o.json,
-      { ...a, throughAgents: true },
-      `${a.newPrimary} is the primary, through the agents in ${a.ms} ms; ${a.oldPrimary} ` +
-        (a.oldPrimaryRejoined
-          ? 'streams from it.'
-          : 'is not streaming yet: its agent rejoins it (`pgrepl status`).'),
-    );
-    return 0;
-  }
-  const r = await changing(ctx, 'switchover', () => runSwitchover(ctx, o.to));
-  print(
-    o.json,
-    r,
-    `${r.newPrimary} is the primary; ${r.oldPrimary} ${r.oldPrimaryRejoined ? 'streams from it' : `is fenced: \`pgrepl rejoin ${r.oldPrimary}\``}. ` +
-      `Writes were impossible for ${r.writeGapMs} ms; nothing acknowledged was lost (the new primary replayed ${r.oldPrimary}'s shutdown checkpoint ${r.shutdownCheckpoint}).` +
-      (r.needRejoin.length > 0 ? `\ncould not follow, rejoin them: ${r.needRejoin.join(', ')}` : ''),
+  const r = await (await topologyOf(ctx)).switchover(o.to);
+  process.stdout.write(
+    o.json
+      ? jsonResult(r)
+      : r.via === 'agents'
+        ? `${r.newPrimary} is the primary, through the agents in ${r.ms} ms; ${r.oldPrimary} ` +
+          (r.oldPrimaryRejoined
+            ? 'streams from it.\n'
+            : 'is not streaming yet: its agent rejoins it (`pgrepl status`).\n')
+        : `${r.newPrimary} is the primary; ${r.oldPrimary} ${r.oldPrimaryRejoined ? 'streams from it' : `is fenced: \`pgrepl rejoin ${r.oldPrimary}\``}. ` +
+          `Writes were impossible for ${r.writeGapMs} ms; nothing acknowledged was lost (the new primary replayed ${r.oldPrimary}'s shutdown checkpoint ${r.shutdownCheckpoint}).` +
+          (r.needRejoin.length > 0 ? `\ncould not follow, rejoin them: ${r.needRejoin.join(', ')}` : '') +
+          '\n',
   );
   return 0;
 }

@@ -6,7 +6,7 @@ import { describeStep } from '../../cluster/decide/plan-step.js';
 import { nodeOf } from '../../cluster/context/node-sql.js';
 import { PgreplError } from '../../errors.js';
 import { EMBEDDED_SOURCE } from '../../cluster-spec/load-spec.js';
-import { changing, commandContext } from '../command-context.js';
+import { changing, commandContext, jsonResult, topologyOf } from '../command-context.js';
 import {
   agentApiUrl,
   agentPid,
@@ -15,11 +15,8 @@ import {
   ensureLocalEtcd,
   haPaths,
   recordHaOn,
-} from '../../agent/ha-services.js';
-import { freePort } from '../../agent/free-port.js';
-import { askAgent } from '../../agent/agent-client.js';
-import type { NodeOperationResult } from '../../agent/agent-operations.js';
-import { agentsRunning } from '../../agent/ha-commands.js';
+} from '../../ha/ha-services.js';
+import { freePort } from '../../ha/free-port.js';
 import { logTail } from '../../postgres/instance-control.js';
 import { requestJson } from '../../dcs/http-json.js';
 import { dirname } from 'node:path';
@@ -53,14 +50,13 @@ export async function runUp(g: GlobalOptions, o: UpOptions, plan: PlanOptions): 
     return 0;
   }
   // `start NODE` of a node an agent runs: its agent starts it (and stops leaving it stopped).
-  const t =
-    plan.only !== undefined && !plan.create ? await agentsRunning(ctx.spec, ctx.processEnv) : undefined;
-  if (t && plan.only !== undefined) {
-    const r = await askAgent<NodeOperationResult>(ctx.spec, t, plan.only, '/start');
+  const started =
+    plan.only !== undefined && !plan.create ? await (await topologyOf(ctx)).startNode(plan.only) : null;
+  if (started) {
     process.stdout.write(
       o.json
-        ? `${JSON.stringify({ ...r, throughAgents: true }, null, 2)}\n`
-        : `${r.node} runs (${r.role}), started through its agent in ${r.ms} ms\n`,
+        ? jsonResult({ via: 'agents', ...started })
+        : `${started.node} runs (${started.role}), started through its agent in ${started.ms} ms\n`,
     );
     return 0;
   }

@@ -6,9 +6,9 @@ import { isLocalHost } from '../postgres/local-address.js';
 import { watchProcess } from '../postgres/process-watch.js';
 import { requestJson } from '../dcs/http-json.js';
 import type { JsonAnswer } from '../dcs/http-json.js';
-import { readApiToken } from './api-token.js';
-import type { HaTarget } from './ha-commands.js';
-import { agentApiUrl, haPaths } from './ha-services.js';
+import { readApiToken } from '../ha/api-token.js';
+import type { HaTarget } from './ha-target.js';
+import { agentApiUrl, haPaths } from '../ha/ha-services.js';
 
 /**
  * Asks `node`'s agent to do `path` (POST, with the bearer token from the state dir's secret file) and

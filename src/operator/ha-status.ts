@@ -1,7 +1,7 @@
 import type { ClusterSpec } from '../cluster-spec/cluster-spec.js';
 import { etcdClient } from '../dcs/etcd-client.js';
 import { haStore } from '../dcs/ha-store.js';
-import { effectiveHa, etcdEndpoints } from './ha-services.js';
+import { effectiveHa, etcdEndpoints } from '../ha/ha-services.js';
 
 /** What `status` adds when agents run the cluster: the leader, its lease, each agent's last decision. */
 export interface HaStatus {
