@@ -1,13 +1,11 @@
 import { PgreplError } from '../errors.js';
-import { watchProcess } from '../postgres/process-watch.js';
-import type { ProcessWatch } from '../postgres/process-watch.js';
 import { keptSession } from '../postgres/sql-client.js';
 import type { KeptSession } from '../postgres/sql-client.js';
 import type { NodeSpec } from '../cluster-spec/cluster-spec.js';
 import { adminTarget, requireSuperuserPassword } from '../cluster/context/cluster-context.js';
 import type { ClusterContext } from '../cluster/context/cluster-context.js';
 import { controlOf } from '../cluster/actions/control-of.js';
-import { decideFence, DECISIONS } from '../cluster/decide/agent-decisions.js';
+import { DECISIONS } from '../cluster/decide/agent-decisions.js';
 import { decideAgent, needsPeers } from '../cluster/decide/decide-agent.js';
 import type { AgentDecision, AgentSnapshot, Peer } from '../cluster/decide/decide-agent.js';
 import { haStore } from '../dcs/ha-store.js';
@@ -16,9 +14,12 @@ import type { HaState } from '../dcs/ha-values.js';
 import { agentExecutors } from './agent-executors.js';
 import type { ExecutorHost } from './agent-executors.js';
 import { initialAgentState, leaseMarginMs, restartBudgetMs } from './agent-state.js';
-import type { AgentDeps, AgentState } from './agent-state.js';
+import type { AgentDeps, AgentState, PromotionReason } from './agent-state.js';
 import { EtcdWatch } from './etcd-watch.js';
 import { Failsafe } from './failsafe.js';
+import { AgentLog } from './agent-log.js';
+import { FenceGuard } from './fence-guard.js';
+import { LoopPacer } from './loop-pacer.js';
 import { LeaseKeeper } from './lease-keeper.js';
 import type { HeldLease } from './lease-keeper.js';
 import { memberRecord, MemberPublisher } from './member-record.js';
@@ -49,9 +50,7 @@ export class Agent {
   /** What the last read of etcd that succeeded said (the API's state says null while etcd is down). */
   private lastRead: HaState | null = null;
   private downSince: number | null = null;
-  private lastLogged = '';
-  private wake: (() => void) | null = null;
-  private woke = false;
+  private readonly pace = new LoopPacer(() => this.d.ctx.clock);
   private state: AgentState;
   /** What an operator asked and is under way (operate); the loop then only observes and fences. */
   private operation: string | null = null;
@@ -59,13 +58,8 @@ export class Agent {
   private exclusive: Promise<unknown> = Promise.resolve();
   /** Aborted when the agent must end by itself: its node was removed. */
   private readonly retired = new AbortController();
-  /** The postmaster the fence guard last saw: the one the sleep after it watches. */
-  private guardedPid: number | null = null;
-  /** Operators' restarts of this node that ended: one that ends during a loop restarted what it observed. */
-  private restartsEnded = 0;
-  private postmasterWatch: ProcessWatch | null = null;
-  private failingBefore = new Set<string>();
-  private failingNow = new Set<string>();
+  private readonly guard: FenceGuard;
+  private readonly log: AgentLog;
 
   constructor(private d: AgentDeps) {
     const { ctx, ha } = d;
@@ -75,15 +69,13 @@ export class Agent {
     // A lost session most often means a dead postmaster: the loop looks at once.
     this.session = keptSession(target!, Math.min(1000, ha.retryTimeoutMs), () => this.nudge());
     this.state = initialAgentState(d.node.name);
-    // The hosts' getters read the agent as it is when asked (its spec may be re-read meanwhile).
-    const now = {
-      d: () => this.d,
-      leaseId: () => this.leaseId,
-      lastRead: () => this.lastRead,
-      localKind: () => this.state.self?.local.kind,
-    };
-    const failed = (during: string, err: unknown) => this.failed(during, err);
-    const recovered = (during: string) => this.failingBefore.delete(during);
+    this.log = new AgentLog({
+      node: () => this.d.node.name,
+      events: () => this.d.ctx.events,
+      etcdError: () => (this.state = { ...this.state, etcdErrors: this.state.etcdErrors + 1 }),
+    });
+    const failed = (during: string, err: unknown) => this.log.failed(during, err);
+    const recovered = (during: string) => this.log.recovered(during);
     this.leases = new LeaseKeeper({
       calls: this.store,
       clock: ctx.clock,
@@ -93,7 +85,7 @@ export class Agent {
       marginMs: leaseMarginMs(ha),
       onChange: (lease) => {
         // While the key lives on this lease, its watchdog deadline moves with each renewal.
-        if (lease !== null && lease.id === this.host.keyOnLease) this.d.fence.extend(lease.safeUntil);
+        if (lease !== null) this.guard.extend();
         // A lost lease, or a first one: the loop looks at once.
         if (lease === null || this.state.leaseSafeUntil === 0) this.nudge();
       },
@@ -110,9 +102,7 @@ export class Agent {
       localKind: () => this.state.self?.local.kind,
       lastRead: () => this.lastRead,
       holdsKey: () => this.host.keyOnLease !== null,
-      promised: () => {
-        if (this.host.keyOnLease !== null) this.d.fence.extend(this.writableUntil());
-      },
+      promised: () => this.guard.extend(),
       failed,
       recovered,
     });
@@ -129,54 +119,52 @@ export class Agent {
       failed,
       recovered,
     });
-    this.spec = new SpecFollower({
+    // One view of the agent for its parts, read as it is when asked (the spec may be re-read, the
+    // lease renewed); the executors set the fields the loop reads back.
+    const agent = () => this;
+    const live = {
       get ctx() {
-        return now.d().ctx;
+        return agent().d.ctx;
       },
       get node() {
-        return now.d().node;
+        return agent().d.node;
       },
       get reload() {
-        return now.d().reload;
-      },
-      store: this.store,
-      session: this.session,
-      get leaseId() {
-        return now.leaseId();
-      },
-      get localKind() {
-        return now.localKind();
-      },
-      get lastRead() {
-        return now.lastRead();
-      },
-      adopt: (c, node) => (this.d = { ...this.d, ctx: c, node }),
-      retire: (why) => this.retire(why),
-      oneAtATime: (fn) => this.oneAtATime(fn),
-      failed,
-    });
-    this.publisher = new MemberPublisher((record, lease) => this.store.publishMember(record, lease));
-    this.host = {
-      get ctx() {
-        return now.d().ctx;
-      },
-      get node() {
-        return now.d().node;
+        return agent().d.reload;
       },
       ha,
       store: this.store,
       session: this.session,
+      fence: d.fence,
       get leaseId() {
-        return now.leaseId();
+        return agent().leaseId;
       },
-      slotsMadeFor: null,
-      keyOnLease: null,
-      restarting: null,
-      leaderGoneAt: null,
+      get lease() {
+        return agent().lease;
+      },
+      get lastRead() {
+        return agent().lastRead;
+      },
+      get localKind() {
+        return agent().state.self?.local.kind;
+      },
+      get failsafeUntil() {
+        return agent().failsafe.until;
+      },
+      get operation() {
+        return agent().operation;
+      },
+      get restartingPrimary() {
+        return agent().host.restarting !== null;
+      },
+      slotsMadeFor: null as number | null,
+      keyOnLease: null as string | null,
+      restarting: null as Promise<void> | null,
+      leaderGoneAt: null as number | null,
       syncSetToRecord: () => this.spec.syncSetToRecord(),
-      followSyncSet: (s, self) => this.spec.followSyncSet(s, self),
-      armBeforePrimary: (pid) => this.armBeforePrimary(pid),
-      promoted: (why, ms) => {
+      followSyncSet: (s: HaState, self: SelfObservation) => this.spec.followSyncSet(s, self),
+      armBeforePrimary: (pid: number | null) => this.guard.armBeforePrimary(pid),
+      promoted: (why: PromotionReason, ms: number | null) => {
         const { promotions } = this.state;
         this.state = {
           ...this.state,
@@ -184,9 +172,20 @@ export class Agent {
           lastFailoverMs: ms,
         };
       },
-      lookAgain: () => (this.woke = true),
+      lookAgain: () => this.pace.nudge(),
       failed,
     };
+    this.host = live;
+    this.guard = new FenceGuard(live);
+    // Its own functions over the same view: the prototype's getters stay live.
+    this.spec = new SpecFollower(
+      Object.assign(Object.create(live) as typeof live, {
+        adopt: (c: ClusterContext, node: NodeSpec) => (this.d = { ...this.d, ctx: c, node }),
+        retire: (why: string) => this.retire(why),
+        oneAtATime: <T>(fn: () => Promise<T>) => this.oneAtATime(fn),
+      }),
+    );
+    this.publisher = new MemberPublisher((record, lease) => this.store.publishMember(record, lease));
     this.execute = agentExecutors(this.host);
   }
 
@@ -197,6 +196,14 @@ export class Agent {
   /** The context and node the agent acts on now (the spec may have been re-read since it began). */
   get context(): { readonly ctx: ClusterContext; readonly node: NodeSpec } {
     return { ctx: this.d.ctx, node: this.d.node };
+  }
+
+  /**
+   * Arms the watchdog before this agent makes its server a primary (an operator's restart of the
+   * leader's server): see FenceGuard.armBeforePrimary.
+   */
+  armBeforePrimary(pid: number | null): void {
+    this.guard.armBeforePrimary(pid);
   }
 
   /** Ends the loop after this one: the agent then leaves as on SIGTERM. */
@@ -221,7 +228,7 @@ export class Agent {
     try {
       return await this.oneAtATime(fn);
     } finally {
-      if (what === 'restart') this.restartsEnded++;
+      if (what === 'restart') this.guard.restartEnded();
       this.operation = null;
       this.nudge();
     }
@@ -234,8 +241,7 @@ export class Agent {
 
   /** Makes the loop run now rather than at its next tick. */
   nudge(): void {
-    this.woke = true;
-    this.wake?.();
+    this.pace.nudge();
   }
 
   private oneAtATime<T>(fn: () => Promise<T>): Promise<T> {
@@ -251,13 +257,13 @@ export class Agent {
     const renewals = new AbortController();
     await this.leases.start(renewals.signal);
     const watching = this.watch.run(stop);
-    const onStop = () => this.wake?.();
+    const onStop = () => this.pace.interrupt();
     stop.addEventListener('abort', onStop);
     try {
       while (!stop.aborted) {
         const began = this.d.ctx.clock.now();
         await this.loopOnce();
-        await this.sleepUntilNext(began, stop);
+        await this.pace.sleepUntilNext(began, this.d.ha.loopWaitMs, stop, this.guard.watched());
       }
     } finally {
       stop.removeEventListener('abort', onStop);
@@ -273,11 +279,7 @@ export class Agent {
     const { ctx, node, ha } = this.d;
     const h = this.host;
     const began = ctx.clock.now();
-    // What failed in the last loop and not since is told again if it fails again.
-    this.failingBefore = new Set(
-      [...this.failingBefore].filter((f) => this.failingNow.has(f) || f === 'watching etcd'),
-    );
-    this.failingNow = new Set();
+    this.log.loopBegins();
     await this.spec.follow();
     let haState: HaState | null = null;
     try {
@@ -289,9 +291,9 @@ export class Agent {
         await this.leases.adopt(haState.leaderLease);
       h.keyOnLease = this.keyLease(haState);
     } catch (err) {
-      this.failed('reading etcd', err);
+      this.log.failed('reading etcd', err);
     }
-    const restartsBefore = this.restartsEnded;
+    const mark = this.guard.loopBegins();
     const self = await observeSelf(ctx, node, this.session);
     const leader = haState?.view.leader ?? null;
     if (haState !== null && leader === null && this.lastRead?.view.leader && h.leaderGoneAt === null)
@@ -346,7 +348,7 @@ export class Agent {
     };
     const decision = decideAgent(snapshot);
     const traits = DECISIONS[decision.kind];
-    this.logChange(self, leader?.node ?? null, decision);
+    this.log.decided(self, leader?.node ?? null, decision);
     try {
       const act = () =>
         (
@@ -360,11 +362,11 @@ export class Agent {
       if (decision.kind === 'fence') await act();
       else if (this.operation === null && decision.kind !== 'wait') await this.oneAtATime(act);
       // The server is not what this loop observed: the next loop, at once, observes and reports it.
-      if (traits.changesServer) this.woke = true;
+      if (traits.changesServer) this.pace.nudge();
     } catch (err) {
-      this.failed(decision.kind, err);
+      this.log.failed(decision.kind, err);
     }
-    this.guard(self, decision, holds, this.operation === 'restart' || this.restartsEnded !== restartsBefore);
+    this.guard.after(self, decision, holds, mark);
     const record = memberRecord({
       node: node.name,
       api: this.d.api,
@@ -376,7 +378,7 @@ export class Agent {
     if (this.lease)
       await this.publisher
         .publish(record, this.lease.id)
-        .catch((err: unknown) => this.failed('publishing the member record', err));
+        .catch((err: unknown) => this.log.failed('publishing the member record', err));
     // What the API answers must include the key this loop took, gave up or announced.
     if (traits.changesKey && this.lease) haState = await this.store.read().catch(() => haState);
     if (haState !== null) this.lastRead = haState;
@@ -416,88 +418,12 @@ export class Agent {
   }
 
   /**
-   * Tells the fence watchdog what decideFence says of the server after this loop's action.
-   * `restarted`: an operator's restart of this node ran during the loop, so the postmaster running
-   * now may be one the loop did not observe.
-   */
-  private guard(before: SelfObservation, decision: AgentDecision, holds: boolean, restarted: boolean): void {
-    const { ctx, node, fence } = this.d;
-    fence.ensureRunning();
-    const { pid, standbySignal } = controlOf(ctx, node).state();
-    this.guardedPid = pid;
-    const order = decideFence({
-      policy: DECISIONS[decision.kind].fence,
-      pid,
-      observedReplicaPid: before.local.kind === 'replica' ? before.pid : null,
-      writableUntil: this.writableUntil(),
-      now: ctx.clock.now(),
-      restartingUnderKey: holds && (this.host.restarting !== null || this.operation === 'restart'),
-      restartingStandby: !holds && restarted && standbySignal,
-    });
-    if (order.kind === 'arm') fence.arm(order.until, order.pid);
-    else fence.disarm();
-  }
-
-  /**
-   * Until when its server may take writes: while the leader key is known to be on its lease, until
-   * that lease could run out, or, in failsafe, every member's promise; without the key, not at all
-   * (a primary whose key lives on a lease it lost, say after a restart, is killed at once).
-   */
-  private writableUntil(): number {
-    const held = this.host.keyOnLease;
-    if (held === null) return 0;
-    const lease = this.lease;
-    return Math.max(lease !== null && lease.id === held ? lease.safeUntil : 0, this.failsafe.until);
-  }
-
-  /**
-   * Arms the watchdog before this agent makes its server a primary, not after: an agent killed
-   * between the two must not leave a primary that nothing fences. `pid` null: a server about to be
-   * started, whose PID is not known yet (the watchdog then kills whichever owns the directory).
-   */
-  armBeforePrimary(pid: number | null): void {
-    this.d.fence.ensureRunning();
-    this.d.fence.arm(this.lease?.safeUntil ?? this.d.ctx.clock.now(), pid);
-  }
-
-  /** The watch on the postmaster the loop saw, kept from loop to loop while it is the same one. */
-  private watchPostmaster(pid: number | null): ProcessWatch | null {
-    if (this.postmasterWatch?.pid !== pid) {
-      this.postmasterWatch?.close();
-      this.postmasterWatch = pid === null ? null : watchProcess(pid);
-    }
-    return this.postmasterWatch;
-  }
-
-  /** Sleeps `loopWait` from `began`, or less: a change of the leader or pause key, or a dead postmaster, wakes it. */
-  private async sleepUntilNext(began: number, stop: AbortSignal): Promise<void> {
-    const { ctx, ha } = this.d;
-    const deadline = began + ha.loopWaitMs;
-    // Read a moment ago; one that has died since only ends this sleep early.
-    const watched = this.watchPostmaster(this.guardedPid);
-    while (!stop.aborted && ctx.clock.now() < deadline) {
-      // A change that came while the loop ran (the new leader's key, say) is acted on at once.
-      if (this.woke) {
-        this.woke = false;
-        return;
-      }
-      const woken = new Promise<void>((r) => (this.wake = r));
-      await Promise.race([woken, ctx.clock.sleep(Math.min(POSTMASTER_POLL_MS, deadline - ctx.clock.now()))]);
-      this.wake = null;
-      // A postmaster that died ends the kept session, which wakes this loop; the poll is for one
-      // that died while no session was open.
-      if (watched !== null && !watched.alive()) return;
-    }
-    this.woke = false;
-  }
-
-  /**
    * A clean stop (SIGTERM): a leader stops its server first and then gives up the key, so that a
    * replica takes over at once without a second primary; a replica's server is left running.
    */
   private async leave(): Promise<void> {
     const { ctx, node, fence } = this.d;
-    this.watchPostmaster(null);
+    this.guard.close();
     try {
       // Paused, the operator owns the servers: the agent goes and leaves its server as it is.
       if (this.lastRead?.view.paused) {
@@ -511,47 +437,11 @@ export class Agent {
       }
       await this.leases.revoke();
     } catch (err) {
-      this.failed('leaving', err);
+      this.log.failed('leaving', err);
     } finally {
       if (controlOf(ctx, node).state().pid === null || this.state.self?.local.kind === 'replica')
         fence.close();
       this.session.close();
     }
   }
-
-  private logChange(self: SelfObservation, leader: string | null, d: AgentDecision): void {
-    const key = `${d.kind}|${leader}|${self.local.kind}`;
-    if (key === this.lastLogged) return;
-    this.lastLogged = key;
-    const local = self.local;
-    this.d.ctx.events.emit({
-      event: 'agent',
-      node: this.d.node.name,
-      role: local.kind,
-      timeline: local.kind === 'primary' || local.kind === 'replica' ? local.timeline : null,
-      leader,
-      decision: d.kind,
-      reason: d.reason,
-    });
-  }
-
-  /**
-   * Logs a failure once, not every loop while it lasts (etcd down would write a line per loop);
-   * the same failure is told again only after a loop without it. Every etcd error is counted.
-   */
-  private failed(during: string, err: unknown): void {
-    if (err instanceof PgreplError && err.code === 'E_ETCD')
-      this.state = { ...this.state, etcdErrors: this.state.etcdErrors + 1 };
-    this.failingNow.add(during);
-    if (this.failingBefore.has(during)) return;
-    this.failingBefore.add(during);
-    const error = err instanceof PgreplError || err instanceof Error ? err.message : String(err);
-    this.d.ctx.events.emit({ event: 'agent-error', node: this.d.node.name, during, error });
-  }
 }
-
-/**
- * How often a sleeping loop asks whether its postmaster still runs. Polling every 0.1 s was a tenth
- * of an idle agent's CPU; the kept session's end tells of a death sooner.
- */
-const POSTMASTER_POLL_MS = 500;
