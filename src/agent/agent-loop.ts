@@ -16,6 +16,7 @@ import type { ExecutorHost } from './agent-executors.js';
 import { initialAgentState, leaseMarginMs, restartBudgetMs } from './agent-state.js';
 import type { AgentDeps, AgentState, PromotionReason } from './agent-state.js';
 import { EtcdWatch } from './etcd-watch.js';
+import { withEtcdBudget } from '../dcs/etcd-budget.js';
 import { Failsafe } from './failsafe.js';
 import { AgentLog } from './agent-log.js';
 import { FenceGuard } from './fence-guard.js';
@@ -262,7 +263,9 @@ export class Agent {
     try {
       while (!stop.aborted) {
         const began = this.d.ctx.clock.now();
-        await this.loopOnce();
+        // A loop's etcd requests share one retryTimeout: with etcd hanging, the loop decides again
+        // after that, not after a timeout per request (the lease is renewed apart, LeaseKeeper).
+        await withEtcdBudget(this.d.ha.retryTimeoutMs, () => this.loopOnce());
         await this.pace.sleepUntilNext(began, this.d.ha.loopWaitMs, stop, this.guard.watched());
       }
     } finally {
@@ -275,7 +278,7 @@ export class Agent {
   }
 
   /** One loop: etcd, own server, decision, action, fence, record. */
-  async loopOnce(): Promise<AgentDecision> {
+  private async loopOnce(): Promise<AgentDecision> {
     const { ctx, node, ha } = this.d;
     const h = this.host;
     const began = ctx.clock.now();

@@ -1,4 +1,5 @@
 import { PgreplError } from '../errors.js';
+import { etcdBudget } from './etcd-budget.js';
 import { requestJson, streamJsonLines } from './http-json.js';
 
 /** One key as etcd holds it; revisions are etcd's (they fit a JS number for ~2^53 writes). */
@@ -71,6 +72,9 @@ export interface EtcdClientOptions {
 
 const b64 = (s: string) => Buffer.from(s, 'utf8').toString('base64');
 const unb64 = (s: string | undefined) => (s === undefined ? '' : Buffer.from(s, 'base64').toString('utf8'));
+
+/** The least time a request is sent with, under a budget that has less left (withEtcdBudget). */
+const MIN_REQUEST_MS = 10;
 
 /** The end of the range of every key that starts with `prefix` (etcd's `range_end`). */
 export function prefixEnd(prefix: string): string {
@@ -156,10 +160,33 @@ export function etcdClient(o: EtcdClientOptions): EtcdClient {
    * requests (a member cut off, a dead host whose packets vanish) leaves time for the next.
    */
   const call = async <T>(path: string, body: object, outer?: AbortSignal): Promise<T> => {
+    const budget = etcdBudget();
+    const allowedMs = Math.min(o.requestTimeoutMs, budget?.leftMs ?? Infinity);
+    // Less than that could not be answered: the request is not sent at all.
+    if (allowedMs < MIN_REQUEST_MS)
+      throw new PgreplError(
+        'E_ETCD',
+        `${path} not sent: this loop spent its ${budget?.totalMs} ms of etcd time on requests that did not answer`,
+      );
     const signal = outer
-      ? AbortSignal.any([outer, AbortSignal.timeout(o.requestTimeoutMs)])
-      : AbortSignal.timeout(o.requestTimeoutMs);
-    const deadline = Date.now() + o.requestTimeoutMs;
+      ? AbortSignal.any([outer, AbortSignal.timeout(allowedMs)])
+      : AbortSignal.timeout(allowedMs);
+    const began = Date.now();
+    const deadline = began + allowedMs;
+    try {
+      return await callWithin<T>(path, body, signal, deadline, allowedMs);
+    } finally {
+      if (budget) budget.leftMs -= Date.now() - began;
+    }
+  };
+
+  const callWithin = async <T>(
+    path: string,
+    body: object,
+    signal: AbortSignal,
+    deadline: number,
+    allowedMs: number,
+  ): Promise<T> => {
     let lastError: unknown;
     for (let tried = 0; tried < endpoints.length && !signal.aborted; tried++) {
       const endpoint = endpoints[current] as string;
@@ -186,7 +213,7 @@ export function etcdClient(o: EtcdClientOptions): EtcdClient {
     }
     throw new PgreplError(
       'E_ETCD',
-      `no etcd endpoint answered ${path} (${endpoints.join(', ')}; ${o.requestTimeoutMs} ms at most): ${describe(lastError)}`,
+      `no etcd endpoint answered ${path} (${endpoints.join(', ')}; ${allowedMs} ms at most): ${describe(lastError)}`,
       { cause: lastError },
     );
   };

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { withEtcdBudget } from '../../src/dcs/etcd-budget.js';
 import { etcdClient } from '../../src/dcs/etcd-client.js';
 import type { WatchEvent } from '../../src/dcs/etcd-client.js';
 import { startTestEtcd } from '../helpers/etcd.js';
@@ -101,6 +102,33 @@ describe('the etcd client, against a real etcd', () => {
       const c = etcdClient({ endpoints: [`http://127.0.0.1:${port}`, etcd.url], requestTimeoutMs: 1000 });
       await c.put('/t/black-hole', 'ok');
       assert.equal((await c.get('/t/black-hole'))?.value, 'ok');
+    } finally {
+      for (const s of sockets) s.destroy();
+      await new Promise((r) => hole.close(r));
+    }
+  });
+
+  it('lets the requests made under one budget take that long together, not a timeout each (issue 31, defect 5)', async () => {
+    const sockets = new Set<Socket>();
+    const hole = createServer((s) => sockets.add(s));
+    await new Promise<void>((r) => hole.listen(0, '127.0.0.1', r));
+    try {
+      const { port } = hole.address() as AddressInfo;
+      const c = etcdClient({ endpoints: [`http://127.0.0.1:${port}`], requestTimeoutMs: 600 });
+      const errors = await withEtcdBudget(1000, async () => {
+        const seen: string[] = [];
+        for (let i = 0; i < 4; i++) await c.get('/t/x').catch((err: Error) => seen.push(err.message));
+        return seen;
+      });
+      // 600 ms, then what is left (400 ms), then nothing: the last two are not even sent.
+      assert.equal(errors.length, 4);
+      assert.match(errors[0] as string, /600 ms at most/);
+      assert.match(errors[1] as string, /no etcd endpoint answered/);
+      assert.doesNotMatch(errors[1] as string, /600 ms at most/);
+      for (const e of errors.slice(2)) assert.match(e, /not sent: this loop spent its 1000 ms of etcd time/);
+      assert.equal(sockets.size, 2, 'two requests reached the endpoint');
+      // Outside the budget, a request has its own timeout again.
+      await assert.rejects(c.get('/t/x'), /600 ms at most/);
     } finally {
       for (const s of sockets) s.destroy();
       await new Promise((r) => hole.close(r));
