@@ -2,7 +2,6 @@ import { buildContext } from '../cluster/context/cluster-context.js';
 import type { ClusterContext } from '../cluster/context/cluster-context.js';
 import { exclusively } from '../cluster/operations/exclusive.js';
 import { refuseWhileAgentsRun } from '../operator/ha-target.js';
-import { topologyFor } from '../operator/topology.js';
 import type { Topology } from '../operator/topology.js';
 import { processRunner } from '../postgres/command-runner.js';
 import { loadSpec } from '../cluster-spec/load-spec.js';
@@ -55,8 +54,12 @@ export async function changing<T>(
   return exclusively(ctx, command, () => asChanging(fn), opts);
 }
 
-/** How this command reaches the cluster: through the agents while they run it, else directly. */
-export function topologyOf(ctx: ClusterContext): Promise<Topology> {
+/**
+ * How this command reaches the cluster: through the agents while they run it, else directly. Loaded
+ * when asked: every command imports this file, and the agent must not load the operations.
+ */
+export async function topologyOf(ctx: ClusterContext): Promise<Topology> {
+  const { topologyFor } = await import('../operator/topology.js');
   return topologyFor(ctx, {
     changing: (command, fn) => changing(ctx, command, fn),
     exclusive: (command, fn) => exclusively(ctx, command, () => asChanging(fn)),
