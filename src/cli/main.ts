@@ -212,7 +212,10 @@ export function buildProgram(setExit: (code: number) => void): Command {
       'unplanned failover: promote NODE (or the best replica with --auto) when the primary is gone',
     )
     .argument('[node]', 'the replica to promote')
-    .option('--auto', 'pick the replica that received the most WAL')
+    .option(
+      '--auto',
+      'pick the healthy replica with the most WAL (received or replayed); among equals the higher failoverPriority',
+    )
     .option('--force', 'the primary still answers: stop (fence) it first, then promote')
     .option(
       '--i-know-the-old-primary-is-down',

@@ -572,12 +572,16 @@ describe(
     });
 
     it(
-      'keeps a client writing through the HAProxy example of the docs across a failover',
+      'keeps a client writing through the HAProxy example of the docs, in both languages, across a failover',
       { skip: haproxy === null ? 'no haproxy (apt-get install haproxy)' : false },
       async () => {
-        const doc = readFileSync(join(REPO, 'docs', 'automatic-failover.md'), 'utf8');
-        const block = /```haproxy\n([\s\S]*?)```/.exec(doc)?.[1];
-        assert.ok(block, 'the docs hold an haproxy block');
+        const [en, pt] = ['automatic-failover.md', 'pt-BR/failover-automatico.md'].map(
+          (page) => /```haproxy\n([\s\S]*?)```/.exec(readFileSync(join(REPO, 'docs', page), 'utf8'))?.[1],
+        );
+        assert.ok(en, 'the English page holds an haproxy block');
+        // The Portuguese page's block is the one run: what a reader of either page copies works.
+        assert.equal(pt, en, 'the Portuguese page holds the same haproxy block');
+        const block = pt;
         const [writePort, readPort] = [await freePort(), await freePort()];
         let cfg = block
           .replace('127.0.0.1:5000', `127.0.0.1:${writePort}`)
