@@ -17,7 +17,7 @@
 import { readFileSync, watch as watchFile } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { monotonicNow } from '../cluster/context/clock.js';
+import { monotonicNow } from '../monotonic-now.js';
 import { decodeFenceOrder } from './fence-order.js';
 import type { FenceOrder } from './fence-order.js';
 

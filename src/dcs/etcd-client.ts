@@ -1,6 +1,7 @@
 import { PgreplError } from '../errors.js';
 import { etcdBudget } from './etcd-budget.js';
 import { requestJson, streamJsonLines } from './http-json.js';
+import { monotonicNow } from '../monotonic-now.js';
 
 /** One key as etcd holds it; revisions are etcd's (they fit a JS number for ~2^53 writes). */
 export interface EtcdKv {
@@ -171,12 +172,12 @@ export function etcdClient(o: EtcdClientOptions): EtcdClient {
     const signal = outer
       ? AbortSignal.any([outer, AbortSignal.timeout(allowedMs)])
       : AbortSignal.timeout(allowedMs);
-    const began = Date.now();
+    const began = monotonicNow();
     const deadline = began + allowedMs;
     try {
       return await callWithin<T>(path, body, signal, deadline, allowedMs);
     } finally {
-      if (budget) budget.leftMs -= Date.now() - began;
+      if (budget) budget.leftMs -= monotonicNow() - began;
     }
   };
 
@@ -190,7 +191,7 @@ export function etcdClient(o: EtcdClientOptions): EtcdClient {
     let lastError: unknown;
     for (let tried = 0; tried < endpoints.length && !signal.aborted; tried++) {
       const endpoint = endpoints[current] as string;
-      const share = Math.max(1, Math.floor((deadline - Date.now()) / (endpoints.length - tried)));
+      const share = Math.max(1, Math.floor((deadline - monotonicNow()) / (endpoints.length - tried)));
       const attempt = AbortSignal.any([signal, AbortSignal.timeout(share)]);
       try {
         const res = await requestJson(

@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { PgreplError } from '../errors.js';
 import { requestJson } from './http-json.js';
+import { monotonicNow } from '../monotonic-now.js';
 
 /** A single-member etcd on loopback, for `up --ha` on one machine and for tests. */
 export interface LocalEtcd {
@@ -54,9 +55,9 @@ export function findEtcd(env: Readonly<Record<string, string | undefined>>): str
 
 /** Waits until etcd at `url` answers /health with health true; E_ETCD with the last answer when it does not. */
 export async function waitEtcdHealthy(url: string, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
+  const deadline = monotonicNow() + timeoutMs;
   let last = 'no answer';
-  while (Date.now() < deadline) {
+  while (monotonicNow() < deadline) {
     try {
       const body = (await requestJson(`${url}/health`, null, AbortSignal.timeout(500))).body as {
         health?: string;

@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { closeSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { procStat } from '../postgres/instance-control.js';
+import { monotonicNow } from '../monotonic-now.js';
 
 /**
  * A background process pgrepl started (an agent, its fence watchdog, the local etcd), recorded by
@@ -70,8 +71,8 @@ export async function stopRecorded(path: string, signal: NodeJS.Signals, graceMs
     }
   };
   send(signal);
-  const deadline = Date.now() + graceMs;
-  while (livePid(path) !== null && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  const deadline = monotonicNow() + graceMs;
+  while (livePid(path) !== null && monotonicNow() < deadline) await new Promise((r) => setTimeout(r, 20));
   if (livePid(path) !== null) send('SIGKILL');
   while (livePid(path) !== null) await new Promise((r) => setTimeout(r, 20));
   rmSync(path, { force: true });

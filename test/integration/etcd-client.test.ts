@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { after, before, describe, it, mock } from 'node:test';
 import { withEtcdBudget } from '../../src/dcs/etcd-budget.js';
 import { etcdClient } from '../../src/dcs/etcd-client.js';
 import type { WatchEvent } from '../../src/dcs/etcd-client.js';
@@ -117,6 +117,29 @@ describe('the etcd client, against a real etcd', () => {
       assert.equal(hole.connections(), 2, 'two requests reached the endpoint');
       // Outside the budget, a request has its own timeout again.
       await assert.rejects(c.get('/t/x'), /600 ms at most/);
+    });
+  });
+
+  it('counts a budget on the monotonic clock: a wall clock stepped back an hour mid-request gives the loop no more etcd time (issue 31, defect 6)', async () => {
+    await withBlackHole(async (hole) => {
+      const c = etcdClient({ endpoints: [hole.url], requestTimeoutMs: 600 });
+      const wall = Date.now.bind(Date);
+      let stepBack = 0;
+      const now = mock.method(Date, 'now', () => wall() - stepBack);
+      const step = setTimeout(() => (stepBack = 3_600_000), 300);
+      try {
+        const errors = await withEtcdBudget(1000, async () => {
+          const seen: string[] = [];
+          for (let i = 0; i < 4; i++) await c.get('/t/x').catch((err: Error) => seen.push(err.message));
+          return seen;
+        });
+        for (const e of errors.slice(2))
+          assert.match(e, /not sent: this loop spent its 1000 ms of etcd time/);
+        assert.equal(hole.connections(), 2, 'two requests reached the endpoint');
+      } finally {
+        clearTimeout(step);
+        now.mock.restore();
+      }
     });
   });
 

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, it } from 'node:test';
 import { fenceLink } from '../../src/agent/fence-link.js';
-import { monotonicNow } from '../../src/cluster/context/clock.js';
+import { monotonicNow } from '../../src/monotonic-now.js';
 import { encodeFenceOrder } from '../../src/agent/fence-order.js';
 import type { FenceOrder } from '../../src/agent/fence-order.js';
 import { FENCE_WATCHDOG_SCRIPT } from '../../src/package-files.js';

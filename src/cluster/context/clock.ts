@@ -1,3 +1,5 @@
+import { monotonicNow } from '../../monotonic-now.js';
+
 /**
  * Time as operations see it: read and waited on through the context, never through globals, so
  * that the agent's lease arithmetic and the tests of decisions that depend on time can be given a
@@ -15,9 +17,6 @@ export interface Clock {
   /** Waits `ms`; rejects with the signal's reason as soon as `signal` is aborted. */
   sleep(ms: number, signal?: AbortSignal): Promise<void>;
 }
-
-/** CLOCK_MONOTONIC in ms (libuv's hrtime): the same in every process of the machine. */
-export const monotonicNow = (): number => Number(process.hrtime.bigint() / 1_000_000n);
 
 export const systemClock: Clock = {
   now: monotonicNow,
