@@ -306,7 +306,7 @@ const README_TEXT = {
     promote: '## Promover (só quando o primário se foi de vez)',
     rejoin: '## Trazer de volta depois que outro nó foi promovido',
     rejoinWhy: (other: string) =>
-      `Este contêiner não inicia como um segundo primário (o pgrepl-entrypoint.sh consulta os outros nós). Rebobine-o\ne torne-o réplica do novo primário (aqui ${other}):`,
+      `Este contêiner não sobe como um segundo primário (o pgrepl-entrypoint.sh consulta os outros nós). Rode o\npg_rewind nele e torne-o réplica do novo primário (aqui ${other}):`,
     conninfo: 'no postgresql.conf, aponte o primary_conninfo para o novo primário',
   },
 };

@@ -28,7 +28,8 @@ const PLACEHOLDER = 'change-me';
 /**
  * `pgrepl render conf`: one folder per node for hosts without Docker, each with that node's own
  * postgresql.conf and pg_hba.conf, a .env for its passwords, a setup.sh (initdb and role and slots
- * on the primary; a pg_basebackup clone on a replica) and a README with the commands in order.
+ * on the primary; a pg_basebackup clone on a replica) and a README with the commands in order, in
+ * English and in Portuguese.
  * Pure: the same spec gives the same files (golden-tested).
  */
 export function renderHostBundle(i: HostBundleInput): BundleFile[] {
@@ -37,9 +38,11 @@ export function renderHostBundle(i: HostBundleInput): BundleFile[] {
   if (!primary) return [];
   // On separate hosts each node connects from its own address, which is what pg_hba must name.
   const facts = { pgMajor: i.pgMajor, hosts: separateHosts(spec) };
-  const files: BundleFile[] = [
-    { path: 'README.md', content: indexReadme(spec, primary, replicas), mode: 0o644 },
-  ];
+  const files: BundleFile[] = LANGS.map(({ lang, file }) => ({
+    path: file,
+    content: indexReadme(spec, primary, replicas, lang),
+    mode: 0o644,
+  }));
   for (const node of spec.nodes) {
     const upstream = node === primary ? undefined : primary;
     const config = renderNodeConfig(spec, facts, node, upstream);
@@ -53,7 +56,11 @@ export function renderHostBundle(i: HostBundleInput): BundleFile[] {
         content: upstream ? cloneScript(spec, node, upstream, i.binDir) : primaryScript(spec, node, i.binDir),
         mode: 0o755,
       },
-      { path: `${dir}/README.md`, content: nodeReadme(spec, node, upstream), mode: 0o644 },
+      ...LANGS.map(({ lang, file }) => ({
+        path: `${dir}/${file}`,
+        content: nodeReadme(spec, node, upstream, lang),
+        mode: 0o644,
+      })),
     );
   }
   return files;
@@ -140,59 +147,123 @@ echo "${node.name} streams from ${upstream.name}"
 `;
 }
 
-function nodeReadme(spec: ClusterSpec, node: NodeSpec, upstream: NodeSpec | undefined): string {
+/** The READMEs' sentences; the commands are the same in both languages. */
+const README_TEXT = {
+  en: {
+    replicaOf: (u: string) => `replica of ${u}`,
+    primary: 'primary',
+    ofCluster: 'of cluster',
+    listens: (host: string, port: number, dataDir: string) =>
+      `Listens on ${host}:${port}, data in \`${dataDir}\`.`,
+    afterPrimary: (u: string) => `Run this after setup.sh of the primary (${u}) has finished.`,
+    samePasswords: 'the same passwords as the primary',
+    clones: 'clones the primary and starts this replica',
+    promoteWhen: 'If the primary fails, promote this node (only after the primary is stopped for good):',
+    first: 'Run this first, before any replica.',
+    bothPasswords: "both passwords, and the replication one's verifier:",
+    setsUp: 'initdb, start, replication role, one slot per replica',
+    noComeback:
+      'After a failover this node must not come back as a primary: stop it, then rejoin it as a\nreplica of the new primary with pg_rewind (its data checksums allow it).',
+    rejoin: '## Rejoin after a failover',
+    rejoinWhy: (other: string, node: string) =>
+      `When another node (here ${other}) has been promoted, bring ${node} back as its replica;\npg_rewind throws away what only this node had, after a CHECKPOINT on the new primary:`,
+    conninfo: 'in postgresql.conf',
+    indexTitle: (cluster: string) => `# Cluster ${cluster}: one folder per host`,
+    indexHow:
+      'Copy each folder to its host, fill in `.env`, then run `setup.sh` as the PostgreSQL OS user,\nthe primary first:',
+    on: 'on',
+    thePrimary: 'the primary',
+    aReplica: 'a replica',
+    other: 'Em português: README.pt-BR.md.',
+  },
+  'pt-BR': {
+    replicaOf: (u: string) => `réplica de ${u}`,
+    primary: 'primário',
+    ofCluster: 'do cluster',
+    listens: (host: string, port: number, dataDir: string) =>
+      `Escuta em ${host}:${port}, dados em \`${dataDir}\`.`,
+    afterPrimary: (u: string) => `Rode isto depois que o setup.sh do primário (${u}) terminar.`,
+    samePasswords: 'as mesmas senhas do primário',
+    clones: 'clona o primário e sobe esta réplica',
+    promoteWhen: 'Se o primário falhar, promova este nó (só depois que o primário estiver parado de vez):',
+    first: 'Rode isto primeiro, antes de qualquer réplica.',
+    bothPasswords: 'as duas senhas, e o verificador da de replicação:',
+    setsUp: 'initdb, sobe o servidor, cria a role de replicação e um slot por réplica',
+    noComeback:
+      'Depois de um failover este nó não pode voltar como primário: pare-o e traga-o de volta como\nréplica do novo primário com o pg_rewind (os checksums de dados permitem).',
+    rejoin: '## Trazer de volta depois de um failover',
+    rejoinWhy: (other: string, node: string) =>
+      `Quando outro nó (aqui ${other}) tiver sido promovido, traga ${node} de volta como réplica dele;\no pg_rewind descarta o que só este nó tinha, depois de um CHECKPOINT no novo primário:`,
+    conninfo: 'no postgresql.conf',
+    indexTitle: (cluster: string) => `# Cluster ${cluster}: uma pasta por servidor`,
+    indexHow:
+      'Copie cada pasta para o seu servidor, preencha o `.env` e rode o `setup.sh` com o usuário do sistema\nque roda o PostgreSQL, o primário primeiro:',
+    on: 'em',
+    thePrimary: 'o primário',
+    aReplica: 'uma réplica',
+    other: 'In English: README.md.',
+  },
+};
+type Lang = keyof typeof README_TEXT;
+const LANGS: readonly { lang: Lang; file: string }[] = [
+  { lang: 'en', file: 'README.md' },
+  { lang: 'pt-BR', file: 'README.pt-BR.md' },
+];
+
+function nodeReadme(spec: ClusterSpec, node: NodeSpec, upstream: NodeSpec | undefined, lang: Lang): string {
+  const t = README_TEXT[lang];
   const psql = (n: NodeSpec) => `psql -h ${n.host} -p ${n.port} -U ${spec.superuser.name} -d postgres`;
   const steps = upstream
     ? [
-        `Run this after setup.sh of the primary (${upstream.name}) has finished.`,
+        t.afterPrimary(upstream.name),
         '',
         '```sh',
-        'vi .env            # the same passwords as the primary',
-        './setup.sh         # clones the primary and starts this replica',
+        `vi .env            # ${t.samePasswords}`,
+        `./setup.sh         # ${t.clones}`,
         `${psql(upstream)} -c "SELECT application_name, state FROM pg_stat_replication"   # ${node.name} | streaming`,
         '```',
         '',
-        'If the primary fails, promote this node (only after the primary is stopped for good):',
+        t.promoteWhen,
         '',
         '```sh',
         `${psql(node)} -c "SELECT pg_promote()"`,
         '```',
       ]
     : [
-        'Run this first, before any replica.',
+        t.first,
         '',
         '```sh',
-        "vi .env            # both passwords, and the replication one's verifier:",
+        `vi .env            # ${t.bothPasswords}`,
         '                   #   printf %s "$PASSWORD" | pgrepl scram-verifier',
-        './setup.sh         # initdb, start, replication role, one slot per replica',
+        `./setup.sh         # ${t.setsUp}`,
         `${psql(node)} -c "SELECT slot_name, active FROM pg_replication_slots"`,
         '```',
         '',
-        'After a failover this node must not come back as a primary: stop it, then rejoin it as a',
-        'replica of the new primary with pg_rewind (its data checksums allow it).',
+        t.noComeback,
       ];
   const other = spec.nodes.find((n) => n !== node) ?? node;
   const data = shellQuote(node.dataDir);
   const rejoin = [
     '',
-    '## Rejoin after a failover',
+    t.rejoin,
     '',
-    `When another node (here ${other.name}) has been promoted, bring ${node.name} back as its replica;`,
-    'pg_rewind throws away what only this node had, after a CHECKPOINT on the new primary:',
+    t.rejoinWhy(other.name, node.name),
     '',
     '```sh',
     `"$PG_BIN/pg_ctl" stop -D ${data} -m fast`,
     `${psql(other)} -c CHECKPOINT`,
     `"$PG_BIN/pg_rewind" -D ${data} --source-server="host=${other.host} port=${other.port} user=${spec.superuser.name} dbname=postgres" --progress`,
-    `# in postgresql.conf: primary_conninfo host=${other.host} port=${other.port}, primary_slot_name = '${node.name}'`,
+    `# ${t.conninfo}: primary_conninfo host=${other.host} port=${other.port}, primary_slot_name = '${node.name}'`,
     `touch ${shellQuote(join(node.dataDir, 'standby.signal'))}`,
     `"$PG_BIN/pg_ctl" start -D ${data} -l ${shellQuote(join(dirname(node.dataDir), `${node.name}.log`))} -w`,
     '```',
   ];
   return [
-    `# ${node.name} — ${upstream ? `replica of ${upstream.name}` : 'primary'} of cluster ${spec.cluster}`,
+    `# ${node.name} — ${upstream ? t.replicaOf(upstream.name) : t.primary} ${t.ofCluster} ${spec.cluster}`,
     '',
-    `Listens on ${node.host}:${node.port}, data in \`${node.dataDir}\`.`,
+    t.other,
+    '',
+    t.listens(node.host, node.port, node.dataDir),
     '',
     ...steps,
     ...rejoin,
@@ -200,15 +271,17 @@ function nodeReadme(spec: ClusterSpec, node: NodeSpec, upstream: NodeSpec | unde
   ].join('\n');
 }
 
-function indexReadme(spec: ClusterSpec, primary: NodeSpec, replicas: NodeSpec[]): string {
+function indexReadme(spec: ClusterSpec, primary: NodeSpec, replicas: NodeSpec[], lang: Lang): string {
+  const t = README_TEXT[lang];
   return [
-    `# Cluster ${spec.cluster}: one folder per host`,
+    t.indexTitle(spec.cluster),
     '',
-    'Copy each folder to its host, fill in `.env`, then run `setup.sh` as the PostgreSQL OS user,',
-    'the primary first:',
+    t.other,
     '',
-    `1. \`${primary.name}/\` on ${primary.host}: the primary`,
-    ...replicas.map((r, n) => `${n + 2}. \`${r.name}/\` on ${r.host}: a replica`),
+    t.indexHow,
+    '',
+    `1. \`${primary.name}/\` ${t.on} ${primary.host}: ${t.thePrimary}`,
+    ...replicas.map((r, n) => `${n + 2}. \`${r.name}/\` ${t.on} ${r.host}: ${t.aReplica}`),
     '',
   ].join('\n');
 }

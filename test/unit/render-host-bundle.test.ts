@@ -57,4 +57,23 @@ describe('render conf golden files (UPDATE_GOLDEN=1 npm test rewrites them; revi
         .every((f) => f.mode === 0o600 && f.content.includes("'change-me'")),
     );
   });
+
+  it('writes every README in English and in Portuguese, with the same commands', () => {
+    const commands = (text: string) =>
+      [...text.matchAll(/```sh\n([\s\S]*?)```/g)].map((m) =>
+        (m[1] as string)
+          .split('\n')
+          .map((l) => l.replace(/(^|\s+)#.*$/, ''))
+          .filter((l) => l !== '')
+          .join('\n'),
+      );
+    const readmes = files.filter((f) => f.path.endsWith('/README.md') || f.path === 'README.md');
+    assert.equal(readmes.length, 4, 'the index and one per node');
+    for (const en of readmes) {
+      const pt = files.find((f) => f.path === en.path.replace(/README\.md$/, 'README.pt-BR.md'));
+      assert.ok(pt, `${en.path} has a Portuguese twin`);
+      assert.deepEqual(commands(pt.content), commands(en.content), en.path);
+      assert.match(pt.content, /primário/);
+    }
+  });
 });
