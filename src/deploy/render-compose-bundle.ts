@@ -298,7 +298,7 @@ const README_TEXT = {
     primary: 'primário',
     of: 'do cluster',
     copy: (host: string, port: number) =>
-      `Copie esta pasta para o servidor ${host}; o nó escuta lá na porta ${port}.`,
+      `Copie esta pasta para o host ${host}; o nó escuta lá na porta ${port}.`,
     env: 'senhas (as mesmas em todos os nós)',
     clone: (slot: string) => `copia o primário para ./data pelo slot ${slot}`,
     healthy: 'healthy',

@@ -195,9 +195,9 @@ const README_TEXT = {
     rejoinWhy: (other: string, node: string) =>
       `Quando outro nó (aqui ${other}) tiver sido promovido, traga ${node} de volta como réplica dele;\no pg_rewind descarta o que só este nó tinha, depois de um CHECKPOINT no novo primário:`,
     conninfo: 'no postgresql.conf',
-    indexTitle: (cluster: string) => `# Cluster ${cluster}: uma pasta por servidor`,
+    indexTitle: (cluster: string) => `# Cluster ${cluster}: uma pasta por host`,
     indexHow:
-      'Copie cada pasta para o seu servidor, preencha o `.env` e rode o `setup.sh` com o usuário do sistema\nque roda o PostgreSQL, o primário primeiro:',
+      'Copie cada pasta para o seu host, preencha o `.env` e rode o `setup.sh` com o usuário do sistema\nque roda o PostgreSQL, o primário primeiro:',
     on: 'em',
     thePrimary: 'o primário',
     aReplica: 'uma réplica',
