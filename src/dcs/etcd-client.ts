@@ -1,6 +1,7 @@
 import { PgreplError } from '../errors.js';
 import { etcdBudget } from './etcd-budget.js';
 import { requestJson, streamJsonLines } from './http-json.js';
+import type { TlsMaterial } from './http-json.js';
 import { monotonicNow } from '../monotonic-now.js';
 
 /** One key as etcd holds it; revisions are etcd's (they fit a JS number for ~2^53 writes). */
@@ -69,6 +70,10 @@ export interface EtcdClientOptions {
   readonly endpoints: readonly string[];
   /** How long one request may take over all endpoints before it fails with E_ETCD. */
   readonly requestTimeoutMs: number;
+  /** For https:// endpoints: the CA to check etcd's certificate with, and a client certificate. */
+  readonly tls?: TlsMaterial;
+  /** An etcd user (etcd with auth enabled); its token is asked for per endpoint and renewed when refused. */
+  readonly auth?: { readonly user: string; readonly password: string };
 }
 
 const b64 = (s: string) => Buffer.from(s, 'utf8').toString('base64');
@@ -132,16 +137,22 @@ export function gatewayPrefix(version: string): string {
   return '/v3alpha';
 }
 
-/** A client of the etcd cluster at `endpoints` (http://host:port each). */
+/** A client of the etcd cluster at `endpoints` (http://host:port or https://host:port each). */
 export function etcdClient(o: EtcdClientOptions): EtcdClient {
   if (o.endpoints.length === 0)
     throw new PgreplError('E_USAGE', 'no etcd endpoints: ha.etcd lists them, e.g. [http://127.0.0.1:2379]');
   const endpoints = o.endpoints.map((e) => e.replace(/\/+$/, ''));
-  const tls = endpoints.find((e) => !e.startsWith('http://'));
-  if (tls)
+  const bad = endpoints.find((e) => !/^https?:\/\//.test(e));
+  if (bad)
     throw new PgreplError(
       'E_USAGE',
-      `etcd endpoint ${tls}: pgrepl talks to etcd over plain HTTP (http://host:port), with no TLS or etcd user yet (both come with real hosts); use http:// on a network only the cluster's hosts reach`,
+      `etcd endpoint ${bad}: an etcd client URL is http://host:port or https://host:port`,
+    );
+  const plain = endpoints.find((e) => e.startsWith('http://'));
+  if (o.auth && plain)
+    throw new PgreplError(
+      'E_USAGE',
+      `etcd endpoint ${plain}: an etcd user's password is sent only over https://, never in clear`,
     );
   let current = 0;
   const prefixes = new Map<string, string>();
@@ -149,10 +160,37 @@ export function etcdClient(o: EtcdClientOptions): EtcdClient {
   const prefixOf = async (endpoint: string, signal: AbortSignal): Promise<string> => {
     const known = prefixes.get(endpoint);
     if (known) return known;
-    const v = (await requestJson(`${endpoint}/version`, null, signal)).body as { etcdserver?: string };
+    const v = (await requestJson(`${endpoint}/version`, null, signal, {}, o.tls)).body as {
+      etcdserver?: string;
+    };
     const p = gatewayPrefix(v.etcdserver ?? '3.4.0');
     prefixes.set(endpoint, p);
     return p;
+  };
+
+  // Tokens of the etcd user, per endpoint: a member that lagged when another gave one may not know it yet.
+  const tokens = new Map<string, string>();
+  const authHeaders = async (endpoint: string, signal: AbortSignal): Promise<Record<string, string>> => {
+    if (!o.auth) return {};
+    let token = tokens.get(endpoint);
+    if (token === undefined) {
+      const res = await requestJson(
+        `${endpoint}${await prefixOf(endpoint, signal)}/auth/authenticate`,
+        { name: o.auth.user, password: o.auth.password },
+        signal,
+        {},
+        o.tls,
+      );
+      const answer = res.body as { token?: string; message?: string; error?: string };
+      if (res.status !== 200 || !answer.token)
+        throw new PgreplError(
+          'E_ETCD',
+          `etcd at ${endpoint} did not let user ${o.auth.user} in: ${answer.message ?? answer.error ?? res.status}`,
+        );
+      token = answer.token;
+      tokens.set(endpoint, token);
+    }
+    return { authorization: token };
   };
 
   /**
@@ -194,11 +232,20 @@ export function etcdClient(o: EtcdClientOptions): EtcdClient {
       const share = Math.max(1, Math.floor((deadline - monotonicNow()) / (endpoints.length - tried)));
       const attempt = AbortSignal.any([signal, AbortSignal.timeout(share)]);
       try {
-        const res = await requestJson(
-          `${endpoint}${await prefixOf(endpoint, attempt)}${path}`,
-          body,
-          attempt,
-        );
+        const send = async () =>
+          requestJson(
+            `${endpoint}${await prefixOf(endpoint, attempt)}${path}`,
+            body,
+            attempt,
+            await authHeaders(endpoint, attempt),
+            o.tls,
+          );
+        let res = await send();
+        if (o.auth && invalidToken(res.body)) {
+          // The member forgot the token (restarted, or it expired): once more with a new one.
+          tokens.delete(endpoint);
+          res = await send();
+        }
         const answer = res.body as T & { error?: string; message?: string; code?: number };
         if (res.status !== 200 || answer.error !== undefined)
           throw new PgreplError(
@@ -288,7 +335,10 @@ export function etcdClient(o: EtcdClientOptions): EtcdClient {
           };
           error?: { message?: string };
         };
-        if (msg.error) throw new PgreplError('E_ETCD', `etcd ended the watch: ${msg.error.message}`);
+        if (msg.error) {
+          if (invalidToken(msg.error)) tokens.delete(endpoint);
+          throw new PgreplError('E_ETCD', `etcd ended the watch: ${msg.error.message}`);
+        }
         if (msg.result?.canceled)
           throw new PgreplError('E_ETCD', `etcd cancelled the watch: ${msg.result.cancel_reason ?? ''}`);
         const events = (msg.result?.events ?? []).map((e) => ({
@@ -299,14 +349,27 @@ export function etcdClient(o: EtcdClientOptions): EtcdClient {
       };
       let opened = false;
       try {
-        await streamJsonLines(`${endpoint}${prefix}/watch`, { create_request: create }, w.signal, (line) => {
-          opened = true;
-          onLine(line);
-        });
+        const headers = await authHeaders(
+          endpoint,
+          AbortSignal.any([w.signal, AbortSignal.timeout(o.requestTimeoutMs)]),
+        );
+        await streamJsonLines(
+          `${endpoint}${prefix}/watch`,
+          { create_request: create },
+          w.signal,
+          (line) => {
+            opened = true;
+            onLine(line);
+          },
+          headers,
+          o.tls,
+        );
       } catch (err) {
         if (w.signal.aborted) return;
         if (err instanceof PgreplError) throw err;
         if (!opened) {
+          // A refused token among the causes: the next watch asks for a new one.
+          tokens.delete(endpoint);
           current = (current + 1) % endpoints.length;
           throw new PgreplError('E_ETCD', `etcd at ${endpoint} did not open a watch: ${describe(err)}`, {
             cause: err,
@@ -319,6 +382,14 @@ export function etcdClient(o: EtcdClientOptions): EtcdClient {
     },
   };
 }
+
+/** etcd's answer to a request whose token it no longer knows. */
+const invalidToken = (body: unknown): boolean =>
+  /invalid auth token/.test(
+    String(
+      (body as { error?: unknown; message?: unknown }).message ?? (body as { error?: unknown }).error ?? '',
+    ),
+  );
 
 function describe(err: unknown): string {
   if (err instanceof Error) {

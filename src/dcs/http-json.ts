@@ -1,5 +1,6 @@
-import { Agent, request } from 'node:http';
-import type { IncomingMessage } from 'node:http';
+import { Agent, request as httpRequest } from 'node:http';
+import type { IncomingMessage, RequestOptions } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 
 /**
  * JSON over HTTP/1.1 for the etcd gateway and the agents' APIs, on node:http with kept-alive
@@ -12,22 +13,51 @@ export interface JsonAnswer {
   readonly body: unknown;
 }
 
+/**
+ * What an https:// request trusts and shows: the CA that signed the server's certificate (checked
+ * with its host name or address, as libpq's verify-full does), and a client certificate and key
+ * when the server asks for one (etcd with --client-cert-auth).
+ */
+export interface TlsMaterial {
+  readonly ca: Buffer;
+  readonly cert?: Buffer;
+  readonly key?: Buffer;
+}
+
 // One agent per client module: few sockets, reused; a socket etcd closed is replaced on the next call.
 const agent = new Agent({ keepAlive: true, maxSockets: 8 });
+// One https agent per TLS material, for the same reuse (a TLS handshake costs more than a request).
+const httpsAgents = new WeakMap<TlsMaterial, HttpsAgent>();
+const systemCaAgent = new HttpsAgent({ keepAlive: true, maxSockets: 8 });
+
+function open(
+  url: string,
+  options: RequestOptions,
+  tls: TlsMaterial | undefined,
+  onAnswer: (res: IncomingMessage) => void,
+) {
+  if (!url.startsWith('https:')) return httpRequest(url, { ...options, agent }, onAnswer);
+  let tlsAgent = tls ? httpsAgents.get(tls) : systemCaAgent;
+  if (!tlsAgent && tls) {
+    tlsAgent = new HttpsAgent({ keepAlive: true, maxSockets: 8, ca: tls.ca, cert: tls.cert, key: tls.key });
+    httpsAgents.set(tls, tlsAgent);
+  }
+  return httpsRequest(url, { ...options, agent: tlsAgent }, onAnswer);
+}
 
 function send(
   url: string,
   body: object,
   signal: AbortSignal,
   headers: Record<string, string> = {},
+  tls?: TlsMaterial,
 ): Promise<IncomingMessage> {
   const text = JSON.stringify(body);
   return new Promise((resolve, reject) => {
-    const req = request(
+    const req = open(
       url,
       {
         method: 'POST',
-        agent,
         signal,
         headers: {
           ...headers,
@@ -35,6 +65,7 @@ function send(
           'content-length': Buffer.byteLength(text),
         },
       },
+      tls,
       resolve,
     );
     req.once('error', reject);
@@ -48,13 +79,14 @@ export async function requestJson(
   body: object | null,
   signal: AbortSignal,
   headers: Record<string, string> = {},
+  tls?: TlsMaterial,
 ): Promise<JsonAnswer> {
   const res =
     body === null
       ? await new Promise<IncomingMessage>((resolve, reject) => {
-          request(url, { agent, signal, headers }, resolve).once('error', reject).end();
+          open(url, { signal, headers }, tls, resolve).once('error', reject).end();
         })
-      : await send(url, body, signal, headers);
+      : await send(url, body, signal, headers, tls);
   res.setEncoding('utf8');
   let text = '';
   for await (const chunk of res) text += chunk as string;
@@ -70,8 +102,10 @@ export async function streamJsonLines(
   body: object,
   signal: AbortSignal,
   onLine: (line: string) => void,
+  headers: Record<string, string> = {},
+  tls?: TlsMaterial,
 ): Promise<void> {
-  const res = await send(url, body, signal);
+  const res = await send(url, body, signal, headers, tls);
   res.setEncoding('utf8');
   let buffered = '';
   for await (const chunk of res) {

@@ -9,6 +9,7 @@ import type { JsonAnswer } from '../dcs/http-json.js';
 import { readApiToken } from '../ha/api-token.js';
 import type { HaTarget } from './ha-target.js';
 import { agentApiUrl, haPaths } from '../ha/ha-services.js';
+import { monotonicNow } from '../monotonic-now.js';
 
 /**
  * Asks `node`'s agent to do `path` (POST, with the bearer token from the state dir's secret file) and
@@ -69,7 +70,7 @@ export async function askAgent<T>(
  * refuses connections, the last thing an agent closes before it exits. False when time ran out.
  */
 export async function waitAgentGone(record: MemberRecord, host: string, timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
+  const deadline = monotonicNow() + timeoutMs;
   const gone: () => Promise<boolean> = (await isLocalHost(host))
     ? (
         (w) => async () =>
@@ -80,7 +81,7 @@ export async function waitAgentGone(record: MemberRecord, host: string, timeoutM
           () => false,
           (err: NodeJS.ErrnoException) => err.code === 'ECONNREFUSED',
         );
-  while (Date.now() < deadline) {
+  while (monotonicNow() < deadline) {
     if (await gone()) return true;
     await new Promise((r) => setTimeout(r, 20));
   }

@@ -22,6 +22,7 @@ import { requestJson } from '../../dcs/http-json.js';
 import { dirname } from 'node:path';
 import { CLI_SCRIPT } from '../../package-files.js';
 import type { GlobalOptions } from '../command-context.js';
+import { monotonicNow } from '../../monotonic-now.js';
 
 export interface UpOptions {
   dryRun?: boolean;
@@ -129,8 +130,8 @@ const describeAgents = (agents: Record<string, AgentStart>) =>
 
 /** Waits until an agent's /liveness answers 200 (its first loop is done); E_TIMEOUT with its log's end otherwise. */
 async function waitAgentLive(api: string, log: string, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
+  const deadline = monotonicNow() + timeoutMs;
+  while (monotonicNow() < deadline) {
     try {
       if ((await requestJson(`${api}/liveness`, null, AbortSignal.timeout(1000))).status === 200) return;
     } catch {

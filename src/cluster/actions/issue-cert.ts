@@ -57,7 +57,9 @@ export async function issueCert(
     );
     await openssl(
       ...['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'],
-      ...['-keyout', tmp.key, '-out', csr, '-subj', `/CN=${name}`],
+      // No CN: clients check the subjectAltName, and etcd's JSON gateway refuses any request whose
+      // client certificate has a CN once etcd auth is on (it would be taken for the user).
+      ...['-keyout', tmp.key, '-out', csr, '-subj', `/O=pgrepl/OU=${name}`],
     );
     return [
       ...['x509', '-req', '-in', csr, '-CA', ca.cert, '-CAkey', ca.key, '-days', String(days)],
