@@ -30,6 +30,10 @@ export interface HaTimings {
 export interface HaSpec extends HaTimings {
   /** etcd client URLs; undefined: `up --ha` runs a single-member etcd on loopback. */
   readonly etcd: readonly string[] | undefined;
+  /** For https:// endpoints: the CA etcd's certificate is checked against, and a client certificate (absolute paths). */
+  readonly etcdTls: { readonly ca: string; readonly cert?: string; readonly key?: string } | undefined;
+  /** An etcd user, for an etcd with auth enabled. */
+  readonly etcdUser: { readonly name: string; readonly password: SecretRef } | undefined;
   readonly profile: 'default' | 'fast';
   /** A replica further behind the last leader position than this (bytes) is never promoted. */
   readonly maximumLagOnFailover: number;

@@ -108,6 +108,13 @@ function haProblems(spec: ParsedSpec): Problem[] {
   const problems: Problem[] = [];
   const why = timingsProblem(haTimings(spec.ha));
   if (why) problems.push({ path: ['ha', 'ttl'], message: why });
+  const plain = spec.ha.etcd?.find((u) => u.startsWith('http://'));
+  for (const key of ['etcdTls', 'etcdUser'] as const)
+    if (spec.ha[key] && (plain || !spec.ha.etcd))
+      problems.push({
+        path: ['ha', key],
+        message: `${key === 'etcdUser' ? "an etcd user's password is sent" : 'TLS is used'} over https:// only, and ${plain ? `ha.etcd lists ${plain}` : 'ha.etcd lists no endpoint (the loopback etcd of `up --ha` speaks http://)'}; list https:// endpoints`,
+      });
   const taken = new Set(spec.nodes.map((n) => `${n.host}:${n.port}`));
   spec.nodes.forEach((n, i) => {
     const api = n.port + spec.ha!.apiPortOffset;
@@ -164,10 +171,10 @@ function locate(doc: Document, lines: LineCounter, path: Path): string {
 function resolveSpec(p: ParsedSpec, source: string, baseDir: string): ClusterSpec {
   const abs = (path: string) => (isAbsolute(path) ? path : resolve(baseDir, path));
   const stateDir = abs(p.stateDir);
-  const secret = (src: PasswordSource | undefined, generatedName: string): SecretRef => {
-    if (src === undefined) return { kind: 'generated', path: join(stateDir, 'secrets', generatedName) };
-    return 'env' in src ? { kind: 'env', name: src.env } : { kind: 'file', path: abs(src.file) };
-  };
+  const given = (src: PasswordSource): SecretRef =>
+    'env' in src ? { kind: 'env', name: src.env } : { kind: 'file', path: abs(src.file) };
+  const secret = (src: PasswordSource | undefined, generatedName: string): SecretRef =>
+    src === undefined ? { kind: 'generated', path: join(stateDir, 'secrets', generatedName) } : given(src);
   const nodes: NodeSpec[] = p.nodes.map((n) =>
     Object.freeze({
       name: n.name,
@@ -200,7 +207,7 @@ function resolveSpec(p: ParsedSpec, source: string, baseDir: string): ClusterSpe
     }),
     settings: Object.freeze(settings),
     access: Object.freeze(p.access.map((a) => Object.freeze({ ...a }))),
-    ha: p.ha ? resolveHa(p.ha) : undefined,
+    ha: p.ha ? resolveHa(p.ha, { path: abs, secret: given }) : undefined,
     nodes: Object.freeze(nodes),
   });
 }

@@ -1,4 +1,4 @@
-import type { HaSpec, HaTimings } from './cluster-spec.js';
+import type { HaSpec, HaTimings, SecretRef } from './cluster-spec.js';
 import { HA_PROFILES } from './ha-profiles.js';
 // A type only: loading this module loads no schema library.
 import type { ParsedSpec } from './schema.js';
@@ -28,10 +28,29 @@ export function haTimings(ha: HaInput): HaTimings {
 }
 
 /** An `ha` section as every layer reads it. */
-export function resolveHa(ha: HaInput): HaSpec {
+/** How the spec's relative paths and password sources become what every layer reads. */
+export interface SpecRefs {
+  readonly path: (p: string) => string;
+  readonly secret: (src: { env: string } | { file: string }) => SecretRef;
+}
+
+export function resolveHa(ha: HaInput, refs?: SpecRefs): HaSpec {
+  const path = refs?.path ?? ((p: string) => p);
+  const tls = ha.etcdTls;
+  const user = ha.etcdUser;
+  if (user && !refs) throw new Error('resolveHa: an etcd user needs the spec to resolve its password');
   return Object.freeze({
     ...haTimings(ha),
     etcd: ha.etcd ? Object.freeze(ha.etcd.map((u) => u.replace(/\/+$/, ''))) : undefined,
+    etcdTls: tls
+      ? Object.freeze({
+          ca: path(tls.ca),
+          ...(tls.cert ? { cert: path(tls.cert) } : {}),
+          ...(tls.key ? { key: path(tls.key) } : {}),
+        })
+      : undefined,
+    etcdUser:
+      user && refs ? Object.freeze({ name: user.name, password: refs.secret(user.password) }) : undefined,
     profile: ha.profile,
     maximumLagOnFailover: ha.maximumLagOnFailover,
     apiPortOffset: ha.apiPortOffset,

@@ -46,10 +46,9 @@ export const nodeSchema = z.strictObject({
 
 const etcdUrl = z
   .string()
-  .regex(/^https?:\/\/[^/\s]+\/?$/, 'an etcd client URL, e.g. http://127.0.0.1:2379')
-  .refine(
-    (u) => !u.startsWith('https://'),
-    "https:// is not supported yet: pgrepl talks to etcd over plain HTTP, with no TLS or etcd user (both come with real hosts); use http:// on a network only the cluster's hosts reach",
+  .regex(
+    /^https?:\/\/[^/\s]+\/?$/,
+    'an etcd client URL, e.g. http://127.0.0.1:2379 or https://10.0.0.11:2379',
   );
 
 /** Automatic failover: the agents, the etcd they agree through, and their timings (seconds). */
@@ -59,6 +58,23 @@ export const haSchema = z.strictObject({
     .min(1)
     .optional()
     .describe('etcd client URLs; omitted: `up --ha` runs one on loopback'),
+  etcdTls: z
+    .strictObject({
+      ca: z.string().min(1),
+      cert: z.string().min(1).optional(),
+      key: z.string().min(1).optional(),
+    })
+    .refine((t) => (t.cert === undefined) === (t.key === undefined), 'cert and key go together')
+    .optional()
+    .describe(
+      "for https:// endpoints: the CA file etcd's certificate is checked against, and a client certificate and key (etcd --client-cert-auth)",
+    ),
+  etcdUser: z
+    .strictObject({ name: z.string().min(1), password })
+    .optional()
+    .describe(
+      'an etcd user, for an etcd with auth enabled; its password from { env } or { file }, sent over https:// only',
+    ),
   profile: z.enum(['default', 'fast']).default(HA_DEFAULTS.profile),
   ttl: z.number().int().min(1).max(600).optional(),
   loopWait: z.number().positive().max(300).optional(),

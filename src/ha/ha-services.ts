@@ -6,6 +6,8 @@ import { defaultHa } from '../cluster-spec/resolve-ha.js';
 import { findEtcd, localEtcdArgs, localEtcdUrl, waitEtcdHealthy } from '../dcs/local-etcd.js';
 import type { LocalEtcd } from '../dcs/local-etcd.js';
 import { etcdClient } from '../dcs/etcd-client.js';
+import type { EtcdClientOptions } from '../dcs/etcd-client.js';
+import { resolveSecret } from '../cluster/context/resolve-secret.js';
 import { haStore } from '../dcs/ha-store.js';
 import { ensureApiToken } from './api-token.js';
 import { livePid, spawnRecorded, stopRecorded } from './pid-file.js';
@@ -51,6 +53,51 @@ export function effectiveHa(spec: ClusterSpec): HaSpec | undefined {
   if (spec.ha) return spec.ha;
   if (!readRecord(spec.stateDir)) return undefined;
   return defaultHa();
+}
+
+/** How an agent or command reaches etcd: its endpoints, the TLS files' contents, the etcd user. */
+export type EtcdConnection = Pick<EtcdClientOptions, 'endpoints' | 'tls' | 'auth'>;
+
+/**
+ * The spec's way to etcd, files read and password resolved: `etcdClient({ ...etcdConnection(…),
+ * requestTimeoutMs })`. A file that cannot be read fails here, with its key in the spec.
+ */
+export function etcdConnection(
+  spec: ClusterSpec,
+  ha: HaSpec,
+  env: Readonly<Record<string, string | undefined>> = {},
+): EtcdConnection {
+  const read = (path: string, key: string) => {
+    try {
+      return readFileSync(path);
+    } catch (err) {
+      throw new PgreplError('E_ETCD', `ha.etcdTls.${key}: cannot read ${path} (${(err as Error).message})`, {
+        cause: err,
+      });
+    }
+  };
+  const t = ha.etcdTls;
+  const u = ha.etcdUser;
+  return {
+    endpoints: etcdEndpoints(spec, ha, env),
+    ...(t
+      ? {
+          tls: {
+            ca: read(t.ca, 'ca'),
+            ...(t.cert ? { cert: read(t.cert, 'cert') } : {}),
+            ...(t.key ? { key: read(t.key, 'key') } : {}),
+          },
+        }
+      : {}),
+    ...(u
+      ? {
+          auth: {
+            user: u.name,
+            password: resolveSecret(u.password, 'etcd user', { env, create: false, runAs: undefined }) ?? '',
+          },
+        }
+      : {}),
+  };
 }
 
 /**
@@ -194,7 +241,7 @@ export async function stopAgents(spec: ClusterSpec, leader: string | null): Prom
 /** Who holds the leader key now, as etcd says within a second; null when no one does or etcd is silent. */
 export async function currentLeader(spec: ClusterSpec, ha: HaSpec): Promise<string | null> {
   try {
-    const etcd = etcdClient({ endpoints: etcdEndpoints(spec, ha), requestTimeoutMs: 1000 });
+    const etcd = etcdClient({ ...etcdConnection(spec, ha), requestTimeoutMs: 1000 });
     return (await haStore(etcd, spec.cluster).read()).view.leader?.node ?? null;
   } catch {
     return null;

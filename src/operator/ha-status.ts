@@ -1,7 +1,7 @@
 import type { ClusterSpec } from '../cluster-spec/cluster-spec.js';
 import { etcdClient } from '../dcs/etcd-client.js';
 import { haStore } from '../dcs/ha-store.js';
-import { effectiveHa, etcdEndpoints } from '../ha/ha-services.js';
+import { effectiveHa, etcdConnection } from '../ha/ha-services.js';
 
 /** What `status` adds when agents run the cluster: the leader, its lease, each agent's last decision. */
 export interface HaStatus {
@@ -30,10 +30,11 @@ export async function readHaStatus(
 ): Promise<HaStatus | undefined> {
   const ha = effectiveHa(spec);
   if (!ha) return undefined;
-  const endpoints = etcdEndpoints(spec, ha, env);
+  const connection = etcdConnection(spec, ha, env);
+  const endpoints = connection.endpoints;
   const none = Object.fromEntries(spec.nodes.map((n) => [n.name, null]));
   try {
-    const etcd = etcdClient({ endpoints, requestTimeoutMs: ha.retryTimeoutMs });
+    const etcd = etcdClient({ ...connection, requestTimeoutMs: ha.retryTimeoutMs });
     const store = haStore(etcd, spec.cluster);
     const s = await store.read();
     const leaseSecondsLeft = s.leaderLease ? await store.leaseSecondsLeft(s.leaderLease) : null;

@@ -5,7 +5,7 @@ import type { EtcdClient } from '../dcs/etcd-client.js';
 import { haStore } from '../dcs/ha-store.js';
 import type { HaStore } from '../dcs/ha-store.js';
 import type { HaState } from '../dcs/ha-values.js';
-import { effectiveHa, etcdEndpoints } from '../ha/ha-services.js';
+import { effectiveHa, etcdConnection } from '../ha/ha-services.js';
 
 /** The cluster's etcd and HA settings, when agents may run it. */
 export interface HaTarget {
@@ -20,7 +20,7 @@ export function haTarget(
 ): HaTarget | undefined {
   const ha = effectiveHa(spec);
   if (!ha) return undefined;
-  const etcd = etcdClient({ endpoints: etcdEndpoints(spec, ha, env), requestTimeoutMs: 2000 });
+  const etcd = etcdClient({ ...etcdConnection(spec, ha, env), requestTimeoutMs: 2000 });
   return { ha, etcd, store: haStore(etcd, spec.cluster) };
 }
 

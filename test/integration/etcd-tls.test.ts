@@ -9,6 +9,8 @@ import { issueCa, issueCert } from '../../src/cluster/actions/issue-cert.js';
 import { etcdClient } from '../../src/dcs/etcd-client.js';
 import type { EtcdClient } from '../../src/dcs/etcd-client.js';
 import { findEtcd, localEtcdArgs } from '../../src/dcs/local-etcd.js';
+import { parseSpec } from '../../src/cluster-spec/parse-spec.js';
+import { etcdConnection } from '../../src/ha/ha-services.js';
 import { requestJson } from '../../src/dcs/http-json.js';
 import type { TlsMaterial } from '../../src/dcs/http-json.js';
 import { freePort, waitUntil } from '../helpers/test-cluster.js';
@@ -137,6 +139,30 @@ describe('the etcd client against etcd with TLS and a user (issue 13)', () => {
       await new Promise((r) => setTimeout(r, 2500));
       // etcd dropped the idle token (--auth-token-ttl=1): the client asks for a new one by itself.
       assert.equal((await c.get('/t/auth'))?.value, 'três');
+    });
+
+    it('is reached from a spec: ha.etcd, ha.etcdTls and ha.etcdUser, as agents and commands read them', async () => {
+      const spec = parseSpec(
+        [
+          'cluster: demo',
+          'ha:',
+          `  etcd: ["${url}"]`,
+          `  etcdTls: { ca: ${join(tlsDir, 'ca.crt')}, cert: ${join(tlsDir, 'pgrepl.crt')}, key: ${join(tlsDir, 'pgrepl.key')} }`,
+          '  etcdUser: { name: root, password: { env: PGREPL_TEST_ETCD_PASSWORD } }',
+          'nodes: [{ name: pg1, port: 5432 }]',
+          '',
+        ].join('\n'),
+        'pgrepl.yaml',
+        dir,
+      );
+      const ha = spec.ha!;
+      const c = etcdClient({
+        ...etcdConnection(spec, ha, { PGREPL_TEST_ETCD_PASSWORD: PASSWORD }),
+        requestTimeoutMs: 2000,
+      });
+      await c.put('/t/spec', 'quatro');
+      assert.equal((await c.get('/t/spec'))?.value, 'quatro');
+      assert.throws(() => etcdConnection(spec, ha, {}), { code: 'E_SECRET' });
     });
 
     it('says the user was not let in, without the password, when the password is wrong', async () => {

@@ -32,6 +32,33 @@ describe('the ha section of the spec', () => {
     assert.equal(parse('').ha, undefined);
   });
 
+  it('takes https:// etcd endpoints with TLS files and an etcd user, paths beside the spec (issue 13)', () => {
+    const spec = parse(
+      'ha:\n  etcd: ["https://10.0.0.5:2379"]\n  etcdTls: { ca: tls/ca.crt, cert: tls/pgrepl.crt, key: /etc/pgrepl/pgrepl.key }\n  etcdUser: { name: pgrepl, password: { env: ETCD_PASSWORD } }\n',
+    );
+    assert.deepEqual(spec.ha?.etcdTls, {
+      ca: '/work/tls/ca.crt',
+      cert: '/work/tls/pgrepl.crt',
+      key: '/etc/pgrepl/pgrepl.key',
+    });
+    assert.deepEqual(spec.ha?.etcdUser, { name: 'pgrepl', password: { kind: 'env', name: 'ETCD_PASSWORD' } });
+  });
+
+  it('refuses TLS files or an etcd user with an http:// endpoint, or without endpoints, and a cert without its key', () => {
+    fails(
+      'ha:\n  etcd: ["https://10.0.0.5:2379", "http://10.0.0.6:2379"]\n  etcdUser: { name: pgrepl, password: { env: P } }\n',
+      /ha\.etcdUser: an etcd user's password is sent over https:\/\/ only, and ha\.etcd lists http:\/\/10\.0\.0\.6:2379/,
+    );
+    fails(
+      'ha:\n  etcdTls: { ca: ca.crt }\n',
+      /ha\.etcdTls: TLS is used over https:\/\/ only, and ha\.etcd lists no endpoint/,
+    );
+    fails(
+      'ha:\n  etcd: ["https://10.0.0.5:2379"]\n  etcdTls: { ca: ca.crt, cert: c.crt }\n',
+      /cert and key go together/,
+    );
+  });
+
   it('lets the fast profile and single keys override, and strips a trailing slash from etcd URLs', () => {
     const spec = parse('ha: { profile: fast, loopWait: 0.2, etcd: ["http://10.0.0.5:2379/"] }\n');
     assert.equal(spec.ha?.ttlSeconds, 1);
@@ -62,8 +89,6 @@ describe('the ha section of the spec', () => {
       'nodes:\n  - { name: pg1, port: 5432, noFailover: true }\n  - { name: pg2, port: 5433, failoverPriority: 0 }\n',
     );
     fails('ha: { etcd: ["10.0.0.5:2379"] }\n', /an etcd client URL/);
-    // No TLS to etcd yet: said at the spec's line, not found out at the first request.
-    fails('ha: { etcd: ["https://10.0.0.5:2379"] }\n', /https:\/\/ is not supported yet/);
   });
 });
 

@@ -7,7 +7,7 @@ import { failoverThroughAgents, switchoverThroughAgents } from '../../operator/a
 import { pauseAgents } from '../../operator/agent-requests.js';
 import { failsafePeers } from '../../agent/failsafe-peers.js';
 import { fenceLink } from '../../agent/fence-link.js';
-import { agentApiAddress, agentApiUrl, effectiveHa, etcdEndpoints, haPaths } from '../../ha/ha-services.js';
+import { agentApiAddress, agentApiUrl, effectiveHa, etcdConnection, haPaths } from '../../ha/ha-services.js';
 import { nodeOf } from '../../cluster/context/node-sql.js';
 import { describeEvent } from '../describe-event.js';
 import type { EventSink } from '../../cluster/context/events.js';
@@ -35,7 +35,7 @@ export async function runAgent(g: GlobalOptions, o: { node: string }): Promise<n
     );
   const node = nodeOf(base, o.node);
   const etcd = etcdClient({
-    endpoints: etcdEndpoints(base.spec, ha, base.processEnv),
+    ...etcdConnection(base.spec, ha, base.processEnv),
     requestTimeoutMs: ha.retryTimeoutMs,
   });
   const ctx = agentContext({ ...base, events: agentEvents(g) }, node, etcd);
