@@ -1,6 +1,6 @@
 import { Agent, request as httpRequest } from 'node:http';
-import type { IncomingMessage, RequestOptions } from 'node:http';
-import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import type { ClientRequest, IncomingMessage, RequestOptions } from 'node:http';
+import type { Agent as HttpsAgent } from 'node:https';
 
 /**
  * JSON over HTTP/1.1 for the etcd gateway and the agents' APIs, on node:http with kept-alive
@@ -27,22 +27,27 @@ export interface TlsMaterial {
 // One agent per client module: few sockets, reused; a socket etcd closed is replaced on the next call.
 const agent = new Agent({ keepAlive: true, maxSockets: 8 });
 // One https agent per TLS material, for the same reuse (a TLS handshake costs more than a request).
-const httpsAgents = new WeakMap<TlsMaterial, HttpsAgent>();
-const systemCaAgent = new HttpsAgent({ keepAlive: true, maxSockets: 8 });
+const httpsAgents = new Map<TlsMaterial | undefined, HttpsAgent>();
 
-function open(
+/**
+ * A request on the agent for `url`'s scheme. node:https is loaded at the first https:// request
+ * only: loaded with the module it added ~1.1 MiB to every agent's RSS, most of which talk http://.
+ */
+async function open(
   url: string,
   options: RequestOptions,
   tls: TlsMaterial | undefined,
   onAnswer: (res: IncomingMessage) => void,
-) {
+): Promise<ClientRequest> {
   if (!url.startsWith('https:')) return httpRequest(url, { ...options, agent }, onAnswer);
-  let tlsAgent = tls ? httpsAgents.get(tls) : systemCaAgent;
-  if (!tlsAgent && tls) {
-    tlsAgent = new HttpsAgent({ keepAlive: true, maxSockets: 8, ca: tls.ca, cert: tls.cert, key: tls.key });
+  const https = await import('node:https');
+  let tlsAgent = httpsAgents.get(tls);
+  if (!tlsAgent) {
+    // Without material, the system's CAs.
+    tlsAgent = new https.Agent({ keepAlive: true, maxSockets: 8, ...tls });
     httpsAgents.set(tls, tlsAgent);
   }
-  return httpsRequest(url, { ...options, agent: tlsAgent }, onAnswer);
+  return https.request(url, { ...options, agent: tlsAgent }, onAnswer);
 }
 
 function send(
@@ -54,7 +59,7 @@ function send(
 ): Promise<IncomingMessage> {
   const text = JSON.stringify(body);
   return new Promise((resolve, reject) => {
-    const req = open(
+    void open(
       url,
       {
         method: 'POST',
@@ -67,9 +72,7 @@ function send(
       },
       tls,
       resolve,
-    );
-    req.once('error', reject);
-    req.end(text);
+    ).then((req) => req.once('error', reject).end(text), reject);
   });
 }
 
@@ -84,7 +87,7 @@ export async function requestJson(
   const res =
     body === null
       ? await new Promise<IncomingMessage>((resolve, reject) => {
-          open(url, { signal, headers }, tls, resolve).once('error', reject).end();
+          open(url, { signal, headers }, tls, resolve).then((req) => req.once('error', reject).end(), reject);
         })
       : await send(url, body, signal, headers, tls);
   res.setEncoding('utf8');
