@@ -27,13 +27,13 @@ export function haTimings(ha: HaInput): HaTimings {
   };
 }
 
-/** An `ha` section as every layer reads it. */
 /** How the spec's relative paths and password sources become what every layer reads. */
 export interface SpecRefs {
   readonly path: (p: string) => string;
   readonly secret: (src: { env: string } | { file: string }) => SecretRef;
 }
 
+/** An `ha` section as every layer reads it. */
 export function resolveHa(ha: HaInput, refs?: SpecRefs): HaSpec {
   const path = refs?.path ?? ((p: string) => p);
   const tls = ha.etcdTls;

@@ -241,7 +241,7 @@ export function etcdClient(o: EtcdClientOptions): EtcdClient {
             o.tls,
           );
         let res = await send();
-        if (o.auth && invalidToken(res.body)) {
+        if (o.auth && INVALID_TOKEN.test(String((res.body as { error?: unknown }).error ?? ''))) {
           // The member forgot the token (restarted, or it expired): once more with a new one.
           tokens.delete(endpoint);
           res = await send();
@@ -327,6 +327,8 @@ export function etcdClient(o: EtcdClientOptions): EtcdClient {
         start_revision: String(w.afterRevision + 1),
       };
       const onLine = (line: string) => {
+        // etcd refuses a forgotten token by ending or cancelling the watch: the next one asks anew.
+        if (o.auth && INVALID_TOKEN.test(line)) tokens.delete(endpoint);
         const msg = JSON.parse(line) as {
           result?: {
             events?: { type?: string; kv?: RawKv }[];
@@ -335,10 +337,7 @@ export function etcdClient(o: EtcdClientOptions): EtcdClient {
           };
           error?: { message?: string };
         };
-        if (msg.error) {
-          if (invalidToken(msg.error)) tokens.delete(endpoint);
-          throw new PgreplError('E_ETCD', `etcd ended the watch: ${msg.error.message}`);
-        }
+        if (msg.error) throw new PgreplError('E_ETCD', `etcd ended the watch: ${msg.error.message}`);
         if (msg.result?.canceled)
           throw new PgreplError('E_ETCD', `etcd cancelled the watch: ${msg.result.cancel_reason ?? ''}`);
         const events = (msg.result?.events ?? []).map((e) => ({
@@ -368,8 +367,6 @@ export function etcdClient(o: EtcdClientOptions): EtcdClient {
         if (w.signal.aborted) return;
         if (err instanceof PgreplError) throw err;
         if (!opened) {
-          // A refused token among the causes: the next watch asks for a new one.
-          tokens.delete(endpoint);
           current = (current + 1) % endpoints.length;
           throw new PgreplError('E_ETCD', `etcd at ${endpoint} did not open a watch: ${describe(err)}`, {
             cause: err,
@@ -383,13 +380,8 @@ export function etcdClient(o: EtcdClientOptions): EtcdClient {
   };
 }
 
-/** etcd's answer to a request whose token it no longer knows. */
-const invalidToken = (body: unknown): boolean =>
-  /invalid auth token/.test(
-    String(
-      (body as { error?: unknown; message?: unknown }).message ?? (body as { error?: unknown }).error ?? '',
-    ),
-  );
+/** What etcd says of a token it no longer knows (expired, or given before a restart). */
+const INVALID_TOKEN = /invalid auth token/;
 
 function describe(err: unknown): string {
   if (err instanceof Error) {

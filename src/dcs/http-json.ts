@@ -1,6 +1,7 @@
 import { Agent, request as httpRequest } from 'node:http';
 import type { ClientRequest, IncomingMessage, RequestOptions } from 'node:http';
 import type { Agent as HttpsAgent } from 'node:https';
+import { createHash } from 'node:crypto';
 
 /**
  * JSON over HTTP/1.1 for the etcd gateway and the agents' APIs, on node:http with kept-alive
@@ -27,7 +28,17 @@ export interface TlsMaterial {
 // One agent per client module: few sockets, reused; a socket etcd closed is replaced on the next call.
 const agent = new Agent({ keepAlive: true, maxSockets: 8 });
 // One https agent per TLS material, for the same reuse (a TLS handshake costs more than a request).
-const httpsAgents = new Map<TlsMaterial | undefined, HttpsAgent>();
+// By content: a command that reads the files again (status --watch, each round) gets the same agent
+// and its kept-alive sockets, not one more of each per round.
+const httpsAgents = new Map<string, HttpsAgent>();
+const agentOfMaterial = new WeakMap<TlsMaterial, HttpsAgent>();
+
+function contentKey(tls: TlsMaterial | undefined): string {
+  if (!tls) return 'system CAs';
+  const h = createHash('sha256');
+  for (const part of [tls.ca, tls.cert, tls.key]) h.update(part ?? '').update('\0');
+  return h.digest('hex');
+}
 
 /**
  * A request on the agent for `url`'s scheme. node:https is loaded at the first https:// request
@@ -41,11 +52,16 @@ async function open(
 ): Promise<ClientRequest> {
   if (!url.startsWith('https:')) return httpRequest(url, { ...options, agent }, onAnswer);
   const https = await import('node:https');
-  let tlsAgent = httpsAgents.get(tls);
+  let tlsAgent = tls && agentOfMaterial.get(tls);
   if (!tlsAgent) {
-    // Without material, the system's CAs.
-    tlsAgent = new https.Agent({ keepAlive: true, maxSockets: 8, ...tls });
-    httpsAgents.set(tls, tlsAgent);
+    const key = contentKey(tls);
+    tlsAgent = httpsAgents.get(key);
+    if (!tlsAgent) {
+      // Without material, the system's CAs.
+      tlsAgent = new https.Agent({ keepAlive: true, maxSockets: 8, ...tls });
+      httpsAgents.set(key, tlsAgent);
+    }
+    if (tls) agentOfMaterial.set(tls, tlsAgent);
   }
   return https.request(url, { ...options, agent: tlsAgent }, onAnswer);
 }

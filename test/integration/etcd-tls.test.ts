@@ -97,6 +97,27 @@ describe('the etcd client against etcd with TLS and a user (issue 13)', () => {
     await watching;
   });
 
+  it('keeps one connection for clients made from the same files, as status --watch makes one each round', async () => {
+    // Connections established to etcd's port, from /proc (kept-alive idle sockets are no active handle).
+    const port = Number(new URL(url).port).toString(16).toUpperCase().padStart(4, '0');
+    const tlsSockets = () =>
+      readFileSync('/proc/net/tcp', 'utf8')
+        .split('\n')
+        .filter((l) => {
+          const f = l.trim().split(/\s+/);
+          return f[2]?.endsWith(`:${port}`) && f[3] === '01';
+        }).length;
+    const copy = (): TlsMaterial => ({
+      ca: Buffer.from(tls.ca),
+      cert: Buffer.from(tls.cert!),
+      key: Buffer.from(tls.key!),
+    });
+    await client({ tls: copy() }).get('/t/a');
+    const before = tlsSockets();
+    for (let round = 0; round < 10; round++) await client({ tls: copy() }).get('/t/a');
+    assert.equal(tlsSockets(), before);
+  });
+
   it('refuses an etcd whose certificate another CA signed, and etcd refuses a client without a certificate', async () => {
     const other = await issueCa(join(dir, 'other'), 'other', 30);
     await assert.rejects(client({ tls: { ca: readFileSync(other.cert) } }).get('/t/a'), (err: Error) => {
@@ -163,6 +184,33 @@ describe('the etcd client against etcd with TLS and a user (issue 13)', () => {
       await c.put('/t/spec', 'quatro');
       assert.equal((await c.get('/t/spec'))?.value, 'quatro');
       assert.throws(() => etcdConnection(spec, ha, {}), { code: 'E_SECRET' });
+    });
+
+    it('opens a watch again with a new token once etcd has forgotten the one the watch was refused with', async () => {
+      const c: EtcdClient = client({ auth: { user: 'root', password: PASSWORD } });
+      const from = (await c.list('/t/')).revision;
+      await new Promise((r) => setTimeout(r, 2500));
+      const watchOnce = async () => {
+        const seen: string[] = [];
+        const ac = new AbortController();
+        const watching = c.watch('/t/ww', { afterRevision: from, signal: ac.signal }, (ev) =>
+          seen.push(...ev.map((e) => e.kv.value)),
+        );
+        const ended: string = await Promise.race<string>([
+          watching.then(
+            () => 'ended',
+            (err: Error) => err.message,
+          ),
+          new Promise((r) => setTimeout(r, 1000, 'open')),
+        ]);
+        ac.abort();
+        await watching.catch(() => undefined);
+        return ended;
+      };
+      // The first is cancelled for its token (the caller opens another, as the agent does)…
+      assert.match(await watchOnce(), /invalid auth token/);
+      // …and the next asks for a new token and stays open.
+      assert.equal(await watchOnce(), 'open');
     });
 
     it('says the user was not let in, without the password, when the password is wrong', async () => {
