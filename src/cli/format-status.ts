@@ -21,6 +21,7 @@ export function formatStatus(s: ClusterStatus, pg: { version: string; binDir: st
       'replay lag',
       'sync',
       'slot',
+      'tls',
     ],
     style: { head: [], border: [], compact: true },
   });
@@ -41,6 +42,8 @@ export function formatStatus(s: ClusterStatus, pg: { version: string; binDir: st
       n.role === 'replica' ? ms(n.replayLagMs) : '-',
       dash(n.syncState),
       slot,
+      // A replica's stream as its primary sees it; for any other node, pgrepl's own connection.
+      dash(n.role === 'replica' ? n.tls.replication : n.tls.pgrepl),
     ]);
   }
   const head = `cluster ${s.cluster}: ${s.healthy ? 'healthy' : 'NOT HEALTHY'} · primary ${s.primary ?? 'none'} · PostgreSQL ${pg.version} (${pg.binDir})`;

@@ -14,7 +14,24 @@ export interface NodeSpec {
   readonly failoverPriority: number;
   /** The agents never promote it. */
   readonly noFailover: boolean;
+  /** Its certificate, key and trusted CA, when the spec gives them (`tls` mode `files`). */
+  readonly tls: TlsFiles | undefined;
 }
+
+/** A node's TLS files: its certificate and key, and the CA it checks the other nodes against. Absolute paths. */
+export interface TlsFiles {
+  readonly ca: string;
+  readonly cert: string;
+  readonly key: string;
+}
+
+/**
+ * How the nodes' connections are encrypted. off: not at all. auto: pgrepl keeps a CA and each node's
+ * certificate. files: each node's files are given in the spec. With TLS, every rule in pg_hba is
+ * `hostssl` and every connection between the nodes and from pgrepl checks the server's certificate
+ * and host name (sslmode=verify-full).
+ */
+export type TlsMode = 'off' | 'auto' | 'files';
 
 /** The timings of the agents, as a profile gives them or the spec overrides them. */
 export interface HaTimings {
@@ -77,6 +94,7 @@ export interface ClusterSpec {
   /** postgresql.conf overrides, values as PostgreSQL reads them. */
   readonly settings: Readonly<Record<string, string>>;
   readonly access: readonly AccessRule[];
+  readonly tls: TlsMode;
   /** Set: agents fail over automatically (`pgrepl agent`); unset: failover is `pgrepl promote`. */
   readonly ha: HaSpec | undefined;
   /** The first node is the initial primary. */

@@ -2,7 +2,8 @@ import { isAbsolute, join, resolve } from 'node:path';
 import { LineCounter, parseDocument, isNode } from 'yaml';
 import type { Document } from 'yaml';
 import { PgreplError } from '../errors.js';
-import type { ClusterSpec, NodeSpec, SecretRef } from './cluster-spec.js';
+import type { ClusterSpec, NodeSpec, SecretRef, TlsMode } from './cluster-spec.js';
+import { isLoopbackHost } from './loopback-host.js';
 import { timingsProblem } from './ha-profiles.js';
 import { haTimings, resolveHa } from './resolve-ha.js';
 import { dataDirOverlaps } from './data-dir-overlaps.js';
@@ -92,7 +93,7 @@ function checkConsistency(spec: ParsedSpec, baseDir: string): Problem[] {
       message: `${spec.replication.mode} mode with syncCount ${spec.replication.syncCount} needs that many replicas, and the spec has ${spec.nodes.length - 1}; writes would wait forever`,
     });
   }
-  problems.push(...haProblems(spec));
+  problems.push(...haProblems(spec), ...tlsProblems(spec));
   if (String(spec.settings['wal_level'] ?? 'replica') === 'minimal') {
     problems.push({
       path: ['settings', 'wal_level'],
@@ -100,6 +101,29 @@ function checkConsistency(spec: ParsedSpec, baseDir: string): Problem[] {
     });
   }
   return problems;
+}
+
+/** Files for every node or none, and never files with `tls: off` or `tls: auto`. */
+function tlsProblems(spec: ParsedSpec): Problem[] {
+  const given = spec.nodes.filter((n) => n.tls).length;
+  if (given === 0) return [];
+  if (spec.tls !== undefined)
+    return [
+      {
+        path: ['tls'],
+        message: `the nodes give their own certificates (nodes[].tls), which ${spec.tls === 'off' ? 'contradicts tls: off' : 'tls: auto would replace'}; remove this key or the nodes' tls`,
+      },
+    ];
+  return spec.nodes.flatMap((n, i) =>
+    n.tls
+      ? []
+      : [
+          {
+            path: ['nodes', i],
+            message: `${n.name} has no tls while other nodes do: give every node its certificate, key and CA`,
+          },
+        ],
+  );
 }
 
 /** The agents' timings and API ports: each must leave a leader time to renew, each port free. */
@@ -183,6 +207,7 @@ function resolveSpec(p: ParsedSpec, source: string, baseDir: string): ClusterSpe
       dataDir: abs(n.dataDir ?? join(p.stateDir, 'data', n.name)),
       failoverPriority: n.failoverPriority,
       noFailover: n.noFailover,
+      tls: n.tls && Object.freeze({ ca: abs(n.tls.ca), cert: abs(n.tls.cert), key: abs(n.tls.key) }),
     }),
   );
   const settings = Object.fromEntries(Object.entries(p.settings).map(([k, v]) => [k, formatSetting(v)]));
@@ -207,9 +232,17 @@ function resolveSpec(p: ParsedSpec, source: string, baseDir: string): ClusterSpe
     }),
     settings: Object.freeze(settings),
     access: Object.freeze(p.access.map((a) => Object.freeze({ ...a }))),
+    tls: tlsMode(p),
     ha: p.ha ? resolveHa(p.ha, { path: abs, secret: given }) : undefined,
     nodes: Object.freeze(nodes),
   });
+}
+
+/** Files given per node; else what the spec says; else TLS whenever a node is reached over a network. */
+function tlsMode(p: ParsedSpec): TlsMode {
+  if (p.nodes.some((n) => n.tls)) return 'files';
+  if (p.tls) return p.tls;
+  return p.nodes.every((n) => isLoopbackHost(n.host)) ? 'off' : 'auto';
 }
 
 function formatSetting(v: string | number | boolean): string {

@@ -16,4 +16,7 @@ export const RESERVED_SETTINGS: Readonly<Record<string, string>> = {
   data_directory: 'it is the node dataDir',
   hot_standby: 'replicas must accept reads',
   synchronous_standby_names: 'the replication mode sets it',
+  ssl: "tls: in the spec sets it (auto, off, or each node's files)",
+  ssl_cert_file: "it comes from the node's tls: cert (or tls: auto)",
+  ssl_key_file: "it comes from the node's tls: key (or tls: auto)",
 };

@@ -42,6 +42,12 @@ export const nodeSchema = z.strictObject({
     .boolean()
     .default(false)
     .describe('never promoted by the agents (a reporting or backup replica)'),
+  tls: z
+    .strictObject({ ca: z.string().min(1), cert: z.string().min(1), key: z.string().min(1) })
+    .optional()
+    .describe(
+      "this node's own certificate and key (its subjectAltName must name its host), and the CA its connections to the other nodes are checked against; given for every node or for none",
+    ),
 });
 
 const etcdUrl = z
@@ -131,6 +137,12 @@ export const specSchema = z.strictObject({
     .default({ user: 'replicator', mode: 'async', syncCount: 1 }),
   settings: z.record(z.string().regex(/^[a-z_.]+$/, 'a PostgreSQL setting name'), settingValue).default({}),
   access: z.array(accessRuleSchema).default([]),
+  tls: z
+    .enum(['auto', 'off'])
+    .optional()
+    .describe(
+      "auto: pgrepl makes a CA and each node's certificate under the state dir; off: no TLS. Omitted: auto when a node is on another machine, off when every node is on loopback",
+    ),
   ha: haSchema.optional(),
   nodes: z.array(nodeSchema).min(1, 'at least one node (the first one is the initial primary)'),
 });

@@ -1,9 +1,13 @@
 import { stringify } from 'yaml';
 import { renderPgHba } from '../postgres/render-pg-hba.js';
-import { renderPostgresqlConf, synchronousStandbyNames } from '../postgres/render-postgresql-conf.js';
+import {
+  renderPostgresqlConf,
+  synchronousStandbyNames,
+  verifyFullConninfo,
+} from '../postgres/render-postgresql-conf.js';
 import type { ClusterSpec, NodeSpec } from '../cluster-spec/cluster-spec.js';
-import { shellQuote } from './render-host-bundle.js';
-import type { BundleFile } from './render-host-bundle.js';
+import { shellQuote, tlsBundleFiles } from './render-host-bundle.js';
+import type { BundleCerts, BundleFile } from './render-host-bundle.js';
 import { walSegmentArgs } from '../postgres/instance-control.js';
 
 export interface ComposeBundleInput {
@@ -11,6 +15,8 @@ export interface ComposeBundleInput {
   /** Image with its tag; the official image, alpine flavour, by default. */
   readonly image: string;
   readonly secrets: { superuser: string; replication: string } | undefined;
+  /** With `tls: auto`, the PEM files each node's folder gets under tls/ (a key only with secrets). */
+  readonly certs: BundleCerts | undefined;
 }
 
 export const DEFAULT_IMAGE = 'postgres:16-alpine';
@@ -25,6 +31,15 @@ const SOCKET_DIR = '/var/run/postgresql';
  */
 const PASSFILE = 'pgrepl-replication.pgpass';
 const INIT_SCRIPT = '10-pgrepl-replication.sh';
+/** The node's TLS files as mounted (read-only, owned by whoever owns them on the host)... */
+const TLS_MOUNT = `${CONF_DIR}/tls`;
+/** ...and as PostgreSQL reads them: copied by pgrepl-entrypoint.sh, owned by postgres (it reads no other key). */
+const TLS_DIR = '/var/lib/postgresql/tls';
+const tlsIn = (dir: string, node: NodeSpec) => ({
+  ca: `${dir}/ca.crt`,
+  cert: `${dir}/${node.name}.crt`,
+  key: `${dir}/${node.name}.key`,
+});
 
 /**
  * `pgrepl render compose`: a folder per node, copied to that node's host and started with
@@ -43,18 +58,23 @@ export function renderComposeBundle(i: ComposeBundleInput): BundleFile[] {
   for (const node of spec.nodes) {
     const upstream = node === primary ? undefined : primary;
     const dir = node.name;
+    files.push(...tlsBundleFiles(dir, node, i.certs));
     files.push(
       { path: `${dir}/compose.yaml`, content: composeFile(i, node, upstream !== undefined), mode: 0o644 },
       { path: `${dir}/.env`, content: envFile(spec, node, i.secrets), mode: 0o600 },
       { path: `${dir}/postgresql.conf`, content: containerConf(spec, node, upstream, major), mode: 0o644 },
       { path: `${dir}/pg_hba.conf`, content: containerHba(spec, node), mode: 0o644 },
       { path: `${dir}/pg_ident.conf`, content: identFile(spec), mode: 0o644 },
-      { path: `${dir}/pgrepl-entrypoint.sh`, content: guardScript(), mode: 0o755 },
+      { path: `${dir}/pgrepl-entrypoint.sh`, content: guardScript(spec, node), mode: 0o755 },
     );
     if (upstream) {
       files.push(
         { path: `${dir}/clone.sh`, content: cloneScript(node, upstream), mode: 0o755 },
-        { path: `${dir}/pgrepl-clone.sh`, content: cloneInner(spec, node, upstream), mode: 0o755 },
+        {
+          path: `${dir}/pgrepl-clone.sh`,
+          content: cloneInner(spec, node, upstream),
+          mode: 0o755,
+        },
       );
     } else
       files.push({ path: `${dir}/initdb.d/${INIT_SCRIPT}`, content: initScript(spec, node), mode: 0o755 });
@@ -73,6 +93,7 @@ function composeFile(i: ComposeBundleInput, node: NodeSpec, replica: boolean): s
     `./pg_hba.conf:${CONF_DIR}/pg_hba.conf:ro`,
     `./pg_ident.conf:${CONF_DIR}/pg_ident.conf:ro`,
     './pgrepl-entrypoint.sh:/usr/local/bin/pgrepl-entrypoint.sh:ro',
+    ...tlsVolumes(i.spec, node),
     ...(replica ? [] : [`./initdb.d/${INIT_SCRIPT}:/docker-entrypoint-initdb.d/${INIT_SCRIPT}:ro`]),
   ];
   const doc = {
@@ -134,6 +155,14 @@ function envFile(spec: ClusterSpec, node: NodeSpec, secrets: ComposeBundleInput[
   ].join('\n');
 }
 
+/** Where the node's TLS files come from on its host: the folder's tls/ (auto), or the spec's paths. */
+function tlsVolumes(spec: ClusterSpec, node: NodeSpec): string[] {
+  if (spec.tls === 'off') return [];
+  const inside = tlsIn(TLS_MOUNT, node);
+  const outside = spec.tls === 'files' && node.tls ? node.tls : tlsIn('./tls', node);
+  return (['ca', 'cert', 'key'] as const).map((k) => `${outside[k]}:${inside[k]}:ro`);
+}
+
 function containerConf(
   spec: ClusterSpec,
   node: NodeSpec,
@@ -161,7 +190,9 @@ function containerConf(
       user: spec.replication.user,
       passfile: PASSFILE,
       slot: node.name,
+      sslRootCert: spec.tls === 'off' ? undefined : tlsIn(TLS_DIR, node).ca,
     },
+    tls: spec.tls === 'off' ? undefined : tlsIn(TLS_DIR, node),
   });
   // The image's entrypoint runs its init scripts over the unix socket: keep it, in its usual place.
   return conf.replace(/^unix_socket_directories = ''$/m, `unix_socket_directories = '${SOCKET_DIR}'`);
@@ -177,6 +208,7 @@ function containerHba(spec: ClusterSpec, node: NodeSpec): string {
       replicationSources: hosts,
       adminSources: hosts,
       access: spec.access,
+      ssl: spec.tls !== 'off',
     }) +
     "# the image's init scripts and healthcheck, inside the container: the OS user postgres only\n" +
     'local   all          all                                       peer map=pgrepl\n'
@@ -236,7 +268,7 @@ pass=$(mktemp); trap 'rm -f "$pass"' EXIT
 # libpq passfile fields escape ':' and '\\'
 esc() { printf '%s' "$1" | sed -e 's/\\\\/\\\\\\\\/g' -e 's/:/\\\\:/g'; }
 printf '*:*:replication:%s:%s\\n' "$(esc "$PGREPL_REPLICATION_USER")" "$(esc "$PGREPL_REPLICATION_PASSWORD")" > "$pass"
-if ! pg_basebackup -D "$PGDATA" -d "host=${upstream.host} port=${upstream.port} user=$PGREPL_REPLICATION_USER passfile=$pass application_name=${node.name}" \\
+if ! pg_basebackup -D "$PGDATA" -d "${[`host=${upstream.host} port=${upstream.port} user=$PGREPL_REPLICATION_USER passfile=$pass application_name=${node.name}`, ...verifyFullConninfo(spec.tls === 'off' ? undefined : tlsIn(TLS_MOUNT, node).ca)].join(' ')}" \\
     -X stream -R -S ${node.name} --checkpoint=fast --progress; then
   find "$PGDATA" -mindepth 1 -delete
   echo "pgrepl: the clone failed; ./data was emptied, run clone.sh again" >&2
@@ -254,12 +286,25 @@ echo "pgrepl: ${node.name} cloned from ${upstream.name}; start it with docker co
  * a primary; if any peer already answers as a primary, this node was demoted by a failover and
  * must be rejoined, so it refuses to start instead of becoming a second writable primary.
  */
-function guardScript(): string {
+function guardScript(spec: ClusterSpec, node: NodeSpec): string {
+  const tls =
+    spec.tls === 'off' ? undefined : { mounted: tlsIn(TLS_MOUNT, node), read: tlsIn(TLS_DIR, node) };
   return `#!/bin/sh
 # pgrepl: never two writable primaries, even when the restart policy brings this container back.
 set -eu
 PGDATA="\${PGDATA:-${PGDATA}}"
-if [ -s "$PGDATA/PG_VERSION" ] && [ ! -e "$PGDATA/standby.signal" ] && [ -n "\${PGREPL_PEERS:-}" ]; then
+${
+  tls
+    ? `# TLS: PostgreSQL reads only a key owned by its own user, so the mounted files are copied for it.
+for f in ${tls.mounted.ca} ${tls.mounted.cert} ${tls.mounted.key}; do
+  if [ ! -s "$f" ]; then echo "pgrepl: $f is missing: put the node's TLS files in ./tls (see README.md)" >&2; exit 78; fi
+done
+install -d -o postgres -g postgres -m 700 ${TLS_DIR}
+install -o postgres -g postgres -m 600 ${tls.mounted.ca} ${tls.mounted.cert} ${tls.mounted.key} ${TLS_DIR}/
+export PGSSLMODE=verify-full PGSSLROOTCERT=${tls.read.ca}
+`
+    : ''
+}if [ -s "$PGDATA/PG_VERSION" ] && [ ! -e "$PGDATA/standby.signal" ] && [ -n "\${PGREPL_PEERS:-}" ]; then
   for peer in $(echo "$PGREPL_PEERS" | tr ',' ' '); do
     host="\${peer%:*}"; port="\${peer##*:}"
     ro=$(PGPASSWORD="$POSTGRES_PASSWORD" PGCONNECT_TIMEOUT=3 psql -X -q -t -A -h "$host" -p "$port" -U "$POSTGRES_USER" -d postgres \\
@@ -292,6 +337,8 @@ const README_TEXT = {
     rejoinWhy: (other: string) =>
       `This container will not start as a second primary (pgrepl-entrypoint.sh asks its peers). Rewind it and\nmake it a replica of the new primary (here ${other}):`,
     conninfo: 'in postgresql.conf, point primary_conninfo at the new primary',
+    tls: (node: string) =>
+      `TLS: every connection between the nodes is encrypted and checked. ./tls holds the cluster's CA and\n${node}'s certificate; its key, tls/${node}.key (mode 0600), comes with \`pgrepl render compose --with-secrets\`\nor from the tls/ folder of pgrepl's state dir.`,
   },
   'pt-BR': {
     replicaOf: (u: string) => `réplica de ${u}`,
@@ -308,6 +355,8 @@ const README_TEXT = {
     rejoinWhy: (other: string) =>
       `Este contêiner não sobe como um segundo primário (o pgrepl-entrypoint.sh consulta os outros nós). Rode o\npg_rewind nele e torne-o réplica do novo primário (aqui ${other}):`,
     conninfo: 'no postgresql.conf, aponte o primary_conninfo para o novo primário',
+    tls: (node: string) =>
+      `TLS: toda conexão entre os nós é cifrada e verificada. ./tls tem a CA do cluster e o certificado\nde ${node}; a chave, tls/${node}.key (modo 0600), vem com \`pgrepl render compose --with-secrets\`\nou da pasta tls/ do diretório de estado do pgrepl.`,
   },
 };
 
@@ -327,6 +376,7 @@ function readme(
     '',
     t.copy(node.host, node.port),
     '',
+    ...(spec.tls === 'off' ? [] : [t.tls(node.name), '']),
     '```sh',
     `vi .env                    # ${t.env}`,
     ...(upstream ? [`./clone.sh                 # ${t.clone(node.name)}`] : []),
@@ -353,7 +403,7 @@ function readme(
     '```sh',
     'docker compose stop',
     `${psql(other, 'CHECKPOINT')}   # ${t.on} ${other.host}`,
-    `docker compose run --rm --no-deps --entrypoint sh postgres -c 'PGPASSWORD="$POSTGRES_PASSWORD" su-exec postgres pg_rewind -D ${PGDATA} --source-server="host=${other.host} port=${other.port} user=${spec.superuser.name} dbname=postgres" --progress'`,
+    `docker compose run --rm --no-deps --entrypoint sh postgres -c 'PGPASSWORD="$POSTGRES_PASSWORD" su-exec postgres pg_rewind -D ${PGDATA} --source-server="${[`host=${other.host} port=${other.port} user=${spec.superuser.name} dbname=postgres`, ...verifyFullConninfo(spec.tls === 'off' ? undefined : tlsIn(TLS_MOUNT, node).ca)].join(' ')}" --progress'`,
     `touch data/standby.signal   # ${t.conninfo}`,
     'docker compose up -d',
     '```',

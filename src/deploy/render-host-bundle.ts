@@ -1,7 +1,9 @@
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { passfileBesideDataDir, separateHosts } from '../cluster/context/node-hosts.js';
 import { renderNodeConfig } from '../cluster/decide/render-node-config.js';
-import type { ClusterSpec, NodeSpec } from '../cluster-spec/cluster-spec.js';
+import type { NodeHostFacts } from '../cluster/decide/render-node-config.js';
+import type { ClusterSpec, NodeSpec, TlsFiles } from '../cluster-spec/cluster-spec.js';
+import { verifyFullConninfo } from '../postgres/render-postgresql-conf.js';
 import { walSegmentArgs } from '../postgres/instance-control.js';
 
 /** One file of a bundle: its path inside the bundle, its text, its mode. */
@@ -21,6 +23,17 @@ export interface HostBundleInput {
    * setup.sh creates the role with it, so the password itself is never in SQL); placeholders when absent.
    */
   readonly secrets: { superuser: string; replication: string; replicationVerifier: string } | undefined;
+  /**
+   * With `tls: auto`: the CA's certificate and each node's certificate (PEM), and its key only when
+   * secrets are rendered; each folder gets its node's files under tls/. undefined otherwise.
+   */
+  readonly certs: BundleCerts | undefined;
+}
+
+/** The PEM files `tls: auto` gives each node's folder; a key is absent unless secrets are rendered. */
+export interface BundleCerts {
+  readonly ca: string;
+  readonly nodes: Readonly<Record<string, { readonly cert: string; readonly key: string | undefined }>>;
 }
 
 const PLACEHOLDER = 'change-me';
@@ -47,23 +60,75 @@ export function renderHostBundle(i: HostBundleInput): BundleFile[] {
     const upstream = node === primary ? undefined : primary;
     const config = renderNodeConfig(spec, facts, node, upstream);
     const dir = node.name;
+    files.push(...tlsBundleFiles(dir, node, i.certs));
     files.push(
       { path: `${dir}/postgresql.conf`, content: config.postgresqlConf, mode: 0o644 },
       { path: `${dir}/pg_hba.conf`, content: config.pgHba, mode: 0o644 },
       { path: `${dir}/.env`, content: envFile(node, i.secrets), mode: 0o600 },
       {
         path: `${dir}/setup.sh`,
-        content: upstream ? cloneScript(spec, node, upstream, i.binDir) : primaryScript(spec, node, i.binDir),
+        content: upstream
+          ? cloneScript(spec, node, upstream, i.binDir, facts)
+          : primaryScript(spec, node, i.binDir, facts),
         mode: 0o755,
       },
       ...LANGS.map(({ lang, file }) => ({
         path: `${dir}/${file}`,
-        content: nodeReadme(spec, node, upstream, lang),
+        content: nodeReadme(spec, node, upstream, lang, tlsOn(facts, node)),
         mode: 0o644,
       })),
     );
   }
   return files;
+}
+
+/** A node's tls/ folder: the CA, its certificate (public), and its key (0600) when given. */
+export function tlsBundleFiles(dir: string, node: NodeSpec, certs: BundleCerts | undefined): BundleFile[] {
+  const own = certs?.nodes[node.name];
+  if (!certs || !own) return [];
+  return [
+    { path: `${dir}/tls/ca.crt`, content: certs.ca, mode: 0o644 },
+    { path: `${dir}/tls/${node.name}.crt`, content: own.cert, mode: 0o644 },
+    ...(own.key === undefined
+      ? []
+      : [{ path: `${dir}/tls/${node.name}.key`, content: own.key, mode: 0o600 }]),
+  ];
+}
+
+type Facts = { readonly hosts: Readonly<Record<string, NodeHostFacts>> };
+
+/** Where `node`'s TLS files are on its host; undefined without TLS. */
+function tlsOn(facts: Facts, node: NodeSpec): TlsFiles | undefined {
+  return facts.hosts[node.name]?.tls;
+}
+
+/**
+ * Puts the node's TLS files where its postgresql.conf names them: with `tls: auto` they come from
+ * the folder's tls/ (refused when missing); files the spec names must already be on the host.
+ */
+function tlsSetup(spec: ClusterSpec, node: NodeSpec, tls: TlsFiles | undefined): string {
+  if (!tls) return '';
+  const own = [tls.ca, tls.cert, tls.key];
+  if (spec.tls === 'files')
+    return `for f in ${own.map(shellQuote).join(' ')}; do
+  if [ ! -r "$f" ]; then echo "$f is missing: the spec names it as this node's TLS file" >&2; exit 1; fi
+done
+`;
+  const names = own.map((f) => basename(f));
+  return `echo "TLS: the cluster's CA and ${node.name}'s certificate and key into ${dirname(tls.cert)}"
+for f in ${names.join(' ')}; do
+  if [ ! -s "tls/$f" ]; then
+    echo "put tls/$f here first: pgrepl keeps it in its state dir's tls/ (render --with-secrets includes the key)" >&2; exit 1
+  fi
+done
+install -d -m 700 ${shellQuote(dirname(tls.cert))}
+install -m 600 ${names.map((f) => `tls/${f}`).join(' ')} ${shellQuote(dirname(tls.cert))}/
+`;
+}
+
+/** libpq environment that makes psql check the server's certificate and name; empty without TLS. */
+function sslEnv(tls: TlsFiles | undefined): string {
+  return tls ? `PGSSLMODE=verify-full PGSSLROOTCERT=${shellQuote(tls.ca)} ` : '';
 }
 
 function envFile(node: NodeSpec, secrets: HostBundleInput['secrets']): string {
@@ -99,12 +164,13 @@ escape() { printf '%s' "$1" | sed -e 's/\\\\/\\\\\\\\/g' -e 's/:/\\\\:/g'; }
 `;
 }
 
-function primaryScript(spec: ClusterSpec, node: NodeSpec, binDir: string): string {
+function primaryScript(spec: ClusterSpec, node: NodeSpec, binDir: string, facts: Facts): string {
+  const tls = tlsOn(facts, node);
   const slots = spec.nodes
     .filter((n) => n !== node)
     .map((n) => `SELECT pg_create_physical_replication_slot('${n.name}', true);`)
     .join('\n');
-  return `${prologue(node, 'primary', binDir, ['PGREPL_SUPERUSER_PASSWORD', 'PGREPL_REPLICATION_VERIFIER'])}
+  return `${prologue(node, 'primary', binDir, ['PGREPL_SUPERUSER_PASSWORD', 'PGREPL_REPLICATION_VERIFIER'])}${tlsSetup(spec, node, tls)}
 pwfile=$(mktemp); adminpass=$(mktemp); trap 'rm -f "$pwfile" "$adminpass"' EXIT
 printf '%s\\n' "$PGREPL_SUPERUSER_PASSWORD" > "$pwfile"
 printf '*:*:*:%s:%s\\n' ${spec.superuser.name} "$(escape "$PGREPL_SUPERUSER_PASSWORD")" > "$adminpass"
@@ -119,7 +185,7 @@ cp postgresql.conf pg_hba.conf "$DATA/"
 "$PG_BIN/pg_ctl" start -D "$DATA" -l "$DATA/../${node.name}.log" -w -s
 
 echo "replication role and one slot per replica, before any replica clones"
-PGPASSFILE="$adminpass" "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h ${node.host} -p ${node.port} -U ${spec.superuser.name} -d postgres <<'SQL'
+${sslEnv(tls)}PGPASSFILE="$adminpass" "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h ${node.host} -p ${node.port} -U ${spec.superuser.name} -d postgres <<'SQL'
 \\getenv replication_verifier PGREPL_REPLICATION_VERIFIER
 CREATE ROLE "${spec.replication.user}" WITH LOGIN REPLICATION PASSWORD :'replication_verifier';
 ${slots}
@@ -128,15 +194,26 @@ echo "${node.name} is the primary; now run setup.sh on each replica"
 `;
 }
 
-function cloneScript(spec: ClusterSpec, node: NodeSpec, upstream: NodeSpec, binDir: string): string {
+function cloneScript(
+  spec: ClusterSpec,
+  node: NodeSpec,
+  upstream: NodeSpec,
+  binDir: string,
+  facts: Facts,
+): string {
   const passfile = passfileBesideDataDir(node);
-  return `${prologue(node, `replica of ${upstream.name}`, binDir, ['PGREPL_REPLICATION_PASSWORD'])}
+  const tls = tlsOn(facts, node);
+  const conninfo = [
+    `host=${upstream.host} port=${upstream.port} user=${spec.replication.user} passfile=$passfile application_name=${node.name}`,
+    ...verifyFullConninfo(tls?.ca),
+  ].join(' ');
+  return `${prologue(node, `replica of ${upstream.name}`, binDir, ['PGREPL_REPLICATION_PASSWORD'])}${tlsSetup(spec, node, tls)}
 passfile=${shellQuote(passfile)}
 printf '*:*:replication:%s:%s\\n' ${spec.replication.user} "$(escape "$PGREPL_REPLICATION_PASSWORD")" > "$passfile"
 
 echo "cloning from ${upstream.name} through slot ${node.name} (pg_basebackup -X stream -R -S ${node.name})"
 tmp="$DATA.pgrepl-clone"; rm -rf "$tmp"
-"$PG_BIN/pg_basebackup" -D "$tmp" -d "host=${upstream.host} port=${upstream.port} user=${spec.replication.user} passfile=$passfile application_name=${node.name}" \\
+"$PG_BIN/pg_basebackup" -D "$tmp" -d "${conninfo}" \\
   -X stream -R -S ${node.name} --checkpoint=fast --progress
 # This node's own configuration, not a copy of the primary's; primary_conninfo lives there only.
 cp postgresql.conf pg_hba.conf "$tmp/"
@@ -175,6 +252,8 @@ const README_TEXT = {
     thePrimary: 'the primary',
     aReplica: 'a replica',
     other: 'Em português: README.pt-BR.md.',
+    tls: (node: string, dir: string) =>
+      `TLS: every connection between the nodes is encrypted and checked. setup.sh installs tls/ (the cluster's CA,\n${node}'s certificate and key) into ${dir}; the key, tls/${node}.key, comes with\n\`pgrepl render conf --with-secrets\` or from the tls/ folder of pgrepl's state dir.`,
   },
   'pt-BR': {
     replicaOf: (u: string) => `réplica de ${u}`,
@@ -202,6 +281,8 @@ const README_TEXT = {
     thePrimary: 'o primário',
     aReplica: 'uma réplica',
     other: 'In English: README.md.',
+    tls: (node: string, dir: string) =>
+      `TLS: toda conexão entre os nós é cifrada e verificada. O setup.sh instala tls/ (a CA do cluster, o\ncertificado e a chave de ${node}) em ${dir}; a chave, tls/${node}.key, vem com\n\`pgrepl render conf --with-secrets\` ou da pasta tls/ do diretório de estado do pgrepl.`,
   },
 };
 type Lang = keyof typeof README_TEXT;
@@ -210,9 +291,16 @@ const LANGS: readonly { lang: Lang; file: string }[] = [
   { lang: 'pt-BR', file: 'README.pt-BR.md' },
 ];
 
-function nodeReadme(spec: ClusterSpec, node: NodeSpec, upstream: NodeSpec | undefined, lang: Lang): string {
+function nodeReadme(
+  spec: ClusterSpec,
+  node: NodeSpec,
+  upstream: NodeSpec | undefined,
+  lang: Lang,
+  tls: TlsFiles | undefined,
+): string {
   const t = README_TEXT[lang];
-  const psql = (n: NodeSpec) => `psql -h ${n.host} -p ${n.port} -U ${spec.superuser.name} -d postgres`;
+  const psql = (n: NodeSpec) =>
+    `${sslEnv(tls)}psql -h ${n.host} -p ${n.port} -U ${spec.superuser.name} -d postgres`;
   const steps = upstream
     ? [
         t.afterPrimary(upstream.name),
@@ -252,7 +340,7 @@ function nodeReadme(spec: ClusterSpec, node: NodeSpec, upstream: NodeSpec | unde
     '```sh',
     `"$PG_BIN/pg_ctl" stop -D ${data} -m fast`,
     `${psql(other)} -c CHECKPOINT`,
-    `"$PG_BIN/pg_rewind" -D ${data} --source-server="host=${other.host} port=${other.port} user=${spec.superuser.name} dbname=postgres" --progress`,
+    `"$PG_BIN/pg_rewind" -D ${data} --source-server="${[`host=${other.host} port=${other.port} user=${spec.superuser.name} dbname=postgres`, ...verifyFullConninfo(tls?.ca)].join(' ')}" --progress`,
     `# ${t.conninfo}: primary_conninfo host=${other.host} port=${other.port}, primary_slot_name = '${node.name}'`,
     `touch ${shellQuote(join(node.dataDir, 'standby.signal'))}`,
     `"$PG_BIN/pg_ctl" start -D ${data} -l ${shellQuote(join(dirname(node.dataDir), `${node.name}.log`))} -w`,
@@ -265,6 +353,7 @@ function nodeReadme(spec: ClusterSpec, node: NodeSpec, upstream: NodeSpec | unde
     '',
     t.listens(node.host, node.port, node.dataDir),
     '',
+    ...(tls && spec.tls === 'auto' ? [t.tls(node.name, dirname(tls.cert)), ''] : []),
     ...steps,
     ...rejoin,
     '',

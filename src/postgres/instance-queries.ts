@@ -38,6 +38,8 @@ export interface SenderState {
   readonly flushLagMs: number | null;
   readonly replayLagMs: number | null;
   readonly syncState: string;
+  /** The TLS version the connection runs over (pg_stat_ssl), null when it is not encrypted. */
+  readonly tls: string | null;
 }
 
 /** One row of pg_replication_slots. */
@@ -91,6 +93,14 @@ export async function readInstanceState(s: SqlSession): Promise<InstanceState> {
   };
 }
 
+/** The TLS version of this very connection, null when it is not encrypted. */
+export async function readOwnTls(s: SqlSession): Promise<string | null> {
+  const [row] = await s.query<{ v: string | null }>(
+    'SELECT CASE WHEN ssl THEN version END AS v FROM pg_stat_ssl WHERE pid = pg_backend_pid()',
+  );
+  return row?.v ?? null;
+}
+
 export async function readWalReceiver(s: SqlSession): Promise<WalReceiverState | null> {
   const [row] = await s.query<Record<string, unknown>>(
     'SELECT status, sender_host, sender_port, slot_name, received_tli FROM pg_stat_wal_receiver',
@@ -108,13 +118,14 @@ export async function readWalReceiver(s: SqlSession): Promise<WalReceiverState |
 export async function readSenders(s: SqlSession): Promise<SenderState[]> {
   const rows = await s.query<Record<string, unknown>>(`
     SELECT application_name, host(client_addr) AS client_addr, state, flush_lsn::text AS flush_lsn,
+           (SELECT CASE WHEN ssl THEN version END FROM pg_stat_ssl WHERE pid = r.pid) AS tls,
            replay_lsn::text AS replay_lsn,
            pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn)::float8 AS lag_bytes,
            (extract(epoch FROM write_lag) * 1000)::float8 AS write_lag_ms,
            (extract(epoch FROM flush_lag) * 1000)::float8 AS flush_lag_ms,
            (extract(epoch FROM replay_lag) * 1000)::float8 AS replay_lag_ms,
            sync_state
-      FROM pg_stat_replication
+      FROM pg_stat_replication r
      ORDER BY application_name`);
   return rows.map((r) => ({
     applicationName: String(r['application_name']),
@@ -127,6 +138,7 @@ export async function readSenders(s: SqlSession): Promise<SenderState[]> {
     flushLagMs: num(r['flush_lag_ms']),
     replayLagMs: num(r['replay_lag_ms']),
     syncState: String(r['sync_state']),
+    tls: (r['tls'] as string | null) ?? null,
   }));
 }
 

@@ -7,20 +7,24 @@ export interface HbaInput {
   /** Addresses pgrepl's own admin connections come from. */
   adminSources: readonly string[];
   access: readonly { cidr: string; database: string; user: string }[];
+  /** Every rule admits TLS connections only (`hostssl`). */
+  ssl: boolean;
 }
 
 /**
  * Renders pg_hba.conf: SCRAM everywhere, no `trust`, no unix socket lines (sockets are off), and
  * replication admitted only through the `replication` pseudo-database from the nodes' own addresses
- * (a `host all ...` line would not admit a replication connection at all).
+ * (a `host all ...` line would not admit a replication connection at all). With TLS every rule is
+ * `hostssl`: a connection without TLS matches none and is refused.
  */
 export function renderPgHba(i: HbaInput): string {
+  const type = i.ssl ? 'hostssl' : 'host   ';
   const row = (db: string, user: string, addr: string) =>
-    `host    ${db.padEnd(12)} ${user.padEnd(16)} ${cidrOf(addr).padEnd(24)} scram-sha-256`;
+    `${type} ${db.padEnd(12)} ${user.padEnd(16)} ${cidrOf(addr).padEnd(24)} scram-sha-256`;
   return [
     `# Managed by pgrepl for node ${i.node}; changes here are overwritten.`,
     '# Add application rules in pgrepl.yaml (access:) and run `pgrepl up`.',
-    '# TYPE  DATABASE     USER             ADDRESS                  METHOD',
+    `# TYPE${i.ssl ? '   ' : ''}  DATABASE     USER             ADDRESS                  METHOD`,
     '# pgrepl administration',
     ...unique(i.adminSources).map((a) => row('all', i.superuser, a)),
     '# streaming replication and base backups between the nodes',

@@ -5,6 +5,8 @@ export interface UpstreamConf {
   user: string;
   passfile: string;
   slot: string;
+  /** The CA the upstream's certificate is checked against (sslmode=verify-full); undefined: no TLS. */
+  sslRootCert: string | undefined;
 }
 
 export interface PostgresqlConfInput {
@@ -22,6 +24,8 @@ export interface PostgresqlConfInput {
   synchronousStandbyNames: string;
   /** The cluster's WAL segment size in MB (initdb's, 16 by default). */
   walSegmentSize: number;
+  /** The server's certificate and key; undefined: no TLS. */
+  tls: { cert: string; key: string } | undefined;
 }
 
 /** pgrepl's defaults; the spec's `settings:` override them (except the reserved ones). */
@@ -69,6 +73,8 @@ export function identitySettings(i: PostgresqlConfInput): Record<string, string>
     hot_standby: 'on',
     // Rendered on replicas too: it only matters on a primary, and any node may become one.
     synchronous_standby_names: i.synchronousStandbyNames,
+    // PostgreSQL reads the files again at each reload: a renewed certificate needs no restart.
+    ...(i.tls ? { ssl: 'on', ssl_cert_file: i.tls.cert, ssl_key_file: i.tls.key } : {}),
   };
   if (i.upstream) {
     own['primary_conninfo'] = upstreamConninfo(i.upstream, i.node);
@@ -100,7 +106,13 @@ export function upstreamConninfo(u: UpstreamConf, applicationName: string): stri
     `passfile=${quoteConninfo(u.passfile)}`,
     `application_name=${applicationName}`,
     'connect_timeout=5',
+    ...verifyFullConninfo(u.sslRootCert),
   ].join(' ');
+}
+
+/** The conninfo words that make libpq check the server's certificate and name against `caFile`; none without TLS. */
+export function verifyFullConninfo(caFile: string | undefined): string[] {
+  return caFile ? ['sslmode=verify-full', `sslrootcert=${quoteConninfo(caFile)}`] : [];
 }
 
 /** Every setting this node's postgresql.conf sets, as PostgreSQL will read them. */

@@ -1,3 +1,4 @@
+import { existsSync, readFileSync } from 'node:fs';
 import pg from 'pg';
 import { PgreplError, SqlError } from '../errors.js';
 
@@ -10,6 +11,19 @@ export interface SqlTarget {
   readonly database?: string;
   /** What to call the server in errors (the node's name); host:port when absent. */
   readonly label?: string;
+  /** Connect over TLS, checking the server's certificate and host name; absent: no TLS. */
+  readonly tls?: SqlTls;
+}
+
+export interface SqlTls {
+  /** The CA file the server's certificate is checked against. */
+  readonly caFile: string;
+  /**
+   * When the server does not offer TLS, or there is no CA file yet, connect without it: only for a
+   * server on this machine (traffic that never leaves it), while a cluster turns TLS on and its
+   * servers have not yet reloaded. Never for a server reached over a network.
+   */
+  readonly plainIfRefused: boolean;
 }
 
 /** The slice of a SQL connection that pgrepl's queries need. */
@@ -24,7 +38,12 @@ export interface SqlSession {
 const OWN_SESSION_OPTIONS = '-c synchronous_commit=local';
 
 /** A client for `target`, not yet connected; `queryTimeoutMs` also bounds each query. */
-function clientFor(target: SqlTarget, timeoutMs: number, queryTimeoutMs?: number): pg.Client {
+function clientFor(
+  target: SqlTarget,
+  timeoutMs: number,
+  queryTimeoutMs: number | undefined,
+  tls: SqlTls | undefined,
+): pg.Client {
   return new pg.Client({
     host: target.host,
     port: target.port,
@@ -35,7 +54,43 @@ function clientFor(target: SqlTarget, timeoutMs: number, queryTimeoutMs?: number
     ...(queryTimeoutMs === undefined ? {} : { query_timeout: queryTimeoutMs }),
     application_name: 'pgrepl',
     options: OWN_SESSION_OPTIONS,
+    // Read at each connection: a CA renewed on disk is used from the next one on. pg checks the
+    // certificate's names against the host it dialled, an IP address included (verify-full).
+    ...(tls ? { ssl: { ca: readFileSync(tls.caFile, 'utf8'), rejectUnauthorized: true } } : {}),
   });
+}
+
+const NO_TLS_OFFERED = 'The server does not support SSL connections';
+
+/**
+ * Connects a client for `target`: over TLS when asked, again without it when the server offers
+ * none and that is allowed (SqlTls.plainIfRefused). `setUp` attaches listeners before connecting.
+ */
+async function connectClient(
+  target: SqlTarget,
+  timeoutMs: number,
+  queryTimeoutMs: number | undefined,
+  setUp: (c: pg.Client) => void,
+): Promise<pg.Client> {
+  const attempt = async (tls: SqlTls | undefined) => {
+    const c = clientFor(target, timeoutMs, queryTimeoutMs, tls);
+    setUp(c);
+    try {
+      await c.connect();
+      return c;
+    } catch (err) {
+      c.end().catch(() => undefined);
+      throw err;
+    }
+  };
+  // No CA yet: TLS was just asked for and `up` has not made it; such a server offers no TLS either.
+  if (target.tls?.plainIfRefused && !existsSync(target.tls.caFile)) return attempt(undefined);
+  try {
+    return await attempt(target.tls);
+  } catch (err) {
+    if (target.tls?.plainIfRefused && (err as Error).message === NO_TLS_OFFERED) return attempt(undefined);
+    throw err;
+  }
 }
 
 /** The session over a connected client: a refused statement becomes an SqlError naming the node. */
@@ -67,11 +122,10 @@ export async function withSql<T>(
   timeoutMs = 3000,
   queryTimeoutMs?: number,
 ): Promise<T> {
-  const client = clientFor(target, timeoutMs, queryTimeoutMs);
-  // A server that dies mid-session emits 'error' on the client; without a listener that crashes the process.
-  client.on('error', () => undefined);
+  let client: pg.Client;
   try {
-    await client.connect();
+    // A server that dies mid-session emits 'error' on the client; without a listener that crashes the process.
+    client = await connectClient(target, timeoutMs, queryTimeoutMs, (c) => c.on('error', () => undefined));
   } catch (err) {
     throw new PgreplError(
       'E_UNREACHABLE',
@@ -107,19 +161,19 @@ export function keptSession(target: SqlTarget, timeoutMs: number, onLost?: () =>
   };
   const open = async (): Promise<pg.Client> => {
     if (client) return client;
-    const c = clientFor(target, timeoutMs, timeoutMs);
-    // pg emits 'error' and then 'end' for a connection the server broke, only 'end' for one it closed.
-    const lost = () => {
-      if (client !== c) return;
-      client = null;
-      onLost?.();
-    };
-    c.on('error', lost);
-    c.on('end', lost);
+    let c: pg.Client;
     try {
-      await c.connect();
+      c = await connectClient(target, timeoutMs, timeoutMs, (fresh) => {
+        // pg emits 'error' and then 'end' for a connection the server broke, only 'end' for one it closed.
+        const lost = () => {
+          if (client !== fresh) return;
+          client = null;
+          onLost?.();
+        };
+        fresh.on('error', lost);
+        fresh.on('end', lost);
+      });
     } catch (err) {
-      c.end().catch(() => undefined);
       throw new PgreplError(
         'E_UNREACHABLE',
         `could not connect to ${target.label ?? target.host}: ${(err as Error).message}`,

@@ -15,7 +15,7 @@ export const FACTS: RenderFacts = {
   hosts: Object.fromEntries(
     Array.from({ length: 9 }, (_, i) => [
       `pg${i + 1}`,
-      { connectsFrom: '127.0.0.1', replicationPassfile: '/s/replication.pgpass' },
+      { connectsFrom: '127.0.0.1', replicationPassfile: '/s/replication.pgpass', tls: undefined },
     ]),
   ),
 };
@@ -63,6 +63,7 @@ const answer = (inRecovery: boolean, patch: Partial<ServerAnswer> = {}): ServerA
   pendingRestart: [],
   restartOnlySettings: ['listen_addresses', 'max_connections', 'port', 'shared_buffers', 'wal_level'],
   replayMoving: null,
+  ownTls: null,
   ...patch,
 });
 
@@ -145,6 +146,7 @@ export function observe(
                   flushLagMs: 1,
                   replayLagMs: 1,
                   syncState: 'async',
+                  tls: null,
                 })),
               })
             : shape === 'replica-not-streaming'

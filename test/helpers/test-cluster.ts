@@ -146,12 +146,15 @@ export class TestCluster {
     text: string,
     values: unknown[] = [],
   ): Promise<R[]> {
+    const ca = join(this.base, 'state', 'tls', 'ca.crt');
     const client = new pg.Client({
       host: '127.0.0.1',
       port: this.port(name),
       user: 'postgres',
       password: this.superuserPassword(),
       database: 'postgres',
+      // With tls: auto the servers admit TLS connections only, checked against the cluster's CA.
+      ...(existsSync(ca) ? { ssl: { ca: readFileSync(ca, 'utf8'), rejectUnauthorized: true } } : {}),
     });
     client.on('error', () => undefined);
     await client.connect();

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { X509Certificate } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -20,8 +21,18 @@ function runScript(path: string): string {
   });
 }
 
+/** The CA the bundle ships: with `tls: auto` the servers admit TLS connections only. */
+let caPem = '';
+
 async function query<R>(port: number, text: string): Promise<R[]> {
-  const c = new pg.Client({ host: '127.0.0.1', port, user: 'postgres', password: SU, database: 'postgres' });
+  const c = new pg.Client({
+    host: '127.0.0.1',
+    port,
+    user: 'postgres',
+    password: SU,
+    database: 'postgres',
+    ssl: { ca: caPem, rejectUnauthorized: true },
+  });
   await c.connect();
   try {
     return (await c.query(text)).rows as R[];
@@ -37,17 +48,27 @@ describe('render conf: the generated files, run as their README says, make a str
   before(async () => {
     c = await TestCluster.create(
       ['pg1', 'pg2'],
-      'superuser: { password: { env: T_SU } }\nreplication: { password: { env: T_REPL } }\n',
+      'tls: auto\nsuperuser: { password: { env: T_SU } }\nreplication: { password: { env: T_REPL } }\n',
     );
     const r = await c.cli(['render', 'conf', '--out', bundle(), '--with-secrets'], {
       env: { T_SU: SU, T_REPL: REPL },
     });
     assert.equal(r.code, 0, r.stderr);
+    caPem = readFileSync(join(bundle(), 'pg1', 'tls', 'ca.crt'), 'utf8');
     if (isRoot) execFileSync('chown', ['-R', 'postgres', c.base]);
   });
   after(async () => {
     await c.cleanup();
     assertNoLeakedServers();
+  });
+
+  it('ships each node its own key, 0600, and the CA that signed its certificate', () => {
+    assert.equal(statSync(join(bundle(), 'pg2', 'tls', 'pg2.key')).mode & 0o777, 0o600);
+    assert.throws(() => statSync(join(bundle(), 'pg2', 'tls', 'pg1.key')), /ENOENT/);
+    const ca = new X509Certificate(caPem);
+    const pg2 = new X509Certificate(readFileSync(join(bundle(), 'pg2', 'tls', 'pg2.crt')));
+    assert.ok(pg2.verify(ca.publicKey));
+    assert.equal(pg2.subjectAltName, 'IP Address:127.0.0.1');
   });
 
   it('keeps real secrets in 0600 files, and refuses to overwrite a bundle without --force', async () => {
@@ -93,6 +114,11 @@ describe('render conf: the generated files, run as their README says, make a str
       "SELECT active FROM pg_replication_slots WHERE slot_name = 'pg2'",
     );
     assert.equal(slot?.active, true);
+    const [stream] = await query<{ ssl: boolean }>(
+      c.port('pg1'),
+      "SELECT s.ssl FROM pg_stat_replication r JOIN pg_stat_ssl s USING (pid) WHERE r.application_name = 'pg2'",
+    );
+    assert.equal(stream?.ssl, true, 'the replica streams over TLS');
     const [own] = await query<{ port: string; cluster_name: string }>(
       c.port('pg2'),
       "SELECT current_setting('port') AS port, current_setting('cluster_name') AS cluster_name",

@@ -20,6 +20,7 @@ const PAIRS: readonly (readonly [string, string])[] = [
   ['docs/runbooks.md', 'docs/pt-BR/procedimentos.md'],
   ['docs/automatic-failover.md', 'docs/pt-BR/failover-automatico.md'],
   ['docs/architecture.md', 'docs/pt-BR/arquitetura.md'],
+  ['docs/tls.md', 'docs/pt-BR/tls.md'],
 ];
 
 const read = (path: string) => readFileSync(join(REPO, path), 'utf8');

@@ -11,6 +11,7 @@ const remote = {
   dataDir: '/srv/pg/pg3',
   failoverPriority: 1,
   noFailover: false,
+  tls: undefined,
 };
 
 describe('the control of a node on another host', () => {

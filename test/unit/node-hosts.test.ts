@@ -22,13 +22,30 @@ nodes:
 describe('per-node host facts (issue 10.10)', () => {
   it('are the facts of each node’s own host, not of the machine running the command', async () => {
     const hosts = await resolveNodeHosts(spec, '/s/secrets/replication.pgpass', processRunner);
+    // A node on another host: TLS by default (tls: auto), its files beside its data directory there.
+    const inState = (n: string) => ({ ca: '/s/tls/ca.crt', cert: `/s/tls/${n}.crt`, key: `/s/tls/${n}.key` });
     assert.deepEqual(Object.fromEntries(hosts), {
-      pg1: { local: true, connectsFrom: '127.0.0.1', replicationPassfile: '/s/secrets/replication.pgpass' },
-      pg2: { local: true, connectsFrom: '127.0.0.1', replicationPassfile: '/s/secrets/replication.pgpass' },
+      pg1: {
+        local: true,
+        connectsFrom: '127.0.0.1',
+        replicationPassfile: '/s/secrets/replication.pgpass',
+        tls: inState('pg1'),
+      },
+      pg2: {
+        local: true,
+        connectsFrom: '127.0.0.1',
+        replicationPassfile: '/s/secrets/replication.pgpass',
+        tls: inState('pg2'),
+      },
       pg3: {
         local: false,
         connectsFrom: '10.251.9.3',
         replicationPassfile: '/srv/pg/pg3-replication.pgpass',
+        tls: {
+          ca: '/srv/pg/pg3-tls/ca.crt',
+          cert: '/srv/pg/pg3-tls/pg3.crt',
+          key: '/srv/pg/pg3-tls/pg3.key',
+        },
       },
     });
   });
@@ -42,7 +59,10 @@ describe('per-node host facts (issue 10.10)', () => {
     assert.ok(pg1 && pg3);
     const conf = renderNodeConfig(spec, facts, pg3, pg1);
     assert.match(conf.postgresqlConf, /passfile=\/srv\/pg\/pg3-replication\.pgpass/);
-    assert.match(conf.pgHba, /^host\s+replication\s+replicator\s+127\.0\.0\.1\/32\s+scram-sha-256$/m);
-    assert.match(conf.pgHba, /^host\s+replication\s+replicator\s+10\.251\.9\.3\/32\s+scram-sha-256$/m);
+    assert.match(conf.postgresqlConf, /sslmode=verify-full sslrootcert=\/srv\/pg\/pg3-tls\/ca\.crt'$/m);
+    assert.match(conf.postgresqlConf, /^ssl_key_file = '\/srv\/pg\/pg3-tls\/pg3\.key'$/m);
+    assert.match(conf.pgHba, /^hostssl\s+replication\s+replicator\s+127\.0\.0\.1\/32\s+scram-sha-256$/m);
+    assert.match(conf.pgHba, /^hostssl\s+replication\s+replicator\s+10\.251\.9\.3\/32\s+scram-sha-256$/m);
+    assert.doesNotMatch(conf.pgHba, /^host\s/m, 'with TLS no rule admits a connection without it');
   });
 });

@@ -5,6 +5,7 @@ import { renderComposeBundle } from '../../src/deploy/render-compose-bundle.js';
 import { parseSpec } from '../../src/cluster-spec/parse-spec.js';
 import { composeValidator } from '../helpers/compose-schema.js';
 import { assertGolden } from '../helpers/golden.js';
+import { certsWithoutKeys } from '../helpers/bundle-certs.js';
 
 const spec = parseSpec(
   `cluster: shop
@@ -18,7 +19,13 @@ nodes:
   'golden.yaml',
   '/',
 );
-const files = renderComposeBundle({ spec, image: 'postgres:16-alpine', secrets: undefined });
+const files = renderComposeBundle({
+  spec,
+  image: 'postgres:16-alpine',
+  secrets: undefined,
+  // tls: auto (the nodes are on other hosts); without secrets, no key goes into the folders.
+  certs: certsWithoutKeys(['db1', 'db2', 'db3']),
+});
 const file = (path: string) => files.find((f) => f.path === path)?.content ?? assert.fail(`no ${path}`);
 
 interface Service {
@@ -76,7 +83,7 @@ describe('render compose', () => {
       assert.match(
         hba,
         new RegExp(
-          `^host\\s+replication\\s+replicator\\s+${h.replace(/\./g, '\\.')}/32\\s+scram-sha-256$`,
+          `^hostssl\\s+replication\\s+replicator\\s+${h.replace(/\./g, '\\.')}/32\\s+scram-sha-256$`,
           'm',
         ),
       );

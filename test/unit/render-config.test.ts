@@ -8,6 +8,7 @@ import { parseSpec } from '../../src/cluster-spec/parse-spec.js';
 
 const spec = parseSpec(
   `cluster: t
+tls: off
 settings: { shared_buffers: 64MB, application_name: "it's" }
 access: [{ cidr: 10.0.0.0/24, database: app, user: app }]
 nodes:
@@ -21,8 +22,8 @@ const [pg1, pg2] = spec.nodes as [(typeof spec.nodes)[0], (typeof spec.nodes)[0]
 const facts = {
   pgMajor: 15,
   hosts: {
-    pg1: { connectsFrom: '127.0.0.1', replicationPassfile: '/s/repl.pgpass' },
-    pg2: { connectsFrom: '10.0.0.9', replicationPassfile: '/s/repl.pgpass' },
+    pg1: { connectsFrom: '127.0.0.1', replicationPassfile: '/s/repl.pgpass', tls: undefined },
+    pg2: { connectsFrom: '10.0.0.9', replicationPassfile: '/s/repl.pgpass', tls: undefined },
   },
 };
 

@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import { renderHostBundle } from '../../src/deploy/render-host-bundle.js';
 import { parseSpec } from '../../src/cluster-spec/parse-spec.js';
 import { assertGolden } from '../helpers/golden.js';
+import { certsWithoutKeys } from '../helpers/bundle-certs.js';
 
 const spec = parseSpec(
   `cluster: shop
@@ -23,6 +24,8 @@ describe('render conf golden files (UPDATE_GOLDEN=1 npm test rewrites them; revi
     binDir: '/usr/lib/postgresql/15/bin',
     pgMajor: 15,
     secrets: undefined,
+    // tls: auto (the nodes are on other hosts); without secrets, no key goes into the folders.
+    certs: certsWithoutKeys(['db1', 'db2', 'db3']),
   });
 
   it('renders exactly the reviewed files', () => {
@@ -45,17 +48,31 @@ describe('render conf golden files (UPDATE_GOLDEN=1 npm test rewrites them; revi
       assert.match(
         hba,
         new RegExp(
-          `^host\\s+replication\\s+replicator\\s+${h.replace(/\./g, '\\.')}/32\\s+scram-sha-256$`,
+          `^hostssl\\s+replication\\s+replicator\\s+${h.replace(/\./g, '\\.')}/32\\s+scram-sha-256$`,
           'm',
         ),
       );
     assert.doesNotMatch(hba, /trust/);
+    assert.doesNotMatch(hba, /^host\s/m, 'with TLS no rule admits a connection without it');
     assert.ok(
       files
         .filter((f) => f.path.endsWith('.env'))
         // 0600 even with placeholders: the README has the user write the real passwords into it.
         .every((f) => f.mode === 0o600 && f.content.includes("'change-me'")),
     );
+  });
+
+  it('ships each node its certificate and the CA, never a key without --with-secrets, and checks names', () => {
+    assert.deepEqual(
+      files.filter((f) => f.path.startsWith('db2/tls/')).map((f) => [f.path, f.mode]),
+      [
+        ['db2/tls/ca.crt', 0o644],
+        ['db2/tls/db2.crt', 0o644],
+      ],
+    );
+    const setup = files.find((f) => f.path === 'db2/setup.sh')?.content ?? '';
+    assert.match(setup, /put tls\/\$f here first/, 'setup.sh refuses to go on without the key');
+    assert.match(setup, /sslmode=verify-full sslrootcert=\/var\/lib\/postgresql\/15\/db2-tls\/ca\.crt/);
   });
 
   it('writes every README in English and in Portuguese, with the same commands', () => {

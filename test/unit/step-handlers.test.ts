@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { STEP_HANDLERS } from '../../src/cluster/operations/apply-plan.js';
 import { planUp } from '../../src/cluster/decide/plan-up.js';
+import { planCerts } from '../../src/cluster/decide/plan-certs.js';
 import { FACTS, observe, specOf } from '../helpers/observation-fixtures.js';
 import type { NodeShape } from '../helpers/observation-fixtures.js';
 
@@ -27,6 +28,10 @@ describe('transitions', () => {
             const plan = planUp(spec, observe(spec, { pg1: a, pg2: b, pg3: c }), FACTS, { create });
             for (const s of plan.steps) emitted.add(s.kind);
           }
+    // The certificates of tls: auto are planned apart, before planUp's steps.
+    const auto = { ...spec, tls: 'auto' as const };
+    for (const s of planCerts(auto, { ca: { present: false }, caKey: false, nodes: {} }, new Set(['pg1']), 0))
+      emitted.add(s.kind);
     // Every emitted kind has a handler, and every handler is reachable from some observation.
     assert.deepEqual([...emitted].sort(), Object.keys(STEP_HANDLERS).sort());
   });

@@ -3,7 +3,7 @@ import { accessSync, constants } from 'node:fs';
 import { join } from 'node:path';
 import { observeCluster } from '../../cluster/observe/observe-cluster.js';
 import { roleOf } from '../../cluster/observe/observation.js';
-import { requireSuperuserPassword } from '../../cluster/context/cluster-context.js';
+import { requireSuperuserPassword, superuserTarget } from '../../cluster/context/cluster-context.js';
 import { nodeOf } from '../../cluster/context/node-sql.js';
 import { PgreplError } from '../../errors.js';
 import { commandContext } from '../command-context.js';
@@ -29,13 +29,19 @@ export async function runPsql(
     node = primary.node;
   }
   const psql = psqlBinary(ctx.env.bins.binDir);
+  const caFile = superuserTarget(ctx, node, '').tls?.caFile;
   // The password travels in a 0600 passfile named in the environment, never in argv.
   const child = spawn(
     psql,
     ['-h', node.host, '-p', String(node.port), '-U', ctx.spec.superuser.name, '-d', 'postgres', ...args],
     {
       stdio: 'inherit',
-      env: { ...process.env, PGPASSFILE: ctx.paths.superuserPassfile, PGAPPNAME: 'pgrepl psql' },
+      env: {
+        ...process.env,
+        PGPASSFILE: ctx.paths.superuserPassfile,
+        PGAPPNAME: 'pgrepl psql',
+        ...(caFile ? { PGSSLMODE: 'verify-full', PGSSLROOTCERT: caFile } : {}),
+      },
     },
   );
   return new Promise((resolvePromise, reject) => {

@@ -1,8 +1,12 @@
-import { resolve } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { issueCertsOfAllNodes } from '../../cluster/actions/node-certs.js';
+import { autoTlsDir } from '../../cluster/context/node-hosts.js';
+import { ensureOwnedDir } from '../../postgres/owned-paths.js';
 import type { ClusterContext } from '../../cluster/context/cluster-context.js';
 import { DEFAULT_IMAGE, renderComposeBundle } from '../../deploy/render-compose-bundle.js';
 import { renderHostBundle } from '../../deploy/render-host-bundle.js';
-import type { BundleFile } from '../../deploy/render-host-bundle.js';
+import type { BundleCerts, BundleFile } from '../../deploy/render-host-bundle.js';
 import { writeBundle } from '../../deploy/write-bundle.js';
 import { PgreplError } from '../../errors.js';
 import { scramVerifier } from '../../postgres/scram-verifier.js';
@@ -20,7 +24,7 @@ type Secrets = { superuser: string; replication: string; replicationVerifier: st
 
 /** `render compose --out DIR [--image IMAGE] [--with-secrets] [--force]` */
 export function runRenderCompose(g: GlobalOptions, o: RenderOptions): Promise<number> {
-  return render(g, o, (ctx, secrets) => {
+  return render(g, o, async (ctx, secrets) => {
     // Inside a container 127.0.0.1 is the container itself: peers and replicas would reach nothing.
     const loopback = ctx.spec.nodes.filter((n) => /^(127\.|localhost$|::1$)/.test(n.host));
     if (loopback.length > 0)
@@ -29,21 +33,54 @@ export function runRenderCompose(g: GlobalOptions, o: RenderOptions): Promise<nu
           "in a container that is the container itself, so replicas and PGREPL_PEERS would reach nothing. Set each node's host " +
           'to the address of the machine its container runs on before you deploy\n',
       );
-    return renderComposeBundle({ spec: ctx.spec, image: o.image ?? DEFAULT_IMAGE, secrets });
+    return renderComposeBundle({
+      spec: ctx.spec,
+      image: o.image ?? DEFAULT_IMAGE,
+      secrets,
+      certs: await bundleCerts(ctx, secrets !== undefined),
+    });
   });
 }
 
 /** `render conf --out DIR [--with-secrets] [--force]` */
 export function runRenderConf(g: GlobalOptions, o: RenderOptions): Promise<number> {
-  return render(g, o, (ctx, secrets) =>
-    renderHostBundle({ spec: ctx.spec, binDir: ctx.env.bins.binDir, pgMajor: ctx.env.bins.major, secrets }),
+  return render(g, o, async (ctx, secrets) =>
+    renderHostBundle({
+      spec: ctx.spec,
+      binDir: ctx.env.bins.binDir,
+      pgMajor: ctx.env.bins.major,
+      secrets,
+      certs: await bundleCerts(ctx, secrets !== undefined),
+    }),
   );
+}
+
+/**
+ * With `tls: auto`, the CA and every node's certificate, made or renewed in the state dir first;
+ * the nodes' keys only when secrets go into the bundle.
+ */
+async function bundleCerts(ctx: ClusterContext, withKeys: boolean): Promise<BundleCerts | undefined> {
+  if (ctx.spec.tls !== 'auto') return undefined;
+  ensureOwnedDir(ctx.spec.stateDir, 0o700, ctx.env.runAs);
+  for (const issued of await issueCertsOfAllNodes(ctx))
+    process.stderr.write(`issued a certificate for ${issued}\n`);
+  const dir = autoTlsDir(ctx.spec.stateDir);
+  const read = (name: string) => readFileSync(join(dir, name), 'utf8');
+  return {
+    ca: read('ca.crt'),
+    nodes: Object.fromEntries(
+      ctx.spec.nodes.map((n) => [
+        n.name,
+        { cert: read(`${n.name}.crt`), key: withKeys ? read(`${n.name}.key`) : undefined },
+      ]),
+    ),
+  };
 }
 
 async function render(
   g: GlobalOptions,
   o: RenderOptions,
-  files: (ctx: ClusterContext, s: Secrets) => BundleFile[],
+  files: (ctx: ClusterContext, s: Secrets) => BundleFile[] | Promise<BundleFile[]>,
 ): Promise<number> {
   const ctx = await commandContext(g);
   let secrets: Secrets;
@@ -61,7 +98,7 @@ async function render(
     };
   }
   const out = resolve(o.out);
-  const rendered = files(ctx, secrets);
+  const rendered = await files(ctx, secrets);
   writeBundle(out, rendered, o.force === true);
   process.stdout.write(
     `wrote ${rendered.length} files under ${out}: one folder per node, copy each to its host and follow its README.md` +

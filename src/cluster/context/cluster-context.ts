@@ -16,7 +16,7 @@ import { fileStore } from '../store/file-store.js';
 import { systemClock } from './clock.js';
 import { ignoreEvents } from './events.js';
 import type { EventSink } from './events.js';
-import { resolveNodeHosts } from './node-hosts.js';
+import { autoTlsDir, resolveNodeHosts, tlsFilesIn } from './node-hosts.js';
 import type { NodeHost } from './node-hosts.js';
 import type { Clock } from './clock.js';
 import { DEFAULT_TIMEOUTS } from './timeouts.js';
@@ -208,13 +208,35 @@ export function rememberInstallation(ctx: ClusterContext): void {
 /** How pgrepl connects to a node as the superuser. */
 export function adminTarget(ctx: ClusterContext, node: NodeSpec): SqlTarget | undefined {
   if (ctx.superuserPassword === undefined) return undefined;
+  return superuserTarget(ctx, node, ctx.superuserPassword);
+}
+
+/** How pgrepl connects to `node` as the superuser with `password`: over TLS when the cluster has it. */
+export function superuserTarget(ctx: ClusterContext, node: NodeSpec, password: string): SqlTarget {
+  const local = hostOf(ctx, node).local;
+  const caFile = trustedCaFile(ctx, node);
   return {
     host: node.host,
     port: node.port,
     user: ctx.spec.superuser.name,
-    password: ctx.superuserPassword,
+    password,
     label: node.name,
+    ...(caFile ? { tls: { caFile, plainIfRefused: local } } : {}),
   };
+}
+
+/**
+ * The CA file on this machine that `node`'s certificate is checked against: a node of this machine
+ * has its own files here; for one elsewhere, the files of a node of this machine, else the CA that
+ * `tls: auto` keeps in the state dir (or, with files given per node, the node's CA path).
+ */
+function trustedCaFile(ctx: ClusterContext, node: NodeSpec): string | undefined {
+  if (ctx.spec.tls === 'off') return undefined;
+  const own = hostOf(ctx, node);
+  if (own.local) return own.tls?.ca;
+  const here = [...ctx.hosts.values()].find((h) => h.local)?.tls;
+  if (here) return here.ca;
+  return ctx.spec.tls === 'auto' ? tlsFilesIn(autoTlsDir(ctx.spec.stateDir), node.name).ca : own.tls?.ca;
 }
 
 /** The superuser password, or a clear error when the cluster was never brought up. */

@@ -2,7 +2,7 @@ import { dirname, join } from 'node:path';
 import type { CommandRunner } from '../../postgres/command-runner.js';
 import { isLocalHost } from '../../postgres/local-address.js';
 import { sourceAddressFor } from '../../postgres/source-address.js';
-import type { ClusterSpec, NodeSpec } from '../../cluster-spec/cluster-spec.js';
+import type { ClusterSpec, NodeSpec, TlsFiles } from '../../cluster-spec/cluster-spec.js';
 import type { NodeHostFacts } from '../decide/render-node-config.js';
 
 /** What is true of the machine a node runs on, as the rest of pgrepl needs it. */
@@ -17,6 +17,27 @@ export interface NodeHost extends NodeHostFacts {
  */
 export const passfileBesideDataDir = (node: NodeSpec) =>
   join(dirname(node.dataDir), `${node.name}-replication.pgpass`);
+
+/** Where `tls: auto` keeps the CA and the nodes' certificates on the machine that runs `up`. */
+export const autoTlsDir = (stateDir: string) => join(stateDir, 'tls');
+
+/** A node's TLS files in `dir`: the CA's certificate, and its own certificate and key. */
+export const tlsFilesIn = (dir: string, node: string): TlsFiles => ({
+  ca: join(dir, 'ca.crt'),
+  cert: join(dir, `${node}.crt`),
+  key: join(dir, `${node}.key`),
+});
+
+/** On a host of its own, a node keeps its TLS files beside its data directory, like its passfile. */
+const tlsBesideDataDir = (node: NodeSpec) =>
+  tlsFilesIn(join(dirname(node.dataDir), `${node.name}-tls`), node.name);
+
+/** A node's TLS files, on this machine (`local`) or on a host of its own. */
+function tlsOf(spec: ClusterSpec, node: NodeSpec, local: boolean): TlsFiles | undefined {
+  if (spec.tls === 'off') return undefined;
+  if (spec.tls === 'files') return node.tls;
+  return local ? tlsFilesIn(autoTlsDir(spec.stateDir), node.name) : tlsBesideDataDir(node);
+}
 
 /**
  * Each node's host facts. A node of this machine connects to the others from the address the
@@ -41,10 +62,18 @@ export async function resolveNodeHosts(
       if (!(await isLocalHost(node.host)))
         return [
           node.name,
-          { local: false, connectsFrom: node.host, replicationPassfile: passfileBesideDataDir(node) },
+          {
+            local: false,
+            connectsFrom: node.host,
+            replicationPassfile: passfileBesideDataDir(node),
+            tls: tlsOf(spec, node, false),
+          },
         ];
       const connectsFrom = await routeFrom(node.host);
-      return [node.name, { local: true, connectsFrom, replicationPassfile: statePassfile }];
+      return [
+        node.name,
+        { local: true, connectsFrom, replicationPassfile: statePassfile, tls: tlsOf(spec, node, true) },
+      ];
     }),
   );
   return new Map(hosts);
@@ -53,6 +82,9 @@ export async function resolveNodeHosts(
 /** Every node on a host of its own, as `render conf` and `render compose` lay them out. */
 export function separateHosts(spec: ClusterSpec): Record<string, NodeHostFacts> {
   return Object.fromEntries(
-    spec.nodes.map((n) => [n.name, { connectsFrom: n.host, replicationPassfile: passfileBesideDataDir(n) }]),
+    spec.nodes.map((n) => [
+      n.name,
+      { connectsFrom: n.host, replicationPassfile: passfileBesideDataDir(n), tls: tlsOf(spec, n, false) },
+    ]),
   );
 }

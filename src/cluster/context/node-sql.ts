@@ -3,7 +3,7 @@ import { withSql } from '../../postgres/sql-client.js';
 import type { SqlSession } from '../../postgres/sql-client.js';
 import { findNode } from '../../cluster-spec/cluster-spec.js';
 import type { NodeSpec } from '../../cluster-spec/cluster-spec.js';
-import { requireSuperuserPassword } from './cluster-context.js';
+import { requireSuperuserPassword, superuserTarget } from './cluster-context.js';
 import type { ClusterContext } from './cluster-context.js';
 import type { Clock } from './clock.js';
 
@@ -32,18 +32,7 @@ export function sqlOn<T>(
   timeoutMs?: number,
   queryTimeoutMs?: number,
 ): Promise<T> {
-  return withSql(
-    {
-      host: node.host,
-      port: node.port,
-      user: ctx.spec.superuser.name,
-      password: requireSuperuserPassword(ctx),
-      label: node.name,
-    },
-    fn,
-    timeoutMs,
-    queryTimeoutMs,
-  );
+  return withSql(superuserTarget(ctx, node, requireSuperuserPassword(ctx)), fn, timeoutMs, queryTimeoutMs);
 }
 
 /**

@@ -2,6 +2,9 @@ import type { GuardRefusal } from './topology-guard.js';
 
 /** One step of a plan; every step says why it is needed, and that reason is printed and logged. */
 export type Step =
+  /** node: the cluster's name (the CA is the cluster's, not a node's). */
+  | { kind: 'issue-ca'; node: string; reason: string }
+  | { kind: 'issue-cert'; node: string; reason: string }
   | { kind: 'init-primary'; node: string; reason: string }
   | { kind: 'write-config'; node: string; upstream: string | null; reason: string }
   /** upstream: the primary a replica will stream from (its history is checked against it first); null for a primary. */
@@ -37,6 +40,10 @@ export function stepName(s: Step): string {
 /** A one-line description of a step for `--dry-run` and progress output. */
 export function describeStep(s: Step): string {
   switch (s.kind) {
+    case 'issue-ca':
+      return `make the certificate authority of cluster ${s.node} (tls: auto)`;
+    case 'issue-cert':
+      return `issue ${s.node}'s certificate, signed by the cluster's CA (a running server reloads it)`;
     case 'init-primary':
       return `initialise ${s.node} as the primary (initdb with checksums, SCRAM)`;
     case 'write-config':

@@ -5,7 +5,7 @@ import {
   synchronousStandbyNames,
 } from '../../postgres/render-postgresql-conf.js';
 import type { PostgresqlConfInput } from '../../postgres/render-postgresql-conf.js';
-import type { ClusterSpec, NodeSpec } from '../../cluster-spec/cluster-spec.js';
+import type { ClusterSpec, NodeSpec, TlsFiles } from '../../cluster-spec/cluster-spec.js';
 
 /** What rendering needs to know of the host a node runs on. */
 export interface NodeHostFacts {
@@ -13,6 +13,8 @@ export interface NodeHostFacts {
   readonly connectsFrom: string;
   /** The libpq passfile its walreceiver and pg_basebackup read the replication password from. */
   readonly replicationPassfile: string;
+  /** Where its TLS files are on its host; undefined when the cluster runs without TLS. */
+  readonly tls: TlsFiles | undefined;
 }
 
 /** The facts rendering needs beyond the spec, resolved once by the context. */
@@ -42,6 +44,9 @@ export function renderNodeConfig(
   node: NodeSpec,
   upstream: NodeSpec | undefined,
 ): NodeConfig {
+  const tls = hostOf(facts, node).tls;
+  if ((spec.tls === 'off') !== (tls === undefined))
+    throw new Error(`TLS files of ${node.name} do not match tls: ${spec.tls}`);
   const input: PostgresqlConfInput = {
     cluster: spec.cluster,
     node: node.name,
@@ -62,7 +67,9 @@ export function renderNodeConfig(
       user: spec.replication.user,
       passfile: hostOf(facts, node).replicationPassfile,
       slot: node.name,
+      sslRootCert: tls?.ca,
     },
+    tls: tls && { cert: tls.cert, key: tls.key },
   };
   // Every node's connections, replication and pgrepl's own (it runs on the nodes' hosts).
   const sources = [...new Set(spec.nodes.map((n) => hostOf(facts, n).connectsFrom))];
@@ -76,6 +83,7 @@ export function renderNodeConfig(
       replicationSources: sources,
       adminSources: sources,
       access: spec.access,
+      ssl: spec.tls !== 'off',
     }),
     settings: effectiveSettings(input),
   };

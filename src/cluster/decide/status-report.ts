@@ -32,6 +32,12 @@ export interface NodeStatus {
   slot: { name: string; active: boolean; retainedBytes: number | null } | null;
   /** Settings of its postgresql.conf that take effect only at its next restart. */
   pendingRestart: string[];
+  /**
+   * The TLS version of its connections (pg_stat_ssl), `none` for one that is not encrypted, null for
+   * no such connection: `replication`, a replica's stream as its primary sees it; `pgrepl`, pgrepl's
+   * own connection to it.
+   */
+  tls: { replication: string | null; pgrepl: string | null };
   error: string | null;
 }
 
@@ -96,6 +102,10 @@ export function buildStatus(
       syncState: null,
       slot: slot ? { name: slot.name, active: slot.active, retainedBytes: slot.retainedBytes } : null,
       pendingRestart: server ? [...server.pendingRestart] : [],
+      tls: {
+        replication: sender ? (sender.tls ?? 'none') : null,
+        pgrepl: server ? (server.ownTls ?? 'none') : null,
+      },
       error: o.server && !o.server.ok ? o.server.error : null,
     };
     if (role === 'primary') return { ...base, state: 'primary', slot: null };
@@ -115,6 +125,7 @@ export function buildStatus(
     };
   });
 
+  if (spec.tls !== 'off') warnings.push(...plainConnections(nodes, primary?.node.name));
   for (const n of nodes)
     warnings.push(
       ...nodeWarnings(
@@ -165,6 +176,22 @@ export function buildStatus(
     ];
   });
   return { cluster: spec.cluster, healthy, primary: primary?.node.name ?? null, warnings, notes, nodes };
+}
+
+/** With TLS asked for, every connection that still runs without it, and what brings it on. */
+function plainConnections(nodes: readonly NodeStatus[], primary: string | undefined): string[] {
+  return nodes.flatMap((n) => [
+    ...(n.tls.replication === 'none'
+      ? [
+          `${n.name} streams from ${primary ?? 'its primary'} without TLS; \`pgrepl up\` gives it the spec's TLS settings`,
+        ]
+      : []),
+    ...(n.tls.pgrepl === 'none'
+      ? [
+          `${n.name} does not offer TLS yet (pgrepl reached it over this machine without); \`pgrepl up\` turns it on`,
+        ]
+      : []),
+  ]);
 }
 
 function nodeWarnings(n: NodeStatus, o: NodeObservation | undefined, interrupted: boolean): string[] {

@@ -33,6 +33,8 @@ export interface ServerAnswer {
    * (false: stuck, e.g. waiting on a query conflict). null on a primary or when it has replayed all.
    */
   readonly replayMoving: boolean | null;
+  /** The TLS version of pgrepl's own connection to it, null when that is not encrypted. */
+  readonly ownTls: string | null;
 }
 
 export interface ServerUnreachable {

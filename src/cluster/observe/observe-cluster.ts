@@ -3,6 +3,7 @@ import { PgreplError } from '../../errors.js';
 import { acceptsConnections } from '../../postgres/instance-control.js';
 import {
   readInstanceState,
+  readOwnTls,
   readRestartSettings,
   readRole,
   readSenders,
@@ -112,6 +113,7 @@ async function askServer(ctx: ClusterContext, node: NodeSpec): Promise<ServerAns
         unappliedSettings: await readUnappliedSettings(s, join(node.dataDir, 'postgresql.conf')),
         pendingRestart: restart.pending,
         restartOnlySettings: restart.restartOnly,
+        ownTls: await readOwnTls(s),
       };
       return { ...answer, replayMoving: primary ? null : await replayMoving(ctx, s, instance, readAt) };
     });

@@ -1,6 +1,7 @@
 import { X509Certificate } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import type { CertFacts } from '../decide/decide-cert.js';
+import type { CertsObservation } from '../decide/plan-certs.js';
 
 /**
  * What `decideCert` needs to know of the certificate at `certPath`, checked against the CA at
@@ -32,4 +33,16 @@ function subjectAltNames(san: string | undefined): string[] {
     .split(', ')
     .map((entry) => /^(?:DNS|IP Address):(.+)$/.exec(entry)?.[1])
     .filter((n): n is string => n !== undefined);
+}
+
+/** The certificates of `tls: auto` for `nodes` (the nodes of this machine), read from `files`. */
+export function readAutoCerts(
+  caFiles: { cert: string; key: string },
+  nodes: readonly { name: string; cert: string }[],
+): CertsObservation {
+  return {
+    ca: readCert(caFiles.cert, caFiles.cert),
+    caKey: existsSync(caFiles.key),
+    nodes: Object.fromEntries(nodes.map((n) => [n.name, readCert(n.cert, caFiles.cert)])),
+  };
 }

@@ -11,6 +11,7 @@ import { describeStep, PARALLEL_KINDS, stepName } from '../decide/plan-step.js';
 import { stopIfInterrupted } from '../context/safe-stop.js';
 import type { Plan, Step, StepKind } from '../decide/plan-step.js';
 import { controlOf } from '../actions/control-of.js';
+import { issueClusterCa, issueNodeCert } from '../actions/node-certs.js';
 import { configFor, waitStreaming } from '../actions/node-actions.js';
 import { nodeOf, sqlOn } from '../context/node-sql.js';
 
@@ -40,6 +41,13 @@ const ROLE_OUTCOME = {
 } as const;
 
 export const STEP_HANDLERS: { readonly [K in StepKind]: Handler<K> } = {
+  'issue-ca': async (ctx) => issueClusterCa(ctx),
+  // PostgreSQL reads its certificate again at a reload: a running server serves the new one at once.
+  'issue-cert': async (ctx, step) => {
+    const node = nodeOf(ctx, step.node);
+    await issueNodeCert(ctx, node);
+    await controlOf(ctx, node).reload();
+  },
   'init-primary': async (ctx, step) => {
     const node = nodeOf(ctx, step.node);
     await controlOf(ctx, node).initPrimary(configFor(ctx, node, undefined));
@@ -98,6 +106,7 @@ export const STEP_HANDLERS: { readonly [K in StepKind]: Handler<K> } = {
           user: ctx.spec.replication.user,
           passfile: hostOf(ctx, node).replicationPassfile,
           slot: node.name,
+          sslRootCert: hostOf(ctx, node).tls?.ca,
         },
         node.name,
       ),

@@ -1,7 +1,9 @@
 import { PgreplError } from '../../errors.js';
+import { verifyFullConninfo } from '../../postgres/render-postgresql-conf.js';
 import type { LostWal } from '../../postgres/run-rewind.js';
 import { ensurePhysicalSlot } from '../../postgres/replication-admin.js';
 import { STEP_HANDLERS } from './apply-plan.js';
+import { hostOf } from '../context/cluster-context.js';
 import type { ClusterContext } from '../context/cluster-context.js';
 import { beginJournal } from './journal.js';
 import type { Journal } from './journal.js';
@@ -147,7 +149,11 @@ export async function runRejoin(
         // is in the millions, so PostgreSQL JIT-compiles it: ~0.3 s of compiling for 13 ms of work.
         // The promoted primary's control file must show its new timeline before pg_rewind reads it.
         await sqlOn(ctx, primary, (s) => s.query('CHECKPOINT'));
-        const conninfo = `host=${primary.host} port=${primary.port} user=${ctx.spec.superuser.name} dbname=postgres passfile=${ctx.paths.superuserPassfile} options='-c jit=off'`;
+        const conninfo = [
+          `host=${primary.host} port=${primary.port} user=${ctx.spec.superuser.name} dbname=postgres`,
+          `passfile=${ctx.paths.superuserPassfile} options='-c jit=off'`,
+          ...verifyFullConninfo(hostOf(ctx, node).tls?.ca),
+        ].join(' ');
         // pg_rewind finishes the crash recovery of a node that died by itself (single-user mode, no listener).
         const rewound = await journal.step(rewindStep, () => control.rewind(conninfo));
         if (rewound === undefined) throw new Error(`${rewindStep} was recorded done, yet decided again`);

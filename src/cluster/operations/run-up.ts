@@ -8,6 +8,11 @@ import type { ClusterContext } from '../context/cluster-context.js';
 import { parseCrashPoint } from '../context/crash-point.js';
 import type { EventSink } from '../context/events.js';
 import { planUp } from '../decide/plan-up.js';
+import { planCerts } from '../decide/plan-certs.js';
+import type { CertsObservation } from '../decide/plan-certs.js';
+import { readAutoCerts } from '../observe/read-cert.js';
+import { certFiles } from '../actions/issue-cert.js';
+import { autoTlsDir } from '../context/node-hosts.js';
 import type { PlanOptions } from '../decide/plan-up.js';
 import type { Plan, Step, StepKind } from '../decide/plan-step.js';
 import { observeCluster } from '../observe/observe-cluster.js';
@@ -42,8 +47,14 @@ export interface UpResult {
 export async function planCluster(ctx: ClusterContext, o: PlanOptions): Promise<UpPlan> {
   await assertSettingsAccepted(ctx);
   const observed = await observeCluster(ctx);
-  const plan = planUp(ctx.spec, observed, renderFacts(ctx), o);
-  if (plan.refusal) throw new PgreplError(plan.refusal.code, `${plan.refusal.reason}; nothing was changed`);
+  const planned = planUp(ctx.spec, observed, renderFacts(ctx), o);
+  if (planned.refusal)
+    throw new PgreplError(planned.refusal.code, `${planned.refusal.reason}; nothing was changed`);
+  // Certificates first: a server started or reloaded by the plan reads them.
+  const plan = {
+    ...planned,
+    steps: [...planCerts(ctx.spec, readCerts(ctx), ctx.localNodes, ctx.clock.wallNow()), ...planned.steps],
+  };
   for (const message of plan.notes) ctx.events.emit({ event: 'note', message: `note: ${message}` });
   const toStart = new Set(plan.steps.filter((s) => STARTS_SERVER.has(s.kind)).map((s) => s.node));
   for (const n of observed.nodes) {
@@ -107,6 +118,16 @@ export async function applyUp(ctx: ClusterContext, up: UpPlan): Promise<UpResult
     notes: plan.notes,
     durationMs: ctx.clock.now() - began,
   };
+}
+
+/** The certificates `tls: auto` keeps for the nodes of this machine. */
+function readCerts(ctx: ClusterContext): CertsObservation {
+  const dir = autoTlsDir(ctx.spec.stateDir);
+  const local = ctx.spec.nodes.filter((n) => ctx.localNodes.has(n.name));
+  return readAutoCerts(
+    certFiles(dir, 'ca'),
+    local.map((n) => ({ name: n.name, cert: certFiles(dir, n.name).cert })),
+  );
 }
 
 /**

@@ -12,7 +12,7 @@ pass=$(mktemp); trap 'rm -f "$pass"' EXIT
 # libpq passfile fields escape ':' and '\'
 esc() { printf '%s' "$1" | sed -e 's/\\/\\\\/g' -e 's/:/\\:/g'; }
 printf '*:*:replication:%s:%s\n' "$(esc "$PGREPL_REPLICATION_USER")" "$(esc "$PGREPL_REPLICATION_PASSWORD")" > "$pass"
-if ! pg_basebackup -D "$PGDATA" -d "host=10.0.0.11 port=5432 user=$PGREPL_REPLICATION_USER passfile=$pass application_name=db2" \
+if ! pg_basebackup -D "$PGDATA" -d "host=10.0.0.11 port=5432 user=$PGREPL_REPLICATION_USER passfile=$pass application_name=db2 sslmode=verify-full sslrootcert=/etc/pgrepl/tls/ca.crt" \
     -X stream -R -S db2 --checkpoint=fast --progress; then
   find "$PGDATA" -mindepth 1 -delete
   echo "pgrepl: the clone failed; ./data was emptied, run clone.sh again" >&2

@@ -2,6 +2,13 @@
 # pgrepl: never two writable primaries, even when the restart policy brings this container back.
 set -eu
 PGDATA="${PGDATA:-/var/lib/postgresql/data}"
+# TLS: PostgreSQL reads only a key owned by its own user, so the mounted files are copied for it.
+for f in /etc/pgrepl/tls/ca.crt /etc/pgrepl/tls/db3.crt /etc/pgrepl/tls/db3.key; do
+  if [ ! -s "$f" ]; then echo "pgrepl: $f is missing: put the node's TLS files in ./tls (see README.md)" >&2; exit 78; fi
+done
+install -d -o postgres -g postgres -m 700 /var/lib/postgresql/tls
+install -o postgres -g postgres -m 600 /etc/pgrepl/tls/ca.crt /etc/pgrepl/tls/db3.crt /etc/pgrepl/tls/db3.key /var/lib/postgresql/tls/
+export PGSSLMODE=verify-full PGSSLROOTCERT=/var/lib/postgresql/tls/ca.crt
 if [ -s "$PGDATA/PG_VERSION" ] && [ ! -e "$PGDATA/standby.signal" ] && [ -n "${PGREPL_PEERS:-}" ]; then
   for peer in $(echo "$PGREPL_PEERS" | tr ',' ' '); do
     host="${peer%:*}"; port="${peer##*:}"

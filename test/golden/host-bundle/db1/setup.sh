@@ -14,6 +14,14 @@ mkdir -p "$(dirname "$DATA")"
 umask 077
 # libpq passfile fields escape ':' and '\'
 escape() { printf '%s' "$1" | sed -e 's/\\/\\\\/g' -e 's/:/\\:/g'; }
+echo "TLS: the cluster's CA and db1's certificate and key into /var/lib/postgresql/15/db1-tls"
+for f in ca.crt db1.crt db1.key; do
+  if [ ! -s "tls/$f" ]; then
+    echo "put tls/$f here first: pgrepl keeps it in its state dir's tls/ (render --with-secrets includes the key)" >&2; exit 1
+  fi
+done
+install -d -m 700 '/var/lib/postgresql/15/db1-tls'
+install -m 600 tls/ca.crt tls/db1.crt tls/db1.key '/var/lib/postgresql/15/db1-tls'/
 
 pwfile=$(mktemp); adminpass=$(mktemp); trap 'rm -f "$pwfile" "$adminpass"' EXIT
 printf '%s\n' "$PGREPL_SUPERUSER_PASSWORD" > "$pwfile"
@@ -25,7 +33,7 @@ cp postgresql.conf pg_hba.conf "$DATA/"
 "$PG_BIN/pg_ctl" start -D "$DATA" -l "$DATA/../db1.log" -w -s
 
 echo "replication role and one slot per replica, before any replica clones"
-PGPASSFILE="$adminpass" "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h 10.0.0.11 -p 5432 -U postgres -d postgres <<'SQL'
+PGSSLMODE=verify-full PGSSLROOTCERT='/var/lib/postgresql/15/db1-tls/ca.crt' PGPASSFILE="$adminpass" "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h 10.0.0.11 -p 5432 -U postgres -d postgres <<'SQL'
 \getenv replication_verifier PGREPL_REPLICATION_VERIFIER
 CREATE ROLE "replicator" WITH LOGIN REPLICATION PASSWORD :'replication_verifier';
 SELECT pg_create_physical_replication_slot('db2', true);

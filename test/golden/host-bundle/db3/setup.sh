@@ -14,13 +14,21 @@ mkdir -p "$(dirname "$DATA")"
 umask 077
 # libpq passfile fields escape ':' and '\'
 escape() { printf '%s' "$1" | sed -e 's/\\/\\\\/g' -e 's/:/\\:/g'; }
+echo "TLS: the cluster's CA and db3's certificate and key into /var/lib/postgresql/15/db3-tls"
+for f in ca.crt db3.crt db3.key; do
+  if [ ! -s "tls/$f" ]; then
+    echo "put tls/$f here first: pgrepl keeps it in its state dir's tls/ (render --with-secrets includes the key)" >&2; exit 1
+  fi
+done
+install -d -m 700 '/var/lib/postgresql/15/db3-tls'
+install -m 600 tls/ca.crt tls/db3.crt tls/db3.key '/var/lib/postgresql/15/db3-tls'/
 
 passfile='/var/lib/postgresql/15/db3-replication.pgpass'
 printf '*:*:replication:%s:%s\n' replicator "$(escape "$PGREPL_REPLICATION_PASSWORD")" > "$passfile"
 
 echo "cloning from db1 through slot db3 (pg_basebackup -X stream -R -S db3)"
 tmp="$DATA.pgrepl-clone"; rm -rf "$tmp"
-"$PG_BIN/pg_basebackup" -D "$tmp" -d "host=10.0.0.11 port=5432 user=replicator passfile=$passfile application_name=db3" \
+"$PG_BIN/pg_basebackup" -D "$tmp" -d "host=10.0.0.11 port=5432 user=replicator passfile=$passfile application_name=db3 sslmode=verify-full sslrootcert=/var/lib/postgresql/15/db3-tls/ca.crt" \
   -X stream -R -S db3 --checkpoint=fast --progress
 # This node's own configuration, not a copy of the primary's; primary_conninfo lives there only.
 cp postgresql.conf pg_hba.conf "$tmp/"

@@ -1,0 +1,61 @@
+import type { ClusterSpec } from '../../cluster-spec/cluster-spec.js';
+import { decideCert } from './decide-cert.js';
+import type { CertFacts } from './decide-cert.js';
+import type { Step } from './plan-step.js';
+
+/** The certificates `tls: auto` keeps on this machine, as read before a plan. */
+export interface CertsObservation {
+  /** The CA's certificate, checked against itself. */
+  readonly ca: CertFacts;
+  /** Whether the CA's key is there: with it a renewed CA keeps the certificates it signed valid. */
+  readonly caKey: boolean;
+  /** The certificate of each node of this machine, checked against the CA. */
+  readonly nodes: Readonly<Record<string, CertFacts>>;
+}
+
+const day = 24 * 3600 * 1000;
+
+/** How long what `tls: auto` issues is valid, and how long before its end `up` issues it again. */
+export const CERT_VALIDITY = {
+  caDays: 3650,
+  caRenewBeforeMs: 365 * day,
+  nodeDays: 365,
+  nodeRenewBeforeMs: 30 * day,
+} as const;
+
+/**
+ * The steps that make the certificates of `tls: auto` valid for the nodes of this machine: the CA
+ * when it is missing or near its end, then each node certificate that decideCert says to issue.
+ * A CA made anew (its key was gone) signs every node's certificate again: one signed by the old key
+ * would no longer be trusted.
+ */
+export function planCerts(
+  spec: ClusterSpec,
+  certs: CertsObservation,
+  localNodes: ReadonlySet<string>,
+  nowMs: number,
+): Step[] {
+  if (spec.tls !== 'auto') return [];
+  const steps: Step[] = [];
+  const ca = decideCert(certs.ca, { names: [], renewBeforeMs: CERT_VALIDITY.caRenewBeforeMs }, nowMs);
+  const newKey = !certs.caKey;
+  if (ca.kind === 'issue' || newKey) {
+    steps.push({
+      kind: 'issue-ca',
+      node: spec.cluster,
+      reason: newKey ? `the cluster has no CA key yet` : `the CA's certificate: ${ca.reason}`,
+    });
+  }
+  for (const node of spec.nodes.filter((n) => localNodes.has(n.name))) {
+    const facts = certs.nodes[node.name] ?? { present: false };
+    const d = decideCert(
+      facts,
+      { names: [node.host], renewBeforeMs: CERT_VALIDITY.nodeRenewBeforeMs },
+      nowMs,
+    );
+    if (newKey && facts.present) {
+      steps.push({ kind: 'issue-cert', node: node.name, reason: 'the CA is new: signed again by it' });
+    } else if (d.kind === 'issue') steps.push({ kind: 'issue-cert', node: node.name, reason: d.reason });
+  }
+  return steps;
+}
