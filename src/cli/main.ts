@@ -25,6 +25,7 @@ const COMMANDS = {
   clean: () => import('./commands/clean.js'),
   'scram-verifier': () => import('./commands/scram-verifier.js'),
   render: () => import('./commands/render.js'),
+  'rotate-certs': () => import('./commands/rotate-certs.js'),
 };
 const load = <K extends keyof typeof COMMANDS>(name: K): ReturnType<(typeof COMMANDS)[K]> =>
   COMMANDS[name]() as ReturnType<(typeof COMMANDS)[K]>;
@@ -191,6 +192,16 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .option('--user <name>', 'role in the URI (default: the cluster superuser)')
     .option('--database <name>', 'database in the URI', 'postgres')
     .action(act(async (o) => (await load('url')).runUrl(g(), o)));
+
+  program
+    .command('rotate-certs')
+    .description(
+      "tls: auto: issue again the certificates of this machine's nodes that end within 30 days (the CA within a year), and reload their servers: no restart, no replica disconnected; with your own files (nodes[].tls), reload so the servers read them",
+    )
+    .option('--all', "issue every node's certificate, due or not (a key that may have leaked)")
+    .option('--dry-run', 'say what would be issued and why, change nothing')
+    .option('--json', 'print the certificates and what was done as JSON')
+    .action(act(async (o) => (await load('rotate-certs')).runRotateCerts(g(), o)));
 
   program
     .command('psql')

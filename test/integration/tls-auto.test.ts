@@ -157,6 +157,43 @@ describe('tls: auto — every connection between the nodes and from pgrepl encry
     assert.doesNotMatch(again.stdout + again.stderr, /certificate/);
   });
 
+  it('rotate-certs --all issues every certificate again and each server serves it, still streaming', async () => {
+    const ca = join(tlsDir(c), 'ca.crt');
+    const before = await Promise.all(
+      ['pg1', 'pg2', 'pg3'].map(async (n) => (await servedCert(c.port(n), ca)).serialNumber),
+    );
+    const pids = ['pg1', 'pg2', 'pg3'].map((n) => c.postmasterPid(n));
+    const r = await c.cli(['rotate-certs', '--all', '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const out = JSON.parse(r.stdout) as {
+      steps: unknown[];
+      certs: { name: string; action: string | null }[];
+    };
+    assert.equal(out.steps.length, 3);
+    assert.deepEqual(
+      out.certs.map((x) => [x.name, x.action === null ? null : x.action.startsWith('asked for')]),
+      [
+        ['ca', null],
+        ['pg1', true],
+        ['pg2', true],
+        ['pg3', true],
+      ],
+    );
+    for (const [i, n] of ['pg1', 'pg2', 'pg3'].entries())
+      await waitUntil(
+        async () => (await servedCert(c.port(n), ca)).serialNumber !== before[i],
+        10_000,
+        `${n} to serve its new certificate`,
+      );
+    assert.deepEqual(
+      ['pg1', 'pg2', 'pg3'].map((n) => c.postmasterPid(n)),
+      pids,
+      'no restart',
+    );
+    const s = await c.status();
+    assert.equal(s.healthy, true, s.warnings.join('\n'));
+  });
+
   it('rewinds a failed primary and brings it back over TLS', async () => {
     await writeRows(c, 'pg1', 1, 100);
     await waitUntil(
@@ -210,5 +247,13 @@ describe('tls: auto on a running cluster that had none', () => {
     );
     const s = await c.status();
     assert.equal(s.healthy, true, s.warnings.join('\n'));
+  });
+
+  it('rotate-certs says what to do when the spec has tls: off', async () => {
+    c.extraSpec = 'tls: off\n';
+    c.writeSpec();
+    const r = await c.cli(['rotate-certs']);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /E_USAGE: .* has tls: off; set tls: auto and run `pgrepl up`/);
   });
 });

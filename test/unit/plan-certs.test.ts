@@ -68,6 +68,16 @@ describe('the certificates of tls: auto', () => {
     ]);
   });
 
+  it('issues every certificate of this machine when asked to (rotate-certs --all), the CA only when due', () => {
+    assert.deepEqual(
+      planCerts(spec, fine, here, now, { renewAll: true }).map((s) => `${s.kind} ${s.node}: ${s.reason}`),
+      [
+        'issue-cert pg1: asked for (it was valid for 200 more day(s))',
+        'issue-cert pg2: asked for (it was valid for 200 more day(s))',
+      ],
+    );
+  });
+
   it('plans nothing without tls: auto', () => {
     for (const tls of ['off', 'files'] as const)
       assert.deepEqual(

@@ -27,13 +27,15 @@ export const CERT_VALIDITY = {
  * The steps that make the certificates of `tls: auto` valid for the nodes of this machine: the CA
  * when it is missing or near its end, then each node certificate that decideCert says to issue.
  * A CA made anew (its key was gone) signs every node's certificate again: one signed by the old key
- * would no longer be trusted.
+ * would no longer be trusted. `renewAll` issues every node's certificate, due or not (a key that
+ * may have leaked).
  */
 export function planCerts(
   spec: ClusterSpec,
   certs: CertsObservation,
   localNodes: ReadonlySet<string>,
   nowMs: number,
+  o: { renewAll?: boolean } = {},
 ): Step[] {
   if (spec.tls !== 'auto') return [];
   const steps: Step[] = [];
@@ -56,6 +58,8 @@ export function planCerts(
     if (newKey && facts.present) {
       steps.push({ kind: 'issue-cert', node: node.name, reason: 'the CA is new: signed again by it' });
     } else if (d.kind === 'issue') steps.push({ kind: 'issue-cert', node: node.name, reason: d.reason });
+    else if (o.renewAll)
+      steps.push({ kind: 'issue-cert', node: node.name, reason: `asked for (it was ${d.reason})` });
   }
   return steps;
 }

@@ -9,10 +9,7 @@ import { parseCrashPoint } from '../context/crash-point.js';
 import type { EventSink } from '../context/events.js';
 import { planUp } from '../decide/plan-up.js';
 import { planCerts } from '../decide/plan-certs.js';
-import type { CertsObservation } from '../decide/plan-certs.js';
-import { readAutoCerts } from '../observe/read-cert.js';
-import { certFiles } from '../actions/issue-cert.js';
-import { autoTlsDir } from '../context/node-hosts.js';
+import { readCertsOf } from '../actions/node-certs.js';
 import type { PlanOptions } from '../decide/plan-up.js';
 import type { Plan, Step, StepKind } from '../decide/plan-step.js';
 import { observeCluster } from '../observe/observe-cluster.js';
@@ -53,7 +50,10 @@ export async function planCluster(ctx: ClusterContext, o: PlanOptions): Promise<
   // Certificates first: a server started or reloaded by the plan reads them.
   const plan = {
     ...planned,
-    steps: [...planCerts(ctx.spec, readCerts(ctx), ctx.localNodes, ctx.clock.wallNow()), ...planned.steps],
+    steps: [
+      ...planCerts(ctx.spec, readCertsOf(ctx, [...ctx.localNodes]), ctx.localNodes, ctx.clock.wallNow()),
+      ...planned.steps,
+    ],
   };
   for (const message of plan.notes) ctx.events.emit({ event: 'note', message: `note: ${message}` });
   const toStart = new Set(plan.steps.filter((s) => STARTS_SERVER.has(s.kind)).map((s) => s.node));
@@ -118,16 +118,6 @@ export async function applyUp(ctx: ClusterContext, up: UpPlan): Promise<UpResult
     notes: plan.notes,
     durationMs: ctx.clock.now() - began,
   };
-}
-
-/** The certificates `tls: auto` keeps for the nodes of this machine. */
-function readCerts(ctx: ClusterContext): CertsObservation {
-  const dir = autoTlsDir(ctx.spec.stateDir);
-  const local = ctx.spec.nodes.filter((n) => ctx.localNodes.has(n.name));
-  return readAutoCerts(
-    certFiles(dir, 'ca'),
-    local.map((n) => ({ name: n.name, cert: certFiles(dir, n.name).cert })),
-  );
 }
 
 /**
