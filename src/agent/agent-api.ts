@@ -1,5 +1,6 @@
+import { readFileSync, statSync } from 'node:fs';
 import { createServer } from 'node:http';
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { z } from 'zod';
 import { PgreplError, toPgreplError } from '../errors.js';
 import type { ErrorCode } from '../errors.js';
@@ -37,6 +38,8 @@ export interface AgentApiOptions {
   readonly cluster: ClusterRequests;
   /** A leader without etcd asks this node to promise not to promote (failsafe): why not, or null. */
   readonly failsafe: (leader: string) => string | null;
+  /** Serve https:// with this certificate and key (files, read again when they change); absent: http://. */
+  readonly tls?: { readonly cert: string; readonly key: string } | undefined;
 }
 
 /** The HTTP status of a refusal: the request was fine, the cluster's state was not. */
@@ -175,7 +178,7 @@ export async function startAgentApi(o: AgentApiOptions): Promise<AgentApi> {
       ? json(405, { code: 'E_USAGE', message: `${method} is not served on ${url.pathname}` })
       : json(404, { code: 'E_USAGE', message: `no endpoint ${url.pathname}` });
   };
-  const server = createServer((req, res) => {
+  const server = await listener(o.tls, (req, res) => {
     const send = (a: Answer, close: boolean) => {
       res.writeHead(a.status, {
         'content-type': a.type,
@@ -228,10 +231,42 @@ export async function startAgentApi(o: AgentApiOptions): Promise<AgentApi> {
   return {
     close: () =>
       new Promise<void>((resolve) => {
+        server.stop();
         server.close(() => resolve());
         server.closeAllConnections();
       }),
   };
+}
+
+/** How often a TLS agent looks whether its certificate was renewed on disk (rotate-certs, up). */
+const CERT_RECHECK_MS = 10_000;
+
+/**
+ * An http server, or an https one on `tls`'s files. node:https is loaded only then (it costs an agent
+ * ~1 MiB), and the files are read again when they change, so a renewed certificate is served
+ * without a restart, as PostgreSQL does at a reload. `stop` ends that watch.
+ */
+async function listener(
+  tls: AgentApiOptions['tls'],
+  handle: (req: IncomingMessage, res: ServerResponse) => void,
+): Promise<Server & { stop(): void }> {
+  if (!tls) return Object.assign(createServer(handle), { stop: () => undefined });
+  const https = await import('node:https');
+  const stamp = () => `${statSync(tls.cert).mtimeMs}:${statSync(tls.key).mtimeMs}`;
+  const files = () => ({ cert: readFileSync(tls.cert), key: readFileSync(tls.key) });
+  let seen = stamp();
+  const server = https.createServer(files(), handle);
+  const timer = setInterval(() => {
+    try {
+      if (stamp() === seen) return;
+      seen = stamp();
+      server.setSecureContext(files());
+    } catch {
+      // a file being replaced: the next look reads it
+    }
+  }, CERT_RECHECK_MS);
+  timer.unref();
+  return Object.assign(server, { stop: () => clearInterval(timer) });
 }
 
 /** A POST body: empty means no fields; anything else must be a JSON object. */

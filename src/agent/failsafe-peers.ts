@@ -1,5 +1,6 @@
 import { requestJson } from '../dcs/http-json.js';
-import type { HaSpec, NodeSpec } from '../cluster-spec/cluster-spec.js';
+import type { TlsMaterial } from '../dcs/http-json.js';
+import type { ClusterSpec, HaSpec, NodeSpec } from '../cluster-spec/cluster-spec.js';
 import { agentApiUrl } from '../ha/ha-services.js';
 
 /**
@@ -10,21 +11,24 @@ import { agentApiUrl } from '../ha/ha-services.js';
 export function failsafePeers(o: {
   readonly ha: HaSpec;
   readonly token: string | null;
-  readonly context: () => { readonly me: NodeSpec; readonly nodes: readonly NodeSpec[] };
+  readonly context: () => { readonly me: NodeSpec; readonly spec: ClusterSpec };
+  /** What the peers' https:// certificates are checked against; undefined without TLS. */
+  readonly tls: () => TlsMaterial | undefined;
 }): () => Promise<{ node: string; ok: boolean; why: string }[]> {
   return () => {
-    const { me, nodes } = o.context();
+    const { me, spec } = o.context();
     return Promise.all(
-      nodes
+      spec.nodes
         .filter((n) => n.name !== me.name)
         .map(async (n) => {
           if (o.token === null) return { node: n.name, ok: false, why: 'this agent has no API token' };
           try {
             const r = await requestJson(
-              `${agentApiUrl(n, o.ha)}/failsafe`,
+              `${agentApiUrl(spec, n, o.ha)}/failsafe`,
               { leader: me.name },
               AbortSignal.timeout(Math.min(1000, o.ha.retryTimeoutMs)),
               { authorization: `Bearer ${o.token}` },
+              o.tls(),
             );
             const body = r.body as { message?: string };
             return { node: n.name, ok: r.status === 200, why: body.message ?? `HTTP ${r.status}` };

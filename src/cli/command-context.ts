@@ -75,6 +75,7 @@ export function jsonResult(r: { readonly via: 'agents' | 'direct' } & object): s
 
 /**
  * Commands that do not fight running agents: `up`/`start` hand the nodes to them, `down` and
- * `destroy` stop them first, `reload` only re-reads files, `clean` removes old copies.
+ * `destroy` stop them first, `reload` only re-reads files, `clean` removes old copies,
+ * `rotate-certs` writes certificates and has servers read them again (a reload).
  */
-const ALONGSIDE_AGENTS = new Set(['up', 'start', 'down', 'destroy', 'reload', 'clean']);
+const ALONGSIDE_AGENTS = new Set(['up', 'start', 'down', 'destroy', 'reload', 'clean', 'rotate-certs']);

@@ -6,6 +6,8 @@ import { defaultHa } from '../cluster-spec/resolve-ha.js';
 import { findEtcd, localEtcdArgs, localEtcdUrl, waitEtcdHealthy } from '../dcs/local-etcd.js';
 import type { LocalEtcd } from '../dcs/local-etcd.js';
 import { etcdClient } from '../dcs/etcd-client.js';
+import type { TlsMaterial } from '../dcs/http-json.js';
+import { autoTlsDir, tlsFilesIn } from '../cluster/context/node-hosts.js';
 import type { EtcdClientOptions } from '../dcs/etcd-client.js';
 import { resolveSecret } from '../cluster/context/resolve-secret.js';
 import { haStore } from '../dcs/ha-store.js';
@@ -130,10 +132,40 @@ export const agentApiAddress = (node: NodeSpec, ha: HaSpec) => ({
   port: node.port + ha.apiPortOffset,
 });
 
-export const agentApiUrl = (node: NodeSpec, ha: HaSpec) => {
+/** An agent's API URL: https:// when the cluster has TLS (the agent serves its node's certificate). */
+export const agentApiUrl = (spec: Pick<ClusterSpec, 'tls'>, node: NodeSpec, ha: HaSpec) => {
   const a = agentApiAddress(node, ha);
-  return `http://${a.host.includes(':') ? `[${a.host}]` : a.host}:${a.port}`;
+  return `${spec.tls === 'off' ? 'http' : 'https'}://${a.host.includes(':') ? `[${a.host}]` : a.host}:${a.port}`;
 };
+
+/**
+ * The certificate and key an agent serves its API with: its node's (the files `tls: auto` keeps in
+ * the state dir, or the node's own); undefined without TLS.
+ */
+export function agentApiCert(spec: ClusterSpec, node: NodeSpec): { cert: string; key: string } | undefined {
+  if (spec.tls === 'off') return undefined;
+  const files = spec.tls === 'files' ? node.tls : tlsFilesIn(autoTlsDir(spec.stateDir), node.name);
+  return files && { cert: files.cert, key: files.key };
+}
+
+/**
+ * What a request to an agent's https:// API checks the agent's certificate against: the cluster's
+ * CA on this machine, read at each call (a renewed CA counts at once). undefined without TLS.
+ */
+export function agentApiTls(spec: ClusterSpec): TlsMaterial | undefined {
+  if (spec.tls === 'off') return undefined;
+  const ca = spec.tls === 'files' ? spec.nodes[0]?.tls?.ca : tlsFilesIn(autoTlsDir(spec.stateDir), '').ca;
+  if (ca === undefined) return undefined;
+  try {
+    return { ca: readFileSync(ca) };
+  } catch (err) {
+    throw new PgreplError(
+      'E_SECRET',
+      `cannot read the cluster's CA at ${ca} (${(err as Error).message}): the agents' API is https:// and checked against it; \`pgrepl up\` makes it with tls: auto`,
+      { cause: err },
+    );
+  }
+}
 
 /**
  * Makes sure the single-member etcd of `up --ha` runs (started on two free loopback ports the first

@@ -5,10 +5,10 @@ import type { MemberRecord } from '../dcs/ha-values.js';
 import { isLocalHost } from '../postgres/local-address.js';
 import { watchProcess } from '../postgres/process-watch.js';
 import { requestJson } from '../dcs/http-json.js';
-import type { JsonAnswer } from '../dcs/http-json.js';
+import type { JsonAnswer, TlsMaterial } from '../dcs/http-json.js';
 import { readApiToken } from '../ha/api-token.js';
 import type { HaTarget } from './ha-target.js';
-import { agentApiUrl, haPaths } from '../ha/ha-services.js';
+import { agentApiTls, agentApiUrl, haPaths } from '../ha/ha-services.js';
 import { monotonicNow } from '../monotonic-now.js';
 
 /**
@@ -35,7 +35,7 @@ export async function askAgent<T>(
   if (!known) throw new PgreplError('E_UNKNOWN_NODE', `no node named "${node}" in ${spec.source}`);
   // The token goes only to the address the spec gives the node's agent: a member record in etcd
   // is written by whoever can write to etcd, and must not be able to send the token elsewhere.
-  const base = agentApiUrl(known, t.ha);
+  const base = agentApiUrl(spec, known, t.ha);
   const record = (await t.store.read()).members.get(node);
   if (record && record.api !== base)
     throw new PgreplError(
@@ -45,9 +45,13 @@ export async function askAgent<T>(
     );
   let res: JsonAnswer;
   try {
-    res = await requestJson(`${base}${path}`, body, AbortSignal.timeout(timeoutMs), {
-      authorization: `Bearer ${token}`,
-    });
+    res = await requestJson(
+      `${base}${path}`,
+      body,
+      AbortSignal.timeout(timeoutMs),
+      { authorization: `Bearer ${token}` },
+      agentApiTls(spec),
+    );
   } catch (err) {
     throw new PgreplError(
       'E_UNREACHABLE',
@@ -69,7 +73,12 @@ export async function askAgent<T>(
  * until its process is gone (its PID exited, reaped or not); on another host until its API
  * refuses connections, the last thing an agent closes before it exits. False when time ran out.
  */
-export async function waitAgentGone(record: MemberRecord, host: string, timeoutMs: number): Promise<boolean> {
+export async function waitAgentGone(
+  record: MemberRecord,
+  host: string,
+  timeoutMs: number,
+  tls?: TlsMaterial,
+): Promise<boolean> {
   const deadline = monotonicNow() + timeoutMs;
   const gone: () => Promise<boolean> = (await isLocalHost(host))
     ? (
@@ -77,7 +86,7 @@ export async function waitAgentGone(record: MemberRecord, host: string, timeoutM
           !w.alive()
       )(watchProcess(record.pid))
     : async () =>
-        requestJson(`${record.api}/liveness`, null, AbortSignal.timeout(1000)).then(
+        requestJson(`${record.api}/liveness`, null, AbortSignal.timeout(1000), {}, tls).then(
           () => false,
           (err: NodeJS.ErrnoException) => err.code === 'ECONNREFUSED',
         );

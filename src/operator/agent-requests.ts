@@ -7,6 +7,7 @@ import type { ClusterContext } from '../cluster/context/cluster-context.js';
 import { synchronousStandbyNames } from '../postgres/render-postgresql-conf.js';
 import { askAgent, waitAgentGone } from './agent-client.js';
 import type { NodeOperationResult } from '../ha/node-operation.js';
+import { agentApiTls } from '../ha/ha-services.js';
 import { waitFor } from './ha-target.js';
 import type { HaTarget } from './ha-target.js';
 import { switchoverThroughAgents } from './agent-failover.js';
@@ -69,7 +70,12 @@ export async function removeThroughAgents<T>(
     ((await waitFor(t, spec, (x) => !x.members.has(name), 20_000, `${name}'s agent to end`)
       .then(() => true)
       .catch(() => false)) &&
-      (await waitAgentGone(record, findNode(spec, name)?.host ?? '', deadline - Date.now())));
+      (await waitAgentGone(
+        record,
+        findNode(spec, name)?.host ?? '',
+        deadline - Date.now(),
+        agentApiTls(spec),
+      )));
   const removal = await detach();
   await t.store.holdStopped(name, false);
   if (spec.replication.mode === 'async') return { removal, agentEnded: ended, syncSetNarrowed: null };

@@ -7,7 +7,15 @@ import { failoverThroughAgents, switchoverThroughAgents } from '../../operator/a
 import { pauseAgents } from '../../operator/agent-requests.js';
 import { failsafePeers } from '../../agent/failsafe-peers.js';
 import { fenceLink } from '../../agent/fence-link.js';
-import { agentApiAddress, agentApiUrl, effectiveHa, etcdConnection, haPaths } from '../../ha/ha-services.js';
+import {
+  agentApiAddress,
+  agentApiCert,
+  agentApiTls,
+  agentApiUrl,
+  effectiveHa,
+  etcdConnection,
+  haPaths,
+} from '../../ha/ha-services.js';
 import { nodeOf } from '../../cluster/context/node-sql.js';
 import { describeEvent } from '../describe-event.js';
 import type { EventSink } from '../../cluster/context/events.js';
@@ -58,18 +66,20 @@ export async function runAgent(g: GlobalOptions, o: { node: string }): Promise<n
     ha,
     etcd,
     fence,
-    api: agentApiUrl(node, ha),
+    api: agentApiUrl(ctx.spec, node, ha),
     reload,
     askFailsafe: failsafePeers({
       ha,
       token,
-      context: () => ({ me: agent.context.node, nodes: agent.context.ctx.spec.nodes }),
+      context: () => ({ me: agent.context.node, spec: agent.context.ctx.spec }),
+      tls: () => agentApiTls(agent.context.ctx.spec),
     }),
   });
   const address = agentApiAddress(node, ha);
   const target = { ha, etcd, store: haStore(etcd, ctx.spec.cluster) };
   const api = await startAgentApi({
     ...address,
+    tls: agentApiCert(ctx.spec, node),
     ttlMs: ha.ttlSeconds * 1000,
     state: () => agent.current,
     clock: ctx.clock,
@@ -96,7 +106,7 @@ export async function runAgent(g: GlobalOptions, o: { node: string }): Promise<n
   });
   ctx.events.emit({
     event: 'note',
-    message: `agent of ${node.name}: API on ${agentApiUrl(node, ha)}, etcd ${etcd.endpoints.join(', ')}`,
+    message: `agent of ${node.name}: API on ${agentApiUrl(ctx.spec, node, ha)}, etcd ${etcd.endpoints.join(', ')}`,
   });
   try {
     await asChanging(() => agent.run(interruptSignal));

@@ -8,6 +8,7 @@ import { PgreplError } from '../../errors.js';
 import { EMBEDDED_SOURCE } from '../../cluster-spec/load-spec.js';
 import { changing, commandContext, jsonResult, topologyOf } from '../command-context.js';
 import {
+  agentApiTls,
   agentApiUrl,
   agentPid,
   effectiveHa,
@@ -19,6 +20,7 @@ import {
 import { freePort } from '../../ha/free-port.js';
 import { logTail } from '../../postgres/instance-control.js';
 import { requestJson } from '../../dcs/http-json.js';
+import type { TlsMaterial } from '../../dcs/http-json.js';
 import { dirname } from 'node:path';
 import { CLI_SCRIPT } from '../../package-files.js';
 import type { GlobalOptions } from '../command-context.js';
@@ -110,8 +112,8 @@ async function startHa(ctx: ClusterContext, g: GlobalOptions): Promise<Record<st
   });
   const agents: Record<string, AgentStart> = {};
   for (const n of local) {
-    const api = agentApiUrl(n, ha);
-    await waitAgentLive(api, haPaths(spec.stateDir).agentLog(n.name), 30_000);
+    const api = agentApiUrl(spec, n, ha);
+    await waitAgentLive(api, agentApiTls(spec), haPaths(spec.stateDir).agentLog(n.name), 30_000);
     agents[n.name] = { pid: pids[n.name] as number, api, log: haPaths(spec.stateDir).agentLog(n.name) };
   }
   return agents;
@@ -129,11 +131,17 @@ const describeAgents = (agents: Record<string, AgentStart>) =>
     .join(', ')}; logs under ${dirname(dirname(Object.values(agents)[0]?.log ?? '.'))}`;
 
 /** Waits until an agent's /liveness answers 200 (its first loop is done); E_TIMEOUT with its log's end otherwise. */
-async function waitAgentLive(api: string, log: string, timeoutMs: number): Promise<void> {
+async function waitAgentLive(
+  api: string,
+  tls: TlsMaterial | undefined,
+  log: string,
+  timeoutMs: number,
+): Promise<void> {
   const deadline = monotonicNow() + timeoutMs;
   while (monotonicNow() < deadline) {
     try {
-      if ((await requestJson(`${api}/liveness`, null, AbortSignal.timeout(1000))).status === 200) return;
+      if ((await requestJson(`${api}/liveness`, null, AbortSignal.timeout(1000), {}, tls)).status === 200)
+        return;
     } catch {
       // not listening yet
     }
