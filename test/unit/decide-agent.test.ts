@@ -274,10 +274,18 @@ describe('the agent decision: replicas', () => {
       decided(snap({ local: { kind: 'stopped', standby: false, initialized: true } })).kind,
       'rejoin',
     );
-    assert.equal(
-      decided(snap({ local: { kind: 'stopped', standby: false, initialized: false } })).kind,
-      'wait',
-    );
+  });
+
+  it('clones an empty data directory from the leader by itself (a replaced host, a node added later)', () => {
+    const d = decided(snap({ local: { kind: 'stopped', standby: false, initialized: false } }));
+    assert.equal(d.kind, 'rejoin');
+    assert.match(d.reason, /^no data directory here: cloning it from pg\d through slot pg\d$/);
+    // Not while its leader is still promoting: there is nothing to clone from yet.
+    const promoting = snap({
+      local: { kind: 'stopped', standby: false, initialized: false },
+      dcs: view({ leader: { node: 'pg3', term: 8, lease: LEASE, ready: false, followable: false } }),
+    });
+    assert.equal(decided(promoting).kind, 'wait');
   });
 
   it('rejoins a replica left on an older timeline that does not stream', () => {

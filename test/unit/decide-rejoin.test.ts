@@ -8,6 +8,7 @@ const first: RejoinFacts = {
   primary: 'pg2',
   askedReclone: false,
   streamsNow: false,
+  hasData: true,
   resumed: null,
   divergence: null,
   rewound: null,
@@ -31,6 +32,14 @@ describe('decideRejoin', () => {
       [d.kind, d.kind === 'start-only' && d.method, d.reason],
       ['start-only', 'none needed', 'its WAL ends at the fork'],
     );
+  });
+
+  it('re-clones a node whose data directory is gone or empty: there is nothing to check or rewind', () => {
+    const d = decideRejoin({ ...first, hasData: false });
+    assert.deepEqual([d.kind, d.reason], ['reclone', 'pg1 has no data directory: a fresh copy of pg2']);
+    // A re-clone killed half-way moved the directory aside: the journal's reason is the one to give.
+    const resumed = { rewindDone: false, rewindInterrupted: false, recloneBegun: true };
+    assert.match(decideRejoin({ ...first, hasData: false, resumed }).reason, /killed while it re-cloned/);
   });
 
   it('re-clones a node that diverged on the primary’s own timeline: pg_rewind would see nothing', () => {

@@ -235,8 +235,14 @@ function decideUnasked(s: AgentSnapshot): AgentDecision {
     return { kind: 'wait', reason: `${leader.node} took the leader key and is promoting` };
   if (local.kind === 'starting') return { kind: 'wait', reason: 'the server is starting' };
   if (local.kind === 'stopped') {
+    // A host with an empty data directory (replaced, wiped, or a node added to the spec) joins by
+    // itself: the rejoin re-clones it from the leader through its own slot.
     if (!local.initialized)
-      return { kind: 'wait', reason: 'no data directory here; `pgrepl rejoin` or `up` makes one' };
+      return {
+        kind: 'rejoin',
+        leader: leader.node,
+        reason: `no data directory here: cloning it from ${leader.node} through slot ${s.me}`,
+      };
     if (local.standby)
       return {
         kind: 'start-replica',

@@ -8,6 +8,8 @@ export interface RejoinFacts {
   readonly askedReclone: boolean;
   /** Before anything: it streams from the primary, on its timeline, and is not fenced. */
   readonly streamsNow: boolean;
+  /** Its data directory holds a cluster (an empty or missing one: a host replaced, a disk wiped). */
+  readonly hasData: boolean;
   /** What the journal of an interrupted run of this rejoin says; null on a first run. */
   readonly resumed: {
     /** pg_rewind finished: the directory only needs to start as a standby. */
@@ -55,6 +57,8 @@ export function decideRejoin(f: RejoinFacts): RejoinStep {
     };
   if (f.resumed?.recloneBegun)
     return { kind: 'reclone', reason: `pgrepl was killed while it re-cloned ${f.node}` };
+  if (!f.hasData && f.resumed?.rewindDone !== true)
+    return { kind: 'reclone', reason: `${f.node} has no data directory: a fresh copy of ${f.primary}` };
   // Behind the oldest WAL the primary keeps, the node can never catch up by streaming (after a
   // failover, or a slot lost to max_slot_wal_keep_size): only a fresh copy brings it back.
   if (f.walRemoved !== null) return { kind: 'reclone', reason: f.walRemoved };

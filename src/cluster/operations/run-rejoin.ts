@@ -16,7 +16,7 @@ import { controlOf } from '../actions/control-of.js';
 import { waitStreaming } from '../actions/node-actions.js';
 import { nodeOf, sqlOn } from '../context/node-sql.js';
 import { observeCluster } from '../observe/observe-cluster.js';
-import { onlyPrimary } from '../observe/observation.js';
+import { localDir, onlyPrimary } from '../observe/observation.js';
 import type { ClusterObservation } from '../observe/observation.js';
 import type { Divergence } from '../observe/wal-divergence.js';
 import { recordHistory } from './record-history.js';
@@ -78,6 +78,7 @@ export async function runRejoin(
     primary: primary.name,
     askedReclone: o.reclone,
     streamsNow: streamsFrom(obs, name, primary.name),
+    hasData: hasData(obs, name),
     resumed: resumed
       ? {
           rewindDone: resumed.hasDone(rewindStep),
@@ -237,6 +238,12 @@ function observedFollowing(obs: ClusterObservation, name: string, primary: strin
 }
 
 /** Whether `name` streams from `primary` now, on the primary's timeline, and is not fenced. */
+/** Whether the node's directory, read on this machine, holds a cluster (a node elsewhere is not judged). */
+function hasData(obs: ClusterObservation, name: string): boolean {
+  const o = obs.nodes.find((n) => n.node.name === name);
+  return o ? (localDir(o)?.initialized ?? true) : true;
+}
+
 function streamsFrom(obs: ClusterObservation, name: string, primary: string): boolean {
   const me = obs.nodes.find((n) => n.node.name === name);
   const p = obs.nodes.find((n) => n.node.name === primary);
