@@ -1,10 +1,11 @@
 import { spawn } from 'node:child_process';
-import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, release, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { REPO, TestCluster, waitUntil } from '../test/helpers/test-cluster.js';
 import { WriteProbe } from '../test/helpers/write-probe.js';
 import { Writer } from '../test/helpers/writer.js';
+import { requestJson } from '../src/dcs/http-json.js';
 
 /**
  * `npm run bench:ha` (and the end of `npm run bench`): what issue #12 promises of the agents, on a
@@ -101,16 +102,38 @@ class HaBench {
     return b;
   }
 
+  /** The cluster's CA when it runs with `tls: auto`: the agents' API and the servers check against it. */
+  private ca(): Buffer | undefined {
+    const file = join(this.c.base, 'state', 'tls', 'ca.crt');
+    return existsSync(file) ? readFileSync(file) : undefined;
+  }
+
   agentStatus = async (n: string): Promise<AgentStatus | null> => {
+    const ca = this.ca();
     try {
-      const r = await fetch(`http://127.0.0.1:${this.c.port(n) + 1000}/status`, {
-        signal: AbortSignal.timeout(1000),
-      });
-      return (await r.json()) as AgentStatus;
+      const r = await requestJson(
+        `${ca ? 'https' : 'http'}://127.0.0.1:${this.c.port(n) + 1000}/status`,
+        null,
+        AbortSignal.timeout(1000),
+        {},
+        ca && { ca },
+      );
+      return r.body as AgentStatus;
     } catch {
       return null;
     }
   };
+
+  /** Each node's address for a client, over TLS checked against the CA when the cluster has TLS. */
+  targets(): { name: string; host: string; port: number; ssl?: { ca: string } }[] {
+    const ca = this.ca();
+    return NODES.map((name) => ({
+      name,
+      host: '127.0.0.1',
+      port: this.c.port(name),
+      ...(ca ? { ssl: { ca: ca.toString('utf8') } } : {}),
+    }));
+  }
 
   pid = (file: string) => (JSON.parse(readFileSync(file, 'utf8')) as { pid: number }).pid;
   agentDir = (n: string) => join(this.c.base, 'state', 'ha', 'agents', n);
@@ -141,7 +164,7 @@ class HaBench {
   ): Promise<{ ms: number; lost: number; gapMs: number }> {
     const leader = await this.settled();
     await this.c.sql(leader, 'TRUNCATE writes');
-    const nodes = NODES.map((name) => ({ host: '127.0.0.1', port: this.c.port(name) }));
+    const nodes = this.targets().map(({ name: _name, ...n }) => n);
     const w = new Writer(nodes, this.c.superuserPassword(), 10, 2000);
     w.start();
     await waitUntil(() => w.acked.length > 20, 20_000, 'writes');
@@ -189,8 +212,9 @@ class HaBench {
 /** Node death: postmaster (its whole process group), agent and fence watchdog killed at once. */
 async function timeNodeDeaths(
   profile: 'default' | 'fast',
+  extraSpec = '',
 ): Promise<{ ms: number[]; lost: number; rejoinMs: number[]; agentRejoinMs: number[] }> {
-  const b = await HaBench.start(profile);
+  const b = await HaBench.start(profile, 'sync', extraSpec);
   const ms: number[] = [];
   const rejoinMs: number[] = [];
   const agentRejoinMs: number[] = [];
@@ -294,8 +318,7 @@ async function timeServerSideSwitchovers(): Promise<{ gapMs: number[] }> {
       const leader = await b.settled();
       await b.c.sql(leader, 'CREATE TABLE IF NOT EXISTS probe (node text)');
       const to = NODES.find((n) => n !== leader) as string;
-      const nodes = NODES.map((name) => ({ name, host: '127.0.0.1', port: b.c.port(name) }));
-      const probe = new WriteProbe(nodes, b.c.superuserPassword(), 5);
+      const probe = new WriteProbe(b.targets(), b.c.superuserPassword(), 5);
       probe.start();
       await waitUntil(() => probe.acks.some((a) => a.node === leader), 10_000, 'probe writes');
       const sw = await b.c.cli(['switchover', '--to', to]);
@@ -449,6 +472,10 @@ const PARTS = {
   'switchover-async': () => timeSwitchovers('async'),
   'switchover-server': () => timeServerSideSwitchovers(),
   'switchover-1mb': () => timeSwitchovers('sync', 'postgres:\n  walSegmentSize: 1\n'),
+  // tls: auto on loopback: what TLS (agents' API, replication, every client) adds to the same measures.
+  'death-default-tls': () => timeNodeDeaths('default', 'tls: auto\n'),
+  'death-fast-tls': () => timeNodeDeaths('fast', 'tls: auto\n'),
+  'switchover-tls': () => timeSwitchovers('sync', 'tls: auto\n'),
   idle: () => idleAgents(IDLE_SECONDS),
   hog: () => falseFailovers(HOG_SECONDS),
   'hog-fast': () => falseFailovers(HOG_SECONDS, 'fast'),

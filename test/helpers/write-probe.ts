@@ -18,7 +18,7 @@ export class WriteProbe {
   private loops: Promise<void>[] = [];
 
   constructor(
-    private readonly nodes: readonly { name: string; host: string; port: number }[],
+    private readonly nodes: readonly { name: string; host: string; port: number; ssl?: { ca: string } }[],
     private readonly password: string,
     private readonly intervalMs = 100,
   ) {}
@@ -46,7 +46,7 @@ export class WriteProbe {
     return out;
   }
 
-  private async loop(n: { name: string; host: string; port: number }): Promise<void> {
+  private async loop(n: { name: string; host: string; port: number; ssl?: { ca: string } }): Promise<void> {
     let client: pg.Client | undefined;
     while (this.running) {
       const sentAt = Date.now();
@@ -60,6 +60,7 @@ export class WriteProbe {
             database: 'postgres',
             connectionTimeoutMillis: 500,
             query_timeout: 1000,
+            ...(n.ssl ? { ssl: n.ssl } : {}),
           });
           client.on('error', () => undefined);
           await client.connect();

@@ -18,7 +18,8 @@ export class Writer {
   private next = 1;
 
   constructor(
-    private readonly nodes: { host: string; port: number }[],
+    /** With `ssl`, over TLS checked against that CA (a cluster with tls: auto admits nothing else). */
+    private readonly nodes: { host: string; port: number; ssl?: { ca: string } }[],
     private readonly password: string,
     private readonly intervalMs = 5,
     /** A COMMIT not acknowledged in this time counts as failed (the id is not reused); none: wait. */
