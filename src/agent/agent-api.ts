@@ -87,7 +87,7 @@ const tooLarge = refusal(413, `a request body is at most ${MAX_BODY_BYTES} bytes
  * an idle agent, whose target is 50 MiB in all.
  */
 export async function startAgentApi(o: AgentApiOptions): Promise<AgentApi> {
-  const metrics = agentMetrics(o.state, o.clock);
+  const metrics = agentMetrics(o.state, o.clock, o.tls?.cert);
   const checks = new Set<string>(CHECK_PATHS);
   const mutating =
     <K extends keyof ApiBodies>(kind: K, run: (b: z.output<ApiBodies[K]>) => Promise<object>) =>

@@ -1,3 +1,5 @@
+import { X509Certificate } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { Counter, Gauge, Registry } from 'prom-client';
 import { parseLsn } from '../postgres/lsn.js';
 import type { Clock } from '../cluster/context/clock.js';
@@ -8,7 +10,7 @@ import type { AgentState } from './agent-loop.js';
  * follow what users of Patroni and CloudNativePG already chart: role, timeline, WAL positions,
  * lag, leader, failovers and their duration.
  */
-export function agentMetrics(state: () => AgentState, clock: Clock): Registry {
+export function agentMetrics(state: () => AgentState, clock: Clock, certFile?: string): Registry {
   const registry = new Registry();
   const gauge = (
     name: string,
@@ -132,5 +134,20 @@ export function agentMetrics(state: () => AgentState, clock: Clock): Registry {
       this.inc(state().etcdErrors);
     },
   });
+  // Certificates end on the wall clock of every host that checks them, not on the agent's own.
+  if (certFile)
+    gauge(
+      'pgrepl_certificate_expiry_seconds',
+      "seconds until this node's certificate (its server's and its agent's) expires; negative once it has",
+      (_s, g) => setIf(g, certSecondsLeft(certFile)),
+    );
   return registry;
+}
+
+function certSecondsLeft(file: string): number | null {
+  try {
+    return (Date.parse(new X509Certificate(readFileSync(file)).validTo) - Date.now()) / 1000;
+  } catch {
+    return null;
+  }
 }

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { get } from 'node:https';
 import { connect } from 'node:tls';
 import { requestJson } from '../../src/dcs/http-json.js';
 import { API_OFFSET, haveEtcd } from '../helpers/ha-agents.js';
@@ -64,6 +65,18 @@ describe(
         30_000,
         "pg3's agent to serve its new certificate",
       );
+    });
+
+    it('says in /metrics how long its certificate has left', async () => {
+      const text = await new Promise<string>((resolve, reject) => {
+        get(api('https', 'pg2', '/metrics'), { ca: ca().ca }, (res) => {
+          let body = '';
+          res.setEncoding('utf8').on('data', (chunk: string) => (body += chunk));
+          res.on('end', () => resolve(body));
+        }).once('error', reject);
+      });
+      const left = Number(/^pgrepl_certificate_expiry_seconds (\S+)$/m.exec(text)?.[1]);
+      assert.ok(left > 300 * 24 * 3600 && left <= 365 * 24 * 3600, `${left}`);
     });
 
     it('switches over through the agents, over https', async () => {
