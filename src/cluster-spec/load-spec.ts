@@ -35,6 +35,20 @@ export function specText(spec: Pick<ClusterSpec, 'source'>): string {
     : readFileSync(spec.source, 'utf8');
 }
 
+/** The spec's text; a directory or an unreadable file is E_SPEC_NOT_FOUND that says which. */
+function readSpecFile(file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (err) {
+    const why = (err as NodeJS.ErrnoException).code === 'EISDIR' ? 'is a directory' : 'cannot be read';
+    throw new PgreplError(
+      'E_SPEC_NOT_FOUND',
+      `spec file ${file} ${why} (${(err as Error).message}); give the spec file itself, e.g. -c pgrepl.yaml`,
+      { cause: err },
+    );
+  }
+}
+
 function findSpec(opts: { file?: string; cwd: string }): { text: string; source: string; baseDir: string } {
   if (opts.file !== undefined) {
     const file = resolve(opts.cwd, opts.file);
@@ -44,9 +58,9 @@ function findSpec(opts: { file?: string; cwd: string }): { text: string; source:
         `spec file ${file} does not exist; write one with \`pgrepl init -o ${opts.file}\``,
       );
     }
-    return { text: readFileSync(file, 'utf8'), source: file, baseDir: dirname(file) };
+    return { text: readSpecFile(file), source: file, baseDir: dirname(file) };
   }
   const found = join(opts.cwd, DEFAULT_SPEC_FILE);
-  if (existsSync(found)) return { text: readFileSync(found, 'utf8'), source: found, baseDir: opts.cwd };
+  if (existsSync(found)) return { text: readSpecFile(found), source: found, baseDir: opts.cwd };
   return { text: renderSpecTemplate(TEMPLATE_DEFAULTS), source: EMBEDDED_SOURCE, baseDir: opts.cwd };
 }

@@ -1,5 +1,5 @@
 import { isAbsolute, join, resolve } from 'node:path';
-import { LineCounter, parseDocument, isNode } from 'yaml';
+import { LineCounter, parseDocument, isNode, visit } from 'yaml';
 import type { Document } from 'yaml';
 import { PgreplError } from '../errors.js';
 import type { ClusterSpec, NodeSpec, SecretRef, TlsMode } from './cluster-spec.js';
@@ -31,7 +31,7 @@ export function parseSpec(text: string, source: string, baseDir: string): Cluste
       `${source}:${pos.line}:${pos.col}: not valid YAML: ${syntax.message.split('\n')[0]}`,
     );
   }
-  const parsed = specSchema.safeParse(doc.toJS() ?? {});
+  const parsed = specSchema.safeParse(toJs(doc, lines, source) ?? {});
   if (!parsed.success) {
     const problems = parsed.error.issues.map((i) => ({ path: i.path as Path, message: describeIssue(i) }));
     throw invalid(source, doc, lines, problems);
@@ -39,6 +39,29 @@ export function parseSpec(text: string, source: string, baseDir: string): Cluste
   const problems = checkConsistency(parsed.data, baseDir);
   if (problems.length > 0) throw invalid(source, doc, lines, problems);
   return resolveSpec(parsed.data, source, baseDir);
+}
+
+/**
+ * The document's value. yaml reports an alias to an anchor that does not exist (`*x`) only here,
+ * by throwing: it becomes E_SPEC_SYNTAX at the first alias, like any other syntax error.
+ */
+function toJs(doc: Document, lines: LineCounter, source: string): unknown {
+  try {
+    return doc.toJS();
+  } catch (err) {
+    let at: number | undefined;
+    visit(doc, {
+      Alias(_key, node) {
+        at ??= node.range?.[0];
+      },
+    });
+    const pos = lines.linePos(at ?? 0);
+    throw new PgreplError(
+      'E_SPEC_SYNTAX',
+      `${source}:${pos.line}:${pos.col}: not valid YAML: ${(err as Error).message.split('\n')[0]}`,
+      { cause: err },
+    );
+  }
 }
 
 function describeIssue(issue: { code: string; message: string; path: PropertyKey[] }): string {
