@@ -139,6 +139,13 @@ describe('tls: auto — every connection between the nodes and from pgrepl encry
     );
     const before = c.postmasterPid('pg2');
     const short = new X509Certificate(readFileSync(join(tlsDir(c), 'pg2.crt')));
+    // Agents never run `up`: status tells of it (a note: the cluster is still healthy).
+    const st = await c.cli(['status']);
+    assert.equal(st.code, 0, st.stdout);
+    assert.match(
+      st.stdout,
+      /note: pg2's certificate: expires in 1 day\(s\): renewed ahead of time; `pgrepl rotate-certs`/,
+    );
     const dry = await c.cli(['up', '--dry-run']);
     assert.match(dry.stdout + dry.stderr, /issue pg2's certificate/);
     assert.match(dry.stdout + dry.stderr, /expires in 1 day\(s\): renewed ahead of time/);

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { planCerts } from '../../src/cluster/decide/plan-certs.js';
+import { certStatus, planCerts } from '../../src/cluster/decide/plan-certs.js';
 import type { CertsObservation } from '../../src/cluster/decide/plan-certs.js';
 import type { CertFacts } from '../../src/cluster/decide/decide-cert.js';
 import { parseSpec } from '../../src/cluster-spec/parse-spec.js';
@@ -19,7 +19,7 @@ nodes:
   '/',
 );
 const here = new Set(['pg1', 'pg2']);
-const valid = (names: string[], daysLeft = 200): CertFacts => ({
+const valid = (names: string[], daysLeft = 200): Extract<CertFacts, { present: true }> => ({
   present: true,
   notBeforeMs: now - day,
   notAfterMs: now + daysLeft * day,
@@ -76,6 +76,20 @@ describe('the certificates of tls: auto', () => {
         'issue-cert pg2: asked for (it was valid for 200 more day(s))',
       ],
     );
+  });
+
+  it('tells status: an expired certificate is a warning, one due for renewal a note', () => {
+    const expired: CertFacts = { ...valid(['127.0.0.2']), notAfterMs: now - day };
+    assert.deepEqual(
+      certStatus(spec, { ...fine, nodes: { pg1: valid(['127.0.0.1'], 10), pg2: expired } }, here, now),
+      {
+        warnings: ["pg2's certificate: expired; `pgrepl rotate-certs` issues it again, online"],
+        notes: [
+          "pg1's certificate: expires in 10 day(s): renewed ahead of time; `pgrepl rotate-certs` issues it again, online",
+        ],
+      },
+    );
+    assert.deepEqual(certStatus(spec, fine, here, now), { warnings: [], notes: [] });
   });
 
   it('plans nothing without tls: auto', () => {

@@ -1,5 +1,7 @@
 import { observeCluster } from '../../cluster/observe/observe-cluster.js';
 import { buildStatus } from '../../cluster/decide/status-report.js';
+import { certStatus } from '../../cluster/decide/plan-certs.js';
+import { readCertsOf } from '../../cluster/actions/node-certs.js';
 import { PgreplError } from '../../errors.js';
 import { commandContext } from '../command-context.js';
 import type { GlobalOptions } from '../command-context.js';
@@ -28,6 +30,17 @@ export async function runStatus(g: GlobalOptions, o: StatusOptions): Promise<num
       readHaStatus(ctx.spec, ctx.processEnv),
     ]);
     const status = buildStatus(ctx.spec, obs, journal);
+    if (ctx.spec.tls === 'auto') {
+      const certs = certStatus(
+        ctx.spec,
+        readCertsOf(ctx, [...ctx.localNodes]),
+        ctx.localNodes,
+        ctx.clock.wallNow(),
+      );
+      status.warnings.push(...certs.warnings);
+      status.notes.push(...certs.notes);
+      if (certs.warnings.length > 0) status.healthy = false;
+    }
     if (ha?.error) status.warnings.push(`the agents' etcd does not answer: ${ha.error}`);
     else if (ha && ha.leader === null) status.warnings.push('no agent holds the leader key');
     const healthy = status.healthy && !ha?.error && (ha === undefined || ha.leader !== null);
@@ -53,7 +66,6 @@ export async function runStatus(g: GlobalOptions, o: StatusOptions): Promise<num
         )
       : `${formatStatus({ ...status, healthy }, ctx.env.bins)}${ha ? `\n${formatHaStatus(ha)}` : ''}`;
     return { status: { ...status, healthy }, text };
-    return { status, text };
   };
   if (!o.watch) {
     const { status, text } = await once();

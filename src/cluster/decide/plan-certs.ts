@@ -24,6 +24,29 @@ export const CERT_VALIDITY = {
 } as const;
 
 /**
+ * What `status` says of the certificates of this machine's nodes: an expired one is a warning
+ * (a connection made from now on is refused); one `up` or `rotate-certs` would issue again for any
+ * other reason (ending within 30 days, a CA within a year, a changed host) is a note.
+ */
+export function certStatus(
+  spec: ClusterSpec,
+  certs: CertsObservation,
+  localNodes: ReadonlySet<string>,
+  nowMs: number,
+): { warnings: string[]; notes: string[] } {
+  const warnings: string[] = [];
+  const notes: string[] = [];
+  const renew = '`pgrepl rotate-certs` issues it again, online';
+  for (const step of planCerts(spec, certs, localNodes, nowMs)) {
+    const facts = step.kind === 'issue-ca' ? certs.ca : (certs.nodes[step.node] ?? { present: false });
+    const what = step.kind === 'issue-ca' ? "the cluster's CA certificate" : `${step.node}'s certificate`;
+    const expired = facts.present && facts.notAfterMs <= nowMs;
+    (expired ? warnings : notes).push(`${what}: ${step.reason}; ${renew}`);
+  }
+  return { warnings, notes };
+}
+
+/**
  * The steps that make the certificates of `tls: auto` valid for the nodes of this machine: the CA
  * when it is missing or near its end, then each node certificate that decideCert says to issue.
  * A CA made anew (its key was gone) signs every node's certificate again: one signed by the old key
