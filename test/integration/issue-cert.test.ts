@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { X509Certificate } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -68,6 +69,22 @@ describe('tls: auto certificates, made with openssl (issue 13)', () => {
     );
     assert.equal(d.kind, 'issue');
     assert.match(d.reason, /another CA/);
+  });
+
+  it('renews a CA with its own key: the certificates it signed still verify against the new one', async () => {
+    const renewDir = join(base, 'renew');
+    const ca = await issueCa(renewDir, 'shop', 30);
+    const node = await issueCert(renewDir, ca, 'pg1', ['127.0.0.1'], 365);
+    const keyBefore = readFileSync(ca.key, 'utf8');
+    const before = new X509Certificate(readFileSync(ca.cert));
+    await issueCa(renewDir, 'shop', 3650);
+    const after = new X509Certificate(readFileSync(ca.cert));
+    assert.notEqual(after.serialNumber, before.serialNumber);
+    assert.ok(Date.parse(after.validTo) > Date.parse(before.validTo) + 3000 * day);
+    assert.equal(readFileSync(ca.key, 'utf8'), keyBefore, 'the key stays');
+    const facts = readCert(node.cert, ca.cert);
+    assert.ok(facts.present && facts.signedByCa);
+    assert.equal(await handshake(node, ca.cert), 'ok', "openssl's chain check, as a client makes it");
   });
 
   it('reads a missing certificate as none, so that it is issued', () => {
