@@ -49,14 +49,14 @@ describe('the certificates of tls: auto', () => {
 
   it('renews a certificate in its last 30 days, and one that does not name its host', () => {
     assert.deepEqual(plan({ ...fine, nodes: { pg1: valid(['127.0.0.1'], 29), pg2: valid(['127.0.0.9']) } }), [
-      'issue-cert pg1: expires in 29 day(s): renewed ahead of time',
+      'issue-cert pg1: expires in 29 day(s), within the renewal window',
       'issue-cert pg2: does not name 127.0.0.2, which clients will check',
     ]);
   });
 
   it('renews a CA near its end with its key, which keeps the nodes’ certificates valid', () => {
     assert.deepEqual(plan({ ...fine, ca: valid([], 100) }), [
-      "issue-ca shop: the CA's certificate: expires in 100 day(s): renewed ahead of time",
+      "issue-ca shop: the CA's certificate: expires in 100 day(s), within the renewal window",
     ]);
   });
 
@@ -85,11 +85,25 @@ describe('the certificates of tls: auto', () => {
       {
         warnings: ["pg2's certificate: expired; `pgrepl rotate-certs` issues it again, online"],
         notes: [
-          "pg1's certificate: expires in 10 day(s): renewed ahead of time; `pgrepl rotate-certs` issues it again, online",
+          "pg1's certificate: expires in 10 day(s), within the renewal window; `pgrepl rotate-certs` issues it again, online",
         ],
       },
     );
     assert.deepEqual(certStatus(spec, fine, here, now), { warnings: [], notes: [] });
+  });
+
+  it('judges the nodes’ own files alike, and tells to replace them', () => {
+    const files = { ...spec, tls: 'files' as const };
+    const expired: CertFacts = { ...valid(['127.0.0.2']), notAfterMs: now - day };
+    const nodes = { pg1: valid(['127.0.0.1'], 5), pg2: expired };
+    assert.deepEqual(certStatus(files, { ...fine, nodes }, here, now), {
+      warnings: [
+        "pg2's certificate (nodes[].tls): expired; replace it, then `pgrepl rotate-certs` has the server read it",
+      ],
+      notes: [
+        "pg1's certificate (nodes[].tls): expires in 5 day(s), within the renewal window; replace it, then `pgrepl rotate-certs` has the server read it",
+      ],
+    });
   });
 
   it('plans nothing without tls: auto', () => {

@@ -1,7 +1,7 @@
 import { observeCluster } from '../../cluster/observe/observe-cluster.js';
 import { buildStatus } from '../../cluster/decide/status-report.js';
 import { certStatus } from '../../cluster/decide/plan-certs.js';
-import { readCertsOf } from '../../cluster/actions/node-certs.js';
+import { readCertsOf, readOwnCerts } from '../../cluster/actions/node-certs.js';
 import { PgreplError } from '../../errors.js';
 import { commandContext } from '../command-context.js';
 import type { GlobalOptions } from '../command-context.js';
@@ -30,13 +30,9 @@ export async function runStatus(g: GlobalOptions, o: StatusOptions): Promise<num
       readHaStatus(ctx.spec, ctx.processEnv),
     ]);
     const status = buildStatus(ctx.spec, obs, journal);
-    if (ctx.spec.tls === 'auto') {
-      const certs = certStatus(
-        ctx.spec,
-        readCertsOf(ctx, [...ctx.localNodes]),
-        ctx.localNodes,
-        ctx.clock.wallNow(),
-      );
+    if (ctx.spec.tls !== 'off') {
+      const read = ctx.spec.tls === 'auto' ? readCertsOf(ctx, [...ctx.localNodes]) : readOwnCerts(ctx);
+      const certs = certStatus(ctx.spec, read, ctx.localNodes, ctx.clock.wallNow());
       status.warnings.push(...certs.warnings);
       status.notes.push(...certs.notes);
       if (certs.warnings.length > 0) status.healthy = false;

@@ -4,7 +4,7 @@ import { autoTlsDir } from '../context/node-hosts.js';
 import { CERT_VALIDITY, planCerts } from '../decide/plan-certs.js';
 import type { CertsObservation } from '../decide/plan-certs.js';
 import type { Step } from '../decide/plan-step.js';
-import { readAutoCerts } from '../observe/read-cert.js';
+import { readAutoCerts, readCert } from '../observe/read-cert.js';
 import type { NodeSpec } from '../../cluster-spec/cluster-spec.js';
 import { certFiles, issueCa, issueCert } from './issue-cert.js';
 
@@ -20,6 +20,18 @@ export function readCertsOf(ctx: ClusterContext, names: readonly string[]): Cert
     certFiles(dir, 'ca'),
     names.map((name) => ({ name, cert: certFiles(dir, name).cert })),
   );
+}
+
+/** The certificates the nodes of this machine were given (nodes[].tls), each checked against its own CA. */
+export function readOwnCerts(ctx: ClusterContext): CertsObservation {
+  const local = ctx.spec.nodes.filter((n) => ctx.localNodes.has(n.name));
+  return {
+    ca: { present: false },
+    caKey: false,
+    nodes: Object.fromEntries(
+      local.map((n) => [n.name, n.tls ? readCert(n.tls.cert, n.tls.ca) : { present: false as const }]),
+    ),
+  };
 }
 
 /** Makes the cluster's CA, or renews it with its key. */

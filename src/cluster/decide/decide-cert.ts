@@ -41,6 +41,6 @@ export function decideCert(facts: CertFacts, want: CertWant, nowMs: number): Cer
   const left = facts.notAfterMs - nowMs;
   if (left <= 0) return { kind: 'issue', reason: 'expired' };
   if (left <= want.renewBeforeMs)
-    return { kind: 'issue', reason: `expires in ${Math.ceil(left / day)} day(s): renewed ahead of time` };
+    return { kind: 'issue', reason: `expires in ${Math.ceil(left / day)} day(s), within the renewal window` };
   return { kind: 'keep', reason: `valid for ${Math.floor(left / day)} more day(s)` };
 }

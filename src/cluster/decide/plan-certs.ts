@@ -1,4 +1,4 @@
-import type { ClusterSpec } from '../../cluster-spec/cluster-spec.js';
+import type { ClusterSpec, NodeSpec } from '../../cluster-spec/cluster-spec.js';
 import { decideCert } from './decide-cert.js';
 import type { CertFacts } from './decide-cert.js';
 import type { Step } from './plan-step.js';
@@ -23,10 +23,19 @@ export const CERT_VALIDITY = {
   nodeRenewBeforeMs: 30 * day,
 } as const;
 
+/** A node's certificate as read, and decideCert's verdict on it for the node's host. */
+function judgeNodeCert(certs: CertsObservation, node: NodeSpec, nowMs: number) {
+  const facts = certs.nodes[node.name] ?? { present: false };
+  const want = { names: [node.host], renewBeforeMs: CERT_VALIDITY.nodeRenewBeforeMs };
+  return { facts, d: decideCert(facts, want, nowMs) };
+}
+
 /**
  * What `status` says of the certificates of this machine's nodes: an expired one is a warning
  * (a connection made from now on is refused); one `up` or `rotate-certs` would issue again for any
- * other reason (ending within 30 days, a CA within a year, a changed host) is a note.
+ * other reason (ending within 30 days, a CA within a year, a changed host) is a note. With the
+ * nodes' own files (`files`), the same judgement of each, and what to do is the owner's to replace
+ * them (`certs.nodes` then holds those files, checked against each node's own CA).
  */
 export function certStatus(
   spec: ClusterSpec,
@@ -36,6 +45,17 @@ export function certStatus(
 ): { warnings: string[]; notes: string[] } {
   const warnings: string[] = [];
   const notes: string[] = [];
+  if (spec.tls === 'files') {
+    for (const node of spec.nodes.filter((n) => localNodes.has(n.name))) {
+      const { facts, d } = judgeNodeCert(certs, node, nowMs);
+      if (d.kind === 'keep') continue;
+      const expired = !facts.present || facts.notAfterMs <= nowMs;
+      (expired ? warnings : notes).push(
+        `${node.name}'s certificate (${node.tls?.cert ?? 'nodes[].tls'}): ${d.reason}; replace it, then \`pgrepl rotate-certs\` has the server read it`,
+      );
+    }
+    return { warnings, notes };
+  }
   const renew = '`pgrepl rotate-certs` issues it again, online';
   for (const step of planCerts(spec, certs, localNodes, nowMs)) {
     const facts = step.kind === 'issue-ca' ? certs.ca : (certs.nodes[step.node] ?? { present: false });
@@ -72,12 +92,7 @@ export function planCerts(
     });
   }
   for (const node of spec.nodes.filter((n) => localNodes.has(n.name))) {
-    const facts = certs.nodes[node.name] ?? { present: false };
-    const d = decideCert(
-      facts,
-      { names: [node.host], renewBeforeMs: CERT_VALIDITY.nodeRenewBeforeMs },
-      nowMs,
-    );
+    const { facts, d } = judgeNodeCert(certs, node, nowMs);
     if (newKey && facts.present) {
       steps.push({ kind: 'issue-cert', node: node.name, reason: 'the CA is new: signed again by it' });
     } else if (d.kind === 'issue') steps.push({ kind: 'issue-cert', node: node.name, reason: d.reason });
