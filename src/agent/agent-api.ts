@@ -258,9 +258,11 @@ async function listener(
   const server = https.createServer(files(), handle);
   const timer = setInterval(() => {
     try {
-      if (stamp() === seen) return;
-      seen = stamp();
+      const now = stamp();
+      if (now === seen) return;
       server.setSecureContext(files());
+      // Only once served: a key and certificate caught half-replaced are read again next time.
+      seen = now;
     } catch {
       // a file being replaced: the next look reads it
     }

@@ -5,7 +5,8 @@ import {
   synchronousStandbyNames,
   verifyFullConninfo,
 } from '../postgres/render-postgresql-conf.js';
-import type { ClusterSpec, NodeSpec } from '../cluster-spec/cluster-spec.js';
+import type { ClusterSpec, NodeSpec, TlsFiles } from '../cluster-spec/cluster-spec.js';
+import { tlsFilesIn } from '../cluster/context/node-hosts.js';
 import { shellQuote, tlsBundleFiles } from './render-host-bundle.js';
 import type { BundleCerts, BundleFile } from './render-host-bundle.js';
 import { walSegmentArgs } from '../postgres/instance-control.js';
@@ -35,11 +36,7 @@ const INIT_SCRIPT = '10-pgrepl-replication.sh';
 const TLS_MOUNT = `${CONF_DIR}/tls`;
 /** ...and as PostgreSQL reads them: copied by pgrepl-entrypoint.sh, owned by postgres (it reads no other key). */
 const TLS_DIR = '/var/lib/postgresql/tls';
-const tlsIn = (dir: string, node: NodeSpec) => ({
-  ca: `${dir}/ca.crt`,
-  cert: `${dir}/${node.name}.crt`,
-  key: `${dir}/${node.name}.key`,
-});
+const tlsIn = (dir: string, node: NodeSpec) => tlsFilesIn(dir, node.name);
 
 /**
  * `pgrepl render compose`: a folder per node, copied to that node's host and started with
@@ -159,8 +156,10 @@ function envFile(spec: ClusterSpec, node: NodeSpec, secrets: ComposeBundleInput[
 function tlsVolumes(spec: ClusterSpec, node: NodeSpec): string[] {
   if (spec.tls === 'off') return [];
   const inside = tlsIn(TLS_MOUNT, node);
-  const outside = spec.tls === 'files' && node.tls ? node.tls : tlsIn('./tls', node);
-  return (['ca', 'cert', 'key'] as const).map((k) => `${outside[k]}:${inside[k]}:ro`);
+  const own = spec.tls === 'files' ? node.tls : undefined;
+  // The folder's tls/ by a relative path, which must start with ./ (else Compose takes it for a named volume).
+  const outside = (k: keyof TlsFiles) => own?.[k] ?? `./${tlsIn('tls', node)[k]}`;
+  return (['ca', 'cert', 'key'] as const).map((k) => `${outside(k)}:${inside[k]}:ro`);
 }
 
 function containerConf(

@@ -1,5 +1,5 @@
 import { basename, dirname, join } from 'node:path';
-import { passfileBesideDataDir, separateHosts } from '../cluster/context/node-hosts.js';
+import { passfileBesideDataDir, separateHosts, tlsFilesIn } from '../cluster/context/node-hosts.js';
 import { renderNodeConfig } from '../cluster/decide/render-node-config.js';
 import type { NodeHostFacts } from '../cluster/decide/render-node-config.js';
 import type { ClusterSpec, NodeSpec, TlsFiles } from '../cluster-spec/cluster-spec.js';
@@ -86,12 +86,11 @@ export function renderHostBundle(i: HostBundleInput): BundleFile[] {
 export function tlsBundleFiles(dir: string, node: NodeSpec, certs: BundleCerts | undefined): BundleFile[] {
   const own = certs?.nodes[node.name];
   if (!certs || !own) return [];
+  const at = tlsFilesIn(`${dir}/tls`, node.name);
   return [
-    { path: `${dir}/tls/ca.crt`, content: certs.ca, mode: 0o644 },
-    { path: `${dir}/tls/${node.name}.crt`, content: own.cert, mode: 0o644 },
-    ...(own.key === undefined
-      ? []
-      : [{ path: `${dir}/tls/${node.name}.key`, content: own.key, mode: 0o600 }]),
+    { path: at.ca, content: certs.ca, mode: 0o644 },
+    { path: at.cert, content: own.cert, mode: 0o644 },
+    ...(own.key === undefined ? [] : [{ path: at.key, content: own.key, mode: 0o600 }]),
   ];
 }
 

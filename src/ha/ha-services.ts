@@ -7,7 +7,7 @@ import { findEtcd, localEtcdArgs, localEtcdUrl, waitEtcdHealthy } from '../dcs/l
 import type { LocalEtcd } from '../dcs/local-etcd.js';
 import { etcdClient } from '../dcs/etcd-client.js';
 import type { TlsMaterial } from '../dcs/http-json.js';
-import { autoTlsDir, tlsFilesIn } from '../cluster/context/node-hosts.js';
+import { autoCaFile } from '../cluster/context/node-hosts.js';
 import type { EtcdClientOptions } from '../dcs/etcd-client.js';
 import { resolveSecret } from '../cluster/context/resolve-secret.js';
 import { haStore } from '../dcs/ha-store.js';
@@ -139,22 +139,12 @@ export const agentApiUrl = (spec: Pick<ClusterSpec, 'tls'>, node: NodeSpec, ha: 
 };
 
 /**
- * The certificate and key an agent serves its API with: its node's (the files `tls: auto` keeps in
- * the state dir, or the node's own); undefined without TLS.
- */
-export function agentApiCert(spec: ClusterSpec, node: NodeSpec): { cert: string; key: string } | undefined {
-  if (spec.tls === 'off') return undefined;
-  const files = spec.tls === 'files' ? node.tls : tlsFilesIn(autoTlsDir(spec.stateDir), node.name);
-  return files && { cert: files.cert, key: files.key };
-}
-
-/**
  * What a request to an agent's https:// API checks the agent's certificate against: the cluster's
  * CA on this machine, read at each call (a renewed CA counts at once). undefined without TLS.
  */
 export function agentApiTls(spec: ClusterSpec): TlsMaterial | undefined {
   if (spec.tls === 'off') return undefined;
-  const ca = spec.tls === 'files' ? spec.nodes[0]?.tls?.ca : tlsFilesIn(autoTlsDir(spec.stateDir), '').ca;
+  const ca = spec.tls === 'files' ? spec.nodes[0]?.tls?.ca : autoCaFile(spec.stateDir);
   if (ca === undefined) return undefined;
   try {
     return { ca: readFileSync(ca) };

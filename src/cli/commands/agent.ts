@@ -9,7 +9,6 @@ import { failsafePeers } from '../../agent/failsafe-peers.js';
 import { fenceLink } from '../../agent/fence-link.js';
 import {
   agentApiAddress,
-  agentApiCert,
   agentApiTls,
   agentApiUrl,
   effectiveHa,
@@ -17,6 +16,7 @@ import {
   haPaths,
 } from '../../ha/ha-services.js';
 import { nodeOf } from '../../cluster/context/node-sql.js';
+import { hostOf } from '../../cluster/context/cluster-context.js';
 import { describeEvent } from '../describe-event.js';
 import type { EventSink } from '../../cluster/context/events.js';
 import { etcdClient } from '../../dcs/etcd-client.js';
@@ -79,7 +79,8 @@ export async function runAgent(g: GlobalOptions, o: { node: string }): Promise<n
   const target = { ha, etcd, store: haStore(etcd, ctx.spec.cluster) };
   const api = await startAgentApi({
     ...address,
-    tls: agentApiCert(ctx.spec, node),
+    // Its node's certificate and key: the agent runs on its node's host.
+    tls: hostOf(ctx, node).tls,
     ttlMs: ha.ttlSeconds * 1000,
     state: () => agent.current,
     clock: ctx.clock,

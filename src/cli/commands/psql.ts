@@ -3,7 +3,7 @@ import { accessSync, constants } from 'node:fs';
 import { join } from 'node:path';
 import { observeCluster } from '../../cluster/observe/observe-cluster.js';
 import { roleOf } from '../../cluster/observe/observation.js';
-import { requireSuperuserPassword, superuserTarget } from '../../cluster/context/cluster-context.js';
+import { requireSuperuserPassword, trustedCaFile } from '../../cluster/context/cluster-context.js';
 import { nodeOf } from '../../cluster/context/node-sql.js';
 import { PgreplError } from '../../errors.js';
 import { commandContext } from '../command-context.js';
@@ -29,7 +29,7 @@ export async function runPsql(
     node = primary.node;
   }
   const psql = psqlBinary(ctx.env.bins.binDir);
-  const caFile = superuserTarget(ctx, node, '').tls?.caFile;
+  const caFile = trustedCaFile(ctx, node);
   // The password travels in a 0600 passfile named in the environment, never in argv.
   const child = spawn(
     psql,

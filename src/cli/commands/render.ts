@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { issueCertsOfAllNodes } from '../../cluster/actions/node-certs.js';
-import { autoTlsDir } from '../../cluster/context/node-hosts.js';
+import { autoCaFile, autoTlsDir, tlsFilesIn } from '../../cluster/context/node-hosts.js';
+import { isLoopbackHost } from '../../cluster-spec/loopback-host.js';
 import { ensureOwnedDir } from '../../postgres/owned-paths.js';
 import type { ClusterContext } from '../../cluster/context/cluster-context.js';
 import { DEFAULT_IMAGE, renderComposeBundle } from '../../deploy/render-compose-bundle.js';
@@ -26,7 +27,7 @@ type Secrets = { superuser: string; replication: string; replicationVerifier: st
 export function runRenderCompose(g: GlobalOptions, o: RenderOptions): Promise<number> {
   return render(g, o, async (ctx, secrets) => {
     // Inside a container 127.0.0.1 is the container itself: peers and replicas would reach nothing.
-    const loopback = ctx.spec.nodes.filter((n) => /^(127\.|localhost$|::1$)/.test(n.host));
+    const loopback = ctx.spec.nodes.filter((n) => isLoopbackHost(n.host));
     if (loopback.length > 0)
       process.stderr.write(
         `warning: ${loopback.map((n) => `${n.name} (${n.host})`).join(', ')} ${loopback.length > 1 ? 'have' : 'has'} a loopback host: ` +
@@ -65,14 +66,14 @@ async function bundleCerts(ctx: ClusterContext, withKeys: boolean): Promise<Bund
   for (const issued of await issueCertsOfAllNodes(ctx))
     process.stderr.write(`issued a certificate for ${issued}\n`);
   const dir = autoTlsDir(ctx.spec.stateDir);
-  const read = (name: string) => readFileSync(join(dir, name), 'utf8');
+  const read = (file: string) => readFileSync(file, 'utf8');
   return {
-    ca: read('ca.crt'),
+    ca: read(autoCaFile(ctx.spec.stateDir)),
     nodes: Object.fromEntries(
-      ctx.spec.nodes.map((n) => [
-        n.name,
-        { cert: read(`${n.name}.crt`), key: withKeys ? read(`${n.name}.key`) : undefined },
-      ]),
+      ctx.spec.nodes.map((n) => {
+        const files = tlsFilesIn(dir, n.name);
+        return [n.name, { cert: read(files.cert), key: withKeys ? read(files.key) : undefined }];
+      }),
     ),
   };
 }

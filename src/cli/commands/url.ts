@@ -1,4 +1,4 @@
-import { requireSuperuserPassword, superuserTarget } from '../../cluster/context/cluster-context.js';
+import { requireSuperuserPassword, trustedCaFile } from '../../cluster/context/cluster-context.js';
 import { nodeOf } from '../../cluster/context/node-sql.js';
 import { commandContext } from '../command-context.js';
 import type { GlobalOptions } from '../command-context.js';
@@ -22,7 +22,7 @@ export async function runUrl(g: GlobalOptions, o: UrlOptions): Promise<number> {
   const password = o.withPassword ? `:${encodeURIComponent(requireSuperuserPassword(ctx))}` : '';
   const hosts = nodes.map((n) => `${n.host.includes(':') ? `[${n.host}]` : n.host}:${n.port}`).join(',');
   const first = nodes[0];
-  const caFile = first && superuserTarget(ctx, first, '').tls?.caFile;
+  const caFile = first && trustedCaFile(ctx, first);
   const params = [
     ...(o.node === undefined && nodes.length > 1 ? ['target_session_attrs=read-write'] : []),
     // With TLS the servers admit no other connection; verify-full also checks each one's name.

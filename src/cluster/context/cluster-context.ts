@@ -16,7 +16,7 @@ import { fileStore } from '../store/file-store.js';
 import { systemClock } from './clock.js';
 import { ignoreEvents } from './events.js';
 import type { EventSink } from './events.js';
-import { autoTlsDir, resolveNodeHosts, tlsFilesIn } from './node-hosts.js';
+import { autoCaFile, resolveNodeHosts } from './node-hosts.js';
 import type { NodeHost } from './node-hosts.js';
 import type { Clock } from './clock.js';
 import { DEFAULT_TIMEOUTS } from './timeouts.js';
@@ -226,17 +226,15 @@ export function superuserTarget(ctx: ClusterContext, node: NodeSpec, password: s
 }
 
 /**
- * The CA file on this machine that `node`'s certificate is checked against: a node of this machine
- * has its own files here; for one elsewhere, the files of a node of this machine, else the CA that
- * `tls: auto` keeps in the state dir (or, with files given per node, the node's CA path).
+ * The CA file on this machine that `node`'s certificate is checked against (undefined without TLS):
+ * with `tls: auto`, the one in the state dir; with the nodes' own files, the CA path of `node` if it
+ * is on this machine, else of a node that is, else `node`'s own path.
  */
-function trustedCaFile(ctx: ClusterContext, node: NodeSpec): string | undefined {
+export function trustedCaFile(ctx: ClusterContext, node: NodeSpec): string | undefined {
   if (ctx.spec.tls === 'off') return undefined;
-  const own = hostOf(ctx, node);
-  if (own.local) return own.tls?.ca;
-  const here = [...ctx.hosts.values()].find((h) => h.local)?.tls;
-  if (here) return here.ca;
-  return ctx.spec.tls === 'auto' ? tlsFilesIn(autoTlsDir(ctx.spec.stateDir), node.name).ca : own.tls?.ca;
+  if (ctx.spec.tls === 'auto') return autoCaFile(ctx.spec.stateDir);
+  if (hostOf(ctx, node).local) return node.tls?.ca;
+  return ctx.spec.nodes.find((n) => ctx.localNodes.has(n.name))?.tls?.ca ?? node.tls?.ca;
 }
 
 /** The superuser password, or a clear error when the cluster was never brought up. */

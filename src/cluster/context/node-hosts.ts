@@ -21,6 +21,9 @@ export const passfileBesideDataDir = (node: NodeSpec) =>
 /** Where `tls: auto` keeps the CA and the nodes' certificates on the machine that runs `up`. */
 export const autoTlsDir = (stateDir: string) => join(stateDir, 'tls');
 
+/** The CA certificate of `tls: auto` on the machine that runs `up`. */
+export const autoCaFile = (stateDir: string) => join(autoTlsDir(stateDir), 'ca.crt');
+
 /** A node's TLS files in `dir`: the CA's certificate, and its own certificate and key. */
 export const tlsFilesIn = (dir: string, node: string): TlsFiles => ({
   ca: join(dir, 'ca.crt'),

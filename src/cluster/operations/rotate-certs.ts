@@ -6,6 +6,7 @@ import { planCerts } from '../decide/plan-certs.js';
 import type { CertFacts } from '../decide/decide-cert.js';
 import { readCert } from '../observe/read-cert.js';
 import type { Step } from '../decide/plan-step.js';
+import type { NodeSpec } from '../../cluster-spec/cluster-spec.js';
 
 /** One certificate after `rotate-certs`: its end, its names, and what was done with it and why (null: nothing). */
 export interface CertReport {
@@ -36,7 +37,7 @@ export async function rotateCerts(
       `${ctx.spec.source} has tls: off; set tls: auto and run \`pgrepl up\` to encrypt the nodes' connections`,
     );
   const local = ctx.spec.nodes.filter((n) => ctx.localNodes.has(n.name));
-  if (ctx.spec.tls === 'files') return reloadOwnFiles(ctx, o.dryRun);
+  if (ctx.spec.tls === 'files') return reloadOwnFiles(ctx, local, o.dryRun);
   const names = local.map((n) => n.name);
   const steps = planCerts(ctx.spec, readCertsOf(ctx, names), ctx.localNodes, ctx.clock.wallNow(), {
     renewAll: o.all,
@@ -71,8 +72,11 @@ function report(name: string, facts: CertFacts, action: string | null): CertRepo
  * With the nodes' own files (nodes[].tls), pgrepl issues nothing: it reloads each running server of
  * this machine, so that it serves the files as they are now (replaced by their owner).
  */
-async function reloadOwnFiles(ctx: ClusterContext, dryRun: boolean): Promise<RotateResult> {
-  const local = ctx.spec.nodes.filter((n) => ctx.localNodes.has(n.name));
+async function reloadOwnFiles(
+  ctx: ClusterContext,
+  local: readonly NodeSpec[],
+  dryRun: boolean,
+): Promise<RotateResult> {
   if (!dryRun) for (const node of local) await controlOf(ctx, node).reload();
   return {
     steps: [],

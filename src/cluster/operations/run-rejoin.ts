@@ -237,12 +237,13 @@ function observedFollowing(obs: ClusterObservation, name: string, primary: strin
     : null;
 }
 
-/** Whether `name` streams from `primary` now, on the primary's timeline, and is not fenced. */
 /** Whether the node's directory, read on this machine, holds a cluster (a node elsewhere is not judged). */
 function hasData(obs: ClusterObservation, name: string): boolean {
   const o = obs.nodes.find((n) => n.node.name === name);
   return o ? (localDir(o)?.initialized ?? true) : true;
 }
+
+/** Whether `name` streams from `primary` now, on the primary's timeline, and is not fenced. */
 
 function streamsFrom(obs: ClusterObservation, name: string, primary: string): boolean {
   const me = obs.nodes.find((n) => n.node.name === name);
