@@ -17,6 +17,7 @@ import {
 import type { AgentDecision } from '../cluster/decide/decide-agent.js';
 import { replicaPosition } from '../cluster/decide/replica-position.js';
 import { runRejoin } from '../cluster/operations/run-rejoin.js';
+import { runInitialize } from '../cluster/operations/run-initialize.js';
 import type { HaStore } from '../dcs/ha-store.js';
 import type { DcsView, HaState, SyncSet } from '../dcs/ha-values.js';
 import type { PromotionReason } from './agent-state.js';
@@ -40,6 +41,8 @@ export interface ExecutorHost {
   restarting: Promise<void> | null;
   /** When it saw the leader key go (for the failover's duration); null when there is a leader. */
   leaderGoneAt: number | null;
+  /** When its last attempt to initialize the cluster failed; null when none did. */
+  initializeFailedAt: number | null;
   /** The synchronous set a new leader records with its key; null in async mode. */
   syncSetToRecord(): SyncSet | null;
   /** The leader records the synchronous set of its spec once it is safe (decideSyncSet). */
@@ -179,6 +182,75 @@ export function agentExecutors(h: ExecutorHost): { readonly [K in AgentDecision[
       if (!won) return;
       h.keyOnLease = lease;
       await promoteSelf(s);
+    },
+
+    initialize: async (d, s, self) => {
+      const { ctx, node } = h;
+      let claim = s?.view.initialize ?? null;
+      if (d.step === 'claim') {
+        const at = ctx.clock.wallNow();
+        if (!(await h.store.claimInitialize(node.name, at))) return h.lookAgain();
+        claim = { node: node.name, at, done: false };
+      }
+      if (claim?.node !== node.name) return;
+      if (d.step === 'record') {
+        await h.store.finishInitialize(claim);
+        return;
+      }
+      // The key before the server: its primary never runs a moment without it.
+      const lease = h.leaseId;
+      if (h.keyOnLease !== lease) {
+        const taken = await h.store.takeLeader({
+          node: node.name,
+          lease,
+          ready: false,
+          followable: false,
+          sync: h.syncSetToRecord(),
+        });
+        if (!taken)
+          throw new PgreplError(
+            'E_NOT_LEADER',
+            `another node holds the leader key: not initializing the cluster on ${node.name}`,
+          );
+        h.keyOnLease = lease;
+      }
+      h.armBeforePrimary(null);
+      const began = ctx.clock.now();
+      try {
+        if (self.local.kind !== 'stopped') await control().fence();
+        const aside = control().moveAside();
+        if (aside !== null)
+          ctx.events.emit({
+            event: 'note',
+            message: `${node.name}: the data directory of an unfinished initialization was moved to ${aside}`,
+          });
+        await runInitialize(ctx, node);
+      } catch (err) {
+        // Never announced, so no one holds anything of it: what this attempt made goes, and any
+        // agent (this one too) may try again.
+        await control().fence();
+        const made = control().moveAside();
+        if (made !== null) control().removeMovedAside(made);
+        await h.store.releaseLeader(lease);
+        h.keyOnLease = null;
+        await h.store.abandonInitialize(claim);
+        h.initializeFailedAt = ctx.clock.now();
+        throw err;
+      }
+      await announce(s);
+      await h.store.finishInitialize(claim);
+      await ctx.store
+        .appendHistory({
+          at: new Date().toISOString(),
+          op: 'initialize',
+          node: node.name,
+          from: null,
+          timeline: 1,
+          lsn: null,
+          durationMs: ctx.clock.now() - began,
+          reason: `${node.name}'s agent won the cluster's initialize key: initdb, role ${ctx.spec.replication.user}, a slot for every other node`,
+        })
+        .catch((err: unknown) => h.failed('recording the initialization', err));
     },
 
     promote: async (_d, s) => {

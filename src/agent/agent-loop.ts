@@ -1,7 +1,7 @@
 import { PgreplError } from '../errors.js';
 import { keptSession } from '../postgres/sql-client.js';
 import type { KeptSession } from '../postgres/sql-client.js';
-import type { NodeSpec } from '../cluster-spec/cluster-spec.js';
+import type { HaSpec, NodeSpec } from '../cluster-spec/cluster-spec.js';
 import { adminTarget, requireSuperuserPassword } from '../cluster/context/cluster-context.js';
 import type { ClusterContext } from '../cluster/context/cluster-context.js';
 import { controlOf } from '../cluster/actions/control-of.js';
@@ -61,6 +61,8 @@ export class Agent {
   private readonly retired = new AbortController();
   private readonly guard: FenceGuard;
   private readonly log: AgentLog;
+  /** When the agent began: how long it has waited for an earlier node to initialize the cluster. */
+  private readonly startedAt: number;
 
   constructor(private d: AgentDeps) {
     const { ctx, ha } = d;
@@ -70,6 +72,7 @@ export class Agent {
     // A lost session most often means a dead postmaster: the loop looks at once.
     this.session = keptSession(target!, Math.min(1000, ha.retryTimeoutMs), () => this.nudge());
     this.state = initialAgentState(d.node.name);
+    this.startedAt = ctx.clock.now();
     this.log = new AgentLog({
       node: () => this.d.node.name,
       events: () => this.d.ctx.events,
@@ -162,6 +165,7 @@ export class Agent {
       keyOnLease: null as string | null,
       restarting: null as Promise<void> | null,
       leaderGoneAt: null as number | null,
+      initializeFailedAt: null as number | null,
       syncSetToRecord: () => this.spec.syncSetToRecord(),
       followSyncSet: (s: HaState, self: SelfObservation) => this.spec.followSyncSet(s, self),
       armBeforePrimary: (pid: number | null) => this.guard.armBeforePrimary(pid),
@@ -298,6 +302,10 @@ export class Agent {
     }
     const mark = this.guard.loopBegins();
     const self = await observeSelf(ctx, node, this.session);
+    if (haState !== null && haState.view.initialize === null && !emptyHere(self))
+      await this.store
+        .markInitialized(node.name, ctx.clock.wallNow())
+        .catch((err: unknown) => this.log.failed('recording that the cluster exists', err));
     const leader = haState?.view.leader ?? null;
     if (haState !== null && leader === null && this.lastRead?.view.leader && h.leaderGoneAt === null)
       h.leaderGoneAt = began;
@@ -334,6 +342,9 @@ export class Agent {
       restartBudgetMs: restartBudgetMs(ha),
       operation: this.operation,
       slotsMadeFor: h.slotsMadeFor,
+      startedAt: this.startedAt,
+      bootstrapGraceMs: bootstrapGraceMs(ha),
+      initializeFailedAt: h.initializeFailedAt,
     };
     const peers: Peer[] =
       haState !== null && needsPeers(before)
@@ -448,3 +459,13 @@ export class Agent {
     }
   }
 }
+
+/** Its node holds no data: the one state in which its agent may take part in initializing the cluster. */
+const emptyHere = (self: SelfObservation) => self.local.kind === 'stopped' && !self.local.initialized;
+
+/**
+ * How long an agent waits for the agent of a node earlier in the spec to initialize a new cluster:
+ * hosts started together by a service manager come up seconds apart, and the spec's first node
+ * should be the first primary, as with `pgrepl up`. At least the TTL.
+ */
+const bootstrapGraceMs = (ha: HaSpec) => Math.max(ha.ttlSeconds * 1000, 10_000);

@@ -3,6 +3,7 @@ import { haKeys } from './ha-values.js';
 import type {
   DcsView,
   HaKeys,
+  InitializeMarker,
   HaState,
   LeaderKey,
   LeaderPosition,
@@ -109,6 +110,45 @@ export function haStore(etcd: EtcdClient, cluster: string) {
     /** The new leader ends the switchover that made it one. */
     finishSwitchover: (lease: string) => fenced(lease, [{ delete: { key: keys.switchover } }]),
 
+    /**
+     * Claims the initialization of a cluster with no data yet: true when this agent won (the key
+     * did not exist), false when another agent claimed it first or data exists somewhere.
+     */
+    claimInitialize: async (node: string, at: number): Promise<boolean> =>
+      (
+        await etcd.txn({
+          compare: [{ key: keys.initialize, createRevision: 0 }],
+          success: [put(keys.initialize, initializeValue({ node, at, done: false }))],
+        })
+      ).succeeded,
+    /** The claimant's cluster exists: no one initializes it again, not even the claimant. */
+    finishInitialize: async (claim: InitializeMarker): Promise<boolean> =>
+      (
+        await etcd.txn({
+          compare: [{ key: keys.initialize, value: JSON.stringify(initializeValue(claim)) }],
+          success: [put(keys.initialize, initializeValue({ ...claim, done: true }))],
+        })
+      ).succeeded,
+    /** Gives up a claim whose initialization failed (its partial data moved aside): anyone may race again. */
+    abandonInitialize: async (claim: InitializeMarker): Promise<boolean> =>
+      (
+        await etcd.txn({
+          compare: [{ key: keys.initialize, value: JSON.stringify(initializeValue(claim)) }],
+          success: [{ delete: { key: keys.initialize } }],
+        })
+      ).succeeded,
+    /**
+     * An agent that finds its node holding data records that the cluster exists, unless someone did:
+     * a cluster made by `up`, or before the key existed, is then never initialized a second time.
+     */
+    markInitialized: async (node: string, at: number): Promise<boolean> =>
+      (
+        await etcd.txn({
+          compare: [{ key: keys.initialize, createRevision: 0 }],
+          success: [put(keys.initialize, initializeValue({ node, at, done: true }))],
+        })
+      ).succeeded,
+
     /** An agent's record of its node, on its own lease: gone when the agent is. */
     publishMember: (record: MemberRecord, lease: string) =>
       etcd.put(keys.member(record.node), JSON.stringify(record), lease),
@@ -175,6 +215,17 @@ function parse<T>(kv: EtcdKv | undefined): T | null {
 
 type StoredSwitchover = SwitchoverRequest & { refused?: string };
 
+/** The initialize key's value, its fields always in one order: claims are compared by value. */
+function initializeValue(m: InitializeMarker): InitializeMarker {
+  return { node: m.node, at: m.at, done: m.done };
+}
+
+function initializeView(kv: EtcdKv | undefined): InitializeMarker | null {
+  const m = parse<Partial<InitializeMarker>>(kv);
+  if (m === null || typeof m.node !== 'string' || typeof m.at !== 'number') return null;
+  return { node: m.node, at: m.at, done: m.done === true };
+}
+
 async function readHaState(client: EtcdClient, keys: HaKeys): Promise<HaState> {
   const { kvs, revision } = await client.list(keys.root);
   const byKey = new Map(kvs.map((kv) => [kv.key, kv]));
@@ -210,6 +261,7 @@ async function readHaState(client: EtcdClient, keys: HaKeys): Promise<HaState> {
       switchover: sw && sw.refused === undefined ? switchoverView(sw, members) : null,
       failover: failover ? { to: failover.to, force: failover.force === true, at: failover.at } : null,
       heldStopped,
+      initialize: initializeView(byKey.get(keys.initialize)),
     },
     members,
     leaderLease: leaderKv?.lease ?? null,

@@ -22,6 +22,12 @@ export function haKeys(cluster: string) {
     switchover: `${root}switchover`,
     /** An operator's failover (`pgrepl promote`) while no one leads: `{ to, force, at }`. */
     failover: `${root}failover`,
+    /**
+     * Which agent initializes (or initialized) the cluster: `{ node, at, done }`, without a lease.
+     * Created once, by the one agent that wins the race on a cluster with no data yet, or by the
+     * first agent that finds data here already (`done`), so a cluster is never initialized twice.
+     */
+    initialize: `${root}initialize`,
     /** Present for each node an operator stopped through its agent: it stays stopped. */
     heldStoppedPrefix: `${root}stopped/`,
     heldStopped: (node: string) => `${root}stopped/${node}`,
@@ -69,6 +75,18 @@ export interface LeaderPosition {
   readonly shutdownCheckpoint?: boolean;
 }
 
+/** Who initializes the cluster: the `initialize` key. */
+export interface InitializeMarker {
+  readonly node: string;
+  /** When it was claimed (the claiming agent's clock, epoch ms). */
+  readonly at: number;
+  /**
+   * Its primary runs with the replication role and every node's slot: the cluster exists. False
+   * while the initializing agent is at it (or died at it: it resumes when it comes back).
+   */
+  readonly done: boolean;
+}
+
 /** A switchover as an operator asks for it. */
 export interface SwitchoverRequest {
   readonly from: string;
@@ -107,6 +125,8 @@ export interface DcsView {
   readonly failover: { readonly to: string; readonly force: boolean; readonly at: number } | null;
   /** Nodes an operator stopped through their agent (`pgrepl stop NODE`): their agents leave them stopped. */
   readonly heldStopped: readonly string[];
+  /** Who initializes or initialized the cluster; null: no agent has claimed it or found data yet. */
+  readonly initialize: InitializeMarker | null;
 }
 
 /** What each agent publishes about its node every loop, on its own lease (gone when it dies). */

@@ -18,7 +18,8 @@ import { LONG_RUNNING_NODE_FLAGS } from '../package-files.js';
 /** Where HA keeps its files on this machine: `<stateDir>/ha/`. */
 export function haPaths(stateDir: string) {
   const root = join(stateDir, 'ha');
-  const agentDir = (node: string) => join(root, 'agents', node);
+  const agentsDir = join(root, 'agents');
+  const agentDir = (node: string) => join(agentsDir, node);
   return {
     root,
     /** Written by `up --ha`: HA is on for this cluster even without an `ha` section in the spec. */
@@ -26,6 +27,7 @@ export function haPaths(stateDir: string) {
     etcdDir: join(root, 'etcd'),
     etcdPid: join(root, 'etcd.pid'),
     etcdLog: join(root, 'etcd.log'),
+    agentsDir,
     agentDir,
     agentPid: (node: string) => join(agentDir(node), 'agent.pid'),
     agentLog: (node: string) => join(agentDir(node), 'agent.log'),

@@ -63,6 +63,9 @@ const snapshot: fc.Arbitrary<AgentSnapshot> = fc
     downFor: fc.option(fc.constantFrom(100, 5000)),
     peerPrimary: fc.boolean(),
     operation: fc.option(fc.constant('restart')),
+    initialize: fc.option(
+      fc.record({ node: fc.constantFrom(...NAMES), at: fc.constant(NOW - 500), done: fc.boolean() }),
+    ),
   })
   .map((o) => ({
     me: o.me,
@@ -89,6 +92,7 @@ const snapshot: fc.Arbitrary<AgentSnapshot> = fc
           switchover: o.switchover,
           failover: null,
           heldStopped: [],
+          initialize: o.initialize,
         }
       : null,
     leaseSafeUntil: o.leaseLeft < 0 ? 0 : NOW + o.leaseLeft,
@@ -113,6 +117,9 @@ const snapshot: fc.Arbitrary<AgentSnapshot> = fc
     restartBudgetMs: 2000,
     operation: o.operation,
     slotsMadeFor: null,
+    startedAt: NOW - 20_000,
+    bootstrapGraceMs: 10_000,
+    initializeFailedAt: null,
   }));
 
 describe('the table of agent decisions, against decideAgent (issue 31)', () => {
@@ -126,6 +133,18 @@ describe('the table of agent decisions, against decideAgent (issue 31)', () => {
         if (s.dcs === null) return s.heldAtLastRead && Math.max(s.leaseSafeUntil, s.failsafeUntil) > s.now;
         const l = s.dcs.leader;
         return l !== null && l.node === s.me && l.lease === s.leaseId && s.leaseSafeUntil > s.now;
+      }),
+      { numRuns: 5000 },
+    );
+  });
+
+  it('initializes only a node with no data, or under its own unfinished claim; never past a finished one', () => {
+    fc.assert(
+      fc.property(snapshot, (s) => {
+        if (decideAgent(s).kind !== 'initialize') return true;
+        const init = s.dcs?.initialize ?? null;
+        if (init !== null) return init.node === s.me && !init.done;
+        return s.local.kind === 'stopped' && !s.local.initialized && s.dcs?.leader === null;
       }),
       { numRuns: 5000 },
     );

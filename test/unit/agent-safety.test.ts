@@ -230,6 +230,7 @@ function simulate(steps: readonly Step[]): { node: Name; from: number; to: numbe
               ? { to: NAMES[step.failoverTo.to] as Name, force: step.failoverTo.force, at: now }
               : null,
             heldStopped: [],
+            initialize: { node: 'pg1', at: 0, done: true },
           }
         : null,
       leaseSafeUntil: me.lease?.safeUntil ?? 0,
@@ -243,6 +244,9 @@ function simulate(steps: readonly Step[]): { node: Name; from: number; to: numbe
       restartBudgetMs: 1000,
       operation: step.operation ? 'restart' : null,
       slotsMadeFor: null,
+      startedAt: 0,
+      bootstrapGraceMs: 10_000,
+      initializeFailedAt: null,
     };
     const d = decideAgent(snapshot);
     // The action, as the loop performs it: transactions are etcd's, at the time they arrive.

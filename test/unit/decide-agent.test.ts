@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { RUNS_AS_PRIMARY } from '../../src/cluster/decide/agent-decisions.js';
+import { INITIALIZE_RETRY_MS } from '../../src/cluster/decide/decide-bootstrap.js';
 import { decideAgent, needsPeers, syncProblem } from '../../src/cluster/decide/decide-agent.js';
 import type {
   AgentDecision,
@@ -35,6 +36,7 @@ const view = (o: Partial<DcsView> = {}): DcsView => ({
   switchover: null,
   failover: null,
   heldStopped: [],
+  initialize: { node: 'pg1', at: NOW - 60_000, done: true },
   ...o,
 });
 
@@ -75,6 +77,9 @@ const snap = (o: Partial<AgentSnapshot> = {}): AgentSnapshot => ({
   restartBudgetMs: 2000,
   operation: null,
   slotsMadeFor: null,
+  startedAt: NOW - 60_000,
+  bootstrapGraceMs: 10_000,
+  initializeFailedAt: null,
   ...o,
 });
 
@@ -791,4 +796,95 @@ describe('the agent decision: every reason it gives (issue 31, defect 10)', () =
       assert.equal(d.kind, kind);
       assert.match(d.reason, reason);
     });
+});
+
+describe('the agent decision: initializing a cluster with no data (issue 13)', () => {
+  const empty: LocalServer = { kind: 'stopped', standby: false, initialized: false };
+  /** Nothing anywhere yet: no key, no leader, the other servers do not answer. */
+  const fresh = (o: Partial<AgentSnapshot> = {}) =>
+    snap({
+      local: empty,
+      dcs: view({ leader: null, lastLeaderLsn: null, initialize: null }),
+      peers: [
+        peer('pg1', { inRecovery: null, agentAlive: false, positionLsn: null }),
+        peer('pg3', { inRecovery: null, positionLsn: null }),
+      ],
+      ...o,
+    });
+
+  it('the first node of the spec claims it at once', () => {
+    const d = decided(fresh({ me: 'pg1', specIndex: 0, startedAt: NOW }));
+    assert.deepEqual([d.kind, d.kind === 'initialize' && d.step], ['initialize', 'claim']);
+  });
+
+  it('a later node waits while the agent of an earlier one lives, or may still start', () => {
+    const alive = decided(fresh({ peers: [peer('pg1', { inRecovery: null, positionLsn: null })] }));
+    assert.equal(alive.kind, 'wait');
+    assert.match(alive.reason, /pg1, earlier in the spec, initializes it$/);
+    const starting = decided(fresh({ startedAt: NOW - 4000 }));
+    assert.equal(starting.kind, 'wait');
+    assert.match(starting.reason, /if its agent starts within 6 s/);
+  });
+
+  it('a later node claims it once no earlier agent came within the grace', () => {
+    const d = decided(fresh({ startedAt: NOW - 10_000 }));
+    assert.equal(d.kind, 'initialize');
+    assert.match(d.reason, /no agent of a node earlier in the spec came within 10 s/);
+  });
+
+  it('never while another server answers: that is a cluster whose agents have not recorded it', () => {
+    const d = decided(fresh({ me: 'pg1', specIndex: 0, peers: [peer('pg3', { inRecovery: false })] }));
+    assert.equal(d.kind, 'wait');
+    assert.match(d.reason, /pg3's server answers/);
+  });
+
+  it('never on a node that may not be primary, nor without a lease to claim with', () => {
+    for (const o of [{ noFailover: true }, { failoverPriority: 0 }, { leaseSafeUntil: 0 }])
+      assert.equal(decided(fresh({ me: 'pg1', specIndex: 0, ...o })).kind, 'wait', JSON.stringify(o));
+  });
+
+  it('never where this node holds data, or once the cluster is recorded, or while someone leads', () => {
+    const data: LocalServer = { kind: 'stopped', standby: true, initialized: true };
+    assert.notEqual(decided(fresh({ me: 'pg1', specIndex: 0, local: data })).kind, 'initialize');
+    const done = view({ leader: null, lastLeaderLsn: null, initialize: { node: 'pg1', at: 1, done: true } });
+    assert.notEqual(decided(fresh({ me: 'pg1', specIndex: 0, dcs: done })).kind, 'initialize');
+    // A leader with an empty data dir elsewhere: this node clones from it.
+    const led = decided(fresh({ dcs: view({ initialize: null }) }));
+    assert.deepEqual([led.kind, led.kind === 'rejoin' && led.leader], ['rejoin', 'pg1']);
+  });
+
+  it('another node initializing: an empty node waits for it, then clones', () => {
+    const claimed = view({
+      leader: null,
+      lastLeaderLsn: null,
+      initialize: { node: 'pg1', at: 1, done: false },
+    });
+    const d = decided(fresh({ dcs: claimed }));
+    assert.equal(d.kind, 'wait');
+    assert.match(d.reason, /pg1 is initializing the cluster/);
+  });
+
+  it('its own unfinished claim: starts over, unless its primary was announced (then only records it)', () => {
+    const mine = { node: 'pg2', at: 1, done: false };
+    const over = decided(
+      fresh({ local: primary, dcs: view({ leader: null, lastLeaderLsn: null, initialize: mine }) }),
+    );
+    assert.deepEqual([over.kind, over.kind === 'initialize' && over.step], ['initialize', 'over']);
+    const announced = view({
+      leader: { node: 'pg2', term: 9, lease: LEASE, ready: true, followable: true },
+      lastLeaderLsn: { lsn: '0/3000000', timeline: 1, node: 'pg2' },
+      initialize: mine,
+    });
+    const record = decided(fresh({ local: primary, dcs: announced }));
+    assert.deepEqual([record.kind, record.kind === 'initialize' && record.step], ['initialize', 'record']);
+  });
+
+  it('after a failed attempt, tries again only once INITIALIZE_RETRY_MS passed', () => {
+    const failedAt = NOW - 4000;
+    const d = decided(fresh({ me: 'pg1', specIndex: 0, initializeFailedAt: failedAt }));
+    assert.equal(d.kind, 'wait');
+    assert.match(d.reason, /failed 4 s ago .* trying again in 6 s/);
+    const later = decided(fresh({ me: 'pg1', specIndex: 0, initializeFailedAt: NOW - INITIALIZE_RETRY_MS }));
+    assert.equal(later.kind, 'initialize');
+  });
 });

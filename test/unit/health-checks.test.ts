@@ -30,6 +30,7 @@ function state(
       switchover: null,
       failover: null,
       heldStopped: [],
+      initialize: { node: 'pg1', at: 0, done: true },
     },
     members: new Map([['pg1', leader]]),
     leaderLease: 'L',

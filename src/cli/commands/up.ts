@@ -1,4 +1,10 @@
-import { applyUp, planCluster } from '../../cluster/operations/run-up.js';
+import {
+  applyUp,
+  createsCluster,
+  planCluster,
+  prepareForAgents,
+  waitFormed,
+} from '../../cluster/operations/run-up.js';
 import type { UpPlan, UpResult } from '../../cluster/operations/run-up.js';
 import type { ClusterContext } from '../../cluster/context/cluster-context.js';
 import type { PlanOptions } from '../../cluster/decide/plan-up.js';
@@ -34,6 +40,9 @@ export interface UpOptions {
 }
 
 const say = (text: string) => process.stderr.write(`${text}\n`);
+
+/** How long `up --ha` waits for the agents to form a new cluster (initdb, then every clone). */
+const FORM_TIMEOUT_MS = 180_000;
 
 /**
  * `up` (create: true) and `start` (create: false): observe, plan, print or apply, then verify that
@@ -74,7 +83,7 @@ export async function runUp(g: GlobalOptions, o: UpOptions, plan: PlanOptions): 
       );
     return 0;
   }
-  const r = await changing(ctx, plan.create ? 'up' : 'start', async () => {
+  const applied = await changing(ctx, plan.create ? 'up' : 'start', async () => {
     const decided = await planCluster(ctx, plan);
     // `start NODE` that has nothing to start says why it stays as it is, and fails.
     const only = plan.only;
@@ -82,8 +91,22 @@ export async function runUp(g: GlobalOptions, o: UpOptions, plan: PlanOptions): 
       const why = decided.plan.notes.find((n) => n.startsWith(`${only} `));
       if (why !== undefined) throw new PgreplError('E_LEFT_STOPPED', why);
     }
+    // A new cluster with agents: they form it, as they would on hosts of their own (issue 13).
+    if (haOn && only === undefined && createsCluster(decided))
+      return { forming: await prepareForAgents(ctx, decided) };
     return applyUp(ctx, decided);
   });
+  if ('forming' in applied) {
+    const agents = await startHa(ctx, g);
+    if (!o.json) say(`${describeAgents(agents)}; they form the cluster`);
+    const formed = await waitFormed(applied.forming, {
+      timeoutMs: FORM_TIMEOUT_MS,
+      logs: haPaths(ctx.spec.stateDir).agentsDir,
+    });
+    printResult(ctx, o, formed, o.json ? agents : undefined);
+    return 0;
+  }
+  const r = applied;
   if (plan.only !== undefined && !o.json) {
     process.stdout.write(
       r.steps.length === 0

@@ -83,6 +83,15 @@ export const DECISIONS: Readonly<Record<AgentDecision['kind'], DecisionTraits>> 
     fence: 'writable',
     executor: 'leadership',
   },
+  // The first primary of a cluster with no data: claims the initialize key, takes the leader key
+  // (armed before the server exists), runs initdb, the role and the slots, then announces itself.
+  initialize: {
+    runsAsPrimary: false,
+    changesServer: true,
+    changesKey: true,
+    fence: 'writable',
+    executor: 'leadership',
+  },
   // A crashed primary started in place under the key it holds.
   restart: {
     runsAsPrimary: true,

@@ -2,6 +2,7 @@ import { parseLsn } from '../../postgres/lsn.js';
 import type { DcsView, LeaderKey } from '../../dcs/ha-values.js';
 import type { ReplicationMode } from '../../cluster-spec/cluster-spec.js';
 import { compareCandidates, failoverCandidate } from './rank-candidates.js';
+import { decideBootstrap } from './decide-bootstrap.js';
 
 /** The agent's own PostgreSQL, as it observed it this loop. */
 export type LocalServer =
@@ -99,12 +100,25 @@ export interface AgentSnapshot {
   readonly operation: string | null;
   /** The switchover request (its `at`) for which this agent made the other nodes' slots; null when none. */
   readonly slotsMadeFor: number | null;
+  /** When this agent began (the monotonic clock): how long it has waited for an earlier node to initialize. */
+  readonly startedAt: number;
+  /** How long it waits for the agent of a node earlier in the spec to initialize the cluster. */
+  readonly bootstrapGraceMs: number;
+  /** When its last attempt to initialize the cluster failed; null when none did. */
+  readonly initializeFailedAt: number | null;
 }
 
 export type AgentDecision =
   | { readonly kind: 'lead'; readonly reason: string }
   | { readonly kind: 'take-key'; readonly reason: string }
   | { readonly kind: 'race'; readonly reason: string }
+  /**
+   * Initializes the cluster here (decideBootstrap). `claim`: claims the initialize key, then takes
+   * the leader key and runs initdb, the role and the slots; `over`: the same under its own
+   * unfinished claim, the partial data moved aside; `record`: its primary was announced already,
+   * only the claim is left to mark done.
+   */
+  | { readonly kind: 'initialize'; readonly step: 'claim' | 'over' | 'record'; readonly reason: string }
   | { readonly kind: 'promote'; readonly reason: string }
   | { readonly kind: 'announce'; readonly reason: string }
   | { readonly kind: 'restart'; readonly reason: string }
@@ -187,6 +201,8 @@ function decideUnasked(s: AgentSnapshot): AgentDecision {
       };
     return { kind: 'wait', reason: 'paused: observing only (`pgrepl unpause` ends it)' };
   }
+  const boot = decideBootstrap(s, dcs);
+  if (boot !== null) return boot;
   if (mine) return asLeader(s, leader);
   if (dcs.heldStopped.includes(s.me) && local.kind !== 'primary')
     return {

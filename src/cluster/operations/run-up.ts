@@ -13,6 +13,7 @@ import { readCertsOf } from '../actions/node-certs.js';
 import type { PlanOptions } from '../decide/plan-up.js';
 import type { Plan, Step, StepKind } from '../decide/plan-step.js';
 import { observeCluster } from '../observe/observe-cluster.js';
+import { onlyPrimary } from '../observe/observation.js';
 import type { ClusterObservation } from '../observe/observation.js';
 import { applyPlan } from './apply-plan.js';
 
@@ -125,6 +126,93 @@ export async function applyUp(ctx: ClusterContext, up: UpPlan): Promise<UpResult
  * (an unknown name, a bad type, a value out of range): written to every node, such a setting would
  * only fail at the next restart, in the middle of a switchover.
  */
+/**
+ * Whether the plan creates the cluster (no node holds data yet): with agents, they form it
+ * themselves (`up --ha` then only prepares what they need and starts them).
+ */
+export const createsCluster = (up: UpPlan): boolean => up.plan.steps.some((s) => s.kind === 'init-primary');
+
+/**
+ * What agents on this machine need to form a new cluster, and nothing more: the state directory,
+ * the passwords, and the certificates (tls: auto) of the plan. Run exclusively. Returns the
+ * context with the passwords, to watch the agents form it with.
+ */
+export async function prepareForAgents(ctx: ClusterContext, up: UpPlan): Promise<ClusterContext> {
+  const prepared = prepareStateDir(ctx, { roleHasPassword: false });
+  rememberInstallation(prepared);
+  const certs = up.plan.steps.filter((s) => s.kind === 'issue-ca' || s.kind === 'issue-cert');
+  await applyPlan(prepared, { ...up.plan, steps: certs }, {});
+  return prepared;
+}
+
+/**
+ * Waits until the agents have formed the cluster: one primary, every other node of the spec
+ * streaming from it. Says so as each node gets there; E_TIMEOUT after `timeoutMs`, saying who
+ * did not (`logs`: where to look).
+ */
+export async function waitFormed(
+  ctx: ClusterContext,
+  o: { readonly timeoutMs: number; readonly logs: string },
+): Promise<UpResult> {
+  const began = ctx.clock.now();
+  const said = new Set<string>();
+  let last: { primary: string | null; streaming: string[] } = { primary: null, streaming: [] };
+  while (ctx.clock.now() - began < o.timeoutMs) {
+    const observed = await observeCluster(ctx);
+    const primary = onlyPrimary(observed.nodes);
+    // Streaming as the replica itself says: the primary also lists a clone's WAL stream under its name.
+    const streaming =
+      primary === null
+        ? []
+        : observed.nodes
+            .filter((n) => n.server?.ok === true && n.server.instance.inRecovery)
+            .filter((n) => {
+              const r = n.server?.ok === true ? n.server.walReceiver : null;
+              return (
+                r?.status === 'streaming' &&
+                r.senderHost === primary.node.host &&
+                r.senderPort === primary.node.port
+              );
+            })
+            .map((n) => n.node.name);
+    last = { primary: primary?.node.name ?? null, streaming };
+    for (const done of [
+      ...(last.primary ? [`${last.primary} primary`] : []),
+      ...streaming.map((n) => `${n} streaming`),
+    ])
+      if (!said.has(done)) {
+        said.add(done);
+        ctx.events.emit({
+          event: 'note',
+          message: `${done} (${((ctx.clock.now() - began) / 1000).toFixed(1)} s)`,
+        });
+      }
+    const others = ctx.spec.nodes.filter((n) => n.name !== last.primary).map((n) => n.name);
+    if (last.primary !== null && others.every((n) => streaming.includes(n)))
+      return {
+        changed: true,
+        primary: last.primary,
+        replicas: streaming,
+        leftOut: [],
+        steps: [],
+        notes: [],
+        durationMs: ctx.clock.now() - began,
+      };
+    await ctx.clock.sleep(200);
+  }
+  const missing = ctx.spec.nodes
+    .filter((n) => n.name !== last.primary && !last.streaming.includes(n.name))
+    .map((n) => n.name);
+  throw new PgreplError(
+    'E_TIMEOUT',
+    `the agents did not form the cluster within ${o.timeoutMs / 1000} s: ` +
+      (last.primary === null
+        ? 'no primary yet'
+        : `${last.primary} is primary, ${missing.join(', ')} not streaming`) +
+      `; the agents' logs are under ${o.logs} (\`pgrepl status\` shows each agent's decision)`,
+  );
+}
+
 async function assertSettingsAccepted(ctx: ClusterContext): Promise<void> {
   const bad = await checkSettings(ctx.env, ctx.spec.settings);
   if (bad.length === 0) return;

@@ -1,8 +1,8 @@
 /** One change of topology or mode, kept after its journal is gone: `pgrepl history`. */
 export interface HistoryEntry {
   readonly at: string;
-  readonly op: 'promote' | 'switchover' | 'rejoin' | 'set-mode' | 'failover';
-  /** The node the operation made primary, rejoined, or (set-mode) the primary then. */
+  readonly op: 'promote' | 'switchover' | 'rejoin' | 'set-mode' | 'failover' | 'initialize';
+  /** The node the operation made primary (initialize: the first one), rejoined, or (set-mode) the primary then. */
   readonly node: string | null;
   /** The former primary (promote, switchover) or the primary rejoined to. */
   readonly from: string | null;
