@@ -6,6 +6,7 @@ import type { KeptSession, SqlSession } from '../postgres/sql-client.js';
 import type { HaSpec, NodeSpec } from '../cluster-spec/cluster-spec.js';
 import type { ClusterContext } from '../cluster/context/cluster-context.js';
 import { controlOf } from '../cluster/actions/control-of.js';
+import { prepareStateDir } from '../cluster/context/cluster-context.js';
 import { nodeOf, sqlOn } from '../cluster/context/node-sql.js';
 import {
   createSlotsFor,
@@ -364,7 +365,8 @@ export function agentExecutors(h: ExecutorHost): { readonly [K in AgentDecision[
     },
 
     rejoin: async () => {
-      await runRejoin(h.ctx, h.node.name, { reclone: false });
+      // On a host of its own nothing else wrote the passfiles the clone and the rewind read.
+      await runRejoin(prepareStateDir(h.ctx, { roleHasPassword: false }), h.node.name, { reclone: false });
     },
 
     'make-slots': async (d) => {

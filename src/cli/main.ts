@@ -301,6 +301,23 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .option('--with-secrets', 'put the real passwords in .env (mode 0600) instead of placeholders')
     .option('--force', 'overwrite files in a non-empty --out')
     .action(act(async (o) => (await load('render')).runRenderConf(g(), o)));
+  render
+    .command('systemd')
+    .description(
+      "one folder per host run by systemd: the agent's unit, an etcd member (first three hosts, TLS), the spec, install.sh, README",
+    )
+    .requiredOption('--out <dir>', 'where to write the folders')
+    .option(
+      '--with-secrets',
+      "include each node's TLS key and the cluster's passwords (mode 0600), made now if they do not exist",
+    )
+    .option('--force', 'overwrite files in a non-empty --out')
+    .addHelpText(
+      'after',
+      "\nEach host's agent forms and runs the cluster: nobody runs `pgrepl up`. Copy each folder to its host\n" +
+        'and run its install.sh as root. From any host afterwards: pgrepl -c /etc/pgrepl/<cluster>/pgrepl.yaml status\n',
+    )
+    .action(act(async (o) => (await load('render')).runRenderSystemd(g(), o)));
 
   program
     .command('down')

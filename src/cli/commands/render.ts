@@ -7,6 +7,9 @@ import { ensureOwnedDir } from '../../postgres/owned-paths.js';
 import type { ClusterContext } from '../../cluster/context/cluster-context.js';
 import { DEFAULT_IMAGE, renderComposeBundle } from '../../deploy/render-compose-bundle.js';
 import { renderHostBundle } from '../../deploy/render-host-bundle.js';
+import { renderSystemdBundle } from '../../deploy/render-systemd-bundle.js';
+import { specText } from '../../cluster-spec/load-spec.js';
+import { resolveSecret } from '../../cluster/context/resolve-secret.js';
 import type { BundleCerts, BundleFile } from '../../deploy/render-host-bundle.js';
 import { writeBundle } from '../../deploy/write-bundle.js';
 import { PgreplError } from '../../errors.js';
@@ -57,6 +60,37 @@ export function runRenderConf(g: GlobalOptions, o: RenderOptions): Promise<numbe
 }
 
 /**
+ * `render systemd --out DIR [--with-secrets] [--force]`: the hosts' agents form the cluster, so the
+ * generated passwords are made here if they do not exist yet (every host gets the same).
+ */
+export function runRenderSystemd(g: GlobalOptions, o: RenderOptions): Promise<number> {
+  return render(
+    g,
+    o,
+    async (ctx) => {
+      const { spec } = ctx;
+      const generated = (ref: typeof spec.superuser.password, what: string) => {
+        if (!o.withSecrets || ref.kind !== 'generated') return undefined;
+        ensureOwnedDir(spec.stateDir, 0o700, ctx.env.runAs);
+        return resolveSecret(ref, what, { env: ctx.processEnv, create: true, runAs: ctx.env.runAs });
+      };
+      return renderSystemdBundle({
+        spec,
+        specText: specText(spec),
+        certs: await bundleCerts(ctx, o.withSecrets === true),
+        generatedSecrets: o.withSecrets
+          ? {
+              superuser: generated(spec.superuser.password, 'superuser'),
+              replication: generated(spec.replication.password, 'replication'),
+            }
+          : undefined,
+      });
+    },
+    { needsPasswords: false },
+  );
+}
+
+/**
  * With `tls: auto`, the CA and every node's certificate, made or renewed in the state dir first;
  * the nodes' keys only when secrets go into the bundle.
  */
@@ -82,10 +116,11 @@ async function render(
   g: GlobalOptions,
   o: RenderOptions,
   files: (ctx: ClusterContext, s: Secrets) => BundleFile[] | Promise<BundleFile[]>,
+  how: { needsPasswords: boolean } = { needsPasswords: true },
 ): Promise<number> {
   const ctx = await commandContext(g);
   let secrets: Secrets;
-  if (o.withSecrets) {
+  if (o.withSecrets && how.needsPasswords) {
     if (ctx.superuserPassword === undefined || ctx.replicationPassword === undefined) {
       throw new PgreplError(
         'E_SECRET',
@@ -101,9 +136,15 @@ async function render(
   const out = resolve(o.out);
   const rendered = await files(ctx, secrets);
   writeBundle(out, rendered, o.force === true);
+  const held = !how.needsPasswords
+    ? o.withSecrets
+      ? ' (with the keys and passwords, mode 0600)'
+      : ' (without keys or passwords: see README.md)'
+    : secrets
+      ? ' (the .env files hold real passwords, mode 0600)'
+      : ' (.env files hold placeholders)';
   process.stdout.write(
-    `wrote ${rendered.length} files under ${out}: one folder per node, copy each to its host and follow its README.md` +
-      `${secrets ? ' (the .env files hold real passwords, mode 0600)' : ' (.env files hold placeholders)'}\n`,
+    `wrote ${rendered.length} files under ${out}: one folder per node, copy each to its host and follow its README.md${held}\n`,
   );
   return 0;
 }
