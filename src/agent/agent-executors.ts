@@ -42,8 +42,6 @@ export interface ExecutorHost {
   restarting: Promise<void> | null;
   /** When it saw the leader key go (for the failover's duration); null when there is a leader. */
   leaderGoneAt: number | null;
-  /** When its last attempt to initialize the cluster failed; null when none did. */
-  initializeFailedAt: number | null;
   /** The synchronous set a new leader records with its key; null in async mode. */
   syncSetToRecord(): SyncSet | null;
   /** The leader records the synchronous set of its spec once it is safe (decideSyncSet). */
@@ -235,7 +233,6 @@ export function agentExecutors(h: ExecutorHost): { readonly [K in AgentDecision[
         await h.store.releaseLeader(lease);
         h.keyOnLease = null;
         await h.store.abandonInitialize(claim);
-        h.initializeFailedAt = ctx.clock.now();
         throw err;
       }
       await announce(s);

@@ -61,6 +61,8 @@ export class Agent {
   private readonly retired = new AbortController();
   private readonly guard: FenceGuard;
   private readonly log: AgentLog;
+  /** The last action that failed, and when: decideAgent paces the heavy ones. */
+  private lastFailure: AgentSnapshot['lastFailure'] = null;
   /** When the agent began: how long it has waited for an earlier node to initialize the cluster. */
   private readonly startedAt: number;
 
@@ -165,7 +167,6 @@ export class Agent {
       keyOnLease: null as string | null,
       restarting: null as Promise<void> | null,
       leaderGoneAt: null as number | null,
-      initializeFailedAt: null as number | null,
       syncSetToRecord: () => this.spec.syncSetToRecord(),
       followSyncSet: (s: HaState, self: SelfObservation) => this.spec.followSyncSet(s, self),
       armBeforePrimary: (pid: number | null) => this.guard.armBeforePrimary(pid),
@@ -344,7 +345,7 @@ export class Agent {
       slotsMadeFor: h.slotsMadeFor,
       startedAt: this.startedAt,
       bootstrapGraceMs: bootstrapGraceMs(ha),
-      initializeFailedAt: h.initializeFailedAt,
+      lastFailure: this.lastFailure,
     };
     const peers: Peer[] =
       haState !== null && needsPeers(before)
@@ -375,10 +376,12 @@ export class Agent {
       // An operation asked after this snapshot goes first; a fence never waits for one.
       if (decision.kind === 'fence') await act();
       else if (this.operation === null && decision.kind !== 'wait') await this.oneAtATime(act);
+      if (this.lastFailure?.kind === decision.kind) this.lastFailure = null;
       // The server is not what this loop observed: the next loop, at once, observes and reports it.
       if (traits.changesServer) this.pace.nudge();
     } catch (err) {
       this.log.failed(decision.kind, err);
+      this.lastFailure = { kind: decision.kind, at: ctx.clock.now() };
     }
     this.guard.after(self, decision, holds, mark);
     const record = memberRecord({

@@ -1,5 +1,18 @@
 import pg from 'pg';
 
+/** One write as the client saw it: when it asked, when it heard back, and what it heard. */
+export interface WriteOp {
+  readonly id: number;
+  readonly invokedAt: number;
+  readonly completedAt: number;
+  /**
+   * ok: its COMMIT was acknowledged; failed: it was never applied (no node accepted the connection,
+   * or the server refused it as read-only); unknown: anything else (a lost connection, a timeout):
+   * it may or may not have committed.
+   */
+  readonly outcome: 'ok' | 'failed' | 'unknown';
+}
+
 /**
  * A client that inserts numbered rows every `intervalMs` into whichever node accepts writes,
  * like a libpq client with target_session_attrs=read-write: it remembers every id whose COMMIT
@@ -7,6 +20,8 @@ import pg from 'pg';
  */
 export class Writer {
   readonly acked: number[] = [];
+  /** Every write, in order. */
+  readonly history: WriteOp[] = [];
   longestGapMs = 0;
   /** The last write's failure, for a test's message. */
   lastError: string | undefined;
@@ -46,9 +61,13 @@ export class Writer {
     let lastOk = Date.now();
     while (this.running) {
       const id = this.next;
+      const invokedAt = Date.now();
+      let sent = false;
       try {
         const c = await this.connect();
+        sent = true;
         await c.query('INSERT INTO writes (id) VALUES ($1)', [id]);
+        this.history.push({ id, invokedAt, completedAt: Date.now(), outcome: 'ok' });
         this.acked.push(id);
         this.firstAckAt ??= Date.now();
         this.next++;
@@ -56,6 +75,13 @@ export class Writer {
         lastOk = Date.now();
       } catch (err) {
         this.lastError = (err as Error).message;
+        const refused = !sent || (err as { code?: string }).code === '25006';
+        this.history.push({
+          id,
+          invokedAt,
+          completedAt: Date.now(),
+          outcome: refused ? 'failed' : 'unknown',
+        });
         // Not awaited: ending a connection to a server that vanished can wait a long time.
         void this.client?.end().catch(() => undefined);
         this.client = undefined;

@@ -119,7 +119,7 @@ const snapshot: fc.Arbitrary<AgentSnapshot> = fc
     slotsMadeFor: null,
     startedAt: NOW - 20_000,
     bootstrapGraceMs: 10_000,
-    initializeFailedAt: null,
+    lastFailure: null,
   }));
 
 describe('the table of agent decisions, against decideAgent (issue 31)', () => {

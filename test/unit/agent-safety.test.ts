@@ -246,7 +246,7 @@ function simulate(steps: readonly Step[]): { node: Name; from: number; to: numbe
       slotsMadeFor: null,
       startedAt: 0,
       bootstrapGraceMs: 10_000,
-      initializeFailedAt: null,
+      lastFailure: null,
     };
     const d = decideAgent(snapshot);
     // The action, as the loop performs it: transactions are etcd's, at the time they arrive.

@@ -1,8 +1,12 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { RUNS_AS_PRIMARY } from '../../src/cluster/decide/agent-decisions.js';
-import { INITIALIZE_RETRY_MS } from '../../src/cluster/decide/decide-bootstrap.js';
-import { decideAgent, needsPeers, syncProblem } from '../../src/cluster/decide/decide-agent.js';
+import {
+  RETRY_AFTER_FAILURE_MS,
+  decideAgent,
+  needsPeers,
+  syncProblem,
+} from '../../src/cluster/decide/decide-agent.js';
 import type {
   AgentDecision,
   AgentSnapshot,
@@ -79,7 +83,7 @@ const snap = (o: Partial<AgentSnapshot> = {}): AgentSnapshot => ({
   slotsMadeFor: null,
   startedAt: NOW - 60_000,
   bootstrapGraceMs: 10_000,
-  initializeFailedAt: null,
+  lastFailure: null,
   ...o,
 });
 
@@ -879,12 +883,18 @@ describe('the agent decision: initializing a cluster with no data (issue 13)', (
     assert.deepEqual([record.kind, record.kind === 'initialize' && record.step], ['initialize', 'record']);
   });
 
-  it('after a failed attempt, tries again only once INITIALIZE_RETRY_MS passed', () => {
-    const failedAt = NOW - 4000;
-    const d = decided(fresh({ me: 'pg1', specIndex: 0, initializeFailedAt: failedAt }));
+  it('after a failed attempt, tries again only once RETRY_AFTER_FAILURE_MS passed; a rejoin too', () => {
+    const failed = { kind: 'initialize' as const, at: NOW - 2000 };
+    const d = decided(fresh({ me: 'pg1', specIndex: 0, lastFailure: failed }));
     assert.equal(d.kind, 'wait');
-    assert.match(d.reason, /failed 4 s ago .* trying again in 6 s/);
-    const later = decided(fresh({ me: 'pg1', specIndex: 0, initializeFailedAt: NOW - INITIALIZE_RETRY_MS }));
-    assert.equal(later.kind, 'initialize');
+    assert.match(d.reason, /^initialize failed 2 s ago .* trying again in 3 s; meanwhile: no cluster yet/);
+    const later = { kind: 'initialize' as const, at: NOW - RETRY_AFTER_FAILURE_MS };
+    assert.equal(decided(fresh({ me: 'pg1', specIndex: 0, lastFailure: later })).kind, 'initialize');
+    // A failed clone is not retried every loop either (it copies the whole primary each time).
+    const clone = decided(
+      fresh({ dcs: view({ initialize: null }), lastFailure: { kind: 'rejoin', at: NOW - 1000 } }),
+    );
+    assert.equal(clone.kind, 'wait');
+    assert.match(clone.reason, /^rejoin failed 1 s ago/);
   });
 });

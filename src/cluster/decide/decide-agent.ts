@@ -104,8 +104,8 @@ export interface AgentSnapshot {
   readonly startedAt: number;
   /** How long it waits for the agent of a node earlier in the spec to initialize the cluster. */
   readonly bootstrapGraceMs: number;
-  /** When its last attempt to initialize the cluster failed; null when none did. */
-  readonly initializeFailedAt: number | null;
+  /** The last action that failed, and when; null when the last of its kind succeeded. */
+  readonly lastFailure: { readonly kind: AgentDecision['kind']; readonly at: number } | null;
 }
 
 export type AgentDecision =
@@ -152,7 +152,26 @@ export function decideAgent(s: AgentSnapshot): AgentDecision {
   // The operator's restart or stop acts on the server meanwhile; fencing alone may not wait for it.
   if (s.operation !== null && d.kind !== 'fence')
     return { kind: 'wait', reason: `${s.operation}, asked by an operator, is under way` };
-  return d;
+  return paced(s, d);
+}
+
+/**
+ * Actions that are not tried again within RETRY_AFTER_FAILURE_MS of a failure: each attempt is
+ * heavy (initdb, a clone of the whole primary), and what makes one fail (a port taken, a password,
+ * a full disk) rarely goes away within a loop.
+ */
+const PACED: ReadonlySet<AgentDecision['kind']> = new Set(['initialize', 'rejoin']);
+export const RETRY_AFTER_FAILURE_MS = 5000;
+
+function paced(s: AgentSnapshot, d: AgentDecision): AgentDecision {
+  const f = s.lastFailure;
+  if (f === null || f.kind !== d.kind || !PACED.has(d.kind)) return d;
+  const left = f.at + RETRY_AFTER_FAILURE_MS - s.now;
+  if (left <= 0) return d;
+  return {
+    kind: 'wait',
+    reason: `${d.kind} failed ${Math.round((s.now - f.at) / 1000)} s ago (the log says why): trying again in ${Math.ceil(left / 1000)} s; meanwhile: ${d.reason}`,
+  };
 }
 
 function decideUnasked(s: AgentSnapshot): AgentDecision {

@@ -1,9 +1,6 @@
 import type { DcsView } from '../../dcs/ha-values.js';
 import type { AgentDecision, AgentSnapshot } from './decide-agent.js';
 
-/** How long an agent whose initialization failed waits before it tries again (its claim is free meanwhile). */
-export const INITIALIZE_RETRY_MS = 10_000;
-
 /**
  * Whether this agent initializes the cluster, or waits for the one that does; null when the
  * cluster exists (or this node holds data) and the usual decisions apply.
@@ -14,22 +11,9 @@ export const INITIALIZE_RETRY_MS = 10_000;
  * the spec becomes the primary, as with `pgrepl up`); a node that may never be primary never does.
  * An agent that finds data writes the key first (the loop does), so a cluster made by `up` is
  * never initialized again. A claim that was not finished (the agent died at it) is its claimant's
- * to finish: it starts over, the partial data moved aside. One that failed tries again only after
- * INITIALIZE_RETRY_MS.
+ * to finish: it starts over, the partial data moved aside (one that failed is paced, decideAgent).
  */
 export function decideBootstrap(s: AgentSnapshot, dcs: DcsView): AgentDecision | null {
-  const d = decideUnpaced(s, dcs);
-  const failed = s.initializeFailedAt;
-  if (d?.kind !== 'initialize' || d.step === 'record' || failed === null) return d;
-  const left = failed + INITIALIZE_RETRY_MS - s.now;
-  if (left <= 0) return d;
-  return {
-    kind: 'wait',
-    reason: `initializing the cluster here failed ${Math.round((s.now - failed) / 1000)} s ago (the log says why): trying again in ${Math.ceil(left / 1000)} s`,
-  };
-}
-
-function decideUnpaced(s: AgentSnapshot, dcs: DcsView): AgentDecision | null {
   const { local } = s;
   const empty = local.kind === 'stopped' && !local.initialized;
   const init = dcs.initialize;

@@ -1,0 +1,266 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import {
+  chmodSync,
+  closeSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  rmdirSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { makeTestHosts } from './netns-hosts.js';
+import type { TestHost, TestHosts } from './netns-hosts.js';
+import { CLI, runCli } from './test-cluster.js';
+import type { CliResult, StatusJson } from './test-cluster.js';
+import type { RunHistory } from './check-history.js';
+
+/** Where the bundle installs on a host: each lab host gets a private tmpfs over every one of them. */
+const HOST_DIRS = ['/etc/pgrepl', '/var/lib/pgrepl', '/var/lib/pgrepl-etcd', '/etc/systemd/system'];
+const CLUSTER = 'lab';
+const UNITS = { etcd: `pgrepl-${CLUSTER}-etcd.service`, agent: `pgrepl-${CLUSTER}-agent.service` } as const;
+export type Unit = keyof typeof UNITS;
+
+export type LabStatus = Omit<StatusJson, 'nodes'> & {
+  nodes: (StatusJson['nodes'][number] & { tls: { replication: string | null } })[];
+};
+
+export interface LabOptions {
+  readonly names?: readonly string[];
+  readonly profile?: 'fast' | 'default';
+  readonly mode?: 'async' | 'sync' | 'quorum';
+}
+
+/**
+ * The lab: hosts of their own on one machine (a network namespace and private disks each, on a
+ * bridge in a subnet that exists only inside the namespaces), with what `pgrepl render systemd`
+ * writes installed on each by its own install.sh, unchanged, and each installed unit's ExecStart
+ * run as its User (no service manager here), its PID kept. The operator's commands and the
+ * clients run in a namespace of their own. destroy() stops everything and removes it all.
+ */
+export interface Lab {
+  readonly base: string;
+  readonly net: TestHosts;
+  readonly hosts: readonly TestHost[];
+  /** The spec as the operator's namespace reads it (the CA, the etcd client certificate, the passwords). */
+  readonly operatorSpec: string;
+  host(name: string): TestHost;
+  /** Starts a unit on its host as the installed unit file says; returns its PID. */
+  start(host: TestHost, unit: Unit): number;
+  /** The PID of the unit the lab started on that host, while it lives. */
+  pid(host: TestHost, unit: Unit): number | null;
+  /** The host's postmaster (its postmaster.pid), while it runs. */
+  postmasterPid(host: TestHost): number | null;
+  /** Runs the CLI in the operator's namespace with the operator's spec. */
+  cli(args: readonly string[]): Promise<CliResult>;
+  status(): Promise<LabStatus>;
+  /** Starts the lab's client (lab-client.ts) in the operator's namespace; stop() returns what it recorded. */
+  client(): Promise<{ stop(): Promise<Omit<RunHistory, 'faults'> & { committed: number[] }> }>;
+  /** The end of each host's agent log, for a failure's message. */
+  logs(): string;
+  destroy(): void;
+}
+
+/** A user's home directory, from the machine's passwd (the hosts share it). */
+function homeOf(user: string): string {
+  const line = readFileSync('/etc/passwd', 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith(`${user}:`));
+  return line?.split(':')[5] ?? '/';
+}
+
+const LAB_CLIENT = join(dirname(fileURLToPath(import.meta.url)), 'lab-client.js');
+
+export async function makeLab(o: LabOptions = {}): Promise<Lab> {
+  const names = o.names ?? ['n1', 'n2', 'n3'];
+  const base = mkdtempSync(join(tmpdir(), 'pgrepl-lab-'));
+  chmodSync(base, 0o755);
+  const madeDirs: string[] = [];
+  const children = new Map<string, ChildProcess>();
+  let net: TestHosts | undefined;
+  const bin = join(base, 'bin');
+  const path = `${bin}:/usr/sbin:/usr/bin:/sbin:/bin`;
+  const env = { XDG_CACHE_HOME: join(base, 'cache') };
+  const destroy = () => {
+    net?.destroy();
+    for (const d of madeDirs.splice(0).reverse()) rmdirSync(d);
+    rmSync(base, { recursive: true, force: true });
+  };
+  try {
+    for (const d of HOST_DIRS)
+      if (!existsSync(d)) {
+        mkdirSync(d, { recursive: true });
+        madeDirs.push(d);
+      }
+    net = await makeTestHosts(names, join(base, 'disk'));
+    const hosts = net.hosts;
+    // What a host has on its PATH: pgrepl, and a systemctl that starts nothing (the lab does).
+    mkdirSync(bin, { mode: 0o755 });
+    writeFileSync(join(bin, 'pgrepl'), `#!/bin/sh\nexec ${process.execPath} ${CLI} "$@"\n`, { mode: 0o755 });
+    writeFileSync(
+      join(bin, 'systemctl'),
+      '#!/bin/sh\ncase "$1" in is-enabled|is-active) exit 1;; esac\nexit 0\n',
+      {
+        mode: 0o755,
+      },
+    );
+    const spec = join(base, 'pgrepl.yaml');
+    writeFileSync(
+      spec,
+      [
+        `cluster: ${CLUSTER}`,
+        `replication: { mode: ${o.mode ?? 'async'} }`,
+        'ha:',
+        `  profile: ${o.profile ?? 'fast'}`,
+        // The operator's namespace reaches every node as the superuser.
+        `access: [{ cidr: ${net.operator.address}/32, user: postgres, database: all }]`,
+        'nodes:',
+        ...hosts.map((h) => `  - { name: ${h.name}, host: ${h.address}, port: 5432 }`),
+        '',
+      ].join('\n'),
+    );
+    const bundle = join(base, 'bundle');
+    const r = await runCli(['-c', spec, 'render', 'systemd', '--out', bundle, '--with-secrets'], { env });
+    assert.equal(r.code, 0, r.stderr);
+    const run = net.run;
+    const unitOn = (host: TestHost, unit: Unit) => {
+      const text = run(host, ['cat', `/etc/systemd/system/${UNITS[unit]}`]).out;
+      const field = (k: string) => text.match(new RegExp(`^${k}=(.*)$`, 'm'))?.[1] ?? '';
+      return { user: field('User'), argv: field('ExecStart').split(' ') };
+    };
+    const start = (host: TestHost, unit: Unit): number => {
+      const u = unitOn(host, unit);
+      const fd = openSync(join(base, `${host.name}-${unit}.log`), 'a');
+      // nsenter and setpriv exec what they run: the PID is the unit's own process.
+      const child = spawn(
+        'nsenter',
+        [
+          ...['-t', String(host.keeper.pid), '-m', '-n', '--'],
+          ...['setpriv', `--reuid=${u.user}`, `--regid=${u.user}`, '--init-groups', '--'],
+          // The environment systemd gives a unit's User: its home (libpq looks there for certificates).
+          ...['env', '-i', `PATH=${path}`, `HOME=${homeOf(u.user)}`, `USER=${u.user}`, `LOGNAME=${u.user}`],
+          ...[`XDG_CACHE_HOME=/var/lib/pgrepl/${CLUSTER}/cache`, ...u.argv],
+        ],
+        { stdio: ['ignore', fd, fd], detached: true, cwd: '/' },
+      );
+      child.unref();
+      closeSync(fd);
+      children.set(`${host.name}/${unit}`, child);
+      return child.pid as number;
+    };
+    for (const h of hosts) {
+      const folder = join(base, 'disk', 'bundle');
+      const prepared = run(h, [
+        'sh',
+        '-c',
+        'for d in "$@"; do mount -t tmpfs -o mode=0755 tmpfs "$d" || exit 1; done',
+        'sh',
+        ...HOST_DIRS,
+      ]);
+      assert.equal(prepared.code, 0, prepared.out);
+      assert.equal(run(h, ['cp', '-r', join(bundle, h.name), folder]).code, 0);
+      const install = run(h, ['env', `PATH=${path}`, join(folder, 'install.sh')]);
+      assert.equal(install.code, 0, `${h.name} install.sh: ${install.out}`);
+      if (existsSync(join(bundle, h.name, 'etcd.conf.yml'))) start(h, 'etcd');
+      start(h, 'agent');
+    }
+    // The operator: the spec, the CA, the etcd client certificate and the passwords; no data.
+    const op = join(base, 'operator');
+    const first = join(bundle, hosts[0]?.name ?? '');
+    mkdirSync(join(op, 'agent-tls'), { recursive: true, mode: 0o700 });
+    mkdirSync(join(op, 'state', 'tls'), { recursive: true, mode: 0o700 });
+    mkdirSync(join(op, 'state', 'secrets'), { recursive: true, mode: 0o700 });
+    const operatorSpec = join(op, 'pgrepl.yaml');
+    writeFileSync(
+      operatorSpec,
+      readFileSync(join(first, 'pgrepl.yaml'), 'utf8')
+        .replaceAll(`/etc/pgrepl/${CLUSTER}/agent-tls`, join(op, 'agent-tls'))
+        .replaceAll(`/var/lib/pgrepl/${CLUSTER}`, join(op, 'state')),
+    );
+    const firstName = hosts[0]?.name ?? '';
+    copyFileSync(join(first, 'tls', 'ca.crt'), join(op, 'agent-tls', 'ca.crt'));
+    copyFileSync(join(first, 'tls', `${firstName}.crt`), join(op, 'agent-tls', 'client.crt'));
+    copyFileSync(join(first, 'tls', `${firstName}.key`), join(op, 'agent-tls', 'client.key'));
+    copyFileSync(join(first, 'tls', 'ca.crt'), join(op, 'state', 'tls', 'ca.crt'));
+    for (const f of ['superuser.password', 'replication.password'])
+      copyFileSync(join(first, 'secrets', f), join(op, 'state', 'secrets', f));
+    const within = ['ip', 'netns', 'exec', net.operator.netns];
+    const cli = (args: readonly string[]) => runCli(['-c', operatorSpec, ...args], { within, env });
+    const lab: Lab = {
+      base,
+      net,
+      hosts,
+      operatorSpec,
+      host: (name) => {
+        const h = hosts.find((x) => x.name === name);
+        if (!h) throw new Error(`no lab host ${name}`);
+        return h;
+      },
+      start,
+      pid: (host, unit) => {
+        const c = children.get(`${host.name}/${unit}`);
+        return c && c.exitCode === null && c.signalCode === null ? (c.pid as number) : null;
+      },
+      postmasterPid: (host) => {
+        const r = run(host, ['head', '-1', `/var/lib/pgrepl/${CLUSTER}/data/${host.name}/postmaster.pid`]);
+        return r.code === 0 ? Number(r.out.trim()) : null;
+      },
+      cli,
+      status: async () => JSON.parse((await cli(['status', '--json'])).stdout) as LabStatus,
+      client: async () => {
+        const config = join(base, `client-${Date.now()}.json`);
+        const out = `${config}.out`;
+        writeFileSync(
+          config,
+          JSON.stringify({
+            nodes: hosts.map((h) => ({ name: h.name, host: h.address, port: 5432 })),
+            caFile: join(op, 'state', 'tls', 'ca.crt'),
+            passwordFile: join(op, 'state', 'secrets', 'superuser.password'),
+            out,
+          }),
+        );
+        const child = spawn(within[0] as string, [...within.slice(1), process.execPath, LAB_CLIENT, config], {
+          stdio: ['ignore', 'pipe', 'inherit'],
+        });
+        await new Promise<void>((resolve, reject) => {
+          child.stdout?.once('data', () => resolve());
+          child.once('exit', (code) =>
+            reject(new Error(`the lab client ended (exit ${code}) before it was ready`)),
+          );
+        });
+        return {
+          stop: async () => {
+            const ended = new Promise((r) => child.once('exit', r));
+            child.kill('SIGTERM');
+            await ended;
+            return JSON.parse(readFileSync(out, 'utf8')) as Omit<RunHistory, 'faults'> & {
+              committed: number[];
+            };
+          },
+        };
+      },
+      logs: () =>
+        hosts
+          .map((h) => {
+            const f = join(base, `${h.name}-agent.log`);
+            const lines = existsSync(f) ? readFileSync(f, 'utf8').split('\n') : [];
+            // Its first failures say why, its last lines where it is now.
+            return `--- ${h.name}\n${[...lines.filter((l) => / failed: /.test(l)).slice(0, 3), ...lines.slice(-8)].join('\n')}`;
+          })
+          .join('\n'),
+      destroy,
+    };
+    return lab;
+  } catch (err) {
+    destroy();
+    throw err;
+  }
+}

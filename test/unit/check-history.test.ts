@@ -1,0 +1,62 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { checkHistory } from '../helpers/check-history.js';
+import type { WriteOp } from '../helpers/writer.js';
+
+const ok = (id: number, at: number): WriteOp => ({ id, invokedAt: at, completedAt: at + 5, outcome: 'ok' });
+const probe = (node: string, sentAt: number, ackAt = sentAt + 2) => ({ node, sentAt, ackAt });
+
+describe('the history checker of the fault runs (issue 13)', () => {
+  it('finds an acknowledged write missing from the final table, and allows an unknown one either way', () => {
+    const v = checkHistory(
+      {
+        writes: [
+          ok(1, 0),
+          ok(2, 10),
+          { id: 3, invokedAt: 20, completedAt: 900, outcome: 'unknown' },
+          ok(4, 1000),
+        ],
+        probes: [],
+        faults: [],
+      },
+      new Set([1, 3, 4]),
+    );
+    assert.deepEqual([v.acknowledged, v.lost, v.unknownCommitted], [3, [2], 1]);
+  });
+
+  it('passes a clean failover: pg1 took writes, then pg2 alone', () => {
+    const v = checkHistory(
+      {
+        writes: [],
+        probes: [probe('pg1', 0), probe('pg1', 100), probe('pg2', 1500), probe('pg2', 1600)],
+        faults: [],
+      },
+      new Set(),
+    );
+    assert.deepEqual(v.splitBrain, []);
+  });
+
+  it('finds a node that took writes again after another had (A, B, A)', () => {
+    const v = checkHistory(
+      { writes: [], probes: [probe('pg1', 0), probe('pg2', 1500), probe('pg1', 1600)], faults: [] },
+      new Set(),
+    );
+    assert.equal(v.splitBrain.length, 1);
+    assert.deepEqual(v.splitBrain[0]?.nodes, ['pg1', 'pg2']);
+  });
+
+  it('measures each fault from its injection to the first acknowledged write invoked after it', () => {
+    const v = checkHistory(
+      {
+        writes: [ok(1, 0), ok(2, 1200), ok(3, 5000)],
+        probes: [],
+        faults: [
+          { at: 1000, what: 'kill' },
+          { at: 9000, what: 'x' },
+        ],
+      },
+      new Set([1, 2, 3]),
+    );
+    assert.deepEqual(v.recoveryMs, [205, null]);
+  });
+});
