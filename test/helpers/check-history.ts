@@ -23,14 +23,18 @@ export interface Verdict {
   /** Writes whose outcome the client could not know, found committed (allowed: not acknowledged). */
   readonly unknownCommitted: number;
   readonly splitBrain: readonly SplitBrain[];
-  /** Per fault: from its injection to the first write acknowledged after it; null: none came. */
-  readonly recoveryMs: readonly (number | null)[];
+  /**
+   * Per fault: the longest time without an acknowledged write from the fault on (counted from the
+   * last acknowledgement before it): how long writes were down as the client saw it; null when no
+   * write was acknowledged after the fault.
+   */
+  readonly writeGapMs: readonly (number | null)[];
 }
 
 /**
  * Judges a run: every acknowledged write must be in the final table (`committed`), and no two nodes
- * may have accepted writes at overlapping times (splitBrains), and says how long each fault took
- * to recover from.
+ * may have accepted writes at overlapping times (splitBrains), and says how long writes were down
+ * after each fault.
  */
 export function checkHistory(h: RunHistory, committed: ReadonlySet<number>): Verdict {
   const acked = h.writes.filter((w) => w.outcome === 'ok');
@@ -41,11 +45,19 @@ export function checkHistory(h: RunHistory, committed: ReadonlySet<number>): Ver
     lost,
     unknownCommitted,
     splitBrain: splitBrains(h.probes),
-    recoveryMs: h.faults.map((f) => {
-      const first = acked.filter((w) => w.invokedAt >= f.at).sort((a, b) => a.completedAt - b.completedAt)[0];
-      return first ? first.completedAt - f.at : null;
-    }),
+    writeGapMs: h.faults.map((f) => writeGap(acked, f.at)),
   };
+}
+
+function writeGap(acked: readonly WriteOp[], at: number): number | null {
+  const times = acked.map((w) => w.completedAt).sort((a, b) => a - b);
+  let gap: number | null = null;
+  let prev = times.filter((t) => t < at).pop() ?? at;
+  for (const t of times.filter((x) => x >= at)) {
+    gap = Math.max(gap ?? 0, t - prev);
+    prev = t;
+  }
+  return gap;
 }
 
 /**

@@ -40,6 +40,11 @@ export function canMakeHosts(): boolean {
   return ['ip', 'unshare', 'nsenter'].every((c) => spawnSync('which', [c]).status === 0);
 }
 
+/** Whether nftables is here to cut links inside the namespaces (apt-get install nftables). */
+export function haveNft(): boolean {
+  return spawnSync('which', ['nft']).status === 0;
+}
+
 export async function makeTestHosts(names: readonly string[], disk: string): Promise<TestHosts> {
   const tag = `pgr${process.pid % 100000}`;
   const sw = `${tag}-sw`;

@@ -1,0 +1,155 @@
+import type { Lab } from './lab.js';
+import type { TestHost } from './netns-hosts.js';
+import { waitUntil } from './test-cluster.js';
+
+/**
+ * One kind of fault on the lab's leader host: `inject` breaks something, `heal` mends what a
+ * person would mend (starts a killed agent again, brings a link back, lifts a partition); the
+ * agents must do the rest.
+ */
+export interface LabFault {
+  readonly name: string;
+  /** Whether the agents must elect another leader (the test then waits for one before healing). */
+  readonly failsOver: boolean;
+  /** How long the fault lasts before it is healed, when it does not fail over. */
+  readonly holdMs: number;
+  inject(lab: Lab, leader: TestHost): Promise<void> | void;
+  heal(lab: Lab, leader: TestHost): Promise<void> | void;
+}
+
+const signal = (pid: number | null, sig: NodeJS.Signals) => {
+  if (pid === null) throw new Error('nothing runs there to signal');
+  process.kill(pid, sig);
+};
+
+/** The fence watchdog the agent of `host` started (its PID file on the host's disk). */
+const watchdogPid = (lab: Lab, host: TestHost): number | null => {
+  const r = lab.net.run(host, ['cat', `/var/lib/pgrepl/lab/ha/agents/${host.name}/fence-watchdog.pid`]);
+  if (r.code !== 0) return null;
+  return (JSON.parse(r.out) as { pid: number }).pid;
+};
+
+/** nftables rules in a host's namespace: one table, removed by heal. */
+const nft = (lab: Lab, host: TestHost, rules: string) => {
+  const applied = lab.net.run(host, ['sh', '-c', `printf '%s\\n' "$1" | nft -f -`, 'sh', rules]);
+  if (applied.code !== 0) throw new Error(`nft on ${host.name}: ${applied.out}`);
+};
+const dropTable = (lab: Lab, host: TestHost) =>
+  lab.net.run(host, ['nft', 'delete', 'table', 'inet', 'labfault']);
+
+/**
+ * Drops TCP between `host` and the other hosts on `ports` of `host` (incoming), and with `outgoing`
+ * on the same ports of the others: a partition of those services alone.
+ */
+const cutFromPeers = (lab: Lab, host: TestHost, o: { ports: string; outgoing: boolean }) => {
+  const peers = `{ ${lab.hosts
+    .filter((h) => h !== host)
+    .map((h) => h.address)
+    .join(', ')} }`;
+  const chain = (name: string, hook: string, match: string) =>
+    `  chain ${name} { type filter hook ${hook} priority 0; policy accept; ${match} tcp dport ${o.ports} drop; }`;
+  nft(
+    lab,
+    host,
+    [
+      'table inet labfault {',
+      chain('in', 'input', `ip saddr ${peers}`),
+      ...(o.outgoing ? [chain('out', 'output', `ip daddr ${peers}`)] : []),
+      '}',
+    ].join('\n'),
+  );
+};
+
+export const LAB_FAULTS: readonly LabFault[] = [
+  {
+    name: 'kill -9 of the primary postmaster',
+    failsOver: false,
+    holdMs: 0,
+    inject: (lab, leader) => signal(lab.postmasterPid(leader), 'SIGKILL'),
+    heal: () => undefined,
+  },
+  {
+    name: 'kill -9 of the leader host (agent, watchdog, postmaster)',
+    failsOver: true,
+    holdMs: 0,
+    inject: (lab, leader) => {
+      const pm = lab.postmasterPid(leader);
+      signal(lab.pid(leader, 'agent'), 'SIGKILL');
+      const wd = watchdogPid(lab, leader);
+      if (wd !== null) signal(wd, 'SIGKILL');
+      // The postmaster's whole process group, as a power cut would.
+      if (pm !== null) process.kill(-pm, 'SIGKILL');
+    },
+    heal: (lab, leader) => void lab.start(leader, 'agent'),
+  },
+  {
+    name: "SIGSTOP of the leader's agent past its lease, then SIGCONT",
+    failsOver: true,
+    holdMs: 0,
+    inject: (lab, leader) => signal(lab.pid(leader, 'agent'), 'SIGSTOP'),
+    heal: (lab, leader) => signal(lab.pid(leader, 'agent'), 'SIGCONT'),
+  },
+  {
+    name: "the leader's link down, then up",
+    failsOver: true,
+    holdMs: 0,
+    inject: (lab, leader) => void lab.net.run(leader, ['ip', 'link', 'set', 'eth0', 'down']),
+    heal: (lab, leader) => void lab.net.run(leader, ['ip', 'link', 'set', 'eth0', 'up']),
+  },
+  {
+    name: 'the leader cut from etcd only (nftables), then healed',
+    failsOver: true,
+    holdMs: 0,
+    inject: (lab, leader) => cutFromPeers(lab, leader, { ports: '{ 2379, 2380 }', outgoing: true }),
+    heal: (lab, leader) => void dropTable(lab, leader),
+  },
+  {
+    name: "the replicas cut from the primary's PostgreSQL, not from etcd",
+    failsOver: false,
+    holdMs: 3000,
+    inject: (lab, leader) => cutFromPeers(lab, leader, { ports: '5432', outgoing: false }),
+    heal: (lab, leader) => void dropTable(lab, leader),
+  },
+  {
+    name: "kill -9 of the etcd member on the leader's host",
+    failsOver: false,
+    holdMs: 3000,
+    inject: (lab, leader) => signal(lab.pid(leader, 'etcd'), 'SIGKILL'),
+    heal: (lab, leader) => void lab.start(leader, 'etcd'),
+  },
+];
+
+/** Waits until one node is primary and every other streams from it; returns the primary. */
+export async function labSettled(lab: Lab, timeoutMs: number, other?: string): Promise<string> {
+  let primary = '';
+  await waitUntil(
+    async () => {
+      const st = await lab.status().catch(() => null);
+      if (!st?.primary || (other !== undefined && st.primary === other)) return false;
+      primary = st.primary;
+      return st.nodes.filter((n) => n.name !== st.primary).every((n) => n.state === 'streaming');
+    },
+    timeoutMs,
+    other === undefined ? 'one primary, every other node streaming' : `a primary other than ${other}`,
+  ).catch((err: Error) => {
+    throw new Error(`${err.message}\n${lab.logs()}`, { cause: err });
+  });
+  return primary;
+}
+
+/** Waits until a node other than `old` answers as the primary (the others need not stream yet). */
+export async function labFailedOver(lab: Lab, old: string, timeoutMs: number): Promise<string> {
+  let primary = '';
+  await waitUntil(
+    async () => {
+      const st = await lab.status().catch(() => null);
+      primary = st?.primary ?? '';
+      return primary !== '' && primary !== old;
+    },
+    timeoutMs,
+    `a primary other than ${old}`,
+  ).catch((err: Error) => {
+    throw new Error(`${err.message}\n${lab.logs()}`, { cause: err });
+  });
+  return primary;
+}
