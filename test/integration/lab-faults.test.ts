@@ -1,13 +1,11 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { checkHistory } from '../helpers/check-history.js';
 import { haveEtcd } from '../helpers/ha-agents.js';
 import { makeLab } from '../helpers/lab.js';
 import type { Lab } from '../helpers/lab.js';
-import { LAB_FAULTS, labFailedOver, labSettled } from '../helpers/lab-faults.js';
+import { LAB_FAULTS, labSettled } from '../helpers/lab-faults.js';
+import { runFault } from '../helpers/lab-run.js';
 import { canMakeHosts, haveNft } from '../helpers/netns-hosts.js';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
  * The fixed fault set of CI on the lab (three hosts of their own, TLS everywhere, the units of
@@ -37,22 +35,10 @@ describe(
 
     for (const fault of LAB_FAULTS)
       it(fault.name, async (t) => {
-        const l = lab as Lab;
-        const leader = await labSettled(l, 90_000);
-        const client = await l.client();
-        await sleep(1000);
-        const at = Date.now();
-        await fault.inject(l, l.host(leader));
-        if (fault.failsOver) await labFailedOver(l, leader, 30_000);
-        else await sleep(fault.holdMs);
-        await fault.heal(l, l.host(leader));
-        const after = await labSettled(l, 90_000);
-        // Writes on the cluster as it is now, before the client stops.
-        await sleep(1000);
-        const h = await client.stop();
-        const v = checkHistory({ ...h, faults: [{ at, what: fault.name }] }, new Set(h.committed));
+        const r = await runFault(lab as Lab, fault);
+        const v = r.verdict;
         t.diagnostic(
-          `${leader} → ${after}: ${v.acknowledged} acknowledged, ${v.lost.length} lost, ` +
+          `${r.leaderBefore} → ${r.leaderAfter}: ${v.acknowledged} acknowledged, ${v.lost.length} lost, ` +
             `${v.splitBrain.length} split-brain, writes down for ${v.writeGapMs[0]} ms`,
         );
         assert.deepEqual(v.lost, [], 'every acknowledged write is on the primary');
