@@ -361,6 +361,11 @@ export function agentExecutors(h: ExecutorHost): { readonly [K in AgentDecision[
       await control().start();
     },
 
+    'start-standby': async () => {
+      makeStandby(h.ctx, h.node, undefined);
+      await control().start();
+    },
+
     rejoin: async () => {
       // On a host of its own nothing else wrote the passfiles the clone and the rewind read.
       await runRejoin(prepareStateDir(h.ctx, { roleHasPassword: false }), h.node.name, { reclone: false });

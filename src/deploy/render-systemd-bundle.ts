@@ -11,8 +11,13 @@ export interface SystemdBundleInput {
   readonly specText: string;
   /** With `tls: auto`: the CA and each node's certificate, and its key when secrets are rendered. */
   readonly certs: BundleCerts | undefined;
-  /** The generated passwords, when secrets are rendered and the spec has pgrepl generate them. */
-  readonly generatedSecrets: { readonly superuser?: string; readonly replication?: string } | undefined;
+  /**
+   * With --with-secrets: the generated passwords (when the spec has pgrepl generate them), and the
+   * agents' API token, which every host needs the same (a leader asks the others over the API to
+   * promise not to promote while etcd is away, failsafe).
+   */
+  readonly generatedSecrets:
+    { readonly superuser?: string; readonly replication?: string; readonly apiToken?: string } | undefined;
 }
 
 /** etcd's ports on each member's host (IANA's). */
@@ -155,6 +160,7 @@ function secretFiles(dir: string, s: SystemdBundleInput['generatedSecrets']): Bu
     ...(s?.replication
       ? [{ path: `${dir}/secrets/replication.password`, content: `${s.replication}\n`, mode: 0o600 }]
       : []),
+    ...(s?.apiToken ? [{ path: `${dir}/secrets/api-token`, content: `${s.apiToken}\n`, mode: 0o600 }] : []),
   ];
 }
 
@@ -279,14 +285,13 @@ function installScript(
     ...(spec.superuser.password.kind === 'generated' ? ['secrets/superuser.password'] : []),
     ...(spec.replication.password.kind === 'generated' ? ['secrets/replication.password'] : []),
   ];
-  if (generated.length > 0)
-    lines.push(
-      `for f in ${generated.join(' ')}; do`,
-      '  if [ ! -s "$f" ]; then',
-      '    echo "put $f here first: every host needs the same passwords (render systemd --with-secrets includes them)" >&2; exit 1',
-      '  fi',
-      'done',
-    );
+  lines.push(
+    `for f in ${[...generated, 'secrets/api-token'].join(' ')}; do`,
+    '  if [ ! -s "$f" ]; then',
+    '    echo "put $f here first: every host needs the same secrets (render systemd --with-secrets includes them)" >&2; exit 1',
+    '  fi',
+    'done',
+  );
   if (member)
     lines.push(
       'if [ ! -x /usr/bin/etcd ]; then echo "install etcd first (apt-get install etcd-server)" >&2; exit 1; fi',
@@ -320,6 +325,10 @@ function installScript(
       `install -d -m 700 -o postgres -g postgres ${p.stateDir}/secrets`,
       `install -m 600 -o postgres -g postgres ${generated.join(' ')} ${p.stateDir}/secrets/`,
     );
+  lines.push(
+    `install -d -m 700 -o postgres -g postgres ${p.stateDir}/ha`,
+    `install -m 600 -o postgres -g postgres secrets/api-token ${p.stateDir}/ha/api-token`,
+  );
   if (member) {
     lines.push(
       `install -d -m 700 -o etcd -g etcd ${p.etcdData}`,
@@ -394,7 +403,7 @@ const TEXT = {
     follow: 'Acompanhe o agente e veja o cluster:',
     files: 'Instalado: o spec em /etc/pgrepl, o estado (arquivos TLS, senhas, dados) em /var/lib/pgrepl.',
     secrets:
-      'tls/ e secrets/ só trazem a chave deste nó e as senhas do cluster com `render systemd --with-secrets`; sem isso, copie-as do diretório de estado da máquina que gerou o pacote.',
+      'tls/ e secrets/ só trazem a chave deste nó, as senhas do cluster e o token da API dos agentes com `render systemd --with-secrets`; sem isso, copie-os do diretório de estado da máquina que gerou o pacote (secrets/, ha/api-token).',
   },
 };
 type Lang = keyof typeof TEXT;

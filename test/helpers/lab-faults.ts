@@ -97,9 +97,11 @@ export const LAB_FAULTS: readonly LabFault[] = [
     heal: (lab, leader) => void lab.net.run(leader, ['ip', 'link', 'set', 'eth0', 'up']),
   },
   {
-    name: 'the leader cut from etcd only (nftables), then healed',
-    failsOver: true,
-    holdMs: 0,
+    // Every other agent reaches it over the API and promises not to promote (failsafe, on by
+    // default): it goes on writing, alone, until etcd is back.
+    name: 'the leader cut from etcd only (nftables) past its lease, then healed',
+    failsOver: false,
+    holdMs: 3000,
     inject: (lab, leader) => cutFromPeers(lab, leader, { ports: '{ 2379, 2380 }', outgoing: true }),
     heal: (lab, leader) => void dropTable(lab, leader),
   },

@@ -11,7 +11,6 @@ import {
   openSync,
   readFileSync,
   rmSync,
-  rmdirSync,
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -23,8 +22,12 @@ import { CLI, runCli } from './test-cluster.js';
 import type { CliResult, StatusJson } from './test-cluster.js';
 import type { RunHistory } from './check-history.js';
 
-/** Where the bundle installs on a host: each lab host gets a private tmpfs over every one of them. */
-const HOST_DIRS = ['/etc/pgrepl', '/var/lib/pgrepl', '/var/lib/pgrepl-etcd', '/etc/systemd/system'];
+/**
+ * What the bundle installs into on a host: each lab host sees them through an overlay of its own,
+ * its changes on its private disk, so the machine's own /etc and /var/lib stay as they were (and
+ * labs running at the same time never share a directory).
+ */
+const OVERLAID = ['/etc', '/var/lib'];
 const CLUSTER = 'lab';
 const UNITS = { etcd: `pgrepl-${CLUSTER}-etcd.service`, agent: `pgrepl-${CLUSTER}-agent.service` } as const;
 export type Unit = keyof typeof UNITS;
@@ -83,7 +86,6 @@ export async function makeLab(o: LabOptions = {}): Promise<Lab> {
   const names = o.names ?? ['n1', 'n2', 'n3'];
   const base = mkdtempSync(join(tmpdir(), 'pgrepl-lab-'));
   chmodSync(base, 0o755);
-  const madeDirs: string[] = [];
   const children = new Map<string, ChildProcess>();
   let net: TestHosts | undefined;
   const bin = join(base, 'bin');
@@ -91,16 +93,11 @@ export async function makeLab(o: LabOptions = {}): Promise<Lab> {
   const env = { XDG_CACHE_HOME: join(base, 'cache') };
   const destroy = () => {
     net?.destroy();
-    for (const d of madeDirs.splice(0).reverse()) rmdirSync(d);
     rmSync(base, { recursive: true, force: true });
   };
   try {
-    for (const d of HOST_DIRS)
-      if (!existsSync(d)) {
-        mkdirSync(d, { recursive: true });
-        madeDirs.push(d);
-      }
-    net = await makeTestHosts(names, join(base, 'disk'));
+    const disk = join(base, 'disk');
+    net = await makeTestHosts(names, disk);
     const hosts = net.hosts;
     // What a host has on its PATH: pgrepl, and a systemctl that starts nothing (the lab does).
     mkdirSync(bin, { mode: 0o755 });
@@ -157,13 +154,21 @@ export async function makeLab(o: LabOptions = {}): Promise<Lab> {
       return child.pid as number;
     };
     for (const h of hosts) {
-      const folder = join(base, 'disk', 'bundle');
+      const folder = join(disk, 'bundle');
       const prepared = run(h, [
         'sh',
         '-c',
-        'for d in "$@"; do mount -t tmpfs -o mode=0755 tmpfs "$d" || exit 1; done',
+        [
+          'disk=$1; shift',
+          'for d in "$@"; do',
+          '  o="$disk/overlay$(echo "$d" | tr / _)"; mkdir -p "$o/up" "$o/work"',
+          '  mount -t overlay overlay -o "lowerdir=$d,upperdir=$o/up,workdir=$o/work" "$d" || exit 1',
+          'done',
+          'mkdir -p /etc/systemd/system',
+        ].join('\n'),
         'sh',
-        ...HOST_DIRS,
+        disk,
+        ...OVERLAID,
       ]);
       assert.equal(prepared.code, 0, prepared.out);
       assert.equal(run(h, ['cp', '-r', join(bundle, h.name), folder]).code, 0);
@@ -192,6 +197,8 @@ export async function makeLab(o: LabOptions = {}): Promise<Lab> {
     copyFileSync(join(first, 'tls', 'ca.crt'), join(op, 'state', 'tls', 'ca.crt'));
     for (const f of ['superuser.password', 'replication.password'])
       copyFileSync(join(first, 'secrets', f), join(op, 'state', 'secrets', f));
+    mkdirSync(join(op, 'state', 'ha'), { mode: 0o700 });
+    copyFileSync(join(first, 'secrets', 'api-token'), join(op, 'state', 'ha', 'api-token'));
     const within = ['ip', 'netns', 'exec', net.operator.netns];
     const cli = (args: readonly string[]) => runCli(['-c', operatorSpec, ...args], { within, env });
     const lab: Lab = {

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { haveEtcd } from '../helpers/ha-agents.js';
 import { makeLab } from '../helpers/lab.js';
+import { labSettled } from '../helpers/lab-faults.js';
 import type { Lab } from '../helpers/lab.js';
 import { canMakeHosts } from '../helpers/netns-hosts.js';
 import type { TestHost } from '../helpers/netns-hosts.js';
@@ -31,23 +32,22 @@ describe(
 
     it('forms it: the first node primary, the others streaming from it over TLS', async () => {
       const l = lab as Lab;
-      await waitUntil(
-        async () => {
-          const st = await l.status().catch(() => null);
-          return (
-            st?.primary === 'n1' &&
-            st.nodes.filter((n) => n.name !== 'n1').every((n) => n.state === 'streaming')
-          );
-        },
-        120_000,
-        'n1 primary, n2 and n3 streaming',
-      ).catch((err: Error) => {
-        throw new Error(`${err.message}\n${l.logs()}`, { cause: err });
-      });
+      assert.equal(await labSettled(l, 120_000), 'n1');
       const st = await l.status();
       assert.equal(st.healthy, true, st.warnings.join('\n'));
       for (const n of st.nodes.filter((x) => x.name !== 'n1'))
         assert.match(n.tls.replication ?? '', /^TLS/, `${n.name} streams over TLS`);
+    });
+
+    it("switches over and pauses from the operator's namespace, through etcd and the agents alone", async () => {
+      const l = lab as Lab;
+      const sw = await l.cli(['switchover', '--to', 'n2']);
+      assert.equal(sw.code, 0, `${sw.stdout}${sw.stderr}`);
+      assert.equal(await labSettled(l, 60_000), 'n2');
+      for (const cmd of ['pause', 'unpause']) {
+        const r = await l.cli([cmd]);
+        assert.equal(r.code, 0, `${cmd}: ${r.stdout}${r.stderr}`);
+      }
     });
 
     it('keeps every file on its own host, and the operator reads the history from etcd', async () => {
@@ -56,9 +56,21 @@ describe(
       const pgVersion = '/var/lib/pgrepl/lab/data/n1/PG_VERSION';
       assert.equal(l.net.run(h1, ['test', '-e', pgVersion]).code, 0);
       assert.equal(l.net.run(h2, ['test', '-e', pgVersion]).code, 1);
-      const r = await l.cli(['history', '--json']);
-      const ops = (JSON.parse(r.stdout) as { op: string; node: string }[]).map((e) => `${e.op} ${e.node}`);
-      assert.deepEqual(ops.sort(), ['initialize n1', 'rejoin n2', 'rejoin n3']);
+      const ops = async () =>
+        (JSON.parse((await l.cli(['history', '--json'])).stdout) as { op: string; node: string }[])
+          .map((e) => `${e.op} ${e.node}`)
+          .sort();
+      // The old primary stopped cleanly to hand over, and rejoined as a replica: its agent records
+      // that once it streams, which may be just after status saw it stream.
+      const expected = ['initialize n1', 'rejoin n1', 'rejoin n2', 'rejoin n3', 'switchover n2'];
+      await waitUntil(
+        async () => (await ops()).length >= expected.length,
+        30_000,
+        'the rejoin of n1 recorded',
+      ).catch(async (err: Error) => {
+        throw new Error(`${err.message}: ${(await ops()).join(', ')}\n${l.logs()}`, { cause: err });
+      });
+      assert.deepEqual(await ops(), expected);
     });
   },
 );

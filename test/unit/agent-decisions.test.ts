@@ -150,6 +150,13 @@ describe('the table of agent decisions, against decideAgent (issue 31)', () => {
     );
   });
 
+  it('starts a stopped server read-only only while no one holds the key', () => {
+    fc.assert(
+      fc.property(snapshot, (s) => decideAgent(s).kind !== 'start-standby' || s.dcs?.leader === null),
+      { numRuns: 5000 },
+    );
+  });
+
   it('makes a standby only of a server that is not a running primary', () => {
     fc.assert(
       fc.property(

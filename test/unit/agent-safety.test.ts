@@ -264,7 +264,12 @@ function simulate(steps: readonly Step[]): { node: Name; from: number; to: numbe
       setRole(i, 'stopped', now);
       if (d.kind === 'release' && leader?.lease === me.lease?.id) leader = null;
       if (d.kind === 'release') me.heldAtLastRead = false;
-    } else if (d.kind === 'rejoin' || d.kind === 'start-replica' || d.kind === 'follow')
+    } else if (
+      d.kind === 'rejoin' ||
+      d.kind === 'start-replica' ||
+      d.kind === 'start-standby' ||
+      d.kind === 'follow'
+    )
       setRole(i, 'replica', now);
     // The watchdog is armed whenever the server may take writes: to the lease's safe time while the
     // key is known to be on it, else at once (the agent's guard: decideFence with writableUntil).

@@ -607,6 +607,34 @@ describe('the agent decision: operator requests', () => {
     assert.equal(other.kind, 'start-replica');
   });
 
+  it('with no leader, starts a stopped node read-only (a standby of no one), so the most advanced can be found', () => {
+    // Every host restarted: no key, every server stopped; a former primary and a replica alike.
+    for (const standby of [false, true]) {
+      const d = decided(leaderless({ local: { kind: 'stopped', standby, initialized: true } }));
+      assert.equal(d.kind, 'start-standby', `standby.signal ${standby}`);
+      assert.match(d.reason, /starting it read-only, a standby of no one/);
+    }
+    // Not a node an operator stopped, nor one with no data (that one clones once someone leads).
+    assert.equal(
+      decided(
+        leaderless({
+          local: { kind: 'stopped', standby: true, initialized: true },
+          dcs: view({ leader: null, heldStopped: ['pg2'] }),
+        }),
+      ).kind,
+      'wait',
+    );
+    assert.equal(
+      decided(leaderless({ local: { kind: 'stopped', standby: false, initialized: false } })).kind,
+      'wait',
+    );
+    // Started, it answers as a replica with the WAL it holds: the most advanced races.
+    const up = decided(
+      leaderless({ local: replica({ upstream: null, streaming: false, positionLsn: '0/6000000' }) }),
+    );
+    assert.equal(up.kind, 'race');
+  });
+
   it('waits while an operation is under way, but still fences', () => {
     const down = { kind: 'stopped', standby: false, initialized: true } as const;
     const leader = decided(snap({ me: 'pg1', local: down, downSince: NOW - 5000, operation: 'restart' }));

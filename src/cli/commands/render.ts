@@ -10,6 +10,8 @@ import { renderHostBundle } from '../../deploy/render-host-bundle.js';
 import { renderSystemdBundle } from '../../deploy/render-systemd-bundle.js';
 import { specText } from '../../cluster-spec/load-spec.js';
 import { resolveSecret } from '../../cluster/context/resolve-secret.js';
+import { ensureApiToken, readApiToken } from '../../ha/api-token.js';
+import { haPaths } from '../../ha/ha-services.js';
 import type { BundleCerts, BundleFile } from '../../deploy/render-host-bundle.js';
 import { writeBundle } from '../../deploy/write-bundle.js';
 import { PgreplError } from '../../errors.js';
@@ -82,12 +84,20 @@ export function runRenderSystemd(g: GlobalOptions, o: RenderOptions): Promise<nu
           ? {
               superuser: generated(spec.superuser.password, 'superuser'),
               replication: generated(spec.replication.password, 'replication'),
+              apiToken: apiToken(spec.stateDir),
             }
           : undefined,
       });
     },
     { needsPasswords: false },
   );
+}
+
+/** The agents' API token of this machine's state dir, made now if there is none (one per cluster). */
+function apiToken(stateDir: string): string {
+  const file = haPaths(stateDir).apiToken;
+  ensureApiToken(file);
+  return readApiToken(file) as string;
 }
 
 /**

@@ -125,7 +125,8 @@ export async function repoint(ctx: ClusterContext, node: NodeSpec, upstream: Nod
 }
 
 /** Turns a stopped data directory into a standby of `upstream`: its config plus standby.signal. */
-export function makeStandby(ctx: ClusterContext, node: NodeSpec, upstream: NodeSpec): void {
+/** Makes a stopped node a standby of `upstream`, or of no one (it replays what it holds, read-only). */
+export function makeStandby(ctx: ClusterContext, node: NodeSpec, upstream: NodeSpec | undefined): void {
   controlOf(ctx, node).makeStandby(configFor(ctx, node, upstream));
 }
 

@@ -151,6 +151,13 @@ export const DECISIONS: Readonly<Record<AgentDecision['kind'], DecisionTraits>> 
     fence: 'standby',
     executor: 'standby',
   },
+  'start-standby': {
+    runsAsPrimary: false,
+    changesServer: true,
+    changesKey: false,
+    fence: 'standby',
+    executor: 'standby',
+  },
   rejoin: {
     runsAsPrimary: false,
     changesServer: true,

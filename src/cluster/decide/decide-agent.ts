@@ -129,6 +129,11 @@ export type AgentDecision =
   /** Streams from `upstream`: the leader, or a switchover target before it takes over. */
   | { readonly kind: 'follow'; readonly upstream: string; readonly reason: string }
   | { readonly kind: 'start-replica'; readonly leader: string; readonly reason: string }
+  /**
+   * No one leads and its server is stopped (every host restarted, say): started as a standby of no
+   * one, read-only, so that it answers with the WAL it holds and the most advanced node is promoted.
+   */
+  | { readonly kind: 'start-standby'; readonly reason: string }
   | { readonly kind: 'rejoin'; readonly leader: string; readonly reason: string }
   /**
    * A switchover target that has not received the old leader's shutdown checkpoint yet (the leader
@@ -383,6 +388,14 @@ function asLeader(s: AgentSnapshot, leader: LeaderKey): AgentDecision {
 /** No leader: whether this replica races for the key, or who should and why it waits. */
 function failover(s: AgentSnapshot, dcs: DcsView): AgentDecision {
   const { local } = s;
+  // A stopped node cannot show what it holds; started read-only, it can be ranked and promoted
+  // like any replica (after every host restarted, nobody would lead otherwise).
+  if (local.kind === 'stopped' && local.initialized)
+    return {
+      kind: 'start-standby',
+      reason:
+        "no leader and this node's server is stopped: starting it read-only, a standby of no one, so that the most advanced node can be promoted",
+    };
   if (local.kind !== 'replica')
     return { kind: 'wait', reason: 'no leader; this node is no running replica to promote' };
   if (s.noFailover || s.failoverPriority === 0)

@@ -11,9 +11,9 @@ for f in tls/ca.crt tls/db2.crt tls/db2.key; do
     echo "put $f here first: \`pgrepl render systemd --with-secrets\` includes the key" >&2; exit 1
   fi
 done
-for f in secrets/superuser.password secrets/replication.password; do
+for f in secrets/superuser.password secrets/replication.password secrets/api-token; do
   if [ ! -s "$f" ]; then
-    echo "put $f here first: every host needs the same passwords (render systemd --with-secrets includes them)" >&2; exit 1
+    echo "put $f here first: every host needs the same secrets (render systemd --with-secrets includes them)" >&2; exit 1
   fi
 done
 if [ ! -x /usr/bin/etcd ]; then echo "install etcd first (apt-get install etcd-server)" >&2; exit 1; fi
@@ -34,6 +34,8 @@ install -m 600 -o postgres -g postgres tls/db2.crt /etc/pgrepl/shop/agent-tls/cl
 install -m 600 -o postgres -g postgres tls/db2.key /etc/pgrepl/shop/agent-tls/client.key
 install -d -m 700 -o postgres -g postgres /var/lib/pgrepl/shop/secrets
 install -m 600 -o postgres -g postgres secrets/superuser.password secrets/replication.password /var/lib/pgrepl/shop/secrets/
+install -d -m 700 -o postgres -g postgres /var/lib/pgrepl/shop/ha
+install -m 600 -o postgres -g postgres secrets/api-token /var/lib/pgrepl/shop/ha/api-token
 install -d -m 700 -o etcd -g etcd /var/lib/pgrepl-etcd/shop
 install -m 644 etcd.conf.yml /etc/pgrepl/shop/etcd.conf.yml
 install -d -m 700 -o etcd -g etcd /etc/pgrepl/shop/etcd-tls
