@@ -6,7 +6,6 @@ import { labSettled } from '../helpers/lab-faults.js';
 import type { Lab } from '../helpers/lab.js';
 import { canMakeHosts } from '../helpers/netns-hosts.js';
 import type { TestHost } from '../helpers/netns-hosts.js';
-import { waitUntil } from '../helpers/test-cluster.js';
 
 /**
  * `render systemd` on three hosts (the lab: a network namespace and private disks each): every
@@ -56,21 +55,16 @@ describe(
       const pgVersion = '/var/lib/pgrepl/lab/data/n1/PG_VERSION';
       assert.equal(l.net.run(h1, ['test', '-e', pgVersion]).code, 0);
       assert.equal(l.net.run(h2, ['test', '-e', pgVersion]).code, 1);
-      const ops = async () =>
-        (JSON.parse((await l.cli(['history', '--json'])).stdout) as { op: string; node: string }[])
-          .map((e) => `${e.op} ${e.node}`)
-          .sort();
-      // The old primary stopped cleanly to hand over, and rejoined as a replica: its agent records
-      // that once it streams, which may be just after status saw it stream.
-      const expected = ['initialize n1', 'rejoin n1', 'rejoin n2', 'rejoin n3', 'switchover n2'];
-      await waitUntil(
-        async () => (await ops()).length >= expected.length,
-        30_000,
-        'the rejoin of n1 recorded',
-      ).catch(async (err: Error) => {
-        throw new Error(`${err.message}: ${(await ops()).join(', ')}\n${l.logs()}`, { cause: err });
-      });
-      assert.deepEqual(await ops(), expected);
+      const r = await l.cli(['history', '--json']);
+      const ops = (JSON.parse(r.stdout) as { op: string; node: string }[]).map((e) => `${e.op} ${e.node}`);
+      // The old primary, stopped cleanly to hand over, either started read-only at once and
+      // followed n2 (nothing to record) or was rejoined to it once n2 led: both are fine.
+      assert.deepEqual(ops.filter((o) => o !== 'rejoin n1').sort(), [
+        'initialize n1',
+        'rejoin n2',
+        'rejoin n3',
+        'switchover n2',
+      ]);
     });
   },
 );
