@@ -29,9 +29,13 @@ export async function runFault(lab: Lab, fault: LabFault, o: { leadMs?: number }
     await sleep(o.leadMs ?? 1000);
     const at = Date.now();
     await fault.inject(lab, lab.host(leaderBefore));
-    if (fault.failsOver) await labFailedOver(lab, leaderBefore, 30_000);
-    else await sleep(fault.holdMs);
-    await fault.heal(lab, lab.host(leaderBefore));
+    try {
+      if (fault.failsOver) await labFailedOver(lab, leaderBefore, 30_000);
+      else await sleep(fault.holdMs);
+    } finally {
+      // Healed even when no other leader came: the next run must not start on a broken lab.
+      await fault.heal(lab, lab.host(leaderBefore));
+    }
     const leaderAfter = await labSettled(lab, 90_000);
     // Writes on the cluster as it is now, before the client stops.
     await sleep(1000);
