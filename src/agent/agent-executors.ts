@@ -367,8 +367,16 @@ export function agentExecutors(h: ExecutorHost): { readonly [K in AgentDecision[
     },
 
     rejoin: async () => {
-      // On a host of its own nothing else wrote the passfiles the clone and the rewind read.
-      await runRejoin(prepareStateDir(h.ctx, { roleHasPassword: false }), h.node.name, { reclone: false });
+      try {
+        // On a host of its own nothing else wrote the passfiles the clone and the rewind read.
+        await runRejoin(prepareStateDir(h.ctx, { roleHasPassword: false }), h.node.name, { reclone: false });
+      } finally {
+        // A re-clone moves the old data directory aside for the operator (`pgrepl clean`); an agent
+        // re-clones with no one there to clean, so it keeps the newest copy alone: every earlier
+        // one would stay until the disk is full (a soak filled a host's disk so).
+        const old = control().movedAside();
+        for (const dir of old.slice(0, -1)) control().removeMovedAside(dir);
+      }
     },
 
     'make-slots': async (d) => {

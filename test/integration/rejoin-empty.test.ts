@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { rmSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { haAgents, haveEtcd } from '../helpers/ha-agents.js';
 import type { TestCluster as Cluster } from '../helpers/test-cluster.js';
@@ -63,10 +63,18 @@ describe(
       assert.equal(stop.code, 0, stop.stderr);
       await waitUntil(() => c.postmasterPid(replica) === null, 10_000, `${replica} to stop`);
       rmSync(c.dataDir(replica), { recursive: true, force: true });
+      // Copies earlier re-clones moved aside: the agent keeps only the newest.
+      const aside = (at: string) => `${c.dataDir(replica)}.pgrepl-old-${at}`;
+      for (const at of ['2026-01-01T00-00-00-000Z', '2026-02-01T00-00-00-000Z'])
+        mkdirSync(aside(at), { recursive: true });
       const start = await c.cli(['start', replica]);
       assert.equal(start.code, 0, start.stderr);
       await agents.settled();
       assert.equal(await count(c, replica), 300);
+      assert.deepEqual(
+        [aside('2026-01-01T00-00-00-000Z'), aside('2026-02-01T00-00-00-000Z')].map(existsSync),
+        [false, true],
+      );
     });
   },
 );
