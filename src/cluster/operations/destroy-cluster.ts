@@ -1,7 +1,7 @@
 import { existsSync, readdirSync, rmdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { childRecordsDir } from '../context/child-records.js';
-import { readState, statePath } from '../store/cluster-state.js';
+import { createdDirsPath, readState, statePath } from '../store/cluster-state.js';
 import { statePaths } from '../context/cluster-context.js';
 import { historyPath, journalPath } from '../store/file-store.js';
 import { controlOf } from '../actions/control-of.js';
@@ -41,6 +41,7 @@ export async function destroyCluster(ctx: ClusterContext): Promise<DestroyResult
     paths.secretsDir,
     paths.logsDir,
     statePath(ctx.spec.stateDir),
+    createdDirsPath(ctx.spec.stateDir),
     journalPath(ctx.spec.stateDir),
     historyPath(ctx.spec.stateDir),
     childRecordsDir(ctx.spec.stateDir),

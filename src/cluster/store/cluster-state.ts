@@ -1,8 +1,9 @@
-import { readFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { RunAs } from '../../postgres/command-runner.js';
 import type { RecordedInstallation } from '../../postgres/find-binaries.js';
-import { writeOwnedFile } from '../../postgres/owned-paths.js';
+import { ensureOwnedDir, writeOwnedFile } from '../../postgres/owned-paths.js';
 
 /** What pgrepl remembers between commands, in <stateDir>/state.json. */
 export interface ClusterState {
@@ -18,18 +19,36 @@ export interface ClusterState {
 
 export const statePath = (stateDir: string) => join(stateDir, 'state.json');
 
+/**
+ * One file per directory pgrepl created, naming it: agents on one machine create data directories
+ * at the same time, and a read-modify-write of state.json by each would lose all but one of them.
+ */
+export const createdDirsPath = (stateDir: string) => join(stateDir, 'created');
+
+function createdMarkers(stateDir: string): string[] {
+  try {
+    // Markers only: never a temporary file of a write under way, which may hold half a path.
+    return readdirSync(createdDirsPath(stateDir))
+      .filter((f) => /^[0-9a-f]{32}$/.test(f))
+      .map((f) => readFileSync(join(createdDirsPath(stateDir), f), 'utf8').trim());
+  } catch {
+    return [];
+  }
+}
+
 export function readState(stateDir: string, cluster: string): ClusterState {
+  const markers = createdMarkers(stateDir);
   try {
     const parsed = JSON.parse(readFileSync(statePath(stateDir), 'utf8')) as Partial<ClusterState>;
     return {
       version: 1,
       cluster: parsed.cluster ?? cluster,
-      createdDirs: parsed.createdDirs ?? [],
+      createdDirs: [...new Set([...(parsed.createdDirs ?? []), ...markers])],
       fenced: parsed.fenced ?? [],
       ...(parsed.installation ? { installation: parsed.installation } : {}),
     };
   } catch {
-    return { version: 1, cluster, createdDirs: [], fenced: [] };
+    return { version: 1, cluster, createdDirs: markers, fenced: [] };
   }
 }
 
@@ -40,9 +59,10 @@ export function recordCreatedDir(
   dir: string,
   runAs: RunAs | undefined,
 ): void {
-  const state = readState(stateDir, cluster);
-  if (state.createdDirs.includes(dir)) return;
-  writeState(stateDir, { ...state, createdDirs: [...state.createdDirs, dir] }, runAs);
+  if (readState(stateDir, cluster).createdDirs.includes(dir)) return;
+  ensureOwnedDir(createdDirsPath(stateDir), 0o700, runAs);
+  const name = createHash('sha256').update(dir).digest('hex').slice(0, 32);
+  writeOwnedFile(join(createdDirsPath(stateDir), name), `${dir}\n`, 0o600, runAs);
 }
 
 function writeState(stateDir: string, state: ClusterState, runAs: RunAs | undefined): void {
