@@ -36,6 +36,22 @@ export function haStore(etcd: EtcdClient, cluster: string) {
     put: { key, value: JSON.stringify(value), ...(lease ? { lease } : {}) },
   });
   const leaderValue = (node: string, ready: boolean, followable: boolean) => ({ node, ready, followable });
+  /** Creates the initialize key unless it exists: true when this call created it. */
+  const createInitialize = async (marker: InitializeMarker) =>
+    (
+      await etcd.txn({
+        compare: [{ key: keys.initialize, createRevision: 0 }],
+        success: [put(keys.initialize, initializeValue(marker))],
+      })
+    ).succeeded;
+  /** Runs `success` while the initialize key still holds `claim`: true when it did. */
+  const onClaim = async (claim: InitializeMarker, success: EtcdOp[]) =>
+    (
+      await etcd.txn({
+        compare: [{ key: keys.initialize, value: JSON.stringify(initializeValue(claim)) }],
+        success,
+      })
+    ).succeeded;
 
   return {
     keys,
@@ -114,40 +130,17 @@ export function haStore(etcd: EtcdClient, cluster: string) {
      * Claims the initialization of a cluster with no data yet: true when this agent won (the key
      * did not exist), false when another agent claimed it first or data exists somewhere.
      */
-    claimInitialize: async (node: string, at: number): Promise<boolean> =>
-      (
-        await etcd.txn({
-          compare: [{ key: keys.initialize, createRevision: 0 }],
-          success: [put(keys.initialize, initializeValue({ node, at, done: false }))],
-        })
-      ).succeeded,
+    claimInitialize: (node: string, at: number) => createInitialize({ node, at, done: false }),
     /** The claimant's cluster exists: no one initializes it again, not even the claimant. */
-    finishInitialize: async (claim: InitializeMarker): Promise<boolean> =>
-      (
-        await etcd.txn({
-          compare: [{ key: keys.initialize, value: JSON.stringify(initializeValue(claim)) }],
-          success: [put(keys.initialize, initializeValue({ ...claim, done: true }))],
-        })
-      ).succeeded,
+    finishInitialize: (claim: InitializeMarker) =>
+      onClaim(claim, [put(keys.initialize, initializeValue({ ...claim, done: true }))]),
     /** Gives up a claim whose initialization failed (its partial data moved aside): anyone may race again. */
-    abandonInitialize: async (claim: InitializeMarker): Promise<boolean> =>
-      (
-        await etcd.txn({
-          compare: [{ key: keys.initialize, value: JSON.stringify(initializeValue(claim)) }],
-          success: [{ delete: { key: keys.initialize } }],
-        })
-      ).succeeded,
+    abandonInitialize: (claim: InitializeMarker) => onClaim(claim, [{ delete: { key: keys.initialize } }]),
     /**
      * An agent that finds its node holding data records that the cluster exists, unless someone did:
      * a cluster made by `up`, or before the key existed, is then never initialized a second time.
      */
-    markInitialized: async (node: string, at: number): Promise<boolean> =>
-      (
-        await etcd.txn({
-          compare: [{ key: keys.initialize, createRevision: 0 }],
-          success: [put(keys.initialize, initializeValue({ node, at, done: true }))],
-        })
-      ).succeeded,
+    markInitialized: (node: string, at: number) => createInitialize({ node, at, done: true }),
 
     /** An agent's record of its node, on its own lease: gone when the agent is. */
     publishMember: (record: MemberRecord, lease: string) =>

@@ -1,7 +1,8 @@
 import { parseDocument } from 'yaml';
 import { isAbsolute } from 'node:path';
-import type { ClusterSpec, NodeSpec } from '../cluster-spec/cluster-spec.js';
+import type { ClusterSpec, NodeSpec, TlsFiles } from '../cluster-spec/cluster-spec.js';
 import { PgreplError } from '../errors.js';
+import { tlsFilesIn } from '../cluster/context/node-hosts.js';
 import { tlsBundleFiles } from './render-host-bundle.js';
 import type { BundleCerts, BundleFile } from './render-host-bundle.js';
 
@@ -24,6 +25,9 @@ export interface SystemdBundleInput {
 const ETCD_CLIENT_PORT = 2379;
 const ETCD_PEER_PORT = 2380;
 
+/** A CA, a certificate and its key in `dir` (the layout of pgrepl's own), the pair named `name`. */
+const tlsTrio = (dir: string, name: string) => ({ dir, files: tlsFilesIn(dir, name) });
+
 /** Where a host keeps what the bundle installs. */
 export function systemdPaths(cluster: string) {
   const etc = `/etc/pgrepl/${cluster}`;
@@ -31,10 +35,10 @@ export function systemdPaths(cluster: string) {
     etc,
     spec: `${etc}/pgrepl.yaml`,
     etcdConf: `${etc}/etcd.conf.yml`,
-    /** The member's TLS files, owned by etcd's OS user. */
-    etcdTls: `${etc}/etcd-tls`,
+    /** The member's TLS files (its node's certificate), owned by etcd's OS user. */
+    etcdTls: tlsTrio(`${etc}/etcd-tls`, 'member'),
     /** The agent's etcd client certificate: its node's, owned by PostgreSQL's OS user. */
-    agentTls: `${etc}/agent-tls`,
+    agentTls: tlsTrio(`${etc}/agent-tls`, 'client'),
     agentEnv: `${etc}/agent.env`,
     stateDir: `/var/lib/pgrepl/${cluster}`,
     etcdData: `/var/lib/pgrepl-etcd/${cluster}`,
@@ -81,7 +85,7 @@ export function renderSystemdBundle(i: SystemdBundleInput): BundleFile[] {
   const hostSpec = renderHostSpec(i, {
     stateDir: p.stateDir,
     etcd: members.map(clientUrl),
-    etcdTls: tls && members.length > 0 ? agentTlsFiles(p) : undefined,
+    etcdTls: tls && members.length > 0 ? p.agentTls.files : undefined,
   });
   const files: BundleFile[] = LANGS.map(({ lang, file }) => ({
     path: file,
@@ -121,10 +125,6 @@ export function renderSystemdBundle(i: SystemdBundleInput): BundleFile[] {
   return files;
 }
 
-function agentTlsFiles(p: ReturnType<typeof systemdPaths>) {
-  return { ca: `${p.agentTls}/ca.crt`, cert: `${p.agentTls}/client.crt`, key: `${p.agentTls}/client.key` };
-}
-
 /**
  * The spec as every host reads it: the state under /var/lib/pgrepl/<cluster>, data directories there
  * unless the spec gives absolute ones, and the bundle's etcd members with the agent's client
@@ -132,7 +132,7 @@ function agentTlsFiles(p: ReturnType<typeof systemdPaths>) {
  */
 function renderHostSpec(
   i: SystemdBundleInput,
-  o: { stateDir: string; etcd: string[]; etcdTls: Record<string, string> | undefined },
+  o: { stateDir: string; etcd: string[]; etcdTls: TlsFiles | undefined },
 ): string {
   const doc = parseDocument(i.specText);
   doc.setIn(['stateDir'], o.stateDir);
@@ -227,9 +227,9 @@ function etcdConfig(
     o.tls
       ? [
           `${what}:`,
-          `  cert-file: ${p.etcdTls}/member.crt`,
-          `  key-file: ${p.etcdTls}/member.key`,
-          `  trusted-ca-file: ${p.etcdTls}/ca.crt`,
+          `  cert-file: ${p.etcdTls.files.cert}`,
+          `  key-file: ${p.etcdTls.files.key}`,
+          `  trusted-ca-file: ${p.etcdTls.files.ca}`,
           '  client-cert-auth: true',
         ]
       : [];
@@ -313,13 +313,7 @@ function installScript(
       `install -m 600 -o postgres -g postgres ${own.join(' ')} ${p.stateDir}/tls/`,
     );
   // The agent's client certificate for the bundle's etcd: its node's own.
-  if (tls && members.length > 0)
-    lines.push(
-      `install -d -m 700 -o postgres -g postgres ${p.agentTls}`,
-      `install -m 600 -o postgres -g postgres tls/ca.crt ${p.agentTls}/ca.crt`,
-      `install -m 600 -o postgres -g postgres tls/${node.name}.crt ${p.agentTls}/client.crt`,
-      `install -m 600 -o postgres -g postgres tls/${node.name}.key ${p.agentTls}/client.key`,
-    );
+  if (tls && members.length > 0) lines.push(...installTls(node, 'postgres', p.agentTls));
   if (generated.length > 0)
     lines.push(
       `install -d -m 700 -o postgres -g postgres ${p.stateDir}/secrets`,
@@ -334,13 +328,7 @@ function installScript(
       `install -d -m 700 -o etcd -g etcd ${p.etcdData}`,
       `install -m 644 etcd.conf.yml ${p.etcdConf}`,
     );
-    if (tls)
-      lines.push(
-        `install -d -m 700 -o etcd -g etcd ${p.etcdTls}`,
-        `install -m 600 -o etcd -g etcd tls/ca.crt ${p.etcdTls}/ca.crt`,
-        `install -m 600 -o etcd -g etcd tls/${node.name}.crt ${p.etcdTls}/member.crt`,
-        `install -m 600 -o etcd -g etcd tls/${node.name}.key ${p.etcdTls}/member.key`,
-      );
+    if (tls) lines.push(...installTls(node, 'etcd', p.etcdTls));
     lines.push(`install -m 644 ${p.etcdUnit} /etc/systemd/system/${p.etcdUnit}`);
   }
   lines.push(
@@ -354,6 +342,17 @@ function installScript(
     '',
   );
   return lines.join('\n');
+}
+
+/** install.sh's lines that put the bundle's CA and node certificate and key where `to` names them, owned by `user`. */
+function installTls(node: NodeSpec, user: string, to: ReturnType<typeof tlsTrio>): string[] {
+  const as = `-o ${user} -g ${user}`;
+  return [
+    `install -d -m 700 ${as} ${to.dir}`,
+    `install -m 600 ${as} tls/ca.crt ${to.files.ca}`,
+    `install -m 600 ${as} tls/${node.name}.crt ${to.files.cert}`,
+    `install -m 600 ${as} tls/${node.name}.key ${to.files.key}`,
+  ];
 }
 
 /** The READMEs' sentences; the commands are the same in both languages. */

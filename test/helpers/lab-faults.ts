@@ -1,4 +1,4 @@
-import type { Lab } from './lab.js';
+import type { Lab, LabStatus } from './lab.js';
 import type { TestHost } from './netns-hosts.js';
 import { waitUntil } from './test-cluster.js';
 
@@ -121,37 +121,38 @@ export const LAB_FAULTS: readonly LabFault[] = [
   },
 ];
 
-/** Waits until one node is primary and every other streams from it; returns the primary. */
-export async function labSettled(lab: Lab, timeoutMs: number, other?: string): Promise<string> {
+/**
+ * Waits until the lab's status (as the operator reads it) has a primary that `done` accepts;
+ * returns it. On a timeout the error carries the end of every agent's log.
+ */
+async function labPrimaryWhen(
+  lab: Lab,
+  timeoutMs: number,
+  what: string,
+  done: (st: LabStatus & { primary: string }) => boolean,
+): Promise<string> {
   let primary = '';
   await waitUntil(
     async () => {
       const st = await lab.status().catch(() => null);
-      if (!st?.primary || (other !== undefined && st.primary === other)) return false;
+      if (!st?.primary || !done({ ...st, primary: st.primary })) return false;
       primary = st.primary;
-      return st.nodes.filter((n) => n.name !== st.primary).every((n) => n.state === 'streaming');
+      return true;
     },
     timeoutMs,
-    other === undefined ? 'one primary, every other node streaming' : `a primary other than ${other}`,
+    what,
   ).catch((err: Error) => {
     throw new Error(`${err.message}\n${lab.logs()}`, { cause: err });
   });
   return primary;
 }
 
+/** Waits until one node is primary and every other streams from it; returns the primary. */
+export const labSettled = (lab: Lab, timeoutMs: number): Promise<string> =>
+  labPrimaryWhen(lab, timeoutMs, 'one primary, every other node streaming', (st) =>
+    st.nodes.filter((n) => n.name !== st.primary).every((n) => n.state === 'streaming'),
+  );
+
 /** Waits until a node other than `old` answers as the primary (the others need not stream yet). */
-export async function labFailedOver(lab: Lab, old: string, timeoutMs: number): Promise<string> {
-  let primary = '';
-  await waitUntil(
-    async () => {
-      const st = await lab.status().catch(() => null);
-      primary = st?.primary ?? '';
-      return primary !== '' && primary !== old;
-    },
-    timeoutMs,
-    `a primary other than ${old}`,
-  ).catch((err: Error) => {
-    throw new Error(`${err.message}\n${lab.logs()}`, { cause: err });
-  });
-  return primary;
-}
+export const labFailedOver = (lab: Lab, old: string, timeoutMs: number): Promise<string> =>
+  labPrimaryWhen(lab, timeoutMs, `a primary other than ${old}`, (st) => st.primary !== old);

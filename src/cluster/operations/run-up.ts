@@ -122,11 +122,6 @@ export async function applyUp(ctx: ClusterContext, up: UpPlan): Promise<UpResult
 }
 
 /**
- * Refuses, before anything is written, a spec whose settings the PostgreSQL binary in use rejects
- * (an unknown name, a bad type, a value out of range): written to every node, such a setting would
- * only fail at the next restart, in the middle of a switchover.
- */
-/**
  * Whether the plan creates the cluster (no node holds data yet): with agents, they form it
  * themselves (`up --ha` then only prepares what they need and starts them).
  */
@@ -213,6 +208,11 @@ export async function waitFormed(
   );
 }
 
+/**
+ * Refuses, before anything is written, a spec whose settings the PostgreSQL binary in use rejects
+ * (an unknown name, a bad type, a value out of range): written to every node, such a setting would
+ * only fail at the next restart, in the middle of a switchover.
+ */
 async function assertSettingsAccepted(ctx: ClusterContext): Promise<void> {
   const bad = await checkSettings(ctx.env, ctx.spec.settings);
   if (bad.length === 0) return;
