@@ -10,11 +10,12 @@ import {
   mkdtempSync,
   openSync,
   readFileSync,
+  readdirSync,
   rmSync,
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { makeTestHosts } from './netns-hosts.js';
 import type { TestHost, TestHosts } from './netns-hosts.js';
@@ -82,6 +83,29 @@ function homeOf(user: string): string {
 
 const LAB_CLIENT = join(dirname(fileURLToPath(import.meta.url)), 'lab-client.js');
 
+/**
+ * PGREPL_LAB_KEEP=DIR: before a lab goes, every host's logs (agent, etcd, fence watchdog,
+ * PostgreSQL) are copied to DIR/<lab>/, to read after a failing run; the hosts' disks go with them.
+ */
+function keepLogs(net: TestHosts, base: string): void {
+  const keep = process.env['PGREPL_LAB_KEEP'];
+  if (!keep) return;
+  const to = join(keep, basename(base));
+  mkdirSync(to, { recursive: true });
+  for (const f of readdirSync(base)) if (f.endsWith('.log')) copyFileSync(join(base, f), join(to, f));
+  for (const h of net.hosts) {
+    mkdirSync(join(to, h.name), { recursive: true });
+    net.run(h, [
+      'sh',
+      '-c',
+      'cd "$1" && find . -name "*.log" -exec cp --parents {} "$2" \\;',
+      'sh',
+      `/var/lib/pgrepl/${CLUSTER}`,
+      join(to, h.name),
+    ]);
+  }
+}
+
 export async function makeLab(o: LabOptions = {}): Promise<Lab> {
   const names = o.names ?? ['n1', 'n2', 'n3'];
   const base = mkdtempSync(join(tmpdir(), 'pgrepl-lab-'));
@@ -92,6 +116,7 @@ export async function makeLab(o: LabOptions = {}): Promise<Lab> {
   const path = `${bin}:/usr/sbin:/usr/bin:/sbin:/bin`;
   const env = { XDG_CACHE_HOME: join(base, 'cache') };
   const destroy = () => {
+    if (net) keepLogs(net, base);
     net?.destroy();
     rmSync(base, { recursive: true, force: true });
   };
