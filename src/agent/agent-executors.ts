@@ -17,6 +17,7 @@ import {
 } from '../cluster/actions/topology-actions.js';
 import type { AgentDecision } from '../cluster/decide/decide-agent.js';
 import { replicaPosition } from '../cluster/decide/replica-position.js';
+import { pendingSyncSet } from '../cluster/decide/decide-sync-set.js';
 import { runRejoin } from '../cluster/operations/run-rejoin.js';
 import { runInitialize } from '../cluster/operations/run-initialize.js';
 import type { HaStore } from '../dcs/ha-store.js';
@@ -72,6 +73,22 @@ const AWAIT_OWN_SERVER_MS = 1000;
 export function agentExecutors(h: ExecutorHost): { readonly [K in AgentDecision['kind']]: Execute<K> } {
   const control = () => controlOf(h.ctx, h.node);
 
+  /** The synchronous set this agent recorded as pending with its key, until it announces. */
+  let pendingSet: SyncSet | null = null;
+
+  /**
+   * What a new leader records with its key: its set, pending (RecordedSyncSet.replaces) while no
+   * standby may follow it, so that a failure before its announcement leaves the old set in force.
+   */
+  const syncWithKey = (s: HaState | null, followable: boolean) => {
+    const set = h.syncSetToRecord();
+    pendingSet = followable ? null : set;
+    return {
+      sync: set === null || followable ? set : pendingSyncSet(set, s?.view.sync ?? null),
+      syncRevision: s?.syncRevision ?? 0,
+    };
+  };
+
   /** Records the leader's position, unless etcd holds it already (`known`: what this loop read). */
   const recordLeaderPosition = async (self: SelfObservation, known?: DcsView['lastLeaderLsn']) => {
     if (self.local.kind !== 'primary' || self.local.lsn === null) return;
@@ -82,9 +99,14 @@ export function agentExecutors(h: ExecutorHost): { readonly [K in AgentDecision[
 
   /** Marks the key ready and records the leader's position; returns the server as it then is. */
   const announce = async (s: HaState | null): Promise<SelfObservation> => {
-    if (!(await h.store.announceLeader(h.node.name, h.leaseId, null)))
+    // Its pending synchronous set comes into force with the announcement: replicas may follow now.
+    const read = s?.view.leader?.node === h.node.name ? s.view.sync : null;
+    const settle =
+      pendingSet ?? (read?.replaces !== undefined ? { count: read.count, standbys: read.standbys } : null);
+    if (!(await h.store.announceLeader(h.node.name, h.leaseId, null, settle)))
       throw new PgreplError('E_NOT_LEADER', 'the leader key is no longer on my lease: not announcing');
     h.leaderGoneAt = null;
+    pendingSet = null;
     const self = await observeSelf(h.ctx, h.node, h.session);
     await recordLeaderPosition(self);
     // A switchover to this node is done.
@@ -153,14 +175,14 @@ export function agentExecutors(h: ExecutorHost): { readonly [K in AgentDecision[
   };
 
   return {
-    'take-key': async () => {
+    'take-key': async (_d, s) => {
       const lease = h.leaseId;
       const taken = await h.store.takeLeader({
         node: h.node.name,
         lease,
         ready: true,
         followable: true,
-        sync: h.syncSetToRecord(),
+        ...syncWithKey(s, true),
       });
       if (taken) h.keyOnLease = lease;
     },
@@ -171,12 +193,13 @@ export function agentExecutors(h: ExecutorHost): { readonly [K in AgentDecision[
       const lease = h.leaseId;
       // The synchronous set goes with the key: recorded before this server can acknowledge a
       // commit, in one etcd write rather than two on the way to the promotion.
+      const followable = sw?.to === h.node.name && h.slotsMadeFor === sw.at;
       const won = await h.store.takeLeader({
         node: h.node.name,
         lease,
         ready: false,
-        followable: sw?.to === h.node.name && h.slotsMadeFor === sw.at,
-        sync: h.syncSetToRecord(),
+        followable,
+        ...syncWithKey(s, followable),
       });
       if (!won) return;
       h.keyOnLease = lease;
@@ -204,7 +227,7 @@ export function agentExecutors(h: ExecutorHost): { readonly [K in AgentDecision[
           lease,
           ready: false,
           followable: false,
-          sync: h.syncSetToRecord(),
+          ...syncWithKey(s, false),
         });
         if (!taken)
           throw new PgreplError(
@@ -253,8 +276,11 @@ export function agentExecutors(h: ExecutorHost): { readonly [K in AgentDecision[
 
     promote: async (_d, s) => {
       // Holding the key already: the synchronous set is recorded before the promotion, in a write
-      // fenced by the key. A key lost meanwhile records nothing and promotes nothing.
-      const set = h.syncSetToRecord();
+      // fenced by the key, pending while no standby may follow it (the set in force it read, this
+      // agent's own pending record's included, stays so). A key lost meanwhile records nothing and
+      // promotes nothing.
+      const followable = s?.view.leader?.followable === true;
+      const { sync: set } = syncWithKey(s, followable);
       if (set !== null && !(await h.store.recordSyncSet(h.leaseId, set)))
         throw new PgreplError('E_NOT_LEADER', 'the leader key is no longer on my lease: not promoting');
       await promoteSelf(s);

@@ -6,7 +6,7 @@ import { adminTarget, requireSuperuserPassword } from '../cluster/context/cluste
 import type { ClusterContext } from '../cluster/context/cluster-context.js';
 import { controlOf } from '../cluster/actions/control-of.js';
 import { DECISIONS } from '../cluster/decide/agent-decisions.js';
-import { decideAgent, needsPeers } from '../cluster/decide/decide-agent.js';
+import { decideAgent, needsPeers, promotionSetback } from '../cluster/decide/decide-agent.js';
 import type { AgentDecision, AgentSnapshot, Peer } from '../cluster/decide/decide-agent.js';
 import { haStore } from '../dcs/ha-store.js';
 import type { HaStore } from '../dcs/ha-store.js';
@@ -391,6 +391,7 @@ export class Agent {
       decision,
       ha: haState,
       slotsMadeFor: h.slotsMadeFor,
+      setback: promotionSetback({ lastFailure: this.lastFailure, now: ctx.clock.now() }),
     });
     if (this.lease)
       await this.publisher

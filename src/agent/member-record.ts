@@ -14,6 +14,8 @@ export function memberRecord(o: {
   readonly decision: AgentDecision;
   readonly ha: HaState | null;
   readonly slotsMadeFor: number | null;
+  /** Why it is no failover candidate for now, besides its server's own problem (promotionSetback). */
+  readonly setback: string | null;
 }): MemberRecord {
   const last = o.ha?.view.lastLeaderLsn?.lsn ?? null;
   const local = o.self.local;
@@ -25,7 +27,7 @@ export function memberRecord(o: {
     lsn,
     replayLsn: local.kind === 'replica' ? local.replayLsn : null,
     lagBytes: local.kind === 'replica' ? nonNegative(lsnDiff(last, lsn)) : null,
-    problem: local.kind === 'replica' ? local.problem : null,
+    problem: local.kind === 'replica' ? (local.problem ?? o.setback) : null,
     upstream: local.kind === 'replica' ? local.upstream : null,
     streaming: local.kind === 'replica' && local.streaming,
     slotsFor: o.slotsMadeFor,

@@ -16,6 +16,8 @@ export interface EtcdKv {
 
 export type EtcdCompare =
   | { readonly key: string; readonly createRevision: number }
+  /** 0: the key does not exist. */
+  | { readonly key: string; readonly modRevision: number }
   | { readonly key: string; readonly value: string }
   | { readonly key: string; readonly lease: string };
 
@@ -125,6 +127,7 @@ function toCompare(c: EtcdCompare): object {
   const key = b64(c.key);
   if ('createRevision' in c)
     return { key, target: 'CREATE', result: 'EQUAL', createRevision: String(c.createRevision) };
+  if ('modRevision' in c) return { key, target: 'MOD', result: 'EQUAL', modRevision: String(c.modRevision) };
   if ('value' in c) return { key, target: 'VALUE', result: 'EQUAL', value: b64(c.value) };
   return { key, target: 'LEASE', result: 'EQUAL', lease: c.lease };
 }

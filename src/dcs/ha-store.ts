@@ -9,6 +9,7 @@ import type {
   LeaderPosition,
   MemberRecord,
   SwitchoverRequest,
+  RecordedSyncSet,
   SyncSet,
 } from './ha-values.js';
 
@@ -72,17 +73,23 @@ export function haStore(etcd: EtcdClient, cluster: string) {
     /**
      * Takes the free leader key on `lease` (compare: it does not exist), with the synchronous set
      * of the new leader's server in the same transaction: recorded before that server can
-     * acknowledge a commit. False: someone holds it.
+     * acknowledge a commit. `syncRevision`: the set's mod revision as the caller read it, whose
+     * decision (and whose set in force, kept in a pending record) a newer one would make stale.
+     * False: someone holds the key, or the set changed since.
      */
     async takeLeader(o: {
       node: string;
       lease: string;
       ready: boolean;
       followable: boolean;
-      sync: SyncSet | null;
+      sync: RecordedSyncSet | null;
+      syncRevision: number;
     }): Promise<boolean> {
       const won = await etcd.txn({
-        compare: [{ key: keys.leader, createRevision: 0 }],
+        compare: [
+          { key: keys.leader, createRevision: 0 },
+          ...(o.sync ? [{ key: keys.sync, modRevision: o.syncRevision }] : []),
+        ],
         success: [
           ...(o.sync ? [put(keys.sync, o.sync)] : []),
           put(keys.leader, leaderValue(o.node, o.ready, o.followable), o.lease),
@@ -91,9 +98,18 @@ export function haStore(etcd: EtcdClient, cluster: string) {
       return won.succeeded;
     },
 
-    /** Marks the key ready (promoted, slots made: replicas may follow), with the position reached. */
-    announceLeader: (node: string, lease: string, position: LeaderPosition | null) =>
+    /**
+     * Marks the key ready (promoted, slots made: replicas may follow), with the position reached;
+     * `sync`: the set its pending record named, now in force, in the same write.
+     */
+    announceLeader: (
+      node: string,
+      lease: string,
+      position: LeaderPosition | null,
+      sync: SyncSet | null = null,
+    ) =>
       fenced(lease, [
+        ...(sync ? [put(keys.sync, sync)] : []),
         put(keys.leader, leaderValue(node, true, true), lease),
         ...(position ? [put(keys.lastLeaderLsn, position)] : []),
       ]),
@@ -260,6 +276,7 @@ async function readHaState(client: EtcdClient, keys: HaKeys): Promise<HaState> {
     leaderLease: leaderKv?.lease ?? null,
     switchoverRefused: sw?.refused ?? null,
     revision,
+    syncRevision: byKey.get(keys.sync)?.modRevision ?? 0,
     changedRevision: kvs.reduce((max, kv) => Math.max(max, kv.modRevision), 0),
   };
 }

@@ -14,7 +14,7 @@ export function haKeys(cluster: string) {
     member: (node: string) => `${root}members/${node}`,
     /** The leader's last recorded position: `{ lsn, timeline, node, shutdownCheckpoint? }`. */
     lastLeaderLsn: `${root}optime`,
-    /** The standbys that may hold an acknowledged commit: `{ count, standbys }`. */
+    /** The standbys that may hold an acknowledged commit: `{ count, standbys, replaces? }`. */
     sync: `${root}sync`,
     /** Present: maintenance mode, agents observe only. */
     paused: `${root}paused`,
@@ -45,6 +45,18 @@ export type HaKeys = ReturnType<typeof haKeys>;
 export interface SyncSet {
   readonly count: number;
   readonly standbys: readonly string[];
+}
+
+/** A synchronous set as etcd records it. */
+export interface RecordedSyncSet extends SyncSet {
+  /**
+   * Present while the leader that recorded this set (with its key, before its promotion) has let no
+   * standby follow it: its server cannot yet have acknowledged a commit, so the set it replaced (null:
+   * none was) still says which standbys hold the last acknowledged ones. Its announcement drops it.
+   * A leader that fails before then leaves the old set in force, not one naming a node that may be
+   * gone, which no candidate could satisfy without it.
+   */
+  readonly replaces?: SyncSet | null;
 }
 
 /** The leader key: who holds it, on which lease, and in which term (the key's create revision). */
@@ -101,9 +113,9 @@ export interface DcsView {
   readonly lastLeaderLsn: LeaderPosition | null;
   /**
    * The standbys that may hold an acknowledged commit, as the leader recorded them (sync and
-   * quorum modes): any `count` of `standbys` acknowledged every commit.
+   * quorum modes): any `count` of `standbys` acknowledged every commit (syncSetInForce).
    */
-  readonly sync: SyncSet | null;
+  readonly sync: RecordedSyncSet | null;
   readonly paused: boolean;
   /**
    * A switchover an operator asked for (`pgrepl switchover`): the leader `from` hands over to `to`;
@@ -171,6 +183,8 @@ export interface HaState {
   /** Why the leader refused the switchover asked for; null when none was refused. */
   readonly switchoverRefused: string | null;
   readonly revision: number;
+  /** The synchronous set's mod revision (0: none recorded): a new leader's record replaces what it read. */
+  readonly syncRevision: number;
   /** The newest change under the cluster's root (the highest mod revision of its keys). */
   readonly changedRevision: number;
 }

@@ -31,19 +31,76 @@ describe(
       return store;
     };
 
+    /** The key for `node` on `lease`, running as primary already, in async mode (no set). */
+    const asPrimary = (node: string, lease: string) =>
+      ({ node, lease, ready: true, followable: true, sync: null, syncRevision: 0 }) as const;
+
     /** pg1 leads on its lease, which then ends (as if it had expired); pg2 takes the key. */
     const deposed = async () => {
       const s = fresh();
       const old = (await s.grantLease(60)).id;
-      assert.ok(await s.takeLeader({ node: 'pg1', lease: old, ready: true, followable: true, sync: null }));
+      assert.ok(await s.takeLeader(asPrimary('pg1', old)));
       assert.ok(await s.recordPosition(old, { lsn: '0/3000000', timeline: 1, node: 'pg1' }));
       await s.revokeLease(old);
       const next = (await s.grantLease(60)).id;
       const sync = { count: 1, standbys: ['pg1', 'pg3'] };
-      assert.ok(await s.takeLeader({ node: 'pg2', lease: next, ready: false, followable: false, sync }));
-      assert.ok(await s.announceLeader('pg2', next, { lsn: '0/4000000', timeline: 2, node: 'pg2' }));
+      // Pending until announced: no standby follows pg2 yet, pg1's set (none) stays in force.
+      const pending = { ...sync, replaces: null };
+      const read = await s.read();
+      assert.ok(
+        await s.takeLeader({
+          node: 'pg2',
+          lease: next,
+          ready: false,
+          followable: false,
+          sync: pending,
+          syncRevision: read.syncRevision,
+        }),
+      );
+      assert.deepEqual((await s.read()).view.sync, pending);
+      assert.ok(await s.announceLeader('pg2', next, { lsn: '0/4000000', timeline: 2, node: 'pg2' }, sync));
       return { s, old, next, sync };
     };
+
+    it('gives no one the key on a read of the synchronous set that is no longer current', async () => {
+      const s = fresh();
+      const stale = await s.read();
+      const first = (await s.grantLease(60)).id;
+      const set = { count: 1, standbys: ['pg2', 'pg3'] };
+      const sync = { ...set, replaces: null };
+      assert.ok(
+        await s.takeLeader({
+          node: 'pg1',
+          lease: first,
+          ready: false,
+          followable: false,
+          sync,
+          syncRevision: 0,
+        }),
+      );
+      assert.ok(await s.announceLeader('pg1', first, null, set));
+      assert.ok(await s.releaseLeader(first));
+      // pg2 decided on what it read before pg1 led: pg1's set, now in force, would be lost.
+      const second = (await s.grantLease(60)).id;
+      const taking = {
+        node: 'pg2',
+        lease: second,
+        ready: false,
+        followable: false,
+        sync: { count: 1, standbys: ['pg1', 'pg3'], replaces: null },
+      };
+      assert.equal(await s.takeLeader({ ...taking, syncRevision: stale.syncRevision }), false);
+      const now = await s.read();
+      assert.equal(now.view.leader, null);
+      assert.deepEqual(now.view.sync, set);
+      assert.ok(
+        await s.takeLeader({
+          ...taking,
+          sync: { ...taking.sync, replaces: set },
+          syncRevision: now.syncRevision,
+        }),
+      );
+    });
 
     it('refuses the old leader every write, and leaves what the new one recorded', async () => {
       const { s, old, next, sync } = await deposed();
@@ -62,10 +119,7 @@ describe(
 
     it('lets the holder write, and take nothing already held', async () => {
       const { s, old, next } = await deposed();
-      assert.equal(
-        await s.takeLeader({ node: 'pg1', lease: old, ready: true, followable: true, sync: null }),
-        false,
-      );
+      assert.equal(await s.takeLeader(asPrimary('pg1', old)), false);
       assert.ok(await s.recordPosition(next, { lsn: '0/5000000', timeline: 2, node: 'pg2' }));
       assert.ok(await s.releaseLeader(next, { position: { lsn: '0/6000000', timeline: 2, node: 'pg2' } }));
       const after = await s.read();
@@ -86,12 +140,12 @@ describe(
         }
       });
       const lease = (await s.grantLease(60)).id;
-      await s.takeLeader({ node: 'pg2', lease, ready: true, followable: true, sync: null });
+      await s.takeLeader({ node: 'pg2', lease, ready: true, followable: true, sync: null, syncRevision: 0 });
       await s.publishMember({ node: 'pg3' } as never, lease);
       await s.setPaused(true);
       await s.releaseLeader(lease);
       await watching;
-      assert.deepEqual(seen, ['control', 'member', 'control', 'control leader gone']);
+      await s.takeLeader(asPrimary('pg2', lease));
     });
   },
 );

@@ -5,6 +5,7 @@ import {
   RETRY_AFTER_FAILURE_MS,
   decideAgent,
   needsPeers,
+  promotionSetback,
   syncProblem,
 } from '../../src/cluster/decide/decide-agent.js';
 import type {
@@ -387,6 +388,45 @@ describe('the agent decision: failover', () => {
       leaderless({ mode: 'sync', dcs, peers: [peer('pg3', { inRecovery: null, positionLsn: null })] }),
     );
     assert.equal(silent.kind, 'wait', 'a standby that does not answer may hold the acknowledged commit');
+  });
+
+  it('steps a node whose promotion failed aside, and the others go past it', () => {
+    // pg2's server died while promoting (a full pg_wal): it does not race again at once, and says
+    // so in its member record; pg3, behind it in the ranking, no longer waits for it.
+    const failed = { kind: 'race', at: NOW - 2000 } as const;
+    const d = decided(leaderless({ lastFailure: failed }));
+    assert.equal(d.kind, 'wait');
+    assert.match(d.reason, /^race failed 2 s ago .* trying again in 3 s/);
+    assert.equal(decided(leaderless({ lastFailure: { ...failed, at: NOW - 5000 } })).kind, 'race');
+    const setback = promotionSetback({ lastFailure: failed, now: NOW });
+    assert.match(setback ?? '', /promotion failed/);
+    assert.equal(promotionSetback({ lastFailure: { kind: 'rejoin', at: NOW }, now: NOW }), null);
+    const pg3 = { me: 'pg3', specIndex: 2, local: replica({ positionLsn: '0/5000000' }) };
+    const ahead = peer('pg2', { positionLsn: '0/5000100' });
+    assert.equal(decided(leaderless({ ...pg3, peers: [ahead] })).kind, 'wait', 'pg2 goes first');
+    const other = decided(leaderless({ ...pg3, peers: [{ ...ahead, problem: setback }] }));
+    assert.equal(other.kind, 'race', other.reason);
+  });
+
+  it('judges by the set a leader replaced while that leader let no standby follow it', () => {
+    // pg3 won the key while pg1 was cut off, recorded pg1 and pg2 pending, and failed before it
+    // announced: it cannot have acknowledged a commit, so pg1's set (pg2 and pg3) still holds.
+    const pending = { count: 1, standbys: ['pg1', 'pg2'], replaces: { count: 1, standbys: ['pg2', 'pg3'] } };
+    const peers = [peer('pg1', { agentAlive: false, inRecovery: null, positionLsn: null }), peer('pg3')];
+    const d = decided(leaderless({ mode: 'sync', dcs: view({ leader: null, sync: pending }), peers }));
+    assert.equal(d.kind, 'race', d.reason);
+    const announced = { count: 1, standbys: ['pg1', 'pg2'] };
+    const held = decided(leaderless({ mode: 'sync', dcs: view({ leader: null, sync: announced }), peers }));
+    assert.equal(held.kind, 'wait', 'announced, pg3 may have acknowledged commits that only pg1 holds');
+    assert.match(held.reason, /may lack an acknowledged commit/);
+    const first = decided(
+      leaderless({
+        mode: 'sync',
+        dcs: view({ leader: null, sync: { ...announced, replaces: null } }),
+        peers,
+      }),
+    );
+    assert.equal(first.kind, 'race', 'the first leader replaced no set: nothing was acknowledged before it');
   });
 });
 

@@ -1,7 +1,13 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { asksAtLeastAsMuch, bridgeSyncSet, decideSyncSet } from '../../src/cluster/decide/decide-sync-set.js';
+import {
+  asksAtLeastAsMuch,
+  bridgeSyncSet,
+  decideSyncSet,
+  pendingSyncSet,
+  syncSetInForce,
+} from '../../src/cluster/decide/decide-sync-set.js';
 import type { SyncSet } from '../../src/dcs/ha-values.js';
 
 const recorded = { count: 1, standbys: ['pg2', 'pg3'] };
@@ -188,5 +194,20 @@ describe('which synchronous set the leader records (issue 31, defect 1)', () => 
       }),
       { numRuns: 2000 },
     );
+  });
+});
+
+describe('the set in force while a new leader is pending', () => {
+  it('keeps the oldest set in force through any number of leaders that failed before announcing', () => {
+    const first = { count: 1, standbys: ['pg2', 'pg3'] };
+    assert.deepEqual(syncSetInForce(first), first);
+    assert.equal(syncSetInForce(null), null);
+    const byPg2 = pendingSyncSet({ count: 1, standbys: ['pg1', 'pg3'] }, first);
+    assert.deepEqual(syncSetInForce(byPg2), first);
+    // pg2 failed before announcing; pg3 then won the key: pg1's set is still the one in force.
+    const byPg3 = pendingSyncSet({ count: 1, standbys: ['pg1', 'pg2'] }, byPg2);
+    assert.deepEqual(byPg3.replaces, first);
+    assert.deepEqual(syncSetInForce(byPg3), first);
+    assert.equal(syncSetInForce(pendingSyncSet(first, null)), null);
   });
 });

@@ -36,6 +36,7 @@ function state(
     leaderLease: 'L',
     switchoverRefused: null,
     revision: 9,
+    syncRevision: 0,
     changedRevision: 9,
   };
   const primary = node === 'pg1';

@@ -1,8 +1,9 @@
 import { parseLsn } from '../../postgres/lsn.js';
-import type { DcsView, LeaderKey } from '../../dcs/ha-values.js';
+import type { DcsView, LeaderKey, SyncSet } from '../../dcs/ha-values.js';
 import type { ReplicationMode } from '../../cluster-spec/cluster-spec.js';
 import { compareCandidates, failoverCandidate } from './rank-candidates.js';
 import { decideBootstrap } from './decide-bootstrap.js';
+import { syncSetInForce } from './decide-sync-set.js';
 
 /** The agent's own PostgreSQL, as it observed it this loop. */
 export type LocalServer =
@@ -165,8 +166,21 @@ export function decideAgent(s: AgentSnapshot): AgentDecision {
  * heavy (initdb, a clone of the whole primary), and what makes one fail (a port taken, a password,
  * a full disk) rarely goes away within a loop.
  */
-const PACED: ReadonlySet<AgentDecision['kind']> = new Set(['initialize', 'rejoin']);
+const PACED: ReadonlySet<AgentDecision['kind']> = new Set(['initialize', 'rejoin', 'race']);
 export const RETRY_AFTER_FAILURE_MS = 5000;
+
+/**
+ * Why this node is no failover candidate for now: its last race for the key failed (its server
+ * died while promoting: a full pg_wal, say). Published with its member record, so that the others
+ * do not wait for a node that goes before them but cannot be promoted; otherwise two such nodes
+ * take turns winning the key and failing while a healthy one waits.
+ */
+export function promotionSetback(s: Pick<AgentSnapshot, 'lastFailure' | 'now'>): string | null {
+  const f = s.lastFailure;
+  if (f?.kind !== 'race' || s.now - f.at >= RETRY_AFTER_FAILURE_MS) return null;
+  // Worded the same every loop: the member record is written again only when it says something new.
+  return `its promotion failed (its log says why): no failover candidate for ${RETRY_AFTER_FAILURE_MS / 1000} s after that`;
+}
 
 function paced(s: AgentSnapshot, d: AgentDecision): AgentDecision {
   const f = s.lastFailure;
@@ -457,8 +471,9 @@ function failover(s: AgentSnapshot, dcs: DcsView): AgentDecision {
         reason: `no leader; ${lag === null ? 'position unknown' : `${lag} bytes behind the last leader position ${last.lsn}`}, more than maximumLagOnFailover ${s.maximumLagOnFailover}`,
       };
   }
-  if (s.mode !== 'async' && dcs.sync && !forced) {
-    const why = syncProblem(s, dcs.sync, local.positionLsn);
+  const sync = syncSetInForce(dcs.sync);
+  if (s.mode !== 'async' && sync && !forced) {
+    const why = syncProblem(s, sync, local.positionLsn);
     if (why) return { kind: 'wait', reason: `no leader; ${why}` };
   }
   if (asked)
@@ -559,7 +574,7 @@ export function needsPeers(s: SnapshotBeforePeers): boolean {
  */
 export function syncProblem(
   s: Pick<AgentSnapshot, 'me' | 'peers'>,
-  sync: NonNullable<DcsView['sync']>,
+  sync: SyncSet,
   position: string | null,
 ): string | null {
   if (position === null) return 'its position is unknown';
