@@ -132,9 +132,21 @@ export function agentExecutors(h: ExecutorHost): { readonly [K in AgentDecision[
     // whose last segment promotion renamed to .partial: dying before then, it could not be rewound
     // (pg_rewind looks for that segment) and is re-cloned. The timed checkpoint can be minutes away,
     // so ask for one now, on a connection of its own, leaving the loop's connection free.
-    void sqlOn(ctx, node, (q) => q.query('CHECKPOINT'), undefined, CHECKPOINT_MS).catch((err: unknown) =>
-      h.failed('the checkpoint after promotion', err),
-    );
+    // A WAL switch first: checkpoints remove segments by number whatever their timeline, and every
+    // failover of a quiet cluster would add a 16 MB segment of the same number on each node (the
+    // new timeline's, copied by pg_rewind and streaming) that none removes until writes move past
+    // that number; the lab's disks filled so. Once the replicas stream past it, the next
+    // checkpoint (and restartpoint) removes every timeline's copy.
+    void sqlOn(
+      ctx,
+      node,
+      async (q) => {
+        await q.query('SELECT pg_switch_wal()');
+        await q.query('CHECKPOINT');
+      },
+      undefined,
+      CHECKPOINT_MS,
+    ).catch((err: unknown) => h.failed('the checkpoint after promotion', err));
     const from = s?.view.lastLeaderLsn ?? null;
     const op = s?.view.switchover?.to === node.name ? 'switchover' : 'failover';
     const asked = s?.view.failover?.to === node.name ? s.view.failover : null;
