@@ -17,6 +17,9 @@ export interface LabFault {
   heal(lab: Lab, leader: TestHost): Promise<void> | void;
 }
 
+/** The file that fills a host's disk, on the same disk as its data directories and etcd's. */
+const FILLER = '/var/lib/pgrepl-lab-filler';
+
 const signal = (pid: number | null, sig: NodeJS.Signals) => {
   if (pid === null) throw new Error('nothing runs there to signal');
   process.kill(pid, sig);
@@ -118,6 +121,39 @@ export const LAB_FAULTS: readonly LabFault[] = [
     holdMs: 3000,
     inject: (lab, leader) => signal(lab.pid(leader, 'etcd'), 'SIGKILL'),
     heal: (lab, leader) => void lab.start(leader, 'etcd'),
+  },
+  {
+    // nftables drops a random share of every packet in and out of the host (there is no netem):
+    // TCP retransmits, etcd renewals and the client's writes slow down; a failover may or may not come.
+    name: "30 % of the leader's packets lost (nftables numgen), both ways",
+    failsOver: false,
+    holdMs: 3000,
+    inject: (lab, leader) =>
+      nft(
+        lab,
+        leader,
+        [
+          'table inet labfault {',
+          '  chain in { type filter hook input priority 0; policy accept; iifname "eth0" numgen random mod 100 < 30 drop; }',
+          '  chain out { type filter hook output priority 0; policy accept; oifname "eth0" numgen random mod 100 < 30 drop; }',
+          '}',
+        ].join('\n'),
+      ),
+    heal: (lab, leader) => void dropTable(lab, leader),
+  },
+  {
+    // pg_wal, the data files and the etcd member's WAL share the host's disk, as on many hosts:
+    // writes that need a new block fail (not acknowledged), a checkpoint cannot write, the etcd
+    // member may stop. Healed by removing the file, and starting the member again if it stopped.
+    name: "the leader host's disk full (a file fills it)",
+    failsOver: false,
+    holdMs: 3000,
+    inject: (lab, leader) =>
+      void lab.net.run(leader, ['sh', '-c', `dd if=/dev/zero of=${FILLER} bs=1M 2>/dev/null; sync`]),
+    heal: (lab, leader) => {
+      lab.net.run(leader, ['rm', '-f', FILLER]);
+      if (lab.pid(leader, 'etcd') === null) lab.start(leader, 'etcd');
+    },
   },
 ];
 

@@ -144,6 +144,9 @@ export async function makeLab(o: LabOptions = {}): Promise<Lab> {
         `  profile: ${o.profile ?? 'fast'}`,
         // The operator's namespace reaches every node as the superuser.
         `access: [{ cidr: ${net.operator.address}/32, user: postgres, database: all }]`,
+        // A soak puts a year of failovers into minutes: each leaves WAL that the next checkpoint or
+        // restartpoint removes, minutes apart by default, on 512 MB disks.
+        'settings: { checkpoint_timeout: 30s }',
         'nodes:',
         ...hosts.map((h) => `  - { name: ${h.name}, host: ${h.address}, port: 5432 }`),
         '',
