@@ -21,7 +21,7 @@ import { pendingSyncSet } from '../cluster/decide/decide-sync-set.js';
 import { runRejoin } from '../cluster/operations/run-rejoin.js';
 import { runInitialize } from '../cluster/operations/run-initialize.js';
 import type { HaStore } from '../dcs/ha-store.js';
-import type { DcsView, HaState, SyncSet } from '../dcs/ha-values.js';
+import type { DcsView, HaState, LeaderSyncSet } from '../dcs/ha-values.js';
 import type { PromotionReason } from './agent-state.js';
 import { observeSelf } from './observe-self.js';
 import type { SelfObservation } from './observe-self.js';
@@ -44,7 +44,7 @@ export interface ExecutorHost {
   /** When it saw the leader key go (for the failover's duration); null when there is a leader. */
   leaderGoneAt: number | null;
   /** The synchronous set a new leader records with its key; null in async mode. */
-  syncSetToRecord(): SyncSet | null;
+  syncSetToRecord(): LeaderSyncSet | null;
   /** The leader records the synchronous set of its spec once it is safe (decideSyncSet). */
   followSyncSet(s: HaState, self: SelfObservation): Promise<void>;
   armBeforePrimary(pid: number | null): void;
@@ -74,7 +74,7 @@ export function agentExecutors(h: ExecutorHost): { readonly [K in AgentDecision[
   const control = () => controlOf(h.ctx, h.node);
 
   /** The synchronous set this agent recorded as pending with its key, until it announces. */
-  let pendingSet: SyncSet | null = null;
+  let pendingSet: LeaderSyncSet | null = null;
 
   /**
    * What a new leader records with its key: its set, pending (RecordedSyncSet.replaces) while no

@@ -7,7 +7,7 @@ import { nodeOf } from '../cluster/context/node-sql.js';
 import { renderPrimary, repoint, syncSettingTakenAt } from '../cluster/actions/topology-actions.js';
 import { decideSyncSet } from '../cluster/decide/decide-sync-set.js';
 import type { HaStore } from '../dcs/ha-store.js';
-import type { HaState, SyncSet } from '../dcs/ha-values.js';
+import type { HaState, LeaderSyncSet, SyncSet } from '../dcs/ha-values.js';
 import type { SelfObservation } from './observe-self.js';
 
 /** What the spec follower needs of its agent. */
@@ -102,7 +102,8 @@ export class SpecFollower {
       takenAt: this.syncTakenAt,
       flushed: self.flushed,
     });
-    if (d.kind !== 'record' || !(await h.store.recordSyncSet(h.leaseId, d.set))) return;
+    if (d.kind !== 'record' || !(await h.store.recordSyncSet(h.leaseId, { ...d.set, leader: h.node.name })))
+      return;
     h.ctx.events.emit({
       event: 'note',
       message: `agent of ${h.node.name}: synchronous standbys recorded: ${d.reason}`,
@@ -113,8 +114,10 @@ export class SpecFollower {
    * The standbys a new leader records as those that may acknowledge commits (every other node, as
    * its synchronous_standby_names lists them): none in async mode.
    */
-  syncSetToRecord(): SyncSet | null {
-    return this.h.ctx.spec.replication.mode === 'async' ? null : this.syncSet();
+  syncSetToRecord(): LeaderSyncSet | null {
+    return this.h.ctx.spec.replication.mode === 'async'
+      ? null
+      : { ...this.syncSet(), leader: this.h.node.name };
   }
 
   /**
@@ -132,7 +135,7 @@ export class SpecFollower {
       takenAt: null,
       flushed: new Map(),
     });
-    if (d.kind === 'record' && !(await h.store.recordSyncSet(h.leaseId, d.set)))
+    if (d.kind === 'record' && !(await h.store.recordSyncSet(h.leaseId, { ...d.set, leader: h.node.name })))
       throw new PgreplError('E_NOT_LEADER', 'the leader key is no longer on my lease: the spec waits');
   }
 

@@ -9,8 +9,8 @@ import type {
   LeaderPosition,
   MemberRecord,
   SwitchoverRequest,
+  LeaderSyncSet,
   RecordedSyncSet,
-  SyncSet,
 } from './ha-values.js';
 
 /** What a watch event under the cluster's root means to an agent. */
@@ -106,7 +106,7 @@ export function haStore(etcd: EtcdClient, cluster: string) {
       node: string,
       lease: string,
       position: LeaderPosition | null,
-      sync: SyncSet | null = null,
+      sync: LeaderSyncSet | null = null,
     ) =>
       fenced(lease, [
         ...(sync ? [put(keys.sync, sync)] : []),
@@ -119,7 +119,7 @@ export function haStore(etcd: EtcdClient, cluster: string) {
       fenced(lease, [put(keys.lastLeaderLsn, position)]),
 
     /** Records the standbys that may hold an acknowledged commit (decideSyncSet says when). */
-    recordSyncSet: (lease: string, set: SyncSet) => fenced(lease, [put(keys.sync, set)]),
+    recordSyncSet: (lease: string, set: LeaderSyncSet) => fenced(lease, [put(keys.sync, set)]),
 
     /**
      * Gives up the key, with what the next election must read in the same transaction: the

@@ -47,8 +47,17 @@ export interface SyncSet {
   readonly standbys: readonly string[];
 }
 
+/** A synchronous set as a leader recorded it. */
+export interface LeaderSyncSet extends SyncSet {
+  /**
+   * The node that recorded it, leader then: every commit acknowledged under the set is in its WAL,
+   * so it may be promoted whichever standbys confirm (absent in records of an older pgrepl).
+   */
+  readonly leader?: string;
+}
+
 /** A synchronous set as etcd records it. */
-export interface RecordedSyncSet extends SyncSet {
+export interface RecordedSyncSet extends LeaderSyncSet {
   /**
    * Present while the leader that recorded this set (with its key, before its promotion) has let no
    * standby follow it: its server cannot yet have acknowledged a commit, so the set it replaced (null:
@@ -56,7 +65,7 @@ export interface RecordedSyncSet extends SyncSet {
    * A leader that fails before then leaves the old set in force, not one naming a node that may be
    * gone, which no candidate could satisfy without it.
    */
-  readonly replaces?: SyncSet | null;
+  readonly replaces?: LeaderSyncSet | null;
 }
 
 /** The leader key: who holds it, on which lease, and in which term (the key's create revision). */

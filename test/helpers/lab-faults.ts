@@ -32,6 +32,55 @@ const watchdogPid = (lab: Lab, host: TestHost): number | null => {
   return (JSON.parse(r.out) as { pid: number }).pid;
 };
 
+/** A host's power cut: its agent, its fence watchdog, its postmaster's whole process group. */
+const killHost = (lab: Lab, host: TestHost) => {
+  const pm = lab.postmasterPid(host);
+  signal(lab.pid(host, 'agent'), 'SIGKILL');
+  const wd = watchdogPid(lab, host);
+  if (wd !== null) signal(wd, 'SIGKILL');
+  if (pm !== null) process.kill(-pm, 'SIGKILL');
+};
+
+/** The replica a replica's fault hits: the first host of the lab that does not lead. */
+const replicaOf = (lab: Lab, leader: TestHost): TestHost => {
+  const r = lab.hosts.find((h) => h !== leader);
+  if (!r) throw new Error('the lab has no replica');
+  return r;
+};
+
+/**
+ * The host whose etcd member is the raft leader now: each member is asked (from its own host, with
+ * that host's client certificate) for its status, which names the leader's member ID.
+ */
+const raftLeader = (lab: Lab): TestHost | null => {
+  const ask = [
+    "const fs = require('fs'), https = require('https');",
+    'const [addr, tls] = process.argv.slice(1);',
+    "const f = (n) => fs.readFileSync(tls + '/' + n);",
+    "const req = https.request({ host: addr, port: 2379, path: '/v3/maintenance/status', method: 'POST',",
+    "  ca: f('ca.crt'), cert: f('member.crt'), key: f('member.key'), timeout: 2000 },",
+    "  (res) => { let b = ''; res.on('data', (c) => (b += c)); res.on('end', () => process.stdout.write(b)); });",
+    "req.on('error', () => process.exit(1)); req.end('{}');",
+  ].join('\n');
+  const ids = new Map<string, TestHost>();
+  let leader: string | null = null;
+  for (const h of lab.hosts) {
+    const r = lab.net.run(h, [process.execPath, '-e', ask, h.address, '/etc/pgrepl/lab/etcd-tls']);
+    if (r.code !== 0) continue;
+    try {
+      const st = JSON.parse(r.out) as { header?: { member_id?: string }; leader?: string };
+      if (st.header?.member_id) ids.set(st.header.member_id, h);
+      leader ??= st.leader ?? null;
+    } catch {
+      // not a member (only the first three hosts run one), or it answered nothing
+    }
+  }
+  return leader === null ? null : (ids.get(leader) ?? null);
+};
+
+/** The host whose member a raft-leader fault killed, for heal. */
+let raftVictim: TestHost | null = null;
+
 /** nftables rules in a host's namespace: one table, removed by heal. */
 const nft = (lab: Lab, host: TestHost, rules: string) => {
   const applied = lab.net.run(host, ['sh', '-c', `printf '%s\\n' "$1" | nft -f -`, 'sh', rules]);
@@ -75,14 +124,7 @@ export const LAB_FAULTS: readonly LabFault[] = [
     name: 'kill -9 of the leader host (agent, watchdog, postmaster)',
     failsOver: true,
     holdMs: 0,
-    inject: (lab, leader) => {
-      const pm = lab.postmasterPid(leader);
-      signal(lab.pid(leader, 'agent'), 'SIGKILL');
-      const wd = watchdogPid(lab, leader);
-      if (wd !== null) signal(wd, 'SIGKILL');
-      // The postmaster's whole process group, as a power cut would.
-      if (pm !== null) process.kill(-pm, 'SIGKILL');
-    },
+    inject: (lab, leader) => killHost(lab, leader),
     heal: (lab, leader) => void lab.start(leader, 'agent'),
   },
   {
@@ -121,6 +163,37 @@ export const LAB_FAULTS: readonly LabFault[] = [
     holdMs: 3000,
     inject: (lab, leader) => signal(lab.pid(leader, 'etcd'), 'SIGKILL'),
     heal: (lab, leader) => void lab.start(leader, 'etcd'),
+  },
+  {
+    // In sync mode the other replica goes on acknowledging (ANY 1); the killed one is rejoined.
+    name: "kill -9 of a replica's host (agent, watchdog, postmaster)",
+    failsOver: false,
+    holdMs: 3000,
+    inject: (lab, leader) => killHost(lab, replicaOf(lab, leader)),
+    heal: (lab, leader) => void lab.start(replicaOf(lab, leader), 'agent'),
+  },
+  {
+    name: "a replica's link down, then up",
+    failsOver: false,
+    holdMs: 3000,
+    inject: (lab, leader) => void lab.net.run(replicaOf(lab, leader), ['ip', 'link', 'set', 'eth0', 'down']),
+    heal: (lab, leader) => void lab.net.run(replicaOf(lab, leader), ['ip', 'link', 'set', 'eth0', 'up']),
+  },
+  {
+    // Wherever it runs: a new raft leader is elected among the two others (500 ms with the fast
+    // profile's election timeout), during which no lease is renewed and no key written.
+    name: 'kill -9 of the etcd raft leader, wherever it runs',
+    failsOver: false,
+    holdMs: 3000,
+    inject: (lab) => {
+      raftVictim = raftLeader(lab);
+      if (raftVictim === null) throw new Error('no etcd member says who the raft leader is');
+      signal(lab.pid(raftVictim, 'etcd'), 'SIGKILL');
+    },
+    heal: (lab) => {
+      if (raftVictim !== null && lab.pid(raftVictim, 'etcd') === null) lab.start(raftVictim, 'etcd');
+      raftVictim = null;
+    },
   },
   {
     // nftables drops a random share of every packet in and out of the host (there is no netem):

@@ -45,7 +45,7 @@ describe(
       const client = etcdClient({ endpoints: [etcd.url], requestTimeoutMs: 2000 });
       const store = haStore(client, 'test');
       const inForce = (await store.read()).view.sync;
-      assert.deepEqual(inForce, { count: 1, standbys: [failed, other].sort() });
+      assert.deepEqual(inForce, { count: 1, standbys: [failed, other].sort(), leader });
 
       const paused = await c.cli(['pause']);
       assert.equal(paused.code, 0, paused.stderr);
@@ -74,6 +74,7 @@ describe(
       const [row] = await c.sql<{ r: boolean }>(promoted, 'SELECT pg_is_in_recovery() AS r');
       assert.equal(row?.r, false, `${promoted} takes writes`);
       assert.equal(s.view.sync?.replaces, undefined, 'its announcement put its own set in force');
+      assert.equal(s.view.sync?.leader, promoted);
       assert.deepEqual(s.view.sync?.standbys, NODES.filter((n) => n !== promoted).sort());
     });
   },

@@ -390,6 +390,34 @@ describe('the agent decision: failover', () => {
     assert.equal(silent.kind, 'wait', 'a standby that does not answer may hold the acknowledged commit');
   });
 
+  it('lets the leader that recorded the set be promoted, and no peer the set rules out hold it back', () => {
+    // pg3 led and recorded pg1 and pg2; its server crashed and it gave the key up; pg1 is gone (its
+    // data being cloned again). Every commit pg3 acknowledged is in its own WAL.
+    const recorded = { count: 1, standbys: ['pg1', 'pg2'], leader: 'pg3' };
+    const dead = peer('pg1', { agentAlive: true, inRecovery: null, positionLsn: null });
+    const pg3 = {
+      me: 'pg3',
+      specIndex: 2,
+      mode: 'sync',
+      dcs: view({ leader: null, sync: recorded }),
+    } as const;
+    // pg2 goes before pg3 in the spec, but cannot be promoted without pg1's confirmation.
+    const d = decided(leaderless({ ...pg3, peers: [dead, peer('pg2')] }));
+    assert.equal(d.kind, 'race', d.reason);
+    const pg2 = decided(leaderless({ mode: 'sync', dcs: pg3.dcs, peers: [dead, peer('pg3')] }));
+    assert.equal(pg2.kind, 'wait', 'pg2 may lack what pg3 acknowledged with pg1');
+    assert.match(pg2.reason, /may lack an acknowledged commit/);
+    const older = { count: 1, standbys: ['pg1', 'pg2'] };
+    const unknown = decided(
+      leaderless({ ...pg3, dcs: view({ leader: null, sync: older }), peers: [dead, peer('pg2')] }),
+    );
+    assert.equal(
+      unknown.kind,
+      'wait',
+      'a record that does not name its leader promotes no one without the standbys',
+    );
+  });
+
   it('steps a node whose promotion failed aside, and the others go past it', () => {
     // pg2's server died while promoting (a full pg_wal): it does not race again at once, and says
     // so in its member record; pg3, behind it in the ranking, no longer waits for it.

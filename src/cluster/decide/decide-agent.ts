@@ -1,5 +1,5 @@
 import { parseLsn } from '../../postgres/lsn.js';
-import type { DcsView, LeaderKey, SyncSet } from '../../dcs/ha-values.js';
+import type { DcsView, LeaderKey, LeaderSyncSet } from '../../dcs/ha-values.js';
 import type { ReplicationMode } from '../../cluster-spec/cluster-spec.js';
 import { compareCandidates, failoverCandidate } from './rank-candidates.js';
 import { decideBootstrap } from './decide-bootstrap.js';
@@ -488,8 +488,21 @@ function failover(s: AgentSnapshot, dcs: DcsView): AgentDecision {
     positionLsn: local.positionLsn,
     replayLsn: local.replayLsn,
   });
+  // A peer ranked before this node that the synchronous set rules out, as far as this node can
+  // tell, would never race: waiting for it would hold the cluster without a primary.
+  const mayRace = (p: Peer) =>
+    s.mode === 'async' ||
+    sync === null ||
+    syncProblem(
+      {
+        me: p.name,
+        peers: [...s.peers, { name: s.me, inRecovery: true, positionLsn: local.positionLsn }],
+      },
+      sync,
+      p.positionLsn,
+    ) === null;
   const better = s.peers
-    .filter((p) => p.agentAlive && p.inRecovery === true)
+    .filter((p) => p.agentAlive && p.inRecovery === true && mayRace(p))
     .map((p) =>
       failoverCandidate({
         name: p.name,
@@ -573,11 +586,14 @@ export function needsPeers(s: SnapshotBeforePeers): boolean {
  * rule; it also holds for FIRST count, whose acknowledging set is one of those).
  */
 export function syncProblem(
-  s: Pick<AgentSnapshot, 'me' | 'peers'>,
-  sync: SyncSet,
+  s: { readonly me: string; readonly peers: readonly Pick<Peer, 'name' | 'inRecovery' | 'positionLsn'>[] },
+  sync: LeaderSyncSet,
   position: string | null,
 ): string | null {
   if (position === null) return 'its position is unknown';
+  // The leader that recorded the set acknowledged each of those commits after writing it to its own
+  // WAL: it holds them all (a promotion replays whatever its pg_wal holds first).
+  if (sync.leader === s.me) return null;
   const needed = sync.standbys.length - sync.count + 1;
   const mine = parseLsn(position);
   const confirming = sync.standbys.filter((name) => {

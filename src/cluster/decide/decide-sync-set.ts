@@ -1,21 +1,23 @@
-import type { RecordedSyncSet, SyncSet } from '../../dcs/ha-values.js';
+import type { LeaderSyncSet, RecordedSyncSet, SyncSet } from '../../dcs/ha-values.js';
 import { parseLsn } from '../../postgres/lsn.js';
 
 /**
  * The set a candidate is judged by: the recorded one, or, while its leader has let no standby
  * follow it (RecordedSyncSet.replaces), the one it replaced.
  */
-export function syncSetInForce(recorded: RecordedSyncSet | null): SyncSet | null {
+export function syncSetInForce(recorded: RecordedSyncSet | null): LeaderSyncSet | null {
   if (recorded === null) return null;
   const set = recorded.replaces === undefined ? recorded : recorded.replaces;
-  return set === null ? null : { count: set.count, standbys: set.standbys };
+  if (set === null) return null;
+  const { count, standbys, leader } = set;
+  return leader === undefined ? { count, standbys } : { count, standbys, leader };
 }
 
 /**
  * What a leader records with its key before its server is promoted, when no standby may follow it
  * yet: `set`, with the set in force in what it read kept as the one that still holds.
  */
-export const pendingSyncSet = (set: SyncSet, read: RecordedSyncSet | null): RecordedSyncSet => ({
+export const pendingSyncSet = (set: LeaderSyncSet, read: RecordedSyncSet | null): RecordedSyncSet => ({
   ...set,
   replaces: syncSetInForce(read),
 });
