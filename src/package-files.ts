@@ -36,3 +36,8 @@ export const FENCE_WATCHDOG_SCRIPT = join(root, 'dist', 'src', 'agent', 'fence-w
  * WebAssembly: pgrepl's HTTP is node:http); saying so keeps V8 from warning of it at every start.
  */
 export const LONG_RUNNING_NODE_FLAGS: readonly string[] = ['--lite-mode', '--no-expose-wasm'];
+
+/** This pgrepl's version, from its package.json: what an image built from a rendered bundle installs. */
+export const PACKAGE_VERSION = (
+  JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string }
+).version;

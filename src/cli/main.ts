@@ -288,9 +288,21 @@ export function buildProgram(setExit: (code: number) => void): Command {
       'one folder per node for Docker Compose hosts: compose.yaml, .env, configs, init/clone scripts, README',
     )
     .requiredOption('--out <dir>', 'where to write the folders')
-    .option('--image <image>', 'PostgreSQL image with its tag', 'postgres:16-alpine')
-    .option('--with-secrets', 'put the real passwords in .env (mode 0600) instead of placeholders')
+    .option('--image <image>', 'PostgreSQL image with its tag (default postgres:16-alpine; not with --ha)')
+    .option(
+      '--ha',
+      "the agents run the cluster: each folder's compose.yaml runs the node's agent, with PostgreSQL, and an etcd member on the first three, from an image its Dockerfile builds",
+    )
+    .option(
+      '--with-secrets',
+      'put the real passwords in .env (mode 0600) instead of placeholders; with --ha, as render systemd does',
+    )
     .option('--force', 'overwrite files in a non-empty --out')
+    .addHelpText(
+      'after',
+      '\nWith --ha nobody runs `pgrepl up`: copy each folder to its host and run `docker compose up -d --build` there.\n' +
+        "Each container installs its folder with install.sh (the same as render systemd's) and runs its unit's command.\n",
+    )
     .action(act(async (o) => (await load('render')).runRenderCompose(g(), o)));
   render
     .command('conf')

@@ -406,14 +406,30 @@ const TEXT = {
   },
 };
 type Lang = keyof typeof TEXT;
-const LANGS: readonly { lang: Lang; file: string }[] = [
+/** The READMEs of a bundle, one per language. */
+export const README_LANGS: readonly { lang: 'en' | 'pt-BR'; file: string }[] = [
   { lang: 'en', file: 'README.md' },
   { lang: 'pt-BR', file: 'README.pt-BR.md' },
 ];
+const LANGS = README_LANGS;
 
-function indexReadme(spec: ClusterSpec, members: readonly NodeSpec[], lang: Lang): string {
-  const t = TEXT[lang];
-  const p = systemdPaths(spec.cluster);
+/** What an agents' bundle's top README says, in one language. */
+export interface IndexText {
+  readonly other: string;
+  readonly title: (cluster: string) => string;
+  readonly how: readonly string[];
+  readonly members: (names: string) => string;
+  readonly ownEtcd: string;
+  readonly check: string;
+}
+
+/** The top README of a bundle whose agents form the cluster: the folders, the members, `command`. */
+export function agentsIndexReadme(
+  spec: ClusterSpec,
+  members: readonly NodeSpec[],
+  t: IndexText,
+  command: string,
+): string {
   return [
     t.title(spec.cluster),
     '',
@@ -430,11 +446,19 @@ function indexReadme(spec: ClusterSpec, members: readonly NodeSpec[], lang: Lang
     t.check,
     '',
     '```sh',
-    `sudo -u postgres pgrepl -c ${p.spec} status`,
+    command,
     '```',
     '',
   ].join('\n');
 }
+
+const indexReadme = (spec: ClusterSpec, members: readonly NodeSpec[], lang: Lang) =>
+  agentsIndexReadme(
+    spec,
+    members,
+    TEXT[lang],
+    `sudo -u postgres pgrepl -c ${systemdPaths(spec.cluster).spec} status`,
+  );
 
 function nodeReadme(
   spec: ClusterSpec,

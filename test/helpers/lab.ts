@@ -41,6 +41,12 @@ export interface LabOptions {
   readonly names?: readonly string[];
   readonly profile?: 'fast' | 'default';
   readonly mode?: 'async' | 'sync' | 'quorum';
+  /**
+   * `systemd` (the default): `render systemd`'s bundle, installed by its install.sh, each unit's
+   * ExecStart run as its User. `compose`: `render compose --ha`'s, each service run by its
+   * entrypoint as a container would run it (which installs the folder itself), without an engine.
+   */
+  readonly via?: 'systemd' | 'compose';
 }
 
 /**
@@ -153,7 +159,19 @@ export async function makeLab(o: LabOptions = {}): Promise<Lab> {
       ].join('\n'),
     );
     const bundle = join(base, 'bundle');
-    const r = await runCli(['-c', spec, 'render', 'systemd', '--out', bundle, '--with-secrets'], { env });
+    const compose = o.via === 'compose';
+    const r = await runCli(
+      [
+        '-c',
+        spec,
+        'render',
+        ...(compose ? ['compose', '--ha'] : ['systemd']),
+        '--out',
+        bundle,
+        '--with-secrets',
+      ],
+      { env },
+    );
     assert.equal(r.code, 0, r.stderr);
     const run = net.run;
     const unitOn = (host: TestHost, unit: Unit) => {
@@ -162,20 +180,24 @@ export async function makeLab(o: LabOptions = {}): Promise<Lab> {
       return { user: field('User'), argv: field('ExecStart').split(' ') };
     };
     const start = (host: TestHost, unit: Unit): number => {
-      const u = unitOn(host, unit);
       const fd = openSync(join(base, `${host.name}-${unit}.log`), 'a');
-      // nsenter and setpriv exec what they run: the PID is the unit's own process.
-      const child = spawn(
-        'nsenter',
-        [
-          ...['-t', String(host.keeper.pid), '-m', '-n', '--'],
+      // nsenter, setpriv and the entrypoint exec what they run: the PID is the unit's own process.
+      const argv = (): string[] => {
+        if (compose)
+          return ['env', '-i', `PATH=${path}`, join(disk, 'bundle', 'compose-entrypoint.sh'), unit];
+        const u = unitOn(host, unit);
+        return [
           ...['setpriv', `--reuid=${u.user}`, `--regid=${u.user}`, '--init-groups', '--'],
           // The environment systemd gives a unit's User: its home (libpq looks there for certificates).
           ...['env', '-i', `PATH=${path}`, `HOME=${homeOf(u.user)}`, `USER=${u.user}`, `LOGNAME=${u.user}`],
           ...[`XDG_CACHE_HOME=/var/lib/pgrepl/${CLUSTER}/cache`, ...u.argv],
-        ],
-        { stdio: ['ignore', fd, fd], detached: true, cwd: '/' },
-      );
+        ];
+      };
+      const child = spawn('nsenter', ['-t', String(host.keeper.pid), '-m', '-n', '--', ...argv()], {
+        stdio: ['ignore', fd, fd],
+        detached: true,
+        cwd: '/',
+      });
       child.unref();
       closeSync(fd);
       children.set(`${host.name}/${unit}`, child);
@@ -200,8 +222,10 @@ export async function makeLab(o: LabOptions = {}): Promise<Lab> {
       ]);
       assert.equal(prepared.code, 0, prepared.out);
       assert.equal(run(h, ['cp', '-r', join(bundle, h.name), folder]).code, 0);
-      const install = run(h, ['env', `PATH=${path}`, join(folder, 'install.sh')]);
-      assert.equal(install.code, 0, `${h.name} install.sh: ${install.out}`);
+      if (!compose) {
+        const install = run(h, ['env', `PATH=${path}`, join(folder, 'install.sh')]);
+        assert.equal(install.code, 0, `${h.name} install.sh: ${install.out}`);
+      }
       if (existsSync(join(bundle, h.name, 'etcd.conf.yml'))) start(h, 'etcd');
       start(h, 'agent');
     }

@@ -8,6 +8,9 @@ import type { ClusterContext } from '../../cluster/context/cluster-context.js';
 import { DEFAULT_IMAGE, renderComposeBundle } from '../../deploy/render-compose-bundle.js';
 import { renderHostBundle } from '../../deploy/render-host-bundle.js';
 import { renderSystemdBundle } from '../../deploy/render-systemd-bundle.js';
+import type { SystemdBundleInput } from '../../deploy/render-systemd-bundle.js';
+import { renderComposeHaBundle } from '../../deploy/render-compose-ha-bundle.js';
+import { PACKAGE_VERSION } from '../../package-files.js';
 import { specText } from '../../cluster-spec/load-spec.js';
 import { resolveSecret } from '../../cluster/context/resolve-secret.js';
 import { ensureApiToken, readApiToken } from '../../ha/api-token.js';
@@ -24,12 +27,31 @@ export interface RenderOptions {
   withSecrets?: boolean;
   force?: boolean;
   image?: string;
+  ha?: boolean;
 }
 
 type Secrets = { superuser: string; replication: string; replicationVerifier: string } | undefined;
 
-/** `render compose --out DIR [--image IMAGE] [--with-secrets] [--force]` */
+/** `render compose --out DIR [--image IMAGE] [--with-secrets] [--force]`; `--ha`: the agents run it. */
 export function runRenderCompose(g: GlobalOptions, o: RenderOptions): Promise<number> {
+  if (o.ha) {
+    if (o.image !== undefined)
+      throw new PgreplError(
+        'E_USAGE',
+        '--image names the PostgreSQL image of a bundle without agents; with --ha each folder builds its own (see its Dockerfile)',
+      );
+    return render(
+      g,
+      o,
+      async (ctx) =>
+        renderComposeHaBundle({
+          ...(await agentBundleInput(ctx, o)),
+          pgrepl: `pgrepl@${PACKAGE_VERSION}`,
+          pgMajor: ctx.env.bins.major,
+        }),
+      { needsPasswords: false },
+    );
+  }
   return render(g, o, async (ctx, secrets) => {
     // Inside a container 127.0.0.1 is the container itself: peers and replicas would reach nothing.
     const loopback = ctx.spec.nodes.filter((n) => isLoopbackHost(n.host));
@@ -66,31 +88,35 @@ export function runRenderConf(g: GlobalOptions, o: RenderOptions): Promise<numbe
  * generated passwords are made here if they do not exist yet (every host gets the same).
  */
 export function runRenderSystemd(g: GlobalOptions, o: RenderOptions): Promise<number> {
-  return render(
-    g,
-    o,
-    async (ctx) => {
-      const { spec } = ctx;
-      const generated = (ref: typeof spec.superuser.password, what: string) => {
-        if (!o.withSecrets || ref.kind !== 'generated') return undefined;
-        ensureOwnedDir(spec.stateDir, 0o700, ctx.env.runAs);
-        return resolveSecret(ref, what, { env: ctx.processEnv, create: true, runAs: ctx.env.runAs });
-      };
-      return renderSystemdBundle({
-        spec,
-        specText: specText(spec),
-        certs: await bundleCerts(ctx, o.withSecrets === true),
-        generatedSecrets: o.withSecrets
-          ? {
-              superuser: generated(spec.superuser.password, 'superuser'),
-              replication: generated(spec.replication.password, 'replication'),
-              apiToken: apiToken(spec.stateDir),
-            }
-          : undefined,
-      });
-    },
-    { needsPasswords: false },
-  );
+  return render(g, o, async (ctx) => renderSystemdBundle(await agentBundleInput(ctx, o)), {
+    needsPasswords: false,
+  });
+}
+
+/**
+ * What a bundle whose agents form the cluster is made of (`render systemd`, `render compose --ha`):
+ * with --with-secrets, the generated passwords are made here if they do not exist yet (every host
+ * gets the same) and the agents' API token too.
+ */
+async function agentBundleInput(ctx: ClusterContext, o: RenderOptions): Promise<SystemdBundleInput> {
+  const { spec } = ctx;
+  const generated = (ref: typeof spec.superuser.password, what: string) => {
+    if (!o.withSecrets || ref.kind !== 'generated') return undefined;
+    ensureOwnedDir(spec.stateDir, 0o700, ctx.env.runAs);
+    return resolveSecret(ref, what, { env: ctx.processEnv, create: true, runAs: ctx.env.runAs });
+  };
+  return {
+    spec,
+    specText: specText(spec),
+    certs: await bundleCerts(ctx, o.withSecrets === true),
+    generatedSecrets: o.withSecrets
+      ? {
+          superuser: generated(spec.superuser.password, 'superuser'),
+          replication: generated(spec.replication.password, 'replication'),
+          apiToken: apiToken(spec.stateDir),
+        }
+      : undefined,
+  };
 }
 
 /** The agents' API token of this machine's state dir, made now if there is none (one per cluster). */
