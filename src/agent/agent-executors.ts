@@ -17,7 +17,7 @@ import {
 } from '../cluster/actions/topology-actions.js';
 import type { AgentDecision } from '../cluster/decide/decide-agent.js';
 import { replicaPosition } from '../cluster/decide/replica-position.js';
-import { pendingSyncSet } from '../cluster/decide/decide-sync-set.js';
+import { pendingSyncSet, syncSetToSettle } from '../cluster/decide/decide-sync-set.js';
 import { runRejoin } from '../cluster/operations/run-rejoin.js';
 import { runInitialize } from '../cluster/operations/run-initialize.js';
 import type { HaStore } from '../dcs/ha-store.js';
@@ -100,9 +100,7 @@ export function agentExecutors(h: ExecutorHost): { readonly [K in AgentDecision[
   /** Marks the key ready and records the leader's position; returns the server as it then is. */
   const announce = async (s: HaState | null): Promise<SelfObservation> => {
     // Its pending synchronous set comes into force with the announcement: replicas may follow now.
-    const read = s?.view.leader?.node === h.node.name ? s.view.sync : null;
-    const settle =
-      pendingSet ?? (read?.replaces !== undefined ? { count: read.count, standbys: read.standbys } : null);
+    const settle = syncSetToSettle(pendingSet, s?.view.leader?.node === h.node.name ? s.view.sync : null);
     if (!(await h.store.announceLeader(h.node.name, h.leaseId, null, settle)))
       throw new PgreplError('E_NOT_LEADER', 'the leader key is no longer on my lease: not announcing');
     h.leaderGoneAt = null;

@@ -7,6 +7,7 @@ import {
   decideSyncSet,
   pendingSyncSet,
   syncSetInForce,
+  syncSetToSettle,
 } from '../../src/cluster/decide/decide-sync-set.js';
 import type { SyncSet } from '../../src/dcs/ha-values.js';
 
@@ -209,5 +210,17 @@ describe('the set in force while a new leader is pending', () => {
     assert.deepEqual(byPg3.replaces, first);
     assert.deepEqual(syncSetInForce(byPg3), first);
     assert.equal(syncSetInForce(pendingSyncSet(first, null)), null);
+  });
+});
+
+describe('the set an announcement puts in force', () => {
+  it('is what the leader recorded pending, from memory or, after its agent restarted, as read', () => {
+    const own = { count: 1, standbys: ['pg1', 'pg3'], leader: 'pg2' };
+    const pending = pendingSyncSet(own, { count: 1, standbys: ['pg2', 'pg3'], leader: 'pg1' });
+    assert.deepEqual(syncSetToSettle(own, null), own);
+    // The agent restarted between its promotion and its announcement: the record names it still.
+    assert.deepEqual(syncSetToSettle(null, pending), own);
+    assert.equal(syncSetToSettle(null, own), null, 'a set already in force is left as it is');
+    assert.equal(syncSetToSettle(null, null), null);
   });
 });

@@ -8,9 +8,25 @@ import { parseLsn } from '../../postgres/lsn.js';
 export function syncSetInForce(recorded: RecordedSyncSet | null): LeaderSyncSet | null {
   if (recorded === null) return null;
   const set = recorded.replaces === undefined ? recorded : recorded.replaces;
-  if (set === null) return null;
-  const { count, standbys, leader } = set;
+  return set === null ? null : withoutReplaces(set);
+}
+
+/** The set alone, its leader kept, without what a pending record keeps of the one it replaced. */
+function withoutReplaces({ count, standbys, leader }: LeaderSyncSet): LeaderSyncSet {
   return leader === undefined ? { count, standbys } : { count, standbys, leader };
+}
+
+/**
+ * What a new leader's announcement puts in force: the set it recorded pending with its key
+ * (`pending`, when this agent did), or, after a restart of its agent, its own pending record as
+ * read (`read`); null when nothing it recorded is pending.
+ */
+export function syncSetToSettle(
+  pending: LeaderSyncSet | null,
+  read: RecordedSyncSet | null,
+): LeaderSyncSet | null {
+  if (pending !== null) return pending;
+  return read?.replaces === undefined ? null : withoutReplaces(read);
 }
 
 /**
