@@ -3,24 +3,23 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /**
- * The installed package's root: the nearest directory up from this module whose package.json is
- * pgrepl's. It is found rather than written as a relative path because this module runs from two
- * places, tsc's output (dist/src/) and the bundle the CLI runs (dist/pgrepl.mjs).
+ * The installed package's root and version: the nearest directory up from this module whose
+ * package.json is pgrepl's. It is found rather than written as a relative path because this module
+ * runs from two places, tsc's output (dist/src/) and the bundle the CLI runs (dist/pgrepl.mjs).
  */
-function packageRoot(): string {
+function findPackage(): { root: string; version: string } {
   const start = dirname(fileURLToPath(import.meta.url));
   for (let dir = start; ; dir = dirname(dir)) {
     const manifest = join(dir, 'package.json');
-    if (
-      existsSync(manifest) &&
-      (JSON.parse(readFileSync(manifest, 'utf8')) as { name?: string }).name === 'pgrepl'
-    )
-      return dir;
+    if (existsSync(manifest)) {
+      const m = JSON.parse(readFileSync(manifest, 'utf8')) as { name?: string; version?: string };
+      if (m.name === 'pgrepl') return { root: dir, version: m.version as string };
+    }
     if (dirname(dir) === dir) throw new Error(`pgrepl's package.json is in no directory above ${start}`);
   }
 }
 
-const root = packageRoot();
+const { root, version } = findPackage();
 
 /** bin/pgrepl.js, which background agents are started with. */
 export const CLI_SCRIPT = join(root, 'bin', 'pgrepl.js');
@@ -38,6 +37,4 @@ export const FENCE_WATCHDOG_SCRIPT = join(root, 'dist', 'src', 'agent', 'fence-w
 export const LONG_RUNNING_NODE_FLAGS: readonly string[] = ['--lite-mode', '--no-expose-wasm'];
 
 /** This pgrepl's version, from its package.json: what an image built from a rendered bundle installs. */
-export const PACKAGE_VERSION = (
-  JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string }
-).version;
+export const PACKAGE_VERSION = version;

@@ -31,7 +31,9 @@ const ENTRYPOINT = 'compose-entrypoint.sh';
 export function renderComposeHaBundle(i: ComposeHaBundleInput): BundleFile[] {
   const { spec } = i;
   const members = etcdMembers(spec);
-  const files = renderSystemdBundle(i).filter((f) => !/(^|\/)README(\.pt-BR)?\.md$/.test(f.path));
+  // Its own READMEs replace render systemd's, which say to run install.sh by hand.
+  const readme = (path: string) => LANGS.some(({ file }) => path === file || path.endsWith(`/${file}`));
+  const files = renderSystemdBundle(i).filter((f) => !readme(f.path));
   files.push(
     ...LANGS.map(({ lang, file }) => ({
       path: file,

@@ -41,6 +41,15 @@ const killHost = (lab: Lab, host: TestHost) => {
   if (pm !== null) process.kill(-pm, 'SIGKILL');
 };
 
+/** A host's only link set `state`: down, it is cut from every other host (no RST: nothing answers). */
+const link = (lab: Lab, host: TestHost, state: 'up' | 'down') =>
+  void lab.net.run(host, ['ip', 'link', 'set', 'eth0', state]);
+
+/** Starts the host's etcd member again if the lab started one there and it has stopped. */
+const restartEtcd = (lab: Lab, host: TestHost) => {
+  if (lab.pid(host, 'etcd') === null) lab.start(host, 'etcd');
+};
+
 /** The replica a replica's fault hits: the first host of the lab that does not lead. */
 const replicaOf = (lab: Lab, leader: TestHost): TestHost => {
   const r = lab.hosts.find((h) => h !== leader);
@@ -138,8 +147,8 @@ export const LAB_FAULTS: readonly LabFault[] = [
     name: "the leader's link down, then up",
     failsOver: true,
     holdMs: 0,
-    inject: (lab, leader) => void lab.net.run(leader, ['ip', 'link', 'set', 'eth0', 'down']),
-    heal: (lab, leader) => void lab.net.run(leader, ['ip', 'link', 'set', 'eth0', 'up']),
+    inject: (lab, leader) => link(lab, leader, 'down'),
+    heal: (lab, leader) => link(lab, leader, 'up'),
   },
   {
     // Every other agent reaches it over the API and promises not to promote (failsafe, on by
@@ -176,8 +185,8 @@ export const LAB_FAULTS: readonly LabFault[] = [
     name: "a replica's link down, then up",
     failsOver: false,
     holdMs: 3000,
-    inject: (lab, leader) => void lab.net.run(replicaOf(lab, leader), ['ip', 'link', 'set', 'eth0', 'down']),
-    heal: (lab, leader) => void lab.net.run(replicaOf(lab, leader), ['ip', 'link', 'set', 'eth0', 'up']),
+    inject: (lab, leader) => link(lab, replicaOf(lab, leader), 'down'),
+    heal: (lab, leader) => link(lab, replicaOf(lab, leader), 'up'),
   },
   {
     // Wherever it runs: a new raft leader is elected among the two others (500 ms with the fast
@@ -191,7 +200,7 @@ export const LAB_FAULTS: readonly LabFault[] = [
       signal(lab.pid(raftVictim, 'etcd'), 'SIGKILL');
     },
     heal: (lab) => {
-      if (raftVictim !== null && lab.pid(raftVictim, 'etcd') === null) lab.start(raftVictim, 'etcd');
+      if (raftVictim !== null) restartEtcd(lab, raftVictim);
       raftVictim = null;
     },
   },
@@ -225,7 +234,7 @@ export const LAB_FAULTS: readonly LabFault[] = [
       void lab.net.run(leader, ['sh', '-c', `dd if=/dev/zero of=${FILLER} bs=1M 2>/dev/null; sync`]),
     heal: (lab, leader) => {
       lab.net.run(leader, ['rm', '-f', FILLER]);
-      if (lab.pid(leader, 'etcd') === null) lab.start(leader, 'etcd');
+      restartEtcd(lab, leader);
     },
   },
 ];
