@@ -51,6 +51,8 @@ export class Agent {
   /** What the last read of etcd that succeeded said (the API's state says null while etcd is down). */
   private lastRead: HaState | null = null;
   private downSince: number | null = null;
+  /** The pending switchover request (its `at`, an ID here) and when this agent first saw it. */
+  private switchoverSeen: { readonly at: number; readonly since: number } | null = null;
   private readonly pace = new LoopPacer(() => this.d.ctx.clock);
   private state: AgentState;
   /** What an operator asked and is under way (operate); the loop then only observes and fences. */
@@ -314,6 +316,9 @@ export class Agent {
     const holds = leader?.node === node.name;
     const down = self.local.kind === 'stopped' || self.local.kind === 'starting';
     this.downSince = holds && down ? (this.downSince ?? began) : null;
+    const sw = haState?.view.switchover ?? null;
+    if (haState !== null && sw?.at !== this.switchoverSeen?.at)
+      this.switchoverSeen = sw ? { at: sw.at, since: began } : null;
     // Without etcd, or while etcd still holds its key on the lease it lost meanwhile, a leader keeps
     // writing only on its members' promises (failsafe).
     const ridingOut = h.keyOnLease !== null && h.keyOnLease !== this.lease?.id;
@@ -322,7 +327,7 @@ export class Agent {
     const before = {
       me: node.name,
       now: ctx.clock.now(),
-      wallNow: ctx.clock.wallNow(),
+      switchoverSeenSince: this.switchoverSeen?.since ?? null,
       mode: ctx.spec.replication.mode,
       maximumLagOnFailover: ha.maximumLagOnFailover,
       failoverPriority: node.failoverPriority,
@@ -357,7 +362,6 @@ export class Agent {
       ...before,
       peers,
       now: ctx.clock.now(),
-      wallNow: ctx.clock.wallNow(),
       leaseSafeUntil: lease?.safeUntil ?? 0,
       leaseId: lease?.id ?? null,
     };

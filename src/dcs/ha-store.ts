@@ -13,6 +13,9 @@ import type {
   RecordedSyncSet,
 } from './ha-values.js';
 
+/** How long a switchover or failover request lives (its target never took over: abandoned). */
+export const REQUEST_TTL_SECONDS = 30;
+
 /** What a watch event under the cluster's root means to an agent. */
 export type HaEvent =
   /** The leader key, the pause, a request, or this node's stop hold: what its decisions turn on. */
@@ -29,6 +32,14 @@ export type HaEvent =
  */
 export function haStore(etcd: EtcdClient, cluster: string) {
   const keys = haKeys(cluster);
+  /**
+   * An operator's request lives on a lease of its own: etcd drops it once it is REQUEST_TTL_SECONDS
+   * old, on etcd's clock, so no agent ages it by its own wall clock against the asking host's.
+   */
+  const putRequest = async (key: string, request: object) => {
+    const { id } = await etcd.grant(REQUEST_TTL_SECONDS);
+    await etcd.put(key, JSON.stringify(request), id);
+  };
   /** The compare that fences a leader's write: the key still lives on `lease`. */
   const onLease = (lease: string) => [{ key: keys.leader, lease }];
   const fenced = async (lease: string, success: EtcdOp[]) =>
@@ -163,10 +174,9 @@ export function haStore(etcd: EtcdClient, cluster: string) {
       etcd.put(keys.member(record.node), JSON.stringify(record), lease),
 
     // What operators ask (their commands, or an agent's API on their behalf).
-    requestSwitchover: (r: SwitchoverRequest) => etcd.put(keys.switchover, JSON.stringify(r)),
+    requestSwitchover: (r: SwitchoverRequest) => putRequest(keys.switchover, r),
     clearSwitchover: () => etcd.delete(keys.switchover),
-    requestFailover: (r: { to: string; force: boolean; at: number }) =>
-      etcd.put(keys.failover, JSON.stringify(r)),
+    requestFailover: (r: { to: string; force: boolean; at: number }) => putRequest(keys.failover, r),
     clearFailover: () => etcd.delete(keys.failover),
     setPaused: (on: boolean) =>
       on ? etcd.put(keys.paused, JSON.stringify({ at: new Date().toISOString() })) : etcd.delete(keys.paused),

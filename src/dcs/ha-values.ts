@@ -128,7 +128,7 @@ export interface DcsView {
   readonly paused: boolean;
   /**
    * A switchover an operator asked for (`pgrepl switchover`): the leader `from` hands over to `to`;
-   * while it lasts, no other replica races for the key. Older than SWITCHOVER_MAX_AGE_MS: ignored.
+   * while it lasts, no other replica races for the key. etcd drops it after REQUEST_TTL_SECONDS.
    */
   readonly switchover:
     | (SwitchoverRequest & {
@@ -141,7 +141,7 @@ export interface DcsView {
   /**
    * A failover an operator asked for (`pgrepl promote`) while no one holds the key: only `to` races,
    * past the ranking (and, with `force`, past maximumLagOnFailover, the sync rule and its own
-   * problem). It holds even in pause: the operator asked. Older than SWITCHOVER_MAX_AGE_MS: ignored.
+   * problem). It holds even in pause: the operator asked. etcd drops it after REQUEST_TTL_SECONDS.
    */
   readonly failover: { readonly to: string; readonly force: boolean; readonly at: number } | null;
   /** Nodes an operator stopped through their agent (`pgrepl stop NODE`): their agents leave them stopped. */

@@ -1,4 +1,5 @@
 import { PgreplError } from '../errors.js';
+import { monotonicNow } from '../monotonic-now.js';
 import type { ClusterSpec, HaSpec } from '../cluster-spec/cluster-spec.js';
 import { compareCandidates } from '../cluster/decide/rank-candidates.js';
 import { failoverCandidate } from '../cluster/decide/rank-candidates.js';
@@ -56,8 +57,9 @@ export async function switchoverThroughAgents(
         : 'E_BEHIND';
     throw new PgreplError(code, `${target} cannot take over: ${why}; nothing was changed`);
   }
-  const began = Date.now();
-  await t.store.requestSwitchover({ from: leader.node, to: target, at: began });
+  const began = monotonicNow();
+  // `at` identifies the request (the target's member record names it once its slots are made).
+  await t.store.requestSwitchover({ from: leader.node, to: target, at: Date.now() });
   try {
     await waitFor(
       t,
@@ -74,7 +76,7 @@ export async function switchoverThroughAgents(
       30_000,
       `${target} to take over`,
     );
-    const ms = Date.now() - began;
+    const ms = monotonicNow() - began;
     let oldPrimaryRejoined = true;
     try {
       await waitFor(
@@ -148,8 +150,8 @@ export async function failoverThroughAgents(
       'E_UNHEALTHY',
       `${target} cannot take over: ${m.problem}; \`--force\` promotes it anyway (commits only others hold are lost)`,
     );
-  const began = Date.now();
-  await t.store.requestFailover({ to: target, force, at: began });
+  const began = monotonicNow();
+  await t.store.requestFailover({ to: target, force, at: Date.now() });
   try {
     await waitFor(
       t,
@@ -166,7 +168,7 @@ export async function failoverThroughAgents(
       30_000,
       `${target} to take the leader key and promote (its agent: ${m.reason})`,
     );
-    const ms = Date.now() - began;
+    const ms = monotonicNow() - began;
     const others = [...s.members.values()]
       .filter((r) => r.node !== target && r.role === 'replica')
       .map((r) => r.node);
@@ -178,7 +180,7 @@ export async function failoverThroughAgents(
         (x) =>
           others.every((n) => {
             const r = x.members.get(n);
-            return !r || (r.role === 'replica' && r.decision === 'wait' && r.at > began);
+            return !r || (r.role === 'replica' && r.decision === 'wait' && r.upstream === target);
           }),
         20_000,
         `${others.join(', ')} to follow ${target}`,

@@ -12,6 +12,7 @@ import { waitFor } from './ha-target.js';
 import type { HaTarget } from './ha-target.js';
 import { switchoverThroughAgents } from './agent-failover.js';
 import type { AgentSwitchover } from './agent-failover.js';
+import { monotonicNow } from '../monotonic-now.js';
 
 /**
  * Restarts through the agents: the replicas first, each streaming again before the next, then the
@@ -64,7 +65,7 @@ export async function removeThroughAgents<T>(
     );
   const record = s.members.get(name);
   if (record) await askAgent(spec, t, name, '/leave');
-  const deadline = Date.now() + 20_000;
+  const deadline = monotonicNow() + 20_000;
   const ended =
     record === undefined ||
     ((await waitFor(t, spec, (x) => !x.members.has(name), 20_000, `${name}'s agent to end`)
@@ -73,7 +74,7 @@ export async function removeThroughAgents<T>(
       (await waitAgentGone(
         record,
         findNode(spec, name)?.host ?? '',
-        deadline - Date.now(),
+        deadline - monotonicNow(),
         agentApiTls(spec),
       )));
   const removal = await detach();
@@ -129,7 +130,7 @@ export async function waitModeTaken(
 ): Promise<{ leader: string; synchronousStandbyNames: string }> {
   const { spec } = ctx;
   const timeoutMs = 10_000 + 3 * t.ha.loopWaitMs;
-  const deadline = Date.now() + timeoutMs;
+  const deadline = monotonicNow() + timeoutMs;
   let seen = 'nothing yet';
   for (;;) {
     const s = await t.store.read();
@@ -150,7 +151,7 @@ export async function waitModeTaken(
       if (runs === want && recordedOk) return { leader, synchronousStandbyNames: runs };
       seen = `${leader} runs synchronous_standby_names '${runs ?? '?'}', the spec says '${want}'${recordedOk ? '' : '; etcd does not hold its synchronous set yet'}`;
     }
-    if (Date.now() > deadline)
+    if (monotonicNow() > deadline)
       throw new PgreplError(
         'E_TIMEOUT',
         `the spec has the new mode, but the leader's agent has not taken it within ${timeoutMs / 1000} s (${seen}); see its log`,

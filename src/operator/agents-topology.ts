@@ -13,6 +13,7 @@ import {
 } from './agent-requests.js';
 import type { HaTarget } from './ha-target.js';
 import type { CommandGuards, Reloaded, Topology } from './topology.js';
+import { monotonicNow } from '../monotonic-now.js';
 
 /**
  * The agents' way: each node is acted on by its own agent (its API), and the cluster's changes are
@@ -69,9 +70,9 @@ export function agentsTopology(ctx: ClusterContext, t: HaTarget, g: CommandGuard
     // before its server waits on it, a narrower one once that is safe.
     setMode: async (r) => {
       await assertAgentsTakeSpec(ctx, t);
-      const began = Date.now();
+      const began = monotonicNow();
       const taken = await g.exclusive('set-mode', async () => waitModeTaken(await setMode(ctx, r), t));
-      return { via, ...taken, ms: Date.now() - began };
+      return { via, ...taken, ms: monotonicNow() - began };
     },
   };
 }

@@ -6,6 +6,7 @@ import { haStore } from '../dcs/ha-store.js';
 import type { HaStore } from '../dcs/ha-store.js';
 import type { HaState } from '../dcs/ha-values.js';
 import { effectiveHa, etcdConnection } from '../ha/ha-services.js';
+import { monotonicNow } from '../monotonic-now.js';
 
 /** The cluster's etcd and HA settings, when agents may run it. */
 export interface HaTarget {
@@ -80,11 +81,11 @@ export async function waitFor(
   timeoutMs: number,
   what: string,
 ): Promise<HaState> {
-  const deadline = Date.now() + timeoutMs;
+  const deadline = monotonicNow() + timeoutMs;
   for (;;) {
     const s = await t.store.read();
     if (done(s)) return s;
-    const left = deadline - Date.now();
+    const left = deadline - monotonicNow();
     if (left <= 0)
       throw new PgreplError('E_TIMEOUT', `timed out after ${timeoutMs / 1000} s waiting for ${what}`);
     await changeAfter(t.store, s.revision, Math.min(left, 1000));

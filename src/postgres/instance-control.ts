@@ -18,6 +18,7 @@ import type { CommandRunner, RunAs } from './command-runner.js';
 import type { PgBinaries } from './find-binaries.js';
 import { writeOwnedFile } from './owned-paths.js';
 import { syncFileSystem } from './sync-file-system.js';
+import { monotonicNow } from '../monotonic-now.js';
 
 /** What one instance's control needs: its programs, the user they run as, and the runner. */
 export interface InstanceEnv {
@@ -103,7 +104,7 @@ export async function waitPostmasterGone(
   o: { timeoutMs?: number; onWait?: (why: string) => void } = {},
 ): Promise<void> {
   const timeoutMs = o.timeoutMs ?? 15_000;
-  const deadline = Date.now() + timeoutMs;
+  const deadline = monotonicNow() + timeoutMs;
   let told = false;
   for (;;) {
     const lines = readLockFile(dataDir);
@@ -132,7 +133,7 @@ export async function waitPostmasterGone(
           : `${attached} process(es) of its killed server still use its shared memory`,
       );
     }
-    if (Date.now() > deadline) {
+    if (monotonicNow() > deadline) {
       throw new PgreplError(
         'E_DATA_DIR_IN_USE',
         zombie
@@ -265,7 +266,7 @@ export async function startInstance(
   let exitCode: number | null = null;
   void server.exited.then((code) => (exitCode = code));
   // A standby that must replay a long backlog before it is consistent can take minutes.
-  const deadline = Date.now() + 120_000;
+  const deadline = monotonicNow() + 120_000;
   const seeLog = () => `see the server log: ${opts.logFile}\n${logTail(opts.logFile)}`;
   for (;;) {
     const lines = readLockFile(opts.dataDir);
@@ -276,7 +277,7 @@ export async function startInstance(
         'E_COMMAND_FAILED',
         `the server in ${opts.dataDir} exited (code ${exitCode}) before it was ready; ${seeLog()}`,
       );
-    if (Date.now() > deadline)
+    if (monotonicNow() > deadline)
       throw new PgreplError(
         'E_TIMEOUT',
         `the server in ${opts.dataDir} (PID ${server.pid}) is not ready after 2 minutes and still starting; ${seeLog()}`,
@@ -298,9 +299,9 @@ export async function stopInstance(opts: {
   const seconds = opts.timeoutSec ?? 120;
   const pid = signalStop(opts.dataDir, opts.mode);
   if (pid === null) return;
-  const deadline = Date.now() + seconds * 1000;
+  const deadline = monotonicNow() + seconds * 1000;
   while (livePostmasterPid(opts.dataDir) === pid) {
-    if (Date.now() > deadline)
+    if (monotonicNow() > deadline)
       throw new PgreplError(
         'E_TIMEOUT',
         `the server in ${opts.dataDir} (PID ${pid}) did not stop within ${seconds} s (${opts.mode} shutdown)`,

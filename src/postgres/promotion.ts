@@ -1,5 +1,6 @@
 import { formatLsn, parseLsn } from './lsn.js';
 import type { SqlSession } from './sql-client.js';
+import { monotonicNow } from '../monotonic-now.js';
 
 /** How often an unanswered promotion is asked again (see promoteStandby). */
 const ASK_AGAIN_MS = 20;
@@ -15,15 +16,15 @@ const ASK_AGAIN_MS = 20;
  */
 export async function promoteStandby(s: SqlSession, timeoutMs = 60_000): Promise<boolean> {
   await s.query('SELECT pg_promote(false)');
-  const deadline = Date.now() + timeoutMs;
-  let askedAt = Date.now();
-  while (Date.now() < deadline) {
+  const deadline = monotonicNow() + timeoutMs;
+  let askedAt = monotonicNow();
+  while (monotonicNow() < deadline) {
     const [row] = await s.query<{ ro: boolean }>('SELECT pg_is_in_recovery() AS ro');
     if (row?.ro === false) return true;
-    if (Date.now() - askedAt >= ASK_AGAIN_MS) {
+    if (monotonicNow() - askedAt >= ASK_AGAIN_MS) {
       // "recovery is not in progress": it ended since the check above, as asked.
       await s.query('SELECT pg_promote(false)').catch(() => undefined);
-      askedAt = Date.now();
+      askedAt = monotonicNow();
     }
     await new Promise((r) => setTimeout(r, 5));
   }

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { etcdClient } from '../../src/dcs/etcd-client.js';
-import { haStore } from '../../src/dcs/ha-store.js';
+import { haStore, REQUEST_TTL_SECONDS } from '../../src/dcs/ha-store.js';
 import type { HaStore } from '../../src/dcs/ha-store.js';
 import { haveEtcd } from '../helpers/ha-agents.js';
 import { startTestEtcd } from '../helpers/etcd.js';
@@ -61,6 +61,21 @@ describe(
       assert.ok(await s.announceLeader('pg2', next, { lsn: '0/4000000', timeline: 2, node: 'pg2' }, sync));
       return { s, old, next, sync };
     };
+
+    it("puts an operator's requests on a lease that etcd ends, not an age any host's clock judges", async () => {
+      const client = etcdClient({ endpoints: [etcd.url], requestTimeoutMs: 2000 });
+      const s = haStore(client, `c${++n}`);
+      await s.requestSwitchover({ from: 'pg1', to: 'pg2', at: 1 });
+      await s.requestFailover({ to: 'pg3', force: false, at: 2 });
+      const { kvs: keys } = await client.list(`/pgrepl/c${n}/`);
+      const requests = keys.filter((kv) => /\/(switchover|failover)$/.test(kv.key));
+      assert.equal(requests.length, 2, keys.map((kv) => kv.key).join(', '));
+      for (const kv of requests) {
+        assert.notEqual(kv.lease, '0', `${kv.key} lives on a lease`);
+        const left = await client.timeToLive(kv.lease);
+        assert.ok(left > REQUEST_TTL_SECONDS - 5 && left <= REQUEST_TTL_SECONDS, `${kv.key}: ${left} s left`);
+      }
+    });
 
     it('gives no one the key on a read of the synchronous set that is no longer current', async () => {
       const s = fresh();

@@ -70,7 +70,7 @@ const snapshot: fc.Arbitrary<AgentSnapshot> = fc
   .map((o) => ({
     me: o.me,
     now: NOW,
-    wallNow: NOW,
+    switchoverSeenSince: null,
     mode: o.mode,
     maximumLagOnFailover: 1048576,
     failoverPriority: 1,

@@ -211,7 +211,7 @@ function simulate(steps: readonly Step[]): { node: Name; from: number; to: numbe
     const snapshot: AgentSnapshot = {
       me: NAMES[i] as Name,
       now,
-      wallNow: now,
+      switchoverSeenSince: null,
       mode: 'async',
       maximumLagOnFailover: 1048576,
       failoverPriority: 1,

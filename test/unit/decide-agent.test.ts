@@ -62,7 +62,7 @@ const peer = (name: string, o: Partial<Peer> = {}): Peer => ({
 const snap = (o: Partial<AgentSnapshot> = {}): AgentSnapshot => ({
   me: 'pg2',
   now: NOW,
-  wallNow: NOW,
+  switchoverSeenSince: null,
   mode: 'async',
   maximumLagOnFailover: 1048576,
   failoverPriority: 1,
@@ -484,14 +484,26 @@ describe('the agent decision: switchover', () => {
 
   it('makes the leader wait for the other replicas to stream from the target, for 2 s at most', () => {
     const waiting = { ...asked, targetReady: true, notFollowing: ['pg2'] };
-    const d = decided(snap({ me: 'pg1', local: primary, dcs: view({ switchover: waiting }) }));
+    const leader = { me: 'pg1', local: primary, dcs: view({ switchover: waiting }) } as const;
+    const d = decided(snap({ ...leader, switchoverSeenSince: NOW - 100 }));
     assert.equal(d.kind, 'lead');
     assert.match(d.reason, /waiting for pg2 to stream from it first/);
-    const late = { ...waiting, at: NOW - 2500 };
-    const anyway = decided(snap({ me: 'pg1', local: primary, dcs: view({ switchover: late }) }));
+    const anyway = decided(snap({ ...leader, switchoverSeenSince: NOW - 2500 }));
     assert.equal(anyway.kind, 'hand-over');
     const two = view({ switchover: waiting, sync: { count: 2, standbys: ['pg2', 'pg3'] } });
-    assert.equal(decided(snap({ me: 'pg1', mode: 'sync', local: primary, dcs: two })).kind, 'hand-over');
+    const sync = { me: 'pg1', mode: 'sync', local: primary, dcs: two, switchoverSeenSince: NOW } as const;
+    assert.equal(decided(snap(sync)).kind, 'hand-over');
+  });
+
+  it("waits by its own clock, whatever the asking host's clock wrote in the request", () => {
+    const waiting = { ...asked, targetReady: true, notFollowing: ['pg2'] };
+    for (const skew of [-3_600_000, 3_600_000]) {
+      const dcs = view({ switchover: { ...waiting, at: NOW + skew } });
+      const fresh = decided(snap({ me: 'pg1', local: primary, dcs, switchoverSeenSince: NOW - 100 }));
+      assert.equal(fresh.kind, 'lead', `a request stamped ${skew} ms away, seen 100 ms ago`);
+      const late = decided(snap({ me: 'pg1', local: primary, dcs, switchoverSeenSince: NOW - 2500 }));
+      assert.equal(late.kind, 'hand-over', `a request stamped ${skew} ms away, seen 2.5 s ago`);
+    }
   });
 
   const shutdown = { lsn: '0/5000100', timeline: 1, node: 'pg1', shutdownCheckpoint: true };
@@ -603,9 +615,14 @@ describe('the agent decision: switchover', () => {
     assert.equal(target.kind, 'wait', 'the target keeps the slots it made for the switchover');
   });
 
-  it('ignores a request older than 30 s (its target never took over)', () => {
-    const stale = { ...asked, at: NOW - 31_000 };
-    assert.equal(decided(snap({ me: 'pg1', local: primary, dcs: view({ switchover: stale }) })).kind, 'lead');
+  it('carries out a request stamped an hour away by a skewed clock (etcd drops abandoned ones)', () => {
+    for (const at of [NOW - 3_600_000, NOW + 3_600_000]) {
+      const ready = { ...asked, at, targetReady: true };
+      const leader = decided(snap({ me: 'pg1', local: primary, dcs: view({ switchover: ready }) }));
+      assert.equal(leader.kind, 'hand-over', `stamped ${at - NOW} ms away`);
+      const target = decided(snap({ me: 'pg3', specIndex: 2, dcs: view({ switchover: { ...asked, at } }) }));
+      assert.equal(target.kind, 'make-slots', `stamped ${at - NOW} ms away`);
+    }
   });
 });
 
@@ -653,8 +670,8 @@ describe('the agent decision: operator requests', () => {
     const paused = { leader: null, paused: true };
     assert.equal(decided(leaderless({ dcs: view({ ...paused, failover: asked('pg2') }) })).kind, 'race');
     assert.equal(decided(leaderless({ dcs: view({ ...paused, failover: null }) })).kind, 'wait');
-    const stale = { to: 'pg2', force: false, at: NOW - 31_000 };
-    assert.equal(decided(leaderless({ dcs: view({ ...paused, failover: stale }) })).kind, 'wait');
+    const skewed = { to: 'pg2', force: false, at: NOW - 3_600_000 };
+    assert.equal(decided(leaderless({ dcs: view({ ...paused, failover: skewed }) })).kind, 'race');
   });
 
   it('leaves a node an operator stopped stopped', () => {
@@ -829,7 +846,12 @@ describe('the agent decision: every reason it gives (issue 31, defect 10)', () =
     ['a replica that streams', snap(), 'wait', /replica of pg1, streaming/],
     [
       'a leader waiting for the others to move to the switchover target',
-      snap({ me: 'pg1', local: primary, dcs: view({ switchover: { ...asked, notFollowing: ['pg2'] } }) }),
+      snap({
+        me: 'pg1',
+        local: primary,
+        dcs: view({ switchover: { ...asked, notFollowing: ['pg2'] } }),
+        switchoverSeenSince: NOW - 100,
+      }),
       'lead',
       /switchover to pg3 asked: waiting for pg2 to stream from it first/,
     ],

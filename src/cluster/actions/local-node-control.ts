@@ -25,6 +25,7 @@ import { cloneTempDir } from '../observe/observation.js';
 import { readState, recordCreatedDir } from '../store/cluster-state.js';
 import type { NodeControl } from './node-control.js';
 import { writeNodeFiles } from './node-files.js';
+import { monotonicNow } from '../../monotonic-now.js';
 
 /** How long a fast shutdown may take to write its checkpoint (stopInstance waits as long). */
 const SHUTDOWN_TIMEOUT_MS = 120_000;
@@ -56,7 +57,7 @@ export function localNodeControl(ctx: ClusterContext, node: NodeSpec): NodeContr
     },
     async shutDownCleanly() {
       const pid = signalStop(dataDir, 'fast');
-      const deadline = Date.now() + SHUTDOWN_TIMEOUT_MS;
+      const deadline = monotonicNow() + SHUTDOWN_TIMEOUT_MS;
       let before: LatestCheckpoint | null = null;
       for (;;) {
         const now = await disk.latestCheckpoint();
@@ -68,7 +69,7 @@ export function localNodeControl(ctx: ClusterContext, node: NodeSpec): NodeContr
         )
           return now;
         if (pid === null || !isAlive(pid)) return disk.latestCheckpoint();
-        if (Date.now() > deadline)
+        if (monotonicNow() > deadline)
           throw new PgreplError(
             'E_TIMEOUT',
             `${node.name} (PID ${pid}) did not write its shutdown checkpoint within ${SHUTDOWN_TIMEOUT_MS / 1000} s`,

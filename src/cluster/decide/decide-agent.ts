@@ -50,16 +50,18 @@ export interface Peer {
  */
 export const CASCADE_WAIT_MS = 2000;
 
-/** A switchover or failover request older than this was abandoned (its target never took over). */
-const SWITCHOVER_MAX_AGE_MS = 30_000;
-
 /** Everything one agent decides on: pure data, observed by the loop. */
 export interface AgentSnapshot {
   readonly me: string;
   /** The monotonic clock (Clock.now): what the lease, downSince and every deadline are counted on. */
   readonly now: number;
-  /** The wall clock: what operators' requests (`at`, written on any host) are aged by. */
-  readonly wallNow: number;
+  /**
+   * When (on `now`'s clock) this agent first saw the pending switchover request; null: none is
+   * pending. A request's `at` is another host's wall clock, which says nothing of its age here: a
+   * clock stepped on either host would shorten or stretch the wait. etcd drops abandoned requests
+   * (REQUEST_TTL_SECONDS).
+   */
+  readonly switchoverSeenSince: number | null;
   readonly mode: ReplicationMode;
   readonly maximumLagOnFailover: number;
   readonly failoverPriority: number;
@@ -231,7 +233,7 @@ function decideUnasked(s: AgentSnapshot): AgentDecision {
   // Leadership is the key on this agent's own live lease: a key that names this node on another
   // lease (an earlier run's, which it failed to take over) is not its to lead by.
   const mine = leader !== null && leader.node === s.me && leader.lease === s.leaseId && leaseAlive;
-  if (dcs.paused && activeFailover(s) === null) {
+  if (dcs.paused && dcs.failover === null) {
     if (local.kind === 'primary' && leader !== null && leader.node !== s.me)
       return {
         kind: 'fence',
@@ -358,7 +360,8 @@ function asLeader(s: AgentSnapshot, leader: LeaderKey): AgentDecision {
       sw.to !== s.me &&
       cascades(s) &&
       sw.notFollowing.length > 0 &&
-      s.wallNow - sw.at < CASCADE_WAIT_MS
+      s.switchoverSeenSince !== null &&
+      s.now - s.switchoverSeenSince < CASCADE_WAIT_MS
     )
       return {
         kind: 'lead',
@@ -423,7 +426,7 @@ function failover(s: AgentSnapshot, dcs: DcsView): AgentDecision {
       kind: 'wait',
       reason: `no leader key, but ${s.promisedTo.leader} runs as primary in failsafe: I promised it not to promote for ${Math.round(s.promisedTo.until - s.now)} ms more`,
     };
-  const asked = activeFailover(s);
+  const asked = s.dcs?.failover ?? null;
   if (asked && asked.to !== s.me)
     return { kind: 'wait', reason: `no leader; an operator asked for ${asked.to} to be promoted` };
   const forced = asked?.force === true;
@@ -546,11 +549,6 @@ function makeSlots(sw: NonNullable<DcsView['switchover']>): AgentDecision {
 
 type SnapshotBeforePeers = Omit<AgentSnapshot, 'peers'>;
 
-function activeFailover(s: SnapshotBeforePeers): DcsView['failover'] {
-  const f = s.dcs?.failover ?? null;
-  return f && s.wallNow - f.at < SWITCHOVER_MAX_AGE_MS ? f : null;
-}
-
 /**
  * The switchover under way, if any. A leader hands over by giving up the key in the transaction
  * that records its shutdown checkpoint: a key gone without that record means the leader died (or
@@ -559,7 +557,7 @@ function activeFailover(s: SnapshotBeforePeers): DcsView['failover'] {
  */
 function activeSwitchover(s: SnapshotBeforePeers): DcsView['switchover'] {
   const sw = s.dcs?.switchover ?? null;
-  if (!sw || s.wallNow - sw.at >= SWITCHOVER_MAX_AGE_MS) return null;
+  if (!sw) return null;
   const last = s.dcs?.lastLeaderLsn;
   const handedOver = last?.shutdownCheckpoint === true && last.node === sw.from;
   return s.dcs?.leader === null && !handedOver ? null : sw;
@@ -575,7 +573,7 @@ export function needsPeers(s: SnapshotBeforePeers): boolean {
   if (s.dcs === null || s.dcs.leader !== null) return false;
   if (s.local.kind === 'primary') return true;
   if (activeSwitchover(s) !== null) return false;
-  const asked = activeFailover(s);
+  const asked = s.dcs?.failover ?? null;
   return asked === null || asked.to === s.me;
 }
 

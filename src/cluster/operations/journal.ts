@@ -6,6 +6,7 @@ import { crashIfAt, parseCrashPoint } from '../context/crash-point.js';
 import { stopIfInterrupted } from '../context/safe-stop.js';
 import type { CrashPoint } from '../context/crash-point.js';
 import type { ClusterStore, JournalEntry } from '../store/cluster-store.js';
+import { monotonicNow } from '../../monotonic-now.js';
 
 /** A running operation's journal: `step()` before each step, `finish()` at the end. */
 export class Journal {
@@ -84,10 +85,10 @@ export class Journal {
     this.entry = { ...this.entry, step };
     await this.store.writeJournal(this.entry);
     crashIfAt(this.crashAt, 'before', step);
-    const began = Date.now();
+    const began = monotonicNow();
     const result = await fn();
     crashIfAt(this.crashAt, 'during', step);
-    this.events.emit({ event: 'journal-step', op: this.entry.op, step, ms: Date.now() - began });
+    this.events.emit({ event: 'journal-step', op: this.entry.op, step, ms: monotonicNow() - began });
     this.entry = { ...this.entry, done: [...this.entry.done, step] };
     await this.store.writeJournal(this.entry);
     crashIfAt(this.crashAt, 'after', step);

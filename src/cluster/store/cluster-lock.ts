@@ -11,6 +11,7 @@ import {
 import { randomBytes } from 'node:crypto';
 import { PgreplError } from '../../errors.js';
 import { processExists } from '../../postgres/instance-control.js';
+import { monotonicNow } from '../../monotonic-now.js';
 
 interface LockOwner {
   pid: number;
@@ -63,7 +64,7 @@ async function acquire(lock: string, command: string): Promise<SeenLock> {
   const owner: LockOwner = { pid: process.pid, command, since: new Date().toISOString(), token };
   const tmp = `${lock}.${process.pid}-${token}`;
   writeFileSync(tmp, JSON.stringify(owner), { mode: 0o600 });
-  const deadline = Date.now() + ACQUIRE_TIMEOUT_MS;
+  const deadline = monotonicNow() + ACQUIRE_TIMEOUT_MS;
   try {
     for (;;) {
       if (tryLink(tmp, lock)) return look(lock) as SeenLock;
@@ -73,7 +74,7 @@ async function acquire(lock: string, command: string): Promise<SeenLock> {
       if (seen.owner === undefined || processExists(seen.owner.pid)) throw locked(lock, seen.owner);
       // Stale: its process is gone. Once removed, link ours (another command may still be quicker).
       if (takeOver(lock, seen)) continue;
-      if (Date.now() > deadline) throw locked(lock, look(lock)?.owner);
+      if (monotonicNow() > deadline) throw locked(lock, look(lock)?.owner);
       await new Promise((r) => setTimeout(r, 10));
     }
   } finally {
