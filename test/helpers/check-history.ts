@@ -1,3 +1,4 @@
+import { parseLsn } from '../../src/postgres/lsn.js';
 import type { WriteOp } from './writer.js';
 import type { ProbeAck } from './write-probe.js';
 
@@ -16,10 +17,27 @@ export interface SplitBrain {
   readonly why: string;
 }
 
+/**
+ * What async mode lets a failover lose: a replica may be promoted while up to `maxLagBytes`
+ * (maximumLagOnFailover) behind the last position the leader recorded, and the leader goes on
+ * committing after that record until it is fenced, `windowMs` (a loop, a retry and its lease) at most.
+ */
+export interface LossAllowed {
+  readonly maxLagBytes: number;
+  readonly windowMs: number;
+}
+
 export interface Verdict {
   readonly acknowledged: number;
   /** Acknowledged writes missing from the final table. */
   readonly lost: readonly number[];
+  /**
+   * Of those, the ones no allowance covers: all of them in sync and quorum modes; in async mode
+   * the ones written before what LossAllowed permits to lose.
+   */
+  readonly lostBeyondBound: readonly number[];
+  /** The WAL between the first and the last lost write (0 when at most one was lost). */
+  readonly lostWalBytes: number;
   /** Writes whose outcome the client could not know, found committed (allowed: not acknowledged). */
   readonly unknownCommitted: number;
   readonly splitBrain: readonly SplitBrain[];
@@ -32,21 +50,46 @@ export interface Verdict {
 }
 
 /**
- * Judges a run: every acknowledged write must be in the final table (`committed`), and no two nodes
- * may have accepted writes at overlapping times (splitBrains), and says how long writes were down
- * after each fault.
+ * Judges a run: every acknowledged write must be in the final table (`committed`), or, with
+ * `allowed` (async mode), lie within what it permits to lose; no two nodes may have accepted writes
+ * at overlapping times (splitBrains); and says how long writes were down after each fault.
  */
-export function checkHistory(h: RunHistory, committed: ReadonlySet<number>): Verdict {
+export function checkHistory(h: RunHistory, committed: ReadonlySet<number>, allowed?: LossAllowed): Verdict {
   const acked = h.writes.filter((w) => w.outcome === 'ok');
-  const lost = acked.map((w) => w.id).filter((id) => !committed.has(id));
+  const lostWrites = acked.filter((w) => !committed.has(w.id));
+  const lost = lostWrites.map((w) => w.id);
   const unknownCommitted = h.writes.filter((w) => w.outcome === 'unknown' && committed.has(w.id)).length;
+  const lsns = lostWrites.flatMap((w) => (w.lsn ? [parseLsn(w.lsn)] : []));
+  const span =
+    lsns.length < 2 ? 0n : lsns.reduce((a, b) => (b > a ? b : a)) - lsns.reduce((a, b) => (b < a ? b : a));
   return {
     acknowledged: acked.length,
     lost,
+    lostBeyondBound: allowed ? beyondBound(acked, lostWrites, allowed) : lost,
+    lostWalBytes: Number(span),
     unknownCommitted,
     splitBrain: splitBrains(h.probes),
     writeGapMs: h.faults.map((f) => writeGap(acked, f.at)),
   };
+}
+
+/**
+ * The lost writes that async mode does not permit to lose. The leader's last record before it was
+ * cut off came at most `windowMs` before its last lost write, and held at least what it had
+ * acknowledged by then (`floor`): a write at most `maxLagBytes` before that may be lost, and every
+ * write after it. One without a known position is beyond the bound.
+ */
+function beyondBound(acked: readonly WriteOp[], lostWrites: readonly WriteOp[], a: LossAllowed): number[] {
+  const last = lostWrites.reduce<WriteOp | null>(
+    (l, w) => (l && l.completedAt >= w.completedAt ? l : w),
+    null,
+  );
+  if (last === null) return [];
+  const before = acked.filter((w) => w.lsn && w.completedAt <= last.completedAt - a.windowMs);
+  const floor = before.length === 0 ? null : parseLsn(before[before.length - 1]?.lsn ?? '0/0');
+  return lostWrites
+    .filter((w) => !w.lsn || (floor !== null && parseLsn(w.lsn) < floor - BigInt(a.maxLagBytes)))
+    .map((w) => w.id);
 }
 
 function writeGap(acked: readonly WriteOp[], at: number): number | null {

@@ -1,4 +1,5 @@
 import type { Lab, LabStatus } from './lab.js';
+import { NO_DELAY } from './lab-proxy.js';
 import type { TestHost } from './netns-hosts.js';
 import { waitUntil } from './test-cluster.js';
 
@@ -19,6 +20,8 @@ export interface LabFault {
 
 /** The file that fills a host's disk, on the same disk as its data directories and etcd's. */
 const FILLER = '/var/lib/pgrepl-lab-filler';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const signal = (pid: number | null, sig: NodeJS.Signals) => {
   if (pid === null) throw new Error('nothing runs there to signal');
@@ -98,15 +101,19 @@ const nft = (lab: Lab, host: TestHost, rules: string) => {
 const dropTable = (lab: Lab, host: TestHost) =>
   lab.net.run(host, ['nft', 'delete', 'table', 'inet', 'labfault']);
 
+/** The other hosts' addresses, as an nftables set. */
+const peersOf = (lab: Lab, host: TestHost) =>
+  `{ ${lab.hosts
+    .filter((h) => h !== host)
+    .map((h) => h.address)
+    .join(', ')} }`;
+
 /**
  * Drops TCP between `host` and the other hosts on `ports` of `host` (incoming), and with `outgoing`
  * on the same ports of the others: a partition of those services alone.
  */
 const cutFromPeers = (lab: Lab, host: TestHost, o: { ports: string; outgoing: boolean }) => {
-  const peers = `{ ${lab.hosts
-    .filter((h) => h !== host)
-    .map((h) => h.address)
-    .join(', ')} }`;
+  const peers = peersOf(lab, host);
   const chain = (name: string, hook: string, match: string) =>
     `  chain ${name} { type filter hook ${hook} priority 0; policy accept; ${match} tcp dport ${o.ports} drop; }`;
   nft(
@@ -236,6 +243,52 @@ export const LAB_FAULTS: readonly LabFault[] = [
       lab.net.run(leader, ['rm', '-f', FILLER]);
       restartEtcd(lab, leader);
     },
+  },
+  {
+    // The kernel has no netem: every connection between hosts passes through the lab's proxies
+    // (lab-proxy.ts), which hold each chunk 150–250 ms each way; a connection's bytes keep their
+    // order, chunks of different connections overtake each other. etcd's raft heartbeats (100 ms
+    // with the fast profile) and the lease renewals of the leader's host come late.
+    name: "150–250 ms of latency on every connection of the leader's host, each way",
+    failsOver: false,
+    holdMs: 3000,
+    inject: (lab, leader) => lab.delay({ hosts: [leader.name], delayMs: 150, jitterMs: 100 }),
+    heal: (lab) => lab.delay(NO_DELAY),
+  },
+  {
+    // libfaketime steps the wall clock of the leader's agent and PostgreSQL (not its etcd member's:
+    // a Go program reads the clock without libc) an hour ahead, and back at heal. No deadline may
+    // move (they are on the monotonic clock); the switchover asked meanwhile must be carried out,
+    // though the request's time, written by the operator's clock, is an hour old to that agent.
+    name: "the leader host's wall clock 1 h ahead, a switchover asked meanwhile, then stepped back",
+    failsOver: true,
+    holdMs: 0,
+    inject: async (lab, leader) => {
+      lab.setClock(leader, 3600);
+      // libfaketime reads the offset again at most once a second.
+      await sleep(1500);
+      const r = await lab.cli(['switchover', '--json']);
+      if (r.code !== 0) throw new Error(`switchover with ${leader.name}'s clock 1 h ahead: ${r.stderr}`);
+    },
+    heal: (lab, leader) => lab.setClock(leader, 0),
+  },
+  {
+    // Asymmetric: what the leader sends reaches the others, nothing they send reaches it (TCP
+    // handshakes and etcd's answers included), the operator's and the clients' traffic aside.
+    name: 'the leader hears no other host, while its own packets reach them',
+    failsOver: true,
+    holdMs: 0,
+    inject: (lab, leader) =>
+      nft(
+        lab,
+        leader,
+        [
+          'table inet labfault {',
+          `  chain in { type filter hook input priority 0; policy accept; ip saddr ${peersOf(lab, leader)} drop; }`,
+          '}',
+        ].join('\n'),
+      ),
+    heal: (lab, leader) => void dropTable(lab, leader),
   },
 ];
 

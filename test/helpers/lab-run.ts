@@ -1,5 +1,5 @@
 import { checkHistory } from './check-history.js';
-import type { Verdict } from './check-history.js';
+import type { LossAllowed, Verdict } from './check-history.js';
 import type { Lab } from './lab.js';
 import { labFailedOver, labSettled } from './lab-faults.js';
 import type { LabFault } from './lab-faults.js';
@@ -22,14 +22,18 @@ export interface FaultRun {
  * One fault on the lab's leader host under the lab client: settle, write for `leadMs`, inject,
  * wait for a new leader (or `holdMs`), heal, settle again, write for a second more, judge.
  */
-export async function runFault(lab: Lab, fault: LabFault, o: { leadMs?: number } = {}): Promise<FaultRun> {
+export async function runFault(
+  lab: Lab,
+  fault: LabFault,
+  o: { leadMs?: number; allowed?: LossAllowed } = {},
+): Promise<FaultRun> {
   const leaderBefore = await labSettled(lab, 90_000);
   const client = await lab.client();
   try {
     await sleep(o.leadMs ?? 1000);
     const at = Date.now();
-    await fault.inject(lab, lab.host(leaderBefore));
     try {
+      await fault.inject(lab, lab.host(leaderBefore));
       if (fault.failsOver) await labFailedOver(lab, leaderBefore, 30_000);
       else await sleep(fault.holdMs);
     } finally {
@@ -47,7 +51,7 @@ export async function runFault(lab: Lab, fault: LabFault, o: { leadMs?: number }
       fault: fault.name,
       leaderBefore,
       leaderAfter,
-      verdict: checkHistory({ ...h, faults: [{ at, what: fault.name }] }, new Set(h.committed)),
+      verdict: checkHistory({ ...h, faults: [{ at, what: fault.name }] }, new Set(h.committed), o.allowed),
       newPrimaryWriteMs: elsewhere ? elsewhere.ackAt - at : null,
     };
   } catch (err) {

@@ -19,9 +19,11 @@ import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { makeTestHosts } from './netns-hosts.js';
 import type { TestHost, TestHosts } from './netns-hosts.js';
-import { CLI, runCli } from './test-cluster.js';
+import { CLI, pgBin, runCli } from './test-cluster.js';
 import type { CliResult, StatusJson } from './test-cluster.js';
 import type { RunHistory } from './check-history.js';
+import { NO_DELAY } from './lab-proxy.js';
+import type { ProxyConfig, ProxyDelay, ProxyRoute } from './lab-proxy.js';
 
 /**
  * What the bundle installs into on a host: each lab host sees them through an overlay of its own,
@@ -74,6 +76,13 @@ export interface Lab {
   status(): Promise<LabStatus>;
   /** Starts the lab's client (lab-client.ts) in the operator's namespace; stop() returns what it recorded. */
   client(): Promise<{ stop(): Promise<Omit<RunHistory, 'faults'> & { committed: number[] }> }>;
+  /**
+   * Delays every connection between hosts of which one end is on one of `d.hosts` (the lab's
+   * proxies, lab-proxy.ts); NO_DELAY lifts it.
+   */
+  delay(d: ProxyDelay): void;
+  /** Steps the wall clock of `host`'s agent and PostgreSQL to `offsetSeconds` from the true time. */
+  setClock(host: TestHost, offsetSeconds: number): void;
   /** The end of each host's agent log, for a failure's message. */
   logs(): string;
   destroy(): void;
@@ -88,6 +97,31 @@ function homeOf(user: string): string {
 }
 
 const LAB_CLIENT = join(dirname(fileURLToPath(import.meta.url)), 'lab-client.js');
+const LAB_PROXY = join(dirname(fileURLToPath(import.meta.url)), 'lab-proxy.js');
+
+/** The ports hosts open connections to each other on: PostgreSQL, the agents' API, etcd client and peer. */
+const HOST_PORTS = [5432, 6432, 2379, 2380] as const;
+/** The lab's proxies listen from this port on (127.0.0.1 of each host). */
+const PROXY_PORTS_FROM = 20000;
+/** Whose connections nftables lets pass unproxied: the proxies' own (they run as this user). */
+const PROXY_USER = 'nobody';
+
+/** libfaketime (apt-get install faketime): how the lab moves one host's wall clock. */
+const FAKETIME_LIB = '/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1';
+export const haveFaketime = (): boolean => existsSync(FAKETIME_LIB);
+/** On each host's own disk: the offset of its wall clock, as libfaketime reads it ("+0", "+3600"). */
+const CLOCK_FILE = '/var/lib/pgrepl-lab-clock';
+/**
+ * The environment that puts a process on its host's clock file: wall-clock reads (gettimeofday,
+ * clock_gettime of CLOCK_REALTIME) are offset; the monotonic clocks are left alone, as an NTP step
+ * or an operator's `date -s` leaves them. Read again at most once a second.
+ */
+const FAKETIME_ENV = [
+  `LD_PRELOAD=${FAKETIME_LIB}`,
+  `FAKETIME_TIMESTAMP_FILE=${CLOCK_FILE}`,
+  'FAKETIME_DONT_FAKE_MONOTONIC=1',
+  'FAKETIME_CACHE_DURATION=1',
+];
 
 /**
  * PGREPL_LAB_KEEP=DIR: before a lab goes, every host's logs (agent, etcd, fence watchdog,
@@ -140,6 +174,15 @@ export async function makeLab(o: LabOptions = {}): Promise<Lab> {
         mode: 0o755,
       },
     );
+    // PostgreSQL's programs, each started on its host's clock file (pg_ctl and initdb pass their
+    // environment on to the server they start).
+    const pgbin = join(base, 'pgbin');
+    mkdirSync(pgbin, { mode: 0o755 });
+    const clocked = haveFaketime() ? `env ${FAKETIME_ENV.join(' ')} ` : '';
+    for (const prog of readdirSync(pgBin()))
+      writeFileSync(join(pgbin, prog), `#!/bin/sh\nexec ${clocked}${join(pgBin(), prog)} "$@"\n`, {
+        mode: 0o755,
+      });
     const spec = join(base, 'pgrepl.yaml');
     writeFileSync(
       spec,
@@ -153,6 +196,7 @@ export async function makeLab(o: LabOptions = {}): Promise<Lab> {
         // A soak puts a year of failovers into minutes: each leaves WAL that the next checkpoint or
         // restartpoint removes, minutes apart by default, on 512 MB disks.
         'settings: { checkpoint_timeout: 30s }',
+        `postgres: { binDir: ${pgbin} }`,
         'nodes:',
         ...hosts.map((h) => `  - { name: ${h.name}, host: ${h.address}, port: 5432 }`),
         '',
@@ -190,7 +234,9 @@ export async function makeLab(o: LabOptions = {}): Promise<Lab> {
           ...['setpriv', `--reuid=${u.user}`, `--regid=${u.user}`, '--init-groups', '--'],
           // The environment systemd gives a unit's User: its home (libpq looks there for certificates).
           ...['env', '-i', `PATH=${path}`, `HOME=${homeOf(u.user)}`, `USER=${u.user}`, `LOGNAME=${u.user}`],
-          ...[`XDG_CACHE_HOME=/var/lib/pgrepl/${CLUSTER}/cache`, ...u.argv],
+          ...[`XDG_CACHE_HOME=/var/lib/pgrepl/${CLUSTER}/cache`],
+          ...(unit === 'agent' && clocked ? FAKETIME_ENV : []),
+          ...u.argv,
         ];
       };
       const child = spawn('nsenter', ['-t', String(host.keeper.pid), '-m', '-n', '--', ...argv()], {
@@ -215,6 +261,7 @@ export async function makeLab(o: LabOptions = {}): Promise<Lab> {
           '  mount -t overlay overlay -o "lowerdir=$d,upperdir=$o/up,workdir=$o/work" "$d" || exit 1',
           'done',
           'mkdir -p /etc/systemd/system',
+          `echo +0 > ${CLOCK_FILE}`,
         ].join('\n'),
         'sh',
         disk,
@@ -226,6 +273,9 @@ export async function makeLab(o: LabOptions = {}): Promise<Lab> {
         const install = run(h, ['env', `PATH=${path}`, join(folder, 'install.sh')]);
         assert.equal(install.code, 0, `${h.name} install.sh: ${install.out}`);
       }
+    }
+    const proxies = await startProxies(net, base);
+    for (const h of hosts) {
       if (existsSync(join(bundle, h.name, 'etcd.conf.yml'))) start(h, 'etcd');
       start(h, 'agent');
     }
@@ -273,6 +323,15 @@ export async function makeLab(o: LabOptions = {}): Promise<Lab> {
         return r.code === 0 ? Number(r.out.trim()) : null;
       },
       cli,
+      delay: (d) => {
+        writeFileSync(join(base, 'delay.json'), JSON.stringify(d));
+        for (const p of proxies) p.kill('SIGHUP');
+      },
+      setClock: (host, offsetSeconds) => {
+        if (!clocked) throw new Error('no libfaketime here (apt-get install faketime)');
+        const offset = `${offsetSeconds >= 0 ? '+' : ''}${offsetSeconds}`;
+        assert.equal(run(host, ['sh', '-c', `echo ${offset} > ${CLOCK_FILE}`]).code, 0);
+      },
       status: async () => JSON.parse((await cli(['status', '--json'])).stdout) as LabStatus,
       client: async () => {
         const config = join(base, `client-${Date.now()}.json`);
@@ -322,4 +381,53 @@ export async function makeLab(o: LabOptions = {}): Promise<Lab> {
     destroy();
     throw err;
   }
+}
+
+/**
+ * Starts a proxy (lab-proxy.ts) in every host's namespace, and nftables rules there that send each
+ * connection the host opens to another host's HOST_PORTS through it; returns the proxies, which
+ * read `delay.json` in `base` on SIGHUP. They run as PROXY_USER, from a copy of the script in
+ * `base`, which that user can read.
+ */
+async function startProxies(net: TestHosts, base: string): Promise<ChildProcess[]> {
+  const script = join(base, 'lab-proxy.mjs');
+  copyFileSync(LAB_PROXY, script);
+  const control = join(base, 'delay.json');
+  writeFileSync(control, JSON.stringify(NO_DELAY));
+  const proxies: ChildProcess[] = [];
+  for (const h of net.hosts) {
+    const routes: ProxyRoute[] = net.hosts
+      .filter((o) => o !== h)
+      .flatMap((o) => HOST_PORTS.map((port) => ({ peer: o.name, host: o.address, port })))
+      .map((r, i) => ({ ...r, listen: PROXY_PORTS_FROM + i }));
+    const config: ProxyConfig = { self: h.name, routes, control };
+    const file = join(base, `proxy-${h.name}.json`);
+    writeFileSync(file, JSON.stringify(config));
+    const rules = [
+      'table ip labproxy {',
+      '  chain out {',
+      '    type nat hook output priority -100; policy accept;',
+      `    meta skuid ${PROXY_USER} return`,
+      ...routes.map((r) => `    ip daddr ${r.host} tcp dport ${r.port} redirect to :${r.listen}`),
+      '  }',
+      '}',
+    ].join('\n');
+    const applied = net.run(h, ['sh', '-c', `printf '%s\\n' "$1" | nft -f -`, 'sh', rules]);
+    assert.equal(applied.code, 0, `nft on ${h.name}: ${applied.out}`);
+    const child = spawn(
+      'nsenter',
+      [
+        ...['-t', String(h.keeper.pid), '-m', '-n', '--'],
+        ...['setpriv', `--reuid=${PROXY_USER}`, '--regid=nogroup', '--clear-groups', '--'],
+        ...[process.execPath, script, file],
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'], cwd: '/' },
+    );
+    proxies.push(child);
+    await new Promise<void>((resolve, reject) => {
+      child.stdout?.once('data', () => resolve());
+      child.once('exit', (code) => reject(new Error(`the proxy of ${h.name} ended (exit ${code})`)));
+    });
+  }
+  return proxies;
 }

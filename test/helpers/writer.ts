@@ -11,6 +11,8 @@ export interface WriteOp {
    * it may or may not have committed.
    */
   readonly outcome: 'ok' | 'failed' | 'unknown';
+  /** An acknowledged write's WAL position (its row's insert, just before its commit record). */
+  readonly lsn?: string;
 }
 
 /**
@@ -66,8 +68,12 @@ export class Writer {
       try {
         const c = await this.connect();
         sent = true;
-        await c.query('INSERT INTO writes (id) VALUES ($1)', [id]);
-        this.history.push({ id, invokedAt, completedAt: Date.now(), outcome: 'ok' });
+        const r = await c.query<{ lsn: string }>(
+          'INSERT INTO writes (id) VALUES ($1) RETURNING pg_current_wal_insert_lsn()::text AS lsn',
+          [id],
+        );
+        const lsn = r.rows[0]?.lsn;
+        this.history.push({ id, invokedAt, completedAt: Date.now(), outcome: 'ok', ...(lsn ? { lsn } : {}) });
         this.acked.push(id);
         this.firstAckAt ??= Date.now();
         this.next++;

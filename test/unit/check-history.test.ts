@@ -24,6 +24,26 @@ describe('the history checker of the fault runs (issue 13)', () => {
     assert.deepEqual([v.acknowledged, v.lost, v.unknownCommitted], [3, [2], 1]);
   });
 
+  it('in async mode, allows the loss maximumLagOnFailover and the fencing window permit, and no more', () => {
+    // One write every 100 ms, 1 kB of WAL each; the old primary's last 5 writes are lost.
+    const at = (i: number) => ({ ...ok(i, i * 100), lsn: `0/${(0x100000 + i * 1024).toString(16)}` });
+    const writes = Array.from({ length: 30 }, (_, i) => at(i + 1));
+    const committed = new Set(writes.filter((w) => w.id <= 25).map((w) => w.id));
+    const h = { writes, probes: [], faults: [] };
+    const window = { maxLagBytes: 0, windowMs: 1000 };
+    const v = checkHistory(h, committed, window);
+    assert.deepEqual(v.lost, [26, 27, 28, 29, 30]);
+    assert.deepEqual(v.lostBeyondBound, [], 'all lost within the last second before the fence');
+    assert.equal(v.lostWalBytes, 4 * 1024);
+    const short = checkHistory(h, committed, { maxLagBytes: 1024, windowMs: 200 });
+    assert.deepEqual(
+      short.lostBeyondBound,
+      [26],
+      '29, 30 in the window; 28 its floor, 27 within the lag of it; 26 beyond',
+    );
+    assert.deepEqual(checkHistory(h, committed).lostBeyondBound, v.lost, 'sync and quorum modes allow none');
+  });
+
   it('passes a clean failover: pg1 took writes, then pg2 alone', () => {
     const v = checkHistory(
       {
