@@ -29,6 +29,8 @@ export interface AgentApiOptions {
   readonly clock: Clock;
   /** What `/readiness` allows a standby without `?lag=`. */
   readonly maximumLagOnFailover: number;
+  /** Every node's server, for `/status` (a client that follows the leader connects there). */
+  readonly nodes: () => readonly { readonly name: string; readonly host: string; readonly port: number }[];
   /** The node's tags for `?tag_KEY=VALUE` (Patroni's names: nofailover, failover_priority). */
   readonly nodeTags: () => Readonly<Record<string, string>>;
   /** The bearer token of the mutating endpoints; null: there is no token file, they refuse every request. */
@@ -149,7 +151,7 @@ export async function startAgentApi(o: AgentApiOptions): Promise<AgentApi> {
       });
       return json(a.ok ? 200 : 503, { ok: a.ok, why: a.why });
     }
-    if (path === '/status') return json(200, statusOf(o.state(), o.clock));
+    if (path === '/status') return json(200, { ...statusOf(o.state(), o.clock), nodes: o.nodes() });
     if (path === '/metrics') return { status: 200, type: metrics.contentType, body: await metrics.metrics() };
     return null;
   };

@@ -59,6 +59,7 @@ describe('the agent API takes a request body only from whom it trusts (issue 31,
       state: () => idle,
       clock: systemClock,
       maximumLagOnFailover: 1048576,
+      nodes: () => [{ name: 'pg1', host: '10.0.0.1', port: 5432 }],
       nodeTags: () => ({}),
       failsafe: () => null,
       token: TOKEN,
@@ -111,6 +112,12 @@ describe('the agent API takes a request body only from whom it trusts (issue 31,
       assert.deepEqual(ran, []);
     },
   );
+
+  it("tells in /status where each node's server listens (pgrepl/client follows the leader there)", async () => {
+    const res = await fetch(`http://127.0.0.1:${port}/status`);
+    const body = (await res.json()) as { nodes: unknown };
+    assert.deepEqual(body.nodes, [{ name: 'pg1', host: '10.0.0.1', port: 5432 }]);
+  });
 
   it('runs a request with the token and a small body', async () => {
     const ok = postPartly(port, '/restart', { auth: `Bearer ${TOKEN}`, declared: 2, first: 0 });

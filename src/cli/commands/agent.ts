@@ -86,6 +86,7 @@ export async function runAgent(g: GlobalOptions, o: { node: string }): Promise<n
     clock: ctx.clock,
     maximumLagOnFailover: ha.maximumLagOnFailover,
     failsafe: (leader) => agent.promiseFailsafe(leader),
+    nodes: () => agent.context.ctx.spec.nodes.map((n) => ({ name: n.name, host: n.host, port: n.port })),
     nodeTags: () => ({
       nofailover: String(agent.context.node.noFailover),
       failover_priority: String(agent.context.node.failoverPriority),
