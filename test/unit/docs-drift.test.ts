@@ -21,6 +21,7 @@ const PAIRS: readonly (readonly [string, string])[] = [
   ['docs/automatic-failover.md', 'docs/pt-BR/failover-automatico.md'],
   ['docs/architecture.md', 'docs/pt-BR/arquitetura.md'],
   ['docs/tls.md', 'docs/pt-BR/tls.md'],
+  ['docs/client.md', 'docs/pt-BR/cliente.md'],
 ];
 
 const read = (path: string) => readFileSync(join(REPO, path), 'utf8');
