@@ -3,6 +3,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { cpus, release, totalmem, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort, REPO, TestCluster } from '../test/helpers/test-cluster.js';
+import { pgbenchInit } from './pgbench-init.js';
 import {
   timePromotes,
   timeRejoinsAfterLoad,
@@ -64,26 +65,8 @@ async function pgbenchCluster(scale: number): Promise<{ c: TestCluster; bin: str
     if (up.code !== 0) throw new Error(`up failed: ${up.stderr}`);
     const bin = (JSON.parse((await c.cli(['status', '--json'])).stdout) as { postgres: { binDir: string } })
       .postgres.binDir;
-    const passfile = join(c.base, 'state', 'secrets', 'superuser.pgpass');
     log(`pgbench -i -s ${scale} ...`);
-    const init = spawnSync(
-      join(bin, 'pgbench'),
-      [
-        '-i',
-        '-q',
-        '-s',
-        String(scale),
-        '-h',
-        '127.0.0.1',
-        '-p',
-        String(c.port('pg1')),
-        '-U',
-        'postgres',
-        'postgres',
-      ],
-      { env: { ...process.env, PGPASSFILE: passfile }, encoding: 'utf8' },
-    );
-    if (init.status !== 0) throw new Error(`pgbench -i failed: ${init.stderr}`);
+    pgbenchInit(c, bin, 'pg1', scale);
     return { c, bin };
   } catch (err) {
     await c.cleanup();
@@ -301,14 +284,12 @@ async function main(): Promise<void> {
     '  far below 10×; it grows with the database, as the larger row shows.',
     '',
   ];
-  // The agents' section is written by its own run (ha-benchmarks.ts); it is kept as it was.
+  // The sections written by their own runs (ha-benchmarks.ts, then client-benchmarks.ts) follow
+  // the first one's marker: they are kept as they were.
   const file = join(REPO, 'BENCHMARKS.md');
   const before = existsSync(file) ? readFileSync(file, 'utf8') : '';
   const ha = before.includes('<!-- ha:begin -->')
-    ? before.slice(
-        before.indexOf('<!-- ha:begin -->'),
-        before.indexOf('<!-- ha:end -->') + '<!-- ha:end -->'.length,
-      )
+    ? before.slice(before.indexOf('<!-- ha:begin -->')).trimEnd()
     : '';
   writeFileSync(file, `${lines.join('\n').trimEnd()}\n${ha ? `\n${ha}\n` : ''}`);
   process.stdout.write(lines.join('\n'));

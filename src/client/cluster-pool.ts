@@ -1,14 +1,17 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { EventEmitter } from 'node:events';
-import { readFileSync } from 'node:fs';
 import pg from 'pg';
 import { askAgents } from './agent-status.js';
 import { ClusterPoolError } from './client-errors.js';
-import { parseClusterUrl } from './cluster-url.js';
 import { failureKind } from './failure-kind.js';
 import type { FailureKind } from './failure-kind.js';
 import { laterToken, tokenPosition } from './read-token.js';
 import type { ReadToken } from './read-token.js';
+import { choosePrimary } from './choose-primary.js';
+import { nodeConfigs } from './pool-config.js';
+import { probeNode } from './probe-node.js';
+import type { Probe } from './probe-node.js';
+import { ReadPool } from './read-pool.js';
 import { PrimaryHistory } from './replica-lag.js';
 import { lsnText, routeRequest } from './route-request.js';
 import type { NodeView, ReadNeeds, Route, RouteRequest } from './route-request.js';
@@ -34,7 +37,7 @@ export interface ClusterPoolOptions extends Omit<pg.PoolConfig, 'host' | 'port' 
   readonly maxWaitMs?: number;
   /** While no primary is known, writes wait this long for one (a failover), then fail (default 30000). */
   readonly failoverTimeoutMs?: number;
-  /** How often roles and lag are read again (default 1000 ms; every 100 ms while no primary is known). */
+  /** How often roles and lag are read again (default 1000 ms; every 20 ms while a request waits for a primary). */
   readonly refreshMs?: number;
   /** Each routing decision with its reason, for a debug log. */
   readonly onRoute?: (e: RouteEvent) => void;
@@ -60,6 +63,8 @@ export type WriteResult<R extends pg.QueryResultRow = pg.QueryResultRow> = pg.Qu
 
 export interface Topology {
   readonly primary: string | null;
+  /** Why that node is the primary, or why none is (the last refresh's choosePrimary). */
+  readonly primaryReason: string;
   readonly nodes: readonly {
     readonly name: string;
     readonly role: NodeView['role'];
@@ -95,12 +100,6 @@ interface NodeState {
   probing: boolean;
 }
 
-interface Probe {
-  readonly recovery: boolean;
-  readonly lsn: bigint;
-  readonly timeline: number | null;
-}
-
 const DEFAULTS = {
   maxLagMs: 5000,
   maxLagBytes: 16 * 1024 * 1024,
@@ -111,6 +110,11 @@ const DEFAULTS = {
 
 /** How often a read after a token asks its replica again how far it replayed. */
 const REPLAY_POLL_MS = 10;
+/**
+ * How often roles are read again while a request waits for a primary (a switchover's or a
+ * failover's promotion): each wait adds up to this to the application's write gap.
+ */
+const PRIMARY_POLL_MS = 20;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const now = () => performance.now();
@@ -145,10 +149,12 @@ export class ClusterPool extends EventEmitter {
   private readonly settings: typeof DEFAULTS & { onRoute?: (e: RouteEvent) => void };
   private readonly timer: NodeJS.Timeout;
   private refreshing: Promise<void> | null = null;
+  private primaryReason = 'not looked at yet';
   private turn = 0;
   private ended = false;
   /** Resolves once the first refresh has ended. */
   readonly ready: Promise<void>;
+  private looked = false;
 
   constructor(options: ClusterPoolOptions) {
     super();
@@ -177,7 +183,9 @@ export class ClusterPool extends EventEmitter {
     const given = nodeConfigs(url, hosts, poolConfig, this.agents !== null);
     this.base = given.base;
     for (const h of given.hosts) this.addNode(h.host, h.port);
-    this.ready = this.refresh();
+    this.ready = this.refresh().then(() => {
+      this.looked = true;
+    });
     this.timer = setInterval(() => void this.refresh(), this.settings.refreshMs);
     this.timer.unref();
   }
@@ -283,6 +291,7 @@ export class ClusterPool extends EventEmitter {
   topology(): Topology {
     return {
       primary: this.nodes.find((n) => n.role === 'primary')?.name ?? null,
+      primaryReason: this.primaryReason,
       nodes: this.nodes.map((n) => ({
         name: n.name,
         role: n.role,
@@ -375,8 +384,9 @@ export class ClusterPool extends EventEmitter {
     kind: RouteEvent['kind'],
   ): Promise<{ node: NodeState; client: pg.PoolClient }> {
     if (this.ended) throw new ClusterPoolError('E_POOL_ENDED', 'the pool was ended');
-    await this.ready;
-    const route = await this.routeOrWait(req, kind);
+    if (!this.looked) await this.ready;
+    // Most requests find their node at once: no promise for them (a tenth of a one-node query).
+    const route = this.route(req, kind) ?? (await this.routeOrWait(req, kind));
     const node = this.node(route.node);
     const client = await this.connectTo(node);
     let replayed = true;
@@ -395,7 +405,10 @@ export class ClusterPool extends EventEmitter {
     // The replica did not replay the token in maxWaitMs: the primary has it.
     this.release(node, client);
     this.stats.replayFallbacks++;
-    const primary = this.node((await this.routeOrWait({ kind: 'write' }, kind)).node);
+    const toPrimary = { kind: 'write' } as const;
+    const primary = this.node(
+      (this.route(toPrimary, kind) ?? (await this.routeOrWait(toPrimary, kind))).node,
+    );
     const c = await this.connectTo(primary);
     this.count(primary);
     return { node: primary, client: c };
@@ -451,30 +464,31 @@ export class ClusterPool extends EventEmitter {
     else this.stats.toReplica++;
   }
 
+  /** Where `req` goes now (told to onRoute); null: nowhere yet. */
+  private route(req: RouteRequest, kind: RouteEvent['kind']): Extract<Route, { kind: 'node' }> | null {
+    const route = routeRequest(this.views(), req, this.turn++);
+    this.settings.onRoute?.({ kind, node: route.kind === 'node' ? route.node : null, reason: route.reason });
+    return route.kind === 'node' ? route : null;
+  }
+
+  /** Routes `req`, waiting (failoverTimeoutMs at most) while no node can take it. */
   private async routeOrWait(
     req: RouteRequest,
     kind: RouteEvent['kind'],
   ): Promise<Extract<Route, { kind: 'node' }>> {
     const deadline = now() + this.settings.failoverTimeoutMs;
-    let waited = false;
+    this.stats.primaryWaits++;
     for (;;) {
-      const route = routeRequest(this.views(), req, this.turn++);
-      this.settings.onRoute?.({
-        kind,
-        node: route.kind === 'node' ? route.node : null,
-        reason: route.reason,
-      });
-      if (route.kind === 'node') return route;
-      if (!waited) this.stats.primaryWaits++;
-      waited = true;
+      if (this.ended) throw new ClusterPoolError('E_POOL_ENDED', 'the pool was ended');
+      await this.refresh();
+      const route = this.route(req, kind);
+      if (route) return route;
       if (now() > deadline)
         throw new ClusterPoolError(
           'E_NO_PRIMARY',
           `no node answered as the primary in ${this.settings.failoverTimeoutMs} ms (${this.describe()})`,
         );
-      if (this.ended) throw new ClusterPoolError('E_POOL_ENDED', 'the pool was ended');
-      await this.refresh();
-      if (routeRequest(this.views(), req).kind === 'wait') await sleep(100);
+      await sleep(PRIMARY_POLL_MS);
     }
   }
 
@@ -596,18 +610,14 @@ export class ClusterPool extends EventEmitter {
     const probes = await Promise.all(this.nodes.map((n) => this.probe(n)));
     const at = now();
     const before = this.nodes.map((n) => n.role).join();
-    const primaries = this.nodes.flatMap((n, i) => {
-      const p = probes[i];
-      return p && !p.recovery ? [{ n, p }] : [];
-    });
-    // Two nodes that answer as primary (the old one not stopped yet): the later timeline is the
-    // cluster's; neither gets writes when they are on the same one.
-    // With agents that answer, only the node holding their leader key.
-    const top = Math.max(...primaries.map((x) => x.p.timeline ?? 0));
-    const leaders = agents
-      ? primaries.filter((x) => x.n.name === agents.leader)
-      : primaries.filter((x) => (x.p.timeline ?? 0) === top);
-    const leader = leaders.length === 1 ? leaders[0] : undefined;
+    const chosen = choosePrimary(
+      this.nodes.map((n, i) => ({ name: n.name, probe: probes[i] })),
+      agents ? agents.leader : undefined,
+    );
+    this.primaryReason = chosen.reason;
+    const leaderIndex = this.nodes.findIndex((n) => n.name === chosen.primary);
+    const leaderProbe = probes[leaderIndex];
+    const leader = leaderProbe ? { n: this.nodes[leaderIndex] as NodeState, p: leaderProbe } : undefined;
     const previous = this.nodes.find((n) => n.role === 'primary');
     if (leader && previous && previous !== leader.n) this.history.clear();
     if (leader) this.history.add({ at, lsn: leader.p.lsn });
@@ -648,116 +658,10 @@ export class ClusterPool extends EventEmitter {
     if (n.probing) return undefined;
     n.probing = true;
     try {
-      const timeout = new Promise<null>((r) => setTimeout(() => r(null), this.probeTimeoutMs()).unref());
-      const answer = n.pool
-        .query<{ recovery: boolean; lsn: string; timeline: number | null }>(PROBE_SQL)
-        .then(({ rows: [row] }) =>
-          row ? { recovery: row.recovery, lsn: tokenPosition(row.lsn), timeline: row.timeline } : null,
-        )
-        .catch(() => null)
-        .finally(() => {
-          n.probing = false;
-        });
-      return await Promise.race([answer, timeout]);
-    } catch {
+      return await probeNode(n.pool, this.probeTimeoutMs());
+    } finally {
       n.probing = false;
-      return null;
     }
-  }
-}
-
-/** A node's role, position and (a primary's) timeline, from one statement. */
-const PROBE_SQL = `
-  SELECT pg_is_in_recovery() AS recovery,
-         CASE WHEN pg_is_in_recovery() THEN COALESCE(pg_last_wal_replay_lsn(), '0/0') ELSE pg_current_wal_lsn() END::text AS lsn,
-         CASE WHEN pg_is_in_recovery() THEN NULL
-              ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int END AS timeline`;
-
-/**
- * A face of a ClusterPool for reads: `connect` and `query` go where read() would send them (its
- * name ends in Pool: drizzle recognises a pool by it).
- */
-export class ReadPool {
-  constructor(
-    private readonly cluster: ClusterPool,
-    private readonly options: ReadOptions,
-  ) {}
-
-  connect(): Promise<pg.PoolClient> {
-    return this.cluster.checkout(this.cluster.readRequest(this.options), 'read');
-  }
-
-  query<R extends pg.QueryResultRow = pg.QueryResultRow>(
-    text: string | pg.QueryConfig,
-    values?: unknown[],
-  ): Promise<pg.QueryResult<R>> {
-    return this.cluster.read<R>(text, values, this.options);
-  }
-
-  /** Ending a reader ends nothing: the cluster pool owns the connections. */
-  async end(): Promise<void> {}
-
-  /** As ClusterPool.asPgPool. */
-  asPgPool(): pg.Pool {
-    return this as unknown as pg.Pool;
-  }
-}
-
-/** The nodes given, and the pg.Pool settings of every node: from `url` or `hosts`, and the pool options. */
-function nodeConfigs(
-  url: string | undefined,
-  hosts: ClusterPoolOptions['hosts'],
-  config: pg.PoolConfig,
-  agents: boolean,
-): { base: pg.PoolConfig; hosts: { host: string; port: number }[] } {
-  if (url !== undefined) {
-    let u;
-    try {
-      u = parseClusterUrl(url);
-    } catch (err) {
-      throw new ClusterPoolError('E_CLIENT_OPTIONS', `url: ${(err as Error).message}`, { cause: err });
-    }
-    const ssl =
-      u.sslmode === 'disable'
-        ? undefined
-        : {
-            rejectUnauthorized: u.sslmode !== 'require',
-            ...(u.sslrootcert ? { ca: readCa(u.sslrootcert) } : {}),
-            // verify-ca: the chain, not the name.
-            ...(u.sslmode === 'verify-ca' ? { checkServerIdentity: () => undefined } : {}),
-          };
-    const base = {
-      ...(u.user === undefined ? {} : { user: u.user }),
-      ...(u.password === undefined ? {} : { password: u.password }),
-      ...(u.database === undefined ? {} : { database: u.database }),
-      ...(ssl ? { ssl } : {}),
-      ...config,
-    };
-    return { base, hosts: [...u.hosts] };
-  }
-  if ((!hosts || hosts.length === 0) && !agents)
-    throw new ClusterPoolError(
-      'E_CLIENT_OPTIONS',
-      'give the nodes: url (as `pgrepl url` prints it), hosts, or the agents',
-    );
-  return { base: config, hosts: (hosts ?? []).map((h) => (typeof h === 'string' ? hostPort(h) : h)) };
-}
-
-function hostPort(s: string): { host: string; port: number } {
-  const m = /^(?:\[([^\]]+)\]|([^:]+))(?::(\d+))?$/.exec(s);
-  const port = Number(m?.[3] ?? 5432);
-  if (!m || !Number.isInteger(port) || port < 1 || port > 65535)
-    throw new ClusterPoolError('E_CLIENT_OPTIONS', `hosts: not host:port: ${JSON.stringify(s)}`);
-  return { host: m[1] ?? m[2] ?? '', port };
-}
-
-function readCa(file: string): string {
-  try {
-    return readFileSync(file, 'utf8');
-  } catch (err) {
-    throw new ClusterPoolError('E_CLIENT_OPTIONS', `sslrootcert ${file}: ${(err as Error).message}`, {
-      cause: err,
-    });
   }
 }
 

@@ -2,7 +2,8 @@
  * `pgrepl/client`: a pool for applications over a pgrepl cluster (or any PostgreSQL primary with
  * streaming replicas). It depends on `pg` alone, never on pgrepl's server-side code.
  */
-export { ClusterPool, ReadPool, createClusterPool } from './cluster-pool.js';
+export { ClusterPool, createClusterPool } from './cluster-pool.js';
+export { ReadPool } from './read-pool.js';
 export type {
   ClusterPoolOptions,
   ClusterPoolStats,

@@ -3,6 +3,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
+import { choosePrimary } from '../../src/client/choose-primary.js';
 import { parseClusterUrl } from '../../src/client/cluster-url.js';
 import { failureKind } from '../../src/client/failure-kind.js';
 import { isReadToken, laterToken, tokenPosition } from '../../src/client/read-token.js';
@@ -151,6 +152,77 @@ describe('pgrepl/client: where a request goes (issue 14)', () => {
         }
       }),
       fuzzOptions(2000),
+    );
+  });
+});
+
+describe('pgrepl/client: which node takes writes', () => {
+  const primary = (timeline: number) => ({ recovery: false, lsn: 100n, timeline });
+  const replica = { recovery: true, lsn: 90n, timeline: null };
+  it('takes the one node that answers as a primary, the later timeline of two, and neither of two on one', () => {
+    assert.deepEqual(
+      choosePrimary(
+        [
+          { name: 'a', probe: primary(1) },
+          { name: 'b', probe: replica },
+        ],
+        undefined,
+      ),
+      {
+        primary: 'a',
+        reason: 'a answers as the primary',
+      },
+    );
+    const two = choosePrimary(
+      [
+        { name: 'old', probe: primary(3) },
+        { name: 'new', probe: primary(4) },
+      ],
+      undefined,
+    );
+    assert.equal(two.primary, 'new');
+    const tie = choosePrimary(
+      [
+        { name: 'a', probe: primary(4) },
+        { name: 'b', probe: primary(4) },
+      ],
+      undefined,
+    );
+    assert.deepEqual(tie, {
+      primary: null,
+      reason: 'a and b answer as primaries on timeline 4: writes to neither',
+    });
+    assert.equal(
+      choosePrimary(
+        [
+          { name: 'a', probe: null },
+          { name: 'b', probe: replica },
+        ],
+        undefined,
+      ).primary,
+      null,
+    );
+  });
+
+  it('takes, with agents, only the node holding their leader key', () => {
+    const answers = [
+      { name: 'old', probe: primary(5) },
+      { name: 'next', probe: replica },
+    ];
+    assert.deepEqual(choosePrimary(answers, null), {
+      primary: null,
+      reason: 'the agents name no leader (a failover under way)',
+    });
+    assert.equal(choosePrimary(answers, 'next').primary, null, 'not before it answers as a primary');
+    assert.equal(
+      choosePrimary(
+        [
+          { name: 'old', probe: primary(5) },
+          { name: 'next', probe: primary(5) },
+        ],
+        'next',
+      ).primary,
+      'next',
     );
   });
 });

@@ -15,6 +15,14 @@ test('package exports resolve to the built API with type declarations', async ()
   assert.ok(existsSync(join(dirname(pkgPath), 'dist/src/index.d.ts')));
 });
 
+test("`pgrepl/client` resolves to the application's pool, with its type declarations", async () => {
+  const client = await import('pgrepl/client');
+  for (const name of ['createClusterPool', 'ClusterPool', 'ClusterPoolError', 'isReadToken'])
+    assert.equal(typeof (client as Record<string, unknown>)[name], 'function', name);
+  const pkgPath = createRequire(import.meta.url).resolve('pgrepl/package.json');
+  assert.ok(existsSync(join(dirname(pkgPath), 'dist/src/client/index.d.ts')));
+});
+
 // The CLI is a bundle split into chunks that it imports as commands need them: a package without
 // one of them would fail only when that command runs.
 test('the package ships the CLI bundle and every chunk it imports', () => {
