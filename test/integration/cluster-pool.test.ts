@@ -4,7 +4,7 @@ import { drizzle } from 'drizzle-orm/node-postgres';
 import { sql as dsql } from 'drizzle-orm';
 import { Kysely, PostgresDialect, sql } from 'kysely';
 import { createClusterPool } from '../../src/client/index.js';
-import type { ClusterPool, ReadToken } from '../../src/client/index.js';
+import type { ClusterPool, ReadToken, RouteEvent } from '../../src/client/index.js';
 import { poolLoad } from '../helpers/pool-load.js';
 import type { PoolLoadHistory } from '../helpers/pool-load.js';
 import { clusterForSuite, upCluster, waitReplayed, waitUntil } from '../helpers/test-cluster.js';
@@ -13,9 +13,18 @@ import type { TestCluster } from '../helpers/test-cluster.js';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** The pool over the test cluster, from the URI `pgrepl url` prints (TLS checked against its CA). */
-async function poolOver(c: TestCluster, o: { maxLagMs?: number } = {}): Promise<ClusterPool> {
+async function poolOver(
+  c: TestCluster,
+  o: { maxLagMs?: number; refreshMs?: number; onRoute?: (e: RouteEvent) => void } = {},
+): Promise<ClusterPool> {
   const url = (await c.cli(['url', '--with-password'])).stdout.trim();
-  const pool = createClusterPool({ url, refreshMs: 100, maxLagMs: o.maxLagMs ?? 1000, max: 12 });
+  const pool = createClusterPool({
+    url,
+    refreshMs: o.refreshMs ?? 100,
+    maxLagMs: o.maxLagMs ?? 1000,
+    max: 12,
+    ...(o.onRoute ? { onRoute: o.onRoute } : {}),
+  });
   await pool.ready;
   return pool;
 }
@@ -42,7 +51,8 @@ describe('pgrepl/client against a real cluster (issue 14)', () => {
   });
 
   it('spreads reads over the replicas; a paused or stopped replica gets none, and comes back when fresh', async () => {
-    const pool = await poolOver(c, { maxLagMs: 300 });
+    const routes: RouteEvent[] = [];
+    const pool = await poolOver(c, { maxLagMs: 300, onRoute: (e) => routes.push(e) });
     try {
       const [p1, p2, p3] = ['n1', 'n2', 'n3'].map((n) => c.port(n));
       const spread = await readPorts(pool, 100);
@@ -50,6 +60,11 @@ describe('pgrepl/client against a real cluster (issue 14)', () => {
       assert.ok(
         (spread.get(p2 as number) ?? 0) >= 30 && (spread.get(p3 as number) ?? 0) >= 30,
         [...spread].join(),
+      );
+      assert.match(
+        routes.at(-1)?.reason ?? '',
+        /^a read: 127\.0\.0\.1:\d+ is \d+ bytes and \d+ ms behind/,
+        'each decision is told with its reason',
       );
 
       // Replay paused on n3 while the primary writes: n3 falls behind and gets no read.
@@ -236,5 +251,24 @@ describe('pgrepl/client against a real cluster (issue 14)', () => {
       'every acknowledged write is on the new primary',
     );
     assert.equal(pool.topology().primary?.endsWith(`:${c.port('n2')}`), true);
+  });
+
+  it('sends a write that the topology it knows would route to a demoted primary to the new one, without an error', async () => {
+    // Roles read again only once a minute: after the switchover the pool still holds n2 as the
+    // primary until the write's own failure (read-only, or the connection the switchover ended).
+    const pool = await poolOver(c, { refreshMs: 60_000 });
+    try {
+      await pool.write('INSERT INTO items VALUES (20, $1)', ['before']);
+      assert.equal(pool.topology().primary?.endsWith(`:${c.port('n2')}`), true);
+      const sw = await c.cli(['switchover', '--to', 'n1']);
+      assert.equal(sw.code, 0, sw.stderr);
+      const w = await pool.write('INSERT INTO items VALUES (21, $1) RETURNING inet_server_port() AS port', [
+        'after',
+      ]);
+      assert.equal(w.rows[0]?.port, c.port('n1'), 'written on the new primary');
+      assert.ok(pool.stats.retries <= 1, `retried at most once (${pool.stats.retries})`);
+    } finally {
+      await pool.end();
+    }
   });
 });
