@@ -98,6 +98,7 @@ try {
             `run ${k} (${r.fault}): ${v.lostBeyondBound.length} lost beyond the bound, ${v.splitBrain.length} split-brain`,
           );
         const within = allowed && v.lost.length > 0 ? ` (${v.lostWalBytes} bytes of WAL)` : '';
+        for (const b of v.splitBrain) process.stdout.write(`run ${k}: split brain: ${b.why}\n`);
         process.stdout.write(
           `run ${k}: ${r.fault}: ${r.leaderBefore} → ${r.leaderAfter}, ${v.acknowledged} acknowledged, ` +
             `${v.lost.length} lost${within}, ${v.splitBrain.length} split-brain, writes down ${v.writeGapMs[0]} ms${bad ? '  FAILED' : ''}\n`,
