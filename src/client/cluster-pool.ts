@@ -117,6 +117,18 @@ const REPLAY_POLL_MS = 10;
 const PRIMARY_POLL_MS = 20;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * What a transaction's function threw, before any COMMIT was sent: nothing of it committed, so it is
+ * no unknown outcome. `connectionOk`: the ROLLBACK after it went through, so the error was the
+ * caller's (or its SQL's), not the node's.
+ */
+class BeforeCommit {
+  constructor(
+    readonly error: unknown,
+    readonly connectionOk: boolean,
+  ) {}
+}
 const now = () => performance.now();
 
 /**
@@ -223,8 +235,9 @@ export class ClusterPool extends EventEmitter {
 
   /**
    * Runs `fn` in one transaction on one connection to the primary: COMMIT when it returns,
-   * ROLLBACK when it throws. A COMMIT whose outcome the connection did not report fails with
-   * E_OUTCOME_UNKNOWN. Retried (once) only when it failed before `fn` was called.
+   * ROLLBACK when it throws (what it threw reaches the caller as it was). A COMMIT whose outcome
+   * the connection did not report fails with E_OUTCOME_UNKNOWN. Retried (once) only when it failed
+   * before `fn` was called.
    */
   async transaction<T>(
     fn: (client: pg.PoolClient) => Promise<T>,
@@ -240,8 +253,11 @@ export class ClusterPool extends EventEmitter {
         try {
           value = await fn(c);
         } catch (err) {
-          await c.query('ROLLBACK').catch(() => undefined);
-          throw err;
+          const rolledBack = await c.query('ROLLBACK').then(
+            () => true,
+            () => false,
+          );
+          throw new BeforeCommit(err, rolledBack);
         }
         await c.query('COMMIT');
         return { value, token: await this.tokenAfter(c) };
@@ -358,6 +374,11 @@ export class ClusterPool extends EventEmitter {
         if (kind === 'write') this.keepToken(value);
         return value;
       } catch (err) {
+        if (err instanceof BeforeCommit) {
+          if (node && client) this.release(node, client, !err.connectionOk);
+          if (node && !err.connectionOk) this.suspect(node.name);
+          throw err.error;
+        }
         const failure: FailureKind = err instanceof ClusterPoolError ? 'sql' : failureKind(err, sent);
         if (node && client) this.release(node, client, failure !== 'sql');
         if (failure === 'sql') throw err;

@@ -177,6 +177,33 @@ describe('pgrepl/client against a real cluster (issue 14)', () => {
     }
   });
 
+  it("hands what a transaction's function throws back as it was, rolled back, the primary left in the routing", async () => {
+    const pool = await poolOver(c);
+    try {
+      const primary = pool.topology().primary;
+      const mine = new Error('the order is invalid');
+      await assert.rejects(
+        pool.transaction(async (client) => {
+          await client.query('INSERT INTO items VALUES (30, $1)', ['rolled back']);
+          throw mine;
+        }),
+        (err) => err === mine,
+      );
+      await assert.rejects(
+        pool.transaction((client) => client.query('INSERT INTO items VALUES (1, $1)', ['duplicate'])),
+        (err: { code?: string }) => err.code === '23505',
+      );
+      assert.equal(pool.topology().primary, primary, 'an error of the caller says nothing of the node');
+      assert.equal(pool.stats.outcomeUnknown, 0);
+      const { rows } = await pool.query('SELECT count(*)::int AS n FROM items WHERE id = 30');
+      assert.deepEqual(rows, [{ n: 0 }], 'rolled back');
+      const after = await pool.transaction((client) => client.query('SELECT 1 AS one'));
+      assert.deepEqual(after.value.rows, [{ one: 1 }]);
+    } finally {
+      await pool.end();
+    }
+  });
+
   it('serves kysely and drizzle: their writes go to the primary, a reader sends their reads to replicas', async () => {
     const pool = await poolOver(c);
     interface Db {
