@@ -9,7 +9,7 @@ import { laterToken, tokenPosition } from './read-token.js';
 import type { ReadToken } from './read-token.js';
 import { choosePrimary } from './choose-primary.js';
 import { nodeConfigs } from './pool-config.js';
-import { probeNode } from './probe-node.js';
+import { probeNode, readPosition } from './probe-node.js';
 import type { Probe } from './probe-node.js';
 import { ReadPool } from './read-pool.js';
 import { PrimaryHistory } from './replica-lag.js';
@@ -487,7 +487,8 @@ export class ClusterPool extends EventEmitter {
 
   /** Where `req` goes now (told to onRoute); null: nowhere yet. */
   private route(req: RouteRequest, kind: RouteEvent['kind']): Extract<Route, { kind: 'node' }> | null {
-    const route = routeRequest(this.views(), req, this.turn++);
+    // A node's state is its view (NodeView): routed as it stands, no copy on this path.
+    const route = routeRequest(this.nodes, req, this.turn++);
     this.settings.onRoute?.({ kind, node: route.kind === 'node' ? route.node : null, reason: route.reason });
     return route.kind === 'node' ? route : null;
   }
@@ -519,10 +520,7 @@ export class ClusterPool extends EventEmitter {
     const deadline = now() + this.settings.maxWaitMs;
     let waited = false;
     for (;;) {
-      const { rows } = await client.query<{ lsn: string | null; recovery: boolean }>(
-        'SELECT pg_is_in_recovery() AS recovery, CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END::text AS lsn',
-      );
-      const at = rows[0]?.lsn ? tokenPosition(rows[0].lsn) : -1n;
+      const at = (await readPosition(client)).lsn;
       if (at >= lsn) {
         this.replayedOn.set(client, at);
         return true;
@@ -599,17 +597,6 @@ export class ClusterPool extends EventEmitter {
     void this.refresh();
   }
 
-  private views(): NodeView[] {
-    return this.nodes.map((n) => ({
-      name: n.name,
-      role: n.role,
-      replayLsn: n.replayLsn,
-      lagBytes: n.lagBytes,
-      lagMs: n.lagMs,
-      outstanding: n.outstanding,
-    }));
-  }
-
   private describe(): string {
     return this.nodes.map((n) => `${n.name}: ${n.role}`).join(', ');
   }
@@ -636,12 +623,10 @@ export class ClusterPool extends EventEmitter {
       agents ? agents.leader : undefined,
     );
     this.primaryReason = chosen.reason;
-    const leaderIndex = this.nodes.findIndex((n) => n.name === chosen.primary);
-    const leaderProbe = probes[leaderIndex];
-    const leader = leaderProbe ? { n: this.nodes[leaderIndex] as NodeState, p: leaderProbe } : undefined;
+    const leader = probes[this.nodes.findIndex((n) => n.name === chosen.primary)];
     const previous = this.nodes.find((n) => n.role === 'primary');
-    if (leader && previous && previous !== leader.n) this.history.clear();
-    if (leader) this.history.add({ at, lsn: leader.p.lsn });
+    if (leader && previous && previous.name !== chosen.primary) this.history.clear();
+    if (leader) this.history.add({ at, lsn: leader.lsn });
     this.nodes.forEach((n, i) => {
       const p = probes[i];
       if (p === undefined) return;
@@ -651,7 +636,7 @@ export class ClusterPool extends EventEmitter {
         n.lagBytes = null;
         n.lagMs = null;
       } else if (!p.recovery) {
-        n.role = leader?.n === n ? 'primary' : 'unknown';
+        n.role = n.name === chosen.primary ? 'primary' : 'unknown';
         n.replayLsn = null;
         n.lagBytes = 0;
         n.lagMs = 0;

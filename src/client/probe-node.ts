@@ -17,6 +17,14 @@ const PROBE_SQL = `
          CASE WHEN pg_is_in_recovery() THEN NULL
               ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int END AS timeline`;
 
+/** A node's role and position, read through `q` (a pool, or the very connection a read will use). */
+export async function readPosition(q: pg.Pool | pg.PoolClient): Promise<Probe> {
+  const { rows } = await q.query<{ recovery: boolean; lsn: string; timeline: number | null }>(PROBE_SQL);
+  const row = rows[0];
+  if (!row) throw new Error('the position query returned no row');
+  return { recovery: row.recovery, lsn: tokenPosition(row.lsn), timeline: row.timeline };
+}
+
 /**
  * A node's role and position, or null when it does not answer within `timeoutMs` (a node cut off
  * holds its connection attempt far longer: the answer is not waited for).
@@ -26,14 +34,8 @@ export async function probeNode(pool: pg.Pool, timeoutMs: number): Promise<Probe
   const timeout = new Promise<null>((r) => {
     timer = setTimeout(() => r(null), timeoutMs);
   });
-  const answer = pool
-    .query<{ recovery: boolean; lsn: string; timeline: number | null }>(PROBE_SQL)
-    .then(({ rows: [row] }) =>
-      row ? { recovery: row.recovery, lsn: tokenPosition(row.lsn), timeline: row.timeline } : null,
-    )
-    .catch(() => null);
   try {
-    return await Promise.race([answer, timeout]);
+    return await Promise.race([readPosition(pool).catch(() => null), timeout]);
   } finally {
     clearTimeout(timer);
   }
