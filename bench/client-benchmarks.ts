@@ -18,6 +18,7 @@ import { pgbenchInit } from './pgbench-init.js';
 import { poolLoad } from '../test/helpers/pool-load.js';
 import { Writer } from '../test/helpers/writer.js';
 import { REPO, TestCluster, pgBin, waitReplayed, waitUntil } from '../test/helpers/test-cluster.js';
+import { median } from './median.js';
 
 const log = (m: string) => process.stderr.write(`bench: ${m}\n`);
 const BEGIN = '<!-- client:begin -->';
@@ -27,13 +28,6 @@ const READ_SECONDS = 10;
 const SCALE = 10;
 const SERIAL_QUERIES = 3000;
 const ROUNDS = 10;
-
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2
-    ? (s[(s.length - 1) / 2] as number)
-    : ((s[s.length / 2 - 1] as number) + (s[s.length / 2] as number)) / 2;
-};
 
 /** Queries per second of `CLIENTS` loops running `once` for READ_SECONDS. */
 async function throughput(once: () => Promise<unknown>): Promise<number> {

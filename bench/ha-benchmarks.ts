@@ -6,6 +6,7 @@ import { REPO, TestCluster, waitUntil } from '../test/helpers/test-cluster.js';
 import { WriteProbe } from '../test/helpers/write-probe.js';
 import { Writer } from '../test/helpers/writer.js';
 import { requestJson } from '../src/dcs/http-json.js';
+import { median } from './median.js';
 
 /**
  * `npm run bench:ha` (and the end of `npm run bench`): what issue #12 promises of the agents, on a
@@ -65,15 +66,6 @@ const uptimeNow = () =>
     .map((l) => l.toFixed(2))
     .join(', ');
 
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length === 0
-    ? NaN
-    : s.length % 2
-      ? (s[m] as number)
-      : ((s[m - 1] as number) + (s[m] as number)) / 2;
-};
 const fmt = (xs: number[]) =>
   `${Math.round(median(xs))} ms | ${Math.round(Math.max(...xs))} ms | ${xs.map(Math.round).join(', ')}`;
 

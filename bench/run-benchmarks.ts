@@ -10,6 +10,7 @@ import {
   timeRewindVsReclone,
   timeSwitchovers,
 } from './topology-benchmarks.js';
+import { median } from './median.js';
 
 /**
  * `npm run bench`: measures what issues #2 and #3 promise and writes BENCHMARKS.md.
@@ -23,11 +24,6 @@ import {
  *     of writes with pgrepl's wal_keep_size and with 256MB.
  */
 
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
-};
 const secs = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
 const ms = (v: number) => `${Math.round(v)} ms`;
 const log = (m: string) => process.stderr.write(`bench: ${m}\n`);

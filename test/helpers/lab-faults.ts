@@ -1,5 +1,6 @@
 import type { Lab, LabStatus } from './lab.js';
 import { NO_DELAY } from './lab-proxy.js';
+import { applyNft } from './netns-hosts.js';
 import type { TestHost } from './netns-hosts.js';
 import { waitUntil } from './test-cluster.js';
 
@@ -93,11 +94,7 @@ const raftLeader = (lab: Lab): TestHost | null => {
 /** The host whose member a raft-leader fault killed, for heal. */
 let raftVictim: TestHost | null = null;
 
-/** nftables rules in a host's namespace: one table, removed by heal. */
-const nft = (lab: Lab, host: TestHost, rules: string) => {
-  const applied = lab.net.run(host, ['sh', '-c', `printf '%s\\n' "$1" | nft -f -`, 'sh', rules]);
-  if (applied.code !== 0) throw new Error(`nft on ${host.name}: ${applied.out}`);
-};
+/** Removes what the faults put in a host's nftables (their one table, inet labfault): heal. */
 const dropTable = (lab: Lab, host: TestHost) =>
   lab.net.run(host, ['nft', 'delete', 'table', 'inet', 'labfault']);
 
@@ -116,8 +113,8 @@ const cutFromPeers = (lab: Lab, host: TestHost, o: { ports: string; outgoing: bo
   const peers = peersOf(lab, host);
   const chain = (name: string, hook: string, match: string) =>
     `  chain ${name} { type filter hook ${hook} priority 0; policy accept; ${match} tcp dport ${o.ports} drop; }`;
-  nft(
-    lab,
+  applyNft(
+    lab.net,
     host,
     [
       'table inet labfault {',
@@ -218,8 +215,8 @@ export const LAB_FAULTS: readonly LabFault[] = [
     failsOver: false,
     holdMs: 3000,
     inject: (lab, leader) =>
-      nft(
-        lab,
+      applyNft(
+        lab.net,
         leader,
         [
           'table inet labfault {',
@@ -279,8 +276,8 @@ export const LAB_FAULTS: readonly LabFault[] = [
     failsOver: true,
     holdMs: 0,
     inject: (lab, leader) =>
-      nft(
-        lab,
+      applyNft(
+        lab.net,
         leader,
         [
           'table inet labfault {',

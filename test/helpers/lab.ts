@@ -17,7 +17,7 @@ import {
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { makeTestHosts } from './netns-hosts.js';
+import { applyNft, makeTestHosts } from './netns-hosts.js';
 import type { TestHost, TestHosts } from './netns-hosts.js';
 import { CLI, pgBin, runCli } from './test-cluster.js';
 import type { CliResult, StatusJson } from './test-cluster.js';
@@ -412,8 +412,7 @@ async function startProxies(net: TestHosts, base: string): Promise<ChildProcess[
       '  }',
       '}',
     ].join('\n');
-    const applied = net.run(h, ['sh', '-c', `printf '%s\\n' "$1" | nft -f -`, 'sh', rules]);
-    assert.equal(applied.code, 0, `nft on ${h.name}: ${applied.out}`);
+    applyNft(net, h, rules);
     const child = spawn(
       'nsenter',
       [

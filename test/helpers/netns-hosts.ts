@@ -45,6 +45,12 @@ export function haveNft(): boolean {
   return spawnSync('which', ['nft']).status === 0;
 }
 
+/** Loads nftables `rules` (one ruleset, `nft -f` syntax) in `host`'s namespace; throws when nft refuses them. */
+export function applyNft(net: TestHosts, host: TestHost, rules: string): void {
+  const applied = net.run(host, ['sh', '-c', `printf '%s\\n' "$1" | nft -f -`, 'sh', rules]);
+  if (applied.code !== 0) throw new Error(`nft on ${host.name}: ${applied.out}`);
+}
+
 export async function makeTestHosts(names: readonly string[], disk: string): Promise<TestHosts> {
   const tag = `pgr${process.pid % 100000}`;
   const sw = `${tag}-sw`;
