@@ -1,5 +1,5 @@
 /**
- * `npm run soak -- [--runs 100] [--seed S] [--mode sync|quorum|async] [--profile fast|default] [--only K]`
+ * `npm run soak -- [--runs 100] [--seed S] [--mode sync|quorum|async] [--profile fast|default] [--only K] [--fault TEXT]`
  *
  * Random schedules of the lab's faults (test/helpers/lab-faults.ts) on three hosts of their own,
  * each judged by the history checker; one line per run, then
@@ -7,7 +7,8 @@
  * p50/p99. A run's schedule comes from the seed and its number alone: a failing run prints the
  * command that replays it (`--seed S --only K`). Exits 1 when anything was lost (in async mode:
  * beyond what maximumLagOnFailover allows, and the loss is reported), a split brain was seen, or a
- * run failed. Needs root, iproute2, nftables, etcd and libfaketime, as the lab tests do.
+ * run failed. `--fault TEXT` draws only the faults whose name contains TEXT (to hunt one fault's
+ * rare failure; PGREPL_LAB_KEEP=DIR keeps the logs and faults.log, the timeline). Needs root, iproute2, nftables, etcd and libfaketime, as the lab tests do.
  */
 import { parseArgs } from 'node:util';
 import { HA_PROFILES } from '../src/cluster-spec/ha-profiles.js';
@@ -25,6 +26,7 @@ const { values } = parseArgs({
     mode: { type: 'string', default: 'sync' },
     profile: { type: 'string', default: 'fast' },
     only: { type: 'string' },
+    fault: { type: 'string' },
   },
 });
 const seed = values.seed === undefined ? Math.floor(Math.random() * 2 ** 31) : Number(values.seed);
@@ -44,12 +46,20 @@ function random(s: number): () => number {
   };
 }
 
+const faults = LAB_FAULTS.filter((f) => values.fault === undefined || f.name.includes(values.fault));
+if (faults.length === 0) {
+  process.stderr.write(
+    `soak: no fault's name contains "${values.fault}"; they are:\n${LAB_FAULTS.map((f) => `  ${f.name}`).join('\n')}\n`,
+  );
+  process.exit(2);
+}
+
 /** Run k's schedule: one to three faults, each after 0.3–2 s of writes. */
 function schedule(k: number) {
   const next = random(seed * 1000 + k);
   const count = 1 + Math.floor(next() * 3);
   return Array.from({ length: count }, () => ({
-    fault: LAB_FAULTS[Math.floor(next() * LAB_FAULTS.length)] as (typeof LAB_FAULTS)[number],
+    fault: faults[Math.floor(next() * faults.length)] as (typeof faults)[number],
     leadMs: 300 + Math.floor(next() * 1700),
   }));
 }
@@ -123,6 +133,6 @@ process.stdout.write(
 );
 for (const f of failures)
   process.stdout.write(
-    `soak: FAILED ${f}; replay: npm run soak -- --seed ${seed} --only ${f.split(' ')[1]}\n`,
+    `soak: FAILED ${f}; replay: npm run soak -- --mode ${mode} --profile ${profile} --seed ${seed} --only ${f.split(' ')[1]}${values.fault === undefined ? '' : ` --fault '${values.fault}'`}\n`,
   );
 process.exit(failures.length > 0 ? 1 : 0);

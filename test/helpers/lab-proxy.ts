@@ -59,15 +59,27 @@ function main(configFile: string): void {
       ? delay.delayMs + Math.random() * delay.jitterMs
       : 0;
 
-  /** Copies `from` to `to`, each chunk after its delay, in order; ends `to` after the last one. */
+  /**
+   * Copies `from` to `to`, each chunk after its delay, in order; ends `to` after the last one. One
+   * queue per direction, drained by one timer: chunks given separate timers could overtake each
+   * other (Node orders timers of different lengths that come due together as it likes), which is
+   * not latency but a corrupted stream (TLS then fails with "bad record MAC").
+   */
   const pipeDelayed = (from: Socket, to: Socket, peer: string) => {
-    let last = 0;
-    const later = (ms: number, fn: () => void) => {
-      const at = Math.max(last, Date.now() + ms);
-      last = at;
-      const wait = at - Date.now();
-      if (wait <= 0 && ms === 0) fn();
-      else setTimeout(fn, Math.max(0, wait));
+    const queue: { at: number; send: () => void }[] = [];
+    let timer: NodeJS.Timeout | null = null;
+    const drain = () => {
+      timer = null;
+      while (queue.length > 0 && (queue[0] as (typeof queue)[number]).at <= Date.now())
+        (queue.shift() as (typeof queue)[number]).send();
+      const next = queue[0];
+      if (next) timer = setTimeout(drain, Math.max(0, next.at - Date.now()));
+    };
+    const later = (ms: number, send: () => void) => {
+      // Never before the chunk ahead of it, whatever its own delay.
+      const at = Math.max(queue[queue.length - 1]?.at ?? 0, Date.now() + ms);
+      queue.push({ at, send });
+      if (timer === null) drain();
     };
     from.on('data', (chunk: Buffer) => later(delayFor(peer), () => to.destroyed || to.write(chunk)));
     from.on('end', () => later(0, () => to.end()));
