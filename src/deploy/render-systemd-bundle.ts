@@ -246,6 +246,11 @@ function etcdConfig(
     'initial-cluster-state: new',
     `heartbeat-interval: ${fast ? 50 : 100}`,
     `election-timeout: ${fast ? 500 : 1000}`,
+    // A member cut off campaigns again and again, each time with a higher term; without pre-vote,
+    // when it is back, that term deposes the leader the others elected meanwhile, and etcd stops
+    // answering for an election (long enough to fence a primary on the fast profile). etcd 3.5
+    // turns it on by default; 3.4, Debian's, leaves it off.
+    'pre-vote: true',
     'enable-v2: false',
     // The agents speak etcd's JSON gateway; from a configuration file etcd leaves it off unless told.
     'enable-grpc-gateway: true',
