@@ -380,7 +380,9 @@ export class Agent {
       // An operation asked after this snapshot goes first; a fence never waits for one.
       if (decision.kind === 'fence') await act();
       else if (this.operation === null && decision.kind !== 'wait') await this.oneAtATime(act);
-      if (this.lastFailure?.kind === decision.kind) this.lastFailure = null;
+      // A rejoin remakes the standby whose start failed: that failure says nothing any more.
+      const superseded = decision.kind === 'rejoin' && this.lastFailure?.kind === 'start-replica';
+      if (this.lastFailure?.kind === decision.kind || superseded) this.lastFailure = null;
       // The server is not what this loop observed: the next loop, at once, observes and reports it.
       if (traits.changesServer) this.pace.nudge();
     } catch (err) {

@@ -1,6 +1,15 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { closeSync, existsSync, openSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import {
+  chownSync,
+  closeSync,
+  existsSync,
+  openSync,
+  readFileSync,
+  readdirSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { createServer } from 'node:net';
 import type { Server, Socket } from 'node:net';
 import { join } from 'node:path';
@@ -546,6 +555,54 @@ describe(
       assert.match(
         readFileSync(join(ha(victim), 'fence-watchdog.log'), 'utf8'),
         /lease deadline passed, killed postmaster/,
+      );
+    });
+
+    it('rejoins a former primary that cannot start as a replica (its WAL went past the new leader’s fork)', async () => {
+      // What an interrupted rejoin can leave (seen in the lab): standby.signal, a checkpoint past the
+      // point where the new leader forked off, and the new leader's timeline history, so that the
+      // server refuses to start as its standby ("requested timeline … is not a child of this
+      // server's history"). Starting it again fails for ever; the agent must rewind it instead.
+      const victim = await settled();
+      for (const pid of [agentPidOf(victim), watchdogPidOf(victim)]) process.kill(pid, 'SIGKILL');
+      process.kill(-(c.postmasterPid(victim) as number), 'SIGKILL');
+      let next = '';
+      await waitFor(
+        async () => (next = (await settledLeaderOtherThan(victim)) ?? '') !== '',
+        30_000,
+        'another leader',
+      );
+      // Started by hand as a primary meanwhile, it writes past the fork, then stops.
+      c.handStart(victim, { asPrimary: true });
+      handStarted.push(c.postmasterPid(victim) as number);
+      await c.sql(
+        victim,
+        'SET synchronous_commit = local; CREATE TABLE forked (id int); INSERT INTO forked VALUES (1); CHECKPOINT',
+      );
+      c.handStop(victim);
+      const dir = c.dataDir(victim);
+      const { uid, gid } = statSync(dir);
+      // The new leader's timeline, as its WAL file names say it (its checkpoint may still be on the old one).
+      const walFile = (
+        await c.sql<{ f: string }>(next, 'SELECT pg_walfile_name(pg_current_wal_lsn()) AS f')
+      )[0]?.f as string;
+      const history = `${walFile.slice(0, 8)}.history`;
+      for (const [file, text] of [
+        [join(dir, 'pg_wal', history), readFileSync(join(c.dataDir(next), 'pg_wal', history))],
+        [join(dir, 'standby.signal'), ''],
+      ] as const) {
+        writeFileSync(file, text);
+        chownSync(file, uid, gid);
+      }
+      const up = await c.cli(['up', '--ha']);
+      assert.equal(up.code, 0, up.stderr);
+      assert.equal(await settled(), next);
+      const forked = await c.sql(victim, "SELECT to_regclass('forked') AS t");
+      assert.equal(forked[0]?.['t'], null, 'its writes past the fork are gone (rewound)');
+      assert.match(
+        readFileSync(join(ha(victim), 'agent.log'), 'utf8'),
+        /did not start as a replica of/,
+        'it rejoined because its start as a replica failed',
       );
     });
 

@@ -286,6 +286,20 @@ describe('the agent decision: replicas', () => {
     );
   });
 
+  it('rejoins a stopped standby whose start as a replica failed, rather than start it again for ever', () => {
+    // Seen in the lab: a former primary's rejoin was cut off after it had become a standby; its WAL
+    // went past the leader's fork ("requested timeline 20 does not contain minimum recovery point").
+    const stopped = { kind: 'stopped', standby: true, initialized: true } as const;
+    const d = decided(snap({ local: stopped, lastFailure: { kind: 'start-replica', at: 0 } }));
+    assert.equal(d.kind, 'rejoin');
+    assert.match(d.reason, /did not start as a replica of pg1/);
+    // Another failure does not make it rewind a standby that may start.
+    assert.equal(
+      decided(snap({ local: stopped, lastFailure: { kind: 'rejoin', at: 0 } })).kind,
+      'start-replica',
+    );
+  });
+
   it('clones an empty data directory from the leader by itself (a replaced host, a node added later)', () => {
     const d = decided(snap({ local: { kind: 'stopped', standby: false, initialized: false } }));
     assert.equal(d.kind, 'rejoin');

@@ -299,6 +299,16 @@ function decideUnasked(s: AgentSnapshot): AgentDecision {
         leader: leader.node,
         reason: `no data directory here: cloning it from ${leader.node} through slot ${s.me}`,
       };
+    // A standby that did not start may hold WAL the leader's timeline does not have (a former
+    // primary whose rejoin was cut off after standby.signal was written): starting it again fails
+    // the same way for ever, so it is rewound, or else cloned again (pg_rewind does nothing to one
+    // that needs nothing).
+    if (local.standby && s.lastFailure?.kind === 'start-replica')
+      return {
+        kind: 'rejoin',
+        leader: leader.node,
+        reason: `stopped standby that did not start as a replica of ${leader.node} (its server log says why; a timeline it cannot follow, say): rejoining it (rewind, else re-clone)`,
+      };
     if (local.standby)
       return {
         kind: 'start-replica',
