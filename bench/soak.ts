@@ -10,6 +10,9 @@
  * run failed. `--fault TEXT` draws only the faults whose name contains TEXT (to hunt one fault's
  * rare failure; PGREPL_LAB_KEEP=DIR keeps the logs and faults.log, the timeline). Needs root, iproute2, nftables, etcd and libfaketime, as the lab tests do.
  */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { HA_PROFILES } from '../src/cluster-spec/ha-profiles.js';
 import { HA_DEFAULTS } from '../src/cluster-spec/resolve-ha.js';
@@ -121,6 +124,13 @@ try {
     }
   }
 } finally {
+  // A failing run's logs outlive the lab (PGREPL_LAB_KEEP names where; else a new directory).
+  if (failures.length > 0) {
+    process.env['PGREPL_LAB_KEEP'] ??= mkdtempSync(join(tmpdir(), 'pgrepl-soak-logs-'));
+    process.stdout.write(
+      `soak: the hosts' logs and faults.log are kept in ${process.env['PGREPL_LAB_KEEP']}\n`,
+    );
+  }
   lab.destroy();
 }
 const gaps = results.flatMap((r) => (r.verdict.writeGapMs[0] == null ? [] : [r.verdict.writeGapMs[0]]));

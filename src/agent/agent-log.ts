@@ -19,6 +19,8 @@ export class AgentLog {
       readonly events: () => EventSink;
       /** Every etcd error, told or not (the metrics count them). */
       readonly etcdError: () => void;
+      /** Whether trace() writes anything (PGREPL_AGENT_TRACE=1). */
+      readonly tracing: boolean;
     },
   ) {}
 
@@ -38,6 +40,11 @@ export class AgentLog {
     this.failingBefore.add(during);
     const error = err instanceof PgreplError || err instanceof Error ? err.message : String(err);
     this.o.events().emit({ event: 'agent-error', node: this.o.node(), during, error });
+  }
+
+  /** A line of the trace, when tracing. */
+  trace(message: string): void {
+    if (this.o.tracing) this.o.events().emit({ event: 'agent-trace', node: this.o.node(), message });
   }
 
   /** What failed works again: a new failure of it is told. */

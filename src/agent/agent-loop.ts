@@ -81,6 +81,7 @@ export class Agent {
       node: () => this.d.node.name,
       events: () => this.d.ctx.events,
       etcdError: () => (this.state = { ...this.state, etcdErrors: this.state.etcdErrors + 1 }),
+      tracing: d.trace === true,
     });
     const failed = (during: string, err: unknown) => this.log.failed(during, err);
     const recovered = (during: string) => this.log.recovered(during);
@@ -92,6 +93,11 @@ export class Agent {
       retryTimeoutMs: ha.retryTimeoutMs,
       marginMs: leaseMarginMs(ha),
       onChange: (lease) => {
+        this.log.trace(
+          lease === null
+            ? 'lease lost (it could have run out)'
+            : `lease ${lease.id} safe for ${lease.safeUntil - ctx.clock.now()} ms`,
+        );
         // While the key lives on this lease, its watchdog deadline moves with each renewal.
         if (lease !== null) this.guard.extend();
         // A lost lease, or a first one: the loop looks at once.

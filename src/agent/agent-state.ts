@@ -66,6 +66,8 @@ export interface AgentDeps {
    * no failsafe round can be made (the leader then stops writes before its lease could run out).
    */
   readonly askFailsafe?: () => Promise<readonly { node: string; ok: boolean; why: string }[]>;
+  /** Logs every lease renewal and fence order (PGREPL_AGENT_TRACE=1): to judge a late fence by. */
+  readonly trace?: boolean;
 }
 
 /**

@@ -30,7 +30,8 @@ export interface FenceLinkPaths {
   readonly dataDir: string;
 }
 
-export function fenceLink(p: FenceLinkPaths): FenceLink {
+/** `onOrder`: told each order written (the agent's trace). */
+export function fenceLink(p: FenceLinkPaths, onOrder?: (o: FenceOrder) => void): FenceLink {
   // What this agent last wrote: a replica's agent disarms every loop, and need not rewrite the file.
   let written: string | null = null;
   let order: FenceOrder = { until: null, pid: null };
@@ -44,6 +45,7 @@ export function fenceLink(p: FenceLinkPaths): FenceLink {
     fd ??= openSync(p.file, constants.O_RDWR | constants.O_CREAT, 0o600);
     writeSync(fd, bytes, 0, bytes.length, 0);
     written = text;
+    onOrder?.(next);
   };
   // The watchdog asked after every loop, through an open /proc entry rather than its PID file.
   let watchdog: ProcessWatch | null = null;

@@ -16,6 +16,8 @@ export function describeEvent(e: ClusterEvent): string {
       return `${e.node} (${e.role}${e.timeline === null ? '' : `, timeline ${e.timeline}`}): ${e.decision}: ${e.reason}`;
     case 'agent-error':
       return `${e.node}: ${e.during} failed: ${e.error}`;
+    case 'agent-trace':
+      return `${e.node}: trace: ${e.message}`;
     case 'decision':
     case 'action':
     case 'note':

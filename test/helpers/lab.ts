@@ -236,6 +236,8 @@ export async function makeLab(o: LabOptions = {}): Promise<Lab> {
           ...['env', '-i', `PATH=${path}`, `HOME=${homeOf(u.user)}`, `USER=${u.user}`, `LOGNAME=${u.user}`],
           ...[`XDG_CACHE_HOME=/var/lib/pgrepl/${CLUSTER}/cache`],
           ...(unit === 'agent' && clocked ? FAKETIME_ENV : []),
+          // Each renewal and fence order in the agent's log: what a late fence is judged by.
+          ...(unit === 'agent' ? ['PGREPL_AGENT_TRACE=1'] : []),
           ...u.argv,
         ];
       };

@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { haveEtcd } from '../helpers/ha-agents.js';
 import { makeLab } from '../helpers/lab.js';
@@ -46,5 +48,19 @@ describe(
         assert.notEqual(v.writeGapMs[0], null, 'writes went on after the fault');
         assert.ok(v.acknowledged > 0);
       });
+
+    it('leaves what a failure would be judged by: the faults’ timeline and the agents’ lease and fence trace', async () => {
+      const l = lab as Lab;
+      const timeline = readFileSync(join(l.base, 'faults.log'), 'utf8');
+      for (const fault of LAB_FAULTS) assert.ok(timeline.includes(`inject: ${fault.name}`), fault.name);
+      assert.equal(timeline.match(/ healed$/gm)?.length, LAB_FAULTS.length);
+      const leader = await labSettled(l, 90_000);
+      const log = readFileSync(join(l.base, `${leader}-agent.log`), 'utf8');
+      assert.match(log, new RegExp(`${leader}: trace: lease \\d+ safe for \\d+ ms`));
+      assert.match(
+        log,
+        new RegExp(`${leader}: trace: fence watchdog: kill postmaster \\d+ in \\d+ ms unless renewed`),
+      );
+    });
   },
 );

@@ -48,12 +48,26 @@ export async function runAgent(g: GlobalOptions, o: { node: string }): Promise<n
   });
   const ctx = agentContext({ ...base, events: agentEvents(g) }, node, etcd);
   const paths = haPaths(ctx.spec.stateDir);
-  const fence = fenceLink({
-    file: paths.fenceFile(node.name),
-    pidFile: paths.watchdogPid(node.name),
-    logFile: paths.watchdogLog(node.name),
-    dataDir: node.dataDir,
-  });
+  const trace = base.processEnv['PGREPL_AGENT_TRACE'] === '1';
+  const fence = fenceLink(
+    {
+      file: paths.fenceFile(node.name),
+      pidFile: paths.watchdogPid(node.name),
+      logFile: paths.watchdogLog(node.name),
+      dataDir: node.dataDir,
+    },
+    trace
+      ? (o) =>
+          ctx.events.emit({
+            event: 'agent-trace',
+            node: node.name,
+            message:
+              o.until === null
+                ? 'fence watchdog disarmed'
+                : `fence watchdog: kill ${o.pid === null ? 'whichever postmaster owns the data directory' : `postmaster ${o.pid}`} in ${o.until - ctx.clock.now()} ms unless renewed`,
+          })
+      : undefined,
+  );
   const reload = async () => {
     const next = { ...(await commandContext(g)), events: ctx.events };
     const still = next.spec.nodes.find((n) => n.name === node.name);
@@ -68,6 +82,7 @@ export async function runAgent(g: GlobalOptions, o: { node: string }): Promise<n
     fence,
     api: agentApiUrl(ctx.spec, node, ha),
     reload,
+    trace,
     askFailsafe: failsafePeers({
       ha,
       token,

@@ -27,6 +27,11 @@ export type ClusterEvent =
       readonly decision: string;
       readonly reason: string;
     }
+  /**
+   * What an agent's lease and fence watchdog were told, each time (PGREPL_AGENT_TRACE=1 only): the
+   * timeline a split brain or a late fence is judged against, a few lines a second.
+   */
+  | { readonly event: 'agent-trace'; readonly node: string; readonly message: string }
   /** An agent's loop or action failed; it tries again next loop. */
   | { readonly event: 'agent-error'; readonly node: string; readonly during: string; readonly error: string }
   /** Anything else worth telling, e.g. what a plan leaves alone. */
