@@ -197,11 +197,16 @@ export function etcdClient(o: EtcdClientOptions): EtcdClient {
   };
 
   /**
-   * POSTs `body` to `path` on the first endpoint that answers; etcd's own errors are not retried.
-   * Each endpoint gets an equal share of what is left of `requestTimeoutMs`, so one that black-holes
-   * requests (a member cut off, a dead host whose packets vanish) leaves time for the next.
+   * POSTs `body` to `path` until an endpoint answers; etcd's own errors are not retried. Each
+   * endpoint gets an equal share of `requestTimeoutMs` (or of what the loop's budget has left), so
+   * one that black-holes requests (a member cut off, a dead host whose packets vanish) leaves time
+   * for the next. A request that may be sent twice (`repeatable`: a read, a lease renewal) keeps
+   * waiting on an endpoint past its share while the next is tried beside it: a member that is only
+   * slow (a loaded host) still answers within the whole time, where cutting it off at its share
+   * failed every request. Writes go to one endpoint at a time: two of the same transaction could
+   * answer "compare failed" for the one that succeeded.
    */
-  const call = async <T>(path: string, body: object, outer?: AbortSignal): Promise<T> => {
+  const call = async <T>(path: string, body: object, o2: { repeatable?: boolean } = {}): Promise<T> => {
     const budget = etcdBudget();
     const allowedMs = Math.min(o.requestTimeoutMs, budget?.leftMs ?? Infinity);
     // Less than that could not be answered: the request is not sent at all.
@@ -210,17 +215,54 @@ export function etcdClient(o: EtcdClientOptions): EtcdClient {
         'E_ETCD',
         `${path} not sent: this loop spent its ${budget?.totalMs} ms of etcd time on requests that did not answer`,
       );
-    const signal = outer
-      ? AbortSignal.any([outer, AbortSignal.timeout(allowedMs)])
-      : AbortSignal.timeout(allowedMs);
+    const signal = AbortSignal.timeout(allowedMs);
     const began = monotonicNow();
     const deadline = began + allowedMs;
     try {
-      return await callWithin<T>(path, body, signal, deadline, allowedMs);
+      return o2.repeatable
+        ? await callHedged<T>(path, body, signal, allowedMs)
+        : await callWithin<T>(path, body, signal, deadline, allowedMs);
     } finally {
       if (budget) budget.leftMs -= monotonicNow() - began;
     }
   };
+
+  /** One attempt on one endpoint: its answer, a PgreplError for etcd's refusal, else what failed. */
+  const attempt = async <T>(
+    endpoint: string,
+    path: string,
+    body: object,
+    signal: AbortSignal,
+  ): Promise<T> => {
+    const send = async () =>
+      requestJson(
+        `${endpoint}${await prefixOf(endpoint, signal)}${path}`,
+        body,
+        signal,
+        await authHeaders(endpoint, signal),
+        o.tls,
+      );
+    let res = await send();
+    if (o.auth && INVALID_TOKEN.test(String((res.body as { error?: unknown }).error ?? ''))) {
+      // The member forgot the token (restarted, or it expired): once more with a new one.
+      tokens.delete(endpoint);
+      res = await send();
+    }
+    const answer = res.body as T & { error?: string; message?: string; code?: number };
+    if (res.status !== 200 || answer.error !== undefined)
+      throw new PgreplError(
+        'E_ETCD',
+        `etcd at ${endpoint} refused ${path}: ${answer.message ?? answer.error ?? res.status}`,
+      );
+    return answer;
+  };
+
+  const noAnswer = (path: string, allowedMs: number, lastError: unknown) =>
+    new PgreplError(
+      'E_ETCD',
+      `no etcd endpoint answered ${path} (${endpoints.join(', ')}; ${allowedMs} ms at most): ${describe(lastError)}`,
+      { cause: lastError },
+    );
 
   const callWithin = async <T>(
     path: string,
@@ -233,54 +275,81 @@ export function etcdClient(o: EtcdClientOptions): EtcdClient {
     for (let tried = 0; tried < endpoints.length && !signal.aborted; tried++) {
       const endpoint = endpoints[current] as string;
       const share = Math.max(1, Math.floor((deadline - monotonicNow()) / (endpoints.length - tried)));
-      const attempt = AbortSignal.any([signal, AbortSignal.timeout(share)]);
       try {
-        const send = async () =>
-          requestJson(
-            `${endpoint}${await prefixOf(endpoint, attempt)}${path}`,
-            body,
-            attempt,
-            await authHeaders(endpoint, attempt),
-            o.tls,
-          );
-        let res = await send();
-        if (o.auth && INVALID_TOKEN.test(String((res.body as { error?: unknown }).error ?? ''))) {
-          // The member forgot the token (restarted, or it expired): once more with a new one.
-          tokens.delete(endpoint);
-          res = await send();
-        }
-        const answer = res.body as T & { error?: string; message?: string; code?: number };
-        if (res.status !== 200 || answer.error !== undefined)
-          throw new PgreplError(
-            'E_ETCD',
-            `etcd at ${endpoint} refused ${path}: ${answer.message ?? answer.error ?? res.status}`,
-          );
-        return answer;
+        return await attempt<T>(endpoint, path, body, AbortSignal.any([signal, AbortSignal.timeout(share)]));
       } catch (err) {
         if (err instanceof PgreplError) throw err;
         lastError = err;
         current = (current + 1) % endpoints.length;
       }
     }
-    throw new PgreplError(
-      'E_ETCD',
-      `no etcd endpoint answered ${path} (${endpoints.join(', ')}; ${allowedMs} ms at most): ${describe(lastError)}`,
-      { cause: lastError },
-    );
+    throw noAnswer(path, allowedMs, lastError);
   };
+
+  /**
+   * The endpoints in turn from the current one, the next one started when the last has not answered
+   * within its share or has failed; the first answer wins, the attempts still under way are aborted.
+   */
+  const callHedged = <T>(path: string, body: object, signal: AbortSignal, allowedMs: number): Promise<T> =>
+    new Promise<T>((resolve, reject) => {
+      const share = Math.max(1, Math.floor(allowedMs / endpoints.length));
+      const first = current;
+      const running = new Set<AbortController>();
+      let started = 0;
+      let failed = 0;
+      let lastError: unknown;
+      let timer: NodeJS.Timeout | undefined;
+      let done = false;
+      const finish = (end: () => void) => {
+        if (done) return;
+        done = true;
+        clearTimeout(timer);
+        signal.removeEventListener('abort', onAbort);
+        for (const c of running) c.abort();
+        end();
+      };
+      const onAbort = () => finish(() => reject(noAnswer(path, allowedMs, lastError ?? signal.reason)));
+      const startNext = () => {
+        clearTimeout(timer);
+        if (done || started === endpoints.length) return;
+        const i = (first + started++) % endpoints.length;
+        const own = new AbortController();
+        running.add(own);
+        attempt<T>(endpoints[i] as string, path, body, AbortSignal.any([signal, own.signal])).then(
+          (answer) =>
+            finish(() => {
+              current = i;
+              resolve(answer);
+            }),
+          (err: unknown) => {
+            running.delete(own);
+            if (err instanceof PgreplError) return finish(() => reject(err));
+            lastError = err;
+            if (++failed === endpoints.length) finish(() => reject(noAnswer(path, allowedMs, lastError)));
+            // Nothing else under way: the next one now, not at the end of this one's share.
+            else if (failed === started) startNext();
+          },
+        );
+        if (started < endpoints.length) timer = setTimeout(startNext, share);
+      };
+      if (signal.aborted) return onAbort();
+      signal.addEventListener('abort', onAbort, { once: true });
+      startNext();
+    });
 
   return {
     endpoints,
     async get(key) {
-      const r = await call<{ kvs?: RawKv[] }>('/kv/range', { key: b64(key) });
+      const r = await call<{ kvs?: RawKv[] }>('/kv/range', { key: b64(key) }, { repeatable: true });
       const [kv] = r.kvs ?? [];
       return kv ? toKv(kv) : null;
     },
     async list(prefix) {
-      const r = await call<{ kvs?: RawKv[]; header?: { revision?: string } }>('/kv/range', {
-        key: b64(prefix),
-        range_end: prefixEnd(prefix),
-      });
+      const r = await call<{ kvs?: RawKv[]; header?: { revision?: string } }>(
+        '/kv/range',
+        { key: b64(prefix), range_end: prefixEnd(prefix) },
+        { repeatable: true },
+      );
       return { kvs: (r.kvs ?? []).map(toKv), revision: Number(r.header?.revision ?? 0) };
     },
     async put(key, value, lease) {
@@ -303,7 +372,11 @@ export function etcdClient(o: EtcdClientOptions): EtcdClient {
       return { id: r.ID, ttl: Number(r.TTL ?? 0) };
     },
     async keepAlive(id) {
-      const r = await call<{ result?: { TTL?: string } }>('/lease/keepalive', { ID: id });
+      const r = await call<{ result?: { TTL?: string } }>(
+        '/lease/keepalive',
+        { ID: id },
+        { repeatable: true },
+      );
       return Number(r.result?.TTL ?? 0);
     },
     async revoke(id) {
@@ -315,7 +388,7 @@ export function etcdClient(o: EtcdClientOptions): EtcdClient {
       }
     },
     async timeToLive(id) {
-      const r = await call<{ TTL?: string }>('/lease/timetolive', { ID: id });
+      const r = await call<{ TTL?: string }>('/lease/timetolive', { ID: id }, { repeatable: true });
       return Math.max(0, Number(r.TTL ?? 0));
     },
     async watch(key, w, onEvents) {

@@ -6,7 +6,7 @@ import type { WatchEvent } from '../../src/dcs/etcd-client.js';
 import { startTestEtcd } from '../helpers/etcd.js';
 import type { TestEtcd } from '../helpers/etcd.js';
 import { freePort, waitUntil } from '../helpers/test-cluster.js';
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
 import type { AddressInfo, Socket } from 'node:net';
 
 describe('the etcd client, against a real etcd', () => {
@@ -100,6 +100,20 @@ describe('the etcd client, against a real etcd', () => {
     });
   });
 
+  it('waits on a slow member past its share while it tries the next, for a read and a lease renewal', async () => {
+    // A loaded host's member answers, late: each request there takes ~600 ms (the API prefix, then
+    // the request), more than its share of 1000 ms between two endpoints; the other black-holes.
+    await withBlackHole(async (hole) => {
+      await withSlowProxy(etcd.url, 300, async (slow) => {
+        await client().put('/t/slow', 'late');
+        const { id } = await client().grant(30);
+        const c = etcdClient({ endpoints: [slow, hole.url], requestTimeoutMs: 1000 });
+        assert.equal((await c.get('/t/slow'))?.value, 'late');
+        assert.ok((await c.keepAlive(id)) > 0);
+      });
+    });
+  });
+
   it('lets the requests made under one budget take that long together, not a timeout each (issue 31, defect 5)', async () => {
     await withBlackHole(async (hole) => {
       const c = etcdClient({ endpoints: [hole.url], requestTimeoutMs: 600 });
@@ -177,5 +191,29 @@ async function withBlackHole(fn: (hole: { url: string; connections: () => number
   } finally {
     for (const s of sockets) s.destroy();
     await new Promise((r) => hole.close(r));
+  }
+}
+
+/** A proxy to `target` (http://host:port) that holds each chunk of every answer `delayMs`: a slow member. */
+async function withSlowProxy(target: string, delayMs: number, fn: (url: string) => Promise<void>) {
+  const { hostname, port } = new URL(target);
+  const sockets = new Set<Socket>();
+  const proxy = createServer((client) => {
+    const upstream = connect(Number(port), hostname);
+    sockets.add(client).add(upstream);
+    client.on('data', (d: Buffer) => upstream.write(d));
+    upstream.on('data', (d: Buffer) => setTimeout(() => client.destroyed || client.write(d), delayMs));
+    for (const s of [client, upstream])
+      s.on('error', () => undefined).on('close', () => {
+        client.destroy();
+        upstream.destroy();
+      });
+  });
+  await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
+  try {
+    await fn(`http://127.0.0.1:${(proxy.address() as AddressInfo).port}`);
+  } finally {
+    for (const s of sockets) s.destroy();
+    await new Promise((r) => proxy.close(r));
   }
 }
