@@ -5,7 +5,8 @@
  * and probes writing to every node every 100 ms; per profile, 10 deaths of the leader's host
  * (postmaster group, agent, watchdog SIGKILLed) and 10 partitions of the leader (its link down,
  * brought back up once another node leads). Prints the rows for BENCHMARKS.md; a trial in which no
- * other node took over within 30 s is listed as failed. PGREPL_BENCH_LAB_PROFILES=fast runs one profile.
+ * other node took over within 30 s is listed as failed. PGREPL_BENCH_LAB_PROFILES=fast runs one profile,
+ * PGREPL_BENCH_LAB_ROWS=partition (or death) one kind of fault.
  */
 import { cpus, loadavg, release, totalmem } from 'node:os';
 import { makeLab } from '../test/helpers/lab.js';
@@ -24,6 +25,7 @@ const partition = fault("the leader's link down");
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
 const rows: string[] = [];
 const started = new Date().toISOString();
+const faultKinds = (process.env['PGREPL_BENCH_LAB_ROWS'] ?? 'death,partition').split(',');
 const profiles = (process.env['PGREPL_BENCH_LAB_PROFILES'] ?? 'default,fast').split(',') as (
   'default' | 'fast'
 )[];
@@ -31,13 +33,17 @@ for (const profile of profiles) {
   const lab = await makeLab({ mode: 'sync', profile });
   try {
     await labSettled(lab, 120_000);
-    for (const [what, f] of [
+    for (const [what, f] of (
       [
-        'leader host death (postmaster group, agent, watchdog SIGKILLed) → first write on the new primary',
-        death,
-      ],
-      ['partition of the leader (its link down) → first write on the new primary', partition],
-    ] as const) {
+        [
+          'leader host death (postmaster group, agent, watchdog SIGKILLed) → first write on the new primary',
+          death,
+        ],
+        ['partition of the leader (its link down) → first write on the new primary', partition],
+      ] as const
+    ).filter(([w]) =>
+      faultKinds.some((r) => w.startsWith(r === 'death' ? 'leader host death' : 'partition')),
+    )) {
       const times: number[] = [];
       const gaps: number[] = [];
       let lost = 0;

@@ -26,6 +26,7 @@ import type { HeldLease } from './lease-keeper.js';
 import { memberRecord, MemberPublisher } from './member-record.js';
 import { observePeers, observeSelf } from './observe-self.js';
 import type { SelfObservation } from './observe-self.js';
+import { RaftLeaderPlacement } from './raft-leader-placement.js';
 import { SpecFollower } from './spec-follower.js';
 
 export type { AgentDeps, AgentState, PromotionReason } from './agent-state.js';
@@ -41,6 +42,7 @@ export class Agent {
   private readonly store: HaStore;
   private readonly session: KeptSession;
   private readonly leases: LeaseKeeper;
+  private readonly raftLeader: RaftLeaderPlacement;
   private readonly failsafe: Failsafe;
   private readonly watch: EtcdWatch;
   private readonly spec: SpecFollower;
@@ -107,6 +109,13 @@ export class Agent {
         failed('renewing the lease', err);
         void this.failsafe.renewalFailed();
       },
+    });
+    this.raftLeader = new RaftLeaderPlacement({
+      etcd: d.etcd,
+      clock: ctx.clock,
+      host: () => this.d.node.host,
+      moved: (reason) => this.d.ctx.events.emit({ event: 'action', node: this.d.node.name, message: reason }),
+      failed: (err) => failed("moving etcd's raft leader", err),
     });
     this.failsafe = new Failsafe({
       me: d.node.name,
@@ -278,7 +287,9 @@ export class Agent {
         const began = this.d.ctx.clock.now();
         // A loop's etcd requests share one retryTimeout: with etcd hanging, the loop decides again
         // after that, not after a timeout per request (the lease is renewed apart, LeaseKeeper).
-        await withEtcdBudget(this.d.ha.retryTimeoutMs, () => this.loopOnce());
+        const decision = await withEtcdBudget(this.d.ha.retryTimeoutMs, () => this.loopOnce());
+        if (decision.kind === 'lead' && this.state.ha !== null) this.raftLeader.leading();
+        else this.raftLeader.notLeading();
         await this.pace.sleepUntilNext(began, this.d.ha.loopWaitMs, stop, this.guard.watched());
       }
     } finally {

@@ -32,6 +32,13 @@ export interface EtcdTxn {
   readonly failure?: readonly EtcdOp[];
 }
 
+/** One member of the etcd cluster: its ID (a uint64, as etcd writes it), name and client URLs. */
+export interface EtcdMember {
+  readonly id: string;
+  readonly name: string;
+  readonly clientUrls: readonly string[];
+}
+
 export interface WatchEvent {
   readonly type: 'put' | 'delete';
   readonly kv: EtcdKv;
@@ -57,6 +64,13 @@ export interface EtcdClient {
   revoke(id: string): Promise<void>;
   /** Seconds a lease has left; 0 when it has expired. */
   timeToLive(id: string): Promise<number>;
+  /** The members of the etcd cluster, and which of them is the raft leader now. */
+  members(): Promise<{ members: EtcdMember[]; leaderId: string }>;
+  /**
+   * Hands the raft leadership to member `targetId`; `leaderUrl` must be the leader's client URL (etcd
+   * takes it from the leader alone).
+   */
+  moveLeader(leaderUrl: string, targetId: string): Promise<void>;
   /**
    * Streams the changes of `key` (or of every key under it, with `prefix`) after `afterRevision`,
    * until `signal` is aborted or the stream breaks; resolves then, rejects on an error etcd reports.
@@ -390,6 +404,40 @@ export function etcdClient(o: EtcdClientOptions): EtcdClient {
     async timeToLive(id) {
       const r = await call<{ TTL?: string }>('/lease/timetolive', { ID: id }, { repeatable: true });
       return Math.max(0, Number(r.TTL ?? 0));
+    },
+    async members() {
+      const [list, status] = await Promise.all([
+        call<{ members?: { ID?: string; name?: string; clientURLs?: string[] }[] }>(
+          '/cluster/member/list',
+          {},
+          { repeatable: true },
+        ),
+        call<{ leader?: string }>('/maintenance/status', {}, { repeatable: true }),
+      ]);
+      return {
+        members: (list.members ?? []).map((m) => ({
+          id: m.ID ?? '0',
+          name: m.name ?? '',
+          clientUrls: m.clientURLs ?? [],
+        })),
+        leaderId: status.leader ?? '0',
+      };
+    },
+    async moveLeader(leaderUrl, targetId) {
+      const url = leaderUrl.replace(/\/+$/, '');
+      const signal = AbortSignal.timeout(o.requestTimeoutMs);
+      await attempt(url, '/maintenance/transfer-leadership', { targetID: targetId }, signal).catch(
+        (err: unknown) => {
+          if (err instanceof PgreplError) throw err;
+          throw new PgreplError(
+            'E_ETCD',
+            `etcd at ${url} did not answer /maintenance/transfer-leadership: ${describe(err)}`,
+            {
+              cause: err,
+            },
+          );
+        },
+      );
     },
     async watch(key, w, onEvents) {
       const endpoint = endpoints[current] as string;

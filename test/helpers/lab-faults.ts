@@ -61,34 +61,63 @@ const replicaOf = (lab: Lab, leader: TestHost): TestHost => {
   return r;
 };
 
-/**
- * The host whose etcd member is the raft leader now: each member is asked (from its own host, with
- * that host's client certificate) for its status, which names the leader's member ID.
- */
-const raftLeader = (lab: Lab): TestHost | null => {
+/** A POST to etcd's JSON gateway on `host`'s member, from that host, with its client certificate. */
+const etcdPost = (lab: Lab, host: TestHost, path: string, body: object): string | null => {
   const ask = [
     "const fs = require('fs'), https = require('https');",
-    'const [addr, tls] = process.argv.slice(1);',
+    'const [addr, tls, path, body] = process.argv.slice(1);',
     "const f = (n) => fs.readFileSync(tls + '/' + n);",
-    "const req = https.request({ host: addr, port: 2379, path: '/v3/maintenance/status', method: 'POST',",
+    "const req = https.request({ host: addr, port: 2379, path, method: 'POST',",
     "  ca: f('ca.crt'), cert: f('member.crt'), key: f('member.key'), timeout: 2000 },",
     "  (res) => { let b = ''; res.on('data', (c) => (b += c)); res.on('end', () => process.stdout.write(b)); });",
-    "req.on('error', () => process.exit(1)); req.end('{}');",
+    "req.on('error', () => process.exit(1)); req.end(body);",
   ].join('\n');
+  const r = lab.net.run(host, [
+    process.execPath,
+    '-e',
+    ask,
+    host.address,
+    '/etc/pgrepl/lab/etcd-tls',
+    path,
+    JSON.stringify(body),
+  ]);
+  return r.code === 0 ? r.out : null;
+};
+
+/** Each member's ID and the raft leader's, as the members say (only the first three hosts run one). */
+const etcdMembers = (lab: Lab): { ids: Map<string, TestHost>; leader: string | null } => {
   const ids = new Map<string, TestHost>();
   let leader: string | null = null;
   for (const h of lab.hosts) {
-    const r = lab.net.run(h, [process.execPath, '-e', ask, h.address, '/etc/pgrepl/lab/etcd-tls']);
-    if (r.code !== 0) continue;
+    const out = etcdPost(lab, h, '/v3/maintenance/status', {});
+    if (out === null) continue;
     try {
-      const st = JSON.parse(r.out) as { header?: { member_id?: string }; leader?: string };
+      const st = JSON.parse(out) as { header?: { member_id?: string }; leader?: string };
       if (st.header?.member_id) ids.set(st.header.member_id, h);
       leader ??= st.leader ?? null;
     } catch {
-      // not a member (only the first three hosts run one), or it answered nothing
+      // it answered nothing
     }
   }
+  return { ids, leader };
+};
+
+/** The host whose etcd member is the raft leader now. */
+export const raftLeader = (lab: Lab): TestHost | null => {
+  const { ids, leader } = etcdMembers(lab);
   return leader === null ? null : (ids.get(leader) ?? null);
+};
+
+/** Hands etcd's raft leadership to `to`'s member (etcd's move-leader, asked of the leader's member). */
+export const moveRaftLeader = (lab: Lab, to: TestHost): void => {
+  const { ids, leader } = etcdMembers(lab);
+  const from = leader === null ? undefined : ids.get(leader);
+  const target = [...ids].find(([, h]) => h === to)?.[0];
+  if (!from || target === undefined) throw new Error(`no raft leader, or no member on ${to.name}`);
+  if (from === to) return;
+  const out = etcdPost(lab, from, '/v3/maintenance/transfer-leadership', { targetID: target });
+  if (out === null || /"error"/.test(out))
+    throw new Error(`etcd did not move its leader to ${to.name}: ${out}`);
 };
 
 /** The host whose member a raft-leader fault killed, for heal. */

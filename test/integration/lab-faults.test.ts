@@ -5,9 +5,10 @@ import { after, before, describe, it } from 'node:test';
 import { haveEtcd } from '../helpers/ha-agents.js';
 import { makeLab } from '../helpers/lab.js';
 import type { Lab } from '../helpers/lab.js';
-import { LAB_FAULTS, labSettled } from '../helpers/lab-faults.js';
+import { LAB_FAULTS, labSettled, moveRaftLeader, raftLeader } from '../helpers/lab-faults.js';
 import { runFault } from '../helpers/lab-run.js';
 import { canMakeHosts, haveNft } from '../helpers/netns-hosts.js';
+import { waitUntil } from '../helpers/test-cluster.js';
 
 /**
  * The fixed fault set of CI on the lab (three hosts of their own, TLS everywhere, the units of
@@ -60,6 +61,21 @@ describe(
       assert.match(
         log,
         new RegExp(`${leader}: trace: fence watchdog: kill postmaster \\d+ in \\d+ ms unless renewed`),
+      );
+    });
+
+    it('keeps etcd’s raft leader off the PostgreSQL leader’s host, so that partitioning that host costs no etcd election', async () => {
+      const l = lab as Lab;
+      const leader = await labSettled(l, 90_000);
+      // Put there first (etcd elects whom it likes): the leader's agent must move it away.
+      moveRaftLeader(l, l.host(leader));
+      await waitUntil(
+        () => {
+          const raft = raftLeader(l);
+          return raft !== null && raft.name !== leader;
+        },
+        15_000,
+        `etcd's raft leader on another host than ${leader}`,
       );
     });
   },
