@@ -59,7 +59,10 @@ export interface EtcdClient {
   txn(t: EtcdTxn): Promise<{ succeeded: boolean; revision: number }>;
   /** A new lease of `ttlSeconds` (etcd rounds it up to its minimum). */
   grant(ttlSeconds: number): Promise<{ id: string; ttl: number }>;
-  /** Renews a lease; returns the seconds it now has, 0 when it had already expired. */
+  /**
+   * Renews a lease; returns the seconds it now has, 0 when it had already expired. It answers only
+   * once the member that took the renewal has also served a linearizable read after it.
+   */
   keepAlive(id: string): Promise<number>;
   revoke(id: string): Promise<void>;
   /** Seconds a lease has left; 0 when it has expired. */
@@ -220,7 +223,11 @@ export function etcdClient(o: EtcdClientOptions): EtcdClient {
    * failed every request. Writes go to one endpoint at a time: two of the same transaction could
    * answer "compare failed" for the one that succeeded.
    */
-  const call = async <T>(path: string, body: object, o2: { repeatable?: boolean } = {}): Promise<T> => {
+  const call = async <T>(
+    path: string,
+    body: object,
+    o2: { repeatable?: boolean; confirm?: object } = {},
+  ): Promise<T> => {
     const budget = etcdBudget();
     const allowedMs = Math.min(o.requestTimeoutMs, budget?.leftMs ?? Infinity);
     // Less than that could not be answered: the request is not sent at all.
@@ -233,9 +240,13 @@ export function etcdClient(o: EtcdClientOptions): EtcdClient {
     const began = monotonicNow();
     const deadline = began + allowedMs;
     try {
-      return o2.repeatable
-        ? await callHedged<T>(path, body, signal, allowedMs)
-        : await callWithin<T>(path, body, signal, deadline, allowedMs);
+      if (!o2.repeatable) return await callWithin<T>(path, body, signal, deadline, allowedMs);
+      const { confirm } = o2;
+      return await callHedged<T>(path, signal, allowedMs, async (endpoint, s) => {
+        const answer = await attempt<T>(endpoint, path, body, s);
+        if (confirm) await attempt(endpoint, '/kv/range', confirm, s);
+        return answer;
+      });
     } finally {
       if (budget) budget.leftMs -= monotonicNow() - began;
     }
@@ -304,7 +315,12 @@ export function etcdClient(o: EtcdClientOptions): EtcdClient {
    * The endpoints in turn from the current one, the next one started when the last has not answered
    * within its share or has failed; the first answer wins, the attempts still under way are aborted.
    */
-  const callHedged = <T>(path: string, body: object, signal: AbortSignal, allowedMs: number): Promise<T> =>
+  const callHedged = <T>(
+    path: string,
+    signal: AbortSignal,
+    allowedMs: number,
+    one: (endpoint: string, signal: AbortSignal) => Promise<T>,
+  ): Promise<T> =>
     new Promise<T>((resolve, reject) => {
       const share = Math.max(1, Math.floor(allowedMs / endpoints.length));
       const first = current;
@@ -329,7 +345,7 @@ export function etcdClient(o: EtcdClientOptions): EtcdClient {
         const i = (first + started++) % endpoints.length;
         const own = new AbortController();
         running.add(own);
-        attempt<T>(endpoints[i] as string, path, body, AbortSignal.any([signal, own.signal])).then(
+        one(endpoints[i] as string, AbortSignal.any([signal, own.signal])).then(
           (answer) =>
             finish(() => {
               current = i;
@@ -386,10 +402,14 @@ export function etcdClient(o: EtcdClientOptions): EtcdClient {
       return { id: r.ID, ttl: Number(r.TTL ?? 0) };
     },
     async keepAlive(id) {
+      // etcd 3.4's leader renews a lease on its own, without the others: a leader cut off, or whose
+      // raft loop is stuck on a slow disk, renews until it notices, after another was elected (etcd
+      // issues 13915, 15247). A linearizable read on the same member after it (a quorum must still
+      // follow that member's leader) is what makes the renewal count.
       const r = await call<{ result?: { TTL?: string } }>(
         '/lease/keepalive',
         { ID: id },
-        { repeatable: true },
+        { repeatable: true, confirm: { key: b64('/'), count_only: true } },
       );
       return Number(r.result?.TTL ?? 0);
     },

@@ -6,6 +6,7 @@ import type { WatchEvent } from '../../src/dcs/etcd-client.js';
 import { startTestEtcd } from '../helpers/etcd.js';
 import type { TestEtcd } from '../helpers/etcd.js';
 import { freePort, waitUntil } from '../helpers/test-cluster.js';
+import { createServer as createHttpServer } from 'node:http';
 import { connect, createServer } from 'node:net';
 import type { AddressInfo, Socket } from 'node:net';
 
@@ -112,6 +113,33 @@ describe('the etcd client, against a real etcd', () => {
         assert.ok((await c.keepAlive(id)) > 0);
       });
     });
+  });
+
+  it('counts no renewal from a member that renews but cannot serve a linearizable read (a stale raft leader)', async () => {
+    // etcd 3.4's leader renews a lease without asking the others; one cut off, or whose raft loop
+    // is stuck, goes on renewing after another was elected. Such a member: keepalive answered,
+    // every linearizable read left hanging.
+    const server = createHttpServer((req, res) => {
+      if (req.url === '/version') return void res.end(JSON.stringify({ etcdserver: '3.4.23' }));
+      if (req.url === '/v3/lease/keepalive') return void res.end(JSON.stringify({ result: { TTL: '5' } }));
+      // /v3/kv/range: no answer.
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const stale = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+      await assert.rejects(
+        etcdClient({ endpoints: [stale], requestTimeoutMs: 500 }).keepAlive('7'),
+        (err: unknown) => (err as { code?: string }).code === 'E_ETCD',
+      );
+      // With a member that answers both beside it, the renewal counts.
+      const { id } = await client().grant(30);
+      assert.ok(
+        (await etcdClient({ endpoints: [stale, etcd.url], requestTimeoutMs: 1000 }).keepAlive(id)) > 0,
+      );
+    } finally {
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+    }
   });
 
   it('lets the requests made under one budget take that long together, not a timeout each (issue 31, defect 5)', async () => {
