@@ -214,7 +214,8 @@ export function etcdClient(o: EtcdClientOptions): EtcdClient {
   };
 
   /**
-   * POSTs `body` to `path` until an endpoint answers; etcd's own errors are not retried. Each
+   * POSTs `body` to `path` until an endpoint answers; etcd's own errors are not retried (but for a
+   * repeatable request's refusal during an election: whileInElection). Each
    * endpoint gets an equal share of `requestTimeoutMs` (or of what the loop's budget has left), so
    * one that black-holes requests (a member cut off, a dead host whose packets vanish) leaves time
    * for the next. A request that may be sent twice (`repeatable`: a read, a lease renewal) keeps
@@ -242,11 +243,13 @@ export function etcdClient(o: EtcdClientOptions): EtcdClient {
     try {
       if (!o2.repeatable) return await callWithin<T>(path, body, signal, deadline, allowedMs);
       const { confirm } = o2;
-      return await callHedged<T>(path, signal, allowedMs, async (endpoint, s) => {
-        const answer = await attempt<T>(endpoint, path, body, s);
-        if (confirm) await attempt(endpoint, '/kv/range', confirm, s);
-        return answer;
-      });
+      return await callHedged<T>(path, signal, allowedMs, (endpoint, s) =>
+        whileInElection(s, async () => {
+          const answer = await attempt<T>(endpoint, path, body, s);
+          if (confirm) await attempt(endpoint, '/kv/range', confirm, s);
+          return answer;
+        }),
+      );
     } finally {
       if (budget) budget.leftMs -= monotonicNow() - began;
     }
@@ -526,6 +529,35 @@ export function etcdClient(o: EtcdClientOptions): EtcdClient {
 
 /** What etcd says of a token it no longer knows (expired, or given before a restart). */
 const INVALID_TOKEN = /invalid auth token/;
+
+/**
+ * etcd's refusals while its raft leadership moves (an election, a leader handing over): the
+ * request was not served and the next one, a moment later, is. Only requests that may be sent
+ * twice are repeated on them: a write refused with "request timed out" may still be applied.
+ */
+const IN_ELECTION = /etcdserver: (leader changed|no leader|request timed out|too many requests)/;
+
+/**
+ * `one()` again while etcd refuses it for an election under way, pausing 25 ms then twice as long
+ * up to 200 ms, until `signal` ends: etcd hands its leadership over in tens of milliseconds, and
+ * the agent moves it on purpose (raft-leader-placement), so a read at that moment must not fail a
+ * switchover.
+ */
+async function whileInElection<T>(signal: AbortSignal, one: () => Promise<T>): Promise<T> {
+  for (let pauseMs = 25; ; pauseMs = Math.min(pauseMs * 2, 200)) {
+    try {
+      return await one();
+    } catch (err) {
+      if (!(err instanceof PgreplError) || !IN_ELECTION.test(err.message) || signal.aborted) throw err;
+      const resumed = await new Promise<boolean>((resolve) => {
+        const onAbort = () => (clearTimeout(t), resolve(false));
+        const t = setTimeout(() => (signal.removeEventListener('abort', onAbort), resolve(true)), pauseMs);
+        signal.addEventListener('abort', onAbort, { once: true });
+      });
+      if (!resumed) throw err;
+    }
+  }
+}
 
 function describe(err: unknown): string {
   if (err instanceof Error) {
