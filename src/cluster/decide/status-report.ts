@@ -223,6 +223,11 @@ function nodeWarnings(n: NodeStatus, o: NodeObservation | undefined, interrupted
   if (n.role === 'replica' && n.state !== 'streaming')
     w.push(`${n.name} is a replica but is not streaming (${n.state}); \`pgrepl logs ${n.name}\` says why`);
   const server = o?.server?.ok ? o.server : undefined;
+  if (server?.instance.replayPaused === true)
+    w.push(
+      `${n.name}: its replay is paused (pg_is_wal_replay_paused): it falls behind and cannot be promoted; ` +
+        `\`SELECT pg_wal_replay_resume()\` on ${n.name} resumes it`,
+    );
   for (const u of server?.unappliedSettings ?? [])
     w.push(`${n.name}: setting ${u.name} from pgrepl's postgresql.conf is not in effect (${u.why})`);
   if (server && server.pendingRestart.length > 0)
