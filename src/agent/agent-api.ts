@@ -12,6 +12,7 @@ import type { ApiBodies } from './api-bodies.js';
 import { bearerMatches } from '../ha/api-token.js';
 import { answerCheck, CHECK_PATHS } from './health-checks.js';
 import type { CheckPath } from './health-checks.js';
+import type { DashboardHttp, DashboardSource } from './dashboard/dashboard-http.js';
 
 /** What the mutating endpoints ask of the whole cluster, through etcd (as the CLI's commands do). */
 export interface ClusterRequests {
@@ -40,6 +41,8 @@ export interface AgentApiOptions {
   readonly cluster: ClusterRequests;
   /** A leader without etcd asks this node to promise not to promote (failsafe): why not, or null. */
   readonly failsafe: (leader: string) => string | null;
+  /** The page under /ui and its data; absent: no page is served. */
+  readonly dashboard?: DashboardSource | undefined;
   /** Serve https:// with this certificate and key (files, read again when they change); absent: http://. */
   readonly tls?: { readonly cert: string; readonly key: string } | undefined;
 }
@@ -164,6 +167,14 @@ export async function startAgentApi(o: AgentApiOptions): Promise<AgentApi> {
       const a = await get(url.pathname, url.searchParams);
       if (a) return a;
     } else if (method === 'POST' && url.pathname in posts) {
+      // A browser names the page a request comes from: a page of another site gets nothing, even
+      // with the token (which only the agent's own page may hold; it never sits in a URL).
+      const origin = req.headers.origin;
+      if (origin !== undefined && origin !== `${o.tls ? 'https' : 'http'}://${req.headers.host ?? ''}`)
+        return json(403, {
+          code: 'E_UNAUTHORIZED',
+          message: `requests from ${origin} are refused: same origin only`,
+        });
       if (o.token === null)
         return refusal(401, `this agent has no API token (${o.tokenFile}): its mutating endpoints are off`);
       if (!bearerMatches(req.headers.authorization, o.token))
@@ -180,7 +191,16 @@ export async function startAgentApi(o: AgentApiOptions): Promise<AgentApi> {
       ? json(405, { code: 'E_USAGE', message: `${method} is not served on ${url.pathname}` })
       : json(404, { code: 'E_USAGE', message: `no endpoint ${url.pathname}` });
   };
+  let page: Promise<DashboardHttp> | undefined;
+  const dashboard = o.dashboard;
   const server = await listener(o.tls, (req, res) => {
+    const path = (req.url ?? '/').split('?')[0] ?? '/';
+    // The page's code is loaded the first time someone asks for it: an agent nobody looks at stays small.
+    if (dashboard && req.method === 'GET' && (path === '/ui' || path.startsWith('/ui/'))) {
+      page ??= import('./dashboard/dashboard-http.js').then((m) => m.dashboardHttp(dashboard));
+      void page.then((p) => p.handle(req, res, new URL(req.url ?? '/', 'http://agent')));
+      return;
+    }
     const send = (a: Answer, close: boolean) => {
       res.writeHead(a.status, {
         'content-type': a.type,
@@ -233,6 +253,7 @@ export async function startAgentApi(o: AgentApiOptions): Promise<AgentApi> {
   return {
     close: () =>
       new Promise<void>((resolve) => {
+        void page?.then((p) => p.close());
         server.stop();
         server.close(() => resolve());
         server.closeAllConnections();

@@ -433,6 +433,7 @@ export class Agent {
       lastLoopAt: began,
       lastLoopMs: ctx.clock.now() - began,
     };
+    this.d.onLoop?.(this.state);
     return decision;
   }
 

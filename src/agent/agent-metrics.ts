@@ -126,6 +126,16 @@ export function agentMetrics(state: () => AgentState, clock: Clock, certFile?: s
     },
   });
   new Counter({
+    name: 'pgrepl_xact_commit_total',
+    help: 'on the primary, transactions committed in all its databases since its statistics were reset (pg_stat_database); rate() gives commits per second',
+    registers: [registry],
+    collect() {
+      this.reset();
+      const commits = state().self?.instance?.commits;
+      if (commits !== null && commits !== undefined) this.inc(commits);
+    },
+  });
+  new Counter({
     name: 'pgrepl_etcd_errors_total',
     help: 'etcd requests of this agent that failed (lease, reads, writes, watch)',
     registers: [registry],

@@ -68,6 +68,8 @@ export interface AgentDeps {
   readonly askFailsafe?: () => Promise<readonly { node: string; ok: boolean; why: string }[]>;
   /** Logs every lease renewal and fence order (PGREPL_AGENT_TRACE=1): to judge a late fence by. */
   readonly trace?: boolean;
+  /** Told the state after each loop (the dashboard's series recorder). */
+  readonly onLoop?: (state: AgentState) => void;
 }
 
 /**

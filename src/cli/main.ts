@@ -22,6 +22,7 @@ const COMMANDS = {
   topology: () => import('./commands/topology.js'),
   logs: () => import('./commands/logs.js'),
   history: () => import('./commands/history.js'),
+  dashboard: () => import('./commands/dashboard.js'),
   clean: () => import('./commands/clean.js'),
   'scram-verifier': () => import('./commands/scram-verifier.js'),
   render: () => import('./commands/render.js'),
@@ -134,6 +135,15 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .description('every promotion, switchover, rejoin and mode change: when, timeline, LSN, how long, why')
     .option('--json', 'print the entries as a JSON array')
     .action(act(async (o) => (await load('history')).runHistory(g(), o)));
+
+  program
+    .command('dashboard')
+    .description(
+      "serve the cluster's live page (topology, lag charts, candidates, history) on loopback, from this machine's own observation; with agents, each agent serves it at /ui on its API port",
+    )
+    .option('--port <port>', 'the port to listen on, on 127.0.0.1 (0: any free one)', '7480')
+    .option('--open', 'open it in the desktop browser (xdg-open)')
+    .action(act(async (o) => (await load('dashboard')).runDashboard(g(), o)));
 
   program
     .command('logs')

@@ -15,6 +15,8 @@ export interface InstanceState {
    * transaction it replayed (CloudNativePG's cnpg_pg_replication_lag); null on a primary.
    */
   readonly replayLagSeconds: number | null;
+  /** A primary's transactions committed since its statistics were reset, all databases; null on a replica. */
+  readonly commits: number | null;
 }
 
 /** A replica's WAL receiver, from pg_stat_wal_receiver. */
@@ -72,6 +74,9 @@ export async function readInstanceState(s: SqlSession): Promise<InstanceState> {
                 WHEN pg_last_wal_receive_lsn() IS NOT DISTINCT FROM pg_last_wal_replay_lsn() THEN 0
                 ELSE extract(epoch FROM now() - pg_last_xact_replay_timestamp())::float8
            END AS replay_lag_s,
+           CASE WHEN NOT pg_is_in_recovery()
+                THEN (SELECT sum(xact_commit) FROM pg_stat_database)::float8
+           END AS commits,
            CASE WHEN pg_is_in_recovery()
                 -- What it receives, else what it replayed up to (minRecoveryPoint moves with replay),
                 -- and its last restartpoint only when neither is known: that one lags behind.
@@ -90,6 +95,7 @@ export async function readInstanceState(s: SqlSession): Promise<InstanceState> {
     replayLsn: (row['replay_lsn'] as string | null) ?? null,
     replayPaused: (row['replay_paused'] as boolean | null) ?? null,
     replayLagSeconds: num(row['replay_lag_s']),
+    commits: num(row['commits']),
   };
 }
 

@@ -2,8 +2,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { findEtcd } from '../../src/dcs/local-etcd.js';
 import assert from 'node:assert/strict';
-import { waitUntil } from './test-cluster.js';
-import type { TestCluster } from './test-cluster.js';
+import { after, before } from 'node:test';
+import { assertNoLeakedServers, TestCluster, waitUntil } from './test-cluster.js';
 import { Writer } from './writer.js';
 import { WriteProbe } from './write-probe.js';
 
@@ -184,4 +184,30 @@ export function haAgents(c: () => TestCluster, nodes: readonly string[]) {
     agentPid: (name: string) => pidIn(join(dir(name), 'agent.pid')),
     watchdogPid: (name: string) => pidIn(join(dir(name), 'fence-watchdog.pid')),
   };
+}
+
+/**
+ * Hooks for the describe block it is called in: a cluster of `nodes` with `extraSpec`, started with
+ * `up --ha`, settled, with the tables underLoad writes to; removed after the block even when a test
+ * failed, with a check that none of its servers outlived it.
+ */
+export function haClusterForSuite(
+  nodes: readonly string[],
+  extraSpec: string,
+  use: (c: TestCluster) => void,
+): ReturnType<typeof haAgents> {
+  let made: TestCluster | undefined;
+  const agents = haAgents(() => made as TestCluster, nodes);
+  before(async () => {
+    made = await TestCluster.create([...nodes], extraSpec);
+    use(made);
+    const up = await made.cli(['up', '--ha']);
+    assert.equal(up.code, 0, up.stderr);
+    await agents.makeTables(await agents.settled());
+  });
+  after(async () => {
+    await made?.cleanup();
+    assertNoLeakedServers();
+  });
+  return agents;
 }

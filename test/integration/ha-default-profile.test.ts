@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { failoverBoundMs, HA_PROFILES } from '../../src/cluster-spec/ha-profiles.js';
-import { TestCluster, assertNoLeakedServers } from '../helpers/test-cluster.js';
-import { haAgents, haveEtcd } from '../helpers/ha-agents.js';
+import type { TestCluster } from '../helpers/test-cluster.js';
+import { haClusterForSuite, haveEtcd } from '../helpers/ha-agents.js';
 
 const NODES = ['pg1', 'pg2', 'pg3'];
 
@@ -19,19 +19,11 @@ describe(
   { skip: haveEtcd ? false : 'no etcd binary (apt-get install etcd-server)' },
   () => {
     let c: TestCluster;
-    const agents = haAgents(() => c, NODES);
-
-    before(async () => {
-      c = await TestCluster.create(NODES, 'replication:\n  mode: sync\nha:\n  profile: default\n');
-      const up = await c.cli(['up', '--ha']);
-      assert.equal(up.code, 0, up.stderr);
-      await agents.makeTables(await agents.settled());
-    });
-
-    after(async () => {
-      await c?.cleanup();
-      assertNoLeakedServers();
-    });
+    const agents = haClusterForSuite(
+      NODES,
+      'replication:\n  mode: sync\nha:\n  profile: default\n',
+      (made) => (c = made),
+    );
 
     const etcdPid = () =>
       (JSON.parse(readFileSync(join(c.base, 'state', 'ha', 'etcd.pid'), 'utf8')) as { pid: number }).pid;

@@ -6,6 +6,7 @@ import { readApiToken } from '../../ha/api-token.js';
 import { failoverThroughAgents, switchoverThroughAgents } from '../../operator/agent-failover.js';
 import { pauseAgents } from '../../operator/agent-requests.js';
 import { failsafePeers } from '../../agent/failsafe-peers.js';
+import { seriesRecorder } from '../../agent/dashboard/series-recorder.js';
 import { fenceLink } from '../../agent/fence-link.js';
 import {
   agentApiAddress,
@@ -74,6 +75,7 @@ export async function runAgent(g: GlobalOptions, o: { node: string }): Promise<n
     return still ? agentContext(next, still, etcd) : next;
   };
   const token = readApiToken(paths.apiToken);
+  const series = seriesRecorder(ctx.clock);
   const agent: Agent = new Agent({
     ctx,
     node,
@@ -83,6 +85,7 @@ export async function runAgent(g: GlobalOptions, o: { node: string }): Promise<n
     api: agentApiUrl(ctx.spec, node, ha),
     reload,
     trace,
+    onLoop: (state) => series.observe(state),
     askFailsafe: failsafePeers({
       ha,
       token,
@@ -106,6 +109,19 @@ export async function runAgent(g: GlobalOptions, o: { node: string }): Promise<n
       nofailover: String(agent.context.node.noFailover),
       failover_priority: String(agent.context.node.failoverPriority),
     }),
+    dashboard: {
+      // Loaded when the page is first opened: `status`'s observation is not part of a bare agent.
+      view: async () =>
+        (await import('../../agent/dashboard/dashboard-view.js')).readDashboardView(agent.context.ctx),
+      rings: series.rings,
+      peers: () =>
+        agent.context.ctx.spec.nodes
+          .filter((n) => n.name !== agent.context.node.name)
+          .map((n) => agentApiUrl(agent.context.ctx.spec, n, ha)),
+      tls: agentApiTls(ctx.spec),
+      actions: token !== null,
+      self: node.name,
+    },
     token,
     tokenFile: paths.apiToken,
     operations: agentOperations({ etcd, agent }),
