@@ -361,10 +361,12 @@ describe('the dashboard', { skip: haveEtcd ? false : 'no etcd binary (apt-get in
         }
       });
 
-      it('turns a killed node red and shows the failover with its reason', async () => {
+      it('turns a killed node red and shows the failover with its reason; a page on that host reconnects once it is back', async () => {
         const before = await agents.settled();
         const watcher = NODES.find((n) => n !== before) as string;
         const { page, close } = await open(watcher);
+        // A page on the killed host's own agent: its stream is lost, and comes back with the agent.
+        const orphan = await open(before);
         try {
           await agents.killHost(before);
           await page.locator(`.node.down[data-node="${before}"]`).waitFor({ timeout: 20_000 });
@@ -373,7 +375,13 @@ describe('the dashboard', { skip: haveEtcd ? false : 'no etcd binary (apt-get in
           const after = await shownPrimary(page);
           assert.notEqual(after, before);
           assert.ok(after !== null, 'a new primary is shown');
+          await orphan.page.locator('.conn.bad', { hasText: 'connection lost' }).waitFor({ timeout: 10_000 });
+          const up = await c.cli(['up', '--ha']);
+          assert.equal(up.code, 0, up.stderr);
+          await orphan.page.locator('.conn.ok', { hasText: 'live' }).waitFor({ timeout: 20_000 });
+          await orphan.page.locator(`.node.replica[data-node="${before}"]`).waitFor({ timeout: 30_000 });
         } finally {
+          await orphan.close();
           await close();
         }
       });
