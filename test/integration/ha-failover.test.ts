@@ -26,6 +26,7 @@ import {
 } from '../helpers/test-cluster.js';
 import { API_OFFSET, haAgents, haveEtcd } from '../helpers/ha-agents.js';
 import { failoverBoundMs, HA_PROFILES } from '../../src/cluster-spec/ha-profiles.js';
+import { waitPostmasterGone } from '../../src/postgres/instance-control.js';
 
 const haproxy = ['/usr/sbin/haproxy', '/usr/bin/haproxy'].find((p) => existsSync(p)) ?? null;
 const strace = ['/usr/bin/strace', '/bin/strace'].find((p) => existsSync(p)) ?? null;
@@ -572,7 +573,10 @@ describe(
         30_000,
         'another leader',
       );
-      // Started by hand as a primary meanwhile, it writes past the fork, then stops.
+      // Started by hand as a primary meanwhile, it writes past the fork, then stops. Only once its
+      // killed server is wholly gone: backends still exiting, or a postmaster left an unreaped
+      // zombie, make PostgreSQL refuse the directory (a CI run failed so).
+      await waitPostmasterGone(c.dataDir(victim));
       c.handStart(victim, { asPrimary: true });
       handStarted.push(c.postmasterPid(victim) as number);
       await c.sql(
