@@ -30,17 +30,17 @@ export async function runDashboard(g: GlobalOptions, o: DashboardOptions): Promi
     throw new PgreplError('E_USAGE', `--port takes a TCP port (0–65535; 0: any free one), not "${o.port}"`);
   const ctx = await commandContext(g);
   const rings = new SeriesRings(WINDOW_MS / SAMPLE_EVERY_MS, WINDOW_MS);
+  // The page is served the last sample's view: each view is read once, for the charts and the page.
   let latest: Promise<DashboardView> = readDashboardView(ctx);
   let base: RateBase | null = null;
-  const sample = async () => {
-    const next = readDashboardView(ctx);
+  const sample = async (next = readDashboardView(ctx)) => {
     const view = await next;
     latest = next;
     const s = viewSamples(base, view.status.nodes, ctx.clock.now());
     base = s.base;
     for (const [key, value] of s.values) rings.record(key, ctx.clock.wallNow(), value);
   };
-  await sample();
+  await sample(latest);
   const page = dashboardHttp({ view: () => latest, rings, peers: () => [], actions: false, self: null });
   const server = createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://dashboard');
