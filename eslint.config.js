@@ -29,10 +29,10 @@ export default tseslint.config(
             },
             {
               regex:
-                '^\\.\\./(actions|operations|store|context)/|^\\.\\./observe/(?!observation\\.js$)|^\\.\\./\\.\\./(?!cluster-spec/|postgres/)|^\\.\\./\\.\\./postgres/(?!(lsn|render-pg-hba|render-postgresql-conf)\\.js$)',
+                '^\\.\\./(actions|operations|store|context)/|^\\.\\./observe/(?!observation\\.js$)|^\\.\\./\\.\\./(?!cluster-spec/|postgres/|backup/)|^\\.\\./\\.\\./postgres/(?!(lsn|render-pg-hba|render-postgresql-conf)\\.js$)|^\\.\\./\\.\\./backup/(?!(pgbackrest-commands|render-pgbackrest-conf)\\.js$)',
               allowTypeImports: true,
               message:
-                'decide/ may import only other decisions, observation types, cluster-spec/ and pure postgres/ renderers',
+                'decide/ may import only other decisions, observation types, cluster-spec/ and pure postgres/ and backup/ renderers',
             },
           ],
         },

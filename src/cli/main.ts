@@ -23,6 +23,7 @@ const COMMANDS = {
   logs: () => import('./commands/logs.js'),
   history: () => import('./commands/history.js'),
   dashboard: () => import('./commands/dashboard.js'),
+  backup: () => import('./commands/backup.js'),
   clean: () => import('./commands/clean.js'),
   'scram-verifier': () => import('./commands/scram-verifier.js'),
   render: () => import('./commands/render.js'),
@@ -135,6 +136,46 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .description('every promotion, switchover, rejoin and mode change: when, timeline, LSN, how long, why')
     .option('--json', 'print the entries as a JSON array')
     .action(act(async (o) => (await load('history')).runHistory(g(), o)));
+
+  program
+    .command('backup')
+    .description(
+      'take a backup now with pgBackRest (spec: backup:): from the primary, or with backup.fromReplica from a streaming replica; older backups expire by backup.retention',
+    )
+    .option(
+      '--type <type>',
+      'full: every file; diff: what changed since the last full; incr: since the last backup of any type (the first is always full)',
+      'incr',
+    )
+    .option('--json', 'print the new backup as JSON')
+    .action(act(async (o) => (await load('backup')).runBackupCommand(g(), o)));
+
+  program
+    .command('backups')
+    .description(
+      "the repository's backups (type, time, size, WAL range), the archive's continuity and the primary's archiver; exit 3 when WAL is missing or archiving fails",
+    )
+    .option('--json', 'print them as JSON')
+    .action(act(async (o) => (await load('backup')).runBackupsCommand(g(), o)));
+
+  program
+    .command('restore')
+    .description(
+      'point-in-time recovery beside the cluster: restore the newest backup before the target into a new directory and run it as a stand-alone server on 127.0.0.1 (to get a dropped table back); never over a node',
+    )
+    .option(
+      '--to <time>',
+      'the moment to stop at, with its zone: "2026-12-07 13:44:18+00" (commits up to it included)',
+    )
+    .option('--lsn <lsn>', 'the WAL position to stop at, e.g. 0/3000148')
+    .option(
+      '--latest',
+      'replay all the archive holds (the running primary archives its current segment first)',
+    )
+    .requiredOption('--into <dir>', 'a new or empty directory for the restored data')
+    .option('--port <port>', 'the port the restored server listens on (default: a free one)')
+    .option('--json', 'print the result as JSON')
+    .action(act(async (o) => (await load('backup')).runRestoreCommand(g(), o)));
 
   program
     .command('dashboard')
@@ -375,6 +416,10 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .command('destroy')
     .description('stop every node and delete the data and state pgrepl created (nothing else)')
     .option('--yes', 'confirm: delete the data')
+    .option(
+      '--with-backups',
+      "delete this cluster's backups and WAL archive too (its stanza in the repository); kept by default",
+    )
     .action(act(async (o) => (await load('lifecycle')).runDestroy(g(), o)));
 
   return program;

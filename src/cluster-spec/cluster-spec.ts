@@ -71,6 +71,20 @@ export interface AccessRule {
   readonly user: string;
 }
 
+/** Base backups and the WAL archive, kept by pgBackRest in one repository under the cluster's stanza. */
+export interface BackupSpec {
+  /** The repository: a directory on the machine that runs the nodes (absolute). */
+  readonly repoPath: string;
+  /** The spec names the repository (else it is the state dir's, which pgrepl makes). */
+  readonly repoGiven: boolean;
+  /** Full backups kept (repo1-retention-full); older ones, and the WAL only they need, expire. */
+  readonly retentionFull: number;
+  /** Differential backups kept (repo1-retention-diff); undefined: pgBackRest's default. */
+  readonly retentionDiff: number | undefined;
+  /** Copy the files from a streaming replica (pgBackRest's backup-standby). */
+  readonly fromReplica: boolean;
+}
+
 /** The validated, defaulted, frozen spec handed down to every layer. */
 export interface ClusterSpec {
   readonly cluster: string;
@@ -97,6 +111,8 @@ export interface ClusterSpec {
   readonly tls: TlsMode;
   /** Set: agents fail over automatically (`pgrepl agent`); unset: failover is `pgrepl promote`. */
   readonly ha: HaSpec | undefined;
+  /** Set: every node archives its WAL while primary, and `pgrepl backup` takes base backups. */
+  readonly backup: BackupSpec | undefined;
   /** The first node is the initial primary. */
   readonly nodes: readonly NodeSpec[];
 }

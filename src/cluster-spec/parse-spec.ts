@@ -7,7 +7,8 @@ import { isLoopbackHost } from './loopback-host.js';
 import { timingsProblem } from './ha-profiles.js';
 import { haTimings, resolveHa } from './resolve-ha.js';
 import { dataDirOverlaps } from './data-dir-overlaps.js';
-import { RESERVED_SETTINGS } from './reserved-settings.js';
+import { ARCHIVE_SETTINGS, RESERVED_SETTINGS } from './reserved-settings.js';
+import { backupSocketDir } from './backup-paths.js';
 import { specSchema } from './schema.js';
 import type { ParsedSpec, PasswordSource } from './schema.js';
 
@@ -116,13 +117,44 @@ function checkConsistency(spec: ParsedSpec, baseDir: string): Problem[] {
       message: `${spec.replication.mode} mode with syncCount ${spec.replication.syncCount} needs that many replicas, and the spec has ${spec.nodes.length - 1}; writes would wait forever`,
     });
   }
-  problems.push(...haProblems(spec), ...tlsProblems(spec));
+  problems.push(...haProblems(spec), ...tlsProblems(spec), ...backupProblems(spec, baseDir));
   if (String(spec.settings['wal_level'] ?? 'replica') === 'minimal') {
     problems.push({
       path: ['settings', 'wal_level'],
       message: 'wal_level minimal cannot stream to replicas; use replica or logical',
     });
   }
+  return problems;
+}
+
+/** Settings the backup section owns; a repository that no data directory holds; a socket path that fits. */
+function backupProblems(spec: ParsedSpec, baseDir: string): Problem[] {
+  if (!spec.backup) return [];
+  const problems: Problem[] = [];
+  for (const name of ARCHIVE_SETTINGS)
+    if (name in spec.settings)
+      problems.push({
+        path: ['settings', name],
+        message: `${name} cannot be set here while backup: is set: pgrepl points it at pgBackRest`,
+      });
+  const stateDir = resolve(baseDir, spec.stateDir);
+  const repo = resolve(baseDir, spec.backup.repo?.path ?? join(spec.stateDir, 'backup', 'repo'));
+  const holder = spec.nodes.find((n) => {
+    const dir = resolve(baseDir, n.dataDir ?? join(spec.stateDir, 'data', n.name));
+    return repo === dir || repo.startsWith(`${dir}/`) || dir.startsWith(`${repo}/`);
+  });
+  if (holder)
+    problems.push({
+      path: ['backup', 'repo', 'path'],
+      message: `the repository overlaps ${holder.name}'s data directory; a clone or a restore there would copy or delete the backups: put it elsewhere`,
+    });
+  // PostgreSQL refuses to start when its socket's path passes sizeof(sun_path) - 1 bytes.
+  const socket = join(backupSocketDir(stateDir), '.s.PGSQL.65535');
+  if (Buffer.byteLength(socket) > 107)
+    problems.push({
+      path: ['stateDir'],
+      message: `with backup: set, the nodes listen on a unix socket for pgBackRest under the state dir, and ${socket} is longer than the 107 bytes a socket path may have: use a shorter stateDir`,
+    });
   return problems;
 }
 
@@ -257,6 +289,15 @@ function resolveSpec(p: ParsedSpec, source: string, baseDir: string): ClusterSpe
     access: Object.freeze(p.access.map((a) => Object.freeze({ ...a }))),
     tls: tlsMode(p),
     ha: p.ha ? resolveHa(p.ha, { path: abs, secret: given }) : undefined,
+    backup: p.backup
+      ? Object.freeze({
+          repoPath: abs(p.backup.repo?.path ?? join(p.stateDir, 'backup', 'repo')),
+          repoGiven: p.backup.repo !== undefined,
+          retentionFull: p.backup.retention.full,
+          retentionDiff: p.backup.retention.diff,
+          fromReplica: p.backup.fromReplica,
+        })
+      : undefined,
     nodes: Object.freeze(nodes),
   });
 }

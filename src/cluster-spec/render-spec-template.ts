@@ -58,6 +58,13 @@ access:
     database: all
     user: all
 
+# Base backups and a WAL archive with pgBackRest (apt-get install pgbackrest): every node archives
+# while it is the primary; \`pgrepl backup\`, \`pgrepl backups\`, \`pgrepl restore --to TIME --into DIR\`.
+# backup:
+#   repo: { path: /var/backups/pgrepl }  # default: backup/repo under stateDir
+#   retention: { full: 2, diff: 6 }      # full (and differential) backups kept; older ones expire with their WAL
+#   fromReplica: true                    # copy from a streaming replica: the primary only starts and stops the backup
+
 nodes:
 ${nodes.join('\n')}
 `;

@@ -20,3 +20,6 @@ export const RESERVED_SETTINGS: Readonly<Record<string, string>> = {
   ssl_cert_file: "it comes from the node's tls: cert (or tls: auto)",
   ssl_key_file: "it comes from the node's tls: key (or tls: auto)",
 };
+
+/** Settings the `backup:` section sets on every node (they point PostgreSQL at pgBackRest). */
+export const ARCHIVE_SETTINGS: readonly string[] = ['archive_mode', 'archive_command', 'restore_command'];

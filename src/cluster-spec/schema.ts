@@ -109,6 +109,27 @@ export const accessRuleSchema = z.strictObject({
   user: z.string().min(1).default('all'),
 });
 
+/** Base backups and the WAL archive, through pgBackRest. */
+export const backupSchema = z.strictObject({
+  repo: z
+    .strictObject({ path: z.string().min(1) })
+    .optional()
+    .describe("pgBackRest's repository: a directory (posix); omitted: backup/repo under the state dir"),
+  retention: z
+    .strictObject({
+      full: z.number().int().min(1).max(9999999).default(2),
+      diff: z.number().int().min(1).max(9999999).optional(),
+    })
+    .default({ full: 2 })
+    .describe(
+      'how many full (and differential) backups the repository keeps; older ones and their WAL expire',
+    ),
+  fromReplica: z
+    .boolean()
+    .default(false)
+    .describe('copy the files from a streaming replica (the primary only starts and stops the backup)'),
+});
+
 /** The cluster as the user wants it: the shape of pgrepl.yaml. */
 export const specSchema = z.strictObject({
   cluster: z.string().regex(/^[a-z][a-z0-9_-]{0,62}$/, 'lower-case letters, digits, - and _'),
@@ -144,6 +165,9 @@ export const specSchema = z.strictObject({
       "auto: pgrepl makes a CA and each node's certificate under the state dir; off: no TLS. Omitted: auto when a node is on another machine, off when every node is on loopback",
     ),
   ha: haSchema.optional(),
+  backup: backupSchema
+    .optional()
+    .describe('base backups and a WAL archive with pgBackRest; every node archives while it is the primary'),
   nodes: z.array(nodeSchema).min(1, 'at least one node (the first one is the initial primary)'),
 });
 

@@ -7,7 +7,8 @@ import {
 } from '../postgres/render-postgresql-conf.js';
 import type { ClusterSpec, NodeSpec, TlsFiles } from '../cluster-spec/cluster-spec.js';
 import { tlsFilesIn } from '../cluster/context/node-hosts.js';
-import { shellQuote, tlsBundleFiles } from './render-host-bundle.js';
+import { shellQuote } from '../shell-quote.js';
+import { tlsBundleFiles } from './render-host-bundle.js';
 import type { BundleCerts, BundleFile } from './render-host-bundle.js';
 import { walSegmentArgs } from '../postgres/instance-control.js';
 
@@ -192,6 +193,7 @@ function containerConf(
       sslRootCert: spec.tls === 'off' ? undefined : tlsIn(TLS_DIR, node).ca,
     },
     tls: spec.tls === 'off' ? undefined : tlsIn(TLS_DIR, node),
+    archive: undefined,
   });
   // The image's entrypoint runs its init scripts over the unix socket: keep it, in its usual place.
   return conf.replace(/^unix_socket_directories = ''$/m, `unix_socket_directories = '${SOCKET_DIR}'`);
@@ -208,6 +210,7 @@ function containerHba(spec: ClusterSpec, node: NodeSpec): string {
       adminSources: hosts,
       access: spec.access,
       ssl: spec.tls !== 'off',
+      localSuperuser: false,
     }) +
     "# the image's init scripts and healthcheck, inside the container: the OS user postgres only\n" +
     'local   all          all                                       peer map=pgrepl\n'

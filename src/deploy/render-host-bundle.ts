@@ -1,3 +1,4 @@
+import { shellQuote } from '../shell-quote.js';
 import { basename, dirname, join } from 'node:path';
 import { passfileBesideDataDir, separateHosts, tlsFilesIn } from '../cluster/context/node-hosts.js';
 import { renderNodeConfig } from '../cluster/decide/render-node-config.js';
@@ -372,9 +373,4 @@ function indexReadme(spec: ClusterSpec, primary: NodeSpec, replicas: NodeSpec[],
     ...replicas.map((r, n) => `${n + 2}. \`${r.name}/\` ${t.on} ${r.host}: ${t.aReplica}`),
     '',
   ].join('\n');
-}
-
-/** Quotes a value for POSIX sh (and for Compose .env files, which read single quotes literally). */
-export function shellQuote(s: string): string {
-  return `'${s.replace(/'/g, `'\\''`)}'`;
 }

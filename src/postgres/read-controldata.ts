@@ -67,12 +67,8 @@ const DB_STATES = [
  * readControlData then.
  */
 export function readLatestCheckpoint(dataDir: string): LatestCheckpoint | null {
-  let file: Buffer;
-  try {
-    file = readFileSync(join(dataDir, 'global', 'pg_control'));
-  } catch {
-    return null;
-  }
+  const file = controlFile(dataDir);
+  if (file === null) return null;
   const le = endianness() === 'LE';
   const u32 = (at: number) => (le ? file.readUInt32LE(at) : file.readUInt32BE(at));
   const u64 = (at: number) => (le ? file.readBigUInt64LE(at) : file.readBigUInt64BE(at));
@@ -80,4 +76,23 @@ export function readLatestCheckpoint(dataDir: string): LatestCheckpoint | null {
   const state = DB_STATES[u32(16)];
   if (state === undefined) return null;
   return { state, checkpointLsn: formatLsn(u64(32)), timeline: u32(48) };
+}
+
+/**
+ * The database system identifier (pg_control's first 8 bytes) as a decimal string, the way
+ * pgBackRest and pg_controldata print it; null when the directory holds no control file.
+ */
+export function readSystemIdentifier(dataDir: string): string | null {
+  const file = controlFile(dataDir);
+  if (file === null || file.length < 8) return null;
+  return (endianness() === 'LE' ? file.readBigUInt64LE(0) : file.readBigUInt64BE(0)).toString();
+}
+
+/** global/pg_control's bytes, or null when the directory has none (not initialised, or gone). */
+function controlFile(dataDir: string): Buffer | null {
+  try {
+    return readFileSync(join(dataDir, 'global', 'pg_control'));
+  } catch {
+    return null;
+  }
 }

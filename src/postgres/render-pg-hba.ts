@@ -9,10 +9,13 @@ export interface HbaInput {
   access: readonly { cidr: string; database: string; user: string }[];
   /** Every rule admits TLS connections only (`hostssl`). */
   ssl: boolean;
+  /** The superuser may connect over the unix socket too (pgBackRest's only way in), with SCRAM. */
+  localSuperuser: boolean;
 }
 
 /**
- * Renders pg_hba.conf: SCRAM everywhere, no `trust`, no unix socket lines (sockets are off), and
+ * Renders pg_hba.conf: SCRAM everywhere, no `trust`, a unix socket line only for the superuser
+ * when backups need one (the socket's directory admits the PostgreSQL OS user alone), and
  * replication admitted only through the `replication` pseudo-database from the nodes' own addresses
  * (a `host all ...` line would not admit a replication connection at all). With TLS every rule is
  * `hostssl`: a connection without TLS matches none and is refused.
@@ -27,6 +30,11 @@ export function renderPgHba(i: HbaInput): string {
     `# TYPE${i.ssl ? '   ' : ''}  DATABASE     USER             ADDRESS                  METHOD`,
     '# pgrepl administration',
     ...unique(i.adminSources).map((a) => row('all', i.superuser, a)),
+    ...(i.localSuperuser
+      ? [
+          `local${i.ssl ? '  ' : ''}   ${'all'.padEnd(12)} ${i.superuser.padEnd(16)} ${''.padEnd(24)} scram-sha-256`,
+        ]
+      : []),
     '# streaming replication and base backups between the nodes',
     ...unique(i.replicationSources).map((a) => row('replication', i.replicationUser, a)),
     '# applications (pgrepl.yaml access:)',

@@ -26,6 +26,16 @@ export interface PostgresqlConfInput {
   walSegmentSize: number;
   /** The server's certificate and key; undefined: no TLS. */
   tls: { cert: string; key: string } | undefined;
+  /** Where the node archives its WAL while it is primary; undefined: no archive. */
+  archive: ArchiveConf | undefined;
+}
+
+/** WAL archiving through pgBackRest. */
+export interface ArchiveConf {
+  /** The shell command PostgreSQL runs for each finished WAL segment (%p: its path). */
+  readonly command: string;
+  /** The unix socket directory pgBackRest connects through (the only socket the server opens). */
+  readonly socketDir: string;
 }
 
 /** pgrepl's defaults; the spec's `settings:` override them (except the reserved ones). */
@@ -75,6 +85,14 @@ export function identitySettings(i: PostgresqlConfInput): Record<string, string>
     synchronous_standby_names: i.synchronousStandbyNames,
     // PostgreSQL reads the files again at each reload: a renewed certificate needs no restart.
     ...(i.tls ? { ssl: 'on', ssl_cert_file: i.tls.cert, ssl_key_file: i.tls.key } : {}),
+    // On every node, so that whichever is primary archives; a standby archives nothing with 'on'.
+    ...(i.archive
+      ? {
+          archive_mode: 'on',
+          archive_command: i.archive.command,
+          unix_socket_directories: i.archive.socketDir,
+        }
+      : {}),
   };
   if (i.upstream) {
     own['primary_conninfo'] = upstreamConninfo(i.upstream, i.node);
@@ -119,6 +137,8 @@ export function verifyFullConninfo(caFile: string | undefined): string[] {
 export function effectiveSettings(i: PostgresqlConfInput): Record<string, string> {
   return {
     ...defaultSettings(i.nodeCount, i.pgMajor, i.walSegmentSize),
+    // A quiet primary's last commits still reach the archive within 5 minutes, in a segment of its own.
+    ...(i.archive ? { archive_timeout: '5min' } : {}),
     ...i.settings,
     ...identitySettings(i),
   };

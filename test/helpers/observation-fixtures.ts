@@ -8,6 +8,7 @@ import { renderNodeConfig } from '../../src/cluster/decide/render-node-config.js
 import type { RenderFacts } from '../../src/cluster/decide/render-node-config.js';
 import type { ClusterSpec, NodeSpec } from '../../src/cluster-spec/cluster-spec.js';
 import { parseSpec } from '../../src/cluster-spec/parse-spec.js';
+import { localPgbackrestPaths } from '../../src/cluster-spec/backup-paths.js';
 
 /** Nodes pg1..pg9 on this machine: they connect from 127.0.0.1 and share the state dir's passfile. */
 export const FACTS: RenderFacts = {
@@ -15,7 +16,12 @@ export const FACTS: RenderFacts = {
   hosts: Object.fromEntries(
     Array.from({ length: 9 }, (_, i) => [
       `pg${i + 1}`,
-      { connectsFrom: '127.0.0.1', replicationPassfile: '/s/replication.pgpass', tls: undefined },
+      {
+        connectsFrom: '127.0.0.1',
+        replicationPassfile: '/s/replication.pgpass',
+        tls: undefined,
+        pgbackrest: localPgbackrestPaths('/s', `pg${i + 1}`),
+      },
     ]),
   ),
 };

@@ -22,6 +22,7 @@ const PAIRS: readonly (readonly [string, string])[] = [
   ['docs/architecture.md', 'docs/pt-BR/arquitetura.md'],
   ['docs/tls.md', 'docs/pt-BR/tls.md'],
   ['docs/client.md', 'docs/pt-BR/cliente.md'],
+  ['docs/backups.md', 'docs/pt-BR/backups.md'],
 ];
 
 const read = (path: string) => readFileSync(join(REPO, path), 'utf8');

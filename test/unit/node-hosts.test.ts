@@ -30,12 +30,24 @@ describe('per-node host facts (issue 10.10)', () => {
         connectsFrom: '127.0.0.1',
         replicationPassfile: '/s/secrets/replication.pgpass',
         tls: inState('pg1'),
+        pgbackrest: {
+          confFile: '/s/backup/conf/pg1.conf',
+          socketDir: '/s/sockets',
+          logDir: '/s/backup/log',
+          lockDir: '/s/backup/lock',
+        },
       },
       pg2: {
         local: true,
         connectsFrom: '127.0.0.1',
         replicationPassfile: '/s/secrets/replication.pgpass',
         tls: inState('pg2'),
+        pgbackrest: {
+          confFile: '/s/backup/conf/pg2.conf',
+          socketDir: '/s/sockets',
+          logDir: '/s/backup/log',
+          lockDir: '/s/backup/lock',
+        },
       },
       pg3: {
         local: false,
@@ -45,6 +57,12 @@ describe('per-node host facts (issue 10.10)', () => {
           ca: '/srv/pg/pg3-tls/ca.crt',
           cert: '/srv/pg/pg3-tls/pg3.crt',
           key: '/srv/pg/pg3-tls/pg3.key',
+        },
+        pgbackrest: {
+          confFile: '/srv/pg/pg3-pgbackrest/pgbackrest.conf',
+          socketDir: '/srv/pg/pg3-pgbackrest/sockets',
+          logDir: '/srv/pg/pg3-pgbackrest/log',
+          lockDir: '/srv/pg/pg3-pgbackrest/lock',
         },
       },
     });

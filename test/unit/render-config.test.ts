@@ -5,6 +5,7 @@ import { renderPassfile } from '../../src/postgres/render-passfile.js';
 import { scramVerifier } from '../../src/postgres/scram-verifier.js';
 import { phaseOf } from '../../src/postgres/run-basebackup.js';
 import { parseSpec } from '../../src/cluster-spec/parse-spec.js';
+import { localPgbackrestPaths } from '../../src/cluster-spec/backup-paths.js';
 
 const spec = parseSpec(
   `cluster: t
@@ -22,8 +23,18 @@ const [pg1, pg2] = spec.nodes as [(typeof spec.nodes)[0], (typeof spec.nodes)[0]
 const facts = {
   pgMajor: 15,
   hosts: {
-    pg1: { connectsFrom: '127.0.0.1', replicationPassfile: '/s/repl.pgpass', tls: undefined },
-    pg2: { connectsFrom: '10.0.0.9', replicationPassfile: '/s/repl.pgpass', tls: undefined },
+    pg1: {
+      connectsFrom: '127.0.0.1',
+      replicationPassfile: '/s/repl.pgpass',
+      tls: undefined,
+      pgbackrest: localPgbackrestPaths('/s', 'pg1'),
+    },
+    pg2: {
+      connectsFrom: '10.0.0.9',
+      replicationPassfile: '/s/repl.pgpass',
+      tls: undefined,
+      pgbackrest: localPgbackrestPaths('/s', 'pg2'),
+    },
   },
 };
 

@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import { STEP_HANDLERS } from '../../src/cluster/operations/apply-plan.js';
 import { planUp } from '../../src/cluster/decide/plan-up.js';
 import { planCerts } from '../../src/cluster/decide/plan-certs.js';
+import { stanzaSteps } from '../../src/cluster/decide/decide-stanza.js';
 import { FACTS, observe, specOf } from '../helpers/observation-fixtures.js';
 import type { NodeShape } from '../helpers/observation-fixtures.js';
 
@@ -31,6 +32,9 @@ describe('transitions', () => {
     // The certificates of tls: auto are planned apart, before planUp's steps.
     const auto = { ...spec, tls: 'auto' as const };
     for (const s of planCerts(auto, { ca: { present: false }, caKey: false, nodes: {} }, new Set(['pg1']), 0))
+      emitted.add(s.kind);
+    // The backup stanza is planned apart too, after them.
+    for (const s of stanzaSteps({ kind: 'create', reason: 'none yet' }, 'pg1', { create: true }))
       emitted.add(s.kind);
     // Every emitted kind has a handler, and every handler is reachable from some observation.
     assert.deepEqual([...emitted].sort(), Object.keys(STEP_HANDLERS).sort());

@@ -114,7 +114,10 @@ export async function runReload(g: GlobalOptions, name: string | undefined): Pro
 }
 
 /** `destroy --yes`: stops the nodes and deletes only what pgrepl created. */
-export async function runDestroy(g: GlobalOptions, o: { yes?: boolean }): Promise<number> {
+export async function runDestroy(
+  g: GlobalOptions,
+  o: { yes?: boolean; withBackups?: boolean },
+): Promise<number> {
   const ctx = await commandContext(g);
   if (!o.yes) {
     throw new PgreplError(
@@ -125,13 +128,25 @@ export async function runDestroy(g: GlobalOptions, o: { yes?: boolean }): Promis
   }
   const agents = await stopHa(ctx);
   if (agents.length > 0) process.stdout.write(`stopped the agents of ${agents.join(', ')}\n`);
-  const r = await changing(ctx, 'destroy', () => destroyCluster(ctx), { allowInterrupted: true });
+  const r = await changing(
+    ctx,
+    'destroy',
+    () => destroyCluster(ctx, { withBackups: o.withBackups === true }),
+    {
+      allowInterrupted: true,
+    },
+  );
   if (r.stopped.length > 0) process.stdout.write(`stopped ${r.stopped.join(', ')}\n`);
   for (const path of r.removed) process.stdout.write(`removed ${path}\n`);
   for (const path of r.kept) process.stdout.write(`kept ${path}: pgrepl did not create it\n`);
   for (const path of r.movedAside)
     process.stdout.write(
       `kept ${path}: an old copy a re-clone moved aside; \`pgrepl clean --yes\` removes it\n`,
+    );
+  if (r.keptBackups)
+    process.stdout.write(
+      `kept the backups in ${r.keptBackups} (stanza ${ctx.spec.cluster}): \`pgrepl destroy --yes --with-backups\` deletes them; ` +
+        'a new cluster of this name refuses to archive into them\n',
     );
   return 0;
 }

@@ -155,6 +155,11 @@ async function render(
   how: { needsPasswords: boolean } = { needsPasswords: true },
 ): Promise<number> {
   const ctx = await commandContext(g);
+  if (ctx.spec.backup)
+    throw new PgreplError(
+      'E_USAGE',
+      "bundles do not carry backup: yet (each host would need pgBackRest's configuration and a shared repository): render from a spec without it",
+    );
   let secrets: Secrets;
   if (o.withSecrets && how.needsPasswords) {
     if (ctx.superuserPassword === undefined || ctx.replicationPassword === undefined) {

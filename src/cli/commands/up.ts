@@ -10,6 +10,7 @@ import type { ClusterContext } from '../../cluster/context/cluster-context.js';
 import type { PlanOptions } from '../../cluster/decide/plan-up.js';
 import { describeStep } from '../../cluster/decide/plan-step.js';
 import { nodeOf } from '../../cluster/context/node-sql.js';
+import { createStanza } from '../../cluster/actions/backup-actions.js';
 import { PgreplError } from '../../errors.js';
 import { EMBEDDED_SOURCE } from '../../cluster-spec/load-spec.js';
 import { changing, commandContext, jsonResult, topologyOf } from '../command-context.js';
@@ -93,7 +94,10 @@ export async function runUp(g: GlobalOptions, o: UpOptions, plan: PlanOptions): 
     }
     // A new cluster with agents: they form it, as they would on hosts of their own (issue 13).
     if (haOn && only === undefined && createsCluster(decided))
-      return { forming: await prepareForAgents(ctx, decided) };
+      return {
+        forming: await prepareForAgents(ctx, decided),
+        stanza: decided.plan.steps.find((s) => s.kind === 'create-stanza'),
+      };
     return applyUp(ctx, decided);
   });
   if ('forming' in applied) {
@@ -103,6 +107,12 @@ export async function runUp(g: GlobalOptions, o: UpOptions, plan: PlanOptions): 
       timeoutMs: FORM_TIMEOUT_MS,
       logs: haPaths(ctx.spec.stateDir).agentsDir,
     });
+    // The agents formed the cluster; its stanza is made from the primary they chose.
+    const stanza = applied.stanza;
+    if (stanza && formed.primary !== null) {
+      if (!o.json) say(describeStep({ ...stanza, node: formed.primary }));
+      await createStanza(applied.forming, nodeOf(ctx, formed.primary));
+    }
     printResult(ctx, o, formed, o.json ? agents : undefined);
     return 0;
   }

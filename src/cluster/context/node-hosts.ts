@@ -4,6 +4,7 @@ import { isLocalHost } from '../../postgres/local-address.js';
 import { sourceAddressFor } from '../../postgres/source-address.js';
 import type { ClusterSpec, NodeSpec, TlsFiles } from '../../cluster-spec/cluster-spec.js';
 import type { NodeHostFacts } from '../decide/render-node-config.js';
+import { localPgbackrestPaths, pgbackrestPathsBeside } from '../../cluster-spec/backup-paths.js';
 
 /** What is true of the machine a node runs on, as the rest of pgrepl needs it. */
 export interface NodeHost extends NodeHostFacts {
@@ -70,12 +71,19 @@ export async function resolveNodeHosts(
             connectsFrom: node.host,
             replicationPassfile: passfileBesideDataDir(node),
             tls: tlsOf(spec, node, false),
+            pgbackrest: pgbackrestPathsBeside(node),
           },
         ];
       const connectsFrom = await routeFrom(node.host);
       return [
         node.name,
-        { local: true, connectsFrom, replicationPassfile: statePassfile, tls: tlsOf(spec, node, true) },
+        {
+          local: true,
+          connectsFrom,
+          replicationPassfile: statePassfile,
+          tls: tlsOf(spec, node, true),
+          pgbackrest: localPgbackrestPaths(spec.stateDir, node.name),
+        },
       ];
     }),
   );
@@ -87,7 +95,12 @@ export function separateHosts(spec: ClusterSpec): Record<string, NodeHostFacts> 
   return Object.fromEntries(
     spec.nodes.map((n) => [
       n.name,
-      { connectsFrom: n.host, replicationPassfile: passfileBesideDataDir(n), tls: tlsOf(spec, n, false) },
+      {
+        connectsFrom: n.host,
+        replicationPassfile: passfileBesideDataDir(n),
+        tls: tlsOf(spec, n, false),
+        pgbackrest: pgbackrestPathsBeside(n),
+      },
     ]),
   );
 }

@@ -13,7 +13,9 @@ export type Step =
   | { kind: 'ensure-replication-role'; node: string; reason: string }
   | { kind: 'create-slot'; node: string; slot: string; reason: string }
   | { kind: 'clone'; node: string; upstream: string; reason: string }
-  | { kind: 'wait-streaming'; node: string; upstream: string; reason: string };
+  | { kind: 'wait-streaming'; node: string; upstream: string; reason: string }
+  /** node: the primary the stanza is made from; its WAL must reach the repository. */
+  | { kind: 'create-stanza'; node: string; reason: string };
 
 export type StepKind = Step['kind'];
 
@@ -60,5 +62,7 @@ export function describeStep(s: Step): string {
       return `clone ${s.node} from ${s.upstream} (pg_basebackup -X stream -R -S ${s.node})`;
     case 'wait-streaming':
       return `wait until ${s.node} streams from ${s.upstream}`;
+    case 'create-stanza':
+      return `create the backup stanza from ${s.node} and check that its WAL reaches the repository (pgbackrest stanza-create, check)`;
   }
 }

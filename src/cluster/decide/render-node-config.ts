@@ -4,8 +4,10 @@ import {
   renderPostgresqlConf,
   synchronousStandbyNames,
 } from '../../postgres/render-postgresql-conf.js';
-import type { PostgresqlConfInput } from '../../postgres/render-postgresql-conf.js';
+import type { ArchiveConf, PostgresqlConfInput } from '../../postgres/render-postgresql-conf.js';
 import type { ClusterSpec, NodeSpec, TlsFiles } from '../../cluster-spec/cluster-spec.js';
+import type { PgbackrestPaths } from '../../cluster-spec/backup-paths.js';
+import { archivePushCommand } from '../../backup/pgbackrest-commands.js';
 
 /** What rendering needs to know of the host a node runs on. */
 export interface NodeHostFacts {
@@ -15,6 +17,8 @@ export interface NodeHostFacts {
   readonly replicationPassfile: string;
   /** Where its TLS files are on its host; undefined when the cluster runs without TLS. */
   readonly tls: TlsFiles | undefined;
+  /** Where its pgBackRest files are on its host (used when the spec has `backup:`). */
+  readonly pgbackrest: PgbackrestPaths;
 }
 
 /** The facts rendering needs beyond the spec, resolved once by the context. */
@@ -70,6 +74,7 @@ export function renderNodeConfig(
       sslRootCert: tls?.ca,
     },
     tls: tls && { cert: tls.cert, key: tls.key },
+    archive: spec.backup && archiveConf(spec.cluster, hostOf(facts, node).pgbackrest),
   };
   // Every node's connections, replication and pgrepl's own (it runs on the nodes' hosts).
   const sources = [...new Set(spec.nodes.map((n) => hostOf(facts, n).connectsFrom))];
@@ -84,6 +89,52 @@ export function renderNodeConfig(
       adminSources: sources,
       access: spec.access,
       ssl: spec.tls !== 'off',
+      localSuperuser: spec.backup !== undefined,
+    }),
+    settings: effectiveSettings(input),
+  };
+}
+
+/** A node's WAL archiving: pgBackRest's archive-push with the node's own pgbackrest.conf. */
+function archiveConf(stanza: string, paths: PgbackrestPaths): ArchiveConf {
+  return { command: archivePushCommand(stanza, paths.confFile), socketDir: paths.socketDir };
+}
+
+/**
+ * The files of a server restored on the side (`pgrepl restore --into`): on loopback at `port`, no
+ * upstream, no archive (its WAL must never reach the cluster's repository: a restored copy's new
+ * timeline there would be taken for the cluster's), no TLS, and no synchronous standby to wait for.
+ * Only the superuser may connect, from this machine.
+ */
+export function renderRestoredConfig(
+  spec: ClusterSpec,
+  o: { readonly port: number; readonly pgMajor: number },
+): NodeConfig {
+  const input: PostgresqlConfInput = {
+    cluster: spec.cluster,
+    node: `${spec.cluster}-restored`,
+    host: '127.0.0.1',
+    port: o.port,
+    nodeCount: spec.nodes.length,
+    pgMajor: o.pgMajor,
+    walSegmentSize: spec.postgres.walSegmentSize ?? 16,
+    settings: spec.settings,
+    synchronousStandbyNames: '',
+    upstream: undefined,
+    tls: undefined,
+    archive: undefined,
+  };
+  return {
+    postgresqlConf: renderPostgresqlConf(input),
+    pgHba: renderPgHba({
+      node: input.node,
+      superuser: spec.superuser.name,
+      replicationUser: spec.replication.user,
+      replicationSources: [],
+      adminSources: ['127.0.0.1'],
+      access: [],
+      ssl: false,
+      localSuperuser: false,
     }),
     settings: effectiveSettings(input),
   };

@@ -16,6 +16,8 @@ import { observeCluster } from '../observe/observe-cluster.js';
 import { onlyPrimary } from '../observe/observation.js';
 import type { ClusterObservation } from '../observe/observation.js';
 import { applyPlan } from './apply-plan.js';
+import { checkRepository, clusterSystemId, readStanza, writeBackupFiles } from '../actions/backup-actions.js';
+import { decideStanza, stanzaSteps } from '../decide/decide-stanza.js';
 
 const STARTS_SERVER: ReadonlySet<StepKind> = new Set(['init-primary', 'start', 'clone']);
 
@@ -54,6 +56,7 @@ export async function planCluster(ctx: ClusterContext, o: PlanOptions): Promise<
     steps: [
       ...planCerts(ctx.spec, readCertsOf(ctx, [...ctx.localNodes]), ctx.localNodes, ctx.clock.wallNow()),
       ...planned.steps,
+      ...(await planStanza(ctx, planned.primary, o)),
     ],
   };
   for (const message of plan.notes) ctx.events.emit({ event: 'note', message: `note: ${message}` });
@@ -63,6 +66,19 @@ export async function planCluster(ctx: ClusterContext, o: PlanOptions): Promise<
       await assertPortFree(n.node.host, n.node.port, n.node.name);
   }
   return { observed, plan: { ...plan, refusal: null } };
+}
+
+/**
+ * With `backup:`, the stanza step `up` needs, last (once the primary runs with archiving on), or
+ * none; refuses a repository it must not use before anything is changed.
+ */
+async function planStanza(ctx: ClusterContext, primary: string | null, o: PlanOptions): Promise<Step[]> {
+  if (!ctx.spec.backup) return [];
+  checkRepository(ctx.spec.backup);
+  const decided = decideStanza(ctx.spec.cluster, await readStanza(ctx), clusterSystemId(ctx));
+  if (decided.kind === 'refuse')
+    throw new PgreplError(decided.code, `${decided.reason}; nothing was changed`);
+  return stanzaSteps(decided, primary, o);
 }
 
 /**
@@ -89,6 +105,7 @@ export async function applyUp(ctx: ClusterContext, up: UpPlan): Promise<UpResult
     events: recording,
   };
   rememberInstallation(prepared);
+  writeBackupFiles(prepared);
   await applyPlan(prepared, plan, { crashAt: parseCrashPoint(prepared.processEnv['PGREPL_CRASH_AT']) });
   const after = await observeCluster(prepared);
   const unapplied = after.nodes.flatMap((n) =>
@@ -135,6 +152,7 @@ export const createsCluster = (up: UpPlan): boolean => up.plan.steps.some((s) =>
 export async function prepareForAgents(ctx: ClusterContext, up: UpPlan): Promise<ClusterContext> {
   const prepared = prepareStateDir(ctx, { roleHasPassword: false });
   rememberInstallation(prepared);
+  writeBackupFiles(prepared);
   const certs = up.plan.steps.filter((s) => s.kind === 'issue-ca' || s.kind === 'issue-cert');
   await applyPlan(prepared, { ...up.plan, steps: certs }, {});
   return prepared;

@@ -1,0 +1,10 @@
+import { shellQuote } from '../shell-quote.js';
+
+/**
+ * The archive_command of a node: pgBackRest pushes each finished segment (%p, relative to the data
+ * directory, which its pg1-path names) to the repository. Found on the server's PATH, as the
+ * restore_command pgBackRest itself writes finds it.
+ */
+export function archivePushCommand(stanza: string, confFile: string): string {
+  return `pgbackrest --config=${shellQuote(confFile)} --stanza=${stanza} archive-push %p`;
+}

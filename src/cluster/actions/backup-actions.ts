@@ -1,0 +1,152 @@
+import { existsSync, statSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { PgreplError } from '../../errors.js';
+import { parseStanzaInfo } from '../../backup/backup-info.js';
+import type { StanzaInfo } from '../../backup/backup-info.js';
+import { renderPgbackrestConf } from '../../backup/render-pgbackrest-conf.js';
+import { runPgbackrest } from '../../backup/run-pgbackrest.js';
+import type { PgbackrestEnv, PgbackrestRun } from '../../backup/run-pgbackrest.js';
+import { ensureOwnedDir, writeOwnedFile } from '../../postgres/owned-paths.js';
+import { readSystemIdentifier } from '../../postgres/read-controldata.js';
+import type { BackupSpec, NodeSpec } from '../../cluster-spec/cluster-spec.js';
+import { hostOf } from '../context/cluster-context.js';
+import { backupStateDir } from '../../cluster-spec/backup-paths.js';
+import type { ClusterContext } from '../context/cluster-context.js';
+
+/** The spec's backup section, or the error a backup command gives without one. */
+export function requireBackup(ctx: ClusterContext): BackupSpec {
+  if (ctx.spec.backup) return ctx.spec.backup;
+  throw new PgreplError(
+    'E_BACKUP_NOT_CONFIGURED',
+    `${ctx.spec.source} has no backup: section; add one (\`pgrepl init\` writes it commented) and run \`pgrepl up\``,
+  );
+}
+
+/** pgBackRest as the PostgreSQL OS user, reading the superuser's password from the state dir's passfile. */
+export function pgbackrestEnvOf(ctx: ClusterContext): PgbackrestEnv {
+  return { runner: ctx.env.runner, runAs: ctx.env.runAs, passfile: ctx.paths.superuserPassfile };
+}
+
+/** Runs a pgBackRest command with `node`'s pgbackrest.conf (the node as pg1). */
+export function pgbackrestOn(
+  ctx: ClusterContext,
+  node: NodeSpec,
+  run: Omit<PgbackrestRun, 'confFile' | 'stanza'>,
+): Promise<string> {
+  if (!ctx.localNodes.has(node.name))
+    throw new PgreplError(
+      'E_NOT_LOCAL',
+      `${node.name} runs on ${node.host}, not on this machine: run pgrepl there (pgBackRest reaches PostgreSQL through its local socket)`,
+    );
+  return runPgbackrest(pgbackrestEnvOf(ctx), {
+    confFile: hostOf(ctx, node).pgbackrest.confFile,
+    stanza: ctx.spec.cluster,
+    ...run,
+  });
+}
+
+/**
+ * Refuses a repository pgrepl should not create: its parent must exist (a path on a backup disk
+ * that is not mounted is a typo or an outage, not a place to start a repository), and the path, if
+ * it exists, must be a directory.
+ */
+export function checkRepository(backup: BackupSpec): void {
+  const parent = dirname(backup.repoPath);
+  const problem = !backup.repoGiven
+    ? null
+    : !existsSync(parent)
+      ? `its parent directory ${parent} does not exist (a backup disk not mounted?)`
+      : existsSync(backup.repoPath) && !statSync(backup.repoPath).isDirectory()
+        ? 'it is not a directory'
+        : null;
+  if (problem)
+    throw new PgreplError(
+      'E_BACKUP_REPO',
+      `the backup repository ${backup.repoPath} cannot be used: ${problem}; fix backup.repo.path; nothing was changed`,
+    );
+}
+
+/**
+ * Writes every local node's pgbackrest.conf and makes the directories pgBackRest and the sockets
+ * need, owned by the PostgreSQL OS user (0700: the socket directory admits that user alone).
+ * Unchanged files are left alone. Run by `up` after its checks passed.
+ */
+export function writeBackupFiles(ctx: ClusterContext): void {
+  const backup = ctx.spec.backup;
+  if (!backup) return;
+  const runAs = ctx.env.runAs;
+  // Made first, so that the directories under it are not left to mkdir's root-owned parents.
+  ensureOwnedDir(backupStateDir(ctx.spec.stateDir), 0o700, runAs);
+  ensureOwnedDir(backup.repoPath, 0o750, runAs);
+  for (const node of ctx.spec.nodes.filter((n) => ctx.localNodes.has(n.name))) {
+    const paths = hostOf(ctx, node).pgbackrest;
+    for (const dir of [dirname(paths.confFile), paths.socketDir, paths.logDir, paths.lockDir])
+      ensureOwnedDir(dir, 0o700, runAs);
+    writeOwnedFile(
+      paths.confFile,
+      renderPgbackrestConf({
+        stanza: ctx.spec.cluster,
+        node: node.name,
+        repoPath: backup.repoPath,
+        retentionFull: backup.retentionFull,
+        retentionDiff: backup.retentionDiff,
+        logDir: paths.logDir,
+        lockDir: paths.lockDir,
+        instance: {
+          dataDir: node.dataDir,
+          port: node.port,
+          socketDir: paths.socketDir,
+          user: ctx.spec.superuser.name,
+        },
+      }),
+      0o600,
+      runAs,
+    );
+  }
+}
+
+/** The cluster's stanza as the repository has it (read without any node's conf: before `up` wrote them). */
+export async function readStanza(ctx: ClusterContext): Promise<StanzaInfo> {
+  const backup = requireBackup(ctx);
+  const json = await runPgbackrest(pgbackrestEnvOf(ctx), {
+    confFile: null,
+    stanza: ctx.spec.cluster,
+    command: 'info',
+    options: [`--repo1-path=${backup.repoPath}`, '--log-level-file=off', '--output=json'],
+  });
+  return parseStanzaInfo(json, ctx.spec.cluster);
+}
+
+/** Every file of the stanza's WAL archive, as paths relative to it (`15-1/0000000100000000/<segment>-<sha1>.lz4`). */
+export async function listArchive(ctx: ClusterContext): Promise<string[]> {
+  const backup = requireBackup(ctx);
+  const json = await runPgbackrest(pgbackrestEnvOf(ctx), {
+    confFile: null,
+    stanza: ctx.spec.cluster,
+    command: 'repo-ls',
+    options: [`--repo1-path=${backup.repoPath}`, '--log-level-file=off', '--recurse', '--output=json'],
+    params: [`archive/${ctx.spec.cluster}`],
+  });
+  const entries = JSON.parse(json) as Record<string, { type: string }>;
+  return Object.entries(entries)
+    .filter(([, e]) => e.type === 'file')
+    .map(([path]) => path);
+}
+
+/** The cluster's database system identifier, from the first data directory of this machine that has one. */
+export function clusterSystemId(ctx: ClusterContext): string | null {
+  for (const node of ctx.spec.nodes.filter((n) => ctx.localNodes.has(n.name))) {
+    const id = readSystemIdentifier(node.dataDir);
+    if (id !== null) return id;
+  }
+  return null;
+}
+
+/**
+ * Creates the stanza from the running primary, then has pgBackRest check the whole chain: it
+ * switches the primary to a new WAL segment and waits until that segment is in the repository.
+ */
+export async function createStanza(ctx: ClusterContext, primary: NodeSpec): Promise<void> {
+  await pgbackrestOn(ctx, primary, { command: 'stanza-create' });
+  await pgbackrestOn(ctx, primary, { command: 'check', options: ['--archive-timeout=30'] });
+}
