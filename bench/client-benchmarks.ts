@@ -8,7 +8,7 @@
  * - switchovers under an application writing through the pool every 10 ms: its longest gap, against
  *   the switchover's own write gap (`pgrepl switchover --json`: old primary's last write → new one's first).
  */
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { cpus, release, totalmem } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -17,8 +17,9 @@ import type { ClusterPool } from '../src/client/index.js';
 import { pgbenchInit } from './pgbench-init.js';
 import { poolLoad } from '../test/helpers/pool-load.js';
 import { Writer } from '../test/helpers/writer.js';
-import { REPO, TestCluster, pgBin, waitReplayed, waitUntil } from '../test/helpers/test-cluster.js';
+import { TestCluster, pgBin, waitReplayed, waitUntil } from '../test/helpers/test-cluster.js';
 import { median } from './median.js';
+import { writeBenchmarksSection } from './benchmarks-section.js';
 
 const log = (m: string) => process.stderr.write(`bench: ${m}\n`);
 const BEGIN = '<!-- client:begin -->';
@@ -167,14 +168,7 @@ async function main(): Promise<void> {
       ...WHERE_THE_TIME_GOES,
       END,
     ].join('\n');
-    const file = join(REPO, 'BENCHMARKS.md');
-    const old = readFileSync(file, 'utf8');
-    writeFileSync(
-      file,
-      old.includes(BEGIN)
-        ? `${old.slice(0, old.indexOf(BEGIN))}${section}${old.slice(old.indexOf(END) + END.length)}`
-        : `${old.trimEnd()}\n\n${section}\n`,
-    );
+    writeBenchmarksSection(BEGIN, END, section);
     log('BENCHMARKS.md updated');
   } finally {
     await pool?.end();

@@ -1,10 +1,10 @@
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { cpus, loadavg, release, totalmem } from 'node:os';
-import { join } from 'node:path';
 import { chromium } from 'playwright-core';
-import { REPO, TestCluster } from '../test/helpers/test-cluster.js';
+import { TestCluster } from '../test/helpers/test-cluster.js';
 import { API_OFFSET, haAgents } from '../test/helpers/ha-agents.js';
 import { median } from './median.js';
+import { writeBenchmarksSection } from './benchmarks-section.js';
 
 /**
  * `npm run bench:dashboard`: what the page costs. Its load to a full render (every node's card and
@@ -124,14 +124,7 @@ async function main(): Promise<void> {
       `Each agent over ${SECONDS} s (pg1, pg2, pg3), after ${WARMUP_MS / 1000} s settling: page closed RSS ${r(closed.rssMiB)} MiB (own ${r(closed.anonMiB)} MiB), CPU ${r(closed.cpuPct)} % of a core; page open on ${leader}'s agent RSS ${r(open.rssMiB)} MiB (own ${r(open.anonMiB)} MiB), CPU ${r(open.cpuPct)} %. The series kept: ${series} lines of 900 one-second samples, ${((series * 900 * 16) / 2 ** 20).toFixed(2)} MiB in all (target ≤ 2 MiB per agent).`,
       END,
     ].join('\n');
-    const file = join(REPO, 'BENCHMARKS.md');
-    const text = readFileSync(file, 'utf8');
-    const at = text.indexOf(BEGIN);
-    const next =
-      at === -1
-        ? `${text.trimEnd()}\n\n${section}\n`
-        : `${text.slice(0, at)}${section}${text.slice(text.indexOf(END) + END.length)}`;
-    writeFileSync(file, next);
+    writeBenchmarksSection(BEGIN, END, section);
     process.stdout.write(`${section}\n`);
   } finally {
     await browser.close();
