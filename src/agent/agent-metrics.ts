@@ -136,6 +136,34 @@ export function agentMetrics(state: () => AgentState, clock: Clock, certFile?: s
     },
   });
   new Counter({
+    name: 'pgrepl_archive_failures_total',
+    help: 'on a primary with backup:, WAL segments its archive_command failed to archive since its statistics were reset (pg_stat_archiver)',
+    registers: [registry],
+    collect() {
+      this.reset();
+      const failed = state().self?.instance?.archiver?.failedCount;
+      if (failed !== undefined) this.inc(failed);
+    },
+  });
+  gauge(
+    'pgrepl_archive_pending_segments',
+    "on a primary with backup:, finished WAL segments not yet in the repository: the archive's lag",
+    (s, g) => setIf(g, s.self?.instance?.archiver?.pendingSegments),
+  );
+  gauge(
+    'pgrepl_archive_failing',
+    "on a primary with backup:, 1 when the archiver's last attempt failed",
+    (s, g) => {
+      const a = s.self?.instance?.archiver;
+      if (a) g.set(a.failing ? 1 : 0);
+    },
+  );
+  gauge(
+    'pgrepl_archive_last_success_age_seconds',
+    'on a primary with backup:, seconds since the last WAL segment was archived',
+    (s, g) => setIf(g, s.self?.instance?.archiver?.lastArchivedAgeSeconds),
+  );
+  new Counter({
     name: 'pgrepl_etcd_errors_total',
     help: 'etcd requests of this agent that failed (lease, reads, writes, watch)',
     registers: [registry],

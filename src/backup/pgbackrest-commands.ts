@@ -8,3 +8,12 @@ import { shellQuote } from '../shell-quote.js';
 export function archivePushCommand(stanza: string, confFile: string): string {
   return `pgbackrest --config=${shellQuote(confFile)} --stanza=${stanza} archive-push %p`;
 }
+
+/**
+ * The restore_command of a node: pgBackRest fetches segment %f from the repository into %p. A
+ * standby whose upstream no longer holds the WAL it needs replays it from the archive, and pg_rewind
+ * (--restore-target-wal) finds there what the node's own pg_wal lost.
+ */
+export function archiveGetCommand(stanza: string, confFile: string): string {
+  return `pgbackrest --config=${shellQuote(confFile)} --stanza=${stanza} archive-get %f "%p"`;
+}

@@ -172,8 +172,12 @@ export function buildProgram(setExit: (code: number) => void): Command {
       '--latest',
       'replay all the archive holds (the running primary archives its current segment first)',
     )
-    .requiredOption('--into <dir>', 'a new or empty directory for the restored data')
+    .option('--into <dir>', 'a new or empty directory for the restored data')
     .option('--port <port>', 'the port the restored server listens on (default: a free one)')
+    .option(
+      '--cluster',
+      "after a disaster: rebuild the whole cluster from the repository (the spec's first node restored and promoted at the target, default --latest, the others cloned from it); refused while any node runs, old data directories moved aside",
+    )
     .option('--json', 'print the result as JSON')
     .action(act(async (o) => (await load('backup')).runRestoreCommand(g(), o)));
 
@@ -304,6 +308,10 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .option(
       '--reclone',
       'copy it afresh with pg_basebackup instead of rewinding (the old data dir is moved aside)',
+    )
+    .option(
+      '--from-backup',
+      "copy it afresh from the backup repository's newest backup instead (no load on the primary; it then replays the archive and streams); needs backup: in the spec",
     )
     .option(
       '--keep <node>',

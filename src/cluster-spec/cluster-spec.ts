@@ -83,6 +83,8 @@ export interface BackupSpec {
   readonly retentionDiff: number | undefined;
   /** Copy the files from a streaming replica (pgBackRest's backup-standby). */
   readonly fromReplica: boolean;
+  /** Where a new replica is copied from: the primary, or the repository's newest backup (no load on the primary). */
+  readonly clone: 'primary' | 'backup';
 }
 
 /** The validated, defaulted, frozen spec handed down to every layer. */

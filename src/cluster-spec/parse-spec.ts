@@ -296,6 +296,7 @@ function resolveSpec(p: ParsedSpec, source: string, baseDir: string): ClusterSpe
           retentionFull: p.backup.retention.full,
           retentionDiff: p.backup.retention.diff,
           fromReplica: p.backup.fromReplica,
+          clone: p.backup.clone,
         })
       : undefined,
     nodes: Object.freeze(nodes),

@@ -128,6 +128,12 @@ export const backupSchema = z.strictObject({
     .boolean()
     .default(false)
     .describe('copy the files from a streaming replica (the primary only starts and stops the backup)'),
+  clone: z
+    .enum(['primary', 'backup'])
+    .default('primary')
+    .describe(
+      'where a new replica is copied from: the primary (pg_basebackup), or the newest backup in the repository',
+    ),
 });
 
 /** The cluster as the user wants it: the shape of pgrepl.yaml. */

@@ -17,6 +17,22 @@ export interface InstanceState {
   readonly replayLagSeconds: number | null;
   /** A primary's transactions committed since its statistics were reset, all databases; null on a replica. */
   readonly commits: number | null;
+  /** A primary's WAL archiver (archive_mode on); null on a replica or without archiving. */
+  readonly archiver: ArchiverFacts | null;
+}
+
+/** What pg_stat_archiver and the archive status directory say on a primary. */
+export interface ArchiverFacts {
+  /** Failures since the statistics were reset (a counter). */
+  readonly failedCount: number;
+  readonly lastFailedWal: string | null;
+  readonly lastArchivedWal: string | null;
+  /** Seconds since the last segment was archived; null when none was yet. */
+  readonly lastArchivedAgeSeconds: number | null;
+  /** Its last attempt failed: the last failure came after the last success. */
+  readonly failing: boolean;
+  /** Finished segments waiting to be archived (.ready files): the archive's lag, in segments. */
+  readonly pendingSegments: number;
 }
 
 /** A replica's WAL receiver, from pg_stat_wal_receiver. */
@@ -77,6 +93,16 @@ export async function readInstanceState(s: SqlSession): Promise<InstanceState> {
            CASE WHEN NOT pg_is_in_recovery()
                 THEN (SELECT sum(xact_commit) FROM pg_stat_database)::float8
            END AS commits,
+           CASE WHEN NOT pg_is_in_recovery() AND current_setting('archive_mode') <> 'off'
+                THEN (SELECT json_build_object(
+                        'failed', failed_count,
+                        'lastFailed', last_failed_wal,
+                        'lastArchived', last_archived_wal,
+                        'age', extract(epoch FROM now() - last_archived_time),
+                        'failing', coalesce(last_failed_time > coalesce(last_archived_time, '-infinity'), false),
+                        'pending', (SELECT count(*) FROM pg_ls_archive_statusdir() WHERE name LIKE '%.ready'))
+                      FROM pg_stat_archiver)
+           END AS archiver,
            CASE WHEN pg_is_in_recovery()
                 -- What it receives, else what it replayed up to (minRecoveryPoint moves with replay),
                 -- and its last restartpoint only when neither is known: that one lags behind.
@@ -96,6 +122,20 @@ export async function readInstanceState(s: SqlSession): Promise<InstanceState> {
     replayPaused: (row['replay_paused'] as boolean | null) ?? null,
     replayLagSeconds: num(row['replay_lag_s']),
     commits: num(row['commits']),
+    archiver: archiverFacts(row['archiver']),
+  };
+}
+
+function archiverFacts(v: unknown): ArchiverFacts | null {
+  if (v === null || v === undefined) return null;
+  const a = v as Record<string, unknown>;
+  return {
+    failedCount: Number(a['failed']),
+    lastFailedWal: (a['lastFailed'] as string | null) ?? null,
+    lastArchivedWal: (a['lastArchived'] as string | null) ?? null,
+    lastArchivedAgeSeconds: num(a['age']),
+    failing: a['failing'] === true,
+    pendingSegments: Number(a['pending']),
   };
 }
 

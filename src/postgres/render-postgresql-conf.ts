@@ -34,6 +34,8 @@ export interface PostgresqlConfInput {
 export interface ArchiveConf {
   /** The shell command PostgreSQL runs for each finished WAL segment (%p: its path). */
   readonly command: string;
+  /** The shell command that fetches segment %f from the archive into %p. */
+  readonly restoreCommand: string;
   /** The unix socket directory pgBackRest connects through (the only socket the server opens). */
   readonly socketDir: string;
 }
@@ -90,6 +92,7 @@ export function identitySettings(i: PostgresqlConfInput): Record<string, string>
       ? {
           archive_mode: 'on',
           archive_command: i.archive.command,
+          restore_command: i.archive.restoreCommand,
           unix_socket_directories: i.archive.socketDir,
         }
       : {}),

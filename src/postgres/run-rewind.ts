@@ -26,9 +26,22 @@ export interface RewindOutcome {
  */
 export async function runRewind(
   env: InstanceEnv,
-  o: { dataDir: string; sourceConninfo: string; signal?: AbortSignal | undefined },
+  o: {
+    dataDir: string;
+    sourceConninfo: string;
+    signal?: AbortSignal | undefined;
+    /** Fetch WAL the target's pg_wal lost with its restore_command (the cluster's archive). */
+    restoreTargetWal?: boolean;
+  },
 ): Promise<RewindOutcome> {
-  const args = ['-D', o.dataDir, `--source-server=${o.sourceConninfo}`, '--progress', '--no-sync'];
+  const args = [
+    '-D',
+    o.dataDir,
+    `--source-server=${o.sourceConninfo}`,
+    '--progress',
+    '--no-sync',
+    ...(o.restoreTargetWal ? ['--restore-target-wal'] : []),
+  ];
   const r = await env.runner.run(join(env.bins.binDir, 'pg_rewind'), args, {
     runAs: env.runAs,
     timeoutMs: 30 * 60_000,

@@ -54,6 +54,7 @@ const answer = (inRecovery: boolean, patch: Partial<ServerAnswer> = {}): ServerA
     timeline: 1,
     replayLagSeconds: inRecovery ? 0 : null,
     commits: inRecovery ? null : 0,
+    archiver: null,
     currentLsn: inRecovery ? null : '0/3000000',
     receiveLsn: inRecovery ? '0/3000000' : null,
     replayLsn: inRecovery ? '0/3000000' : null,

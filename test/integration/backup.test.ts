@@ -1,27 +1,13 @@
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { chmodSync, existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import pg from 'pg';
-import { TestCluster, clusterForSuite, upCluster } from '../helpers/test-cluster.js';
+import { queryRestored } from '../helpers/restored.js';
+import { TestCluster, clusterForSuite, upCluster, waitUntil } from '../helpers/test-cluster.js';
 
-/** Every row of t on a server at 127.0.0.1:`port`, as the cluster's superuser. */
-async function rowsOn(c: TestCluster, port: number, table = 't'): Promise<number[]> {
-  const client = new pg.Client({
-    host: '127.0.0.1',
-    port,
-    user: 'postgres',
-    password: c.superuserPassword(),
-    database: 'postgres',
-  });
-  await client.connect();
-  try {
-    const r = await client.query<{ id: number }>(`SELECT id FROM ${table} ORDER BY id`);
-    return r.rows.map((row) => row.id);
-  } finally {
-    await client.end();
-  }
-}
+/** Every row of `table` on a restored server, in order. */
+const rowsOn = async (c: TestCluster, port: number, table = 't'): Promise<number[]> =>
+  (await queryRestored<{ id: number }>(c, port, `SELECT id FROM ${table} ORDER BY id`)).map((r) => r.id);
 
 interface Restored {
   dataDir: string;
@@ -142,6 +128,34 @@ describe('backups and point-in-time recovery with pgBackRest (issue 28)', () => 
     assert.equal(overNode.code, 1);
     assert.match(overNode.stderr, /overlaps pg2's data directory/);
     assert.equal((await c.status()).healthy, true);
+  });
+});
+
+describe('an archive that fails (issue 28)', () => {
+  let c: TestCluster;
+  clusterForSuite(['pg1'], (made) => (c = made), { extraSpec: 'backup: {}\n', setUp: upCluster });
+
+  it('shows in status and backups with the failing segment, and clears once archiving works again', async () => {
+    const archive = join(c.base, 'state', 'backup', 'repo', 'archive', 'test');
+    chmodSync(archive, 0o000);
+    try {
+      await c.sql('pg1', 'CREATE TABLE t AS SELECT 1 AS id');
+      const [seg] = await c.sql<{ wal: string }>('pg1', 'SELECT pg_walfile_name(pg_switch_wal()) AS wal');
+      await waitUntil(async () => !(await c.status()).healthy, 20_000, 'status to see the failing archiver');
+      const st = await c.status();
+      assert.ok(
+        st.warnings.some((w) => w.includes(`pg1 cannot archive ${seg!.wal}`)),
+        st.warnings.join('\n'),
+      );
+      const listed = await c.cli(['backups']);
+      assert.equal(listed.code, 3);
+      assert.match(listed.stdout, new RegExp(`warning: archiving ${seg!.wal} is failing`));
+    } finally {
+      chmodSync(archive, 0o750);
+    }
+    await c.sql('pg1', 'INSERT INTO t VALUES (2); SELECT pg_switch_wal()');
+    await waitUntil(async () => (await c.status()).healthy, 30_000, 'the archiver to catch up');
+    assert.equal((await c.cli(['backups'])).code, 0);
   });
 });
 

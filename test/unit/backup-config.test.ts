@@ -7,7 +7,10 @@ import { renderNodeConfig } from '../../src/cluster/decide/render-node-config.js
 import { renderPgbackrestConf } from '../../src/backup/render-pgbackrest-conf.js';
 import { parseStanzaInfo } from '../../src/backup/backup-info.js';
 import { pgbackrestError } from '../../src/backup/run-pgbackrest.js';
-import { decideStanza } from '../../src/cluster/decide/decide-stanza.js';
+import { cloneSources, decideStanza } from '../../src/cluster/decide/decide-stanza.js';
+import { decideRestore, parseRestoreTime } from '../../src/cluster/decide/decide-restore.js';
+import { archiveGaps } from '../../src/backup/archive-continuity.js';
+import type { Step } from '../../src/cluster/decide/plan-step.js';
 import { FACTS } from '../helpers/observation-fixtures.js';
 import { REPO } from '../helpers/test-cluster.js';
 
@@ -32,6 +35,7 @@ describe('backup: in the spec', () => {
       retentionFull: 2,
       retentionDiff: undefined,
       fromReplica: false,
+      clone: 'primary',
     });
     assert.equal(parseSpec(withBackup('{}').replace(/backup: .*\n/, ''), 'x', '/').backup, undefined);
   });
@@ -84,6 +88,10 @@ describe('backup: in the rendered configuration', () => {
       assert.equal(
         c.settings['archive_command'],
         `pgbackrest --config='/s/backup/conf/${node.name}.conf' --stanza=t archive-push %p`,
+      );
+      assert.equal(
+        c.settings['restore_command'],
+        `pgbackrest --config='/s/backup/conf/${node.name}.conf' --stanza=t archive-get %f "%p"`,
       );
       assert.equal(c.settings['unix_socket_directories'], '/s/sockets');
       assert.equal(c.settings['archive_timeout'], '5min');
@@ -188,5 +196,97 @@ describe('the stanza up makes', () => {
     // A new cluster (no data yet) never archives into an existing stanza of its name.
     assert.equal(decideStanza('demo', info, null).kind, 'refuse');
     assert.equal(decideStanza('demo', { ...info, status: 'error' }, null).kind, 'refuse');
+  });
+});
+
+describe('new replicas from the repository (backup.clone)', () => {
+  const steps: Step[] = [
+    { kind: 'create-slot', node: 'pg1', slot: 'pg2', reason: 'r' },
+    { kind: 'clone', node: 'pg2', upstream: 'pg1', reason: 'no data yet' },
+  ];
+  it('restores the newest backup when asked and there is one, and says why not when there is none', () => {
+    assert.deepEqual(cloneSources(steps, 'primary', true).steps, steps);
+    const from = cloneSources(steps, 'backup', true).steps.find((s) => s.kind === 'clone');
+    assert.equal(from?.kind === 'clone' && from.source, 'repository');
+    const none = cloneSources(steps, 'backup', false);
+    assert.deepEqual(none.steps, steps);
+    assert.match(none.notes[0] ?? '', /no backup yet: pg2 copied from the primary/);
+  });
+});
+
+describe('a restore target', () => {
+  const info = parseStanzaInfo(INFO, 'demo');
+  const [full, incr] = info.backups as [(typeof info.backups)[0], (typeof info.backups)[0]];
+  const at = (s: number) => ({ kind: 'time' as const, text: 'x', ms: s * 1000 });
+  it('starts from the newest backup that ended before it, and names that set to pgBackRest', () => {
+    const d = decideRestore(at(incr.stoppedAt + 5), info.backups, Date.now());
+    assert.ok(d.ok && d.backup.label === incr.label && d.options.includes(`--set=${incr.label}`));
+    const between = decideRestore(at(full.stoppedAt + 1), info.backups, Date.now());
+    assert.ok(between.ok && between.backup.label === full.label);
+    const lsn = decideRestore({ kind: 'lsn', lsn: full.lsnStop }, info.backups, Date.now());
+    assert.ok(lsn.ok && lsn.backup.label === full.label && lsn.options.includes('--type=lsn'));
+    const latest = decideRestore({ kind: 'latest' }, info.backups, Date.now());
+    assert.ok(latest.ok && latest.backup.label === incr.label);
+  });
+  it('refuses a time before the first backup ended, one in the future, and an empty repository', () => {
+    const early = decideRestore(at(full.stoppedAt - 60), info.backups, Date.now());
+    assert.ok(
+      !early.ok &&
+        early.code === 'E_RESTORE_TARGET' &&
+        /before the end of the first backup/.test(early.reason),
+    );
+    const future = decideRestore(at(Date.now() / 1000 + 3600), info.backups, Date.now());
+    assert.ok(!future.ok && /in the future/.test(future.reason));
+    const lsn = decideRestore({ kind: 'lsn', lsn: '0/1' }, info.backups, Date.now());
+    assert.ok(!lsn.ok && lsn.code === 'E_RESTORE_TARGET');
+    const empty = decideRestore({ kind: 'latest' }, [], Date.now());
+    assert.ok(!empty.ok && empty.code === 'E_NO_BACKUP');
+  });
+  it('reads times with their zone only, microseconds kept for PostgreSQL', () => {
+    assert.deepEqual(parseRestoreTime('2026-12-07 13:44:18.873093+00'), {
+      text: '2026-12-07 13:44:18.873093+00:00',
+      ms: Date.parse('2026-12-07T13:44:18.873Z'),
+    });
+    assert.equal(parseRestoreTime('2026-12-07T13:44:18Z')?.ms, Date.parse('2026-12-07T13:44:18Z'));
+    assert.equal(parseRestoreTime('2026-12-07 10:44-03:00')?.ms, Date.parse('2026-12-07T13:44:00Z'));
+    assert.equal(parseRestoreTime('2026-12-07 13:44:18'), null);
+    assert.equal(parseRestoreTime('yesterday'), null);
+  });
+});
+
+describe("the archive's continuity", () => {
+  const f = (name: string) => `15-1/${name.slice(0, 16)}/${name}-${'a'.repeat(40)}.lz4`;
+  const MB16 = 16 * 1024 * 1024;
+  it('finds the segments missing after the oldest backup began, whatever their timeline', () => {
+    const files = [
+      f('000000010000000000000002'),
+      f('000000010000000000000003'),
+      // 4 and 5 lost; the promotion's .partial does not count, timeline 2 goes on from 6.
+      `15-1/0000000100000000/000000010000000000000006.partial-${'b'.repeat(40)}.lz4`,
+      f('000000020000000000000006'),
+      f('000000020000000000000007'),
+      '15-1/00000002.history',
+    ];
+    assert.deepEqual(archiveGaps(files, '000000010000000000000002', MB16), [
+      { fromLsn: '0/4000000', toLsn: '0/6000000', segments: 2 },
+    ]);
+    assert.deepEqual(
+      archiveGaps(
+        files.filter((x) => !x.includes('00000003-')),
+        '000000010000000000000006',
+        MB16,
+      ),
+      [],
+    );
+  });
+  it('counts segment numbers across a log file boundary', () => {
+    assert.deepEqual(
+      archiveGaps(
+        [f('0000000100000000000000FF'), f('000000010000000100000001')],
+        '0000000100000000000000FF',
+        MB16,
+      ),
+      [{ fromLsn: '1/0', toLsn: '1/1000000', segments: 1 }],
+    );
   });
 });

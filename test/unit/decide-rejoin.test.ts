@@ -99,7 +99,7 @@ describe('decideRejoin', () => {
       reason: 'pg1 already streams from pg2 on its timeline',
     });
     assert.equal(
-      kinds({ ...first, streamsNow: true, askedReclone: true }),
+      kinds({ ...first, streamsNow: true, askedReclone: '--reclone' }),
       'reclone',
       '--reclone still re-clones',
     );
@@ -107,7 +107,7 @@ describe('decideRejoin', () => {
 
   it('re-clones when asked, whatever else is known', () => {
     assert.equal(
-      kinds({ ...first, askedReclone: true, divergence: { kind: 'follows', reason: 'a prefix' } }),
+      kinds({ ...first, askedReclone: '--reclone', divergence: { kind: 'follows', reason: 'a prefix' } }),
       'reclone',
     );
   });

@@ -4,10 +4,10 @@ import { parseRestoreTime } from '../../cluster/decide/decide-restore.js';
 import type { RestoreTarget } from '../../cluster/decide/decide-restore.js';
 import { archiveFailing, listBackups, runBackup } from '../../cluster/operations/run-backup.js';
 import type { BackupType } from '../../cluster/operations/run-backup.js';
-import { runRestore } from '../../cluster/operations/run-restore.js';
+import { runClusterRestore, runRestore } from '../../cluster/operations/run-restore.js';
 import { freePort } from '../../ha/free-port.js';
 import { parseLsn } from '../../postgres/lsn.js';
-import { commandContext } from '../command-context.js';
+import { changing, commandContext } from '../command-context.js';
 import type { GlobalOptions } from '../command-context.js';
 
 const out = (text: string) => process.stdout.write(text);
@@ -48,15 +48,16 @@ export async function runBackupsCommand(g: GlobalOptions, o: { json?: boolean })
     out(
       `${JSON.stringify({ cluster: ctx.spec.cluster, repository: ctx.spec.backup?.repoPath, stanza: l.stanza.status, backups: l.stanza.backups, archive: l.stanza.archive, gaps: l.gaps, archiver: l.archiver }, null, 2)}\n`,
     );
-    return l.gaps.length > 0 || archiveFailing(l.archiver) ? 3 : 0;
+    return l.stanza.status !== 'ok' || l.gaps.length > 0 || archiveFailing(l.archiver) ? 3 : 0;
   }
-  if (l.stanza.status !== 'ok') {
+  let unhealthy = l.stanza.status !== 'ok';
+  if (l.stanza.status === 'missing')
     out(
-      `cluster ${ctx.spec.cluster}: no stanza in ${ctx.spec.backup?.repoPath} (${l.stanza.message}); run \`pgrepl up\`\n`,
+      `cluster ${ctx.spec.cluster}: no stanza in ${ctx.spec.backup?.repoPath} yet (${l.stanza.message}); run \`pgrepl up\`\n`,
     );
-    return 3;
-  }
-  if (l.stanza.backups.length === 0)
+  else if (l.stanza.status === 'error')
+    out(`warning: the repository ${ctx.spec.backup?.repoPath} cannot be read: ${l.stanza.message}\n`);
+  else if (l.stanza.backups.length === 0)
     out(`cluster ${ctx.spec.cluster}: no backup yet; \`pgrepl backup\` takes one\n`);
   for (const b of l.stanza.backups)
     out(
@@ -64,7 +65,6 @@ export async function runBackupsCommand(g: GlobalOptions, o: { json?: boolean })
         `(+${formatBytes(b.repoDeltaBytes)} in the repository)  WAL ${b.walStart}..${b.walStop}${b.error ? '  PAGE CHECKSUM ERRORS' : ''}\n`,
     );
   for (const a of l.stanza.archive) out(`archive ${a.id}: ${a.min ?? '-'} .. ${a.max ?? '-'}\n`);
-  let unhealthy = false;
   for (const gap of l.gaps) {
     unhealthy = true;
     out(
@@ -91,8 +91,23 @@ export async function runBackupsCommand(g: GlobalOptions, o: { json?: boolean })
 /** `restore --to TIME | --lsn LSN | --latest --into DIR [--port P] [--json]`. */
 export async function runRestoreCommand(
   g: GlobalOptions,
-  o: { to?: string; lsn?: string; latest?: boolean; into: string; port?: string; json?: boolean },
+  o: {
+    to?: string;
+    lsn?: string;
+    latest?: boolean;
+    into?: string;
+    port?: string;
+    cluster?: boolean;
+    json?: boolean;
+  },
 ): Promise<number> {
+  if (o.cluster) return runClusterRestoreCommand(g, o);
+  if (o.into === undefined)
+    throw new PgreplError(
+      'E_USAGE',
+      'give --into DIR (a copy beside the cluster) or --cluster (rebuild the cluster)',
+    );
+  const into = o.into;
   const target = restoreTarget(o);
   const port = o.port === undefined ? await freePort() : Number(o.port);
   if (!Number.isInteger(port) || port < 1024 || port > 65535)
@@ -100,7 +115,7 @@ export async function runRestoreCommand(
   const ctx = await commandContext(g);
   const r = await runRestore(ctx, {
     target,
-    into: o.into,
+    into,
     port,
     onProgress: (message) => ctx.events.emit({ event: 'action', node: 'restore', message }),
   });
@@ -114,6 +129,39 @@ export async function runRestoreCommand(
       `it runs on 127.0.0.1:${r.port} (PID ${r.pid}), writable, archiving nothing; log: ${r.logFile}\n` +
       `read from it: psql "host=127.0.0.1 port=${r.port} user=${ctx.spec.superuser.name} dbname=postgres" (the superuser's password as of the backup)\n` +
       `stop it when done: kill -INT ${r.pid}; then delete ${r.dataDir}\n`,
+  );
+  return 0;
+}
+
+/** `restore --cluster [--to TIME | --lsn LSN]`: the whole cluster rebuilt from the repository (default: its latest). */
+async function runClusterRestoreCommand(
+  g: GlobalOptions,
+  o: { to?: string; lsn?: string; latest?: boolean; into?: string; port?: string; json?: boolean },
+): Promise<number> {
+  if (o.into !== undefined || o.port !== undefined)
+    throw new PgreplError(
+      'E_USAGE',
+      '--cluster rebuilds the nodes in their own directories: no --into or --port',
+    );
+  const target = o.to === undefined && o.lsn === undefined ? ({ kind: 'latest' } as const) : restoreTarget(o);
+  const ctx = await commandContext(g);
+  const r = await changing(ctx, 'restore', () =>
+    runClusterRestore(ctx, {
+      target,
+      onProgress: (message) => ctx.events.emit({ event: 'action', node: 'restore', message }),
+    }),
+  );
+  if (o.json) {
+    out(`${JSON.stringify({ cluster: ctx.spec.cluster, target, ...r }, null, 2)}\n`);
+    return 0;
+  }
+  out(
+    `cluster ${ctx.spec.cluster} rebuilt from backup ${r.backup.label} in ${(r.durationMs / 1000).toFixed(1)} s` +
+      `${r.stoppedAt ? ` (${r.stoppedAt})` : ', up to the end of the archive'}: ${r.primary} primary on timeline ${r.timeline}` +
+      `${r.replicas.length > 0 ? `, ${r.replicas.join(', ')} streaming` : ''}\n` +
+      r.movedAside
+        .map((d) => `kept ${d}: what was there before; \`pgrepl clean --yes\` removes it\n`)
+        .join(''),
   );
   return 0;
 }

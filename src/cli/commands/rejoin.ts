@@ -1,17 +1,19 @@
 import { runRejoin } from '../../cluster/operations/run-rejoin.js';
 import { describeDiscarded } from '../../cluster/decide/wal-description.js';
 import { changing, commandContext } from '../command-context.js';
+import { requireBackup } from '../../cluster/actions/backup-actions.js';
 import type { GlobalOptions } from '../command-context.js';
 
 /** `rejoin NODE [--reclone]` */
 export async function runRejoinCommand(
   g: GlobalOptions,
   node: string,
-  o: { reclone?: boolean; keep?: string; json?: boolean },
+  o: { reclone?: boolean; keep?: string; json?: boolean; fromBackup?: boolean },
 ): Promise<number> {
   const ctx = await commandContext(g);
+  if (o.fromBackup) requireBackup(ctx);
   const r = await changing(ctx, 'rejoin', () =>
-    runRejoin(ctx, node, { reclone: o.reclone === true, keep: o.keep }),
+    runRejoin(ctx, node, { reclone: o.reclone === true, keep: o.keep, fromBackup: o.fromBackup === true }),
   );
   if (o.json) {
     process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);

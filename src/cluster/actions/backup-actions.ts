@@ -9,6 +9,7 @@ import type { PgbackrestEnv, PgbackrestRun } from '../../backup/run-pgbackrest.j
 import { ensureOwnedDir, writeOwnedFile } from '../../postgres/owned-paths.js';
 import { readSystemIdentifier } from '../../postgres/read-controldata.js';
 import type { BackupSpec, NodeSpec } from '../../cluster-spec/cluster-spec.js';
+import type { CloneProgress } from '../../postgres/run-basebackup.js';
 import { hostOf } from '../context/cluster-context.js';
 import { backupStateDir } from '../../cluster-spec/backup-paths.js';
 import type { ClusterContext } from '../context/cluster-context.js';
@@ -140,6 +141,50 @@ export function clusterSystemId(ctx: ClusterContext): string | null {
     if (id !== null) return id;
   }
   return null;
+}
+
+/** A restore from the repository: pgBackRest's options (type, target, set) and the backup's size, for progress. */
+export interface RepositoryRestore {
+  readonly options: readonly string[];
+  readonly sizeBytes: number;
+}
+
+/**
+ * The restore that makes a standby of the repository's newest backup (pgBackRest's --type=standby):
+ * it replays the archive, then streams from its upstream through its slot.
+ */
+export async function standbyRestore(ctx: ClusterContext, node: NodeSpec): Promise<RepositoryRestore> {
+  const newest = (await readStanza(ctx)).backups.filter((b) => !b.error).at(-1);
+  if (!newest)
+    throw new PgreplError(
+      'E_NO_BACKUP',
+      `${node.name} cannot be cloned from the repository: it holds no backup yet (\`pgrepl backup\`)`,
+    );
+  return { options: ['--type=standby', `--set=${newest.label}`], sizeBytes: newest.sizeBytes };
+}
+
+/** Restores a backup into `targetDir` with `node`'s pgbackrest.conf; the caller writes the node's files over it. */
+export async function restoreInto(
+  ctx: ClusterContext,
+  node: NodeSpec,
+  targetDir: string,
+  r: RepositoryRestore,
+  onProgress: ((p: CloneProgress) => void) | undefined,
+): Promise<void> {
+  const totalKb = r.sizeBytes / 1024;
+  onProgress?.({ phase: 'copying', doneKb: 0, totalKb });
+  await pgbackrestOn(ctx, node, {
+    command: 'restore',
+    options: [
+      `--pg1-path=${targetDir}`,
+      ...r.options,
+      '--log-level-console=off',
+      '--log-level-stderr=detail',
+    ],
+    onPercent: (percent) => onProgress?.({ phase: 'copying', doneKb: (totalKb * percent) / 100, totalKb }),
+    ...(ctx.abort ? { signal: ctx.abort } : {}),
+  });
+  onProgress?.({ phase: 'done', doneKb: totalKb, totalKb });
 }
 
 /**

@@ -24,7 +24,8 @@ import { localNodeDisk, logFileOf, MOVED_ASIDE } from '../observe/local-node-dis
 import { cloneTempDir } from '../observe/observation.js';
 import { readState, recordCreatedDir } from '../store/cluster-state.js';
 import type { NodeControl } from './node-control.js';
-import { writeNodeFiles } from './node-files.js';
+import { clearRecoveryTargets, writeNodeFiles } from './node-files.js';
+import { restoreInto } from './backup-actions.js';
 import { monotonicNow } from '../../monotonic-now.js';
 
 /** How long a fast shutdown may take to write its checkpoint (stopInstance waits as long). */
@@ -106,6 +107,7 @@ export function localNodeControl(ctx: ClusterContext, node: NodeSpec): NodeContr
       writeOwnedFile(join(dataDir, 'standby.signal'), '', 0o600, runAs);
     },
     clearStandbySignal: () => rmSync(join(dataDir, 'standby.signal'), { force: true }),
+    clearRecoveryTargets: () => clearRecoveryTargets(dataDir, runAs),
     // Recorded as pgrepl's before it is created, so that a crash cannot leave a directory that
     // pgrepl made but would not delete.
     async initPrimary(config) {
@@ -139,13 +141,15 @@ export function localNodeControl(ctx: ClusterContext, node: NodeSpec): NodeContr
       record(tmp);
       ensureOwnedDir(tmp, 0o700, runAs);
       try {
-        await runBasebackup(env, {
-          targetDir: tmp,
-          slot: node.name,
-          conninfo: req.conninfo,
-          ...(req.onProgress ? { onProgress: req.onProgress } : {}),
-          ...(ctx.abort ? { signal: ctx.abort } : {}),
-        });
+        if (req.fromRepository) await restoreInto(ctx, node, tmp, req.fromRepository, req.onProgress);
+        else
+          await runBasebackup(env, {
+            targetDir: tmp,
+            slot: node.name,
+            conninfo: req.conninfo,
+            ...(req.onProgress ? { onProgress: req.onProgress } : {}),
+            ...(ctx.abort ? { signal: ctx.abort } : {}),
+          });
       } catch (err) {
         rmSync(tmp, { recursive: true, force: true });
         throw err;
@@ -167,7 +171,13 @@ export function localNodeControl(ctx: ClusterContext, node: NodeSpec): NodeContr
       rmSync(dir, { recursive: true, force: true });
     },
     async rewind(sourceConninfo) {
-      const outcome = await runRewind(env, { dataDir, sourceConninfo, signal: ctx.abort });
+      const outcome = await runRewind(env, {
+        dataDir,
+        sourceConninfo,
+        signal: ctx.abort,
+        // With an archive, WAL the node needs from before the fork and no longer has comes from it.
+        restoreTargetWal: ctx.spec.backup !== undefined,
+      });
       // Killed by the abort, pg_rewind "failed": that is no reason to re-clone, but to stop.
       ctx.abort?.throwIfAborted();
       return outcome;

@@ -5,6 +5,7 @@ import type { NodeSpec } from '../../cluster-spec/cluster-spec.js';
 import { notLocalDisk, notLocalError } from '../observe/node-disk.js';
 import type { NodeDisk } from '../observe/node-disk.js';
 import type { NodeConfig } from '../decide/render-node-config.js';
+import type { RepositoryRestore } from './backup-actions.js';
 
 /** What a clone needs besides the node: where from (a conninfo without password) and its config. */
 export interface CloneRequest {
@@ -12,6 +13,8 @@ export interface CloneRequest {
   /** The node's own files, written into the copy before it is moved into place. */
   readonly config: NodeConfig;
   readonly onProgress?: (p: CloneProgress) => void;
+  /** Restore from the backup repository instead of copying the upstream (pgBackRest's options). */
+  readonly fromRepository?: RepositoryRestore;
 }
 
 /**
@@ -50,6 +53,8 @@ export interface NodeControl extends NodeDisk {
   makeStandby(config: NodeConfig): void;
   /** Removes standby.signal, so that the directory starts as a primary. */
   clearStandbySignal(): void;
+  /** Removes a point-in-time restore's recovery target from postgresql.auto.conf, once it was reached. */
+  clearRecoveryTargets(): void;
   /** initdb into a new directory recorded as pgrepl's, with `config`; the node is then started. */
   initPrimary(config: NodeConfig): Promise<void>;
   /** Copies the upstream with pg_basebackup into a temporary sibling and moves it into place when complete. */
@@ -84,6 +89,7 @@ export function notLocalControl(node: NodeSpec): NodeControl {
     writeConfig: refuse,
     makeStandby: refuse,
     clearStandbySignal: refuse,
+    clearRecoveryTargets: refuse,
     initPrimary: reject,
     clone: reject,
     moveAside: refuse,

@@ -17,9 +17,30 @@ export function writeNodeFiles(dataDir: string, config: NodeConfig, runAs: RunAs
   const auto = join(dataDir, 'postgresql.auto.conf');
   if (!existsSync(auto)) return;
   const before = readFileSync(auto, 'utf8');
+  // With backup: pgrepl renders restore_command too; pgBackRest's restore writes its own, naming the
+  // directory it restored into (a clone's temporary one).
+  const owned = [
+    ...OWNED_AUTO_CONF_KEYS,
+    ...('restore_command' in config.settings ? ['restore_command'] : []),
+  ];
   const after = before
     .split('\n')
-    .filter((line) => !OWNED_AUTO_CONF_KEYS.some((k) => new RegExp(`^\\s*${k}\\s*=`).test(line)))
+    .filter((line) => !owned.some((k) => new RegExp(`^\\s*${k}\\s*=`).test(line)))
+    .join('\n');
+  if (after !== before) writeOwnedFile(auto, after, 0o600, runAs);
+}
+
+/**
+ * Removes the recovery target a point-in-time restore wrote into postgresql.auto.conf (pgBackRest
+ * writes it there): kept, it would stop a later standby of this node's data at the same point.
+ */
+export function clearRecoveryTargets(dataDir: string, runAs: RunAs | undefined): void {
+  const auto = join(dataDir, 'postgresql.auto.conf');
+  if (!existsSync(auto)) return;
+  const before = readFileSync(auto, 'utf8');
+  const after = before
+    .split('\n')
+    .filter((line) => !/^\s*recovery_target\w*\s*=/.test(line))
     .join('\n');
   if (after !== before) writeOwnedFile(auto, after, 0o600, runAs);
 }

@@ -4,8 +4,8 @@ import type { Divergence } from '../observe/wal-divergence.js';
 export interface RejoinFacts {
   readonly node: string;
   readonly primary: string;
-  /** `--reclone` was given. */
-  readonly askedReclone: boolean;
+  /** The flag that asked for a fresh copy (`--reclone`, `--from-backup`), if any. */
+  readonly askedReclone: false | '--reclone' | '--from-backup';
   /** Before anything: it streams from the primary, on its timeline, and is not fenced. */
   readonly streamsNow: boolean;
   /** Its data directory holds a cluster (an empty or missing one: a host replaced, a disk wiped). */
@@ -47,7 +47,7 @@ export type RejoinStep =
  * divergence check first, and whatever pg_rewind cannot bring back is re-cloned.
  */
 export function decideRejoin(f: RejoinFacts): RejoinStep {
-  if (f.askedReclone) return { kind: 'reclone', reason: 'asked for with --reclone' };
+  if (f.askedReclone) return { kind: 'reclone', reason: `asked for with ${f.askedReclone}` };
   if (f.streamsNow && f.resumed === null)
     return { kind: 'nothing', reason: `${f.node} already streams from ${f.primary} on its timeline` };
   if (f.resumed?.rewindInterrupted)

@@ -41,6 +41,30 @@ export function decideStanza(stanza: string, info: StanzaInfo, systemId: string 
 }
 
 /**
+ * With `backup.clone: backup`, the plan's clones restore the repository's newest backup instead of
+ * copying the primary; while the repository holds none yet, they copy the primary, and a note says so.
+ */
+export function cloneSources(
+  steps: readonly Step[],
+  clone: 'primary' | 'backup',
+  hasBackup: boolean,
+): { steps: Step[]; notes: string[] } {
+  const clones = steps.filter((s) => s.kind === 'clone');
+  if (clone === 'primary' || clones.length === 0) return { steps: [...steps], notes: [] };
+  if (!hasBackup)
+    return {
+      steps: [...steps],
+      notes: [
+        `backup.clone is backup, but the repository holds no backup yet: ${clones.map((s) => s.node).join(', ')} copied from the primary`,
+      ],
+    };
+  return {
+    steps: steps.map((s) => (s.kind === 'clone' ? { ...s, source: 'repository' as const } : s)),
+    notes: [],
+  };
+}
+
+/**
  * The stanza step of `up`, or none: made from the primary once it runs with archiving on (the step
  * comes last), by `up` only, and not by `start NODE`.
  */

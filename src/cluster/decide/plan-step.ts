@@ -12,7 +12,8 @@ export type Step =
   | { kind: 'restart'; node: string; reason: string }
   | { kind: 'ensure-replication-role'; node: string; reason: string }
   | { kind: 'create-slot'; node: string; slot: string; reason: string }
-  | { kind: 'clone'; node: string; upstream: string; reason: string }
+  /** source 'repository': restored from the newest backup (no load on the upstream), then streams from it. */
+  | { kind: 'clone'; node: string; upstream: string; reason: string; source?: 'repository' }
   | { kind: 'wait-streaming'; node: string; upstream: string; reason: string }
   /** node: the primary the stanza is made from; its WAL must reach the repository. */
   | { kind: 'create-stanza'; node: string; reason: string };
@@ -59,7 +60,9 @@ export function describeStep(s: Step): string {
     case 'create-slot':
       return `ensure physical slot ${s.slot} on ${s.node} (made only if missing)`;
     case 'clone':
-      return `clone ${s.node} from ${s.upstream} (pg_basebackup -X stream -R -S ${s.node})`;
+      return s.source === 'repository'
+        ? `clone ${s.node} from the backup repository (pgbackrest restore --type=standby), then stream from ${s.upstream}`
+        : `clone ${s.node} from ${s.upstream} (pg_basebackup -X stream -R -S ${s.node})`;
     case 'wait-streaming':
       return `wait until ${s.node} streams from ${s.upstream}`;
     case 'create-stanza':

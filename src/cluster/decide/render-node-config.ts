@@ -7,7 +7,7 @@ import {
 import type { ArchiveConf, PostgresqlConfInput } from '../../postgres/render-postgresql-conf.js';
 import type { ClusterSpec, NodeSpec, TlsFiles } from '../../cluster-spec/cluster-spec.js';
 import type { PgbackrestPaths } from '../../cluster-spec/backup-paths.js';
-import { archivePushCommand } from '../../backup/pgbackrest-commands.js';
+import { archiveGetCommand, archivePushCommand } from '../../backup/pgbackrest-commands.js';
 
 /** What rendering needs to know of the host a node runs on. */
 export interface NodeHostFacts {
@@ -97,7 +97,11 @@ export function renderNodeConfig(
 
 /** A node's WAL archiving: pgBackRest's archive-push with the node's own pgbackrest.conf. */
 function archiveConf(stanza: string, paths: PgbackrestPaths): ArchiveConf {
-  return { command: archivePushCommand(stanza, paths.confFile), socketDir: paths.socketDir };
+  return {
+    command: archivePushCommand(stanza, paths.confFile),
+    restoreCommand: archiveGetCommand(stanza, paths.confFile),
+    socketDir: paths.socketDir,
+  };
 }
 
 /**

@@ -1,4 +1,5 @@
 import type { ClusterSpec } from '../../cluster-spec/cluster-spec.js';
+import type { ArchiverFacts } from '../../postgres/instance-queries.js';
 import type { JournalEntry } from '../store/cluster-store.js';
 import { topologyGuard } from './topology-guard.js';
 import { roleOf } from '../observe/observation.js';
@@ -32,6 +33,8 @@ export interface NodeStatus {
   slot: { name: string; active: boolean; retainedBytes: number | null } | null;
   /** Settings of its postgresql.conf that take effect only at its next restart. */
   pendingRestart: string[];
+  /** A primary's WAL archiver (with `backup:`); null elsewhere. */
+  archiver: ArchiverFacts | null;
   /**
    * The TLS version of its connections (pg_stat_ssl), `none` for one that is not encrypted, null for
    * no such connection: `replication`, a replica's stream as its primary sees it; `pgrepl`, pgrepl's
@@ -102,6 +105,7 @@ export function buildStatus(
       syncState: null,
       slot: slot ? { name: slot.name, active: slot.active, retainedBytes: slot.retainedBytes } : null,
       pendingRestart: server ? [...server.pendingRestart] : [],
+      archiver: server?.instance.archiver ?? null,
       tls: {
         replication: sender ? (sender.tls ?? 'none') : null,
         pgrepl: server ? (server.ownTls ?? 'none') : null,
@@ -163,6 +167,13 @@ export function buildStatus(
         warnings.push(`slot ${s.name} on ${primary.node.name} belongs to no node of the spec`);
     }
   }
+  const archiver = answer?.instance.archiver;
+  if (primary && archiver?.failing)
+    warnings.push(
+      `${primary.node.name} cannot archive ${archiver.lastFailedWal ?? 'its WAL'} (${archiver.failedCount} failed attempt(s)); ` +
+        `${archiver.pendingSegments} segment(s) wait on its disk until it works: its server log says why (\`pgrepl logs ${primary.node.name}\`), ` +
+        `and \`pgrepl backups\` shows the archive`,
+    );
   const healthy =
     primaries.length === 1 &&
     nodes.every((n) => n.role === 'primary' || (n.role === 'replica' && n.state === 'streaming')) &&

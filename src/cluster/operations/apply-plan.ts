@@ -12,7 +12,7 @@ import { stopIfInterrupted } from '../context/safe-stop.js';
 import type { Plan, Step, StepKind } from '../decide/plan-step.js';
 import { controlOf } from '../actions/control-of.js';
 import { issueClusterCa, issueNodeCert } from '../actions/node-certs.js';
-import { createStanza } from '../actions/backup-actions.js';
+import { createStanza, standbyRestore } from '../actions/backup-actions.js';
 import { configFor, waitStreaming } from '../actions/node-actions.js';
 import { nodeOf, sqlOn } from '../context/node-sql.js';
 
@@ -113,6 +113,7 @@ export const STEP_HANDLERS: { readonly [K in StepKind]: Handler<K> } = {
       ),
       config: configFor(ctx, node, upstream),
       onProgress: (progress) => ctx.events.emit({ event: 'clone-progress', node: node.name, progress }),
+      ...(step.source === 'repository' ? { fromRepository: await standbyRestore(ctx, node) } : {}),
     });
   },
   'wait-streaming': async (ctx, step, o) =>

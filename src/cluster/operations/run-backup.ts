@@ -37,7 +37,7 @@ export async function runBackup(
   if (!source.ok) throw new PgreplError(source.code, `${source.reason}; no backup was taken`);
   const primary = nodeOf(ctx, source.primary);
   const standby = source.standby === null ? null : nodeOf(ctx, source.standby);
-  const before = new Set((await readStanza(ctx)).backups.map((b) => b.label));
+  const startedAt = ctx.clock.wallNow();
   await pgbackrestOn(ctx, primary, {
     command: 'backup',
     options: [
@@ -59,8 +59,10 @@ export async function runBackup(
     ...(o.onProgress ? { onPercent: o.onProgress } : {}),
     ...(ctx.abort ? { signal: ctx.abort } : {}),
   });
-  const made = (await readStanza(ctx)).backups.find((b) => !before.has(b.label));
-  if (!made)
+  // pgBackRest lists backups oldest first: this command's is the newest, and began after it did
+  // (its start time is in whole seconds).
+  const made = (await readStanza(ctx)).backups.at(-1);
+  if (!made || made.startedAt * 1000 < startedAt - 1000)
     throw new PgreplError(
       'E_BACKUP_FAILED',
       'pgbackrest backup ended but the repository lists no new backup',

@@ -49,7 +49,7 @@ export interface RejoinResult {
 export async function runRejoin(
   ctx: ClusterContext,
   name: string,
-  o: { reclone: boolean; keep?: string | undefined },
+  o: { reclone: boolean; keep?: string | undefined; fromBackup?: boolean },
   resumed?: Journal,
 ): Promise<RejoinResult> {
   const began = ctx.clock.now();
@@ -76,7 +76,8 @@ export async function runRejoin(
   let facts: RejoinFacts = {
     node: name,
     primary: primary.name,
-    askedReclone: o.reclone,
+    // A copy from the repository is a re-clone that leaves the primary alone.
+    askedReclone: o.fromBackup ? '--from-backup' : o.reclone ? '--reclone' : false,
     streamsNow: streamsFrom(obs, name, primary.name),
     hasData: hasData(obs, name),
     resumed: resumed
@@ -109,7 +110,13 @@ export async function runRejoin(
     resumed ??
     (await beginJournal(ctx, {
       op: 'rejoin',
-      resume: ['rejoin', name, ...(o.reclone ? ['--reclone'] : []), ...(o.keep ? ['--keep', o.keep] : [])],
+      resume: [
+        'rejoin',
+        name,
+        ...(o.reclone ? ['--reclone'] : []),
+        ...(o.fromBackup ? ['--from-backup'] : []),
+        ...(o.keep ? ['--keep', o.keep] : []),
+      ],
       facts: { node: name, primary: primary.name },
     }));
   let method: RejoinResult['method'] = 'reclone';
@@ -118,11 +125,25 @@ export async function runRejoin(
   let rewindCopiedMb: number | null = null;
   let movedAside: string | null = null;
   const reclone = async (reason: string) => {
-    ctx.events.emit({ event: 'action', node: name, message: `re-cloning ${name}: ${reason}` });
+    ctx.events.emit({
+      event: 'action',
+      node: name,
+      message: `re-cloning ${name}${o.fromBackup ? ' from the backup repository' : ''}: ${reason}`,
+    });
     await control.stop('fast');
     // A resumed re-clone may find the directory already moved aside (and a clone under way).
     movedAside = control.moveAside() ?? movedAside;
-    await STEP_HANDLERS.clone(ctx, { kind: 'clone', node: name, upstream: primary.name, reason }, {});
+    await STEP_HANDLERS.clone(
+      ctx,
+      {
+        kind: 'clone',
+        node: name,
+        upstream: primary.name,
+        reason,
+        ...(o.fromBackup ? { source: 'repository' as const } : {}),
+      },
+      {},
+    );
     await control.start();
     await waitStreaming(ctx, node, primary);
   };

@@ -2,7 +2,13 @@ import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { PgreplError } from '../../errors.js';
 import type { BackupEntry } from '../../backup/backup-info.js';
-import { assertPortFree, logTail, startInstance } from '../../postgres/instance-control.js';
+import {
+  assertPortFree,
+  logLength,
+  logSince,
+  logTail,
+  startInstance,
+} from '../../postgres/instance-control.js';
 import { ensureOwnedDir } from '../../postgres/owned-paths.js';
 import { withSql } from '../../postgres/sql-client.js';
 import type { SqlTarget } from '../../postgres/sql-client.js';
@@ -15,7 +21,13 @@ import { renderRestoredConfig } from '../decide/render-node-config.js';
 import { observeCluster } from '../observe/observe-cluster.js';
 import { onlyPrimary } from '../observe/observation.js';
 import { writeNodeFiles } from '../actions/node-files.js';
-import { pgbackrestOn, readStanza, requireBackup } from '../actions/backup-actions.js';
+import { pgbackrestOn, readStanza, requireBackup, writeBackupFiles } from '../actions/backup-actions.js';
+import { controlOf } from '../actions/control-of.js';
+import { configFor } from '../actions/node-actions.js';
+import { prepareStateDir } from '../context/cluster-context.js';
+import { logFileOf } from '../observe/local-node-disk.js';
+import type { NodeSpec } from '../../cluster-spec/cluster-spec.js';
+import { applyUp, planCluster } from './run-up.js';
 
 export interface RestoreRequest {
   readonly target: RestoreTarget;
@@ -207,4 +219,96 @@ function recoveryError(logFile: string, cause: unknown): PgreplError {
   return cause instanceof PgreplError
     ? cause
     : new PgreplError('E_COMMAND_FAILED', `the restored server did not start: see ${logFile}`, { cause });
+}
+
+export interface ClusterRestoreResult {
+  readonly primary: string;
+  readonly backup: BackupEntry;
+  readonly stoppedAt: string | null;
+  readonly timeline: number;
+  /** The replicas streaming from it once `up` cloned them. */
+  readonly replicas: readonly string[];
+  /** Data directories that were still there, moved aside rather than overwritten. */
+  readonly movedAside: readonly string[];
+  readonly durationMs: number;
+}
+
+/**
+ * Rebuilds the whole cluster from the repository after a disaster: the spec's first node is
+ * restored to `target` and promoted there, then `up` clones the others from it. Refuses while any
+ * node runs; a data directory still there is moved aside, never overwritten. The state dir must
+ * have survived (or the passwords come from env or files): the restored database has the
+ * passwords it had.
+ */
+export async function runClusterRestore(
+  ctx: ClusterContext,
+  r: { readonly target: RestoreTarget; readonly onProgress?: (message: string) => void },
+): Promise<ClusterRestoreResult> {
+  requireBackup(ctx);
+  const began = ctx.clock.now();
+  const remote = ctx.spec.nodes.find((n) => !ctx.localNodes.has(n.name));
+  if (remote)
+    throw new PgreplError(
+      'E_NOT_LOCAL',
+      `${remote.name} runs on ${remote.host}: restore --cluster rebuilds clusters whose nodes are all on this machine; nothing was restored`,
+    );
+  const running = (await observeCluster(ctx)).nodes.filter((o) => o.server !== null);
+  if (running.length > 0)
+    throw new PgreplError(
+      'E_DATA_DIR_IN_USE',
+      `restore --cluster rebuilds every node, and ${running.map((o) => o.node.name).join(', ')} ${running.length === 1 ? 'runs' : 'run'}: ` +
+        'stop the cluster first (`pgrepl down`), and mind that its data directories will be moved aside; nothing was restored',
+    );
+  const decided = decideRestore(r.target, (await readStanza(ctx)).backups, ctx.clock.wallNow());
+  if (!decided.ok) throw new PgreplError(decided.code, `${decided.reason}; nothing was restored`);
+  const primary = ctx.spec.nodes[0] as NodeSpec;
+  const prepared = prepareStateDir(ctx, { roleHasPassword: false });
+  writeBackupFiles(prepared);
+  const movedAside = ctx.spec.nodes.flatMap((n) => {
+    const aside = controlOf(prepared, n).moveAside();
+    if (aside) r.onProgress?.(`${n.name}'s old data directory moved to ${aside}`);
+    return aside ? [aside] : [];
+  });
+  r.onProgress?.(`restoring backup ${decided.backup.label} as ${primary.name}, the primary`);
+  const control = controlOf(prepared, primary);
+  await control.clone({
+    conninfo: '',
+    config: configFor(prepared, primary, undefined),
+    fromRepository: { options: decided.options, sizeBytes: decided.backup.sizeBytes },
+    onProgress: (progress) => prepared.events.emit({ event: 'clone-progress', node: primary.name, progress }),
+  });
+  r.onProgress?.('replaying the archive up to the target');
+  const logFrom = logLength(logFileOf(prepared, primary));
+  await control.start();
+  const promoted = await pollOn(
+    prepared,
+    primary,
+    async (s) => {
+      const [row] = await s.query<{ recovering: boolean; timeline: number }>(
+        'select pg_is_in_recovery() as recovering, timeline_id as timeline from pg_control_checkpoint()',
+      );
+      return row && !row.recovering ? row.timeline : undefined;
+    },
+    { timeoutMs: RECOVERY_TIMEOUT_MS, intervalMs: 200 },
+  );
+  if (promoted === undefined)
+    throw new PgreplError(
+      'E_TIMEOUT',
+      `${primary.name} did not reach its target in time; it still runs, see its log`,
+    );
+  // Recovery targets stay in postgresql.auto.conf: in a later standby of this node they would stop
+  // its replay at the same target.
+  control.clearRecoveryTargets();
+  const stoppedAt = recoveryStopLine(logSince(logFileOf(prepared, primary), logFrom));
+  r.onProgress?.(`${primary.name} is the primary on timeline ${promoted}; cloning the others`);
+  const up = await applyUp(prepared, await planCluster(prepared, { create: true }));
+  return {
+    primary: primary.name,
+    backup: decided.backup,
+    stoppedAt,
+    timeline: promoted,
+    replicas: up.replicas,
+    movedAside,
+    durationMs: ctx.clock.now() - began,
+  };
 }

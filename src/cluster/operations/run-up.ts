@@ -17,7 +17,7 @@ import { onlyPrimary } from '../observe/observation.js';
 import type { ClusterObservation } from '../observe/observation.js';
 import { applyPlan } from './apply-plan.js';
 import { checkRepository, clusterSystemId, readStanza, writeBackupFiles } from '../actions/backup-actions.js';
-import { decideStanza, stanzaSteps } from '../decide/decide-stanza.js';
+import { cloneSources, decideStanza, stanzaSteps } from '../decide/decide-stanza.js';
 
 const STARTS_SERVER: ReadonlySet<StepKind> = new Set(['init-primary', 'start', 'clone']);
 
@@ -51,12 +51,13 @@ export async function planCluster(ctx: ClusterContext, o: PlanOptions): Promise<
   if (planned.refusal)
     throw new PgreplError(planned.refusal.code, `${planned.refusal.reason}; nothing was changed`);
   // Certificates first: a server started or reloaded by the plan reads them.
+  const backup = await planBackup(ctx, planned.primary, planned.steps, o);
   const plan = {
     ...planned,
+    notes: [...planned.notes, ...backup.notes],
     steps: [
       ...planCerts(ctx.spec, readCertsOf(ctx, [...ctx.localNodes]), ctx.localNodes, ctx.clock.wallNow()),
-      ...planned.steps,
-      ...(await planStanza(ctx, planned.primary, o)),
+      ...backup.steps,
     ],
   };
   for (const message of plan.notes) ctx.events.emit({ event: 'note', message: `note: ${message}` });
@@ -69,16 +70,29 @@ export async function planCluster(ctx: ClusterContext, o: PlanOptions): Promise<
 }
 
 /**
- * With `backup:`, the stanza step `up` needs, last (once the primary runs with archiving on), or
- * none; refuses a repository it must not use before anything is changed.
+ * With `backup:`, the plan's steps with the stanza step `up` needs last (once the primary runs with
+ * archiving on), and clones from the repository if the spec says so; refuses a repository it must
+ * not use before anything is changed.
  */
-async function planStanza(ctx: ClusterContext, primary: string | null, o: PlanOptions): Promise<Step[]> {
-  if (!ctx.spec.backup) return [];
-  checkRepository(ctx.spec.backup);
-  const decided = decideStanza(ctx.spec.cluster, await readStanza(ctx), clusterSystemId(ctx));
+async function planBackup(
+  ctx: ClusterContext,
+  primary: string | null,
+  steps: readonly Step[],
+  o: PlanOptions,
+): Promise<{ steps: Step[]; notes: string[] }> {
+  const backup = ctx.spec.backup;
+  if (!backup) return { steps: [...steps], notes: [] };
+  checkRepository(backup);
+  const info = await readStanza(ctx);
+  const decided = decideStanza(ctx.spec.cluster, info, clusterSystemId(ctx));
   if (decided.kind === 'refuse')
     throw new PgreplError(decided.code, `${decided.reason}; nothing was changed`);
-  return stanzaSteps(decided, primary, o);
+  const cloned = cloneSources(
+    steps,
+    backup.clone,
+    info.backups.some((b) => !b.error),
+  );
+  return { steps: [...cloned.steps, ...stanzaSteps(decided, primary, o)], notes: cloned.notes };
 }
 
 /**
