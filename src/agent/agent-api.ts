@@ -28,6 +28,8 @@ export interface AgentApiOptions {
   readonly state: () => AgentState;
   /** The agent's clock: its state's times are on its monotonic side. */
   readonly clock: Clock;
+  /** The last scheduled backup that succeeded, while this agent keeps the schedule (it leads). */
+  readonly lastBackup?: () => { readonly endedAt: number; readonly type: string } | null;
   /** What `/readiness` allows a standby without `?lag=`. */
   readonly maximumLagOnFailover: number;
   /** Every node's server, for `/status` (a client that follows the leader connects there). */
@@ -92,7 +94,7 @@ const tooLarge = refusal(413, `a request body is at most ${MAX_BODY_BYTES} bytes
  * an idle agent, whose target is 50 MiB in all.
  */
 export async function startAgentApi(o: AgentApiOptions): Promise<AgentApi> {
-  const metrics = agentMetrics(o.state, o.clock, o.tls?.cert);
+  const metrics = agentMetrics(o.state, o.clock, o.tls?.cert, o.lastBackup);
   const checks = new Set<string>(CHECK_PATHS);
   const mutating =
     <K extends keyof ApiBodies>(kind: K, run: (b: z.output<ApiBodies[K]>) => Promise<object>) =>

@@ -216,6 +216,11 @@ export class Agent {
     return this.state;
   }
 
+  /** The lease its leader key would live on now, while it is sure to live; null without one. */
+  get heldLeaseId(): string | null {
+    return this.lease?.id ?? null;
+  }
+
   /** The context and node the agent acts on now (the spec may have been re-read since it began). */
   get context(): { readonly ctx: ClusterContext; readonly node: NodeSpec } {
     return { ctx: this.d.ctx, node: this.d.node };

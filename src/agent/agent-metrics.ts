@@ -10,7 +10,12 @@ import type { AgentState } from './agent-loop.js';
  * follow what users of Patroni and CloudNativePG already chart: role, timeline, WAL positions,
  * lag, leader, failovers and their duration.
  */
-export function agentMetrics(state: () => AgentState, clock: Clock, certFile?: string): Registry {
+export function agentMetrics(
+  state: () => AgentState,
+  clock: Clock,
+  certFile?: string,
+  lastBackup?: () => { readonly endedAt: number; readonly type: string } | null,
+): Registry {
   const registry = new Registry();
   const gauge = (
     name: string,
@@ -163,6 +168,16 @@ export function agentMetrics(state: () => AgentState, clock: Clock, certFile?: s
     'on a primary with backup:, seconds since the last WAL segment was archived',
     (s, g) => setIf(g, s.self?.instance?.archiver?.lastArchivedAgeSeconds),
   );
+  if (lastBackup)
+    gauge(
+      'pgrepl_last_backup_age_seconds',
+      "on the leader with backup.schedule, seconds since its last scheduled backup that succeeded ended, labelled with that backup's type; no sample before the first, nor on the other agents",
+      (_s, g) => {
+        const last = lastBackup();
+        if (last) g.set({ type: last.type }, (clock.wallNow() - last.endedAt) / 1000);
+      },
+      ['type'],
+    );
   new Counter({
     name: 'pgrepl_etcd_errors_total',
     help: 'etcd requests of this agent that failed (lease, reads, writes, watch)',

@@ -71,6 +71,9 @@ export interface AccessRule {
   readonly user: string;
 }
 
+/** Cron patterns per backup type; a type without one is not scheduled. */
+export type BackupSchedule = Readonly<Partial<Record<'full' | 'diff' | 'incr', string>>>;
+
 /** Base backups and the WAL archive, kept by pgBackRest in one repository under the cluster's stanza. */
 export interface BackupSpec {
   /** The repository: a directory on the machine that runs the nodes (absolute). */
@@ -85,6 +88,8 @@ export interface BackupSpec {
   readonly fromReplica: boolean;
   /** Where a new replica is copied from: the primary, or the repository's newest backup (no load on the primary). */
   readonly clone: 'primary' | 'backup';
+  /** With agents: when the leader's agent takes each type of backup (cron patterns). */
+  readonly schedule: BackupSchedule;
 }
 
 /** The validated, defaulted, frozen spec handed down to every layer. */

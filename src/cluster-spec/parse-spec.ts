@@ -297,6 +297,7 @@ function resolveSpec(p: ParsedSpec, source: string, baseDir: string): ClusterSpe
           retentionDiff: p.backup.retention.diff,
           fromReplica: p.backup.fromReplica,
           clone: p.backup.clone,
+          schedule: Object.freeze({ ...p.backup.schedule }),
         })
       : undefined,
     nodes: Object.freeze(nodes),

@@ -64,6 +64,7 @@ access:
 #   repo: { path: /var/backups/pgrepl }  # default: backup/repo under stateDir
 #   retention: { full: 2, diff: 6 }      # full (and differential) backups kept; older ones expire with their WAL
 #   fromReplica: true                    # copy from a streaming replica: the primary only starts and stops the backup
+#   schedule: { full: "0 3 * * 0", incr: "0 * * * *" }  # with agents (up --ha): the leader's agent runs them
 
 nodes:
 ${nodes.join('\n')}

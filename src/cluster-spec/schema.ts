@@ -1,3 +1,4 @@
+import { Cron } from 'croner';
 import { z } from 'zod';
 import { HA_DEFAULTS } from './resolve-ha.js';
 
@@ -109,6 +110,22 @@ export const accessRuleSchema = z.strictObject({
   user: z.string().min(1).default('all'),
 });
 
+/** A cron pattern croner reads: 5 fields (minute first), or 6 with seconds first. */
+const cronPattern = z.string().refine(
+  (p) => {
+    try {
+      new Cron(p, { paused: true });
+      return true;
+    } catch {
+      return false;
+    }
+  },
+  {
+    message:
+      'a cron pattern: 5 fields (minute hour day month weekday), or 6 with seconds first, e.g. "0 3 * * *"',
+  },
+);
+
 /** Base backups and the WAL archive, through pgBackRest. */
 export const backupSchema = z.strictObject({
   repo: z
@@ -128,6 +145,16 @@ export const backupSchema = z.strictObject({
     .boolean()
     .default(false)
     .describe('copy the files from a streaming replica (the primary only starts and stops the backup)'),
+  schedule: z
+    .strictObject({
+      full: cronPattern.optional(),
+      diff: cronPattern.optional(),
+      incr: cronPattern.optional(),
+    })
+    .optional()
+    .describe(
+      "with agents, the leader's agent takes these backups when due (cron patterns, 5 fields, or 6 with seconds first); one at a time cluster-wide",
+    ),
   clone: z
     .enum(['primary', 'backup'])
     .default('primary')

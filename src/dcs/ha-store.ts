@@ -10,6 +10,7 @@ import type {
   MemberRecord,
   SwitchoverRequest,
   LeaderSyncSet,
+  BackupScheduleRecord,
   RecordedSyncSet,
 } from './ha-values.js';
 
@@ -202,6 +203,33 @@ export function haStore(etcd: EtcdClient, cluster: string) {
         return e === null ? [] : [e];
       });
     },
+
+    /**
+     * Claims the cluster's one running backup for the leader on `lease`: true when the leader key is
+     * still on that lease and no backup runs. The claim lives on the lease: a leader that dies
+     * mid-backup leaves no claim behind.
+     */
+    claimBackup: async (lease: string, claim: { node: string; type: string; at: number }) =>
+      (
+        await etcd.txn({
+          compare: [...onLease(lease), { key: keys.backupRunning, createRevision: 0 }],
+          success: [put(keys.backupRunning, claim, lease)],
+        })
+      ).succeeded,
+    /** Records how a scheduled backup ended, and lets the next one run. */
+    finishBackup: async (record: BackupScheduleRecord) => {
+      await etcd.txn({
+        compare: [],
+        success: [put(keys.backupLast, record), { delete: { key: keys.backupRunning } }],
+      });
+    },
+    /** When each type of scheduled backup last ended; nothing yet: none ran. */
+    readBackupSchedule: async (): Promise<BackupScheduleRecord> =>
+      parse<BackupScheduleRecord>((await etcd.get(keys.backupLast)) ?? undefined) ?? {
+        lastEnded: {},
+        last: null,
+        lastOk: null,
+      },
 
     /** Streams every change under the cluster's root after `afterRevision` (etcd's watch). */
     watch: (afterRevision: number, signal: AbortSignal, onEvents: (events: WatchEvent[]) => void) =>

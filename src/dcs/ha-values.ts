@@ -36,10 +36,36 @@ export function haKeys(cluster: string) {
      * (`pgrepl history` reads it, from any host.)
      */
     historyPrefix: `/pgrepl-history/${cluster}/`,
+    /**
+     * Outside `root` too: the leader agent's scheduled backups. `running`, on the leader's lease
+     * while one runs (one at a time, cluster-wide); `last`, when each type last ended, and how.
+     */
+    backupRunning: `/pgrepl-backup/${cluster}/running`,
+    backupLast: `/pgrepl-backup/${cluster}/last`,
   };
 }
 
 export type HaKeys = ReturnType<typeof haKeys>;
+
+/** A backup the leader's agent ran on schedule. */
+export interface ScheduledBackup {
+  readonly node: string;
+  readonly type: 'full' | 'diff' | 'incr';
+  /** Wall-clock ms. */
+  readonly startedAt: number;
+  readonly endedAt: number;
+  readonly ok: boolean;
+  readonly label: string | null;
+  readonly error: string | null;
+}
+
+/** When each type of scheduled backup last ended (wall-clock ms), and the last one itself. */
+export interface BackupScheduleRecord {
+  readonly lastEnded: Partial<Record<ScheduledBackup['type'], number>>;
+  readonly last: ScheduledBackup | null;
+  /** The last one that succeeded. */
+  readonly lastOk: ScheduledBackup | null;
+}
 
 /** The standbys that may hold an acknowledged commit, as the leader records them. */
 export interface SyncSet {

@@ -142,6 +142,35 @@ describe(
       assert.equal(after.view.lastLeaderLsn?.lsn, '0/6000000');
     });
 
+    it('lets one backup run at a time, claimed by the leader alone, and frees it with the lease (issue 28)', async () => {
+      const { s, old, next } = await deposed();
+      const claim = { node: 'pg2', type: 'incr', at: 1 };
+      assert.equal(
+        await s.claimBackup(old, { ...claim, node: 'pg1' }),
+        false,
+        'a deposed leader claims nothing',
+      );
+      assert.ok(await s.claimBackup(next, claim));
+      assert.equal(await s.claimBackup(next, claim), false, 'one at a time');
+      const ended = {
+        node: 'pg2',
+        type: 'incr' as const,
+        startedAt: 1,
+        endedAt: 2,
+        ok: true,
+        label: 'L',
+        error: null,
+      };
+      await s.finishBackup({ lastEnded: { incr: 2 }, last: ended, lastOk: ended });
+      assert.deepEqual((await s.readBackupSchedule()).lastOk, ended);
+      assert.ok(await s.claimBackup(next, claim), 'free again once finished');
+      // The leader dies mid-backup: its claim goes with its lease.
+      await s.revokeLease(next);
+      const third = (await s.grantLease(60)).id;
+      assert.ok(await s.takeLeader(asPrimary('pg3', third)));
+      assert.ok(await s.claimBackup(third, { ...claim, node: 'pg3' }));
+    });
+
     it('tells a watcher what a change means to an agent', async () => {
       const s = fresh();
       const from = await s.revision();
