@@ -68,3 +68,66 @@ describe(
     });
   },
 );
+
+describe(
+  'backup: added to a running cluster with agents, then backups on a schedule (issue 28)',
+  { skip: haveEtcd ? false : 'no etcd binary (apt-get install etcd-server)' },
+  () => {
+    const NODES = ['pg1', 'pg2'];
+    let c: TestCluster;
+    const agents = haClusterForSuite(NODES, 'ha:\n  profile: fast\n', (made) => (c = made));
+
+    it('archives after a restart and a second `up`; the leader agent then takes backups when due, one at a time', async () => {
+      const leader = await agents.settled();
+      c.extraSpec += 'backup:\n  schedule: { incr: "*/6 * * * * *" }\n';
+      c.writeSpec();
+      const first = await c.cli(['up']);
+      assert.equal(first.code, 0, first.stderr);
+      assert.match(first.stderr, new RegExp(`${leader} archives once it restarts with backup:`));
+      // The agents take the new spec and render it; archive_mode and the socket need a restart.
+      await agents.waitFor(
+        async () => (await c.status()).nodes.every((n) => n.pendingRestart.includes('archive_mode')),
+        30_000,
+        'the agents to render archiving',
+      );
+      const restart = await c.cli(['restart']);
+      assert.equal(restart.code, 0, restart.stderr);
+      await agents.settled();
+      const second = await c.cli(['up']);
+      assert.equal(second.code, 0, second.stderr);
+      assert.match(second.stderr, /the stanza is made from pg\d, and its WAL reaches the repository/);
+
+      await agents.waitFor(
+        async () => {
+          const l = JSON.parse((await c.cli(['backups', '--json'])).stdout) as { backups: unknown[] };
+          return l.backups.length >= 2;
+        },
+        60_000,
+        'two scheduled backups',
+      );
+      const l = JSON.parse((await c.cli(['backups', '--json'])).stdout) as {
+        backups: { type: string; startedAt: number; stoppedAt: number }[];
+      };
+      // The first is full (pgBackRest's rule: no incremental without one), the next incremental.
+      assert.equal(l.backups[0]?.type, 'full');
+      assert.equal(l.backups[1]?.type, 'incr');
+      // One at a time: none began before the one before it ended.
+      for (let i = 1; i < l.backups.length; i++)
+        assert.ok(
+          (l.backups[i]?.startedAt ?? 0) >= (l.backups[i - 1]?.stoppedAt ?? 0),
+          JSON.stringify(l.backups),
+        );
+      const now = await agents.settled();
+      const metrics = await (await fetch(agents.api(now, '/metrics'))).text();
+      const age = Number(
+        /^pgrepl_last_backup_age_seconds\{type="(?:full|incr)"\} ([\d.e+-]+)$/m.exec(metrics)?.[1],
+      );
+      assert.ok(age >= 0 && age < 60, metrics);
+      const follower = NODES.find((n) => n !== now) as string;
+      assert.doesNotMatch(
+        await (await fetch(agents.api(follower, '/metrics'))).text(),
+        /^pgrepl_last_backup_age_seconds\{/m,
+      );
+    });
+  },
+);

@@ -11,6 +11,8 @@ import { cloneSources, decideStanza } from '../../src/cluster/decide/decide-stan
 import { decideRestore, parseRestoreTime } from '../../src/cluster/decide/decide-restore.js';
 import { archiveGaps } from '../../src/backup/archive-continuity.js';
 import type { Step } from '../../src/cluster/decide/plan-step.js';
+import { dueBackup } from '../../src/cluster/decide/decide-backup-schedule.js';
+import { Cron } from 'croner';
 import { FACTS } from '../helpers/observation-fixtures.js';
 import { REPO } from '../helpers/test-cluster.js';
 
@@ -36,6 +38,7 @@ describe('backup: in the spec', () => {
       retentionDiff: undefined,
       fromReplica: false,
       clone: 'primary',
+      schedule: {},
     });
     assert.equal(parseSpec(withBackup('{}').replace(/backup: .*\n/, ''), 'x', '/').backup, undefined);
   });
@@ -63,6 +66,8 @@ describe('backup: in the spec', () => {
     );
     fails(withBackup('{ retention: { full: 0 } }'), /backup\.retention\.full/);
     fails(withBackup('{ s3: {} }'), /unrecognized key/i);
+    fails(withBackup('{ schedule: { full: "every night" } }'), /backup\.schedule\.full: a cron pattern/);
+    fails(withBackup('{ schedule: { weekly: "0 3 * * 0" } }'), /unrecognized key/i);
   });
 
   it('refuses a state dir too long for the socket pgBackRest connects through', () => {
@@ -288,5 +293,49 @@ describe("the archive's continuity", () => {
       ),
       [{ fromLsn: '1/0', toLsn: '1/1000000', segments: 1 }],
     );
+  });
+});
+
+describe('the backup schedule the leader keeps', () => {
+  const nextRun = (p: string, from: number) =>
+    new Cron(p, { paused: true }).nextRun(new Date(from))?.getTime() ?? null;
+  const T = Date.parse('2026-12-07T02:59:00Z');
+  const schedule = { full: '0 3 * * 0', incr: '0 * * * *' };
+  it('runs nothing before the first time comes, counted from when this leader began', () => {
+    assert.equal(dueBackup(schedule, {}, { now: T, since: T - 60_000, nextRun }), null);
+  });
+  it('runs a type once its time came after it last ended, the larger first, covering the smaller', () => {
+    const sunday3am = Date.parse('2026-12-06T03:00:30Z');
+    const due = dueBackup(
+      schedule,
+      { full: sunday3am - 7 * 86_400_000, incr: sunday3am - 3_600_000 },
+      {
+        now: sunday3am,
+        since: 0,
+        nextRun,
+      },
+    );
+    assert.equal(due?.type, 'full');
+    assert.deepEqual(due?.covers, ['full', 'incr']);
+    const hourly = dueBackup(
+      schedule,
+      { full: sunday3am, incr: sunday3am - 3_000_000 },
+      {
+        now: sunday3am + 3_600_000,
+        since: 0,
+        nextRun,
+      },
+    );
+    assert.deepEqual([hourly?.type, hourly?.covers], ['incr', ['incr']]);
+    assert.match(hourly?.reason ?? '', /incr backups run at "0 \* \* \* \*"/);
+    assert.equal(
+      dueBackup(
+        schedule,
+        { full: sunday3am, incr: sunday3am },
+        { now: sunday3am + 60_000, since: 0, nextRun },
+      ),
+      null,
+    );
+    assert.equal(dueBackup({}, {}, { now: sunday3am, since: 0, nextRun }), null);
   });
 });

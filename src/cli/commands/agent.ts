@@ -6,6 +6,7 @@ import { readApiToken } from '../../ha/api-token.js';
 import { failoverThroughAgents, switchoverThroughAgents } from '../../operator/agent-failover.js';
 import { pauseAgents } from '../../operator/agent-requests.js';
 import { failsafePeers } from '../../agent/failsafe-peers.js';
+import { backupScheduler } from '../../agent/backup-scheduler.js';
 import { seriesRecorder } from '../../agent/dashboard/series-recorder.js';
 import { fenceLink } from '../../agent/fence-link.js';
 import {
@@ -76,6 +77,11 @@ export async function runAgent(g: GlobalOptions, o: { node: string }): Promise<n
   };
   const token = readApiToken(paths.apiToken);
   const series = seriesRecorder(ctx.clock);
+  const backups = backupScheduler({
+    context: () => agent.context,
+    store: haStore(etcd, ctx.spec.cluster),
+    leaseId: () => agent.heldLeaseId,
+  });
   const agent: Agent = new Agent({
     ctx,
     node,
@@ -85,7 +91,10 @@ export async function runAgent(g: GlobalOptions, o: { node: string }): Promise<n
     api: agentApiUrl(ctx.spec, node, ha),
     reload,
     trace,
-    onLoop: (state) => series.observe(state),
+    onLoop: (state) => {
+      series.observe(state);
+      backups.onLoop(state);
+    },
     askFailsafe: failsafePeers({
       ha,
       token,
@@ -102,6 +111,7 @@ export async function runAgent(g: GlobalOptions, o: { node: string }): Promise<n
     ttlMs: ha.ttlSeconds * 1000,
     state: () => agent.current,
     clock: ctx.clock,
+    lastBackup: () => backups.lastOk(),
     maximumLagOnFailover: ha.maximumLagOnFailover,
     failsafe: (leader) => agent.promiseFailsafe(leader),
     nodes: () => agent.context.ctx.spec.nodes.map((n) => ({ name: n.name, host: n.host, port: n.port })),

@@ -10,7 +10,9 @@ import type { ClusterContext } from '../../cluster/context/cluster-context.js';
 import type { PlanOptions } from '../../cluster/decide/plan-up.js';
 import { describeStep } from '../../cluster/decide/plan-step.js';
 import { nodeOf } from '../../cluster/context/node-sql.js';
-import { createStanza } from '../../cluster/actions/backup-actions.js';
+import { createStanza, ensureBackupWithAgents } from '../../cluster/actions/backup-actions.js';
+import { observeCluster } from '../../cluster/observe/observe-cluster.js';
+import { onlyPrimary } from '../../cluster/observe/observation.js';
 import { PgreplError } from '../../errors.js';
 import { EMBEDDED_SOURCE } from '../../cluster-spec/load-spec.js';
 import { changing, commandContext, jsonResult, topologyOf } from '../command-context.js';
@@ -77,6 +79,11 @@ export async function runUp(g: GlobalOptions, o: UpOptions, plan: PlanOptions): 
   // Once agents run, the nodes are theirs: `up` only makes sure every agent (and etcd) runs.
   if (haOn && ctx.spec.nodes.some((n) => agentPid(ctx.spec, n.name) !== null)) {
     const agents = await startHa(ctx, g);
+    if (ctx.spec.backup) {
+      const primary = onlyPrimary((await observeCluster(ctx)).nodes)?.node ?? null;
+      const backupNote = await ensureBackupWithAgents(ctx, primary);
+      if (backupNote !== null && !o.json) say(`backup: ${backupNote}`);
+    }
     if (!o.json) process.stdout.write(`agents run this cluster; ${describeAgents(agents)}\n`);
     else
       process.stdout.write(

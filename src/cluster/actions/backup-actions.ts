@@ -11,6 +11,8 @@ import { readSystemIdentifier } from '../../postgres/read-controldata.js';
 import type { BackupSpec, NodeSpec } from '../../cluster-spec/cluster-spec.js';
 import type { CloneProgress } from '../../postgres/run-basebackup.js';
 import { hostOf } from '../context/cluster-context.js';
+import { sqlOn } from '../context/node-sql.js';
+import { decideStanza } from '../decide/decide-stanza.js';
 import { backupStateDir } from '../../cluster-spec/backup-paths.js';
 import type { ClusterContext } from '../context/cluster-context.js';
 
@@ -185,6 +187,34 @@ export async function restoreInto(
     ...(ctx.abort ? { signal: ctx.abort } : {}),
   });
   onProgress?.({ phase: 'done', doneKb: totalKb, totalKb });
+}
+
+/**
+ * With agents running the cluster (`up` leaves the nodes to them): the backup files, and the stanza
+ * if the repository has none, made from the running primary and checked. A primary that has not
+ * restarted since `backup:` was added neither archives nor listens on pgBackRest's socket yet: the
+ * answer says to restart, then run `up` again.
+ */
+export async function ensureBackupWithAgents(
+  ctx: ClusterContext,
+  primary: NodeSpec | null,
+): Promise<string | null> {
+  const backup = ctx.spec.backup;
+  if (!backup) return null;
+  checkRepository(backup);
+  const decided = decideStanza(ctx.spec.cluster, await readStanza(ctx), clusterSystemId(ctx));
+  if (decided.kind === 'refuse')
+    throw new PgreplError(decided.code, `${decided.reason}; nothing was changed`);
+  writeBackupFiles(ctx);
+  if (decided.kind === 'ok') return null;
+  if (primary === null) return 'no primary runs: the next `pgrepl up` makes the stanza';
+  const [row] = await sqlOn(ctx, primary, (s) =>
+    s.query<{ mode: string }>("select current_setting('archive_mode') as mode"),
+  );
+  if (row?.mode !== 'on')
+    return `${primary.name} archives once it restarts with backup: (\`pgrepl restart\`); then run \`pgrepl up\` again, which makes the stanza`;
+  await createStanza(ctx, primary);
+  return `the stanza is made from ${primary.name}, and its WAL reaches the repository`;
 }
 
 /**
