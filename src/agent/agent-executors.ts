@@ -405,7 +405,10 @@ export function agentExecutors(h: ExecutorHost): { readonly [K in AgentDecision[
     rejoin: async () => {
       try {
         // On a host of its own nothing else wrote the passfiles the clone and the rewind read.
-        await runRejoin(prepareStateDir(h.ctx, { roleHasPassword: false }), h.node.name, { reclone: false });
+        await runRejoin(prepareStateDir(h.ctx, { roleHasPassword: false }), h.node.name, {
+          reclone: false,
+          cloneFromRepository: h.ctx.spec.backup?.clone === 'backup',
+        });
       } finally {
         // A re-clone moves the old data directory aside for the operator (`pgrepl clean`); an agent
         // re-clones with no one there to clean, so it keeps the newest copy alone: every earlier

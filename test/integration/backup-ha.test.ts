@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
+import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { queryRestored } from '../helpers/restored.js';
 import { haClusterForSuite, haveEtcd } from '../helpers/ha-agents.js';
-import { waitReplayed } from '../helpers/test-cluster.js';
+import { waitReplayed, waitUntil } from '../helpers/test-cluster.js';
 import type { TestCluster } from '../helpers/test-cluster.js';
 
 interface Listing {
@@ -18,7 +19,11 @@ describe(
   () => {
     const NODES = ['pg1', 'pg2', 'pg3'];
     let c: TestCluster;
-    const agents = haClusterForSuite(NODES, 'ha:\n  profile: fast\nbackup: {}\n', (made) => (c = made));
+    const agents = haClusterForSuite(
+      NODES,
+      'ha:\n  profile: fast\nbackup: { clone: backup }\n',
+      (made) => (c = made),
+    );
 
     it('has no gap, continues on each new timeline, and a restore after both reaches the latest commit', async () => {
       const first = await agents.settled();
@@ -65,6 +70,33 @@ describe(
       const port = (JSON.parse(r.stdout) as { port: number }).port;
       const [row] = await queryRestored<{ n: string }>(c, port, 'SELECT count(*) AS n FROM writes');
       assert.equal(Number(row?.n), 300);
+    });
+
+    it('re-clones a replica whose data is gone from the repository (backup.clone: backup), through its agent', async () => {
+      // The host killed by the test before stays down: the two others run on.
+      const live = NODES.filter((n) => c.postmasterPid(n) !== null);
+      const leader = (await agents.status(live[0] as string))?.leader?.node as string;
+      const replica = live.find((n) => n !== leader) as string;
+      const stop = await c.cli(['stop', replica]);
+      assert.equal(stop.code, 0, stop.stderr);
+      await waitUntil(() => c.postmasterPid(replica) === null, 10_000, `${replica} to stop`);
+      rmSync(c.dataDir(replica), { recursive: true, force: true });
+      const start = await c.cli(['start', replica]);
+      assert.equal(start.code, 0, start.stderr);
+      await agents.waitFor(
+        async () => (await c.status()).nodes.find((n) => n.name === replica)?.state === 'streaming',
+        60_000,
+        `${replica} streaming again`,
+      );
+      await waitReplayed(c, leader, [replica]);
+      assert.equal(
+        Number((await c.sql<{ n: string }>(replica, 'SELECT count(*) AS n FROM writes'))[0]?.n),
+        300,
+      );
+      assert.match(
+        readFileSync(join(agents.dir(replica), 'agent.log'), 'utf8'),
+        new RegExp(`re-cloning ${replica} from the backup repository`),
+      );
     });
   },
 );

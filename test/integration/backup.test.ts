@@ -113,6 +113,12 @@ describe('backups and point-in-time recovery with pgBackRest (issue 28)', () => 
       ['full', 'incr'],
     );
     assert.deepEqual(listed.gaps, []);
+    const st = JSON.parse((await c.cli(['status', '--json'])).stdout) as {
+      backup: { last: { label: string; type: string; ageSeconds: number } };
+    };
+    assert.equal(st.backup.last.type, 'incr');
+    assert.ok(st.backup.last.ageSeconds >= 0 && st.backup.last.ageSeconds < 300);
+    assert.match((await c.cli(['status'])).stdout, /backups: the last, .* \(incr\), ended/);
   });
 
   it('refuses a target before the first backup, a time without its zone, and a node’s directory; restores nothing', async () => {

@@ -5,6 +5,8 @@ import { formatStatus } from '../format-status.js';
 import { formatHaStatus } from '../../operator/ha-status.js';
 import { readClusterStatus } from '../../operator/cluster-status.js';
 import { outputClosed } from '../process-signals.js';
+import { readStanza } from '../../cluster/actions/backup-actions.js';
+import type { ClusterContext } from '../../cluster/context/cluster-context.js';
 
 export interface StatusOptions {
   json?: boolean;
@@ -21,14 +23,18 @@ export async function runStatus(g: GlobalOptions, o: StatusOptions): Promise<num
     throw new PgreplError('E_USAGE', `--interval takes a number of seconds above 0, not "${o.interval}"`);
   const ctx = await commandContext(g);
   const once = async () => {
-    const { status, ha, json } = await readClusterStatus(ctx);
+    const [{ status, ha, json }, backup] = await Promise.all([readClusterStatus(ctx), lastBackup(ctx)]);
     const text = o.json
       ? JSON.stringify(
-          { ...json, postgres: { version: ctx.env.bins.version, binDir: ctx.env.bins.binDir } },
+          {
+            ...json,
+            postgres: { version: ctx.env.bins.version, binDir: ctx.env.bins.binDir },
+            ...(backup ? { backup } : {}),
+          },
           null,
           2,
         )
-      : `${formatStatus(status, ctx.env.bins)}${ha ? `\n${formatHaStatus(ha)}` : ''}`;
+      : `${formatStatus(status, ctx.env.bins)}${ha ? `\n${formatHaStatus(ha)}` : ''}${backup ? `\n${describeBackup(backup)}` : ''}`;
     return { status, text };
   };
   if (!o.watch) {
@@ -45,4 +51,47 @@ export async function runStatus(g: GlobalOptions, o: StatusOptions): Promise<num
     await new Promise((r) => setTimeout(r, intervalMs));
   }
   return 0;
+}
+
+/** With `backup:`, the repository's newest backup (`status --json`'s `backup`). */
+interface BackupLine {
+  readonly repository: string;
+  /** null: the repository cannot be read now (why). */
+  readonly error: string | null;
+  readonly last: {
+    readonly label: string;
+    readonly type: string;
+    readonly endedAt: string;
+    readonly ageSeconds: number;
+  } | null;
+}
+
+/** The newest backup in the repository; a repository that cannot be read is said, not thrown. */
+async function lastBackup(ctx: ClusterContext): Promise<BackupLine | null> {
+  const repo = ctx.spec.backup?.repoPath;
+  if (repo === undefined) return null;
+  try {
+    const newest = (await readStanza(ctx)).backups.at(-1);
+    return {
+      repository: repo,
+      error: null,
+      last: newest
+        ? {
+            label: newest.label,
+            type: newest.type,
+            endedAt: new Date(newest.stoppedAt * 1000).toISOString(),
+            ageSeconds: Math.round(ctx.clock.wallNow() / 1000 - newest.stoppedAt),
+          }
+        : null,
+    };
+  } catch (err) {
+    return { repository: repo, error: (err as Error).message, last: null };
+  }
+}
+
+function describeBackup(b: BackupLine): string {
+  if (b.error !== null) return `backups: the repository ${b.repository} cannot be read: ${b.error}`;
+  if (b.last === null) return `backups: none yet in ${b.repository}; \`pgrepl backup\` takes one`;
+  const minutes = Math.round(b.last.ageSeconds / 60);
+  return `backups: the last, ${b.last.label} (${b.last.type}), ended ${minutes < 1 ? 'less than a minute' : `${minutes} min`} ago; \`pgrepl backups\` lists them`;
 }

@@ -14,6 +14,7 @@ import { decideRejoin } from '../decide/decide-rejoin.js';
 import type { RejoinFacts } from '../decide/decide-rejoin.js';
 import { controlOf } from '../actions/control-of.js';
 import { waitStreaming } from '../actions/node-actions.js';
+import { readStanza } from '../actions/backup-actions.js';
 import { nodeOf, sqlOn } from '../context/node-sql.js';
 import { observeCluster } from '../observe/observe-cluster.js';
 import { localDir, onlyPrimary } from '../observe/observation.js';
@@ -49,7 +50,14 @@ export interface RejoinResult {
 export async function runRejoin(
   ctx: ClusterContext,
   name: string,
-  o: { reclone: boolean; keep?: string | undefined; fromBackup?: boolean },
+  o: {
+    reclone: boolean;
+    keep?: string | undefined;
+    /** `--from-backup`: re-clone, from the repository. */
+    fromBackup?: boolean;
+    /** A re-clone, when one is needed, restores the repository's newest backup (`backup.clone: backup`). */
+    cloneFromRepository?: boolean;
+  },
   resumed?: Journal,
 ): Promise<RejoinResult> {
   const began = ctx.clock.now();
@@ -125,10 +133,14 @@ export async function runRejoin(
   let rewindCopiedMb: number | null = null;
   let movedAside: string | null = null;
   const reclone = async (reason: string) => {
+    // From the repository when asked, and when it holds a backup: an empty one is no reason to fail.
+    const fromRepository =
+      o.fromBackup === true ||
+      (o.cloneFromRepository === true && (await readStanza(ctx)).backups.some((b) => !b.error));
     ctx.events.emit({
       event: 'action',
       node: name,
-      message: `re-cloning ${name}${o.fromBackup ? ' from the backup repository' : ''}: ${reason}`,
+      message: `re-cloning ${name}${fromRepository ? ' from the backup repository' : ''}: ${reason}`,
     });
     await control.stop('fast');
     // A resumed re-clone may find the directory already moved aside (and a clone under way).
@@ -140,7 +152,7 @@ export async function runRejoin(
         node: name,
         upstream: primary.name,
         reason,
-        ...(o.fromBackup ? { source: 'repository' as const } : {}),
+        ...(fromRepository ? { source: 'repository' as const } : {}),
       },
       {},
     );
