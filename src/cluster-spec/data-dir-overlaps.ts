@@ -24,7 +24,7 @@ export function machineOf(host: string): string {
 }
 
 /** `inner` is `outer` or lies inside it. */
-function within(inner: string, outer: string): boolean {
+export function within(inner: string, outer: string): boolean {
   const r = relative(outer, inner);
   return r === '' || (!r.startsWith('..') && !isAbsolute(r));
 }

@@ -6,7 +6,7 @@ import type { ClusterSpec, NodeSpec, SecretRef, TlsMode } from './cluster-spec.j
 import { isLoopbackHost } from './loopback-host.js';
 import { timingsProblem } from './ha-profiles.js';
 import { haTimings, resolveHa } from './resolve-ha.js';
-import { dataDirOverlaps } from './data-dir-overlaps.js';
+import { dataDirOverlaps, within } from './data-dir-overlaps.js';
 import { ARCHIVE_SETTINGS, RESERVED_SETTINGS } from './reserved-settings.js';
 import { backupSocketDir } from './backup-paths.js';
 import { specSchema } from './schema.js';
@@ -141,7 +141,7 @@ function backupProblems(spec: ParsedSpec, baseDir: string): Problem[] {
   const repo = resolve(baseDir, spec.backup.repo?.path ?? join(spec.stateDir, 'backup', 'repo'));
   const holder = spec.nodes.find((n) => {
     const dir = resolve(baseDir, n.dataDir ?? join(spec.stateDir, 'data', n.name));
-    return repo === dir || repo.startsWith(`${dir}/`) || dir.startsWith(`${repo}/`);
+    return within(repo, dir) || within(dir, repo);
   });
   if (holder)
     problems.push({

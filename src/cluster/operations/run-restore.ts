@@ -11,7 +11,7 @@ import {
 } from '../../postgres/instance-control.js';
 import { ensureOwnedDir } from '../../postgres/owned-paths.js';
 import { withSql } from '../../postgres/sql-client.js';
-import type { SqlTarget } from '../../postgres/sql-client.js';
+import type { SqlSession, SqlTarget } from '../../postgres/sql-client.js';
 import type { ClusterContext } from '../context/cluster-context.js';
 import { requireSuperuserPassword } from '../context/cluster-context.js';
 import { pollOn, sqlOn } from '../context/node-sql.js';
@@ -21,7 +21,8 @@ import { renderRestoredConfig } from '../decide/render-node-config.js';
 import { observeCluster } from '../observe/observe-cluster.js';
 import { onlyPrimary } from '../observe/observation.js';
 import { writeNodeFiles } from '../actions/node-files.js';
-import { pgbackrestOn, readStanza, requireBackup, writeBackupFiles } from '../actions/backup-actions.js';
+import { readStanza, requireBackup, restoreInto, writeBackupFiles } from '../actions/backup-actions.js';
+import { within } from '../../cluster-spec/data-dir-overlaps.js';
 import { controlOf } from '../actions/control-of.js';
 import { configFor } from '../actions/node-actions.js';
 import { prepareStateDir } from '../context/cluster-context.js';
@@ -72,18 +73,15 @@ export async function runRestore(ctx: ClusterContext, r: RestoreRequest): Promis
   ensureOwnedDir(into, 0o700, ctx.env.runAs);
   r.onProgress?.(`restoring backup ${decided.backup.label} into ${into}`);
   try {
-    await pgbackrestOn(ctx, source, {
-      command: 'restore',
-      options: [
-        `--pg1-path=${into}`,
-        ...decided.options,
-        '--archive-mode=off',
-        '--log-level-console=off',
-        '--log-level-stderr=detail',
-      ],
-      onPercent: (percent) => r.onProgress?.(`copied ${percent}%`),
-      ...(ctx.abort ? { signal: ctx.abort } : {}),
-    });
+    await restoreInto(
+      ctx,
+      source,
+      into,
+      { options: [...decided.options, '--archive-mode=off'], sizeBytes: decided.backup.sizeBytes },
+      (p) => {
+        if (p.phase === 'copying') r.onProgress?.(`copied ${Math.round((100 * p.doneKb) / p.totalKb)}%`);
+      },
+    );
   } catch (err) {
     // What pgBackRest left is no server: the directory goes, so that the same command can run again.
     rmSync(into, { recursive: true, force: true });
@@ -128,9 +126,7 @@ function assertFreeTarget(ctx: ClusterContext, into: string): void {
     { dir: ctx.spec.stateDir, what: 'the state directory' },
     { dir: requireBackup(ctx).repoPath, what: 'the backup repository' },
   ];
-  const clash = taken.find(
-    (t) => into === t.dir || into.startsWith(`${t.dir}/`) || t.dir.startsWith(`${into}/`),
-  );
+  const clash = taken.find((t) => within(into, t.dir) || within(t.dir, into));
   if (clash)
     throw new PgreplError(
       'E_DATA_DIR_FOREIGN',
@@ -181,17 +177,20 @@ async function archiveUpToNow(ctx: ClusterContext, say: ((m: string) => void) | 
     );
 }
 
+/** A restored server's timeline once its recovery reached the target and it was promoted; undefined before. */
+async function promotedTimeline(s: SqlSession): Promise<number | undefined> {
+  const [row] = await s.query<{ recovering: boolean; timeline: number }>(
+    'select pg_is_in_recovery() as recovering, timeline_id as timeline from pg_control_checkpoint()',
+  );
+  return row && !row.recovering ? row.timeline : undefined;
+}
+
 /** Waits until the restored server has reached its target and was promoted; returns its timeline. */
 async function waitPromoted(ctx: ClusterContext, target: SqlTarget, logFile: string): Promise<number> {
   const deadline = ctx.clock.now() + RECOVERY_TIMEOUT_MS;
   while (ctx.clock.now() < deadline) {
-    const answer = await withSql(target, async (s) => {
-      const [row] = await s.query<{ recovering: boolean; timeline: number }>(
-        'select pg_is_in_recovery() as recovering, timeline_id as timeline from pg_control_checkpoint()',
-      );
-      return row;
-    }).catch(() => undefined);
-    if (answer && !answer.recovering) return answer.timeline;
+    const timeline = await withSql(target, promotedTimeline).catch(() => undefined);
+    if (timeline !== undefined) return timeline;
     await ctx.clock.sleep(200, ctx.abort);
   }
   throw new PgreplError(
@@ -280,17 +279,10 @@ export async function runClusterRestore(
   r.onProgress?.('replaying the archive up to the target');
   const logFrom = logLength(logFileOf(prepared, primary));
   await control.start();
-  const promoted = await pollOn(
-    prepared,
-    primary,
-    async (s) => {
-      const [row] = await s.query<{ recovering: boolean; timeline: number }>(
-        'select pg_is_in_recovery() as recovering, timeline_id as timeline from pg_control_checkpoint()',
-      );
-      return row && !row.recovering ? row.timeline : undefined;
-    },
-    { timeoutMs: RECOVERY_TIMEOUT_MS, intervalMs: 200 },
-  );
+  const promoted = await pollOn(prepared, primary, promotedTimeline, {
+    timeoutMs: RECOVERY_TIMEOUT_MS,
+    intervalMs: 200,
+  });
   if (promoted === undefined)
     throw new PgreplError(
       'E_TIMEOUT',
