@@ -1,6 +1,7 @@
 import { PgreplError } from '../errors.js';
 import type { ErrorCode } from '../errors.js';
 import type { CommandRunner, RunAs } from '../postgres/command-runner.js';
+import type { PgbackrestConfFiles } from './pgbackrest-commands.js';
 
 /** How pgBackRest is run: as the PostgreSQL OS user, with the superuser's passfile for its connections. */
 export interface PgbackrestEnv {
@@ -8,11 +9,16 @@ export interface PgbackrestEnv {
   readonly runAs: RunAs | undefined;
   /** A libpq passfile with the superuser's password, named to pgBackRest in PGPASSFILE (never in argv). */
   readonly passfile: string | undefined;
+  /** An S3 repository's keys as PGBACKREST_REPO1_S3_KEY(_SECRET): in the environment, never in argv. */
+  readonly credentials: Readonly<Record<string, string>>;
 }
 
 export interface PgbackrestRun {
-  /** The node's pgbackrest.conf, or null for none (every option on the command line). */
-  readonly confFile: string | null;
+  /**
+   * The node's pgbackrest.conf (and the include directory of an S3 repository's keys, which a
+   * restore names in the restore_command it writes), or null for none (every option on the command line).
+   */
+  readonly conf: PgbackrestConfFiles | null;
   readonly stanza: string;
   readonly command: string;
   /** Further options, `--name=value`; paths and numbers only, never a secret. */
@@ -54,7 +60,12 @@ const KNOWN_ERRORS: Readonly<Record<number, { code: ErrorCode; hint: string }>> 
  */
 export async function runPgbackrest(env: PgbackrestEnv, r: PgbackrestRun): Promise<string> {
   const args = [
-    r.confFile === null ? '--no-config' : `--config=${r.confFile}`,
+    ...(r.conf === null
+      ? ['--no-config']
+      : [
+          `--config=${r.conf.confFile}`,
+          ...(r.conf.includeDir === null ? [] : [`--config-include-path=${r.conf.includeDir}`]),
+        ]),
     `--stanza=${r.stanza}`,
     ...(r.options ?? []),
     r.command,
@@ -63,7 +74,7 @@ export async function runPgbackrest(env: PgbackrestEnv, r: PgbackrestRun): Promi
   const result = await env.runner
     .run('pgbackrest', args, {
       runAs: env.runAs,
-      env: env.passfile === undefined ? {} : { PGPASSFILE: env.passfile },
+      env: { ...env.credentials, ...(env.passfile === undefined ? {} : { PGPASSFILE: env.passfile }) },
       ...(r.signal ? { signal: r.signal } : {}),
       ...(r.timeoutMs === undefined ? {} : { timeoutMs: r.timeoutMs }),
       ...(r.onPercent ? { onStderrLine: tenths(r.onPercent) } : {}),

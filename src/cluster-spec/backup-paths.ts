@@ -1,5 +1,6 @@
 import { dirname, join } from 'node:path';
-import type { NodeSpec } from './cluster-spec.js';
+import type { BackupRepo, NodeSpec } from './cluster-spec.js';
+import type { PgbackrestConfFiles } from '../backup/pgbackrest-commands.js';
 
 /** Where a node's pgBackRest files are on its host. Absolute paths. */
 export interface PgbackrestPaths {
@@ -11,6 +12,8 @@ export interface PgbackrestPaths {
   readonly logDir: string;
   /** pgBackRest's locks and asynchronous-archive spool. */
   readonly lockDir: string;
+  /** The include directory (0700) whose file holds an S3 repository's keys; unused for a directory repository. */
+  readonly secretDir: string;
 }
 
 /** Where pgBackRest's files live on the machine that runs `up`: under the state dir. */
@@ -28,6 +31,7 @@ export const localPgbackrestPaths = (stateDir: string, node: string): Pgbackrest
   socketDir: backupSocketDir(stateDir),
   logDir: join(backupStateDir(stateDir), 'log'),
   lockDir: join(backupStateDir(stateDir), 'lock'),
+  secretDir: join(backupStateDir(stateDir), 'secret'),
 });
 
 /** On a host of its own, a node keeps its pgBackRest files beside its data directory, like its passfile. */
@@ -38,5 +42,12 @@ export const pgbackrestPathsBeside = (node: NodeSpec): PgbackrestPaths => {
     socketDir: join(dir, 'sockets'),
     logDir: join(dir, 'log'),
     lockDir: join(dir, 'lock'),
+    secretDir: join(dir, 'secret'),
   };
 };
+
+/** The files a node's pgBackRest reads: its conf, and with an S3 repository the keys' include directory. */
+export const confFilesOf = (paths: PgbackrestPaths, repo: BackupRepo): PgbackrestConfFiles => ({
+  confFile: paths.confFile,
+  includeDir: repo.kind === 's3' ? paths.secretDir : null,
+});

@@ -74,12 +74,35 @@ export interface AccessRule {
 /** Cron patterns per backup type; a type without one is not scheduled. */
 export type BackupSchedule = Readonly<Partial<Record<'full' | 'diff' | 'incr', string>>>;
 
+/** A repository in a directory on the machine that runs the nodes. */
+export interface PosixRepo {
+  readonly kind: 'posix';
+  /** Absolute. */
+  readonly path: string;
+  /** The spec names the repository (else it is the state dir's, which pgrepl makes). */
+  readonly given: boolean;
+}
+
+/** A repository in an S3 bucket, reached over TLS; the keys are read from their sources, never stored in the spec. */
+export interface S3Repo {
+  readonly kind: 's3';
+  readonly bucket: string;
+  readonly endpoint: string;
+  readonly region: string;
+  readonly port: number | undefined;
+  /** Where in the bucket (absolute). */
+  readonly path: string;
+  readonly uriStyle: 'host' | 'path';
+  readonly caFile: string | undefined;
+  readonly key: SecretRef;
+  readonly secret: SecretRef;
+}
+
+export type BackupRepo = PosixRepo | S3Repo;
+
 /** Base backups and the WAL archive, kept by pgBackRest in one repository under the cluster's stanza. */
 export interface BackupSpec {
-  /** The repository: a directory on the machine that runs the nodes (absolute). */
-  readonly repoPath: string;
-  /** The spec names the repository (else it is the state dir's, which pgrepl makes). */
-  readonly repoGiven: boolean;
+  readonly repo: BackupRepo;
   /** Full backups kept (repo1-retention-full); older ones, and the WAL only they need, expire. */
   readonly retentionFull: number;
   /** Differential backups kept (repo1-retention-diff); undefined: pgBackRest's default. */

@@ -2,7 +2,7 @@ import { isAbsolute, join, resolve } from 'node:path';
 import { LineCounter, parseDocument, isNode, visit } from 'yaml';
 import type { Document } from 'yaml';
 import { PgreplError } from '../errors.js';
-import type { ClusterSpec, NodeSpec, SecretRef, TlsMode } from './cluster-spec.js';
+import type { BackupRepo, ClusterSpec, NodeSpec, SecretRef, TlsMode } from './cluster-spec.js';
 import { isLoopbackHost } from './loopback-host.js';
 import { timingsProblem } from './ha-profiles.js';
 import { haTimings, resolveHa } from './resolve-ha.js';
@@ -138,8 +138,15 @@ function backupProblems(spec: ParsedSpec, baseDir: string): Problem[] {
         message: `${name} cannot be set here while backup: is set: pgrepl points it at pgBackRest`,
       });
   const stateDir = resolve(baseDir, spec.stateDir);
-  const repo = resolve(baseDir, spec.backup.repo?.path ?? join(spec.stateDir, 'backup', 'repo'));
+  const given = spec.backup.repo;
+  const repo =
+    given === undefined
+      ? resolve(baseDir, spec.stateDir, 'backup', 'repo')
+      : given.path !== undefined
+        ? resolve(baseDir, given.path)
+        : null;
   const holder = spec.nodes.find((n) => {
+    if (repo === null) return false;
     const dir = resolve(baseDir, n.dataDir ?? join(spec.stateDir, 'data', n.name));
     return within(repo, dir) || within(dir, repo);
   });
@@ -291,8 +298,7 @@ function resolveSpec(p: ParsedSpec, source: string, baseDir: string): ClusterSpe
     ha: p.ha ? resolveHa(p.ha, { path: abs, secret: given }) : undefined,
     backup: p.backup
       ? Object.freeze({
-          repoPath: abs(p.backup.repo?.path ?? join(p.stateDir, 'backup', 'repo')),
-          repoGiven: p.backup.repo !== undefined,
+          repo: backupRepo(p.backup.repo, { path: abs, secret: given, stateDir }),
           retentionFull: p.backup.retention.full,
           retentionDiff: p.backup.retention.diff,
           fromReplica: p.backup.fromReplica,
@@ -301,6 +307,28 @@ function resolveSpec(p: ParsedSpec, source: string, baseDir: string): ClusterSpe
         })
       : undefined,
     nodes: Object.freeze(nodes),
+  });
+}
+
+/** The spec's repository; omitted: a directory under the state dir, which pgrepl makes. */
+function backupRepo(
+  repo: NonNullable<ParsedSpec['backup']>['repo'],
+  o: { path: (p: string) => string; secret: (s: PasswordSource) => SecretRef; stateDir: string },
+): BackupRepo {
+  if (repo === undefined) return { kind: 'posix', path: join(o.stateDir, 'backup', 'repo'), given: false };
+  const s3 = repo.s3;
+  if (s3 === undefined) return { kind: 'posix', path: o.path(repo.path ?? ''), given: true };
+  return Object.freeze({
+    kind: 's3',
+    bucket: s3.bucket,
+    endpoint: s3.endpoint,
+    region: s3.region,
+    port: s3.port,
+    path: s3.path,
+    uriStyle: s3.uriStyle,
+    caFile: s3.caFile === undefined ? undefined : o.path(s3.caFile),
+    key: o.secret(s3.key),
+    secret: o.secret(s3.secret),
   });
 }
 

@@ -61,7 +61,9 @@ access:
 # Base backups and a WAL archive with pgBackRest (apt-get install pgbackrest): every node archives
 # while it is the primary; \`pgrepl backup\`, \`pgrepl backups\`, \`pgrepl restore --to TIME --into DIR\`.
 # backup:
-#   repo: { path: /var/backups/pgrepl }  # default: backup/repo under stateDir
+#   repo: { path: /var/backups/pgrepl }  # default: backup/repo under stateDir; or a bucket:
+#   # repo: { s3: { bucket: B, endpoint: s3.eu-west-1.amazonaws.com, region: eu-west-1,
+#   #               key: { env: AWS_ACCESS_KEY_ID }, secret: { file: /etc/pgrepl/s3.secret } } }
 #   retention: { full: 2, diff: 6 }      # full (and differential) backups kept; older ones expire with their WAL
 #   fromReplica: true                    # copy from a streaming replica: the primary only starts and stops the backup
 #   schedule: { full: "0 3 * * 0", incr: "0 * * * *" }  # with agents (up --ha): the leader's agent runs them

@@ -10,12 +10,14 @@ const nodeName = z
     'lower-case letters, digits and _, starting with a letter (it names a slot)',
   );
 
-const password = z
-  .union([
-    z.strictObject({ env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name') }),
-    z.strictObject({ file: z.string().min(1) }),
-  ])
-  .describe('where the password comes from: { env: NAME } or { file: PATH }; omitted: generated once');
+const secretSource = z.union([
+  z.strictObject({ env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name') }),
+  z.strictObject({ file: z.string().min(1) }),
+]);
+
+const password = secretSource.describe(
+  'where the password comes from: { env: NAME } or { file: PATH }; omitted: generated once',
+);
 
 const roleName = z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, 'a plain lower-case role name');
 
@@ -126,12 +128,46 @@ const cronPattern = z.string().refine(
   },
 );
 
+/** A repository in an S3 bucket (AWS, MinIO, Ceph...): what pgBackRest's repo1-s3-* options say. */
+const s3RepoSchema = z.strictObject({
+  bucket: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'an S3 bucket name'),
+  endpoint: z
+    .string()
+    .regex(/^[A-Za-z0-9.-]+$/, 'a host name, without scheme or port (the port goes in port:)')
+    .describe("the S3 service's host, e.g. s3.eu-west-1.amazonaws.com or minio.internal"),
+  region: z.string().min(1),
+  port: z.number().int().min(1).max(65535).optional().describe('omitted: 443'),
+  path: z
+    .string()
+    .regex(/^\/[^\s]*$/, 'an absolute path inside the bucket, e.g. /pgrepl')
+    .default('/pgrepl')
+    .describe('where in the bucket the repository is; several clusters may share it (one stanza each)'),
+  uriStyle: z
+    .enum(['host', 'path'])
+    .default('host')
+    .describe('host: bucket.endpoint (AWS); path: endpoint/bucket (MinIO and most others)'),
+  caFile: z
+    .string()
+    .min(1)
+    .optional()
+    .describe(
+      "the CA that signed the endpoint's certificate, when not a public one (pgBackRest speaks TLS only)",
+    ),
+  key: secretSource.describe('the access key id: { env: NAME } or { file: PATH }'),
+  secret: secretSource.describe('the secret access key: { env: NAME } or { file: PATH } (mode 0600)'),
+});
+
 /** Base backups and the WAL archive, through pgBackRest. */
 export const backupSchema = z.strictObject({
   repo: z
-    .strictObject({ path: z.string().min(1) })
+    .strictObject({ path: z.string().min(1).optional(), s3: s3RepoSchema.optional() })
+    .refine((r) => (r.path === undefined) !== (r.s3 === undefined), {
+      message: 'give path: (a directory) or s3: (a bucket), one of them',
+    })
     .optional()
-    .describe("pgBackRest's repository: a directory (posix); omitted: backup/repo under the state dir"),
+    .describe(
+      "pgBackRest's repository: { path } a directory, or { s3 } a bucket; omitted: backup/repo under the state dir",
+    ),
   retention: z
     .strictObject({
       full: z.number().int().min(1).max(9999999).default(2),

@@ -4,7 +4,11 @@ import { describe, it } from 'node:test';
 import { PgreplError } from '../../src/errors.js';
 import { parseSpec } from '../../src/cluster-spec/parse-spec.js';
 import { renderNodeConfig } from '../../src/cluster/decide/render-node-config.js';
-import { renderPgbackrestConf } from '../../src/backup/render-pgbackrest-conf.js';
+import {
+  renderPgbackrestConf,
+  renderS3Credentials,
+  repoLabel,
+} from '../../src/backup/render-pgbackrest-conf.js';
 import { parseStanzaInfo } from '../../src/backup/backup-info.js';
 import { pgbackrestError } from '../../src/backup/run-pgbackrest.js';
 import { cloneSources, decideStanza } from '../../src/cluster/decide/decide-stanza.js';
@@ -32,8 +36,7 @@ describe('backup: in the spec', () => {
   it('defaults to a repository under the state dir, two full backups kept, copies from the primary', () => {
     const spec = parseSpec(withBackup('{}'), 'x', '/work');
     assert.deepEqual(spec.backup, {
-      repoPath: '/s/backup/repo',
-      repoGiven: false,
+      repo: { kind: 'posix', path: '/s/backup/repo', given: false },
       retentionFull: 2,
       retentionDiff: undefined,
       fromReplica: false,
@@ -49,8 +52,7 @@ describe('backup: in the spec', () => {
       'x',
       '/work',
     );
-    assert.equal(spec.backup?.repoPath, '/work/bk');
-    assert.equal(spec.backup?.repoGiven, true);
+    assert.deepEqual(spec.backup?.repo, { kind: 'posix', path: '/work/bk', given: true });
     assert.equal(spec.backup?.retentionDiff, 7);
     assert.equal(spec.backup?.fromReplica, true);
   });
@@ -66,6 +68,8 @@ describe('backup: in the spec', () => {
     );
     fails(withBackup('{ retention: { full: 0 } }'), /backup\.retention\.full/);
     fails(withBackup('{ s3: {} }'), /unrecognized key/i);
+    fails(withBackup('{ repo: { s3: { bucket: b1, region: r } } }'), /backup\.repo\.s3\.endpoint/);
+    fails(withBackup('{ repo: {} }'), /backup\.repo: give path: \(a directory\) or s3: \(a bucket\)/);
     fails(withBackup('{ schedule: { full: "every night" } }'), /backup\.schedule\.full: a cron pattern/);
     fails(withBackup('{ schedule: { weekly: "0 3 * * 0" } }'), /unrecognized key/i);
   });
@@ -76,6 +80,73 @@ describe('backup: in the spec', () => {
       withBackup('{}').replace('stateDir: /s', `stateDir: ${long}`),
       /stateDir: .* longer than the 107 bytes/,
     );
+  });
+});
+
+const S3 =
+  '{ repo: { s3: { bucket: pgrepl-bk, endpoint: minio.internal, region: eu-1, port: 9000, uriStyle: path, caFile: ca.crt, key: { env: S3_KEY }, secret: { file: s3.secret } } } }';
+
+describe('backup: an S3 repository', () => {
+  const spec = parseSpec(withBackup(S3), 'x', '/work');
+
+  it('keeps where the keys come from, never the keys, and defaults the path in the bucket', () => {
+    assert.deepEqual(spec.backup?.repo, {
+      kind: 's3',
+      bucket: 'pgrepl-bk',
+      endpoint: 'minio.internal',
+      region: 'eu-1',
+      port: 9000,
+      path: '/pgrepl',
+      uriStyle: 'path',
+      caFile: '/work/ca.crt',
+      key: { kind: 'env', name: 'S3_KEY' },
+      secret: { kind: 'file', path: '/work/s3.secret' },
+    });
+  });
+
+  it('refuses an endpoint with a scheme or a port, a relative path, and a repository without keys', () => {
+    fails(
+      withBackup(S3.replace('minio.internal', 'https://minio.internal')),
+      /backup\.repo\.s3\.endpoint: a host name/,
+    );
+    fails(withBackup(S3.replace('port: 9000,', 'path: bk,')), /backup\.repo\.s3\.path: an absolute path/);
+    fails(withBackup(S3.replace(', secret: { file: s3.secret }', '')), /backup\.repo\.s3\.secret/);
+  });
+
+  it('renders the bucket in pgbackrest.conf, and the keys only in the include file the archive commands name', () => {
+    const conf = renderPgbackrestConf({
+      stanza: 't',
+      node: 'pg1',
+      repo: spec.backup!.repo,
+      retentionFull: 2,
+      retentionDiff: undefined,
+      logDir: '/s/log',
+      lockDir: '/s/lock',
+      instance: { dataDir: '/d/pg1', port: 5001, socketDir: '/s/sockets', user: 'postgres' },
+    });
+    for (const line of [
+      'repo1-type=s3',
+      'repo1-path=/pgrepl',
+      'repo1-s3-bucket=pgrepl-bk',
+      'repo1-s3-endpoint=minio.internal',
+      'repo1-s3-region=eu-1',
+      'repo1-s3-uri-style=path',
+      'repo1-storage-port=9000',
+      'repo1-storage-ca-file=/work/ca.crt',
+    ])
+      assert.ok(conf.split('\n').includes(line), line);
+    assert.doesNotMatch(conf, /s3-key/);
+    assert.match(renderS3Credentials('AKID', 's3cr3t'), /^repo1-s3-key=AKID\nrepo1-s3-key-secret=s3cr3t$/m);
+    const c = renderNodeConfig(spec, FACTS, spec.nodes[0]!, undefined);
+    assert.equal(
+      c.settings['archive_command'],
+      "pgbackrest --config='/s/backup/conf/pg1.conf' --config-include-path='/s/backup/secret' --stanza=t archive-push %p",
+    );
+    assert.match(
+      c.settings['restore_command'] ?? '',
+      /--config-include-path='\/s\/backup\/secret' --stanza=t archive-get/,
+    );
+    assert.equal(repoLabel(spec.backup!.repo), 's3://pgrepl-bk/pgrepl (minio.internal)');
   });
 });
 
@@ -117,7 +188,7 @@ describe('backup: in the rendered configuration', () => {
     const conf = renderPgbackrestConf({
       stanza: 't',
       node: 'pg2',
-      repoPath: '/r',
+      repo: { kind: 'posix', path: '/r', given: true },
       retentionFull: 3,
       retentionDiff: 6,
       logDir: '/s/log',

@@ -35,6 +35,7 @@ describe('per-node host facts (issue 10.10)', () => {
           socketDir: '/s/sockets',
           logDir: '/s/backup/log',
           lockDir: '/s/backup/lock',
+          secretDir: '/s/backup/secret',
         },
       },
       pg2: {
@@ -47,6 +48,7 @@ describe('per-node host facts (issue 10.10)', () => {
           socketDir: '/s/sockets',
           logDir: '/s/backup/log',
           lockDir: '/s/backup/lock',
+          secretDir: '/s/backup/secret',
         },
       },
       pg3: {
@@ -63,6 +65,7 @@ describe('per-node host facts (issue 10.10)', () => {
           socketDir: '/srv/pg/pg3-pgbackrest/sockets',
           logDir: '/srv/pg/pg3-pgbackrest/log',
           lockDir: '/srv/pg/pg3-pgbackrest/lock',
+          secretDir: '/srv/pg/pg3-pgbackrest/secret',
         },
       },
     });

@@ -9,6 +9,7 @@ import { freePort } from '../../ha/free-port.js';
 import { parseLsn } from '../../postgres/lsn.js';
 import { changing, commandContext } from '../command-context.js';
 import type { GlobalOptions } from '../command-context.js';
+import { repoLabel } from '../../backup/render-pgbackrest-conf.js';
 
 const out = (text: string) => process.stdout.write(text);
 const when = (seconds: number) => new Date(seconds * 1000).toISOString().replace('.000Z', 'Z');
@@ -46,17 +47,19 @@ export async function runBackupsCommand(g: GlobalOptions, o: { json?: boolean })
   const l = await listBackups(ctx);
   if (o.json) {
     out(
-      `${JSON.stringify({ cluster: ctx.spec.cluster, repository: ctx.spec.backup?.repoPath, stanza: l.stanza.status, backups: l.stanza.backups, archive: l.stanza.archive, gaps: l.gaps, archiver: l.archiver }, null, 2)}\n`,
+      `${JSON.stringify({ cluster: ctx.spec.cluster, repository: ctx.spec.backup && repoLabel(ctx.spec.backup.repo), stanza: l.stanza.status, backups: l.stanza.backups, archive: l.stanza.archive, gaps: l.gaps, archiver: l.archiver }, null, 2)}\n`,
     );
     return l.stanza.status !== 'ok' || l.gaps.length > 0 || archiveFailing(l.archiver) ? 3 : 0;
   }
   let unhealthy = l.stanza.status !== 'ok';
   if (l.stanza.status === 'missing')
     out(
-      `cluster ${ctx.spec.cluster}: no stanza in ${ctx.spec.backup?.repoPath} yet (${l.stanza.message}); run \`pgrepl up\`\n`,
+      `cluster ${ctx.spec.cluster}: no stanza in ${ctx.spec.backup && repoLabel(ctx.spec.backup.repo)} yet (${l.stanza.message}); run \`pgrepl up\`\n`,
     );
   else if (l.stanza.status === 'error')
-    out(`warning: the repository ${ctx.spec.backup?.repoPath} cannot be read: ${l.stanza.message}\n`);
+    out(
+      `warning: the repository ${ctx.spec.backup && repoLabel(ctx.spec.backup.repo)} cannot be read: ${l.stanza.message}\n`,
+    );
   else if (l.stanza.backups.length === 0)
     out(`cluster ${ctx.spec.cluster}: no backup yet; \`pgrepl backup\` takes one\n`);
   for (const b of l.stanza.backups)

@@ -6,6 +6,7 @@ import { formatHaStatus } from '../../operator/ha-status.js';
 import { readClusterStatus } from '../../operator/cluster-status.js';
 import { outputClosed } from '../process-signals.js';
 import { readStanza } from '../../cluster/actions/backup-actions.js';
+import { repoLabel } from '../../backup/render-pgbackrest-conf.js';
 import type { ClusterContext } from '../../cluster/context/cluster-context.js';
 
 export interface StatusOptions {
@@ -68,8 +69,8 @@ interface BackupLine {
 
 /** The newest backup in the repository; a repository that cannot be read is said, not thrown. */
 async function lastBackup(ctx: ClusterContext): Promise<BackupLine | null> {
-  const repo = ctx.spec.backup?.repoPath;
-  if (repo === undefined) return null;
+  if (ctx.spec.backup === undefined) return null;
+  const repo = repoLabel(ctx.spec.backup.repo);
   try {
     const newest = (await readStanza(ctx)).backups.at(-1);
     return {

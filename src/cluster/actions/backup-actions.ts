@@ -1,19 +1,26 @@
 import { existsSync, statSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 import { PgreplError } from '../../errors.js';
 import { parseStanzaInfo } from '../../backup/backup-info.js';
 import type { StanzaInfo } from '../../backup/backup-info.js';
-import { renderPgbackrestConf } from '../../backup/render-pgbackrest-conf.js';
+import {
+  renderPgbackrestConf,
+  renderS3Credentials,
+  repoLabel,
+  repoOptions,
+  s3CredentialEnv,
+} from '../../backup/render-pgbackrest-conf.js';
 import { runPgbackrest } from '../../backup/run-pgbackrest.js';
 import type { PgbackrestEnv, PgbackrestRun } from '../../backup/run-pgbackrest.js';
 import { ensureOwnedDir, writeOwnedFile } from '../../postgres/owned-paths.js';
 import { readSystemIdentifier } from '../../postgres/read-controldata.js';
-import type { BackupSpec, NodeSpec } from '../../cluster-spec/cluster-spec.js';
+import type { BackupRepo, BackupSpec, NodeSpec, S3Repo, SecretRef } from '../../cluster-spec/cluster-spec.js';
+import { resolveSecret } from '../context/resolve-secret.js';
 import type { CloneProgress } from '../../postgres/run-basebackup.js';
 import { hostOf } from '../context/cluster-context.js';
 import { sqlOn } from '../context/node-sql.js';
 import { decideStanza } from '../decide/decide-stanza.js';
-import { backupStateDir } from '../../cluster-spec/backup-paths.js';
+import { backupStateDir, confFilesOf } from '../../cluster-spec/backup-paths.js';
 import type { ClusterContext } from '../context/cluster-context.js';
 
 /** The spec's backup section, or the error a backup command gives without one. */
@@ -25,16 +32,45 @@ export function requireBackup(ctx: ClusterContext): BackupSpec {
   );
 }
 
-/** pgBackRest as the PostgreSQL OS user, reading the superuser's password from the state dir's passfile. */
+/**
+ * pgBackRest as the PostgreSQL OS user, reading the superuser's password from the state dir's
+ * passfile and an S3 repository's keys from its environment (read from their sources now).
+ */
 export function pgbackrestEnvOf(ctx: ClusterContext): PgbackrestEnv {
-  return { runner: ctx.env.runner, runAs: ctx.env.runAs, passfile: ctx.paths.superuserPassfile };
+  const repo = ctx.spec.backup?.repo;
+  return {
+    runner: ctx.env.runner,
+    runAs: ctx.env.runAs,
+    passfile: ctx.paths.superuserPassfile,
+    credentials: repo?.kind === 's3' ? s3CredentialEnv(...s3Keys(ctx, repo)) : {},
+  };
 }
+
+/** An S3 repository's access key and secret, from where the spec says; a line break in either is refused. */
+function s3Keys(ctx: ClusterContext, repo: S3Repo): [string, string] {
+  const read = (ref: SecretRef, noun: string) => {
+    const what = 'backup.repo.s3';
+    const value = resolveSecret(ref, what, {
+      env: ctx.processEnv,
+      create: false,
+      runAs: ctx.env.runAs,
+      noun,
+    }) as string;
+    if (/[\r\n]/.test(value))
+      throw new PgreplError('E_SECRET', `the ${what} ${noun} holds a line break; it must be one line`);
+    return value;
+  };
+  return [read(repo.key, 'key'), read(repo.secret, 'secret')];
+}
+
+/** The repository's options on pgBackRest's command line, for the commands run before (or without) a node's conf. */
+const repoArgs = (repo: BackupRepo) => repoOptions(repo).map(([k, v]) => `--${k}=${v}`);
 
 /** Runs a pgBackRest command with `node`'s pgbackrest.conf (the node as pg1). */
 export function pgbackrestOn(
   ctx: ClusterContext,
   node: NodeSpec,
-  run: Omit<PgbackrestRun, 'confFile' | 'stanza'>,
+  run: Omit<PgbackrestRun, 'conf' | 'stanza'>,
 ): Promise<string> {
   if (!ctx.localNodes.has(node.name))
     throw new PgreplError(
@@ -42,30 +78,49 @@ export function pgbackrestOn(
       `${node.name} runs on ${node.host}, not on this machine: run pgrepl there (pgBackRest reaches PostgreSQL through its local socket)`,
     );
   return runPgbackrest(pgbackrestEnvOf(ctx), {
-    confFile: hostOf(ctx, node).pgbackrest.confFile,
+    conf: confFilesOf(hostOf(ctx, node).pgbackrest, requireBackup(ctx).repo),
     stanza: ctx.spec.cluster,
     ...run,
   });
 }
 
 /**
- * Refuses a repository pgrepl should not create: its parent must exist (a path on a backup disk
- * that is not mounted is a typo or an outage, not a place to start a repository), and the path, if
- * it exists, must be a directory.
+ * Refuses a repository pgrepl should not create or cannot reach, before anything changes. A
+ * directory's parent must exist (a path on a backup disk that is not mounted is a typo or an
+ * outage, not a place to start a repository), and the path, if it exists, must be a directory. A
+ * bucket must answer a listing with the spec's keys.
  */
-export function checkRepository(backup: BackupSpec): void {
-  const parent = dirname(backup.repoPath);
-  const problem = !backup.repoGiven
+export async function checkRepository(ctx: ClusterContext): Promise<void> {
+  const repo = requireBackup(ctx).repo;
+  if (repo.kind === 's3') {
+    await runPgbackrest(pgbackrestEnvOf(ctx), {
+      conf: null,
+      stanza: ctx.spec.cluster,
+      command: 'repo-ls',
+      // pgBackRest retries a connection for about four io-timeouts: an endpoint that does not
+      // answer fails in ~12 s, not after its default of minutes; one listing needs no more.
+      options: [...repoArgs(repo), '--log-level-file=off', '--io-timeout=3'],
+    }).catch((cause: unknown) => {
+      throw new PgreplError(
+        'E_BACKUP_REPO',
+        `the backup repository ${repoLabel(repo)} cannot be reached: ${(cause as Error).message.split('\n')[0]}; check backup.repo.s3 (endpoint, bucket, region, keys, caFile); nothing was changed`,
+        { cause },
+      );
+    });
+    return;
+  }
+  const parent = dirname(repo.path);
+  const problem = !repo.given
     ? null
     : !existsSync(parent)
       ? `its parent directory ${parent} does not exist (a backup disk not mounted?)`
-      : existsSync(backup.repoPath) && !statSync(backup.repoPath).isDirectory()
+      : existsSync(repo.path) && !statSync(repo.path).isDirectory()
         ? 'it is not a directory'
         : null;
   if (problem)
     throw new PgreplError(
       'E_BACKUP_REPO',
-      `the backup repository ${backup.repoPath} cannot be used: ${problem}; fix backup.repo.path; nothing was changed`,
+      `the backup repository ${repo.path} cannot be used: ${problem}; fix backup.repo.path; nothing was changed`,
     );
 }
 
@@ -80,17 +135,23 @@ export function writeBackupFiles(ctx: ClusterContext): void {
   const runAs = ctx.env.runAs;
   // Made first, so that the directories under it are not left to mkdir's root-owned parents.
   ensureOwnedDir(backupStateDir(ctx.spec.stateDir), 0o700, runAs);
-  ensureOwnedDir(backup.repoPath, 0o750, runAs);
+  const repo = backup.repo;
+  if (repo.kind === 'posix') ensureOwnedDir(repo.path, 0o750, runAs);
+  const credentials = repo.kind === 's3' ? renderS3Credentials(...s3Keys(ctx, repo)) : null;
   for (const node of ctx.spec.nodes.filter((n) => ctx.localNodes.has(n.name))) {
     const paths = hostOf(ctx, node).pgbackrest;
     for (const dir of [dirname(paths.confFile), paths.socketDir, paths.logDir, paths.lockDir])
       ensureOwnedDir(dir, 0o700, runAs);
+    if (credentials !== null) {
+      ensureOwnedDir(paths.secretDir, 0o700, runAs);
+      writeOwnedFile(join(paths.secretDir, 's3.conf'), credentials, 0o600, runAs);
+    }
     writeOwnedFile(
       paths.confFile,
       renderPgbackrestConf({
         stanza: ctx.spec.cluster,
         node: node.name,
-        repoPath: backup.repoPath,
+        repo,
         retentionFull: backup.retentionFull,
         retentionDiff: backup.retentionDiff,
         logDir: paths.logDir,
@@ -112,10 +173,10 @@ export function writeBackupFiles(ctx: ClusterContext): void {
 export async function readStanza(ctx: ClusterContext): Promise<StanzaInfo> {
   const backup = requireBackup(ctx);
   const json = await runPgbackrest(pgbackrestEnvOf(ctx), {
-    confFile: null,
+    conf: null,
     stanza: ctx.spec.cluster,
     command: 'info',
-    options: [`--repo1-path=${backup.repoPath}`, '--log-level-file=off', '--output=json'],
+    options: [...repoArgs(backup.repo), '--log-level-file=off', '--output=json'],
   });
   return parseStanzaInfo(json, ctx.spec.cluster);
 }
@@ -124,10 +185,10 @@ export async function readStanza(ctx: ClusterContext): Promise<StanzaInfo> {
 export async function listArchive(ctx: ClusterContext): Promise<string[]> {
   const backup = requireBackup(ctx);
   const json = await runPgbackrest(pgbackrestEnvOf(ctx), {
-    confFile: null,
+    conf: null,
     stanza: ctx.spec.cluster,
     command: 'repo-ls',
-    options: [`--repo1-path=${backup.repoPath}`, '--log-level-file=off', '--recurse', '--output=json'],
+    options: [...repoArgs(backup.repo), '--log-level-file=off', '--recurse', '--output=json'],
     params: [`archive/${ctx.spec.cluster}`],
   });
   const entries = JSON.parse(json) as Record<string, { type: string }>;
@@ -201,7 +262,7 @@ export async function ensureBackupWithAgents(
 ): Promise<string | null> {
   const backup = ctx.spec.backup;
   if (!backup) return null;
-  checkRepository(backup);
+  await checkRepository(ctx);
   const decided = decideStanza(ctx.spec.cluster, await readStanza(ctx), clusterSystemId(ctx));
   if (decided.kind === 'refuse')
     throw new PgreplError(decided.code, `${decided.reason}; nothing was changed`);
@@ -224,4 +285,23 @@ export async function ensureBackupWithAgents(
 export async function createStanza(ctx: ClusterContext, primary: NodeSpec): Promise<void> {
   await pgbackrestOn(ctx, primary, { command: 'stanza-create' });
   await pgbackrestOn(ctx, primary, { command: 'check', options: ['--archive-timeout=30'] });
+}
+
+/**
+ * Deletes this cluster's stanza from an S3 repository (`destroy --with-backups`; the nodes are
+ * stopped by then): pgBackRest refuses until its stop file says no command will start for the
+ * stanza. Returns what went, as the user reads it.
+ */
+export async function deleteBucketStanza(ctx: ClusterContext): Promise<string> {
+  const node = ctx.spec.nodes.find(
+    (n) => ctx.localNodes.has(n.name) && existsSync(hostOf(ctx, n).pgbackrest.confFile),
+  );
+  if (!node)
+    throw new PgreplError(
+      'E_BACKUP_FAILED',
+      `no node of this machine has its pgbackrest.conf: the stanza ${ctx.spec.cluster} in ${repoLabel(requireBackup(ctx).repo)} was not deleted (\`pgbackrest stanza-delete\` deletes it)`,
+    );
+  await pgbackrestOn(ctx, node, { command: 'stop' });
+  await pgbackrestOn(ctx, node, { command: 'stanza-delete', options: ['--force'] });
+  return `${repoLabel(requireBackup(ctx).repo)}: stanza ${ctx.spec.cluster}`;
 }

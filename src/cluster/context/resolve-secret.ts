@@ -13,23 +13,30 @@ import type { SecretRef } from '../../cluster-spec/cluster-spec.js';
 export function resolveSecret(
   ref: SecretRef,
   what: string,
-  opts: { env: Readonly<Record<string, string | undefined>>; create: boolean; runAs: RunAs | undefined },
+  opts: {
+    env: Readonly<Record<string, string | undefined>>;
+    create: boolean;
+    runAs: RunAs | undefined;
+    /** What the secret is called in messages; default "password". */
+    noun?: string;
+  },
 ): string | undefined {
+  const noun = opts.noun ?? 'password';
   switch (ref.kind) {
     case 'env': {
       const value = opts.env[ref.name];
       if (value === undefined || value === '') {
         throw new PgreplError(
           'E_SECRET',
-          `the ${what} password comes from $${ref.name}, which is not set; export it or change the spec`,
+          `the ${what} ${noun} comes from $${ref.name}, which is not set; export it or change the spec`,
         );
       }
       return value;
     }
     case 'file':
-      return readSecretFile(ref.path, what);
+      return readSecretFile(ref.path, what, noun);
     case 'generated': {
-      if (existsSync(ref.path)) return readSecretFile(ref.path, what);
+      if (existsSync(ref.path)) return readSecretFile(ref.path, what, noun);
       if (!opts.create) return undefined;
       ensureOwnedDir(dirname(ref.path), 0o700, opts.runAs);
       const password = randomBytes(24).toString('base64url');
@@ -39,31 +46,30 @@ export function resolveSecret(
   }
 }
 
-function readSecretFile(path: string, what: string): string {
+function readSecretFile(path: string, whose: string, noun: string): string {
+  const what = `${whose} ${noun}`;
   let mode: number;
   try {
     const st = statSync(path);
     if (!st.isFile())
       throw new PgreplError(
         'E_SECRET',
-        `the ${what} password file ${path} is not a file; name a file that holds the password`,
+        `the ${what} file ${path} is not a file; name a file that holds the ${noun}`,
       );
     mode = st.mode;
   } catch (cause) {
     if (cause instanceof PgreplError) throw cause;
-    throw new PgreplError(
-      'E_SECRET',
-      `the ${what} password file ${path} cannot be read; create it (mode 0600)`,
-      { cause },
-    );
+    throw new PgreplError('E_SECRET', `the ${what} file ${path} cannot be read; create it (mode 0600)`, {
+      cause,
+    });
   }
   if ((mode & 0o077) !== 0) {
     throw new PgreplError(
       'E_SECRET',
-      `the ${what} password file ${path} is readable by others (mode ${(mode & 0o777).toString(8)}); run \`chmod 600 ${path}\``,
+      `the ${what} file ${path} is readable by others (mode ${(mode & 0o777).toString(8)}); run \`chmod 600 ${path}\``,
     );
   }
   const value = readFileSync(path, 'utf8').replace(/\r?\n$/, '');
-  if (value === '') throw new PgreplError('E_SECRET', `the ${what} password file ${path} is empty`);
+  if (value === '') throw new PgreplError('E_SECRET', `the ${what} file ${path} is empty`);
   return value;
 }

@@ -5,7 +5,8 @@ import {
   synchronousStandbyNames,
 } from '../../postgres/render-postgresql-conf.js';
 import type { ArchiveConf, PostgresqlConfInput } from '../../postgres/render-postgresql-conf.js';
-import type { ClusterSpec, NodeSpec, TlsFiles } from '../../cluster-spec/cluster-spec.js';
+import type { BackupRepo, ClusterSpec, NodeSpec, TlsFiles } from '../../cluster-spec/cluster-spec.js';
+import { confFilesOf } from '../../cluster-spec/backup-paths.js';
 import type { PgbackrestPaths } from '../../cluster-spec/backup-paths.js';
 import { archiveGetCommand, archivePushCommand } from '../../backup/pgbackrest-commands.js';
 
@@ -74,7 +75,7 @@ export function renderNodeConfig(
       sslRootCert: tls?.ca,
     },
     tls: tls && { cert: tls.cert, key: tls.key },
-    archive: spec.backup && archiveConf(spec.cluster, hostOf(facts, node).pgbackrest),
+    archive: spec.backup && archiveConf(spec.cluster, hostOf(facts, node).pgbackrest, spec.backup.repo),
   };
   // Every node's connections, replication and pgrepl's own (it runs on the nodes' hosts).
   const sources = [...new Set(spec.nodes.map((n) => hostOf(facts, n).connectsFrom))];
@@ -96,10 +97,11 @@ export function renderNodeConfig(
 }
 
 /** A node's WAL archiving: pgBackRest's archive-push with the node's own pgbackrest.conf. */
-function archiveConf(stanza: string, paths: PgbackrestPaths): ArchiveConf {
+function archiveConf(stanza: string, paths: PgbackrestPaths, repo: BackupRepo): ArchiveConf {
+  const conf = confFilesOf(paths, repo);
   return {
-    command: archivePushCommand(stanza, paths.confFile),
-    restoreCommand: archiveGetCommand(stanza, paths.confFile),
+    command: archivePushCommand(stanza, conf),
+    restoreCommand: archiveGetCommand(stanza, conf),
     socketDir: paths.socketDir,
   };
 }

@@ -8,6 +8,8 @@ import { controlOf } from '../actions/control-of.js';
 import type { ClusterContext } from '../context/cluster-context.js';
 import { stopCluster } from './stop-cluster.js';
 import { backupSocketDir, backupStateDir } from '../../cluster-spec/backup-paths.js';
+import { repoLabel } from '../../backup/render-pgbackrest-conf.js';
+import { deleteBucketStanza } from '../actions/backup-actions.js';
 
 export interface DestroyResult {
   stopped: string[];
@@ -43,6 +45,9 @@ export async function destroyCluster(
   // Only pgrepl's own entries of the state dir go; the dir itself only once it is empty, since a
   // user may have pointed stateDir at a directory that holds other things too.
   const paths = statePaths(ctx.spec);
+  const repo = ctx.spec.backup?.repo;
+  // A bucket's stanza is deleted by pgBackRest itself, with the node's conf, before that conf goes.
+  if (repo?.kind === 's3' && o.withBackups) removed.push(await deleteBucketStanza(ctx));
   for (const path of [
     paths.secretsDir,
     paths.logsDir,
@@ -54,25 +59,33 @@ export async function destroyCluster(
     // The agents' and the local etcd's files (`up --ha`), stopped by then.
     join(ctx.spec.stateDir, 'ha'),
     // pgBackRest's configuration, logs and locks, and the nodes' sockets; the repository is below.
-    ...['conf', 'log', 'lock'].map((d) => join(backupStateDir(ctx.spec.stateDir), d)),
+    ...['conf', 'log', 'lock', 'secret'].map((d) => join(backupStateDir(ctx.spec.stateDir), d)),
     backupSocketDir(ctx.spec.stateDir),
     // Only this cluster's stanza: a repository given in the spec may hold other clusters' too.
-    ...(o.withBackups && ctx.spec.backup
-      ? ['archive', 'backup'].map((d) => join(ctx.spec.backup!.repoPath, d, ctx.spec.cluster))
+    ...(o.withBackups && repo?.kind === 'posix'
+      ? ['archive', 'backup'].map((d) => join(repo.path, d, ctx.spec.cluster))
       : []),
   ]) {
     if (!existsSync(path)) continue;
     rmSync(path, { recursive: true, force: true });
     removed.push(path);
   }
-  const repo = ctx.spec.backup?.repoPath;
-  if (repo && o.withBackups) for (const dir of ['archive', 'backup', '']) removeIfEmpty(join(repo, dir));
+  if (repo?.kind === 'posix' && o.withBackups)
+    for (const dir of ['archive', 'backup', '']) removeIfEmpty(join(repo.path, dir));
   for (const dir of [join(ctx.spec.stateDir, 'data'), backupStateDir(ctx.spec.stateDir), ctx.spec.stateDir])
     removeIfEmpty(dir);
   const movedAside = ctx.spec.nodes
     .filter((n) => ctx.localNodes.has(n.name))
     .flatMap((n) => controlOf(ctx, n).movedAside());
-  return { stopped, removed, kept, movedAside, keptBackups: repo && existsSync(repo) ? repo : null };
+  const keptBackups =
+    repo === undefined || o.withBackups
+      ? null
+      : repo.kind === 's3'
+        ? repoLabel(repo)
+        : existsSync(repo.path)
+          ? repo.path
+          : null;
+  return { stopped, removed, kept, movedAside, keptBackups };
 }
 
 function removeIfEmpty(dir: string): void {

@@ -124,8 +124,9 @@ function assertFreeTarget(ctx: ClusterContext, into: string): void {
   const taken = [
     ...ctx.spec.nodes.map((n) => ({ dir: n.dataDir, what: `${n.name}'s data directory` })),
     { dir: ctx.spec.stateDir, what: 'the state directory' },
-    { dir: requireBackup(ctx).repoPath, what: 'the backup repository' },
   ];
+  const repo = requireBackup(ctx).repo;
+  if (repo.kind === 'posix') taken.push({ dir: repo.path, what: 'the backup repository' });
   const clash = taken.find((t) => within(into, t.dir) || within(t.dir, into));
   if (clash)
     throw new PgreplError(

@@ -82,7 +82,7 @@ async function planBackup(
 ): Promise<{ steps: Step[]; notes: string[] }> {
   const backup = ctx.spec.backup;
   if (!backup) return { steps: [...steps], notes: [] };
-  checkRepository(backup);
+  await checkRepository(ctx);
   const info = await readStanza(ctx);
   const decided = decideStanza(ctx.spec.cluster, info, clusterSystemId(ctx));
   if (decided.kind === 'refuse')
