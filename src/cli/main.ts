@@ -24,6 +24,7 @@ const COMMANDS = {
   history: () => import('./commands/history.js'),
   dashboard: () => import('./commands/dashboard.js'),
   backup: () => import('./commands/backup.js'),
+  logical: () => import('./commands/logical.js'),
   clean: () => import('./commands/clean.js'),
   'scram-verifier': () => import('./commands/scram-verifier.js'),
   render: () => import('./commands/render.js'),
@@ -157,6 +158,48 @@ export function buildProgram(setExit: (code: number) => void): Command {
     )
     .option('--json', 'print them as JSON')
     .action(act(async (o) => (await load('backup')).runBackupsCommand(g(), o)));
+
+  const collect = (v: string, prev: string[] = []) => [...prev, v];
+  const logical = program
+    .command('logical')
+    .description(
+      "logical replication between clusters: each subcommand adds to pgrepl.yaml's logical: section and runs `up`, which checks first and changes nothing when the check refuses",
+    );
+  logical
+    .command('publish')
+    .description(
+      'publish tables of this cluster (wal_level becomes logical on every node: replicas restart first); refuses tables without a primary key or replica identity, unlogged tables and large objects, each with its fix',
+    )
+    .argument('<name>', 'the publication')
+    .option('--tables <list>', 'schema.table[,schema.table...] (a bare name is in public)')
+    .option('--all', 'every table of the database, present and future')
+    .option('--database <db>', 'the database (default postgres)')
+    .option('--allow <cidr>', 'an address subscribers connect from, beyond the nodes (repeatable)', collect)
+    .option(
+      '--skip-check <code>',
+      'accept a finding of the pre-flight check, e.g. large-objects (repeatable)',
+      collect,
+    )
+    .option('--json', 'print the steps taken as JSON')
+    .action(act(async (name: string, o) => (await load('logical')).runPublish(g(), name, o)));
+  logical
+    .command('subscribe')
+    .description(
+      "subscribe this cluster to another's publication: the tables copied, then streamed; checks first that the tables exist here with the publisher's columns, the extensions are installed, and what is not replicated (large objects, sequences)",
+    )
+    .argument('<name>', 'the subscription')
+    .requiredOption('--publication <name>', "the publisher's publication")
+    .requiredOption(
+      '--from <spec|url>',
+      "the publishing cluster's pgrepl.yaml, or postgres://USER@HOST:PORT[,HOST:PORT...]/DATABASE",
+    )
+    .option('--password-env <var>', 'with --from URL: the environment variable holding the password')
+    .option('--password-file <file>', 'with --from URL: a 0600 file holding the password')
+    .option('--database <db>', 'the database here (default postgres)')
+    .option('--no-copy', 'skip the initial copy: the tables here already hold the rows')
+    .option('--skip-check <code>', 'accept a finding of the pre-flight check (repeatable)', collect)
+    .option('--json', 'print the steps taken as JSON')
+    .action(act(async (name: string, o) => (await load('logical')).runSubscribe(g(), name, o)));
 
   program
     .command('restore')

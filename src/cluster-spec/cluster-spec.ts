@@ -1,3 +1,4 @@
+import type { PreflightCode } from './preflight-codes.js';
 /** Where a secret comes from, resolved: an env var, a user file, or a file pgrepl generates once (0600). */
 export type SecretRef =
   { kind: 'env'; name: string } | { kind: 'file'; path: string } | { kind: 'generated'; path: string };
@@ -143,8 +144,45 @@ export interface ClusterSpec {
   readonly ha: HaSpec | undefined;
   /** Set: every node archives its WAL while primary, and `pgrepl backup` takes base backups. */
   readonly backup: BackupSpec | undefined;
+  /** Publications and subscriptions; empty lists without a logical: section. */
+  readonly logical: LogicalSpec;
   /** The first node is the initial primary. */
   readonly nodes: readonly NodeSpec[];
+}
+
+/** A publication: `tables` as schema-qualified names, or 'all' (FOR ALL TABLES). */
+export interface PublicationSpec {
+  readonly name: string;
+  readonly database: string;
+  readonly tables: readonly string[] | 'all';
+  /** CIDRs subscribers may connect from besides the nodes' own addresses. */
+  readonly allow: readonly string[];
+  readonly skipChecks: readonly PreflightCode[];
+}
+
+/** A publisher: another pgrepl cluster by its spec file (absolute), or hosts and a user with a password source. */
+export type PublisherSpec =
+  | { readonly kind: 'spec'; readonly path: string }
+  | {
+      readonly kind: 'url';
+      readonly hosts: readonly { readonly host: string; readonly port: number }[];
+      readonly user: string;
+      readonly database: string;
+      readonly password: SecretRef;
+    };
+
+export interface SubscriptionSpec {
+  readonly name: string;
+  readonly database: string;
+  readonly publication: string;
+  readonly from: PublisherSpec;
+  readonly copyData: boolean;
+  readonly skipChecks: readonly PreflightCode[];
+}
+
+export interface LogicalSpec {
+  readonly publications: readonly PublicationSpec[];
+  readonly subscriptions: readonly SubscriptionSpec[];
 }
 
 /** Looks a node up by name; undefined when the spec has no such node. */

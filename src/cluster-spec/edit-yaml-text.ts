@@ -80,3 +80,41 @@ export function deleteNamedItemText(text: string, path: readonly string[], name:
   const to = lineEnd(text, Math.max(item.range[0], item.range[1] - 1));
   return `${text.slice(0, from)}${text.slice(to)}`;
 }
+
+/**
+ * Appends `item` (a one-line flow value, e.g. `{ name: a, all: true }`) to the list at `path`,
+ * adding the list (and its parent map, at the end of the file) when missing.
+ */
+export function appendItemText(text: string, path: readonly string[], item: string): string {
+  const doc = parseDocument(text);
+  const seq = doc.getIn(path, true);
+  if (isSeq(seq) && seq.range) {
+    if (seq.flow) {
+      const close = text.lastIndexOf(']', seq.range[1]);
+      return `${text.slice(0, close).trimEnd()}${seq.items.length === 0 ? '' : ','} ${item} ${text.slice(close)}`;
+    }
+    const first = seq.items[0] as { range?: [number, number, number] } | undefined;
+    const last = seq.items[seq.items.length - 1] as { range?: [number, number, number] } | undefined;
+    if (!first?.range || !last?.range) throw new Error(`no position for ${path.join('.')}`);
+    const dash = text.lastIndexOf('-', first.range[0]);
+    const indent = ' '.repeat(dash - lineStart(text, dash));
+    const at = lineEnd(text, Math.max(last.range[0], last.range[1] - 1));
+    return `${text.slice(0, at)}${indent}- ${item}\n${text.slice(at)}`;
+  }
+  if (seq !== undefined && seq !== null) throw new Error(`${path.join('.')} is not a list`);
+  const key = path[path.length - 1] as string;
+  const parentPath = path.slice(0, -1);
+  const parent = mapAt(text, parentPath);
+  if (parent && !parent.flow && parent.range && parent.items.length > 0) {
+    const firstKey = parent.items[0]?.key;
+    const keyRange = isScalar(firstKey) ? firstKey.range : undefined;
+    if (!keyRange) throw new Error(`no position for ${parentPath.join('.')}`);
+    const indent = ' '.repeat(keyRange[0] - lineStart(text, keyRange[0]));
+    const at = lineEnd(text, Math.max(parent.range[0], parent.range[1] - 1));
+    return `${text.slice(0, at)}${indent}${key}:\n${indent}  - ${item}\n${text.slice(at)}`;
+  }
+  if (parent || parentPath.length !== 1)
+    throw new Error(`${parentPath.join('.')} cannot be extended here; edit it by hand`);
+  const tail = text.endsWith('\n') || text === '' ? '' : '\n';
+  return `${text}${tail}${parentPath[0]}:\n  ${key}:\n    - ${item}\n`;
+}

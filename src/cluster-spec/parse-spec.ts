@@ -2,7 +2,15 @@ import { isAbsolute, join, resolve } from 'node:path';
 import { LineCounter, parseDocument, isNode, visit } from 'yaml';
 import type { Document } from 'yaml';
 import { PgreplError } from '../errors.js';
-import type { BackupRepo, ClusterSpec, NodeSpec, SecretRef, TlsMode } from './cluster-spec.js';
+import type {
+  BackupRepo,
+  ClusterSpec,
+  LogicalSpec,
+  NodeSpec,
+  PublisherSpec,
+  SecretRef,
+  TlsMode,
+} from './cluster-spec.js';
 import { isLoopbackHost } from './loopback-host.js';
 import { timingsProblem } from './ha-profiles.js';
 import { haTimings, resolveHa } from './resolve-ha.js';
@@ -117,7 +125,12 @@ function checkConsistency(spec: ParsedSpec, baseDir: string): Problem[] {
       message: `${spec.replication.mode} mode with syncCount ${spec.replication.syncCount} needs that many replicas, and the spec has ${spec.nodes.length - 1}; writes would wait forever`,
     });
   }
-  problems.push(...haProblems(spec), ...tlsProblems(spec), ...backupProblems(spec, baseDir));
+  problems.push(
+    ...haProblems(spec),
+    ...tlsProblems(spec),
+    ...backupProblems(spec, baseDir),
+    ...logicalProblems(spec),
+  );
   if (String(spec.settings['wal_level'] ?? 'replica') === 'minimal') {
     problems.push({
       path: ['settings', 'wal_level'],
@@ -161,6 +174,30 @@ function backupProblems(spec: ParsedSpec, baseDir: string): Problem[] {
     problems.push({
       path: ['stateDir'],
       message: `with backup: set, the nodes listen on a unix socket for pgBackRest under the state dir, and ${socket} is longer than the 107 bytes a socket path may have: use a shorter stateDir`,
+    });
+  return problems;
+}
+
+/** Names that identify one publication or subscription each; a wal_level that can decode. */
+function logicalProblems(spec: ParsedSpec): Problem[] {
+  const l = spec.logical;
+  if (!l) return [];
+  const problems: Problem[] = [];
+  const twice = (list: readonly { name: string; database: string }[], key: string) =>
+    list.forEach((x, i) => {
+      if (list.findIndex((y) => y.name === x.name && y.database === x.database) !== i)
+        problems.push({
+          path: ['logical', key, i, 'name'],
+          message: `${x.name} is named twice in database ${x.database}`,
+        });
+    });
+  twice(l.publications, 'publications');
+  twice(l.subscriptions, 'subscriptions');
+  const level = spec.settings['wal_level'];
+  if (l.publications.length > 0 && level !== undefined && level !== 'logical')
+    problems.push({
+      path: ['settings', 'wal_level'],
+      message: `a publication needs wal_level logical, not ${String(level)}: remove the setting (pgrepl sets logical)`,
     });
   return problems;
 }
@@ -306,8 +343,64 @@ function resolveSpec(p: ParsedSpec, source: string, baseDir: string): ClusterSpe
           schedule: Object.freeze({ ...p.backup.schedule }),
         })
       : undefined,
+    logical: resolveLogical(p.logical, { path: abs, secret: given }),
     nodes: Object.freeze(nodes),
   });
+}
+
+/** Publications with schema-qualified tables; subscriptions with their publisher resolved. */
+function resolveLogical(
+  l: ParsedSpec['logical'],
+  o: { path: (p: string) => string; secret: (s: PasswordSource) => SecretRef },
+): LogicalSpec {
+  const qualified = (t: string) => (t.includes('.') ? t : `public.${t}`);
+  return Object.freeze({
+    publications: Object.freeze(
+      (l?.publications ?? []).map((p) =>
+        Object.freeze({
+          name: p.name,
+          database: p.database,
+          tables: p.tables === undefined ? ('all' as const) : Object.freeze(p.tables.map(qualified)),
+          allow: Object.freeze([...p.allow]),
+          skipChecks: Object.freeze([...p.skipChecks]),
+        }),
+      ),
+    ),
+    subscriptions: Object.freeze(
+      (l?.subscriptions ?? []).map((sub) =>
+        Object.freeze({
+          name: sub.name,
+          database: sub.database,
+          publication: sub.publication,
+          from:
+            'spec' in sub.from
+              ? { kind: 'spec' as const, path: o.path(sub.from.spec) }
+              : publisherUrl(sub.from.url, o.secret(sub.from.password)),
+          copyData: sub.copyData,
+          skipChecks: Object.freeze([...sub.skipChecks]),
+        }),
+      ),
+    ),
+  });
+}
+
+/** postgres://USER@HOST:PORT[,HOST:PORT...]/DATABASE as hosts (port 5432 when not given), user and database. */
+function publisherUrl(url: string, password: SecretRef): PublisherSpec {
+  const m = /^postgres(?:ql)?:\/\/([^:@/]+)@([^/]+)\/(.+)$/.exec(url);
+  if (!m) throw new Error(`the schema let through a URL it should have refused: ${url}`);
+  const [, user, hostList, database] = m as unknown as [string, string, string, string];
+  const hosts = hostList.split(',').map((hp) => {
+    const bracketed = /^\[([^\]]+)\](?::(\d+))?$/.exec(hp);
+    const [host, port] = bracketed ? [bracketed[1]!, bracketed[2]] : (hp.split(':') as [string, string?]);
+    return { host, port: port === undefined ? 5432 : Number(port) };
+  });
+  return {
+    kind: 'url',
+    hosts,
+    user: decodeURIComponent(user),
+    database: decodeURIComponent(database),
+    password,
+  };
 }
 
 /** The spec's repository; omitted: a directory under the state dir, which pgrepl makes. */

@@ -68,6 +68,12 @@ access:
 #   fromReplica: true                    # copy from a streaming replica: the primary only starts and stops the backup
 #   schedule: { full: "0 3 * * 0", incr: "0 * * * *" }  # with agents (up --ha): the leader's agent runs them
 
+# Logical replication with other clusters (docs/logical.md); a publication sets wal_level logical.
+# \`pgrepl logical publish\` and \`pgrepl logical subscribe\` add here, then run up.
+# logical:
+#   publications: [{ name: shop, tables: [orders, customers] }]
+#   subscriptions: [{ name: shop_copy, publication: shop, from: { spec: ../blue/pgrepl.yaml } }]
+
 nodes:
 ${nodes.join('\n')}
 `;

@@ -1,6 +1,7 @@
 import { Cron } from 'croner';
 import { z } from 'zod';
 import { HA_DEFAULTS } from './resolve-ha.js';
+import { PREFLIGHT_CODES } from './preflight-codes.js';
 
 /** Node names double as slot names and application_name, so they follow the slot-name rules. */
 const nodeName = z
@@ -199,6 +200,75 @@ export const backupSchema = z.strictObject({
     ),
 });
 
+const sqlName = z
+  .string()
+  .regex(/^[a-z_][a-z0-9_]{0,62}$/, 'a plain lower-case SQL name (letters, digits and _)');
+
+const tableName = z
+  .string()
+  .regex(
+    /^([a-z_][a-z0-9_]{0,62}\.)?[a-z_][a-z0-9_]{0,62}$/,
+    'a table as schema.table (or table, in public), plain lower-case names',
+  );
+
+/** Pre-flight findings the user accepts: `up` makes the publication or subscription despite them. */
+const skipChecks = z
+  .array(z.enum(PREFLIGHT_CODES))
+  .default([])
+  .describe('pre-flight checks to skip, by code (e.g. large-objects when they are copied apart)');
+
+/** A publication on this cluster's primary: the tables other clusters may subscribe to. */
+const publicationSchema = z
+  .strictObject({
+    name: sqlName,
+    database: z.string().min(1).default('postgres'),
+    tables: z.array(tableName).min(1).optional().describe('the published tables'),
+    all: z.boolean().optional().describe('every table of the database, present and future'),
+    allow: z
+      .array(accessRuleSchema.shape.cidr)
+      .default([])
+      .describe("addresses subscribers connect from, beyond the cluster's own nodes"),
+    skipChecks: skipChecks,
+  })
+  .refine((p) => (p.tables === undefined) !== (p.all !== true), {
+    message: 'give tables: [...] or all: true, one of them',
+  });
+
+/** Where a subscription's publisher is: another pgrepl cluster's spec, or a connection URL. */
+const publisherSchema = z.union([
+  z.strictObject({
+    spec: z.string().min(1).describe("the publishing cluster's pgrepl.yaml (on this machine)"),
+  }),
+  z.strictObject({
+    url: z
+      .string()
+      .regex(
+        /^postgres(ql)?:\/\/[^:@/\s]+@[^/\s]+\/[^\s?]+$/,
+        'postgres://USER@HOST:PORT[,HOST:PORT...]/DATABASE, without a password (it goes in password:)',
+      ),
+    password: secretSource,
+  }),
+]);
+
+/** A subscription on this cluster's primary to another cluster's publication. */
+const subscriptionSchema = z.strictObject({
+  name: sqlName,
+  database: z.string().min(1).default('postgres'),
+  publication: sqlName,
+  from: publisherSchema,
+  copyData: z
+    .boolean()
+    .default(true)
+    .describe('copy the tables first (false: the subscriber already holds their rows)'),
+  skipChecks: skipChecks,
+});
+
+/** Publications and subscriptions of logical replication: tables copied between clusters. */
+export const logicalSchema = z.strictObject({
+  publications: z.array(publicationSchema).default([]),
+  subscriptions: z.array(subscriptionSchema).default([]),
+});
+
 /** The cluster as the user wants it: the shape of pgrepl.yaml. */
 export const specSchema = z.strictObject({
   cluster: z.string().regex(/^[a-z][a-z0-9_-]{0,62}$/, 'lower-case letters, digits, - and _'),
@@ -237,6 +307,11 @@ export const specSchema = z.strictObject({
   backup: backupSchema
     .optional()
     .describe('base backups and a WAL archive with pgBackRest; every node archives while it is the primary'),
+  logical: logicalSchema
+    .optional()
+    .describe(
+      'logical replication: publications of this cluster (wal_level becomes logical) and subscriptions to others',
+    ),
   nodes: z.array(nodeSchema).min(1, 'at least one node (the first one is the initial primary)'),
 });
 

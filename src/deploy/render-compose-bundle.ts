@@ -209,6 +209,7 @@ function containerHba(spec: ClusterSpec, node: NodeSpec): string {
       replicationSources: hosts,
       adminSources: hosts,
       access: spec.access,
+      logical: [],
       ssl: spec.tls !== 'off',
       localSuperuser: false,
     }) +

@@ -7,6 +7,8 @@ export interface HbaInput {
   /** Addresses pgrepl's own admin connections come from. */
   adminSources: readonly string[];
   access: readonly { cidr: string; database: string; user: string }[];
+  /** Logical replication: the replication user may connect to each published database from these addresses. */
+  logical: readonly { database: string; sources: readonly string[] }[];
   /** Every rule admits TLS connections only (`hostssl`). */
   ssl: boolean;
   /** The superuser may connect over the unix socket too (pgBackRest's only way in), with SCRAM. */
@@ -37,6 +39,10 @@ export function renderPgHba(i: HbaInput): string {
       : []),
     '# streaming replication and base backups between the nodes',
     ...unique(i.replicationSources).map((a) => row('replication', i.replicationUser, a)),
+    ...(i.logical.length > 0
+      ? ['# logical replication: subscribers of the publications (pgrepl.yaml logical:)']
+      : []),
+    ...unique(i.logical.flatMap((l) => unique(l.sources).map((a) => row(l.database, i.replicationUser, a)))),
     '# applications (pgrepl.yaml access:)',
     ...i.access.map((r) => row(r.database, r.user, r.cidr)),
     '',

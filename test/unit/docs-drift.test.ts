@@ -23,6 +23,7 @@ const PAIRS: readonly (readonly [string, string])[] = [
   ['docs/tls.md', 'docs/pt-BR/tls.md'],
   ['docs/client.md', 'docs/pt-BR/cliente.md'],
   ['docs/backups.md', 'docs/pt-BR/backups.md'],
+  ['docs/logical.md', 'docs/pt-BR/logical.md'],
 ];
 
 const read = (path: string) => readFileSync(join(REPO, path), 'utf8');

@@ -125,7 +125,7 @@ describe('planUp', () => {
     assert.deepEqual(kinds(plan.steps), ['write-config:pg2']);
   });
 
-  it('plans a restart for a setting that takes effect only at one, replicas before the primary (issue 10.6)', () => {
+  it('plans a restart for a setting that takes effect only at one, replicas before the primary, then waits for them to stream again (issue 10.6)', () => {
     const obs = observe(spec, { pg1: 'primary-up', pg2: 'replica-streaming', pg3: 'replica-streaming' });
     const bigger = { ...spec, settings: { ...spec.settings, shared_buffers: '256MB', work_mem: '8MB' } };
     const plan = planUp(bigger, obs, FACTS, { create: true });
@@ -136,6 +136,8 @@ describe('planUp', () => {
       'restart:pg2',
       'restart:pg3',
       'restart:pg1',
+      'wait-streaming:pg2',
+      'wait-streaming:pg3',
     ]);
     const restart = plan.steps.find((s) => s.kind === 'restart');
     assert.equal(restart?.reason, 'shared_buffers changes only at a restart', 'work_mem needs only a reload');

@@ -4,6 +4,7 @@ import { STEP_HANDLERS } from '../../src/cluster/operations/apply-plan.js';
 import { planUp } from '../../src/cluster/decide/plan-up.js';
 import { planCerts } from '../../src/cluster/decide/plan-certs.js';
 import { stanzaSteps } from '../../src/cluster/decide/decide-stanza.js';
+import { decidePublications } from '../../src/cluster/decide/decide-logical.js';
 import { FACTS, observe, specOf } from '../helpers/observation-fixtures.js';
 import type { NodeShape } from '../helpers/observation-fixtures.js';
 
@@ -36,6 +37,9 @@ describe('transitions', () => {
     // The backup stanza is planned apart too, after them.
     for (const s of stanzaSteps({ kind: 'create', reason: 'none yet' }, 'pg1', { create: true }))
       emitted.add(s.kind);
+    // And logical replication's, last.
+    const pub = { name: 'p', database: 'postgres', tables: 'all' as const, allow: [], skipChecks: [] };
+    for (const s of decidePublications('pg1', [pub], []).steps) emitted.add(s.kind);
     // Every emitted kind has a handler, and every handler is reachable from some observation.
     assert.deepEqual([...emitted].sort(), Object.keys(STEP_HANDLERS).sort());
   });

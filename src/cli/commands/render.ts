@@ -160,6 +160,11 @@ async function render(
       'E_USAGE',
       "bundles do not carry backup: yet (each host would need pgBackRest's configuration and a shared repository): render from a spec without it",
     );
+  if (ctx.spec.logical.publications.length + ctx.spec.logical.subscriptions.length > 0)
+    throw new PgreplError(
+      'E_USAGE',
+      'bundles do not carry logical: yet (its publications and subscriptions are made by `pgrepl up` on a running primary): render from a spec without it',
+    );
   let secrets: Secrets;
   if (o.withSecrets && how.needsPasswords) {
     if (ctx.superuserPassword === undefined || ctx.replicationPassword === undefined) {

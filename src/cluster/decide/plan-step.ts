@@ -16,7 +16,13 @@ export type Step =
   | { kind: 'clone'; node: string; upstream: string; reason: string; source?: 'repository' }
   | { kind: 'wait-streaming'; node: string; upstream: string; reason: string }
   /** node: the primary the stanza is made from; its WAL must reach the repository. */
-  | { kind: 'create-stanza'; node: string; reason: string };
+  | { kind: 'create-stanza'; node: string; reason: string }
+  /** node: the primary; name: the publication or subscription of the spec, in `database`. */
+  | { kind: 'logical'; node: string; action: LogicalAction; name: string; database: string; reason: string };
+
+/** What a `logical` step does on the primary. */
+export type LogicalAction =
+  'create-publication' | 'set-publication-tables' | 'create-subscription' | 'set-subscription-publication';
 
 export type StepKind = Step['kind'];
 
@@ -37,7 +43,9 @@ export const PARALLEL_KINDS: ReadonlySet<StepKind> = new Set(['clone', 'start', 
 
 /** A step's short name, unique within a plan ("clone pg2", "create-slot pg1 pg3"), as failpoints name it. */
 export function stepName(s: Step): string {
-  return s.kind === 'create-slot' ? `${s.kind} ${s.node} ${s.slot}` : `${s.kind} ${s.node}`;
+  if (s.kind === 'create-slot') return `${s.kind} ${s.node} ${s.slot}`;
+  if (s.kind === 'logical') return `${s.action} ${s.database} ${s.name}`;
+  return `${s.kind} ${s.node}`;
 }
 
 /** A one-line description of a step for `--dry-run` and progress output. */
@@ -67,5 +75,12 @@ export function describeStep(s: Step): string {
       return `wait until ${s.node} streams from ${s.upstream}`;
     case 'create-stanza':
       return `create the backup stanza from ${s.node} and check that its WAL reaches the repository (pgbackrest stanza-create, check)`;
+    case 'logical':
+      return {
+        'create-publication': `create publication ${s.name} in ${s.database} on ${s.node}, and let the replication role read its tables`,
+        'set-publication-tables': `set the tables of publication ${s.name} in ${s.database} on ${s.node}`,
+        'create-subscription': `create subscription ${s.name} in ${s.database} on ${s.node} (its publisher makes the slot; the initial copy starts)`,
+        'set-subscription-publication': `point subscription ${s.name} in ${s.database} on ${s.node} at its publication`,
+      }[s.action];
   }
 }

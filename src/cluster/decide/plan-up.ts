@@ -98,6 +98,7 @@ export function planUp(
   const starts: Step[] = [];
   const waits: Step[] = [];
   const restarts: Step[] = [];
+  const streamers: string[] = [];
   for (const replica of spec.nodes.filter((n) => n.name !== primary.name)) {
     const r = byName.get(replica.name);
     if (!r) continue;
@@ -158,6 +159,7 @@ export function planUp(
       steps.push(...own.steps);
       if (own.restart) restarts.push(own.restart);
     }
+    streamers.push(replica.name);
     if (!streaming.has(replica.name)) {
       waits.push({
         kind: 'wait-streaming',
@@ -169,7 +171,17 @@ export function planUp(
   }
   // Replicas restart before the primary: a standby refuses to run with a lower max_connections,
   // max_wal_senders, ... than its primary, so a raise must reach the replicas first.
-  if (primaryRestart) restarts.push(primaryRestart);
+  if (primaryRestart) {
+    restarts.push(primaryRestart);
+    // The replicas reconnect to the restarted primary on their own; `up` is done once they have.
+    for (const name of streamers)
+      restarts.push({
+        kind: 'wait-streaming',
+        node: name,
+        upstream: primary.name,
+        reason: `${primary.name} restarted`,
+      });
+  }
   const all = [...steps, ...clones, ...starts, ...waits, ...restarts];
   if (opts.only === undefined) return { primary: primary.name, steps: all, notes, refusal: null };
   return {

@@ -60,7 +60,9 @@ export function renderNodeConfig(
     nodeCount: spec.nodes.length,
     pgMajor: facts.pgMajor,
     walSegmentSize: spec.postgres.walSegmentSize ?? 16,
-    settings: spec.settings,
+    // A publication needs logical decoding of the WAL: every node, since any may become the primary.
+    settings:
+      spec.logical.publications.length > 0 ? { wal_level: 'logical', ...spec.settings } : spec.settings,
     synchronousStandbyNames: synchronousStandbyNames(
       spec.replication.mode,
       spec.replication.syncCount,
@@ -89,6 +91,11 @@ export function renderNodeConfig(
       replicationSources: sources,
       adminSources: sources,
       access: spec.access,
+      // Subscribers' walsenders connect to a database, not to the replication pseudo-database.
+      logical: spec.logical.publications.map((p) => ({
+        database: p.database,
+        sources: [...sources, ...p.allow],
+      })),
       ssl: spec.tls !== 'off',
       localSuperuser: spec.backup !== undefined,
     }),
@@ -124,7 +131,9 @@ export function renderRestoredConfig(
     nodeCount: spec.nodes.length,
     pgMajor: o.pgMajor,
     walSegmentSize: spec.postgres.walSegmentSize ?? 16,
-    settings: spec.settings,
+    // A publication needs logical decoding of the WAL: every node, since any may become the primary.
+    settings:
+      spec.logical.publications.length > 0 ? { wal_level: 'logical', ...spec.settings } : spec.settings,
     synchronousStandbyNames: '',
     upstream: undefined,
     tls: undefined,
@@ -139,6 +148,7 @@ export function renderRestoredConfig(
       replicationSources: [],
       adminSources: ['127.0.0.1'],
       access: [],
+      logical: [],
       ssl: false,
       localSuperuser: false,
     }),

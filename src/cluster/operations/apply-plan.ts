@@ -12,6 +12,7 @@ import { stopIfInterrupted } from '../context/safe-stop.js';
 import type { Plan, Step, StepKind } from '../decide/plan-step.js';
 import { controlOf } from '../actions/control-of.js';
 import { issueClusterCa, issueNodeCert } from '../actions/node-certs.js';
+import { runLogicalStep } from '../actions/logical-actions.js';
 import { createStanza, standbyRestore } from '../actions/backup-actions.js';
 import { configFor, waitStreaming } from '../actions/node-actions.js';
 import { nodeOf, sqlOn } from '../context/node-sql.js';
@@ -119,6 +120,7 @@ export const STEP_HANDLERS: { readonly [K in StepKind]: Handler<K> } = {
   'wait-streaming': async (ctx, step, o) =>
     waitStreaming(ctx, nodeOf(ctx, step.node), nodeOf(ctx, step.upstream), o.streamingTimeoutMs),
   'create-stanza': async (ctx, step) => createStanza(ctx, nodeOf(ctx, step.node)),
+  logical: async (ctx, step) => runLogicalStep(ctx, nodeOf(ctx, step.node), step),
 };
 
 /** Runs the plan's steps in order; consecutive clone or wait steps run in parallel. */

@@ -16,6 +16,8 @@ import { observeCluster } from '../observe/observe-cluster.js';
 import { onlyPrimary } from '../observe/observation.js';
 import type { ClusterObservation } from '../observe/observation.js';
 import { applyPlan } from './apply-plan.js';
+import { NO_LOGICAL, planLogical } from './plan-logical.js';
+import { nodeOf } from '../context/node-sql.js';
 import { checkRepository, clusterSystemId, readStanza, writeBackupFiles } from '../actions/backup-actions.js';
 import { cloneSources, decideStanza, stanzaSteps } from '../decide/decide-stanza.js';
 
@@ -52,12 +54,19 @@ export async function planCluster(ctx: ClusterContext, o: PlanOptions): Promise<
     throw new PgreplError(planned.refusal.code, `${planned.refusal.reason}; nothing was changed`);
   // Certificates first: a server started or reloaded by the plan reads them.
   const backup = await planBackup(ctx, planned.primary, planned.steps, o);
+  const running = observed.nodes.find((n) => n.node.name === planned.primary && n.server?.ok === true);
+  // Last: on the primary once it runs with the plan's configuration (wal_level logical among it).
+  const logical =
+    o.create && o.only === undefined
+      ? await planLogical(ctx, running ? nodeOf(ctx, running.node.name) : null)
+      : NO_LOGICAL;
   const plan = {
     ...planned,
-    notes: [...planned.notes, ...backup.notes],
+    notes: [...planned.notes, ...backup.notes, ...logical.notes],
     steps: [
       ...planCerts(ctx.spec, readCertsOf(ctx, [...ctx.localNodes]), ctx.localNodes, ctx.clock.wallNow()),
       ...backup.steps,
+      ...logical.steps,
     ],
   };
   for (const message of plan.notes) ctx.events.emit({ event: 'note', message: `note: ${message}` });

@@ -1,0 +1,191 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { TestCluster, assertNoLeakedServers, upCluster, waitUntil } from '../helpers/test-cluster.js';
+
+const publication = (tables: string, extra = '') =>
+  `logical:\n  publications:\n    - { name: shop, tables: [${tables}]${extra} }\n`;
+
+const subscription = (publisher: TestCluster, extra = '') =>
+  `logical:\n  subscriptions:\n    - { name: shop_copy, publication: shop, from: { spec: ${publisher.specFile} }${extra} }\n`;
+
+const SCHEMA =
+  'CREATE TABLE orders (id int PRIMARY KEY, item text); CREATE TABLE customers (id int PRIMARY KEY, name text); ' +
+  'CREATE TABLE audit (at timestamptz, what text)';
+
+/**
+ * A publisher (of `pubNodes`) and a one-node subscriber, both up, then `setUp`, before the block's
+ * tests; both removed after them even when they fail.
+ */
+function clustersForSuite(
+  pubNodes: string[],
+  use: (pub: TestCluster, sub: TestCluster) => void,
+  setUp: () => Promise<void>,
+): void {
+  let made: TestCluster[] = [];
+  before(async () => {
+    made = await Promise.all([TestCluster.create(pubNodes), TestCluster.create(['pg1'])]);
+    use(made[0] as TestCluster, made[1] as TestCluster);
+    await Promise.all(made.map(upCluster));
+    await setUp();
+  });
+  after(async () => {
+    for (const c of made) await c.cleanup();
+    assertNoLeakedServers();
+  });
+}
+
+/** `pgrepl logical subscribe` of shop_copy to `pub`'s publication shop. */
+const subscribeArgs = (pub: TestCluster) => [
+  ...['logical', 'subscribe', 'shop_copy'],
+  ...['--publication', 'shop', '--from', pub.specFile],
+];
+
+async function count(c: TestCluster, node: string, table: string): Promise<number> {
+  const [row] = await c.sql<{ n: number }>(node, `SELECT count(*)::int AS n FROM ${table}`);
+  return row?.n ?? -1;
+}
+
+describe('logical replication between two pgrepl clusters (issue 30)', () => {
+  let pub: TestCluster;
+  let sub: TestCluster;
+  clustersForSuite(
+    ['pg1', 'pg2'],
+    (p, x) => ((pub = p), (sub = x)),
+    async () => {
+      for (const c of [pub, sub]) await c.sql('pg1', SCHEMA);
+      await pub.sql('pg1', "INSERT INTO orders SELECT g, 'item ' || g FROM generate_series(1, 500) g");
+      await pub.sql('pg1', "INSERT INTO customers VALUES (1, 'ana'), (2, 'bruno')");
+      await pub.sql('pg1', "INSERT INTO audit VALUES (now(), 'not published')");
+    },
+  );
+
+  it('refuses to publish a table without a key, with its fix, and changes nothing', async () => {
+    pub.extraSpec = publication('orders, audit');
+    pub.writeSpec();
+    const up = await pub.cli(['up']);
+    assert.equal(up.code, 1, up.stdout);
+    assert.match(up.stderr, /E_LOGICAL_PREFLIGHT/);
+    assert.match(up.stderr, /\[no-replica-identity\] public\.audit has no primary key or replica identity/);
+    assert.match(up.stderr, /fix: ALTER TABLE public\.audit ADD PRIMARY KEY/);
+    const [level] = await pub.sql<{ v: string }>('pg1', "SELECT current_setting('wal_level') AS v");
+    assert.equal(level?.v, 'replica');
+    assert.deepEqual(await pub.sql('pg1', 'SELECT pubname FROM pg_publication'), []);
+  });
+
+  it('publishes: wal_level logical on every node (replicas restarted first), the publication, the role’s read rights', async () => {
+    pub.extraSpec = publication('orders, customers');
+    pub.writeSpec();
+    const up = await pub.cli(['up', '--json']);
+    assert.equal(up.code, 0, up.stderr);
+    const steps = (JSON.parse(up.stdout) as { steps: { kind: string; node: string; action?: string }[] })
+      .steps;
+    const restarts = steps.filter((s) => s.kind === 'restart').map((s) => s.node);
+    assert.deepEqual(restarts, ['pg2', 'pg1']);
+    assert.deepEqual(
+      steps.filter((s) => s.kind === 'logical').map((s) => s.action),
+      ['create-publication'],
+    );
+    for (const node of ['pg1', 'pg2']) {
+      const [level] = await pub.sql<{ v: string }>(node, "SELECT current_setting('wal_level') AS v");
+      assert.equal(level?.v, 'logical', node);
+    }
+    const tables = await pub.sql<{ t: string }>(
+      'pg1',
+      "SELECT schemaname || '.' || tablename AS t FROM pg_publication_tables WHERE pubname = 'shop' ORDER BY 1",
+    );
+    assert.deepEqual(
+      tables.map((r) => r.t),
+      ['public.customers', 'public.orders'],
+    );
+    assert.match(
+      readFileSync(join(pub.dataDir('pg2'), 'pg_hba.conf'), 'utf8'),
+      /^host\s+postgres\s+replicator\s+127\.0\.0\.1\/32\s+scram-sha-256$/m,
+    );
+    const again = await pub.cli(['up', '--json']);
+    assert.equal((JSON.parse(again.stdout) as { changed: boolean }).changed, false);
+  });
+
+  it('subscribes: the published tables copied, new rows streamed, the password in no catalog', async () => {
+    const up = await sub.cli(subscribeArgs(pub));
+    assert.equal(up.code, 0, up.stderr);
+    assert.match(
+      readFileSync(sub.specFile, 'utf8'),
+      /^logical:\n {2}subscriptions:\n {4}- \{ name: shop_copy, publication: shop, from: \{ spec: .*\/pgrepl\.yaml \} \}$/m,
+    );
+    await waitUntil(
+      async () => (await count(sub, 'pg1', 'orders')) === 500,
+      30_000,
+      'the initial copy of orders',
+    );
+    assert.equal(await count(sub, 'pg1', 'customers'), 2);
+    assert.equal(await count(sub, 'pg1', 'audit'), 0);
+    await pub.sql(
+      'pg1',
+      "INSERT INTO orders VALUES (501, 'after the copy'); UPDATE customers SET name = 'bia' WHERE id = 2",
+    );
+    await waitUntil(async () => (await count(sub, 'pg1', 'orders')) === 501, 30_000, 'order 501 to arrive');
+    const [c2] = await sub.sql<{ name: string }>('pg1', 'SELECT name FROM customers WHERE id = 2');
+    assert.equal(c2?.name, 'bia');
+    const [conninfo] = await sub.sql<{ c: string }>(
+      'pg1',
+      "SELECT subconninfo AS c FROM pg_subscription WHERE subname = 'shop_copy'",
+    );
+    assert.match(conninfo?.c ?? '', /passfile=/);
+    assert.ok(!(conninfo?.c ?? '').includes(pub.replicationPassword()));
+  });
+});
+
+describe('the pre-flight check of a subscription (issue 30)', () => {
+  let pub: TestCluster;
+  let sub: TestCluster;
+  clustersForSuite(
+    ['pg1'],
+    (p, x) => ((pub = p), (sub = x)),
+    async () => {
+      await pub.sql(
+        'pg1',
+        'CREATE EXTENSION citext; CREATE TABLE orders (id int PRIMARY KEY, email citext, qty int)',
+      );
+      await pub.sql('pg1', "SELECT lo_from_bytea(0, 'a large object')");
+      // The publisher accepts its large object: copied apart, say.
+      pub.extraSpec = publication('orders', ', skipChecks: [large-objects]');
+      pub.writeSpec();
+      await upCluster(pub);
+    },
+  );
+
+  it('reports a missing table, then a missing extension, a column and large objects, each with its fix; skipping makes it', async () => {
+    const before = readFileSync(sub.specFile, 'utf8');
+    const noTable = await sub.cli(subscribeArgs(pub));
+    assert.equal(noTable.code, 1);
+    assert.equal(readFileSync(sub.specFile, 'utf8'), before);
+    assert.match(noTable.stderr, /\[missing-on-subscriber\] public\.orders does not exist on the subscriber/);
+    assert.match(noTable.stderr, /\[large-objects\] the database holds 1 large object/);
+    assert.match(
+      noTable.stderr,
+      /\[missing-extension\] extension citext is installed on the publisher, not on the subscriber/,
+    );
+    assert.match(noTable.stderr, /fix: CREATE EXTENSION citext on the subscriber/);
+    await sub.sql('pg1', 'CREATE EXTENSION citext; CREATE TABLE orders (id int PRIMARY KEY, email text)');
+    sub.extraSpec = subscription(pub);
+    sub.writeSpec();
+    const columns = await sub.cli(['up']);
+    assert.equal(columns.code, 1);
+    assert.match(
+      columns.stderr,
+      /\[column-mismatch\] public\.orders on the subscriber lacks \(or types differently\) email citext, qty integer/,
+    );
+    assert.deepEqual(await sub.sql('pg1', 'SELECT subname FROM pg_subscription'), []);
+    await sub.sql(
+      'pg1',
+      'DROP TABLE orders; CREATE TABLE orders (id int PRIMARY KEY, email citext, qty int)',
+    );
+    sub.extraSpec = subscription(pub, ', skipChecks: [large-objects]');
+    sub.writeSpec();
+    const made = await sub.cli(['up']);
+    assert.equal(made.code, 0, made.stderr);
+    assert.equal((await sub.sql('pg1', 'SELECT subname FROM pg_subscription')).length, 1);
+  });
+});
