@@ -135,6 +135,56 @@ describe('logical replication between two pgrepl clusters (issue 30)', () => {
     assert.match(conninfo?.c ?? '', /passfile=/);
     assert.ok(!(conninfo?.c ?? '').includes(pub.replicationPassword()));
   });
+
+  it('shows in status: the subscription streaming with its tables ready and its lag, the publisher’s slot', async () => {
+    interface Sub {
+      name: string;
+      state: string;
+      tables: { r: number };
+      lagBytes: number | null;
+      lastMessageAgeSeconds: number | null;
+    }
+    const subscriptionOf = async () => {
+      const st = JSON.parse((await sub.cli(['status', '--json'])).stdout) as {
+        logical: { subscriptions: Sub[] };
+      };
+      return st.logical.subscriptions[0];
+    };
+    await waitUntil(
+      async () => (await subscriptionOf())?.lagBytes === 0,
+      30_000,
+      'the subscription to confirm everything',
+    );
+    const s = await subscriptionOf();
+    assert.equal(s?.state, 'streaming');
+    assert.equal(s?.tables.r, 2);
+    assert.ok((s?.lastMessageAgeSeconds ?? 99) < 30);
+    const text = await sub.cli(['status']);
+    assert.equal(text.code, 0, text.stdout);
+    assert.match(
+      text.stdout,
+      /subscription shop_copy \(postgres\) to shop: streaming; 2\/2 tables ready, 0 B behind the publisher/,
+    );
+    const published = JSON.parse((await pub.cli(['status', '--json'])).stdout) as {
+      logical: {
+        publications: { name: string; tables: number }[];
+        slots: { name: string; active: boolean }[];
+      };
+    };
+    assert.deepEqual(published.logical.publications, [{ name: 'shop', database: 'postgres', tables: 2 }]);
+    assert.deepEqual(
+      published.logical.slots.map((x) => [x.name, x.active]),
+      [['shop_copy', true]],
+    );
+    // Stopped, the subscription makes status unhealthy, and says where to look.
+    await sub.sql('pg1', 'ALTER SUBSCRIPTION shop_copy DISABLE');
+    const disabled = await sub.cli(['status']);
+    assert.match(
+      disabled.stdout,
+      /subscription shop_copy .*disabled \(ALTER SUBSCRIPTION shop_copy ENABLE\)/,
+    );
+    await sub.sql('pg1', 'ALTER SUBSCRIPTION shop_copy ENABLE');
+  });
 });
 
 describe('the pre-flight check of a subscription (issue 30)', () => {

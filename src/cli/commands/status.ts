@@ -6,6 +6,7 @@ import { formatHaStatus } from '../../operator/ha-status.js';
 import { readClusterStatus } from '../../operator/cluster-status.js';
 import { outputClosed } from '../process-signals.js';
 import { readStanza } from '../../cluster/actions/backup-actions.js';
+import { formatLogicalStatus, readLogicalStatus } from '../../operator/logical-status.js';
 import { repoLabel } from '../../backup/render-pgbackrest-conf.js';
 import type { ClusterContext } from '../../cluster/context/cluster-context.js';
 
@@ -25,23 +26,27 @@ export async function runStatus(g: GlobalOptions, o: StatusOptions): Promise<num
   const ctx = await commandContext(g);
   const once = async () => {
     const [{ status, ha, json }, backup] = await Promise.all([readClusterStatus(ctx), lastBackup(ctx)]);
+    const logical = await readLogicalStatus(ctx, status.primary);
     const text = o.json
       ? JSON.stringify(
           {
             ...json,
             postgres: { version: ctx.env.bins.version, binDir: ctx.env.bins.binDir },
             ...(backup ? { backup } : {}),
+            ...(logical ? { logical } : {}),
           },
           null,
           2,
         )
-      : `${formatStatus(status, ctx.env.bins)}${ha ? `\n${formatHaStatus(ha)}` : ''}${backup ? `\n${describeBackup(backup)}` : ''}`;
-    return { status, text };
+      : `${formatStatus(status, ctx.env.bins)}${ha ? `\n${formatHaStatus(ha)}` : ''}${backup ? `\n${describeBackup(backup)}` : ''}${logical ? `\n${formatLogicalStatus(logical)}` : ''}`;
+    // A subscription whose apply worker does not run copies nothing: as unhealthy as a stopped replica.
+    const healthy = status.healthy && !logical?.subscriptions.some((x) => x.state === 'down');
+    return { healthy, text };
   };
   if (!o.watch) {
-    const { status, text } = await once();
+    const { healthy, text } = await once();
     process.stdout.write(`${text}\n`);
-    return status.healthy ? 0 : EXIT_UNHEALTHY;
+    return healthy ? 0 : EXIT_UNHEALTHY;
   }
   const intervalMs = Math.max(200, seconds * 1000);
   // Until interrupted, or until whoever reads the output stops reading (`| head`).

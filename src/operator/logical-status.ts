@@ -1,0 +1,137 @@
+import { findNode } from '../cluster-spec/cluster-spec.js';
+import { onPublisher, publisherOf, sqlOnDatabase } from '../cluster/actions/logical-actions.js';
+import type { ClusterContext } from '../cluster/context/cluster-context.js';
+import { formatBytes } from '../cluster/decide/status-report.js';
+import { readLogicalSlots, readPublications, readSubscriptions } from '../postgres/logical-queries.js';
+import type { LogicalSlotState, SubscribedTable } from '../postgres/logical-queries.js';
+
+/** The spec's publications and subscriptions as the primary has them (`status --json`'s `logical`). */
+export interface LogicalStatus {
+  readonly publications: readonly {
+    readonly name: string;
+    readonly database: string;
+    /** null: the primary has no such publication (yet). */
+    readonly tables: number | 'all' | null;
+  }[];
+  /** The logical slots of those databases on the primary: one per subscriber. */
+  readonly slots: readonly LogicalSlotState[];
+  readonly subscriptions: readonly {
+    readonly name: string;
+    readonly database: string;
+    readonly publication: string;
+    /** missing: not made yet; disabled; down: enabled with no apply worker (see the server log); streaming. */
+    readonly state: 'missing' | 'disabled' | 'down' | 'streaming';
+    /** Tables by copy state: ready ones stream; the others are in their initial copy. */
+    readonly tables: Readonly<Record<SubscribedTable['state'], number>>;
+    readonly copying: readonly string[];
+    readonly lastMessageAgeSeconds: number | null;
+    /** What the publisher's slot for it holds: bytes not yet confirmed, WAL kept. null: not read. */
+    readonly lagBytes: number | null;
+    readonly retainedBytes: number | null;
+  }[];
+  /** Databases or publishers that could not be read, with why. */
+  readonly errors: readonly string[];
+}
+
+/** Reads it on `primary`; null without a `logical:` section. Nothing read is thrown: it is said in `errors`. */
+export async function readLogicalStatus(
+  ctx: ClusterContext,
+  primary: string | null,
+): Promise<LogicalStatus | null> {
+  const { publications, subscriptions } = ctx.spec.logical;
+  if (publications.length + subscriptions.length === 0) return null;
+  const node = primary === null ? undefined : findNode(ctx.spec, primary);
+  const out: {
+    publications: LogicalStatus['publications'][number][];
+    slots: LogicalSlotState[];
+    subscriptions: LogicalStatus['subscriptions'][number][];
+    errors: string[];
+  } = {
+    publications: [],
+    slots: [],
+    subscriptions: [],
+    errors: [],
+  };
+  if (!node) return { ...out, errors: ['no primary runs'] };
+  for (const database of [...new Set([...publications, ...subscriptions].map((x) => x.database))]) {
+    try {
+      const read = await sqlOnDatabase(ctx, node, database, async (s) => ({
+        publications: await readPublications(s),
+        slots: await readLogicalSlots(s),
+        subscriptions: await readSubscriptions(s),
+      }));
+      for (const p of publications.filter((x) => x.database === database)) {
+        const has = read.publications.find((x) => x.name === p.name);
+        out.publications.push({
+          name: p.name,
+          database,
+          tables: has ? (has.allTables ? 'all' : has.tables.length) : null,
+        });
+      }
+      if (publications.some((x) => x.database === database))
+        out.slots.push(...read.slots.filter((x) => x.database === database));
+      for (const sub of subscriptions.filter((x) => x.database === database)) {
+        const has = read.subscriptions.find((x) => x.name === sub.name);
+        const tables = { i: 0, d: 0, f: 0, s: 0, r: 0 };
+        for (const t of has?.tables ?? []) tables[t.state] += 1;
+        let slot: LogicalSlotState | undefined;
+        if (has?.slotName) {
+          try {
+            const conn = await publisherOf(ctx, sub);
+            slot = await onPublisher(conn, async (s) =>
+              (await readLogicalSlots(s)).find((x) => x.name === has.slotName),
+            );
+          } catch (err) {
+            out.errors.push(`subscription ${sub.name}'s publisher: ${(err as Error).message}`);
+          }
+        }
+        out.subscriptions.push({
+          name: sub.name,
+          database,
+          publication: sub.publication,
+          state: !has ? 'missing' : !has.enabled ? 'disabled' : has.workerRunning ? 'streaming' : 'down',
+          tables,
+          copying: (has?.tables ?? []).filter((t) => t.state !== 'r').map((t) => `${t.table} (${t.state})`),
+          lastMessageAgeSeconds: has?.lastMessageAgeSeconds ?? null,
+          lagBytes: slot?.lagBytes ?? null,
+          retainedBytes: slot?.retainedBytes ?? null,
+        });
+      }
+    } catch (err) {
+      out.errors.push(`database ${database} on ${node.name}: ${(err as Error).message}`);
+    }
+  }
+  return out;
+}
+
+/** `status`'s lines for logical replication; a subscription that does not stream is a warning. */
+export function formatLogicalStatus(l: LogicalStatus): string {
+  const lines: string[] = [];
+  for (const p of l.publications)
+    lines.push(
+      `publication ${p.name} (${p.database}): ${p.tables === null ? 'not made yet; `pgrepl up` makes it' : p.tables === 'all' ? 'all tables' : `${p.tables} table${p.tables === 1 ? '' : 's'}`}`,
+    );
+  for (const s of l.slots)
+    lines.push(
+      `  slot ${s.name}: ${s.active ? 'a subscriber streams' : 'no subscriber connected'}, ${formatBytes(s.lagBytes)} not yet confirmed, ${formatBytes(s.retainedBytes)} of WAL kept for it`,
+    );
+  for (const s of l.subscriptions) {
+    const total = Object.values(s.tables).reduce((a, b) => a + b, 0);
+    const state =
+      s.state === 'missing'
+        ? 'not made yet; `pgrepl up` makes it'
+        : s.state === 'disabled'
+          ? `disabled (ALTER SUBSCRIPTION ${s.name} ENABLE)`
+          : s.state === 'down'
+            ? 'WARNING: its apply worker does not run (the server log says why)'
+            : 'streaming';
+    const lag = s.lagBytes === null ? '' : `, ${formatBytes(s.lagBytes)} behind the publisher`;
+    const age =
+      s.lastMessageAgeSeconds === null ? '' : `, last message ${s.lastMessageAgeSeconds.toFixed(1)} s ago`;
+    lines.push(
+      `subscription ${s.name} (${s.database}) to ${s.publication}: ${state}; ${s.tables.r}/${total} tables ready${s.copying.length > 0 ? ` (copying: ${s.copying.join(', ')})` : ''}${lag}${age}`,
+    );
+  }
+  for (const e of l.errors) lines.push(`warning: logical replication could not be read: ${e}`);
+  return `logical replication:\n${lines.map((x) => `  ${x}`).join('\n')}`;
+}
