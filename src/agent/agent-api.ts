@@ -1,3 +1,4 @@
+import type { LogicalStatus } from '../cluster/operations/read-logical-status.js';
 import { readFileSync, statSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
@@ -30,6 +31,8 @@ export interface AgentApiOptions {
   readonly clock: Clock;
   /** The last scheduled backup that succeeded, while this agent keeps the schedule (it leads). */
   readonly lastBackup?: () => { readonly endedAt: number; readonly type: string } | null;
+  /** Logical replication as this node has it while primary (null otherwise), for /metrics. */
+  readonly logical?: () => Promise<LogicalStatus | null>;
   /** What `/readiness` allows a standby without `?lag=`. */
   readonly maximumLagOnFailover: number;
   /** Every node's server, for `/status` (a client that follows the leader connects there). */
@@ -94,7 +97,7 @@ const tooLarge = refusal(413, `a request body is at most ${MAX_BODY_BYTES} bytes
  * an idle agent, whose target is 50 MiB in all.
  */
 export async function startAgentApi(o: AgentApiOptions): Promise<AgentApi> {
-  const metrics = agentMetrics(o.state, o.clock, o.tls?.cert, o.lastBackup);
+  const metrics = agentMetrics(o.state, o.clock, o.tls?.cert, o.lastBackup, o.logical);
   const checks = new Set<string>(CHECK_PATHS);
   const mutating =
     <K extends keyof ApiBodies>(kind: K, run: (b: z.output<ApiBodies[K]>) => Promise<object>) =>

@@ -4,6 +4,8 @@ import { Counter, Gauge, Registry } from 'prom-client';
 import { parseLsn } from '../postgres/lsn.js';
 import type { Clock } from '../cluster/context/clock.js';
 import type { AgentState } from './agent-loop.js';
+import type { LogicalStatus } from '../cluster/operations/read-logical-status.js';
+import type { LogicalSlotState } from '../postgres/logical-queries.js';
 
 /**
  * The agent's Prometheus metrics (`pgrepl_` prefix), read from its last loop at each scrape. Names
@@ -15,12 +17,13 @@ export function agentMetrics(
   clock: Clock,
   certFile?: string,
   lastBackup?: () => { readonly endedAt: number; readonly type: string } | null,
+  logical?: () => Promise<LogicalStatus | null>,
 ): Registry {
   const registry = new Registry();
   const gauge = (
     name: string,
     help: string,
-    read: (s: AgentState, g: Gauge) => void,
+    read: (s: AgentState, g: Gauge) => void | Promise<void>,
     labelNames: string[] = [],
   ) =>
     new Gauge({
@@ -28,9 +31,9 @@ export function agentMetrics(
       help,
       labelNames,
       registers: [registry],
-      collect() {
+      async collect() {
         this.reset();
-        read(state(), this);
+        await read(state(), this);
       },
     });
   const setIf = (g: Gauge, v: number | null | undefined) => {
@@ -178,6 +181,7 @@ export function agentMetrics(
       },
       ['type'],
     );
+  if (logical) logicalMetrics(gauge, logical);
   new Counter({
     name: 'pgrepl_etcd_errors_total',
     help: 'etcd requests of this agent that failed (lease, reads, writes, watch)',
@@ -203,4 +207,96 @@ function certSecondsLeft(file: string): number | null {
   } catch {
     return null;
   }
+}
+
+/**
+ * Logical replication on this node while it is the primary: its publications' slots and its
+ * subscriptions, read once per scrape (every gauge of one scrape shares the read).
+ */
+function logicalMetrics(
+  gauge: (
+    name: string,
+    help: string,
+    read: (s: AgentState, g: Gauge) => Promise<void>,
+    labelNames: string[],
+  ) => Gauge,
+  read: () => Promise<LogicalStatus | null>,
+): void {
+  let pending: { at: number; status: Promise<LogicalStatus | null> } | null = null;
+  const once = () => {
+    const now = Date.now();
+    if (!pending || now - pending.at > 1000) pending = { at: now, status: read().catch(() => null) };
+    return pending.status;
+  };
+  const logicalGauge = (
+    name: string,
+    help: string,
+    labelNames: string[],
+    fill: (l: LogicalStatus, g: Gauge) => void,
+  ) =>
+    gauge(
+      name,
+      help,
+      async (_s, g) => {
+        const l = await once();
+        if (l) fill(l, g);
+      },
+      labelNames,
+    );
+  const perSlot: [string, string, (x: LogicalSlotState) => number][] = [
+    [
+      'pgrepl_logical_slot_lag_bytes',
+      "on the primary, WAL a logical slot's subscriber has not confirmed yet",
+      (x) => x.lagBytes,
+    ],
+    [
+      'pgrepl_logical_slot_retained_bytes',
+      'on the primary, WAL kept for a logical slot',
+      (x) => x.retainedBytes,
+    ],
+    [
+      'pgrepl_logical_slot_active',
+      'on the primary, 1 while a subscriber streams from the slot',
+      (x) => (x.active ? 1 : 0),
+    ],
+  ];
+  for (const [name, help, value] of perSlot)
+    logicalGauge(name, help, ['slot', 'database'], (l, g) => {
+      for (const x of l.slots) g.set({ slot: x.name, database: x.database }, value(x));
+    });
+  logicalGauge(
+    'pgrepl_subscription_up',
+    "on the primary, 1 while the subscription's apply worker streams",
+    ['subscription', 'database'],
+    (l, g) => {
+      for (const x of l.subscriptions)
+        g.set({ subscription: x.name, database: x.database }, x.state === 'streaming' ? 1 : 0);
+    },
+  );
+  logicalGauge(
+    'pgrepl_subscription_tables',
+    "on the primary, the subscription's tables by copy state (r: ready)",
+    ['subscription', 'state'],
+    (l, g) => {
+      for (const x of l.subscriptions)
+        for (const [state, n] of Object.entries(x.tables)) g.set({ subscription: x.name, state }, n);
+    },
+  );
+  logicalGauge(
+    'pgrepl_subscription_lag_bytes',
+    "on the primary, WAL of the publisher's slot the subscription has not confirmed",
+    ['subscription'],
+    (l, g) => {
+      for (const x of l.subscriptions) if (x.lagBytes !== null) g.set({ subscription: x.name }, x.lagBytes);
+    },
+  );
+  logicalGauge(
+    'pgrepl_subscription_last_message_age_seconds',
+    'on the primary, seconds since the publisher last sent the subscription anything',
+    ['subscription'],
+    (l, g) => {
+      for (const x of l.subscriptions)
+        if (x.lastMessageAgeSeconds !== null) g.set({ subscription: x.name }, x.lastMessageAgeSeconds);
+    },
+  );
 }

@@ -112,6 +112,14 @@ export async function runAgent(g: GlobalOptions, o: { node: string }): Promise<n
     state: () => agent.current,
     clock: ctx.clock,
     lastBackup: () => backups.lastOk(),
+    // Read only while this node is the primary: a replica has neither publications nor running subscriptions.
+    logical: async () =>
+      agent.current.self?.local.kind === 'primary'
+        ? (await import('../../cluster/operations/read-logical-status.js')).readLogicalStatus(
+            agent.context.ctx,
+            agent.context.node.name,
+          )
+        : null,
     maximumLagOnFailover: ha.maximumLagOnFailover,
     failsafe: (leader) => agent.promiseFailsafe(leader),
     nodes: () => agent.context.ctx.spec.nodes.map((n) => ({ name: n.name, host: n.host, port: n.port })),

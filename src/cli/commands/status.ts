@@ -6,7 +6,8 @@ import { formatHaStatus } from '../../operator/ha-status.js';
 import { readClusterStatus } from '../../operator/cluster-status.js';
 import { outputClosed } from '../process-signals.js';
 import { readStanza } from '../../cluster/actions/backup-actions.js';
-import { formatLogicalStatus, readLogicalStatus } from '../../operator/logical-status.js';
+import { readLogicalStatus } from '../../cluster/operations/read-logical-status.js';
+import { formatLogicalStatus } from '../format-logical-status.js';
 import { repoLabel } from '../../backup/render-pgbackrest-conf.js';
 import type { ClusterContext } from '../../cluster/context/cluster-context.js';
 

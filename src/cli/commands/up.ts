@@ -12,6 +12,7 @@ import { describeStep } from '../../cluster/decide/plan-step.js';
 import { nodeOf } from '../../cluster/context/node-sql.js';
 import { createStanza, ensureBackupWithAgents } from '../../cluster/actions/backup-actions.js';
 import { observeCluster } from '../../cluster/observe/observe-cluster.js';
+import { ensureLogicalWithAgents } from '../../cluster/operations/plan-logical.js';
 import { onlyPrimary } from '../../cluster/observe/observation.js';
 import { PgreplError } from '../../errors.js';
 import { EMBEDDED_SOURCE } from '../../cluster-spec/load-spec.js';
@@ -79,11 +80,13 @@ export async function runUp(g: GlobalOptions, o: UpOptions, plan: PlanOptions): 
   // Once agents run, the nodes are theirs: `up` only makes sure every agent (and etcd) runs.
   if (haOn && ctx.spec.nodes.some((n) => agentPid(ctx.spec, n.name) !== null)) {
     const agents = await startHa(ctx, g);
+    const primary = onlyPrimary((await observeCluster(ctx)).nodes)?.node ?? null;
     if (ctx.spec.backup) {
-      const primary = onlyPrimary((await observeCluster(ctx)).nodes)?.node ?? null;
       const backupNote = await ensureBackupWithAgents(ctx, primary);
       if (backupNote !== null && !o.json) say(`backup: ${backupNote}`);
     }
+    const logicalNote = await ensureLogicalWithAgents(ctx, primary);
+    if (logicalNote !== null && !o.json) say(`logical: ${logicalNote}`);
     if (!o.json) process.stdout.write(`agents run this cluster; ${describeAgents(agents)}\n`);
     else
       process.stdout.write(

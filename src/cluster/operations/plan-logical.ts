@@ -6,7 +6,7 @@ import {
   readTableFacts,
   readDatabaseFacts,
 } from '../../postgres/logical-queries.js';
-import { publisherOf, readPublished, sqlOnDatabase } from '../actions/logical-actions.js';
+import { publisherOf, readPublished, runLogicalStep, sqlOnDatabase } from '../actions/logical-actions.js';
 import type { ClusterContext } from '../context/cluster-context.js';
 import {
   blockingFindings,
@@ -16,6 +16,7 @@ import {
   preflightSubscriber,
 } from '../decide/decide-logical.js';
 import type { PreflightFinding } from '../decide/decide-logical.js';
+import { describeStep } from '../decide/plan-step.js';
 import type { Step } from '../decide/plan-step.js';
 import type { PreflightCode } from '../../cluster-spec/preflight-codes.js';
 
@@ -116,4 +117,37 @@ export async function planLogical(ctx: ClusterContext, primary: NodeSpec | null)
       .map((x) => `${f.subject}: [${x.code}] ${x.message} (${x.fix})`),
   );
   return { steps, notes: [...notes, ...warnings], findings: findings.flatMap((f) => f.found) };
+}
+
+/**
+ * With agents running the cluster (`up` leaves the nodes to them): the logical plan made and
+ * performed on the primary, step by step as `up` reports them. A publication waits for the
+ * nodes to run with wal_level logical, which takes a restart the agents do (`pgrepl restart`).
+ * Returns what to tell the user, or null when there was nothing to do.
+ */
+export async function ensureLogicalWithAgents(
+  ctx: ClusterContext,
+  primary: NodeSpec | null,
+): Promise<string | null> {
+  const { publications, subscriptions } = ctx.spec.logical;
+  if (publications.length + subscriptions.length === 0) return null;
+  if (primary === null)
+    return 'no primary runs: the next `pgrepl up` makes the publications and subscriptions';
+  if (publications.length > 0) {
+    const [row] = await sqlOnDatabase(ctx, primary, 'postgres', (s) =>
+      s.query<{ level: string }>("SELECT current_setting('wal_level') AS level"),
+    );
+    if (row?.level !== 'logical')
+      return `${primary.name} runs with wal_level ${row?.level}: \`pgrepl restart --switchover\` has the agents restart every node with wal_level logical; then run \`pgrepl up\` again, which makes the publications`;
+  }
+  const plan = await planLogical(ctx, primary);
+  for (const message of plan.notes) ctx.events.emit({ event: 'note', message: `note: ${message}` });
+  for (const step of plan.steps) {
+    if (step.kind !== 'logical') continue;
+    ctx.events.emit({ event: 'action', node: step.node, message: describeStep(step) });
+    await runLogicalStep(ctx, primary, step);
+  }
+  return plan.steps.length === 0
+    ? null
+    : `${plan.steps.length} logical replication step${plan.steps.length === 1 ? '' : 's'} done on ${primary.name}`;
 }
