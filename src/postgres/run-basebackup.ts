@@ -1,7 +1,7 @@
-import { join } from 'node:path';
 import { checkResult } from './command-runner.js';
 import type { InstanceEnv } from './instance-control.js';
 import { syncFileSystem } from './sync-file-system.js';
+import { toolPath } from './find-binaries.js';
 
 /** Where a clone is: what pg_basebackup is waiting on, and how much it copied. */
 export type ClonePhase = 'connecting' | 'checkpoint' | 'copying' | 'finishing' | 'done';
@@ -37,7 +37,7 @@ export async function runBasebackup(env: InstanceEnv, o: BasebackupOptions): Pro
   };
   emit({});
   const r = await env.runner.run(
-    join(env.bins.binDir, 'pg_basebackup'),
+    toolPath(env.bins, 'pg_basebackup'),
     [
       '-D',
       o.targetDir,

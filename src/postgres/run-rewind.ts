@@ -4,6 +4,7 @@ import type { InstanceEnv } from './instance-control.js';
 import { readControlData } from './read-controldata.js';
 import { syncFileSystem } from './sync-file-system.js';
 import { formatLsn, parseLsn, walFileName } from './lsn.js';
+import { toolPath } from './find-binaries.js';
 
 /** What pg_rewind said about a target it compared with its source. */
 export interface RewindOutcome {
@@ -42,7 +43,7 @@ export async function runRewind(
     '--no-sync',
     ...(o.restoreTargetWal ? ['--restore-target-wal'] : []),
   ];
-  const r = await env.runner.run(join(env.bins.binDir, 'pg_rewind'), args, {
+  const r = await env.runner.run(toolPath(env.bins, 'pg_rewind'), args, {
     runAs: env.runAs,
     timeoutMs: 30 * 60_000,
     ...(o.signal ? { signal: o.signal } : {}),

