@@ -19,9 +19,11 @@ export function formatLogicalStatus(l: LogicalStatus): string {
         ? 'not made yet; `pgrepl up` makes it'
         : s.state === 'disabled'
           ? `disabled (ALTER SUBSCRIPTION ${s.name} ENABLE)`
-          : s.state === 'down'
-            ? 'WARNING: its apply worker does not run (the server log says why)'
-            : 'streaming';
+          : s.slotMissing
+            ? "WARNING: its slot is not on the publisher's primary (a failover of the publisher before PostgreSQL 17 loses it): `pgrepl up` copies its tables again through a new one"
+            : s.state === 'down'
+              ? 'WARNING: its apply worker does not run (the server log says why)'
+              : 'streaming';
     const lag = s.lagBytes === null ? '' : `, ${formatBytes(s.lagBytes)} behind the publisher`;
     const age =
       s.lastMessageAgeSeconds === null ? '' : `, last message ${s.lastMessageAgeSeconds.toFixed(1)} s ago`;

@@ -195,6 +195,51 @@ describe('logical replication between two pgrepl clusters (issue 30)', () => {
   });
 });
 
+describe('a switchover of the publisher on PostgreSQL 15 (issue 30)', () => {
+  let pub: TestCluster;
+  let sub: TestCluster;
+  clustersForSuite(
+    ['pg1', 'pg2'],
+    (p, x) => ((pub = p), (sub = x)),
+    async () => {
+      for (const c of [pub, sub]) await c.sql('pg1', 'CREATE TABLE orders (id int PRIMARY KEY, item text)');
+      await pub.sql('pg1', "INSERT INTO orders SELECT g, 'before' FROM generate_series(1, 200) g");
+      pub.extraSpec = publication('orders');
+      pub.writeSpec();
+      await upCluster(pub);
+      assert.equal((await sub.cli(subscribeArgs(pub))).code, 0);
+      await waitUntil(async () => (await count(sub, 'pg1', 'orders')) === 200, 30_000, 'the initial copy');
+    },
+  );
+
+  it('loses the slot; status says so, and `up` copies the tables again through a new one: every row, none twice', async () => {
+    const sw = await pub.cli(['switchover', '--to', 'pg2']);
+    assert.equal(sw.code, 0, sw.stderr);
+    await pub.sql('pg2', "INSERT INTO orders SELECT g, 'after' FROM generate_series(201, 250) g");
+    const st = await sub.cli(['status']);
+    assert.equal(st.code, 3, st.stdout);
+    assert.match(st.stdout, /subscription shop_copy .*WARNING: its slot is not on the publisher's primary/);
+    const up = await sub.cli(['up', '--json']);
+    assert.equal(up.code, 0, up.stderr);
+    const steps = (JSON.parse(up.stdout) as { steps: { kind: string; action?: string }[] }).steps;
+    assert.deepEqual(
+      steps.filter((x) => x.kind === 'logical').map((x) => x.action),
+      ['resync-subscription'],
+    );
+    await pub.sql('pg2', "INSERT INTO orders VALUES (251, 'after the re-sync')");
+    await waitUntil(
+      async () => (await count(sub, 'pg1', 'orders')) === 251,
+      30_000,
+      'every row after the re-sync',
+    );
+    const [after] = await sub.sql<{ n: number }>(
+      'pg1',
+      "SELECT count(*)::int AS n FROM orders WHERE item = 'after'",
+    );
+    assert.equal(after?.n, 50);
+  });
+});
+
 describe('the pre-flight check of a subscription (issue 30)', () => {
   let pub: TestCluster;
   let sub: TestCluster;
@@ -277,7 +322,10 @@ describe(
     );
 
     it('copies and streams from a PostgreSQL 15 publisher into a PostgreSQL 17 cluster made from a bare server package', async () => {
-      const [version] = await sub.sql<{ v: string }>('pg1', "SELECT current_setting('server_version_num') AS v");
+      const [version] = await sub.sql<{ v: string }>(
+        'pg1',
+        "SELECT current_setting('server_version_num') AS v",
+      );
       assert.match(version?.v ?? '', /^17\d{4}$/);
       await sub.sql('pg1', 'CREATE TABLE orders (id int PRIMARY KEY, item text)');
       const up = await sub.cli(subscribeArgs(pub));

@@ -11,7 +11,7 @@ import {
   preflightSubscriber,
 } from '../../src/cluster/decide/decide-logical.js';
 import { renderNodeConfig } from '../../src/cluster/decide/render-node-config.js';
-import type { DatabaseFacts, TableFacts } from '../../src/postgres/logical-queries.js';
+import type { DatabaseFacts, SubscriptionState, TableFacts } from '../../src/postgres/logical-queries.js';
 import { FACTS } from '../helpers/observation-fixtures.js';
 
 const base =
@@ -175,6 +175,18 @@ describe('what up does for logical:', () => {
     skipChecks: [],
   };
 
+  const subscribed: SubscriptionState = {
+    name: 'copy',
+    enabled: true,
+    publications: ['shop'],
+    workerRunning: false,
+    receivedLsn: null,
+    latestEndLsn: null,
+    lastMessageAgeSeconds: null,
+    tables: [],
+    slotName: 'copy',
+  };
+
   it('creates what is missing, sets what differs, leaves what matches, and says what it cannot change', () => {
     assert.deepEqual(
       decidePublications('pg1', [pub], []).steps.map((s) => s.kind === 'logical' && s.action),
@@ -197,23 +209,28 @@ describe('what up does for logical:', () => {
     const allNow = decidePublications('pg1', [pub], [{ name: 'shop', allTables: true, tables: [] }]);
     assert.deepEqual(allNow.steps, []);
     assert.match(allNow.notes[0] ?? '', /cannot change that in place/);
-    const present = {
-      name: 'copy',
-      enabled: false,
-      publications: ['other'],
-      workerRunning: false,
-      receivedLsn: null,
-      latestEndLsn: null,
-      lastMessageAgeSeconds: null,
-      tables: [],
-      slotName: 'copy',
-    };
+    const present = { ...subscribed, enabled: false, publications: ['other'] };
     const d = decideSubscriptions('pg1', [sub], [present]);
     assert.deepEqual(
       d.steps.map((s) => s.kind === 'logical' && s.action),
       ['set-subscription-publication'],
     );
     assert.match(d.notes[0] ?? '', /ALTER SUBSCRIPTION copy ENABLE/);
+  });
+
+  it('re-syncs an enabled subscription whose slot the publisher’s primary lacks, and only then', () => {
+    const running = subscribed;
+    const actions = (present: typeof running, slot: boolean | undefined) =>
+      decideSubscriptions(
+        'pg1',
+        [sub],
+        [present],
+        new Map(slot === undefined ? [] : [['copy', slot]]),
+      ).steps.map((x) => x.kind === 'logical' && x.action);
+    assert.deepEqual(actions(running, false), ['resync-subscription']);
+    assert.deepEqual(actions(running, true), []);
+    assert.deepEqual(actions(running, undefined), [], 'a publisher not read decides nothing');
+    assert.deepEqual(actions({ ...running, enabled: false }, false), [], 'a disabled one is the user’s');
   });
 });
 

@@ -41,7 +41,8 @@ export async function runStatus(g: GlobalOptions, o: StatusOptions): Promise<num
         )
       : `${formatStatus(status, ctx.env.bins)}${ha ? `\n${formatHaStatus(ha)}` : ''}${backup ? `\n${describeBackup(backup)}` : ''}${logical ? `\n${formatLogicalStatus(logical)}` : ''}`;
     // A subscription whose apply worker does not run copies nothing: as unhealthy as a stopped replica.
-    const healthy = status.healthy && !logical?.subscriptions.some((x) => x.state === 'down');
+    const healthy =
+      status.healthy && !logical?.subscriptions.some((x) => x.state === 'down' || x.slotMissing);
     return { healthy, text };
   };
   if (!o.watch) {

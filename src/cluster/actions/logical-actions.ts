@@ -261,6 +261,32 @@ export async function setSubscriptionPublication(
   );
 }
 
+/**
+ * Copies a subscription's tables afresh through a new slot: its own is gone from the publisher's
+ * primary. The subscription is dropped without touching the publisher (its slot is not there),
+ * its tables emptied, and it is made again with the spec's options. Readers of those tables see
+ * them empty until their copy ends.
+ */
+export async function resyncSubscription(
+  ctx: ClusterContext,
+  node: NodeSpec,
+  sub: SubscriptionSpec,
+): Promise<void> {
+  await sqlOnDatabase(ctx, node, sub.database, async (s) => {
+    const tables = await s.query<{ t: string }>(
+      `SELECT format('%I.%I', n.nspname, c.relname) AS t FROM pg_subscription_rel r
+         JOIN pg_subscription x ON x.oid = r.srsubid JOIN pg_class c ON c.oid = r.srrelid
+         JOIN pg_namespace n ON n.oid = c.relnamespace WHERE x.subname = $1`,
+      [sub.name],
+    );
+    await s.query(`ALTER SUBSCRIPTION ${ident(sub.name)} DISABLE`);
+    await s.query(`ALTER SUBSCRIPTION ${ident(sub.name)} SET (slot_name = NONE)`);
+    await s.query(`DROP SUBSCRIPTION ${ident(sub.name)}`);
+    if (tables.length > 0) await s.query(`TRUNCATE ${tables.map((r) => r.t).join(', ')}`);
+  });
+  await createSubscription(ctx, node, { ...sub, copyData: true });
+}
+
 /** Performs a `logical` step of a plan on the spec's publication or subscription it names. */
 export async function runLogicalStep(
   ctx: ClusterContext,
@@ -288,6 +314,9 @@ export async function runLogicalStep(
     case 'set-subscription-publication':
       if (!sub) throw missing();
       return setSubscriptionPublication(ctx, node, sub);
+    case 'resync-subscription':
+      if (!sub) throw missing();
+      return resyncSubscription(ctx, node, sub);
   }
 }
 

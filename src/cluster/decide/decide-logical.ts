@@ -241,6 +241,8 @@ export function decideSubscriptions(
   primary: string,
   wanted: readonly SubscriptionSpec[],
   present: readonly SubscriptionState[],
+  /** Per subscription, whether its slot is on the publisher's primary; absent: not read. */
+  slotOnPublisher: ReadonlyMap<string, boolean> = new Map(),
 ): { steps: Step[]; notes: string[] } {
   const steps: Step[] = [];
   const notes: string[] = [];
@@ -249,6 +251,19 @@ export function decideSubscriptions(
     const has = present.find((x) => x.name === sub.name);
     if (!has) {
       steps.push(step('create-subscription', sub, `subscription ${sub.name} does not exist yet`));
+      continue;
+    }
+    // A publisher's failover or switchover before PostgreSQL 17 leaves the slot on the old
+    // primary: what was committed between the promotion and a new slot would never arrive, so
+    // the tables are copied again from a new slot.
+    if (has.enabled && slotOnPublisher.get(sub.name) === false) {
+      steps.push(
+        step(
+          'resync-subscription',
+          sub,
+          `subscription ${sub.name}'s slot ${has.slotName ?? sub.name} is not on the publisher's primary (a failover or switchover of the publisher loses it before PostgreSQL 17): its tables are emptied and copied again through a new slot`,
+        ),
+      );
       continue;
     }
     if (has.publications.join(',') !== sub.publication)

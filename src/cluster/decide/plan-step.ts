@@ -22,7 +22,11 @@ export type Step =
 
 /** What a `logical` step does on the primary. */
 export type LogicalAction =
-  'create-publication' | 'set-publication-tables' | 'create-subscription' | 'set-subscription-publication';
+  | 'create-publication'
+  | 'set-publication-tables'
+  | 'create-subscription'
+  | 'set-subscription-publication'
+  | 'resync-subscription';
 
 export type StepKind = Step['kind'];
 
@@ -81,6 +85,7 @@ export function describeStep(s: Step): string {
         'set-publication-tables': `set the tables of publication ${s.name} in ${s.database} on ${s.node}`,
         'create-subscription': `create subscription ${s.name} in ${s.database} on ${s.node} (its publisher makes the slot; the initial copy starts)`,
         'set-subscription-publication': `point subscription ${s.name} in ${s.database} on ${s.node} at its publication`,
+        'resync-subscription': `re-sync subscription ${s.name} in ${s.database} on ${s.node}: its tables emptied and copied again through a new slot on the publisher's primary`,
       }[s.action];
   }
 }

@@ -1,12 +1,20 @@
 import { PgreplError } from '../../errors.js';
-import type { NodeSpec } from '../../cluster-spec/cluster-spec.js';
+import type { NodeSpec, SubscriptionSpec } from '../../cluster-spec/cluster-spec.js';
+import type { SubscriptionState } from '../../postgres/logical-queries.js';
 import {
   readPublications,
   readSubscriptions,
   readTableFacts,
   readDatabaseFacts,
+  readLogicalSlots,
 } from '../../postgres/logical-queries.js';
-import { publisherOf, readPublished, runLogicalStep, sqlOnDatabase } from '../actions/logical-actions.js';
+import {
+  onPublisher,
+  publisherOf,
+  readPublished,
+  runLogicalStep,
+  sqlOnDatabase,
+} from '../actions/logical-actions.js';
 import type { ClusterContext } from '../context/cluster-context.js';
 import {
   blockingFindings,
@@ -58,7 +66,12 @@ export async function planLogical(ctx: ClusterContext, primary: NodeSpec | null)
     }));
     const decided = [
       decidePublications(primary.name, pubs, state.publications),
-      decideSubscriptions(primary.name, subs, state.subscriptions),
+      decideSubscriptions(
+        primary.name,
+        subs,
+        state.subscriptions,
+        await slotsOnPublishers(ctx, subs, state.subscriptions),
+      ),
     ];
     for (const d of decided) {
       steps.push(...d.steps);
@@ -150,4 +163,30 @@ export async function ensureLogicalWithAgents(
   return plan.steps.length === 0
     ? null
     : `${plan.steps.length} logical replication step${plan.steps.length === 1 ? '' : 's'} done on ${primary.name}`;
+}
+
+/**
+ * For each enabled subscription, whether its slot is on its publisher's primary (a publisher that
+ * cannot be read is left out: nothing is decided on a guess).
+ */
+async function slotsOnPublishers(
+  ctx: ClusterContext,
+  wanted: readonly SubscriptionSpec[],
+  present: readonly SubscriptionState[],
+): Promise<Map<string, boolean>> {
+  const found = new Map<string, boolean>();
+  for (const has of present.filter((x) => x.enabled && x.slotName !== null)) {
+    const sub = wanted.find((x) => x.name === has.name);
+    if (!sub) continue;
+    try {
+      const slots = await onPublisher(await publisherOf(ctx, sub), readLogicalSlots);
+      found.set(
+        sub.name,
+        slots.some((x) => x.name === has.slotName),
+      );
+    } catch {
+      // Unreachable now: the next `up` looks again.
+    }
+  }
+  return found;
 }

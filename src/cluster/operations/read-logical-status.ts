@@ -27,6 +27,8 @@ export interface LogicalStatus {
     /** What the publisher's slot for it holds: bytes not yet confirmed, WAL kept. null: not read. */
     readonly lagBytes: number | null;
     readonly retainedBytes: number | null;
+    /** The publisher's primary was read and has no slot for it (lost in a publisher failover): `up` re-syncs it. */
+    readonly slotMissing: boolean;
   }[];
   /** Databases or publishers that could not be read, with why. */
   readonly errors: readonly string[];
@@ -74,12 +76,14 @@ export async function readLogicalStatus(
         const tables = { i: 0, d: 0, f: 0, s: 0, r: 0 };
         for (const t of has?.tables ?? []) tables[t.state] += 1;
         let slot: LogicalSlotState | undefined;
+        let slotMissing = false;
         if (has?.slotName) {
           try {
             const conn = await publisherOf(ctx, sub);
             slot = await onPublisher(conn, async (s) =>
               (await readLogicalSlots(s)).find((x) => x.name === has.slotName),
             );
+            slotMissing = slot === undefined;
           } catch (err) {
             out.errors.push(`subscription ${sub.name}'s publisher: ${(err as Error).message}`);
           }
@@ -94,6 +98,7 @@ export async function readLogicalStatus(
           lastMessageAgeSeconds: has?.lastMessageAgeSeconds ?? null,
           lagBytes: slot?.lagBytes ?? null,
           retainedBytes: slot?.retainedBytes ?? null,
+          slotMissing,
         });
       }
     } catch (err) {
