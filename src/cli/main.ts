@@ -25,6 +25,7 @@ const COMMANDS = {
   dashboard: () => import('./commands/dashboard.js'),
   backup: () => import('./commands/backup.js'),
   logical: () => import('./commands/logical.js'),
+  upgrade: () => import('./commands/upgrade.js'),
   clean: () => import('./commands/clean.js'),
   'scram-verifier': () => import('./commands/scram-verifier.js'),
   render: () => import('./commands/render.js'),
@@ -200,6 +201,17 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .option('--skip-check <code>', 'accept a finding of the pre-flight check (repeatable)', collect)
     .option('--json', 'print the steps taken as JSON')
     .action(act(async (name: string, o) => (await load('logical')).runSubscribe(g(), name, o)));
+
+  program
+    .command('upgrade')
+    .description(
+      'online major-version upgrade through logical replication; so far with --plan only: the new cluster beside this one, every step, the pre-flight report of every database and the initial copy estimate (exit 3 when a finding would refuse it)',
+    )
+    .requiredOption('--to-bin <dir>', "the new major version's bin directory")
+    .option('--plan', 'print the plan and change nothing')
+    .option('--port-offset <n>', "the new nodes' ports: the old ones plus this", '100')
+    .option('--json', 'print the plan as JSON')
+    .action(act(async (o) => (await load('upgrade')).runUpgrade(g(), o)));
 
   program
     .command('restore')

