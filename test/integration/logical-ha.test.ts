@@ -14,7 +14,7 @@ describe(
     let pub: TestCluster;
     let sub: TestCluster;
     before(async () => {
-      pub = await TestCluster.create(['pg1']);
+      pub = await TestCluster.create(['pg1', 'pg2']);
       await upCluster(pub);
       await pub.sql(
         'pg1',
@@ -30,7 +30,7 @@ describe(
     });
     const agents = haClusterForSuite(NODES, 'ha:\n  profile: fast\n', (made) => (sub = made));
 
-    it('`up` makes the subscription on the leader; its metrics are on the leader; after a failover the new primary goes on applying', async () => {
+    it('`up` makes the subscription on the leader; its metrics are on the leader; after a failover the new primary goes on applying; after a publisher switchover the leader re-syncs it', async () => {
       const leader = await agents.settled();
       sub.extraSpec += `logical:\n  subscriptions:\n    - { name: w_copy, publication: w, from: { spec: ${pub.specFile} } }\n`;
       sub.writeSpec();
@@ -71,6 +71,22 @@ describe(
         publisherMetrics,
         /^pgrepl_subscription_up\{subscription="w_copy",database="postgres"\} 1$/m,
       );
+
+      // The publisher switches over: its new primary has no slot for w_copy (PostgreSQL 15). The
+      // leader agent re-syncs the subscription by itself, and the rows written since arrive, once each.
+      const sw = await pub.cli(['switchover', '--to', 'pg2']);
+      assert.equal(sw.code, 0, sw.stderr);
+      await pub.sql('pg2', 'INSERT INTO writes SELECT generate_series(151, 180)');
+      await waitUntil(
+        async () => (await rows(sub, follower)) === 180,
+        60_000,
+        'the re-sync by the leader agent',
+      );
+      const [distinct] = await sub.sql<{ n: number }>(
+        follower,
+        'SELECT count(DISTINCT id)::int AS n FROM writes',
+      );
+      assert.equal(distinct?.n, 180);
     });
   },
 );

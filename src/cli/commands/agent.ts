@@ -1,3 +1,4 @@
+import { logicalKeeper } from '../../agent/logical-keeper.js';
 import { Agent } from '../../agent/agent-loop.js';
 import { startAgentApi } from '../../agent/agent-api.js';
 import { agentContext } from '../../agent/agent-context.js';
@@ -82,6 +83,7 @@ export async function runAgent(g: GlobalOptions, o: { node: string }): Promise<n
     store: haStore(etcd, ctx.spec.cluster),
     leaseId: () => agent.heldLeaseId,
   });
+  const subscriptions = logicalKeeper({ context: () => agent.context });
   const agent: Agent = new Agent({
     ctx,
     node,
@@ -94,6 +96,7 @@ export async function runAgent(g: GlobalOptions, o: { node: string }): Promise<n
     onLoop: (state) => {
       series.observe(state);
       backups.onLoop(state);
+      subscriptions.onLoop(state);
     },
     askFailsafe: failsafePeers({
       ha,
