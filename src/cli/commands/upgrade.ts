@@ -26,7 +26,7 @@ export interface UpgradeOptions {
  * The initial copy's rate the estimate assumes: what `npm run bench:logical` measured on a 2-core
  * machine, rounded down (a user's machine and tables differ: it is an order of magnitude).
  */
-const COPY_MB_PER_SECOND = 50;
+const COPY_MB_PER_SECOND = 40;
 
 /** `upgrade --to-bin DIR --plan`: what an online upgrade to that installation would do, and what refuses it. */
 export async function runUpgrade(g: GlobalOptions, o: UpgradeOptions): Promise<number> {
