@@ -4,6 +4,7 @@ import { Counter, Gauge, Registry } from 'prom-client';
 import { parseLsn } from '../postgres/lsn.js';
 import type { Clock } from '../cluster/context/clock.js';
 import type { AgentState } from './agent-loop.js';
+import { leadsAsPrimary } from './agent-state.js';
 import type { LogicalStatus } from '../cluster/operations/read-logical-status.js';
 import type { LogicalSlotState } from '../postgres/logical-queries.js';
 
@@ -40,9 +41,8 @@ export function agentMetrics(
     if (v !== null && v !== undefined) g.set(v);
   };
   const lsnBytes = (l: string | null | undefined) => (l ? Number(parseLsn(l)) : null);
-  const isLeader = (s: AgentState) => s.ha?.view.leader?.node === s.node;
   gauge('pgrepl_primary', '1 when this node runs as primary holding the leader key', (s, g) =>
-    g.set(s.self?.local.kind === 'primary' && isLeader(s) ? 1 : 0),
+    g.set(leadsAsPrimary(s) ? 1 : 0),
   );
   gauge('pgrepl_replica', '1 when this node runs as a replica', (s, g) =>
     g.set(s.self?.local.kind === 'replica' ? 1 : 0),

@@ -4,6 +4,7 @@ import { sqlOn } from '../cluster/context/node-sql.js';
 import type { EtcdClient } from '../dcs/etcd-client.js';
 import { haStore } from '../dcs/ha-store.js';
 import type { Agent, AgentState } from './agent-loop.js';
+import { leadsAsPrimary } from './agent-state.js';
 import type { NodeOperationResult } from '../ha/node-operation.js';
 
 export interface AgentOperations {
@@ -51,8 +52,7 @@ export function agentOperations(d: { readonly etcd: EtcdClient; readonly agent: 
     }
   };
   const streamingOrLeading = (s: AgentState) =>
-    (s.self?.local.kind === 'replica' && s.self.local.streaming) ||
-    (s.self?.local.kind === 'primary' && s.ha?.view.leader?.node === node.name);
+    (s.self?.local.kind === 'replica' && s.self.local.streaming) || leadsAsPrimary(s);
 
   return {
     async restart() {

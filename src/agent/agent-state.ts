@@ -32,6 +32,10 @@ export interface AgentState {
 }
 
 /** What an agent knows before its first loop: nothing yet. */
+/** The agent holds the leader key and its node runs as the primary: when the leader's own work (schedules, re-syncs) is its. */
+export const leadsAsPrimary = (s: AgentState): boolean =>
+  s.self?.local.kind === 'primary' && s.ha?.view.leader?.node === s.node;
+
 export function initialAgentState(node: string): AgentState {
   return {
     node,

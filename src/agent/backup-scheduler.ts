@@ -5,6 +5,7 @@ import type { DueBackup, NextRun } from '../cluster/decide/decide-backup-schedul
 import type { NodeSpec } from '../cluster-spec/cluster-spec.js';
 import type { HaStore } from '../dcs/ha-store.js';
 import type { BackupScheduleRecord, ScheduledBackup } from '../dcs/ha-values.js';
+import { leadsAsPrimary } from './agent-state.js';
 import type { AgentState } from './agent-state.js';
 
 export interface BackupSchedulerDeps {
@@ -78,8 +79,7 @@ export function backupScheduler(d: BackupSchedulerDeps) {
     onLoop(state: AgentState): void {
       const { ctx, node } = d.context();
       const schedule = ctx.spec.backup?.schedule ?? {};
-      const leads = state.ha?.view.leader?.node === node.name && state.self?.local.kind === 'primary';
-      if (!leads || Object.keys(schedule).length === 0) {
+      if (!leadsAsPrimary(state) || Object.keys(schedule).length === 0) {
         since = null;
         known = null;
         return;

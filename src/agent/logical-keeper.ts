@@ -1,5 +1,6 @@
 import type { ClusterContext } from '../cluster/context/cluster-context.js';
 import type { NodeSpec } from '../cluster-spec/cluster-spec.js';
+import { leadsAsPrimary } from './agent-state.js';
 import type { AgentState } from './agent-state.js';
 
 /** How often the leader looks at its subscriptions' slots on their publishers. */
@@ -21,8 +22,7 @@ export function logicalKeeper(d: {
     onLoop(state: AgentState): void {
       const { ctx, node } = d.context();
       if (ctx.spec.logical.subscriptions.length === 0) return;
-      const leads = state.ha?.view.leader?.node === node.name && state.self?.local.kind === 'primary';
-      if (!leads || busy || ctx.clock.now() - lastAt < CHECK_MS) return;
+      if (!leadsAsPrimary(state) || busy || ctx.clock.now() - lastAt < CHECK_MS) return;
       busy = true;
       lastAt = ctx.clock.now();
       void (async () => {

@@ -189,3 +189,8 @@ export interface LogicalSpec {
 export function findNode(spec: ClusterSpec, name: string): NodeSpec | undefined {
   return spec.nodes.find((n) => n.name === name);
 }
+
+/** The databases the spec's publications and subscriptions are in, each once, in spec order. */
+export function logicalDatabases(l: LogicalSpec): string[] {
+  return [...new Set([...l.publications, ...l.subscriptions].map((x) => x.database))];
+}

@@ -103,26 +103,34 @@ export async function findBinaries(input: FindBinariesInput, runner: CommandRunn
   for (const [foundBy, dir] of candidates) {
     if (!dir) continue;
     const explicit = foundBy === 'postgres.binDir in the spec' || foundBy === 'PGREPL_PG_BIN';
-    if (!hasAll(dir)) {
-      if (explicit) {
-        throw new PgreplError(
-          'E_NO_PG_BINARIES',
-          `${foundBy} is ${dir}, which lacks ${missing(dir).join(', ')}; point it at a PostgreSQL bin directory ` +
-            `(Debian/Ubuntu: \`apt-get install postgresql\` puts one in /usr/lib/postgresql/<version>/bin)`,
-        );
-      }
-      tried.push(dir);
-      continue;
-    }
-    const { stdout } = await runner.run(join(dir, 'postgres'), ['--version']);
-    const version = /(\d+(?:\.\d+)?)/.exec(stdout)?.[1] ?? 'unknown';
-    return { binDir: dir, version, major: Number.parseInt(version, 10), foundBy };
+    if (explicit || hasAll(dir)) return installationIn(dir, foundBy, runner);
+    tried.push(dir);
   }
   throw new PgreplError(
     'E_NO_PG_BINARIES',
     'no PostgreSQL server binaries found (looked for initdb, pg_ctl, postgres). ' +
       'Install them (Debian/Ubuntu: `apt-get install postgresql`), or set PGREPL_PG_BIN or postgres.binDir in the spec.',
   );
+}
+
+/**
+ * The installation in `dir` and its version; E_NO_PG_BINARIES naming `foundBy` (what pointed
+ * there) when it lacks a server program.
+ */
+export async function installationIn(
+  dir: string,
+  foundBy: string,
+  runner: CommandRunner,
+): Promise<PgBinaries> {
+  if (!hasAll(dir))
+    throw new PgreplError(
+      'E_NO_PG_BINARIES',
+      `${foundBy} is ${dir}, which lacks ${missing(dir).join(', ')}; point it at a PostgreSQL bin directory ` +
+        `(Debian/Ubuntu: \`apt-get install postgresql\` puts one in /usr/lib/postgresql/<version>/bin)`,
+    );
+  const { stdout } = await runner.run(join(dir, 'postgres'), ['--version']);
+  const version = /(\d+(?:\.\d+)?)/.exec(stdout)?.[1] ?? 'unknown';
+  return { binDir: dir, version, major: Number.parseInt(version, 10), foundBy };
 }
 
 function hasAll(dir: string): boolean {

@@ -163,6 +163,7 @@ export function quoteSetting(v: string): string {
   return `'${v.replace(/\\/g, '\\\\').replace(/'/g, "''")}'`;
 }
 
-function quoteConninfo(v: string): string {
+/** A conninfo value, quoted when it holds a space, a quote or a backslash. */
+export function quoteConninfo(v: string): string {
   return /[\s'\\]/.test(v) ? `'${v.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'` : v;
 }

@@ -80,7 +80,12 @@ export async function runUp(g: GlobalOptions, o: UpOptions, plan: PlanOptions): 
   // Once agents run, the nodes are theirs: `up` only makes sure every agent (and etcd) runs.
   if (haOn && ctx.spec.nodes.some((n) => agentPid(ctx.spec, n.name) !== null)) {
     const agents = await startHa(ctx, g);
-    const primary = onlyPrimary((await observeCluster(ctx)).nodes)?.node ?? null;
+    const { publications, subscriptions } = ctx.spec.logical;
+    // Observed only for what needs the primary: a cluster with neither is left to its agents as it is.
+    const primary =
+      ctx.spec.backup || publications.length + subscriptions.length > 0
+        ? (onlyPrimary((await observeCluster(ctx)).nodes)?.node ?? null)
+        : null;
     if (ctx.spec.backup) {
       const backupNote = await ensureBackupWithAgents(ctx, primary);
       if (backupNote !== null && !o.json) say(`backup: ${backupNote}`);

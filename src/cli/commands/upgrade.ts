@@ -1,14 +1,12 @@
-import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { PgreplError } from '../../errors.js';
-import { sqlOnDatabase } from '../../cluster/actions/logical-actions.js';
-import { sqlOn } from '../../cluster/context/node-sql.js';
+import { sqlOn, sqlOnDatabase } from '../../cluster/context/node-sql.js';
 import { planUpgrade } from '../../cluster/decide/plan-upgrade.js';
 import type { UpgradeDatabase } from '../../cluster/decide/plan-upgrade.js';
 import { formatBytes } from '../../cluster/decide/status-report.js';
 import { observeCluster } from '../../cluster/observe/observe-cluster.js';
 import { onlyPrimary } from '../../cluster/observe/observation.js';
-import { REQUIRED_PROGRAMS } from '../../postgres/find-binaries.js';
+import { installationIn } from '../../postgres/find-binaries.js';
 import { installationExtensions } from '../../postgres/installation-extensions.js';
 import { readDatabaseFacts, readTableFacts } from '../../postgres/logical-queries.js';
 import { commandContext } from '../command-context.js';
@@ -42,17 +40,7 @@ export async function runUpgrade(g: GlobalOptions, o: UpgradeOptions): Promise<n
       `--port-offset takes a whole number other than 0, not "${o.portOffset}"`,
     );
   const ctx = await commandContext(g);
-  const toBin = resolve(o.toBin);
-  const lacking = REQUIRED_PROGRAMS.filter((p) => !existsSync(resolve(toBin, p)));
-  if (lacking.length > 0)
-    throw new PgreplError(
-      'E_NO_PG_BINARIES',
-      `--to-bin ${toBin} lacks ${lacking.join(', ')}: name a PostgreSQL bin directory`,
-    );
-  const versionOut = await ctx.env.runner.run(resolve(toBin, 'postgres'), ['--version'], {
-    timeoutMs: 10_000,
-  });
-  const version = /(\d+(?:\.\d+)?)/.exec(versionOut.stdout)?.[1] ?? 'unknown';
+  const to = await installationIn(resolve(o.toBin), '--to-bin', ctx.env.runner);
   const primary = onlyPrimary((await observeCluster(ctx)).nodes)?.node;
   if (!primary)
     throw new PgreplError(
@@ -81,8 +69,8 @@ export async function runUpgrade(g: GlobalOptions, o: UpgradeOptions): Promise<n
   const plan = planUpgrade({
     spec: ctx.spec,
     fromMajor: ctx.env.bins.major,
-    to: { binDir: toBin, version, major: Number.parseInt(version, 10) },
-    newExtensions: await installationExtensions(toBin, ctx.env.runner),
+    to,
+    newExtensions: await installationExtensions(to.binDir, ctx.env.runner),
     portOffset,
     databases,
     copyMbPerSecond: COPY_MB_PER_SECOND,
@@ -91,7 +79,7 @@ export async function runUpgrade(g: GlobalOptions, o: UpgradeOptions): Promise<n
   if (o.json) process.stdout.write(`${JSON.stringify({ from: ctx.env.bins.version, ...plan }, null, 2)}\n`);
   else {
     const lines = [
-      `upgrade of cluster ${ctx.spec.cluster} from PostgreSQL ${ctx.env.bins.version} to ${version} (plan only: nothing was changed)`,
+      `upgrade of cluster ${ctx.spec.cluster} from PostgreSQL ${ctx.env.bins.version} to ${to.version} (plan only: nothing was changed)`,
       ...plan.steps.map((s, n) => `  ${n + 1}. ${s}`),
       `initial copy: ${formatBytes(plan.copyBytes)} of tables, about ${Math.max(1, Math.round(plan.copySeconds))} s at ${COPY_MB_PER_SECOND} MB/s`,
       plan.findings.length === 0 ? 'pre-flight check: nothing found' : 'pre-flight check:',

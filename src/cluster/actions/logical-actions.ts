@@ -2,18 +2,15 @@ import { join } from 'node:path';
 import { PgreplError } from '../../errors.js';
 import type { NodeSpec, PublicationSpec, SubscriptionSpec } from '../../cluster-spec/cluster-spec.js';
 import { loadSpec } from '../../cluster-spec/load-spec.js';
-import { readDatabaseFacts, readTableFacts } from '../../postgres/logical-queries.js';
-import type { DatabaseFacts, TableFacts } from '../../postgres/logical-queries.js';
+import { readDatabaseFacts, readLogicalSlots, readTableFacts } from '../../postgres/logical-queries.js';
+import type { DatabaseFacts, LogicalSlotState, TableFacts } from '../../postgres/logical-queries.js';
 import { writeOwnedFile } from '../../postgres/owned-paths.js';
 import { renderPassfile } from '../../postgres/render-passfile.js';
+import { quoteConninfo, verifyFullConninfo } from '../../postgres/render-postgresql-conf.js';
 import { withSql } from '../../postgres/sql-client.js';
 import type { SqlSession, SqlTarget } from '../../postgres/sql-client.js';
-import {
-  buildContext,
-  requireSuperuserPassword,
-  superuserTarget,
-  trustedCaFile,
-} from '../context/cluster-context.js';
+import { buildContext, trustedCaFile } from '../context/cluster-context.js';
+import { sqlOnDatabase } from '../context/node-sql.js';
 import type { ClusterContext } from '../context/cluster-context.js';
 import { resolveSecret } from '../context/resolve-secret.js';
 import type { LogicalAction } from '../decide/plan-step.js';
@@ -23,16 +20,6 @@ import type { LogicalAction } from '../decide/plan-step.js';
  * read their tables), subscriptions (with the publisher's password in a passfile the server reads,
  * never in the catalog), and reading the publisher for the pre-flight check.
  */
-
-/** `fn` on a connection to `node`'s `database` as the superuser. */
-export function sqlOnDatabase<T>(
-  ctx: ClusterContext,
-  node: NodeSpec,
-  database: string,
-  fn: (s: SqlSession) => Promise<T>,
-): Promise<T> {
-  return withSql({ ...superuserTarget(ctx, node, requireSuperuserPassword(ctx)), database }, fn);
-}
 
 /** A lower-case name the spec checked, as a quoted SQL identifier (schema.table as two). */
 const ident = (name: string) =>
@@ -158,6 +145,17 @@ export async function onPublisher<T>(
   );
 }
 
+/** Slot `name` on the primary of `sub`'s publisher; undefined when that primary has none. Throws when it cannot be read. */
+export async function publisherSlot(
+  ctx: ClusterContext,
+  sub: SubscriptionSpec,
+  name: string,
+): Promise<LogicalSlotState | undefined> {
+  return onPublisher(await publisherOf(ctx, sub), async (s) =>
+    (await readLogicalSlots(s)).find((x) => x.name === name),
+  );
+}
+
 /** The tables publication `name` publishes, read on the publisher with the facts the pre-flight check needs. */
 export async function readPublished(
   conn: PublisherConnection,
@@ -201,8 +199,6 @@ export function subscriptionConninfo(
   passfile: string,
   sub: SubscriptionSpec,
 ): string {
-  const q = (v: string) =>
-    /[\s'\\]/.test(v) || v === '' ? `'${v.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'` : v;
   const pairs: [string, string][] = [
     ['host', conn.hosts.map((h) => h.host).join(',')],
     ['port', conn.hosts.map((h) => String(h.port)).join(',')],
@@ -212,14 +208,8 @@ export function subscriptionConninfo(
     ['target_session_attrs', 'read-write'],
     ['application_name', sub.name],
     ['connect_timeout', '5'],
-    ...(conn.caFile
-      ? ([
-          ['sslmode', 'verify-full'],
-          ['sslrootcert', conn.caFile],
-        ] as [string, string][])
-      : []),
   ];
-  return pairs.map(([k, v]) => `${k}=${q(v)}`).join(' ');
+  return [...pairs.map(([k, v]) => `${k}=${quoteConninfo(v)}`), ...verifyFullConninfo(conn.caFile)].join(' ');
 }
 
 export async function createSubscription(

@@ -35,6 +35,16 @@ export function sqlOn<T>(
   return withSql(superuserTarget(ctx, node, requireSuperuserPassword(ctx)), fn, timeoutMs, queryTimeoutMs);
 }
 
+/** `fn` on a connection to `node`'s `database` (not postgres) as the superuser. */
+export function sqlOnDatabase<T>(
+  ctx: ClusterContext,
+  node: NodeSpec,
+  database: string,
+  fn: (s: SqlSession) => Promise<T>,
+): Promise<T> {
+  return withSql({ ...superuserTarget(ctx, node, requireSuperuserPassword(ctx)), database }, fn);
+}
+
 /**
  * Runs `check` on session `s` every `intervalMs` until it returns a value or `deadline` passes;
  * ends with the abort reason as soon as `signal` is aborted.

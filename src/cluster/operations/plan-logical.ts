@@ -1,4 +1,5 @@
 import { PgreplError } from '../../errors.js';
+import { logicalDatabases } from '../../cluster-spec/cluster-spec.js';
 import type { NodeSpec, SubscriptionSpec } from '../../cluster-spec/cluster-spec.js';
 import type { SubscriptionState } from '../../postgres/logical-queries.js';
 import {
@@ -6,15 +7,9 @@ import {
   readSubscriptions,
   readTableFacts,
   readDatabaseFacts,
-  readLogicalSlots,
 } from '../../postgres/logical-queries.js';
-import {
-  onPublisher,
-  publisherOf,
-  readPublished,
-  runLogicalStep,
-  sqlOnDatabase,
-} from '../actions/logical-actions.js';
+import { publisherOf, publisherSlot, readPublished, runLogicalStep } from '../actions/logical-actions.js';
+import { sqlOnDatabase } from '../context/node-sql.js';
 import type { ClusterContext } from '../context/cluster-context.js';
 import {
   blockingFindings,
@@ -56,8 +51,7 @@ export async function planLogical(ctx: ClusterContext, primary: NodeSpec | null)
   const steps: Step[] = [];
   const notes: string[] = [];
   const findings: { subject: string; found: PreflightFinding[]; skip: readonly PreflightCode[] }[] = [];
-  const databases = [...new Set([...publications, ...subscriptions].map((x) => x.database))];
-  for (const database of databases) {
+  for (const database of logicalDatabases(ctx.spec.logical)) {
     const pubs = publications.filter((p) => p.database === database);
     const subs = subscriptions.filter((x) => x.database === database);
     const state = await sqlOnDatabase(ctx, primary, database, async (s) => ({
@@ -175,15 +169,11 @@ async function slotsOnPublishers(
   present: readonly SubscriptionState[],
 ): Promise<Map<string, boolean>> {
   const found = new Map<string, boolean>();
-  for (const has of present.filter((x) => x.enabled && x.slotName !== null)) {
+  for (const has of present.filter((x) => x.enabled)) {
     const sub = wanted.find((x) => x.name === has.name);
-    if (!sub) continue;
+    if (!sub || has.slotName === null) continue;
     try {
-      const slots = await onPublisher(await publisherOf(ctx, sub), readLogicalSlots);
-      found.set(
-        sub.name,
-        slots.some((x) => x.name === has.slotName),
-      );
+      found.set(sub.name, (await publisherSlot(ctx, sub, has.slotName)) !== undefined);
     } catch {
       // Unreachable now: the next `up` looks again.
     }

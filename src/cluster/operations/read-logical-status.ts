@@ -1,5 +1,6 @@
-import { findNode } from '../../cluster-spec/cluster-spec.js';
-import { onPublisher, publisherOf, sqlOnDatabase } from '../actions/logical-actions.js';
+import { findNode, logicalDatabases } from '../../cluster-spec/cluster-spec.js';
+import { publisherSlot } from '../actions/logical-actions.js';
+import { sqlOnDatabase } from '../context/node-sql.js';
 import type { ClusterContext } from '../context/cluster-context.js';
 import { readLogicalSlots, readPublications, readSubscriptions } from '../../postgres/logical-queries.js';
 import type { LogicalSlotState, SubscribedTable } from '../../postgres/logical-queries.js';
@@ -54,7 +55,7 @@ export async function readLogicalStatus(
     errors: [],
   };
   if (!node) return { ...out, errors: ['no primary runs'] };
-  for (const database of [...new Set([...publications, ...subscriptions].map((x) => x.database))]) {
+  for (const database of logicalDatabases(ctx.spec.logical)) {
     try {
       const read = await sqlOnDatabase(ctx, node, database, async (s) => ({
         publications: await readPublications(s),
@@ -79,10 +80,7 @@ export async function readLogicalStatus(
         let slotMissing = false;
         if (has?.slotName) {
           try {
-            const conn = await publisherOf(ctx, sub);
-            slot = await onPublisher(conn, async (s) =>
-              (await readLogicalSlots(s)).find((x) => x.name === has.slotName),
-            );
+            slot = await publisherSlot(ctx, sub, has.slotName);
             slotMissing = slot === undefined;
           } catch (err) {
             out.errors.push(`subscription ${sub.name}'s publisher: ${(err as Error).message}`);
