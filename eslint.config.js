@@ -29,7 +29,7 @@ export default tseslint.config(
             },
             {
               regex:
-                '^\\.\\./(actions|operations|store|context)/|^\\.\\./observe/(?!observation\\.js$)|^\\.\\./\\.\\./(?!cluster-spec/|postgres/|backup/)|^\\.\\./\\.\\./postgres/(?!(lsn|render-pg-hba|render-postgresql-conf)\\.js$)|^\\.\\./\\.\\./backup/(?!(pgbackrest-commands|render-pgbackrest-conf)\\.js$)',
+                '^\\.\\./(actions|operations|store|context)/|^\\.\\./observe/(?!observation\\.js$)|^\\.\\./\\.\\./(?!cluster-spec/|postgres/|backup/)|^\\.\\./\\.\\./postgres/(?!(lsn|render-pg-hba|render-postgresql-conf|upgrade-names)\\.js$)|^\\.\\./\\.\\./backup/(?!(pgbackrest-commands|render-pgbackrest-conf)\\.js$)',
               allowTypeImports: true,
               message:
                 'decide/ may import only other decisions, observation types, cluster-spec/ and pure postgres/ and backup/ renderers',

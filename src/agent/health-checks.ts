@@ -61,7 +61,9 @@ export interface CheckContext {
  * primary only while it holds the leader key on its live lease (a primary that lost it is about
  * to be fenced and must get no traffic); a replica while its server answers in recovery, within
  * `?lag=` of the leader's recorded position (replayed WAL), in `?replication_state=`, with the
- * `?tag_…` asked. `/liveness` fails when the last loop is older than the TTL on a primary, twice
+ * `?tag_…` asked. A primary whose writes are refused by default (`pgrepl upgrade`'s fence) fails the
+ * read-write checks: a load balancer over both clusters then sends writes only to the one that
+ * takes them. `/liveness` fails when the last loop is older than the TTL on a primary, twice
  * that on a replica (an agent hung or stopped).
  */
 export function answerCheck(path: CheckPath, s: AgentState, o: CheckContext): CheckAnswer {
@@ -79,6 +81,8 @@ export function answerCheck(path: CheckPath, s: AgentState, o: CheckContext): Ch
     case '/primary':
     case '/master':
     case '/read-write':
+      if (primary && s.self?.instance?.writesRefused === true)
+        return { ok: false, why: 'primary refusing writes (default_transaction_read_only: an upgrade)' };
       return primary
         ? { ok: true, why: 'primary, holding the leader key' }
         : {

@@ -205,12 +205,38 @@ export function buildProgram(setExit: (code: number) => void): Command {
   program
     .command('upgrade')
     .description(
-      'online major-version upgrade through logical replication; so far with --plan only: the new cluster beside this one, every step, the pre-flight report of every database and the initial copy estimate (exit 3 when a finding would refuse it)',
+      'online major-version upgrade through logical replication: a new cluster beside this one (--to-bin DIR), its schema and rows copied and kept in step, then a cutover that loses no acknowledged commit; without an action, where an upgrade under way stands',
     )
-    .requiredOption('--to-bin <dir>', "the new major version's bin directory")
-    .option('--plan', 'print the plan and change nothing')
+    .option(
+      '--to-bin <dir>',
+      "start an upgrade to the new major version's bin directory (with --plan: only print it)",
+    )
+    .option(
+      '--plan',
+      'print the steps, the pre-flight report and the copy estimate; change nothing (exit 3 when a finding refuses it)',
+    )
     .option('--port-offset <n>', "the new nodes' ports: the old ones plus this", '100')
-    .option('--json', 'print the plan as JSON')
+    .option(
+      '--nodes <names>',
+      'the nodes the new cluster has (comma-separated; default all: more than one needs the new pg_basebackup)',
+    )
+    .option('--skip-check <code>', 'accept a finding of the pre-flight check (repeatable)', collect)
+    .option('--prepare-only', 'stop once the new cluster has caught up; `--cutover` moves the writes later')
+    .option('--cutover', 'move the writes to the new cluster (the upgrade under way)')
+    .option(
+      '--rollback',
+      'undo the upgrade under way: after the cutover, move the writes back with every commit',
+    )
+    .option(
+      '--finish',
+      'end the upgrade after the cutover: drop the way back, stop the old cluster (data kept)',
+    )
+    .option(
+      '--drain-budget <ms>',
+      'how long a cutover waits for the subscriptions to have every commit before it gives up and lifts the fence',
+      '5000',
+    )
+    .option('--json', 'print the result as JSON')
     .action(act(async (o) => (await load('upgrade')).runUpgrade(g(), o)));
 
   program

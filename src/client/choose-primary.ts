@@ -7,13 +7,16 @@ import type { Probe } from './probe-node.js';
  * Only a node that answers as a primary. Two of them (an old primary not stopped yet): the later
  * timeline is the cluster's, and neither gets writes when they are on the same one. With agents
  * that answered (`agentLeader` not undefined), only the node holding their leader key: one they do
- * not name leaves the routing even while it still answers as a primary.
+ * not name leaves the routing even while it still answers as a primary. A primary that refuses
+ * writes by default (an upgrade's fence) is none: while `pgrepl upgrade` cuts over, writes wait, and
+ * then go to the new cluster's primary when the pool knows its hosts too.
  */
 export function choosePrimary(
   answers: readonly { readonly name: string; readonly probe: Probe | null | undefined }[],
   agentLeader: string | null | undefined,
 ): { readonly primary: string | null; readonly reason: string } {
-  const primaries = answers.filter((a) => a.probe && !a.probe.recovery);
+  const fenced = answers.filter((a) => a.probe && !a.probe.recovery && a.probe.readOnly);
+  const primaries = answers.filter((a) => a.probe && !a.probe.recovery && !a.probe.readOnly);
   if (agentLeader !== undefined) {
     const named = primaries.find((a) => a.name === agentLeader);
     if (named)
@@ -26,7 +29,14 @@ export function choosePrimary(
           : `the agents' leader ${agentLeader} does not answer as a primary yet`,
     };
   }
-  if (primaries.length === 0) return { primary: null, reason: 'no node answers as a primary' };
+  if (primaries.length === 0)
+    return {
+      primary: null,
+      reason:
+        fenced.length > 0
+          ? `no node takes writes: ${fenced.map((a) => a.name).join(', ')} answer${fenced.length === 1 ? 's' : ''} as a primary refusing writes (default_transaction_read_only: an upgrade's cutover)`
+          : 'no node answers as a primary',
+    };
   const top = Math.max(...primaries.map((a) => a.probe?.timeline ?? 0));
   const latest = primaries.filter((a) => (a.probe?.timeline ?? 0) === top);
   if (latest.length > 1)

@@ -15,6 +15,8 @@ const TOOLS = {
   pg_basebackup: 'clone a replica',
   pg_controldata: "read a stopped node's control file (switchover, rejoin)",
   pg_rewind: 'rewind a former primary (rejoin)',
+  pg_dump: "copy each database's schema into the new cluster (upgrade)",
+  pg_dumpall: 'copy the roles into the new cluster (upgrade)',
 } as const;
 
 /** `tool` of the installation in use, or E_NO_PG_BINARIES saying what it is needed for and where to get it. */

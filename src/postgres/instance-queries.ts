@@ -11,6 +11,11 @@ export interface InstanceState {
   /** pg_is_wal_replay_paused() on a replica (a pause requested counts); null on a primary. */
   readonly replayPaused: boolean | null;
   /**
+   * default_transaction_read_only is on: a primary that refuses writes, as `pgrepl upgrade` fences
+   * the cluster it leaves (and the new one until its cutover); the load balancer's checks skip it.
+   */
+  readonly writesRefused: boolean;
+  /**
    * A replica's replay lag in seconds: 0 when it replayed all it received, else the age of the last
    * transaction it replayed (CloudNativePG's cnpg_pg_replication_lag); null on a primary.
    */
@@ -86,6 +91,9 @@ export async function readInstanceState(s: SqlSession): Promise<InstanceState> {
            pg_last_wal_receive_lsn()::text AS receive_lsn,
            pg_last_wal_replay_lsn()::text AS replay_lsn,
            CASE WHEN pg_is_in_recovery() THEN pg_is_wal_replay_paused() END AS replay_paused,
+           -- From the files, not this session (pgrepl's own sessions may always write).
+           coalesce((SELECT setting::bool FROM pg_file_settings
+                      WHERE name = 'default_transaction_read_only' AND applied), false) AS writes_refused,
            CASE WHEN NOT pg_is_in_recovery() THEN NULL
                 WHEN pg_last_wal_receive_lsn() IS NOT DISTINCT FROM pg_last_wal_replay_lsn() THEN 0
                 ELSE extract(epoch FROM now() - pg_last_xact_replay_timestamp())::float8
@@ -120,6 +128,7 @@ export async function readInstanceState(s: SqlSession): Promise<InstanceState> {
     receiveLsn: (row['receive_lsn'] as string | null) ?? null,
     replayLsn: (row['replay_lsn'] as string | null) ?? null,
     replayPaused: (row['replay_paused'] as boolean | null) ?? null,
+    writesRefused: row['writes_refused'] === true,
     replayLagSeconds: num(row['replay_lag_s']),
     commits: num(row['commits']),
     archiver: archiverFacts(row['archiver']),

@@ -34,8 +34,11 @@ export interface SqlSession {
 /**
  * pgrepl's own statements (the replication role, slots, checks) never wait for a synchronous
  * standby: in sync mode a primary being set up has none yet, and a CREATE ROLE would wait forever.
+ * They write where clients may not: an upgrade's clusters refuse their clients' writes by default
+ * (the new one until its cutover, the old one after it), and pgrepl still makes roles, slots,
+ * publications and subscriptions there.
  */
-const OWN_SESSION_OPTIONS = '-c synchronous_commit=local';
+const OWN_SESSION_OPTIONS = '-c synchronous_commit=local -c default_transaction_read_only=off';
 
 /** A client for `target`, not yet connected; `queryTimeoutMs` also bounds each query. */
 function clientFor(

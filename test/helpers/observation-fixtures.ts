@@ -53,6 +53,7 @@ const answer = (inRecovery: boolean, patch: Partial<ServerAnswer> = {}): ServerA
     serverVersionNum: 150000,
     timeline: 1,
     replayLagSeconds: inRecovery ? 0 : null,
+    writesRefused: false,
     commits: inRecovery ? null : 0,
     archiver: null,
     currentLsn: inRecovery ? null : '0/3000000',

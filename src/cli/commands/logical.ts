@@ -1,8 +1,8 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, isAbsolute, relative, resolve } from 'node:path';
-import { Document } from 'yaml';
+import { Document, parse } from 'yaml';
 import { PgreplError } from '../../errors.js';
-import { appendItemText } from '../../cluster-spec/edit-yaml-text.js';
+import { appendItemText, deleteKeyText, deleteNamedItemText } from '../../cluster-spec/edit-yaml-text.js';
 import { EMBEDDED_SOURCE, loadSpec } from '../../cluster-spec/load-spec.js';
 import { parseSpec } from '../../cluster-spec/parse-spec.js';
 import { PREFLIGHT_CODES } from '../../cluster-spec/preflight-codes.js';
@@ -40,7 +40,7 @@ export async function runPublish(g: GlobalOptions, name: string, o: PublishOptio
     ...(o.allow && o.allow.length > 0 ? { allow: o.allow } : {}),
     ...skipChecks(o.skipCheck),
   };
-  return addAndApply(g, ['logical', 'publications'], item, o.json === true);
+  return addAndApply(g, ['logical', 'publications'], [item], o.json === true);
 }
 
 /** `logical subscribe NAME --publication P --from SPEC|URL`: the subscription added to the spec, then `up`. */
@@ -71,7 +71,7 @@ export async function runSubscribe(g: GlobalOptions, name: string, o: SubscribeO
     ...(o.copy === false ? { copyData: false } : {}),
     ...skipChecks(o.skipCheck),
   };
-  return addAndApply(g, ['logical', 'subscriptions'], item, o.json === true);
+  return addAndApply(g, ['logical', 'subscriptions'], [item], o.json === true);
 }
 
 const splitList = (s: string) =>
@@ -105,14 +105,14 @@ function relativeToSpec(specFile: string, path: string): string {
 }
 
 /**
- * Adds `item` to the list at `path` of the spec file (its other lines untouched), checks the result
- * and runs `up`; when `up` refuses (the pre-flight check, a publisher it cannot reach), the file
- * is put back as it was, so that a refused command changes nothing.
+ * Adds `items` to the list at `path` of the spec file (its other lines untouched), checks the
+ * result and runs `up`; when `up` refuses (the pre-flight check, a publisher it cannot reach), the
+ * file is put back as it was, so that a refused command changes nothing.
  */
-async function addAndApply(
+export async function addAndApply(
   g: GlobalOptions,
   path: readonly string[],
-  item: Record<string, unknown>,
+  items: readonly Record<string, unknown>[],
   json: boolean,
 ): Promise<number> {
   const current = await loadSpec({
@@ -125,15 +125,18 @@ async function addAndApply(
   const file = current.source;
   const kind = path[path.length - 1] === 'publications' ? 'publication' : 'subscription';
   const list = kind === 'publication' ? current.logical.publications : current.logical.subscriptions;
-  const database = (item['database'] as string | undefined) ?? 'postgres';
-  if (list.some((x) => x.name === item['name'] && x.database === database))
-    throw new PgreplError(
-      'E_USAGE',
-      `${file} already has ${kind} ${String(item['name'])} in database ${database}; edit it there and run \`pgrepl up\``,
-    );
   const before = readFileSync(file, 'utf8');
-  const flow = new Document(item, { flow: true }).toString({ lineWidth: 0 }).trim();
-  const text = appendItemText(before, path, flow);
+  let text = before;
+  for (const item of items) {
+    const database = (item['database'] as string | undefined) ?? 'postgres';
+    if (list.some((x) => x.name === item['name'] && x.database === database))
+      throw new PgreplError(
+        'E_USAGE',
+        `${file} already has ${kind} ${String(item['name'])} in database ${database}; edit it there and run \`pgrepl up\``,
+      );
+    const flow = new Document(item, { flow: true }).toString({ lineWidth: 0 }).trim();
+    text = appendItemText(text, path, flow);
+  }
   parseSpec(text, file, dirname(file));
   writeFileSync(file, text);
   try {
@@ -142,4 +145,26 @@ async function addAndApply(
     writeFileSync(file, before);
     throw err;
   }
+}
+
+/**
+ * Takes every publication called `name` out of the spec file (the list, and `logical:`, when
+ * nothing else is left in them); its other lines stay as they were.
+ */
+export function removePublications(file: string, name: string): void {
+  let text = readFileSync(file, 'utf8');
+  const named = () =>
+    (
+      (parse(text) as { logical?: { publications?: { name?: string }[] } } | null)?.logical?.publications ??
+      []
+    ).filter((p) => p.name === name).length;
+  for (let left = named(); left > 0; left -= 1)
+    text = deleteNamedItemText(text, ['logical', 'publications'], name);
+  const doc = parse(text) as { logical?: Record<string, unknown> | null } | null;
+  if (doc?.logical && (doc.logical['publications'] ?? null) === null && 'publications' in doc.logical)
+    text = deleteKeyText(text, ['logical', 'publications']);
+  const after = parse(text) as { logical?: unknown } | null;
+  if (after && 'logical' in after && after.logical === null) text = deleteKeyText(text, ['logical']);
+  parseSpec(text, file, dirname(file));
+  writeFileSync(file, text);
 }

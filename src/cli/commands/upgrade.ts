@@ -11,12 +11,20 @@ import { installationExtensions } from '../../postgres/installation-extensions.j
 import { readDatabaseFacts, readTableFacts } from '../../postgres/logical-queries.js';
 import { commandContext } from '../command-context.js';
 import type { GlobalOptions } from '../command-context.js';
+import type { ClusterContext } from '../../cluster/context/cluster-context.js';
 import { EXIT_UNHEALTHY } from './status.js';
 
 export interface UpgradeOptions {
-  toBin: string;
+  toBin?: string;
   plan?: boolean;
   portOffset?: string;
+  nodes?: string;
+  skipCheck?: string[];
+  prepareOnly?: boolean;
+  cutover?: boolean;
+  rollback?: boolean;
+  finish?: boolean;
+  drainBudget?: string;
   json?: boolean;
 }
 
@@ -26,21 +34,30 @@ export interface UpgradeOptions {
  */
 const COPY_MB_PER_SECOND = 40;
 
-/** `upgrade --to-bin DIR --plan`: what an online upgrade to that installation would do, and what refuses it. */
+/**
+ * `upgrade`: `--to-bin DIR --plan` prints what an online upgrade would do; `--to-bin DIR` does it
+ * (and cuts over unless `--prepare-only`); `--cutover`, `--rollback`, `--finish` go on with the one
+ * under way; with none of them, where it stands.
+ */
 export async function runUpgrade(g: GlobalOptions, o: UpgradeOptions): Promise<number> {
-  if (o.plan !== true)
-    throw new PgreplError(
-      'E_USAGE',
-      'pgrepl upgrade runs with --plan only so far: it prints the steps, the pre-flight report and the copy estimate; the upgrade itself is still to come',
-    );
-  const portOffset = Number(o.portOffset ?? '100');
+  const actions = [o.toBin !== undefined, o.cutover, o.rollback, o.finish].filter((x) => x === true);
+  if (actions.length > 1)
+    throw new PgreplError('E_USAGE', 'give one of --to-bin DIR, --cutover, --rollback, --finish');
+  const ctx = await commandContext(g);
+  if (o.toBin !== undefined && o.plan === true) return printPlan(ctx, o.toBin, o);
+  const { runUpgradeStep } = await import('./upgrade-steps.js');
+  return runUpgradeStep(g, ctx, o);
+}
+
+/** The plan of an upgrade to `toBin`, read from the running cluster: nothing is changed. */
+export async function planFor(ctx: ClusterContext, toBin: string, portOffsetText: string | undefined) {
+  const portOffset = Number(portOffsetText ?? '100');
   if (!Number.isInteger(portOffset) || portOffset === 0)
     throw new PgreplError(
       'E_USAGE',
-      `--port-offset takes a whole number other than 0, not "${o.portOffset}"`,
+      `--port-offset takes a whole number other than 0, not "${portOffsetText}"`,
     );
-  const ctx = await commandContext(g);
-  const to = await installationIn(resolve(o.toBin), '--to-bin', ctx.env.runner);
+  const to = await installationIn(resolve(toBin), '--to-bin', ctx.env.runner);
   const primary = onlyPrimary((await observeCluster(ctx)).nodes)?.node;
   if (!primary)
     throw new PgreplError(
@@ -76,6 +93,11 @@ export async function runUpgrade(g: GlobalOptions, o: UpgradeOptions): Promise<n
     copyMbPerSecond: COPY_MB_PER_SECOND,
   });
   if ('refusal' in plan) throw new PgreplError('E_USAGE', plan.refusal);
+  return { plan, to, primary, databases: names };
+}
+
+async function printPlan(ctx: ClusterContext, toBin: string, o: UpgradeOptions): Promise<number> {
+  const { plan, to } = await planFor(ctx, toBin, o.portOffset);
   if (o.json) process.stdout.write(`${JSON.stringify({ from: ctx.env.bins.version, ...plan }, null, 2)}\n`);
   else {
     const lines = [

@@ -8,6 +8,7 @@ import { writeOwnedFile } from '../../postgres/owned-paths.js';
 import { renderPassfile } from '../../postgres/render-passfile.js';
 import { quoteConninfo, verifyFullConninfo } from '../../postgres/render-postgresql-conf.js';
 import { withSql } from '../../postgres/sql-client.js';
+import { sqlIdent, sqlLiteral } from '../../postgres/sql-quote.js';
 import type { SqlSession, SqlTarget } from '../../postgres/sql-client.js';
 import { buildContext, trustedCaFile } from '../context/cluster-context.js';
 import { sqlOnDatabase } from '../context/node-sql.js';
@@ -22,13 +23,8 @@ import type { LogicalAction } from '../decide/plan-step.js';
  */
 
 /** A lower-case name the spec checked, as a quoted SQL identifier (schema.table as two). */
-const ident = (name: string) =>
-  name
-    .split('.')
-    .map((part) => `"${part.replace(/"/g, '""')}"`)
-    .join('.');
-
-const literal = (v: string) => `'${v.replace(/'/g, "''")}'`;
+const ident = (name: string) => name.split('.').map(sqlIdent).join('.');
+const literal = sqlLiteral;
 
 const tableList = (p: PublicationSpec) =>
   p.tables === 'all' ? 'ALL TABLES' : `TABLE ${p.tables.map(ident).join(', ')}`;
@@ -212,10 +208,15 @@ export function subscriptionConninfo(
   return [...pairs.map(([k, v]) => `${k}=${quoteConninfo(v)}`), ...verifyFullConninfo(conn.caFile)].join(' ');
 }
 
+/**
+ * Makes subscription `sub` on `node`. With `slot`, it streams from that slot, made beforehand on
+ * the publisher (an upgrade's reverse subscription starts exactly at its cutover).
+ */
 export async function createSubscription(
   ctx: ClusterContext,
   node: NodeSpec,
   sub: SubscriptionSpec,
+  o: { slot?: string } = {},
 ): Promise<void> {
   const conn = await publisherOf(ctx, sub);
   const passfile = subscriptionPassfile(ctx, sub);
@@ -233,10 +234,11 @@ export async function createSubscription(
     0o600,
     ctx.env.runAs,
   );
+  const slot = o.slot === undefined ? '' : `, create_slot = false, slot_name = ${literal(o.slot)}`;
   await sqlOnDatabase(ctx, node, sub.database, (s) =>
     s.query(
       `CREATE SUBSCRIPTION ${ident(sub.name)} CONNECTION ${literal(subscriptionConninfo(conn, passfile, sub))} ` +
-        `PUBLICATION ${ident(sub.publication)} WITH (copy_data = ${sub.copyData}, synchronous_commit = 'on')`,
+        `PUBLICATION ${ident(sub.publication)} WITH (copy_data = ${sub.copyData}, synchronous_commit = 'on'${slot})`,
     ),
   );
 }

@@ -1,0 +1,222 @@
+import { PgreplError } from '../../errors.js';
+import type { NodeSpec } from '../../cluster-spec/cluster-spec.js';
+import { withSql } from '../../postgres/sql-client.js';
+import type { SqlSession } from '../../postgres/sql-client.js';
+import {
+  allowWrites,
+  endSessions,
+  fenceLsn as flushedFence,
+  readSequences,
+  refuseWrites,
+  reloadedSince,
+  slotsBehind,
+  writeSequences,
+} from '../../postgres/upgrade-queries.js';
+import { requireSuperuserPassword, superuserTarget } from '../context/cluster-context.js';
+import type { ClusterContext } from '../context/cluster-context.js';
+import { observeCluster } from '../observe/observe-cluster.js';
+import { onlyPrimary } from '../observe/observation.js';
+
+/** One side of a move: a cluster and how its fence is lifted. */
+export interface WriteSide {
+  readonly ctx: ClusterContext;
+  /**
+   * Lifting its fence sets default_transaction_read_only off explicitly (the new cluster's spec
+   * refuses writes until its cutover) rather than resetting it to the configuration's.
+   */
+  readonly liftExplicitly: boolean;
+}
+
+export interface MoveOptions {
+  readonly databases: readonly string[];
+  /** The subscription of database i (from 1) on `to` that carries `from`'s rows; its slot on `from` has the same name. */
+  readonly subscription: (i: number) => string;
+  /** How long the subscriber may take to confirm every commit made before the fence (ms). */
+  readonly budgetMs: number;
+  /** Run in each database of `to` after the drain and before `to` takes writes (the reverse slots). */
+  readonly beforeLift?: (s: SqlSession, i: number) => Promise<void>;
+}
+
+export interface MoveResult {
+  readonly from: string;
+  readonly to: string;
+  /** The LSN on `from`'s primary that every acknowledged commit ends at or before. */
+  readonly fenceLsn: string;
+  /** Client sessions of `from` ended at the fence (they may have held a read-write transaction). */
+  readonly sessionsEnded: number;
+  readonly drainMs: number;
+  readonly sequences: number;
+  /** From refusing writes on `from` to `to` taking them. */
+  readonly gapMs: number;
+}
+
+/** The one primary of `ctx`'s cluster, or E_NO_PRIMARY. */
+export async function primaryOf(ctx: ClusterContext): Promise<NodeSpec> {
+  const primary = onlyPrimary((await observeCluster(ctx)).nodes)?.node;
+  if (!primary)
+    throw new PgreplError(
+      'E_NO_PRIMARY',
+      `cluster ${ctx.spec.cluster} has no single running primary: \`pgrepl status -c ${ctx.spec.source}\` shows its nodes`,
+    );
+  return primary;
+}
+
+/**
+ * Moves writes from one cluster to another that subscribes to every table of it, losing none:
+ * `from`'s primary refuses writes (default_transaction_read_only, reloaded; every client session
+ * that started before the reload ended, as it may hold a read-write transaction), so every
+ * acknowledged commit ends before the fence LSN; the subscriptions confirm they flushed up to it
+ * (`synchronous_commit = on` on the subscriber); every sequence is set on `to` exactly as on
+ * `from`; the subscriptions are disabled; then `to` takes writes. A drain longer than the budget
+ * lifts `from`'s fence again and fails with E_UPGRADE_DRAIN: nothing moved.
+ *
+ * Sessions to every database of both primaries are opened before the fence, so that the write gap
+ * holds no connection handshake but the one that proves the reload took effect.
+ */
+export async function moveWrites(from: WriteSide, to: WriteSide, o: MoveOptions): Promise<MoveResult> {
+  const fromPrimary = await primaryOf(from.ctx);
+  const toPrimary = await primaryOf(to.ctx);
+  const fromTarget = superuserTarget(from.ctx, fromPrimary, requireSuperuserPassword(from.ctx));
+  const slots = o.databases.map((_, n) => o.subscription(n + 1));
+  const clock = from.ctx.clock;
+  return withSessions(from.ctx, fromPrimary, o.databases, (fromDbs) =>
+    withSessions(to.ctx, toPrimary, o.databases, async (toDbs) => {
+      const own = await Promise.all(fromDbs.map(backendPid));
+      const fence = fromDbs[0] as SqlSession;
+      const started = clock.now();
+      const asked = await refuseWrites(fence);
+      const reloaded = await reloadedAt(fromTarget, asked, started + 2000, clock);
+      // Every client session, then any that a fork before the reload started late: none of them
+      // may hold a read-write transaction past the fence; sessions after it refuse writes.
+      const sessionsEnded = (await endSessions(fence, own)) + (await endSessions(fence, own, reloaded));
+      const fenceLsn = await flushedFence(fence);
+      const drained = clock.now();
+      for (;;) {
+        const behind = await slotsBehind(fence, slots, fenceLsn);
+        if (behind.length === 0) break;
+        if (clock.now() - drained > o.budgetMs) {
+          await allowWrites(fence, { explicitly: from.liftExplicitly });
+          throw new PgreplError(
+            'E_UPGRADE_DRAIN',
+            `${behind.join(', ')} did not confirm every commit up to ${fenceLsn} within ${o.budgetMs} ms: ` +
+              `cluster ${from.ctx.spec.cluster} takes writes again and nothing moved; see \`pgrepl status -c ${to.ctx.spec.source}\` for the subscriptions, or give a larger --drain-budget`,
+          );
+        }
+        await clock.sleep(5);
+      }
+      const drainMs = clock.now() - drained;
+      let sequences = 0;
+      for (const [n, s] of fromDbs.entries()) {
+        const values = await readSequences(s);
+        await writeSequences(toDbs[n] as SqlSession, values);
+        sequences += values.length;
+      }
+      for (const [n, s] of toDbs.entries()) {
+        await s.query(`ALTER SUBSCRIPTION ${o.subscription(n + 1)} DISABLE`);
+        await o.beforeLift?.(s, n + 1);
+      }
+      await allowWrites(toDbs[0] as SqlSession, { explicitly: to.liftExplicitly });
+      return {
+        from: from.ctx.spec.cluster,
+        to: to.ctx.spec.cluster,
+        fenceLsn,
+        sessionsEnded,
+        drainMs,
+        sequences,
+        gapMs: clock.now() - started,
+      };
+    }),
+  );
+}
+
+/**
+ * The server time by which new sessions refuse writes: a fresh session is asked until the
+ * postmaster has read the configuration asked for at `asked` (it does so asynchronously; the
+ * sessions it starts after that inherit it).
+ */
+async function reloadedAt(
+  target: ReturnType<typeof superuserTarget>,
+  asked: string,
+  deadline: number,
+  clock: ClusterContext['clock'],
+): Promise<string> {
+  for (;;) {
+    const at = await withSql(target, (s) => reloadedSince(s, asked));
+    if (at !== null) return at;
+    if (clock.now() > deadline)
+      throw new PgreplError(
+        'E_UPGRADE_DRAIN',
+        `${target.label ?? target.host} still lets new sessions write 2 s after the reload that refuses them; is its postgresql.auto.conf writable?`,
+      );
+    await clock.sleep(5);
+  }
+}
+
+async function backendPid(s: SqlSession): Promise<number> {
+  const [row] = await s.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
+  return row?.pid ?? 0;
+}
+
+/** Runs `fn` with a session open to each of `databases` on `node`, in order; closes them all after. */
+async function withSessions<T>(
+  ctx: ClusterContext,
+  node: NodeSpec,
+  databases: readonly string[],
+  fn: (sessions: SqlSession[]) => Promise<T>,
+  open: SqlSession[] = [],
+): Promise<T> {
+  const next = databases[open.length];
+  if (next === undefined) return fn(open);
+  return withSql({ ...superuserTarget(ctx, node, requireSuperuserPassword(ctx)), database: next }, (s) =>
+    withSessions(ctx, node, databases, fn, [...open, s]),
+  );
+}
+
+/**
+ * Drops subscription `name` of `database` on `subscriber`'s primary, then its slot on
+ * `publisher`'s. Not through DROP SUBSCRIPTION's own connection to the publisher: that asks for a
+ * read-write session, and an upgrade's publisher refuses writes by then.
+ */
+export async function dropSubscription(
+  subscriber: ClusterContext,
+  publisher: ClusterContext,
+  database: string,
+  name: string,
+): Promise<void> {
+  const node = await primaryOf(subscriber);
+  await withSql(
+    { ...superuserTarget(subscriber, node, requireSuperuserPassword(subscriber)), database },
+    async (s) => {
+      const [exists] = await s.query<{ n: number }>(
+        'SELECT count(*)::int AS n FROM pg_subscription WHERE subname = $1 AND subdbid = (SELECT oid FROM pg_database WHERE datname = current_database())',
+        [name],
+      );
+      if (exists?.n !== 1) return;
+      await s.query(`ALTER SUBSCRIPTION ${name} DISABLE`);
+      await s.query(`ALTER SUBSCRIPTION ${name} SET (slot_name = NONE)`);
+      await s.query(`DROP SUBSCRIPTION ${name}`);
+    },
+  );
+  const source = await primaryOf(publisher);
+  const deadline = publisher.clock.now() + 10_000;
+  await withSql(superuserTarget(publisher, source, requireSuperuserPassword(publisher)), async (s) => {
+    // The walsender of a subscription just disabled takes a moment to go.
+    for (;;) {
+      const [slot] = await s.query<{ active: boolean }>(
+        'SELECT active FROM pg_replication_slots WHERE slot_name = $1',
+        [name],
+      );
+      if (!slot) return;
+      if (!slot.active) {
+        await s.query('SELECT pg_drop_replication_slot($1)', [name]);
+        return;
+      }
+      if (publisher.clock.now() > deadline)
+        throw new PgreplError(
+          'E_TIMEOUT',
+          `slot ${name} on ${source.name} is still in use 10 s after its subscription was dropped; drop it there with pg_drop_replication_slot('${name}')`,
+        );
+      await publisher.clock.sleep(20);
+    }
+  });
+}
