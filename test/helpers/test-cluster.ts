@@ -217,7 +217,11 @@ export class TestCluster {
    * (immediate shutdown); then deletes the dir.
    */
   async cleanup(): Promise<void> {
-    for (const pid of haPidsUnder(join(this.base, 'state', 'ha'))) killNow(pid);
+    // Its own agents and etcd, and those of a cluster an upgrade made inside its state dir.
+    const state = join(this.base, 'state');
+    const nested = existsSync(state) ? readdirSync(state).filter((d) => d.startsWith('upgrade-')) : [];
+    for (const dir of [join(state, 'ha'), ...nested.map((d) => join(state, d, 'ha'))])
+      for (const pid of haPidsUnder(dir)) killNow(pid);
     for (const pid of serverPidsUnder(this.base)) await stopByPid(pid);
     rmSync(this.base, { recursive: true, force: true });
   }

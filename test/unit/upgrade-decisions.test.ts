@@ -138,25 +138,34 @@ nodes:
       return {
         stage,
         readOnly: s.settings['default_transaction_read_only'] ?? null,
+        walLevel: s.settings['wal_level'] ?? null,
         publications: s.logical.publications.map((p) => `${p.name}@${p.database}`),
         subscriptions: s.logical.subscriptions.map((x) => `${x.name}@${x.database}<-${x.publication}`),
       };
     });
     assert.deepEqual(stages, [
-      { stage: 'build', readOnly: 'on', publications: [], subscriptions: [] },
+      { stage: 'build', readOnly: 'on', walLevel: 'logical', publications: [], subscriptions: [] },
       {
         stage: 'subscribed',
         readOnly: 'on',
+        walLevel: 'logical',
         publications: ['reports@postgres', 'pgrepl_upgrade@postgres', 'pgrepl_upgrade@shop'],
         subscriptions: ['pgrepl_upgrade_1@postgres<-pgrepl_upgrade', 'pgrepl_upgrade_2@shop<-pgrepl_upgrade'],
       },
       {
         stage: 'live',
         readOnly: null,
+        walLevel: 'logical',
         publications: ['reports@postgres', 'pgrepl_upgrade@postgres', 'pgrepl_upgrade@shop'],
         subscriptions: [],
       },
-      { stage: 'finished', readOnly: null, publications: ['reports@postgres'], subscriptions: [] },
+      {
+        stage: 'finished',
+        readOnly: null,
+        walLevel: 'logical',
+        publications: ['reports@postgres'],
+        subscriptions: [],
+      },
     ]);
     const from = spec('subscribed').logical.subscriptions[0]?.from;
     assert.deepEqual(

@@ -262,6 +262,24 @@ async function restartForLogical(g: GlobalOptions, ctx: ClusterContext): Promise
     s.query<{ level: string }>("SELECT current_setting('wal_level') AS level"),
   );
   if (row?.level === 'logical') return;
+  // The agents render their nodes for the edited spec on their next loop; a restart before that
+  // would come back with wal_level replica.
+  const deadline = ctx.clock.now() + 30_000;
+  for (const node of ctx.spec.nodes)
+    for (;;) {
+      const [file] = await sqlOnDatabase(ctx, node, 'postgres', (s) =>
+        s.query<{ logical: boolean }>(
+          "SELECT bool_or(setting = 'logical') AS logical FROM pg_file_settings WHERE name = 'wal_level'",
+        ),
+      );
+      if (file?.logical === true) break;
+      if (ctx.clock.now() > deadline)
+        throw new PgreplError(
+          'E_TIMEOUT',
+          `the agent of ${node.name} did not render wal_level logical within 30 s; see its log, then \`pgrepl restart --switchover\` and \`pgrepl upgrade --to-bin\` again after \`pgrepl upgrade --rollback\``,
+        );
+      await ctx.clock.sleep(100);
+    }
   await runRestart(g, undefined, { switchover: ctx.spec.nodes.length > 1 });
   await runUp(g, {}, { create: true });
 }

@@ -55,6 +55,9 @@ export function upgradeSpecDocument(i: UpgradeSpecInput): Record<string, unknown
   const beforeCutover = i.stage === 'build' || i.stage === 'subscribed';
   const settings = {
     ...((old['settings'] as Record<string, unknown> | undefined) ?? {}),
+    // From the start: publishing (the way back) then needs no restart, which agents would not do;
+    // kept after the finish, where taking it out would be a restart of its own for the user to choose.
+    wal_level: 'logical',
     ...(beforeCutover ? { default_transaction_read_only: 'on' } : {}),
   };
   // The old spec's own publications, without the upgrade's (added to it for the way here).
