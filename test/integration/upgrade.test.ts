@@ -75,6 +75,14 @@ describe(
     let old: TestCluster;
     const newSpec = () => join(old.base, 'pgrepl-pg17.yaml');
     const newPort = () => old.port('pg1') + 100;
+    /** The old cluster's primary: publishing moves it (wal_level's restart is a switchover). */
+    const oldPrimary = async (): Promise<string> => {
+      for (const n of ['pg1', 'pg2']) {
+        const [row] = await old.sql<{ r: boolean }>(n, 'SELECT pg_is_in_recovery() AS r');
+        if (row?.r === false) return n;
+      }
+      throw new Error('the old cluster has no primary');
+    };
     const onNew = async <R extends object>(text: string, database = 'postgres'): Promise<R[]> => {
       const pg = (await import('pg')).default;
       const c = new pg.Client({
@@ -139,6 +147,11 @@ describe(
         await waitUntil(() => load.acked.length > 50, 10_000, 'writes before the upgrade');
         const up = await old.cli(['upgrade', '--to-bin', PG17_BIN, '--nodes', 'pg1', '--json']);
         assert.equal(up.code, 0, up.stderr);
+        assert.match(
+          up.stderr,
+          /switch over from pg1 to pg2: pg1 restarts as its replica/,
+          'a rolling restart',
+        );
         result = JSON.parse(up.stdout) as {
           phase: string;
           gapMs: number;
@@ -176,14 +189,14 @@ describe(
       const [shopItems] = await onNew<{ n: number }>('SELECT count(*)::int AS n FROM items', 'shop');
       assert.equal(shopItems?.n, 50, 'a second database, copied');
       await assert.rejects(
-        old.sql('pg1', 'INSERT INTO events (n) VALUES (0)'),
+        old.sql(await oldPrimary(), 'INSERT INTO events (n) VALUES (0)'),
         /read-only transaction/,
         'the old cluster refuses writes',
       );
       const [last] = await onNew<{ id: string }>('SELECT max(id) AS id FROM events');
       await waitUntil(
         async () => {
-          const [row] = await old.sql<{ id: string }>('pg1', 'SELECT max(id) AS id FROM events');
+          const [row] = await old.sql<{ id: string }>(await oldPrimary(), 'SELECT max(id) AS id FROM events');
           return row?.id === last?.id;
         },
         30_000,
@@ -196,13 +209,13 @@ describe(
 
     it('refuses DDL on the old cluster while the upgrade is under way', async () => {
       await assert.rejects(
-        old.sql('pg1', 'BEGIN READ WRITE; CREATE TABLE later (id int PRIMARY KEY); COMMIT'),
+        old.sql(await oldPrimary(), 'BEGIN READ WRITE; CREATE TABLE later (id int PRIMARY KEY); COMMIT'),
         /pgrepl upgrade is under way: CREATE TABLE is refused/,
       );
     });
 
     it('rolls back: the old cluster takes writes again with every commit made on the new one', async () => {
-      const pool = await appPool([old.port('pg1'), newPort()]);
+      const pool = await appPool([old.port('pg1'), old.port('pg2'), newPort()]);
       const load = writer(pool, 1_000_000);
       let h;
       try {
@@ -218,10 +231,9 @@ describe(
       }
       assert.deepEqual(h.errors, []);
       const held = new Map(
-        (await old.sql<{ n: number; id: string }>('pg1', 'SELECT n, id FROM events WHERE n > 0')).map((r) => [
-          r.n,
-          Number(r.id),
-        ]),
+        (
+          await old.sql<{ n: number; id: string }>(await oldPrimary(), 'SELECT n, id FROM events WHERE n > 0')
+        ).map((r) => [r.n, Number(r.id)]),
       );
       assert.deepEqual(
         h.acked.filter((a) => held.get(a.n) !== a.id),
@@ -230,7 +242,7 @@ describe(
       );
       assert.equal(existsSync(newSpec()), false, "the new cluster's spec is gone");
       assert.equal(existsSync(join(old.base, 'state', 'upgrade.json')), false);
-      await old.sql('pg1', 'CREATE TABLE later (id int PRIMARY KEY); DROP TABLE later');
+      await old.sql(await oldPrimary(), 'CREATE TABLE later (id int PRIMARY KEY); DROP TABLE later');
       assert.doesNotMatch(readFileSync(old.specFile, 'utf8'), /pgrepl_upgrade/);
     });
   },

@@ -147,6 +147,31 @@ describe('planUp', () => {
     assert.deepEqual(kinds(reloadOnly.steps), ['write-config:pg1', 'write-config:pg2', 'write-config:pg3']);
   });
 
+  it('restarts the primary through a switchover to a streaming replica when asked (a publication’s wal_level, issue 30)', () => {
+    const obs = observe(spec, { pg1: 'primary-up', pg2: 'replica-streaming', pg3: 'replica-streaming' });
+    const logical = { ...spec, settings: { ...spec.settings, wal_level: 'logical' } };
+    const plan = planUp(logical, obs, FACTS, { create: true, restartPrimary: 'switchover' });
+    assert.deepEqual(kinds(plan.steps), [
+      'write-config:pg1',
+      'write-config:pg2',
+      'write-config:pg3',
+      'restart:pg2',
+      'restart:pg3',
+      'switchover:pg1',
+    ]);
+    const moved = plan.steps.find((s) => s.kind === 'switchover');
+    assert.equal(moved?.kind === 'switchover' ? moved.to : null, 'pg2');
+    assert.match(moved?.reason ?? '', /^wal_level changes only at a restart; through a switchover/);
+    const one = specOf(1);
+    const inPlace = planUp(
+      { ...one, settings: { ...one.settings, wal_level: 'logical' } },
+      observe(one, { pg1: 'primary-up' }),
+      FACTS,
+      { create: true, restartPrimary: 'switchover' },
+    );
+    assert.deepEqual(kinds(inPlace.steps), ['write-config:pg1', 'restart:pg1'], 'no replica: in place');
+  });
+
   it('leaves stopped, and says why, a replica whose slot lost the WAL it needs (issue 11)', () => {
     const obs = observe(spec, { pg1: 'primary-up', pg2: 'replica-streaming', pg3: 'replica-down' });
     const lost = patchServer(obs, 'pg1', (a) => ({

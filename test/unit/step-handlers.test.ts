@@ -30,6 +30,15 @@ describe('transitions', () => {
             const plan = planUp(spec, observe(spec, { pg1: a, pg2: b, pg3: c }), FACTS, { create });
             for (const s of plan.steps) emitted.add(s.kind);
           }
+    // A primary's restart through a switchover, when asked (a publication's wal_level).
+    const logical = { ...spec, settings: { ...spec.settings, wal_level: 'logical' } };
+    const streaming = observe(spec, {
+      pg1: 'primary-up',
+      pg2: 'replica-streaming',
+      pg3: 'replica-streaming',
+    });
+    for (const s of planUp(logical, streaming, FACTS, { create: true, restartPrimary: 'switchover' }).steps)
+      emitted.add(s.kind);
     // The certificates of tls: auto are planned apart, before planUp's steps.
     const auto = { ...spec, tls: 'auto' as const };
     for (const s of planCerts(auto, { ca: { present: false }, caKey: false, nodes: {} }, new Set(['pg1']), 0))

@@ -140,7 +140,12 @@ export async function addAndApply(
   parseSpec(text, file, dirname(file));
   writeFileSync(file, text);
   try {
-    return await runUp({ ...g, config: file }, { json }, { create: true });
+    // A publication's wal_level is a restart: through a switchover, as a rolling restart should.
+    return await runUp(
+      { ...g, config: file },
+      { json },
+      { create: true, ...(kind === 'publication' ? { restartPrimary: 'switchover' as const } : {}) },
+    );
   } catch (err) {
     writeFileSync(file, before);
     throw err;

@@ -10,6 +10,8 @@ export type Step =
   /** upstream: the primary a replica will stream from (its history is checked against it first); null for a primary. */
   | { kind: 'start'; node: string; upstream: string | null; reason: string }
   | { kind: 'restart'; node: string; reason: string }
+  /** The primary's restart as a switchover to `to`: the old primary comes back as its replica. */
+  | { kind: 'switchover'; node: string; to: string; reason: string }
   | { kind: 'ensure-replication-role'; node: string; reason: string }
   | { kind: 'create-slot'; node: string; slot: string; reason: string }
   /** source 'repository': restored from the newest backup (no load on the upstream), then streams from it. */
@@ -67,6 +69,8 @@ export function describeStep(s: Step): string {
       return `start ${s.node}`;
     case 'restart':
       return `restart ${s.node}`;
+    case 'switchover':
+      return `switch over from ${s.node} to ${s.to}: ${s.node} restarts as its replica (writes wait for the switchover, not for a restart)`;
     case 'ensure-replication-role':
       return `ensure the replication role on ${s.node} (made, or given the spec's password, only if needed)`;
     case 'create-slot':

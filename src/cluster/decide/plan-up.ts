@@ -12,6 +12,12 @@ export interface PlanOptions {
   readonly create: boolean;
   /** `start NODE`: only the steps of that node (and its slot on the primary). */
   readonly only?: string;
+  /**
+   * How a running primary is restarted for a setting: in place (the default: writes stop for the
+   * restart), or through a switchover to a streaming replica when there is one (writes wait for
+   * the switchover only; the primary role moves).
+   */
+  readonly restartPrimary?: 'in-place' | 'switchover';
 }
 
 /** A node read on this machine: `up` and `start` make, start and configure only such nodes. */
@@ -171,7 +177,15 @@ export function planUp(
   }
   // Replicas restart before the primary: a standby refuses to run with a lower max_connections,
   // max_wal_senders, ... than its primary, so a raise must reach the replicas first.
-  if (primaryRestart) {
+  const target = streamers[0];
+  if (primaryRestart && opts.restartPrimary === 'switchover' && target !== undefined)
+    restarts.push({
+      kind: 'switchover',
+      node: primary.name,
+      to: target,
+      reason: `${primaryRestart.reason}; through a switchover, so that writes wait only for it`,
+    });
+  else if (primaryRestart) {
     restarts.push(primaryRestart);
     // The replicas reconnect to the restarted primary on their own; `up` is done once they have.
     for (const name of streamers)

@@ -16,6 +16,7 @@ import { runLogicalStep } from '../actions/logical-actions.js';
 import { createStanza, standbyRestore } from '../actions/backup-actions.js';
 import { configFor, waitStreaming } from '../actions/node-actions.js';
 import { nodeOf, sqlOn } from '../context/node-sql.js';
+import { runSwitchover } from './run-switchover.js';
 
 export interface ApplyOptions {
   /** How long a replica may take to reach `streaming`. */
@@ -81,6 +82,11 @@ export const STEP_HANDLERS: { readonly [K in StepKind]: Handler<K> } = {
     await control.start();
   },
   restart: async (ctx, step) => controlOf(ctx, nodeOf(ctx, step.node)).restart(),
+  // The old primary was written its new configuration: it takes it as it restarts as a replica.
+  switchover: async (ctx, step) => {
+    const r = await runSwitchover(ctx, step.to);
+    return `writes waited ${Math.round(r.writeGapMs)} ms; ${r.oldPrimary} follows ${r.newPrimary}`;
+  },
   'ensure-replication-role': async (ctx, step) => {
     const password = ctx.replicationPassword;
     if (password === undefined)

@@ -61,13 +61,19 @@ export async function planCluster(ctx: ClusterContext, o: PlanOptions): Promise<
     o.create && o.only === undefined
       ? await planLogical(ctx, running ? nodeOf(ctx, running.node.name) : null)
       : NO_LOGICAL;
+  // After a switchover in the plan, what is done on the primary is done on the new one.
+  const moved = planned.steps.find((s) => s.kind === 'switchover');
+  const onPrimary = (s: Step): Step =>
+    moved && (s.kind === 'logical' || s.kind === 'create-stanza') && s.node === moved.node
+      ? { ...s, node: moved.to }
+      : s;
   const plan = {
     ...planned,
     notes: [...planned.notes, ...backup.notes, ...logical.notes],
     steps: [
       ...planCerts(ctx.spec, readCertsOf(ctx, [...ctx.localNodes]), ctx.localNodes, ctx.clock.wallNow()),
-      ...backup.steps,
-      ...logical.steps,
+      ...backup.steps.map(onPrimary),
+      ...logical.steps.map(onPrimary),
     ],
   };
   // A bare server package cannot clone: said before the primary is made, not after.
