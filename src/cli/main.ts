@@ -216,10 +216,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
       'print the steps, the pre-flight report and the copy estimate; change nothing (exit 3 when a finding refuses it)',
     )
     .option('--port-offset <n>', "the new nodes' ports: the old ones plus this", '100')
-    .option(
-      '--nodes <names>',
-      'the nodes the new cluster has (comma-separated; default all: more than one needs the new pg_basebackup)',
-    )
+    .option('--nodes <names>', 'the nodes the new cluster has (comma-separated; default all of them)')
     .option('--skip-check <code>', 'accept a finding of the pre-flight check (repeatable)', collect)
     .option('--prepare-only', 'stop once the new cluster has caught up; `--cutover` moves the writes later')
     .option('--cutover', 'move the writes to the new cluster (the upgrade under way)')

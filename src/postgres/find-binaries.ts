@@ -19,6 +19,16 @@ const TOOLS = {
   pg_dumpall: 'copy the roles into the new cluster (upgrade)',
 } as const;
 
+/** Whether the installation in use has `tool`. */
+export function hasTool(bins: PgBinaries, tool: keyof typeof TOOLS): boolean {
+  try {
+    accessSync(join(bins.binDir, tool), constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** `tool` of the installation in use, or E_NO_PG_BINARIES saying what it is needed for and where to get it. */
 export function toolPath(bins: PgBinaries, tool: keyof typeof TOOLS): string {
   const path = join(bins.binDir, tool);
@@ -28,7 +38,7 @@ export function toolPath(bins: PgBinaries, tool: keyof typeof TOOLS): string {
   } catch (cause) {
     throw new PgreplError(
       'E_NO_PG_BINARIES',
-      `${bins.binDir} has no ${tool}, which pgrepl needs to ${TOOLS[tool]}: a bare server package (initdb, pg_ctl, postgres) runs one-node clusters only; ` +
+      `${bins.binDir} has no ${tool}, which pgrepl needs to ${TOOLS[tool]}: a bare server package (initdb, pg_ctl, postgres) clones only replicas on their upstream's machine, by copying its files; ` +
         `install PostgreSQL ${bins.major}'s client programs there (Debian/Ubuntu: postgresql-${bins.major}), or point postgres.binDir at a full installation`,
       { cause },
     );

@@ -379,16 +379,23 @@ describe(
       assert.equal(existsSync(join(pub.base, 'pgrepl-pg17.yaml')), false);
     });
 
-    it('refuses a second PostgreSQL 17 node, before changing anything, and says what the bare package lacks', async () => {
+    it('gives a PostgreSQL 17 cluster from a bare server package a second node, by copying its files under a low-level backup', async () => {
       sub.nodes.push({ name: 'pg2', port: await freePort() });
       sub.writeSpec();
       const up = await sub.cli(['up']);
-      assert.equal(up.code, 1);
-      assert.match(
-        up.stderr,
-        /E_NO_PG_BINARIES: .* has no pg_basebackup, which pgrepl needs to clone a replica/,
+      assert.equal(up.code, 0, up.stderr);
+      assert.equal(existsSync(join(sub.dataDir('pg2'), 'backup_label')), false, 'recovery began');
+      await pub.sql('pg1', "INSERT INTO orders VALUES (302, 'to both nodes')");
+      await waitUntil(
+        async () => (await count(sub, 'pg2', 'orders')) === 302,
+        30_000,
+        "the publisher's row on the new replica, through the subscriber's primary",
       );
-      assert.equal(existsSync(sub.dataDir('pg2')), false);
+      const [standby] = await sub.sql<{ r: boolean }>('pg2', 'SELECT pg_is_in_recovery() AS r');
+      assert.equal(standby?.r, true);
+      const status = await sub.cli(['status']);
+      assert.equal(status.code, 0, status.stdout);
+      assert.match(status.stdout, /pg2 .*replica .*streaming/);
     });
   },
 );

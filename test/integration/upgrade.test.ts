@@ -130,7 +130,7 @@ describe(
 
     it('refuses while the pre-flight check finds a table without a key, and changes nothing', async () => {
       await old.sql('pg1', 'CREATE TABLE notes (body text)');
-      const r = await old.cli(['upgrade', '--to-bin', PG17_BIN, '--nodes', 'pg1']);
+      const r = await old.cli(['upgrade', '--to-bin', PG17_BIN]);
       assert.equal(r.code, 1, r.stderr);
       assert.match(r.stderr, /E_LOGICAL_PREFLIGHT: .*\n.*\[no-replica-identity\] postgres: .*public\.notes/);
       assert.equal(existsSync(newSpec()), false);
@@ -139,19 +139,21 @@ describe(
     });
 
     it('moves the writes to PostgreSQL 17 under a writer through the client library: no acknowledged commit lost, sequences go on exactly, the old cluster refuses writes', async (t) => {
-      const pool = await appPool([old.port('pg1'), old.port('pg2'), newPort()]);
+      const pool = await appPool([old.port('pg1'), old.port('pg2'), newPort(), old.port('pg2') + 100]);
       const load = writer(pool, 1);
       let result;
       let h;
       try {
         await waitUntil(() => load.acked.length > 50, 10_000, 'writes before the upgrade');
-        const up = await old.cli(['upgrade', '--to-bin', PG17_BIN, '--nodes', 'pg1', '--json']);
+        const up = await old.cli(['upgrade', '--to-bin', PG17_BIN, '--json']);
         assert.equal(up.code, 0, up.stderr);
         assert.match(
           up.stderr,
           /switch over from pg1 to pg2: pg1 restarts as its replica/,
           'a rolling restart',
         );
+        assert.match(up.stderr, /cloned pg2 in/, "the new cluster's replica, copied without pg_basebackup");
+        assert.match(up.stderr, /cluster test is up in [\d.]+ s: pg2 primary, pg1 streaming/);
         result = JSON.parse(up.stdout) as {
           phase: string;
           gapMs: number;
@@ -215,7 +217,7 @@ describe(
     });
 
     it('rolls back: the old cluster takes writes again with every commit made on the new one', async () => {
-      const pool = await appPool([old.port('pg1'), old.port('pg2'), newPort()]);
+      const pool = await appPool([old.port('pg1'), old.port('pg2'), newPort(), old.port('pg2') + 100]);
       const load = writer(pool, 1_000_000);
       let h;
       try {

@@ -1,6 +1,11 @@
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
-import { STEP_HANDLERS } from '../../src/cluster/operations/apply-plan.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { copiesFiles, STEP_HANDLERS } from '../../src/cluster/operations/apply-plan.js';
+import type { ClusterContext } from '../../src/cluster/context/cluster-context.js';
+import { pgBin } from '../helpers/test-cluster.js';
 import { planUp } from '../../src/cluster/decide/plan-up.js';
 import { planCerts } from '../../src/cluster/decide/plan-certs.js';
 import { stanzaSteps } from '../../src/cluster/decide/decide-stanza.js';
@@ -51,5 +56,28 @@ describe('transitions', () => {
     for (const s of decidePublications('pg1', [pub], []).steps) emitted.add(s.kind);
     // Every emitted kind has a handler, and every handler is reachable from some observation.
     assert.deepEqual([...emitted].sort(), Object.keys(STEP_HANDLERS).sort());
+  });
+});
+
+describe('a clone without pg_basebackup (issue 30)', () => {
+  const bare = mkdtempSync(join(tmpdir(), 'pgrepl-bare-bin-'));
+  after(() => rmSync(bare, { recursive: true, force: true }));
+  const ctxOf = (binDir: string, major: number, local: string[]) =>
+    ({ env: { bins: { binDir, major } }, localNodes: new Set(local) }) as unknown as ClusterContext;
+  const clone = { kind: 'clone', node: 'pg2', upstream: 'pg1', reason: 'new' } as const;
+
+  it('copies the upstream’s files when the installation lacks pg_basebackup and the upstream is on this machine', () => {
+    assert.equal(copiesFiles(ctxOf(bare, 17, ['pg1', 'pg2']), clone), true);
+  });
+
+  it('does not where it cannot: an upstream on another host, a version before pg_backup_start, a restore, an installation that has pg_basebackup', () => {
+    assert.equal(copiesFiles(ctxOf(bare, 17, ['pg2']), clone), false, 'the upstream is elsewhere');
+    assert.equal(copiesFiles(ctxOf(bare, 14, ['pg1', 'pg2']), clone), false, 'no pg_backup_start');
+    assert.equal(
+      copiesFiles(ctxOf(bare, 17, ['pg1', 'pg2']), { ...clone, source: 'repository' }),
+      false,
+      'restored from the repository',
+    );
+    assert.equal(copiesFiles(ctxOf(pgBin(), 15, ['pg1', 'pg2']), clone), false, 'pg_basebackup is there');
   });
 });

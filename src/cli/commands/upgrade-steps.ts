@@ -10,7 +10,12 @@ import { nodeOf, sqlOnDatabase } from '../../cluster/context/node-sql.js';
 import { upgradeSpecDocument } from '../../cluster/decide/upgrade-spec.js';
 import type { UpgradeSpecStage } from '../../cluster/decide/upgrade-spec.js';
 import { copySchema } from '../../cluster/operations/copy-schema.js';
-import { dropSubscription, moveWrites, primaryOf } from '../../cluster/operations/move-writes.js';
+import {
+  dropSubscription,
+  moveWrites,
+  notStreaming,
+  primaryOf,
+} from '../../cluster/operations/move-writes.js';
 import type { MoveResult } from '../../cluster/operations/move-writes.js';
 import {
   readUpgradeRecord,
@@ -19,7 +24,6 @@ import {
 } from '../../cluster/operations/upgrade-record.js';
 import type { UpgradeRecord } from '../../cluster/operations/upgrade-record.js';
 import { effectiveHa } from '../../ha/ha-services.js';
-import { toolPath } from '../../postgres/find-binaries.js';
 import { blockDdl, unblockDdl } from '../../postgres/upgrade-queries.js';
 import {
   rollbackSubscription,
@@ -196,7 +200,6 @@ async function prepare(
   const nodes =
     o.nodes === undefined ? ctx.spec.nodes.map((n) => n.name) : o.nodes.split(',').map((n) => n.trim());
   for (const n of nodes) nodeOf(ctx, n);
-  if (nodes.length > 1) toolPath(to, 'pg_basebackup');
   const rec0: UpgradeRecord = {
     phase: 'preparing',
     cluster: plan.target.cluster,
@@ -368,8 +371,19 @@ async function cutover(
       slot: rollbackSubscription(n + 1),
     });
   }
-  report(o, { phase: done.phase, ...moved, specFile: rec.specFile }, [
+  const idle = await notStreaming(
+    ctx,
+    oldPrimary,
+    rec.databases.map((_, n) => rollbackSubscription(n + 1)),
+    10_000,
+  );
+  report(o, { phase: done.phase, ...moved, specFile: rec.specFile, wayBackIdle: idle }, [
     ...describeMove(moved),
+    ...(idle.length > 0
+      ? [
+          `the way back is not streaming yet (${idle.join(', ')}): \`pgrepl upgrade --rollback\` refuses until it does; see ${ctx.spec.cluster}'s server log`,
+        ]
+      : []),
     `${ctx.spec.cluster} refuses writes and applies ${rec.cluster}'s through ${rollbackSubscription(1)}${rec.databases.length > 1 ? '…' : ''}: \`pgrepl upgrade --rollback\` returns with every commit, \`pgrepl upgrade --finish\` ends it`,
   ]);
   return 0;

@@ -1,3 +1,4 @@
+import { copyDataDirectory } from '../../postgres/copy-data-dir.js';
 import { chownSync, existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { PgreplError } from '../../errors.js';
@@ -142,7 +143,20 @@ export function localNodeControl(ctx: ClusterContext, node: NodeSpec): NodeContr
       ensureOwnedDir(tmp, 0o700, runAs);
       try {
         if (req.fromRepository) await restoreInto(ctx, node, tmp, req.fromRepository, req.onProgress);
-        else
+        else if (req.fromDataDir) {
+          const from = req.fromDataDir;
+          req.onProgress?.({ phase: 'copying', doneKb: 0, totalKb: 0 });
+          await from.onUpstream((s) =>
+            copyDataDirectory({
+              upstream: s,
+              sourceDir: from.dir,
+              targetDir: tmp,
+              label: `pgrepl clone of ${node.name}`,
+              runAs,
+            }),
+          );
+          req.onProgress?.({ phase: 'done', doneKb: 0, totalKb: 0 });
+        } else
           await runBasebackup(env, {
             targetDir: tmp,
             slot: node.name,

@@ -1,3 +1,4 @@
+import type { SqlSession } from '../../postgres/sql-client.js';
 import type { LatestCheckpoint } from '../../postgres/read-controldata.js';
 import type { RewindOutcome } from '../../postgres/run-rewind.js';
 import type { CloneProgress } from '../../postgres/run-basebackup.js';
@@ -15,6 +16,14 @@ export interface CloneRequest {
   readonly onProgress?: (p: CloneProgress) => void;
   /** Restore from the backup repository instead of copying the upstream (pgBackRest's options). */
   readonly fromRepository?: RepositoryRestore;
+  /**
+   * Copy the upstream's data directory on this machine under a backup started and stopped on it,
+   * instead of pg_basebackup, which the installation lacks (a bare server package).
+   */
+  readonly fromDataDir?: {
+    readonly dir: string;
+    readonly onUpstream: <T>(fn: (s: SqlSession) => Promise<T>) => Promise<T>;
+  };
 }
 
 /**

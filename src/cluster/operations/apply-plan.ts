@@ -1,4 +1,6 @@
 import { PgreplError } from '../../errors.js';
+import { hasTool } from '../../postgres/find-binaries.js';
+import type { SqlSession } from '../../postgres/sql-client.js';
 import { upstreamConninfo } from '../../postgres/render-postgresql-conf.js';
 import { ensurePhysicalSlot, ensureReplicationRole } from '../../postgres/replication-admin.js';
 import { hostOf, writeReplicationPassfile } from '../context/cluster-context.js';
@@ -42,6 +44,20 @@ const ROLE_OUTCOME = {
   altered: "given the spec's password",
   unchanged: 'it was there already, with the spec’s password',
 } as const;
+
+/**
+ * Whether a clone copies its upstream's files under a low-level backup instead of running
+ * pg_basebackup: the installation lacks it (a bare server package, PostgreSQL 15 or later for
+ * pg_backup_start) and the upstream's data directory is on this machine.
+ */
+export function copiesFiles(ctx: ClusterContext, step: Extract<Step, { kind: 'clone' }>): boolean {
+  return (
+    step.source !== 'repository' &&
+    !hasTool(ctx.env.bins, 'pg_basebackup') &&
+    ctx.env.bins.major >= 15 &&
+    ctx.localNodes.has(step.upstream)
+  );
+}
 
 export const STEP_HANDLERS: { readonly [K in StepKind]: Handler<K> } = {
   'issue-ca': async (ctx) => issueClusterCa(ctx),
@@ -121,6 +137,14 @@ export const STEP_HANDLERS: { readonly [K in StepKind]: Handler<K> } = {
       config: configFor(ctx, node, upstream),
       onProgress: (progress) => ctx.events.emit({ event: 'clone-progress', node: node.name, progress }),
       ...(step.source === 'repository' ? { fromRepository: await standbyRestore(ctx, node) } : {}),
+      ...(copiesFiles(ctx, step)
+        ? {
+            fromDataDir: {
+              dir: upstream.dataDir,
+              onUpstream: <T>(fn: (s: SqlSession) => Promise<T>) => sqlOn(ctx, upstream, fn),
+            },
+          }
+        : {}),
     });
   },
   'wait-streaming': async (ctx, step, o) =>

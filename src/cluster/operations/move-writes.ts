@@ -76,6 +76,19 @@ export async function primaryOf(ctx: ClusterContext): Promise<NodeSpec> {
 export async function moveWrites(from: WriteSide, to: WriteSide, o: MoveOptions): Promise<MoveResult> {
   const fromPrimary = await primaryOf(from.ctx);
   const toPrimary = await primaryOf(to.ctx);
+  // A subscription not streaming now could not connect once its publisher refuses writes (it
+  // asks for a read-write session): the drain would wait for it in vain, writes refused.
+  const idle = await notStreaming(
+    to.ctx,
+    toPrimary,
+    o.databases.map((_, n) => o.subscription(n + 1)),
+    10_000,
+  );
+  if (idle.length > 0)
+    throw new PgreplError(
+      'E_UPGRADE_DRAIN',
+      `${idle.join(', ')} on ${to.ctx.spec.cluster} has no apply worker streaming from ${from.ctx.spec.cluster}; nothing was changed: see its server log (\`pgrepl logs\`) and try again`,
+    );
   const fromTarget = superuserTarget(from.ctx, fromPrimary, requireSuperuserPassword(from.ctx));
   const slots = o.databases.map((_, n) => o.subscription(n + 1));
   const clock = from.ctx.clock;
@@ -155,6 +168,31 @@ async function reloadedAt(
 async function backendPid(s: SqlSession): Promise<number> {
   const [row] = await s.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
   return row?.pid ?? 0;
+}
+
+/**
+ * The subscriptions of `names` on `node` whose apply worker does not stream (yet), after waiting
+ * up to `timeoutMs` for them: a new one's worker starts within a second or so of the launcher's turn.
+ */
+export async function notStreaming(
+  ctx: ClusterContext,
+  node: NodeSpec,
+  names: readonly string[],
+  timeoutMs: number,
+): Promise<string[]> {
+  const deadline = ctx.clock.now() + timeoutMs;
+  for (;;) {
+    const streaming = await withSql(superuserTarget(ctx, node, requireSuperuserPassword(ctx)), (s) =>
+      s.query<{ name: string }>(
+        `SELECT subname AS name FROM pg_stat_subscription
+          WHERE subname = ANY($1::text[]) AND relid IS NULL AND pid IS NOT NULL AND received_lsn IS NOT NULL`,
+        [names],
+      ),
+    );
+    const idle = names.filter((n) => !streaming.some((r) => r.name === n));
+    if (idle.length === 0 || ctx.clock.now() > deadline) return idle;
+    await ctx.clock.sleep(100);
+  }
 }
 
 /** Runs `fn` with a session open to each of `databases` on `node`, in order; closes them all after. */

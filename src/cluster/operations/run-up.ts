@@ -15,7 +15,7 @@ import type { Plan, Step, StepKind } from '../decide/plan-step.js';
 import { observeCluster } from '../observe/observe-cluster.js';
 import { onlyPrimary } from '../observe/observation.js';
 import type { ClusterObservation } from '../observe/observation.js';
-import { applyPlan } from './apply-plan.js';
+import { applyPlan, copiesFiles } from './apply-plan.js';
 import { NO_LOGICAL, planLogical } from './plan-logical.js';
 import { nodeOf } from '../context/node-sql.js';
 import { toolPath } from '../../postgres/find-binaries.js';
@@ -76,8 +76,9 @@ export async function planCluster(ctx: ClusterContext, o: PlanOptions): Promise<
       ...logical.steps.map(onPrimary),
     ],
   };
-  // A bare server package cannot clone: said before the primary is made, not after.
-  if (plan.steps.some((s) => s.kind === 'clone' && s.source !== 'repository'))
+  // A bare server package clones only by copying files on this machine: said before the primary is
+  // made, not after.
+  if (plan.steps.some((s) => s.kind === 'clone' && s.source !== 'repository' && !copiesFiles(ctx, s)))
     toolPath(ctx.env.bins, 'pg_basebackup');
   for (const message of plan.notes) ctx.events.emit({ event: 'note', message: `note: ${message}` });
   const toStart = new Set(plan.steps.filter((s) => STARTS_SERVER.has(s.kind)).map((s) => s.node));
@@ -151,16 +152,18 @@ export async function applyUp(ctx: ClusterContext, up: UpPlan): Promise<UpResult
         'remove the overriding lines (ALTER SYSTEM RESET <name>) and run `pgrepl up` again',
     );
   }
-  const primaryAfter = after.nodes.find((n) => n.node.name === plan.primary)?.server;
+  // A switchover in the plan moved the primary role.
+  const primary = plan.steps.find((s) => s.kind === 'switchover')?.to ?? plan.primary;
+  const primaryAfter = after.nodes.find((n) => n.node.name === primary)?.server;
   const streaming = primaryAfter?.ok
     ? primaryAfter.senders.filter((s) => s.state === 'streaming').map((s) => s.applicationName)
     : [];
   return {
     changed: steps.length > 0,
-    primary: plan.primary,
+    primary,
     replicas: streaming,
     leftOut: ctx.spec.nodes
-      .filter((n) => n.name !== plan.primary && !streaming.includes(n.name))
+      .filter((n) => n.name !== primary && !streaming.includes(n.name))
       .map((n) => ({
         node: n.name,
         why: plan.notes.find((note) => note.startsWith(`${n.name} `)) ?? `${n.name} does not stream`,
