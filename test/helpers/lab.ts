@@ -19,7 +19,7 @@ import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { applyNft, makeTestHosts } from './netns-hosts.js';
 import type { TestHost, TestHosts } from './netns-hosts.js';
-import { CLI, pgBin, runCli } from './test-cluster.js';
+import { CLI, pgBin, runCli, waitUntil } from './test-cluster.js';
 import type { CliResult, StatusJson } from './test-cluster.js';
 import type { RunHistory } from './check-history.js';
 import { NO_DELAY } from './lab-proxy.js';
@@ -278,7 +278,13 @@ export async function makeLab(o: LabOptions = {}): Promise<Lab> {
     }
     const proxies = await startProxies(net, base);
     for (const h of hosts) {
-      if (existsSync(join(bundle, h.name, 'etcd.conf.yml'))) start(h, 'etcd');
+      if (existsSync(join(bundle, h.name, 'etcd.conf.yml'))) {
+        const etcd = start(h, 'etcd');
+        // Compose starts etcd first (depends_on); its entrypoint's install.sh writes the files the
+        // agent's writes too. In containers each writes its own filesystem; here both share the
+        // host's, so the agent starts once etcd's entrypoint has exec'd etcd, its install done.
+        if (compose) await untilExecs(etcd, 'etcd', 30_000);
+      }
       start(h, 'agent');
     }
     // The operator: the spec, the CA, the etcd client certificate and the passwords; no data.
@@ -431,4 +437,16 @@ async function startProxies(net: TestHosts, base: string): Promise<ChildProcess[
     });
   }
   return proxies;
+}
+
+/** Waits until process `pid` runs `command` (its entrypoint exec'd it). */
+async function untilExecs(pid: number, command: string, timeoutMs: number): Promise<void> {
+  const comm = () => {
+    try {
+      return readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+    } catch {
+      return '';
+    }
+  };
+  await waitUntil(() => comm() === command, timeoutMs, `process ${pid} to run ${command}`);
 }
