@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { checkResult } from './command-runner.js';
 import type { InstanceEnv } from './instance-control.js';
 import { formatLsn } from './lsn.js';
-import { toolPath } from './find-binaries.js';
+import { hasTool, toolPath } from './find-binaries.js';
 
 /** The parts of pg_controldata pgrepl decides on. */
 export interface ControlData {
@@ -19,8 +19,20 @@ export interface ControlData {
   readonly walBlockBytes: number;
 }
 
-/** Reads a stopped (or running) data directory's control file. */
-export async function readControlData(env: InstanceEnv, dataDir: string): Promise<ControlData> {
+/**
+ * Reads a stopped (or running) data directory's control file with pg_controldata; for an
+ * installation without it (a bare server package), straight from global/pg_control, with the WAL
+ * segment size the cluster was made with (`walSegmentMb`) and PostgreSQL's 8 kB WAL pages.
+ */
+export async function readControlData(
+  env: InstanceEnv,
+  dataDir: string,
+  walSegmentMb = 16,
+): Promise<ControlData> {
+  if (!hasTool(env.bins, 'pg_controldata')) {
+    const latest = readLatestCheckpoint(dataDir);
+    if (latest) return { ...latest, walSegmentBytes: walSegmentMb * 1024 * 1024, walBlockBytes: 8192 };
+  }
   const r = checkResult(
     `pg_controldata of ${dataDir}`,
     await env.runner.run(toolPath(env.bins, 'pg_controldata'), ['-D', dataDir], {

@@ -7,6 +7,8 @@ export interface UpstreamConf {
   slot: string;
   /** The CA the upstream's certificate is checked against (sslmode=verify-full); undefined: no TLS. */
   sslRootCert: string | undefined;
+  /** A database to name (PostgreSQL 17's slot synchronization connects to one); streaming ignores it. */
+  dbname?: string | undefined;
 }
 
 export interface PostgresqlConfInput {
@@ -124,6 +126,7 @@ export function upstreamConninfo(u: UpstreamConf, applicationName: string): stri
     `host=${u.host}`,
     `port=${u.port}`,
     `user=${u.user}`,
+    ...(u.dbname === undefined ? [] : [`dbname=${quoteConninfo(u.dbname)}`]),
     `passfile=${quoteConninfo(u.passfile)}`,
     `application_name=${applicationName}`,
     'connect_timeout=5',

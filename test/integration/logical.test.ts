@@ -30,11 +30,14 @@ function clustersForSuite(
   pubNodes: string[],
   use: (pub: TestCluster, sub: TestCluster) => void,
   setUp: () => Promise<void>,
-  o: { subscriberSpec?: string } = {},
+  o: { subscriberSpec?: string; publisherSpec?: string } = {},
 ): void {
   let made: TestCluster[] = [];
   before(async () => {
-    made = await Promise.all([TestCluster.create(pubNodes), TestCluster.create(['pg1'], o.subscriberSpec)]);
+    made = await Promise.all([
+      TestCluster.create(pubNodes, o.publisherSpec),
+      TestCluster.create(['pg1'], o.subscriberSpec),
+    ]);
     use(made[0] as TestCluster, made[1] as TestCluster);
     await Promise.all(made.map(upCluster));
     await setUp();
@@ -240,6 +243,72 @@ describe('a switchover of the publisher on PostgreSQL 15 (issue 30)', () => {
     assert.equal(after?.n, 50);
   });
 });
+
+describe(
+  'a PostgreSQL 17 publisher keeps its subscription across a switchover: failover slots (issue 30)',
+  {
+    skip: existsSync(join(PG17_BIN, 'postgres'))
+      ? false
+      : `no PostgreSQL 17 in ${PG17_BIN} (npm ci installs it)`,
+  },
+  () => {
+    let pub: TestCluster;
+    let sub: TestCluster;
+    // Published from the start (every table: none yet), so that the standby's slot synchronization
+    // starts with its server and finds the primary up: a worker that failed waits 10 s or more.
+    const v17 = `postgres: { binDir: ${PG17_BIN} }\nlogical:\n  publications:\n    - { name: shop, all: true }\n`;
+    clustersForSuite(
+      ['pg1', 'pg2'],
+      (p, x) => ((pub = p), (sub = x)),
+      async () => {
+        for (const c of [pub, sub]) await c.sql('pg1', 'CREATE TABLE orders (id int PRIMARY KEY, item text)');
+        await pub.sql('pg1', "INSERT INTO orders SELECT g, 'before' FROM generate_series(1, 200) g");
+        // The first `up` made the cluster; the publication is made on its running primary.
+        await upCluster(pub);
+        const subscribed = await sub.cli(subscribeArgs(pub));
+        assert.equal(subscribed.code, 0, subscribed.stderr);
+        await waitUntil(async () => (await count(sub, 'pg1', 'orders')) === 200, 30_000, 'the initial copy');
+      },
+      { publisherSpec: v17 },
+    );
+
+    it('keeps the slot on the promoted standby: every row after the switchover, none copied again', async () => {
+      // A row only the subscriber has: a re-sync (the PostgreSQL 15 way) would empty the table.
+      await sub.sql('pg1', "INSERT INTO orders VALUES (100000, 'the subscriber''s own')");
+      await waitUntil(
+        async () => {
+          const [slot] = await pub.sql<{ synced: boolean }>(
+            'pg2',
+            "SELECT synced FROM pg_replication_slots WHERE slot_name = 'shop_copy'",
+          );
+          return slot?.synced === true;
+        },
+        60_000,
+        "the standby to synchronize the subscription's slot",
+      );
+      await pub.sql(
+        'pg1',
+        "INSERT INTO orders SELECT g, 'before the switchover' FROM generate_series(201, 220) g",
+      );
+      const sw = await pub.cli(['switchover', '--to', 'pg2']);
+      assert.equal(sw.code, 0, sw.stderr);
+      await pub.sql('pg2', "INSERT INTO orders SELECT g, 'after' FROM generate_series(221, 250) g");
+      await waitUntil(
+        async () => (await count(sub, 'pg1', 'orders')) === 251,
+        30_000,
+        'every row through the same slot on the new primary',
+      );
+      const st = await sub.cli(['status']);
+      assert.equal(st.code, 0, st.stdout);
+      assert.match(st.stdout, /subscription shop_copy \(postgres\) to shop: streaming/);
+      const [own] = await sub.sql<{ n: number }>(
+        'pg1',
+        'SELECT count(*)::int AS n FROM orders WHERE id = 100000',
+      );
+      assert.equal(own?.n, 1, 'no re-sync: the table was not emptied');
+    });
+  },
+);
 
 describe('the pre-flight check of a subscription (issue 30)', () => {
   let pub: TestCluster;

@@ -10,6 +10,7 @@ import {
   preflightPublisher,
   preflightSubscriber,
 } from '../../src/cluster/decide/decide-logical.js';
+import type { NodeSpec } from '../../src/cluster-spec/cluster-spec.js';
 import { renderNodeConfig } from '../../src/cluster/decide/render-node-config.js';
 import { planUpgrade } from '../../src/cluster/decide/plan-upgrade.js';
 import type { DatabaseFacts, SubscriptionState, TableFacts } from '../../src/postgres/logical-queries.js';
@@ -77,6 +78,38 @@ describe('logical: in the spec', () => {
       renderNodeConfig(parseSpec(base, 'x', '/'), FACTS, spec.nodes[0]!, undefined).settings['wal_level'],
       'replica',
     );
+  });
+
+  it('keeps subscribers’ slots across a failover on PostgreSQL 17 publishers: slot synchronization on the standbys, and walsenders behind the standbys', () => {
+    const spec = parseSpec(
+      withLogical('  publications:\n    - { name: p, database: app, all: true }\n'),
+      'x',
+      '/',
+    );
+    const [pg1, pg2] = spec.nodes as [NodeSpec, NodeSpec];
+    const v17 = { ...FACTS, pgMajor: 17 };
+    const replica = renderNodeConfig(spec, v17, pg2, pg1);
+    assert.equal(replica.settings['sync_replication_slots'], 'on');
+    assert.equal(replica.settings['hot_standby_feedback'], 'on');
+    assert.equal(replica.settings['synchronized_standby_slots'], 'pg1');
+    assert.match(
+      replica.settings['primary_conninfo'] ?? '',
+      / dbname=postgres /,
+      'the slot sync worker connects to a database',
+    );
+    assert.match(replica.pgHba, /^host\s+postgres\s+replicator\s+127\.0\.0\.1\/32\s+scram-sha-256$/m);
+    assert.equal(renderNodeConfig(spec, v17, pg1, undefined).settings['synchronized_standby_slots'], 'pg2');
+    for (const c of [
+      renderNodeConfig(spec, FACTS, pg2, pg1),
+      renderNodeConfig(parseSpec(base, 'x', '/'), v17, pg2, pg1),
+    ]) {
+      assert.equal(
+        c.settings['sync_replication_slots'],
+        undefined,
+        'PostgreSQL 15, or no publication: none of it',
+      );
+      assert.doesNotMatch(c.settings['primary_conninfo'] ?? '', /dbname/);
+    }
   });
 
   it('refuses both or neither of tables and all, a password in the URL, a name twice, and wal_level replica', () => {

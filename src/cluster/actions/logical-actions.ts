@@ -234,13 +234,34 @@ export async function createSubscription(
     0o600,
     ctx.env.runAs,
   );
-  const slot = o.slot === undefined ? '' : `, create_slot = false, slot_name = ${literal(o.slot)}`;
+  const slotName = o.slot ?? (await failoverSlot(conn, sub.name));
+  const slot = slotName === undefined ? '' : `, create_slot = false, slot_name = ${literal(slotName)}`;
   await sqlOnDatabase(ctx, node, sub.database, (s) =>
     s.query(
       `CREATE SUBSCRIPTION ${ident(sub.name)} CONNECTION ${literal(subscriptionConninfo(conn, passfile, sub))} ` +
         `PUBLICATION ${ident(sub.publication)} WITH (copy_data = ${sub.copyData}, synchronous_commit = 'on'${slot})`,
     ),
   );
+}
+
+/**
+ * On a PostgreSQL 17 or later publisher, the subscription's slot made beforehand with `failover =
+ * true`, so that the publisher's standbys synchronize it and a failover or switchover keeps it
+ * (any subscriber version can use it; CREATE SUBSCRIPTION's own `failover` needs a 17 subscriber).
+ * Its name, or undefined on an older publisher, where the subscription makes its own slot.
+ */
+async function failoverSlot(conn: PublisherConnection, name: string): Promise<string | undefined> {
+  return onPublisher(conn, async (s) => {
+    const [v] = await s.query<{ n: number }>("SELECT current_setting('server_version_num')::int AS n");
+    if ((v?.n ?? 0) < 170000) return undefined;
+    const [has] = await s.query<{ n: number }>(
+      'SELECT count(*)::int AS n FROM pg_replication_slots WHERE slot_name = $1',
+      [name],
+    );
+    if (has?.n !== 1)
+      await s.query("SELECT pg_create_logical_replication_slot($1, 'pgoutput', false, false, true)", [name]);
+    return name;
+  });
 }
 
 export async function setSubscriptionPublication(

@@ -184,7 +184,9 @@ export function writeReplicationPassfile(ctx: ClusterContext): void {
       {
         host: '*',
         port: '*',
-        database: 'replication',
+        // Streaming names the replication pseudo-database; PostgreSQL 17's slot synchronization
+        // on a standby connects to a real one (primary_conninfo's dbname) with the same role.
+        database: '*',
         user: ctx.spec.replication.user,
         password: ctx.replicationPassword,
       },

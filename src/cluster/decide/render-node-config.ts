@@ -52,6 +52,14 @@ export function renderNodeConfig(
   const tls = hostOf(facts, node).tls;
   if ((spec.tls === 'off') !== (tls === undefined))
     throw new Error(`TLS files of ${node.name} do not match tls: ${spec.tls}`);
+  const others = spec.nodes.filter((n) => n.name !== node.name).map((n) => n.name);
+  const publishes = spec.logical.publications.length > 0;
+  // PostgreSQL 17 keeps a subscriber's slot across a failover or switchover of its publisher: each
+  // standby synchronizes the failover slots (sync_replication_slots, which needs
+  // hot_standby_feedback and a database in primary_conninfo), and a logical walsender sends only
+  // what the standbys' physical slots confirm (synchronized_standby_slots): a promoted standby then
+  // has every change a subscriber got. While a replica is down, subscribers wait for it.
+  const failoverSlots = publishes && facts.pgMajor >= 17 && others.length > 0;
   const input: PostgresqlConfInput = {
     cluster: spec.cluster,
     node: node.name,
@@ -61,12 +69,21 @@ export function renderNodeConfig(
     pgMajor: facts.pgMajor,
     walSegmentSize: spec.postgres.walSegmentSize ?? 16,
     // A publication needs logical decoding of the WAL: every node, since any may become the primary.
-    settings:
-      spec.logical.publications.length > 0 ? { wal_level: 'logical', ...spec.settings } : spec.settings,
+    settings: {
+      ...(publishes ? { wal_level: 'logical' } : {}),
+      ...(failoverSlots
+        ? {
+            sync_replication_slots: 'on',
+            hot_standby_feedback: 'on',
+            synchronized_standby_slots: others.join(','),
+          }
+        : {}),
+      ...spec.settings,
+    },
     synchronousStandbyNames: synchronousStandbyNames(
       spec.replication.mode,
       spec.replication.syncCount,
-      spec.nodes.filter((n) => n.name !== node.name).map((n) => n.name),
+      others,
     ),
     upstream: upstream && {
       host: upstream.host,
@@ -75,6 +92,7 @@ export function renderNodeConfig(
       passfile: hostOf(facts, node).replicationPassfile,
       slot: node.name,
       sslRootCert: tls?.ca,
+      ...(failoverSlots ? { dbname: 'postgres' } : {}),
     },
     tls: tls && { cert: tls.cert, key: tls.key },
     archive: spec.backup && archiveConf(spec.cluster, hostOf(facts, node).pgbackrest, spec.backup.repo),
@@ -92,10 +110,14 @@ export function renderNodeConfig(
       adminSources: sources,
       access: spec.access,
       // Subscribers' walsenders connect to a database, not to the replication pseudo-database.
-      logical: spec.logical.publications.map((p) => ({
-        database: p.database,
-        sources: [...sources, ...p.allow],
-      })),
+      logical: [
+        ...spec.logical.publications.map((p) => ({
+          database: p.database,
+          sources: [...sources, ...p.allow],
+        })),
+        // The standbys' slot synchronization reads the primary's slots in that database.
+        ...(failoverSlots ? [{ database: 'postgres', sources }] : []),
+      ],
       ssl: spec.tls !== 'off',
       localSuperuser: spec.backup !== undefined,
     }),

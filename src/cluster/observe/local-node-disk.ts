@@ -52,8 +52,10 @@ export function localNodeDisk(ctx: ClusterContext, node: NodeSpec): NodeDisk {
         return [];
       }
     },
-    readControlData: () => readControlData(env, dataDir),
-    latestCheckpoint: async () => readLatestCheckpoint(dataDir) ?? (await readControlData(env, dataDir)),
+    readControlData: () => readControlData(env, dataDir, ctx.spec.postgres.walSegmentSize),
+    latestCheckpoint: async () =>
+      readLatestCheckpoint(dataDir) ??
+      (await readControlData(env, dataDir, ctx.spec.postgres.walSegmentSize)),
     readWal: (timeline, lsn, length, seg) => readOwnWal(dataDir, timeline, lsn, length, seg),
     oldestWalSegment: (timeline) => walSegments(dataDir, timeline)[0],
     newestWalTimeline() {

@@ -76,7 +76,8 @@ export async function runSwitchover(
       stoppedAt = ctx.clock.now();
       await oldControl.stop('fast');
     });
-    const stopped = await oldControl.readControlData();
+    // Straight from pg_control: no pg_controldata to start inside the write gap (nor to need).
+    const stopped = await oldControl.latestCheckpoint();
     const shutdownCheckpoint = stopped.checkpointLsn;
     await journal.step(
       `catch up ${target.name}`,
