@@ -81,11 +81,20 @@ async function cli(c: TestCluster, args: string[]): Promise<{ stdout: string; li
 }
 
 /** The write gaps of ROUNDS cutovers and rollbacks: pgrepl's own (fence to new primary) and the client's. */
-async function gaps(): Promise<{ cutover: number[]; rollback: number[]; client: number[]; acked: number }> {
+type Phases = Record<'fence' | 'sessions' | 'drain' | 'sequences' | 'handOver' | 'lift', number>;
+
+async function gaps(): Promise<{
+  cutover: number[];
+  rollback: number[];
+  client: number[];
+  phases: Phases[];
+  acked: number;
+}> {
   const c = await TestCluster.create(['pg1', 'pg2']);
   const cutover: number[] = [];
   const rollback: number[] = [];
   const client: number[] = [];
+  const phases: Phases[] = [];
   let acked: number;
   try {
     const up = await c.cli(['up']);
@@ -107,14 +116,17 @@ async function gaps(): Promise<{ cutover: number[]; rollback: number[]; client: 
         w.reset();
         const there = JSON.parse(
           (await cli(c, ['upgrade', '--to-bin', PG17_BIN, '--nodes', 'pg1', '--json'])).stdout,
-        ) as { gapMs: number };
+        ) as { gapMs: number; phasesMs: Phases };
         await sleep(500);
         client.push(w.longest());
         cutover.push(there.gapMs);
+        phases.push(there.phasesMs);
         w.reset();
         const back = JSON.parse((await cli(c, ['upgrade', '--rollback', '--json'])).stdout) as {
           gapMs: number;
+          phasesMs: Phases;
         };
+        phases.push(back.phasesMs);
         await sleep(500);
         client.push(w.longest());
         rollback.push(back.gapMs);
@@ -133,7 +145,7 @@ async function gaps(): Promise<{ cutover: number[]; rollback: number[]; client: 
   } finally {
     await c.cleanup();
   }
-  return { cutover, rollback, client, acked };
+  return { cutover, rollback, client, phases, acked };
 }
 
 /** One upgrade of a pgbench database of SCALE (~15 MB each), to the cutover, with when each step began. */
@@ -185,6 +197,22 @@ async function main(): Promise<void> {
     `| the same, rollback | ${ms(median(g.rollback))} | ${ms(p(g.rollback, 0.99))} | ${ms(Math.max(...g.rollback))} |`,
     `| both | ${ms(median(all))} | ${ms(p(all, 0.99))} | ${ms(Math.max(...all))} |`,
     `| the client's longest wait between two acknowledged writes around a move | ${ms(median(g.client))} | ${ms(p(g.client, 0.99))} | ${ms(Math.max(...g.client))} |`,
+    '',
+    '| part of a move (both ways) | median | max |',
+    '|---|---|---|',
+    ...(
+      [
+        ['fence: the reload that refuses writes, and a fresh session proving it took', 'fence'],
+        ["ending the client sessions, and the fence LSN's flush", 'sessions'],
+        ['drain: the subscriptions confirm every commit before the fence', 'drain'],
+        ['sequences', 'sequences'],
+        ['hand-over: subscriptions disabled, the way back (a logical slot per database)', 'handOver'],
+        ['the new primary taking writes (reload)', 'lift'],
+      ] as const
+    ).map(
+      ([what, k]) =>
+        `| ${what} | ${ms(median(g.phases.map((x) => x[k])))} | ${ms(Math.max(...g.phases.map((x) => x[k])))} |`,
+    ),
     '',
     `Where the cutover's time goes: the reload that refuses writes and a fresh connection proving it took (a SCRAM handshake, ~20 ms), ending the client sessions (pg_terminate_backend waits for each), the fence's flush, the drain (the subscriptions confirm within a few ms: \`synchronous_commit = on\`), the sequences (one statement per database), a logical slot for the way back per database (it waits for running transactions), and the reload that lets the new primary write. The client adds its wait for a refresh that sees the new primary take writes (every 20 ms while a write waits).`,
     '',

@@ -392,6 +392,7 @@ async function cutover(
 function describeMove(m: MoveResult): string[] {
   return [
     `writes moved from ${m.from} to ${m.to} in ${Math.round(m.gapMs)} ms (drain ${Math.round(m.drainMs)} ms to ${m.fenceLsn}, ${m.sequences} sequence${m.sequences === 1 ? '' : 's'} copied, ${m.sessionsEnded} session${m.sessionsEnded === 1 ? '' : 's'} ended)`,
+    `  where the time went: fence ${m.phasesMs.fence} ms, ending sessions ${m.phasesMs.sessions} ms, drain ${m.phasesMs.drain} ms, sequences ${m.phasesMs.sequences} ms, hand-over ${m.phasesMs.handOver} ms, new primary taking writes ${m.phasesMs.lift} ms`,
   ];
 }
 

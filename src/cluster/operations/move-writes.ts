@@ -48,6 +48,15 @@ export interface MoveResult {
   readonly sequences: number;
   /** From refusing writes on `from` to `to` taking them. */
   readonly gapMs: number;
+  /** Where the gap went, ms: each part of the move in order. */
+  readonly phasesMs: {
+    readonly fence: number;
+    readonly sessions: number;
+    readonly drain: number;
+    readonly sequences: number;
+    readonly handOver: number;
+    readonly lift: number;
+  };
 }
 
 /** The one primary of `ctx`'s cluster, or E_NO_PRIMARY. */
@@ -97,12 +106,21 @@ export async function moveWrites(from: WriteSide, to: WriteSide, o: MoveOptions)
       const own = await Promise.all(fromDbs.map(backendPid));
       const fence = fromDbs[0] as SqlSession;
       const started = clock.now();
+      let mark = started;
+      const lap = () => {
+        const now = clock.now();
+        const ms = now - mark;
+        mark = now;
+        return Math.round(ms);
+      };
       const asked = await refuseWrites(fence);
       const reloaded = await reloadedAt(fromTarget, asked, started + 2000, clock);
+      const fenceMs = lap();
       // Every client session, then any that a fork before the reload started late: none of them
       // may hold a read-write transaction past the fence; sessions after it refuse writes.
       const sessionsEnded = (await endSessions(fence, own)) + (await endSessions(fence, own, reloaded));
       const fenceLsn = await flushedFence(fence);
+      const sessionsMs = lap();
       const drained = clock.now();
       for (;;) {
         const behind = await slotsBehind(fence, slots, fenceLsn);
@@ -118,16 +136,19 @@ export async function moveWrites(from: WriteSide, to: WriteSide, o: MoveOptions)
         await clock.sleep(5);
       }
       const drainMs = clock.now() - drained;
+      lap();
       let sequences = 0;
       for (const [n, s] of fromDbs.entries()) {
         const values = await readSequences(s);
         await writeSequences(toDbs[n] as SqlSession, values);
         sequences += values.length;
       }
+      const sequencesMs = lap();
       for (const [n, s] of toDbs.entries()) {
         await s.query(`ALTER SUBSCRIPTION ${o.subscription(n + 1)} DISABLE`);
         await o.beforeLift?.(s, n + 1);
       }
+      const handOverMs = lap();
       await allowWrites(toDbs[0] as SqlSession, { explicitly: to.liftExplicitly });
       return {
         from: from.ctx.spec.cluster,
@@ -137,6 +158,14 @@ export async function moveWrites(from: WriteSide, to: WriteSide, o: MoveOptions)
         drainMs,
         sequences,
         gapMs: clock.now() - started,
+        phasesMs: {
+          fence: fenceMs,
+          sessions: sessionsMs,
+          drain: Math.round(drainMs),
+          sequences: sequencesMs,
+          handOver: handOverMs,
+          lift: lap(),
+        },
       };
     }),
   );
