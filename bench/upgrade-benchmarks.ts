@@ -214,7 +214,7 @@ async function main(): Promise<void> {
         `| ${what} | ${ms(median(g.phases.map((x) => x[k])))} | ${ms(Math.max(...g.phases.map((x) => x[k])))} |`,
     ),
     '',
-    `Where the cutover's time goes: the reload that refuses writes and a fresh connection proving it took (a SCRAM handshake, ~20 ms), ending the client sessions (pg_terminate_backend waits for each), the fence's flush, the drain (the subscriptions confirm within a few ms: \`synchronous_commit = on\`), the sequences (one statement per database), a logical slot for the way back per database (it waits for running transactions), and the reload that lets the new primary write. The client adds its wait for a refresh that sees the new primary take writes (every 20 ms while a write waits).`,
+    `Where a move's time goes (the parts above): the reload that refuses writes, and a fresh session that proves the postmaster read it (a SCRAM handshake); the client sessions, ended all at once and waited for together; the fence's flush; the drain (the subscriptions confirm within a few ms: \`synchronous_commit = on\`); the sequences (one statement per database); the hand-over (the subscriptions disabled and, on a cutover, the way back's slot moved past the rows the subscription applied: it is made before the fence, so its wait for running transactions stays out of the gap); the reload that lets the new primary write. The client adds its wait for a refresh that sees the new primary take writes (every 20 ms while a write waits).`,
     '',
     `- whole upgrade: pgbench scale ${SCALE}, ${w.mb.toFixed(0)} MB database, one node to one node, \`pgrepl upgrade --to-bin\` to the cutover: **${(w.totalMs / 1000).toFixed(1)} s**`,
     '',

@@ -158,6 +158,7 @@ describe(
           gapMs: number;
           sequences: number;
           specFile: string;
+          phasesMs: Record<string, number>;
         };
         const at = load.acked.length;
         await waitUntil(() => load.acked.length > at + 100, 30_000, 'writes after the cutover');
@@ -166,7 +167,7 @@ describe(
         await pool.end();
       }
       t.diagnostic(
-        `${h.acked.length} acknowledged, ${h.unknown} unknown; cutover gap ${result?.gapMs} ms, writes down at most ${Math.round(h.longestGapMs)} ms`,
+        `${h.acked.length} acknowledged, ${h.unknown} unknown; cutover gap ${result?.gapMs} ms (${JSON.stringify(result?.phasesMs)}), writes down at most ${Math.round(h.longestGapMs)} ms`,
       );
       assert.equal(result?.phase, 'cut-over');
       assert.equal(result?.specFile, newSpec());

@@ -24,7 +24,14 @@ import {
 } from '../../cluster/operations/upgrade-record.js';
 import type { UpgradeRecord } from '../../cluster/operations/upgrade-record.js';
 import { effectiveHa } from '../../ha/ha-services.js';
-import { blockDdl, unblockDdl } from '../../postgres/upgrade-queries.js';
+import {
+  blockDdl,
+  dropSlotIfIdle,
+  makeWayBackSlot,
+  skipToNow,
+  unblockDdl,
+} from '../../postgres/upgrade-queries.js';
+import type { SqlSession } from '../../postgres/sql-client.js';
 import {
   rollbackSubscription,
   UPGRADE_PUBLICATION,
@@ -341,21 +348,34 @@ async function cutover(
   o: UpgradeOptions,
 ): Promise<number> {
   const next = await newContext(g, rec);
+  const nextPrimary = await primaryOf(next);
+  const onNext = (fn: (s: SqlSession, slot: string) => Promise<void>) =>
+    Promise.all(
+      rec.databases.map((database, n) =>
+        sqlOnDatabase(next, nextPrimary, database, (s) => fn(s, rollbackSubscription(n + 1))),
+      ),
+    );
+  await onNext(makeWayBackSlot);
   say(
     `cutover: ${ctx.spec.cluster} refuses writes until ${rec.cluster} has every commit (budget ${budgetMs} ms)`,
   );
-  const moved = await moveWrites(
-    { ctx, liftExplicitly: false },
-    { ctx: next, liftExplicitly: true },
-    {
-      databases: rec.databases,
-      subscription: upgradeSubscription,
-      budgetMs,
-      beforeLift: async (s, i) => {
-        await s.query("SELECT pg_create_logical_replication_slot($1, 'pgoutput')", [rollbackSubscription(i)]);
+  let moved: MoveResult;
+  try {
+    moved = await moveWrites(
+      { ctx, liftExplicitly: false },
+      { ctx: next, liftExplicitly: true },
+      {
+        databases: rec.databases,
+        subscription: upgradeSubscription,
+        budgetMs,
+        beforeLift: (s, i) => skipToNow(s, rollbackSubscription(i)),
       },
-    },
-  );
+    );
+  } catch (err) {
+    // Nothing moved: the way back's slots would only hold WAL on the new cluster.
+    await onNext(dropSlotIfIdle).catch(() => undefined);
+    throw err;
+  }
   const done: UpgradeRecord = {
     ...rec,
     phase: 'cut-over',
