@@ -172,8 +172,14 @@ export async function writeSequences(s: SqlSession, values: readonly SequenceVal
  */
 export async function makeWayBackSlot(s: SqlSession, name: string): Promise<void> {
   await dropSlotIfIdle(s, name);
+  // It waits for every transaction holding a transaction id to end: not for ever.
+  await s.query(`SET statement_timeout = '${WAY_BACK_SLOT_TIMEOUT_S}s'`);
   await s.query("SELECT pg_create_logical_replication_slot($1, 'pgoutput')", [name]);
+  await s.query('RESET statement_timeout');
 }
+
+/** How long making the way back's slot waits for the new cluster's open transactions. */
+export const WAY_BACK_SLOT_TIMEOUT_S = 30;
 
 /**
  * Moves the way back's slot past everything this cluster has flushed: the rows the forward

@@ -247,5 +247,81 @@ describe(
       await old.sql(await oldPrimary(), 'CREATE TABLE later (id int PRIMARY KEY); DROP TABLE later');
       assert.doesNotMatch(readFileSync(old.specFile, 'utf8'), /pgrepl_upgrade/);
     });
+
+    it('prepares without cutting over, and rolls that back: nothing of the upgrade left on the old cluster', async () => {
+      const prepared = await old.cli(['upgrade', '--to-bin', PG17_BIN, '--prepare-only']);
+      assert.equal(prepared.code, 0, prepared.stderr);
+      assert.match(prepared.stdout, /has caught up with test/);
+      const status = JSON.parse((await old.cli(['upgrade', '--json'])).stdout) as { phase: string };
+      assert.equal(status.phase, 'subscribed');
+      const back = await old.cli(['upgrade', '--rollback']);
+      assert.equal(back.code, 0, back.stderr);
+      assert.equal(existsSync(newSpec()), false);
+      const primary = await oldPrimary();
+      assert.deepEqual(
+        await old.sql(primary, "SELECT slot_name FROM pg_replication_slots WHERE slot_type = 'logical'"),
+        [],
+        'the subscriptions took their slots with them',
+      );
+      assert.deepEqual(await old.sql(primary, 'SELECT pubname FROM pg_publication'), []);
+      await old.sql(primary, 'CREATE TABLE later (id int PRIMARY KEY); DROP TABLE later');
+    });
+
+    it('gives up a cutover whose drain passes its budget: the old cluster takes writes again, and a later cutover goes through', async () => {
+      const prepared = await old.cli(['upgrade', '--to-bin', PG17_BIN, '--prepare-only']);
+      assert.equal(prepared.code, 0, prepared.stderr);
+      // A session on the new cluster holds the table: the subscription cannot apply the next row.
+      const pg = (await import('pg')).default;
+      const holder = new pg.Client({
+        host: '127.0.0.1',
+        port: newPort(),
+        user: 'postgres',
+        password: old.superuserPassword(),
+        database: 'postgres',
+      });
+      await holder.connect();
+      try {
+        // SHARE: it blocks the subscription's inserts and takes no transaction id (an ACCESS
+        // EXCLUSIVE lock is WAL-logged, and would make the way back's slot wait for it).
+        await holder.query('BEGIN; LOCK TABLE events IN SHARE MODE');
+        await old.sql(await oldPrimary(), 'INSERT INTO events (n) VALUES (-100001)');
+        const stuck = await old.cli(['upgrade', '--cutover', '--drain-budget', '500']);
+        assert.equal(stuck.code, 1, stuck.stdout);
+        assert.match(
+          stuck.stderr,
+          /E_UPGRADE_DRAIN: pgrepl_upgrade_1 did not confirm every commit up to .* within 500 ms: cluster test takes writes again and nothing moved/,
+        );
+        await waitUntil(
+          async () =>
+            old.sql(await oldPrimary(), 'INSERT INTO events (n) VALUES (-100002)').then(
+              () => true,
+              () => false,
+            ),
+          5_000,
+          'the old cluster to take writes again',
+        );
+        const status = JSON.parse((await old.cli(['upgrade', '--json'])).stdout) as { phase: string };
+        assert.equal(status.phase, 'subscribed');
+        assert.deepEqual(
+          (
+            await onNew<{ n: number }>(
+              "SELECT count(*)::int AS n FROM pg_replication_slots WHERE slot_name LIKE 'pgrepl_rollback%'",
+            )
+          )[0]?.n,
+          0,
+          "the way back's slots are gone with the cutover",
+        );
+      } finally {
+        await holder.query('COMMIT').catch(() => undefined);
+        await holder.end();
+      }
+      const cut = await old.cli(['upgrade', '--cutover', '--json']);
+      assert.equal(cut.code, 0, cut.stderr);
+      assert.equal((JSON.parse(cut.stdout) as { phase: string }).phase, 'cut-over');
+      const [rows] = await onNew<{ n: number }>(
+        'SELECT count(*)::int AS n FROM events WHERE n IN (-100001, -100002)',
+      );
+      assert.equal(rows?.n, 2, 'both rows written around the refused cutover are on the new cluster');
+    });
   },
 );

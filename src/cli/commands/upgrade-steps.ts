@@ -30,6 +30,7 @@ import {
   makeWayBackSlot,
   skipToNow,
   unblockDdl,
+  WAY_BACK_SLOT_TIMEOUT_S,
 } from '../../postgres/upgrade-queries.js';
 import type { SqlSession } from '../../postgres/sql-client.js';
 import {
@@ -355,7 +356,14 @@ async function cutover(
         sqlOnDatabase(next, nextPrimary, database, (s) => fn(s, rollbackSubscription(n + 1))),
       ),
     );
-  await onNext(makeWayBackSlot);
+  await onNext(makeWayBackSlot).catch(async (err: unknown) => {
+    await onNext(dropSlotIfIdle).catch(() => undefined);
+    throw new PgreplError(
+      'E_TIMEOUT',
+      `the way back's slot on ${rec.cluster} could not be made within ${WAY_BACK_SLOT_TIMEOUT_S} s: it waits for the transactions open there to end (pg_stat_activity on its primary shows them); nothing was changed, run \`pgrepl upgrade --cutover\` again`,
+      { cause: err },
+    );
+  });
   say(
     `cutover: ${ctx.spec.cluster} refuses writes until ${rec.cluster} has every commit (budget ${budgetMs} ms)`,
   );
