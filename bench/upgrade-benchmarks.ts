@@ -206,7 +206,10 @@ async function main(): Promise<void> {
         ["ending the client sessions, and the fence LSN's flush", 'sessions'],
         ['drain: the subscriptions confirm every commit before the fence', 'drain'],
         ['sequences', 'sequences'],
-        ['hand-over: subscriptions disabled, the way back (a logical slot per database)', 'handOver'],
+        [
+          "hand-over: subscriptions disabled, the way back's slot moved past the rows they applied",
+          'handOver',
+        ],
         ['the new primary taking writes (reload)', 'lift'],
       ] as const
     ).map(
