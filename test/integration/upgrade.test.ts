@@ -82,11 +82,15 @@ describe(
       }
       throw new Error('the old cluster has no primary');
     };
-    const onNew = async <R extends object>(text: string, database = 'postgres'): Promise<R[]> => {
+    const onNew = async <R extends object>(
+      text: string,
+      database = 'postgres',
+      port = newPort(),
+    ): Promise<R[]> => {
       const pg = (await import('pg')).default;
       const c = new pg.Client({
         host: '127.0.0.1',
-        port: newPort(),
+        port,
         user: 'postgres',
         password: old.superuserPassword(),
         database,
@@ -195,6 +199,21 @@ describe(
         /read-only transaction/,
         'the old cluster refuses writes',
       );
+      const oldReplica = (await oldPrimary()) === 'pg1' ? 'pg2' : 'pg1';
+      assert.deepEqual(
+        await old.sql(oldReplica, "SELECT current_setting('default_transaction_read_only') AS ro"),
+        [{ ro: 'on' }],
+        'a replica of the old cluster, promoted later, would refuse writes too',
+      );
+      assert.deepEqual(
+        await onNew(
+          "SELECT current_setting('default_transaction_read_only') AS ro",
+          'postgres',
+          old.port('pg2') + 100,
+        ),
+        [{ ro: 'off' }],
+        "the new cluster's replica, promoted later, would take writes",
+      );
       const [last] = await onNew<{ id: string }>('SELECT max(id) AS id FROM events');
       await waitUntil(
         async () => {
@@ -242,6 +261,12 @@ describe(
         [],
         'every row acknowledged on either side is on the old cluster',
       );
+      for (const node of ['pg1', 'pg2'])
+        assert.deepEqual(
+          await old.sql(node, "SELECT current_setting('default_transaction_read_only') AS ro"),
+          [{ ro: 'off' }],
+          node,
+        );
       assert.equal(existsSync(newSpec()), false, "the new cluster's spec is gone");
       assert.equal(existsSync(join(old.base, 'state', 'upgrade.json')), false);
       await old.sql(await oldPrimary(), 'CREATE TABLE later (id int PRIMARY KEY); DROP TABLE later');

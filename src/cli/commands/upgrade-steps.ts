@@ -12,6 +12,7 @@ import type { UpgradeSpecStage } from '../../cluster/decide/upgrade-spec.js';
 import { copySchema } from '../../cluster/operations/copy-schema.js';
 import {
   dropSubscription,
+  matchReplicas,
   moveWrites,
   notStreaming,
   primaryOf,
@@ -393,6 +394,13 @@ async function cutover(
   writeUpgradeRecord(ctx.spec.stateDir, done);
   writeNewSpec(ctx, done, 'live');
   const oldPrimary = await primaryOf(ctx);
+  // Neither a replica of the old cluster promoted later nor one of the new cluster may come up
+  // refusing or taking writes against the cutover: the old ones refuse, the new ones take the
+  // live spec (no default_transaction_read_only) through `up`.
+  const unfenced = await matchReplicas(ctx, oldPrimary, true);
+  await asStep(`${rec.cluster} without its refusal of writes`, () =>
+    runUp({ ...g, config: rec.specFile }, {}, { create: true }),
+  );
   for (const [n, database] of rec.databases.entries()) {
     await dropSubscription(next, ctx, database, upgradeSubscription(n + 1));
     await createSubscription(ctx, oldPrimary, reverseSubscription(rec, n + 1, database), {
@@ -405,11 +413,16 @@ async function cutover(
     rec.databases.map((_, n) => rollbackSubscription(n + 1)),
     10_000,
   );
-  report(o, { phase: done.phase, ...moved, specFile: rec.specFile, wayBackIdle: idle }, [
+  report(o, { phase: done.phase, ...moved, specFile: rec.specFile, wayBackIdle: idle, unfenced }, [
     ...describeMove(moved),
     ...(idle.length > 0
       ? [
           `the way back is not streaming yet (${idle.join(', ')}): \`pgrepl upgrade --rollback\` refuses until it does; see ${ctx.spec.cluster}'s server log`,
+        ]
+      : []),
+    ...(unfenced.length > 0
+      ? [
+          `not reached: ${unfenced.join(', ')} of ${ctx.spec.cluster}; before starting one, run there: ALTER SYSTEM SET default_transaction_read_only = on`,
         ]
       : []),
     `${ctx.spec.cluster} refuses writes and applies ${rec.cluster}'s through ${rollbackSubscription(1)}${rec.databases.length > 1 ? '…' : ''}: \`pgrepl upgrade --rollback\` returns with every commit, \`pgrepl upgrade --finish\` ends it`,
@@ -455,6 +468,7 @@ async function rollback(
     );
     for (const [n, database] of rec.databases.entries())
       await dropSubscription(ctx, next, database, rollbackSubscription(n + 1));
+    await matchReplicas(ctx, await primaryOf(ctx), false);
   } else if (nextExists) {
     const next = await newContext(g, rec);
     if (

@@ -43,6 +43,8 @@ export async function runUpgrade(g: GlobalOptions, o: UpgradeOptions): Promise<n
   const actions = [o.toBin !== undefined, o.cutover, o.rollback, o.finish].filter((x) => x === true);
   if (actions.length > 1)
     throw new PgreplError('E_USAGE', 'give one of --to-bin DIR, --cutover, --rollback, --finish');
+  if (o.plan === true && o.toBin === undefined)
+    throw new PgreplError('E_USAGE', '--plan plans an upgrade to --to-bin DIR: give both');
   const ctx = await commandContext(g);
   if (o.toBin !== undefined && o.plan === true) return printPlan(ctx, o.toBin, o);
   const { runUpgradeStep } = await import('./upgrade-steps.js');

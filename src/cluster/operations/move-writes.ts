@@ -200,6 +200,26 @@ async function backendPid(s: SqlSession): Promise<number> {
 }
 
 /**
+ * Sets, on every node of `ctx`'s cluster but its primary, whether sessions refuse writes by
+ * default, as the primary now does: a replica promoted later (a failover of the cluster an upgrade
+ * left) must not come up taking writes beside the other cluster's primary. Returns the nodes that
+ * could not be reached (a stopped one reads its postgresql.auto.conf when it starts).
+ */
+export async function matchReplicas(
+  ctx: ClusterContext,
+  primary: NodeSpec,
+  refuse: boolean,
+): Promise<string[]> {
+  const missed: string[] = [];
+  for (const node of ctx.spec.nodes.filter((n) => n.name !== primary.name))
+    await withSql(superuserTarget(ctx, node, requireSuperuserPassword(ctx)), async (s) => {
+      if (refuse) await refuseWrites(s);
+      else await allowWrites(s, { explicitly: false });
+    }).catch(() => missed.push(node.name));
+  return missed;
+}
+
+/**
  * The subscriptions of `names` on `node` whose apply worker does not stream (yet), after waiting
  * up to `timeoutMs` for them: a new one's worker starts within a second or so of the launcher's turn.
  */
