@@ -114,59 +114,73 @@ export async function moveWrites(from: WriteSide, to: WriteSide, o: MoveOptions)
         return Math.round(ms);
       };
       const asked = await refuseWrites(fence);
-      const reloaded = await reloadedAt(fromTarget, asked, started + 2000, clock);
-      const fenceMs = lap();
-      // Every client session, then any that a fork before the reload started late: none of them
-      // may hold a read-write transaction past the fence; sessions after it refuse writes.
-      const sessionsEnded = (await endSessions(fence, own)) + (await endSessions(fence, own, reloaded));
-      const fenceLsn = await flushedFence(fence);
-      const sessionsMs = lap();
-      const drained = clock.now();
-      for (;;) {
-        const behind = await slotsBehind(fence, slots, fenceLsn);
-        if (behind.length === 0) break;
-        if (clock.now() - drained > o.budgetMs) {
-          await allowWrites(fence, { explicitly: from.liftExplicitly });
-          throw new PgreplError(
-            'E_UPGRADE_DRAIN',
-            `${behind.join(', ')} did not confirm every commit up to ${fenceLsn} within ${o.budgetMs} ms: ` +
-              `cluster ${from.ctx.spec.cluster} takes writes again and nothing moved; see \`pgrepl status -c ${to.ctx.spec.source}\` for the subscriptions, or give a larger --drain-budget`,
-          );
+      // Until `to` takes writes, any failure puts `from` back as it was: no cluster left refusing.
+      try {
+        const reloaded = await reloadedAt(fromTarget, asked, started + 2000, clock);
+        const fenceMs = lap();
+        // Every client session, then any that a fork before the reload started late: none of them
+        // may hold a read-write transaction past the fence; sessions after it refuse writes.
+        const sessionsEnded = (await endSessions(fence, own)) + (await endSessions(fence, own, reloaded));
+        const fenceLsn = await flushedFence(fence);
+        const sessionsMs = lap();
+        const drained = clock.now();
+        for (;;) {
+          const behind = await slotsBehind(fence, slots, fenceLsn);
+          if (behind.length === 0) break;
+          if (clock.now() - drained > o.budgetMs)
+            throw new PgreplError(
+              'E_UPGRADE_DRAIN',
+              `${behind.join(', ')} did not confirm every commit up to ${fenceLsn} within ${o.budgetMs} ms: ` +
+                `cluster ${from.ctx.spec.cluster} takes writes again and nothing moved; see \`pgrepl status -c ${to.ctx.spec.source}\` for the subscriptions, or give a larger --drain-budget`,
+            );
+          await clock.sleep(5);
         }
-        await clock.sleep(5);
+        const drainMs = clock.now() - drained;
+        lap();
+        let sequences = 0;
+        for (const [n, s] of fromDbs.entries()) {
+          const values = await readSequences(s);
+          await writeSequences(toDbs[n] as SqlSession, values);
+          sequences += values.length;
+        }
+        const sequencesMs = lap();
+        for (const [n, s] of toDbs.entries()) {
+          await s.query(`ALTER SUBSCRIPTION ${o.subscription(n + 1)} DISABLE`);
+          await o.beforeLift?.(s, n + 1);
+        }
+        const handOverMs = lap();
+        await allowWrites(toDbs[0] as SqlSession, { explicitly: to.liftExplicitly });
+        return {
+          from: from.ctx.spec.cluster,
+          to: to.ctx.spec.cluster,
+          fenceLsn,
+          sessionsEnded,
+          drainMs,
+          sequences,
+          gapMs: clock.now() - started,
+          phasesMs: {
+            fence: fenceMs,
+            sessions: sessionsMs,
+            drain: Math.round(drainMs),
+            sequences: sequencesMs,
+            handOver: handOverMs,
+            lift: lap(),
+          },
+        };
+      } catch (err) {
+        const lifted = await allowWrites(fence, { explicitly: from.liftExplicitly }).then(
+          () => `cluster ${from.ctx.spec.cluster} takes writes again`,
+          (cause: unknown) =>
+            `the fence on ${fromPrimary.name} could not be lifted (${(cause as Error).message}): run there ALTER SYSTEM ${from.liftExplicitly ? 'SET default_transaction_read_only = off' : 'RESET default_transaction_read_only'}; SELECT pg_reload_conf()`,
+        );
+        for (const [n, s] of toDbs.entries())
+          await s.query(`ALTER SUBSCRIPTION ${o.subscription(n + 1)} ENABLE`).catch(() => undefined);
+        from.ctx.events.emit({
+          event: 'note',
+          message: `${lifted}: the move to ${to.ctx.spec.cluster} stopped before it took any write`,
+        });
+        throw err;
       }
-      const drainMs = clock.now() - drained;
-      lap();
-      let sequences = 0;
-      for (const [n, s] of fromDbs.entries()) {
-        const values = await readSequences(s);
-        await writeSequences(toDbs[n] as SqlSession, values);
-        sequences += values.length;
-      }
-      const sequencesMs = lap();
-      for (const [n, s] of toDbs.entries()) {
-        await s.query(`ALTER SUBSCRIPTION ${o.subscription(n + 1)} DISABLE`);
-        await o.beforeLift?.(s, n + 1);
-      }
-      const handOverMs = lap();
-      await allowWrites(toDbs[0] as SqlSession, { explicitly: to.liftExplicitly });
-      return {
-        from: from.ctx.spec.cluster,
-        to: to.ctx.spec.cluster,
-        fenceLsn,
-        sessionsEnded,
-        drainMs,
-        sequences,
-        gapMs: clock.now() - started,
-        phasesMs: {
-          fence: fenceMs,
-          sessions: sessionsMs,
-          drain: Math.round(drainMs),
-          sequences: sequencesMs,
-          handOver: handOverMs,
-          lift: lap(),
-        },
-      };
     }),
   );
 }
