@@ -138,11 +138,14 @@ export function writeBackupFiles(ctx: ClusterContext): void {
   const repo = backup.repo;
   if (repo.kind === 'posix') ensureOwnedDir(repo.path, 0o750, runAs);
   const credentials = repo.kind === 's3' ? renderS3Credentials(...s3Keys(ctx, repo)) : null;
+  // The nodes of one machine share the include file: written once.
+  const secretDirs = new Set<string>();
   for (const node of ctx.spec.nodes.filter((n) => ctx.localNodes.has(n.name))) {
     const paths = hostOf(ctx, node).pgbackrest;
     for (const dir of [dirname(paths.confFile), paths.socketDir, paths.logDir, paths.lockDir])
       ensureOwnedDir(dir, 0o700, runAs);
-    if (credentials !== null) {
+    if (credentials !== null && !secretDirs.has(paths.secretDir)) {
+      secretDirs.add(paths.secretDir);
       ensureOwnedDir(paths.secretDir, 0o700, runAs);
       writeOwnedFile(join(paths.secretDir, 's3.conf'), credentials, 0o600, runAs);
     }
