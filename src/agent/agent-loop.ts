@@ -234,6 +234,14 @@ export class Agent {
     this.guard.armBeforePrimary(pid);
   }
 
+  /**
+   * Takes the spec file as it is now (renders this node anew when it changed) and returns once
+   * done: an operator's restart right after editing the spec must come back with the new settings.
+   */
+  takeSpec(): Promise<void> {
+    return this.spec.follow();
+  }
+
   /** Ends the loop after this one: the agent then leaves as on SIGTERM. */
   retire(why: string): void {
     this.d.ctx.events.emit({ event: 'note', message: `agent of ${this.d.node.name}: ${why}` });

@@ -63,6 +63,7 @@ export function agentOperations(d: { readonly etcd: EtcdClient; readonly agent: 
           'E_NOT_RUNNING',
           `${node.name} does not run; \`pgrepl start ${node.name}\` starts it`,
         );
+      await agent.takeSpec();
       await agent.operate('restart', async () => {
         // The leader's server comes back as primary under a PID not known yet: fenced all along.
         if (isLeader()) agent.armBeforePrimary(null);

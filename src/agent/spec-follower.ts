@@ -42,6 +42,8 @@ export class SpecFollower {
    * last (decideSyncSet); null until it has taken one.
    */
   private syncTakenAt: string | null = null;
+  /** The follow under way, which a second caller waits for. */
+  private following: Promise<void> | null = null;
 
   constructor(private readonly h: SpecFollowerHost) {
     this.stamp = stampOf(h.ctx.spec.source);
@@ -52,7 +54,15 @@ export class SpecFollower {
    * agent acts on the new spec from now on, and renders its own node's files anew (pg_hba,
    * synchronous_standby_names), which its server re-reads at once.
    */
-  async follow(): Promise<void> {
+  follow(): Promise<void> {
+    // One at a time, and a caller during one waits for it: it returns once the node is rendered.
+    this.following ??= this.followOnce().finally(() => {
+      this.following = null;
+    });
+    return this.following;
+  }
+
+  private async followOnce(): Promise<void> {
     const { h } = this;
     const stamp = stampOf(h.ctx.spec.source);
     if (!h.reload || stamp === null || stamp === this.stamp) return;
