@@ -225,6 +225,11 @@ describe(
       );
       const status = JSON.parse((await old.cli(['upgrade', '--json'])).stdout) as { phase: string };
       assert.equal(status.phase, 'cut-over');
+      const clusterStatus = await old.cli(['status']);
+      assert.match(
+        clusterStatus.stdout,
+        /upgrade to test-pg17 \(PostgreSQL 17\.\d+, spec .*\): cut-over; writes moved at /,
+      );
       assert.match(readFileSync(newSpec(), 'utf8'), /cluster: test-pg17/);
     });
 

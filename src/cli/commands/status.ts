@@ -10,6 +10,8 @@ import { readLogicalStatus } from '../../cluster/operations/read-logical-status.
 import { formatLogicalStatus } from '../format-logical-status.js';
 import { repoLabel } from '../../backup/render-pgbackrest-conf.js';
 import type { ClusterContext } from '../../cluster/context/cluster-context.js';
+import { readUpgradeRecord } from '../../cluster/operations/upgrade-record.js';
+import type { UpgradeRecord } from '../../cluster/operations/upgrade-record.js';
 
 export interface StatusOptions {
   json?: boolean;
@@ -28,6 +30,7 @@ export async function runStatus(g: GlobalOptions, o: StatusOptions): Promise<num
   const once = async () => {
     const [{ status, ha, json }, backup] = await Promise.all([readClusterStatus(ctx), lastBackup(ctx)]);
     const logical = await readLogicalStatus(ctx, status.primary);
+    const upgrade = readUpgradeRecord(ctx.spec.stateDir);
     const text = o.json
       ? JSON.stringify(
           {
@@ -35,11 +38,12 @@ export async function runStatus(g: GlobalOptions, o: StatusOptions): Promise<num
             postgres: { version: ctx.env.bins.version, binDir: ctx.env.bins.binDir },
             ...(backup ? { backup } : {}),
             ...(logical ? { logical } : {}),
+            ...(upgrade ? { upgrade } : {}),
           },
           null,
           2,
         )
-      : `${formatStatus(status, ctx.env.bins)}${ha ? `\n${formatHaStatus(ha)}` : ''}${backup ? `\n${describeBackup(backup)}` : ''}${logical ? `\n${formatLogicalStatus(logical)}` : ''}`;
+      : `${formatStatus(status, ctx.env.bins)}${ha ? `\n${formatHaStatus(ha)}` : ''}${backup ? `\n${describeBackup(backup)}` : ''}${logical ? `\n${formatLogicalStatus(logical)}` : ''}${upgrade ? `\n${describeUpgrade(upgrade)}` : ''}`;
     // A subscription whose apply worker does not run copies nothing: as unhealthy as a stopped replica.
     const healthy =
       status.healthy && !logical?.subscriptions.some((x) => x.state === 'down' || x.slotMissing);
@@ -102,4 +106,15 @@ function describeBackup(b: BackupLine): string {
   if (b.last === null) return `backups: none yet in ${b.repository}; \`pgrepl backup\` takes one`;
   const minutes = Math.round(b.last.ageSeconds / 60);
   return `backups: the last, ${b.last.label} (${b.last.type}), ended ${minutes < 1 ? 'less than a minute' : `${minutes} min`} ago; \`pgrepl backups\` lists them`;
+}
+
+/** The upgrade under way (or done) of this cluster, in one line: where it stands and what comes next. */
+function describeUpgrade(u: UpgradeRecord): string {
+  const next = {
+    preparing: 'the new cluster is being made and filled',
+    subscribed: 'caught up; `pgrepl upgrade --cutover` moves the writes, DDL refused here until then',
+    'cut-over': `writes moved at ${u.cutoverAt ?? '?'} (refused for ${u.gapMs ?? '?'} ms); this cluster refuses writes and applies the new one's; \`pgrepl upgrade --finish\` or \`--rollback\``,
+    finished: 'finished: this cluster is retired',
+  }[u.phase];
+  return `upgrade to ${u.cluster} (PostgreSQL ${u.version}, spec ${u.specFile}): ${u.phase}; ${next}`;
 }
