@@ -190,10 +190,12 @@ export async function skipToNow(s: SqlSession, name: string): Promise<void> {
   await s.query('SELECT pg_replication_slot_advance($1, pg_current_wal_flush_lsn())', [name]);
 }
 
-/** Drops slot `name` unless a walsender uses it. */
-export async function dropSlotIfIdle(s: SqlSession, name: string): Promise<void> {
-  await s.query(
-    'SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1 AND NOT active',
+/** Drops slot `name` unless a walsender uses it; true while one does (the slot is then still there). */
+export async function dropSlotIfIdle(s: SqlSession, name: string): Promise<boolean> {
+  const [row] = await s.query<{ active: boolean }>(
+    'SELECT active FROM pg_replication_slots WHERE slot_name = $1',
     [name],
   );
+  if (row?.active === false) await s.query('SELECT pg_drop_replication_slot($1)', [name]);
+  return row?.active === true;
 }

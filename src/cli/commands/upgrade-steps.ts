@@ -10,6 +10,7 @@ import { nodeOf, sqlOnDatabase } from '../../cluster/context/node-sql.js';
 import { upgradeSpecDocument } from '../../cluster/decide/upgrade-spec.js';
 import type { UpgradeSpecStage } from '../../cluster/decide/upgrade-spec.js';
 import { copySchema } from '../../cluster/operations/copy-schema.js';
+import { walLevelOf } from '../../cluster/operations/plan-logical.js';
 import {
   dropSubscription,
   matchReplicas,
@@ -160,7 +161,7 @@ function writeNewSpec(ctx: ClusterContext, rec: UpgradeRecord, stage: UpgradeSpe
     old,
     oldFile: basename(ctx.spec.source),
     cluster: rec.cluster,
-    stateDir: join(ctx.spec.stateDir, `upgrade-${rec.cluster.slice(ctx.spec.cluster.length + 1)}`),
+    stateDir: rec.stateDir,
     binDir: rec.binDir,
     portOffset: rec.portOffset,
     nodes: rec.nodes,
@@ -194,7 +195,7 @@ async function prepare(
       'E_USAGE',
       `cluster ${ctx.spec.cluster} subscribes to other clusters (logical.subscriptions): upgrading a subscriber is not supported yet`,
     );
-  const { plan, to, primary, databases } = await planFor(ctx, toBin, o.portOffset);
+  const { plan, to, primary, databases, portOffset } = await planFor(ctx, toBin, o.portOffset);
   const skip = o.skipCheck ?? [];
   const blocking = plan.findings.filter((f) => f.severity === 'error' && !skip.includes(f.code));
   if (blocking.length > 0)
@@ -213,9 +214,10 @@ async function prepare(
     phase: 'preparing',
     cluster: plan.target.cluster,
     specFile: newSpecFile(ctx, to.major),
+    stateDir: plan.target.stateDir,
     binDir: to.binDir,
     version: to.version,
-    portOffset: plan.target.nodes[0] ? plan.target.nodes[0].port - (ctx.spec.nodes[0]?.port ?? 0) : 100,
+    portOffset,
     nodes,
     databases,
     addedPublications: false,
@@ -266,32 +268,11 @@ async function prepare(
 
 /**
  * With agents, `up` leaves restarts to them: when the primary still runs wal_level replica, a
- * rolling restart with a switchover (replicas first) brings logical, then `up` makes the publications.
+ * rolling restart with a switchover (replicas first) brings logical, then `up` makes the
+ * publications. Each agent restarts its node for the spec as it is now (it takes the file first).
  */
 async function restartForLogical(g: GlobalOptions, ctx: ClusterContext): Promise<void> {
-  const primary = await primaryOf(ctx);
-  const [row] = await sqlOnDatabase(ctx, primary, 'postgres', (s) =>
-    s.query<{ level: string }>("SELECT current_setting('wal_level') AS level"),
-  );
-  if (row?.level === 'logical') return;
-  // The agents render their nodes for the edited spec on their next loop; a restart before that
-  // would come back with wal_level replica.
-  const deadline = ctx.clock.now() + 30_000;
-  for (const node of ctx.spec.nodes)
-    for (;;) {
-      const [file] = await sqlOnDatabase(ctx, node, 'postgres', (s) =>
-        s.query<{ logical: boolean }>(
-          "SELECT bool_or(setting = 'logical') AS logical FROM pg_file_settings WHERE name = 'wal_level'",
-        ),
-      );
-      if (file?.logical === true) break;
-      if (ctx.clock.now() > deadline)
-        throw new PgreplError(
-          'E_TIMEOUT',
-          `the agent of ${node.name} did not render wal_level logical within 30 s; see its log, then \`pgrepl restart --switchover\` and \`pgrepl upgrade --to-bin\` again after \`pgrepl upgrade --rollback\``,
-        );
-      await ctx.clock.sleep(100);
-    }
+  if ((await walLevelOf(ctx, await primaryOf(ctx))) === 'logical') return;
   await runRestart(g, undefined, { switchover: ctx.spec.nodes.length > 1 });
   await runUp(g, {}, { create: true });
 }
@@ -351,7 +332,7 @@ async function cutover(
 ): Promise<number> {
   const next = await newContext(g, rec);
   const nextPrimary = await primaryOf(next);
-  const onNext = (fn: (s: SqlSession, slot: string) => Promise<void>) =>
+  const onNext = (fn: (s: SqlSession, slot: string) => Promise<unknown>) =>
     Promise.all(
       rec.databases.map((database, n) =>
         sqlOnDatabase(next, nextPrimary, database, (s) => fn(s, rollbackSubscription(n + 1))),

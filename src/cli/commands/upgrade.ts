@@ -4,8 +4,7 @@ import { sqlOn, sqlOnDatabase } from '../../cluster/context/node-sql.js';
 import { planUpgrade } from '../../cluster/decide/plan-upgrade.js';
 import type { UpgradeDatabase } from '../../cluster/decide/plan-upgrade.js';
 import { formatBytes } from '../../cluster/decide/status-report.js';
-import { observeCluster } from '../../cluster/observe/observe-cluster.js';
-import { onlyPrimary } from '../../cluster/observe/observation.js';
+import { primaryOf } from '../../cluster/operations/move-writes.js';
 import { installationIn } from '../../postgres/find-binaries.js';
 import { installationExtensions } from '../../postgres/installation-extensions.js';
 import { readDatabaseFacts, readTableFacts } from '../../postgres/logical-queries.js';
@@ -60,12 +59,7 @@ export async function planFor(ctx: ClusterContext, toBin: string, portOffsetText
       `--port-offset takes a whole number other than 0, not "${portOffsetText}"`,
     );
   const to = await installationIn(resolve(toBin), '--to-bin', ctx.env.runner);
-  const primary = onlyPrimary((await observeCluster(ctx)).nodes)?.node;
-  if (!primary)
-    throw new PgreplError(
-      'E_NO_PRIMARY',
-      'no single primary runs: an upgrade is planned from a running cluster (`pgrepl status`)',
-    );
+  const primary = await primaryOf(ctx);
   const names = (
     await sqlOn(ctx, primary, (s) =>
       s.query<{ name: string }>(
@@ -95,7 +89,7 @@ export async function planFor(ctx: ClusterContext, toBin: string, portOffsetText
     copyMbPerSecond: COPY_MB_PER_SECOND,
   });
   if ('refusal' in plan) throw new PgreplError('E_USAGE', plan.refusal);
-  return { plan, to, primary, databases: names };
+  return { plan, to, primary, databases: names, portOffset };
 }
 
 async function printPlan(ctx: ClusterContext, toBin: string, o: UpgradeOptions): Promise<number> {

@@ -292,12 +292,21 @@ export async function resyncSubscription(
          JOIN pg_namespace n ON n.oid = c.relnamespace WHERE x.subname = $1`,
       [sub.name],
     );
-    await s.query(`ALTER SUBSCRIPTION ${ident(sub.name)} DISABLE`);
-    await s.query(`ALTER SUBSCRIPTION ${ident(sub.name)} SET (slot_name = NONE)`);
-    await s.query(`DROP SUBSCRIPTION ${ident(sub.name)}`);
+    await dropLeavingSlot(s, sub.name);
     if (tables.length > 0) await s.query(`TRUNCATE ${tables.map((r) => r.t).join(', ')}`);
   });
   await createSubscription(ctx, node, { ...sub, copyData: true });
+}
+
+/**
+ * Drops subscription `name` of this session's database without connecting to its publisher
+ * (DROP SUBSCRIPTION would, to drop the slot, and needs it reachable and taking writes): its slot
+ * there is the caller's to drop, or already gone.
+ */
+export async function dropLeavingSlot(s: SqlSession, name: string): Promise<void> {
+  await s.query(`ALTER SUBSCRIPTION ${ident(name)} DISABLE`);
+  await s.query(`ALTER SUBSCRIPTION ${ident(name)} SET (slot_name = NONE)`);
+  await s.query(`DROP SUBSCRIPTION ${ident(name)}`);
 }
 
 /** Performs a `logical` step of a plan on the spec's publication or subscription it names. */

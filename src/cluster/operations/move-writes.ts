@@ -1,9 +1,9 @@
 import { PgreplError } from '../../errors.js';
 import type { NodeSpec } from '../../cluster-spec/cluster-spec.js';
-import { withSql } from '../../postgres/sql-client.js';
 import type { SqlSession } from '../../postgres/sql-client.js';
 import {
   allowWrites,
+  dropSlotIfIdle,
   endSessions,
   fenceLsn as flushedFence,
   readSequences,
@@ -12,8 +12,9 @@ import {
   slotsBehind,
   writeSequences,
 } from '../../postgres/upgrade-queries.js';
-import { requireSuperuserPassword, superuserTarget } from '../context/cluster-context.js';
+import { dropLeavingSlot } from '../actions/logical-actions.js';
 import type { ClusterContext } from '../context/cluster-context.js';
+import { pollOn, sqlOn, sqlOnDatabase } from '../context/node-sql.js';
 import { observeCluster } from '../observe/observe-cluster.js';
 import { onlyPrimary } from '../observe/observation.js';
 
@@ -85,21 +86,15 @@ export async function primaryOf(ctx: ClusterContext): Promise<NodeSpec> {
 export async function moveWrites(from: WriteSide, to: WriteSide, o: MoveOptions): Promise<MoveResult> {
   const fromPrimary = await primaryOf(from.ctx);
   const toPrimary = await primaryOf(to.ctx);
+  const slots = o.databases.map((_, n) => o.subscription(n + 1));
   // A subscription not streaming now could not connect once its publisher refuses writes (it
   // asks for a read-write session): the drain would wait for it in vain, writes refused.
-  const idle = await notStreaming(
-    to.ctx,
-    toPrimary,
-    o.databases.map((_, n) => o.subscription(n + 1)),
-    10_000,
-  );
+  const idle = await notStreaming(to.ctx, toPrimary, slots, 10_000);
   if (idle.length > 0)
     throw new PgreplError(
       'E_UPGRADE_DRAIN',
       `${idle.join(', ')} on ${to.ctx.spec.cluster} has no apply worker streaming from ${from.ctx.spec.cluster}; nothing was changed: see its server log (\`pgrepl logs\`) and try again`,
     );
-  const fromTarget = superuserTarget(from.ctx, fromPrimary, requireSuperuserPassword(from.ctx));
-  const slots = o.databases.map((_, n) => o.subscription(n + 1));
   const clock = from.ctx.clock;
   return withSessions(from.ctx, fromPrimary, o.databases, (fromDbs) =>
     withSessions(to.ctx, toPrimary, o.databases, async (toDbs) => {
@@ -116,7 +111,7 @@ export async function moveWrites(from: WriteSide, to: WriteSide, o: MoveOptions)
       const asked = await refuseWrites(fence);
       // Until `to` takes writes, any failure puts `from` back as it was: no cluster left refusing.
       try {
-        const reloaded = await reloadedAt(fromTarget, asked, started + 2000, clock);
+        const reloaded = await reloadedAt(from.ctx, fromPrimary, asked, started + 2000);
         const fenceMs = lap();
         // Every client session, then any that a fork before the reload started late: none of them
         // may hold a read-write transaction past the fence; sessions after it refuse writes.
@@ -145,7 +140,7 @@ export async function moveWrites(from: WriteSide, to: WriteSide, o: MoveOptions)
         }
         const sequencesMs = lap();
         for (const [n, s] of toDbs.entries()) {
-          await s.query(`ALTER SUBSCRIPTION ${o.subscription(n + 1)} DISABLE`);
+          await s.query(`ALTER SUBSCRIPTION ${slots[n]} DISABLE`);
           await o.beforeLift?.(s, n + 1);
         }
         const handOverMs = lap();
@@ -174,7 +169,7 @@ export async function moveWrites(from: WriteSide, to: WriteSide, o: MoveOptions)
             `the fence on ${fromPrimary.name} could not be lifted (${(cause as Error).message}): run there ALTER SYSTEM ${from.liftExplicitly ? 'SET default_transaction_read_only = off' : 'RESET default_transaction_read_only'}; SELECT pg_reload_conf()`,
         );
         for (const [n, s] of toDbs.entries())
-          await s.query(`ALTER SUBSCRIPTION ${o.subscription(n + 1)} ENABLE`).catch(() => undefined);
+          await s.query(`ALTER SUBSCRIPTION ${slots[n]} ENABLE`).catch(() => undefined);
         from.ctx.events.emit({
           event: 'note',
           message: `${lifted}: the move to ${to.ctx.spec.cluster} stopped before it took any write`,
@@ -191,20 +186,21 @@ export async function moveWrites(from: WriteSide, to: WriteSide, o: MoveOptions)
  * sessions it starts after that inherit it).
  */
 async function reloadedAt(
-  target: ReturnType<typeof superuserTarget>,
+  ctx: ClusterContext,
+  node: NodeSpec,
   asked: string,
   deadline: number,
-  clock: ClusterContext['clock'],
 ): Promise<string> {
   for (;;) {
-    const at = await withSql(target, (s) => reloadedSince(s, asked));
+    // A new session each time: only a session started after the reload shows it.
+    const at = await sqlOn(ctx, node, (s) => reloadedSince(s, asked));
     if (at !== null) return at;
-    if (clock.now() > deadline)
+    if (ctx.clock.now() > deadline)
       throw new PgreplError(
         'E_UPGRADE_DRAIN',
-        `${target.label ?? target.host} still lets new sessions write 2 s after the reload that refuses them; is its postgresql.auto.conf writable?`,
+        `${node.name} still lets new sessions write 2 s after the reload that refuses them; is its postgresql.auto.conf writable?`,
       );
-    await clock.sleep(5);
+    await ctx.clock.sleep(5);
   }
 }
 
@@ -226,7 +222,7 @@ export async function matchReplicas(
 ): Promise<string[]> {
   const missed: string[] = [];
   for (const node of ctx.spec.nodes.filter((n) => n.name !== primary.name))
-    await withSql(superuserTarget(ctx, node, requireSuperuserPassword(ctx)), async (s) => {
+    await sqlOn(ctx, node, async (s) => {
       if (refuse) await refuseWrites(s);
       else await allowWrites(s, { explicitly: false });
     }).catch(() => missed.push(node.name));
@@ -243,19 +239,21 @@ export async function notStreaming(
   names: readonly string[],
   timeoutMs: number,
 ): Promise<string[]> {
-  const deadline = ctx.clock.now() + timeoutMs;
-  for (;;) {
-    const streaming = await withSql(superuserTarget(ctx, node, requireSuperuserPassword(ctx)), (s) =>
-      s.query<{ name: string }>(
-        `SELECT subname AS name FROM pg_stat_subscription
-          WHERE subname = ANY($1::text[]) AND relid IS NULL AND pid IS NOT NULL AND received_lsn IS NOT NULL`,
-        [names],
-      ),
+  const idleOf = async (s: SqlSession) => {
+    const streaming = await s.query<{ name: string }>(
+      `SELECT subname AS name FROM pg_stat_subscription
+        WHERE subname = ANY($1::text[]) AND relid IS NULL AND pid IS NOT NULL AND received_lsn IS NOT NULL`,
+      [names],
     );
-    const idle = names.filter((n) => !streaming.some((r) => r.name === n));
-    if (idle.length === 0 || ctx.clock.now() > deadline) return idle;
-    await ctx.clock.sleep(100);
-  }
+    return names.filter((n) => !streaming.some((r) => r.name === n));
+  };
+  const streaming = await pollOn(
+    ctx,
+    node,
+    async (s) => ((await idleOf(s)).length === 0 ? true : undefined),
+    { timeoutMs, intervalMs: 100 },
+  );
+  return streaming ? [] : sqlOn(ctx, node, idleOf);
 }
 
 /** Runs `fn` with a session open to each of `databases` on `node`, in order; closes them all after. */
@@ -268,9 +266,7 @@ async function withSessions<T>(
 ): Promise<T> {
   const next = databases[open.length];
   if (next === undefined) return fn(open);
-  return withSql({ ...superuserTarget(ctx, node, requireSuperuserPassword(ctx)), database: next }, (s) =>
-    withSessions(ctx, node, databases, fn, [...open, s]),
-  );
+  return sqlOnDatabase(ctx, node, next, (s) => withSessions(ctx, node, databases, fn, [...open, s]));
 }
 
 /**
@@ -284,34 +280,18 @@ export async function dropSubscription(
   database: string,
   name: string,
 ): Promise<void> {
-  const node = await primaryOf(subscriber);
-  await withSql(
-    { ...superuserTarget(subscriber, node, requireSuperuserPassword(subscriber)), database },
-    async (s) => {
-      const [exists] = await s.query<{ n: number }>(
-        'SELECT count(*)::int AS n FROM pg_subscription WHERE subname = $1 AND subdbid = (SELECT oid FROM pg_database WHERE datname = current_database())',
-        [name],
-      );
-      if (exists?.n !== 1) return;
-      await s.query(`ALTER SUBSCRIPTION ${name} DISABLE`);
-      await s.query(`ALTER SUBSCRIPTION ${name} SET (slot_name = NONE)`);
-      await s.query(`DROP SUBSCRIPTION ${name}`);
-    },
-  );
+  await sqlOnDatabase(subscriber, await primaryOf(subscriber), database, async (s) => {
+    const [exists] = await s.query<{ n: number }>(
+      'SELECT count(*)::int AS n FROM pg_subscription WHERE subname = $1 AND subdbid = (SELECT oid FROM pg_database WHERE datname = current_database())',
+      [name],
+    );
+    if (exists?.n === 1) await dropLeavingSlot(s, name);
+  });
   const source = await primaryOf(publisher);
   const deadline = publisher.clock.now() + 10_000;
-  await withSql(superuserTarget(publisher, source, requireSuperuserPassword(publisher)), async (s) => {
+  await sqlOn(publisher, source, async (s) => {
     // The walsender of a subscription just disabled takes a moment to go.
-    for (;;) {
-      const [slot] = await s.query<{ active: boolean }>(
-        'SELECT active FROM pg_replication_slots WHERE slot_name = $1',
-        [name],
-      );
-      if (!slot) return;
-      if (!slot.active) {
-        await s.query('SELECT pg_drop_replication_slot($1)', [name]);
-        return;
-      }
+    while (await dropSlotIfIdle(s, name)) {
       if (publisher.clock.now() > deadline)
         throw new PgreplError(
           'E_TIMEOUT',

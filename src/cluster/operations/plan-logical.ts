@@ -9,7 +9,7 @@ import {
   readDatabaseFacts,
 } from '../../postgres/logical-queries.js';
 import { publisherOf, publisherSlot, readPublished, runLogicalStep } from '../actions/logical-actions.js';
-import { sqlOnDatabase } from '../context/node-sql.js';
+import { sqlOn, sqlOnDatabase } from '../context/node-sql.js';
 import type { ClusterContext } from '../context/cluster-context.js';
 import {
   blockingFindings,
@@ -126,6 +126,14 @@ export async function planLogical(ctx: ClusterContext, primary: NodeSpec | null)
   return { steps, notes: [...notes, ...warnings], findings: findings.flatMap((f) => f.found) };
 }
 
+/** The wal_level `node` runs with. */
+export async function walLevelOf(ctx: ClusterContext, node: NodeSpec): Promise<string | undefined> {
+  const [row] = await sqlOn(ctx, node, (s) =>
+    s.query<{ level: string }>("SELECT current_setting('wal_level') AS level"),
+  );
+  return row?.level;
+}
+
 /**
  * With agents running the cluster (`up` leaves the nodes to them): the logical plan made and
  * performed on the primary, step by step as `up` reports them. A publication waits for the
@@ -141,11 +149,9 @@ export async function ensureLogicalWithAgents(
   if (primary === null)
     return 'no primary runs: the next `pgrepl up` makes the publications and subscriptions';
   if (publications.length > 0) {
-    const [row] = await sqlOnDatabase(ctx, primary, 'postgres', (s) =>
-      s.query<{ level: string }>("SELECT current_setting('wal_level') AS level"),
-    );
-    if (row?.level !== 'logical')
-      return `${primary.name} runs with wal_level ${row?.level}: \`pgrepl restart --switchover\` has the agents restart every node with wal_level logical; then run \`pgrepl up\` again, which makes the publications`;
+    const level = await walLevelOf(ctx, primary);
+    if (level !== 'logical')
+      return `${primary.name} runs with wal_level ${level}: \`pgrepl restart --switchover\` has the agents restart every node with wal_level logical; then run \`pgrepl up\` again, which makes the publications`;
   }
   const plan = await planLogical(ctx, primary);
   for (const message of plan.notes) ctx.events.emit({ event: 'note', message: `note: ${message}` });

@@ -1,5 +1,6 @@
-import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { writeOwnedFile } from '../../postgres/owned-paths.js';
 
 /**
  * Where an online upgrade stands, kept in the old cluster's state dir so that `--cutover`,
@@ -11,6 +12,7 @@ export interface UpgradeRecord {
   /** The new cluster: its name, its spec file beside the old one, its installation. */
   readonly cluster: string;
   readonly specFile: string;
+  readonly stateDir: string;
   readonly binDir: string;
   readonly version: string;
   readonly portOffset: number;
@@ -34,9 +36,7 @@ export function readUpgradeRecord(stateDir: string): UpgradeRecord | null {
 
 /** Written whole through a rename: a crash leaves the old record or the new one, never half of one. */
 export function writeUpgradeRecord(stateDir: string, r: UpgradeRecord): void {
-  const path = recordPath(stateDir);
-  writeFileSync(`${path}.tmp`, `${JSON.stringify(r, null, 2)}\n`, { mode: 0o600 });
-  renameSync(`${path}.tmp`, path);
+  writeOwnedFile(recordPath(stateDir), `${JSON.stringify(r, null, 2)}\n`, 0o600, undefined);
 }
 
 export function removeUpgradeRecord(stateDir: string): void {
