@@ -1,4 +1,4 @@
-import { chownSync, copyFileSync, lstatSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { chownSync, copyFileSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { PgreplError } from '../errors.js';
 import type { RunAs } from './command-runner.js';
@@ -48,15 +48,22 @@ export async function copyDataDirectory(o: {
   await o.upstream.query('SELECT pg_backup_start($1, true)', [o.label]);
   let stopped = false;
   try {
-    copyTree(o.sourceDir, o.targetDir, o.sourceDir);
+    const own = (path: string) => {
+      if (o.runAs) chownSync(path, o.runAs.uid, o.runAs.gid);
+    };
+    copyTree(o.sourceDir, o.targetDir, o.sourceDir, own);
     const [stop] = await o.upstream.query<{ lsn: string; labelfile: string; spcmapfile: string | null }>(
       'SELECT lsn::text, labelfile, spcmapfile FROM pg_backup_stop(false)',
     );
     stopped = true;
     if (!stop) throw new Error('pg_backup_stop returned no row');
-    writeFileSync(join(o.targetDir, 'backup_label'), stop.labelfile, { mode: 0o600 });
-    writeFileSync(join(o.targetDir, 'standby.signal'), '', { mode: 0o600 });
-    if (o.runAs) chownTree(o.targetDir, o.runAs);
+    for (const [name, text] of [
+      ['backup_label', stop.labelfile],
+      ['standby.signal', ''],
+    ] as const) {
+      writeFileSync(join(o.targetDir, name), text, { mode: 0o600 });
+      own(join(o.targetDir, name));
+    }
     return { stopLsn: stop.lsn };
   } finally {
     // A failed copy ends the backup too: the upstream keeps no backup in progress.
@@ -64,8 +71,10 @@ export async function copyDataDirectory(o: {
   }
 }
 
-function copyTree(from: string, to: string, root: string): void {
+/** Copies `from` into `to`, leaving out what EMPTIED_DIRS and SKIPPED_FILES say; `own` each entry made. */
+function copyTree(from: string, to: string, root: string, own: (path: string) => void): void {
   mkdirSync(to, { recursive: true, mode: 0o700 });
+  own(to);
   const rel = relative(root, from);
   for (const e of readdirSync(from, { withFileTypes: true })) {
     const source = join(from, e.name);
@@ -78,26 +87,22 @@ function copyTree(from: string, to: string, root: string): void {
     if (e.isDirectory()) {
       if (rel === '' && EMPTIED_DIRS.has(e.name)) {
         mkdirSync(target, { mode: 0o700 });
-        if (e.name === 'pg_wal') mkdirSync(join(target, 'archive_status'), { mode: 0o700 });
+        own(target);
+        if (e.name === 'pg_wal') {
+          mkdirSync(join(target, 'archive_status'), { mode: 0o700 });
+          own(join(target, 'archive_status'));
+        }
         continue;
       }
       if (e.name.startsWith('pgsql_tmp')) continue;
-      copyTree(source, target, root);
+      copyTree(source, target, root, own);
     } else if (e.isFile() && !SKIPPED_FILES.has(e.name)) {
       try {
         copyFileSync(source, target);
+        own(target);
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
       }
     }
-  }
-}
-
-function chownTree(dir: string, runAs: RunAs): void {
-  chownSync(dir, runAs.uid, runAs.gid);
-  for (const e of readdirSync(dir)) {
-    const path = join(dir, e);
-    if (lstatSync(path).isDirectory()) chownTree(path, runAs);
-    else chownSync(path, runAs.uid, runAs.gid);
   }
 }
