@@ -55,6 +55,23 @@ const subscribeArgs = (pub: TestCluster) => [
   ...['--publication', 'shop', '--from', pub.specFile],
 ];
 
+/**
+ * Table orders on both clusters, 200 rows on the publisher's, published by `publish`, and `sub`
+ * subscribed to it with the initial copy done.
+ */
+async function subscribedToOrders(
+  pub: TestCluster,
+  sub: TestCluster,
+  publish: () => Promise<void>,
+): Promise<void> {
+  for (const c of [pub, sub]) await c.sql('pg1', 'CREATE TABLE orders (id int PRIMARY KEY, item text)');
+  await pub.sql('pg1', "INSERT INTO orders SELECT g, 'before' FROM generate_series(1, 200) g");
+  await publish();
+  const subscribed = await sub.cli(subscribeArgs(pub));
+  assert.equal(subscribed.code, 0, subscribed.stderr);
+  await waitUntil(async () => (await count(sub, 'pg1', 'orders')) === 200, 30_000, 'the initial copy');
+}
+
 async function count(c: TestCluster, node: string, table: string): Promise<number> {
   const [row] = await c.sql<{ n: number }>(node, `SELECT count(*)::int AS n FROM ${table}`);
   return row?.n ?? -1;
@@ -206,15 +223,12 @@ describe('a switchover of the publisher on PostgreSQL 15 (issue 30)', () => {
   clustersForSuite(
     ['pg1', 'pg2'],
     (p, x) => ((pub = p), (sub = x)),
-    async () => {
-      for (const c of [pub, sub]) await c.sql('pg1', 'CREATE TABLE orders (id int PRIMARY KEY, item text)');
-      await pub.sql('pg1', "INSERT INTO orders SELECT g, 'before' FROM generate_series(1, 200) g");
-      pub.extraSpec = publication('orders');
-      pub.writeSpec();
-      await upCluster(pub);
-      assert.equal((await sub.cli(subscribeArgs(pub))).code, 0);
-      await waitUntil(async () => (await count(sub, 'pg1', 'orders')) === 200, 30_000, 'the initial copy');
-    },
+    () =>
+      subscribedToOrders(pub, sub, async () => {
+        pub.extraSpec = publication('orders');
+        pub.writeSpec();
+        await upCluster(pub);
+      }),
   );
 
   it('loses the slot; status says so, and `up` copies the tables again through a new one: every row, none twice', async () => {
@@ -259,15 +273,8 @@ describe(
     clustersForSuite(
       ['pg1', 'pg2'],
       (p, x) => ((pub = p), (sub = x)),
-      async () => {
-        for (const c of [pub, sub]) await c.sql('pg1', 'CREATE TABLE orders (id int PRIMARY KEY, item text)');
-        await pub.sql('pg1', "INSERT INTO orders SELECT g, 'before' FROM generate_series(1, 200) g");
-        // The first `up` made the cluster; the publication is made on its running primary.
-        await upCluster(pub);
-        const subscribed = await sub.cli(subscribeArgs(pub));
-        assert.equal(subscribed.code, 0, subscribed.stderr);
-        await waitUntil(async () => (await count(sub, 'pg1', 'orders')) === 200, 30_000, 'the initial copy');
-      },
+      // The first `up` made the cluster; the publication is made on its running primary.
+      () => subscribedToOrders(pub, sub, () => upCluster(pub)),
       { publisherSpec: v17 },
     );
 
